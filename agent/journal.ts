@@ -1,0 +1,172 @@
+/**
+ * The agent's durable memory of every job it has seen, so that a job id is printed at most once.
+ * An append-only file of JSON lines, each written and fsync'd before the step it records is taken.
+ * At start-up the file is replayed, then compacted (finished, confirmed, old entries dropped).
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../config/logger';
+import type { AckStatus, JobMessage } from '../protocol/messages';
+
+export type JournalState = 'received' | 'printing' | 'printed' | 'failed' | 'interrupted';
+export const FINAL_JOURNAL_STATES: ReadonlySet<JournalState> = new Set(['printed', 'failed', 'interrupted']);
+
+export interface JournalEntry {
+  id: number;
+  state: JournalState;
+  /** When the state was reached (ISO). */
+  at: string;
+  /** Kept until the job is final, so that a job received before a crash can still be printed. */
+  job?: JobMessage;
+  error?: string;
+  /** The last ack status the broker confirmed (PUBACK) for this job. */
+  acked?: AckStatus;
+}
+
+type Record_ =
+  | { id: number; state: JournalState; at: string; job?: JobMessage; error?: string }
+  | { id: number; acked: AckStatus };
+
+export const JOURNAL_FILE = 'journal.jsonl';
+
+export class Journal {
+  private readonly entries = new Map<number, JournalEntry>();
+  private file: fsp.FileHandle | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  readonly path: string;
+
+  constructor(
+    dataDir: string,
+    private readonly retentionMs: number,
+    private readonly log: Logger,
+  ) {
+    this.path = path.join(dataDir, JOURNAL_FILE);
+  }
+
+  async start(): Promise<void> {
+    await fsp.mkdir(path.dirname(this.path), { recursive: true });
+    await this.replay();
+    await this.compact();
+    this.file = await fsp.open(this.path, 'a');
+  }
+
+  async stop(): Promise<void> {
+    await this.writing;
+    await this.file?.close();
+    this.file = null;
+  }
+
+  get(id: number): JournalEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  all(): JournalEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.id - b.id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Records a new state durably; resolves once it is on disk. */
+  async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
+    const at = new Date().toISOString();
+    const previous = this.entries.get(id);
+    const entry: JournalEntry = { id, state, at, acked: previous?.acked };
+    if (!FINAL_JOURNAL_STATES.has(state)) entry.job = extra.job ?? previous?.job;
+    if (extra.error) entry.error = extra.error;
+    this.entries.set(id, entry);
+    await this.append({ id, state, at, ...(extra.job ? { job: extra.job } : {}), ...(extra.error ? { error: extra.error } : {}) });
+    return entry;
+  }
+
+  /** Records that the broker confirmed an ack, so it is not sent again after a restart. */
+  async confirmAck(id: number, status: AckStatus): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry || entry.acked === status) return;
+    entry.acked = status;
+    await this.append({ id, acked: status });
+  }
+
+  private append(record: Record_): Promise<void> {
+    const line = JSON.stringify(record) + '\n';
+    const run = this.writing.then(async () => {
+      const file = this.file;
+      if (!file) throw new Error('journal is not open');
+      await file.write(line);
+      await file.datasync();
+    });
+    // One failed write must not wedge every later one; the caller still sees this failure.
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async replay(): Promise<void> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    let bad = 0;
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      let record: Record_;
+      try {
+        record = JSON.parse(line) as Record_;
+      } catch {
+        bad++; // a line torn by a crash mid-write: the step it would record was never taken
+        continue;
+      }
+      if (typeof record.id !== 'number') continue;
+      if ('acked' in record) {
+        const entry = this.entries.get(record.id);
+        if (entry) entry.acked = record.acked;
+        continue;
+      }
+      const previous = this.entries.get(record.id);
+      const entry: JournalEntry = { id: record.id, state: record.state, at: record.at, acked: previous?.acked };
+      if (!FINAL_JOURNAL_STATES.has(record.state)) entry.job = record.job ?? previous?.job;
+      if (record.error) entry.error = record.error;
+      this.entries.set(record.id, entry);
+    }
+    if (bad) this.log.warn({ lines: bad, file: this.path }, 'journal had unreadable lines (torn by a crash); skipped');
+  }
+
+  /**
+   * Rewrites the file with one line per entry, dropping finished jobs whose final ack the broker
+   * confirmed more than the retention period ago: the server never re-sends a job it holds as final.
+   */
+  private async compact(): Promise<void> {
+    const cutoff = Date.now() - this.retentionMs;
+    let dropped = 0;
+    for (const [id, entry] of this.entries) {
+      if (FINAL_JOURNAL_STATES.has(entry.state) && entry.acked === entry.state && Date.parse(entry.at) < cutoff) {
+        this.entries.delete(id);
+        dropped++;
+      }
+    }
+    const lines = this.all().map((e) => {
+      const { acked, ...rest } = e;
+      return JSON.stringify(rest) + '\n' + (acked ? JSON.stringify({ id: e.id, acked }) + '\n' : '');
+    });
+    const tmp = `${this.path}.tmp`;
+    const handle = await fsp.open(tmp, 'w');
+    try {
+      await handle.write(lines.join(''));
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(tmp, this.path);
+    const dir = fs.openSync(path.dirname(this.path), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+    if (dropped) this.log.info({ dropped, kept: this.entries.size }, 'journal compacted');
+  }
+}

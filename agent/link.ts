@@ -1,0 +1,154 @@
+/**
+ * The agent's MQTT connection: a stable client id and a persistent session (clean: false), a QoS 1
+ * subscription to its jobs, a retained `online` status with a Last Will `offline`, and reconnection
+ * with exponential backoff and jitter.
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { AgentConfig } from '../config';
+import type { Logger } from '../config/logger';
+import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
+import { topics } from '../protocol/topics';
+
+export type JobHandler = (payload: Buffer) => Promise<void>;
+
+export interface LinkEvents {
+  connect: [];
+  offline: [];
+}
+
+export class BrokerLink extends EventEmitter<LinkEvents> {
+  private client: MqttClient | null = null;
+  private readonly log: Logger;
+  private attempt = 0;
+  private status: StatusMessage = { state: 'online' };
+
+  constructor(
+    private readonly config: AgentConfig,
+    log: Logger,
+  ) {
+    super();
+    this.log = log.child({ module: 'link', printerId: config.printerId });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  get clientId(): string {
+    return `printhop-agent-${this.config.printerId}`;
+  }
+
+  /** Starts connecting; does not wait for the broker, which may be down for now. */
+  start(onJob: JobHandler, initialStatus: StatusMessage): void {
+    const { config } = this;
+    this.status = initialStatus;
+    const client = mqtt.connect(config.mqttUrl, {
+      clientId: this.clientId,
+      clean: false,
+      protocolVersion: 4,
+      keepalive: 30,
+      connectTimeout: 10_000,
+      reconnectPeriod: config.reconnectMinMs,
+      username: config.mqttUsername || undefined,
+      password: config.mqttPassword || undefined,
+      will: {
+        topic: topics.status(config.printerId),
+        payload: Buffer.from(encodeMessage({ state: 'offline' })),
+        qos: 1,
+        retain: true,
+      },
+    });
+    this.client = client;
+
+    // PUBACK is sent only once this resolves: the job is in the journal before the broker forgets it.
+    client.handleMessage = (packet, done) => {
+      if (packet.cmd !== 'publish') return done();
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      onJob(payload).then(
+        () => done(),
+        (err: unknown) => {
+          // Not acknowledged: the broker will deliver it again.
+          this.log.error({ err, topic: packet.topic }, 'could not take a job; it will be delivered again');
+          done(err as Error);
+        },
+      );
+    };
+
+    // Runs before mqtt.js's own 'close' handler schedules the next attempt: each failed attempt waits longer.
+    client.prependListener('close', () => {
+      const internal = client as unknown as { reconnectTimer: NodeJS.Timeout | null };
+      if (internal.reconnectTimer) {
+        clearInterval(internal.reconnectTimer);
+        internal.reconnectTimer = null;
+      }
+      client.options.reconnectPeriod = this.nextDelay();
+    });
+
+    client.on('connect', (connack) => {
+      this.attempt = 0;
+      this.log.info({ url: config.mqttUrl, sessionPresent: connack.sessionPresent }, 'connected to broker');
+      // Subscribe on every connect: a broker that restarted has forgotten the session.
+      client.subscribe(topics.jobs(config.printerId), { qos: 1 }, (err, granted) => {
+        if (err || !granted?.length || granted.some((g) => g.qos > 1)) {
+          this.log.error({ err, granted }, 'subscription to jobs refused');
+          return;
+        }
+        this.publishStatus(this.status).catch(() => undefined);
+        this.emit('connect');
+      });
+    });
+    client.on('offline', () => {
+      this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
+      this.emit('offline');
+    });
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
+  }
+
+  private nextDelay(): number {
+    const { reconnectMinMs, reconnectMaxMs } = this.config;
+    const base = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(this.attempt, 20));
+    this.attempt++;
+    // Full jitter in [base/2, base]: a fleet that lost the broker together does not return together.
+    return Math.max(reconnectMinMs, Math.round(base / 2 + Math.random() * (base / 2)));
+  }
+
+  /** Resolves when the broker confirmed it (PUBACK). */
+  publishAck(ack: AckMessage): Promise<void> {
+    return this.publish(topics.acks(this.config.printerId), encodeMessage(ack), false);
+  }
+
+  /** Keeps the status for every later connect, and publishes it now if connected. */
+  updateStatus(status: StatusMessage): void {
+    this.status = status;
+    if (this.connected) this.publishStatus(status).catch(() => undefined);
+  }
+
+  private publishStatus(status: StatusMessage): Promise<void> {
+    return this.publish(topics.status(this.config.printerId), encodeMessage({ ...status, at: new Date().toISOString() }), true);
+  }
+
+  private publish(topic: string, payload: string, retain: boolean): Promise<void> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('link is not started'));
+    return new Promise((resolve, reject) => {
+      client.publish(topic, payload, { qos: 1, retain }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Publishes `offline` (so no Last Will is needed) and disconnects cleanly. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = null;
+    if (client.connected) {
+      await Promise.race([
+        new Promise<void>((resolve) =>
+          client.publish(topics.status(this.config.printerId), encodeMessage({ state: 'offline', at: new Date().toISOString() }), { qos: 1, retain: true }, () => resolve()),
+        ),
+        new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
+    }
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  }
+}

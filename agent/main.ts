@@ -1,0 +1,64 @@
+/** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
+import { agentDefaults, ConfigError, loadAgentConfig } from '../config';
+import { createLogger } from '../config/logger';
+import { startAgent } from './agent';
+import { AGENT_VERSION } from './print-agent';
+
+const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
+
+Usage: npm run agent [-- --help | --version]
+
+Settings (environment variables, with defaults):
+${Object.entries(agentDefaults)
+  .map(([key, value]) => `  ${key.padEnd(24)} ${JSON.stringify(value)}`)
+  .join('\n')}
+`;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (args.includes('--version') || args.includes('-v')) {
+    process.stdout.write(`${AGENT_VERSION}\n`);
+    return;
+  }
+  const unknown = args.filter((a) => a.startsWith('-'));
+  if (unknown.length) {
+    console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
+    process.exit(2);
+  }
+  let config;
+  try {
+    config = loadAgentConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`printhop agent: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger('printhop-agent', config.logLevel);
+  const agent = await startAgent(config, log);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down after the receipt in progress');
+    agent.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error('printhop agent failed:', err);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+/** A network printer on raw TCP (port 9100, "JetDirect"). */
+import net from 'node:net';
+import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, withTimeout } from './transport';
+
+export class TcpPrinter implements PrinterTransport {
+  readonly description: string;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly timeoutMs: number,
+  ) {
+    this.description = `tcp://${host}:${port}`;
+  }
+
+  async open(): Promise<PrinterConnection> {
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
+    let failure: Error | null = null;
+    socket.on('error', (err) => {
+      failure = err;
+    });
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        }),
+        this.timeoutMs,
+        `connecting to ${this.description}`,
+      );
+    } catch (err) {
+      socket.destroy();
+      throw new PrinterUnavailableError(`cannot reach the printer at ${this.description}: ${(err as Error).message}`, { cause: err });
+    }
+    const timeoutMs = this.timeoutMs;
+    const description = this.description;
+    return {
+      write(bytes: Buffer) {
+        return withTimeout(
+          new Promise<void>((resolve, reject) => {
+            if (failure) return reject(failure);
+            socket.write(bytes, (err) => (err ? reject(err) : resolve()));
+          }),
+          timeoutMs,
+          `writing to ${description}`,
+        );
+      },
+      close() {
+        return withTimeout(
+          new Promise<void>((resolve) => {
+            if (socket.destroyed) return resolve();
+            socket.end(() => resolve());
+          }),
+          timeoutMs,
+          `closing ${description}`,
+        ).finally(() => socket.destroy());
+      },
+    };
+  }
+}

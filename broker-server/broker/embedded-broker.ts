@@ -1,0 +1,122 @@
+/**
+ * The Aedes broker inside the server, on plain TCP (for agents and mosquitto_sub/pub) and on
+ * WebSocket at /mqtt of the HTTP port (for agents behind proxies that only pass HTTP).
+ */
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AedesOptions } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Logger } from '../../config/logger';
+import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
+import type { MessageBus, MessageHandler } from './message-bus';
+
+export const WEBSOCKET_PATH = '/mqtt';
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  /** -1: no TCP listener. */
+  tcpPort: number;
+  hooks?: Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>;
+}
+
+export class EmbeddedBroker implements MessageBus {
+  private aedes: Aedes | null = null;
+  private tcp: net.Server | null = null;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES * 2 });
+  private readonly log: Logger;
+
+  constructor(
+    private readonly options: EmbeddedBrokerOptions,
+    log: Logger,
+  ) {
+    this.log = log.child({ module: 'broker' });
+  }
+
+  get tcpPort(): number | null {
+    const address = this.tcp?.address();
+    return address && typeof address === 'object' ? address.port : null;
+  }
+
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const aedes = await Aedes.createBroker({ ...this.options.hooks });
+    this.aedes = aedes;
+    aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
+    aedes.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'mqtt client disconnected'));
+    aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('connectionError', (client, err) => this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
+    this.wss.on('connection', (socket, req) => {
+      const stream = createWebSocketStream(socket);
+      stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
+      aedes.handle(stream, req);
+    });
+    if (this.options.tcpPort >= 0) {
+      const tcp = net.createServer((socket) => aedes.handle(socket));
+      this.tcp = tcp;
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.options.tcpPort, this.options.host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      this.log.info({ port: this.tcpPort }, 'mqtt listening on tcp');
+    }
+  }
+
+  /** For the HTTP server's `upgrade` event on WEBSOCKET_PATH. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): Promise<void> {
+    const aedes = this.requireBroker();
+    return new Promise((resolve, reject) => {
+      aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: options.retain ?? false, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  subscribe(topic: string, handler: MessageHandler): Promise<void> {
+    const aedes = this.requireBroker();
+    return new Promise((resolve) => {
+      aedes.subscribe(
+        topic,
+        (packet, done) => {
+          const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+          handler(packet.topic, payload).then(
+            () => done(),
+            (err: unknown) => {
+              this.log.error({ err, topic: packet.topic }, 'message handler failed');
+              done();
+            },
+          );
+        },
+        resolve,
+      );
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    // Aedes closes its clients' sockets, after which the TCP listener can close.
+    const aedes = this.aedes;
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    const tcp = this.tcp;
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    this.aedes = null;
+    this.tcp = null;
+  }
+
+  private requireBroker(): Aedes {
+    if (!this.aedes) throw new Error('broker is not started');
+    return this.aedes;
+  }
+}

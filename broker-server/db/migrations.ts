@@ -1,0 +1,59 @@
+/**
+ * The schema, as an ordered list of migrations run by umzug at start-up. Add a new entry at the end
+ * for every change; never edit one that has shipped (people's databases have already run it).
+ */
+import { DataTypes, type QueryInterface } from 'sequelize';
+import type { RunnableMigration } from 'umzug';
+
+export const migrations: RunnableMigration<QueryInterface>[] = [
+  {
+    name: '0001-create-print-jobs',
+    async up({ context: q }) {
+      await q.createTable('print_jobs', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        printer_id: { type: DataTypes.STRING(64), allowNull: false },
+        content: { type: DataTypes.TEXT, allowNull: false },
+        status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
+        error: { type: DataTypes.TEXT, allowNull: true },
+        created_at: { type: DataTypes.DATE, allowNull: false },
+        updated_at: { type: DataTypes.DATE, allowNull: false },
+        sent_at: { type: DataTypes.DATE, allowNull: true },
+        received_at: { type: DataTypes.DATE, allowNull: true },
+        printed_at: { type: DataTypes.DATE, allowNull: true },
+        finished_at: { type: DataTypes.DATE, allowNull: true },
+      });
+      await q.addIndex('print_jobs', ['printer_id', 'status', 'id'], { name: 'print_jobs_printer_status' });
+      await q.addIndex('print_jobs', ['status', 'id'], { name: 'print_jobs_status' });
+    },
+    async down({ context: q }) {
+      await q.dropTable('print_jobs');
+    },
+  },
+  {
+    name: '0002-create-printers',
+    async up({ context: q }) {
+      await q.createTable('printers', {
+        id: { type: DataTypes.STRING(64), primaryKey: true },
+        state: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'offline' },
+        detail: { type: DataTypes.TEXT, allowNull: true },
+        columns: { type: DataTypes.INTEGER, allowNull: true },
+        codepage: { type: DataTypes.STRING(32), allowNull: true },
+        first_seen_at: { type: DataTypes.DATE, allowNull: true },
+        last_seen_at: { type: DataTypes.DATE, allowNull: true },
+        updated_at: { type: DataTypes.DATE, allowNull: false },
+      });
+    },
+    async down({ context: q }) {
+      await q.dropTable('printers');
+    },
+  },
+  {
+    name: '0003-add-reprint-of',
+    async up({ context: q }) {
+      await q.addColumn('print_jobs', 'reprint_of', { type: DataTypes.INTEGER, allowNull: true });
+    },
+    async down({ context: q }) {
+      await q.removeColumn('print_jobs', 'reprint_of');
+    },
+  },
+];

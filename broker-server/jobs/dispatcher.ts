@@ -1,0 +1,91 @@
+/**
+ * Hands jobs to the broker and applies what agents answer: publishes each job with QoS 1, applies
+ * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online and at
+ * start-up (the database, not the broker, is the source of truth).
+ */
+import type { Logger } from '../../config/logger';
+import { encodeMessage, type JobMessage, parseAckMessage, parseStatusMessage } from '../../protocol/messages';
+import { parseTopic, topics } from '../../protocol/topics';
+import type { MessageBus } from '../broker/message-bus';
+import type { JobService, PrintJob } from './job-service';
+
+export class Dispatcher {
+  private readonly log: Logger;
+  /** Re-publication runs one at a time per printer; a second request while one runs is merged into one rerun. */
+  private readonly republishing = new Map<string, Promise<void>>();
+  private readonly rerun = new Set<string>();
+
+  constructor(
+    private readonly bus: MessageBus,
+    private readonly jobs: JobService,
+    log: Logger,
+  ) {
+    this.log = log.child({ module: 'dispatcher' });
+  }
+
+  async start(): Promise<void> {
+    await this.bus.subscribe(topics.allAcks, (topic, payload) => this.onAck(topic, payload));
+    await this.bus.subscribe(topics.allStatus, (topic, payload) => this.onStatus(topic, payload));
+    const unfinished = await this.jobs.unfinished();
+    if (unfinished.length) this.log.info({ count: unfinished.length }, 're-publishing unfinished jobs at start-up');
+    for (const job of unfinished) await this.publish(job);
+  }
+
+  /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. */
+  async publish(job: PrintJob): Promise<void> {
+    const message: JobMessage = { id: job.id, content: job.content, createdAt: job.createdAt };
+    try {
+      await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
+    } catch (err) {
+      this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publish failed; job stays pending');
+      return;
+    }
+    this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
+    if (job.status === 'pending') await this.jobs.transition(job.id, 'sent');
+  }
+
+  republishFor(printerId: string): Promise<void> {
+    const running = this.republishing.get(printerId);
+    if (running) {
+      this.rerun.add(printerId);
+      return running;
+    }
+    const run = (async () => {
+      do {
+        this.rerun.delete(printerId);
+        const unfinished = await this.jobs.unfinished(printerId);
+        if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
+        for (const job of unfinished) await this.publish(job);
+      } while (this.rerun.has(printerId));
+    })().finally(() => this.republishing.delete(printerId));
+    this.republishing.set(printerId, run);
+    return run;
+  }
+
+  private async onAck(topic: string, payload: Buffer): Promise<void> {
+    const parsed = parseTopic(topic);
+    if (!parsed) return;
+    const ack = parseAckMessage(payload);
+    if (!ack.ok) {
+      this.log.warn({ printerId: parsed.printerId, topic, error: ack.error }, 'malformed ack ignored');
+      return;
+    }
+    await this.jobs.applyAck(parsed.printerId, ack.value);
+  }
+
+  private async onStatus(topic: string, payload: Buffer): Promise<void> {
+    const parsed = parseTopic(topic);
+    if (!parsed) return;
+    if (payload.length === 0) return; // a retained status being cleared
+    const status = parseStatusMessage(payload);
+    if (!status.ok) {
+      this.log.warn({ printerId: parsed.printerId, topic, error: status.error }, 'malformed status ignored');
+      return;
+    }
+    await this.jobs.recordStatus(parsed.printerId, status.value);
+    if (status.value.state === 'online') {
+      // Not awaited: the agent's status publish must not wait for a backlog to be re-sent.
+      this.republishFor(parsed.printerId).catch((err: unknown) => this.log.error({ err, printerId: parsed.printerId }, 're-publication failed'));
+    }
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The job store's only door: routes and the dispatcher create, read and move jobs through here,
+ * and every status change goes through `transition`, which enforces DESIGN.md's state machine.
+ */
+import { EventEmitter } from 'node:events';
+import { Op, QueryTypes } from 'sequelize';
+import type { Logger } from '../../config/logger';
+import type { AckMessage, StatusMessage } from '../../protocol/messages';
+import { canTransition, JOB_STATUSES, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import type { Database } from '../db/database';
+import type { PrintJobRow, PrinterRow } from '../db/models';
+
+export interface PrintJob {
+  id: number;
+  printerId: string;
+  content: string;
+  status: JobStatus;
+  error: string | null;
+  reprintOf: number | null;
+  createdAt: string;
+  updatedAt: string;
+  sentAt: string | null;
+  receivedAt: string | null;
+  printedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface PrinterInfo {
+  id: string;
+  state: 'online' | 'offline' | 'unknown';
+  detail: string | null;
+  columns: number | null;
+  codepage: string | null;
+  lastSeenAt: string | null;
+  configured: boolean;
+}
+
+export type TransitionResult =
+  | { changed: true; job: PrintJob }
+  | { changed: false; job: PrintJob | null; reason: 'unknown-job' | 'wrong-printer' | 'not-allowed' };
+
+export class JobError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'JobError';
+  }
+}
+
+const STAMP: Partial<Record<JobStatus, 'sentAt' | 'receivedAt' | 'printedAt'>> = { sent: 'sentAt', received: 'receivedAt', printed: 'printedAt' };
+const COLUMN_OF = { sentAt: 'sent_at', receivedAt: 'received_at', printedAt: 'printed_at' } as const;
+
+const iso = (d: Date | string | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
+
+function toJob(row: PrintJobRow): PrintJob {
+  return {
+    id: row.id,
+    printerId: row.printerId,
+    content: row.content,
+    status: row.status,
+    error: row.error ?? null,
+    reprintOf: row.reprintOf ?? null,
+    createdAt: iso(row.createdAt)!,
+    updatedAt: iso(row.updatedAt)!,
+    sentAt: iso(row.sentAt),
+    receivedAt: iso(row.receivedAt),
+    printedAt: iso(row.printedAt),
+    finishedAt: iso(row.finishedAt),
+  };
+}
+
+export interface JobServiceEvents {
+  job: [PrintJob];
+  printer: [PrinterInfo];
+}
+
+export class JobService extends EventEmitter<JobServiceEvents> {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly db: Database,
+    private readonly configuredPrinters: readonly string[],
+    log: Logger,
+  ) {
+    super();
+    this.log = log.child({ module: 'jobs' });
+  }
+
+  async create(input: { printerId: string; content: string; reprintOf?: number }): Promise<PrintJob> {
+    const row = await this.db.models.PrintJob.create({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null });
+    const job = toJob(row);
+    this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
+    this.emit('job', job);
+    return job;
+  }
+
+  /** A new job with the same content, for a job a person wants on paper again. */
+  async reprint(id: number): Promise<PrintJob> {
+    const original = await this.get(id);
+    if (!original) throw new JobError(`job ${id} does not exist`, 404);
+    if (!REPRINTABLE_STATUSES.has(original.status)) {
+      throw new JobError(`job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`, 409);
+    }
+    return this.create({ printerId: original.printerId, content: original.content, reprintOf: original.id });
+  }
+
+  async get(id: number): Promise<PrintJob | null> {
+    const row = await this.db.models.PrintJob.findByPk(id);
+    return row ? toJob(row) : null;
+  }
+
+  async list(filter: { status?: JobStatus; printerId?: string; limit?: number } = {}): Promise<PrintJob[]> {
+    const where: Record<string, unknown> = {};
+    if (filter.status) where.status = filter.status;
+    if (filter.printerId) where.printerId = filter.printerId;
+    const rows = await this.db.models.PrintJob.findAll({ where, order: [['id', 'DESC']], limit: filter.limit ?? 50 });
+    return rows.map(toJob);
+  }
+
+  /** Jobs the agent has not confirmed as final, oldest first (the order they must print in). */
+  async unfinished(printerId?: string): Promise<PrintJob[]> {
+    const where: Record<string, unknown> = { status: { [Op.in]: UNFINISHED_STATUSES } };
+    if (printerId) where.printerId = printerId;
+    const rows = await this.db.models.PrintJob.findAll({ where, order: [['id', 'ASC']] });
+    return rows.map(toJob);
+  }
+
+  /**
+   * The one place a job's status changes. The UPDATE only matches rows in a state that may move to
+   * `to`, so two racing acks cannot both win and a final state can never be left.
+   */
+  async transition(id: number, to: JobStatus, opts: { printerId?: string; error?: string | null; at?: Date } = {}): Promise<TransitionResult> {
+    const from = JOB_STATUSES.filter((s) => canTransition(s, to));
+    const now = new Date();
+    const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : now;
+    const sets = ['status = :to', 'updated_at = :now'];
+    const stamp = STAMP[to];
+    if (stamp) sets.push(`${COLUMN_OF[stamp]} = :at`);
+    if (to === 'printed' || to === 'failed' || to === 'interrupted') sets.push('finished_at = :at');
+    if (to === 'failed' || to === 'interrupted') sets.push('error = :error');
+    const where = ['id = :id', 'status IN (:from)'];
+    if (opts.printerId) where.push('printer_id = :printerId');
+    const [, affected] = await this.db.sequelize.query(`UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`, {
+      type: QueryTypes.UPDATE,
+      replacements: { id, to, from, now: toSqlDate(now), at: toSqlDate(at), error: opts.error ?? null, printerId: opts.printerId ?? null },
+    });
+    const job = await this.get(id);
+    if (affected > 0 && job) {
+      this.log.info({ jobId: id, printerId: job.printerId, status: to, error: job.error ?? undefined }, 'job status changed');
+      this.emit('job', job);
+      return { changed: true, job };
+    }
+    if (!job) return { changed: false, job: null, reason: 'unknown-job' };
+    if (opts.printerId && job.printerId !== opts.printerId) return { changed: false, job, reason: 'wrong-printer' };
+    return { changed: false, job, reason: 'not-allowed' };
+  }
+
+  /** Applies an agent's ack; acks are idempotent, and foreign or unknown ones change nothing. */
+  async applyAck(printerId: string, ack: AckMessage): Promise<TransitionResult> {
+    const result = await this.transition(ack.id, ack.status, { printerId, error: ack.error ?? null, at: new Date(ack.at) });
+    if (!result.changed) {
+      const level = result.reason === 'not-allowed' ? 'debug' : 'warn';
+      this.log[level]({ jobId: ack.id, printerId, ack: ack.status, current: result.job?.status, reason: result.reason }, 'ack ignored');
+    }
+    return result;
+  }
+
+  // ---- printers ----
+
+  async printers(): Promise<PrinterInfo[]> {
+    const rows = await this.db.models.Printer.findAll({ order: [['id', 'ASC']] });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const ids = [...new Set([...this.configuredPrinters, ...byId.keys()])].sort();
+    return ids.map((id) => this.toPrinter(id, byId.get(id)));
+  }
+
+  async printer(id: string): Promise<PrinterInfo | null> {
+    const row = await this.db.models.Printer.findByPk(id);
+    if (!row && !this.configuredPrinters.includes(id)) return null;
+    return this.toPrinter(id, row ?? undefined);
+  }
+
+  /** A printer may receive jobs once configured or once its agent has been seen. */
+  async isKnownPrinter(id: string): Promise<boolean> {
+    return this.configuredPrinters.includes(id) || (await this.db.models.Printer.count({ where: { id } })) > 0;
+  }
+
+  async recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
+    const now = new Date();
+    const existing = await this.db.models.Printer.findByPk(printerId);
+    const values = {
+      state: status.state,
+      detail: status.detail ?? status.printer ?? null,
+      lastSeenAt: now,
+      ...(status.columns ? { columns: status.columns } : {}),
+      ...(status.codepage ? { codepage: status.codepage } : {}),
+    };
+    if (existing) await existing.update(values);
+    else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
+    const info = (await this.printer(printerId))!;
+    this.log.info({ printerId, state: info.state, detail: info.detail ?? undefined }, 'printer status');
+    this.emit('printer', info);
+    return info;
+  }
+
+  /** At start-up no agent is connected to a fresh embedded broker yet. */
+  async markAllOffline(): Promise<void> {
+    await this.db.models.Printer.update({ state: 'offline' }, { where: { state: 'online' } });
+  }
+
+  private toPrinter(id: string, row: PrinterRow | undefined): PrinterInfo {
+    return {
+      id,
+      state: row ? (row.state === 'online' ? 'online' : 'offline') : 'unknown',
+      detail: row?.detail ?? null,
+      columns: row?.columns ?? null,
+      codepage: row?.codepage ?? null,
+      lastSeenAt: iso(row?.lastSeenAt),
+      configured: this.configuredPrinters.includes(id),
+    };
+  }
+}
+
+/** Sequelize stores SQLite dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; raw queries must match. */
+function toSqlDate(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', ' +00:00');
+}

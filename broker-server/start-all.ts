@@ -1,0 +1,68 @@
+/**
+ * `npm start`: the server and one agent (printer-1) on the virtual printer, as two processes,
+ * so the whole flow works with no printer attached.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { loadServerConfig, ConfigError } from '../config';
+
+const root = path.resolve(import.meta.dirname, '..');
+let server;
+try {
+  server = loadServerConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`printhop: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+const printerFile = path.join(server.dataDir, `${server.defaultPrinterId}.prn`);
+const agentEnv = {
+  MQTT_URL: `ws://127.0.0.1:${server.port}/mqtt`,
+  PRINTER_ID: server.defaultPrinterId,
+  PRINTER: `file:${printerFile}`,
+  AGENT_DATA_DIR: path.join(server.dataDir, `agent-${server.defaultPrinterId}`),
+  ...process.env,
+};
+
+function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], { cwd: process.cwd(), env, stdio: 'inherit' });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`printhop: the ${name} exited (${signal ?? code}); stopping`);
+      stop(code ?? 1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+const children: ChildProcess[] = [];
+function stop(code: number): void {
+  stopping = true;
+  let left = children.filter((c) => c.exitCode === null && c.signalCode === null).length;
+  if (!left) process.exit(code);
+  for (const child of children) {
+    child.once('exit', () => {
+      if (--left === 0) process.exit(code);
+    });
+    child.kill('SIGTERM');
+  }
+}
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+children.push(run('server', 'broker-server/main.ts', process.env));
+// The agent reconnects by itself, so it may start before the server listens.
+children.push(run('agent', 'agent/main.ts', agentEnv));
+
+const host = server.host === '0.0.0.0' ? 'localhost' : server.host;
+console.log(`
+  Printhop is starting.
+  Web page:       http://${host}:${server.port}/
+  MQTT:           mqtt://${host}:${server.mqttPort}  and  ws://${host}:${server.port}/mqtt
+  Receipts go to: ${printerFile}  (virtual printer of ${server.defaultPrinterId})
+  Watch traffic:  mosquitto_sub -h ${host} -p ${server.mqttPort} -t 'printers/#' -v
+  Stop with Ctrl+C.
+`);

@@ -1,0 +1,171 @@
+/**
+ * One validated config object per side, read once at start-up from defaults plus environment
+ * variables. Every invalid setting is reported at once, by name.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { agentDefaults, serverDefaults } from './defaults';
+import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
+import { PAPER_PRESETS } from '../protocol/receipt-layout';
+import { PRINTER_ID_PATTERN } from '../protocol/topics';
+
+export { agentDefaults, serverDefaults };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+const port = (min: number) => z.coerce.number().int().min(min).max(65535);
+const printerId = z.string().regex(PRINTER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+const positiveInt = z.coerce.number().int().positive();
+
+const serverSchema = z.object({
+  PORT: port(0),
+  HOST: z.string().min(1),
+  MQTT_PORT: port(-1),
+  DATA_DIR: z.string().min(1),
+  DEFAULT_PRINTER_ID: printerId,
+  PRINTERS: z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(printerId)),
+  BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
+  LOG_LEVEL: logLevel,
+  PAPER_COLUMNS: positiveInt.min(16).max(255),
+});
+
+const columns = z
+  .string()
+  .transform((s) => (s in PAPER_PRESETS ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
+  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm / 80mm)').max(255));
+
+const printerSpec = z
+  .string()
+  .min(1)
+  .refine(
+    (s) => s === 'usb' || /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) || /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) || /^file:.+/.test(s) || s.startsWith('/'),
+    'must be usb, usb:VID:PID (hex), tcp://host:9100, file:PATH or a device path such as /dev/usb/lp0',
+  );
+
+const agentSchema = z
+  .object({
+    MQTT_URL: z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL'),
+    MQTT_USERNAME: z.string(),
+    MQTT_PASSWORD: z.string(),
+    PRINTER_ID: printerId,
+    PRINTER: printerSpec,
+    PAPER_COLUMNS: columns,
+    CODEPAGE: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
+    AGENT_DATA_DIR: z.string().min(1),
+    PRINTER_TIMEOUT_MS: positiveInt,
+    PRINTER_RETRY_LIMIT_MS: z.coerce.number().int().min(0),
+    RECONNECT_MIN_MS: positiveInt,
+    RECONNECT_MAX_MS: positiveInt,
+    JOURNAL_RETENTION_DAYS: z.coerce.number().positive(),
+    TZ: z.string().refine((s) => s === '' || isTimeZone(s), 'must be an IANA time zone such as Europe/Paris'),
+    LOG_LEVEL: logLevel,
+  })
+  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, { message: 'must be at least RECONNECT_MIN_MS', path: ['RECONNECT_MAX_MS'] });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | number>, env: Env): z.infer<S> {
+  const raw: Record<string, string> = {};
+  for (const [key, value] of Object.entries(defaults)) {
+    const fromEnv = env[key];
+    raw[key] = fromEnv !== undefined && fromEnv !== '' ? fromEnv : String(value);
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '?');
+        return `${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+      }),
+    );
+  }
+  return result.data;
+}
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** -1: no TCP listener. */
+  mqttPort: number;
+  dataDir: string;
+  defaultPrinterId: string;
+  printers: string[];
+  bodyLimitBytes: number;
+  logLevel: string;
+  paperColumns: number;
+}
+
+export function loadServerConfig(env: Env = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const c = load(serverSchema, serverDefaults, env);
+  const printers = [...new Set([c.DEFAULT_PRINTER_ID, ...c.PRINTERS])];
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    mqttPort: c.MQTT_PORT,
+    dataDir: path.resolve(c.DATA_DIR),
+    defaultPrinterId: c.DEFAULT_PRINTER_ID,
+    printers,
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    logLevel: c.LOG_LEVEL,
+    paperColumns: c.PAPER_COLUMNS,
+    ...overrides,
+  };
+}
+
+export interface AgentConfig {
+  mqttUrl: string;
+  mqttUsername: string;
+  mqttPassword: string;
+  printerId: string;
+  printer: string;
+  columns: number;
+  codePage: CodePageName;
+  dataDir: string;
+  printerTimeoutMs: number;
+  printerRetryLimitMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  journalRetentionDays: number;
+  timeZone: string | undefined;
+  logLevel: string;
+}
+
+export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const c = load(agentSchema, agentDefaults, env);
+  return {
+    mqttUrl: c.MQTT_URL,
+    mqttUsername: c.MQTT_USERNAME,
+    mqttPassword: c.MQTT_PASSWORD,
+    printerId: c.PRINTER_ID,
+    printer: c.PRINTER,
+    columns: c.PAPER_COLUMNS,
+    codePage: c.CODEPAGE,
+    dataDir: path.resolve(c.AGENT_DATA_DIR),
+    printerTimeoutMs: c.PRINTER_TIMEOUT_MS,
+    printerRetryLimitMs: c.PRINTER_RETRY_LIMIT_MS,
+    reconnectMinMs: c.RECONNECT_MIN_MS,
+    reconnectMaxMs: c.RECONNECT_MAX_MS,
+    journalRetentionDays: c.JOURNAL_RETENTION_DAYS,
+    timeZone: c.TZ || undefined,
+    logLevel: c.LOG_LEVEL,
+    ...overrides,
+  };
+}

@@ -1,0 +1,31 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', 'test-artifacts/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through config/, not process.env.' }],
+    },
+  },
+  {
+    files: ['config/**', 'broker-server/start-all.ts', 'test/**', 'bench/**', 'scripts/**'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['agent/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/broker-server/**'], message: 'The agent never imports server code.' }] }] },
+  },
+  {
+    files: ['broker-server/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'The server never imports agent code.' }] }] },
+  },
+  {
+    files: ['protocol/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/broker-server/**'], message: 'protocol/ imports neither side.' }] }] },
+  },
+);

@@ -13,6 +13,15 @@ export default tseslint.config(
     },
   },
   {
+    files: ['public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', Array: 'readonly', Number: 'readonly', EventSource: 'readonly' } },
+  },
+  {
+    // Control characters are what these files look for.
+    files: ['test/**', 'protocol/receipt-layout.ts'],
+    rules: { 'no-control-regex': 'off' },
+  },
+  {
     files: ['config/**', 'broker-server/start-all.ts', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },

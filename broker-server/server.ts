@@ -47,6 +47,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     stops.push({ name: 'broker', stop: () => broker.stop() });
 
     const dispatcher = new Dispatcher(broker, jobs, log);
+    stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
     const app = createApp({ jobs, dispatcher, defaultPrinterId: config.defaultPrinterId, bodyLimitBytes: config.bodyLimitBytes, publicDir: PUBLIC_DIR, log });

@@ -14,6 +14,9 @@ export class Dispatcher {
   /** Re-publication runs one at a time per printer; a second request while one runs is merged into one rerun. */
   private readonly republishing = new Map<string, Promise<void>>();
   private readonly rerun = new Set<string>();
+  /** Publications under way, so that stop() lets them finish before the database closes. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(
     private readonly bus: MessageBus,
@@ -31,8 +34,24 @@ export class Dispatcher {
     for (const job of unfinished) await this.publish(job);
   }
 
-  /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. */
-  async publish(job: PrintJob): Promise<void> {
+  /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    while (this.inFlight.size || this.republishing.size) {
+      await Promise.allSettled([...this.inFlight, ...this.republishing.values()]);
+    }
+  }
+
+  /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
+  publish(job: PrintJob): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const run = this.publishNow(job).catch((err: unknown) => this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed'));
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
+    return run;
+  }
+
+  private async publishNow(job: PrintJob): Promise<void> {
     const message: JobMessage = { id: job.id, content: job.content, createdAt: job.createdAt };
     try {
       await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
@@ -45,6 +64,7 @@ export class Dispatcher {
   }
 
   republishFor(printerId: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     const running = this.republishing.get(printerId);
     if (running) {
       this.rerun.add(printerId);
@@ -55,8 +75,11 @@ export class Dispatcher {
         this.rerun.delete(printerId);
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
-        for (const job of unfinished) await this.publish(job);
-      } while (this.rerun.has(printerId));
+        for (const job of unfinished) {
+          if (this.stopped) break;
+          await this.publish(job);
+        }
+      } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
     this.republishing.set(printerId, run);
     return run;

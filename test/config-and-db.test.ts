@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadAgentConfig, loadServerConfig } from '../config';
+import { Database } from '../broker-server/db/database';
+import { tempDir, testLogger } from './support/harness';
+
+test('defaults load, environment variables override them, and every invalid setting is named at once', () => {
+  const server = loadServerConfig({});
+  assert.equal(server.port, 3000);
+  assert.equal(server.mqttPort, 1883);
+  assert.equal(server.defaultPrinterId, 'printer-1');
+  const agent = loadAgentConfig({ PAPER_COLUMNS: '58mm', CODEPAGE: 'wpc1252', PRINTER: 'tcp://10.0.0.5:9100' });
+  assert.equal(agent.columns, 32);
+  assert.equal(agent.codePage, 'WPC1252');
+  assert.equal(agent.printer, 'tcp://10.0.0.5:9100');
+  assert.throws(
+    () => loadServerConfig({ PORT: 'eighty', MQTT_PORT: '70000', DEFAULT_PRINTER_ID: 'a/b' }),
+    (err: unknown) => err instanceof ConfigError && /PORT="eighty"/.test(err.message) && /MQTT_PORT="70000"/.test(err.message) && /DEFAULT_PRINTER_ID="a\/b"/.test(err.message),
+  );
+  assert.throws(() => loadAgentConfig({ CODEPAGE: 'UTF8' }), /CODEPAGE="UTF8"/);
+  assert.throws(() => loadAgentConfig({ PRINTER: 'lpt1' }), /PRINTER="lpt1": must be usb/);
+  assert.throws(() => loadAgentConfig({ MQTT_URL: 'localhost' }), /MQTT_URL/);
+  assert.throws(() => loadAgentConfig({ PAPER_COLUMNS: '5' }), /PAPER_COLUMNS/);
+});
+
+test('the database is SQLite in WAL mode, migrated once, and keeps its rows across restarts', async (t) => {
+  const dir = tempDir(t);
+  const first = new Database(dir, testLogger());
+  await first.start();
+  const [[mode]] = (await first.sequelize.query('PRAGMA journal_mode')) as [Array<{ journal_mode: string }>, unknown];
+  assert.equal(mode?.journal_mode, 'wal');
+  const columns = (await first.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
+  for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
+  await first.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
+  await first.stop();
+
+  const second = new Database(dir, testLogger());
+  await second.start();
+  const [migrations] = (await second.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
+  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of']);
+  assert.equal((await second.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
+  await second.stop();
+});

@@ -1,0 +1,121 @@
+/** Real parts for tests: a server and agents on ephemeral ports, in temp directories, cleaned up after. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import pino from 'pino';
+import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig } from '../../config';
+import type { Logger } from '../../config/logger';
+import { startAgent, type RunningAgent } from '../../agent/agent';
+import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
+import { startServer, type RunningServer } from '../../broker-server/server';
+
+/** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
+export function testLogger(): Logger {
+  return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+}
+
+export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestServer extends RunningServer {
+  baseUrl: string;
+  wsUrl: string;
+  tcpUrl: string;
+  dataDir: string;
+}
+
+export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir(t);
+  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, ...overrides });
+  const server = await startServer(config, testLogger());
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await server.stop();
+  };
+  t.after(stop);
+  return {
+    ...server,
+    stop,
+    httpPort: server.httpPort,
+    mqttPort: server.mqttPort,
+    jobs: server.jobs,
+    dispatcher: server.dispatcher,
+    broker: server.broker,
+    dataDir,
+    baseUrl: `http://127.0.0.1:${server.httpPort}`,
+    wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,
+    tcpUrl: `mqtt://127.0.0.1:${server.mqttPort}`,
+  };
+}
+
+export interface TestAgent extends RunningAgent {
+  config: AgentConfig;
+  printerFile: string;
+  /** The virtual printer's bytes so far, decoded. */
+  paper(): DecodeResult;
+}
+
+export async function startTestAgent(t: TestContext, overrides: Partial<AgentConfig> & { mqttUrl: string }): Promise<TestAgent> {
+  const dir = overrides.dataDir ? path.dirname(overrides.dataDir) : tempDir(t, 'printhop-agent-');
+  const printerFile = path.join(dir, 'paper.prn');
+  const config = loadAgentConfig(
+    {},
+    { printer: `file:${printerFile}`, dataDir: path.join(dir, 'journal'), reconnectMinMs: 100, reconnectMaxMs: 1000, ...overrides },
+  );
+  const agent = await startAgent(config, testLogger());
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await agent.stop();
+  };
+  t.after(stop);
+  const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
+  return {
+    ...agent,
+    journal: agent.journal,
+    link: agent.link,
+    stop,
+    config,
+    printerFile: file,
+    paper: () => decodeEscPos(fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)),
+  };
+}
+
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function postJson(baseUrl: string, route: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const res = await fetch(baseUrl + route, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json, headers: res.headers };
+}
+
+export async function getJson<T = unknown>(baseUrl: string, route: string): Promise<{ status: number; json: T }> {
+  const res = await fetch(baseUrl + route);
+  return { status: res.status, json: (await res.json()) as T };
+}

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import mqtt from 'mqtt';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { topics } from '../protocol/topics';
-import { getJson, postJson, startTestAgent, startTestServer, waitFor } from './support/harness';
+import { connectClient, getJson, postJson, startTestAgent, startTestServer, waitFor } from './support/harness';
 
 const printed = async (baseUrl: string, id: number) =>
   waitFor(`job ${id} printed`, async () => {
@@ -14,7 +13,7 @@ const printed = async (baseUrl: string, id: number) =>
 
 test('a job posted over HTTP is stored, printed by a real agent over MQTT-over-WebSocket, and shown printed', async (t) => {
   const server = await startTestServer(t);
-  const agent = await startTestAgent(t, { mqttUrl: server.wsUrl, printerId: 'printer-1' });
+  const agent = await startTestAgent(t, server);
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
 
   const res = await postJson(server.baseUrl, '/print', { content: 'Crème brûlée à 5 €' });
@@ -52,7 +51,7 @@ test('a job posted over HTTP is stored, printed by a real agent over MQTT-over-W
 
 test('an agent over plain TCP MQTT prints too, on 58 mm paper in WPC1252', async (t) => {
   const server = await startTestServer(t);
-  const agent = await startTestAgent(t, { mqttUrl: server.tcpUrl, printerId: 'printer-1', columns: 32, codePage: 'WPC1252' });
+  const agent = await startTestAgent(t, server, { mqttUrl: server.tcpUrl, columns: 32, codePage: 'WPC1252' });
   const res = await postJson(server.baseUrl, '/print', { content: 'Un message assez long pour être coupé en plusieurs lignes sur du papier étroit.' });
   await printed(server.baseUrl, (res.json as PrintJob).id);
   const receipt = agent.paper().receipts[0]!;
@@ -83,7 +82,7 @@ test('an agent that is offline when jobs are posted prints each of them exactly 
   const server = await startTestServer(t);
   const ids: number[] = [];
   for (let i = 1; i <= 12; i++) ids.push(((await postJson(server.baseUrl, '/print', { content: `hors ligne ${i}` })).json as PrintJob).id);
-  const agent = await startTestAgent(t, { mqttUrl: server.wsUrl, printerId: 'printer-1' });
+  const agent = await startTestAgent(t, server);
   for (const id of ids) await printed(server.baseUrl, id);
   const contents = agent.paper().receipts.map((r) => r.lines[3]);
   assert.deepEqual(contents, ids.map((_, i) => `hors ligne ${i + 1}`));
@@ -91,12 +90,11 @@ test('an agent that is offline when jobs are posted prints each of them exactly 
 
 test('the same job delivered again (re-published, or a raw duplicate) is printed once and its ack is re-sent', async (t) => {
   const server = await startTestServer(t);
-  const agent = await startTestAgent(t, { mqttUrl: server.wsUrl, printerId: 'printer-1' });
+  const agent = await startTestAgent(t, server);
   const job = await printed(server.baseUrl, ((await postJson(server.baseUrl, '/print', { content: 'une seule fois' })).json as PrintJob).id);
 
   const acks: string[] = [];
-  const watcher = await mqtt.connectAsync(server.tcpUrl, { clientId: 'test-watcher' });
-  t.after(() => watcher.endAsync());
+  const watcher = await connectClient(t, server, 'server', { clientId: 'test-watcher' });
   await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
   watcher.on('message', (_topic, payload) => acks.push(JSON.parse(payload.toString()).status));
 
@@ -110,10 +108,9 @@ test('the same job delivered again (re-published, or a raw duplicate) is printed
 
 test('a malformed job message is logged and ignored, and the agent keeps printing', async (t) => {
   const server = await startTestServer(t);
-  const agent = await startTestAgent(t, { mqttUrl: server.wsUrl, printerId: 'printer-1' });
+  const agent = await startTestAgent(t, server);
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
-  const client = await mqtt.connectAsync(server.tcpUrl, { clientId: 'test-garbage' });
-  t.after(() => client.endAsync());
+  const client = await connectClient(t, server, 'server', { clientId: 'test-garbage' });
   for (const payload of ['not json', '{"id":"x"}', '[]', '{"id":1.5,"content":"x","createdAt":"now"}', Buffer.from([0xff, 0x00])]) {
     await client.publishAsync(topics.jobs('printer-1'), payload, { qos: 1 });
   }

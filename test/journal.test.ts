@@ -62,7 +62,7 @@ test('after a crash, a job left printing is reported interrupted, a received one
   await journal.record(c, 'printed');
   await journal.stop();
 
-  const agent = await startTestAgent(t, { mqttUrl: server.wsUrl, printerId: 'printer-1', dataDir: journalDir });
+  const agent = await startTestAgent(t, server, { dataDir: journalDir });
   const status = async (id: number) => (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json;
   await waitFor('a interrupted', async () => (await status(a)).status === 'interrupted');
   await waitFor('b printed', async () => (await status(b)).status === 'printed');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import mqtt from 'mqtt';
 import pino from 'pino';
 import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig } from '../../config';
 import type { Logger } from '../../config/logger';
@@ -61,12 +62,39 @@ export interface TestAgent extends RunningAgent {
   paper(): DecodeResult;
 }
 
-export async function startTestAgent(t: TestContext, overrides: Partial<AgentConfig> & { mqttUrl: string }): Promise<TestAgent> {
+/** Who a test MQTT client connects as. Every client of a test goes through this, so that broker access rules apply in one place. */
+export type MqttIdentity = { printerId: string } | 'debug' | 'server';
+
+export function mqttCredentials(_server: TestServer, _as: MqttIdentity): { username?: string; password?: string } {
+  return {};
+}
+
+/** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
+export async function connectClient(t: TestContext, server: TestServer, as: MqttIdentity, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
+  const client = await mqtt.connectAsync(server.tcpUrl, { reconnectPeriod: 0, ...mqttCredentials(server, as), ...options });
+  t.after(() => client.endAsync(true));
+  return client;
+}
+
+/** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
+export async function startTestAgent(t: TestContext, server: TestServer, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
+  const printerId = overrides.printerId ?? 'printer-1';
+  const credentials = mqttCredentials(server, { printerId });
   const dir = overrides.dataDir ? path.dirname(overrides.dataDir) : tempDir(t, 'printhop-agent-');
   const printerFile = path.join(dir, 'paper.prn');
   const config = loadAgentConfig(
     {},
-    { printer: `file:${printerFile}`, dataDir: path.join(dir, 'journal'), reconnectMinMs: 100, reconnectMaxMs: 1000, ...overrides },
+    {
+      printer: `file:${printerFile}`,
+      dataDir: path.join(dir, 'journal'),
+      reconnectMinMs: 100,
+      reconnectMaxMs: 1000,
+      mqttUrl: server.wsUrl,
+      printerId,
+      mqttUsername: credentials.username ?? '',
+      mqttPassword: credentials.password ?? '',
+      ...overrides,
+    },
   );
   const agent = await startAgent(config, testLogger());
   let stopped = false;

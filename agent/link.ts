@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
 import type { Logger } from '../config/logger';
+import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
 import { topics } from '../protocol/topics';
 
@@ -36,7 +37,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
   }
 
   get clientId(): string {
-    return `printhop-agent-${this.config.printerId}`;
+    return agentClientId(this.config.printerId);
   }
 
   /** Starts connecting; does not wait for the broker, which may be down for now. */
@@ -50,7 +51,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       keepalive: 30,
       connectTimeout: 10_000,
       reconnectPeriod: config.reconnectMinMs,
-      username: config.mqttUsername || undefined,
+      username: config.mqttUsername,
       password: config.mqttPassword || undefined,
       will: {
         topic: topics.status(config.printerId),
@@ -102,7 +103,15 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
       this.emit('offline');
     });
-    client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt error'));
+    client.on('error', (err) => {
+      const code = (err as { code?: unknown }).code;
+      if (code === 4 || code === 5) {
+        // Keeps retrying with backoff: the server may be restarted with the right token.
+        this.log.error({ url: config.mqttUrl, username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
+      } else {
+        this.log.warn({ err: err.message }, 'mqtt error');
+      }
+    });
   }
 
   private nextDelay(): number {

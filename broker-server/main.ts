@@ -1,6 +1,7 @@
 /** `npm run server`: the server alone, until SIGINT or SIGTERM. */
 import { ConfigError, loadServerConfig } from '../config';
 import { createLogger } from '../config/logger';
+import { accessBanner } from './access-banner';
 import { startServer } from './server';
 
 async function main(): Promise<void> {
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger('printhop-server', config.logLevel);
   const server = await startServer(config, log);
+  process.stdout.write(accessBanner(config, server, server.accounts) + '\n');
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -6,7 +6,9 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig } from '../config';
 import type { Logger } from '../config/logger';
+import { createAccessHooks } from './broker/access';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
+import { loadTokens, type MqttAccounts } from './broker/tokens';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
@@ -18,6 +20,8 @@ export interface RunningServer {
   readonly jobs: JobService;
   readonly dispatcher: Dispatcher;
   readonly broker: EmbeddedBroker;
+  /** The MQTT accounts; their tokens never go to the log. */
+  readonly accounts: MqttAccounts;
   stop(): Promise<void>;
 }
 
@@ -42,7 +46,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const jobs = new JobService(db, config.printers, log);
     await jobs.markAllOffline();
 
-    const broker = new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort }, log);
+    const { accounts, modeFixed } = loadTokens(config);
+    if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
+    log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
+    const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log);
+    const broker = new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
     await broker.start();
     stops.push({ name: 'broker', stop: () => broker.stop() });
 
@@ -50,7 +58,16 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
-    const app = createApp({ jobs, dispatcher, defaultPrinterId: config.defaultPrinterId, bodyLimitBytes: config.bodyLimitBytes, publicDir: PUBLIC_DIR, log });
+    const app = createApp({
+      jobs,
+      dispatcher,
+      defaultPrinterId: config.defaultPrinterId,
+      bodyLimitBytes: config.bodyLimitBytes,
+      printRate: config.printRate,
+      trustProxy: config.trustProxy,
+      publicDir: PUBLIC_DIR,
+      log,
+    });
     const server = http.createServer(app);
     const sockets = new Set<Socket>();
     server.on('connection', (socket) => {
@@ -83,7 +100,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const httpPort = (server.address() as AddressInfo).port;
     log.info({ module: 'server', port: httpPort, mqttPort: broker.tcpPort, websocket: WEBSOCKET_PATH, dataDir: config.dataDir }, 'server ready');
 
-    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, stop: stopAll };
+    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, accounts, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

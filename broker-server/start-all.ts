@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadServerConfig, ConfigError } from '../config';
+import { loadTokens, TokenFileError } from './broker/tokens';
 
 const root = path.resolve(import.meta.dirname, '..');
 let server;
@@ -17,10 +18,23 @@ try {
   }
   throw err;
 }
+// The tokens exist before either process starts, so the agent never races the server for them.
+let agentPassword: string;
+try {
+  agentPassword = loadTokens(server).accounts.credentialsFor({ kind: 'printer', printerId: server.defaultPrinterId }).password;
+} catch (err) {
+  if (err instanceof TokenFileError) {
+    console.error(`printhop: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
 const printerFile = path.join(server.dataDir, `${server.defaultPrinterId}.prn`);
 const agentEnv = {
   MQTT_URL: `ws://127.0.0.1:${server.port}/mqtt`,
   PRINTER_ID: server.defaultPrinterId,
+  MQTT_USERNAME: server.defaultPrinterId,
+  MQTT_PASSWORD: agentPassword,
   PRINTER: `file:${printerFile}`,
   AGENT_DATA_DIR: path.join(server.dataDir, `agent-${server.defaultPrinterId}`),
   ...process.env,
@@ -63,6 +77,6 @@ console.log(`
   Web page:       http://${host}:${server.port}/
   MQTT:           mqtt://${host}:${server.mqttPort}  and  ws://${host}:${server.port}/mqtt
   Receipts go to: ${printerFile}  (virtual printer of ${server.defaultPrinterId})
-  Watch traffic:  mosquitto_sub -h ${host} -p ${server.mqttPort} -t 'printers/#' -v
+  Watch traffic:  the server prints a ready-to-copy mosquitto_sub command once it is ready
   Stop with Ctrl+C.
 `);

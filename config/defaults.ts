@@ -21,12 +21,29 @@ export const serverDefaults = {
   LOG_LEVEL: 'info',
   /** Paper width the page's receipt preview uses until the printer's agent reports its own. */
   PAPER_COLUMNS: 48,
+  /**
+   * MQTT passwords of agents, `printer-1:TOKEN,printer-2:TOKEN`. A printer of PRINTERS without one gets a
+   * generated token, kept in DATA_DIR/mqtt-tokens.json (mode 0600).
+   */
+  PRINTER_TOKENS: '',
+  /** Password of the read-only `debug` MQTT account (for mosquitto_sub); generated when empty. */
+  MQTT_DEBUG_PASSWORD: '',
+  /** Password of the `printhop-server` MQTT account (the server on an external broker); generated when empty. */
+  MQTT_SERVER_PASSWORD: '',
+  /** `true` lets the debug account publish jobs by hand on printers/<id>/jobs; it never may by default. */
+  MQTT_DEBUG_CAN_PUBLISH: false,
+  /** Jobs one client address may create per minute (POST /print, reprint); 0 turns the limit off. */
+  PRINT_RATE_PER_MINUTE: 60,
+  /** Jobs one client address may create in a burst before PRINT_RATE_PER_MINUTE applies. */
+  PRINT_RATE_BURST: 20,
+  /** Express's `trust proxy`: empty (off), a number of proxy hops, or addresses such as `loopback`. */
+  TRUST_PROXY: '',
 } as const;
 
 export const agentDefaults = {
   /** Where the server's broker is: `ws://host:3000/mqtt` or `mqtt://host:1883`. */
   MQTT_URL: 'ws://localhost:3000/mqtt',
-  /** MQTT user name and password (not needed by the embedded broker's default setup). */
+  /** MQTT user name (empty: the printer id) and password (this printer's token, printed by the server at start-up). */
   MQTT_USERNAME: '',
   MQTT_PASSWORD: '',
   /** This agent's printer, 1-64 of `[A-Za-z0-9_-]`. */

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { agentDefaults, serverDefaults } from './defaults';
 import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
 import { PAPER_PRESETS } from '../protocol/receipt-layout';
+import { RESERVED_USERNAMES } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
 
 export { agentDefaults, serverDefaults };
@@ -23,21 +24,49 @@ type Env = Record<string, string | undefined>;
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 const port = (min: number) => z.coerce.number().int().min(min).max(65535);
 const printerId = z.string().regex(PRINTER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+const printerAccount = printerId.refine((id) => !RESERVED_USERNAMES.includes(id), `must not be ${RESERVED_USERNAMES.join(' or ')} (MQTT accounts of their own)`);
 const positiveInt = z.coerce.number().int().positive();
+const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
+
+const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
+const TOKEN_RULE = 'must be 16-256 printable ASCII characters, without spaces or commas';
+const token = z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE);
+const printerTokens = z.string().transform((s, ctx) => {
+  const tokens: Record<string, string> = {};
+  for (const entry of s.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(':');
+    const id = colon > 0 ? entry.slice(0, colon) : '';
+    const secret = colon > 0 ? entry.slice(colon + 1) : '';
+    // The message names the printer, never the token.
+    if (!PRINTER_ID_PATTERN.test(id) || RESERVED_USERNAMES.includes(id)) ctx.addIssue({ code: 'custom', message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${Object.keys(tokens).length + 1})` });
+    else if (!TOKEN_PATTERN.test(secret)) ctx.addIssue({ code: 'custom', message: `the token of ${id} ${TOKEN_RULE}` });
+    else tokens[id] = secret;
+  }
+  return tokens;
+});
+/** Settings whose value an error message must not repeat. */
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD']);
 
 const serverSchema = z.object({
   PORT: port(0),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
-  DEFAULT_PRINTER_ID: printerId,
+  DEFAULT_PRINTER_ID: printerAccount,
   PRINTERS: z
     .string()
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
-    .pipe(z.array(printerId)),
+    .pipe(z.array(printerAccount)),
   BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
   LOG_LEVEL: logLevel,
   PAPER_COLUMNS: positiveInt.min(16).max(255),
+  PRINTER_TOKENS: printerTokens,
+  MQTT_DEBUG_PASSWORD: token,
+  MQTT_SERVER_PASSWORD: token,
+  MQTT_DEBUG_CAN_PUBLISH: boolean,
+  PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+  PRINT_RATE_BURST: positiveInt.max(1_000_000),
+  TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
 });
 
 const columns = z
@@ -58,7 +87,7 @@ const agentSchema = z
     MQTT_URL: z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL'),
     MQTT_USERNAME: z.string(),
     MQTT_PASSWORD: z.string(),
-    PRINTER_ID: printerId,
+    PRINTER_ID: printerAccount,
     PRINTER: printerSpec,
     PAPER_COLUMNS: columns,
     CODEPAGE: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
@@ -82,7 +111,7 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
-function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | number>, env: Env): z.infer<S> {
+function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | number | boolean>, env: Env): z.infer<S> {
   const raw: Record<string, string> = {};
   for (const [key, value] of Object.entries(defaults)) {
     const fromEnv = env[key];
@@ -93,7 +122,8 @@ function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | 
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = String(issue.path[0] ?? '?');
-        return `${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+        const shown = SECRET_SETTINGS.has(key) ? '(hidden)' : JSON.stringify(raw[key] ?? '');
+        return `${key}=${shown}: ${issue.message}`;
       }),
     );
   }
@@ -111,6 +141,19 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   logLevel: string;
   paperColumns: number;
+  /** Configured MQTT passwords; what is missing is generated and kept in DATA_DIR. Never log these. */
+  mqttTokens: ConfiguredTokens;
+  debugCanPublish: boolean;
+  /** Token bucket per client address on job creation; 0 per minute turns it off. */
+  printRate: { perMinute: number; burst: number };
+  /** Express's `trust proxy` value. */
+  trustProxy: boolean | number | string;
+}
+
+export interface ConfiguredTokens {
+  printers: Record<string, string>;
+  debug: string | null;
+  server: string | null;
 }
 
 export function loadServerConfig(env: Env = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
@@ -126,6 +169,10 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     logLevel: c.LOG_LEVEL,
     paperColumns: c.PAPER_COLUMNS,
+    mqttTokens: { printers: c.PRINTER_TOKENS, debug: c.MQTT_DEBUG_PASSWORD || null, server: c.MQTT_SERVER_PASSWORD || null },
+    debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
+    printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
+    trustProxy: c.TRUST_PROXY,
     ...overrides,
   };
 }
@@ -152,7 +199,7 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
   const c = load(agentSchema, agentDefaults, env);
   return {
     mqttUrl: c.MQTT_URL,
-    mqttUsername: c.MQTT_USERNAME,
+    mqttUsername: c.MQTT_USERNAME || c.PRINTER_ID,
     mqttPassword: c.MQTT_PASSWORD,
     printerId: c.PRINTER_ID,
     printer: c.PRINTER,

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { topics } from '../protocol/topics';
-import { connectClient, getJson, postJson, startTestAgent, startTestServer, waitFor } from './support/harness';
+import { connectClient, getJson, mqttCredentials, postJson, startTestAgent, startTestServer, waitFor } from './support/harness';
 
 const printed = async (baseUrl: string, id: number) =>
   waitFor(`job ${id} printed`, async () => {
@@ -62,7 +62,8 @@ test('an agent over plain TCP MQTT prints too, on 58 mm paper in WPC1252', async
 
 test('mosquitto_sub on the TCP port sees the job on printers/printer-1/jobs', async (t) => {
   const server = await startTestServer(t);
-  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(server.mqttPort), '-t', 'printers/+/jobs', '-v', '-q', '1', '-C', '1', '-W', '10']);
+  const { username, password } = mqttCredentials(server, 'debug');
+  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(server.mqttPort), '-u', username, '-P', password, '-t', 'printers/+/jobs', '-v', '-q', '1', '-C', '1', '-W', '10']);
   t.after(() => sub.kill());
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));

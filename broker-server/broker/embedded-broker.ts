@@ -10,8 +10,11 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
 import type { MessageBus, MessageHandler } from './message-bus';
+import { guardPacketSize } from './packet-size-guard';
 
 export const WEBSOCKET_PATH = '/mqtt';
+/** Largest MQTT packet a client may send: the largest payload the protocol reads, plus room for the topic and headers. */
+export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 4096;
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -43,7 +46,8 @@ export class EmbeddedBroker implements MessageBus {
   }
 
   async start(): Promise<void> {
-    const aedes = await Aedes.createBroker({ ...this.options.hooks });
+    // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
+    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, ...this.options.hooks });
     this.aedes = aedes;
     aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
     aedes.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'mqtt client disconnected'));
@@ -52,10 +56,14 @@ export class EmbeddedBroker implements MessageBus {
     this.wss.on('connection', (socket, req) => {
       const stream = createWebSocketStream(socket);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
+      this.guard(stream, req.socket.remoteAddress);
       aedes.handle(stream, req);
     });
     if (this.options.tcpPort >= 0) {
-      const tcp = net.createServer((socket) => aedes.handle(socket));
+      const tcp = net.createServer((socket) => {
+        this.guard(socket, socket.remoteAddress);
+        aedes.handle(socket);
+      });
       this.tcp = tcp;
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
@@ -66,6 +74,12 @@ export class EmbeddedBroker implements MessageBus {
       });
       this.log.info({ port: this.tcpPort }, 'mqtt listening on tcp');
     }
+  }
+
+  private guard(conn: Duplex, address: string | undefined): void {
+    guardPacketSize(conn, MAX_PACKET_BYTES, (announced) =>
+      this.log.warn({ address, announcedBytes: Number.isFinite(announced) ? announced : 'invalid', maxBytes: MAX_PACKET_BYTES }, 'mqtt packet too large: connection closed'),
+    );
   }
 
   /** For the HTTP server's `upgrade` event on WEBSOCKET_PATH. */

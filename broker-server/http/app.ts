@@ -5,6 +5,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from '../../config/logger';
 import type { Dispatcher } from '../jobs/dispatcher';
 import { JobError, type JobService, type PrintJob } from '../jobs/job-service';
+import { TokenBuckets } from './rate-limit';
+import { securityHeaders } from './security-headers';
 import { confirmation, errorMessage, jobList, page, printerList } from './views';
 import { parseJobId, validateJobListQuery, validatePrintRequest } from './validation';
 
@@ -13,6 +15,10 @@ export interface AppOptions {
   dispatcher: Dispatcher;
   defaultPrinterId: string;
   bodyLimitBytes: number;
+  /** Jobs a client address may create: `burst` at once, then `perMinute`; 0 per minute is no limit. */
+  printRate: { perMinute: number; burst: number };
+  /** Express's `trust proxy`, so that behind a reverse proxy the limit applies to the real client. */
+  trustProxy: boolean | number | string;
   publicDir: string;
   log: Logger;
 }
@@ -39,6 +45,18 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', options.trustProxy);
+  app.use(securityHeaders());
+
+  // Before the body is even read: a refused request costs little and stores nothing.
+  const buckets = new TokenBuckets(options.printRate);
+  const limitJobCreation = (req: Request, res: Response, next: NextFunction) => {
+    const decision = buckets.take(req.ip ?? 'unknown');
+    if (decision.ok) return next();
+    res.set('Retry-After', String(decision.retryAfterSeconds));
+    httpLog.warn({ address: req.ip, path: req.path, retryAfterSeconds: decision.retryAfterSeconds }, 'job creation rate limited');
+    next(new HttpError(429, `too many messages from your address; try again in ${decision.retryAfterSeconds} s`, { retryAfterSeconds: decision.retryAfterSeconds }));
+  };
 
   app.use('/static', express.static(options.publicDir, { maxAge: '1h' }));
   app.get('/vendor/htmx.min.js', (_req, res) => res.sendFile(HTMX_FILE, { maxAge: '1d' }));
@@ -62,7 +80,7 @@ export function createApp(options: AppOptions): express.Express {
     express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
   ];
 
-  app.post('/print', ...parseBody, async (req, res) => {
+  app.post('/print', limitJobCreation, ...parseBody, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
     }
@@ -78,7 +96,7 @@ export function createApp(options: AppOptions): express.Express {
     sendCreated(req, res, job);
   });
 
-  app.post('/jobs/:id/reprint', async (req, res) => {
+  app.post('/jobs/:id/reprint', limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`);
     const job = await jobs.reprint(id);

@@ -9,6 +9,7 @@ import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig 
 import type { Logger } from '../../config/logger';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
+import { readTokens, type Account } from '../../broker-server/broker/tokens';
 import { startServer, type RunningServer } from '../../broker-server/server';
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
@@ -29,9 +30,10 @@ export interface TestServer extends RunningServer {
   dataDir: string;
 }
 
+/** Rate limiting is off in tests unless a test asks for it (`printRate`): many tests post jobs in bursts. */
 export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir(t);
-  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, ...overrides });
+  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...overrides });
   const server = await startServer(config, testLogger());
   let stopped = false;
   const stop = async () => {
@@ -48,6 +50,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     jobs: server.jobs,
     dispatcher: server.dispatcher,
     broker: server.broker,
+    accounts: server.accounts,
     dataDir,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
     wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,
@@ -65,8 +68,14 @@ export interface TestAgent extends RunningAgent {
 /** Who a test MQTT client connects as. Every client of a test goes through this, so that broker access rules apply in one place. */
 export type MqttIdentity = { printerId: string } | 'debug' | 'server';
 
-export function mqttCredentials(_server: TestServer, _as: MqttIdentity): { username?: string; password?: string } {
-  return {};
+/**
+ * The user name and password of `as` on `server`'s broker: from the running server, or, for a server
+ * running as a child process, from the token file in its DATA_DIR.
+ */
+export function mqttCredentials(server: Pick<TestServer, 'dataDir'> & Partial<Pick<TestServer, 'accounts'>>, as: MqttIdentity): { username: string; password: string } {
+  const accounts = server.accounts ?? readTokens(server.dataDir);
+  const account: Account = as === 'debug' ? { kind: 'debug' } : as === 'server' ? { kind: 'server' } : { kind: 'printer', printerId: as.printerId };
+  return accounts.credentialsFor(account);
 }
 
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
@@ -91,8 +100,8 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
       reconnectMaxMs: 1000,
       mqttUrl: server.wsUrl,
       printerId,
-      mqttUsername: credentials.username ?? '',
-      mqttPassword: credentials.password ?? '',
+      mqttUsername: credentials.username,
+      mqttPassword: credentials.password,
       ...overrides,
     },
   );

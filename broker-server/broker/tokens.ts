@@ -1,0 +1,216 @@
+/**
+ * MQTT passwords ("tokens"): one per printer, one for the read-only debug account, one for the server.
+ * Tokens come from configuration; the missing ones are generated once and kept in DATA_DIR/mqtt-tokens.json,
+ * readable by this user only, so that `npm start`, the server and its agent agree without any setup.
+ * Tokens are compared in constant time and are never written to a log.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import type { ConfiguredTokens } from '../../config';
+import { DEBUG_USERNAME, isPrinterAccount, SERVER_USERNAME } from '../../protocol/accounts';
+
+export const TOKENS_FILE = 'mqtt-tokens.json';
+const FILE_MODE = 0o600;
+
+export type Account = { kind: 'printer'; printerId: string } | { kind: 'debug' } | { kind: 'server' };
+
+export function usernameOf(account: Account): string {
+  return account.kind === 'printer' ? account.printerId : account.kind === 'debug' ? DEBUG_USERNAME : SERVER_USERNAME;
+}
+
+interface StoredTokens {
+  debug?: string;
+  server?: string;
+  printers: Record<string, string>;
+}
+
+/** 32 characters of base64url: 192 random bits, safe in a shell and a URL without quoting. */
+export function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+const digest = (secret: Buffer | string) => createHash('sha256').update(secret).digest();
+
+/** Constant time whatever the lengths: both sides are hashed to 32 bytes first. */
+export function sameToken(given: Buffer | string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** Known accounts and their tokens. Printing or logging this object shows no token. */
+export class MqttAccounts {
+  readonly #tokens: Map<string, string>;
+  /** Compared against when the user name is unknown, so that a wrong name costs as much time as a wrong password. */
+  readonly #decoy = generateToken();
+
+  constructor(
+    tokens: { printers: Record<string, string>; debug: string; server: string },
+    /** Where generated tokens are kept. */
+    readonly file: string,
+    /** Accounts whose token was generated at this start. */
+    readonly generated: readonly string[] = [],
+  ) {
+    this.#tokens = new Map([[DEBUG_USERNAME, tokens.debug], [SERVER_USERNAME, tokens.server], ...Object.entries(tokens.printers)]);
+  }
+
+  get printerIds(): string[] {
+    return [...this.#tokens.keys()].filter((name) => isPrinterAccount(name)).sort();
+  }
+
+  /** The account these credentials open, or why not. */
+  verify(username: string | undefined, password: Buffer | string | undefined): { ok: true; account: Account } | { ok: false; reason: string } {
+    if (!username) return { ok: false, reason: 'no user name' };
+    const expected = this.#tokens.get(username);
+    const matches = sameToken(password ?? '', expected ?? this.#decoy);
+    if (!expected) return { ok: false, reason: 'unknown user' };
+    if (password === undefined || password.length === 0) return { ok: false, reason: 'no password' };
+    if (!matches) return { ok: false, reason: 'wrong password' };
+    if (username === DEBUG_USERNAME) return { ok: true, account: { kind: 'debug' } };
+    if (username === SERVER_USERNAME) return { ok: true, account: { kind: 'server' } };
+    return { ok: true, account: { kind: 'printer', printerId: username } };
+  }
+
+  /** For the start-up banner, `npm start`'s own agent and tests; never for a log line. */
+  credentialsFor(account: Account): { username: string; password: string } {
+    const username = usernameOf(account);
+    const password = this.#tokens.get(username);
+    if (!password) throw new Error(`no MQTT account for ${username}: add the printer to PRINTERS or PRINTER_TOKENS`);
+    return { username, password };
+  }
+
+  toJSON(): unknown {
+    return { file: this.file, accounts: [...this.#tokens.keys()] };
+  }
+
+  [inspect.custom](): string {
+    return `MqttAccounts(${[...this.#tokens.keys()].join(', ')})`;
+  }
+}
+
+export class TokenFileError extends Error {
+  constructor(file: string, problem: string) {
+    super(`${file}: ${problem}. Fix the file, or delete it to generate new tokens (agents then need their new token).`);
+    this.name = 'TokenFileError';
+  }
+}
+
+function readStored(file: string): { stored: StoredTokens; exists: boolean; modeFixed: boolean } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { stored: { printers: {} }, exists: false, modeFixed: false };
+    throw err;
+  }
+  let modeFixed = false;
+  if ((fs.statSync(file).mode & 0o077) !== 0) {
+    fs.chmodSync(file, FILE_MODE);
+    modeFixed = true;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new TokenFileError(file, 'not valid JSON');
+  }
+  const isToken = (v: unknown) => typeof v === 'string' && v.length >= 16;
+  const record = json as Partial<StoredTokens> | null;
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new TokenFileError(file, 'not a JSON object');
+  if (record.debug !== undefined && !isToken(record.debug)) throw new TokenFileError(file, '"debug" must be a token of 16 characters or more');
+  if (record.server !== undefined && !isToken(record.server)) throw new TokenFileError(file, '"server" must be a token of 16 characters or more');
+  const printers = record.printers ?? {};
+  if (typeof printers !== 'object' || printers === null || Array.isArray(printers)) throw new TokenFileError(file, '"printers" must be an object');
+  for (const [id, token] of Object.entries(printers)) {
+    if (!isPrinterAccount(id)) throw new TokenFileError(file, `"${id}" is not a valid printer id`);
+    if (!isToken(token)) throw new TokenFileError(file, `the token of "${id}" must be 16 characters or more`);
+  }
+  return { stored: { debug: record.debug, server: record.server, printers: { ...printers } }, exists: true, modeFixed };
+}
+
+/** Writes the file readable by this user only; creating it never overwrites one another process just created. */
+function writeStored(file: string, stored: StoredTokens, exists: boolean): boolean {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const body = {
+    _: 'MQTT passwords of Printhop. Keep private. Delete an entry and restart the server to rotate that token.',
+    debug: stored.debug,
+    server: stored.server,
+    printers: stored.printers,
+  };
+  const fd = fs.openSync(tmp, 'wx', FILE_MODE);
+  try {
+    fs.writeFileSync(fd, JSON.stringify(body, null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    if (exists) {
+      fs.renameSync(tmp, file);
+      return true;
+    }
+    try {
+      fs.linkSync(tmp, file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+export interface LoadedTokens {
+  accounts: MqttAccounts;
+  /** The file's permissions were wider than 0600 and were narrowed. */
+  modeFixed: boolean;
+}
+
+/**
+ * The accounts for this configuration: configured tokens win; a configured printer, the debug and the
+ * server account without one get a token from the file, generated and stored there the first time.
+ * Synchronous, so `npm start` can call it before it starts the server and the agent.
+ */
+export function loadTokens(config: { dataDir: string; printers: readonly string[]; mqttTokens: ConfiguredTokens }): LoadedTokens {
+  const file = path.join(config.dataDir, TOKENS_FILE);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const configured = config.mqttTokens;
+  for (let attempt = 0; ; attempt++) {
+    const { stored, exists, modeFixed } = readStored(file);
+    const generated: string[] = [];
+    if (!configured.debug && !stored.debug) {
+      stored.debug = generateToken();
+      generated.push(DEBUG_USERNAME);
+    }
+    if (!configured.server && !stored.server) {
+      stored.server = generateToken();
+      generated.push(SERVER_USERNAME);
+    }
+    for (const id of config.printers) {
+      if (!configured.printers[id] && !stored.printers[id]) {
+        stored.printers[id] = generateToken();
+        generated.push(id);
+      }
+    }
+    if (generated.length && !writeStored(file, stored, exists)) {
+      // Another process created the file meanwhile: use its tokens rather than ours.
+      if (attempt < 3) continue;
+      throw new TokenFileError(file, 'could not be created');
+    }
+    const tokens = {
+      debug: configured.debug ?? stored.debug!,
+      server: configured.server ?? stored.server!,
+      printers: { ...stored.printers, ...configured.printers },
+    };
+    return { accounts: new MqttAccounts(tokens, file, generated), modeFixed };
+  }
+}
+
+/** The accounts a server keeps in `dataDir` (for tools and tests that run beside a server process); configured tokens are not in it. */
+export function readTokens(dataDir: string): MqttAccounts {
+  const file = path.join(dataDir, TOKENS_FILE);
+  const { stored, exists } = readStored(file);
+  if (!exists || !stored.debug || !stored.server) throw new TokenFileError(file, 'does not exist yet or lacks the debug and server tokens');
+  return new MqttAccounts({ debug: stored.debug, server: stored.server, printers: stored.printers }, file);
+}

@@ -17,6 +17,13 @@ export function testLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 }
 
+/** A logger that keeps every line, to check what the parts log (and what they must never log). */
+export function captureLogger(level = 'debug'): { log: Logger; text: () => string; entries: () => Array<Record<string, unknown>> } {
+  const lines: string[] = [];
+  const log = pino({ level }, { write: (line: string) => void lines.push(line) });
+  return { log, text: () => lines.join(''), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
 export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -31,10 +38,10 @@ export interface TestServer extends RunningServer {
 }
 
 /** Rate limiting is off in tests unless a test asks for it (`printRate`): many tests post jobs in bursts. */
-export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: { log?: Logger } = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir(t);
   const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...overrides });
-  const server = await startServer(config, testLogger());
+  const server = await startServer(config, options.log ?? testLogger());
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

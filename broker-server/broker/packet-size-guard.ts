@@ -24,7 +24,7 @@ export function packetSizeWatcher(maxBytes: number, onTooLarge: (announced: numb
         length += (byte & 0x7f) * multiplier;
         multiplier *= 128;
         if (byte & 0x80) {
-          if (multiplier > 128 ** 4) {
+          if (multiplier >= 128 ** 4) {
             state = 'stopped'; // more than 4 length bytes: not MQTT
             onTooLarge(Infinity);
           }

@@ -48,7 +48,7 @@ export function createApp(options: AppOptions): express.Express {
   app.set('trust proxy', options.trustProxy);
   app.use(securityHeaders());
 
-  // Before the body is even read: a refused request costs little and stores nothing.
+  // After the body is read (within BODY_LIMIT_BYTES), so that a page without JavaScript can show the text back.
   const buckets = new TokenBuckets(options.printRate);
   const limitJobCreation = (req: Request, res: Response, next: NextFunction) => {
     const decision = buckets.take(req.ip ?? 'unknown');
@@ -80,7 +80,7 @@ export function createApp(options: AppOptions): express.Express {
     express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
   ];
 
-  app.post('/print', limitJobCreation, ...parseBody, async (req, res) => {
+  app.post('/print', ...parseBody, limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
     }

@@ -53,3 +53,35 @@ test('accents print in the code page; characters it lacks get a stand-in or ?', 
   assert.equal(pc437.lines[3], '5 EUR ??');
   assert.equal(sanitizeContent('Cafe\u0301'), 'Café', 'NFC');
 });
+
+test('a cash-drawer kick, a cut, a code-page switch and a reset in the content reach the printer as text, never as commands', () => {
+  const count = (bytes: Buffer, seq: number[]) => {
+    let n = 0;
+    for (let i = bytes.indexOf(Buffer.from(seq)); i !== -1; i = bytes.indexOf(Buffer.from(seq), i + 1)) n++;
+    return n;
+  };
+  const ESC = 0x1b, GS = 0x1d, DLE = 0x10, FS = 0x1c;
+  const attacks = [
+    { name: 'drawer kick ESC p', content: 'Tiroir \x1bp\x00\x19\xfa ouvert', forbidden: [[ESC, 0x70]] },
+    { name: 'real-time drawer kick DLE DC4', content: 'Tiroir \x10\x14\x01\x00\x05 ouvert', forbidden: [[DLE, 0x14]] },
+    { name: 'cut GS V / ESC i / ESC m', content: 'Coupe \x1dV\x00 \x1dVA\x10 \x1bi \x1bm ici', forbidden: [[ESC, 0x69], [ESC, 0x6d]] },
+    { name: 'code-page switch ESC t / ESC R / FS &', content: 'Page \x1bt\x01 \x1bR\x08 \x1c& \x1cC\x01 changée', forbidden: [[ESC, 0x52], [FS, 0x26], [FS, 0x43]] },
+    { name: 'printer reset ESC @ (and C1 CSI)', content: 'Remise \x1b@ \u009b2J à zéro', forbidden: [] },
+  ];
+  for (const attack of attacks) {
+    const bytes = renderReceipt({ content: attack.content, createdAt }, { columns: 48, codePage: 'PC858' });
+    for (const seq of attack.forbidden) assert.equal(count(bytes, seq), 0, `${attack.name}: ${Buffer.from(seq).toString('hex')}`);
+    assert.equal(count(bytes, [ESC, 0x40]), 1, `${attack.name}: only the agent's own ESC @`);
+    assert.equal(bytes.indexOf(Buffer.from([ESC, 0x40])), 0);
+    assert.equal(count(bytes, [ESC, 0x74]), 1, `${attack.name}: only the agent's own ESC t`);
+    assert.equal(count(bytes, [GS, 0x56]), 1, `${attack.name}: only the agent's own cut`);
+    assert.equal(bytes.lastIndexOf(Buffer.from([GS, 0x56])), bytes.length - 3, `${attack.name}: the cut is the last command`);
+    assert.ok(![...bytes].some((b, i) => b === DLE || (b === ESC && ![0x40, 0x74].includes(bytes[i + 1]!))), attack.name);
+    const decoded = decodeEscPos(bytes);
+    assert.deepEqual(decoded.unexpected, [], attack.name);
+    assert.deepEqual(decoded.receipts[0]!.commands, ['ESC @', 'FS .', 'ESC t 19', 'GS V 0'], attack.name);
+  }
+  const text = (content: string) => decodeEscPos(renderReceipt({ content, createdAt }, { columns: 48, codePage: 'PC858' })).receipts[0]!.lines[3];
+  assert.equal(text('Tiroir \x1bp\x00\x19\xfa ouvert'), 'Tiroir p\u00fa ouvert', 'the printable leftovers are plain text');
+  assert.equal(text('Remise \x1b@ \u009b2J à zéro'), 'Remise @ 2J à zéro');
+});

@@ -231,3 +231,17 @@ test('the server account may publish jobs and read acks and status, and nothing 
   assert.notEqual(refused.code, 0);
   assert.equal(((await getJson<PrinterInfo[]>(server.baseUrl, '/printers')).json)[0]!.state, 'online');
 });
+
+test('an agent with a wrong token is refused (and logged) and never shows its printer online; with its token it prints', async (t) => {
+  const capture = captureLogger();
+  const server = await startTestServer(t, {}, { log: capture.log });
+  const impostor = await startTestAgent(t, server, { mqttPassword: 'not-the-token-of-printer-1' });
+  await waitFor('refusal logged', () => capture.entries().some((e) => e.msg === 'mqtt connection refused' && e.username === 'printer-1' && e.reason === 'wrong password'));
+  await impostor.stop();
+  assert.equal((await server.jobs.printer('printer-1'))?.state, 'unknown');
+  const job = (await postJson(server.baseUrl, '/print', { content: 'pour le vrai agent' })).json as PrintJob;
+  assert.equal(impostor.paper().receipts.length, 0);
+  const agent = await startTestAgent(t, server);
+  await waitFor('printed', async () => (await jobStatus(server, job.id)) === 'printed');
+  assert.equal(agent.paper().receipts.length, 1);
+});

@@ -6,7 +6,7 @@ import { renderReceipt } from '../agent/receipt';
 import { escapeHtml } from '../broker-server/http/html';
 import { validatePrintRequest } from '../broker-server/http/validation';
 import { CODE_PAGE_NAMES, CODE_PAGES } from '../protocol/codepages';
-import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage } from '../protocol/messages';
+import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage, parseJobMessage } from '../protocol/messages';
 import { layoutReceipt, sanitizeContent } from '../protocol/receipt-layout';
 
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
@@ -55,10 +55,16 @@ test('property: sanitizing keeps only newlines and printable characters of the c
   );
 });
 
-test('property: validatePrintRequest never throws, and what it accepts is a non-blank string of at most 4,000 characters', () => {
+test('property: validatePrintRequest never throws; what it accepts is a non-blank string of at most 4,000 characters, which the agent accepts too', () => {
   const body = fc.oneof(
     fc.anything({ withBigInt: true, withBoxedValues: true, withMap: true, withSet: true, withNullPrototype: true, withDate: true, withTypedArray: true, withSparseArray: true }),
-    fc.record({ content: fc.oneof(hostileText, fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }), fc.anything()), printerId: fc.oneof(fc.string(), fc.anything()) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        content: fc.oneof(hostileText, fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }), fc.string({ unit: fc.constant('\u{1F600}'), minLength: 3990, maxLength: 4010 }), fc.anything()),
+        printerId: fc.oneof(fc.string(), fc.anything()),
+      },
+      { requiredKeys: [] },
+    ),
     fc.dictionary(fc.constantFrom('content', 'printerId', '__proto__', 'constructor', 'toString'), fc.anything()),
   );
   fc.assert(
@@ -72,6 +78,8 @@ test('property: validatePrintRequest never throws, and what it accepts is a non-
       assert.ok(result.value.content.trim() !== '');
       assert.ok([...result.value.content].length <= MAX_CONTENT_LENGTH);
       if (result.value.printerId !== undefined) assert.match(result.value.printerId, /^[A-Za-z0-9_-]{1,64}$/);
+      // What the page accepts, the agent accepts too: no job can be stuck as "malformed" on its way.
+      assert.ok(parseJobMessage(JSON.stringify({ id: 1, content: result.value.content, createdAt: new Date().toISOString() })).ok);
     }),
     { numRuns: 500 },
   );

@@ -466,7 +466,7 @@ export async function allFinal(baseUrl: string, timeoutMs = 120_000): Promise<Pr
     );
   } catch (err) {
     const open = last.filter((j) => !['printed', 'failed', 'interrupted'].includes(j.status));
-    throw new Error(`${(err as Error).message}; not final: ${open.slice(0, 10).map((j) => `${j.id}:${j.status}`).join(' ')}`);
+    throw new Error(`${(err as Error).message}; not final: ${open.slice(0, 10).map((j) => `${j.id}:${j.status}`).join(' ')}`, { cause: err });
   }
 }
 

@@ -183,6 +183,8 @@ test('server (and its embedded broker) restarted with SIGTERM mid-stream: it exi
     const exit = await server.kill('SIGTERM');
     assert.deepEqual(exit, { code: 0, signal: null }, server.program?.output);
     await server.start();
+    // The new broker knows nothing of the agent: it must say `online` again, which is also what makes the server re-publish.
+    await printerIs(server.baseUrl, 'online');
   }
   await posting;
   const jobs = await allFinal(server.baseUrl);

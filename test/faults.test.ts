@@ -166,7 +166,8 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   assert.deepEqual(audit.problems, []);
   assert.equal(jobs.length, N);
   assert.ok(jobs.filter((j) => j.content.startsWith('kill-server pending')).every((j) => j.status === 'printed'), 'jobs committed but never published are printed');
-  assert.ok(audit.interrupted.length <= 1, 'one agent kill, at most one interrupted job');
+  // Two faults can cut a receipt short here: the printer switched off (step 2) and the agent killed (step 3).
+  assert.ok(audit.interrupted.length <= 2, `${audit.interrupted.length} interrupted for one printer switch-off and one agent kill`);
   assert.equal(audit.failed.length, 0);
 });
 

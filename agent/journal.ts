@@ -1,7 +1,8 @@
 /**
  * The agent's durable memory of every job it has seen, so that a job id is printed at most once.
  * An append-only file of JSON lines, each written and fsync'd before the step it records is taken.
- * At start-up the file is replayed, then compacted (finished, confirmed, old entries dropped).
+ * At start-up the file is replayed, then compacted (finished, confirmed, old entries dropped), and
+ * compacted again every hour (or every retention period, if shorter) while the agent runs.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -29,16 +30,18 @@ type Record_ =
   | { id: number; acked: AckStatus };
 
 export const JOURNAL_FILE = 'journal.jsonl';
+const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 
 export class Journal {
   private readonly entries = new Map<number, JournalEntry>();
   private file: fsp.FileHandle | null = null;
   private writing: Promise<void> = Promise.resolve();
+  private compactTimer: NodeJS.Timeout | null = null;
   readonly path: string;
 
   constructor(
     dataDir: string,
-    private readonly retentionMs: number,
+    readonly retentionMs: number,
     private readonly log: Logger,
   ) {
     this.path = path.join(dataDir, JOURNAL_FILE);
@@ -49,12 +52,36 @@ export class Journal {
     await this.replay();
     await this.compact();
     this.file = await fsp.open(this.path, 'a');
+    // An agent that runs for months must not grow its journal for months.
+    const every = Math.max(1000, Math.min(this.retentionMs, COMPACT_EVERY_MAX_MS));
+    this.compactTimer = setInterval(() => {
+      this.compactNow().catch((err: unknown) => this.log.error({ err }, 'journal compaction failed'));
+    }, every);
+    this.compactTimer.unref();
   }
 
   async stop(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
     await this.writing;
     await this.file?.close();
     this.file = null;
+  }
+
+  /** Drops what compact() drops, while running: appends wait, the file is rewritten, then reopened. */
+  compactNow(): Promise<void> {
+    const run = this.writing.then(async () => {
+      if (!this.file) return;
+      await this.file.close();
+      this.file = null;
+      try {
+        await this.compact();
+      } finally {
+        this.file = await fsp.open(this.path, 'a');
+      }
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
   }
 
   get(id: number): JournalEntry | undefined {

@@ -90,8 +90,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       this.attempt = 0;
       this.log.info({ url: config.mqttUrl, sessionPresent: connack.sessionPresent }, 'connected to broker');
       // Subscribe on every connect: a broker that restarted has forgotten the session.
+      // An empty `granted` is mqtt.js skipping a topic it already holds (the broker kept the session,
+      // or mqtt.js re-subscribed by itself): subscribed all the same. Only an error or 0x80 is a refusal.
       client.subscribe(topics.jobs(config.printerId), { qos: 1 }, (err, granted) => {
-        if (err || !granted?.length || granted.some((g) => g.qos > 1)) {
+        if (err || granted?.some((g) => g.qos > 1)) {
           this.log.error({ err, granted }, 'subscription to jobs refused');
           return;
         }

@@ -69,6 +69,15 @@ export class PrintAgent {
       void this.sendAck(known);
       return;
     }
+    if (Date.parse(job.createdAt) < Date.now() - this.journal.retentionMs) {
+      // The journal forgets finished jobs after the retention period, so an id it does not know from
+      // before then may be one it already printed: a person decides.
+      const error = `the job is older than the agent's journal retention (${this.config.journalRetentionDays} days): it may already have been printed, so it is not printed automatically`;
+      this.log.warn({ jobId: job.id, createdAt: job.createdAt }, 'job too old to know whether it was printed: interrupted');
+      const entry = await this.journal.record(job.id, 'interrupted', { error });
+      setImmediate(() => void this.sendAck(entry));
+      return;
+    }
     const entry = await this.journal.record(job.id, 'received', { job });
     this.log.info({ jobId: job.id, chars: job.content.length }, 'job received');
     setImmediate(() => {
@@ -127,7 +136,8 @@ export class PrintAgent {
           await this.finish(id, 'failed', reason);
           return;
         }
-        const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6), Math.max(0, deadline - Date.now()));
+        const { printerRetryMinMs, printerRetryMaxMs } = this.config;
+        const wait = Math.min(printerRetryMaxMs, printerRetryMinMs * 2 ** Math.min(attempt, 20), Math.max(0, deadline - Date.now()));
         this.log.warn({ jobId: id, error: reason, retryInMs: wait }, 'printer unavailable; job waits');
         await this.sleep(wait);
       }
@@ -137,6 +147,9 @@ export class PrintAgent {
     await this.journal.record(id, 'printing');
     try {
       await connection.write(bytes);
+      // A close that fails (a network printer resetting the connection) means the printer may not have
+      // taken every byte the system accepted: not a `printed` we can vouch for.
+      await connection.close();
     } catch (err) {
       const reason = `printing failed after it started; the receipt may be partly printed: ${(err as Error).message}`;
       this.log.error({ jobId: id, error: reason }, 'job interrupted');
@@ -144,7 +157,6 @@ export class PrintAgent {
       await this.finish(id, 'interrupted', reason);
       return;
     }
-    await connection.close().catch((err: unknown) => this.log.warn({ jobId: id, err }, 'closing the printer failed after a complete write'));
     await this.finish(id, 'printed');
     this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description }, 'job printed');
   }

@@ -60,6 +60,9 @@ export const agentDefaults = {
   PRINTER_TIMEOUT_MS: 10_000,
   /** How long a job waits for an unavailable printer (retrying with backoff) before it is `failed`. */
   PRINTER_RETRY_LIMIT_MS: 600_000,
+  /** First wait before trying an unavailable printer again; it doubles up to PRINTER_RETRY_MAX_MS. */
+  PRINTER_RETRY_MIN_MS: 500,
+  PRINTER_RETRY_MAX_MS: 30_000,
   /** First reconnect delay to the broker; it doubles up to RECONNECT_MAX_MS, with jitter. */
   RECONNECT_MIN_MS: 500,
   RECONNECT_MAX_MS: 30_000,

@@ -94,13 +94,16 @@ const agentSchema = z
     AGENT_DATA_DIR: z.string().min(1),
     PRINTER_TIMEOUT_MS: positiveInt,
     PRINTER_RETRY_LIMIT_MS: z.coerce.number().int().min(0),
+    PRINTER_RETRY_MIN_MS: positiveInt,
+    PRINTER_RETRY_MAX_MS: positiveInt,
     RECONNECT_MIN_MS: positiveInt,
     RECONNECT_MAX_MS: positiveInt,
     JOURNAL_RETENTION_DAYS: z.coerce.number().positive(),
     TZ: z.string().refine((s) => s === '' || isTimeZone(s), 'must be an IANA time zone such as Europe/Paris'),
     LOG_LEVEL: logLevel,
   })
-  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, { message: 'must be at least RECONNECT_MIN_MS', path: ['RECONNECT_MAX_MS'] });
+  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, { message: 'must be at least RECONNECT_MIN_MS', path: ['RECONNECT_MAX_MS'] })
+  .refine((c) => c.PRINTER_RETRY_MAX_MS >= c.PRINTER_RETRY_MIN_MS, { message: 'must be at least PRINTER_RETRY_MIN_MS', path: ['PRINTER_RETRY_MAX_MS'] });
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -188,6 +191,8 @@ export interface AgentConfig {
   dataDir: string;
   printerTimeoutMs: number;
   printerRetryLimitMs: number;
+  printerRetryMinMs: number;
+  printerRetryMaxMs: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
   journalRetentionDays: number;
@@ -208,6 +213,8 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     dataDir: path.resolve(c.AGENT_DATA_DIR),
     printerTimeoutMs: c.PRINTER_TIMEOUT_MS,
     printerRetryLimitMs: c.PRINTER_RETRY_LIMIT_MS,
+    printerRetryMinMs: c.PRINTER_RETRY_MIN_MS,
+    printerRetryMaxMs: c.PRINTER_RETRY_MAX_MS,
     reconnectMinMs: c.RECONNECT_MIN_MS,
     reconnectMaxMs: c.RECONNECT_MAX_MS,
     journalRetentionDays: c.JOURNAL_RETENTION_DAYS,

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Journal } from '../agent/journal';
 import type { PrintJob } from '../broker-server/jobs/job-service';
-import { getJson, postJson, startTestAgent, startTestServer, tempDir, testLogger, waitFor } from './support/harness';
+import { topics } from '../protocol/topics';
+import { connectClient, getJson, postJson, startTestAgent, startTestServer, tempDir, testLogger, waitFor } from './support/harness';
 
 const DAY = 86_400_000;
 
@@ -71,4 +72,36 @@ test('after a crash, a job left printing is reported interrupted, a received one
   // Only b reaches the paper: a is never reprinted automatically, c was already on paper.
   assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['was received']);
   await waitFor('final acks confirmed in the journal', () => [a, b, c].every((id) => agent.journal.get(id)?.acked === agent.journal.get(id)?.state));
+});
+
+test('a running journal compacts itself: a confirmed final entry past retention disappears from memory and file', async (t) => {
+  const dir = tempDir(t);
+  const journal = new Journal(dir, 1000, testLogger());
+  await journal.start();
+  t.after(() => journal.stop());
+  const job = { id: 7, content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(7, 'received', { job });
+  await journal.record(7, 'printed');
+  await journal.confirmAck(7, 'printed');
+  await journal.record(8, 'received', { job: { ...job, id: 8 } });
+  await waitFor('compaction while running', () => journal.get(7) === undefined, 10_000);
+  await journal.record(9, 'received', { job: { ...job, id: 9 } });
+  const ids = fs.readFileSync(journal.path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id);
+  assert.deepEqual(ids, [8, 9], 'the file was rewritten and appends go on after it');
+});
+
+test('a job older than the journal retention that the journal does not know is reported interrupted, not printed', async (t) => {
+  const server = await startTestServer(t);
+  const agent = await startTestAgent(t, server, { journalRetentionDays: 1 });
+  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  const watcher = await connectClient(t, server, 'server', { clientId: 'test-old-job' });
+  const acks: Array<{ id: number; status: string; error?: string }> = [];
+  await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
+  watcher.on('message', (_topic, payload) => acks.push(JSON.parse(payload.toString()) as (typeof acks)[number]));
+  const old = new Date(Date.now() - 2 * DAY).toISOString();
+  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5001, content: 'forgotten?', createdAt: old }), { qos: 1 });
+  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5002, content: 'recent', createdAt: new Date().toISOString() }), { qos: 1 });
+  await waitFor('both final acks', () => acks.some((a) => a.id === 5001 && a.status === 'interrupted') && acks.some((a) => a.id === 5002 && a.status === 'printed'));
+  assert.match(acks.find((a) => a.id === 5001)?.error ?? '', /older than the agent's journal retention \(1 days\)/);
+  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['recent']);
 });

@@ -2,6 +2,9 @@
 import net from 'node:net';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, withTimeout } from './transport';
 
+/** How long close() waits for the printer to close its side; some printers never do, and then no news is good news. */
+const CLOSE_GRACE_MS = 2000;
+
 export class TcpPrinter implements PrinterTransport {
   readonly description: string;
 
@@ -46,15 +49,21 @@ export class TcpPrinter implements PrinterTransport {
           `writing to ${description}`,
         );
       },
+      // Our FIN goes out, then we wait for the printer's answer: a printer that took everything closes
+      // its side; one that lost power or gave up mid-receipt resets the connection, which is the only
+      // sign that bytes the socket accepted did not all reach the paper.
       close() {
-        return withTimeout(
-          new Promise<void>((resolve) => {
-            if (socket.destroyed) return resolve();
-            socket.end(() => resolve());
-          }),
-          timeoutMs,
-          `closing ${description}`,
-        ).finally(() => socket.destroy());
+        return new Promise<void>((resolve, reject) => {
+          if (failure) return reject(failure);
+          if (socket.closed) return resolve();
+          const grace = setTimeout(() => resolve(), Math.min(timeoutMs, CLOSE_GRACE_MS));
+          socket.once('close', () => {
+            clearTimeout(grace);
+            if (failure) reject(failure);
+            else resolve();
+          });
+          socket.end();
+        }).finally(() => socket.destroy());
       },
     };
   }

@@ -29,11 +29,16 @@ type Record_ =
   | { id: number; acked: AckStatus };
 
 export const JOURNAL_FILE = 'journal.jsonl';
+/** Ack confirmations wait at most this long for a write to ride along with. */
+const LAZY_FLUSH_MS = 1000;
 
 export class Journal {
   private readonly entries = new Map<number, JournalEntry>();
   private file: fsp.FileHandle | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  private pending: string[] = [];
+  private waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private flushing: Promise<void> | null = null;
+  private lazyTimer: NodeJS.Timeout | null = null;
   readonly path: string;
 
   constructor(
@@ -52,7 +57,9 @@ export class Journal {
   }
 
   async stop(): Promise<void> {
-    await this.writing;
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
+    await this.flush().catch(() => undefined);
     await this.file?.close();
     this.file = null;
   }
@@ -81,25 +88,53 @@ export class Journal {
     return entry;
   }
 
-  /** Records that the broker confirmed an ack, so it is not sent again after a restart. */
-  async confirmAck(id: number, status: AckStatus): Promise<void> {
+  /**
+   * Records that the broker confirmed an ack, so it is not sent again after a restart. Not waited for
+   * on disk: losing it in a crash only means one more, harmless, duplicate ack.
+   */
+  confirmAck(id: number, status: AckStatus): void {
     const entry = this.entries.get(id);
     if (!entry || entry.acked === status) return;
     entry.acked = status;
-    await this.append({ id, acked: status });
+    this.pending.push(JSON.stringify({ id, acked: status }) + '\n');
+    this.lazyTimer ??= setTimeout(() => {
+      this.lazyTimer = null;
+      void this.flush().catch(() => undefined);
+    }, LAZY_FLUSH_MS);
   }
 
+  /**
+   * Group commit: lines recorded while a write is on its way to disk go together in the next write,
+   * under one fdatasync. A line's promise resolves only once it is on disk.
+   */
   private append(record: Record_): Promise<void> {
-    const line = JSON.stringify(record) + '\n';
-    const run = this.writing.then(async () => {
-      const file = this.file;
-      if (!file) throw new Error('journal is not open');
-      await file.write(line);
-      await file.datasync();
+    this.pending.push(JSON.stringify(record) + '\n');
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      if (!this.flushing) void this.flush();
     });
-    // One failed write must not wedge every later one; the caller still sees this failure.
-    this.writing = run.catch(() => undefined);
-    return run;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      while (this.pending.length) {
+        const lines = this.pending.splice(0);
+        const waiting = this.waiting.splice(0);
+        try {
+          const file = this.file;
+          if (!file) throw new Error('journal is not open');
+          await file.write(lines.join(''));
+          await file.datasync();
+          for (const w of waiting) w.resolve();
+        } catch (err) {
+          for (const w of waiting) w.reject(err);
+        }
+      }
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
   }
 
   private async replay(): Promise<void> {

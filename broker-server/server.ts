@@ -7,6 +7,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig } from '../config';
 import type { Logger } from '../config/logger';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
+import { ExternalBroker } from './broker/external-broker';
+import type { MessageBus } from './broker/message-bus';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
@@ -17,7 +19,9 @@ export interface RunningServer {
   readonly mqttPort: number | null;
   readonly jobs: JobService;
   readonly dispatcher: Dispatcher;
-  readonly broker: EmbeddedBroker;
+  /** The embedded broker, or null when the server uses an external one. */
+  readonly broker: EmbeddedBroker | null;
+  readonly bus: MessageBus;
   stop(): Promise<void>;
 }
 
@@ -42,11 +46,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const jobs = new JobService(db, config.printers, log);
     await jobs.markAllOffline();
 
-    const broker = new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort }, log);
-    await broker.start();
-    stops.push({ name: 'broker', stop: () => broker.stop() });
+    const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort }, log);
+    const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, username: config.mqttUsername, password: config.mqttPassword }, log);
+    await bus.start();
+    stops.push({ name: 'broker', stop: () => bus.stop() });
 
-    const dispatcher = new Dispatcher(broker, jobs, log);
+    const dispatcher = new Dispatcher(bus, jobs, log);
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
@@ -58,7 +63,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       socket.on('close', () => sockets.delete(socket));
     });
     server.on('upgrade', (req, socket, head) => {
-      if (new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
+      if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
@@ -81,9 +86,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         }),
     });
     const httpPort = (server.address() as AddressInfo).port;
-    log.info({ module: 'server', port: httpPort, mqttPort: broker.tcpPort, websocket: WEBSOCKET_PATH, dataDir: config.dataDir }, 'server ready');
+    const mqttPort = broker?.tcpPort ?? null;
+    log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');
 
-    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, stop: stopAll };
+    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -25,8 +25,13 @@ const port = (min: number) => z.coerce.number().int().min(min).max(65535);
 const printerId = z.string().regex(PRINTER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
 const positiveInt = z.coerce.number().int().positive();
 
+const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
+
 const serverSchema = z.object({
   PORT: port(0),
+  MQTT_URL: z.literal('').or(brokerUrl),
+  MQTT_USERNAME: z.string(),
+  MQTT_PASSWORD: z.string(),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -55,7 +60,7 @@ const printerSpec = z
 
 const agentSchema = z
   .object({
-    MQTT_URL: z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL'),
+    MQTT_URL: brokerUrl,
     MQTT_USERNAME: z.string(),
     MQTT_PASSWORD: z.string(),
     PRINTER_ID: printerId,
@@ -105,6 +110,10 @@ export interface ServerConfig {
   host: string;
   /** -1: no TCP listener. */
   mqttPort: number;
+  /** An external broker; null embeds Aedes. */
+  mqttUrl: string | null;
+  mqttUsername: string;
+  mqttPassword: string;
   dataDir: string;
   defaultPrinterId: string;
   printers: string[];
@@ -120,6 +129,9 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     port: c.PORT,
     host: c.HOST,
     mqttPort: c.MQTT_PORT,
+    mqttUrl: c.MQTT_URL || null,
+    mqttUsername: c.MQTT_USERNAME,
+    mqttPassword: c.MQTT_PASSWORD,
     dataDir: path.resolve(c.DATA_DIR),
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,

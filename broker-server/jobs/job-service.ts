@@ -98,6 +98,8 @@ export interface JobServiceEvents {
 export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly log: Logger;
   private readonly writer: JobWriter;
+  /** Printers whose agent has been seen, so that accepting a job needs no query. */
+  private readonly seenPrinters = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -199,7 +201,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   /** A printer may receive jobs once configured or once its agent has been seen. */
   async isKnownPrinter(id: string): Promise<boolean> {
-    return this.configuredPrinters.includes(id) || (await this.db.models.Printer.count({ where: { id } })) > 0;
+    if (this.configuredPrinters.includes(id) || this.seenPrinters.has(id)) return true;
+    // Another server instance may have seen it: the database has the last word.
+    if ((await this.db.models.Printer.count({ where: { id } })) === 0) return false;
+    this.seenPrinters.add(id);
+    return true;
   }
 
   async recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
@@ -212,6 +218,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
     };
+    this.seenPrinters.add(printerId);
     if (existing) await existing.update(values);
     else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
     const info = (await this.printer(printerId))!;

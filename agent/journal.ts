@@ -30,13 +30,20 @@ type Record_ =
   | { id: number; acked: AckStatus };
 
 export const JOURNAL_FILE = 'journal.jsonl';
+/** Ack confirmations wait at most this long for a write to ride along with. */
+const LAZY_FLUSH_MS = 1000;
 const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 
 export class Journal {
   private readonly entries = new Map<number, JournalEntry>();
   private file: fsp.FileHandle | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  private pending: string[] = [];
+  private waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private flushing: Promise<void> | null = null;
+  private lazyTimer: NodeJS.Timeout | null = null;
   private compactTimer: NodeJS.Timeout | null = null;
+  /** While the file is being rewritten, writes wait for it. */
+  private compacting: Promise<void> | null = null;
   readonly path: string;
 
   constructor(
@@ -60,17 +67,10 @@ export class Journal {
     this.compactTimer.unref();
   }
 
-  async stop(): Promise<void> {
-    if (this.compactTimer) clearInterval(this.compactTimer);
-    this.compactTimer = null;
-    await this.writing;
-    await this.file?.close();
-    this.file = null;
-  }
-
-  /** Drops what compact() drops, while running: appends wait, the file is rewritten, then reopened. */
-  compactNow(): Promise<void> {
-    const run = this.writing.then(async () => {
+  /** Drops what compact() drops, while running: writes wait, the file is rewritten, then reopened. */
+  async compactNow(): Promise<void> {
+    while (this.compacting || this.flushing) await (this.compacting ?? this.flushing);
+    this.compacting = (async () => {
       if (!this.file) return;
       await this.file.close();
       this.file = null;
@@ -79,9 +79,22 @@ export class Journal {
       } finally {
         this.file = await fsp.open(this.path, 'a');
       }
+    })().finally(() => {
+      this.compacting = null;
     });
-    this.writing = run.catch(() => undefined);
-    return run;
+    await this.compacting;
+    if (this.pending.length) await this.flush();
+  }
+
+  async stop(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
+    await this.compacting;
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
+    await this.flush().catch(() => undefined);
+    await this.file?.close();
+    this.file = null;
   }
 
   get(id: number): JournalEntry | undefined {
@@ -108,25 +121,54 @@ export class Journal {
     return entry;
   }
 
-  /** Records that the broker confirmed an ack, so it is not sent again after a restart. */
-  async confirmAck(id: number, status: AckStatus): Promise<void> {
+  /**
+   * Records that the broker confirmed an ack, so it is not sent again after a restart. Not waited for
+   * on disk: losing it in a crash only means one more, harmless, duplicate ack.
+   */
+  confirmAck(id: number, status: AckStatus): void {
     const entry = this.entries.get(id);
     if (!entry || entry.acked === status) return;
     entry.acked = status;
-    await this.append({ id, acked: status });
+    this.pending.push(JSON.stringify({ id, acked: status }) + '\n');
+    this.lazyTimer ??= setTimeout(() => {
+      this.lazyTimer = null;
+      void this.flush().catch(() => undefined);
+    }, LAZY_FLUSH_MS);
   }
 
+  /**
+   * Group commit: lines recorded while a write is on its way to disk go together in the next write,
+   * under one fdatasync. A line's promise resolves only once it is on disk.
+   */
   private append(record: Record_): Promise<void> {
-    const line = JSON.stringify(record) + '\n';
-    const run = this.writing.then(async () => {
-      const file = this.file;
-      if (!file) throw new Error('journal is not open');
-      await file.write(line);
-      await file.datasync();
+    this.pending.push(JSON.stringify(record) + '\n');
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      if (!this.flushing) void this.flush();
     });
-    // One failed write must not wedge every later one; the caller still sees this failure.
-    this.writing = run.catch(() => undefined);
-    return run;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      if (this.compacting) await this.compacting;
+      while (this.pending.length) {
+        const lines = this.pending.splice(0);
+        const waiting = this.waiting.splice(0);
+        try {
+          const file = this.file;
+          if (!file) throw new Error('journal is not open');
+          await file.write(lines.join(''));
+          await file.datasync();
+          for (const w of waiting) w.resolve();
+        } catch (err) {
+          for (const w of waiting) w.reject(err);
+        }
+      }
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
   }
 
   private async replay(): Promise<void> {

@@ -171,7 +171,7 @@ export class PrintAgent {
     const status = ackStatusOf(entry);
     try {
       await this.link.publishAck({ id: entry.id, status, at: entry.at, ...(entry.error ? { error: entry.error } : {}) });
-      await this.journal.confirmAck(entry.id, status);
+      this.journal.confirmAck(entry.id, status);
     } catch (err) {
       this.log.debug({ jobId: entry.id, status, err }, 'ack not confirmed yet; sent again on reconnect');
     }

@@ -9,6 +9,8 @@ import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { loadTokens, type MqttAccounts } from './broker/tokens';
+import { ExternalBroker } from './broker/external-broker';
+import type { MessageBus } from './broker/message-bus';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
@@ -19,7 +21,9 @@ export interface RunningServer {
   readonly mqttPort: number | null;
   readonly jobs: JobService;
   readonly dispatcher: Dispatcher;
-  readonly broker: EmbeddedBroker;
+  /** The embedded broker, or null when the server uses an external one. */
+  readonly broker: EmbeddedBroker | null;
+  readonly bus: MessageBus;
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
   stop(): Promise<void>;
@@ -50,11 +54,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
     log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
     const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log);
-    const broker = new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
-    await broker.start();
-    stops.push({ name: 'broker', stop: () => broker.stop() });
+    const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
+    const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, username: config.mqttUsername, password: config.mqttPassword }, log);
+    await bus.start();
+    stops.push({ name: 'broker', stop: () => bus.stop() });
 
-    const dispatcher = new Dispatcher(broker, jobs, log);
+    const dispatcher = new Dispatcher(bus, jobs, log);
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
@@ -75,7 +80,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       socket.on('close', () => sockets.delete(socket));
     });
     server.on('upgrade', (req, socket, head) => {
-      if (new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
+      if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
@@ -98,9 +103,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         }),
     });
     const httpPort = (server.address() as AddressInfo).port;
-    log.info({ module: 'server', port: httpPort, mqttPort: broker.tcpPort, websocket: WEBSOCKET_PATH, dataDir: config.dataDir }, 'server ready');
+    const mqttPort = broker?.tcpPort ?? null;
+    log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');
 
-    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, accounts, stop: stopAll };
+    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -9,6 +9,11 @@ export const serverDefaults = {
   HOST: '0.0.0.0',
   /** Plain TCP MQTT port, for agents and `mosquitto_sub`/`mosquitto_pub`. 0 picks a free port; -1 turns it off. */
   MQTT_PORT: 1883,
+  /** An existing broker (`mqtt://host:1883`) to use instead of the embedded one; empty embeds Aedes. */
+  MQTT_URL: '',
+  /** Credentials of the server on that broker. */
+  MQTT_USERNAME: '',
+  MQTT_PASSWORD: '',
   /** Folder of the SQLite database (and, with `npm start`, the virtual printer's file). */
   DATA_DIR: './data',
   /** Printer a job goes to when the request names none. */

@@ -47,8 +47,13 @@ const printerTokens = z.string().transform((s, ctx) => {
 /** Settings whose value an error message must not repeat. */
 const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD']);
 
+const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
+
 const serverSchema = z.object({
   PORT: port(0),
+  MQTT_URL: z.literal('').or(brokerUrl),
+  MQTT_USERNAME: z.string(),
+  MQTT_PASSWORD: z.string(),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -84,7 +89,7 @@ const printerSpec = z
 
 const agentSchema = z
   .object({
-    MQTT_URL: z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL'),
+    MQTT_URL: brokerUrl,
     MQTT_USERNAME: z.string(),
     MQTT_PASSWORD: z.string(),
     PRINTER_ID: printerAccount,
@@ -138,6 +143,10 @@ export interface ServerConfig {
   host: string;
   /** -1: no TCP listener. */
   mqttPort: number;
+  /** An external broker; null embeds Aedes. */
+  mqttUrl: string | null;
+  mqttUsername: string;
+  mqttPassword: string;
   dataDir: string;
   defaultPrinterId: string;
   printers: string[];
@@ -166,6 +175,9 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     port: c.PORT,
     host: c.HOST,
     mqttPort: c.MQTT_PORT,
+    mqttUrl: c.MQTT_URL || null,
+    mqttUsername: c.MQTT_USERNAME,
+    mqttPassword: c.MQTT_PASSWORD,
     dataDir: path.resolve(c.DATA_DIR),
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,

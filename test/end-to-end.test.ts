@@ -68,7 +68,7 @@ test('mosquitto_sub on the TCP port sees the job on printers/printer-1/jobs', as
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => sub.on('exit', resolve));
-  await waitFor('mosquitto_sub subscribed', () => server.broker.connectedClients === 1);
+  await waitFor('mosquitto_sub subscribed', () => server.broker?.connectedClients === 1);
   await new Promise((r) => setTimeout(r, 100)); // its SUBSCRIBE follows its CONNECT
   const res = await postJson(server.baseUrl, '/print', { content: 'vu par mosquitto' });
   assert.equal(await exited, 0);

@@ -4,6 +4,13 @@ export type MessageHandler = (topic: string, payload: Buffer) => Promise<void>;
 export interface MessageBus {
   /** Resolves once the broker has taken the message (for QoS 1, queued for every subscriber). */
   publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): Promise<void>;
-  /** The handler's promise settles before the message counts as delivered (PUBACK to the publisher). */
-  subscribe(topic: string, handler: MessageHandler): Promise<void>;
+  /** Calls the handler for each message whose topic matches `topic` (a filter with `+`/`#`). */
+  subscribe(topic: string, handler: MessageHandler, options?: SubscribeOptions): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  /** One subscriber of the group gets each message (several server instances share the acks). */
+  shared?: boolean;
 }

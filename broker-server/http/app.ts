@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../config/logger';
 import type { Dispatcher } from '../jobs/dispatcher';
-import { JobError, type JobService, type PrintJob } from '../jobs/job-service';
+import { JobError, type JobService, type PrinterInfo, type PrintJob } from '../jobs/job-service';
+import { openEventStream } from './event-stream';
 import { TokenBuckets } from './rate-limit';
 import { securityHeaders } from './security-headers';
 import { confirmation, errorMessage, jobList, page, printerList } from './views';
@@ -102,6 +103,18 @@ export function createApp(options: AppOptions): express.Express {
     const job = await jobs.reprint(id);
     void dispatcher.publish(job);
     sendCreated(req, res, job);
+  });
+
+  // Every job and printer change as JSON, for API clients and the benchmark: `event: job` / `event: printer`.
+  app.get('/jobs/events', (req, res) => {
+    const stream = openEventStream(req, res, () => {
+      jobs.off('job', onJob);
+      jobs.off('printer', onPrinter);
+    });
+    const onJob = (job: PrintJob) => stream.send('job', JSON.stringify(job));
+    const onPrinter = (printer: PrinterInfo) => stream.send('printer', JSON.stringify(printer));
+    jobs.on('job', onJob);
+    jobs.on('printer', onPrinter);
   });
 
   app.get('/jobs', async (req, res) => {

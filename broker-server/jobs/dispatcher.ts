@@ -9,6 +9,9 @@ import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import type { JobService, PrintJob } from './job-service';
 
+/** Writes waiting for a commit beyond which incoming acks wait for theirs. */
+const ACK_BACKLOG_LIMIT = 2000;
+
 export class Dispatcher {
   private readonly log: Logger;
   /** Re-publication runs one at a time per printer; a second request while one runs is merged into one rerun. */
@@ -27,11 +30,11 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
-    await this.bus.subscribe(topics.allAcks, (topic, payload) => this.onAck(topic, payload));
+    await this.bus.subscribe(topics.allAcks, (topic, payload) => this.onAck(topic, payload), { shared: true });
     await this.bus.subscribe(topics.allStatus, (topic, payload) => this.onStatus(topic, payload));
     const unfinished = await this.jobs.unfinished();
     if (unfinished.length) this.log.info({ count: unfinished.length }, 're-publishing unfinished jobs at start-up');
-    for (const job of unfinished) await this.publish(job);
+    await this.publishAll(unfinished);
   }
 
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
@@ -49,6 +52,16 @@ export class Dispatcher {
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run));
     return run;
+  }
+
+  /** Publishes jobs in order; their `sent` marks are committed together afterwards. */
+  private async publishAll(jobs: PrintJob[]): Promise<void> {
+    const marks: Promise<void>[] = [];
+    for (const job of jobs) {
+      if (this.stopped) break;
+      marks.push(this.publish(job));
+    }
+    await Promise.all(marks);
   }
 
   private async publishNow(job: PrintJob): Promise<void> {
@@ -75,16 +88,18 @@ export class Dispatcher {
         this.rerun.delete(printerId);
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
-        for (const job of unfinished) {
-          if (this.stopped) break;
-          await this.publish(job);
-        }
+        await this.publishAll(unfinished);
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
     this.republishing.set(printerId, run);
     return run;
   }
 
+  /**
+   * Acks are applied in the background so that many share one commit; when writes pile up past
+   * ACK_BACKLOG_LIMIT the broker is made to wait (backpressure on the agents). An ack lost in a crash
+   * here is not lost for good: the job stays unfinished, is re-published, and the agent answers again.
+   */
   private async onAck(topic: string, payload: Buffer): Promise<void> {
     const parsed = parseTopic(topic);
     if (!parsed) return;
@@ -93,7 +108,13 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: ack.error }, 'malformed ack ignored');
       return;
     }
-    await this.jobs.applyAck(parsed.printerId, ack.value);
+    const applying = this.jobs.applyAck(parsed.printerId, ack.value).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err, jobId: ack.value.id, printerId: parsed.printerId }, 'ack not applied; the job will be re-published'),
+    );
+    this.inFlight.add(applying);
+    void applying.finally(() => this.inFlight.delete(applying));
+    if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
   }
 
   private async onStatus(topic: string, payload: Buffer): Promise<void> {

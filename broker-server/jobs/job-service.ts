@@ -3,11 +3,12 @@
  * and every status change goes through `transition`, which enforces DESIGN.md's state machine.
  */
 import { EventEmitter } from 'node:events';
-import { Op, QueryTypes } from 'sequelize';
+import { Op } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, StatusMessage } from '../../protocol/messages';
-import { canTransition, JOB_STATUSES, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
 import type { Database } from '../db/database';
+import { type JobRow, JobWriter } from '../db/job-writer';
 import type { PrintJobRow, PrinterRow } from '../db/models';
 
 export interface PrintJob {
@@ -50,10 +51,27 @@ export class JobError extends Error {
   }
 }
 
-const STAMP: Partial<Record<JobStatus, 'sentAt' | 'receivedAt' | 'printedAt'>> = { sent: 'sentAt', received: 'receivedAt', printed: 'printedAt' };
-const COLUMN_OF = { sentAt: 'sent_at', receivedAt: 'received_at', printedAt: 'printed_at' } as const;
-
 const iso = (d: Date | string | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
+
+/** Raw rows hold dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`. */
+const rawIso = (d: string | null): string | null => (d ? new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString() : null);
+
+function fromRaw(row: JobRow): PrintJob {
+  return {
+    id: row.id,
+    printerId: row.printer_id,
+    content: row.content,
+    status: row.status,
+    error: row.error ?? null,
+    reprintOf: row.reprint_of ?? null,
+    createdAt: rawIso(row.created_at)!,
+    updatedAt: rawIso(row.updated_at)!,
+    sentAt: rawIso(row.sent_at),
+    receivedAt: rawIso(row.received_at),
+    printedAt: rawIso(row.printed_at),
+    finishedAt: rawIso(row.finished_at),
+  };
+}
 
 function toJob(row: PrintJobRow): PrintJob {
   return {
@@ -79,6 +97,9 @@ export interface JobServiceEvents {
 
 export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly log: Logger;
+  private readonly writer: JobWriter;
+  /** Printers whose agent has been seen, so that accepting a job needs no query. */
+  private readonly seenPrinters = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -86,12 +107,18 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     log: Logger,
   ) {
     super();
+    this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'jobs' });
+    this.writer = new JobWriter(db.sequelize);
+  }
+
+  /** Writes waiting for their commit. */
+  get writeBacklog(): number {
+    return this.writer.backlog;
   }
 
   async create(input: { printerId: string; content: string; reprintOf?: number }): Promise<PrintJob> {
-    const row = await this.db.models.PrintJob.create({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null });
-    const job = toJob(row);
+    const job = fromRaw(await this.writer.insert({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null }));
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
     this.emit('job', job);
     return job;
@@ -133,26 +160,15 @@ export class JobService extends EventEmitter<JobServiceEvents> {
    * `to`, so two racing acks cannot both win and a final state can never be left.
    */
   async transition(id: number, to: JobStatus, opts: { printerId?: string; error?: string | null; at?: Date } = {}): Promise<TransitionResult> {
-    const from = JOB_STATUSES.filter((s) => canTransition(s, to));
-    const now = new Date();
-    const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : now;
-    const sets = ['status = :to', 'updated_at = :now'];
-    const stamp = STAMP[to];
-    if (stamp) sets.push(`${COLUMN_OF[stamp]} = :at`);
-    if (to === 'printed' || to === 'failed' || to === 'interrupted') sets.push('finished_at = :at');
-    if (to === 'failed' || to === 'interrupted') sets.push('error = :error');
-    const where = ['id = :id', 'status IN (:from)'];
-    if (opts.printerId) where.push('printer_id = :printerId');
-    const [, affected] = await this.db.sequelize.query(`UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`, {
-      type: QueryTypes.UPDATE,
-      replacements: { id, to, from, now: toSqlDate(now), at: toSqlDate(at), error: opts.error ?? null, printerId: opts.printerId ?? null },
-    });
-    const job = await this.get(id);
-    if (affected > 0 && job) {
+    const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : new Date();
+    const row = await this.writer.transition({ id, to, printerId: opts.printerId, error: opts.error ?? null, at });
+    if (row) {
+      const job = fromRaw(row);
       this.log.info({ jobId: id, printerId: job.printerId, status: to, error: job.error ?? undefined }, 'job status changed');
       this.emit('job', job);
       return { changed: true, job };
     }
+    const job = await this.get(id);
     if (!job) return { changed: false, job: null, reason: 'unknown-job' };
     if (opts.printerId && job.printerId !== opts.printerId) return { changed: false, job, reason: 'wrong-printer' };
     return { changed: false, job, reason: 'not-allowed' };
@@ -185,7 +201,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   /** A printer may receive jobs once configured or once its agent has been seen. */
   async isKnownPrinter(id: string): Promise<boolean> {
-    return this.configuredPrinters.includes(id) || (await this.db.models.Printer.count({ where: { id } })) > 0;
+    if (this.configuredPrinters.includes(id) || this.seenPrinters.has(id)) return true;
+    // Another server instance may have seen it: the database has the last word.
+    if ((await this.db.models.Printer.count({ where: { id } })) === 0) return false;
+    this.seenPrinters.add(id);
+    return true;
   }
 
   async recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
@@ -198,6 +218,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
     };
+    this.seenPrinters.add(printerId);
     if (existing) await existing.update(values);
     else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
     const info = (await this.printer(printerId))!;
@@ -222,9 +243,4 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       configured: this.configuredPrinters.includes(id),
     };
   }
-}
-
-/** Sequelize stores SQLite dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; raw queries must match. */
-function toSqlDate(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace('Z', ' +00:00');
 }

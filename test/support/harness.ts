@@ -58,6 +58,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     dispatcher: server.dispatcher,
     broker: server.broker,
     accounts: server.accounts,
+    bus: server.bus,
     dataDir,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
     wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Database } from '../broker-server/db/database';
+import { JobService, type PrintJob } from '../broker-server/jobs/job-service';
+import { tempDir, testLogger } from './support/harness';
+
+async function store(t: import('node:test').TestContext) {
+  const db = new Database(tempDir(t), testLogger());
+  await db.start();
+  t.after(() => db.stop());
+  return new JobService(db, ['p1', 'p2'], testLogger());
+}
+
+test('concurrent creates share commits and each gets its own committed row, in order', async (t) => {
+  const jobs = await store(t);
+  const created = await Promise.all(Array.from({ length: 300 }, (_, i) => jobs.create({ printerId: i % 2 ? 'p1' : 'p2', content: `c${i}` })));
+  const ids = created.map((j) => j.id);
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids follow the order of the calls');
+  assert.equal(new Set(ids).size, 300);
+  for (const [i, job] of created.entries()) {
+    assert.equal(job.content, `c${i}`);
+    assert.equal(job.status, 'pending');
+    assert.deepEqual(await jobs.get(job.id), job, 'what create returned is what is stored');
+  }
+});
+
+test('concurrent transitions of one job apply in arrival order, never backwards, and check the owner', async (t) => {
+  const jobs = await store(t);
+  const job = await jobs.create({ printerId: 'p1', content: 'x' });
+  const events: string[] = [];
+  jobs.on('job', (j: PrintJob) => j.id === job.id && events.push(j.status));
+  const at = new Date('2026-01-02T03:04:05.678Z');
+  const results = await Promise.all([
+    jobs.transition(job.id, 'sent'),
+    jobs.applyAck('p2', { id: job.id, status: 'printed', at: at.toISOString() }),
+    jobs.applyAck('p1', { id: job.id, status: 'received', at: at.toISOString() }),
+    jobs.applyAck('p1', { id: job.id, status: 'printed', at: at.toISOString() }),
+    jobs.applyAck('p1', { id: job.id, status: 'received', at: at.toISOString() }),
+    jobs.applyAck('p1', { id: job.id, status: 'failed', at: at.toISOString(), error: 'late' }),
+    jobs.applyAck('p1', { id: 999_999, status: 'printed', at: at.toISOString() }),
+  ]);
+  assert.deepEqual(
+    results.map((r) => (r.changed ? 'changed' : r.reason)),
+    ['changed', 'wrong-printer', 'changed', 'changed', 'not-allowed', 'not-allowed', 'unknown-job'],
+  );
+  assert.deepEqual(events, ['sent', 'received', 'printed']);
+  const final = (await jobs.get(job.id))!;
+  assert.equal(final.status, 'printed');
+  assert.equal(final.printedAt, at.toISOString(), 'the agent\'s time of printing is kept');
+  assert.equal(final.error, null);
+});

@@ -7,10 +7,12 @@ import path from 'node:path';
 import pino from 'pino';
 import { loadAgentConfig } from '../config';
 import { startAgent, type RunningAgent } from '../agent/agent';
+import { readTokens } from '../broker-server/broker/tokens';
 
 const prefix = process.env.FLEET_PREFIX ?? 'fleet';
 const count = Number(process.env.FLEET_COUNT ?? '10');
 const dir = process.env.FLEET_DIR ?? '/tmp/printhop-fleet';
+const tokens = process.env.FLEET_TOKENS_DIR ? readTokens(process.env.FLEET_TOKENS_DIR) : null;
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 
 const agents: RunningAgent[] = [];
@@ -18,6 +20,8 @@ for (let i = 0; i < count; i++) {
   const printerId = `${prefix}-${i}`;
   const config = loadAgentConfig(process.env, {
     printerId,
+    mqttUsername: printerId,
+    mqttPassword: tokens?.credentialsFor({ kind: 'printer', printerId }).password ?? '',
     printer: `file:${path.join(dir, `${printerId}.prn`)}`,
     dataDir: path.join(dir, `journal-${printerId}`),
   });

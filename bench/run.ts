@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
+import { readTokens } from '../broker-server/broker/tokens';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -113,7 +114,11 @@ interface Server {
 async function startServer(name: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `printhop-bench-${name}-`));
   const [port, mqttPort] = [await freePort(), await freePort()];
-  const child = track(tsx('broker-server/main.ts', { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, ...env }), `server ${name}`);
+  // One client address posts everything here: the rate limit, meant for people, is off.
+  const child = track(
+    tsx('broker-server/main.ts', { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, PRINT_RATE_PER_MINUTE: '0', ...env }),
+    `server ${name}`,
+  );
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -250,6 +255,7 @@ function startAgents(server: Server, printerIds: string[], mqttUrl = server.wsUr
       tsx('agent/main.ts', {
         MQTT_URL: mqttUrl,
         PRINTER_ID: printerId,
+        MQTT_PASSWORD: readTokens(server.dataDir).credentialsFor({ kind: 'printer', printerId }).password,
         PRINTER: `file:${path.join(paperDir, `${printerId}.prn`)}`,
         AGENT_DATA_DIR: path.join(paperDir, `journal-${printerId}`),
         RECONNECT_MIN_MS: '100',
@@ -347,7 +353,7 @@ async function runPool<T>(count: number, concurrency: number, task: (i: number) 
 
 async function latency(): Promise<void> {
   console.error(`latency: 1 client, sequential, ${COUNTS.latency} jobs`);
-  const server = await startServer('latency');
+  const server = await startServer('latency', { PRINTERS: 'printer-1' });
   const agents = startAgents(server, ['printer-1']);
   await server.events.allOnline(['printer-1'], 30_000);
   const posted = new Map<number, string>();
@@ -432,18 +438,17 @@ async function fleet(): Promise<void> {
   const perProcess = 250;
   const processes = Math.ceil(COUNTS.fleet / perProcess);
   console.error(`fleet: ${COUNTS.fleet} agents over WebSocket (${processes} processes), one job each`);
-  const server = await startServer('fleet');
+  const groups = Array.from({ length: processes }, (_, p) => ({ prefix: `fleet${p}`, count: Math.min(perProcess, COUNTS.fleet - p * perProcess) }));
+  const printerIds = groups.flatMap(({ prefix, count }) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`));
+  // Every printer has its own token, so every one is configured.
+  const server = await startServer('fleet', { PRINTERS: printerIds.join(',') });
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-fleet-'));
-  const fleetChildren: ChildProcess[] = [];
-  const printerIds: string[] = [];
-  for (let p = 0; p < processes; p++) {
-    const count = Math.min(perProcess, COUNTS.fleet - p * perProcess);
-    const prefix = `fleet${p}`;
-    for (let i = 0; i < count; i++) printerIds.push(`${prefix}-${i}`);
-    fleetChildren.push(
-      track(tsx('bench/fleet.ts', { FLEET_PREFIX: prefix, FLEET_COUNT: String(count), FLEET_DIR: paperDir, MQTT_URL: server.wsUrl, RECONNECT_MIN_MS: '500', RECONNECT_MAX_MS: '5000' }, true), `fleet ${p}`),
-    );
-  }
+  const fleetChildren = groups.map(({ prefix, count }, p) =>
+    track(
+      tsx('bench/fleet.ts', { FLEET_PREFIX: prefix, FLEET_COUNT: String(count), FLEET_DIR: paperDir, FLEET_TOKENS_DIR: server.dataDir, MQTT_URL: server.wsUrl, RECONNECT_MIN_MS: '500', RECONNECT_MAX_MS: '5000' }, true),
+      `fleet ${p}`,
+    ),
+  );
   await server.events.allOnline(printerIds, 120_000);
   const sampler = new RssSampler(() => [server.child?.pid]);
   const posted = new Map<number, string>();
@@ -489,7 +494,7 @@ async function catchUp(): Promise<void> {
 
 async function agent(): Promise<void> {
   console.error(`agent: one agent idle, then under a load of ${COUNTS.agentLoad} jobs`);
-  const server = await startServer('agent');
+  const server = await startServer('agent', { PRINTERS: 'printer-1' });
   const t0 = performance.now();
   const agents = startAgents(server, ['printer-1']);
   await server.events.allOnline(['printer-1'], 30_000);

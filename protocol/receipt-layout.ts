@@ -103,11 +103,19 @@ function pad(n: number): string {
 }
 
 /** `YYYY-MM-DD HH:MM` in the given zone (local time by default). */
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
 export function formatReceiptDate(date: Date, timeZone?: string): string {
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).formatToParts(date);
+  // Building an Intl.DateTimeFormat costs far more than using one: one per zone, kept.
+  let format = dateFormats.get(timeZone ?? '');
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    });
+    dateFormats.set(timeZone ?? '', format);
+  }
+  const parts = format.formatToParts(date);
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
   return `${get('year')}-${pad(get('month'))}-${pad(get('day'))} ${pad(get('hour'))}:${pad(get('minute'))}`;
 }

@@ -11,6 +11,7 @@ import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
 import { createApp, PUBLIC_DIR } from './http/app';
+import { LiveUpdates } from './http/live-updates';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -18,6 +19,7 @@ export interface RunningServer {
   readonly jobs: JobService;
   readonly dispatcher: Dispatcher;
   readonly broker: EmbeddedBroker;
+  readonly live: LiveUpdates;
   stop(): Promise<void>;
 }
 
@@ -50,7 +52,17 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
-    const app = createApp({ jobs, dispatcher, defaultPrinterId: config.defaultPrinterId, bodyLimitBytes: config.bodyLimitBytes, publicDir: PUBLIC_DIR, log });
+    const live = new LiveUpdates(jobs, { defaultPrinterId: config.defaultPrinterId }, log);
+    const app = createApp({
+      jobs,
+      dispatcher,
+      live,
+      defaultPrinterId: config.defaultPrinterId,
+      paperColumns: config.paperColumns,
+      bodyLimitBytes: config.bodyLimitBytes,
+      publicDir: PUBLIC_DIR,
+      log,
+    });
     const server = http.createServer(app);
     const sockets = new Set<Socket>();
     server.on('connection', (socket) => {
@@ -80,10 +92,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
           }, 5000).unref();
         }),
     });
+    // Stopped before HTTP (stops run in reverse): open pages' streams end, so the server can close.
+    live.start();
+    stops.push({ name: 'live updates', stop: () => live.stop() });
     const httpPort = (server.address() as AddressInfo).port;
     log.info({ module: 'server', port: httpPort, mqttPort: broker.tcpPort, websocket: WEBSOCKET_PATH, dataDir: config.dataDir }, 'server ready');
 
-    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, stop: stopAll };
+    return { httpPort, mqttPort: broker.tcpPort, jobs, dispatcher, broker, live, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

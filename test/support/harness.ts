@@ -48,6 +48,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     jobs: server.jobs,
     dispatcher: server.dispatcher,
     broker: server.broker,
+    live: server.live,
     dataDir,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
     wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,

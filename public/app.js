@@ -77,7 +77,7 @@
     setLive('off', 'Hors connexion : actualisez la page');
   });
 
-  // Deferred scripts run once the document is parsed: the elements are there.
+  // Loaded at the end of <body>: the elements above are there.
   updateCount();
   setLive('connecting', 'Connexion…');
 })();

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { launchChromium, openPage, PHONE, screenshot } from './support/browser';
-import { getJson, startTestAgent, startTestServer, waitFor } from './support/harness';
+import { getJson, startPrinting, startTestServer, waitFor } from './support/harness';
 
 let browser: Browser;
 before(async () => {
@@ -31,8 +31,8 @@ async function storedJobs(baseUrl: string): Promise<PrintJob[]> {
 }
 
 test('a typed message is confirmed, reaches "imprimé" live with the time of each step, and the printer holds the receipt shown in the preview', async (t) => {
-  const server = await startTestServer(t);
-  const agent = await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  const agent = await addAgent();
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
   const { page, problems, dialogs, sameDocument } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
@@ -81,8 +81,8 @@ test('a typed message is confirmed, reaches "imprimé" live with the time of eac
 });
 
 test('a blank message shows the error next to the field and stores nothing; a too-long one keeps what was typed', async (t) => {
-  const server = await startTestServer(t);
-  await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  await addAgent();
   const { page, problems } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 
@@ -117,18 +117,21 @@ test('a blank message shows the error next to the field and stores nothing; a to
 });
 
 test('a script-like message is shown as text everywhere and no dialog opens', async (t) => {
-  const server = await startTestServer(t);
-  const agent = await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  const agent = await addAgent();
   const { page, problems, dialogs } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 
   const attacks = ['<img src=x onerror=alert(1)>', '<script>alert("x")</script><hx-partial hx-target="body">pris</hx-partial>'];
+  let previous = '';
   for (const attack of attacks) {
     await page.locator('#content').fill(attack);
     await page.locator('#preview pre.receipt', { hasText: attack.slice(0, 20) }).waitFor();
     await page.getByRole('button', { name: 'Envoyer' }).click();
-    await page.locator('#result .ok').waitFor();
-    const id = Number(await page.locator('#result .ok').getAttribute('data-job-id'));
+    const confirmation = page.locator(`#result .ok:not([data-job-id="${previous}"])`);
+    await confirmation.waitFor();
+    previous = (await confirmation.getAttribute('data-job-id')) ?? '';
+    const id = Number(previous);
     await page.locator(`#job-${id}[data-status="printed"]`).waitFor();
     assert.equal(await page.locator(`#job-${id} .job-content`).textContent(), attack);
   }
@@ -142,8 +145,8 @@ test('a script-like message is shown as text everywhere and no dialog opens', as
 });
 
 test('stopping the agent turns its printer "hors ligne" on the page without a reload, and starting it brings it back', async (t) => {
-  const server = await startTestServer(t);
-  const agent = await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  const agent = await addAgent();
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
   const { page, problems, sameDocument } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
@@ -156,16 +159,16 @@ test('stopping the agent turns its printer "hors ligne" on the page without a re
   await page.locator('#printer-printer-1[data-state="offline"]').waitFor();
   assert.equal(await printer.locator('.printer-state').textContent(), 'hors ligne');
 
-  await startTestAgent(t, server, { dataDir: agent.config.dataDir, printer: agent.config.printer });
+  await addAgent({ dataDir: agent.config.dataDir, printer: agent.config.printer });
   await page.locator('#printer-printer-1[data-state="online"]').waitFor();
   assert.ok(await sameDocument(), 'the page was not reloaded');
   assert.deepEqual(problems, []);
 });
 
 test('with two printers: a labelled selector, a preview in the chosen printer\'s width, keyboard only, reprint', async (t) => {
-  const server = await startTestServer(t, { printers: ['printer-1', 'cuisine'] });
-  const wide = await startTestAgent(t, server);
-  const narrow = await startTestAgent(t, server, { printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
+  const { server, addAgent } = await startPrinting(t, { printers: ['printer-1', 'cuisine'] });
+  const wide = await addAgent();
+  const narrow = await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
   await waitFor('both online', async () => (await server.jobs.printers()).every((p) => p.state === 'online'));
   const { page, problems } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
@@ -214,8 +217,8 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
 });
 
 test('on a phone: nothing overflows sideways, and sending works', async (t) => {
-  const server = await startTestServer(t);
-  const agent = await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  const agent = await addAgent();
   const { page, problems } = await openPage(t, browser, server.baseUrl, '/', { viewport: PHONE, isMobile: true, hasTouch: true });
   await waitLive(page);
   await page.locator('#content').tap();
@@ -233,8 +236,8 @@ test('on a phone: nothing overflows sideways, and sending works', async (t) => {
 });
 
 test('without JavaScript the form posts, redirects back with the confirmation, and shows errors', async (t) => {
-  const server = await startTestServer(t);
-  const agent = await startTestAgent(t, server);
+  const { server, addAgent } = await startPrinting(t);
+  const agent = await addAgent();
   const { page } = await openPage(t, browser, server.baseUrl, '/', { javaScriptEnabled: false });
   await page.locator('#content').fill('Sans JavaScript');
   await page.getByRole('button', { name: 'Envoyer' }).click();
@@ -255,14 +258,14 @@ test('without JavaScript the form posts, redirects back with the confirmation, a
 });
 
 test('after the server restarts, the page reconnects by itself and catches up', async (t) => {
-  const first = await startTestServer(t);
+  const { server: first, addAgent } = await startPrinting(t);
   const { page, problems } = await openPage(t, browser, first.baseUrl);
   await waitLive(page);
   await first.stop();
   await page.locator('#live[data-state="retry"]').waitFor();
 
   const second = await startTestServer(t, { port: first.httpPort, dataDir: first.dataDir });
-  await startTestAgent(t, second);
+  await addAgent({}, second);
   const res = await fetch(second.baseUrl + '/print', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: 'après la coupure' }) });
   const job = (await res.json()) as PrintJob;
   await page.locator(`#job-${job.id}[data-status="printed"]`).waitFor({ timeout: 20_000 });

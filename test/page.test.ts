@@ -4,7 +4,7 @@ import http from 'node:http';
 import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { layoutReceipt } from '../protocol/receipt-layout';
-import { getJson, postJson, startTestAgent, startTestServer, type TestServer, waitFor } from './support/harness';
+import { getJson, postJson, startPrinting, startTestServer, type TestServer, waitFor } from './support/harness';
 
 /** An open GET /events stream, its SSE messages parsed as they arrive. */
 async function openStream(server: TestServer) {
@@ -46,7 +46,7 @@ async function openStream(server: TestServer) {
 }
 
 test('GET /events sends a snapshot, then every job change as an escaped fragment, and lets go of a page that leaves', async (t) => {
-  const server = await startTestServer(t);
+  const { server, addAgent } = await startPrinting(t);
   const earlier = (await postJson(server.baseUrl, '/print', { content: 'déjà là' })).json as PrintJob;
   const stream = await openStream(server);
   t.after(() => stream.close());
@@ -59,7 +59,7 @@ test('GET /events sends a snapshot, then every job change as an escaped fragment
   assert.match(first, /<hx-partial hx-target="#printers"/);
   await waitFor('one page listening', () => server.live.clientCount === 1);
 
-  await startTestAgent(t, server);
+  await addAgent();
   const posted = (await postJson(server.baseUrl, '/print', { content: '<img src=x onerror=alert(1)>\nligne 2' })).json as PrintJob;
   const printed = await stream.next('printed fragment', (m) => m.includes(`id="job-${posted.id}"`) && m.includes('data-status="printed"'));
   assert.match(printed, /^<hx-upsert hx-target="#job-list" key="data-order" sort="desc">/);
@@ -96,7 +96,7 @@ test('stopping the server ends open streams instead of waiting for the pages to 
 });
 
 test('the preview is the shared receipt layout, in the selected printer\'s reported width and code page', async (t) => {
-  const server = await startTestServer(t, { printers: ['printer-1', 'cuisine'], paperColumns: 42 });
+  const { server, addAgent } = await startPrinting(t, { printers: ['printer-1', 'cuisine'], paperColumns: 42 });
   const preview = async (body: Record<string, string>) => {
     const res = await fetch(server.baseUrl + '/fragments/preview', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true' }, body: new URLSearchParams(body) });
     assert.equal(res.status, 200);
@@ -114,7 +114,7 @@ test('the preview is the shared receipt layout, in the selected printer\'s repor
   assert.ok(unreported.html.includes('&lt;b&gt;x&lt;/b&gt;'));
   assert.match(unreported.html, /cuisine · 42 colonnes · PC858/);
 
-  await startTestAgent(t, server, { printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
+  await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
   await waitFor('cuisine reported', async () => (await server.jobs.printer('cuisine'))?.columns === 32);
   const reported = await preview({ content, printerId: 'cuisine' });
   assert.deepEqual(withoutDate(reported.lines), withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 32, codePage: 'WPC1252' })));

@@ -45,6 +45,9 @@ export interface PageState {
 // so a strict Content-Security-Policy needs no exception; the extension list is a whitelist.
 const HTMX_CONFIG = '{"includeIndicatorCSS": false, "extensions": "sse, upsert"}';
 
+// The scripts sit at the end of <body>, not deferred: htmx then runs while the document is still loading
+// and processes the page at DOMContentLoaded, once both extensions are registered. A deferred htmx
+// starts on a timer that can fire before a slower extension file has arrived (the page then never goes live).
 export function page(state: PageState): SafeHtml {
   return html`<!doctype html>
 <html lang="fr">
@@ -54,11 +57,8 @@ export function page(state: PageState): SafeHtml {
 <meta name="htmx-config" content="${HTMX_CONFIG}">
 <meta name="color-scheme" content="light">
 <title>Printhop — imprimer un message</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/style.css">
-<script src="/vendor/htmx.min.js" defer></script>
-<script src="/vendor/hx-sse.min.js" defer></script>
-<script src="/vendor/hx-upsert.min.js" defer></script>
-<script src="/static/app.js" defer></script>
 </head>
 <body>
 <header class="top">
@@ -87,6 +87,10 @@ ${printForm(state)}
 </section>
 </div>
 </main>
+<script src="/vendor/htmx.min.js"></script>
+<script src="/vendor/hx-sse.min.js"></script>
+<script src="/vendor/hx-upsert.min.js"></script>
+<script src="/static/app.js"></script>
 </body>
 </html>`;
 }

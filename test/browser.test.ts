@@ -67,6 +67,9 @@ test('a typed message is confirmed, reaches "imprimé" live with the time of eac
   const stored = (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json;
   assert.deepEqual(times, [stored.createdAt, stored.sentAt, stored.receivedAt, stored.printedAt]);
   assert.ok(await sameDocument(), 'the page was not reloaded');
+  // The preview follows the cleared field (the newest preview request wins over any still in flight).
+  await page.waitForFunction(() => !document.querySelector('#preview pre')?.textContent?.includes('Bonjour'));
+  assert.deepEqual(withoutDate(await previewLines(page)), ['-'.repeat(48), 'MESSAGE À IMPRIMER', '', '', '', '-'.repeat(48)]);
 
   const paper = agent.paper();
   assert.equal(paper.receipts.length, 1);
@@ -153,7 +156,9 @@ test('stopping the agent turns its printer "hors ligne" on the page without a re
   const printer = page.locator('#printer-printer-1');
   assert.equal(await printer.getAttribute('data-state'), 'online');
   assert.equal(await printer.locator('.printer-state').textContent(), 'en ligne');
-  assert.match((await printer.locator('.printer-meta').textContent()) ?? '', /vue à \d{2}:\d{2}:\d{2} · 48 colonnes · PC858/);
+  const [seen, paperInfo] = await printer.locator('.printer-meta > span').allTextContents();
+  assert.match(seen ?? '', /^vue à \d{2}:\d{2}:\d{2}$/);
+  assert.equal(paperInfo, '48 colonnes · PC858');
 
   await agent.stop();
   await page.locator('#printer-printer-1[data-state="offline"]').waitFor();

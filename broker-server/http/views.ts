@@ -63,7 +63,7 @@ export function page(state: PageState): SafeHtml {
 <body>
 <header class="top">
 <div class="brand">
-<span class="logo" aria-hidden="true"></span>
+<img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
 <div><h1>Printhop</h1><p class="tagline">Tapez un message : il sort sur l’imprimante à tickets, une seule fois.</p></div>
 </div>
 <p id="live" class="live" data-state="off" hx-sse:connect="/events"><span class="live-dot" aria-hidden="true"></span><span class="live-text">Actualisez la page pour voir l’avancement</span></p>
@@ -73,7 +73,7 @@ export function page(state: PageState): SafeHtml {
 ${printForm(state)}
 <section class="card preview" aria-labelledby="preview-title">
 <h2 id="preview-title">Aperçu du ticket</h2>
-<div id="preview" hx-post="/fragments/preview" hx-include="#print-form" hx-trigger="input delay:250ms from:#print-form, change from:#print-form">${receiptPreview(state.preview)}</div>
+<div id="preview" hx-post="/fragments/preview" hx-include="#print-form" hx-trigger="input delay:250ms from:#print-form, change from:#print-form" hx-sync="replace">${receiptPreview(state.preview)}</div>
 </section>
 </div>
 <div class="activity">
@@ -160,15 +160,16 @@ interface Step {
 }
 
 function stepsOf(job: PrintJob): Step[] {
-  const reached = (rank: number) => ['pending', 'sent', 'received'].indexOf(job.status) >= rank || ['printed', 'failed', 'interrupted'].includes(job.status);
+  const printed = job.status === 'printed';
   const final: Step =
     job.status === 'failed' || job.status === 'interrupted'
       ? { label: STATUS_LABELS_FR[job.status], at: job.finishedAt, reached: true }
-      : { label: STATUS_LABELS_FR.printed, at: job.printedAt, reached: job.status === 'printed' };
+      : { label: STATUS_LABELS_FR.printed, at: job.printedAt, reached: printed };
+  // A step is done once it happened; a job acknowledged out of order may skip the time of one.
   return [
     { label: 'créé', at: job.createdAt, reached: true },
-    { label: STATUS_LABELS_FR.sent, at: job.sentAt, reached: reached(1) },
-    { label: STATUS_LABELS_FR.received, at: job.receivedAt, reached: reached(2) },
+    { label: STATUS_LABELS_FR.sent, at: job.sentAt, reached: Boolean(job.sentAt) || job.status === 'received' || printed },
+    { label: STATUS_LABELS_FR.received, at: job.receivedAt, reached: Boolean(job.receivedAt) || printed },
     final,
   ];
 }
@@ -210,9 +211,9 @@ function printerItem(p: PrinterInfo): SafeHtml {
 <span class="dot" aria-hidden="true"></span>
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>
-<span class="printer-meta">${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}${
-    p.columns ? html` · ${p.columns} colonnes` : ''
-  }${p.codepage ? html` · ${p.codepage}` : ''}</span>
+<span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
+    p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
+  }</span>
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
 </li>`;
 }

@@ -208,6 +208,9 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   assert.equal(narrow.paper().receipts.length, 1);
   assert.equal(wide.paper().receipts.length, 0);
   assert.deepEqual(withoutDate(narrow.paper().receipts[0]!.lines), withoutDate(preview));
+  // A live printers update (printer-1 goes offline) morphs the selector but keeps the choice.
+  await wide.stop();
+  await page.locator('#printerId option[value="printer-1"]', { hasText: '(hors ligne)' }).waitFor({ state: 'attached' });
   assert.equal(await page.locator('#printerId').inputValue(), 'cuisine', 'the chosen printer stays chosen');
 
   // Reprint from the list, by keyboard: focus the button and press Enter.

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { launchChromium, openPage, PHONE, screenshot } from './support/browser';
-import { getJson, startPrinting, startTestServer, waitFor } from './support/harness';
+import { getJson, postJson, startPrinting, startTestServer, waitFor } from './support/harness';
 
 let browser: Browser;
 before(async () => {
@@ -79,6 +79,8 @@ test('a typed message is confirmed, reaches "imprimé" live with the time of eac
   await page.locator('#content').fill('Livraison pour Mme Dupont :\n2 cafés crème, 1 thé à la menthe\nTable 7 — merci !');
   await page.locator('#preview pre.receipt', { hasText: 'Table 7 - merci !' }).waitFor();
   await screenshot(page, 'page-desktop.png');
+  // htmx was told not to add its indicator stylesheet: nothing but style.css styles the page.
+  assert.deepEqual(await page.evaluate(() => [document.adoptedStyleSheets.length, document.querySelectorAll('style').length]), [0, 0]);
   assert.deepEqual(dialogs, []);
   assert.deepEqual(problems, [], 'no console error and no CSP violation');
 });
@@ -240,6 +242,20 @@ test('on a phone: nothing overflows sideways, and sending works', async (t) => {
   const button = await page.getByRole('button', { name: 'Envoyer' }).boundingBox();
   assert.ok(button && button.x >= 0 && button.x + button.width <= PHONE.width && button.height >= 40, 'Envoyer is on screen and big enough to tap');
   await screenshot(page, 'page-phone.png');
+  assert.deepEqual(problems, []);
+});
+
+test('jobs posted elsewhere appear live at the top of the list, which keeps its 20 items', async (t) => {
+  const server = await startTestServer(t, { mqttPort: -1 });
+  for (let i = 1; i <= 20; i++) await postJson(server.baseUrl, '/print', { content: `ancien ${i}` });
+  const { page, problems } = await openPage(t, browser, server.baseUrl);
+  await waitLive(page);
+  assert.equal(await page.locator('#job-list > li').count(), 20);
+  const newest = (await postJson(server.baseUrl, '/print', { content: 'tout nouveau' })).json as PrintJob;
+  await page.locator(`#job-list > li:first-child#job-${newest.id}`).waitFor();
+  await waitFor('list trimmed', async () => (await page.locator('#job-list > li').count()) === 20);
+  assert.equal(await page.locator('#job-1').count(), 0, 'the oldest left the list');
+  assert.equal(await page.locator('#job-list > li:last-child').getAttribute('id'), 'job-2');
   assert.deepEqual(problems, []);
 });
 

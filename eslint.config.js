@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     files: ['public/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', Array: 'readonly', Number: 'readonly', EventSource: 'readonly' } },
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', Array: 'readonly', Number: 'readonly', Intl: 'readonly', Event: 'readonly' } },
   },
   {
     // Control characters are what these files look for.

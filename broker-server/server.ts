@@ -15,6 +15,7 @@ import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
 import { createApp, PUBLIC_DIR } from './http/app';
+import { LiveUpdates } from './http/live-updates';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -26,6 +27,7 @@ export interface RunningServer {
   readonly bus: MessageBus;
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
+  readonly live: LiveUpdates;
   stop(): Promise<void>;
 }
 
@@ -63,10 +65,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
+    const live = new LiveUpdates(jobs, { defaultPrinterId: config.defaultPrinterId }, log);
     const app = createApp({
       jobs,
       dispatcher,
+      live,
       defaultPrinterId: config.defaultPrinterId,
+      paperColumns: config.paperColumns,
       bodyLimitBytes: config.bodyLimitBytes,
       printRate: config.printRate,
       trustProxy: config.trustProxy,
@@ -74,12 +79,19 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       log,
     });
     const server = http.createServer(app);
+    // HTTP connections, so that stop() can wait for requests in flight; MQTT-over-WebSocket
+    // connections leave this set once upgraded: the broker closes those.
     const sockets = new Set<Socket>();
+    let onSocketClosed: (() => void) | null = null;
     server.on('connection', (socket) => {
       sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
+      socket.on('close', () => {
+        sockets.delete(socket);
+        onSocketClosed?.();
+      });
     });
     server.on('upgrade', (req, socket, head) => {
+      sockets.delete(socket as Socket);
       if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
@@ -94,19 +106,31 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       name: 'http',
       stop: () =>
         new Promise<void>((resolve) => {
-          // Stop taking requests, let those in flight finish, then drop idle keep-alive sockets.
-          server.close(() => resolve());
+          // Stop taking requests, let those in flight finish (5 s at most), drop idle keep-alive sockets.
+          server.close();
           server.closeIdleConnections();
-          setTimeout(() => {
+          const timer = setTimeout(() => {
             for (const socket of sockets) socket.destroy();
-          }, 5000).unref();
+          }, 5000);
+          timer.unref();
+          onSocketClosed = () => {
+            server.closeIdleConnections();
+            if (sockets.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+          onSocketClosed();
         }),
     });
+    // Stopped before HTTP (stops run in reverse): open pages' streams end, so the server can close.
+    live.start();
+    stops.push({ name: 'live updates', stop: () => live.stop() });
     const httpPort = (server.address() as AddressInfo).port;
     const mqttPort = broker?.tcpPort ?? null;
     log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');
 
-    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, stop: stopAll };
+    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, live, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

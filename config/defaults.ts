@@ -20,8 +20,11 @@ export const serverDefaults = {
   DEFAULT_PRINTER_ID: 'printer-1',
   /** Printers known before any of them has been seen online (comma separated). */
   PRINTERS: 'printer-1',
-  /** Largest accepted HTTP request body. */
-  BODY_LIMIT_BYTES: 16 * 1024,
+  /**
+   * Largest accepted HTTP request body. The page's form percent-encodes the message, up to 12 bytes a
+   * character (an emoji is %F0%9F%98%80), so 4,000 characters need up to 48,000 bytes.
+   */
+  BODY_LIMIT_BYTES: 64 * 1024,
   /** `trace` | `debug` | `info` | `warn` | `error` | `fatal` | `silent`. */
   LOG_LEVEL: 'info',
   /** Paper width the page's receipt preview uses until the printer's agent reports its own. */

@@ -164,7 +164,8 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   const audit = auditPaper({ jobs, paper: printer.paper(), accepted });
   report(t, 'server kills', audit, `; states at the kills: ${JSON.stringify(snapshots)}`);
   assert.deepEqual(audit.problems, []);
-  assert.equal(jobs.length, N);
+  // A POST whose row was committed when the server died got no 201: not accepted, but stored, and printed too.
+  assert.ok(jobs.length >= N && jobs.length <= N + 10, `${jobs.length} jobs stored for ${N} accepted`);
   assert.ok(jobs.filter((j) => j.content.startsWith('kill-server pending')).every((j) => j.status === 'printed'), 'jobs committed but never published are printed');
   // Two faults can cut a receipt short here: the printer switched off (step 2) and the agent killed (step 3).
   assert.ok(audit.interrupted.length <= 2, `${audit.interrupted.length} interrupted for one printer switch-off and one agent kill`);

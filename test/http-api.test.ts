@@ -83,11 +83,11 @@ test('the htmx form gets an HTML confirmation; a plain form post is redirected b
 
   const blankHtmx = await form('content=+++', { 'HX-Request': 'true' });
   assert.equal(blankHtmx.status, 400);
-  assert.match(await blankHtmx.text(), /class="error"[^>]*>the message is empty/);
+  assert.match(await blankHtmx.text(), /class="error"[^>]*>Le message est vide/);
   const blankPlain = await form('content=%20%20');
   assert.equal(blankPlain.status, 400);
   const page = await blankPlain.text();
-  assert.match(page, /the message is empty/);
+  assert.match(page, /Le message est vide/);
   assert.match(page, /<textarea[^>]*> {2}<\/textarea>/);
   assert.equal((await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json.length, 2);
 });

@@ -4,17 +4,23 @@ import { createRequire } from 'node:module';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../config/logger';
 import type { Dispatcher } from '../jobs/dispatcher';
-import { JobError, type JobService, type PrinterInfo, type PrintJob } from '../jobs/job-service';
-import { openEventStream } from './event-stream';
+import { isCodePageName, DEFAULT_CODE_PAGE } from '../../protocol/codepages';
+import { layoutReceipt } from '../../protocol/receipt-layout';
+import { isPrinterId } from '../../protocol/topics';
+import { JobError, type JobService, type PrintJob } from '../jobs/job-service';
+import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
 import { securityHeaders } from './security-headers';
-import { confirmation, errorMessage, jobList, page, printerList } from './views';
-import { parseJobId, validateJobListQuery, validatePrintRequest } from './validation';
+import { confirmation, errorMessage, page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from './views';
+import { frenchNumber, parseJobId, validateJobListQuery, validatePrintRequest } from './validation';
 
 export interface AppOptions {
   jobs: JobService;
   dispatcher: Dispatcher;
+  live: LiveUpdates;
   defaultPrinterId: string;
+  /** Paper width of the preview for a printer whose agent has not reported its own. */
+  paperColumns: number;
   bodyLimitBytes: number;
   /** Jobs a client address may create: `burst` at once, then `perMinute`; 0 per minute is no limit. */
   printRate: { perMinute: number; burst: number };
@@ -29,19 +35,26 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** What the French page shows instead of the API's English message. */
+    readonly messageFr?: string,
   ) {
     super(message);
   }
 }
 
 const require = createRequire(import.meta.url);
-const HTMX_FILE = require.resolve('htmx.org/dist/htmx.min.js');
+// htmx and the two extensions the page uses, straight from node_modules (never a CDN).
+const VENDOR_FILES: Record<string, string> = {
+  'htmx.min.js': require.resolve('htmx.org/dist/htmx.min.js'),
+  'hx-sse.min.js': require.resolve('htmx.org/dist/ext/hx-sse.min.js'),
+  'hx-upsert.min.js': require.resolve('htmx.org/dist/ext/hx-upsert.min.js'),
+};
 
 const isHtmx = (req: Request) => req.get('HX-Request') === 'true';
 const isPlainForm = (req: Request) => !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
 
 export function createApp(options: AppOptions): express.Express {
-  const { jobs, dispatcher, log } = options;
+  const { jobs, dispatcher, live, log } = options;
   const httpLog = log.child({ module: 'http' });
   const app = express();
   app.disable('x-powered-by');
@@ -56,41 +69,67 @@ export function createApp(options: AppOptions): express.Express {
     if (decision.ok) return next();
     res.set('Retry-After', String(decision.retryAfterSeconds));
     httpLog.warn({ address: req.ip, path: req.path, retryAfterSeconds: decision.retryAfterSeconds }, 'job creation rate limited');
-    next(new HttpError(429, `too many messages from your address; try again in ${decision.retryAfterSeconds} s`, { retryAfterSeconds: decision.retryAfterSeconds }));
+    next(
+      new HttpError(
+        429,
+        `too many messages from your address; try again in ${decision.retryAfterSeconds} s`,
+        { retryAfterSeconds: decision.retryAfterSeconds },
+        `Trop de messages envoyés depuis votre adresse : réessayez dans ${decision.retryAfterSeconds} s.`,
+      ),
+    );
   };
 
   app.use('/static', express.static(options.publicDir, { maxAge: '1h' }));
-  app.get('/vendor/htmx.min.js', (_req, res) => res.sendFile(HTMX_FILE, { maxAge: '1d' }));
+  app.get('/vendor/:file', (req, res, next) => {
+    const file = VENDOR_FILES[String(req.params.file)];
+    if (file) res.sendFile(file, { maxAge: '1d' });
+    else next();
+  });
+
+  /** The receipt the agent of `printerId` would print for `content` now, on its reported paper and code page. */
+  const preview = async (content: string, printerId: string | undefined): Promise<ReceiptPreview> => {
+    const id = printerId && isPrinterId(printerId) && (await jobs.isKnownPrinter(printerId)) ? printerId : options.defaultPrinterId;
+    const printer = await jobs.printer(id);
+    const columns = printer?.columns ?? options.paperColumns;
+    const codePage = printer?.codepage && isCodePageName(printer.codepage) ? printer.codepage : DEFAULT_CODE_PAGE;
+    return { lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }), columns, codePage, printerId: id };
+  };
+
+  const renderPage = async (state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>): Promise<string> => {
+    const [recent, printers, receipt] = await Promise.all([jobs.list({ limit: PAGE_JOB_COUNT }), jobs.printers(), preview(state.content ?? '', state.printerId)]);
+    return page({ ...state, jobs: recent, printers, defaultPrinterId: options.defaultPrinterId, preview: receipt }).value;
+  };
 
   app.get('/', async (req, res) => {
     const sentId = parseJobId(req.query.sent);
-    const [jobList_, printers, sentJob] = await Promise.all([jobs.list({ limit: 20 }), jobs.printers(), sentId ? jobs.get(sentId) : null]);
-    res.type('html').send(page({ jobs: jobList_, printers, defaultPrinterId: options.defaultPrinterId, sentJob }).value);
+    const sentJob = sentId ? await jobs.get(sentId) : null;
+    res.type('html').send(await renderPage({ sentJob }));
   });
 
-  app.get('/fragments/jobs', async (_req, res) => {
-    res.type('html').send(jobList(await jobs.list({ limit: 20 })).value);
-  });
-
-  app.get('/fragments/printers', async (_req, res) => {
-    res.type('html').send(printerList(await jobs.printers()).value);
-  });
+  app.get('/events', live.handle);
 
   const parseBody = [
     express.json({ limit: options.bodyLimitBytes, strict: false }),
     express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
   ];
 
+  app.post('/fragments/preview', ...parseBody, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const content = typeof body.content === 'string' ? body.content : '';
+    const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
+    res.type('html').send(receiptPreview(await preview(content, printerId)).value);
+  });
+
   app.post('/print', ...parseBody, limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
     }
     const checked = validatePrintRequest(req.body);
-    if (!checked.ok) throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {});
+    if (!checked.ok) throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {}, checked.errorFr);
     const printerId = checked.value.printerId ?? options.defaultPrinterId;
     if (!(await jobs.isKnownPrinter(printerId))) {
       const known = (await jobs.printers()).map((p) => p.id);
-      throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known });
+      throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
     }
     const job = await jobs.create({ printerId, content: checked.value.content });
     void dispatcher.publish(job);
@@ -99,23 +138,14 @@ export function createApp(options: AppOptions): express.Express {
 
   app.post('/jobs/:id/reprint', limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
-    if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`);
+    if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
     const job = await jobs.reprint(id);
     void dispatcher.publish(job);
     sendCreated(req, res, job);
   });
 
   // Every job and printer change as JSON, for API clients and the benchmark: `event: job` / `event: printer`.
-  app.get('/jobs/events', (req, res) => {
-    const stream = openEventStream(req, res, () => {
-      jobs.off('job', onJob);
-      jobs.off('printer', onPrinter);
-    });
-    const onJob = (job: PrintJob) => stream.send('job', JSON.stringify(job));
-    const onPrinter = (printer: PrinterInfo) => stream.send('printer', JSON.stringify(printer));
-    jobs.on('job', onJob);
-    jobs.on('printer', onPrinter);
-  });
+  app.get('/jobs/events', live.handleJson);
 
   app.get('/jobs', async (req, res) => {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
@@ -147,20 +177,16 @@ export function createApp(options: AppOptions): express.Express {
     else httpLog.debug({ status, method: req.method, path: req.path, error: message }, 'request refused');
     if (res.headersSent) return;
     if (isHtmx(req)) {
-      res.status(status).type('html').send(errorMessage(message).value);
-    } else if (isPlainForm(req) && req.path === '/print') {
+      res.status(status).type('html').send(errorMessage(pageMessage(err, status, options.bodyLimitBytes)).value);
+    } else if (isPlainForm(req) && req.method === 'POST') {
+      // Without JavaScript: the page again, with the error next to the field and the text as typed.
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const [recent, printers] = await Promise.all([jobs.list({ limit: 20 }), jobs.printers()]).catch(() => [[], []] as const);
-      res.status(status).type('html').send(
-        page({
-          jobs: [...recent],
-          printers: [...printers],
-          defaultPrinterId: options.defaultPrinterId,
-          error: message,
-          content: typeof body.content === 'string' ? body.content : '',
-          printerId: typeof body.printerId === 'string' ? body.printerId : undefined,
-        }).value,
-      );
+      const error = pageMessage(err, status, options.bodyLimitBytes);
+      const content = req.path === '/print' && typeof body.content === 'string' ? body.content : '';
+      const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
+      const rendered = await renderPage({ error, content, printerId }).catch(() => null);
+      if (rendered) res.status(status).type('html').send(rendered);
+      else res.status(status).type('text').send(error);
     } else {
       res.status(status).json({ error: message, ...details });
     }
@@ -174,6 +200,25 @@ function sendCreated(req: Request, res: Response, job: PrintJob): void {
   if (isHtmx(req)) res.status(201).type('html').send(confirmation(job).value);
   else if (isPlainForm(req)) res.redirect(303, `/?sent=${job.id}`);
   else res.status(201).json(job);
+}
+
+/** The French the page shows for a refused request. */
+function pageMessage(err: unknown, status: number, bodyLimit: number): string {
+  if (err instanceof HttpError && err.messageFr) return err.messageFr;
+  if (err instanceof JobError) {
+    if (status === 404) return 'Cette tâche n’existe pas (ou plus).';
+    if (status === 409) return 'Seule une tâche imprimée, en échec ou interrompue peut être réimprimée.';
+  }
+  switch (status) {
+    case 404:
+      return 'Cette adresse n’existe pas.';
+    case 413:
+      return `Le message est trop volumineux (plus de ${frenchNumber(bodyLimit)} octets).`;
+    case 415:
+      return 'Le formulaire n’a pas été envoyé dans un format attendu.';
+    default:
+      return status >= 500 ? 'Erreur du serveur ; réessayez dans un instant.' : 'La demande a été refusée.';
+  }
 }
 
 function toHttpError(err: unknown, bodyLimit: number): { status: number; message: string; details: Record<string, unknown> } {

@@ -3,7 +3,12 @@ import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
 import { JOB_STATUSES, isJobStatus, type JobStatus } from '../../protocol/states';
 import { isPrinterId } from '../../protocol/topics';
 
-export type Validation<T> = { ok: true; value: T } | { ok: false; error: string; field?: string };
+/** `error` is for API clients (English, like the rest of the API); `errorFr` is what the French page shows. */
+export type Validation<T> = { ok: true; value: T } | { ok: false; error: string; errorFr?: string; field?: string };
+
+const EMPTY_FR = 'Le message est vide : tapez un texte à imprimer.';
+
+export const frenchNumber = (n: number): string => n.toLocaleString('fr-FR');
 
 export interface PrintRequest {
   content: string;
@@ -16,12 +21,17 @@ export function validatePrintRequest(body: unknown): Validation<PrintRequest> {
   }
   const record = body as Record<string, unknown>;
   const content = record.content;
-  if (content === undefined) return { ok: false, field: 'content', error: '"content" is required' };
+  if (content === undefined) return { ok: false, field: 'content', error: '"content" is required', errorFr: EMPTY_FR };
   if (typeof content !== 'string') return { ok: false, field: 'content', error: `"content" must be a string, not ${describe(content)}` };
-  if (content.trim() === '') return { ok: false, field: 'content', error: 'the message is empty: type some text to print' };
+  if (content.trim() === '') return { ok: false, field: 'content', error: 'the message is empty: type some text to print', errorFr: EMPTY_FR };
   const length = [...content].length;
   if (length > MAX_CONTENT_LENGTH) {
-    return { ok: false, field: 'content', error: `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}` };
+    return {
+      ok: false,
+      field: 'content',
+      error: `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`,
+      errorFr: `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`,
+    };
   }
   const printerId = record.printerId;
   if (printerId === undefined || printerId === '') return { ok: true, value: { content } };

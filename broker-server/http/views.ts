@@ -3,14 +3,37 @@ import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
 import type { PrinterInfo, PrintJob } from '../jobs/job-service';
 import { html, type SafeHtml } from './html';
+import { frenchNumber } from './validation';
 
-const timeFormat = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'medium' });
-const formatTime = (iso: string | null) => (iso ? timeFormat.format(new Date(iso)) : '');
+/** How many jobs the page lists; the live updates keep the list at this length (public/app.js). */
+export const PAGE_JOB_COUNT = 20;
+
+const timeOfDay = new Intl.DateTimeFormat('fr-FR', { timeStyle: 'medium' });
+const dayAndTime = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'medium' });
+const dayOf = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short' });
+
+const isToday = (date: Date) => dayOf.format(date) === dayOf.format(new Date());
+
+/** `14:03:07` today, `24/11/2026 14:03:07` on another day (in the server's time zone). */
+function formatMoment(iso: string): string {
+  const date = new Date(iso);
+  return isToday(date) ? timeOfDay.format(date) : dayAndTime.format(date);
+}
+
+const moment = (iso: string) => html`<time datetime="${iso}" title="${dayAndTime.format(new Date(iso))}">${formatMoment(iso)}</time>`;
+
+export interface ReceiptPreview {
+  lines: string[];
+  columns: number;
+  codePage: string;
+  printerId: string;
+}
 
 export interface PageState {
   jobs: PrintJob[];
   printers: PrinterInfo[];
   defaultPrinterId: string;
+  preview: ReceiptPreview;
   /** Confirmation shown after a plain (no JavaScript) form post. */
   sentJob?: PrintJob | null;
   error?: string | null;
@@ -18,87 +41,198 @@ export interface PageState {
   printerId?: string;
 }
 
+// includeIndicatorCSS: false keeps htmx from adding a stylesheet of its own (style.css has the rules),
+// so a strict Content-Security-Policy needs no exception; the extension list is a whitelist.
+const HTMX_CONFIG = '{"includeIndicatorCSS": false, "extensions": "sse, upsert"}';
+
+// The scripts sit at the end of <body>, not deferred: htmx then runs while the document is still loading
+// and processes the page at DOMContentLoaded, once both extensions are registered. A deferred htmx
+// starts on a timer that can fire before a slower extension file has arrived (the page then never goes live).
 export function page(state: PageState): SafeHtml {
   return html`<!doctype html>
 <html lang="fr">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="htmx-config" content="${HTMX_CONFIG}">
+<meta name="color-scheme" content="light">
 <title>Printhop — imprimer un message</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/style.css">
-<script src="/vendor/htmx.min.js" defer></script>
-<script src="/static/app.js" defer></script>
 </head>
 <body>
+<header class="top">
+<div class="brand">
+<img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
+<div><h1>Printhop</h1><p class="tagline">Tapez un message : il sort sur l’imprimante à tickets, une seule fois.</p></div>
+</div>
+<p id="live" class="live" data-state="off" hx-sse:connect="/events"><span class="live-dot" aria-hidden="true"></span><span class="live-text">Actualisez la page pour voir l’avancement</span></p>
+</header>
 <main>
-<header><h1>Printhop</h1><p class="tagline">Tapez un message : il sort sur l’imprimante à tickets.</p></header>
+<div class="compose">
 ${printForm(state)}
-<section aria-labelledby="printers-title">
+<section class="card preview" aria-labelledby="preview-title">
+<h2 id="preview-title">Aperçu du ticket</h2>
+<div id="preview" hx-post="/fragments/preview" hx-include="#print-form" hx-trigger="input delay:250ms from:#print-form, change from:#print-form" hx-sync="replace">${receiptPreview(state.preview)}</div>
+</section>
+</div>
+<div class="activity">
+<section class="card printers-panel" aria-labelledby="printers-title">
 <h2 id="printers-title">Imprimantes</h2>
-<div id="printers" hx-get="/fragments/printers" hx-trigger="every 2s">${printerList(state.printers)}</div>
+<div id="printers">${printerList(state.printers)}</div>
 </section>
-<section aria-labelledby="jobs-title">
+<section class="card jobs-panel" aria-labelledby="jobs-title">
 <h2 id="jobs-title">Derniers messages</h2>
-<div id="jobs" hx-get="/fragments/jobs" hx-trigger="every 1s">${jobList(state.jobs)}</div>
+<div id="jobs">${jobList(state.jobs)}</div>
 </section>
+</div>
 </main>
+<script src="/vendor/htmx.min.js"></script>
+<script src="/vendor/hx-sse.min.js"></script>
+<script src="/vendor/hx-upsert.min.js"></script>
+<script src="/static/app.js"></script>
 </body>
 </html>`;
 }
 
 function printForm(state: PageState): SafeHtml {
-  const selectable = state.printers.filter((p) => p.configured || p.state !== 'unknown');
-  const chosen = state.printerId ?? state.defaultPrinterId;
-  return html`<form id="print-form" method="post" action="/print" hx-post="/print" hx-target="#result" hx-swap="innerHTML">
+  const content = state.content ?? '';
+  return html`<section class="card" aria-labelledby="compose-title">
+<h2 id="compose-title">Nouveau message</h2>
+<form id="print-form" method="post" action="/print" hx-post="/print" hx-target="#result" hx-disable="find button">
 <label for="content">Texte à imprimer</label>
-<textarea id="content" name="content" rows="5" maxlength="${MAX_CONTENT_LENGTH}" required
-  aria-describedby="content-count result">${state.content ?? ''}</textarea>
-<div class="form-row">
-<span id="content-count" class="count">${[...(state.content ?? '')].length} / ${MAX_CONTENT_LENGTH}</span>
-${
-  selectable.length > 1
-    ? html`<label for="printerId">Imprimante</label>
-<select id="printerId" name="printerId">${selectable.map((p) => html`<option value="${p.id}"${p.id === chosen ? html` selected` : ''}>${p.id}</option>`)}</select>`
-    : html`<input type="hidden" name="printerId" value="${selectable[0]?.id ?? chosen}">`
-}
-<button type="submit">Envoyer</button>
+<textarea id="content" name="content" rows="6" aria-required="true" aria-describedby="content-count result"${state.error ? html` aria-invalid="true"` : ''}
+  placeholder="Par exemple : Bonjour l’équipe ! Le café est prêt.">${content}</textarea>
+<p id="content-count" class="count" data-max="${MAX_CONTENT_LENGTH}">${characterCount([...content].length)}</p>
+<div id="result" class="result" aria-live="polite">${state.error ? errorMessage(state.error) : state.sentJob ? confirmation(state.sentJob) : ''}</div>
+<div class="actions">
+${printerField(state.printers, state.printerId ?? state.defaultPrinterId)}
+<button type="submit" class="primary">Envoyer</button>
 </div>
-<div id="result" role="status" aria-live="polite">${state.error ? errorMessage(state.error) : state.sentJob ? confirmation(state.sentJob) : ''}</div>
-</form>`;
+</form>
+</section>`;
+}
+
+function characterCount(length: number): SafeHtml {
+  return html`${frenchNumber(length)} / ${frenchNumber(MAX_CONTENT_LENGTH)} caractères`;
+}
+
+/** Printers a job may be sent to: configured ones and any whose agent has been seen. */
+const selectablePrinters = (printers: PrinterInfo[]) => printers.filter((p) => p.configured || p.state !== 'unknown');
+
+/** A selector when there is a choice; otherwise the one printer as a hidden field. */
+export function printerField(printers: PrinterInfo[], chosen: string): SafeHtml {
+  const selectable = selectablePrinters(printers);
+  if (selectable.length <= 1) {
+    return html`<div id="printer-field" class="printer-field"><input type="hidden" name="printerId" value="${selectable[0]?.id ?? chosen}"></div>`;
+  }
+  return html`<div id="printer-field" class="printer-field">
+<label for="printerId">Imprimante</label>
+<select id="printerId" name="printerId">${selectable.map(
+    (p) => html`<option value="${p.id}"${p.id === chosen ? html` selected` : ''}>${p.id}${p.state === 'online' ? '' : ' (hors ligne)'}</option>`,
+  )}</select>
+</div>`;
+}
+
+export function receiptPreview(preview: ReceiptPreview): SafeHtml {
+  return html`<div class="paper"><pre class="receipt" aria-label="${`Ticket de ${preview.columns} colonnes`}">${preview.lines.join('\n')}</pre></div>
+<p class="receipt-note">${preview.printerId} · ${preview.columns} colonnes · ${preview.codePage}. Exactement le texte que l’agent imprimera ; la date sera celle de l’envoi.</p>`;
 }
 
 export function confirmation(job: PrintJob): SafeHtml {
-  return html`<p class="ok" data-job-id="${job.id}">Message envoyé — tâche n°${job.id}</p>`;
+  return html`<p class="ok" data-job-id="${job.id}">${job.reprintOf ? html`Réimpression envoyée — tâche n°${job.id}` : html`Message envoyé — tâche n°${job.id}`}</p>`;
 }
 
 export function errorMessage(message: string): SafeHtml {
-  return html`<p class="error" role="alert">${message}</p>`;
+  return html`<p class="error">${message}</p>`;
 }
 
 export function jobList(jobs: PrintJob[]): SafeHtml {
-  if (jobs.length === 0) return html`<p class="empty">Aucun message pour l’instant.</p>`;
-  return html`<ol class="jobs">${jobs.map(jobItem)}</ol>`;
+  // No whitespace inside the <ol>: `.jobs:empty` (style.css) shows the empty state until the first job arrives.
+  return html`<ol id="job-list" class="jobs" data-limit="${PAGE_JOB_COUNT}">${jobs.map(jobItem)}</ol>
+<p class="empty">Aucun message pour l’instant : le premier envoyé apparaîtra ici.</p>`;
 }
 
+interface Step {
+  label: string;
+  at: string | null;
+  reached: boolean;
+}
+
+function stepsOf(job: PrintJob): Step[] {
+  const printed = job.status === 'printed';
+  const final: Step =
+    job.status === 'failed' || job.status === 'interrupted'
+      ? { label: STATUS_LABELS_FR[job.status], at: job.finishedAt, reached: true }
+      : { label: STATUS_LABELS_FR.printed, at: job.printedAt, reached: printed };
+  // A step is done once it happened; a job acknowledged out of order may skip the time of one.
+  return [
+    { label: 'créé', at: job.createdAt, reached: true },
+    { label: STATUS_LABELS_FR.sent, at: job.sentAt, reached: Boolean(job.sentAt) || job.status === 'received' || printed },
+    { label: STATUS_LABELS_FR.received, at: job.receivedAt, reached: Boolean(job.receivedAt) || printed },
+    final,
+  ];
+}
+
+const REPRINTABLE = new Set(['printed', 'failed', 'interrupted']);
+
 export function jobItem(job: PrintJob): SafeHtml {
-  const when = job.printedAt ?? job.finishedAt ?? job.receivedAt ?? job.sentAt ?? job.createdAt;
-  return html`<li id="job-${job.id}" class="job status-${job.status}" data-status="${job.status}">
+  return html`<li id="job-${job.id}" class="job status-${job.status}" data-order="${job.id}" data-status="${job.status}">
+<div class="job-head">
 <span class="job-id">n°${job.id}</span>
-<span class="job-status">${STATUS_LABELS_FR[job.status]}</span>
-<span class="job-printer">${job.printerId}</span>
-<time datetime="${when}">${formatTime(when)}</time>
+<span class="badge">${STATUS_LABELS_FR[job.status]}</span>
+<span class="job-printer">${job.printerId}${job.reprintOf ? html` · réimpression du n°${job.reprintOf}` : ''}</span>
+${
+  REPRINTABLE.has(job.status)
+    ? html`<form class="reprint" method="post" action="/jobs/${job.id}/reprint" hx-post="/jobs/${job.id}/reprint" hx-target="#result" hx-disable="find button">
+<button type="submit" class="secondary" aria-label="${`Réimprimer le message n°${job.id}`}">Réimprimer</button>
+</form>`
+    : ''
+}
+</div>
 <p class="job-content">${job.content}</p>
+<ol class="steps" aria-label="Étapes">${stepsOf(job).map(
+    (s) => html`<li class="step${s.reached ? ' done' : ''}"><span class="step-label">${s.label}</span> ${s.at ? moment(s.at) : html`<span class="step-wait">—</span>`}</li>`,
+  )}</ol>
 ${job.error ? html`<p class="job-error">${job.error}</p>` : ''}
 </li>`;
 }
 
+const PRINTER_STATE_FR = { online: 'en ligne', offline: 'hors ligne', unknown: 'jamais vue' } as const;
+
 export function printerList(printers: PrinterInfo[]): SafeHtml {
-  return html`<ul class="printers">${printers.map(
-    (p) => html`<li id="printer-${p.id}" class="printer state-${p.state}" data-state="${p.state}">
+  if (printers.length === 0) return html`<ul id="printer-list" class="printers"></ul><p class="empty">Aucune imprimante connue.</p>`;
+  return html`<ul id="printer-list" class="printers">${printers.map(printerItem)}</ul>`;
+}
+
+function printerItem(p: PrinterInfo): SafeHtml {
+  const problem = p.state === 'online' && p.detail && p.detail !== 'ok' ? p.detail : null;
+  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem ? ' has-problem' : ''}" data-state="${p.state}">
+<span class="dot" aria-hidden="true"></span>
 <span class="printer-id">${p.id}</span>
-<span class="printer-state">${p.state === 'online' ? 'en ligne' : p.state === 'offline' ? 'hors ligne' : 'jamais vue'}</span>
-${p.lastSeenAt ? html`<span class="printer-seen">vue le ${formatTime(p.lastSeenAt)}</span>` : ''}
-${p.detail ? html`<span class="printer-detail">${p.detail}</span>` : ''}
-</li>`,
-  )}</ul>`;
+<span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>
+<span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
+    p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
+  }</span>
+${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
+</li>`;
+}
+
+// ---- live updates (Server-Sent Events): each message is one or more partials, targeted by id ----
+
+/** A job's new state: replaces its item, or inserts it in id order (hx-upsert). */
+export function jobUpdate(job: PrintJob): SafeHtml {
+  return html`<hx-upsert hx-target="#job-list" key="data-order" sort="desc">${jobItem(job)}</hx-upsert>`;
+}
+
+/** The printers panel and the form's printer field, morphed so that a chosen option and focus stay. */
+export function printersUpdate(printers: PrinterInfo[], defaultPrinterId: string): SafeHtml {
+  return html`<hx-partial hx-target="#printers" hx-swap="innerMorph">${printerList(printers)}</hx-partial>
+<hx-partial hx-target="#printer-field" hx-swap="outerMorph">${printerField(printers, defaultPrinterId)}</hx-partial>`;
+}
+
+/** Sent first on every (re)connection: whatever happened while the page was not listening. */
+export function snapshot(jobs: PrintJob[], printers: PrinterInfo[], defaultPrinterId: string): SafeHtml {
+  return html`<hx-partial hx-target="#jobs" hx-swap="innerMorph">${jobList(jobs)}</hx-partial>
+${printersUpdate(printers, defaultPrinterId)}`;
 }

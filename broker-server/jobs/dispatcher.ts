@@ -30,11 +30,18 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
-    await this.bus.subscribe(topics.allAcks, (topic, payload) => this.onAck(topic, payload), { shared: true });
-    await this.bus.subscribe(topics.allStatus, (topic, payload) => this.onStatus(topic, payload));
+    await this.bus.subscribe(topics.allAcks, (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)), { shared: true });
+    await this.bus.subscribe(topics.allStatus, (topic, payload) => (this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload))));
     const unfinished = await this.jobs.unfinished();
     if (unfinished.length) this.log.info({ count: unfinished.length }, 're-publishing unfinished jobs at start-up');
     await this.publishAll(unfinished);
+  }
+
+  /** Lets stop() wait for work that writes to the database. */
+  private track(work: Promise<void>): Promise<void> {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+    return work;
   }
 
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
@@ -48,10 +55,7 @@ export class Dispatcher {
   /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
   publish(job: PrintJob): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    const run = this.publishNow(job).catch((err: unknown) => this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed'));
-    this.inFlight.add(run);
-    void run.finally(() => this.inFlight.delete(run));
-    return run;
+    return this.track(this.publishNow(job).catch((err: unknown) => this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed')));
   }
 
   /** Publishes jobs in order; their `sent` marks are committed together afterwards. */
@@ -112,8 +116,7 @@ export class Dispatcher {
       () => undefined,
       (err: unknown) => this.log.error({ err, jobId: ack.value.id, printerId: parsed.printerId }, 'ack not applied; the job will be re-published'),
     );
-    this.inFlight.add(applying);
-    void applying.finally(() => this.inFlight.delete(applying));
+    this.track(applying);
     if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
   }
 

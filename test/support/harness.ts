@@ -59,6 +59,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     broker: server.broker,
     accounts: server.accounts,
     bus: server.bus,
+    live: server.live,
     dataDir,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
     wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,
@@ -163,4 +164,21 @@ export async function postJson(baseUrl: string, route: string, body: unknown, he
 export async function getJson<T = unknown>(baseUrl: string, route: string): Promise<{ status: number; json: T }> {
   const res = await fetch(baseUrl + route);
   return { status: res.status, json: (await res.json()) as T };
+}
+
+/**
+ * A test server and the agents added to it, the agents stopped first: `t.after` hooks run in the order
+ * they were added, and an agent still connected over WebSocket holds the server's HTTP stop for its
+ * 5 s grace period. `addAgent(overrides, on)` may start an agent on another server (after a restart).
+ */
+export async function startPrinting(t: TestContext, overrides: Partial<ServerConfig> = {}) {
+  const agents: TestAgent[] = [];
+  t.after(() => Promise.all(agents.map((agent) => agent.stop())));
+  const server = await startTestServer(t, overrides);
+  const addAgent = async (agentOverrides: Partial<AgentConfig> = {}, on: TestServer = server): Promise<TestAgent> => {
+    const agent = await startTestAgent(t, on, agentOverrides);
+    agents.push(agent);
+    return agent;
+  };
+  return { server, addAgent };
 }

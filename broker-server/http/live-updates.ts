@@ -1,0 +1,145 @@
+/**
+ * Live updates for the page over Server-Sent Events (htmx's hx-sse extension): each job and printer
+ * event of the job service becomes an HTML fragment sent to every open page. A page that connects, or
+ * reconnects after a cut, first gets a snapshot, so nothing it missed stays wrong on screen.
+ */
+import type { Request, Response } from 'express';
+import type { Logger } from '../../config/logger';
+import type { JobService, PrinterInfo, PrintJob } from '../jobs/job-service';
+import type { SafeHtml } from './html';
+import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
+
+export interface LiveUpdatesOptions {
+  defaultPrinterId: string;
+  /** A comment line this often keeps proxies and the browser from dropping an idle stream. */
+  heartbeatMs?: number;
+  /** A page that lets this much pile up unread is dropped; it reconnects and gets a snapshot. */
+  maxBufferedBytes?: number;
+}
+
+/** One SSE message; every line of the fragment becomes a `data:` line (the browser joins them with \n). */
+export function sseMessage(fragment: SafeHtml): string {
+  return `${fragment.value
+    .split(/\r\n|\r|\n/)
+    .map((line) => `data: ${line}`)
+    .join('\n')}\n\n`;
+}
+
+export class LiveUpdates {
+  private readonly log: Logger;
+  private readonly streams = new Set<Response>();
+  /** GET /jobs/events: the same changes as JSON, for API clients and the benchmark. */
+  private readonly jsonStreams = new Set<Response>();
+  private readonly heartbeatMs: number;
+  private readonly maxBufferedBytes: number;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly jobs: JobService,
+    private readonly options: LiveUpdatesOptions,
+    log: Logger,
+  ) {
+    this.log = log.child({ module: 'live' });
+    this.heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+  }
+
+  /** Open pages right now. */
+  get clientCount(): number {
+    return this.streams.size;
+  }
+
+  start(): void {
+    this.jobs.on('job', this.onJob);
+    this.jobs.on('printer', this.onPrinter);
+    this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Ends every stream, so that the HTTP server can close without waiting for pages to leave. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.jobs.off('job', this.onJob);
+    this.jobs.off('printer', this.onPrinter);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const res of [...this.streams, ...this.jsonStreams]) res.end();
+    this.streams.clear();
+    this.jsonStreams.clear();
+  }
+
+  /** GET /jobs/events: `event: job` / `event: printer` with the JSON of the API, no snapshot. */
+  readonly handleJson = (req: Request, res: Response): void => {
+    if (this.stopped) {
+      res.status(503).json({ error: 'shutting down' });
+      return;
+    }
+    res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'close', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    res.write(': connected\n\n');
+    req.socket.setKeepAlive(true);
+    this.jsonStreams.add(res);
+    res.on('close', () => this.jsonStreams.delete(res));
+  };
+
+  /** GET /events */
+  readonly handle = async (req: Request, res: Response): Promise<void> => {
+    if (this.stopped) {
+      res.status(503).type('text').send('shutting down');
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      // Each stream owns its connection, so that ending it at stop() closes the socket too.
+      Connection: 'close',
+      'X-Accel-Buffering': 'no',
+    });
+    // Listening before reading the snapshot: a change made meanwhile is sent after it, never lost.
+    this.streams.add(res);
+    res.on('close', () => this.streams.delete(res));
+    req.socket.setKeepAlive(true);
+    try {
+      const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.jobs.printers()]);
+      this.send(res, sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId)));
+    } catch (err) {
+      this.log.error({ err }, 'snapshot failed; the page will reconnect');
+      this.streams.delete(res);
+      res.end();
+    }
+  };
+
+  private readonly onJob = (job: PrintJob): void => {
+    if (this.streams.size) this.broadcast(sseMessage(jobUpdate(job)));
+    if (this.jsonStreams.size) this.broadcastJson(`event: job\ndata: ${JSON.stringify(job)}\n\n`);
+  };
+
+  private readonly onPrinter = (printer: PrinterInfo): void => {
+    if (this.jsonStreams.size) this.broadcastJson(`event: printer\ndata: ${JSON.stringify(printer)}\n\n`);
+    if (this.streams.size === 0) return;
+    // The whole (short) list, so that the form's printer selector follows too.
+    this.jobs.printers().then(
+      (printers) => this.broadcast(sseMessage(printersUpdate(printers, this.options.defaultPrinterId))),
+      (err: unknown) => this.log.error({ err, printerId: printer.id }, 'printer update not sent'),
+    );
+  };
+
+  private broadcast(message: string): void {
+    for (const res of this.streams) this.send(res, message);
+  }
+
+  private broadcastJson(message: string): void {
+    for (const res of this.jsonStreams) this.send(res, message, this.jsonStreams);
+  }
+
+  private send(res: Response, message: string, streams: Set<Response> = this.streams): void {
+    if (res.writableEnded || res.destroyed) return;
+    if (res.writableLength > this.maxBufferedBytes) {
+      this.log.warn({ buffered: res.writableLength }, 'client not reading its live updates; dropped');
+      streams.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(message);
+  }
+}

@@ -106,9 +106,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       name: 'http',
       stop: () =>
         new Promise<void>((resolve) => {
-          // Stop taking requests, let those in flight finish (5 s at most), drop idle keep-alive sockets.
+          // Stop taking connections and drop idle keep-alive ones first, so that a page whose live stream
+          // ends now cannot reconnect to a server on its way out; then let requests in flight finish (5 s at most).
           server.close();
           server.closeIdleConnections();
+          void live.stop();
           const timer = setTimeout(() => {
             for (const socket of sockets) socket.destroy();
           }, 5000);
@@ -123,9 +125,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
           onSocketClosed();
         }),
     });
-    // Stopped before HTTP (stops run in reverse): open pages' streams end, so the server can close.
+    // Stopped by the HTTP stop above, once no new connection can come in.
     live.start();
-    stops.push({ name: 'live updates', stop: () => live.stop() });
     const httpPort = (server.address() as AddressInfo).port;
     const mqttPort = broker?.tcpPort ?? null;
     log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');

@@ -166,7 +166,14 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   assert.deepEqual(audit.problems, []);
   // A POST whose row was committed when the server died got no 201: not accepted, but stored, and printed too.
   assert.ok(jobs.length >= N && jobs.length <= N + 10, `${jobs.length} jobs stored for ${N} accepted`);
-  assert.ok(jobs.filter((j) => j.content.startsWith('kill-server pending')).every((j) => j.status === 'printed'), 'jobs committed but never published are printed');
+  const neverPublished = jobs.filter((j) => j.content.startsWith('kill-server pending'));
+  assert.equal(neverPublished.length, 20);
+  // Printed, or (like any job) cut short by the printer switch-off of step 2: never lost, never failed.
+  assert.deepEqual(
+    neverPublished.filter((j) => j.status !== 'printed' && j.status !== 'interrupted').map((j) => `${j.id} ${j.status} ${j.error ?? ''}`),
+    [],
+    'jobs committed but never published reach the paper',
+  );
   // Two faults can cut a receipt short here: the printer switched off (step 2) and the agent killed (step 3).
   assert.ok(audit.interrupted.length <= 2, `${audit.interrupted.length} interrupted for one printer switch-off and one agent kill`);
   assert.equal(audit.failed.length, 0);

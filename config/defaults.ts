@@ -33,7 +33,7 @@ export const agentDefaults = {
   PRINTER_ID: 'printer-1',
   /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `file:PATH`. */
   PRINTER: '/dev/usb/lp0',
-  /** Characters per line: 48 for 80 mm paper, 32 for 58 mm (`80mm`/`58mm` are accepted too). */
+  /** Characters per line: 48 for 80 mm paper, 42 for 80 mm on a TM-T88V, 32 for 58 mm (`80mm`, `80mm-42`, `58mm` are accepted too). */
   PAPER_COLUMNS: 48,
   /** `PC858` | `PC850` | `PC437` | `WPC1252` | `PC860` | `PC863`. */
   CODEPAGE: 'PC858',

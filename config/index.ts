@@ -43,7 +43,7 @@ const serverSchema = z.object({
 const columns = z
   .string()
   .transform((s) => (s in PAPER_PRESETS ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
-  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm / 80mm)').max(255));
+  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm, 80mm, 80mm-42)').max(255));
 
 const printerSpec = z
   .string()

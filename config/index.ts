@@ -4,12 +4,12 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { agentDefaults, serverDefaults } from './defaults';
+import { agentDefaults, serverDefaults, virtualPrinterDefaults } from './defaults';
 import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
 import { PAPER_PRESETS } from '../protocol/receipt-layout';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
 
-export { agentDefaults, serverDefaults };
+export { agentDefaults, serverDefaults, virtualPrinterDefaults };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -49,8 +49,14 @@ const printerSpec = z
   .string()
   .min(1)
   .refine(
-    (s) => s === 'usb' || /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) || /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) || /^file:.+/.test(s) || s.startsWith('/'),
-    'must be usb, usb:VID:PID (hex), tcp://host:9100, file:PATH or a device path such as /dev/usb/lp0',
+    (s) =>
+      s === 'usb' ||
+      /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) ||
+      /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) ||
+      /^cups:[^\s/#]{1,127}$/.test(s) ||
+      /^file:.+/.test(s) ||
+      s.startsWith('/'),
+    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, file:PATH or a device path such as /dev/usb/lp0',
   );
 
 const agentSchema = z
@@ -60,10 +66,12 @@ const agentSchema = z
     MQTT_PASSWORD: z.string(),
     PRINTER_ID: printerId,
     PRINTER: printerSpec,
+    CUPS_SERVER: z.string(),
     PAPER_COLUMNS: columns,
     CODEPAGE: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
     AGENT_DATA_DIR: z.string().min(1),
     PRINTER_TIMEOUT_MS: positiveInt,
+    PRINTER_STATUS_INTERVAL_MS: z.coerce.number().int().min(0),
     PRINTER_RETRY_LIMIT_MS: z.coerce.number().int().min(0),
     RECONNECT_MIN_MS: positiveInt,
     RECONNECT_MAX_MS: positiveInt,
@@ -136,10 +144,14 @@ export interface AgentConfig {
   mqttPassword: string;
   printerId: string;
   printer: string;
+  /** Empty: lp's own default server. */
+  cupsServer: string;
   columns: number;
   codePage: CodePageName;
   dataDir: string;
   printerTimeoutMs: number;
+  /** 0: the printer is asked only before each job. */
+  printerStatusIntervalMs: number;
   printerRetryLimitMs: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
@@ -156,10 +168,12 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     mqttPassword: c.MQTT_PASSWORD,
     printerId: c.PRINTER_ID,
     printer: c.PRINTER,
+    cupsServer: c.CUPS_SERVER,
     columns: c.PAPER_COLUMNS,
     codePage: c.CODEPAGE,
     dataDir: path.resolve(c.AGENT_DATA_DIR),
     printerTimeoutMs: c.PRINTER_TIMEOUT_MS,
+    printerStatusIntervalMs: c.PRINTER_STATUS_INTERVAL_MS,
     printerRetryLimitMs: c.PRINTER_RETRY_LIMIT_MS,
     reconnectMinMs: c.RECONNECT_MIN_MS,
     reconnectMaxMs: c.RECONNECT_MAX_MS,
@@ -168,4 +182,21 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     logLevel: c.LOG_LEVEL,
     ...overrides,
   };
+}
+
+const virtualPrinterSchema = z.object({
+  VIRTUAL_PRINTER_HOST: z.string().min(1),
+  VIRTUAL_PRINTER_PORT: port(0),
+  VIRTUAL_PRINTER_STATE: z.enum(['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent']),
+});
+
+export interface VirtualPrinterConfig {
+  host: string;
+  port: number;
+  condition: z.infer<typeof virtualPrinterSchema>['VIRTUAL_PRINTER_STATE'];
+}
+
+export function loadVirtualPrinterConfig(env: Env = process.env): VirtualPrinterConfig {
+  const c = load(virtualPrinterSchema, virtualPrinterDefaults, env);
+  return { host: c.VIRTUAL_PRINTER_HOST, port: c.VIRTUAL_PRINTER_PORT, condition: c.VIRTUAL_PRINTER_STATE };
 }

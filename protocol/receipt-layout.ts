@@ -167,3 +167,53 @@ export function layoutReceipt(input: ReceiptInput, options: LayoutOptions = {}):
     rule,
   ];
 }
+
+export const TEST_RECEIPT_TITLE = 'PAGE DE TEST PRINTHOP';
+/** What a test print shows of the code page: French accents first, then characters most tables lack. */
+export const TEST_CHARACTERS = ['àâäçéèêëîïôöùûüÿ', 'ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜ', '€ œ Œ « » ’ — … ½ °'];
+
+export interface TestReceiptInput {
+  printerId: string;
+  agentVersion: string;
+  /** The transport, as the agent describes it (`tcp://…`, `/dev/usb/lp0`). */
+  printer: string;
+  createdAt: string | Date;
+}
+
+/** Two lines numbering every column: tens above, units below; the last digit sits in the last column. */
+export function columnRuler(columns: number): string[] {
+  let tens = '';
+  let units = '';
+  for (let column = 1; column <= columns; column++) {
+    tens += column % 10 === 0 ? String((column / 10) % 10) : ' ';
+    units += String(column % 10);
+  }
+  return [tens.trimEnd(), units];
+}
+
+/** The test print: the printer's settings, the code page's accented characters and the column ruler. */
+export function layoutTestReceipt(input: TestReceiptInput, options: LayoutOptions = {}): string[] {
+  const columns = options.columns ?? DEFAULT_COLUMNS;
+  const codePage = options.codePage ?? DEFAULT_CODE_PAGE;
+  const created = input.createdAt instanceof Date ? input.createdAt : new Date(input.createdAt);
+  const text = (s: string) => wrapLine(sanitizeContent(s, codePage), columns);
+  const rule = '-'.repeat(columns);
+  return [
+    rule,
+    ...text(TEST_RECEIPT_TITLE),
+    '',
+    ...text(`Imprimante : ${input.printerId}`),
+    ...text(`Agent : ${input.agentVersion}`),
+    ...text(`Sortie : ${input.printer}`),
+    ...text(`Code page : ${codePage} (ESC t ${CODE_PAGES[codePage].escT})`),
+    ...text(`Colonnes : ${columns}`),
+    ...text(`Date : ${formatReceiptDate(created, options.timeZone)}`),
+    '',
+    ...text('Caractères :'),
+    ...TEST_CHARACTERS.flatMap(text),
+    '',
+    ...text('Règle :'),
+    ...columnRuler(columns),
+    rule,
+  ];
+}

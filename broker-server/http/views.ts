@@ -1,5 +1,5 @@
 /** Server-rendered HTML: the page and the fragments htmx swaps into it. Every user value is escaped. */
-import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
+import { MAX_CONTENT_LENGTH, PRINTER_CONDITION_LABELS_FR, type PrinterCondition } from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
 import type { PrinterInfo, PrintJob } from '../jobs/job-service';
 import { html, type SafeHtml } from './html';
@@ -68,7 +68,8 @@ ${
 }
 
 export function confirmation(job: PrintJob): SafeHtml {
-  return html`<p class="ok" data-job-id="${job.id}">Message envoyé — tâche n°${job.id}</p>`;
+  const what = job.kind === 'test' ? `Page de test envoyée à ${job.printerId}` : 'Message envoyé';
+  return html`<p class="ok" data-job-id="${job.id}">${what} — tâche n°${job.id}</p>`;
 }
 
 export function errorMessage(message: string): SafeHtml {
@@ -98,7 +99,15 @@ export function printerList(printers: PrinterInfo[]): SafeHtml {
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${p.state === 'online' ? 'en ligne' : p.state === 'offline' ? 'hors ligne' : 'jamais vue'}</span>
 ${p.lastSeenAt ? html`<span class="printer-seen">vue le ${formatTime(p.lastSeenAt)}</span>` : ''}
+${p.condition ? html`<span class="printer-condition condition-${p.condition}" data-condition="${p.condition}">${conditionLabel(p.condition)}</span>` : ''}
 ${p.detail ? html`<span class="printer-detail">${p.detail}</span>` : ''}
+<form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result" hx-swap="innerHTML">
+<button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
+</form>
 </li>`,
   )}</ul>`;
+}
+
+function conditionLabel(condition: string): string {
+  return condition in PRINTER_CONDITION_LABELS_FR ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition] : condition;
 }

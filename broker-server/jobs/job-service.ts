@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Op, QueryTypes } from 'sequelize';
 import type { Logger } from '../../config/logger';
-import type { AckMessage, StatusMessage } from '../../protocol/messages';
+import type { AckMessage, JobKind, StatusMessage } from '../../protocol/messages';
 import { canTransition, JOB_STATUSES, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
 import type { Database } from '../db/database';
 import type { PrintJobRow, PrinterRow } from '../db/models';
@@ -14,6 +14,8 @@ export interface PrintJob {
   id: number;
   printerId: string;
   content: string;
+  /** `message`, or `test` for a test print (the agent prints its test receipt, not the content). */
+  kind: JobKind;
   status: JobStatus;
   error: string | null;
   reprintOf: number | null;
@@ -28,6 +30,8 @@ export interface PrintJob {
 export interface PrinterInfo {
   id: string;
   state: 'online' | 'offline' | 'unknown';
+  /** What the agent last said of the printer itself (`ok`, `paper-out`, ...: protocol PRINTER_CONDITIONS), while online. */
+  condition: string | null;
   detail: string | null;
   columns: number | null;
   codepage: string | null;
@@ -60,6 +64,7 @@ function toJob(row: PrintJobRow): PrintJob {
     id: row.id,
     printerId: row.printerId,
     content: row.content,
+    kind: row.kind ?? 'message',
     status: row.status,
     error: row.error ?? null,
     reprintOf: row.reprintOf ?? null,
@@ -89,8 +94,8 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     this.log = log.child({ module: 'jobs' });
   }
 
-  async create(input: { printerId: string; content: string; reprintOf?: number }): Promise<PrintJob> {
-    const row = await this.db.models.PrintJob.create({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null });
+  async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number }): Promise<PrintJob> {
+    const row = await this.db.models.PrintJob.create({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null });
     const job = toJob(row);
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
     this.emit('job', job);
@@ -104,7 +109,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (!REPRINTABLE_STATUSES.has(original.status)) {
       throw new JobError(`job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`, 409);
     }
-    return this.create({ printerId: original.printerId, content: original.content, reprintOf: original.id });
+    return this.create({ printerId: original.printerId, content: original.content, kind: original.kind, reprintOf: original.id });
   }
 
   async get(id: number): Promise<PrintJob | null> {
@@ -193,7 +198,8 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     const existing = await this.db.models.Printer.findByPk(printerId);
     const values = {
       state: status.state,
-      detail: status.detail ?? status.printer ?? null,
+      detail: status.detail ?? null,
+      condition: status.state === 'online' ? (status.printer ?? null) : null,
       lastSeenAt: now,
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
@@ -201,7 +207,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (existing) await existing.update(values);
     else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
     const info = (await this.printer(printerId))!;
-    this.log.info({ printerId, state: info.state, detail: info.detail ?? undefined }, 'printer status');
+    this.log.info({ printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined }, 'printer status');
     this.emit('printer', info);
     return info;
   }
@@ -215,6 +221,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return {
       id,
       state: row ? (row.state === 'online' ? 'online' : 'offline') : 'unknown',
+      condition: row?.state === 'online' ? (row.condition ?? null) : null,
       detail: row?.detail ?? null,
       columns: row?.columns ?? null,
       codepage: row?.codepage ?? null,

@@ -9,6 +9,7 @@ import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig 
 import type { Logger } from '../../config/logger';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
+import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
 import { startServer, type RunningServer } from '../../broker-server/server';
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
@@ -114,6 +115,14 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
     printerFile: file,
     paper: () => decodeEscPos(fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)),
   };
+}
+
+/** The virtual network printer (TCP 9100 style) on an ephemeral port, stopped after the test. */
+export async function startVirtualPrinter(t: TestContext, condition: VirtualCondition = 'ok'): Promise<VirtualPrinter> {
+  const printer = new VirtualPrinter({ port: 0, condition });
+  await printer.start();
+  t.after(() => printer.stop());
+  return printer;
 }
 
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {

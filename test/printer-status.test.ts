@@ -95,7 +95,7 @@ test('a device path (as /dev/usb/lp0) is asked on a non-blocking handle of its o
 test('paper out: the agent publishes it in its retained status, the page says so in French, the job waits, then prints once paper is back', async (t) => {
   const server = await startTestServer(t);
   const printer = await startVirtualPrinter(t, 'paper-out');
-  await startTestAgent(t, server, { printer: printer.url, printerStatusIntervalMs: 100, printerRetryLimitMs: 1000 });
+  await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, printerStatusIntervalMs: 100, printerRetryLimitMs: 1000 });
 
   const statuses: StatusMessage[] = [];
   const watcher = await connectClient(t, server, 'debug', { clientId: 'test-status-watcher' });
@@ -130,7 +130,7 @@ test('paper out: the agent publishes it in its retained status, the page says so
 test('a printer that never answers status requests is unknown, not an error: jobs still print', async (t) => {
   const server = await startTestServer(t);
   const printer = await startVirtualPrinter(t, 'silent');
-  await startTestAgent(t, server, { printer: printer.url, printerStatusIntervalMs: 0 });
+  await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, printerStatusIntervalMs: 0 });
   await waitFor('condition unknown', async () => (await server.jobs.printer('printer-1'))?.condition === 'unknown');
   const job = (await postJson(server.baseUrl, '/print', { content: 'sans réponse' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');

@@ -84,6 +84,7 @@ export interface JobServiceEvents {
 
 export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly log: Logger;
+  private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
 
   constructor(
     private readonly db: Database,
@@ -193,7 +194,21 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.configuredPrinters.includes(id) || (await this.db.models.Printer.count({ where: { id } })) > 0;
   }
 
-  async recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
+  /**
+   * Applied one at a time per printer, in arrival order: the broker hands messages over concurrently,
+   * and an older status written last would hide the newer one (`ok` over `paper-out`).
+   */
+  recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
+    const previous = this.statusWrites.get(printerId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.writeStatus(printerId, status));
+    this.statusWrites.set(printerId, run);
+    void run.finally(() => {
+      if (this.statusWrites.get(printerId) === run) this.statusWrites.delete(printerId);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async writeStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
     const now = new Date();
     const existing = await this.db.models.Printer.findByPk(printerId);
     const values = {

@@ -77,6 +77,23 @@ export async function connectClient(t: TestContext, server: TestServer, as: Mqtt
   return client;
 }
 
+/**
+ * The environment of an agent run as a child process (`node --import tsx agent/main.ts`), connected to
+ * `server` over TCP MQTT with the printer's credentials; `extra` adds or overrides settings.
+ */
+export function agentChildEnv(server: TestServer, printerId: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const credentials = mqttCredentials(server, { printerId });
+  return {
+    ...process.env,
+    MQTT_URL: server.tcpUrl,
+    PRINTER_ID: printerId,
+    MQTT_USERNAME: credentials.username ?? '',
+    MQTT_PASSWORD: credentials.password ?? '',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...extra,
+  };
+}
+
 /** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
 export async function startTestAgent(t: TestContext, server: TestServer, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
   const printerId = overrides.printerId ?? 'printer-1';

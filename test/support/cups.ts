@@ -6,7 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { tempDir, waitFor } from './harness';
+import { defer, tempDir, waitFor } from './harness';
 
 export interface TestCups {
   /** For `lp -h` / the agent's CUPS_SERVER. */
@@ -49,7 +49,7 @@ export async function startTestCups(t: TestContext): Promise<TestCups> {
     child.kill('SIGTERM');
     await exited;
   };
-  t.after(stop);
+  defer(t, stop);
   await waitFor('cupsd listening', () => {
     if (spawnError) throw new Error(`cannot start cupsd (apt-get install cups-daemon cups-client): ${String(spawnError)}`);
     return fs.existsSync(socket);

@@ -17,9 +17,36 @@ export function testLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 }
 
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Runs `fn` after the test, in reverse order of registration: what was started last stops first (an
+ * agent before the server it talks to, a directory removed after what used it). node:test runs
+ * `t.after` hooks in registration order, which would stop the server under its agents.
+ */
+export function defer(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    const fns: Array<() => unknown> = [];
+    cleanups.set(t, (stack = fns));
+    t.after(async () => {
+      let first: unknown = null;
+      while (fns.length) {
+        try {
+          await fns.pop()!();
+        } catch (err) {
+          first ??= err; // the rest still runs
+        }
+      }
+      if (first) throw first;
+    });
+  }
+  stack.push(fn);
+}
+
 export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  defer(t, () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -40,7 +67,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     stopped = true;
     await server.stop();
   };
-  t.after(stop);
+  defer(t, stop);
   return {
     ...server,
     stop,
@@ -73,7 +100,7 @@ export function mqttCredentials(_server: TestServer, _as: MqttIdentity): { usern
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
 export async function connectClient(t: TestContext, server: TestServer, as: MqttIdentity, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
   const client = await mqtt.connectAsync(server.tcpUrl, { reconnectPeriod: 0, ...mqttCredentials(server, as), ...options });
-  t.after(() => client.endAsync(true));
+  defer(t, () => client.endAsync(true));
   return client;
 }
 
@@ -121,7 +148,7 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
     stopped = true;
     await agent.stop();
   };
-  t.after(stop);
+  defer(t, stop);
   const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
   return {
     ...agent,
@@ -138,7 +165,7 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
 export async function startVirtualPrinter(t: TestContext, condition: VirtualCondition = 'ok'): Promise<VirtualPrinter> {
   const printer = new VirtualPrinter({ port: 0, condition });
   await printer.start();
-  t.after(() => printer.stop());
+  defer(t, () => printer.stop());
   return printer;
 }
 

@@ -17,7 +17,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const journal = new Journal(config.dataDir, config.journalRetentionDays * DAY_MS, log.child({ module: 'journal' }));
   await journal.start();
-  const transport = createTransport(config.printer, config.printerTimeoutMs);
+  const transport = createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer });
   const link = new BrokerLink(config, log);
   const agent = new PrintAgent(config, journal, transport, link, log);
   await agent.start();

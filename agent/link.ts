@@ -160,6 +160,13 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
         new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
       ]);
     }
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // A clean end waits for in-flight messages; if the broker is already gone they never complete.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      new Promise<boolean>((resolve) => client.end(false, {}, () => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2000))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 }

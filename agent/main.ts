@@ -2,11 +2,15 @@
 import { agentDefaults, ConfigError, loadAgentConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
+import { runCheck } from './check';
 import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
-Usage: npm run agent [-- --help | --version]
+Usage: npm run agent [-- --check | --help | --version]
+
+  --check    list the printers this machine sees, try the configured one and the broker,
+             and say in plain words what is wrong (prints nothing on paper)
 
 Settings (environment variables, with defaults):
 ${Object.entries(agentDefaults)
@@ -24,7 +28,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${AGENT_VERSION}\n`);
     return;
   }
-  const unknown = args.filter((a) => a.startsWith('-'));
+  const unknown = args.filter((a) => a.startsWith('-') && a !== '--check');
   if (unknown.length) {
     console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
     process.exit(2);
@@ -38,6 +42,10 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  if (args.includes('--check')) {
+    const ok = await runCheck(config, (line) => process.stdout.write(line + '\n'));
+    process.exit(ok ? 0 : 1);
   }
   const log = createLogger('printhop-agent', config.logLevel);
   const agent = await startAgent(config, log);

@@ -9,9 +9,13 @@ import { type AckStatus, type JobMessage, parseJobMessage, type StatusMessage } 
 import { FINAL_JOURNAL_STATES, type Journal, type JournalEntry } from './journal';
 import type { BrokerLink } from './link';
 import { type PrinterTransport, PrinterUnavailableError } from './printers';
-import { renderReceipt } from './receipt';
+import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
+import { renderJob } from './receipt';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
+const WAITING_RECHECK_MS = 2000;
 
 const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printing' ? 'received' : entry.state);
 
@@ -23,6 +27,10 @@ export class PrintAgent {
   private stopping = false;
   private wakeRetry: (() => void) | null = null;
   private printerProblem: string | null = null;
+  /** The printer's last answer to a status request, where the transport can ask. */
+  private condition: StatusReport | null = null;
+  private statusCheck: Promise<StatusReport | null> | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -47,12 +55,20 @@ export class PrintAgent {
     }
     this.link.on('connect', () => this.resendUnconfirmedAcks());
     this.link.start((payload) => this.takeJob(payload), this.currentStatus());
+    if (this.transport.queryStatus) {
+      void this.checkPrinter();
+      const every = this.config.printerStatusIntervalMs;
+      // Between jobs only: a job asks for itself just before it prints.
+      if (every > 0) this.statusTimer = setInterval(() => void (this.worker ? null : this.checkPrinter()), every);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
     this.wakeRetry?.();
     await this.worker; // the receipt being printed is finished, not cut short
+    await this.statusCheck;
   }
 
   /** Called for each job message, before its PUBACK. */
@@ -119,7 +135,16 @@ export class PrintAgent {
     const entry = this.journal.get(id);
     if (!entry || entry.state !== 'received' || !entry.job) return;
     const job: JobMessage = entry.job;
-    const bytes = renderReceipt(job, { columns: this.config.columns, codePage: this.config.codePage, timeZone: this.config.timeZone });
+    const bytes = renderJob(job, {
+      format: this.transport.format ?? 'escpos',
+      columns: this.config.columns,
+      codePage: this.config.codePage,
+      timeZone: this.config.timeZone,
+      printerId: this.config.printerId,
+      agentVersion: AGENT_VERSION,
+      printer: this.transport.description,
+    });
+    if (!(await this.waitUntilPrintable(id))) return; // stopping: stays `received`, printed after the next start
     const deadline = Date.parse(entry.at) + this.config.printerRetryLimitMs;
 
     let connection;
@@ -145,8 +170,9 @@ export class PrintAgent {
     this.setPrinterProblem(null);
 
     await this.journal.record(id, 'printing');
+    let printerJob: string | undefined;
     try {
-      await connection.write(bytes);
+      printerJob = (await connection.write(bytes))?.reference;
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
       await connection.close();
@@ -157,20 +183,20 @@ export class PrintAgent {
       await this.finish(id, 'interrupted', reason);
       return;
     }
-    await this.finish(id, 'printed');
-    this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description }, 'job printed');
+    await this.finish(id, 'printed', undefined, printerJob);
+    this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob }, 'job printed');
   }
 
-  private async finish(id: number, state: 'printed' | 'failed' | 'interrupted', error?: string): Promise<void> {
+  private async finish(id: number, state: 'printed' | 'failed' | 'interrupted', error?: string, printerJob?: string): Promise<void> {
     const entry = await this.journal.record(id, state, error ? { error } : {});
-    void this.sendAck(entry);
+    void this.sendAck(entry, printerJob);
   }
 
   /** Sends the ack a journal entry stands for; the journal notes it once the broker confirms it. */
-  private async sendAck(entry: JournalEntry): Promise<void> {
+  private async sendAck(entry: JournalEntry, printerJob?: string): Promise<void> {
     const status = ackStatusOf(entry);
     try {
-      await this.link.publishAck({ id: entry.id, status, at: entry.at, ...(entry.error ? { error: entry.error } : {}) });
+      await this.link.publishAck({ id: entry.id, status, at: entry.at, ...(entry.error ? { error: entry.error } : {}), ...(printerJob ? { printerJob } : {}) });
       this.journal.confirmAck(entry.id, status);
     } catch (err) {
       this.log.debug({ jobId: entry.id, status, err }, 'ack not confirmed yet; sent again on reconnect');
@@ -184,11 +210,58 @@ export class PrintAgent {
     }
   }
 
+  /**
+   * Asks the printer how it is, where the transport can, and publishes any change. One question at a
+   * time: a caller arriving while one is out shares its answer. Never rejects.
+   */
+  private checkPrinter(): Promise<StatusReport | null> {
+    const transport = this.transport;
+    if (!transport.queryStatus) return Promise.resolve(null);
+    if (this.statusCheck) return this.statusCheck;
+    const check = transport
+      .queryStatus()
+      .then((report) => {
+        this.setCondition(report);
+        return report;
+      })
+      .catch((err: unknown) => {
+        this.log.warn({ err }, 'printer status request failed');
+        return null;
+      })
+      .finally(() => {
+        this.statusCheck = null;
+      });
+    this.statusCheck = check;
+    return check;
+  }
+
+  /** While the paper is out (or the cover open, or the printer in error) a job waits, however long. False when stopping. */
+  private async waitUntilPrintable(id: number): Promise<boolean> {
+    for (;;) {
+      const report = await this.checkPrinter();
+      if (!report || !WAITING_CONDITIONS.has(report.condition)) return true;
+      if (this.stopping) return false;
+      this.log.debug({ jobId: id, condition: report.condition }, 'job waits for the printer');
+      await this.sleep(Math.min(WAITING_RECHECK_MS, this.config.printerStatusIntervalMs || WAITING_RECHECK_MS));
+      if (this.stopping) return false;
+    }
+  }
+
+  private setCondition(report: StatusReport): void {
+    const previous = this.condition;
+    this.condition = report;
+    if (previous?.condition === report.condition && previous.detail === report.detail) return;
+    const level = report.condition === 'ok' || report.condition === 'unknown' ? 'info' : 'warn';
+    this.log[level]({ condition: report.condition, detail: report.detail, printer: this.transport.description }, 'printer status');
+    this.link.updateStatus(this.currentStatus());
+  }
+
   private currentStatus(): StatusMessage {
+    const condition = this.condition;
     return {
       state: 'online',
-      printer: this.printerProblem ? 'unavailable' : 'ok',
-      ...(this.printerProblem ? { detail: this.printerProblem } : {}),
+      printer: this.printerProblem ? 'unavailable' : (condition?.condition ?? 'ok'),
+      ...(this.printerProblem ? { detail: this.printerProblem } : condition && condition.condition !== 'ok' ? { detail: condition.detail } : {}),
       version: AGENT_VERSION,
       columns: this.config.columns,
       codepage: this.config.codePage,
@@ -198,6 +271,7 @@ export class PrintAgent {
   private setPrinterProblem(problem: string | null): void {
     if (problem === this.printerProblem) return;
     this.printerProblem = problem;
+    if (!problem && this.condition?.condition === 'unavailable') this.condition = null; // it opened after all
     if (problem) this.log.warn({ error: problem }, 'printer unavailable');
     else this.log.info({ printer: this.transport.description }, 'printer available');
     this.link.updateStatus(this.currentStatus());

@@ -2,7 +2,7 @@
 import escpos from 'escpos';
 import { CODE_PAGES, type CodePageName } from '../protocol/codepages';
 import type { JobMessage } from '../protocol/messages';
-import { layoutReceipt } from '../protocol/receipt-layout';
+import { layoutReceipt, layoutTestReceipt } from '../protocol/receipt-layout';
 
 export interface ReceiptOptions {
   columns: number;
@@ -31,7 +31,32 @@ class CaptureAdapter {
   }
 }
 
+export interface JobRenderOptions extends ReceiptOptions {
+  /** `escpos` for receipt printers, `text` for a printing system such as CUPS. */
+  format: 'escpos' | 'text';
+  /** Shown on a test print. */
+  printerId: string;
+  agentVersion: string;
+  printer: string;
+}
+
+/** The bytes for a job: its message, or for `kind: "test"` the test print, as ESC/POS or plain text. */
+export function renderJob(job: Pick<JobMessage, 'content' | 'createdAt' | 'kind'>, options: JobRenderOptions): Buffer {
+  const layout = { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone };
+  const lines =
+    job.kind === 'test'
+      ? layoutTestReceipt({ printerId: options.printerId, agentVersion: options.agentVersion, printer: options.printer, createdAt: job.createdAt }, layout)
+      : layoutReceipt(job, layout);
+  // A printing system takes Unicode text and does its own fonts; the layout already removed control characters.
+  if (options.format === 'text') return Buffer.from(lines.join('\n') + '\n', 'utf8');
+  return renderLines(lines, options);
+}
+
 export function renderReceipt(job: Pick<JobMessage, 'content' | 'createdAt'>, options: ReceiptOptions): Buffer {
+  return renderLines(layoutReceipt(job, { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone }), options);
+}
+
+function renderLines(lines: string[], options: ReceiptOptions): Buffer {
   const codePage = CODE_PAGES[options.codePage];
   const adapter = new CaptureAdapter();
   // `new` matters: without it escpos drops the options and encodes text as GB18030.
@@ -40,9 +65,7 @@ export function renderReceipt(job: Pick<JobMessage, 'content' | 'createdAt'>, op
     .hardware('init') // ESC @
     .print(Buffer.from([FS, 0x2e])) // FS . : leave the Chinese (Kanji) mode cheap clones start in
     .print(Buffer.from([ESC, 0x74, codePage.escT])); // ESC t n : escpos has no call for it
-  for (const line of layoutReceipt(job, { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone })) {
-    printer.text(line);
-  }
+  for (const line of lines) printer.text(line);
   printer.cut(false, 4);
   printer.flush();
   return Buffer.concat(adapter.chunks);

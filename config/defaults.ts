@@ -56,9 +56,11 @@ export const agentDefaults = {
   MQTT_PASSWORD: '',
   /** This agent's printer, 1-64 of `[A-Za-z0-9_-]`. */
   PRINTER_ID: 'printer-1',
-  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `file:PATH`. */
+  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `cups:QUEUE` | `file:PATH`. */
   PRINTER: '/dev/usb/lp0',
-  /** Characters per line: 48 for 80 mm paper, 32 for 58 mm (`80mm`/`58mm` are accepted too). */
+  /** CUPS server for `cups:QUEUE` (`host`, `host:port` or a socket path); empty means lp's own default. */
+  CUPS_SERVER: '',
+  /** Characters per line: 48 for 80 mm paper, 42 for 80 mm on a TM-T88V, 32 for 58 mm (`80mm`, `80mm-42`, `58mm` are accepted too). */
   PAPER_COLUMNS: 48,
   /** `PC858` | `PC850` | `PC437` | `WPC1252` | `PC860` | `PC863`. */
   CODEPAGE: 'PC858',
@@ -66,6 +68,8 @@ export const agentDefaults = {
   AGENT_DATA_DIR: './data/agent',
   /** Opening or writing to the printer that takes longer than this fails. */
   PRINTER_TIMEOUT_MS: 10_000,
+  /** How often an idle agent asks a printer that can answer (TCP, /dev/usb/lp0) how it is; 0: only before each job. */
+  PRINTER_STATUS_INTERVAL_MS: 30_000,
   /** How long a job waits for an unavailable printer (retrying with backoff) before it is `failed`. */
   PRINTER_RETRY_LIMIT_MS: 600_000,
   /** First wait before trying an unavailable printer again; it doubles up to PRINTER_RETRY_MAX_MS. */
@@ -79,4 +83,14 @@ export const agentDefaults = {
   /** IANA time zone of the receipt's date; empty means the machine's local time. */
   TZ: '',
   LOG_LEVEL: 'info',
+} as const;
+
+/** `npm run virtual-printer`: a TCP 9100 receipt printer that shows receipts as text. */
+export const virtualPrinterDefaults = {
+  /** Address it listens on; 0.0.0.0 lets an agent on another machine print to it. */
+  VIRTUAL_PRINTER_HOST: '127.0.0.1',
+  /** Its TCP port (9100, like a network printer; 0 picks a free one). */
+  VIRTUAL_PRINTER_PORT: 9100,
+  /** What it answers to status requests at start: `ok` `paper-low` `paper-out` `cover-open` `offline` `silent`. */
+  VIRTUAL_PRINTER_STATE: 'ok',
 } as const;

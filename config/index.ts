@@ -4,13 +4,13 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { agentDefaults, serverDefaults } from './defaults';
+import { agentDefaults, serverDefaults, virtualPrinterDefaults } from './defaults';
 import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
 import { PAPER_PRESETS } from '../protocol/receipt-layout';
 import { RESERVED_USERNAMES } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
 
-export { agentDefaults, serverDefaults };
+export { agentDefaults, serverDefaults, virtualPrinterDefaults };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -77,14 +77,20 @@ const serverSchema = z.object({
 const columns = z
   .string()
   .transform((s) => (s in PAPER_PRESETS ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
-  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm / 80mm)').max(255));
+  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm, 80mm, 80mm-42)').max(255));
 
 const printerSpec = z
   .string()
   .min(1)
   .refine(
-    (s) => s === 'usb' || /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) || /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) || /^file:.+/.test(s) || s.startsWith('/'),
-    'must be usb, usb:VID:PID (hex), tcp://host:9100, file:PATH or a device path such as /dev/usb/lp0',
+    (s) =>
+      s === 'usb' ||
+      /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) ||
+      /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) ||
+      /^cups:[^\s/#]{1,127}$/.test(s) ||
+      /^file:.+/.test(s) ||
+      s.startsWith('/'),
+    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, file:PATH or a device path such as /dev/usb/lp0',
   );
 
 const agentSchema = z
@@ -94,10 +100,12 @@ const agentSchema = z
     MQTT_PASSWORD: z.string(),
     PRINTER_ID: printerAccount,
     PRINTER: printerSpec,
+    CUPS_SERVER: z.string(),
     PAPER_COLUMNS: columns,
     CODEPAGE: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
     AGENT_DATA_DIR: z.string().min(1),
     PRINTER_TIMEOUT_MS: positiveInt,
+    PRINTER_STATUS_INTERVAL_MS: z.coerce.number().int().min(0),
     PRINTER_RETRY_LIMIT_MS: z.coerce.number().int().min(0),
     PRINTER_RETRY_MIN_MS: positiveInt,
     PRINTER_RETRY_MAX_MS: positiveInt,
@@ -198,10 +206,14 @@ export interface AgentConfig {
   mqttPassword: string;
   printerId: string;
   printer: string;
+  /** Empty: lp's own default server. */
+  cupsServer: string;
   columns: number;
   codePage: CodePageName;
   dataDir: string;
   printerTimeoutMs: number;
+  /** 0: the printer is asked only before each job. */
+  printerStatusIntervalMs: number;
   printerRetryLimitMs: number;
   printerRetryMinMs: number;
   printerRetryMaxMs: number;
@@ -220,10 +232,12 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     mqttPassword: c.MQTT_PASSWORD,
     printerId: c.PRINTER_ID,
     printer: c.PRINTER,
+    cupsServer: c.CUPS_SERVER,
     columns: c.PAPER_COLUMNS,
     codePage: c.CODEPAGE,
     dataDir: path.resolve(c.AGENT_DATA_DIR),
     printerTimeoutMs: c.PRINTER_TIMEOUT_MS,
+    printerStatusIntervalMs: c.PRINTER_STATUS_INTERVAL_MS,
     printerRetryLimitMs: c.PRINTER_RETRY_LIMIT_MS,
     printerRetryMinMs: c.PRINTER_RETRY_MIN_MS,
     printerRetryMaxMs: c.PRINTER_RETRY_MAX_MS,
@@ -234,4 +248,21 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     logLevel: c.LOG_LEVEL,
     ...overrides,
   };
+}
+
+const virtualPrinterSchema = z.object({
+  VIRTUAL_PRINTER_HOST: z.string().min(1),
+  VIRTUAL_PRINTER_PORT: port(0),
+  VIRTUAL_PRINTER_STATE: z.enum(['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent']),
+});
+
+export interface VirtualPrinterConfig {
+  host: string;
+  port: number;
+  condition: z.infer<typeof virtualPrinterSchema>['VIRTUAL_PRINTER_STATE'];
+}
+
+export function loadVirtualPrinterConfig(env: Env = process.env): VirtualPrinterConfig {
+  const c = load(virtualPrinterSchema, virtualPrinterDefaults, env);
+  return { host: c.VIRTUAL_PRINTER_HOST, port: c.VIRTUAL_PRINTER_PORT, condition: c.VIRTUAL_PRINTER_STATE };
 }

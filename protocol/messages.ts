@@ -8,10 +8,15 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
 const jobId = z.number().int().positive();
 
+/** `message` (the default) prints the content; `test` prints the agent's test receipt for its printer. */
+export const JOB_KINDS = ['message', 'test'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
 export const jobMessageSchema = z.object({
   id: jobId,
   content: z.string().max(MAX_CONTENT_LENGTH),
   createdAt: isoDate,
+  kind: z.enum(JOB_KINDS).optional(),
 });
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
@@ -23,16 +28,36 @@ export const ackMessageSchema = z.object({
   status: z.enum(ACK_STATUSES),
   at: isoDate,
   error: z.string().max(1000).optional(),
+  /** The printing system's own reference for the job, when it has one (CUPS: `QUEUE-123`). */
+  printerJob: z.string().max(128).optional(),
 });
 export type AckMessage = z.infer<typeof ackMessageSchema>;
 
 export const PRINTER_STATES = ['online', 'offline'] as const;
 export type PrinterState = (typeof PRINTER_STATES)[number];
 
+/**
+ * What the agent knows of the printer itself. `unavailable`: it cannot be opened; `unknown`: it can,
+ * but does not say how it is (no read-back, or no answer within 500 ms). The others are its own answers.
+ */
+export const PRINTER_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'unknown', 'unavailable'] as const;
+export type PrinterCondition = (typeof PRINTER_CONDITIONS)[number];
+
+/** The French words the page shows. */
+export const PRINTER_CONDITION_LABELS_FR: Record<PrinterCondition, string> = {
+  ok: 'prête',
+  'paper-low': 'bientôt plus de papier',
+  'paper-out': 'plus de papier',
+  'cover-open': 'capot ouvert',
+  offline: 'en erreur (hors ligne)',
+  unknown: 'état inconnu',
+  unavailable: 'injoignable',
+};
+
 export const statusMessageSchema = z.object({
   state: z.enum(PRINTER_STATES),
   at: isoDate.optional(),
-  /** What the agent knows of the printer itself: `ok`, `unavailable`, `paper-out`, ... */
+  /** A PrinterCondition; any other word from a newer agent is kept as it is. */
   printer: z.string().max(64).optional(),
   detail: z.string().max(500).optional(),
   version: z.string().max(64).optional(),

@@ -2,12 +2,15 @@
  * The receipt as lines of text, shared by the agent (which encodes and prints them) and the page
  * (which previews them), so that what the page shows is what the paper gets.
  */
-import { canEncode, CODE_PAGES, type CodePageName, DEFAULT_CODE_PAGE } from './codepages';
+import { canEncode, type CodePage, CODE_PAGES, type CodePageName, DEFAULT_CODE_PAGE } from './codepages';
 
 export const RECEIPT_TITLE = 'MESSAGE À IMPRIMER';
-export const PAPER_PRESETS = { '58mm': 32, '80mm': 48 } as const;
+/** Characters per line in font A: 58 mm paper, 80 mm paper, and 80 mm on printers such as the Epson TM-T88V. */
+export const PAPER_PRESETS = { '58mm': 32, '80mm': 48, '80mm-42': 42 } as const;
 export const DEFAULT_COLUMNS = PAPER_PRESETS['80mm'];
 const TAB_STOP = 4;
+/** Longer runs of empty lines are shortened to this: a message of newlines must not unroll a metre of paper. */
+export const MAX_BLANK_LINES = 2;
 
 export interface ReceiptInput {
   content: string;
@@ -23,12 +26,15 @@ export interface LayoutOptions {
 
 /** Stand-ins for characters a code page lacks; anything else it lacks becomes `?`. */
 const TRANSLITERATIONS: Record<string, string> = {
-  'œ': 'oe', 'Œ': 'OE', 'æ': 'ae', 'Æ': 'AE', 'ß': 'ss',
-  '‘': "'", '’': "'", '‚': "'", '‛': "'", '′': "'",
-  '“': '"', '”': '"', '„': '"', '‟': '"', '″': '"', '«': '"', '»': '"',
-  '–': '-', '—': '-', '‐': '-', '‑': '-', '−': '-',
-  '…': '...', '•': '*', '·': '.', '€': 'EUR', '™': 'TM', '©': '(c)', '®': '(R)',
-  '\u00a0': ' ', '\u202f': ' ', '\u2007': ' ', '\u2009': ' ', '\u200a': ' ', '\u2002': ' ', '\u2003': ' ',
+  'œ': 'oe', 'Œ': 'OE', 'æ': 'ae', 'Æ': 'AE', 'ß': 'ss', 'ẞ': 'SS',
+  'ł': 'l', 'Ł': 'L', 'đ': 'd', 'Đ': 'D', 'ð': 'd', 'Ð': 'D', 'þ': 'th', 'Þ': 'Th', 'ø': 'o', 'Ø': 'O', 'ı': 'i', 'ħ': 'h',
+  '‘': "'", '’': "'", '‚': "'", '‛': "'", '′': "'", 'ʼ': "'", '`': "'", '´': "'",
+  '“': '"', '”': '"', '„': '"', '‟': '"', '″': '"', '«': '"', '»': '"', '‹': '<', '›': '>',
+  '–': '-', '—': '-', '‐': '-', '‑': '-', '‒': '-', '―': '-', '−': '-',
+  '…': '...', '•': '*', '·': '.', '€': 'EUR', '£': 'GBP', '¥': 'JPY', '¢': 'c', '™': 'TM', '©': '(c)', '®': '(R)',
+  '×': 'x', '÷': '/', '°': 'o', '±': '+/-', '½': '1/2', '¼': '1/4', '¾': '3/4', '§': 'S', '¶': 'P', '¡': '!', '¿': '?',
+  '⁄': '/', '→': '->', '←': '<-', '⇒': '=>', '✓': 'v', '✔': 'v', '✗': 'x', '✘': 'x',
+  '\u00a0': ' ', '\u202f': ' ', '\u2007': ' ', '\u2009': ' ', '\u200a': ' ', '\u2002': ' ', '\u2003': ' ', '\u3000': ' ',
 };
 const INVISIBLE = /[\u200b-\u200d\u2060\ufeff\u00ad]/g;
 
@@ -51,15 +57,30 @@ export function sanitizeContent(content: string, codePage: CodePageName = DEFAUL
       if (code === 0x2028 || code === 0x2029) out += '\n';
       continue;
     }
-    if (canEncode(table, char)) out += char;
-    else if (TRANSLITERATIONS[char] !== undefined) out += TRANSLITERATIONS[char];
-    else {
-      // Letters with accents the table lacks keep their base letter (ő → o) rather than turning into ?.
-      const base = char.normalize('NFD').replace(/\p{M}/gu, '');
-      out += base && base !== char && [...base].every((c) => canEncode(table, c)) ? base : '?';
-    }
+    // Every other space (no-break, thin, ideographic...) is a plain space, even where the table has it.
+    if (char !== ' ' && /^\s$/u.test(char)) out += ' ';
+    else if (canEncode(table, char)) out += char;
+    else out += standIn(char, table);
   }
   return out;
+}
+
+function standIn(char: string, table: CodePage): string {
+  // A combining mark NFC could not merge (q̃) stays off the paper rather than printing as ?.
+  if (/^\p{M}$/u.test(char)) return '';
+  const fits = (s: string) => [...s].every((c) => canEncode(table, c));
+  const listed = TRANSLITERATIONS[char];
+  if (listed !== undefined && fits(listed)) return listed;
+  // Accented letters the table lacks keep their base letter (ő → o); compatibility forms
+  // (ﬁ, ², full-width Ａ, ①) their plain reading.
+  for (const form of ['NFD', 'NFKD'] as const) {
+    const plain = char.normalize(form).replace(/\p{M}/gu, '');
+    if (!plain || plain === char) continue;
+    const parts = [...plain].map((c) => (canEncode(table, c) ? c : TRANSLITERATIONS[c]));
+    if (parts.every((part) => part !== undefined && fits(part))) return parts.join('');
+  }
+  if (listed !== undefined) return [...listed].map((c) => (canEncode(table, c) ? c : '?')).join('');
+  return '?';
 }
 
 function expandTabs(line: string): string {
@@ -120,16 +141,29 @@ export function formatReceiptDate(date: Date, timeZone?: string): string {
   return `${get('year')}-${pad(get('month'))}-${pad(get('day'))} ${pad(get('hour'))}:${pad(get('minute'))}`;
 }
 
+/**
+ * User text as lines of at most `columns` characters: wrapped by words, tabs expanded, leading and
+ * trailing empty lines dropped and longer runs of empty lines shortened to MAX_BLANK_LINES.
+ */
+export function layoutBody(content: string, columns: number, codePage: CodePageName = DEFAULT_CODE_PAGE): string[] {
+  const lines: string[] = [];
+  let blanks = 0;
+  for (const line of sanitizeContent(content, codePage).split('\n').flatMap((l) => wrapLine(l, columns))) {
+    if (line === '') {
+      if (lines.length === 0 || ++blanks > MAX_BLANK_LINES) continue;
+    } else blanks = 0;
+    lines.push(line);
+  }
+  while (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  return lines.length ? lines : [''];
+}
+
 /** The receipt's lines, each at most `columns` characters, already in the code page's repertoire. */
 export function layoutReceipt(input: ReceiptInput, options: LayoutOptions = {}): string[] {
   const columns = options.columns ?? DEFAULT_COLUMNS;
   const codePage = options.codePage ?? DEFAULT_CODE_PAGE;
   const rule = '-'.repeat(columns);
-  const body = sanitizeContent(input.content, codePage)
-    .split('\n')
-    .flatMap((line) => wrapLine(line, columns));
-  while (body.length > 1 && body[body.length - 1] === '') body.pop();
-  while (body.length > 1 && body[0] === '') body.shift();
+  const body = layoutBody(input.content, columns, codePage);
   const created = input.createdAt instanceof Date ? input.createdAt : new Date(input.createdAt);
   return [
     rule,
@@ -138,6 +172,56 @@ export function layoutReceipt(input: ReceiptInput, options: LayoutOptions = {}):
     ...body,
     '',
     ...wrapLine(`Date: ${formatReceiptDate(created, options.timeZone)}`, columns),
+    rule,
+  ];
+}
+
+export const TEST_RECEIPT_TITLE = 'PAGE DE TEST PRINTHOP';
+/** What a test print shows of the code page: French accents first, then characters most tables lack. */
+export const TEST_CHARACTERS = ['àâäçéèêëîïôöùûüÿ', 'ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜ', '€ œ Œ « » ’ — … ½ °'];
+
+export interface TestReceiptInput {
+  printerId: string;
+  agentVersion: string;
+  /** The transport, as the agent describes it (`tcp://…`, `/dev/usb/lp0`). */
+  printer: string;
+  createdAt: string | Date;
+}
+
+/** Two lines numbering every column: tens above, units below; the last digit sits in the last column. */
+export function columnRuler(columns: number): string[] {
+  let tens = '';
+  let units = '';
+  for (let column = 1; column <= columns; column++) {
+    tens += column % 10 === 0 ? String((column / 10) % 10) : ' ';
+    units += String(column % 10);
+  }
+  return [tens.trimEnd(), units];
+}
+
+/** The test print: the printer's settings, the code page's accented characters and the column ruler. */
+export function layoutTestReceipt(input: TestReceiptInput, options: LayoutOptions = {}): string[] {
+  const columns = options.columns ?? DEFAULT_COLUMNS;
+  const codePage = options.codePage ?? DEFAULT_CODE_PAGE;
+  const created = input.createdAt instanceof Date ? input.createdAt : new Date(input.createdAt);
+  const text = (s: string) => wrapLine(sanitizeContent(s, codePage), columns);
+  const rule = '-'.repeat(columns);
+  return [
+    rule,
+    ...text(TEST_RECEIPT_TITLE),
+    '',
+    ...text(`Imprimante : ${input.printerId}`),
+    ...text(`Agent : ${input.agentVersion}`),
+    ...text(`Sortie : ${input.printer}`),
+    ...text(`Code page : ${codePage} (ESC t ${CODE_PAGES[codePage].escT})`),
+    ...text(`Colonnes : ${columns}`),
+    ...text(`Date : ${formatReceiptDate(created, options.timeZone)}`),
+    '',
+    ...text('Caractères :'),
+    ...TEST_CHARACTERS.flatMap(text),
+    '',
+    ...text('Règle :'),
+    ...columnRuler(columns),
     rule,
   ];
 }

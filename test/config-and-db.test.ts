@@ -19,6 +19,13 @@ test('defaults load, environment variables override them, and every invalid sett
   );
   assert.throws(() => loadAgentConfig({ CODEPAGE: 'UTF8' }), /CODEPAGE="UTF8"/);
   assert.throws(() => loadAgentConfig({ PRINTER: 'lpt1' }), /PRINTER="lpt1": must be usb/);
+  const cups = loadAgentConfig({ PRINTER: 'cups:Bureau_2', CUPS_SERVER: 'print.local:631', PRINTER_STATUS_INTERVAL_MS: '0' });
+  assert.equal(cups.printer, 'cups:Bureau_2');
+  assert.equal(cups.cupsServer, 'print.local:631');
+  assert.equal(cups.printerStatusIntervalMs, 0);
+  assert.equal(loadAgentConfig({}).printerStatusIntervalMs, 30_000);
+  assert.throws(() => loadAgentConfig({ PRINTER: 'cups:a b' }), /PRINTER="cups:a b"/);
+  assert.throws(() => loadAgentConfig({ PRINTER_STATUS_INTERVAL_MS: '-5' }), /PRINTER_STATUS_INTERVAL_MS/);
   assert.throws(() => loadAgentConfig({ MQTT_URL: 'localhost' }), /MQTT_URL/);
   assert.throws(() => loadAgentConfig({ PAPER_COLUMNS: '5' }), /PAPER_COLUMNS/);
 });
@@ -37,7 +44,8 @@ test('the database is SQLite in WAL mode, migrated once, and keeps its rows acro
   const second = new Database(dir, testLogger());
   await second.start();
   const [migrations] = (await second.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of']);
+  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of', '0004-add-job-kind-and-printer-condition']);
   assert.equal((await second.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
+  assert.equal((await second.models.PrintJob.findAll())[0]?.kind, 'message', 'a job is a message unless it says otherwise');
   await second.stop();
 });

@@ -2,12 +2,20 @@
  * A printer as a file: a device node such as `/dev/usb/lp0` (the kernel's usblp driver, no native
  * module), or `file:PATH`, the virtual printer, which appends the raw bytes as a device would.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, withTimeout } from './transport';
+import { STATUS_ANSWER_TIMEOUT_MS, STATUS_QUERIES, type StatusQuery, readStatus, statusRequest, UNKNOWN } from './status';
+import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
+
+const POLL_MS = 10;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class DevicePrinter implements PrinterTransport {
   readonly description: string;
+  readonly format = 'escpos';
+  /** A file has nothing to answer with; a device (usblp) reads back what the printer says. */
+  readonly queryStatus?: () => Promise<StatusReport>;
 
   constructor(
     private readonly file: string,
@@ -15,6 +23,59 @@ export class DevicePrinter implements PrinterTransport {
     private readonly timeoutMs: number,
   ) {
     this.description = kind === 'file' ? `file:${file}` : file;
+    if (kind === 'device') this.queryStatus = () => this.askDevice();
+  }
+
+  /**
+   * On a handle of its own, non-blocking: a blocking read of a printer that never answers would hold a
+   * libuv thread forever. usblp allows one open at a time, so this runs only between jobs.
+   */
+  private async askDevice(): Promise<StatusReport> {
+    const { O_RDWR, O_NONBLOCK, O_NOCTTY } = fs.constants;
+    let handle: fsp.FileHandle;
+    try {
+      handle = await withTimeout(fsp.open(this.file, O_RDWR | O_NONBLOCK | O_NOCTTY), this.timeoutMs, `opening ${this.file}`);
+    } catch (err) {
+      return { condition: 'unavailable', detail: explain(this.file, err) };
+    }
+    try {
+      const buffer = Buffer.alloc(64);
+      const readAll = async () => {
+        for (;;) {
+          try {
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) return;
+          } catch {
+            return; // EAGAIN: nothing (more) to read
+          }
+        }
+      };
+      await readAll(); // stale answers from an earlier question
+      const answers: Partial<Record<StatusQuery, number>> = {};
+      for (const n of STATUS_QUERIES) {
+        const deadline = Date.now() + STATUS_ANSWER_TIMEOUT_MS;
+        let answer: number | undefined;
+        let sent = false;
+        while (answer === undefined && Date.now() < deadline) {
+          try {
+            if (!sent) sent = (await handle.write(statusRequest(n), 0, 3, null)).bytesWritten === 3;
+            if (sent) {
+              const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+              if (bytesRead > 0) answer = buffer[bytesRead - 1];
+            }
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code;
+            if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return UNKNOWN; // e.g. EINVAL: this device does not read back
+          }
+          if (answer === undefined) await pause(POLL_MS);
+        }
+        if (answer === undefined) return answers[1] === undefined ? UNKNOWN : readStatus(answers);
+        answers[n] = answer;
+      }
+      return readStatus(answers);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   async open(): Promise<PrinterConnection> {

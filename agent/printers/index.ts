@@ -1,5 +1,6 @@
 /** Picks the transport named by the PRINTER setting. */
 import path from 'node:path';
+import { CupsPrinter } from './cups-printer';
 import { DevicePrinter } from './device-printer';
 import { TcpPrinter } from './tcp-printer';
 import type { PrinterTransport } from './transport';
@@ -8,7 +9,8 @@ import { UsbPrinter } from './usb-printer';
 export type { PrinterConnection, PrinterTransport } from './transport';
 export { PrinterUnavailableError } from './transport';
 
-export function createTransport(spec: string, timeoutMs: number): PrinterTransport {
+export function createTransport(spec: string, timeoutMs: number, options: { cupsServer?: string } = {}): PrinterTransport {
+  if (spec.startsWith('cups:')) return new CupsPrinter(spec.slice('cups:'.length), timeoutMs, options.cupsServer);
   if (spec === 'usb') return new UsbPrinter(null, timeoutMs);
   const usb = /^usb:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(spec);
   if (usb) return new UsbPrinter({ vid: parseInt(usb[1]!, 16), pid: parseInt(usb[2]!, 16) }, timeoutMs);

@@ -1,12 +1,14 @@
 /** A network printer on raw TCP (port 9100, "JetDirect"). */
 import net from 'node:net';
-import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, withTimeout } from './transport';
+import { STATUS_ANSWER_TIMEOUT_MS, STATUS_QUERIES, type StatusQuery, readStatus, statusRequest, UNKNOWN } from './status';
+import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
 
 /** How long close() waits for the printer to close its side; some printers never do, and then no news is good news. */
 const CLOSE_GRACE_MS = 2000;
 
 export class TcpPrinter implements PrinterTransport {
   readonly description: string;
+  readonly format = 'escpos';
 
   constructor(
     private readonly host: string,
@@ -16,13 +18,9 @@ export class TcpPrinter implements PrinterTransport {
     this.description = `tcp://${host}:${port}`;
   }
 
-  async open(): Promise<PrinterConnection> {
+  private async connect(): Promise<net.Socket> {
     const socket = net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
-    let failure: Error | null = null;
-    socket.on('error', (err) => {
-      failure = err;
-    });
     try {
       await withTimeout(
         new Promise<void>((resolve, reject) => {
@@ -36,6 +34,17 @@ export class TcpPrinter implements PrinterTransport {
       socket.destroy();
       throw new PrinterUnavailableError(`cannot reach the printer at ${this.description}: ${(err as Error).message}`, { cause: err });
     }
+    return socket;
+  }
+
+  async open(): Promise<PrinterConnection> {
+    const socket = await this.connect();
+    let failure: Error | null = null;
+    socket.on('error', (err) => {
+      failure = err;
+    });
+    // Anything the printer says on a printing connection (automatic status back) is not ours to read.
+    socket.resume();
     const timeoutMs = this.timeoutMs;
     const description = this.description;
     return {
@@ -66,5 +75,42 @@ export class TcpPrinter implements PrinterTransport {
         }).finally(() => socket.destroy());
       },
     };
+  }
+
+  async queryStatus(): Promise<StatusReport> {
+    let socket: net.Socket;
+    try {
+      socket = await this.connect();
+    } catch (err) {
+      return { condition: 'unavailable', detail: (err as Error).message };
+    }
+    socket.on('error', () => undefined);
+    let received: number[] = [];
+    let notify: (() => void) | null = null;
+    socket.on('data', (chunk: Buffer) => {
+      received.push(...chunk);
+      notify?.();
+    });
+    try {
+      const answers: Partial<Record<StatusQuery, number>> = {};
+      for (const n of STATUS_QUERIES) {
+        received = [];
+        socket.write(statusRequest(n));
+        const answered = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), STATUS_ANSWER_TIMEOUT_MS);
+          notify = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          if (received.length) notify();
+        });
+        notify = null;
+        if (!answered) return answers[1] === undefined ? UNKNOWN : readStatus(answers);
+        answers[n] = received[received.length - 1];
+      }
+      return readStatus(answers);
+    } finally {
+      socket.destroy();
+    }
   }
 }

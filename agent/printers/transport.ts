@@ -1,15 +1,26 @@
 /** One interface for every way bytes reach a printer. Transports know nothing of MQTT or jobs. */
+import type { StatusReport } from './status';
+
+export type { StatusReport } from './status';
 
 export interface PrinterConnection {
-  write(bytes: Buffer): Promise<void>;
+  /** Resolves once the printing system took the bytes; `reference` is its own id for them, if it has one. */
+  write(bytes: Buffer): Promise<void | { reference?: string }>;
   close(): Promise<void>;
 }
 
 export interface PrinterTransport {
   /** What the logs and the status topic call this printer, e.g. `file:/tmp/out.prn`. */
   readonly description: string;
+  /** `escpos`: receipts as ESC/POS bytes; `text`: plain UTF-8 lines for a printing system (CUPS). */
+  readonly format?: 'escpos' | 'text';
   /** Opens the printer. Failing here means no byte reached it, so the job can safely wait and retry. */
   open(): Promise<PrinterConnection>;
+  /**
+   * Only where the printer can answer (TCP 9100, /dev/usb/lp0): asks DLE EOT 1/2/4 on a connection of
+   * its own, closed before it resolves. Never rejects: no answer is `unknown`, no printer `unavailable`.
+   */
+  queryStatus?(): Promise<StatusReport>;
 }
 
 /** The printer could not be reached; nothing was sent. */

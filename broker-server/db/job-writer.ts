@@ -8,12 +8,14 @@
  * are plain SQL because Sequelize's SQLite dialect cannot read rows back from `INSERT … RETURNING`.
  */
 import type { Sequelize } from 'sequelize';
+import type { JobKind } from '../../protocol/messages';
 import { canTransition, JOB_STATUSES, type JobStatus } from '../../protocol/states';
 
 export interface JobRow {
   id: number;
   printer_id: string;
   content: string;
+  kind: JobKind;
   status: JobStatus;
   error: string | null;
   reprint_of: number | null;
@@ -28,6 +30,7 @@ export interface JobRow {
 export interface NewJob {
   printerId: string;
   content: string;
+  kind: JobKind;
   reprintOf: number | null;
 }
 
@@ -155,10 +158,10 @@ export class JobWriter {
   private async insertRows(jobs: NewJob[]): Promise<JobRow[]> {
     const now = toSqlDate(new Date());
     const params: unknown[] = [];
-    for (const job of jobs) params.push(job.printerId, job.content, job.reprintOf, now, now);
-    const values = jobs.map(() => "(?, ?, 'pending', ?, ?, ?)").join(', ');
+    for (const job of jobs) params.push(job.printerId, job.content, job.kind, job.reprintOf, now, now);
+    const values = jobs.map(() => "(?, ?, ?, 'pending', ?, ?, ?)").join(', ');
     const rows = await this.all<JobRow>(
-      `INSERT INTO print_jobs (printer_id, content, status, reprint_of, created_at, updated_at) VALUES ${values} RETURNING *`,
+      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_at, updated_at) VALUES ${values} RETURNING *`,
       params,
     );
     // RETURNING gives rows in insertion order for a single multi-row INSERT; sort by id to be certain.

@@ -1,10 +1,12 @@
 import { DataTypes, Model, type InferAttributes, type InferCreationAttributes, type CreationOptional, type Sequelize } from 'sequelize';
+import type { JobKind } from '../../protocol/messages';
 import type { JobStatus } from '../../protocol/states';
 
 export class PrintJobRow extends Model<InferAttributes<PrintJobRow>, InferCreationAttributes<PrintJobRow>> {
   declare id: CreationOptional<number>;
   declare printerId: string;
   declare content: string;
+  declare kind: CreationOptional<JobKind>;
   declare status: CreationOptional<JobStatus>;
   declare error: CreationOptional<string | null>;
   declare reprintOf: CreationOptional<number | null>;
@@ -20,6 +22,7 @@ export class PrinterRow extends Model<InferAttributes<PrinterRow>, InferCreation
   declare id: string;
   declare state: string;
   declare detail: CreationOptional<string | null>;
+  declare condition: CreationOptional<string | null>;
   declare columns: CreationOptional<number | null>;
   declare codepage: CreationOptional<string | null>;
   declare firstSeenAt: CreationOptional<Date | null>;
@@ -38,6 +41,7 @@ export function definePrintJobModel(sequelize: Sequelize): typeof PrintJobRow {
       id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
       printerId: { type: DataTypes.STRING(64), allowNull: false },
       content: { type: DataTypes.TEXT, allowNull: false },
+      kind: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'message' },
       status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
       error: { type: DataTypes.TEXT, allowNull: true },
       reprintOf: { type: DataTypes.INTEGER, allowNull: true },
@@ -58,6 +62,7 @@ export function definePrinterModel(sequelize: Sequelize): typeof PrinterRow {
       id: { type: DataTypes.STRING(64), primaryKey: true },
       state: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'offline' },
       detail: { type: DataTypes.TEXT, allowNull: true },
+      condition: { type: DataTypes.STRING(32), allowNull: true },
       columns: { type: DataTypes.INTEGER, allowNull: true },
       codepage: { type: DataTypes.STRING(32), allowNull: true },
       firstSeenAt: { type: DataTypes.DATE, allowNull: true },

@@ -14,6 +14,9 @@ import { securityHeaders } from './security-headers';
 import { confirmation, errorMessage, page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from './views';
 import { frenchNumber, parseJobId, validateJobListQuery, validatePrintRequest } from './validation';
 
+/** What a test print's job shows as its content in lists; the agent prints its own test receipt. */
+export const TEST_PRINT_CONTENT = 'Page de test';
+
 export interface AppOptions {
   jobs: JobService;
   dispatcher: Dispatcher;
@@ -158,6 +161,15 @@ export function createApp(options: AppOptions): express.Express {
     const job = id === null ? null : await jobs.get(id);
     if (!job) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`);
     res.json(job);
+  });
+
+  // A test print is a job like any other (stored, published, journaled, acknowledged): exactly once too.
+  app.post('/printers/:id/test', limitJobCreation, async (req, res) => {
+    const printerId = req.params.id;
+    if (!isPrinterId(printerId) || !(await jobs.isKnownPrinter(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
+    const job = await jobs.create({ printerId, content: TEST_PRINT_CONTENT, kind: 'test' });
+    void dispatcher.publish(job);
+    sendCreated(req, res, job);
   });
 
   app.get('/printers', async (_req, res) => {

@@ -1,5 +1,5 @@
 /** Server-rendered HTML: the page and the fragments htmx swaps into it. Every user value is escaped. */
-import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
+import { MAX_CONTENT_LENGTH, PRINTER_CONDITION_LABELS_FR, type PrinterCondition } from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
 import type { PrinterInfo, PrintJob } from '../jobs/job-service';
 import { html, type SafeHtml } from './html';
@@ -140,7 +140,8 @@ export function receiptPreview(preview: ReceiptPreview): SafeHtml {
 }
 
 export function confirmation(job: PrintJob): SafeHtml {
-  return html`<p class="ok" data-job-id="${job.id}">${job.reprintOf ? html`Réimpression envoyée — tâche n°${job.id}` : html`Message envoyé — tâche n°${job.id}`}</p>`;
+  const what = job.kind === 'test' ? `Page de test envoyée à ${job.printerId}` : job.reprintOf ? 'Réimpression envoyée' : 'Message envoyé';
+  return html`<p class="ok" data-job-id="${job.id}">${what} — tâche n°${job.id}</p>`;
 }
 
 export function errorMessage(message: string): SafeHtml {
@@ -206,15 +207,20 @@ export function printerList(printers: PrinterInfo[]): SafeHtml {
 }
 
 function printerItem(p: PrinterInfo): SafeHtml {
-  const problem = p.state === 'online' && p.detail && p.detail !== 'ok' ? p.detail : null;
-  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem ? ' has-problem' : ''}" data-state="${p.state}">
+  const condition = p.state === 'online' && p.condition && p.condition !== 'ok' ? p.condition : null;
+  const problem = p.state === 'online' && p.detail && p.detail !== 'ok' && p.detail !== p.condition ? p.detail : null;
+  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || condition ? ' has-problem' : ''}" data-state="${p.state}">
 <span class="dot" aria-hidden="true"></span>
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>
 <span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
     p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
   }</span>
+${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
+<form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">
+<button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
+</form>
 </li>`;
 }
 
@@ -235,4 +241,8 @@ export function printersUpdate(printers: PrinterInfo[], defaultPrinterId: string
 export function snapshot(jobs: PrintJob[], printers: PrinterInfo[], defaultPrinterId: string): SafeHtml {
   return html`<hx-partial hx-target="#jobs" hx-swap="innerMorph">${jobList(jobs)}</hx-partial>
 ${printersUpdate(printers, defaultPrinterId)}`;
+}
+
+function conditionLabel(condition: string): string {
+  return condition in PRINTER_CONDITION_LABELS_FR ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition] : condition;
 }

@@ -69,7 +69,7 @@ export class Dispatcher {
   }
 
   private async publishNow(job: PrintJob): Promise<void> {
-    const message: JobMessage = { id: job.id, content: job.content, createdAt: job.createdAt };
+    const message: JobMessage = { id: job.id, content: job.content, createdAt: job.createdAt, ...(job.kind === 'test' ? { kind: 'test' as const } : {}) };
     try {
       await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
     } catch (err) {

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Op } from 'sequelize';
 import type { Logger } from '../../config/logger';
-import type { AckMessage, StatusMessage } from '../../protocol/messages';
+import type { AckMessage, JobKind, StatusMessage } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
 import type { Database } from '../db/database';
 import { type JobRow, JobWriter } from '../db/job-writer';
@@ -15,6 +15,8 @@ export interface PrintJob {
   id: number;
   printerId: string;
   content: string;
+  /** `message`, or `test` for a test print (the agent prints its test receipt, not the content). */
+  kind: JobKind;
   status: JobStatus;
   error: string | null;
   reprintOf: number | null;
@@ -29,6 +31,8 @@ export interface PrintJob {
 export interface PrinterInfo {
   id: string;
   state: 'online' | 'offline' | 'unknown';
+  /** What the agent last said of the printer itself (`ok`, `paper-out`, ...: protocol PRINTER_CONDITIONS), while online. */
+  condition: string | null;
   detail: string | null;
   columns: number | null;
   codepage: string | null;
@@ -61,6 +65,7 @@ function fromRaw(row: JobRow): PrintJob {
     id: row.id,
     printerId: row.printer_id,
     content: row.content,
+    kind: row.kind ?? 'message',
     status: row.status,
     error: row.error ?? null,
     reprintOf: row.reprint_of ?? null,
@@ -78,6 +83,7 @@ function toJob(row: PrintJobRow): PrintJob {
     id: row.id,
     printerId: row.printerId,
     content: row.content,
+    kind: row.kind ?? 'message',
     status: row.status,
     error: row.error ?? null,
     reprintOf: row.reprintOf ?? null,
@@ -100,6 +106,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly writer: JobWriter;
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seenPrinters = new Set<string>();
+  private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
 
   constructor(
     private readonly db: Database,
@@ -117,8 +124,8 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.writer.backlog;
   }
 
-  async create(input: { printerId: string; content: string; reprintOf?: number }): Promise<PrintJob> {
-    const job = fromRaw(await this.writer.insert({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null }));
+  async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number }): Promise<PrintJob> {
+    const job = fromRaw(await this.writer.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null }));
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
     this.emit('job', job);
     return job;
@@ -131,7 +138,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (!REPRINTABLE_STATUSES.has(original.status)) {
       throw new JobError(`job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`, 409);
     }
-    return this.create({ printerId: original.printerId, content: original.content, reprintOf: original.id });
+    return this.create({ printerId: original.printerId, content: original.content, kind: original.kind, reprintOf: original.id });
   }
 
   async get(id: number): Promise<PrintJob | null> {
@@ -208,12 +215,27 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return true;
   }
 
-  async recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
+  /**
+   * Applied one at a time per printer, in arrival order: the broker hands messages over concurrently,
+   * and an older status written last would hide the newer one (`ok` over `paper-out`).
+   */
+  recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
+    const previous = this.statusWrites.get(printerId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.writeStatus(printerId, status));
+    this.statusWrites.set(printerId, run);
+    void run.finally(() => {
+      if (this.statusWrites.get(printerId) === run) this.statusWrites.delete(printerId);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async writeStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
     const now = new Date();
     const existing = await this.db.models.Printer.findByPk(printerId);
     const values = {
       state: status.state,
-      detail: status.detail ?? status.printer ?? null,
+      detail: status.detail ?? null,
+      condition: status.state === 'online' ? (status.printer ?? null) : null,
       lastSeenAt: now,
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
@@ -222,7 +244,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (existing) await existing.update(values);
     else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
     const info = (await this.printer(printerId))!;
-    this.log.info({ printerId, state: info.state, detail: info.detail ?? undefined }, 'printer status');
+    this.log.info({ printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined }, 'printer status');
     this.emit('printer', info);
     return info;
   }
@@ -236,6 +258,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return {
       id,
       state: row ? (row.state === 'online' ? 'online' : 'offline') : 'unknown',
+      condition: row?.state === 'online' ? (row.condition ?? null) : null,
       detail: row?.detail ?? null,
       columns: row?.columns ?? null,
       codepage: row?.codepage ?? null,

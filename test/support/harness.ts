@@ -10,6 +10,7 @@ import type { Logger } from '../../config/logger';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { readTokens, type Account } from '../../broker-server/broker/tokens';
+import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
 import { startServer, type RunningServer } from '../../broker-server/server';
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
@@ -24,9 +25,36 @@ export function captureLogger(level = 'debug'): { log: Logger; text: () => strin
   return { log, text: () => lines.join(''), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Runs `fn` after the test, in reverse order of registration: what was started last stops first (an
+ * agent before the server it talks to, a directory removed after what used it). node:test runs
+ * `t.after` hooks in registration order, which would stop the server under its agents.
+ */
+export function defer(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    const fns: Array<() => unknown> = [];
+    cleanups.set(t, (stack = fns));
+    t.after(async () => {
+      let first: unknown = null;
+      while (fns.length) {
+        try {
+          await fns.pop()!();
+        } catch (err) {
+          first ??= err; // the rest still runs
+        }
+      }
+      if (first) throw first;
+    });
+  }
+  stack.push(fn);
+}
+
 export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  defer(t, () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -48,7 +76,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     stopped = true;
     await server.stop();
   };
-  t.after(stop);
+  defer(t, stop);
   return {
     ...server,
     stop,
@@ -90,8 +118,25 @@ export function mqttCredentials(server: Pick<TestServer, 'dataDir'> & Partial<Pi
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
 export async function connectClient(t: TestContext, server: TestServer, as: MqttIdentity, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
   const client = await mqtt.connectAsync(server.tcpUrl, { reconnectPeriod: 0, ...mqttCredentials(server, as), ...options });
-  t.after(() => client.endAsync(true));
+  defer(t, () => client.endAsync(true));
   return client;
+}
+
+/**
+ * The environment of an agent run as a child process (`node --import tsx agent/main.ts`), connected to
+ * `server` over TCP MQTT with the printer's credentials; `extra` adds or overrides settings.
+ */
+export function agentChildEnv(server: TestServer, printerId: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const credentials = mqttCredentials(server, { printerId });
+  return {
+    ...process.env,
+    MQTT_URL: server.tcpUrl,
+    PRINTER_ID: printerId,
+    MQTT_USERNAME: credentials.username ?? '',
+    MQTT_PASSWORD: credentials.password ?? '',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...extra,
+  };
 }
 
 /** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
@@ -121,7 +166,7 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
     stopped = true;
     await agent.stop();
   };
-  t.after(stop);
+  defer(t, stop);
   const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
   return {
     ...agent,
@@ -132,6 +177,14 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
     printerFile: file,
     paper: () => decodeEscPos(fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)),
   };
+}
+
+/** The virtual network printer (TCP 9100 style) on an ephemeral port, stopped after the test. */
+export async function startVirtualPrinter(t: TestContext, condition: VirtualCondition = 'ok'): Promise<VirtualPrinter> {
+  const printer = new VirtualPrinter({ port: 0, condition });
+  await printer.start();
+  defer(t, () => printer.stop());
+  return printer;
 }
 
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {

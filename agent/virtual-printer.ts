@@ -1,0 +1,158 @@
+/**
+ * A network receipt printer for development and tests: listens like a TCP 9100 printer, decodes each
+ * receipt with the ESC/POS decoder, shows it as text, and answers DLE EOT status requests with a
+ * condition that can be set (`paper-out`, `cover-open`, ...; `silent` answers nothing).
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { PrinterCondition } from '../protocol/messages';
+import { type DecodedReceipt, decodeEscPos } from './printers/escpos-decoder';
+import { statusAnswers, type StatusQuery } from './printers/status';
+
+export const VIRTUAL_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent'] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
+export type VirtualCondition = (typeof VIRTUAL_CONDITIONS)[number];
+
+export function isVirtualCondition(value: unknown): value is VirtualCondition {
+  return typeof value === 'string' && (VIRTUAL_CONDITIONS as readonly string[]).includes(value);
+}
+
+export interface VirtualPrinterOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  condition?: VirtualCondition;
+  /** Where receipts and events are shown, line by line (the console for people; nothing in tests). */
+  show?: (text: string) => void;
+}
+
+export interface VirtualPrinterEvents {
+  receipt: [DecodedReceipt];
+  status: [StatusQuery];
+}
+
+const DLE = 0x10;
+const EOT = 0x04;
+const GS = 0x1d;
+
+export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
+  condition: VirtualCondition;
+  readonly receipts: DecodedReceipt[] = [];
+  /** Every status request answered (or, when silent, ignored) so far. */
+  statusRequests = 0;
+  /** Control bytes in the receipts that are not commands Printhop sends. */
+  readonly unexpected: string[] = [];
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly show: (text: string) => void;
+
+  constructor(private readonly options: VirtualPrinterOptions = {}) {
+    super();
+    this.condition = options.condition ?? 'ok';
+    this.show = options.show ?? (() => undefined);
+  }
+
+  get port(): number {
+    const address = this.server?.address();
+    if (!address || typeof address !== 'object') throw new Error('virtual printer is not listening');
+    return address.port;
+  }
+
+  get url(): string {
+    return `tcp://${this.options.host ?? '127.0.0.1'}:${this.port}`;
+  }
+
+  setCondition(condition: VirtualCondition): void {
+    this.condition = condition;
+    this.show(`[virtual printer] condition: ${condition}`);
+  }
+
+  async start(): Promise<void> {
+    const server = net.createServer((socket) => this.serve(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 9100, this.options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private serve(socket: net.Socket): void {
+    this.sockets.add(socket);
+    let receipt = Buffer.alloc(0);
+    let carry = Buffer.alloc(0);
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      const data = Buffer.concat([carry, chunk]);
+      carry = Buffer.alloc(0);
+      const kept: number[] = [];
+      for (let i = 0; i < data.length; i++) {
+        if (data[i] === DLE && (i + 1 >= data.length || data[i + 1] === EOT)) {
+          if (i + 2 >= data.length) {
+            carry = data.subarray(i); // a request split across packets
+            break;
+          }
+          this.answer(socket, data[i + 2]!);
+          i += 2;
+          continue;
+        }
+        kept.push(data[i]!);
+      }
+      receipt = Buffer.concat([receipt, Buffer.from(kept)]);
+      for (let end = cutEnd(receipt); end > 0; end = cutEnd(receipt)) {
+        this.take(receipt.subarray(0, end));
+        receipt = receipt.subarray(end);
+      }
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      if (receipt.some((b) => b >= 0x20)) this.take(receipt); // a receipt without its cut: the connection broke
+    });
+  }
+
+  private answer(socket: net.Socket, n: number): void {
+    this.statusRequests++;
+    if (n === 1 || n === 2 || n === 4) {
+      this.emit('status', n);
+      if (this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
+    }
+  }
+
+  private take(bytes: Buffer): void {
+    const decoded = decodeEscPos(bytes);
+    this.unexpected.push(...decoded.unexpected);
+    for (const receipt of decoded.receipts) {
+      if (!receipt.lines.length && !receipt.cut) continue;
+      this.receipts.push(receipt);
+      const width = Math.max(0, ...receipt.lines.map((l) => [...l].length));
+      this.show(
+        [
+          `┌── receipt ${this.receipts.length} (${receipt.codePage ?? 'no code page'}, ${width} columns${receipt.cut ? ', cut' : ', NOT cut'}) ──`,
+          ...receipt.lines.map((l) => `│ ${l}`),
+          `└──${decoded.unexpected.length ? ` unexpected bytes: ${decoded.unexpected.join(', ')}` : ''}`,
+        ].join('\n'),
+      );
+      this.emit('receipt', receipt);
+    }
+  }
+}
+
+/** Where the first complete cut (GS V 0/1/48/49, or GS V 65/66 n) ends, or 0. */
+function cutEnd(bytes: Buffer): number {
+  for (let i = bytes.indexOf(GS); i >= 0 && i + 2 < bytes.length; i = bytes.indexOf(GS, i + 1)) {
+    if (bytes[i + 1] !== 0x56) continue;
+    const m = bytes[i + 2]!;
+    if (m === 65 || m === 66) return i + 3 < bytes.length ? i + 4 : 0;
+    return i + 3;
+  }
+  return 0;
+}

@@ -261,7 +261,10 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
   assert.deepEqual(audit.problems, []);
   assert.equal(audit.printed.length, N);
   assert.deepEqual(audit.paperOrder, jobs.map((j) => j.content), 'printed in the order they were posted');
-  await waitFor('printer problem cleared', async () => (await printerOne(server.baseUrl)).detail === 'ok');
+  await waitFor('printer problem cleared', async () => {
+    const p = await printerOne(server.baseUrl);
+    return p.condition === 'ok' && !/cannot reach/.test(p.detail ?? '');
+  });
 });
 
 test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with the reason, nothing prints, and a reprint works once it is back', async (t) => {

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { type StatusQuery, statusAnswers } from '../../agent/printers/status';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
@@ -314,10 +315,31 @@ export class VirtualTcpPrinter {
   }
 
   private accept(socket: net.Socket): void {
-    const number = ++this.connections;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
+    // The agent asks the printer's status (DLE EOT n) on a connection of its own: answer "ready", as a
+    // real printer would, and keep it off the paper and out of the receipt connections' count.
+    socket.once('data', (first: Buffer) => {
+      if (first[0] === 0x10 && first[1] === 0x04) {
+        const answers = statusAnswers('ok');
+        const reply = (data: Buffer) => {
+          for (let i = 0; i + 2 < data.length; i++) {
+            if (data[i] === 0x10 && data[i + 1] === 0x04) socket.write(Buffer.from([answers[data[i + 2] as StatusQuery] ?? 0x12]));
+          }
+        };
+        reply(first);
+        socket.on('data', reply);
+        socket.on('end', () => socket.end());
+        return;
+      }
+      this.acceptReceipt(socket);
+      socket.emit('data', first);
+    });
+  }
+
+  private acceptReceipt(socket: net.Socket): void {
+    const number = ++this.connections;
     let received = 0;
     const failing = this.failing.has(number);
     socket.on('data', (data: Buffer) => {

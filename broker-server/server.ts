@@ -9,6 +9,7 @@ import type { Logger } from '../config/logger';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
+import { type Cluster, PostgresCluster, SingleInstance } from './db/cluster';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
@@ -22,6 +23,7 @@ export interface RunningServer {
   /** The embedded broker, or null when the server uses an external one. */
   readonly broker: EmbeddedBroker | null;
   readonly bus: MessageBus;
+  readonly cluster: Cluster;
   stop(): Promise<void>;
 }
 
@@ -39,19 +41,24 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   };
 
   try {
-    const db = new Database(config.dataDir, log.child({ module: 'db' }));
+    const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
     await db.start();
     stops.push({ name: 'database', stop: () => db.stop() });
 
-    const jobs = new JobService(db, config.printers, log);
-    await jobs.markAllOffline();
+    const cluster: Cluster = config.databaseUrl ? new PostgresCluster(config.databaseUrl, log) : new SingleInstance();
+    await cluster.start();
+    stops.push({ name: 'cluster', stop: () => cluster.stop() });
+
+    const jobs = new JobService(db, config.printers, log, cluster);
+    // Other instances' agents stay connected to an external broker, whose retained statuses tell.
+    if (!config.mqttUrl) await jobs.markAllOffline();
 
     const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort }, log);
     const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, username: config.mqttUsername, password: config.mqttPassword }, log);
     await bus.start();
     stops.push({ name: 'broker', stop: () => bus.stop() });
 
-    const dispatcher = new Dispatcher(bus, jobs, log);
+    const dispatcher = new Dispatcher(bus, jobs, log, { cluster, republishStaleMs: config.republishStaleMs });
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
@@ -87,9 +94,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     });
     const httpPort = (server.address() as AddressInfo).port;
     const mqttPort = broker?.tcpPort ?? null;
-    log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');
+    log.info(
+      { module: 'server', instance: cluster.instanceId, port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
+      'server ready',
+    );
 
-    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, stop: stopAll };
+    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, cluster, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

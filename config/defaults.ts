@@ -14,8 +14,22 @@ export const serverDefaults = {
   /** Credentials of the server on that broker. */
   MQTT_USERNAME: '',
   MQTT_PASSWORD: '',
+  /**
+   * MQTT passwords of agents on an external broker, `printer-1:TOKEN,printer-2:TOKEN`: what
+   * `npm run mosquitto-files` writes into Mosquitto's password file.
+   */
+  PRINTER_TOKENS: '',
+  /** Password of the read-only `debug` MQTT account on an external broker; empty: no debug account. */
+  MQTT_DEBUG_PASSWORD: '',
   /** Folder of the SQLite database (and, with `npm start`, the virtual printer's file). */
   DATA_DIR: './data',
+  /** `postgres://user:password@host:5432/db`: PostgreSQL instead of the SQLite file in DATA_DIR (needed for several instances). */
+  DATABASE_URL: '',
+  /**
+   * Unfinished jobs of an online printer not updated for this long are published again (by one
+   * instance): what a crashed instance left unpublished or unacknowledged. 0 turns it off.
+   */
+  REPUBLISH_STALE_MS: 60_000,
   /** Printer a job goes to when the request names none. */
   DEFAULT_PRINTER_ID: 'printer-1',
   /** Printers known before any of them has been seen online (comma separated). */

@@ -27,11 +27,35 @@ const positiveInt = z.coerce.number().int().positive();
 
 const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
 
+const databaseUrl = z.string().refine((s) => s === '' || /^postgres(ql)?:\/\/.+/.test(s), 'must be empty (SQLite in DATA_DIR) or a postgres:// URL');
+
+const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
+const TOKEN_RULE = 'must be 16-256 printable ASCII characters, without spaces or commas';
+const printerTokens = z.string().transform((s, ctx) => {
+  const tokens: Record<string, string> = {};
+  for (const [i, entry] of s.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon > 0 ? entry.slice(0, colon) : '';
+    const secret = entry.slice(colon + 1);
+    // The message names the printer, never the token.
+    if (!PRINTER_ID_PATTERN.test(id)) ctx.addIssue({ code: 'custom', message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${i + 1})` });
+    else if (!TOKEN_PATTERN.test(secret)) ctx.addIssue({ code: 'custom', message: `the token of ${id} ${TOKEN_RULE}` });
+    else tokens[id] = secret;
+  }
+  return tokens;
+});
+/** Settings whose value an error message must not repeat. */
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL']);
+
 const serverSchema = z.object({
   PORT: port(0),
   MQTT_URL: z.literal('').or(brokerUrl),
   MQTT_USERNAME: z.string(),
   MQTT_PASSWORD: z.string(),
+  PRINTER_TOKENS: printerTokens,
+  MQTT_DEBUG_PASSWORD: z.string(),
+  DATABASE_URL: databaseUrl,
+  REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -98,7 +122,8 @@ function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | 
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = String(issue.path[0] ?? '?');
-        return `${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+        const shown = SECRET_SETTINGS.has(key) ? '(hidden)' : JSON.stringify(raw[key] ?? '');
+        return `${key}=${shown}: ${issue.message}`;
       }),
     );
   }
@@ -114,7 +139,15 @@ export interface ServerConfig {
   mqttUrl: string | null;
   mqttUsername: string;
   mqttPassword: string;
+  /** Agents' MQTT passwords for an external broker's password file, by printer id. */
+  printerTokens: Record<string, string>;
+  /** The read-only debug account's password on an external broker; empty: none. */
+  mqttDebugPassword: string;
   dataDir: string;
+  /** PostgreSQL; null: the SQLite file in dataDir. */
+  databaseUrl: string | null;
+  /** 0: no re-publication of stale jobs. */
+  republishStaleMs: number;
   defaultPrinterId: string;
   printers: string[];
   bodyLimitBytes: number;
@@ -132,7 +165,11 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     mqttUrl: c.MQTT_URL || null,
     mqttUsername: c.MQTT_USERNAME,
     mqttPassword: c.MQTT_PASSWORD,
+    printerTokens: c.PRINTER_TOKENS,
+    mqttDebugPassword: c.MQTT_DEBUG_PASSWORD,
     dataDir: path.resolve(c.DATA_DIR),
+    databaseUrl: c.DATABASE_URL || null,
+    republishStaleMs: c.REPUBLISH_STALE_MS,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,

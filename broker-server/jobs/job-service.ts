@@ -3,12 +3,13 @@
  * and every status change goes through `transition`, which enforces DESIGN.md's state machine.
  */
 import { EventEmitter } from 'node:events';
-import { Op } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, StatusMessage } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { type Cluster, SingleInstance } from '../db/cluster';
 import type { Database } from '../db/database';
-import { type JobRow, JobWriter } from '../db/job-writer';
+import type { JobRow, JobWriter } from '../db/job-writer';
 import type { PrintJobRow, PrinterRow } from '../db/models';
 
 export interface PrintJob {
@@ -53,8 +54,9 @@ export class JobError extends Error {
 
 const iso = (d: Date | string | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
 
-/** Raw rows hold dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`. */
-const rawIso = (d: string | null): string | null => (d ? new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString() : null);
+/** Raw SQLite rows hold dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; PostgreSQL's are Dates. */
+const rawIso = (d: string | Date | null): string | null =>
+  d === null ? null : d instanceof Date ? d.toISOString() : new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString();
 
 function fromRaw(row: JobRow): PrintJob {
   return {
@@ -100,16 +102,21 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly writer: JobWriter;
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seenPrinters = new Set<string>();
+  /** Jobs other instances changed, waiting to be read and announced (one read at a time, so announcements never go backwards). */
+  private readonly remoteChanges = new Set<number>();
+  private readingRemote: Promise<void> | null = null;
 
   constructor(
     private readonly db: Database,
     private readonly configuredPrinters: readonly string[],
     log: Logger,
+    cluster: Cluster = new SingleInstance(),
   ) {
     super();
     this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'jobs' });
-    this.writer = new JobWriter(db.sequelize);
+    this.writer = db.createJobWriter(cluster.instanceId);
+    cluster.onRemoteJobChanges((ids) => this.onRemoteChanges(ids));
   }
 
   /** Writes waiting for their commit. */
@@ -153,6 +160,19 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (printerId) where.printerId = printerId;
     const rows = await this.db.models.PrintJob.findAll({ where, order: [['id', 'ASC']] });
     return rows.map(toJob);
+  }
+
+  /** Unfinished jobs of online printers that nothing has moved since `before`, oldest first, by printer. */
+  async stale(before: Date): Promise<Map<string, PrintJob[]>> {
+    const online = (await this.db.models.Printer.findAll({ where: { state: 'online' }, attributes: ['id'] })).map((p) => p.id);
+    const byPrinter = new Map<string, PrintJob[]>();
+    if (!online.length) return byPrinter;
+    const rows = await this.db.models.PrintJob.findAll({
+      where: { status: { [Op.in]: UNFINISHED_STATUSES }, printerId: { [Op.in]: online }, updatedAt: { [Op.lt]: before } },
+      order: [['id', 'ASC']],
+    });
+    for (const job of rows.map(toJob)) byPrinter.set(job.printerId, [...(byPrinter.get(job.printerId) ?? []), job]);
+    return byPrinter;
   }
 
   /**
@@ -220,16 +240,42 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     };
     this.seenPrinters.add(printerId);
     if (existing) await existing.update(values);
-    else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
+    else {
+      try {
+        await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
+      } catch (err) {
+        // Every instance hears every status: another one may have created the row first.
+        if (!(err instanceof UniqueConstraintError)) throw err;
+        await this.db.models.Printer.update(values, { where: { id: printerId } });
+      }
+    }
     const info = (await this.printer(printerId))!;
     this.log.info({ printerId, state: info.state, detail: info.detail ?? undefined }, 'printer status');
     this.emit('printer', info);
     return info;
   }
 
-  /** At start-up no agent is connected to a fresh embedded broker yet. */
+  /** At start-up no agent is connected to a fresh embedded broker yet (an external broker's retained statuses say who is). */
   async markAllOffline(): Promise<void> {
     await this.db.models.Printer.update({ state: 'offline' }, { where: { state: 'online' } });
+  }
+
+  private onRemoteChanges(ids: number[]): void {
+    for (const id of ids) this.remoteChanges.add(id);
+    this.readingRemote ??= (async () => {
+      try {
+        while (this.remoteChanges.size) {
+          const batch = [...this.remoteChanges];
+          this.remoteChanges.clear();
+          const rows = await this.db.models.PrintJob.findAll({ where: { id: { [Op.in]: batch } }, order: [['id', 'ASC']] });
+          for (const row of rows) this.emit('job', toJob(row));
+        }
+      } catch (err) {
+        this.log.warn({ err }, 'could not read the changes of other instances');
+      } finally {
+        this.readingRemote = null;
+      }
+    })();
   }
 
   private toPrinter(id: string, row: PrinterRow | undefined): PrinterInfo {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig } from '../../config';
@@ -10,6 +10,44 @@ import type { Logger } from '../../config/logger';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { startServer, type RunningServer } from '../../broker-server/server';
+import { Database } from '../../broker-server/db/database';
+import { createTestDatabase, externalServicesMissing, postgresMissing, startMosquitto, testBrokerAccounts, type TestBroker } from './services';
+
+/**
+ * `embedded`: the default deployment (Aedes inside the server, SQLite in DATA_DIR).
+ * `external`: the scaled-out one (the server as a client of Mosquitto, PostgreSQL), see services.ts.
+ */
+export type TestMode = 'embedded' | 'external';
+export const TEST_MODES: readonly TestMode[] = ['embedded', 'external'];
+
+/** Registers one test per mode, named `name [mode]`; the external one is skipped (with the reason) where Mosquitto or PostgreSQL is missing. */
+export function testEachMode(name: string, fn: (t: TestContext, mode: TestMode) => Promise<void>): void {
+  for (const mode of TEST_MODES) {
+    const skip = mode === 'external' ? externalServicesMissing() : false;
+    test(`${name} [${mode}]`, { skip }, (t) => fn(t, mode));
+  }
+}
+
+export type TestDialect = 'sqlite' | 'postgres';
+
+/** Registers one test per database, named `name [dialect]`; the PostgreSQL one is skipped (with the reason) where PostgreSQL is missing. */
+export function testEachDatabase(name: string, fn: (t: TestContext, dialect: TestDialect) => Promise<void>): void {
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    test(`${name} [${dialect}]`, { skip: dialect === 'postgres' ? postgresMissing() : false }, (t) => fn(t, dialect));
+  }
+}
+
+/** A started, migrated database of that dialect: a SQLite file in a temp dir, or a new PostgreSQL database. Stopped after the test. */
+export async function startTestDatabase(t: TestContext, dialect: TestDialect, databaseUrl?: string): Promise<Database> {
+  const url = dialect === 'postgres' ? (databaseUrl ?? (await createTestDatabase())) : null;
+  const db = new Database({ dataDir: tempDir(t), databaseUrl: url }, testLogger());
+  await db.start();
+  t.after(() => db.stop());
+  return db;
+}
+
+/** Printers that have broker accounts in the external mode, besides those a test configures. */
+const TEST_PRINTERS = ['printer-1', 'printer-2', 'printer-3'];
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
 export function testLogger(): Logger {
@@ -24,14 +62,36 @@ export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
 
 export interface TestServer extends RunningServer {
   baseUrl: string;
+  /** Where agents connect: the embedded broker, or the external one. */
   wsUrl: string;
   tcpUrl: string;
   dataDir: string;
+  mode: TestMode;
+  /** The broker and database of the external mode, which other test servers can join; null when embedded. */
+  external: { broker: TestBroker; databaseUrl: string } | null;
 }
 
-export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** `embedded` unless told (or joining a server of the other mode). */
+  mode?: TestMode;
+  /** Another instance on the same broker and database as `join` (external mode). */
+  join?: TestServer;
+}
+
+export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: TestServerOptions = {}): Promise<TestServer> {
+  const mode = options.join?.mode ?? options.mode ?? 'embedded';
   const dataDir = overrides.dataDir ?? tempDir(t);
-  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, ...overrides });
+  let external: TestServer['external'] = null;
+  let modeConfig: Partial<ServerConfig> = {};
+  if (mode === 'external') {
+    external = options.join?.external ?? {
+      broker: await startMosquitto(t, testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])])),
+      databaseUrl: await createTestDatabase(),
+    };
+    const account = external.broker.accounts.server;
+    modeConfig = { mqttUrl: external.broker.tcpUrl, mqttUsername: account.username, mqttPassword: account.password, mqttPort: -1, databaseUrl: external.databaseUrl };
+  }
+  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, ...modeConfig, ...overrides });
   const server = await startServer(config, testLogger());
   let stopped = false;
   const stop = async () => {
@@ -49,10 +109,13 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     dispatcher: server.dispatcher,
     broker: server.broker,
     bus: server.bus,
+    cluster: server.cluster,
     dataDir,
+    mode,
+    external,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
-    wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,
-    tcpUrl: `mqtt://127.0.0.1:${server.mqttPort}`,
+    wsUrl: external ? external.broker.wsUrl : `ws://127.0.0.1:${server.httpPort}/mqtt`,
+    tcpUrl: external ? external.broker.tcpUrl : `mqtt://127.0.0.1:${server.mqttPort}`,
   };
 }
 
@@ -66,8 +129,21 @@ export interface TestAgent extends RunningAgent {
 /** Who a test MQTT client connects as. Every client of a test goes through this, so that broker access rules apply in one place. */
 export type MqttIdentity = { printerId: string } | 'debug' | 'server';
 
-export function mqttCredentials(_server: TestServer, _as: MqttIdentity): { username?: string; password?: string } {
-  return {};
+export function mqttCredentials(server: Pick<TestServer, 'external'>, as: MqttIdentity): { username?: string; password?: string } {
+  if (!server.external) return {};
+  const accounts = server.external.broker.accounts;
+  if (as === 'server') return { ...accounts.server };
+  if (as === 'debug') return { ...accounts.debug! };
+  const printer = accounts.printers.find((p) => p.printerId === as.printerId);
+  if (!printer) throw new Error(`no broker account for printer ${as.printerId} in this test broker`);
+  return { username: printer.printerId, password: printer.token };
+}
+
+/** Host, port and credentials options for mosquitto_sub / mosquitto_pub against `server`'s broker. */
+export function mosquittoClientArgs(server: TestServer, as: MqttIdentity): string[] {
+  const { username, password } = mqttCredentials(server, as);
+  const port = new URL(server.tcpUrl).port;
+  return ['-h', '127.0.0.1', '-p', port, ...(username ? ['-u', username, '-P', password ?? ''] : [])];
 }
 
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */

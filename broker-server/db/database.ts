@@ -35,6 +35,7 @@ export class Database {
   readonly file: string | null;
   /** Where the data is, for logs: never the password. */
   readonly location: string;
+  private stopped = false;
 
   constructor(
     options: DatabaseOptions | string,
@@ -78,6 +79,8 @@ export class Database {
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     await this.sequelize.close();
   }
 

@@ -62,6 +62,11 @@ export class Dispatcher {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.sweeping) await this.sweeping;
+    await this.idle();
+  }
+
+  /** Resolves once no publication, re-publication or ack is under way. */
+  async idle(): Promise<void> {
     while (this.inFlight.size || this.republishing.size) {
       await Promise.allSettled([...this.inFlight, ...this.republishing.values()]);
     }

@@ -154,7 +154,7 @@ export async function connectClient(t: TestContext, server: TestServer, as: Mqtt
 }
 
 /** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
-export async function startTestAgent(t: TestContext, server: TestServer, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
+export async function startTestAgent(t: TestContext, server: Pick<TestServer, 'external' | 'wsUrl'>, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
   const printerId = overrides.printerId ?? 'printer-1';
   const credentials = mqttCredentials(server, { printerId });
   const dir = overrides.dataDir ? path.dirname(overrides.dataDir) : tempDir(t, 'printhop-agent-');

@@ -30,7 +30,7 @@ function which(command: string, fallbacks: string[] = []): string | null {
   return fallbacks.find((f) => fs.existsSync(f)) ?? null;
 }
 
-const mosquittoBin = which('mosquitto', ['/usr/sbin/mosquitto']);
+export const mosquittoBin = which('mosquitto', ['/usr/sbin/mosquitto']);
 
 function postgresBinDir(): string | null {
   const base = '/usr/lib/postgresql';

@@ -1,7 +1,8 @@
 /**
  * What server instances sharing one PostgreSQL database tell each other, through that database:
- * - which jobs changed (NOTIFY, sent by the job writer inside its transaction, so only committed
- *   changes are announced), so that every instance's live page shows every change;
+ * - which jobs changed, row by row (NOTIFY, sent by the job writer inside its transaction, so only
+ *   committed changes are announced, in commit order), so that every instance's live page shows every
+ *   change. The content is left out (a job's content never changes; readers fetch it once);
  * - which instance re-publishes a printer's unfinished jobs: an advisory lock per printer, held on
  *   this instance's own connection for as long as the instance lives. PostgreSQL frees it when that
  *   connection ends, a crash (SIGKILL) included, and another instance then takes the printer over.
@@ -10,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../../config/logger';
-import { isJobStatus, type JobStatus } from '../../protocol/states';
+import { isJobStatus } from '../../protocol/states';
+import type { JobRow } from './job-writer';
 
 export const JOB_CHANGES_CHANNEL = 'printhop_job_changes';
 /** First half of the two-key advisory lock: printer claims, apart from any other use of advisory locks. */
@@ -22,43 +24,52 @@ const RECONNECT_MS = 1000;
 export interface Cluster {
   /** This process, in logs and in the notices it sends. */
   readonly instanceId: string;
+  /** Other instances may share the database. */
+  readonly shared: boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** True when this instance re-publishes `printerId`'s jobs: it already holds the printer's claim, or just took it. */
   claimPrinter(printerId: string): Promise<boolean>;
-  /** `handler` gets the ids of jobs other instances have created or moved. */
-  onRemoteJobChanges(handler: (ids: number[]) => void): void;
+  /** `handler` gets the rows other instances have created or moved, in commit order. */
+  onRemoteJobChanges(handler: (rows: JobChange[]) => void): void;
 }
+
+/** A job row as announced: everything but the content. Dates are ISO strings once through JSON. */
+export type JobChange = Omit<JobRow, 'content'>;
 
 export function newInstanceId(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** The notices one batch sends: `{"from": instance, "jobs": [[id, status], …]}`, split to fit NOTIFY. */
-export function encodeJobChanges(instanceId: string, changes: Array<[number, JobStatus]>): string[] {
+/** The notices one batch sends: `{"from": instance, "jobs": [row, …]}`, split to fit NOTIFY. */
+export function encodeJobChanges(instanceId: string, rows: JobRow[]): string[] {
   const payloads: string[] = [];
-  let chunk: Array<[number, JobStatus]> = [];
+  let chunk: string[] = [];
   let size = 0;
   const flush = () => {
-    if (chunk.length) payloads.push(JSON.stringify({ from: instanceId, jobs: chunk }));
+    if (chunk.length) payloads.push(`{"from":${JSON.stringify(instanceId)},"jobs":[${chunk.join(',')}]}`);
     chunk = [];
     size = 0;
   };
-  for (const change of changes) {
-    const bytes = JSON.stringify(change).length + 1;
+  for (const row of rows) {
+    const { content: _content, ...change } = row;
+    let json = JSON.stringify(change);
+    // An agent's error text is the only long field; a notice must never outgrow NOTIFY's limit.
+    if (Buffer.byteLength(json) > MAX_NOTICE_BYTES / 2) json = JSON.stringify({ ...change, error: change.error?.slice(0, 200) ?? null });
+    const bytes = Buffer.byteLength(json) + 1;
     if (size + bytes > MAX_NOTICE_BYTES - 64) flush();
-    chunk.push(change);
+    chunk.push(json);
     size += bytes;
   }
   flush();
   return payloads;
 }
 
-export function decodeJobChanges(payload: string): { from: string; jobs: Array<[number, JobStatus]> } | null {
+export function decodeJobChanges(payload: string): { from: string; jobs: JobChange[] } | null {
   try {
     const notice = JSON.parse(payload) as { from?: unknown; jobs?: unknown };
     if (typeof notice.from !== 'string' || !Array.isArray(notice.jobs)) return null;
-    const jobs = notice.jobs.filter((j): j is [number, JobStatus] => Array.isArray(j) && Number.isInteger(j[0]) && isJobStatus(j[1]));
+    const jobs = (notice.jobs as Array<Partial<JobChange>>).filter((j): j is JobChange => Number.isInteger(j?.id) && isJobStatus(j?.status) && typeof j?.printer_id === 'string');
     return { from: notice.from, jobs };
   } catch {
     return null;
@@ -67,6 +78,7 @@ export function decodeJobChanges(payload: string): { from: string; jobs: Array<[
 
 export class SingleInstance implements Cluster {
   readonly instanceId = newInstanceId();
+  readonly shared = false;
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
   async claimPrinter(): Promise<boolean> {
@@ -77,9 +89,10 @@ export class SingleInstance implements Cluster {
 
 export class PostgresCluster implements Cluster {
   readonly instanceId = newInstanceId();
+  readonly shared = true;
   private client: pg.Client | null = null;
   private readonly claimed = new Set<string>();
-  private readonly handlers: Array<(ids: number[]) => void> = [];
+  private readonly handlers: Array<(rows: JobChange[]) => void> = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly log: Logger;
@@ -117,7 +130,7 @@ export class PostgresCluster implements Cluster {
     return true;
   }
 
-  onRemoteJobChanges(handler: (ids: number[]) => void): void {
+  onRemoteJobChanges(handler: (rows: JobChange[]) => void): void {
     this.handlers.push(handler);
   }
 
@@ -127,8 +140,7 @@ export class PostgresCluster implements Cluster {
       if (message.channel !== JOB_CHANGES_CHANNEL || !message.payload) return;
       const notice = decodeJobChanges(message.payload);
       if (!notice || notice.from === this.instanceId || !notice.jobs.length) return;
-      const ids = notice.jobs.map(([id]) => id);
-      for (const handler of this.handlers) handler(ids);
+      for (const handler of this.handlers) handler(notice.jobs);
     });
     const lost = (err?: Error) => {
       if (this.client !== client) return;

@@ -48,8 +48,8 @@ export class PostgresJobWriter extends GroupCommitWriter {
     const inserted = inserts.length ? await this.insertRows(client, inserts) : [];
     const updated: Array<Array<JobRow | null>> = [];
     for (const round of rounds) updated.push(await this.updateRows(client, round));
-    const changes = [...inserted, ...updated.flat().filter((row): row is JobRow => row !== null)].map((row) => [row.id, row.status] as [number, JobStatus]);
-    for (const payload of encodeJobChanges(this.instanceId, changes)) await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
+    const changed = [...inserted, ...updated.flat().filter((row): row is JobRow => row !== null)];
+    for (const payload of encodeJobChanges(this.instanceId, changed)) await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
     return { inserted, updated };
   }
 

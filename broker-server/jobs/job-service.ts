@@ -6,8 +6,8 @@ import { EventEmitter } from 'node:events';
 import { Op, UniqueConstraintError } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, StatusMessage } from '../../protocol/messages';
-import { type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
-import { type Cluster, SingleInstance } from '../db/cluster';
+import { canTransition, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { type Cluster, type JobChange, SingleInstance } from '../db/cluster';
 import type { Database } from '../db/database';
 import type { JobRow, JobWriter } from '../db/job-writer';
 import type { PrintJobRow, PrinterRow } from '../db/models';
@@ -92,6 +92,9 @@ function toJob(row: PrintJobRow): PrintJob {
   };
 }
 
+/** Jobs whose content and last announced status are remembered. */
+const RECENT_JOBS = 10_000;
+
 export interface JobServiceEvents {
   job: [PrintJob];
   printer: [PrinterInfo];
@@ -102,9 +105,15 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly writer: JobWriter;
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seenPrinters = new Set<string>();
-  /** Jobs other instances changed, waiting to be read and announced (one read at a time, so announcements never go backwards). */
-  private readonly remoteChanges = new Set<number>();
+  /** Rows other instances changed, waiting for their content to be read (one read at a time, so they are announced in commit order). */
+  private remoteChanges: JobChange[] = [];
   private readingRemote: Promise<void> | null = null;
+  /**
+   * The last status announced of recent jobs, so that a late notice never moves a job backwards, and,
+   * when other instances share the database, their content (it never changes) for their notices.
+   */
+  private readonly recent = new Map<number, { content: string | null; status: JobStatus }>();
+  private readonly shared: boolean;
 
   constructor(
     private readonly db: Database,
@@ -116,6 +125,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'jobs' });
     this.writer = db.createJobWriter(cluster.instanceId);
+    this.shared = cluster.shared;
     cluster.onRemoteJobChanges((ids) => this.onRemoteChanges(ids));
   }
 
@@ -127,7 +137,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async create(input: { printerId: string; content: string; reprintOf?: number }): Promise<PrintJob> {
     const job = fromRaw(await this.writer.insert({ printerId: input.printerId, content: input.content, reprintOf: input.reprintOf ?? null }));
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
-    this.emit('job', job);
+    this.announce(job);
     return job;
   }
 
@@ -185,7 +195,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (row) {
       const job = fromRaw(row);
       this.log.info({ jobId: id, printerId: job.printerId, status: to, error: job.error ?? undefined }, 'job status changed');
-      this.emit('job', job);
+      this.announce(job);
       return { changed: true, job };
     }
     const job = await this.get(id);
@@ -260,22 +270,46 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     await this.db.models.Printer.update({ state: 'offline' }, { where: { state: 'online' } });
   }
 
-  private onRemoteChanges(ids: number[]): void {
-    for (const id of ids) this.remoteChanges.add(id);
-    this.readingRemote ??= (async () => {
-      try {
-        while (this.remoteChanges.size) {
-          const batch = [...this.remoteChanges];
-          this.remoteChanges.clear();
-          const rows = await this.db.models.PrintJob.findAll({ where: { id: { [Op.in]: batch } }, order: [['id', 'ASC']] });
-          for (const row of rows) this.emit('job', toJob(row));
-        }
-      } catch (err) {
-        this.log.warn({ err }, 'could not read the changes of other instances');
-      } finally {
+  private announce(job: PrintJob): void {
+    const last = this.recent.get(job.id);
+    if (last && last.status !== job.status && !canTransition(last.status, job.status)) return;
+    if (last?.status === job.status) return;
+    this.recent.delete(job.id);
+    this.recent.set(job.id, { content: this.shared ? job.content : null, status: job.status });
+    if (this.recent.size > RECENT_JOBS) this.recent.delete(this.recent.keys().next().value!);
+    this.emit('job', job);
+  }
+
+  private onRemoteChanges(rows: JobChange[]): void {
+    this.remoteChanges.push(...rows);
+    this.readRemoteChanges();
+  }
+
+  private readRemoteChanges(): void {
+    if (this.readingRemote) return;
+    this.readingRemote = this.announceRemoteChanges()
+      .catch((err: unknown) => this.log.warn({ err }, 'could not read the changes of other instances'))
+      .finally(() => {
         this.readingRemote = null;
+        if (this.remoteChanges.length) this.readRemoteChanges();
+      });
+  }
+
+  private async announceRemoteChanges(): Promise<void> {
+    while (this.remoteChanges.length) {
+      const batch = this.remoteChanges;
+      this.remoteChanges = [];
+      const unknown = [...new Set(batch.filter((row) => this.recent.get(row.id)?.content == null).map((row) => row.id))];
+      const contents = new Map<number, string>();
+      if (unknown.length) {
+        const found = await this.db.models.PrintJob.findAll({ where: { id: { [Op.in]: unknown } }, attributes: ['id', 'content'] });
+        for (const row of found) contents.set(row.id, row.content);
       }
-    })();
+      for (const row of batch) {
+        const content = this.recent.get(row.id)?.content ?? contents.get(row.id);
+        if (content != null) this.announce(fromRaw({ ...row, content }));
+      }
+    }
   }
 
   private toPrinter(id: string, row: PrinterRow | undefined): PrinterInfo {

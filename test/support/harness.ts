@@ -11,7 +11,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { startServer, type RunningServer } from '../../broker-server/server';
 import { Database } from '../../broker-server/db/database';
-import { createTestDatabase, externalServicesMissing, postgresMissing, startMosquitto, testBrokerAccounts, type TestBroker } from './services';
+import { cleanupStack, createTestDatabase, externalServicesMissing, postgresMissing, startMosquitto, testBrokerAccounts, type TestBroker } from './services';
 
 /**
  * `embedded`: the default deployment (Aedes inside the server, SQLite in DATA_DIR).
@@ -68,7 +68,14 @@ export interface TestServer extends RunningServer {
   dataDir: string;
   mode: TestMode;
   /** The broker and database of the external mode, which other test servers can join; null when embedded. */
-  external: { broker: TestBroker; databaseUrl: string } | null;
+  external: ExternalServices | null;
+}
+
+export interface ExternalServices {
+  broker: TestBroker;
+  databaseUrl: string;
+  /** Servers and agents on this broker are stopped through here, before the broker. */
+  defer: (stop: () => Promise<unknown>) => void;
 }
 
 export interface TestServerOptions {
@@ -84,10 +91,12 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
   let external: TestServer['external'] = null;
   let modeConfig: Partial<ServerConfig> = {};
   if (mode === 'external') {
-    external = options.join?.external ?? {
-      broker: await startMosquitto(t, testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])])),
-      databaseUrl: await createTestDatabase(),
-    };
+    if (options.join?.external) external = options.join.external;
+    else {
+      const defer = cleanupStack(t);
+      const broker = await startMosquitto(t, testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])]), defer);
+      external = { broker, databaseUrl: await createTestDatabase(), defer };
+    }
     const account = external.broker.accounts.server;
     modeConfig = { mqttUrl: external.broker.tcpUrl, mqttUsername: account.username, mqttPassword: account.password, mqttPort: -1, databaseUrl: external.databaseUrl };
   }
@@ -100,6 +109,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     await server.stop();
   };
   t.after(stop);
+  external?.defer(stop);
   return {
     ...server,
     stop,
@@ -181,6 +191,7 @@ export async function startTestAgent(t: TestContext, server: Pick<TestServer, 'e
     await agent.stop();
   };
   t.after(stop);
+  server.external?.defer(stop);
   const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
   return {
     ...agent,

@@ -119,8 +119,20 @@ export function testBrokerAccounts(printerIds: readonly string[]): BrokerAccount
   };
 }
 
-/** Mosquitto from the example configuration, with access files for `accounts`; stopped after the test. */
-export async function startMosquitto(t: TestContext, accounts: BrokerAccounts): Promise<TestBroker> {
+/**
+ * Stops registered with `defer` run last-in first-out, in one hook registered now (node:test runs
+ * `t.after` hooks in the order they were registered, so the broker would otherwise stop before its clients).
+ */
+export function cleanupStack(t: TestContext): (stop: () => Promise<unknown>) => void {
+  const stops: Array<() => Promise<unknown>> = [];
+  t.after(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  });
+  return (stop) => void stops.push(stop);
+}
+
+/** Mosquitto from the example configuration, with access files for `accounts`; stopped after the test (through `defer`, if given). */
+export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, defer: (stop: () => Promise<unknown>) => void = (stop) => t.after(stop)): Promise<TestBroker> {
   if (!mosquittoBin) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-mosquitto-'));
   const files = mosquittoAccessFiles(accounts);
@@ -155,7 +167,7 @@ export async function startMosquitto(t: TestContext, accounts: BrokerAccounts): 
     }
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  t.after(stop);
+  defer(stop);
   return { tcpUrl: `mqtt://127.0.0.1:${tcpPort}`, wsUrl: `ws://127.0.0.1:${wsPort}`, tcpPort, accounts, debug: accounts.debug!, stop };
 }
 

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { brokerAccountsFromConfig, hashMosquittoPassword, mosquittoAccessFiles } from '../broker-server/broker/mosquitto-access';
 import { topics } from '../protocol/topics';
 import { tempDir, waitFor } from './support/harness';
-import { EXAMPLE_MOSQUITTO_CONF, externalServicesMissing, freePort, mosquittoBin, mosquittoTestConf } from './support/services';
+import { EXAMPLE_MOSQUITTO_CONF, externalServicesMissing, freePort, giveToMosquitto, mosquittoBin, mosquittoTestConf } from './support/services';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const run = promisify(execFile);
@@ -21,7 +21,6 @@ const DEBUG = { username: 'debug', password: 'debug-secret-0123456789' };
 /** `npm run mosquitto-files -- --out DIR` with these settings, then Mosquitto from the README's example configuration and those files. */
 async function brokerFromCommand(t: TestContext): Promise<string> {
   const dir = tempDir(t, 'printhop-acl-');
-  fs.chmodSync(dir, 0o755);
   const env = {
     ...process.env,
     DEFAULT_PRINTER_ID: 'p1',
@@ -39,6 +38,7 @@ async function brokerFromCommand(t: TestContext): Promise<string> {
   assert.match(passwords, /^p1:\$7\$101\$[A-Za-z0-9+/=]{16}\$[A-Za-z0-9+/=]{88}$/m);
   for (const secret of [...Object.values(TOKENS), SERVER.password, DEBUG.password]) assert.ok(!passwords.includes(secret), 'the password file holds hashes only');
 
+  giveToMosquitto(dir, passwordFile);
   const [tcpPort, wsPort] = [await freePort(), await freePort()];
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, mosquittoTestConf(fs.readFileSync(EXAMPLE_MOSQUITTO_CONF, 'utf8'), { tcpPort, wsPort, passwordFile, aclFile }));

@@ -93,9 +93,16 @@ export function mosquittoTestConf(example: string, options: { tcpPort: number; w
     if (!pattern.test(conf)) throw new Error(`${EXAMPLE_MOSQUITTO_CONF} has no line matching ${pattern}`);
     conf = conf.replace(pattern, replacement);
   }
-  // test: as root, Mosquitto would switch to the `mosquitto` user, who cannot read a temp dir of root's.
-  if (process.getuid?.() === 0) conf += '\nuser root\n';
   return conf;
+}
+
+/** As the README says: Mosquitto started as root reads its files as the `mosquitto` user. */
+export function giveToMosquitto(dir: string, passwordFile: string): void {
+  fs.chmodSync(dir, 0o755);
+  if (process.getuid?.() !== 0) return;
+  const uid = Number(execFileSync('id', ['-u', 'mosquitto'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'mosquitto'], { encoding: 'utf8' }).trim());
+  fs.chownSync(passwordFile, uid, gid);
 }
 
 export interface TestBroker {
@@ -140,6 +147,7 @@ export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, d
   const aclFile = path.join(dir, 'printhop.acl');
   fs.writeFileSync(passwordFile, files.passwordFile, { mode: 0o600 });
   fs.writeFileSync(aclFile, files.aclFile);
+  giveToMosquitto(dir, passwordFile);
   const [tcpPort, wsPort] = [await freePort(), await freePort()];
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, mosquittoTestConf(fs.readFileSync(EXAMPLE_MOSQUITTO_CONF, 'utf8'), { tcpPort, wsPort, passwordFile, aclFile }));

@@ -8,7 +8,7 @@
  * Inputs are plain data, so that any token store can feed it.
  */
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
-import { isPrinterId } from '../../protocol/topics';
+import { isPrinterId, topics } from '../../protocol/topics';
 
 export interface Credentials {
   username: string;
@@ -75,19 +75,19 @@ export function mosquittoAclFile(accounts: BrokerAccounts): string {
     '',
     '# The server instances: publish jobs, consume acks (through $share/printhop/...) and statuses.',
     `user ${accounts.server.username}`,
-    'topic write printers/+/jobs',
-    'topic read printers/+/acks',
-    'topic read printers/+/status',
+    `topic write ${topics.allJobs}`,
+    `topic read ${topics.allAcks}`,
+    `topic read ${topics.allStatus}`,
   ];
-  if (accounts.debug) out.push('', '# Debugging with mosquitto_sub: read everything, publish nothing.', `user ${accounts.debug.username}`, 'topic read printers/#');
+  if (accounts.debug) out.push('', '# Debugging with mosquitto_sub: read everything, publish nothing.', `user ${accounts.debug.username}`, `topic read ${topics.all}`);
   for (const p of [...accounts.printers].sort((a, b) => a.printerId.localeCompare(b.printerId))) {
     out.push(
       '',
       `# Agent of ${p.printerId}: its own jobs, acks and status (its Last Will included).`,
       `user ${p.printerId}`,
-      `topic read printers/${p.printerId}/jobs`,
-      `topic write printers/${p.printerId}/acks`,
-      `topic write printers/${p.printerId}/status`,
+      `topic read ${topics.jobs(p.printerId)}`,
+      `topic write ${topics.acks(p.printerId)}`,
+      `topic write ${topics.status(p.printerId)}`,
     );
   }
   return out.join('\n') + '\n';

@@ -120,6 +120,9 @@ export class Dispatcher {
         this.rerun.delete(printerId);
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
+        // Just sent: the sweep (if any; it prunes this map) leaves them alone for a while.
+        const staleMs = this.options.republishStaleMs ?? 0;
+        if (staleMs > 0) for (const job of unfinished) this.swept.set(job.id, { times: this.swept.get(job.id)?.times ?? 0, next: Date.now() + staleMs });
         await this.publishAll(unfinished);
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));

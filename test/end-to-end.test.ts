@@ -118,3 +118,12 @@ testEachMode('a malformed job message is logged and ignored, and the agent keeps
   await printed(server.baseUrl, (res.json as PrintJob).id);
   assert.equal(agent.paper().receipts.length, 1);
 });
+
+testEachMode('a job stored but never published (its instance died in between) is published once it has not moved for REPUBLISH_STALE_MS', async (t, mode) => {
+  const server = await startTestServer(t, { republishStaleMs: 300 }, { mode });
+  const agent = await startTestAgent(t, server);
+  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  const orphan = await server.jobs.create({ printerId: 'printer-1', content: 'jamais publié' });
+  assert.equal((await printed(server.baseUrl, orphan.id)).content, 'jamais publié');
+  assert.equal(agent.paper().receipts.length, 1);
+});

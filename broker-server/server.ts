@@ -8,9 +8,10 @@ import type { ServerConfig } from '../config';
 import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
-import { loadTokens, type MqttAccounts } from './broker/tokens';
+import { loadTokens, type MqttAccounts, serverBrokerCredentials } from './broker/tokens';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
+import { type Cluster, PostgresCluster, SingleInstance } from './db/cluster';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
@@ -28,6 +29,7 @@ export interface RunningServer {
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
   readonly live: LiveUpdates;
+  readonly cluster: Cluster;
   stop(): Promise<void>;
 }
 
@@ -45,23 +47,28 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   };
 
   try {
-    const db = new Database(config.dataDir, log.child({ module: 'db' }));
+    const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
     await db.start();
     stops.push({ name: 'database', stop: () => db.stop() });
 
-    const jobs = new JobService(db, config.printers, log);
-    await jobs.markAllOffline();
+    const cluster: Cluster = config.databaseUrl ? new PostgresCluster(config.databaseUrl, log) : new SingleInstance();
+    await cluster.start();
+    stops.push({ name: 'cluster', stop: () => cluster.stop() });
+
+    const jobs = new JobService(db, config.printers, log, cluster);
+    // Other instances' agents stay connected to an external broker, whose retained statuses tell.
+    if (!config.mqttUrl) await jobs.markAllOffline();
 
     const { accounts, modeFixed } = loadTokens(config);
     if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
     log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
     const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log);
     const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
-    const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, username: config.mqttUsername, password: config.mqttPassword }, log);
+    const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
     await bus.start();
     stops.push({ name: 'broker', stop: () => bus.stop() });
 
-    const dispatcher = new Dispatcher(bus, jobs, log);
+    const dispatcher = new Dispatcher(bus, jobs, log, { cluster, republishStaleMs: config.republishStaleMs });
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
     await dispatcher.start();
 
@@ -129,9 +136,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     live.start();
     const httpPort = (server.address() as AddressInfo).port;
     const mqttPort = broker?.tcpPort ?? null;
-    log.info({ module: 'server', port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', dataDir: config.dataDir }, 'server ready');
+    log.info(
+      { module: 'server', instance: cluster.instanceId, port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
+      'server ready',
+    );
 
-    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, live, stop: stopAll };
+    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, live, cluster, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

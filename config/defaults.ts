@@ -11,11 +11,21 @@ export const serverDefaults = {
   MQTT_PORT: 1883,
   /** An existing broker (`mqtt://host:1883`) to use instead of the embedded one; empty embeds Aedes. */
   MQTT_URL: '',
-  /** Credentials of the server on that broker. */
+  /**
+   * The server's account on that broker; empty: `printhop-server` with MQTT_SERVER_PASSWORD (or the
+   * generated one in DATA_DIR), the account `npm run mosquitto-files` writes.
+   */
   MQTT_USERNAME: '',
   MQTT_PASSWORD: '',
   /** Folder of the SQLite database (and, with `npm start`, the virtual printer's file). */
   DATA_DIR: './data',
+  /** `postgres://user:password@host:5432/db`: PostgreSQL instead of the SQLite file in DATA_DIR (needed for several instances). */
+  DATABASE_URL: '',
+  /**
+   * Unfinished jobs of an online printer not updated for this long are published again (by one
+   * instance): what a crashed instance left unpublished or unacknowledged. 0 turns it off.
+   */
+  REPUBLISH_STALE_MS: 60_000,
   /** Printer a job goes to when the request names none. */
   DEFAULT_PRINTER_ID: 'printer-1',
   /** Printers known before any of them has been seen online (comma separated). */

@@ -45,15 +45,19 @@ const printerTokens = z.string().transform((s, ctx) => {
   return tokens;
 });
 /** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD']);
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL']);
 
 const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
+
+const databaseUrl = z.string().refine((s) => s === '' || /^postgres(ql)?:\/\/.+/.test(s), 'must be empty (SQLite in DATA_DIR) or a postgres:// URL');
 
 const serverSchema = z.object({
   PORT: port(0),
   MQTT_URL: z.literal('').or(brokerUrl),
   MQTT_USERNAME: z.string(),
   MQTT_PASSWORD: z.string(),
+  DATABASE_URL: databaseUrl,
+  REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -156,6 +160,10 @@ export interface ServerConfig {
   mqttUsername: string;
   mqttPassword: string;
   dataDir: string;
+  /** PostgreSQL; null: the SQLite file in dataDir. */
+  databaseUrl: string | null;
+  /** 0: no re-publication of stale jobs. */
+  republishStaleMs: number;
   defaultPrinterId: string;
   printers: string[];
   bodyLimitBytes: number;
@@ -187,6 +195,8 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     mqttUsername: c.MQTT_USERNAME,
     mqttPassword: c.MQTT_PASSWORD,
     dataDir: path.resolve(c.DATA_DIR),
+    databaseUrl: c.DATABASE_URL || null,
+    republishStaleMs: c.REPUBLISH_STALE_MS,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,

@@ -17,7 +17,8 @@ export const topics = {
   jobs: (printerId: string) => build(printerId, 'jobs'),
   acks: (printerId: string) => build(printerId, 'acks'),
   status: (printerId: string) => build(printerId, 'status'),
-  /** Wildcard subscriptions used by the server. */
+  /** Wildcard subscriptions used by the server (and, for jobs, in a broker's access rules). */
+  allJobs: 'printers/+/jobs',
   allAcks: 'printers/+/acks',
   allStatus: 'printers/+/status',
   all: 'printers/#',

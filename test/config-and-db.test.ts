@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { ConfigError, loadAgentConfig, loadServerConfig } from '../config';
 import { Database } from '../broker-server/db/database';
 import { tempDir, testLogger } from './support/harness';
+import { createTestDatabase, postgresMissing } from './support/services';
 
 test('defaults load, environment variables override them, and every invalid setting is named at once', () => {
   const server = loadServerConfig({});
@@ -48,4 +49,33 @@ test('the database is SQLite in WAL mode, migrated once, and keeps its rows acro
   assert.equal((await second.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
   assert.equal((await second.models.PrintJob.findAll())[0]?.kind, 'message', 'a job is a message unless it says otherwise');
   await second.stop();
+});
+
+test('DATABASE_URL selects PostgreSQL, is checked, and is never repeated in an error', () => {
+  assert.equal(loadServerConfig({}).databaseUrl, null);
+  assert.equal(loadServerConfig({ DATABASE_URL: 'postgres://u:p@db:5432/printhop' }).databaseUrl, 'postgres://u:p@db:5432/printhop');
+  assert.throws(
+    () => loadServerConfig({ DATABASE_URL: 'mysql://u:hunter2@db/x', PRINTER_TOKENS: 'p1:short' }),
+    (err: unknown) => err instanceof ConfigError && /DATABASE_URL=\(hidden\): must be empty/.test(err.message) && /the token of p1 must be/.test(err.message) && !/hunter2|short/.test(err.message),
+  );
+  assert.equal(loadServerConfig({ REPUBLISH_STALE_MS: '0' }).republishStaleMs, 0);
+});
+
+test('on PostgreSQL, two instances starting together on an empty database migrate it once, and rows are kept across restarts', { skip: postgresMissing() }, async (t) => {
+  const databaseUrl = await createTestDatabase();
+  const open = () => new Database({ dataDir: tempDir(t), databaseUrl }, testLogger());
+  const [a, b] = [open(), open()];
+  await Promise.all([a.start(), b.start()]);
+  const [migrations] = (await a.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
+  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of']);
+  const columns = (await b.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
+  for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
+  await a.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
+  await Promise.all([a.stop(), b.stop()]);
+
+  const again = open();
+  await again.start();
+  t.after(() => again.stop());
+  assert.equal((await again.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
+  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, 3);
 });

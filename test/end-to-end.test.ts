@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { topics } from '../protocol/topics';
-import { connectClient, getJson, mqttCredentials, postJson, startTestAgent, startTestServer, waitFor } from './support/harness';
+import { connectClient, getJson, mosquittoClientArgs, postJson, startTestAgent, startTestServer, testEachMode, waitFor } from './support/harness';
 
 const printed = async (baseUrl: string, id: number) =>
   waitFor(`job ${id} printed`, async () => {
@@ -11,8 +10,8 @@ const printed = async (baseUrl: string, id: number) =>
     return json.status === 'printed' ? json : null;
   });
 
-test('a job posted over HTTP is stored, printed by a real agent over MQTT-over-WebSocket, and shown printed', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('a job posted over HTTP is stored, printed by a real agent over MQTT-over-WebSocket, and shown printed', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server);
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
 
@@ -49,8 +48,8 @@ test('a job posted over HTTP is stored, printed by a real agent over MQTT-over-W
   assert.ok(raw && raw.includes(Buffer.from([0x43, 0x72, 0x8a, 0x6d, 0x65, 0x20, 0x62, 0x72, 0x96, 0x6c, 0x82, 0x65, 0x20, 0x85, 0x20, 0x35, 0x20, 0xd5])));
 });
 
-test('an agent over plain TCP MQTT prints too, on 58 mm paper in WPC1252', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('an agent over plain TCP MQTT prints too, on 58 mm paper in WPC1252', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server, { mqttUrl: server.tcpUrl, columns: 32, codePage: 'WPC1252' });
   const res = await postJson(server.baseUrl, '/print', { content: 'Un message assez long pour être coupé en plusieurs lignes sur du papier étroit.' });
   await printed(server.baseUrl, (res.json as PrintJob).id);
@@ -60,27 +59,27 @@ test('an agent over plain TCP MQTT prints too, on 58 mm paper in WPC1252', async
   assert.deepEqual(receipt.lines.slice(3, 6), ['Un message assez long pour être', 'coupé en plusieurs lignes sur du', 'papier étroit.']);
 });
 
-test('mosquitto_sub on the TCP port sees the job on printers/printer-1/jobs', async (t) => {
-  const server = await startTestServer(t);
-  const { username, password } = mqttCredentials(server, 'debug');
-  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(server.mqttPort), '-u', username, '-P', password, '-t', 'printers/+/jobs', '-v', '-q', '1', '-C', '1', '-W', '10']);
+testEachMode('mosquitto_sub on the TCP port sees the job on printers/printer-1/jobs', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
+  // -d prints the SUBACK, so the test knows when the subscription is in place (line-buffered: stdout is a pipe).
+  const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', ...mosquittoClientArgs(server, 'debug'), '-d', '-t', 'printers/+/jobs', '-v', '-q', '1', '-C', '1', '-W', '10']);
   t.after(() => sub.kill());
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => sub.on('exit', resolve));
-  await waitFor('mosquitto_sub subscribed', () => server.broker?.connectedClients === 1);
-  await new Promise((r) => setTimeout(r, 100)); // its SUBSCRIBE follows its CONNECT
+  await waitFor('mosquitto_sub subscribed', () => /received SUBACK/.test(out));
   const res = await postJson(server.baseUrl, '/print', { content: 'vu par mosquitto' });
-  assert.equal(await exited, 0);
-  const [topic, ...rest] = out.trim().split(' ');
+  assert.equal(await exited, 0, out);
+  const line = out.split('\n').find((l) => l.startsWith('printers/')) ?? '';
+  const [topic, ...rest] = line.trim().split(' ');
   assert.equal(topic, 'printers/printer-1/jobs');
   const message = JSON.parse(rest.join(' ')) as { id: number; content: string; createdAt: string };
   assert.equal(message.id, (res.json as PrintJob).id);
   assert.equal(message.content, 'vu par mosquitto');
 });
 
-test('an agent that is offline when jobs are posted prints each of them exactly once, in order, when it starts', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('an agent that is offline when jobs are posted prints each of them exactly once, in order, when it starts', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const ids: number[] = [];
   for (let i = 1; i <= 12; i++) ids.push(((await postJson(server.baseUrl, '/print', { content: `hors ligne ${i}` })).json as PrintJob).id);
   const agent = await startTestAgent(t, server);
@@ -89,8 +88,8 @@ test('an agent that is offline when jobs are posted prints each of them exactly 
   assert.deepEqual(contents, ids.map((_, i) => `hors ligne ${i + 1}`));
 });
 
-test('the same job delivered again (re-published, or a raw duplicate) is printed once and its ack is re-sent', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('the same job delivered again (re-published, or a raw duplicate) is printed once and its ack is re-sent', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server);
   const job = await printed(server.baseUrl, ((await postJson(server.baseUrl, '/print', { content: 'une seule fois' })).json as PrintJob).id);
 
@@ -107,8 +106,8 @@ test('the same job delivered again (re-published, or a raw duplicate) is printed
   assert.equal((await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status, 'printed');
 });
 
-test('a malformed job message is logged and ignored, and the agent keeps printing', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('a malformed job message is logged and ignored, and the agent keeps printing', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server);
   await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
   const client = await connectClient(t, server, 'server', { clientId: 'test-garbage' });
@@ -117,5 +116,14 @@ test('a malformed job message is logged and ignored, and the agent keeps printin
   }
   const res = await postJson(server.baseUrl, '/print', { content: 'après les déchets' });
   await printed(server.baseUrl, (res.json as PrintJob).id);
+  assert.equal(agent.paper().receipts.length, 1);
+});
+
+testEachMode('a job stored but never published (its instance died in between) is published once it has not moved for REPUBLISH_STALE_MS', async (t, mode) => {
+  const server = await startTestServer(t, { republishStaleMs: 300 }, { mode });
+  const agent = await startTestAgent(t, server);
+  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  const orphan = await server.jobs.create({ printerId: 'printer-1', content: 'jamais publié' });
+  assert.equal((await printed(server.baseUrl, orphan.id)).content, 'jamais publié');
   assert.equal(agent.paper().receipts.length, 1);
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
-import { getJson, postJson, startTestServer } from './support/harness';
+import { getJson, postJson, startTestServer, testEachMode } from './support/harness';
 
-test('bad input gets a clear 4xx JSON error and stores nothing', async (t) => {
-  const server = await startTestServer(t, { bodyLimitBytes: 16 * 1024 });
+testEachMode('bad input gets a clear 4xx JSON error and stores nothing', async (t, mode) => {
+  const server = await startTestServer(t, { bodyLimitBytes: 16 * 1024 }, { mode });
   const cases: Array<{ name: string; body: string; type?: string; status: number; error: RegExp }> = [
     { name: 'malformed JSON', body: '{"content": "oops"', status: 400, error: /not valid JSON/ },
     { name: 'not an object', body: '"hello"', status: 400, error: /JSON object/ },
@@ -31,8 +30,8 @@ test('bad input gets a clear 4xx JSON error and stores nothing', async (t) => {
   assert.deepEqual((await getJson(server.baseUrl, '/jobs')).json, []);
 });
 
-test('exactly 4,000 characters (counted as characters, not bytes) is accepted, unknown fields are ignored', async (t) => {
-  const server = await startTestServer(t);
+testEachMode('exactly 4,000 characters (counted as characters, not bytes) is accepted, unknown fields are ignored', async (t, mode) => {
+  const server = await startTestServer(t, {}, { mode });
   const content = 'é'.repeat(3999) + '€';
   const res = await postJson(server.baseUrl, '/print', { content, color: 'red', id: 999 });
   assert.equal(res.status, 201);
@@ -41,8 +40,8 @@ test('exactly 4,000 characters (counted as characters, not bytes) is accepted, u
   assert.equal(job.content, content);
 });
 
-test('GET /jobs lists newest first with status and limit filters; GET /jobs/:id answers 404 for an unknown id', async (t) => {
-  const server = await startTestServer(t, { mqttPort: -1 });
+testEachMode('GET /jobs lists newest first with status and limit filters; GET /jobs/:id answers 404 for an unknown id', async (t, mode) => {
+  const server = await startTestServer(t, { mqttPort: -1 }, { mode });
   const ids: number[] = [];
   for (let i = 0; i < 5; i++) ids.push(((await postJson(server.baseUrl, '/print', { content: `n${i}` })).json as PrintJob).id);
   await server.jobs.transition(ids[1]!, 'printed');
@@ -62,8 +61,8 @@ test('GET /jobs lists newest first with status and limit filters; GET /jobs/:id 
   assert.equal((await getJson<PrintJob>(server.baseUrl, `/jobs/${ids[0]}`)).json.content, 'n0');
 });
 
-test('the htmx form gets an HTML confirmation; a plain form post is redirected back; a blank form shows the error', async (t) => {
-  const server = await startTestServer(t, { mqttPort: -1 });
+testEachMode('the htmx form gets an HTML confirmation; a plain form post is redirected back; a blank form shows the error', async (t, mode) => {
+  const server = await startTestServer(t, { mqttPort: -1 }, { mode });
   const form = (body: string, headers: Record<string, string> = {}) =>
     fetch(server.baseUrl + '/print', { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
 
@@ -92,8 +91,8 @@ test('the htmx form gets an HTML confirmation; a plain form post is redirected b
   assert.equal((await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json.length, 2);
 });
 
-test('the page is served with htmx from the server itself and escapes user content', async (t) => {
-  const server = await startTestServer(t, { mqttPort: -1 });
+testEachMode('the page is served with htmx from the server itself and escapes user content', async (t, mode) => {
+  const server = await startTestServer(t, { mqttPort: -1 }, { mode });
   await postJson(server.baseUrl, '/print', { content: '<img src=x onerror=alert(1)>' });
   const page = await (await fetch(server.baseUrl + '/')).text();
   assert.match(page, /<textarea[^>]*id="content"/);

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { Database } from '../broker-server/db/database';
+import type { TestContext } from 'node:test';
 import { JobService, type PrintJob } from '../broker-server/jobs/job-service';
-import { tempDir, testLogger } from './support/harness';
+import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } from './support/harness';
 
-async function store(t: import('node:test').TestContext) {
-  const db = new Database(tempDir(t), testLogger());
-  await db.start();
-  t.after(() => db.stop());
-  return new JobService(db, ['p1', 'p2'], testLogger());
+async function store(t: TestContext, dialect: TestDialect) {
+  return new JobService(await startTestDatabase(t, dialect), ['p1', 'p2'], testLogger());
 }
 
-test('concurrent creates share commits and each gets its own committed row, in order', async (t) => {
-  const jobs = await store(t);
+testEachDatabase('concurrent creates share commits and each gets its own committed row, in order', async (t, dialect) => {
+  const jobs = await store(t, dialect);
   const created = await Promise.all(Array.from({ length: 300 }, (_, i) => jobs.create({ printerId: i % 2 ? 'p1' : 'p2', content: `c${i}` })));
   const ids = created.map((j) => j.id);
   assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids follow the order of the calls');
@@ -24,8 +20,8 @@ test('concurrent creates share commits and each gets its own committed row, in o
   }
 });
 
-test('concurrent transitions of one job apply in arrival order, never backwards, and check the owner', async (t) => {
-  const jobs = await store(t);
+testEachDatabase('concurrent transitions of one job apply in arrival order, never backwards, and check the owner', async (t, dialect) => {
+  const jobs = await store(t, dialect);
   const job = await jobs.create({ printerId: 'p1', content: 'x' });
   const events: string[] = [];
   jobs.on('job', (j: PrintJob) => j.id === job.id && events.push(j.status));

@@ -214,3 +214,12 @@ export function readTokens(dataDir: string): MqttAccounts {
   if (!exists || !stored.debug || !stored.server) throw new TokenFileError(file, 'does not exist yet or lacks the debug and server tokens');
   return new MqttAccounts({ debug: stored.debug, server: stored.server, printers: stored.printers }, file);
 }
+
+/**
+ * The server's own credentials on an external broker: MQTT_USERNAME/MQTT_PASSWORD when set, else the
+ * `printhop-server` account of the token store (the one `npm run mosquitto-files` writes).
+ */
+export function serverBrokerCredentials(config: { mqttUsername: string; mqttPassword: string }, accounts: MqttAccounts): { username: string; password: string } {
+  if (config.mqttPassword) return { username: config.mqttUsername || SERVER_USERNAME, password: config.mqttPassword };
+  return accounts.credentialsFor({ kind: 'server' });
+}

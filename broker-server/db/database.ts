@@ -1,39 +1,90 @@
-/** The SQLite file, opened through Sequelize, in WAL mode, migrated to the latest schema. */
+/**
+ * The job store's database through Sequelize: the SQLite file in DATA_DIR (WAL mode) by default, or
+ * PostgreSQL when DATABASE_URL is set. Either way it is migrated to the latest schema at start-up.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
 import type { Logger } from '../../config/logger';
+import { type JobWriter, SqliteJobWriter } from './job-writer';
 import { migrations } from './migrations';
 import { definePrinterModel, definePrintJobModel, type Models } from './models';
+import { PostgresJobWriter } from './postgres-job-writer';
 
 export const DATABASE_FILE = 'printhop.sqlite';
+
+/** Any fixed number: instances starting together take turns at migrating. */
+const MIGRATION_LOCK_KEY = 0x7072_6e74;
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseOptions {
+  dataDir: string;
+  /** PostgreSQL; null or absent: SQLite in dataDir. */
+  databaseUrl?: string | null;
+}
 
 export class Database {
   readonly sequelize: Sequelize;
   readonly models: Models;
-  readonly file: string;
+  readonly dialect: Dialect;
+  /** The SQLite file, or null on PostgreSQL. */
+  readonly file: string | null;
+  /** Where the data is, for logs: never the password. */
+  readonly location: string;
+  private stopped = false;
 
-  constructor(dataDir: string, private readonly log: Logger) {
-    this.file = path.join(dataDir, DATABASE_FILE);
-    this.sequelize = new Sequelize({
-      dialect: 'sqlite',
-      dialectModule: sqlite3,
-      storage: this.file,
-      logging: (sql: string) => log.trace({ sql }, 'sql'),
-      define: { underscored: true, timestamps: true },
-    });
+  constructor(
+    options: DatabaseOptions | string,
+    private readonly log: Logger,
+  ) {
+    const { dataDir, databaseUrl } = typeof options === 'string' ? { dataDir: options, databaseUrl: null } : options;
+    const logging = (sql: string) => log.trace({ sql }, 'sql');
+    const define = { underscored: true, timestamps: true };
+    if (databaseUrl) {
+      this.dialect = 'postgres';
+      this.file = null;
+      this.location = redactUrl(databaseUrl);
+      this.sequelize = new Sequelize(databaseUrl, { dialect: 'postgres', dialectModule: pg, logging, define, pool: { max: 10 } });
+    } else {
+      this.dialect = 'sqlite';
+      this.file = path.join(dataDir, DATABASE_FILE);
+      this.location = this.file;
+      this.sequelize = new Sequelize({ dialect: 'sqlite', dialectModule: sqlite3, storage: this.file, logging, define });
+    }
     this.models = { PrintJob: definePrintJobModel(this.sequelize), Printer: definePrinterModel(this.sequelize) };
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    if (this.file) fs.mkdirSync(path.dirname(this.file), { recursive: true });
     await this.sequelize.authenticate();
-    // WAL lives in the file itself, so setting it once is enough for every later connection.
-    const [rows] = await this.sequelize.query('PRAGMA journal_mode=WAL');
-    const mode = (rows as Array<{ journal_mode?: string }>)[0]?.journal_mode;
-    if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (answered ${String(mode)}) for ${this.file}`);
+    if (this.dialect === 'sqlite') {
+      // WAL lives in the file itself, so setting it once is enough for every later connection.
+      const [rows] = await this.sequelize.query('PRAGMA journal_mode=WAL');
+      const mode = (rows as Array<{ journal_mode?: string }>)[0]?.journal_mode;
+      if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (answered ${String(mode)}) for ${this.location}`);
+      await this.migrate();
+    } else {
+      await this.withSessionLock(MIGRATION_LOCK_KEY, () => this.migrate());
+    }
+    this.log.info({ database: this.location, dialect: this.dialect }, 'database ready');
+  }
+
+  /** The group-commit writer for this dialect; `instanceId` tags the change notices other instances receive. */
+  createJobWriter(instanceId: string): JobWriter {
+    return this.dialect === 'postgres' ? new PostgresJobWriter(this.sequelize, instanceId) : new SqliteJobWriter(this.sequelize);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.sequelize.close();
+  }
+
+  private async migrate(): Promise<void> {
     const umzug = new Umzug<QueryInterface>({
       migrations,
       context: this.sequelize.getQueryInterface(),
@@ -41,11 +92,33 @@ export class Database {
       logger: undefined,
     });
     const applied = await umzug.up();
-    if (applied.length) this.log.info({ migrations: applied.map((m) => m.name), file: this.file }, 'database migrated');
-    this.log.info({ file: this.file }, 'database ready');
+    if (applied.length) this.log.info({ migrations: applied.map((m) => m.name), database: this.location }, 'database migrated');
   }
 
-  async stop(): Promise<void> {
-    await this.sequelize.close();
+  /** Runs `fn` while this connection holds a PostgreSQL advisory lock (released even if `fn` fails). */
+  private async withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T> {
+    const manager = this.sequelize.connectionManager;
+    const connection = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
+    try {
+      await connection.query('SELECT pg_advisory_lock($1)', [key]);
+      try {
+        return await fn();
+      } finally {
+        await connection.query('SELECT pg_advisory_unlock($1)', [key]);
+      }
+    } finally {
+      manager.releaseConnection(connection as never);
+    }
+  }
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user@host/db`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
   }
 }

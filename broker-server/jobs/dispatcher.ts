@@ -1,12 +1,15 @@
 /**
  * Hands jobs to the broker and applies what agents answer: publishes each job with QoS 1, applies
- * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online and at
- * start-up (the database, not the broker, is the source of truth).
+ * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online, at
+ * start-up, and when they have not moved for REPUBLISH_STALE_MS (the database, not the broker, is the
+ * source of truth). With several instances, a job is published by the instance that accepted it, and
+ * each printer's re-publications are done by the one instance holding its claim (see db/cluster.ts).
  */
 import type { Logger } from '../../config/logger';
 import { encodeMessage, type JobMessage, parseAckMessage, parseStatusMessage } from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
+import { type Cluster, SingleInstance } from '../db/cluster';
 import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
@@ -20,21 +23,38 @@ export class Dispatcher {
   /** Publications under way, so that stop() lets them finish before the database closes. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+  /** Jobs the sweep has re-sent: each waits twice as long before the next time (a printer out of paper for an hour keeps its jobs `received`). */
+  private swept = new Map<number, { times: number; next: number }>();
 
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobService,
     log: Logger,
+    private readonly options: { cluster?: Cluster; republishStaleMs?: number } = {},
   ) {
     this.log = log.child({ module: 'dispatcher' });
+  }
+
+  private get cluster(): Cluster {
+    return (this.options.cluster ??= new SingleInstance());
   }
 
   async start(): Promise<void> {
     await this.bus.subscribe(topics.allAcks, (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)), { shared: true });
     await this.bus.subscribe(topics.allStatus, (topic, payload) => (this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload))));
     const unfinished = await this.jobs.unfinished();
-    if (unfinished.length) this.log.info({ count: unfinished.length }, 're-publishing unfinished jobs at start-up');
-    await this.publishAll(unfinished);
+    const printers = [...new Set(unfinished.map((j) => j.printerId))];
+    if (unfinished.length) this.log.info({ count: unfinished.length, printers: printers.length }, 're-publishing unfinished jobs at start-up');
+    await Promise.all(printers.map((printerId) => this.republishFor(printerId)));
+    const staleMs = this.options.republishStaleMs ?? 0;
+    if (staleMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweeping ??= this.sweep(staleMs).finally(() => (this.sweeping = null));
+      }, Math.max(100, Math.floor(staleMs / 2)));
+      this.sweepTimer.unref();
+    }
   }
 
   /** Lets stop() wait for work that writes to the database. */
@@ -47,6 +67,13 @@ export class Dispatcher {
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweeping) await this.sweeping;
+    await this.idle();
+  }
+
+  /** Resolves once no publication, re-publication or ack is under way. */
+  async idle(): Promise<void> {
     while (this.inFlight.size || this.republishing.size) {
       await Promise.allSettled([...this.inFlight, ...this.republishing.values()]);
     }
@@ -80,6 +107,7 @@ export class Dispatcher {
     if (job.status === 'pending') await this.jobs.transition(job.id, 'sent');
   }
 
+  /** Re-publishes the printer's unfinished jobs, if this instance holds (or can take) the printer's claim. */
   republishFor(printerId: string): Promise<void> {
     if (this.stopped) return Promise.resolve();
     const running = this.republishing.get(printerId);
@@ -88,15 +116,54 @@ export class Dispatcher {
       return running;
     }
     const run = (async () => {
+      if (!(await this.cluster.claimPrinter(printerId))) {
+        this.log.debug({ printerId }, 'another instance re-publishes this printer\'s jobs');
+        return;
+      }
       do {
         this.rerun.delete(printerId);
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
+        // Just sent: the sweep (if any; it prunes this map) leaves them alone for a while.
+        const staleMs = this.options.republishStaleMs ?? 0;
+        if (staleMs > 0) for (const job of unfinished) this.swept.set(job.id, { times: this.swept.get(job.id)?.times ?? 0, next: Date.now() + staleMs });
         await this.publishAll(unfinished);
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
     this.republishing.set(printerId, run);
     return run;
+  }
+
+  /**
+   * Jobs that have not moved for `staleMs` while their printer is online: left unpublished by an
+   * instance that died between commit and publish, or acked to an instance that died before applying
+   * the ack. Publishing them again is safe: the agent prints a job id once and answers with its latest ack.
+   */
+  private async sweep(staleMs: number): Promise<void> {
+    try {
+      const now = Date.now();
+      const stale = await this.jobs.stale(new Date(now - staleMs));
+      const swept = new Map<number, { times: number; next: number }>();
+      for (const [printerId, all] of stale) {
+        if (this.stopped) return;
+        const jobs = all.filter((job) => {
+          const last = this.swept.get(job.id);
+          if (last && now < last.next) {
+            swept.set(job.id, last);
+            return false;
+          }
+          const times = (last?.times ?? 0) + 1;
+          swept.set(job.id, { times, next: now + staleMs * 2 ** Math.min(times, 6) });
+          return true;
+        });
+        if (!jobs.length || this.republishing.has(printerId) || !(await this.cluster.claimPrinter(printerId))) continue;
+        this.log.info({ printerId, count: jobs.length, firstJobId: jobs[0]!.id }, 're-publishing jobs that have not moved');
+        await this.publishAll(jobs);
+      }
+      this.swept = swept;
+    } catch (err) {
+      this.log.error({ err }, 'sweep for stale jobs failed');
+    }
   }
 
   /**

@@ -3,12 +3,13 @@
  * and every status change goes through `transition`, which enforces DESIGN.md's state machine.
  */
 import { EventEmitter } from 'node:events';
-import { Op } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind, StatusMessage } from '../../protocol/messages';
-import { type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { canTransition, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { type Cluster, type JobChange, SingleInstance } from '../db/cluster';
 import type { Database } from '../db/database';
-import { type JobRow, JobWriter } from '../db/job-writer';
+import type { JobRow, JobWriter } from '../db/job-writer';
 import type { PrintJobRow, PrinterRow } from '../db/models';
 
 export interface PrintJob {
@@ -57,8 +58,9 @@ export class JobError extends Error {
 
 const iso = (d: Date | string | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
 
-/** Raw rows hold dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`. */
-const rawIso = (d: string | null): string | null => (d ? new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString() : null);
+/** Raw SQLite rows hold dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; PostgreSQL's are Dates. */
+const rawIso = (d: string | Date | null): string | null =>
+  d === null ? null : d instanceof Date ? d.toISOString() : new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString();
 
 function fromRaw(row: JobRow): PrintJob {
   return {
@@ -96,6 +98,9 @@ function toJob(row: PrintJobRow): PrintJob {
   };
 }
 
+/** Jobs whose content and last announced status are remembered. */
+const RECENT_JOBS = 10_000;
+
 export interface JobServiceEvents {
   job: [PrintJob];
   printer: [PrinterInfo];
@@ -107,16 +112,28 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seenPrinters = new Set<string>();
   private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
+  /** Rows other instances changed, waiting for their content to be read (one read at a time, so they are announced in commit order). */
+  private remoteChanges: JobChange[] = [];
+  private readingRemote: Promise<void> | null = null;
+  /**
+   * The last status announced of recent jobs, so that a late notice never moves a job backwards, and,
+   * when other instances share the database, their content (it never changes) for their notices.
+   */
+  private readonly recent = new Map<number, { content: string | null; status: JobStatus }>();
+  private readonly shared: boolean;
 
   constructor(
     private readonly db: Database,
     private readonly configuredPrinters: readonly string[],
     log: Logger,
+    cluster: Cluster = new SingleInstance(),
   ) {
     super();
     this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'jobs' });
-    this.writer = new JobWriter(db.sequelize);
+    this.writer = db.createJobWriter(cluster.instanceId);
+    this.shared = cluster.shared;
+    cluster.onRemoteJobChanges((ids) => this.onRemoteChanges(ids));
   }
 
   /** Writes waiting for their commit. */
@@ -127,7 +144,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number }): Promise<PrintJob> {
     const job = fromRaw(await this.writer.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null }));
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
-    this.emit('job', job);
+    this.announce(job);
     return job;
   }
 
@@ -162,6 +179,19 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return rows.map(toJob);
   }
 
+  /** Unfinished jobs of online printers that nothing has moved since `before`, oldest first, by printer. */
+  async stale(before: Date): Promise<Map<string, PrintJob[]>> {
+    const online = (await this.db.models.Printer.findAll({ where: { state: 'online' }, attributes: ['id'] })).map((p) => p.id);
+    const byPrinter = new Map<string, PrintJob[]>();
+    if (!online.length) return byPrinter;
+    const rows = await this.db.models.PrintJob.findAll({
+      where: { status: { [Op.in]: UNFINISHED_STATUSES }, printerId: { [Op.in]: online }, updatedAt: { [Op.lt]: before } },
+      order: [['id', 'ASC']],
+    });
+    for (const job of rows.map(toJob)) byPrinter.set(job.printerId, [...(byPrinter.get(job.printerId) ?? []), job]);
+    return byPrinter;
+  }
+
   /**
    * The one place a job's status changes. The UPDATE only matches rows in a state that may move to
    * `to`, so two racing acks cannot both win and a final state can never be left.
@@ -172,7 +202,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (row) {
       const job = fromRaw(row);
       this.log.info({ jobId: id, printerId: job.printerId, status: to, error: job.error ?? undefined }, 'job status changed');
-      this.emit('job', job);
+      this.announce(job);
       return { changed: true, job };
     }
     const job = await this.get(id);
@@ -242,16 +272,66 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     };
     this.seenPrinters.add(printerId);
     if (existing) await existing.update(values);
-    else await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
+    else {
+      try {
+        await this.db.models.Printer.create({ id: printerId, firstSeenAt: now, ...values });
+      } catch (err) {
+        // Every instance hears every status: another one may have created the row first.
+        if (!(err instanceof UniqueConstraintError)) throw err;
+        await this.db.models.Printer.update(values, { where: { id: printerId } });
+      }
+    }
     const info = (await this.printer(printerId))!;
     this.log.info({ printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined }, 'printer status');
     this.emit('printer', info);
     return info;
   }
 
-  /** At start-up no agent is connected to a fresh embedded broker yet. */
+  /** At start-up no agent is connected to a fresh embedded broker yet (an external broker's retained statuses say who is). */
   async markAllOffline(): Promise<void> {
     await this.db.models.Printer.update({ state: 'offline' }, { where: { state: 'online' } });
+  }
+
+  private announce(job: PrintJob): void {
+    const last = this.recent.get(job.id);
+    if (last && last.status !== job.status && !canTransition(last.status, job.status)) return;
+    if (last?.status === job.status) return;
+    this.recent.delete(job.id);
+    this.recent.set(job.id, { content: this.shared ? job.content : null, status: job.status });
+    if (this.recent.size > RECENT_JOBS) this.recent.delete(this.recent.keys().next().value!);
+    this.emit('job', job);
+  }
+
+  private onRemoteChanges(rows: JobChange[]): void {
+    this.remoteChanges.push(...rows);
+    this.readRemoteChanges();
+  }
+
+  private readRemoteChanges(): void {
+    if (this.readingRemote) return;
+    this.readingRemote = this.announceRemoteChanges()
+      .catch((err: unknown) => this.log.warn({ err }, 'could not read the changes of other instances'))
+      .finally(() => {
+        this.readingRemote = null;
+        if (this.remoteChanges.length) this.readRemoteChanges();
+      });
+  }
+
+  private async announceRemoteChanges(): Promise<void> {
+    while (this.remoteChanges.length) {
+      const batch = this.remoteChanges;
+      this.remoteChanges = [];
+      const unknown = [...new Set(batch.filter((row) => this.recent.get(row.id)?.content == null).map((row) => row.id))];
+      const contents = new Map<number, string>();
+      if (unknown.length) {
+        const found = await this.db.models.PrintJob.findAll({ where: { id: { [Op.in]: unknown } }, attributes: ['id', 'content'] });
+        for (const row of found) contents.set(row.id, row.content);
+      }
+      for (const row of batch) {
+        const content = this.recent.get(row.id)?.content ?? contents.get(row.id);
+        if (content != null) this.announce(fromRaw({ ...row, content }));
+      }
+    }
   }
 
   private toPrinter(id: string, row: PrinterRow | undefined): PrinterInfo {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig } from '../../config';
@@ -12,6 +12,44 @@ import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-dec
 import { readTokens, type Account } from '../../broker-server/broker/tokens';
 import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
 import { startServer, type RunningServer } from '../../broker-server/server';
+import { Database } from '../../broker-server/db/database';
+import { cleanupStack, createTestDatabase, externalServicesMissing, postgresMissing, startMosquitto, testBrokerAccounts, type TestBroker } from './services';
+
+/**
+ * `embedded`: the default deployment (Aedes inside the server, SQLite in DATA_DIR).
+ * `external`: the scaled-out one (the server as a client of Mosquitto, PostgreSQL), see services.ts.
+ */
+export type TestMode = 'embedded' | 'external';
+export const TEST_MODES: readonly TestMode[] = ['embedded', 'external'];
+
+/** Registers one test per mode, named `name [mode]`; the external one is skipped (with the reason) where Mosquitto or PostgreSQL is missing. */
+export function testEachMode(name: string, fn: (t: TestContext, mode: TestMode) => Promise<void>): void {
+  for (const mode of TEST_MODES) {
+    const skip = mode === 'external' ? externalServicesMissing() : false;
+    test(`${name} [${mode}]`, { skip }, (t) => fn(t, mode));
+  }
+}
+
+export type TestDialect = 'sqlite' | 'postgres';
+
+/** Registers one test per database, named `name [dialect]`; the PostgreSQL one is skipped (with the reason) where PostgreSQL is missing. */
+export function testEachDatabase(name: string, fn: (t: TestContext, dialect: TestDialect) => Promise<void>): void {
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    test(`${name} [${dialect}]`, { skip: dialect === 'postgres' ? postgresMissing() : false }, (t) => fn(t, dialect));
+  }
+}
+
+/** A started, migrated database of that dialect: a SQLite file in a temp dir, or a new PostgreSQL database. Stopped after the test. */
+export async function startTestDatabase(t: TestContext, dialect: TestDialect, databaseUrl?: string): Promise<Database> {
+  const url = dialect === 'postgres' ? (databaseUrl ?? (await createTestDatabase())) : null;
+  const db = new Database({ dataDir: tempDir(t), databaseUrl: url }, testLogger());
+  await db.start();
+  t.after(() => db.stop());
+  return db;
+}
+
+/** Printers that have broker accounts in the external mode, besides those a test configures. */
+const TEST_PRINTERS = ['printer-1', 'printer-2', 'printer-3'];
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
 export function testLogger(): Logger {
@@ -60,15 +98,47 @@ export function tempDir(t: TestContext, prefix = 'printhop-test-'): string {
 
 export interface TestServer extends RunningServer {
   baseUrl: string;
+  /** Where agents connect: the embedded broker, or the external one. */
   wsUrl: string;
   tcpUrl: string;
   dataDir: string;
+  mode: TestMode;
+  /** The broker and database of the external mode, which other test servers can join; null when embedded. */
+  external: ExternalServices | null;
+}
+
+export interface ExternalServices {
+  broker: TestBroker;
+  databaseUrl: string;
+  /** Servers and agents on this broker are stopped through here, before the broker. */
+  defer: (stop: () => Promise<unknown>) => void;
+}
+
+export interface TestServerOptions {
+  /** `embedded` unless told (or joining a server of the other mode). */
+  mode?: TestMode;
+  /** Another instance on the same broker and database as `join` (external mode). */
+  join?: TestServer;
+  log?: Logger;
 }
 
 /** Rate limiting is off in tests unless a test asks for it (`printRate`): many tests post jobs in bursts. */
-export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: { log?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: TestServerOptions = {}): Promise<TestServer> {
+  const mode = options.join?.mode ?? options.mode ?? 'embedded';
   const dataDir = overrides.dataDir ?? tempDir(t);
-  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...overrides });
+  let external: TestServer['external'] = null;
+  let modeConfig: Partial<ServerConfig> = {};
+  if (mode === 'external') {
+    if (options.join?.external) external = options.join.external;
+    else {
+      const defer = cleanupStack(t);
+      const broker = await startMosquitto(t, testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])]), defer);
+      external = { broker, databaseUrl: await createTestDatabase(), defer };
+    }
+    const account = external.broker.accounts.server;
+    modeConfig = { mqttUrl: external.broker.tcpUrl, mqttUsername: account.username, mqttPassword: account.password, mqttPort: -1, databaseUrl: external.databaseUrl };
+  }
+  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...modeConfig, ...overrides });
   const server = await startServer(config, options.log ?? testLogger());
   let stopped = false;
   const stop = async () => {
@@ -77,6 +147,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     await server.stop();
   };
   defer(t, stop);
+  external?.defer(stop);
   return {
     ...server,
     stop,
@@ -88,10 +159,13 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     accounts: server.accounts,
     bus: server.bus,
     live: server.live,
+    cluster: server.cluster,
     dataDir,
+    mode,
+    external,
     baseUrl: `http://127.0.0.1:${server.httpPort}`,
-    wsUrl: `ws://127.0.0.1:${server.httpPort}/mqtt`,
-    tcpUrl: `mqtt://127.0.0.1:${server.mqttPort}`,
+    wsUrl: external ? external.broker.wsUrl : `ws://127.0.0.1:${server.httpPort}/mqtt`,
+    tcpUrl: external ? external.broker.tcpUrl : `mqtt://127.0.0.1:${server.mqttPort}`,
   };
 }
 
@@ -106,13 +180,33 @@ export interface TestAgent extends RunningAgent {
 export type MqttIdentity = { printerId: string } | 'debug' | 'server';
 
 /**
- * The user name and password of `as` on `server`'s broker: from the running server, or, for a server
- * running as a child process, from the token file in its DATA_DIR.
+ * The user name and password of `as` on `server`'s broker: the test Mosquitto's accounts in external
+ * mode; else from the running server, or, for a server running as a child process, from the token file
+ * in its DATA_DIR.
  */
-export function mqttCredentials(server: Pick<TestServer, 'dataDir'> & Partial<Pick<TestServer, 'accounts'>>, as: MqttIdentity): { username: string; password: string } {
-  const accounts = server.accounts ?? readTokens(server.dataDir);
+export function mqttCredentials(
+  server: Partial<Pick<TestServer, 'dataDir' | 'accounts' | 'external'>>,
+  as: MqttIdentity,
+): { username: string; password: string } {
+  if (server.external) {
+    const accounts = server.external.broker.accounts;
+    if (as === 'server') return { ...accounts.server };
+    if (as === 'debug') return { ...accounts.debug! };
+    const printer = accounts.printers.find((p) => p.printerId === as.printerId);
+    if (!printer) throw new Error(`no broker account for printer ${as.printerId} in this test broker`);
+    return { username: printer.printerId, password: printer.token };
+  }
+  if (!server.accounts && !server.dataDir) throw new Error('mqttCredentials needs a server, its DATA_DIR or its external broker');
+  const accounts = server.accounts ?? readTokens(server.dataDir!);
   const account: Account = as === 'debug' ? { kind: 'debug' } : as === 'server' ? { kind: 'server' } : { kind: 'printer', printerId: as.printerId };
   return accounts.credentialsFor(account);
+}
+
+/** Host, port and credentials options for mosquitto_sub / mosquitto_pub against `server`'s broker. */
+export function mosquittoClientArgs(server: TestServer, as: MqttIdentity): string[] {
+  const { username, password } = mqttCredentials(server, as);
+  const port = new URL(server.tcpUrl).port;
+  return ['-h', '127.0.0.1', '-p', port, '-u', username, '-P', password];
 }
 
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
@@ -140,7 +234,7 @@ export function agentChildEnv(server: TestServer, printerId: string, extra: Reco
 }
 
 /** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
-export async function startTestAgent(t: TestContext, server: TestServer, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
+export async function startTestAgent(t: TestContext, server: Pick<TestServer, 'external' | 'wsUrl'> & Partial<Pick<TestServer, 'dataDir' | 'accounts'>>, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
   const printerId = overrides.printerId ?? 'printer-1';
   const credentials = mqttCredentials(server, { printerId });
   const dir = overrides.dataDir ? path.dirname(overrides.dataDir) : tempDir(t, 'printhop-agent-');
@@ -167,6 +261,7 @@ export async function startTestAgent(t: TestContext, server: TestServer, overrid
     await agent.stop();
   };
   defer(t, stop);
+  server.external?.defer(stop);
   const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
   return {
     ...agent,

@@ -1,0 +1,97 @@
+/**
+ * The group-commit writer on PostgreSQL, where several server instances write the same table. Each
+ * batch locks the rows it will move in id order first, so two instances' batches never deadlock on
+ * each other; a deadlock or serialization failure all the same makes the whole batch run again (nothing
+ * has been resolved before COMMIT). The batch also announces its changes with NOTIFY, delivered to the
+ * other instances only if it commits.
+ */
+import type pg from 'pg';
+import type { Sequelize } from 'sequelize';
+import { isFinal, type JobStatus } from '../../protocol/states';
+import { encodeJobChanges, JOB_CHANGES_CHANNEL } from './cluster';
+import { GroupCommitWriter, type JobRow, type NewJob, STAMP_COLUMN, statusesBefore, type TransitionRequest } from './job-writer';
+
+const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
+const MAX_ATTEMPTS = 5;
+
+export class PostgresJobWriter extends GroupCommitWriter {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly instanceId: string,
+  ) {
+    super();
+  }
+
+  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+    const manager = this.sequelize.connectionManager;
+    const client = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await client.query('BEGIN');
+        try {
+          const result = await this.write(client, inserts, rounds);
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+        }
+      }
+    } finally {
+      manager.releaseConnection(client as never);
+    }
+  }
+
+  private async write(client: pg.Client, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+    const ids = [...new Set(rounds.flat().map((r) => r.id))].sort((a, b) => a - b);
+    if (ids.length) await client.query('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
+    const inserted = inserts.length ? await this.insertRows(client, inserts) : [];
+    const updated: Array<Array<JobRow | null>> = [];
+    for (const round of rounds) updated.push(await this.updateRows(client, round));
+    const changed = [...inserted, ...updated.flat().filter((row): row is JobRow => row !== null)];
+    for (const payload of encodeJobChanges(this.instanceId, changed)) await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
+    return { inserted, updated };
+  }
+
+  private async insertRows(client: pg.Client, jobs: NewJob[]): Promise<JobRow[]> {
+    // ORDER BY n: the sequence hands out ids in the order of the calls.
+    const { rows } = await client.query<JobRow>(
+      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_at, updated_at)
+       SELECT p, c, k, 'pending', r, $1, $1 FROM unnest($2::varchar[], $3::text[], $4::varchar[], $5::int[]) WITH ORDINALITY AS t(p, c, k, r, n) ORDER BY n
+       RETURNING *`,
+      [new Date(), jobs.map((j) => j.printerId), jobs.map((j) => j.content), jobs.map((j) => j.kind), jobs.map((j) => j.reprintOf)],
+    );
+    return rows.sort((a, b) => a.id - b.id);
+  }
+
+  /** One UPDATE per target status; each request's job id appears once in `requests`. */
+  private async updateRows(client: pg.Client, requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
+    const byId = new Map<number, JobRow>();
+    const groups = new Map<JobStatus, TransitionRequest[]>();
+    for (const r of requests) groups.set(r.to, [...(groups.get(r.to) ?? []), r]);
+    for (const [to, group] of groups) {
+      const sets = ['status = $1', 'updated_at = $2'];
+      const stamp = STAMP_COLUMN[to];
+      if (stamp) sets.push(`${stamp} = v.at`);
+      if (isFinal(to)) sets.push('finished_at = v.at');
+      if (to === 'failed' || to === 'interrupted') sets.push('error = v.error');
+      const { rows } = await client.query<JobRow>(
+        `UPDATE print_jobs AS j SET ${sets.join(', ')}
+         FROM unnest($3::int[], $4::varchar[], $5::timestamptz[], $6::text[]) AS v(id, printer_id, at, error)
+         WHERE j.id = v.id AND (v.printer_id IS NULL OR j.printer_id = v.printer_id) AND j.status = ANY($7::varchar[])
+         RETURNING j.*`,
+        [
+          to,
+          new Date(),
+          group.map((r) => r.id),
+          group.map((r) => r.printerId ?? null),
+          group.map((r) => r.at),
+          group.map((r) => r.error ?? null),
+          statusesBefore(to),
+        ],
+      );
+      for (const row of rows) byId.set(row.id, row);
+    }
+    return requests.map((r) => byId.get(r.id) ?? null);
+  }
+}

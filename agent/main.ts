@@ -1,5 +1,6 @@
 /** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
-import { agentDefaults, ConfigError, loadAgentConfig } from '../config';
+import { agentDefaults, loadAgentConfig } from '../config';
+import { loadOrExit, stopOnSignals } from '../config/process';
 import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
 import { runCheck } from './check';
@@ -33,37 +34,14 @@ async function main(): Promise<void> {
     console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
     process.exit(2);
   }
-  let config;
-  try {
-    config = loadAgentConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`printhop agent: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadOrExit('printhop agent', () => loadAgentConfig());
   if (args.includes('--check')) {
     const ok = await runCheck(config, (line) => process.stdout.write(line + '\n'));
     process.exit(ok ? 0 : 1);
   }
   const log = createLogger('printhop-agent', config.logLevel);
   const agent = await startAgent(config, log);
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down after the receipt in progress');
-    agent.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
 }
 
 main().catch((err: unknown) => {

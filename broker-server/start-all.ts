@@ -4,20 +4,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { loadServerConfig, ConfigError } from '../config';
+import { loadServerConfig } from '../config';
+import { loadOrExit } from '../config/process';
 import { loadTokens, TokenFileError } from './broker/tokens';
 
 const root = path.resolve(import.meta.dirname, '..');
-let server;
-try {
-  server = loadServerConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`printhop: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+const server = loadOrExit('printhop', () => loadServerConfig());
 // The tokens exist before either process starts, so the agent never races the server for them.
 let agentPassword: string;
 try {

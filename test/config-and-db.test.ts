@@ -67,7 +67,7 @@ test('on PostgreSQL, two instances starting together on an empty database migrat
   const [a, b] = [open(), open()];
   await Promise.all([a.start(), b.start()]);
   const [migrations] = (await a.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of']);
+  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of', '0004-add-job-kind-and-printer-condition']);
   const columns = (await b.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
   for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
   await a.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });

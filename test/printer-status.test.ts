@@ -107,7 +107,7 @@ test('paper out: the agent publishes it in its retained status, the page says so
   await waitFor('retained paper-out status', () => statuses.some((s) => s.state === 'online' && s.printer === 'paper-out'));
   assert.match(statuses.find((s) => s.printer === 'paper-out')!.detail ?? '', /out of paper/);
 
-  const fragment = async () => (await fetch(`${server.baseUrl}/fragments/printers`)).text();
+  const fragment = async () => (await fetch(`${server.baseUrl}/`)).text();
   await waitFor('page shows paper out', async () => (await fragment()).includes('plus de papier'));
   const api = (await getJson<Array<{ id: string; condition: string | null }>>(server.baseUrl, '/printers')).json;
   assert.equal(api.find((p) => p.id === 'printer-1')?.condition, 'paper-out');
@@ -135,5 +135,5 @@ test('a printer that never answers status requests is unknown, not an error: job
   const job = (await postJson(server.baseUrl, '/print', { content: 'sans réponse' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
   assert.equal(printer.receipts[0]?.lines[3], 'sans réponse');
-  assert.match(await (await fetch(`${server.baseUrl}/fragments/printers`)).text(), /état inconnu/);
+  assert.match(await (await fetch(`${server.baseUrl}/`)).text(), /état inconnu/);
 });

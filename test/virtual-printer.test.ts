@@ -38,7 +38,7 @@ test('as a new user: npm run virtual-printer and npm run agent; accents, 58 mm w
   assert.match(shown, /│ Crème brûlée à 5 € - oeuf, pour\n│ la table numéro douze\n/);
 
   printer.child.stdin.write('paper-out\n');
-  await waitFor('page says paper out', async () => (await (await fetch(`${server.baseUrl}/fragments/printers`)).text()).includes('plus de papier'));
+  await waitFor('page says paper out', async () => (await (await fetch(`${server.baseUrl}/`)).text()).includes('plus de papier'));
   const second = (await postJson(server.baseUrl, '/print', { content: 'après la recharge' })).json as PrintJob;
   await waitFor('second received', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${second.id}`)).json.status === 'received');
   printer.child.stdin.write('ok\n');

@@ -77,5 +77,5 @@ test('on PostgreSQL, two instances starting together on an empty database migrat
   await again.start();
   t.after(() => again.stop());
   assert.equal((await again.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
-  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, 3);
+  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, 4);
 });

@@ -207,9 +207,9 @@ export function printerList(printers: PrinterInfo[]): SafeHtml {
 }
 
 function printerItem(p: PrinterInfo): SafeHtml {
-  const condition = p.state === 'online' && p.condition && p.condition !== 'ok' ? p.condition : null;
+  const condition = p.state === 'online' && p.condition ? p.condition : null;
   const problem = p.state === 'online' && p.detail && p.detail !== 'ok' && p.detail !== p.condition ? p.detail : null;
-  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || condition ? ' has-problem' : ''}" data-state="${p.state}">
+  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || (condition && condition !== 'ok') ? ' has-problem' : ''}" data-state="${p.state}">
 <span class="dot" aria-hidden="true"></span>
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>

@@ -16,6 +16,19 @@ export interface ExternalBrokerOptions {
   password?: string;
 }
 
+/** The broker's URL for logs: a password written into it never reaches them. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = parsed.username ? '***' : '';
+    parsed.password = parsed.password ? '***' : '';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 /** MQTT topic filter matching (`+` one level, `#` the rest). */
 export function topicMatches(filter: string, topic: string): boolean {
   const f = filter.split('/');
@@ -37,7 +50,7 @@ export class ExternalBroker implements MessageBus {
     private readonly options: ExternalBrokerOptions,
     log: Logger,
   ) {
-    this.log = log.child({ module: 'broker', url: options.url });
+    this.log = log.child({ module: 'broker', url: withoutCredentials(options.url) });
   }
 
   async start(): Promise<void> {

@@ -144,8 +144,12 @@ export class PrintAgent {
       agentVersion: AGENT_VERSION,
       printer: this.transport.description,
     });
+    const waitStarted = Date.now();
     if (!(await this.waitUntilPrintable(id))) return; // stopping: stays `received`, printed after the next start
-    const deadline = Date.parse(entry.at) + this.config.printerRetryLimitMs;
+    // Time spent waiting for paper (the printer said why, and a person can fix it) does not count
+    // against the limit for a printer that cannot be reached at all.
+    const waitedForPaper = Date.now() - waitStarted > WAITING_RECHECK_MS ? Date.now() : 0;
+    const deadline = Math.max(Date.parse(entry.at), waitedForPaper) + this.config.printerRetryLimitMs;
 
     let connection;
     for (let attempt = 0; ; attempt++) {

@@ -10,12 +10,12 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { readTokens } from '../broker-server/broker/tokens';
+import { freePort } from '../test/support/ports';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -34,14 +34,6 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function track(child: ChildProcess, name: string): ChildProcess {
   children.add(child);

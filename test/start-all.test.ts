@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { TOKENS_FILE } from '../broker-server/broker/tokens';
 import { getJson, mqttCredentials, postJson, tempDir, waitFor } from './support/harness';
+import { freePort } from './support/ports';
 
 function sh(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => execFile('sh', ['-c', command], { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })));
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 test('npm start, with no configuration, runs the server and an authenticated agent on the virtual printer; the printed mosquitto_sub works; it stops on SIGTERM', async (t) => {

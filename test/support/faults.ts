@@ -12,17 +12,11 @@ import type { TestContext } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import { getJson, mqttCredentials, type MqttIdentity, type TestServer, waitFor } from './harness';
+import { freePort } from './ports';
+export { freePort };
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CHILD_LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'warn';
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** One run of a program (`broker-server/main.ts` or `agent/main.ts`) through tsx, as `npm run` does. */
 export class ChildProgram {

@@ -16,6 +16,8 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { type BrokerAccounts, DEBUG_USERNAME, mosquittoAccessFiles } from '../../broker-server/broker/mosquitto-access';
+import { freePort } from './ports';
+export { freePort };
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const EXAMPLE_MOSQUITTO_CONF = path.join(ROOT, 'deploy/mosquitto/printhop.conf');
@@ -54,14 +56,6 @@ export function externalServicesMissing(): string | false {
   const missing = [!mosquittoBin && 'mosquitto (apt-get install mosquitto)', !pgBin && 'PostgreSQL (apt-get install postgresql)'].filter(Boolean);
   if (!missing.length || REQUIRED) return false;
   return `not installed here: ${missing.join(', ')}`;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function waitForPort(port: number, what: string, timeoutMs = 10_000): Promise<void> {

@@ -15,6 +15,7 @@ import { type Cluster, PostgresCluster, SingleInstance } from './db/cluster';
 import { Database } from './db/database';
 import { Dispatcher } from './jobs/dispatcher';
 import { JobService } from './jobs/job-service';
+import { JobRetention } from './jobs/retention';
 import { createApp, PUBLIC_DIR } from './http/app';
 import { LiveUpdates } from './http/live-updates';
 
@@ -67,6 +68,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
     await bus.start();
     stops.push({ name: 'broker', stop: () => bus.stop() });
+
+    const retention = new JobRetention(jobs, config.jobRetentionDays, log);
+    retention.start();
+    stops.push({ name: 'retention', stop: () => retention.stop() });
 
     const dispatcher = new Dispatcher(bus, jobs, log, { cluster, republishStaleMs: config.republishStaleMs });
     stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });

@@ -26,6 +26,8 @@ export const serverDefaults = {
    * instance): what a crashed instance left unpublished or unacknowledged. 0 turns it off.
    */
   REPUBLISH_STALE_MS: 60_000,
+  /** Finished jobs (printed, failed, interrupted) older than this are deleted, hourly; 0 keeps them forever. */
+  JOB_RETENTION_DAYS: 90,
   /** Printer a job goes to when the request names none. */
   DEFAULT_PRINTER_ID: 'printer-1',
   /** Printers known before any of them has been seen online (comma separated). */

@@ -58,6 +58,7 @@ const serverSchema = z.object({
   MQTT_PASSWORD: z.string(),
   DATABASE_URL: databaseUrl,
   REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
+  JOB_RETENTION_DAYS: z.coerce.number().min(0),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -164,6 +165,8 @@ export interface ServerConfig {
   databaseUrl: string | null;
   /** 0: no re-publication of stale jobs. */
   republishStaleMs: number;
+  /** 0: finished jobs are kept forever. */
+  jobRetentionDays: number;
   defaultPrinterId: string;
   printers: string[];
   bodyLimitBytes: number;
@@ -197,6 +200,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     dataDir: path.resolve(c.DATA_DIR),
     databaseUrl: c.DATABASE_URL || null,
     republishStaleMs: c.REPUBLISH_STALE_MS,
+    jobRetentionDays: c.JOB_RETENTION_DAYS,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { JobService, type PrintJob } from '../broker-server/jobs/job-service';
+import { JobRetention } from '../broker-server/jobs/retention';
 import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } from './support/harness';
 
 async function store(t: TestContext, dialect: TestDialect) {
@@ -44,4 +45,20 @@ testEachDatabase('concurrent transitions of one job apply in arrival order, neve
   assert.equal(final.status, 'printed');
   assert.equal(final.printedAt, at.toISOString(), 'the agent\'s time of printing is kept');
   assert.equal(final.error, null);
+});
+
+testEachDatabase('finished jobs older than the retention are pruned; unfinished ones never are, however old', async (t, dialect) => {
+  const jobs = await store(t, dialect);
+  const old = new Date(Date.now() - 100 * 86_400_000);
+  const [printedOld, failedOld, printedNew, pendingOld] = await Promise.all([1, 2, 3, 4].map((i) => jobs.create({ printerId: 'p1', content: `r${i}` })));
+  await jobs.transition(printedOld!.id, 'printed', { at: old });
+  await jobs.transition(failedOld!.id, 'failed', { at: old, error: 'no paper' });
+  await jobs.transition(printedNew!.id, 'printed');
+  const retention = new JobRetention(jobs, 90, testLogger());
+  await retention.pruneNow();
+  assert.equal(await jobs.get(printedOld!.id), null);
+  assert.equal(await jobs.get(failedOld!.id), null);
+  assert.equal((await jobs.get(printedNew!.id))?.status, 'printed', 'finished recently: kept');
+  assert.equal((await jobs.get(pendingOld!.id))?.status, 'pending', 'unfinished: kept');
+  assert.equal(await jobs.prune(new Date()), 1, 'everything finished before now: the recent one');
 });

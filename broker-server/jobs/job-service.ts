@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Op, UniqueConstraintError } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind, StatusMessage } from '../../protocol/messages';
-import { canTransition, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { canTransition, FINAL_STATUSES, type JobStatus, REPRINTABLE_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
 import { type Cluster, type JobChange, SingleInstance } from '../db/cluster';
 import type { Database } from '../db/database';
 import type { JobRow, JobWriter } from '../db/job-writer';
@@ -177,6 +177,13 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (printerId) where.printerId = printerId;
     const rows = await this.db.models.PrintJob.findAll({ where, order: [['id', 'ASC']] });
     return rows.map(toJob);
+  }
+
+  /** Deletes finished jobs (printed, failed, interrupted) that finished before `before`; returns how many. */
+  async prune(before: Date): Promise<number> {
+    const count = await this.db.models.PrintJob.destroy({ where: { status: { [Op.in]: [...FINAL_STATUSES] }, finishedAt: { [Op.lt]: before } } });
+    if (count) this.log.info({ count, before: before.toISOString() }, 'finished jobs pruned');
+    return count;
   }
 
   /** Unfinished jobs of online printers that nothing has moved since `before`, oldest first, by printer. */

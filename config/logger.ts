@@ -11,3 +11,16 @@ export function createLogger(name: string, level: string): Logger {
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
   });
 }
+
+/** A URL for a log line or a banner: user name and password masked, whatever the scheme. */
+export function urlForLog(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = parsed.username ? '***' : '';
+    parsed.password = parsed.password ? '***' : '';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

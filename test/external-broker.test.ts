@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { topicMatches, withoutCredentials } from '../broker-server/broker/external-broker';
+import { topicMatches } from '../broker-server/broker/external-broker';
+import { urlForLog } from '../config/logger';
 
 test('topic filters match as MQTT says: + is one level, # the rest', () => {
   assert.ok(topicMatches('printers/+/acks', 'printers/p1/acks'));
@@ -10,8 +11,9 @@ test('topic filters match as MQTT says: + is one level, # the rest', () => {
   assert.ok(!topicMatches('printers/p1/jobs', 'printers/p1'));
 });
 
-test('the external broker URL in logs never carries its password', () => {
-  assert.equal(withoutCredentials('mqtt://broker:1883'), 'mqtt://broker:1883');
-  assert.equal(withoutCredentials('mqtt://printhop-server:s3cret@broker:1883'), 'mqtt://***:***@broker:1883');
-  assert.ok(!withoutCredentials('mqtts://u:p%40ss@broker/').includes('p%40ss'));
+test('a broker or database URL in logs never carries its password', () => {
+  assert.equal(urlForLog('mqtt://broker:1883'), 'mqtt://broker:1883');
+  assert.equal(urlForLog('mqtt://printhop-server:s3cret@broker:1883'), 'mqtt://***:***@broker:1883');
+  assert.ok(!urlForLog('mqtts://u:p%40ss@broker/').includes('p%40ss'));
+  assert.ok(!urlForLog('postgres://printhop:s3cret@db:5432/printhop').includes('s3cret'));
 });

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Logger } from '../../config/logger';
+import { type Logger, urlForLog } from '../../config/logger';
 import type { MessageBus, MessageHandler, SubscribeOptions } from './message-bus';
 
 export const SHARED_GROUP = 'printhop';
@@ -14,19 +14,6 @@ export interface ExternalBrokerOptions {
   url: string;
   username?: string;
   password?: string;
-}
-
-/** The broker's URL for logs: a password written into it never reaches them. */
-export function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.username && !parsed.password) return url;
-    parsed.username = parsed.username ? '***' : '';
-    parsed.password = parsed.password ? '***' : '';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
 }
 
 /** MQTT topic filter matching (`+` one level, `#` the rest). */
@@ -50,7 +37,7 @@ export class ExternalBroker implements MessageBus {
     private readonly options: ExternalBrokerOptions,
     log: Logger,
   ) {
-    this.log = log.child({ module: 'broker', url: withoutCredentials(options.url) });
+    this.log = log.child({ module: 'broker', url: urlForLog(options.url) });
   }
 
   async start(): Promise<void> {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
-import type { Logger } from '../../config/logger';
+import { type Logger, urlForLog } from '../../config/logger';
 import { type JobWriter, SqliteJobWriter } from './job-writer';
 import { migrations } from './migrations';
 import { definePrinterModel, definePrintJobModel, type Models } from './models';
@@ -47,7 +47,7 @@ export class Database {
     if (databaseUrl) {
       this.dialect = 'postgres';
       this.file = null;
-      this.location = redactUrl(databaseUrl);
+      this.location = urlForLog(databaseUrl);
       this.sequelize = new Sequelize(databaseUrl, { dialect: 'postgres', dialectModule: pg, logging, define, pool: { max: 10 } });
     } else {
       this.dialect = 'sqlite';
@@ -112,13 +112,3 @@ export class Database {
   }
 }
 
-/** `postgres://user:secret@host/db` → `postgres://user@host/db`. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable url)';
-  }
-}

@@ -41,10 +41,6 @@ export function canEncode(codePage: CodePage, char: string): boolean {
   return known;
 }
 
-export function encodeText(codePage: CodePage, text: string): Buffer {
-  return iconv.encode(text, codePage.iconv);
-}
-
 export function decodeText(codePage: CodePage, bytes: Buffer): string {
   return iconv.decode(bytes, codePage.iconv);
 }

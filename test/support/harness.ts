@@ -122,6 +122,18 @@ export interface TestServerOptions {
   log?: Logger;
 }
 
+/**
+ * Stops a part once, however often asked: after the test (in reverse order, see defer), before an
+ * external broker it uses, or earlier when the test itself calls the returned function.
+ */
+function stopAfterTest(t: TestContext, stop: () => Promise<void>, external: { defer: (stop: () => Promise<unknown>) => void } | null | undefined): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  const once = () => (stopping ??= stop());
+  defer(t, once);
+  external?.defer(once);
+  return once;
+}
+
 /** Rate limiting is off in tests unless a test asks for it (`printRate`): many tests post jobs in bursts. */
 export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const mode = options.join?.mode ?? options.mode ?? 'embedded';
@@ -140,14 +152,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
   }
   const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...modeConfig, ...overrides });
   const server = await startServer(config, options.log ?? testLogger());
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await server.stop();
-  };
-  defer(t, stop);
-  external?.defer(stop);
+  const stop = stopAfterTest(t, () => server.stop(), external);
   return {
     ...server,
     stop,
@@ -254,14 +259,7 @@ export async function startTestAgent(t: TestContext, server: Pick<TestServer, 'e
     },
   );
   const agent = await startAgent(config, testLogger());
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await agent.stop();
-  };
-  defer(t, stop);
-  server.external?.defer(stop);
+  const stop = stopAfterTest(t, () => agent.stop(), server.external);
   const file = config.printer.startsWith('file:') ? config.printer.slice(5) : printerFile;
   return {
     ...agent,

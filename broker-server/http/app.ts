@@ -135,16 +135,14 @@ export function createApp(options: AppOptions): express.Express {
       throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
     }
     const job = await jobs.create({ printerId, content: checked.value.content });
-    void dispatcher.publish(job);
-    sendCreated(req, res, job);
+    accepted(req, res, dispatcher, job);
   });
 
   app.post('/jobs/:id/reprint', limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
     const job = await jobs.reprint(id);
-    void dispatcher.publish(job);
-    sendCreated(req, res, job);
+    accepted(req, res, dispatcher, job);
   });
 
   // Every job and printer change as JSON, for API clients and the benchmark: `event: job` / `event: printer`.
@@ -168,8 +166,7 @@ export function createApp(options: AppOptions): express.Express {
     const printerId = req.params.id;
     if (!isPrinterId(printerId) || !(await jobs.isKnownPrinter(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
     const job = await jobs.create({ printerId, content: TEST_PRINT_CONTENT, kind: 'test' });
-    void dispatcher.publish(job);
-    sendCreated(req, res, job);
+    accepted(req, res, dispatcher, job);
   });
 
   app.get('/printers', async (_req, res) => {
@@ -207,7 +204,9 @@ export function createApp(options: AppOptions): express.Express {
   return app;
 }
 
-function sendCreated(req: Request, res: Response, job: PrintJob): void {
+/** A job is committed: hand it to the dispatcher (not awaited: 201 means stored) and answer `201`. */
+function accepted(req: Request, res: Response, dispatcher: Dispatcher, job: PrintJob): void {
+  void dispatcher.publish(job);
   res.location(`/jobs/${job.id}`);
   if (isHtmx(req)) res.status(201).type('html').send(confirmation(job).value);
   else if (isPlainForm(req)) res.redirect(303, `/?sent=${job.id}`);

@@ -6,6 +6,9 @@
  *   npm run bench                 full counts (the issue's targets)
  *   npm run bench -- --smoke      small counts, to check that the bench still works (CI)
  *   npm run bench -- --only=latency,throughput
+ *   npm run bench -- --profile[=DIR]   CPU profile of every process the bench starts, summarised at the end
+ *
+ * BENCH_RUNTIME=tsx|dist picks how the processes run (see `launch`).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +19,7 @@ import sqlite3 from 'sqlite3';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
+import { summariseProfile } from './profile-summary';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -24,8 +28,8 @@ const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).
 const wanted = (name: string) => !only || only.includes(name);
 
 const COUNTS = smoke
-  ? { latency: 50, throughput: 600, throughputClients: 8, printers: 3, fleet: 30, catchUp: 300, agentLoad: 100 }
-  : { latency: 2000, throughput: 20000, throughputClients: 64, printers: 10, fleet: 1000, catchUp: 10000, agentLoad: 2000 };
+  ? { latency: 50, throughput: 600, throughputClients: 8, printers: 3, fleet: 30, catchUp: 300, agentLoad: 100, single: 200, singleClients: 16 }
+  : { latency: 2000, throughput: 20000, throughputClients: 64, printers: 10, fleet: 1000, catchUp: 10000, agentLoad: 2000, single: 10000, singleClients: 16 };
 
 // ---------- processes ----------
 
@@ -46,14 +50,65 @@ function track(child: ChildProcess, name: string): ChildProcess {
   return child;
 }
 
-/** BENCH_PROFILE_DIR=dir writes a CPU profile of every process the bench starts (node --cpu-prof). */
-const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+/**
+ * BENCH_PROFILE_DIR=dir or --profile[=dir]: a CPU profile (node --cpu-prof) of every process the bench starts
+ * itself, summarised at the end. (Node 20 refuses --cpu-prof in NODE_OPTIONS, so the server and agent that
+ * `start-all` starts in the `start` scenario are not profiled: the `latency` scenario runs the same code.)
+ */
+const profileFlag = args.find((a) => a === '--profile' || a.startsWith('--profile='));
+const profileDir = profileFlag?.startsWith('--profile=')
+  ? path.resolve(profileFlag.slice('--profile='.length))
+  : (process.env.BENCH_PROFILE_DIR ?? (profileFlag ? fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-profiles-')) : undefined));
+if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+const profileArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+/** pid → what it is, to name the profiles. */
+const launched = new Map<number, string>();
 
-function tsx(script: string, env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
-  const options = { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe', ...(ipc ? ['ipc'] : [])] as never };
-  return ipc
-    ? fork(path.join(root, script), [], { ...options, execArgv: [...profileArgs, '--import', 'tsx'] })
-    : spawn(process.execPath, [...profileArgs, '--import', 'tsx', path.join(root, script)], options);
+/**
+ * The one place that decides how a process runs, so that the bench measures what production runs.
+ * BENCH_RUNTIME=tsx: `node --import tsx` on the TypeScript sources (what `npm start` does today).
+ * BENCH_RUNTIME=dist: plain `node` on the build (`npm run build`, no loader), for the scripts the build has.
+ * Unset: dist when the build has the script, tsx otherwise. Scripts the build has no entry for (the bench's own
+ * fleet and baseline) run with tsx in both cases; the table's header says which runtime each process used.
+ */
+const DIST_ENTRIES: Record<string, string> = {
+  'broker-server/main.ts': 'dist/printhop-server.mjs',
+  'agent/main.ts': 'dist/printhop-agent.mjs',
+  'broker-server/start-all.ts': 'dist/start-all.mjs',
+};
+const runtimeSetting = process.env.BENCH_RUNTIME ?? 'auto';
+if (!['tsx', 'dist', 'auto'].includes(runtimeSetting)) throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
+const runtimes = new Map<string, string>();
+
+function entryFor(script: string): { file: string; execArgv: string[]; runtime: string } {
+  const dist = DIST_ENTRIES[script];
+  const built = dist !== undefined && fs.existsSync(path.join(root, dist));
+  if (runtimeSetting === 'dist' && dist !== undefined && !built) throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
+  if (built && runtimeSetting !== 'tsx') return { file: path.join(root, dist), execArgv: [], runtime: 'dist' };
+  return { file: path.join(root, script), execArgv: ['--import', 'tsx'], runtime: 'tsx' };
+}
+
+interface LaunchOptions {
+  ipc?: boolean;
+  /** LOG_LEVEL of the process; the bench's own default is warn, the `start` scenario keeps npm start's info. */
+  logLevel?: string;
+}
+
+function launch(script: string, env: NodeJS.ProcessEnv, options: LaunchOptions = {}): ChildProcess {
+  const { file, execArgv, runtime } = entryFor(script);
+  runtimes.set(script, runtime);
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (options.logLevel === undefined) fullEnv.LOG_LEVEL = env.LOG_LEVEL ?? 'warn';
+  else if (options.logLevel === 'default') delete fullEnv.LOG_LEVEL;
+  else fullEnv.LOG_LEVEL = options.logLevel;
+  // stdout is drained (as a log file would take it), never left to fill a pipe.
+  const stdio = ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc'] : [])] as never;
+  const child = options.ipc
+    ? fork(file, [], { cwd: root, env: fullEnv, stdio, execArgv: [...profileArgs, ...execArgv] })
+    : spawn(process.execPath, [...profileArgs, ...execArgv, file], { cwd: root, env: fullEnv, stdio });
+  child.stdout?.resume();
+  if (child.pid) launched.set(child.pid, script);
+  return child;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -74,6 +129,53 @@ function rssMb(pid: number | undefined): number {
     return NaN;
   }
 }
+
+/** CPU time (user + system, all threads) a process has used so far, in ms; NaN once it is gone. */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU per job of some processes over a run: robust where wall-clock figures are not (a shared, loaded machine). */
+class CpuMeter {
+  private readonly start: number[];
+  constructor(private readonly pids: Array<number | undefined>) {
+    this.start = pids.map(cpuMs);
+  }
+  perJob(jobs: number): number {
+    return this.pids.reduce((sum: number, pid, i) => sum + cpuMs(pid) - this.start[i]!, 0) / jobs;
+  }
+}
+
+/** The processes a process started (start-all's server and agent). */
+function childPids(pid: number | undefined): number[] {
+  if (!pid) return [];
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+const commandLine = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};
 
 class RssSampler {
   max = 0;
@@ -103,12 +205,12 @@ interface Server {
   events: EventWatcher;
 }
 
-async function startServer(name: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
+async function startServer(name: string, env: NodeJS.ProcessEnv = {}, script = 'broker-server/main.ts', options: LaunchOptions = {}): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `printhop-bench-${name}-`));
   const [port, mqttPort] = [await freePort(), await freePort()];
   // One client address posts everything here: the rate limit, meant for people, is off.
   const child = track(
-    tsx('broker-server/main.ts', { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, PRINT_RATE_PER_MINUTE: '0', ...env }),
+    launch(script, { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, PRINT_RATE_PER_MINUTE: '0', ...env }, options),
     `server ${name}`,
   );
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -151,8 +253,9 @@ function request(agent: http.Agent, port: number, method: string, route: string,
   });
 }
 
-async function postJob(server: Server, content: string, printerId: string): Promise<number> {
-  const res = await request(server.agent, server.port, 'POST', '/print', { content, printerId });
+/** printerId undefined: the request names none, as a user of `npm start` posting to its one printer. */
+async function postJob(server: Server, content: string, printerId: string | undefined): Promise<number> {
+  const res = await request(server.agent, server.port, 'POST', '/print', printerId === undefined ? { content } : { content, printerId });
   if (res.status !== 201) throw new Error(`POST /print answered ${res.status}: ${res.body}`);
   return (JSON.parse(res.body) as { id: number }).id;
 }
@@ -244,7 +347,7 @@ function startAgents(server: Server, printerIds: string[], mqttUrl = server.wsUr
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
   const agentChildren = printerIds.map((printerId) =>
     track(
-      tsx('agent/main.ts', {
+      launch('agent/main.ts', {
         MQTT_URL: mqttUrl,
         PRINTER_ID: printerId,
         MQTT_PASSWORD: readTokens(server.dataDir).credentialsFor({ kind: 'printer', printerId }).password,
@@ -343,24 +446,56 @@ async function runPool<T>(count: number, concurrency: number, task: (i: number) 
 
 // ---------- scenarios ----------
 
+/** What the comparisons of the table are made of, filled by the scenarios that ran. */
+const results: {
+  latency?: { p50: number; p99: number };
+  throughput?: number;
+  start?: { p50: number; p99: number; accepted: number; printed: number };
+} = {};
+
+/** One client, one job at a time: POST, then wait for its `printed` event on the shared event stream. */
+async function sequentialLatency(server: Server, label: string, count: number, printerId: string | undefined, posted: Map<number, string>, offset = 0): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = offset; i < offset + count; i++) {
+    const content = marker(label, i);
+    const t0 = performance.now();
+    const id = await postJob(server, content, printerId);
+    posted.set(id, content);
+    times.push((await server.events.printed(id)) - t0);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** `clients` posting `count` jobs as fast as they are answered: accepted (201) and printed rates, in jobs/s. */
+async function loadRun(server: Server, label: string, count: number, clients: number, printerIds: Array<string | undefined>, posted: Map<number, string>, offset = 0): Promise<{ accepted: number; printed: number }> {
+  const t0 = performance.now();
+  const ids = await runPool(count, clients, async (i) => {
+    const content = marker(label, offset + i);
+    const id = await postJob(server, content, printerIds[i % printerIds.length]);
+    posted.set(id, content);
+    return id;
+  });
+  const postedIn = performance.now() - t0;
+  await Promise.all(ids.map((id) => server.events.printed(id)));
+  const elapsed = performance.now() - t0;
+  return { accepted: (count / postedIn) * 1000, printed: (count / elapsed) * 1000 };
+}
+
 async function latency(): Promise<void> {
   console.error(`latency: 1 client, sequential, ${COUNTS.latency} jobs`);
   const server = await startServer('latency', { PRINTERS: 'printer-1' });
   const agents = startAgents(server, ['printer-1']);
   await server.events.allOnline(['printer-1'], 30_000);
   const posted = new Map<number, string>();
-  const times: number[] = [];
-  for (let i = 0; i < COUNTS.latency; i++) {
-    const content = marker('latency', i);
-    const t0 = performance.now();
-    const id = await postJob(server, content, 'printer-1');
-    posted.set(id, content);
-    times.push((await server.events.printed(id)) - t0);
-  }
+  const cpu = new CpuMeter([server.child?.pid]);
+  const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
+  const sorted = await sequentialLatency(server, 'latency', COUNTS.latency, 'printer-1', posted);
+  figure('latency', 'server CPU per job', cpu.perJob(COUNTS.latency), 'ms');
+  figure('latency', 'agent CPU per job', agentCpu.perJob(COUNTS.latency), 'ms');
   await checkExactlyOnce(server, agents.paperDir, 'latency', posted);
-  const sorted = [...times].sort((a, b) => a - b);
-  figure('latency', 'p50 POST→printed stored', percentile(sorted, 50), 'ms', { op: '<=', value: 2 });
-  figure('latency', 'p99 POST→printed stored', percentile(sorted, 99), 'ms', { op: '<=', value: 8 });
+  results.latency = { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  figure('latency', 'p50 POST→printed stored', results.latency.p50, 'ms', { op: '<=', value: 2 });
+  figure('latency', 'p99 POST→printed stored', results.latency.p99, 'ms', { op: '<=', value: 8 });
   await stopAgents(agents);
   await stopServer(server);
 }
@@ -368,37 +503,112 @@ async function latency(): Promise<void> {
 async function throughputRun(label: string, server: Server, agents: Agents): Promise<number> {
   await server.events.allOnline(agents.printerIds, 60_000);
   const posted = new Map<number, string>();
-  const t0 = performance.now();
-  const ids = await runPool(COUNTS.throughput, COUNTS.throughputClients, async (i) => {
-    const content = marker(label, i);
-    const id = await postJob(server, content, agents.printerIds[i % agents.printerIds.length]!);
-    posted.set(id, content);
-    return id;
-  });
-  const postedIn = performance.now() - t0;
-  await Promise.all(ids.map((id) => server.events.printed(id)));
-  const elapsed = performance.now() - t0;
+  const cpu = new CpuMeter([server.child?.pid]);
+  const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
+  const { accepted, printed } = await loadRun(server, label, COUNTS.throughput, COUNTS.throughputClients, agents.printerIds, posted);
+  figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
+  figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   await checkExactlyOnce(server, agents.paperDir, label, posted);
-  const rate = (COUNTS.throughput / elapsed) * 1000;
-  figure(label, 'accepted (POST 201) rate', (COUNTS.throughput / postedIn) * 1000, 'jobs/s');
-  return rate;
+  figure(label, 'accepted (POST 201) rate', accepted, 'jobs/s');
+  return printed;
 }
 
-async function throughput(): Promise<number> {
+async function throughput(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
   console.error(`throughput: ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs (embedded broker)`);
   const server = await startServer('throughput', { PRINTERS: printerIds.join(',') });
   const agents = startAgents(server, printerIds);
   const sampler = new RssSampler(() => [server.child?.pid]);
-  const rate = await throughputRun('throughput', server, agents);
-  figure('throughput', 'sustained POST→printed', rate, 'jobs/s', { op: '>=', value: 3000 });
+  results.throughput = await throughputRun('throughput', server, agents);
+  figure('throughput', 'sustained POST→printed', results.throughput, 'jobs/s', { op: '>=', value: 3000 });
   figure('throughput', 'server RSS max', sampler.stop(), 'MB');
   await stopAgents(agents);
   await stopServer(server);
-  return rate;
 }
 
-async function external(embeddedRate: number | null): Promise<void> {
+/**
+ * What a user of `npm start` sees: start-all launched as `npm start` launches it (the server and its one agent
+ * as its children, LOG_LEVEL left at its default, info, with stdout drained as a log file would take it; the
+ * `file:` printer in DATA_DIR), driven like the independent client bench/user-client.ts: jobs posted without a
+ * printer id, latency from the POST to the `printed` event on GET /jobs/events, then a load on the one printer.
+ */
+async function asNpmStart(): Promise<void> {
+  console.error(`start: as npm start (server + 1 agent, LOG_LEVEL=info): ${COUNTS.latency} sequential jobs, then ${COUNTS.single} from ${COUNTS.singleClients} clients`);
+  const server = await startServer('start', {}, 'broker-server/start-all.ts', { logLevel: 'default' });
+  await server.events.allOnline(['printer-1'], 30_000);
+  const [serverPid, agentPid] = (() => {
+    const kids = childPids(server.child?.pid);
+    return [kids.find((pid) => !/agent/.test(commandLine(pid))), kids.find((pid) => /agent/.test(commandLine(pid)))];
+  })();
+  const posted = new Map<number, string>();
+  const cpu = new CpuMeter([serverPid]);
+  const agentCpu = new CpuMeter([agentPid]);
+  const sorted = await sequentialLatency(server, 'start', COUNTS.latency, undefined, posted);
+  figure('start', 'server CPU per job (sequential)', cpu.perJob(COUNTS.latency), 'ms');
+  figure('start', 'agent CPU per job (sequential)', agentCpu.perJob(COUNTS.latency), 'ms');
+  const p50 = percentile(sorted, 50);
+  const p99 = percentile(sorted, 99);
+  figure('start', 'p50 POST→printed event', p50, 'ms', { op: '<=', value: 2 });
+  figure('start', 'p99 POST→printed event', p99, 'ms', { op: '<=', value: 8 });
+  if (results.latency) figure('start', 'p50 / latency scenario p50 (same run)', p50 / results.latency.p50, 'x');
+  const loadCpu = new CpuMeter([serverPid]);
+  const loadAgentCpu = new CpuMeter([agentPid]);
+  const { accepted, printed } = await loadRun(server, 'start', COUNTS.single, COUNTS.singleClients, [undefined], posted, COUNTS.latency);
+  figure('start', 'server CPU per job (load)', loadCpu.perJob(COUNTS.single), 'ms');
+  figure('start', 'agent CPU per job (load)', loadAgentCpu.perJob(COUNTS.single), 'ms');
+  figure('start', `accepted (POST 201), ${COUNTS.singleClients} clients, 1 printer`, accepted, 'jobs/s');
+  figure('start', 'printed, 1 printer (POST→last printed)', printed, 'jobs/s');
+  await checkExactlyOnce(server, server.dataDir, 'start', posted);
+  results.start = { p50, p99, accepted, printed };
+  await stopServer(server);
+}
+
+/**
+ * bench/baseline/: the same path written the straightforward way, under the same loads as `latency`, `start`'s
+ * one-printer load and `throughput`, checked exactly-once the same way; the figures are ratios to Printhop's.
+ */
+async function baseline(): Promise<void> {
+  console.error(`baseline: straightforward Express + SQLite + mqtt.js, the latency, one-printer and throughput loads`);
+  const run = async (label: string, printerIds: string[], body: (server: Server, agents: Agents, posted: Map<number, string>) => Promise<void>) => {
+    const server = await startServer(label, {}, 'bench/baseline/server.ts');
+    const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
+    const agentChildren = printerIds.map((printerId) =>
+      track(launch('bench/baseline/agent.ts', { MQTT_URL: server.brokerUrl, PRINTER_ID: printerId, PRINTER_FILE: path.join(paperDir, `${printerId}.prn`) }), `baseline agent ${printerId}`),
+    );
+    const agents = { printerIds, paperDir, children: agentChildren };
+    await server.events.allOnline(printerIds, 30_000);
+    const posted = new Map<number, string>();
+    await body(server, agents, posted);
+    await checkExactlyOnce(server, paperDir, label, posted);
+    await stopAgents(agents);
+    await stopServer(server);
+  };
+  await run('baseline-latency', ['printer-1'], async (server, _agents, posted) => {
+    const sorted = await sequentialLatency(server, 'baseline-latency', COUNTS.latency, 'printer-1', posted);
+    const [p50, p99] = [percentile(sorted, 50), percentile(sorted, 99)];
+    figure('baseline', 'p50 POST→printed event, 1 client', p50, 'ms');
+    figure('baseline', 'p99 POST→printed event, 1 client', p99, 'ms');
+    if (results.latency) figure('baseline', 'latency p50: baseline / Printhop (× faster)', p50 / results.latency.p50, 'x');
+    if (results.start) figure('baseline', 'as npm start p50: baseline / Printhop', p50 / results.start.p50, 'x');
+  });
+  await run('baseline-single', ['printer-1'], async (server, _agents, posted) => {
+    const { accepted, printed } = await loadRun(server, 'baseline-single', COUNTS.single, COUNTS.singleClients, ['printer-1'], posted);
+    figure('baseline', `accepted, ${COUNTS.singleClients} clients, 1 printer`, accepted, 'jobs/s');
+    figure('baseline', 'printed, 1 printer', printed, 'jobs/s');
+    if (results.start) figure('baseline', '1-printer printed rate: Printhop (start) / baseline', results.start.printed / printed, 'x');
+  });
+  const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
+  await run('baseline-throughput', printerIds, async (server, _agents, posted) => {
+    const cpu = new CpuMeter([server.child?.pid]);
+    const { printed } = await loadRun(server, 'baseline-throughput', COUNTS.throughput, COUNTS.throughputClients, printerIds, posted);
+    figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
+    figure('baseline', `sustained, ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers`, printed, 'jobs/s');
+    if (results.throughput) figure('baseline', 'throughput: Printhop / baseline', results.throughput / printed, 'x');
+  });
+}
+
+async function external(): Promise<void> {
+  const embeddedRate = results.throughput ?? null;
   let mosquitto: string;
   try {
     mosquitto = execFileSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { encoding: 'utf8' }).trim().split('\n')[0]!;
@@ -437,7 +647,7 @@ async function fleet(): Promise<void> {
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-fleet-'));
   const fleetChildren = groups.map(({ prefix, count }, p) =>
     track(
-      tsx('bench/fleet.ts', { FLEET_PREFIX: prefix, FLEET_COUNT: String(count), FLEET_DIR: paperDir, FLEET_TOKENS_DIR: server.dataDir, MQTT_URL: server.wsUrl, RECONNECT_MIN_MS: '500', RECONNECT_MAX_MS: '5000' }, true),
+      launch('bench/fleet.ts', { FLEET_PREFIX: prefix, FLEET_COUNT: String(count), FLEET_DIR: paperDir, FLEET_TOKENS_DIR: server.dataDir, MQTT_URL: server.wsUrl, RECONNECT_MIN_MS: '500', RECONNECT_MAX_MS: '5000' }, { ipc: true }),
       `fleet ${p}`,
     ),
   );
@@ -509,15 +719,30 @@ async function agent(): Promise<void> {
   await stopServer(server);
 }
 
+// ---------- profiles ----------
+
+/** After the run (the processes have written their profiles on exit): where each one's time went. */
+async function summariseProfiles(dir: string): Promise<void> {
+  await sleep(500);
+  console.log(`\nCPU profiles in ${dir} (npx tsx bench/profile-summary.ts FILE [N] for more lines):`);
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+    const pid = Number(/^CPU\.\d+\.\d+\.(\d+)\./.exec(file)?.[1]);
+    const summary = summariseProfile(path.join(dir, file), 6);
+    console.log(`\n${file}: ${launched.get(pid) ?? 'unknown process'}, ${summary.split('\n').join('\n  ')}`);
+  }
+}
+
 // ---------- main ----------
 
 async function main(): Promise<void> {
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
   console.error(`Printhop benchmark${smoke ? ' (smoke: small counts, figures not comparable to targets)' : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
-  let embeddedRate: number | null = null;
+  const loadBefore = os.loadavg()[0]!;
   if (wanted('latency')) await latency();
-  if (wanted('throughput')) embeddedRate = await throughput();
-  if (wanted('external')) await external(embeddedRate);
+  if (wanted('start')) await asNpmStart();
+  if (wanted('throughput')) await throughput();
+  if (wanted('external')) await external();
+  if (wanted('baseline')) await baseline();
   if (wanted('fleet')) await fleet();
   if (wanted('catch-up')) await catchUp();
   if (wanted('agent')) await agent();
@@ -526,11 +751,16 @@ async function main(): Promise<void> {
   const header = ['scenario', 'figure', 'measured', 'target', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const load = { before: Math.round(loadBefore * 100) / 100, after: Math.round(os.loadavg()[0]! * 100) / 100 };
+  const runtime = Object.fromEntries(runtimes);
   console.log(`\nPrinthop benchmark${smoke ? ' (smoke)' : ''} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}`);
+  console.log(`${new Date().toISOString()}; load average ${load.before} before, ${load.after} after (above the core count, wall-clock figures are the machine's, not Printhop's: compare ratios and CPU per job)`);
+  console.log(`runtime: ${Object.entries(runtime).map(([script, r]) => `${script} ${r}`).join(', ')}`);
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(r));
-  console.log(JSON.stringify({ bench: 'printhop', smoke, machine, figures, exactlyOnce: 'checked' }));
+  console.log(JSON.stringify({ bench: 'printhop', smoke, machine, load, runtime, figures, exactlyOnce: 'checked' }));
+  if (profileDir) await summariseProfiles(profileDir);
 }
 
 main().then(

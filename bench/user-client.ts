@@ -128,6 +128,8 @@ class Target {
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
+const cpu0 = process.cpuUsage();
+const clientCpuMsPerJob = (jobs: number) => round((((c) => c.user + c.system)(process.cpuUsage(cpu0)) / 1000) / jobs);
 const targets = base.split(',').map((url) => new Target(url));
 for (const t of targets) await t.watchEvents();
 if (mode === 'latency') {
@@ -140,7 +142,7 @@ if (mode === 'latency') {
   }
   for (const [k, t] of targets.entries()) {
     const sorted = times[k]!.sort((a, b) => a - b);
-    console.log(JSON.stringify({ mode, url: t.spec, count, p50: round(pct(sorted, 50)), p90: round(pct(sorted, 90)), p99: round(pct(sorted, 99)), unit: 'ms' }));
+    console.log(JSON.stringify({ mode, url: t.spec, count, p50: round(pct(sorted, 50)), p90: round(pct(sorted, 90)), p99: round(pct(sorted, 99)), unit: 'ms', clientCpuMsPerJob: clientCpuMsPerJob(count * targets.length) }));
   }
 } else {
   const target = targets[0]!;
@@ -155,7 +157,7 @@ if (mode === 'latency') {
   const acceptedMs = performance.now() - t0;
   const done = await Promise.all(ids.map((id) => target.printed(id)));
   const printedMs = Math.max(...done) - t0;
-  console.log(JSON.stringify({ mode, url: target.spec, count, clients, acceptedPerS: round((count / acceptedMs) * 1000), printedPerS: round((count / printedMs) * 1000) }));
+  console.log(JSON.stringify({ mode, url: target.spec, count, clients, acceptedPerS: round((count / acceptedMs) * 1000), printedPerS: round((count / printedMs) * 1000), clientCpuMsPerJob: clientCpuMsPerJob(count) }));
 }
 for (const t of targets) t.close();
 process.exit(0);

@@ -5,12 +5,16 @@
  * would see it twice). Env: MQTT_URL, PRINTER_ID, PRINTER_FILE.
  */
 import fs from 'node:fs';
+import type net from 'node:net';
 import mqtt from 'mqtt';
 
 const printerId = process.env.PRINTER_ID ?? 'printer-1';
 const file = process.env.PRINTER_FILE ?? `${printerId}.prn`;
 const client = mqtt.connect(process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883', { clientId: `baseline-${printerId}`, clean: false });
-client.on('connect', () => void client.subscribeAsync(`printers/${printerId}/jobs`, { qos: 1 }));
+client.on('connect', () => {
+  (client.stream as net.Socket).setNoDelay(true); // as the server's side: see server.ts
+  void client.subscribeAsync(`printers/${printerId}/jobs`, { qos: 1 });
+});
 client.on('message', (_topic, payload) => {
   let job: { id: number; content: string };
   try {

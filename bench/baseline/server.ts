@@ -36,10 +36,16 @@ aedes.on('subscribe', (subscriptions) => {
     if (printer) events.emit('printer', { id: printer, state: 'online' });
   }
 });
-const mqttServer = net.createServer(aedes.handle);
+// Nagle off on both ends, as Printhop's WebSocket links have it: otherwise each small packet can wait for a
+// delayed ACK (~40 ms), a cost of the TCP defaults, not of the design being compared.
+const mqttServer = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  aedes.handle(socket);
+});
 await new Promise<void>((resolve) => mqttServer.listen(Number(process.env.MQTT_PORT ?? 1883), '127.0.0.1', resolve));
 const client = mqtt.connect(`mqtt://127.0.0.1:${(mqttServer.address() as net.AddressInfo).port}`, { clientId: 'baseline-server' });
 await new Promise((resolve) => client.once('connect', resolve));
+(client.stream as net.Socket).setNoDelay(true);
 await client.subscribeAsync('printers/+/acks', { qos: 1 });
 
 /** The ack may overtake the `sent` update, so each update names the status it moves from. */

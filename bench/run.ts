@@ -481,21 +481,26 @@ async function loadRun(server: Server, label: string, count: number, clients: nu
   return { accepted: (count / postedIn) * 1000, printed: (count / elapsed) * 1000 };
 }
 
-async function latency(): Promise<void> {
-  console.error(`latency: 1 client, sequential, ${COUNTS.latency} jobs`);
-  const server = await startServer('latency', { PRINTERS: 'printer-1' });
-  const agents = startAgents(server, ['printer-1']);
+/** tcp: the agent on mqtt:// (as a Raspberry Pi's agent connects) instead of npm start's ws://…/mqtt. */
+async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
+  const label = transport === 'ws' ? 'latency' : 'latency-tcp';
+  console.error(`${label}: 1 client, sequential, ${COUNTS.latency} jobs, agent over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}`);
+  const server = await startServer(label, { PRINTERS: 'printer-1' });
+  const agents = startAgents(server, ['printer-1'], transport === 'ws' ? server.wsUrl : server.brokerUrl);
   await server.events.allOnline(['printer-1'], 30_000);
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
-  const sorted = await sequentialLatency(server, 'latency', COUNTS.latency, 'printer-1', posted);
-  figure('latency', 'server CPU per job', cpu.perJob(COUNTS.latency), 'ms');
-  figure('latency', 'agent CPU per job', agentCpu.perJob(COUNTS.latency), 'ms');
-  await checkExactlyOnce(server, agents.paperDir, 'latency', posted);
-  results.latency = { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
-  figure('latency', 'p50 POST→printed stored', results.latency.p50, 'ms', { op: '<=', value: 2 });
-  figure('latency', 'p99 POST→printed stored', results.latency.p99, 'ms', { op: '<=', value: 8 });
+  const sorted = await sequentialLatency(server, label, COUNTS.latency, 'printer-1', posted);
+  figure(label, 'server CPU per job', cpu.perJob(COUNTS.latency), 'ms');
+  figure(label, 'agent CPU per job', agentCpu.perJob(COUNTS.latency), 'ms');
+  await checkExactlyOnce(server, agents.paperDir, label, posted);
+  const p50 = percentile(sorted, 50);
+  const p99 = percentile(sorted, 99);
+  if (transport === 'ws') results.latency = { p50, p99 };
+  figure(label, 'p50 POST→printed stored', p50, 'ms', { op: '<=', value: 2 });
+  figure(label, 'p99 POST→printed stored', p99, 'ms', { op: '<=', value: 8 });
+  if (transport === 'tcp' && results.latency) figure(label, 'p50 / WebSocket p50 (same run)', p50 / results.latency.p50, 'x');
   await stopAgents(agents);
   await stopServer(server);
 }
@@ -739,6 +744,7 @@ async function main(): Promise<void> {
   console.error(`Printhop benchmark${smoke ? ' (smoke: small counts, figures not comparable to targets)' : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
   const loadBefore = os.loadavg()[0]!;
   if (wanted('latency')) await latency();
+  if (wanted('latency-tcp')) await latency('tcp');
   if (wanted('start')) await asNpmStart();
   if (wanted('throughput')) await throughput();
   if (wanted('external')) await external();

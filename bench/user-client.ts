@@ -99,7 +99,14 @@ class Target {
 
   printed(id: number): Promise<number> {
     const at = this.printedAt.get(id);
-    return at !== undefined ? Promise.resolve(at) : new Promise((resolve) => this.waiters.set(id, resolve));
+    if (at !== undefined) return Promise.resolve(at);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`job ${id}: no printed event from ${this.base} within 60 s`)), 60_000);
+      this.waiters.set(id, (t) => {
+        clearTimeout(timer);
+        resolve(t);
+      });
+    });
   }
 
   async post(n: number): Promise<number> {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { agentDefaults, serverDefaults, virtualPrinterDefaults } from './defaults';
 import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
 import { PAPER_PRESETS } from '../protocol/receipt-layout';
-import { RESERVED_USERNAMES } from '../protocol/accounts';
+import { RESERVED_USERNAMES, TOKEN_PATTERN, TOKEN_RULE } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
 
 export { agentDefaults, serverDefaults, virtualPrinterDefaults };
@@ -28,8 +28,6 @@ const printerAccount = printerId.refine((id) => !RESERVED_USERNAMES.includes(id)
 const positiveInt = z.coerce.number().int().positive();
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
 
-const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
-const TOKEN_RULE = 'must be 16-256 printable ASCII characters, without spaces or commas';
 const token = z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE);
 const printerTokens = z.string().transform((s, ctx) => {
   const tokens: Record<string, string> = {};

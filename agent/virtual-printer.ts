@@ -5,12 +5,11 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import type { PrinterCondition } from '../protocol/messages';
+import { VIRTUAL_CONDITIONS, type VirtualCondition } from '../config';
 import { type DecodedReceipt, decodeEscPos } from './printers/escpos-decoder';
 import { statusAnswers, type StatusQuery } from './printers/status';
 
-export const VIRTUAL_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent'] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
-export type VirtualCondition = (typeof VIRTUAL_CONDITIONS)[number];
+export { VIRTUAL_CONDITIONS, type VirtualCondition };
 
 export function isVirtualCondition(value: unknown): value is VirtualCondition {
   return typeof value === 'string' && (VIRTUAL_CONDITIONS as readonly string[]).includes(value);

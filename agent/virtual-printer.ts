@@ -1,7 +1,9 @@
 /**
  * A network receipt printer for development and tests: listens like a TCP 9100 printer, decodes each
  * receipt with the ESC/POS decoder, shows it as text, and answers DLE EOT status requests with a
- * condition that can be set (`paper-out`, `cover-open`, ...; `silent` answers nothing).
+ * condition that can be set (`paper-out`, `cover-open`, ...; `silent` answers nothing). For the fault
+ * tests it can also be switched off and on (`stop()`, then `start()` on the same port) and lose power
+ * mid-receipt (`failing`).
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -40,7 +42,16 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
   statusRequests = 0;
   /** Control bytes in the receipts that are not commands Printhop sends. */
   readonly unexpected: string[] = [];
+  /** Receipt connections (1-based, in order) that take `failAfterBytes` bytes, then reset: power lost mid-receipt. */
+  readonly failing = new Set<number>();
+  failAfterBytes = 40;
+  /** How many receipt connections failed that way. */
+  failed = 0;
+  /** Connections that sent receipt bytes (a status request on a connection of its own is not one). */
+  receiptConnections = 0;
+  private readonly paperBytes: Buffer[] = [];
   private server: net.Server | null = null;
+  private boundPort: number | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly show: (text: string) => void;
 
@@ -50,10 +61,15 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
     this.show = options.show ?? (() => undefined);
   }
 
+  /** The port it listens on (or listened on, while switched off). */
   get port(): number {
-    const address = this.server?.address();
-    if (!address || typeof address !== 'object') throw new Error('virtual printer is not listening');
-    return address.port;
+    if (this.boundPort === null) throw new Error('virtual printer is not listening');
+    return this.boundPort;
+  }
+
+  /** Every byte that reached the paper, status requests left out, in the order they came. */
+  paper(): Buffer {
+    return Buffer.concat(this.paperBytes);
   }
 
   get url(): string {
@@ -65,18 +81,22 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
     this.show(`[virtual printer] condition: ${condition}`);
   }
 
+  /** Starts listening; started again after `stop()`, on the same port: a printer switched on again. */
   async start(): Promise<void> {
+    if (this.server) return;
     const server = net.createServer((socket) => this.serve(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 9100, this.options.host ?? '127.0.0.1', () => {
+      server.listen(this.boundPort ?? this.options.port ?? 9100, this.options.host ?? '127.0.0.1', () => {
         server.off('error', reject);
         resolve();
       });
     });
+    this.boundPort = (server.address() as net.AddressInfo).port;
   }
 
+  /** Stops listening and drops every connection: a printer switched off (connections are refused). */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
@@ -89,6 +109,8 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
     this.sockets.add(socket);
     let receipt = Buffer.alloc(0);
     let carry = Buffer.alloc(0);
+    let connection = 0;
+    let received = 0;
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       const data = Buffer.concat([carry, chunk]);
@@ -106,7 +128,17 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
         }
         kept.push(data[i]!);
       }
-      receipt = Buffer.concat([receipt, Buffer.from(kept)]);
+      if (!kept.length || socket.destroyed) return;
+      if (!connection) connection = ++this.receiptConnections;
+      let bytes = Buffer.from(kept);
+      received += bytes.length;
+      if (this.failing.has(connection) && received >= this.failAfterBytes) {
+        bytes = bytes.subarray(0, Math.max(0, bytes.length - (received - this.failAfterBytes)));
+        this.failed++;
+        socket.resetAndDestroy();
+      }
+      this.paperBytes.push(bytes);
+      receipt = Buffer.concat([receipt, bytes]);
       for (let end = cutEnd(receipt); end > 0; end = cutEnd(receipt)) {
         this.take(receipt.subarray(0, end));
         receipt = receipt.subarray(end);

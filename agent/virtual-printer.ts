@@ -5,11 +5,10 @@
  * tests it can also be switched off and on (`stop()`, then `start()` on the same port) and lose power
  * mid-receipt (`failing`).
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { VIRTUAL_CONDITIONS, type VirtualCondition } from '../config';
 import { type DecodedReceipt, decodeEscPos } from './printers/escpos-decoder';
-import { statusAnswers, type StatusQuery } from './printers/status';
+import { statusAnswers } from './printers/status';
 
 export { VIRTUAL_CONDITIONS, type VirtualCondition };
 
@@ -26,22 +25,15 @@ export interface VirtualPrinterOptions {
   show?: (text: string) => void;
 }
 
-export interface VirtualPrinterEvents {
-  receipt: [DecodedReceipt];
-  status: [StatusQuery];
-}
-
 const DLE = 0x10;
 const EOT = 0x04;
 const GS = 0x1d;
 
-export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
+export class VirtualPrinter {
   condition: VirtualCondition;
   readonly receipts: DecodedReceipt[] = [];
   /** Every status request answered (or, when silent, ignored) so far. */
   statusRequests = 0;
-  /** Control bytes in the receipts that are not commands Printhop sends. */
-  readonly unexpected: string[] = [];
   /** Receipt connections (1-based, in order) that take `failAfterBytes` bytes, then reset: power lost mid-receipt. */
   readonly failing = new Set<number>();
   failAfterBytes = 40;
@@ -56,7 +48,6 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
   private readonly show: (text: string) => void;
 
   constructor(private readonly options: VirtualPrinterOptions = {}) {
-    super();
     this.condition = options.condition ?? 'ok';
     this.show = options.show ?? (() => undefined);
   }
@@ -152,15 +143,11 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
 
   private answer(socket: net.Socket, n: number): void {
     this.statusRequests++;
-    if (n === 1 || n === 2 || n === 4) {
-      this.emit('status', n);
-      if (this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
-    }
+    if ((n === 1 || n === 2 || n === 4) && this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
   }
 
   private take(bytes: Buffer): void {
     const decoded = decodeEscPos(bytes);
-    this.unexpected.push(...decoded.unexpected);
     for (const receipt of decoded.receipts) {
       if (!receipt.lines.length && !receipt.cut) continue;
       this.receipts.push(receipt);
@@ -172,7 +159,6 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
           `└──${decoded.unexpected.length ? ` unexpected bytes: ${decoded.unexpected.join(', ')}` : ''}`,
         ].join('\n'),
       );
-      this.emit('receipt', receipt);
     }
   }
 }

@@ -1,5 +1,6 @@
-/** The agent's composition root: journal, then printer, then broker link; stopped in reverse. */
+/** The agent's composition root: its parts started in order (journal, broker link, print agent) and stopped in reverse. */
 import type { AgentConfig } from '../config';
+import { Lifecycle, part } from '../config/lifecycle';
 import type { Logger } from '../config/logger';
 import { Journal } from './journal';
 import { BrokerLink } from './link';
@@ -16,28 +17,18 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const journal = new Journal(config.dataDir, config.journalRetentionDays * DAY_MS, log.child({ module: 'journal' }));
-  await journal.start();
   const transport = createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer });
   const link = new BrokerLink(config, log);
   const agent = new PrintAgent(config, journal, transport, link, log);
-  await agent.start();
+  const lifecycle = new Lifecycle(log);
+  await lifecycle.start([
+    journal,
+    // Connected by the print agent once it has recovered its journal, so that no job arrives before;
+    // disconnected after it has finished the receipt in progress, so that its ack still goes out.
+    part('link', () => undefined, () => link.stop()),
+    agent,
+  ]);
   log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: config.mqttUrl, journal: journal.path }, 'agent started');
 
-  return {
-    journal,
-    link,
-    async stop() {
-      for (const [name, stop] of [
-        ['printing', () => agent.stop()],
-        ['link', () => link.stop()],
-        ['journal', () => journal.stop()],
-      ] as const) {
-        try {
-          await stop();
-        } catch (err) {
-          log.error({ err, part: name }, 'stop failed');
-        }
-      }
-    },
-  };
+  return { journal, link, stop: () => lifecycle.stop() };
 }

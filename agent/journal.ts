@@ -25,6 +25,27 @@ export interface JournalEntry {
   acked?: AckStatus;
 }
 
+/** What the print agent needs of its journal: the real one is `Journal` (a file), tests use one in memory. */
+export interface JobJournal {
+  /** Finished jobs are forgotten this long after their final ack was confirmed. */
+  readonly retentionMs: number;
+  get(id: number): JournalEntry | undefined;
+  /** Every entry, by id. */
+  all(): JournalEntry[];
+  /** Records a new state durably; resolves once it is stored. */
+  record(id: number, state: JournalState, extra?: { job?: JobMessage; error?: string }): Promise<JournalEntry>;
+  /** Notes that the broker confirmed this ack; may be lost in a crash (one more, harmless, duplicate ack). */
+  confirmAck(id: number, status: AckStatus): void;
+}
+
+/** The entry a new state makes of the previous one: the job is kept until final, the confirmed ack carried over. */
+export function nextEntry(previous: JournalEntry | undefined, id: number, state: JournalState, at: string, extra: { job?: JobMessage; error?: string } = {}): JournalEntry {
+  const entry: JournalEntry = { id, state, at, acked: previous?.acked };
+  if (!FINAL_JOURNAL_STATES.has(state)) entry.job = extra.job ?? previous?.job;
+  if (extra.error) entry.error = extra.error;
+  return entry;
+}
+
 type Record_ =
   | { id: number; state: JournalState; at: string; job?: JobMessage; error?: string }
   | { id: number; acked: AckStatus };
@@ -34,7 +55,8 @@ export const JOURNAL_FILE = 'journal.jsonl';
 const LAZY_FLUSH_MS = 1000;
 const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 
-export class Journal {
+export class Journal implements JobJournal {
+  readonly name = 'journal';
   private readonly entries = new Map<number, JournalEntry>();
   private file: fsp.FileHandle | null = null;
   private pending: string[] = [];
@@ -112,10 +134,7 @@ export class Journal {
   /** Records a new state durably; resolves once it is on disk. */
   async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
     const at = new Date().toISOString();
-    const previous = this.entries.get(id);
-    const entry: JournalEntry = { id, state, at, acked: previous?.acked };
-    if (!FINAL_JOURNAL_STATES.has(state)) entry.job = extra.job ?? previous?.job;
-    if (extra.error) entry.error = extra.error;
+    const entry = nextEntry(this.entries.get(id), id, state, at, extra);
     this.entries.set(id, entry);
     await this.append({ id, state, at, ...(extra.job ? { job: extra.job } : {}), ...(extra.error ? { error: extra.error } : {}) });
     return entry;
@@ -195,11 +214,7 @@ export class Journal {
         if (entry) entry.acked = record.acked;
         continue;
       }
-      const previous = this.entries.get(record.id);
-      const entry: JournalEntry = { id: record.id, state: record.state, at: record.at, acked: previous?.acked };
-      if (!FINAL_JOURNAL_STATES.has(record.state)) entry.job = record.job ?? previous?.job;
-      if (record.error) entry.error = record.error;
-      this.entries.set(record.id, entry);
+      this.entries.set(record.id, nextEntry(this.entries.get(record.id), record.id, record.state, record.at, record));
     }
     if (bad) this.log.warn({ lines: bad, file: this.path }, 'journal had unreadable lines (torn by a crash); skipped');
   }

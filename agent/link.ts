@@ -15,13 +15,26 @@ export type JobHandler = (payload: Buffer) => Promise<void>;
 
 export interface LinkEvents {
   connect: [];
-  offline: [];
 }
 
-export class BrokerLink extends EventEmitter<LinkEvents> {
+/** What the print agent needs of its connection: the real one is `BrokerLink`, tests use an in-memory fake. */
+export interface AgentLink {
+  /** Starts connecting; `onJob` resolves before the job's PUBACK is sent. */
+  start(onJob: JobHandler, initialStatus: StatusMessage): void;
+  /** `connect`: connected and subscribed (again), so unconfirmed acks can be sent. */
+  on(event: 'connect', listener: () => void): unknown;
+  /** Resolves when the broker confirmed it (PUBACK). */
+  publishAck(ack: AckMessage): Promise<void>;
+  /** Keeps the status for every later connect, and publishes it now if connected. */
+  updateStatus(status: StatusMessage): void;
+}
+
+export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private client: MqttClient | null = null;
   private readonly log: Logger;
   private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private offline = false;
   private status: StatusMessage = { state: 'online' };
 
   constructor(
@@ -32,12 +45,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     this.log = log.child({ module: 'link', printerId: config.printerId });
   }
 
-  get connected(): boolean {
+  private get connected(): boolean {
     return this.client?.connected ?? false;
-  }
-
-  get clientId(): string {
-    return agentClientId(this.config.printerId);
   }
 
   /** Starts connecting; does not wait for the broker, which may be down for now. */
@@ -45,12 +54,13 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     const { config } = this;
     this.status = initialStatus;
     const client = mqtt.connect(config.mqttUrl, {
-      clientId: this.clientId,
+      clientId: agentClientId(config.printerId),
       clean: false,
       protocolVersion: 4,
       keepalive: 30,
       connectTimeout: 10_000,
-      reconnectPeriod: config.reconnectMinMs,
+      // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
+      reconnectPeriod: 0,
       username: config.mqttUsername,
       password: config.mqttPassword || undefined,
       will: {
@@ -76,18 +86,24 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       );
     };
 
-    // Runs before mqtt.js's own 'close' handler schedules the next attempt: each failed attempt waits longer.
-    client.prependListener('close', () => {
-      const internal = client as unknown as { reconnectTimer: NodeJS.Timeout | null };
-      if (internal.reconnectTimer) {
-        clearInterval(internal.reconnectTimer);
-        internal.reconnectTimer = null;
+    // Each failed attempt waits longer. The same stores are passed back: reconnect() would otherwise
+    // start empty ones and forget the acks still waiting for their PUBACK.
+    client.on('close', () => {
+      if (this.client !== client) return; // stopped
+      if (!this.offline) {
+        this.offline = true;
+        this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
       }
-      client.options.reconnectPeriod = this.nextDelay();
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        if (this.client === client) client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+      }, this.nextDelay());
     });
 
     client.on('connect', (connack) => {
       this.attempt = 0;
+      this.offline = false;
       this.log.info({ url: config.mqttUrl, sessionPresent: connack.sessionPresent }, 'connected to broker');
       // Subscribe on every connect: a broker that restarted has forgotten the session.
       // An empty `granted` is mqtt.js skipping a topic it already holds (the broker kept the session,
@@ -100,10 +116,6 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
         this.publishStatus(this.status).catch(() => undefined);
         this.emit('connect');
       });
-    });
-    client.on('offline', () => {
-      this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
-      this.emit('offline');
     });
     client.on('error', (err) => {
       const code = (err as { code?: unknown }).code;
@@ -152,6 +164,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     const client = this.client;
     if (!client) return;
     this.client = null;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
     if (client.connected) {
       await Promise.race([
         new Promise<void>((resolve) =>

@@ -6,8 +6,9 @@
 import type { AgentConfig } from '../config';
 import type { Logger } from '../config/logger';
 import { type AckStatus, type JobMessage, parseJobMessage, type StatusMessage } from '../protocol/messages';
-import { FINAL_JOURNAL_STATES, type Journal, type JournalEntry } from './journal';
-import type { BrokerLink } from './link';
+import type { Part } from '../config/lifecycle';
+import { FINAL_JOURNAL_STATES, type JobJournal, type JournalEntry } from './journal';
+import type { AgentLink } from './link';
 import { type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
 import { renderJob } from './receipt';
@@ -19,7 +20,8 @@ const WAITING_RECHECK_MS = 2000;
 
 const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printing' ? 'received' : entry.state);
 
-export class PrintAgent {
+export class PrintAgent implements Part {
+  readonly name = 'print agent';
   private readonly log: Logger;
   private readonly queue: number[] = [];
   private readonly queued = new Set<number>();
@@ -34,9 +36,9 @@ export class PrintAgent {
 
   constructor(
     private readonly config: AgentConfig,
-    private readonly journal: Journal,
+    private readonly journal: JobJournal,
     private readonly transport: PrinterTransport,
-    private readonly link: BrokerLink,
+    private readonly link: AgentLink,
     log: Logger,
   ) {
     this.log = log.child({ module: 'agent', printerId: config.printerId });

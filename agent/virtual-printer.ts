@@ -1,16 +1,16 @@
 /**
  * A network receipt printer for development and tests: listens like a TCP 9100 printer, decodes each
  * receipt with the ESC/POS decoder, shows it as text, and answers DLE EOT status requests with a
- * condition that can be set (`paper-out`, `cover-open`, ...; `silent` answers nothing).
+ * condition that can be set (`paper-out`, `cover-open`, ...; `silent` answers nothing). For the fault
+ * tests it can also be switched off and on (`stop()`, then `start()` on the same port) and lose power
+ * mid-receipt (`failing`).
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import type { PrinterCondition } from '../protocol/messages';
+import { VIRTUAL_CONDITIONS, type VirtualCondition } from '../config';
 import { type DecodedReceipt, decodeEscPos } from './printers/escpos-decoder';
-import { statusAnswers, type StatusQuery } from './printers/status';
+import { statusAnswers } from './printers/status';
 
-export const VIRTUAL_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent'] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
-export type VirtualCondition = (typeof VIRTUAL_CONDITIONS)[number];
+export { VIRTUAL_CONDITIONS, type VirtualCondition };
 
 export function isVirtualCondition(value: unknown): value is VirtualCondition {
   return typeof value === 'string' && (VIRTUAL_CONDITIONS as readonly string[]).includes(value);
@@ -25,36 +25,42 @@ export interface VirtualPrinterOptions {
   show?: (text: string) => void;
 }
 
-export interface VirtualPrinterEvents {
-  receipt: [DecodedReceipt];
-  status: [StatusQuery];
-}
-
 const DLE = 0x10;
 const EOT = 0x04;
 const GS = 0x1d;
 
-export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
+export class VirtualPrinter {
   condition: VirtualCondition;
   readonly receipts: DecodedReceipt[] = [];
   /** Every status request answered (or, when silent, ignored) so far. */
   statusRequests = 0;
-  /** Control bytes in the receipts that are not commands Printhop sends. */
-  readonly unexpected: string[] = [];
+  /** Receipt connections (1-based, in order) that take `failAfterBytes` bytes, then reset: power lost mid-receipt. */
+  readonly failing = new Set<number>();
+  failAfterBytes = 40;
+  /** How many receipt connections failed that way. */
+  failed = 0;
+  /** Connections that sent receipt bytes (a status request on a connection of its own is not one). */
+  receiptConnections = 0;
+  private readonly paperBytes: Buffer[] = [];
   private server: net.Server | null = null;
+  private boundPort: number | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly show: (text: string) => void;
 
   constructor(private readonly options: VirtualPrinterOptions = {}) {
-    super();
     this.condition = options.condition ?? 'ok';
     this.show = options.show ?? (() => undefined);
   }
 
+  /** The port it listens on (or listened on, while switched off). */
   get port(): number {
-    const address = this.server?.address();
-    if (!address || typeof address !== 'object') throw new Error('virtual printer is not listening');
-    return address.port;
+    if (this.boundPort === null) throw new Error('virtual printer is not listening');
+    return this.boundPort;
+  }
+
+  /** Every byte that reached the paper, status requests left out, in the order they came. */
+  paper(): Buffer {
+    return Buffer.concat(this.paperBytes);
   }
 
   get url(): string {
@@ -66,18 +72,22 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
     this.show(`[virtual printer] condition: ${condition}`);
   }
 
+  /** Starts listening; started again after `stop()`, on the same port: a printer switched on again. */
   async start(): Promise<void> {
+    if (this.server) return;
     const server = net.createServer((socket) => this.serve(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 9100, this.options.host ?? '127.0.0.1', () => {
+      server.listen(this.boundPort ?? this.options.port ?? 9100, this.options.host ?? '127.0.0.1', () => {
         server.off('error', reject);
         resolve();
       });
     });
+    this.boundPort = (server.address() as net.AddressInfo).port;
   }
 
+  /** Stops listening and drops every connection: a printer switched off (connections are refused). */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
@@ -90,6 +100,8 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
     this.sockets.add(socket);
     let receipt = Buffer.alloc(0);
     let carry = Buffer.alloc(0);
+    let connection = 0;
+    let received = 0;
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       const data = Buffer.concat([carry, chunk]);
@@ -107,7 +119,17 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
         }
         kept.push(data[i]!);
       }
-      receipt = Buffer.concat([receipt, Buffer.from(kept)]);
+      if (!kept.length || socket.destroyed) return;
+      if (!connection) connection = ++this.receiptConnections;
+      let bytes = Buffer.from(kept);
+      received += bytes.length;
+      if (this.failing.has(connection) && received >= this.failAfterBytes) {
+        bytes = bytes.subarray(0, Math.max(0, bytes.length - (received - this.failAfterBytes)));
+        this.failed++;
+        socket.resetAndDestroy();
+      }
+      this.paperBytes.push(bytes);
+      receipt = Buffer.concat([receipt, bytes]);
       for (let end = cutEnd(receipt); end > 0; end = cutEnd(receipt)) {
         this.take(receipt.subarray(0, end));
         receipt = receipt.subarray(end);
@@ -121,15 +143,11 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
 
   private answer(socket: net.Socket, n: number): void {
     this.statusRequests++;
-    if (n === 1 || n === 2 || n === 4) {
-      this.emit('status', n);
-      if (this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
-    }
+    if ((n === 1 || n === 2 || n === 4) && this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
   }
 
   private take(bytes: Buffer): void {
     const decoded = decodeEscPos(bytes);
-    this.unexpected.push(...decoded.unexpected);
     for (const receipt of decoded.receipts) {
       if (!receipt.lines.length && !receipt.cut) continue;
       this.receipts.push(receipt);
@@ -141,7 +159,6 @@ export class VirtualPrinter extends EventEmitter<VirtualPrinterEvents> {
           `└──${decoded.unexpected.length ? ` unexpected bytes: ${decoded.unexpected.join(', ')}` : ''}`,
         ].join('\n'),
       );
-      this.emit('receipt', receipt);
     }
   }
 }

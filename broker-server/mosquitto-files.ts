@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadServerConfig } from '../config';
+import { loadServerConfig } from '../config';
+import { loadOrExit } from '../config/process';
 import { brokerAccountsFromConfig, mosquittoAccessFiles } from './broker/mosquitto-access';
 import { loadTokens, serverBrokerCredentials } from './broker/tokens';
 
@@ -21,16 +22,7 @@ function main(args: string[]): number {
     console.error('usage: npm run mosquitto-files [-- --out DIR]   (settings: DATA_DIR, PRINTERS, PRINTER_TOKENS, MQTT_DEBUG_PASSWORD, MQTT_SERVER_PASSWORD, MQTT_USERNAME, MQTT_PASSWORD)');
     return 2;
   }
-  let config;
-  try {
-    config = loadServerConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`printhop mosquitto-files: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadOrExit('printhop mosquitto-files', () => loadServerConfig());
   const { accounts: store } = loadTokens(config);
   const server = serverBrokerCredentials(config, store);
   const { accounts, problems } = brokerAccountsFromConfig({

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { agentDefaults, serverDefaults, virtualPrinterDefaults } from './defaults';
 import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
 import { PAPER_PRESETS } from '../protocol/receipt-layout';
-import { RESERVED_USERNAMES } from '../protocol/accounts';
+import type { PrinterCondition } from '../protocol/messages';
+import { RESERVED_USERNAMES, TOKEN_PATTERN, TOKEN_RULE } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
 
 export { agentDefaults, serverDefaults, virtualPrinterDefaults };
@@ -28,8 +29,6 @@ const printerAccount = printerId.refine((id) => !RESERVED_USERNAMES.includes(id)
 const positiveInt = z.coerce.number().int().positive();
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
 
-const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
-const TOKEN_RULE = 'must be 16-256 printable ASCII characters, without spaces or commas';
 const token = z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE);
 const printerTokens = z.string().transform((s, ctx) => {
   const tokens: Record<string, string> = {};
@@ -264,16 +263,20 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
   };
 }
 
+/** What the virtual printer can answer to a status request; `silent` answers nothing. */
+export const VIRTUAL_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent'] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
+export type VirtualCondition = (typeof VIRTUAL_CONDITIONS)[number];
+
 const virtualPrinterSchema = z.object({
   VIRTUAL_PRINTER_HOST: z.string().min(1),
   VIRTUAL_PRINTER_PORT: port(0),
-  VIRTUAL_PRINTER_STATE: z.enum(['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent']),
+  VIRTUAL_PRINTER_STATE: z.enum(VIRTUAL_CONDITIONS),
 });
 
 export interface VirtualPrinterConfig {
   host: string;
   port: number;
-  condition: z.infer<typeof virtualPrinterSchema>['VIRTUAL_PRINTER_STATE'];
+  condition: VirtualCondition;
 }
 
 export function loadVirtualPrinterConfig(env: Env = process.env): VirtualPrinterConfig {

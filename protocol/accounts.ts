@@ -15,6 +15,14 @@ export function isPrinterAccount(value: unknown): value is string {
   return isPrinterId(value) && !RESERVED_USERNAMES.includes(value);
 }
 
+/** An MQTT password (token): printable ASCII without spaces or commas (PRINTER_TOKENS is `id:token,...`). */
+export const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
+export const TOKEN_RULE = 'must be 16-256 printable ASCII characters, without spaces or commas';
+
+export function isToken(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_PATTERN.test(value);
+}
+
 /** The agent's stable client id, which carries its persistent session. */
 export function agentClientId(printerId: string): string {
   return `printhop-agent-${printerId}`;

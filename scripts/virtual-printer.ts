@@ -4,19 +4,11 @@
  * answers to status requests.
  */
 import readline from 'node:readline';
-import { ConfigError, loadVirtualPrinterConfig } from '../config';
+import { loadVirtualPrinterConfig } from '../config';
+import { loadOrExit } from '../config/process';
 import { isVirtualCondition, VIRTUAL_CONDITIONS, VirtualPrinter } from '../agent/virtual-printer';
 
-let config;
-try {
-  config = loadVirtualPrinterConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`printhop virtual printer: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+const config = loadOrExit('printhop virtual printer', () => loadVirtualPrinterConfig());
 
 const printer = new VirtualPrinter({ host: config.host, port: config.port, condition: config.condition, show: (text) => console.log(text) });
 await printer.start();

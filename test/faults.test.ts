@@ -13,8 +13,10 @@ import { Database } from '../broker-server/db/database';
 import type { PrinterInfo, PrintJob } from '../broker-server/jobs/job-service';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { topics } from '../protocol/topics';
-import { allFinal, allJobs, auditPaper, type AuditResult, readPaper, readPublish, ServerProcess, spawnAgent, TcpProxy, VirtualTcpPrinter } from './support/faults';
-import { getJson, postJson, tempDir, testLogger, waitFor } from './support/harness';
+import { ServerProcess, spawnAgent } from './support/child-programs';
+import { getJson, postJson, startVirtualPrinter, tempDir, testLogger, waitFor } from './support/harness';
+import { MqttProxy, type Packet } from './support/mqtt-proxy';
+import { allFinal, allJobs, auditPaper, type AuditResult, readPaper } from './support/paper-audit';
 
 const N = 200;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,9 +113,8 @@ test('agent SIGKILLed again and again while printing: each job is on paper once,
 test('server SIGKILLed with jobs pending, sent, received and printed: nothing lost, nothing twice', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const printer = new VirtualTcpPrinter();
-  await printer.start(t);
-  const options = { mqttUrl: server.wsUrl, printer: printer.spec, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
+  const printer = await startVirtualPrinter(t);
+  const options = { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
   const agent = spawnAgent(t, options, 'agent#1');
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
@@ -138,7 +139,7 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   await first;
 
   // 2. Killed while the agent holds jobs it cannot print yet (printer off): they are `received`.
-  await printer.goAway();
+  await printer.stop();
   const second: number[] = [];
   await postMany(server.baseUrl, 'kill-server b', 60, second);
   accepted.push(...second);
@@ -146,7 +147,7 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   assert.ok(((await snapshot()).received ?? 0) > 0);
   await server.kill('SIGKILL');
   await server.start();
-  await printer.comeBack();
+  await printer.start();
 
   // 3. Killed while its jobs are `sent`: published to an agent that is down, into a broker that dies with them.
   await allFinal(server.baseUrl);
@@ -207,7 +208,7 @@ test('server (and its embedded broker) restarted with SIGTERM mid-stream: it exi
 test('network cut for 30 s between agent and server: jobs posted meanwhile are printed after reconnection, once, in order', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const proxy = new TcpProxy(server.mqttPort);
+  const proxy = new MqttProxy(server.mqttPort);
   const proxyPort = await proxy.start(t);
   const paperFile = path.join(dir, 'paper.prn');
   spawnAgent(t, { mqttUrl: `mqtt://127.0.0.1:${proxyPort}`, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }), env: { RECONNECT_MAX_MS: '3000' } });
@@ -238,10 +239,9 @@ test('network cut for 30 s between agent and server: jobs posted meanwhile are p
 test('printer switched off: jobs wait on the agent, the printer problem is shown, and all print once, in order, when it is back', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const printer = new VirtualTcpPrinter();
-  await printer.start(t);
-  await printer.goAway();
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.spec, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  const printer = await startVirtualPrinter(t);
+  await printer.stop();
+  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-off', N, accepted);
@@ -254,7 +254,7 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
   await sleep(1000);
   assert.equal(printer.paper().length, 0);
 
-  await printer.comeBack();
+  await printer.start();
   const jobs = await allFinal(server.baseUrl);
   const audit = auditPaper({ jobs, paper: printer.paper(), accepted });
   report(t, 'printer off then on', audit);
@@ -270,10 +270,9 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
 test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with the reason, nothing prints, and a reprint works once it is back', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const printer = new VirtualTcpPrinter();
-  await printer.start(t);
-  await printer.goAway();
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.spec, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }), env: { PRINTER_RETRY_LIMIT_MS: '2000' } });
+  const printer = await startVirtualPrinter(t);
+  await printer.stop();
+  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }), env: { PRINTER_RETRY_LIMIT_MS: '2000' } });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-gone', N, accepted);
@@ -284,7 +283,7 @@ test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with t
   assert.equal(audit.failed.length, N);
   for (const job of audit.failed) assert.match(job.error ?? '', /cannot reach the printer at tcp:\/\/127\.0\.0\.1:\d+/);
 
-  await printer.comeBack();
+  await printer.start();
   const original = audit.failed[7]!;
   const res = await postJson(server.baseUrl, `/jobs/${original.id}/reprint`, {});
   assert.equal(res.status, 201);
@@ -299,10 +298,9 @@ test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with t
 test('printer failing mid-receipt: those jobs are interrupted, never reprinted automatically; the rest print once; a reprint is a new job', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const printer = new VirtualTcpPrinter();
+  const printer = await startVirtualPrinter(t);
   for (let n = 10; n <= N; n += 25) printer.failing.add(n);
-  await printer.start(t);
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.spec, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'mid-write', N, accepted);
   const jobs = await allFinal(server.baseUrl);
@@ -312,7 +310,7 @@ test('printer failing mid-receipt: those jobs are interrupted, never reprinted a
   assert.equal(printer.failed, printer.failing.size);
   assert.equal(audit.interrupted.length, printer.failed, 'each failure mid-receipt is reported, none is hidden as printed');
   assert.equal(audit.partial, printer.failed, 'each is partly on paper');
-  assert.equal(printer.connections, N, 'no job was sent to the printer twice');
+  assert.equal(printer.receiptConnections, N, 'no job was sent to the printer twice');
   for (const job of audit.interrupted) assert.match(job.error ?? '', /may be partly printed.*(ECONNRESET|EPIPE)/);
 
   const original = audit.interrupted[0]!;
@@ -368,16 +366,13 @@ test('the same job published many times, before and after it printed: it is on p
 test('acks lost after printing (swallowed on the network, then in an agent crash): re-sent, applied, and nothing printed twice', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const proxy = new TcpProxy(server.mqttPort);
+  const proxy = new MqttProxy(server.mqttPort);
   const proxyPort = await proxy.start(t);
   const paperFile = path.join(dir, 'paper.prn');
   const options = { mqttUrl: `mqtt://127.0.0.1:${proxyPort}`, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
   const agent = spawnAgent(t, options, 'agent#1');
   await printerIs(server.baseUrl, 'online');
-  const isPrintedAck = (packet: Buffer) => {
-    const publish = readPublish(packet);
-    return publish !== null && publish.topic === topics.acks('printer-1') && /"status":"printed"/.test(publish.payload);
-  };
+  const isPrintedAck = (packet: Packet) => packet.cmd === 'publish' && packet.topic === topics.acks('printer-1') && /"status":"printed"/.test(packet.payload.toString());
   const half = N / 2;
   const accepted: number[] = [];
   const statuses = async () => new Set((await allJobs(server.baseUrl)).map((j) => j.status));

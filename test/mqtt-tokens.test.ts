@@ -66,7 +66,10 @@ test('verification is by exact token; printing the accounts shows no token; a br
   for (const shown of [JSON.stringify({ accounts }), inspect(accounts), String(accounts)]) assert.ok(!shown.includes(password), shown);
 
   fs.writeFileSync(path.join(dataDir, TOKENS_FILE), '{"printers": {"printer-1": "short"}}');
-  assert.throws(() => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }), (err: unknown) => err instanceof TokenFileError && /printer-1.*16 characters.*delete it to generate new tokens/.test(err.message));
+  assert.throws(() => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }), (err: unknown) => err instanceof TokenFileError && /printer-1.*must be 16-256 printable ASCII characters.*delete it to generate new tokens/.test(err.message));
+  // The file follows the same rule as PRINTER_TOKENS (it used to accept any 16 characters, spaces included).
+  fs.writeFileSync(path.join(dataDir, TOKENS_FILE), '{"printers": {"printer-1": "a token with spaces in it"}}');
+  assert.throws(() => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }), (err: unknown) => err instanceof TokenFileError && /printer-1.*without spaces or commas/.test(err.message));
   fs.writeFileSync(path.join(dataDir, TOKENS_FILE), 'not json');
   assert.throws(() => loadTokens({ dataDir, printers: [], mqttTokens: none }), /not valid JSON/);
 });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { STATUS_ANSWER_TIMEOUT_MS, STATUS_QUERIES, type StatusQuery, readStatus, statusRequest, UNKNOWN } from './status';
+import { askStatus, STATUS_ANSWER_TIMEOUT_MS, statusRequest } from './status';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
 
 const POLL_MS = 10;
@@ -51,8 +51,7 @@ export class DevicePrinter implements PrinterTransport {
         }
       };
       await readAll(); // stale answers from an earlier question
-      const answers: Partial<Record<StatusQuery, number>> = {};
-      for (const n of STATUS_QUERIES) {
+      return await askStatus(async (n) => {
         const deadline = Date.now() + STATUS_ANSWER_TIMEOUT_MS;
         let answer: number | undefined;
         let sent = false;
@@ -65,14 +64,12 @@ export class DevicePrinter implements PrinterTransport {
             }
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code;
-            if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return UNKNOWN; // e.g. EINVAL: this device does not read back
+            if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw err; // e.g. EINVAL: this device does not read back (unknown)
           }
           if (answer === undefined) await pause(POLL_MS);
         }
-        if (answer === undefined) return answers[1] === undefined ? UNKNOWN : readStatus(answers);
-        answers[n] = answer;
-      }
-      return readStatus(answers);
+        return answer;
+      });
     } finally {
       await handle.close().catch(() => undefined);
     }

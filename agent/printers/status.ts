@@ -37,6 +37,27 @@ export function readStatus(answers: Partial<Record<StatusQuery, number>>): Statu
   return { condition: 'ok', detail: 'ready' };
 }
 
+/**
+ * Asks DLE EOT 1, 2 and 4 in turn, however the transport reaches the printer: `ask` sends one request and
+ * resolves with the last byte of its answer, or undefined when none came within STATUS_ANSWER_TIMEOUT_MS.
+ * Silence on the first question is `unknown`; on a later one, the earlier answers tell. `ask` throwing
+ * means the printer cannot answer at all: `unknown`.
+ */
+export async function askStatus(ask: (n: StatusQuery) => Promise<number | undefined>): Promise<StatusReport> {
+  const answers: Partial<Record<StatusQuery, number>> = {};
+  for (const n of STATUS_QUERIES) {
+    let answer: number | undefined;
+    try {
+      answer = await ask(n);
+    } catch {
+      return UNKNOWN;
+    }
+    if (answer === undefined) return answers[1] === undefined ? UNKNOWN : readStatus(answers);
+    answers[n] = answer;
+  }
+  return readStatus(answers);
+}
+
 export const UNKNOWN: StatusReport = { condition: 'unknown', detail: `the printer did not answer a status request within ${STATUS_ANSWER_TIMEOUT_MS} ms` };
 
 /** Conditions in which a job waits instead of being sent: it would not reach the paper. */

@@ -1,6 +1,6 @@
 /** A network printer on raw TCP (port 9100, "JetDirect"). */
 import net from 'node:net';
-import { STATUS_ANSWER_TIMEOUT_MS, STATUS_QUERIES, type StatusQuery, readStatus, statusRequest, UNKNOWN } from './status';
+import { askStatus, STATUS_ANSWER_TIMEOUT_MS, statusRequest } from './status';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
 
 /** How long close() waits for the printer to close its side; some printers never do, and then no news is good news. */
@@ -92,8 +92,7 @@ export class TcpPrinter implements PrinterTransport {
       notify?.();
     });
     try {
-      const answers: Partial<Record<StatusQuery, number>> = {};
-      for (const n of STATUS_QUERIES) {
+      return await askStatus(async (n) => {
         received = [];
         socket.write(statusRequest(n));
         const answered = await new Promise<boolean>((resolve) => {
@@ -105,10 +104,8 @@ export class TcpPrinter implements PrinterTransport {
           if (received.length) notify();
         });
         notify = null;
-        if (!answered) return answers[1] === undefined ? UNKNOWN : readStatus(answers);
-        answers[n] = received[received.length - 1];
-      }
-      return readStatus(answers);
+        return answered ? received[received.length - 1] : undefined;
+      });
     } finally {
       socket.destroy();
     }

@@ -8,6 +8,7 @@
  * Inputs are plain data, so that any token store can feed it.
  */
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { DEBUG_USERNAME } from '../../protocol/accounts';
 import { isPrinterId, topics } from '../../protocol/topics';
 
 export interface Credentials {
@@ -23,8 +24,6 @@ export interface BrokerAccounts {
   /** The read-only account for mosquitto_sub; null: none. */
   debug: Credentials | null;
 }
-
-export const DEBUG_USERNAME = 'debug';
 
 /** Mosquitto's default for `mosquitto_passwd` (PW_DEFAULT_ITERATIONS). */
 const PBKDF2_ITERATIONS = 101;

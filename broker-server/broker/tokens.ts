@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import type { ConfiguredTokens } from '../../config';
-import { DEBUG_USERNAME, isPrinterAccount, SERVER_USERNAME } from '../../protocol/accounts';
+import { DEBUG_USERNAME, isPrinterAccount, isToken, SERVER_USERNAME, TOKEN_RULE } from '../../protocol/accounts';
 
 export const TOKENS_FILE = 'mqtt-tokens.json';
 const FILE_MODE = 0o600;
@@ -114,16 +114,15 @@ function readStored(file: string): { stored: StoredTokens; exists: boolean; mode
   } catch {
     throw new TokenFileError(file, 'not valid JSON');
   }
-  const isToken = (v: unknown) => typeof v === 'string' && v.length >= 16;
   const record = json as Partial<StoredTokens> | null;
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new TokenFileError(file, 'not a JSON object');
-  if (record.debug !== undefined && !isToken(record.debug)) throw new TokenFileError(file, '"debug" must be a token of 16 characters or more');
-  if (record.server !== undefined && !isToken(record.server)) throw new TokenFileError(file, '"server" must be a token of 16 characters or more');
+  if (record.debug !== undefined && !isToken(record.debug)) throw new TokenFileError(file, `"debug" ${TOKEN_RULE}`);
+  if (record.server !== undefined && !isToken(record.server)) throw new TokenFileError(file, `"server" ${TOKEN_RULE}`);
   const printers = record.printers ?? {};
   if (typeof printers !== 'object' || printers === null || Array.isArray(printers)) throw new TokenFileError(file, '"printers" must be an object');
   for (const [id, token] of Object.entries(printers)) {
     if (!isPrinterAccount(id)) throw new TokenFileError(file, `"${id}" is not a valid printer id`);
-    if (!isToken(token)) throw new TokenFileError(file, `the token of "${id}" must be 16 characters or more`);
+    if (!isToken(token)) throw new TokenFileError(file, `the token of "${id}" ${TOKEN_RULE}`);
   }
   return { stored: { debug: record.debug, server: record.server, printers: { ...printers } }, exists: true, modeFixed };
 }

@@ -15,7 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
-import { type BrokerAccounts, DEBUG_USERNAME, mosquittoAccessFiles } from '../../broker-server/broker/mosquitto-access';
+import { type BrokerAccounts, mosquittoAccessFiles } from '../../broker-server/broker/mosquitto-access';
+import { DEBUG_USERNAME } from '../../protocol/accounts';
 import { freePort } from './ports';
 export { freePort };
 

@@ -1,0 +1,144 @@
+/**
+ * The server and agents as real child processes, run as `npm run` runs them, so that a test can SIGKILL
+ * them and start them again in place (same ports, same journal, same paper).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { mqttCredentials, type MqttIdentity, type TestServer, waitFor } from './harness';
+import { freePort } from './ports';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const CHILD_LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'warn';
+
+/** One run of a program (`broker-server/main.ts` or `agent/main.ts`) through tsx, as `npm run` does. */
+export class ChildProgram {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private log = '';
+
+  constructor(
+    readonly name: string,
+    script: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: CHILD_LOG_LEVEL, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (d: Buffer) => {
+      this.log = (this.log + d.toString()).slice(-20_000);
+      if (process.env.TEST_LOG_LEVEL) process.stderr.write(`[${name}] ${d.toString()}`);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get output(): string {
+    return this.log;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** A server as a child process on fixed ports, so that it can be killed and started again in place. */
+export class ServerProcess {
+  program: ChildProgram | null = null;
+  starts = 0;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly httpPort: number,
+    readonly mqttPort: number,
+  ) {}
+
+  static async create(t: TestContext, dataDir: string): Promise<ServerProcess> {
+    const server = new ServerProcess(dataDir, await freePort(), await freePort());
+    t.after(() => server.program?.kill('SIGKILL'));
+    await server.start();
+    return server;
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.httpPort}/mqtt`;
+  }
+  get tcpUrl(): string {
+    return `mqtt://127.0.0.1:${this.mqttPort}`;
+  }
+
+  /** What harness.mqttCredentials needs to know of a server: a spawned one answers for the same identities. */
+  asTestServer(): TestServer {
+    return { baseUrl: this.baseUrl, wsUrl: this.wsUrl, tcpUrl: this.tcpUrl, dataDir: this.dataDir, httpPort: this.httpPort, mqttPort: this.mqttPort } as unknown as TestServer;
+  }
+
+  credentials(as: MqttIdentity): { username?: string; password?: string } {
+    return mqttCredentials(this.asTestServer(), as);
+  }
+
+  async start(): Promise<void> {
+    if (this.program?.running) throw new Error('server already running');
+    this.starts++;
+    this.program = new ChildProgram(`server#${this.starts}`, 'broker-server/main.ts', {
+      PORT: String(this.httpPort),
+      MQTT_PORT: String(this.mqttPort),
+      HOST: '127.0.0.1',
+      DATA_DIR: this.dataDir,
+      PRINTERS: 'printer-1',
+      // The suite posts hundreds of jobs from one address; the rate limit is tested on its own.
+      PRINT_RATE_PER_MINUTE: '0',
+    });
+    const program = this.program;
+    await waitFor(
+      `server #${this.starts} up`,
+      async () => {
+        if (!program.running) throw new Error(`server exited: ${program.output}`);
+        return (await fetch(`${this.baseUrl}/health`)).ok;
+      },
+      30_000,
+      100,
+    );
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL') {
+    return this.program?.kill(signal);
+  }
+}
+
+export interface AgentProcessOptions {
+  mqttUrl: string;
+  printer: string;
+  dataDir: string;
+  credentials: { username?: string; password?: string };
+  env?: Record<string, string>;
+}
+
+/** An agent process for printer-1; a new one on the same journal and paper plays the agent restarted. */
+export function spawnAgent(t: TestContext, options: AgentProcessOptions, name = 'agent'): ChildProgram {
+  const program = new ChildProgram(name, 'agent/main.ts', {
+    MQTT_URL: options.mqttUrl,
+    MQTT_USERNAME: options.credentials.username ?? '',
+    MQTT_PASSWORD: options.credentials.password ?? '',
+    PRINTER_ID: 'printer-1',
+    PRINTER: options.printer,
+    AGENT_DATA_DIR: options.dataDir,
+    RECONNECT_MIN_MS: '100',
+    RECONNECT_MAX_MS: '1000',
+    PRINTER_RETRY_MIN_MS: '100',
+    PRINTER_RETRY_MAX_MS: '500',
+    ...options.env,
+  });
+  t.after(() => program.kill('SIGKILL'));
+  return program;
+}

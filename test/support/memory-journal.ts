@@ -1,0 +1,37 @@
+/** The agent's journal in memory, with the real one's entry rules (`nextEntry`); records each step it takes. */
+import { type JobJournal, type JournalEntry, type JournalState, nextEntry } from '../../agent/journal';
+import type { AckStatus, JobMessage } from '../../protocol/messages';
+
+export class MemoryJournal implements JobJournal {
+  private readonly entries = new Map<number, JournalEntry>();
+
+  /** `entries`: what a journal file held when the agent stopped. */
+  constructor(
+    private readonly steps: string[] = [],
+    entries: JournalEntry[] = [],
+    readonly retentionMs = 30 * 24 * 60 * 60 * 1000,
+  ) {
+    for (const e of entries) this.entries.set(e.id, { ...e });
+  }
+
+  get(id: number): JournalEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  all(): JournalEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.id - b.id);
+  }
+
+  async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
+    const entry = nextEntry(this.entries.get(id), id, state, new Date().toISOString(), extra);
+    this.entries.set(id, entry); // known at once, durable once the write resolves: as with the file
+    await Promise.resolve();
+    this.steps.push(`journal ${id} ${state}`);
+    return entry;
+  }
+
+  confirmAck(id: number, status: AckStatus): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.acked = status;
+  }
+}

@@ -48,7 +48,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const store = db.createJobStore(instanceId);
   const { changes, claims } = clusterLinks(config, instanceId, log);
   const jobs = new JobService(store, log);
-  new RemoteJobFeed(changes, store, jobs, log);
   const printers = new PrinterRegistry(store, config.printers, log);
   const accounts = mqttAccounts(config, log);
   const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks: createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log) }, log);
@@ -75,7 +74,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     db,
     // Other instances' agents stay connected to an external broker, whose retained statuses tell.
     part('printers', () => (config.mqttUrl ? undefined : printers.markAllOffline()), () => undefined),
-    part('job changes', () => changes.start(), () => changes.stop()),
+    new RemoteJobFeed(changes, store, jobs, log),
     part('printer claims', () => claims.start(), () => claims.stop()),
     part('broker', () => bus.start(), () => bus.stop()),
     new JobRetention(jobs, config.jobRetentionDays, log),

@@ -4,6 +4,7 @@
  * store once per job (a job's content never changes) and remembered for recent jobs. Notices are read
  * one batch at a time, so they are announced in commit order.
  */
+import type { Part } from '../../config/lifecycle';
 import type { Logger } from '../../config/logger';
 import type { JobChange, JobChangeFeed } from '../cluster/job-change-feed';
 import type { JobStore } from '../store/job-store';
@@ -13,7 +14,8 @@ import type { JobService, PrintJob } from './job-service';
 /** Jobs whose content is remembered. */
 const RECENT_JOBS = 10_000;
 
-export class RemoteJobFeed {
+export class RemoteJobFeed implements Part {
+  readonly name = 'remote job changes';
   private readonly log: Logger;
   private waiting: JobChange[] = [];
   private reading: Promise<void> | null = null;
@@ -21,18 +23,27 @@ export class RemoteJobFeed {
   private readonly contents = new Map<number, string>();
 
   constructor(
-    feed: JobChangeFeed,
+    private readonly feed: JobChangeFeed,
     private readonly store: JobStore,
     private readonly jobs: JobService,
     log: Logger,
   ) {
     this.log = log.child({ module: 'remote-jobs' });
-    if (!feed.shared) return;
-    jobs.on('job', (job: PrintJob) => this.remember(job.id, job.content));
-    feed.onChanges((rows) => {
+  }
+
+  async start(): Promise<void> {
+    if (!this.feed.shared) return;
+    this.jobs.on('job', (job: PrintJob) => this.remember(job.id, job.content));
+    this.feed.onChanges((rows) => {
       this.waiting.push(...rows);
       this.read();
     });
+    await this.feed.start();
+  }
+
+  /** Changes heard but not yet announced are dropped: the pages reload their state when they reconnect. */
+  stop(): Promise<void> {
+    return this.feed.stop();
   }
 
   private remember(id: number, content: string): void {
@@ -56,7 +67,7 @@ export class RemoteJobFeed {
       const batch = this.waiting;
       this.waiting = [];
       const unknown = [...new Set(batch.filter((row) => !this.contents.has(row.id)).map((row) => row.id))];
-      const found = await this.store.contents(unknown);
+      const found = unknown.length ? await this.store.contents(unknown) : new Map<number, string>();
       for (const row of batch) {
         const content = this.contents.get(row.id) ?? found.get(row.id);
         if (content != null) this.jobs.announce(toPrintJob({ ...row, content }));

@@ -10,13 +10,13 @@ import type { NewJob, TransitionRequest } from './job-store';
 /** Statements stay well under SQLite's limit of 32,766 bound parameters (PostgreSQL's is 65,535). */
 const MAX_BATCH = 1000;
 
-export interface WrittenBatch<Row> {
+interface WrittenBatch<Row> {
   inserted: Row[];
   updated: Array<Array<Row | null>>;
 }
 
 /** Writes `inserts` and then each round of `rounds` in one transaction; rows come back in the order asked (null: not applied). */
-export type BatchWriter<Row> = (inserts: NewJob[], rounds: TransitionRequest[][]) => Promise<WrittenBatch<Row>>;
+type BatchWriter<Row> = (inserts: NewJob[], rounds: TransitionRequest[][]) => Promise<WrittenBatch<Row>>;
 
 type Pending<Row> =
   | { kind: 'insert'; job: NewJob; resolve: (row: Row) => void; reject: (err: unknown) => void }

@@ -10,7 +10,7 @@ import type { JobFilter, JobStore, NewJob, PrinterRecord, PrinterStatusWrite, Pr
 import { type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
 
 /** `$1, $2, …` from `first`, for `count` values. */
-export const placeholders = (count: number, first = 1): string => Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
+const placeholders = (count: number, first = 1): string => Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
 
 const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];

@@ -3,7 +3,6 @@
  * Sequelize manages (Sequelize cannot read rows back from a multi-row `INSERT … RETURNING` on SQLite);
  * a batch of one skips BEGIN/COMMIT.
  */
-import type { Sequelize } from 'sequelize';
 import { finishes, STAMPS, statusesBefore, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
@@ -15,16 +14,12 @@ interface SqliteConnection {
 }
 
 /** Sequelize stores SQLite dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; rows written here must match. */
-export function toSqliteDate(d: Date): string {
+function toSqliteDate(d: Date): string {
   return d.toISOString().replace('T', ' ').replace('Z', ' +00:00');
 }
 
 export class SqliteJobStore extends SqlJobStore {
   private connection: SqliteConnection | null = null;
-
-  constructor(sequelize: Sequelize) {
-    super(sequelize);
-  }
 
   protected sqlDate(d: Date): string {
     return toSqliteDate(d);

@@ -1,28 +1,35 @@
 /**
- * The server's composition root: starts the database, the broker, the dispatcher and HTTP in that
- * order, and stops them in reverse, each stop on its own so one failure does not leave the rest open.
+ * The server's composition root: builds its parts (database, cluster links, broker, retention,
+ * dispatcher, HTTP, live updates) and starts them in that order; stops them in reverse, each stop on its
+ * own so one failure does not leave the rest open.
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig } from '../config';
+import { Lifecycle, part, type Part } from '../config/lifecycle';
 import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
-import { loadTokens, type MqttAccounts, serverBrokerCredentials } from './broker/tokens';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
-import { type Cluster, PostgresCluster, SingleInstance } from './db/cluster';
+import { loadTokens, type MqttAccounts, serverBrokerCredentials } from './broker/tokens';
+import { newInstanceId } from './cluster/instance-id';
+import { type JobChangeFeed, NoOtherInstances, PostgresJobChangeFeed } from './cluster/job-change-feed';
+import { PostgresPrinterClaims, type PrinterClaims, SoleInstanceClaims } from './cluster/printer-claims';
 import { Database } from './db/database';
-import { Dispatcher } from './jobs/dispatcher';
-import { JobService } from './jobs/job-service';
-import { JobRetention } from './jobs/retention';
 import { createApp, PUBLIC_DIR } from './http/app';
+import { HttpListener } from './http/http-server';
 import { LiveUpdates } from './http/live-updates';
+import { Dispatcher } from './jobs/dispatcher';
+import { JobIntake } from './jobs/job-intake';
+import { JobService } from './jobs/job-service';
+import { RemoteJobFeed } from './jobs/remote-job-feed';
+import { JobRetention } from './jobs/retention';
+import { PrinterRegistry } from './printers/printer-registry';
 
 export interface RunningServer {
   readonly httpPort: number;
   readonly mqttPort: number | null;
   readonly jobs: JobService;
+  readonly printers: PrinterRegistry;
   readonly dispatcher: Dispatcher;
   /** The embedded broker, or null when the server uses an external one. */
   readonly broker: EmbeddedBroker | null;
@@ -30,125 +37,74 @@ export interface RunningServer {
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
   readonly live: LiveUpdates;
-  readonly cluster: Cluster;
+  /** This process, in logs and in the change notices other instances receive. */
+  readonly instanceId: string;
   stop(): Promise<void>;
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
-  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
-  const stopAll = async () => {
-    for (const { name, stop } of stops.reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.error({ err, part: name }, 'stop failed');
-      }
-    }
-    stops.length = 0;
-  };
+  const instanceId = newInstanceId();
+  const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
+  const store = db.createJobStore(instanceId);
+  const { changes, claims } = clusterLinks(config, instanceId, log);
+  const jobs = new JobService(store, log);
+  const printers = new PrinterRegistry(store, config.printers, log);
+  const accounts = mqttAccounts(config, log);
+  const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks: createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log) }, log);
+  const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
+  const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
+  const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
+  const app = createApp({
+    jobs,
+    printers,
+    intake: new JobIntake(jobs, dispatcher),
+    live,
+    defaultPrinterId: config.defaultPrinterId,
+    paperColumns: config.paperColumns,
+    bodyLimitBytes: config.bodyLimitBytes,
+    printRate: config.printRate,
+    trustProxy: config.trustProxy,
+    publicDir: PUBLIC_DIR,
+    log,
+  });
+  // The live streams end as HTTP stops, once no new connection can come in.
+  const http = new HttpListener(app, { port: config.port, host: config.host, broker, beforeDrain: () => void live.stop() });
 
-  try {
-    const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
-    await db.start();
-    stops.push({ name: 'database', stop: () => db.stop() });
-
-    const cluster: Cluster = config.databaseUrl ? new PostgresCluster(config.databaseUrl, log) : new SingleInstance();
-    await cluster.start();
-    stops.push({ name: 'cluster', stop: () => cluster.stop() });
-
-    const jobs = new JobService(db, config.printers, log, cluster);
+  const parts: Part[] = [
+    db,
     // Other instances' agents stay connected to an external broker, whose retained statuses tell.
-    if (!config.mqttUrl) await jobs.markAllOffline();
+    part('printers', () => (config.mqttUrl ? undefined : printers.markAllOffline()), () => undefined),
+    new RemoteJobFeed(changes, store, jobs, log),
+    part('printer claims', () => claims.start(), () => claims.stop()),
+    part('broker', () => bus.start(), () => bus.stop()),
+    new JobRetention(jobs, config.jobRetentionDays, log),
+    // Stopped even if its start fails half-way: publications it began must finish before the database closes.
+    part('dispatcher', () => dispatcher.start().catch(async (err: unknown) => {
+      await dispatcher.stop();
+      throw err;
+    }), () => dispatcher.stop()),
+    http,
+    part('live updates', () => live.start(), () => undefined),
+  ];
+  const lifecycle = new Lifecycle(log);
+  await lifecycle.start(parts);
+  const mqttPort = broker?.tcpPort ?? null;
+  log.info(
+    { module: 'server', instance: instanceId, port: http.port, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
+    'server ready',
+  );
+  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, stop: () => lifecycle.stop() };
+}
 
-    const { accounts, modeFixed } = loadTokens(config);
-    if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
-    log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
-    const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log);
-    const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
-    const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
-    await bus.start();
-    stops.push({ name: 'broker', stop: () => bus.stop() });
+/** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */
+function clusterLinks(config: ServerConfig, instanceId: string, log: Logger): { changes: JobChangeFeed; claims: PrinterClaims } {
+  if (!config.databaseUrl) return { changes: new NoOtherInstances(), claims: new SoleInstanceClaims() };
+  return { changes: new PostgresJobChangeFeed(config.databaseUrl, instanceId, log), claims: new PostgresPrinterClaims(config.databaseUrl, instanceId, log) };
+}
 
-    const retention = new JobRetention(jobs, config.jobRetentionDays, log);
-    retention.start();
-    stops.push({ name: 'retention', stop: () => retention.stop() });
-
-    const dispatcher = new Dispatcher(bus, jobs, log, { cluster, republishStaleMs: config.republishStaleMs });
-    stops.push({ name: 'dispatcher', stop: () => dispatcher.stop() });
-    await dispatcher.start();
-
-    const live = new LiveUpdates(jobs, { defaultPrinterId: config.defaultPrinterId }, log);
-    const app = createApp({
-      jobs,
-      dispatcher,
-      live,
-      defaultPrinterId: config.defaultPrinterId,
-      paperColumns: config.paperColumns,
-      bodyLimitBytes: config.bodyLimitBytes,
-      printRate: config.printRate,
-      trustProxy: config.trustProxy,
-      publicDir: PUBLIC_DIR,
-      log,
-    });
-    const server = http.createServer(app);
-    // HTTP connections, so that stop() can wait for requests in flight; MQTT-over-WebSocket
-    // connections leave this set once upgraded: the broker closes those.
-    const sockets = new Set<Socket>();
-    let onSocketClosed: (() => void) | null = null;
-    server.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        onSocketClosed?.();
-      });
-    });
-    server.on('upgrade', (req, socket, head) => {
-      sockets.delete(socket as Socket);
-      if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
-      else socket.destroy();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    stops.push({
-      name: 'http',
-      stop: () =>
-        new Promise<void>((resolve) => {
-          // Stop taking connections and drop idle keep-alive ones first, so that a page whose live stream
-          // ends now cannot reconnect to a server on its way out; then let requests in flight finish (5 s at most).
-          server.close();
-          server.closeIdleConnections();
-          void live.stop();
-          const timer = setTimeout(() => {
-            for (const socket of sockets) socket.destroy();
-          }, 5000);
-          timer.unref();
-          onSocketClosed = () => {
-            server.closeIdleConnections();
-            if (sockets.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          };
-          onSocketClosed();
-        }),
-    });
-    // Stopped by the HTTP stop above, once no new connection can come in.
-    live.start();
-    const httpPort = (server.address() as AddressInfo).port;
-    const mqttPort = broker?.tcpPort ?? null;
-    log.info(
-      { module: 'server', instance: cluster.instanceId, port: httpPort, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
-      'server ready',
-    );
-
-    return { httpPort, mqttPort, jobs, dispatcher, broker, bus, accounts, live, cluster, stop: stopAll };
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
+function mqttAccounts(config: ServerConfig, log: Logger): MqttAccounts {
+  const { accounts, modeFixed } = loadTokens(config);
+  if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
+  log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
+  return accounts;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import type { PrinterInfo, PrintJob } from '../broker-server/jobs/job-service';
+import type { PrintJob } from '../broker-server/jobs/job-service';
+import type { PrinterInfo } from '../broker-server/printers/printer-registry';
 import { agentClientId } from '../protocol/accounts';
 import { topics } from '../protocol/topics';
 import { captureLogger, connectClient, getJson, mqttCredentials, postJson, startTestAgent, startTestServer, type TestServer, waitFor } from './support/harness';
@@ -138,7 +139,7 @@ test("a fake ack (printer-2 acknowledging printer-1's job) is refused and change
 test('the debug account can watch every printer topic but publish nothing; MQTT_DEBUG_CAN_PUBLISH lets it send a job by hand', async (t) => {
   const server = await startTestServer(t);
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const watcher = spawn('mosquitto_sub', [...mosquittoArgs(server, 'debug'), '-t', 'printers/#', '-v', '-q', '1', '-C', '4', '-W', '15']);
   t.after(() => watcher.kill());
@@ -160,12 +161,12 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   const closed = new Promise<void>((resolve) => debug.once('close', () => resolve()));
   debug.publish(topics.status('printer-1'), JSON.stringify({ state: 'offline' }), { qos: 1, retain: true });
   await closed;
-  assert.equal((await server.jobs.printer('printer-1'))?.state, 'online');
+  assert.equal((await server.printers.get('printer-1'))?.state, 'online');
   assert.equal(agent.paper().receipts.length, 1, 'the job by hand was not printed');
 
   const open = await startTestServer(t, { debugCanPublish: true });
   const openAgent = await startTestAgent(t, open);
-  await waitFor('printer online', async () => (await open.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await open.printers.get('printer-1'))?.state === 'online');
   const allowed = await run(t, 'mosquitto_pub', [...mosquittoArgs(open, 'debug'), '-q', '1', '-t', topics.jobs('printer-1'), '-m', byHand]);
   assert.equal(allowed.code, 0, allowed.stderr);
   await waitFor('job by hand printed', () => openAgent.paper().receipts.length === 1);
@@ -177,8 +178,8 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
 test("status spoofing is refused: a printer cannot publish another's status, not even as its Last Will, nor take its client id", async (t) => {
   const server = await startTestServer(t, TWO_PRINTERS);
   await startTestAgent(t, server, { printerId: 'printer-1' });
-  await waitFor('printer-1 online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
-  const before = (await server.jobs.printer('printer-1'))!;
+  await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
+  const before = (await server.printers.get('printer-1'))!;
 
   const spoof = await run(t, 'mosquitto_pub', [...mosquittoArgs(server, { printerId: 'printer-2' }), '-q', '1', '-r', '-t', topics.status('printer-1'), '-m', '{"state":"offline"}']);
   assert.notEqual(spoof.code, 0);
@@ -195,9 +196,9 @@ test("status spoofing is refused: a printer cannot publish another's status, not
     will: { topic: topics.status('printer-2'), payload: Buffer.from('{"state":"offline","detail":"will"}'), qos: 1, retain: true },
   });
   (honest.stream as unknown as { destroy(): void }).destroy();
-  await waitFor('printer-2 will delivered', async () => (await server.jobs.printer('printer-2'))?.detail === 'will');
+  await waitFor('printer-2 will delivered', async () => (await server.printers.get('printer-2'))?.detail === 'will');
 
-  const after = (await server.jobs.printer('printer-1'))!;
+  const after = (await server.printers.get('printer-1'))!;
   assert.equal(after.state, 'online');
   assert.equal(after.lastSeenAt, before.lastSeenAt);
   const watcher = await connectClient(t, server, 'debug');
@@ -219,7 +220,7 @@ test("status spoofing is refused: a printer cannot publish another's status, not
 test('the server account may publish jobs and read acks and status, and nothing more', async (t) => {
   const server = await startTestServer(t);
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const asServer = await connectClient(t, server, 'server');
   assert.deepEqual(await grantedQos(asServer, ['printers/+/acks', 'printers/+/status', '#']), [1, 1, 128]);
   const acks: string[] = [];
@@ -238,7 +239,7 @@ test('an agent with a wrong token is refused (and logged) and never shows its pr
   const impostor = await startTestAgent(t, server, { mqttPassword: 'not-the-token-of-printer-1' });
   await waitFor('refusal logged', () => capture.entries().some((e) => e.msg === 'mqtt connection refused' && e.username === 'printer-1' && e.reason === 'wrong password'));
   await impostor.stop();
-  assert.equal((await server.jobs.printer('printer-1'))?.state, 'unknown');
+  assert.equal((await server.printers.get('printer-1'))?.state, 'unknown');
   const job = (await postJson(server.baseUrl, '/print', { content: 'pour le vrai agent' })).json as PrintJob;
   assert.equal(impostor.paper().receipts.length, 0);
   const agent = await startTestAgent(t, server);

@@ -33,7 +33,7 @@ async function storedJobs(baseUrl: string): Promise<PrintJob[]> {
 test('a typed message is confirmed, reaches "imprimé" live with the time of each step, and the printer holds the receipt shown in the preview', async (t) => {
   const { server, addAgent } = await startPrinting(t);
   const agent = await addAgent();
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const { page, problems, dialogs, sameDocument } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 
@@ -152,7 +152,7 @@ test('a script-like message is shown as text everywhere and no dialog opens', as
 test('stopping the agent turns its printer "hors ligne" on the page without a reload, and starting it brings it back', async (t) => {
   const { server, addAgent } = await startPrinting(t);
   const agent = await addAgent();
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const { page, problems, sameDocument } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
   const printer = page.locator('#printer-printer-1');
@@ -176,7 +176,7 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   const { server, addAgent } = await startPrinting(t, { printers: ['printer-1', 'cuisine'] });
   const wide = await addAgent();
   const narrow = await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
-  await waitFor('both online', async () => (await server.jobs.printers()).every((p) => p.state === 'online'));
+  await waitFor('both online', async () => (await server.printers.list()).every((p) => p.state === 'online'));
   const { page, problems } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 

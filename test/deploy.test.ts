@@ -118,7 +118,7 @@ test('the agent installs alone: its own package.json, no server package, and it 
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.after(() => child.kill('SIGKILL'));
-  await waitFor('agent online', async () => (await server.jobs.printer('printer-1'))?.state === 'online', 20_000).catch((err: Error) => {
+  await waitFor('agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${out}`);
   });
   const job = (await postJson(server.baseUrl, '/print', { content: 'Imprimé sans le serveur à côté' })).json as PrintJob;

@@ -13,7 +13,7 @@ const printed = async (baseUrl: string, id: number) =>
 testEachMode('a job posted over HTTP is stored, printed by a real agent over MQTT-over-WebSocket, and shown printed', async (t, mode) => {
   const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const res = await postJson(server.baseUrl, '/print', { content: 'Crème brûlée à 5 €' });
   assert.equal(res.status, 201);
@@ -109,7 +109,7 @@ testEachMode('the same job delivered again (re-published, or a raw duplicate) is
 testEachMode('a malformed job message is logged and ignored, and the agent keeps printing', async (t, mode) => {
   const server = await startTestServer(t, {}, { mode });
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const client = await connectClient(t, server, 'server', { clientId: 'test-garbage' });
   for (const payload of ['not json', '{"id":"x"}', '[]', '{"id":1.5,"content":"x","createdAt":"now"}', Buffer.from([0xff, 0x00])]) {
     await client.publishAsync(topics.jobs('printer-1'), payload, { qos: 1 });
@@ -122,7 +122,7 @@ testEachMode('a malformed job message is logged and ignored, and the agent keeps
 testEachMode('a job stored but never published (its instance died in between) is published once it has not moved for REPUBLISH_STALE_MS', async (t, mode) => {
   const server = await startTestServer(t, { republishStaleMs: 300 }, { mode });
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const orphan = await server.jobs.create({ printerId: 'printer-1', content: 'jamais publié' });
   assert.equal((await printed(server.baseUrl, orphan.id)).content, 'jamais publié');
   assert.equal(agent.paper().receipts.length, 1);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { newInstanceId } from '../broker-server/cluster/instance-id';
 import { JobService, type PrintJob } from '../broker-server/jobs/job-service';
 import { JobRetention } from '../broker-server/jobs/retention';
 import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } from './support/harness';
 
 async function store(t: TestContext, dialect: TestDialect) {
-  return new JobService(await startTestDatabase(t, dialect), ['p1', 'p2'], testLogger());
+  return new JobService((await startTestDatabase(t, dialect)).createJobStore(newInstanceId()), testLogger());
 }
 
 testEachDatabase('concurrent creates share commits and each gets its own committed row, in order', async (t, dialect) => {

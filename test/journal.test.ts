@@ -93,7 +93,7 @@ test('a running journal compacts itself: a confirmed final entry past retention 
 test('a job older than the journal retention that the journal does not know is reported interrupted, not printed', async (t) => {
   const server = await startTestServer(t);
   const agent = await startTestAgent(t, server, { journalRetentionDays: 1 });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const watcher = await connectClient(t, server, 'server', { clientId: 'test-old-job' });
   const acks: Array<{ id: number; status: string; error?: string }> = [];
   await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });

@@ -40,7 +40,7 @@ test('the README’s mosquitto_sub/mosquitto_pub commands watch jobs, acks and s
   // The README says so: sending by hand needs MQTT_DEBUG_CAN_PUBLISH=true.
   const server = await startTestServer(t, { debugCanPublish: true });
   const agent = await startTestAgent(t, server, { mqttUrl: server.tcpUrl });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const all = runShell(t, adapt(watchAll, server));
   const acks = runShell(t, adapt(watchAcks, server));

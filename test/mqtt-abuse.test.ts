@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import type { PrinterInfo, PrintJob } from '../broker-server/jobs/job-service';
+import type { PrintJob } from '../broker-server/jobs/job-service';
+import type { PrinterInfo } from '../broker-server/printers/printer-registry';
 import { MAX_PACKET_BYTES } from '../broker-server/broker/embedded-broker';
 import { packetSizeWatcher } from '../broker-server/broker/packet-size-guard';
 import { topics } from '../protocol/topics';
@@ -16,7 +17,7 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
   const capture = captureLogger();
   const server = await startTestServer(t, { printers: ['printer-1', 'printer-2'] }, { log: capture.log });
   const agent = await startTestAgent(t, server, { printerId: 'printer-1' });
-  await waitFor('printer-1 online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const mine = ((await postJson(server.baseUrl, '/print', { content: 'imprimé', printerId: 'printer-1' })).json as PrintJob).id;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${mine}`)).json.status === 'printed');
   const theirs = ((await postJson(server.baseUrl, '/print', { content: 'pour printer-2', printerId: 'printer-2' })).json as PrintJob).id;
@@ -65,7 +66,7 @@ test('an oversized MQTT packet closes the connection before it is read; the brok
   const capture = captureLogger();
   const server = await startTestServer(t, {}, { log: capture.log });
   const agent = await startTestAgent(t, server);
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const before = await snapshot(server);
 
   const rogue = await connectClient(t, server, { printerId: 'printer-1' }, { clientId: 'rogue-big' });

@@ -8,7 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pg from 'pg';
-import { PostgresCluster } from '../broker-server/db/cluster';
+import { newInstanceId } from '../broker-server/cluster/instance-id';
+import { PostgresPrinterClaims } from '../broker-server/cluster/printer-claims';
 import { JobService, type PrintJob } from '../broker-server/jobs/job-service';
 import { topics } from '../protocol/topics';
 import { connectClient, getJson, postJson, startTestAgent, startTestDatabase, startTestServer, tempDir, testLogger, waitFor, type TestServer } from './support/harness';
@@ -50,14 +51,7 @@ async function twoInstances(t: TestContext, overrides = {}): Promise<[TestServer
 
 test('two instances on one database: racing transitions of the same jobs apply once each, forward only, without deadlock', { skip: postgresMissing() }, async (t) => {
   const databaseUrl = await createTestDatabase();
-  const services = await Promise.all(
-    [0, 1].map(async () => {
-      const cluster = new PostgresCluster(databaseUrl, testLogger());
-      await cluster.start();
-      t.after(() => cluster.stop());
-      return new JobService(await startTestDatabase(t, 'postgres', databaseUrl), ['p1'], testLogger(), cluster);
-    }),
-  );
+  const services = await Promise.all([0, 1].map(async () => new JobService((await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(newInstanceId()), testLogger())));
   const [a, b] = services as [JobService, JobService];
   const jobs = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).create({ printerId: 'p1', content: `j${i}` })));
   const ids = jobs.map((j) => j.id);
@@ -79,23 +73,23 @@ test('two instances on one database: racing transitions of the same jobs apply o
 
 test('each printer\'s re-publication belongs to one instance, and passes to another when that instance\'s connection dies', { skip: postgresMissing() }, async (t) => {
   const databaseUrl = await createTestDatabase();
-  const [a, b] = [new PostgresCluster(databaseUrl, testLogger()), new PostgresCluster(databaseUrl, testLogger())];
+  const [a, b] = [new PostgresPrinterClaims(databaseUrl, newInstanceId(), testLogger()), new PostgresPrinterClaims(databaseUrl, newInstanceId(), testLogger())];
   await Promise.all([a.start(), b.start()]);
   t.after(() => Promise.all([a.stop(), b.stop()]));
-  assert.equal(await a.claimPrinter('p1'), true);
-  assert.equal(await a.claimPrinter('p1'), true, 'an instance keeps its claim');
-  assert.equal(await b.claimPrinter('p1'), false);
+  assert.equal(await a.claim('p1'), true);
+  assert.equal(await a.claim('p1'), true, 'an instance keeps its claim');
+  assert.equal(await b.claim('p1'), false);
   // A crash, as PostgreSQL sees it: the backend holding the claim goes away.
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
   t.after(() => admin.end());
   const { rowCount } = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()");
   assert.equal(rowCount, 1);
-  await waitFor('the other instance takes the printer over', () => b.claimPrinter('p1'));
-  assert.equal(await b.claimPrinter('p2'), true);
-  await waitFor('the first instance back on its own connection', async () => (await a.claimPrinter('p3')) === true);
-  assert.equal(await a.claimPrinter('p1'), false, 'and it no longer believes it holds what it lost');
-  assert.equal(await a.claimPrinter('p2'), false);
+  await waitFor('the other instance takes the printer over', () => b.claim('p1'));
+  assert.equal(await b.claim('p2'), true);
+  await waitFor('the first instance back on its own connection', async () => (await a.claim('p3')) === true);
+  assert.equal(await a.claim('p1'), false, 'and it no longer believes it holds what it lost');
+  assert.equal(await a.claim('p2'), false);
 });
 
 test('the live stream of each instance shows every job\'s changes, whichever instance applied them, never backwards', { skip: externalServicesMissing() }, async (t) => {
@@ -135,7 +129,7 @@ test('an agent coming online gets its unfinished jobs re-published by one instan
   const ids: number[] = [];
   for (let i = 0; i < 6; i++) ids.push(((await postJson((i % 2 ? b : a).baseUrl, '/print', { content: `en attente ${i}` })).json as PrintJob).id);
   await Promise.all([a.dispatcher.idle(), b.dispatcher.idle()]);
-  const seenOnline = [a, b].map((s) => new Promise<void>((resolve) => s.jobs.on('printer', (p) => p.id === 'printer-1' && p.state === 'online' && resolve())));
+  const seenOnline = [a, b].map((s) => new Promise<void>((resolve) => s.printers.on('printer', (p) => p.id === 'printer-1' && p.state === 'online' && resolve())));
 
   const agent = await startTestAgent(t, a, { printerId: 'printer-1', mqttUrl: a.tcpUrl });
   for (const id of ids) await waitFor(`job ${id} printed`, async () => (await getJson<PrintJob>(b.baseUrl, `/jobs/${id}`)).json.status === 'printed');

@@ -115,7 +115,7 @@ test('the preview is the shared receipt layout, in the selected printer\'s repor
   assert.match(unreported.html, /cuisine · 42 colonnes · PC858/);
 
   await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
-  await waitFor('cuisine reported', async () => (await server.jobs.printer('cuisine'))?.columns === 32);
+  await waitFor('cuisine reported', async () => (await server.printers.get('cuisine'))?.columns === 32);
   const reported = await preview({ content, printerId: 'cuisine' });
   assert.deepEqual(withoutDate(reported.lines), withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 32, codePage: 'WPC1252' })));
   assert.ok(reported.lines.every((line) => line.length <= 32));

@@ -131,7 +131,7 @@ test('a printer that never answers status requests is unknown, not an error: job
   const server = await startTestServer(t);
   const printer = await startVirtualPrinter(t, 'silent');
   await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, printerStatusIntervalMs: 0 });
-  await waitFor('condition unknown', async () => (await server.jobs.printer('printer-1'))?.condition === 'unknown');
+  await waitFor('condition unknown', async () => (await server.printers.get('printer-1'))?.condition === 'unknown');
   const job = (await postJson(server.baseUrl, '/print', { content: 'sans réponse' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
   assert.equal(printer.receipts[0]?.lines[3], 'sans réponse');

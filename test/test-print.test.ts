@@ -20,7 +20,7 @@ test('the column ruler numbers every column, its last digit in the last column',
 test('POST /printers/:id/test prints, once, the code page’s accents, the column ruler and the printer’s settings', async (t) => {
   const server = await startTestServer(t);
   const agent = await startTestAgent(t, server, { mqttUrl: server.tcpUrl, timeZone: 'UTC' });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const res = await postJson(server.baseUrl, '/printers/printer-1/test', {});
   assert.equal(res.status, 201);
   const job = res.json as PrintJob;
@@ -59,7 +59,7 @@ test('a test print on a 58 mm WPC1252 network printer shows that printer’s own
   const server = await startTestServer(t);
   const printer = await startVirtualPrinter(t);
   await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, columns: 32, codePage: 'WPC1252' });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const job = (await postJson(server.baseUrl, '/printers/printer-1/test', {})).json as PrintJob;
   await printed(server.baseUrl, job.id);
   const receipt = printer.receipts[0]!;

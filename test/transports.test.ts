@@ -42,7 +42,7 @@ test('cups:QUEUE through a real cupsd: plain text, no ESC/POS, and the CUPS job 
   });
   await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
   await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: 'cups:bureau', cupsServer: cups.socket, columns: 42, timeZone: 'UTC' });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const job = (await postJson(server.baseUrl, '/print', { content: 'Réunion à 14 h — salle «Été»\x1b@\x1dV0 fin' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');

@@ -29,7 +29,7 @@ test('as a new user: npm run virtual-printer and npm run agent; accents, 58 mm w
     'agent',
     agentChildEnv(server, 'printer-1', { PRINTER: `tcp://127.0.0.1:${port}`, PAPER_COLUMNS: '58mm', AGENT_DATA_DIR: tempDir(t), PRINTER_STATUS_INTERVAL_MS: '200' }),
   );
-  await waitFor('printer ready', async () => (await server.jobs.printer('printer-1'))?.condition === 'ok', 20_000);
+  await waitFor('printer ready', async () => (await server.printers.get('printer-1'))?.condition === 'ok', 20_000);
 
   const first = (await postJson(server.baseUrl, '/print', { content: 'Crème brûlée à 5 € — œuf, pour la table numéro douze' })).json as PrintJob;
   await waitFor('first printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${first.id}`)).json.status === 'printed');

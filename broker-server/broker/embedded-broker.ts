@@ -41,10 +41,6 @@ export class EmbeddedBroker implements MessageBus {
     return address && typeof address === 'object' ? address.port : null;
   }
 
-  get connectedClients(): number {
-    return this.aedes?.connectedClients ?? 0;
-  }
-
   async start(): Promise<void> {
     // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
     const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, ...this.options.hooks });

@@ -9,10 +9,11 @@ import { Sequelize, type QueryInterface } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { type Logger, urlForLog } from '../../config/logger';
-import { type JobWriter, SqliteJobWriter } from './job-writer';
 import { migrations } from './migrations';
 import { definePrinterModel, definePrintJobModel, type Models } from './models';
-import { PostgresJobWriter } from './postgres-job-writer';
+import type { JobStore } from '../store/job-store';
+import { PostgresJobStore } from '../store/postgres-job-store';
+import { SqliteJobStore } from '../store/sqlite-job-store';
 
 export const DATABASE_FILE = 'printhop.sqlite';
 
@@ -28,6 +29,7 @@ export interface DatabaseOptions {
 }
 
 export class Database {
+  readonly name = 'database';
   readonly sequelize: Sequelize;
   readonly models: Models;
   readonly dialect: Dialect;
@@ -73,9 +75,9 @@ export class Database {
     this.log.info({ database: this.location, dialect: this.dialect }, 'database ready');
   }
 
-  /** The group-commit writer for this dialect; `instanceId` tags the change notices other instances receive. */
-  createJobWriter(instanceId: string): JobWriter {
-    return this.dialect === 'postgres' ? new PostgresJobWriter(this.sequelize, instanceId) : new SqliteJobWriter(this.sequelize);
+  /** The job store of this dialect; `instanceId` tags the change notices other instances receive. */
+  createJobStore(instanceId: string): JobStore {
+    return this.dialect === 'postgres' ? new PostgresJobStore(this.sequelize, instanceId) : new SqliteJobStore(this.sequelize);
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,8 @@
  */
 import type { Request, Response } from 'express';
 import type { Logger } from '../../config/logger';
-import type { JobService, PrinterInfo, PrintJob } from '../jobs/job-service';
+import type { JobService, PrintJob } from '../jobs/job-service';
+import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
 
@@ -37,6 +38,7 @@ export class LiveUpdates {
 
   constructor(
     private readonly jobs: JobService,
+    private readonly printers: PrinterRegistry,
     private readonly options: LiveUpdatesOptions,
     log: Logger,
   ) {
@@ -52,7 +54,7 @@ export class LiveUpdates {
 
   start(): void {
     this.jobs.on('job', this.onJob);
-    this.jobs.on('printer', this.onPrinter);
+    this.printers.on('printer', this.onPrinter);
     this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), this.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -61,7 +63,7 @@ export class LiveUpdates {
   async stop(): Promise<void> {
     this.stopped = true;
     this.jobs.off('job', this.onJob);
-    this.jobs.off('printer', this.onPrinter);
+    this.printers.off('printer', this.onPrinter);
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const res of [...this.streams, ...this.jsonStreams]) res.end();
     this.streams.clear();
@@ -100,7 +102,7 @@ export class LiveUpdates {
     res.on('close', () => this.streams.delete(res));
     req.socket.setKeepAlive(true);
     try {
-      const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.jobs.printers()]);
+      const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
       this.send(res, sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId)));
     } catch (err) {
       this.log.error({ err }, 'snapshot failed; the page will reconnect');
@@ -118,7 +120,7 @@ export class LiveUpdates {
     if (this.jsonStreams.size) this.broadcastJson(`event: printer\ndata: ${JSON.stringify(printer)}\n\n`);
     if (this.streams.size === 0) return;
     // The whole (short) list, so that the form's printer selector follows too.
-    this.jobs.printers().then(
+    this.printers.list().then(
       (printers) => this.broadcast(sseMessage(printersUpdate(printers, this.options.defaultPrinterId))),
       (err: unknown) => this.log.error({ err, printerId: printer.id }, 'printer update not sent'),
     );

@@ -1,7 +1,8 @@
 /** Server-rendered HTML: the page and the fragments htmx swaps into it. Every user value is escaped. */
 import { MAX_CONTENT_LENGTH, PRINTER_CONDITION_LABELS_FR, type PrinterCondition } from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
-import type { PrinterInfo, PrintJob } from '../jobs/job-service';
+import type { PrintJob } from '../jobs/job-service';
+import type { PrinterInfo } from '../printers/printer-registry';
 import { html, type SafeHtml } from './html';
 import { frenchNumber } from './validation';
 

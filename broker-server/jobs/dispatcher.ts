@@ -3,19 +3,21 @@
  * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online, at
  * start-up, and when they have not moved for REPUBLISH_STALE_MS (the database, not the broker, is the
  * source of truth). With several instances, a job is published by the instance that accepted it, and
- * each printer's re-publications are done by the one instance holding its claim (see db/cluster.ts).
+ * each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
 import { encodeMessage, type JobMessage, parseAckMessage, parseStatusMessage } from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
-import { type Cluster, SingleInstance } from '../db/cluster';
+import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
+import type { PrinterRegistry } from '../printers/printer-registry';
 import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
 const ACK_BACKLOG_LIMIT = 2000;
 
 export class Dispatcher {
+  readonly name = 'dispatcher';
   private readonly log: Logger;
   /** Re-publication runs one at a time per printer; a second request while one runs is merged into one rerun. */
   private readonly republishing = new Map<string, Promise<void>>();
@@ -31,14 +33,15 @@ export class Dispatcher {
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobService,
+    private readonly printers: PrinterRegistry,
     log: Logger,
-    private readonly options: { cluster?: Cluster; republishStaleMs?: number } = {},
+    private readonly options: { claims?: PrinterClaims; republishStaleMs?: number } = {},
   ) {
     this.log = log.child({ module: 'dispatcher' });
   }
 
-  private get cluster(): Cluster {
-    return (this.options.cluster ??= new SingleInstance());
+  private get claims(): PrinterClaims {
+    return (this.options.claims ??= new SoleInstanceClaims());
   }
 
   async start(): Promise<void> {
@@ -116,7 +119,7 @@ export class Dispatcher {
       return running;
     }
     const run = (async () => {
-      if (!(await this.cluster.claimPrinter(printerId))) {
+      if (!(await this.claims.claim(printerId))) {
         this.log.debug({ printerId }, 'another instance re-publishes this printer\'s jobs');
         return;
       }
@@ -156,7 +159,7 @@ export class Dispatcher {
           swept.set(job.id, { times, next: now + staleMs * 2 ** Math.min(times, 6) });
           return true;
         });
-        if (!jobs.length || this.republishing.has(printerId) || !(await this.cluster.claimPrinter(printerId))) continue;
+        if (!jobs.length || this.republishing.has(printerId) || !(await this.claims.claim(printerId))) continue;
         this.log.info({ printerId, count: jobs.length, firstJobId: jobs[0]!.id }, 're-publishing jobs that have not moved');
         await this.publishAll(jobs);
       }
@@ -196,7 +199,7 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: status.error }, 'malformed status ignored');
       return;
     }
-    await this.jobs.recordStatus(parsed.printerId, status.value);
+    await this.printers.recordStatus(parsed.printerId, status.value);
     if (status.value.state === 'online') {
       // Not awaited: the agent's status publish must not wait for a backlog to be re-sent.
       this.republishFor(parsed.printerId).catch((err: unknown) => this.log.error({ err, printerId: parsed.printerId }, 're-publication failed'));

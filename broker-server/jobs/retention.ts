@@ -9,6 +9,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const EVERY_MS = 60 * 60 * 1000;
 
 export class JobRetention {
+  readonly name = 'retention';
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private readonly log: Logger;

@@ -1,5 +1,5 @@
 /**
- * The group-commit writer on PostgreSQL, where several server instances write the same table. Each
+ * The job store on PostgreSQL: its group commit, where several server instances write the same table. Each
  * batch locks the rows it will move in id order first, so two instances' batches never deadlock on
  * each other; a deadlock or serialization failure all the same makes the whole batch run again (nothing
  * has been resolved before COMMIT). The batch also announces its changes with NOTIFY, delivered to the
@@ -7,19 +7,27 @@
  */
 import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
-import { isFinal, type JobStatus } from '../../protocol/states';
-import { encodeJobChanges, JOB_CHANGES_CHANNEL } from './cluster';
-import { GroupCommitWriter, type JobRow, type NewJob, STAMP_COLUMN, statusesBefore, type TransitionRequest } from './job-writer';
+import type { JobStatus } from '../../protocol/states';
+import { encodeJobChanges, JOB_CHANGES_CHANNEL } from '../cluster/job-change-feed';
+import { finishes, STAMPS, statusesBefore, writesError } from './job-rules';
+import type { NewJob, TransitionRequest } from './job-store';
+import type { JobRow } from './job-rows';
+import { SqlJobStore } from './sql-job-store';
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 5;
 
-export class PostgresJobWriter extends GroupCommitWriter {
+export class PostgresJobStore extends SqlJobStore {
   constructor(
-    private readonly sequelize: Sequelize,
+    sequelize: Sequelize,
+    /** Tags the change notices other instances receive. */
     private readonly instanceId: string,
   ) {
-    super();
+    super(sequelize);
+  }
+
+  protected sqlDate(d: Date): Date {
+    return d;
   }
 
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
@@ -71,10 +79,10 @@ export class PostgresJobWriter extends GroupCommitWriter {
     for (const r of requests) groups.set(r.to, [...(groups.get(r.to) ?? []), r]);
     for (const [to, group] of groups) {
       const sets = ['status = $1', 'updated_at = $2'];
-      const stamp = STAMP_COLUMN[to];
-      if (stamp) sets.push(`${stamp} = v.at`);
-      if (isFinal(to)) sets.push('finished_at = v.at');
-      if (to === 'failed' || to === 'interrupted') sets.push('error = v.error');
+      const stamp = STAMPS[to];
+      if (stamp) sets.push(`${stamp.column} = v.at`);
+      if (finishes(to)) sets.push('finished_at = v.at');
+      if (writesError(to)) sets.push('error = v.error');
       const { rows } = await client.query<JobRow>(
         `UPDATE print_jobs AS j SET ${sets.join(', ')}
          FROM unnest($3::int[], $4::varchar[], $5::timestamptz[], $6::text[]) AS v(id, printer_id, at, error)

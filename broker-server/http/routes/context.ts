@@ -1,0 +1,21 @@
+/** What the route modules are given by http/app.ts. */
+import type { RequestHandler } from 'express';
+import type { JobIntake } from '../../jobs/job-intake';
+import type { JobService } from '../../jobs/job-service';
+import type { PrinterRegistry } from '../../printers/printer-registry';
+import type { LiveUpdates } from '../live-updates';
+
+export interface RouteContext {
+  jobs: JobService;
+  printers: PrinterRegistry;
+  intake: JobIntake;
+  live: LiveUpdates;
+  defaultPrinterId: string;
+  /** Paper width of the preview for a printer whose agent has not reported its own. */
+  paperColumns: number;
+  publicDir: string;
+  /** JSON and form bodies, within the body limit. */
+  parseBody: RequestHandler[];
+  /** The per-address limit on creating jobs; after the body is read, so that a page without JavaScript can show the text back. */
+  limitJobCreation: RequestHandler;
+}

@@ -1,0 +1,22 @@
+/** Printers: the list, and a test print. */
+import express, { type Router } from 'express';
+import { isPrinterId } from '../../../protocol/topics';
+import { HttpError } from '../errors';
+import { accepted } from '../responses';
+import type { RouteContext } from './context';
+
+export function printerRoutes(ctx: RouteContext): Router {
+  const router = express.Router();
+
+  router.post('/printers/:id/test', ctx.limitJobCreation, async (req, res) => {
+    const printerId = req.params.id;
+    if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
+    accepted(req, res, await ctx.intake.testPrint(printerId));
+  });
+
+  router.get('/printers', async (_req, res) => {
+    res.json(await ctx.printers.list());
+  });
+
+  return router;
+}

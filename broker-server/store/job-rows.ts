@@ -1,0 +1,71 @@
+/** Rows of `print_jobs` and `printers` as both databases give them back, and the one mapping to domain objects. */
+import type { JobKind } from '../../protocol/messages';
+import type { JobStatus } from '../../protocol/states';
+import type { PrinterRecord, PrintJob } from './job-store';
+
+/** SQLite gives dates back as text (`YYYY-MM-DD HH:MM:SS.SSS +00:00`, Sequelize's format), PostgreSQL as Date; JSON as ISO text. */
+export type SqlDate = string | Date;
+
+export interface JobRow {
+  id: number;
+  printer_id: string;
+  content: string;
+  kind: JobKind;
+  status: JobStatus;
+  error: string | null;
+  reprint_of: number | null;
+  created_at: SqlDate;
+  updated_at: SqlDate;
+  sent_at: SqlDate | null;
+  received_at: SqlDate | null;
+  printed_at: SqlDate | null;
+  finished_at: SqlDate | null;
+}
+
+export interface PrinterRow {
+  id: string;
+  state: string;
+  condition: string | null;
+  detail: string | null;
+  columns: number | null;
+  codepage: string | null;
+  last_seen_at: SqlDate | null;
+}
+
+export function isoDate(d: SqlDate): string;
+export function isoDate(d: SqlDate | null): string | null;
+export function isoDate(d: SqlDate | null): string | null {
+  if (d === null) return null;
+  if (d instanceof Date) return d.toISOString();
+  return new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString();
+}
+
+export function toPrintJob(row: JobRow): PrintJob {
+  return {
+    id: row.id,
+    printerId: row.printer_id,
+    content: row.content,
+    kind: row.kind ?? 'message',
+    status: row.status,
+    error: row.error ?? null,
+    reprintOf: row.reprint_of ?? null,
+    createdAt: isoDate(row.created_at),
+    updatedAt: isoDate(row.updated_at),
+    sentAt: isoDate(row.sent_at),
+    receivedAt: isoDate(row.received_at),
+    printedAt: isoDate(row.printed_at),
+    finishedAt: isoDate(row.finished_at),
+  };
+}
+
+export function toPrinterRecord(row: PrinterRow): PrinterRecord {
+  return {
+    id: row.id,
+    state: row.state,
+    condition: row.condition ?? null,
+    detail: row.detail ?? null,
+    columns: row.columns ?? null,
+    codepage: row.codepage ?? null,
+    lastSeenAt: isoDate(row.last_seen_at ?? null),
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * The rules every job store follows when it moves a job, written once: which statuses a move may start
+ * from (protocol/states.ts's state machine), which timestamp it sets, when `finished_at` and `error`
+ * are written. The SQL stores turn them into SET clauses; the in-memory store of the tests applies them.
+ */
+import { canTransition, isFinal, JOB_STATUSES, type JobStatus } from '../../protocol/states';
+import type { PrintJob, TransitionRequest } from './job-store';
+
+/** The column (and PrintJob field) a move to this status stamps with the time it happened. */
+export const STAMPS: Partial<Record<JobStatus, { column: string; field: 'sentAt' | 'receivedAt' | 'printedAt' }>> = {
+  sent: { column: 'sent_at', field: 'sentAt' },
+  received: { column: 'received_at', field: 'receivedAt' },
+  printed: { column: 'printed_at', field: 'printedAt' },
+};
+
+/** The statuses a job may be in for a move to `to` to apply. */
+export const statusesBefore = (to: JobStatus): JobStatus[] => JOB_STATUSES.filter((s) => canTransition(s, to));
+
+/** A move to a final status sets `finished_at`. */
+export const finishes = (to: JobStatus): boolean => isFinal(to);
+
+/** Only these moves write the agent's error text (and a move to `printed` leaves `error` alone). */
+export const writesError = (to: JobStatus): boolean => to === 'failed' || to === 'interrupted';
+
+/** `request` applied to `job` at `now`, or null when it does not apply (not allowed, or not the printer's job). */
+export function applyTransition(job: PrintJob, request: TransitionRequest, now: Date): PrintJob | null {
+  if (request.printerId !== undefined && job.printerId !== request.printerId) return null;
+  if (!statusesBefore(request.to).includes(job.status)) return null;
+  const at = request.at.toISOString();
+  const moved: PrintJob = { ...job, status: request.to, updatedAt: now.toISOString() };
+  const stamp = STAMPS[request.to];
+  if (stamp) moved[stamp.field] = at;
+  if (finishes(request.to)) moved.finishedAt = at;
+  if (writesError(request.to)) moved.error = request.error ?? null;
+  return moved;
+}

@@ -1,0 +1,115 @@
+/**
+ * What the SQLite and PostgreSQL stores share: the reads and the `printers` writes, in SQL both
+ * dialects accept (run through Sequelize's connections), and the group-commit queue in front of the
+ * job writes, which each dialect writes its own, faster way (sqlite-job-store.ts, postgres-job-store.ts).
+ */
+import { QueryTypes, type Sequelize } from 'sequelize';
+import { FINAL_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { GroupCommit } from './group-commit';
+import type { JobFilter, JobStore, NewJob, PrinterRecord, PrinterStatusWrite, PrintJob, TransitionRequest } from './job-store';
+import { type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
+
+/** `$1, $2, …` from `first`, for `count` values. */
+const placeholders = (count: number, first = 1): string => Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
+
+const UNFINISHED = [...UNFINISHED_STATUSES];
+const FINAL = [...FINAL_STATUSES];
+
+export abstract class SqlJobStore implements JobStore {
+  private readonly writes = new GroupCommit<JobRow>((inserts, rounds) => this.writeBatch(inserts, rounds));
+
+  constructor(protected readonly sequelize: Sequelize) {}
+
+  /** A date as this dialect compares and stores it. */
+  protected abstract sqlDate(d: Date): SqlDate;
+
+  /** Writes one batch of the group commit in one transaction. */
+  protected abstract writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }>;
+
+  get backlog(): number {
+    return this.writes.backlog;
+  }
+
+  async insert(job: NewJob): Promise<PrintJob> {
+    return toPrintJob(await this.writes.insert(job));
+  }
+
+  async transition(request: TransitionRequest): Promise<PrintJob | null> {
+    const row = await this.writes.transition(request);
+    return row ? toPrintJob(row) : null;
+  }
+
+  async get(id: number): Promise<PrintJob | null> {
+    const [row] = await this.select<JobRow>('SELECT * FROM print_jobs WHERE id = $1', [id]);
+    return row ? toPrintJob(row) : null;
+  }
+
+  async list(filter: JobFilter): Promise<PrintJob[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status) where.push(`status = $${params.push(filter.status)}`);
+    if (filter.printerId) where.push(`printer_id = $${params.push(filter.printerId)}`);
+    const limit = `$${params.push(filter.limit ?? 50)}`;
+    const rows = await this.select<JobRow>(`SELECT * FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, params);
+    return rows.map(toPrintJob);
+  }
+
+  async unfinished(printerId?: string): Promise<PrintJob[]> {
+    const params: unknown[] = [...UNFINISHED];
+    const byPrinter = printerId ? ` AND printer_id = $${params.push(printerId)}` : '';
+    const rows = await this.select<JobRow>(`SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)})${byPrinter} ORDER BY id ASC`, params);
+    return rows.map(toPrintJob);
+  }
+
+  async stale(before: Date): Promise<PrintJob[]> {
+    const params: unknown[] = [...UNFINISHED, this.sqlDate(before)];
+    const rows = await this.select<JobRow>(
+      `SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)}) AND updated_at < $${params.length}
+       AND printer_id IN (SELECT id FROM printers WHERE state = 'online') ORDER BY id ASC`,
+      params,
+    );
+    return rows.map(toPrintJob);
+  }
+
+  async prune(before: Date): Promise<number> {
+    const params: unknown[] = [...FINAL, this.sqlDate(before)];
+    const rows = await this.select<{ id: number }>(`DELETE FROM print_jobs WHERE status IN (${placeholders(FINAL.length)}) AND finished_at < $${params.length} RETURNING id`, params);
+    return rows.length;
+  }
+
+  async contents(ids: number[]): Promise<Map<number, string>> {
+    if (!ids.length) return new Map();
+    const rows = await this.select<{ id: number; content: string }>(`SELECT id, content FROM print_jobs WHERE id IN (${placeholders(ids.length)})`, ids);
+    return new Map(rows.map((row) => [row.id, row.content]));
+  }
+
+  async printers(): Promise<PrinterRecord[]> {
+    return (await this.select<PrinterRow>('SELECT * FROM printers ORDER BY id ASC', [])).map(toPrinterRecord);
+  }
+
+  async printer(id: string): Promise<PrinterRecord | null> {
+    const [row] = await this.select<PrinterRow>('SELECT * FROM printers WHERE id = $1', [id]);
+    return row ? toPrinterRecord(row) : null;
+  }
+
+  /** One statement: every instance hears every status, and two may write the first row of a printer at once. */
+  async writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void> {
+    const at = this.sqlDate(status.at);
+    await this.sequelize.query(
+      `INSERT INTO printers (id, state, detail, "condition", "columns", codepage, first_seen_at, last_seen_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+       ON CONFLICT (id) DO UPDATE SET state = excluded.state, detail = excluded.detail, "condition" = excluded."condition",
+         "columns" = COALESCE(excluded."columns", printers."columns"), codepage = COALESCE(excluded.codepage, printers.codepage),
+         last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
+      { bind: [id, status.state, status.detail, status.condition, status.columns ?? null, status.codepage ?? null, at] },
+    );
+  }
+
+  async markAllOffline(): Promise<void> {
+    await this.select(`UPDATE printers SET state = 'offline', updated_at = $1 WHERE state = 'online' RETURNING id`, [this.sqlDate(new Date())]);
+  }
+
+  private async select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    return this.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT });
+  }
+}

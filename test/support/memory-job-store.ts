@@ -1,0 +1,114 @@
+/**
+ * An in-memory JobStore for the fast tests: the rules of store/job-rules.ts on a Map. Writes resolve
+ * once "committed"; `holdCommits()` keeps them waiting, to see what happens between a write and its commit.
+ */
+import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
+import { applyTransition } from '../../broker-server/store/job-rules';
+import type { JobFilter, JobStore, NewJob, PrinterRecord, PrinterStatusWrite, PrintJob, TransitionRequest } from '../../broker-server/store/job-store';
+
+export class MemoryJobStore implements JobStore {
+  readonly jobs = new Map<number, PrintJob>();
+  readonly printerRows = new Map<string, PrinterRecord>();
+  private nextId = 1;
+  private gate: Promise<void> | null = null;
+  private openGate: (() => void) | null = null;
+  private waiting = 0;
+
+  get backlog(): number {
+    return this.waiting;
+  }
+
+  /** Writes wait until the returned function is called. */
+  holdCommits(): () => void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+    return () => {
+      this.gate = null;
+      this.openGate?.();
+    };
+  }
+
+  async insert(job: NewJob): Promise<PrintJob> {
+    await this.commit();
+    const now = new Date().toISOString();
+    const stored: PrintJob = { id: this.nextId++, ...job, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
+    this.jobs.set(stored.id, stored);
+    return { ...stored };
+  }
+
+  async transition(request: TransitionRequest): Promise<PrintJob | null> {
+    await this.commit();
+    const job = this.jobs.get(request.id);
+    const moved = job ? applyTransition(job, request, new Date()) : null;
+    if (moved) this.jobs.set(moved.id, moved);
+    return moved ? { ...moved } : null;
+  }
+
+  async get(id: number): Promise<PrintJob | null> {
+    const job = this.jobs.get(id);
+    return job ? { ...job } : null;
+  }
+
+  async list(filter: JobFilter): Promise<PrintJob[]> {
+    return this.all()
+      .filter((j) => (!filter.status || j.status === filter.status) && (!filter.printerId || j.printerId === filter.printerId))
+      .reverse()
+      .slice(0, filter.limit ?? 50);
+  }
+
+  async unfinished(printerId?: string): Promise<PrintJob[]> {
+    return this.all().filter((j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId));
+  }
+
+  async stale(before: Date): Promise<PrintJob[]> {
+    return (await this.unfinished()).filter((j) => Date.parse(j.updatedAt) < before.getTime() && this.printerRows.get(j.printerId)?.state === 'online');
+  }
+
+  async prune(before: Date): Promise<number> {
+    const old = this.all().filter((j) => isFinal(j.status) && j.finishedAt !== null && Date.parse(j.finishedAt) < before.getTime());
+    for (const j of old) this.jobs.delete(j.id);
+    return old.length;
+  }
+
+  async contents(ids: number[]): Promise<Map<number, string>> {
+    return new Map(ids.filter((id) => this.jobs.has(id)).map((id) => [id, this.jobs.get(id)!.content]));
+  }
+
+  async printers(): Promise<PrinterRecord[]> {
+    return [...this.printerRows.values()].sort((a, b) => a.id.localeCompare(b.id)).map((p) => ({ ...p }));
+  }
+
+  async printer(id: string): Promise<PrinterRecord | null> {
+    const row = this.printerRows.get(id);
+    return row ? { ...row } : null;
+  }
+
+  async writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void> {
+    const old = this.printerRows.get(id);
+    this.printerRows.set(id, {
+      id,
+      state: status.state,
+      condition: status.condition,
+      detail: status.detail,
+      columns: status.columns ?? old?.columns ?? null,
+      codepage: status.codepage ?? old?.codepage ?? null,
+      lastSeenAt: status.at.toISOString(),
+    });
+  }
+
+  async markAllOffline(): Promise<void> {
+    for (const row of this.printerRows.values()) if (row.state === 'online') row.state = 'offline';
+  }
+
+  private all(): PrintJob[] {
+    return [...this.jobs.values()].sort((a, b) => a.id - b.id).map((j) => ({ ...j }));
+  }
+
+  private async commit(): Promise<void> {
+    this.waiting++;
+    try {
+      while (this.gate) await this.gate;
+    } finally {
+      this.waiting--;
+    }
+  }
+}

@@ -82,7 +82,7 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   } catch {
     /* no /dev/usb at all */
   }
-  if (!lp.length) out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
+  if (!lp.length && process.platform !== 'win32') out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
   for (const name of lp) {
     const device = path.join(places.devUsb, name);
     let writable = true;

@@ -171,8 +171,14 @@ const PRINTER_ENUM_LOCAL = 0x2;
 const PRINTER_ENUM_CONNECTIONS = 0x4;
 const ERROR_INSUFFICIENT_BUFFER = 122;
 
-/** winspool.drv through koffi. Throws (plainly) where there is no winspool: not Windows, or no koffi. */
+let loaded: Spooler | null = null;
+
+/** winspool.drv through koffi, loaded once. Throws (plainly) where there is no winspool: not Windows, or no koffi. */
 export function loadWinspool(): Spooler {
+  return (loaded ??= bindWinspool());
+}
+
+function bindWinspool(): Spooler {
   if (process.platform !== 'win32') throw new Error(`the windows: transport runs on Windows only (this is ${process.platform}): use cups-raw:QUEUE, a device or tcp://`);
   const k = loadKoffi();
   const winspool = k.load('winspool.drv');

@@ -234,3 +234,39 @@ test('the Windows executable under Wine prints through the spooler API (winspool
   assert.equal(new Set(all).size, all.length, `no receipt twice: ${JSON.stringify(all)}`);
   t.diagnostic(`whole Wine test: ${seconds(started)} (the CI time this suite adds)`);
 });
+
+test('the Linux x64 executable prints with no Node install: settings from printhop-agent.env, the environment winning', { timeout: 10 * 60_000, skip: process.arch !== 'x64' || process.platform !== 'linux' ? 'runs on Linux x64 only' : false }, async (t) => {
+  const started = Date.now();
+  const [built] = await buildAgents(['linux-x64']);
+  t.diagnostic(`build of ${path.basename(built!.file)}: ${seconds(started)}, ${(built!.bytes / 1024 / 1024).toFixed(1)} MB`);
+  const server = await startTestServer(t);
+  const { password } = mqttCredentials(server, { printerId: 'printer-1' });
+  const home = tempDir(t, 'printhop-linuxagent-');
+  const exe = path.join(home, 'printhop-agent');
+  fs.copyFileSync(built!.file, exe);
+  fs.chmodSync(exe, 0o755);
+  fs.writeFileSync(
+    path.join(home, 'printhop-agent.env'),
+    `MQTT_URL=${server.tcpUrl}\nMQTT_PASSWORD=${password}\nPRINTER=file:paper.prn\nPAPER_COLUMNS=80mm\nTZ=UTC\n`,
+  );
+  // Started from elsewhere, with no PATH to a node: relative paths are the executable's folder's.
+  const log = path.join(home, 'agent.log');
+  const out = fs.openSync(log, 'a');
+  const child = spawn(exe, [], { cwd: tempDir(t), env: { PAPER_COLUMNS: '58mm', LOG_LEVEL: 'info' }, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  defer(t, async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+  await waitFor('the agent online', async () => (await server.jobs.printer('printer-1'))?.state === 'online', 30_000, 100);
+  const job = (await postJson(server.baseUrl, '/print', { content: 'Crème brûlée à 5 €' })).json as PrintJob;
+  await waitFor('printed', async () => (await jobStatus(server, job.id)) === 'printed', 30_000, 100);
+  const receipts = receiptsOn(path.join(home, 'paper.prn')).receipts.filter((r) => r.cut);
+  assert.deepEqual(receipts.map((r) => r.lines[3]), ['Crème brûlée à 5 €']);
+  assert.ok(receipts[0]!.lines.every((line) => line.length <= 32), 'PAPER_COLUMNS from the environment (58mm) won over the file (80mm)');
+  assert.ok(fs.existsSync(path.join(home, 'data/agent/journal.jsonl')), 'the default AGENT_DATA_DIR is in the executable\'s folder');
+  assert.doesNotMatch(fs.readFileSync(log, 'utf8'), new RegExp(password));
+});

@@ -14,7 +14,7 @@
  * Skipped where Wine is missing, unless PRINTHOP_REQUIRE_SERVICES=1 (CI), then it fails.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -144,6 +144,18 @@ test('the Windows executable under Wine prints through the spooler API (winspool
     posted.push({ id: job.id, content });
     return job.id;
   };
+
+  // --check: the spooler's printers (EnumPrintersW, GetDefaultPrinterW), the configured one opened, its status.
+  const checkFile = path.join(home, 'check.log');
+  const checkOut = fs.openSync(checkFile, 'w');
+  const check = spawnSync(wine!, [exe, '--check'], { cwd: home, env: wineEnv(prefix, cups), stdio: ['ignore', checkOut, checkOut], timeout: 120_000 });
+  fs.closeSync(checkOut);
+  const checkText = fs.readFileSync(checkFile, 'utf8');
+  assert.match(checkText, /Windows printer "receipts" \[default\], port CUPS:receipts.*: PRINTER=windows:receipts/, checkText);
+  assert.match(checkText, /OK: windows:receipts opens \(nothing was printed\)/, checkText);
+  assert.match(checkText, /status: ok: ready/, checkText);
+  assert.match(checkText, /OK: the broker accepts this agent/, checkText);
+  assert.equal(check.status, 0, checkText);
 
   let agent = startWineAgent(t, exe, prefix, cups, logFile);
   const agentStarted = Date.now();

@@ -14,7 +14,7 @@
  * Skipped where Wine is missing, unless PRINTHOP_REQUIRE_SERVICES=1 (CI), then it fails.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -148,8 +148,10 @@ test('the Windows executable under Wine prints through the spooler API (winspool
   // --check: the spooler's printers (EnumPrintersW, GetDefaultPrinterW), the configured one opened, its status.
   const checkFile = path.join(home, 'check.log');
   const checkOut = fs.openSync(checkFile, 'w');
-  const check = spawnSync(wine!, [exe, '--check'], { cwd: home, env: wineEnv(prefix, cups), stdio: ['ignore', checkOut, checkOut], timeout: 120_000 });
+  // Not spawnSync: the server it asks runs in this process.
+  const checker = spawn(wine!, [exe, '--check'], { cwd: home, env: wineEnv(prefix, cups), stdio: ['ignore', checkOut, checkOut], timeout: 120_000 });
   fs.closeSync(checkOut);
+  const check = await new Promise<{ status: number | null }>((resolve) => checker.once('exit', (status) => resolve({ status })));
   const checkText = fs.readFileSync(checkFile, 'utf8');
   assert.match(checkText, /Windows printer "receipts" \[default\], port CUPS:receipts.*: PRINTER=windows:receipts/, checkText);
   assert.match(checkText, /OK: windows:receipts opens \(nothing was printed\)/, checkText);

@@ -10,8 +10,9 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import type { AgentConfig } from '../config';
 import { createTransport } from './printers';
+import { listSystemPrinters, type SystemPrinterPlaces } from './system-printers';
 
-export interface CheckPlaces {
+export interface CheckPlaces extends SystemPrinterPlaces {
   /** Where usblp puts its devices. */
   devUsb: string;
   /** Linux's list of USB devices and interfaces. */
@@ -81,7 +82,7 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   } catch {
     /* no /dev/usb at all */
   }
-  if (!lp.length) out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
+  if (!lp.length && process.platform !== 'win32') out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
   for (const name of lp) {
     const device = path.join(places.devUsb, name);
     let writable = true;
@@ -100,6 +101,7 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   if (usb === null) out('  - USB devices cannot be listed here (no sysfs, and the optional `usb` module is not installed)');
   else if (!usb.length) out('  - no USB printer-class device (some receipt printers use a vendor class: `lsusb` lists every USB device)');
   for (const d of usb ?? []) out(`  - USB printer ${d.vid}:${d.pid} ${d.name}: PRINTER=usb:${d.vid}:${d.pid} (or ${places.devUsb}/lp0 if usblp claimed it)`);
+  listSystemPrinters(out, { cupsServer: config.cupsServer, ...places });
 
   out('');
   out(`Configured printer: PRINTER=${config.printer}`);

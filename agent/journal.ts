@@ -245,11 +245,14 @@ export class Journal implements JobJournal {
       await handle.close();
     }
     await fsp.rename(tmp, this.path);
-    const dir = fs.openSync(path.dirname(this.path), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
+    // Windows cannot fsync a directory (EPERM); NTFS journals the rename itself.
+    if (process.platform !== 'win32') {
+      const dir = fs.openSync(path.dirname(this.path), 'r');
+      try {
+        fs.fsyncSync(dir);
+      } finally {
+        fs.closeSync(dir);
+      }
     }
     if (dropped) this.log.info({ dropped, kept: this.entries.size }, 'journal compacted');
   }

@@ -178,7 +178,7 @@ export class PrintAgent implements Part {
     await this.journal.record(id, 'printing');
     let printerJob: string | undefined;
     try {
-      printerJob = (await connection.write(bytes))?.reference;
+      printerJob = (await connection.write(bytes, { id }))?.reference;
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
       await connection.close();

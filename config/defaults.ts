@@ -68,9 +68,9 @@ export const agentDefaults = {
   MQTT_PASSWORD: '',
   /** This agent's printer, 1-64 of `[A-Za-z0-9_-]`. */
   PRINTER_ID: 'printer-1',
-  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `cups:QUEUE` | `file:PATH`. */
+  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `cups:QUEUE` | `cups-raw:QUEUE` | `windows:PRINTER NAME` | `file:PATH`. */
   PRINTER: '/dev/usb/lp0',
-  /** CUPS server for `cups:QUEUE` (`host`, `host:port` or a socket path); empty means lp's own default. */
+  /** CUPS server for `cups:QUEUE` and `cups-raw:QUEUE` (`host`, `host:port` or a socket path); empty means lp's own default. */
   CUPS_SERVER: '',
   /** Characters per line: 48 for 80 mm paper, 42 for 80 mm on a TM-T88V, 32 for 58 mm (`80mm`, `80mm-42`, `58mm` are accepted too). */
   PAPER_COLUMNS: 48,

@@ -92,9 +92,11 @@ const printerSpec = z
       /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) ||
       /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) ||
       /^cups:[^\s/#]{1,127}$/.test(s) ||
+      /^cups-raw:[^\s/#]{1,127}$/.test(s) ||
+      /^windows:\P{Cc}{0,255}$/u.test(s) ||
       /^file:.+/.test(s) ||
       s.startsWith('/'),
-    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, file:PATH or a device path such as /dev/usb/lp0',
+    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, cups-raw:QUEUE, windows:PRINTER NAME (windows: alone: the default printer), file:PATH or a device path such as /dev/usb/lp0',
   );
 
 const agentSchema = z

@@ -26,7 +26,7 @@ test('cups-raw:QUEUE through a real cupsd: the ESC/POS bytes arrive untouched, o
   const paper = cups.addQueue('receipts');
   const server = await startTestServer(t);
   await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: 'cups-raw:receipts', cupsServer: cups.socket, columns: 32, codePage: 'PC858', timeZone: 'UTC' });
-  await waitFor('printer online', async () => (await server.jobs.printer('printer-1'))?.state === 'online');
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const contents = ['Crème brûlée à 5 €', 'Ça coûte 12,50 € TTC', 'Œufs ×3 — «fin»\x1b@'];
   const jobs: PrintJob[] = [];

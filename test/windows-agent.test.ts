@@ -133,10 +133,10 @@ test('the Windows executable under Wine prints through the spooler API (winspool
   );
   const logFile = path.join(home, 'agent.log');
   const online = () =>
-    waitFor('the agent online', async () => (await server.jobs.printer('printer-1'))?.state === 'online', 60_000, 200).catch((err: unknown) => {
+    waitFor('the agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 60_000, 200).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}; the agent's output:\n${fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-3000) : '(none)'}`);
     });
-  const offline = () => waitFor('the agent offline', async () => (await server.jobs.printer('printer-1'))?.state !== 'online', 60_000, 200);
+  const offline = () => waitFor('the agent offline', async () => (await server.printers.get('printer-1'))?.state !== 'online', 60_000, 200);
 
   const posted: Array<{ id: number; content: string }> = [];
   const post = async (content: string) => {
@@ -275,7 +275,7 @@ test('the Linux x64 executable prints with no Node install: settings from printh
       await exited;
     }
   });
-  await waitFor('the agent online', async () => (await server.jobs.printer('printer-1'))?.state === 'online', 30_000, 100);
+  await waitFor('the agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 30_000, 100);
   const job = (await postJson(server.baseUrl, '/print', { content: 'Crème brûlée à 5 €' })).json as PrintJob;
   await waitFor('printed', async () => (await jobStatus(server, job.id)) === 'printed', 30_000, 100);
   const receipts = receiptsOn(path.join(home, 'paper.prn')).receipts.filter((r) => r.cut);

@@ -18,6 +18,9 @@ import { JobService } from './jobs/job-service';
 import { JobRetention } from './jobs/retention';
 import { createApp, PUBLIC_DIR } from './http/app';
 import { LiveUpdates } from './http/live-updates';
+import { HostCheck } from './http/host-check';
+import { FormTokens, loadFormTokenKey } from './http/cross-site';
+import { StreamLimits } from './http/stream-limits';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -78,6 +81,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await dispatcher.start();
 
     const live = new LiveUpdates(jobs, { defaultPrinterId: config.defaultPrinterId }, log);
+    const hostCheck = new HostCheck(config.allowedHosts);
+    const formKey = loadFormTokenKey(config.formTokenSecret, config.dataDir);
+    if (formKey.modeFixed) log.warn({ module: 'server', file: 'form-token.key' }, 'the form token key was readable by others; its mode is now 0600');
     const app = createApp({
       jobs,
       dispatcher,
@@ -89,6 +95,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       trustProxy: config.trustProxy,
       publicDir: PUBLIC_DIR,
       log,
+      protections: {
+        hostCheck,
+        formTokens: new FormTokens(formKey.key),
+        streamLimits: new StreamLimits(config.eventStreams),
+        receiptMaxLines: config.receiptMaxLines,
+        previewRate: config.previewRate,
+      },
     });
     const server = http.createServer(app);
     // HTTP connections, so that stop() can wait for requests in flight; MQTT-over-WebSocket
@@ -104,6 +117,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     });
     server.on('upgrade', (req, socket, head) => {
       sockets.delete(socket as Socket);
+      if (hostCheck.refuseUpgrade(req, socket)) return;
       if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
       else socket.destroy();
     });

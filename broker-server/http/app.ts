@@ -11,6 +11,12 @@ import { JobError, type JobService, type PrintJob } from '../jobs/job-service';
 import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
 import { securityHeaders } from './security-headers';
+import { refuseLargeBodies } from './body-limit';
+import { type FormTokens, refuseCrossSite } from './cross-site';
+import type { HostCheck } from './host-check';
+import type { StreamLimits } from './stream-limits';
+import { receiptLengthProblem } from '../../protocol/receipt-limits';
+import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
 import { confirmation, errorMessage, page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from './views';
 import { frenchNumber, parseJobId, validateJobListQuery, validatePrintRequest } from './validation';
 
@@ -31,6 +37,15 @@ export interface AppOptions {
   trustProxy: boolean | number | string;
   publicDir: string;
   log: Logger;
+  /** Issue 17's protections, built by the composition root. */
+  protections: {
+    hostCheck: HostCheck;
+    formTokens: FormTokens;
+    streamLimits: StreamLimits;
+    receiptMaxLines: number;
+    /** Previews a client address may ask for: a bucket of their own, so typing does not eat the print budget. */
+    previewRate: { perMinute: number; burst: number };
+  };
 }
 
 class HttpError extends Error {
@@ -47,11 +62,12 @@ class HttpError extends Error {
 
 const require = createRequire(import.meta.url);
 // htmx and the two extensions the page uses, straight from node_modules (never a CDN).
-const VENDOR_FILES: Record<string, string> = {
-  'htmx.min.js': require.resolve('htmx.org/dist/htmx.min.js'),
-  'hx-sse.min.js': require.resolve('htmx.org/dist/ext/hx-sse.min.js'),
-  'hx-upsert.min.js': require.resolve('htmx.org/dist/ext/hx-upsert.min.js'),
-};
+// A Map, not a plain object: `/vendor/constructor` must not find Object's own properties.
+const VENDOR_FILES = new Map<string, string>([
+  ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js')],
+  ['hx-sse.min.js', require.resolve('htmx.org/dist/ext/hx-sse.min.js')],
+  ['hx-upsert.min.js', require.resolve('htmx.org/dist/ext/hx-upsert.min.js')],
+]);
 
 const isHtmx = (req: Request) => req.get('HX-Request') === 'true';
 const isPlainForm = (req: Request) => !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
@@ -64,6 +80,10 @@ export function createApp(options: AppOptions): express.Express {
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
   app.use(securityHeaders());
+  const { hostCheck, formTokens, streamLimits, receiptMaxLines } = options.protections;
+  app.use(hostCheck.middleware);
+  app.use(refuseLargeBodies(options.bodyLimitBytes));
+  const crossSite = refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr));
 
   // After the body is read (within BODY_LIMIT_BYTES), so that a page without JavaScript can show the text back.
   const buckets = new TokenBuckets(options.printRate);
@@ -84,7 +104,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use('/static', express.static(options.publicDir, { maxAge: '1h' }));
   app.get('/vendor/:file', (req, res, next) => {
-    const file = VENDOR_FILES[String(req.params.file)];
+    const file = VENDOR_FILES.get(String(req.params.file));
     if (file) res.sendFile(file, { maxAge: '1d' });
     else next();
   });
@@ -100,7 +120,7 @@ export function createApp(options: AppOptions): express.Express {
 
   const renderPage = async (state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>): Promise<string> => {
     const [recent, printers, receipt] = await Promise.all([jobs.list({ limit: PAGE_JOB_COUNT }), jobs.printers(), preview(state.content ?? '', state.printerId)]);
-    return page({ ...state, jobs: recent, printers, defaultPrinterId: options.defaultPrinterId, preview: receipt }).value;
+    return page({ ...state, jobs: recent, printers, defaultPrinterId: options.defaultPrinterId, preview: receipt, formToken: formTokens.issue() }).value;
   };
 
   app.get('/', async (req, res) => {
@@ -109,21 +129,37 @@ export function createApp(options: AppOptions): express.Express {
     res.type('html').send(await renderPage({ sentJob }));
   });
 
-  app.get('/events', live.handle);
+  app.get('/events', streamLimits.middleware, live.handle);
 
   const parseBody = [
     express.json({ limit: options.bodyLimitBytes, strict: false }),
     express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
   ];
 
-  app.post('/fragments/preview', ...parseBody, async (req, res) => {
+  const previewBuckets = new TokenBuckets(options.protections.previewRate);
+  const limitPreviews = (req: Request, res: Response, next: NextFunction) => {
+    const decision = previewBuckets.take(req.ip ?? 'unknown');
+    if (decision.ok) return next();
+    res.set('Retry-After', String(decision.retryAfterSeconds));
+    next(new HttpError(429, `too many previews from your address; try again in ${decision.retryAfterSeconds} s`, { retryAfterSeconds: decision.retryAfterSeconds }, `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${decision.retryAfterSeconds} s.`));
+  };
+
+  // No more work than a job: the same character cap before any layout, the same line cap after.
+  app.post('/fragments/preview', limitPreviews, ...parseBody, crossSite, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const content = typeof body.content === 'string' ? body.content : '';
     const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
-    res.type('html').send(receiptPreview(await preview(content, printerId)).value);
+    const length = [...content].length;
+    if (length > MAX_CONTENT_LENGTH) {
+      throw new HttpError(400, `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`, { field: 'content' }, `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`);
+    }
+    const receipt = await preview(content, printerId);
+    const tooLong = receiptLengthProblem(receipt.lines.length, receiptMaxLines, receipt.columns);
+    if (tooLong) throw new HttpError(400, tooLong.error, { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines }, tooLong.errorFr);
+    res.type('html').send(receiptPreview(receipt).value);
   });
 
-  app.post('/print', ...parseBody, limitJobCreation, async (req, res) => {
+  app.post('/print', ...parseBody, crossSite, limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
     }
@@ -134,11 +170,15 @@ export function createApp(options: AppOptions): express.Express {
       const known = (await jobs.printers()).map((p) => p.id);
       throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
     }
+    // Laid out for this printer's paper, as the agent will: refused whole, never cut.
+    const receipt = await preview(checked.value.content, printerId);
+    const tooLong = receiptLengthProblem(receipt.lines.length, receiptMaxLines, receipt.columns);
+    if (tooLong) throw new HttpError(400, tooLong.error, { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines }, tooLong.errorFr);
     const job = await jobs.create({ printerId, content: checked.value.content });
     accepted(req, res, dispatcher, job);
   });
 
-  app.post('/jobs/:id/reprint', limitJobCreation, async (req, res) => {
+  app.post('/jobs/:id/reprint', ...parseBody, crossSite, limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
     const job = await jobs.reprint(id);
@@ -146,7 +186,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   // Every job and printer change as JSON, for API clients and the benchmark: `event: job` / `event: printer`.
-  app.get('/jobs/events', live.handleJson);
+  app.get('/jobs/events', streamLimits.middleware, live.handleJson);
 
   app.get('/jobs', async (req, res) => {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
@@ -162,7 +202,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   // A test print is a job like any other (stored, published, journaled, acknowledged): exactly once too.
-  app.post('/printers/:id/test', limitJobCreation, async (req, res) => {
+  app.post('/printers/:id/test', ...parseBody, crossSite, limitJobCreation, async (req, res) => {
     const printerId = req.params.id;
     if (!isPrinterId(printerId) || !(await jobs.isKnownPrinter(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
     const job = await jobs.create({ printerId, content: TEST_PRINT_CONTENT, kind: 'test' });

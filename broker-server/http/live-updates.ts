@@ -8,6 +8,7 @@ import type { Logger } from '../../config/logger';
 import type { JobService, PrinterInfo, PrintJob } from '../jobs/job-service';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
+import { SnapshotBatch } from './snapshot-batch';
 
 export interface LiveUpdatesOptions {
   defaultPrinterId: string;
@@ -34,6 +35,11 @@ export class LiveUpdates {
   private readonly maxBufferedBytes: number;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Pages connecting together share one snapshot, handed out a few at a time (snapshot-batch.ts). */
+  private readonly snapshots = new SnapshotBatch(async () => {
+    const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.jobs.printers()]);
+    return sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId));
+  });
 
   constructor(
     private readonly jobs: JobService,
@@ -100,8 +106,7 @@ export class LiveUpdates {
     res.on('close', () => this.streams.delete(res));
     req.socket.setKeepAlive(true);
     try {
-      const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.jobs.printers()]);
-      this.send(res, sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId)));
+      this.send(res, await this.snapshots.next());
     } catch (err) {
       this.log.error({ err }, 'snapshot failed; the page will reconnect');
       this.streams.delete(res);

@@ -7,6 +7,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig } from '../config';
 import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
+import { AuthThrottle } from './broker/auth-throttle';
+import { ConnectionLimits } from './broker/limits';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { loadTokens, type MqttAccounts, serverBrokerCredentials } from './broker/tokens';
 import { ExternalBroker } from './broker/external-broker';
@@ -66,8 +68,14 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const { accounts, modeFixed } = loadTokens(config);
     if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
     log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
-    const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log);
-    const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks }, log);
+    const { mqttLimits } = config;
+    const throttle = new AuthThrottle({ maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockSeconds * 1000 }, log.child({ module: 'access' }));
+    stops.push({ name: 'auth throttle', stop: async () => throttle.stop() });
+    const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
+    const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, { throttle, connections });
+    const broker = config.mqttUrl
+      ? null
+      : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks, maxInflight: mqttLimits.maxInflight, onClientGone: (client) => connections.release(client) }, log);
     const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
     await bus.start();
     stops.push({ name: 'broker', stop: () => bus.stop() });

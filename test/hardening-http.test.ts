@@ -58,7 +58,7 @@ test('cross-site posts are refused (403, nothing printed); the page itself and A
   assert.match(csrf.body, /autre site|another site/);
   assert.equal((await raw(server, 'POST', '/printers/printer-1/test', CROSS_SITE)).status, 403);
   assert.equal((await raw(server, 'POST', `/jobs/${job.id}/reprint`, { ...CROSS_SITE, 'content-type': 'text/plain' }, 'x')).status, 403);
-  // Origin alone (an older browser), a sibling site, and the opaque origin of a sandboxed frame.
+  // Origin alone (an older browser), a sibling site, and the opaque origin of a sandboxed frame (no token).
   assert.equal((await raw(server, 'POST', '/print', { ...FORM, origin: 'http://attacker.example:3000' }, 'content=CSRF')).status, 403);
   assert.equal((await raw(server, 'POST', '/print', { ...FORM, 'sec-fetch-site': 'same-site' }, 'content=CSRF')).status, 403);
   assert.equal((await raw(server, 'POST', '/print', { ...FORM, origin: 'null' }, 'content=CSRF')).status, 403);

@@ -3,7 +3,8 @@
  * server. Two locks on every state-changing request (anything but GET/HEAD/OPTIONS) from a browser:
  *
  * - the browser's own word: `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the user), and
- *   an `Origin` header must name this very host; `null` (a sandboxed frame) is refused;
+ *   an `Origin` header must name this very host (`null`, sent by a sandboxed frame but also by Chromium
+ *   for the page's own plain form posts under `Referrer-Policy: no-referrer`, is left to the token);
  * - a form token, `formToken` in the form or `X-Form-Token` from htmx (the page's `hx-headers`): issued
  *   per page view as `<nonce>.<issued, base 36 ms>.<HMAC-SHA256>`, verified by HMAC only (nothing kept per
  *   token). Its key is FORM_TOKEN_SECRET, or one generated once in DATA_DIR/form-token.key (mode 0600), so a
@@ -97,7 +98,9 @@ export function crossSiteProblem(req: Request, tokens: FormTokens): CrossSiteRef
     'Demande refusée : elle vient d’un autre site. Utilisez la page de Printhop elle-même.',
   );
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return foreign;
-  if (origin !== undefined && !sameHost(origin, req.host)) return foreign;
+  // `Origin: null` is what Chromium sends for the page's own form posts under Referrer-Policy: no-referrer
+  // (security-headers.ts), and what a sandboxed frame sends: the form token tells them apart.
+  if (origin !== undefined && origin !== 'null' && !sameHost(origin, req.host)) return foreign;
   const body = req.body as Record<string, unknown> | undefined;
   const token = req.get(FORM_TOKEN_HEADER) ?? (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined);
   if (!tokens.verify(token)) {

@@ -24,6 +24,7 @@ interface AddressState {
   unlogged: number;
   refused: number;
   usernames: Set<string>;
+  reasons: Set<string>;
   blockedUntil: number;
 }
 
@@ -62,12 +63,13 @@ export class AuthThrottle {
       state = undefined;
     }
     if (!state) {
-      state = { windowStart: now, failures: 0, unlogged: 0, refused: 0, usernames: new Set(), blockedUntil: 0 };
+      state = { windowStart: now, failures: 0, unlogged: 0, refused: 0, usernames: new Set(), reasons: new Set(), blockedUntil: 0 };
       this.addresses.set(address, state);
       if (this.addresses.size > MAX_ADDRESSES) this.addresses.delete(this.addresses.keys().next().value!);
     }
     state.failures++;
     if (username !== undefined && state.usernames.size < MAX_USERNAMES_LOGGED) state.usernames.add(username.slice(0, 64));
+    state.reasons.add(reason);
     if (state.failures === 1) this.log.warn({ address, username: username?.slice(0, 64), reason }, 'mqtt connection refused');
     else state.unlogged++;
     if (state.failures >= this.options.maxFailures && state.blockedUntil <= now) {
@@ -107,6 +109,7 @@ export class AuthThrottle {
         failures: state.failures,
         refusedWhileBlocked: state.refused,
         usernames: [...state.usernames],
+        reasons: [...state.reasons],
         blocked: state.blockedUntil > state.windowStart,
         blockSeconds: Math.round(this.options.blockMs / 1000),
         windowSeconds: Math.round(this.windowMs / 1000),

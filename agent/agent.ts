@@ -1,6 +1,6 @@
 /** The agent's composition root: journal, then printer, then broker link; stopped in reverse. */
 import type { AgentConfig } from '../config';
-import type { Logger } from '../config/logger';
+import { type Logger, urlForLog } from '../config/logger';
 import { Journal } from './journal';
 import { BrokerLink } from './link';
 import { PrintAgent } from './print-agent';
@@ -21,7 +21,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const link = new BrokerLink(config, log);
   const agent = new PrintAgent(config, journal, transport, link, log);
   await agent.start();
-  log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: config.mqttUrl, journal: journal.path }, 'agent started');
+  log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: urlForLog(config.mqttUrl), journal: journal.path }, 'agent started');
 
   return {
     journal,

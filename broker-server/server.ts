@@ -23,6 +23,7 @@ import { LiveUpdates } from './http/live-updates';
 import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
 import { StreamLimits } from './http/stream-limits';
+import { ensurePrivateDir } from '../config/file-modes';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -53,6 +54,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   };
 
   try {
+    // Data folder 0700 (its files are 0600 each): a folder left open to others is closed, with a warning.
+    if (ensurePrivateDir(config.dataDir)) log.warn({ module: 'server', dir: config.dataDir }, 'the data folder was open to other users; its mode is now 0700');
     const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
     await db.start();
     stops.push({ name: 'database', stop: () => db.stop() });

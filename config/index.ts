@@ -41,7 +41,8 @@ const printerTokens = z.string().transform((s, ctx) => {
     // The message names the printer, never the token.
     if (!PRINTER_ID_PATTERN.test(id) || RESERVED_USERNAMES.includes(id)) ctx.addIssue({ code: 'custom', message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${Object.keys(tokens).length + 1})` });
     else if (!TOKEN_PATTERN.test(secret)) ctx.addIssue({ code: 'custom', message: `the token of ${id} ${TOKEN_RULE}` });
-    else tokens[id] = secret;
+    // defineProperty: a printer named __proto__ is a key like any other, not the object's prototype.
+    else Object.defineProperty(tokens, id, { value: secret, enumerable: true, writable: true, configurable: true });
   }
   return tokens;
 });
@@ -109,7 +110,7 @@ const serverSchema = z.object({
 
 const columns = z
   .string()
-  .transform((s) => (s in PAPER_PRESETS ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
+  .transform((s) => (Object.hasOwn(PAPER_PRESETS, s) ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
   .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm, 80mm, 80mm-42)').max(255));
 
 const printerSpec = z

@@ -4,8 +4,8 @@
  *
  * RECEIPT_MAX_LINES defaults to 200 lines, counted on the receipt as laid out for the printer's width
  * (title, date and rules included): about 85 cm of paper at font A's 4.23 mm a line. A full message of
- * 4,000 characters of prose takes about 90 lines on 80 mm paper (48 columns) and 140 on 58 mm (32), so any
- * ordinary message fits; "x\n" × 2,000 (2,011 lines, 7 m of paper) and "⒇" × 4,000 (16,000 characters
+ * 4,000 characters of prose takes about 93 lines on 80 mm paper (48 columns) and 136 on 58 mm (32), so any
+ * ordinary message fits; "x\n" × 2,000 (2,006 lines, 7 to 8.5 m of paper) and "⒇" × 4,000 (16,000 characters
  * printed) do not. A message over the limit is refused whole, never cut.
  */
 import type { CodePageName } from './codepages';

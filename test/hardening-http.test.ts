@@ -10,7 +10,8 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { PrintJob } from '../broker-server/jobs/job-service';
-import { getJson, postJson, startTestServer, type TestServer } from './support/harness';
+import { SharedSnapshot } from '../broker-server/http/snapshot-batch';
+import { getJson, postJson, startTestServer, type TestServer, waitFor } from './support/harness';
 
 interface RawAnswer {
   status: number;
@@ -202,9 +203,16 @@ test('live-update streams are capped per address and in total, with a clear 429 
   assert.equal((await stream('/events', '127.0.0.3')).status, 200);
 });
 
-test('many pages connecting at once get their snapshots without stalling other requests', async (t) => {
+test('many pages connecting at once share their snapshots (one read and render per batch), all of them served', async (t) => {
   const server = await startTestServer(t, { mqttPort: -1, eventStreams: { total: 2000, perAddress: 2000 } });
   for (let i = 0; i < 20; i++) await postJson(server.baseUrl, '/print', { content: `message ${i} `.repeat(40) });
+  // Each snapshot reads the job list once: counted from here on.
+  let reads = 0;
+  const list = server.jobs.list.bind(server.jobs);
+  server.jobs.list = (...args: Parameters<typeof list>) => {
+    reads++;
+    return list(...args);
+  };
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const requests: http.ClientRequest[] = [];
   t.after(() => {
@@ -213,21 +221,26 @@ test('many pages connecting at once get their snapshots without stalling other r
   });
   let snapshots = 0;
   for (let i = 0; i < 600; i++) {
-    const req = http.get({ host: '127.0.0.1', port: server.httpPort, path: '/events', agent }, (res) => res.once('data', () => snapshots++));
+    const req = http.get({ host: '127.0.0.1', port: server.httpPort, path: '/events', agent }, (res) => {
+      let text = '';
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString();
+        if (!text.includes('</hx-partial>')) return;
+        snapshots++;
+        res.off('data', onData);
+        res.resume();
+      };
+      res.on('data', onData);
+    });
     req.on('error', () => undefined);
     requests.push(req);
   }
-  // While they connect, the event loop keeps answering others.
-  let worst = 0;
-  const deadline = Date.now() + 15_000;
-  while (snapshots < 600 && Date.now() < deadline) {
-    const started = performance.now();
-    assert.equal((await fetch(server.baseUrl + '/health')).status, 200);
-    worst = Math.max(worst, performance.now() - started);
-  }
+  // The event loop keeps answering others meanwhile (timing is not asserted: this machine is shared).
+  const deadline = Date.now() + 30_000;
+  while (snapshots < 600 && Date.now() < deadline) assert.equal((await fetch(server.baseUrl + '/health')).status, 200);
   assert.equal(snapshots, 600);
-  // Before: 3.9 s on this test (600 snapshots rendered in one burst); after: about 0.4 s, mostly accepting 600 connections.
-  assert.ok(worst < 1500, `a request waited ${worst.toFixed(0)} ms behind the snapshots`);
+  // Before: one read and one render per page, 600 in a burst (a request waited 3.9 s behind them here).
+  assert.ok(reads <= 60, `${reads} snapshot reads for 600 pages`);
 });
 
 test('a body announced over BODY_LIMIT_BYTES gets 413 at once, before any byte of it is sent', async (t) => {
@@ -261,4 +274,43 @@ test('/vendor/ answers only its three files: constructor, __proto__, toString ar
     assert.equal(res.status, 404, name);
   }
   assert.equal((await fetch(`${server.baseUrl}/vendor/htmx.min.js`)).status, 200);
+});
+
+test('a shared snapshot is reused only while nothing changed, and never older than a change made before it was asked for', async () => {
+  let version = 0;
+  let computes = 0;
+  let release: (() => void) | null = null;
+  const shared = new SharedSnapshot(async () => {
+    computes++;
+    const seen = version;
+    await new Promise<void>((resolve) => (release = resolve));
+    return seen;
+  });
+  const first = shared.get();
+  const second = shared.get();
+  await new Promise((r) => setImmediate(r));
+  release!();
+  assert.deepEqual(await Promise.all([first, second]), [0, 0]);
+  assert.equal(computes, 1, 'asked together: one read');
+  const cached = await shared.get();
+  assert.equal(cached, 0);
+  assert.equal(computes, 1, 'nothing changed: reused');
+  // A change (its event) after the last read: a new read.
+  version = 2;
+  shared.invalidate();
+  const afterChange = shared.get();
+  await new Promise((r) => setImmediate(r));
+  release!();
+  assert.equal(await afterChange, 2);
+  assert.equal(computes, 2);
+  // A change while a read is under way: that read may predate it, so the caller gets another one.
+  shared.invalidate();
+  const during = shared.get();
+  assert.equal(computes, 3);
+  version = 3;
+  shared.invalidate();
+  release!();
+  await waitFor('second read', () => computes === 4);
+  release!();
+  assert.equal(await during, 3);
 });

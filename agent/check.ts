@@ -11,6 +11,8 @@ import mqtt from 'mqtt';
 import type { AgentConfig } from '../config';
 import { createTransport } from './printers';
 import { listSystemPrinters, type SystemPrinterPlaces } from './system-printers';
+import { urlForLog } from '../config/logger';
+import { mqttConnectOptions } from '../config/mqtt-url';
 
 export interface CheckPlaces extends SystemPrinterPlaces {
   /** Where usblp puts its devices. */
@@ -124,17 +126,17 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   out(`  paper: ${config.columns} columns, code page ${config.codePage}`);
 
   out('');
-  out(`Broker: MQTT_URL=${config.mqttUrl}`);
+  out(`Broker: MQTT_URL=${urlForLog(config.mqttUrl)}`);
   let brokerOk = true;
   try {
-    const client = await mqtt.connectAsync(config.mqttUrl, {
+    const client = await mqtt.connectAsync(mqttConnectOptions(config.mqttUrl, {
       // Not the agent's own client id: that would push a running agent off its session.
       clientId: `printhop-check-${config.printerId}-${process.pid}`,
       reconnectPeriod: 0,
       connectTimeout: 5000,
       username: config.mqttUsername || undefined,
       password: config.mqttPassword || undefined,
-    });
+    }));
     await client.endAsync();
     out('  OK: the broker accepts this agent');
   } catch (err) {

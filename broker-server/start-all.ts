@@ -32,8 +32,12 @@ const agentEnv = {
   ...process.env,
 };
 
+// Built (dist/start-all.mjs, what `npm start` runs): the built programs with plain node; from source: through tsx.
+const built = import.meta.url.endsWith('.mjs');
+
 function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], { cwd: process.cwd(), env, stdio: 'inherit' });
+  const args = built ? [path.join(root, 'dist', `printhop-${name}.mjs`)] : ['--import', 'tsx', path.join(root, script)];
+  const child = spawn(process.execPath, args, { cwd: process.cwd(), env, stdio: 'inherit' });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`printhop: the ${name} exited (${signal ?? code}); stopping`);

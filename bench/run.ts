@@ -49,12 +49,12 @@ function track(child: ChildProcess, name: string): ChildProcess {
 /** BENCH_PROFILE_DIR=dir writes a CPU profile of every process the bench starts (node --cpu-prof). */
 const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
 
-/** --built: agents run from the one-file build (dist/printhop-agent.mjs; `npm run build` first) with plain node. */
+/** --built: agents run as deployed: the one-file build (dist/printhop-agent.mjs; `npm run build` first), plain node, 1 MB semi-spaces. */
 const builtAgent = args.includes('--built');
 
 function tsx(script: string, env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
   const options = { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe', ...(ipc ? ['ipc'] : [])] as never };
-  if (builtAgent && script === 'agent/main.ts' && !ipc) return spawn(process.execPath, [...profileArgs, path.join(root, 'dist/printhop-agent.mjs')], options);
+  if (builtAgent && script === 'agent/main.ts' && !ipc) return spawn(process.execPath, [...profileArgs, '--max-semi-space-size=1', path.join(root, 'dist/printhop-agent.mjs')], options);
   return ipc
     ? fork(path.join(root, script), [], { ...options, execArgv: [...profileArgs, '--import', 'tsx'] })
     : spawn(process.execPath, [...profileArgs, '--import', 'tsx', path.join(root, script)], options);

@@ -36,7 +36,9 @@ const agentEnv = {
 const built = import.meta.url.endsWith('.mjs');
 
 function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const args = built ? [path.join(root, 'dist', `printhop-${name}.mjs`)] : ['--import', 'tsx', path.join(root, script)];
+  // The agent with 1 MB young-generation semi-spaces: about 25 MB less under a burst of jobs (README, "Run in production").
+  const v8 = name === 'agent' ? ['--max-semi-space-size=1'] : [];
+  const args = built ? [...v8, path.join(root, 'dist', `printhop-${name}.mjs`)] : ['--import', 'tsx', path.join(root, script)];
   const child = spawn(process.execPath, args, { cwd: process.cwd(), env, stdio: 'inherit' });
   child.on('exit', (code, signal) => {
     if (!stopping) {

@@ -162,9 +162,9 @@ test('the built npm start (dist/start-all.mjs) runs the server and the agent wit
   assert.equal(tree.length, 3, JSON.stringify(tree));
   assert.deepEqual(
     tree.map((p) => p.cmdline),
-    [`${process.execPath} ${path.join(dir, 'dist/start-all.mjs')}`, `${process.execPath} ${path.join(dir, 'dist/printhop-server.mjs')}`, `${process.execPath} ${path.join(dir, 'dist/printhop-agent.mjs')}`],
+    [`${process.execPath} ${path.join(dir, 'dist/start-all.mjs')}`, `${process.execPath} ${path.join(dir, 'dist/printhop-server.mjs')}`, `${process.execPath} --max-semi-space-size=1 ${path.join(dir, 'dist/printhop-agent.mjs')}`],
   );
-  t.diagnostic(`RSS: ${tree.map((p) => `${path.basename(p.cmdline.split(' ')[1] ?? '')} ${(p.rssKb / 1024).toFixed(0)} MB`).join(', ')}; total ${(tree.reduce((s, p) => s + p.rssKb, 0) / 1024).toFixed(0)} MB`);
+  t.diagnostic(`RSS: ${tree.map((p) => `${path.basename(p.cmdline.split(' ').at(-1) ?? '')} ${(p.rssKb / 1024).toFixed(0)} MB`).join(', ')}; total ${(tree.reduce((s, p) => s + p.rssKb, 0) / 1024).toFixed(0)} MB`);
 
   child.kill('SIGTERM');
   assert.equal(await exited, 0, out);

@@ -144,7 +144,10 @@ test('the agent installs as one file: README\'s steps, plain node, no node_modul
   }
   const server = await startTestServer(t);
   const paper = path.join(dir, 'paper.prn');
-  const childEnv = { PATH: process.env.PATH, ...env, ...agentChildEnv(server, 'printer-1', { PRINTER: `file:${paper}`, AGENT_DATA_DIR: path.join(dir, 'var/lib/printhop'), NODE_OPTIONS: '' }) };
+  // The unit's own NODE_OPTIONS (Environment=NODE_OPTIONS=...), nothing of this test process's.
+  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(path.join(deploy, 'printhop-agent.service'), 'utf8'))?.[1] ?? '';
+  assert.equal(nodeOptions, '--max-semi-space-size=1');
+  const childEnv = { PATH: process.env.PATH, ...env, ...agentChildEnv(server, 'printer-1', { PRINTER: `file:${paper}`, AGENT_DATA_DIR: path.join(dir, 'var/lib/printhop'), NODE_OPTIONS: nodeOptions }) };
   // The unit's ExecStart: /usr/bin/node /opt/printhop-agent/printhop-agent.mjs (here: this node, this file).
   assert.match(execFileSync(process.execPath, [file, '--version'], { cwd: opt, env: childEnv, encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
   const started = Date.now();

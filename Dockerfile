@@ -10,8 +10,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-# sqlite3 from its sources, for this image's Node and libc (no prebuilt binary is downloaded).
-ENV npm_config_build_from_source=sqlite3
+# sqlite3 from its sources, for this image's Node and libc (no prebuilt binary is downloaded), with the
+# Node headers the image has in /usr/local/include/node (node-gyp would otherwise fetch them from nodejs.org).
+ENV npm_config_build_from_source=sqlite3 npm_config_nodedir=/usr/local
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

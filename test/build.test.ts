@@ -32,8 +32,8 @@ function build(t: TestContext): Promise<string> {
 }
 
 /**
- * Runs `args` on a pseudo-terminal (python3's pty module) until it has written `until` (or 30 s), then
- * sends SIGTERM and reads what it writes until it exits (at most 10 s more).
+ * Runs `args` on a pseudo-terminal (python3's pty module) until it has written `until` (or 60 s), then
+ * sends SIGTERM and reads what it writes until it exits (at most 20 s more).
  */
 function onTerminal(args: string[], env: NodeJS.ProcessEnv, until: string): string {
   const script = `
@@ -43,11 +43,11 @@ if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 out = b''
 until = sys.argv[1].encode()
-end = time.time() + 30
+end = time.time() + 60
 stopped = False
 while True:
     if not stopped and (until in out or time.time() > end):
-        os.kill(pid, signal.SIGTERM); stopped = True; end = time.time() + 10
+        os.kill(pid, signal.SIGTERM); stopped = True; end = time.time() + 20
     elif stopped and time.time() > end:
         break
     r, _, _ = select.select([fd], [], [], 0.1)
@@ -61,7 +61,7 @@ while True:
         out += data
 sys.stdout.buffer.write(out)
 `;
-  const result = spawnSync('python3', ['-c', script, until, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync('python3', ['-c', script, until, ...args], { env, encoding: 'utf8', timeout: 120_000 });
   if (result.error) throw result.error;
   return result.stdout;
 }

@@ -22,7 +22,7 @@ FROM node:20-bookworm-slim
 # tini as PID 1: passes SIGTERM to Node (which then stops cleanly) and reaps children (like `docker run --init`).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && groupadd --system printhop \
  && useradd --system --gid printhop --home-dir /data --shell /usr/sbin/nologin printhop \
  && mkdir -p /data && chown printhop:printhop /data

@@ -17,7 +17,7 @@ RUN npm run build
 FROM node:20-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && groupadd --system printhop \
  && useradd --system --gid printhop --groups lp --home-dir /data --shell /usr/sbin/nologin printhop \
  && mkdir -p /data && chown printhop:printhop /data

@@ -136,7 +136,7 @@ test('the images as built: plain node, no TypeScript loader, non-root users, tin
   assert.equal(config.User, 'printhop');
   assert.deepEqual(config.Entrypoint, ['/usr/bin/tini', '--', 'node', '/app/dist/printhop-server.mjs']);
   const healthcheck = inspect[0]!.Healthcheck;
-  assert.ok(healthcheck?.Test.join(' ').includes('/health'), JSON.stringify(healthcheck));
+  assert.match(healthcheck?.Test.join(' ') ?? '', /\/(health|readyz)\b/, JSON.stringify(healthcheck));
   assert.ok(config.Volumes && '/data' in config.Volumes);
   assert.ok(config.Env.includes('DATA_DIR=/data'));
   assert.match(await podman(['run', '--rm', SERVER_IMAGE, '--version']), /^\d+\.\d+\.\d+\n$/);

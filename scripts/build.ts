@@ -14,7 +14,7 @@
  * esbuild rather than tsc: tsc cannot bundle, and the agent must be one file; esbuild is already in
  * node_modules (tsx runs on it) and builds everything in about a second. Type checking stays `npm run typecheck`.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
@@ -136,7 +136,7 @@ async function bundleWithPackages(entry: string, outfile: string): Promise<void>
 }
 
 export async function buildAll(dist = DIST): Promise<string[]> {
-  rmSync(dist, { recursive: true, force: true });
+  // Only this build's files are replaced: other builds write next to them (dist/agents/).
   mkdirSync(dist, { recursive: true });
   const out = (name: string) => path.join(dist, name);
   await Promise.all([

@@ -12,7 +12,8 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # sqlite3 from its sources, for this image's Node and libc (no prebuilt binary is downloaded), with the
 # Node headers the image has in /usr/local/include/node (node-gyp would otherwise fetch them from nodejs.org).
-ENV npm_config_build_from_source=sqlite3 npm_config_nodedir=/usr/local
+# JOBS: node-gyp compiles on every core.
+ENV npm_config_build_from_source=sqlite3 npm_config_nodedir=/usr/local JOBS=max
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

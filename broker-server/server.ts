@@ -24,6 +24,10 @@ import { JobService } from './jobs/job-service';
 import { RemoteJobFeed } from './jobs/remote-job-feed';
 import { JobRetention } from './jobs/retention';
 import { PrinterRegistry } from './printers/printer-registry';
+import { apiKeyLimiter } from './http/api-keys';
+import { Idempotency } from './http/idempotency';
+import { SqlApiKeyStore } from './store/api-key-store';
+import { SqlIdempotencyStore } from './store/idempotency-store';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -39,6 +43,8 @@ export interface RunningServer {
   readonly live: LiveUpdates;
   /** This process, in logs and in the change notices other instances receive. */
   readonly instanceId: string;
+  /** Idempotency-Key records (and their retention). */
+  readonly idempotency: Idempotency;
   stop(): Promise<void>;
 }
 
@@ -54,6 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
   const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
+  const idempotency = new Idempotency(new SqlIdempotencyStore(db.sequelize), { keyHours: config.idempotencyKeyHours }, log);
   const app = createApp({
     jobs,
     printers,
@@ -65,6 +72,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     printRate: config.printRate,
     trustProxy: config.trustProxy,
     publicDir: PUBLIC_DIR,
+    apiKeys: new SqlApiKeyStore(db.sequelize),
+    apiKeyLimiter: apiKeyLimiter(config.apiKeyRatePerMinute, db),
+    apiKeysRequired: config.apiKeysRequired,
+    idempotency,
     log,
   });
   // The live streams end as HTTP stops, once no new connection can come in.
@@ -78,6 +89,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     part('printer claims', () => claims.start(), () => claims.stop()),
     part('broker', () => bus.start(), () => bus.stop()),
     new JobRetention(jobs, config.jobRetentionDays, log),
+    idempotency,
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.
     part('dispatcher', () => dispatcher.start().catch(async (err: unknown) => {
       await dispatcher.stop();
@@ -93,7 +105,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     { module: 'server', instance: instanceId, port: http.port, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
     'server ready',
   );
-  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, stop: () => lifecycle.stop() };
+  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, idempotency, stop: () => lifecycle.stop() };
 }
 
 /** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */

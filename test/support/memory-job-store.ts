@@ -30,7 +30,7 @@ export class MemoryJobStore implements JobStore {
   async insert(job: NewJob): Promise<PrintJob> {
     await this.commit();
     const now = new Date().toISOString();
-    const stored: PrintJob = { id: this.nextId++, ...job, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
+    const stored: PrintJob = { id: this.nextId++, ...job, createdBy: job.createdBy ?? null, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
     this.jobs.set(stored.id, stored);
     return { ...stored };
   }

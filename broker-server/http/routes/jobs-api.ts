@@ -1,9 +1,10 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import express, { type Router } from 'express';
 import { HttpError } from '../errors';
-import { accepted } from '../responses';
 import { parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
 import type { RouteContext } from './context';
+import { createOnce } from './create-once';
+import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
 
 export function jobRoutes(ctx: RouteContext): Router {
   const router = express.Router();
@@ -19,13 +20,14 @@ export function jobRoutes(ctx: RouteContext): Router {
       const known = (await ctx.printers.list()).map((p) => p.id);
       throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
     }
-    accepted(req, res, await ctx.intake.print(printerId, checked.value.content));
+    const { content } = checked.value;
+    await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) => ctx.intake.print(printerId, content, createdBy));
   });
 
-  router.post('/jobs/:id/reprint', ctx.limitJobCreation, async (req, res) => {
+  router.post('/jobs/:id/reprint', ...ctx.parseBody, ctx.limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
-    accepted(req, res, await ctx.intake.reprint(id));
+    await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) => ctx.intake.reprint(id, createdBy));
   });
 
   router.get('/jobs', async (req, res) => {

@@ -54,7 +54,7 @@ export type Decision = 'replay' | 'mismatch' | 'in-flight' | 'abandoned';
 export function decide(record: IdempotencyRecord, hash: string, now: number, abandonAfterMs: number): Decision {
   if (record.requestHash !== hash) return 'mismatch';
   if (record.jobId !== null) return 'replay';
-  return now - record.createdAt >= abandonAfterMs ? 'abandoned' : 'in-flight';
+  return now - record.createdAt > abandonAfterMs ? 'abandoned' : 'in-flight';
 }
 
 export interface IdempotencyOptions {
@@ -118,6 +118,7 @@ export class Idempotency {
         }
         case 'abandoned':
           if (await this.store.releaseAbandoned(scope, key, new Date(this.now() - (this.options.abandonAfterMs ?? 60_000)))) this.log.warn({ scope }, 'an abandoned idempotency key was released');
+          else await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50)); // another request took it over
           continue;
         case 'in-flight':
           if (this.now() >= deadline) throw new HttpError(409, `a request with this ${IDEMPOTENCY_HEADER} is still being processed; send it again in a moment`, { field: IDEMPOTENCY_HEADER });

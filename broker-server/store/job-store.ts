@@ -45,6 +45,11 @@ export interface TransitionRequest {
 export interface JobFilter {
   status?: JobStatus;
   printerId?: string;
+  /** Created at or after / before. */
+  since?: Date;
+  until?: Date;
+  /** Only jobs with a smaller id (the next page of a newest-first list). */
+  beforeId?: number;
   limit?: number;
 }
 

@@ -51,6 +51,8 @@ export class MemoryJobStore implements JobStore {
   async list(filter: JobFilter): Promise<PrintJob[]> {
     return this.all()
       .filter((j) => (!filter.status || j.status === filter.status) && (!filter.printerId || j.printerId === filter.printerId))
+      .filter((j) => (!filter.since || j.createdAt >= filter.since.toISOString()) && (!filter.until || j.createdAt < filter.until.toISOString()))
+      .filter((j) => filter.beforeId === undefined || j.id < filter.beforeId)
       .reverse()
       .slice(0, filter.limit ?? 50);
   }

@@ -1,7 +1,7 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import express, { type Router } from 'express';
 import { HttpError } from '../errors';
-import { parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
+import { encodeCursor, parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
 import type { RouteContext } from './context';
 import { createOnce } from './create-once';
 import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
@@ -33,7 +33,15 @@ export function jobRoutes(ctx: RouteContext): Router {
   router.get('/jobs', async (req, res) => {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
     if (!query.ok) throw new HttpError(400, query.error, { field: query.field });
-    res.json(await ctx.jobs.list(query.value));
+    // One more than asked tells whether there is a next page: its cursor goes in the Link header.
+    const jobs = await ctx.jobs.list({ ...query.value, limit: query.value.limit + 1 });
+    const page = jobs.slice(0, query.value.limit);
+    if (jobs.length > page.length) {
+      const next = new URLSearchParams(Object.entries(req.query as Record<string, string>).filter(([name]) => name !== 'cursor'));
+      next.set('cursor', encodeCursor(page.at(-1)!.id));
+      res.set('Link', `</jobs?${next.toString()}>; rel="next"`);
+    }
+    res.json(page);
   });
 
   router.get('/jobs/:id', async (req, res) => {

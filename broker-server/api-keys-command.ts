@@ -3,6 +3,8 @@
  * same settings as the server: DATA_DIR or DATABASE_URL), while the server runs; no restart needed, since
  * the server reads a key's row on each request. The key is printed once, by `create`; only its hash is kept.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { loadOrExit } from '../config/process';
@@ -74,7 +76,7 @@ export async function withServerDatabase<T>(program: string, fn: (db: Database) 
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const code = await withServerDatabase('printhop api-keys', (db) =>
     apiKeysCommand(process.argv.slice(2), new SqlApiKeyStore(db.sequelize), (line) => console.log(line), (line) => console.error(line)),
   );

@@ -44,7 +44,7 @@ const printerTokens = z.string().transform((s, ctx) => {
   return tokens;
 });
 /** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL']);
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL', 'ADMIN_PASSWORD', 'METRICS_TOKEN']);
 
 const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
 
@@ -76,6 +76,14 @@ const serverSchema = z.object({
   PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
   PRINT_RATE_BURST: positiveInt.max(1_000_000),
   TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
+  ADMIN_PASSWORD: z.string().refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
+  ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
+  ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
+  ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
+  METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
+  MQTT_DYNSEC: boolean,
+  AGENT_MQTT_URL: z.literal('').or(brokerUrl),
+  REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
 });
 
 const columns = z
@@ -178,6 +186,16 @@ export interface ServerConfig {
   printRate: { perMinute: number; burst: number };
   /** Express's `trust proxy` value. */
   trustProxy: boolean | number | string;
+  /** Configured admin password; null: generated into DATA_DIR. Never log it. */
+  adminPassword: string | null;
+  admin: { sessionMinutes: number; lockoutAttempts: number; lockoutMinutes: number };
+  /** Bearer token of GET /metrics; null: open. */
+  metricsToken: string | null;
+  /** With an external broker, drive Mosquitto's dynamic security plugin. */
+  dynsec: boolean;
+  /** Broker URL shown in a new printer's agent command; null: derived. */
+  agentMqttUrl: string | null;
+  registryRefreshMs: number;
 }
 
 export interface ConfiguredTokens {
@@ -209,6 +227,12 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
     printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
     trustProxy: c.TRUST_PROXY,
+    adminPassword: c.ADMIN_PASSWORD || null,
+    admin: { sessionMinutes: c.ADMIN_SESSION_MINUTES, lockoutAttempts: c.ADMIN_LOCKOUT_ATTEMPTS, lockoutMinutes: c.ADMIN_LOCKOUT_MINUTES },
+    metricsToken: c.METRICS_TOKEN || null,
+    dynsec: c.MQTT_DYNSEC,
+    agentMqttUrl: c.AGENT_MQTT_URL || null,
+    registryRefreshMs: c.REGISTRY_REFRESH_MS,
     ...overrides,
   };
 }

@@ -14,6 +14,8 @@ import { jobRoutes } from './routes/jobs-api';
 import { pageRenderer, pageRoutes } from './routes/page';
 import { printerRoutes } from './routes/printers-api';
 import { securityHeaders } from './security-headers';
+import { adminRoutes, type AdminRouteOptions } from './routes/admin';
+import { operationRoutes, type OperationsOptions } from './routes/operations';
 
 export interface AppOptions {
   jobs: JobService;
@@ -30,6 +32,10 @@ export interface AppOptions {
   trustProxy: boolean | number | string;
   publicDir: string;
   log: Logger;
+  /** /healthz, /readyz, /metrics. */
+  operations: OperationsOptions;
+  /** The admin section; absent: none (tests of other parts). */
+  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers'>;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -49,6 +55,8 @@ export function createApp(options: AppOptions): express.Express {
     limitJobCreation: jobCreationLimit(options.printRate, httpLog),
   };
   const renderPage = pageRenderer(ctx);
+  app.use(operationRoutes(options.operations));
+  if (options.admin) app.use(adminRoutes({ ...options.admin, printers: options.printers, parseBody: ctx.parseBody, log: options.log }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));

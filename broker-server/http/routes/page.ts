@@ -1,4 +1,4 @@
-/** The page, its fragments, its static files and the health check. */
+/** The page, its fragments and its static files. */
 import { createRequire } from 'node:module';
 import express, { type Router } from 'express';
 import { DEFAULT_CODE_PAGE, isCodePageName } from '../../../protocol/codepages';
@@ -55,10 +55,6 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
     const content = typeof body.content === 'string' ? body.content : '';
     const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
     res.type('html').send(receiptPreview(await preview(ctx, content, printerId)).value);
-  });
-
-  router.get('/health', (_req, res) => {
-    res.json({ ok: true });
   });
 
   return router;

@@ -26,7 +26,7 @@ export async function runPrintersCommand(args: string[], env: NodeJS.ProcessEnv)
   const force = args.includes('--force');
   const urlIndex = args.indexOf('--url');
   const urlArg = urlIndex >= 0 ? args[urlIndex + 1] : undefined;
-  const rest = args.filter((a, i) => a !== '--force' && i !== urlIndex && i !== urlIndex + 1);
+  const rest = args.filter((a, i) => a !== '--force' && (urlIndex < 0 || (i !== urlIndex && i !== urlIndex + 1)));
   const [verb, id, ...extra] = rest;
   if (!verb || extra.length || (verb === 'list' ? id !== undefined : !['add', 'rotate', 'remove'].includes(verb) || !id)) return { code: 2, out: USAGE };
 

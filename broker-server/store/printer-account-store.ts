@@ -36,6 +36,12 @@ interface Row {
   removed_at: string | Date | null;
 }
 
+/**
+ * Sequelize runs a statement that starts with `INSERT INTO` on SQLite without reading rows back, whatever
+ * the query type; this comment in front makes it read the rows RETURNING gives.
+ */
+const RETURNING_INSERT = '/* returning */ ';
+
 const iso = (d: string | Date): string => (d instanceof Date ? d : new Date(d)).toISOString();
 
 export class SqlPrinterAccountStore implements PrinterAccountStore {
@@ -62,7 +68,7 @@ export class SqlPrinterAccountStore implements PrinterAccountStore {
   async seed(printerId: string, tokenHash: string): Promise<boolean> {
     const now = this.now();
     const rows = await this.select(
-      'INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (printer_id) DO NOTHING RETURNING *',
+      `${RETURNING_INSERT}INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (printer_id) DO NOTHING RETURNING *`,
       [printerId, tokenHash, now],
     );
     return rows.length === 1;
@@ -72,7 +78,7 @@ export class SqlPrinterAccountStore implements PrinterAccountStore {
     const now = this.now();
     // One statement: two admins adding the same id at once cannot both succeed.
     const rows = await this.select(
-      `INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3)
+      `${RETURNING_INSERT}INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3)
        ON CONFLICT (printer_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, updated_at = excluded.updated_at, removed_at = NULL
        WHERE printer_accounts.token_hash IS NULL RETURNING *`,
       [printerId, tokenHash, now],

@@ -3,7 +3,7 @@
  * through the running server's admin API (so the server applies each change at once: it closes the
  * connection of a rotated or removed printer and, with MQTT_DYNSEC, changes Mosquitto's accounts). It reads
  * the same settings as the server (PORT, HOST, DATA_DIR, ADMIN_PASSWORD) to find it and its admin password;
- * `--url http://host:port` (or PRINTHOP_URL) points it at another server.
+ * `--url http://host:port` points it at another server.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,7 +22,8 @@ export interface CommandResult {
   out: string;
 }
 
-export async function runPrintersCommand(args: string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
+/** `env`: the settings (the process's environment when absent). */
+export async function runPrintersCommand(args: string[], env?: Record<string, string | undefined>): Promise<CommandResult> {
   const force = args.includes('--force');
   const urlIndex = args.indexOf('--url');
   const urlArg = urlIndex >= 0 ? args[urlIndex + 1] : undefined;
@@ -32,7 +33,7 @@ export async function runPrintersCommand(args: string[], env: NodeJS.ProcessEnv)
 
   const config = loadOrExit('printhop printers', () => loadServerConfig(env));
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const base = (urlArg ?? env.PRINTHOP_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`).replace(/\/$/, '');
+  const base = (urlArg ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`).replace(/\/$/, '');
   let password = config.adminPassword;
   if (!password) {
     const file = path.join(config.dataDir, ADMIN_PASSWORD_FILE);
@@ -74,7 +75,7 @@ export async function runPrintersCommand(args: string[], env: NodeJS.ProcessEnv)
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('printers-command.ts')) {
-  runPrintersCommand(process.argv.slice(2), process.env).then(
+  runPrintersCommand(process.argv.slice(2)).then(
     ({ code, out }) => {
       (code === 0 ? process.stdout : process.stderr).write(out + '\n');
       process.exit(code);

@@ -60,14 +60,24 @@ export class DynamicSecurity implements BrokerAccountControl {
         command: 'createRole',
         rolename: SERVER_ROLE,
         acls: [
-          { acltype: 'publishClientSend', topic: topics.jobs('+'), priority: 0, allow: true },
-          { acltype: 'subscribePattern', topic: 'printers/#', priority: 0, allow: true },
-          { acltype: 'publishClientReceive', topic: 'printers/#', priority: 0, allow: true },
+          { acltype: 'publishClientSend', topic: topics.allJobs, priority: 0, allow: true },
+          { acltype: 'subscribePattern', topic: topics.all, priority: 0, allow: true },
+          { acltype: 'publishClientReceive', topic: topics.all, priority: 0, allow: true },
         ],
       },
       { tolerate: ALREADY_EXISTS },
     );
-    await this.run({ command: 'addClientRole', username: this.options.serverUsername, rolename: SERVER_ROLE }, { tolerate: ALREADY_EXISTS });
+    if (!(await this.serverHasRole())) {
+      // Mosquitto disconnects a client whose roles change (so that they apply at once): the server's link
+      // drops, and the answer with it. mqtt.js reconnects and subscribes again; the role is then checked.
+      await this.run({ command: 'addClientRole', username: this.options.serverUsername, rolename: SERVER_ROLE }, { tolerate: ALREADY_EXISTS }).catch(() => undefined);
+      const deadline = Date.now() + (this.options.timeoutMs ?? 5000) * 2;
+      while (!(await this.serverHasRole().catch(() => false))) {
+        if (Date.now() > deadline) throw new DynsecError('addClientRole', `the server account ${this.options.serverUsername} could not be given the ${SERVER_ROLE} role`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      this.log.info({ username: this.options.serverUsername, rolename: SERVER_ROLE }, 'server account given its role');
+    }
     for (const [printerId, token] of Object.entries(seed)) await this.createPrinter(printerId, token, { tolerate: ALREADY_EXISTS });
   }
 
@@ -86,6 +96,12 @@ export class DynamicSecurity implements BrokerAccountControl {
   async removePrinter(printerId: string): Promise<void> {
     await this.run({ command: 'deleteClient', username: printerId }, { tolerate: NOT_FOUND });
     await this.run({ command: 'deleteRole', rolename: printerRole(printerId) }, { tolerate: NOT_FOUND });
+  }
+
+  private async serverHasRole(): Promise<boolean> {
+    const response = await this.run({ command: 'getClient', username: this.options.serverUsername });
+    const roles = (response.data as { client?: { roles?: Array<{ rolename: string }> } } | undefined)?.client?.roles ?? [];
+    return roles.some((r) => r.rolename === SERVER_ROLE);
   }
 
   /** The client names Mosquitto knows (for tests and diagnostics). */

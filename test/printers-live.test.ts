@@ -63,6 +63,16 @@ test('a printer added through the admin API prints its first job with the comman
   const job = (await postJson(server.baseUrl, '/print', { content: 'Première tâche de shop-9', printerId: 'shop-9' })).json as { id: number };
   await waitFor('first job printed', async () => (await jobStatus(server, job.id)).status === 'printed');
   assert.ok(first.paperText().includes('Première tâche de shop-9'));
+  // The agent's retained status now carries its figures; the printers panel shows them.
+  const info = await waitFor('the agent reports its last job', async () => {
+    const p = (await getJson<Array<{ id: string; agent: { version?: string; uptimeS?: number; journalSize?: number; lastJob?: { id: number; ms: number } } | null }>>(server.baseUrl, '/printers')).json.find((x) => x.id === 'shop-9');
+    return p?.agent?.lastJob?.id === job.id ? p.agent : null;
+  });
+  assert.equal(info.version, '0.1.0');
+  assert.ok(info.uptimeS! >= 0 && info.journalSize! >= 1 && info.lastJob!.ms >= 0);
+  const pageHtml = await fetch(server.baseUrl + '/').then((r) => r.text());
+  assert.match(pageHtml, new RegExp(`dernière : n°${job.id} en [0-9  ]+ ms`));
+  assert.match(pageHtml, /agent 0\.1\.0/);
 
   // A watcher logged in with the current token: rotation closes its connection too.
   const watcher = await mqttConnect(server, 'shop-9', issued.token);

@@ -67,6 +67,7 @@ export function page(state: PageState): SafeHtml {
 <img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
 <div><h1>Printhop</h1><p class="tagline">Tapez un message : il sort sur l’imprimante à tickets, une seule fois.</p></div>
 </div>
+<p class="admin-link"><a href="/admin">Administration</a></p>
 <p id="live" class="live" data-state="off" hx-sse:connect="/events"><span class="live-dot" aria-hidden="true"></span><span class="live-text">Actualisez la page pour voir l’avancement</span></p>
 </header>
 <main>
@@ -217,12 +218,24 @@ function printerItem(p: PrinterInfo): SafeHtml {
 <span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
     p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
   }</span>
+${p.state === 'online' && p.agent ? agentFigures(p.agent) : ''}
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
 <form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
 </form>
 </li>`;
+}
+
+/** What the agent says of itself: version, since when it runs, its journal, its last job and how long it took. */
+function agentFigures(agent: NonNullable<PrinterInfo['agent']>): SafeHtml {
+  const started = agent.reportedAt && agent.uptimeS !== undefined ? new Date(Date.parse(agent.reportedAt) - agent.uptimeS * 1000).toISOString() : null;
+  return html`<span class="printer-agent">${[
+    agent.version ? html`<span>agent ${agent.version}</span>` : '',
+    started ? html`<span>démarré ${isToday(new Date(started)) ? 'à' : 'le'} ${moment(started)}</span>` : '',
+    agent.journalSize !== undefined ? html`<span>journal : ${frenchNumber(agent.journalSize)} tâche${agent.journalSize > 1 ? 's' : ''}</span>` : '',
+    agent.lastJob ? html`<span class="printer-last-job">dernière : n°${agent.lastJob.id} en ${frenchNumber(agent.lastJob.ms)} ms</span>` : '',
+  ]}</span>`;
 }
 
 // ---- live updates (Server-Sent Events): each message is one or more partials, targeted by id ----

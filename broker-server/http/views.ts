@@ -67,7 +67,6 @@ export function page(state: PageState): SafeHtml {
 <img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
 <div><h1>Printhop</h1><p class="tagline">Tapez un message : il sort sur l’imprimante à tickets, une seule fois.</p></div>
 </div>
-<p class="admin-link"><a href="/admin">Administration</a></p>
 <p id="live" class="live" data-state="off" hx-sse:connect="/events"><span class="live-dot" aria-hidden="true"></span><span class="live-text">Actualisez la page pour voir l’avancement</span></p>
 </header>
 <main>
@@ -89,6 +88,7 @@ ${printForm(state)}
 </section>
 </div>
 </main>
+<footer class="admin-link"><a href="/admin">Administration des imprimantes</a></footer>
 <script src="/vendor/htmx.min.js"></script>
 <script src="/vendor/hx-sse.min.js"></script>
 <script src="/vendor/hx-upsert.min.js"></script>

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
-import type { Logger } from '../config/logger';
+import { type Logger, urlForLog } from '../config/logger';
+import { mqttConnectOptions } from '../config/mqtt-url';
 import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
 import { topics } from '../protocol/topics';
@@ -53,7 +54,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   start(onJob: JobHandler, initialStatus: StatusMessage): void {
     const { config } = this;
     this.status = initialStatus;
-    const client = mqtt.connect(config.mqttUrl, {
+    const client = mqtt.connect(mqttConnectOptions(config.mqttUrl, {
       clientId: agentClientId(config.printerId),
       clean: false,
       protocolVersion: 4,
@@ -69,7 +70,9 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         qos: 1,
         retain: true,
       },
-    });
+      // No table of 65,536 pre-made packet-id buffers (about 6 MB of a 60 MB agent): built per packet instead.
+      writeCache: false,
+    }));
     this.client = client;
 
     // PUBACK is sent only once this resolves: the job is in the journal before the broker forgets it.
@@ -92,7 +95,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       if (this.client !== client) return; // stopped
       if (!this.offline) {
         this.offline = true;
-        this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
+        this.log.warn({ url: urlForLog(config.mqttUrl) }, 'broker unreachable; reconnecting');
       }
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
       this.reconnectTimer = setTimeout(() => {
@@ -104,7 +107,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.offline = false;
-      this.log.info({ url: config.mqttUrl, sessionPresent: connack.sessionPresent }, 'connected to broker');
+      this.log.info({ url: urlForLog(config.mqttUrl), sessionPresent: connack.sessionPresent }, 'connected to broker');
       // Subscribe on every connect: a broker that restarted has forgotten the session.
       // An empty `granted` is mqtt.js skipping a topic it already holds (the broker kept the session,
       // or mqtt.js re-subscribed by itself): subscribed all the same. Only an error or 0x80 is a refusal.
@@ -121,7 +124,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       const code = (err as { code?: unknown }).code;
       if (code === 4 || code === 5) {
         // Keeps retrying with backoff: the server may be restarted with the right token.
-        this.log.error({ url: config.mqttUrl, username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
+        this.log.error({ url: urlForLog(config.mqttUrl), username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
       } else {
         this.log.warn({ err: err.message }, 'mqtt error');
       }

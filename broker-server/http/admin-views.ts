@@ -29,13 +29,16 @@ ${body}
 </html>`;
 }
 
-export function loginPage(message: string | null = null): SafeHtml {
+const formTokenField = (token: string) => html`<input type="hidden" name="formToken" value="${token}">`;
+
+export function loginPage(message: string | null = null, formToken = ''): SafeHtml {
   return layout(
     'Connexion',
     html`<section class="card" aria-labelledby="login-title">
 <h2 id="login-title">Connexion administrateur</h2>
 ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
 <form id="admin-login" method="post" action="/admin/login">
+${formToken ? formTokenField(formToken) : ''}
 <label for="password">Mot de passe administrateur</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <p class="hint">Affiché au démarrage du serveur ; conservé dans <code>DATA_DIR/admin-password</code> (ou <code>ADMIN_PASSWORD</code>).</p>
@@ -47,6 +50,8 @@ ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
 
 export interface AdminPageState {
   csrfToken: string;
+  /** The page's per-view form token (http/cross-site.ts), in every form beside the CSRF token. */
+  formToken: string;
   accounts: PrinterAccountInfo[];
   printers: PrinterInfo[];
   /** A result to show at the top: a token (shown once), a message, or an error. */
@@ -56,15 +61,16 @@ export interface AdminPageState {
   confirmRemove?: { printerId: string; unfinished: number } | null;
 }
 
-const csrf = (token: string) => html`<input type="hidden" name="csrf" value="${token}">`;
+const csrfField = (token: string) => html`<input type="hidden" name="csrf" value="${token}">`;
 
 export function adminPage(state: AdminPageState): SafeHtml {
   const byId = new Map(state.printers.map((p) => [p.id, p]));
+  const csrf = (token: string) => html`${csrfField(token)}${formTokenField(state.formToken)}`;
   return layout(
     'Imprimantes',
     html`${state.notice ? html`<p class="${state.notice.kind === 'ok' ? 'ok' : 'error'}" role="${state.notice.kind === 'ok' ? 'status' : 'alert'}">${state.notice.text}</p>` : ''}
 ${state.issued ? issuedToken(state.issued) : ''}
-${state.confirmRemove ? confirmRemoval(state.confirmRemove, state.csrfToken) : ''}
+${state.confirmRemove ? confirmRemoval(state.confirmRemove, html`${csrfField(state.csrfToken)}${formTokenField(state.formToken)}`) : ''}
 <section class="card" aria-labelledby="add-title">
 <h2 id="add-title">Ajouter une imprimante</h2>
 <form id="admin-add" method="post" action="/admin/printers">
@@ -101,11 +107,11 @@ function issuedToken(issued: { printerId: string; token: string; command: string
 </section>`;
 }
 
-function confirmRemoval(c: { printerId: string; unfinished: number }, csrfToken: string): SafeHtml {
+function confirmRemoval(c: { printerId: string; unfinished: number }, hidden: SafeHtml): SafeHtml {
   return html`<section class="card" aria-labelledby="confirm-title">
 <h2 id="confirm-title">Supprimer ${c.printerId} ?</h2>
 <p>${c.unfinished} tâche(s) de cette imprimante ne sont pas encore imprimées : elles passeront en échec.</p>
-<form id="admin-confirm-remove" method="post" action="/admin/printers/${c.printerId}/remove">${csrf(csrfToken)}<input type="hidden" name="force" value="true"><button type="submit" class="primary">Supprimer quand même</button></form>
+<form id="admin-confirm-remove" method="post" action="/admin/printers/${c.printerId}/remove">${hidden}<input type="hidden" name="force" value="true"><button type="submit" class="primary">Supprimer quand même</button></form>
 </section>`;
 }
 

@@ -10,6 +10,7 @@ import { PrinterAdminError, type PrinterAccounts } from '../../printers/printer-
 import type { PrinterRegistry } from '../../printers/printer-registry';
 import { shellQuote } from '../../access-banner';
 import { adminPage, type AdminPageState, adminRefusal, loginPage } from '../admin-views';
+import { crossSiteProblem, type FormTokens } from '../cross-site';
 import type { SafeHtml } from '../html';
 
 export const ADMIN_COOKIE = 'printhop_admin';
@@ -24,6 +25,8 @@ export interface AdminRouteOptions {
   /** The broker URL for a new agent's command; null: ws://<Host>/mqtt of the request. */
   agentMqttUrl: string | null;
   parseBody: express.RequestHandler[];
+  /** The page's per-view form tokens (http/cross-site.ts): admin forms carry one too, beside the session's CSRF token. */
+  formTokens: FormTokens;
   log: Logger;
 }
 
@@ -50,17 +53,29 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     return `MQTT_URL=${shellQuote(url)} PRINTER_ID=${printerId} MQTT_PASSWORD=${shellQuote(token)} npm run agent`;
   };
 
+  const login = (message: string | null = null) => loginPage(message, options.formTokens.issue());
+
+  /** A browser request from another site (Origin / Sec-Fetch-Site) or without this server's form token: refused, as on the page. */
+  const refuseCrossSite = (req: Request, res: Response): boolean => {
+    const problem = crossSiteProblem(req, options.formTokens);
+    if (!problem) return false;
+    log.warn({ address: req.ip, path: req.path }, 'cross-site admin request refused');
+    send(res, 403, adminRefusal(problem.messageFr));
+    return true;
+  };
+
   const renderAdmin = async (session: AdminSession, extra: Partial<AdminPageState> = {}) =>
-    adminPage({ csrfToken: session.csrfToken, accounts: await options.accounts.list(), printers: await options.printers.list(), ...extra });
+    adminPage({ csrfToken: session.csrfToken, formToken: options.formTokens.issue(), accounts: await options.accounts.list(), printers: await options.printers.list(), ...extra });
 
   /** Every admin form: a live session and its CSRF token. */
   const requireSession = (req: AdminRequest, res: Response, next: NextFunction) => {
     const id = cookieOf(req, ADMIN_COOKIE);
     const status = options.sessions.status(id);
     const session = options.sessions.get(id);
+    if (refuseCrossSite(req, res)) return;
     if (!session) {
       log.info({ address: req.ip, path: req.path, session: status }, 'admin request without a valid session refused');
-      send(res, 401, status === 'expired' ? loginPage('Votre session a expiré : reconnectez-vous.') : loginPage('Connectez-vous pour administrer les imprimantes.'));
+      send(res, 401, status === 'expired' ? login('Votre session a expiré : reconnectez-vous.') : login('Connectez-vous pour administrer les imprimantes.'));
       return;
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -89,13 +104,14 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     const status = options.sessions.status(id);
     const session = options.sessions.get(id);
     if (!session) {
-      send(res, 200, loginPage(status === 'expired' ? 'Votre session a expiré : reconnectez-vous.' : null));
+      send(res, 200, login(status === 'expired' ? 'Votre session a expiré : reconnectez-vous.' : null));
       return;
     }
     send(res, 200, await renderAdmin(session));
   });
 
   router.post('/admin/login', ...options.parseBody, (req, res) => {
+    if (refuseCrossSite(req, res)) return;
     const body = (req.body ?? {}) as Record<string, unknown>;
     const given = typeof body.password === 'string' ? body.password : '';
     const verdict = options.throttle.attempt(req.ip ?? 'unknown', given, options.password);
@@ -103,8 +119,8 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       log.warn({ address: req.ip, reason: verdict.reason }, 'admin login refused');
       if (verdict.reason === 'locked') {
         res.set('Retry-After', String(verdict.retryAfterSeconds ?? 60));
-        send(res, 429, loginPage(`Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`));
-      } else send(res, 401, loginPage('Mot de passe incorrect.'));
+        send(res, 429, login(`Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`));
+      } else send(res, 401, login('Mot de passe incorrect.'));
       return;
     }
     options.sessions.destroy(cookieOf(req, ADMIN_COOKIE));

@@ -73,16 +73,3 @@ export async function runPrintersCommand(args: string[], env?: Record<string, st
       `token (shown once): ${String(body.token)}\nagent: ${String(body.agentCommand)}`,
   };
 }
-
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('printers-command.ts')) {
-  runPrintersCommand(process.argv.slice(2)).then(
-    ({ code, out }) => {
-      (code === 0 ? process.stdout : process.stderr).write(out + '\n');
-      process.exit(code);
-    },
-    (err: unknown) => {
-      console.error('printhop printers failed:', err);
-      process.exit(1);
-    },
-  );
-}

@@ -47,8 +47,7 @@ export class ServerMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const counts = new Map<string, number>();
-        for (const job of await sources.jobs.unfinished()) counts.set(job.printerId, (counts.get(job.printerId) ?? 0) + 1);
+        const counts = await sources.jobs.unfinishedCounts();
         for (const p of await sources.printers.list()) counts.set(p.id, counts.get(p.id) ?? 0);
         for (const [printer, n] of counts) this.set({ printer }, n);
       },

@@ -96,3 +96,14 @@ eachStore('a printer status is written whole, keeps paper and code page when not
   await store.markAllOffline();
   assert.equal((await store.printer('p1'))?.state, 'offline');
 });
+
+test('unfinished jobs are counted per printer by the database (metrics)', async (t) => {
+  for (const kind of ['sqlite', ...(postgresMissing() ? [] : ['postgres' as const])] as const) {
+    const store = await openStore(t, kind);
+    const a = await store.insert(newJob('p1', 'a'));
+    await store.insert(newJob('p1', 'b'));
+    await store.insert(newJob('p2', 'c'));
+    await store.transition({ id: a.id, to: 'printed', at: new Date() });
+    assert.deepEqual([...(await store.unfinishedCounts!())].sort(), [['p1', 1], ['p2', 1]], kind);
+  }
+});

@@ -87,6 +87,14 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.unfinished(printerId);
   }
 
+  /** Unfinished jobs per printer (one COUNT query where the store has one). */
+  async unfinishedCounts(): Promise<Map<string, number>> {
+    if (this.store.unfinishedCounts) return this.store.unfinishedCounts();
+    const counts = new Map<string, number>();
+    for (const job of await this.store.unfinished()) counts.set(job.printerId, (counts.get(job.printerId) ?? 0) + 1);
+    return counts;
+  }
+
   /** Deletes finished jobs (printed, failed, interrupted) that finished before `before`; returns how many. */
   async prune(before: Date): Promise<number> {
     const count = await this.store.prune(before);

@@ -93,6 +93,8 @@ export interface JobStore {
   writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void>;
   /** Every online printer becomes offline. */
   markAllOffline(): Promise<void>;
+  /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */
+  unfinishedCounts?(): Promise<Map<string, number>>;
   /** Told how long each group commit of job writes took (metrics). */
   observeCommits?(observer: (seconds: number) => void): void;
 }

@@ -71,6 +71,14 @@ export abstract class SqlJobStore implements JobStore {
     return rows.map(toPrintJob);
   }
 
+  async unfinishedCounts(): Promise<Map<string, number>> {
+    const rows = await this.select<{ printer_id: string; n: number | string }>(
+      `SELECT printer_id, COUNT(*) AS n FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)}) GROUP BY printer_id`,
+      [...UNFINISHED],
+    );
+    return new Map(rows.map((r) => [r.printer_id, Number(r.n)]));
+  }
+
   async stale(before: Date): Promise<PrintJob[]> {
     const params: unknown[] = [...UNFINISHED, this.sqlDate(before)];
     const rows = await this.select<JobRow>(

@@ -33,6 +33,8 @@ export interface JobJournal {
   get(id: number): JournalEntry | undefined;
   /** Every entry, by id. */
   all(): JournalEntry[];
+  /** How many entries it holds. */
+  readonly size: number;
   /** Records a new state durably; resolves once it is stored. */
   record(id: number, state: JournalState, extra?: { job?: JobMessage; error?: string }): Promise<JournalEntry>;
   /** Notes that the broker confirmed this ack; may be lost in a crash (one more, harmless, duplicate ack). */

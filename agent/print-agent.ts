@@ -18,6 +18,8 @@ export const AGENT_VERSION = '0.1.0';
 
 /** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
 const WAITING_RECHECK_MS = 2000;
+/** A printed job updates the retained status (last job, journal size) at most this often. */
+const STATUS_AFTER_JOB_MS = 2000;
 
 const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printing' ? 'received' : entry.state);
 
@@ -34,6 +36,9 @@ export class PrintAgent implements Part {
   private condition: StatusReport | null = null;
   private statusCheck: Promise<StatusReport | null> | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+  private lastJob: { id: number; at: string; ms: number } | null = null;
+  private statusAfterJob: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -69,6 +74,7 @@ export class PrintAgent implements Part {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.statusAfterJob) clearTimeout(this.statusAfterJob);
     this.wakeRetry?.();
     await this.worker; // the receipt being printed is finished, not cut short
     await this.statusCheck;
@@ -198,7 +204,14 @@ export class PrintAgent implements Part {
       return;
     }
     await this.finish(id, 'printed', undefined, printerJob);
-    this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob }, 'job printed');
+    const ms = Math.max(0, Date.now() - Date.parse(entry.at));
+    this.lastJob = { id, at: new Date().toISOString(), ms };
+    this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob, ms }, 'job printed');
+    this.statusAfterJob ??= setTimeout(() => {
+      this.statusAfterJob = null;
+      if (!this.stopping) this.link.updateStatus(this.currentStatus());
+    }, STATUS_AFTER_JOB_MS);
+    this.statusAfterJob.unref?.();
   }
 
   private async finish(id: number, state: 'printed' | 'failed' | 'interrupted', error?: string, printerJob?: string): Promise<void> {
@@ -279,6 +292,9 @@ export class PrintAgent implements Part {
       version: AGENT_VERSION,
       columns: this.config.columns,
       codepage: this.config.codePage,
+      uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),
+      journalSize: this.journal.size,
+      ...(this.lastJob ? { lastJob: this.lastJob } : {}),
     };
   }
 

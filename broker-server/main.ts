@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const config = loadOrExit('printhop server', () => loadServerConfig());
   const log = createLogger('printhop-server', config.logLevel);
   const server = await startServer(config, log);
-  process.stdout.write(accessBanner(config, server, server.accounts) + '\n');
+  process.stdout.write(accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) + '\n');
   stopOnSignals(log, 'shutting down', () => server.stop());
 }
 

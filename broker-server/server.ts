@@ -34,6 +34,12 @@ import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
 import { StreamLimits } from './http/stream-limits';
 import { ensurePrivateDir } from '../config/file-modes';
+import { AdminSessions, LoginThrottle } from './admin/admin-auth';
+import { type AdminPassword, loadAdminPassword } from './admin/admin-password';
+import { accountOf } from './broker/access';
+import { DynamicSecurity } from './broker/dynamic-security';
+import { ServerMetrics } from './metrics';
+import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from './printers/printer-accounts';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -47,6 +53,13 @@ export interface RunningServer {
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
   readonly live: LiveUpdates;
+  /** The printer registry (add, rotate, remove printers live). */
+  readonly registry: PrinterAccounts;
+  /** The admin password and where it is kept; never logged. */
+  readonly admin: AdminPassword;
+  readonly metrics: ServerMetrics;
+  /** Mosquitto's dynamic security, when MQTT_DYNSEC drives it. */
+  readonly dynsec: DynamicSecurity | null;
   /** This process, in logs and in the change notices other instances receive. */
   readonly instanceId: string;
   /** Idempotency-Key records (and their retention). */
@@ -62,7 +75,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const store = db.createJobStore(instanceId);
   const { changes, claims } = clusterLinks(config, instanceId, log);
   const jobs = new JobService(store, log);
-  const printers = new PrinterRegistry(store, config.printers, log);
   const accounts = mqttAccounts(config, log);
   const { mqttLimits } = config;
   const throttle = new AuthThrottle({ maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockSeconds * 1000 }, log.child({ module: 'access' }));
@@ -71,10 +83,27 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const broker = config.mqttUrl
     ? null
     : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks, maxInflight: mqttLimits.maxInflight, onClientGone: (client) => connections.release(client) }, log);
-  const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
+  const serverCredentials = serverBrokerCredentials(config, accounts);
+  const external = broker ? null : new ExternalBroker({ url: config.mqttUrl!, ...serverCredentials }, log);
+  const bus: MessageBus = broker ?? external!;
+  const dynsec = external && config.dynsec ? new DynamicSecurity(external, { serverUsername: serverCredentials.username }, log) : null;
+  // The printers PRINTERS names and those of the token file enter the registry once, with their token.
+  const seed = Object.fromEntries(accounts.printerIds.map((id) => [id, accounts.credentialsFor({ kind: 'printer', printerId: id }).password]));
+  const registry = new PrinterAccounts(
+    db.createPrinterAccountStore(),
+    jobs,
+    { seed, control: brokerControl(broker, dynsec), refreshMs: config.databaseUrl ? config.registryRefreshMs : 0, keepToken: (id, token) => accounts.replacePrinterToken(id, token) },
+    log,
+  );
+  accounts.usePrinterRegistry(registry);
+  const printers = new PrinterRegistry(store, registry, log);
+  registry.on('changed', ({ printerId }) => void printers.announce(printerId).catch((err: unknown) => log.error({ err, printerId }, 'printer change not announced')));
+  const admin = loadAdminPassword(config.dataDir, config.adminPassword);
+  if (admin.modeFixed) log.warn({ module: 'server', file: admin.file }, 'the admin password file was readable by others; its mode is now 0600');
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
   const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
   const idempotency = new Idempotency(new SqlIdempotencyStore(db.sequelize), { keyHours: config.idempotencyKeyHours }, log);
+  const metrics = new ServerMetrics({ jobs, printers, live, brokerClients: () => broker?.clientCount ?? null, observeCommits: store.observeCommits?.bind(store) });
   const hostCheck = new HostCheck(config.allowedHosts);
   const formKey = loadFormTokenKey(config.formTokenSecret, config.dataDir);
   if (formKey.modeFixed) log.warn({ module: 'server', file: 'form-token.key' }, 'the form token key was readable by others; its mode is now 0600');
@@ -94,6 +123,22 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     apiKeysRequired: config.apiKeysRequired,
     idempotency,
     log,
+    operations: {
+      metrics,
+      metricsToken: config.metricsToken,
+      checks: [
+        { name: 'database', check: async () => (db.migrated ? await db.ping() : 'migrations have not run yet') },
+        { name: 'broker', check: () => (broker ?? external)!.notReady() },
+      ],
+    },
+    admin: {
+      accounts: registry,
+      password: admin.password,
+      sessions: new AdminSessions({ ttlMs: config.admin.sessionMinutes * 60_000 }),
+      throttle: new LoginThrottle({ attempts: config.admin.lockoutAttempts, lockMs: config.admin.lockoutMinutes * 60_000 }),
+      sessionMs: config.admin.sessionMinutes * 60_000,
+      agentMqttUrl: config.agentMqttUrl ?? config.mqttUrl,
+    },
     protections: {
       hostCheck,
       formTokens: new FormTokens(formKey.key),
@@ -112,7 +157,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     new RemoteJobFeed(changes, store, jobs, log),
     part('printer claims', () => claims.start(), () => claims.stop()),
     part('auth throttle', () => undefined, () => throttle.stop()),
+    part('printer registry', () => registry.start(), () => registry.stop()),
     part('broker', () => bus.start(), () => bus.stop()),
+    ...(dynsec ? [part('dynamic security', () => dynsec.start(seed), () => dynsec.stop())] : []),
     new JobRetention(jobs, config.jobRetentionDays, log),
     idempotency,
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.
@@ -130,7 +177,31 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     { module: 'server', instance: instanceId, port: http.port, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
     'server ready',
   );
-  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, idempotency, stop: () => lifecycle.stop() };
+  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, registry, admin, metrics, dynsec, instanceId, idempotency, stop: () => lifecycle.stop() };
+}
+
+/**
+ * What a registry change does on the broker: the embedded broker authenticates against the registry
+ * itself, so only the live connection is closed; Mosquitto's dynamic security gets the account changes;
+ * Mosquitto with static files cannot follow (its files are regenerated by hand), so changes are refused.
+ */
+function brokerControl(broker: EmbeddedBroker | null, dynsec: DynamicSecurity | null): BrokerAccountControl {
+  if (broker) {
+    const kick = async (printerId: string) => void broker.disconnect((client) => {
+      const account = accountOf(client);
+      return account?.kind === 'printer' && account.printerId === printerId;
+    });
+    return { name: 'embedded broker', readsRegistry: true, addPrinter: async () => undefined, setToken: (id) => kick(id), removePrinter: (id) => kick(id) };
+  }
+  if (dynsec) return dynsec;
+  const refuse = async () => {
+    throw new PrinterAdminError(
+      409,
+      'the external broker uses static password and ACL files: set MQTT_DYNSEC=true (Mosquitto dynamic security), or change PRINTERS and run npm run mosquitto-files',
+      'Le broker externe utilise des fichiers de mots de passe fixes : activez MQTT_DYNSEC (sécurité dynamique de Mosquitto) ou régénérez-les avec npm run mosquitto-files.',
+    );
+  };
+  return { name: 'static mosquitto files', addPrinter: refuse, setToken: refuse, removePrinter: refuse };
 }
 
 /** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */

@@ -89,6 +89,21 @@ export const serverDefaults = {
   /** Failed MQTT logins from one address within a minute before it is refused for MQTT_AUTH_BLOCK_SECONDS. */
   MQTT_AUTH_MAX_FAILURES: 10,
   MQTT_AUTH_BLOCK_SECONDS: 30,
+  /** Password of the admin section (/admin, the admin API, `npm run printers`); empty: generated once into DATA_DIR/admin-password (mode 0600). */
+  ADMIN_PASSWORD: '',
+  /** An admin session ends this long after login. */
+  ADMIN_SESSION_MINUTES: 60,
+  /** Wrong admin passwords from one address before it is locked out for ADMIN_LOCKOUT_MINUTES. */
+  ADMIN_LOCKOUT_ATTEMPTS: 5,
+  ADMIN_LOCKOUT_MINUTES: 15,
+  /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: '',
+  /** With MQTT_URL: `true` drives Mosquitto's dynamic security plugin for live printer accounts (deploy/mosquitto/printhop-dynsec.conf). */
+  MQTT_DYNSEC: false,
+  /** The broker URL shown in a new printer's agent command; empty: ws://<this page's host>/mqtt, or MQTT_URL with an external broker. */
+  AGENT_MQTT_URL: '',
+  /** On PostgreSQL, how often an instance reads the printer registry again (other instances' changes); 0: only on a miss. */
+  REGISTRY_REFRESH_MS: 5000,
 } as const;
 
 export const agentDefaults = {

@@ -46,7 +46,7 @@ const printerTokens = z.string().transform((s, ctx) => {
   return tokens;
 });
 /** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL', 'FORM_TOKEN_SECRET']);
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL', 'FORM_TOKEN_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN']);
 /** Settings shown with their user name and password masked. */
 const URL_SETTINGS = new Set(['MQTT_URL']);
 
@@ -108,6 +108,14 @@ const serverSchema = z.object({
   API_KEYS_REQUIRED: boolean,
   TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
   ...hardeningSettings,
+  ADMIN_PASSWORD: z.string().refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
+  ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
+  ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
+  ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
+  METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
+  MQTT_DYNSEC: boolean,
+  AGENT_MQTT_URL: z.literal('').or(brokerUrl),
+  REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
 });
 
 const columns = z
@@ -225,6 +233,16 @@ export interface ServerConfig {
   previewRate: { perMinute: number; burst: number };
   eventStreams: { total: number; perAddress: number };
   mqttLimits: MqttLimits;
+  /** Configured admin password; null: generated into DATA_DIR. Never log it. */
+  adminPassword: string | null;
+  admin: { sessionMinutes: number; lockoutAttempts: number; lockoutMinutes: number };
+  /** Bearer token of GET /metrics; null: open. */
+  metricsToken: string | null;
+  /** With an external broker, drive Mosquitto's dynamic security plugin. */
+  dynsec: boolean;
+  /** Broker URL shown in a new printer's agent command; null: derived. */
+  agentMqttUrl: string | null;
+  registryRefreshMs: number;
 }
 
 export interface MqttLimits {
@@ -283,6 +301,12 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     apiKeyRatePerMinute: c.API_KEY_RATE_PER_MINUTE,
     apiKeysRequired: c.API_KEYS_REQUIRED,
     ...hardeningConfig(c),
+    adminPassword: c.ADMIN_PASSWORD || null,
+    admin: { sessionMinutes: c.ADMIN_SESSION_MINUTES, lockoutAttempts: c.ADMIN_LOCKOUT_ATTEMPTS, lockoutMinutes: c.ADMIN_LOCKOUT_MINUTES },
+    metricsToken: c.METRICS_TOKEN || null,
+    dynsec: c.MQTT_DYNSEC,
+    agentMqttUrl: c.AGENT_MQTT_URL || null,
+    registryRefreshMs: c.REGISTRY_REFRESH_MS,
     ...overrides,
   };
 }

@@ -63,6 +63,12 @@ export const statusMessageSchema = z.object({
   version: z.string().max(64).optional(),
   columns: z.number().int().positive().max(255).optional(),
   codepage: z.string().max(32).optional(),
+  /** Seconds since the agent started (added in issue 14; older agents send none of the fields below). */
+  uptimeS: z.number().int().min(0).optional(),
+  /** Jobs the agent's journal holds. */
+  journalSize: z.number().int().min(0).optional(),
+  /** The last job printed: its id, when, and how long it took from its arrival to the paper (ms). */
+  lastJob: z.object({ id: jobId, at: isoDate, ms: z.number().int().min(0) }).optional(),
 });
 export type StatusMessage = z.infer<typeof statusMessageSchema>;
 

@@ -10,6 +10,7 @@
  *                              its dialect by name: bundling them gains nothing and breaks those loads).
  *   dist/start-all.mjs         `npm start`: the server and one agent, each from the files above.
  *   dist/mosquitto-files.mjs   `npm run mosquitto-files`, for the scaled-out images.
+ *   dist/printers.mjs          `npm run printers` (add, rotate, remove printers through the running server).
  *
  * esbuild rather than tsc: tsc cannot bundle, and the agent must be one file; esbuild is already in
  * node_modules (tsx runs on it) and builds everything in about a second. Type checking stays `npm run typecheck`.
@@ -146,8 +147,9 @@ export async function buildAll(dist = DIST): Promise<string[]> {
     bundleWithPackages('broker-server/start-all.ts', out('start-all.mjs')),
     bundleWithPackages('broker-server/mosquitto-files.ts', out('mosquitto-files.mjs')),
     bundleWithPackages('broker-server/api-keys-command.ts', out('api-keys.mjs')),
+    bundleWithPackages('broker-server/printers-main.ts', out('printers.mjs')),
   ]);
-  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs', 'api-keys.mjs'].map(out);
+  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs', 'api-keys.mjs', 'printers.mjs'].map(out);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -85,9 +85,25 @@ eachStore('a printer status is written whole, keeps paper and code page when not
   await store.writePrinterStatus('p1', { state: 'online', condition: 'paper-out', detail: 'no paper', at: new Date() });
   await store.writePrinterStatus('p0', { state: 'offline', condition: null, detail: null, at: new Date() });
   const p1 = (await store.printer('p1'))!;
-  assert.deepEqual({ ...p1, lastSeenAt: null }, { id: 'p1', state: 'online', condition: 'paper-out', detail: 'no paper', columns: 32, codepage: 'cp858', lastSeenAt: null });
+  assert.deepEqual({ ...p1, lastSeenAt: null }, { id: 'p1', state: 'online', condition: 'paper-out', detail: 'no paper', columns: 32, codepage: 'cp858', lastSeenAt: null, agentInfo: null });
   assert.ok(p1.lastSeenAt);
+  // The agent's own figures (issue 14) are kept when a later status (offline, an older agent) has none.
+  await store.writePrinterStatus('p1', { state: 'online', condition: 'ok', detail: null, agentInfo: '{"version":"0.1.0"}', at: new Date() });
+  await store.writePrinterStatus('p1', { state: 'offline', condition: null, detail: null, at: new Date() });
+  assert.equal((await store.printer('p1'))!.agentInfo, '{"version":"0.1.0"}');
+  await store.writePrinterStatus('p1', { state: 'online', condition: 'paper-out', detail: 'no paper', at: new Date() });
   assert.deepEqual((await store.printers()).map((p) => p.id), ['p0', 'p1']);
   await store.markAllOffline();
   assert.equal((await store.printer('p1'))?.state, 'offline');
+});
+
+test('unfinished jobs are counted per printer by the database (metrics)', async (t) => {
+  for (const kind of ['sqlite', ...(postgresMissing() ? [] : ['postgres' as const])] as const) {
+    const store = await openStore(t, kind);
+    const a = await store.insert(newJob('p1', 'a'));
+    await store.insert(newJob('p1', 'b'));
+    await store.insert(newJob('p2', 'c'));
+    await store.transition({ id: a.id, to: 'printed', at: new Date() });
+    assert.deepEqual([...(await store.unfinishedCounts!())].sort(), [['p1', 1], ['p2', 1]], kind);
+  }
 });

@@ -55,6 +55,11 @@ interface ClientWithAccount extends Client {
   printhopAccount?: Account;
 }
 
+/** The account a connected client logged in with (set by `authenticate`). */
+export function accountOf(client: Client): Account | undefined {
+  return (client as ClientWithAccount).printhopAccount;
+}
+
 /** An error aedes turns into CONNACK 5, "not authorized". */
 function notAuthorized(): AuthenticateError {
   return Object.assign(new Error('not authorized'), { returnCode: 5 }) as AuthenticateError;

@@ -120,6 +120,30 @@ export class EmbeddedBroker implements MessageBus {
     });
   }
 
+  /** Closes the connections of the clients `match` picks (a rotated or removed printer's); returns how many. */
+  disconnect(match: (client: Client) => boolean): number {
+    const clients = Object.values((this.aedes as unknown as { clients?: Record<string, Client> } | null)?.clients ?? {});
+    let closed = 0;
+    for (const client of clients) {
+      if (!match(client)) continue;
+      client.close();
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Null when it takes connections, else why not (readiness). */
+  notReady(): string | null {
+    if (!this.aedes || this.aedes.closed) return 'the embedded broker is not started';
+    if (this.options.tcpPort >= 0 && !this.tcp?.listening) return 'the MQTT TCP listener is not listening';
+    return null;
+  }
+
+  /** Clients connected now. */
+  get clientCount(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
   async stop(): Promise<void> {
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));

@@ -75,6 +75,12 @@ export class ExternalBroker implements MessageBus {
     if (granted.some((g) => g.qos > 2)) throw new Error(`the broker refused the subscription to ${subscription}`);
   }
 
+  /** Null while connected to the broker, else why not (readiness). */
+  notReady(): string | null {
+    if (!this.client) return 'the link to the external broker is not started';
+    return this.client.connected ? null : 'not connected to the external broker';
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     this.client = null;

@@ -38,6 +38,12 @@ export function sameToken(given: Buffer | string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** The printer registry as the broker's authentication sees it. */
+export interface PrinterVerifier {
+  verify(printerId: string, password: Buffer | string): boolean;
+  isActive(printerId: string): boolean;
+}
+
 /** Known accounts and their tokens. Printing or logging this object shows no token. */
 export class MqttAccounts {
   readonly #tokens: Map<string, string>;
@@ -58,9 +64,22 @@ export class MqttAccounts {
     return [...this.#tokens.keys()].filter((name) => isPrinterAccount(name)).sort();
   }
 
+  /** Printers are checked against the live registry once it is set (issue 14); the fixed accounts stay here. */
+  #registry: PrinterVerifier | null = null;
+
+  usePrinterRegistry(registry: PrinterVerifier): void {
+    this.#registry = registry;
+  }
+
   /** The account these credentials open, or why not. */
   verify(username: string | undefined, password: Buffer | string | undefined): { ok: true; account: Account } | { ok: false; reason: string } {
     if (!username) return { ok: false, reason: 'no user name' };
+    if (this.#registry && username !== DEBUG_USERNAME && username !== SERVER_USERNAME) {
+      const matches = this.#registry.verify(username, password ?? '');
+      if (!this.#registry.isActive(username)) return { ok: false, reason: 'unknown user' };
+      if (password === undefined || password.length === 0) return { ok: false, reason: 'no password' };
+      return matches ? { ok: true, account: { kind: 'printer', printerId: username } } : { ok: false, reason: 'wrong password' };
+    }
     const expected = this.#tokens.get(username);
     const matches = sameToken(password ?? '', expected ?? this.#decoy);
     if (!expected) return { ok: false, reason: 'unknown user' };
@@ -69,6 +88,22 @@ export class MqttAccounts {
     if (username === DEBUG_USERNAME) return { ok: true, account: { kind: 'debug' } };
     if (username === SERVER_USERNAME) return { ok: true, account: { kind: 'server' } };
     return { ok: true, account: { kind: 'printer', printerId: username } };
+  }
+
+  /**
+   * After a rotation or removal in the registry: a printer whose token this store holds (the token file's
+   * printers, for `npm start`'s agent and the banner) gets the new one, or loses it. Printers added live are
+   * not kept here: their token is shown once.
+   */
+  replacePrinterToken(printerId: string, token: string | null): void {
+    if (!this.#tokens.has(printerId) || printerId === DEBUG_USERNAME || printerId === SERVER_USERNAME) return;
+    if (token) this.#tokens.set(printerId, token);
+    else this.#tokens.delete(printerId);
+    const { stored, exists } = readStored(this.file);
+    if (!exists || !(printerId in stored.printers)) return;
+    if (token) stored.printers[printerId] = token;
+    else delete stored.printers[printerId];
+    writeStored(this.file, stored, true);
   }
 
   /** For the start-up banner, `npm start`'s own agent and tests; never for a log line. */

@@ -14,6 +14,7 @@ import { definePrinterModel, definePrintJobModel, type Models } from './models';
 import type { JobStore } from '../store/job-store';
 import { PostgresJobStore } from '../store/postgres-job-store';
 import { SqliteJobStore } from '../store/sqlite-job-store';
+import { type PrinterAccountStore, SqlPrinterAccountStore } from '../store/printer-account-store';
 
 export const DATABASE_FILE = 'printhop.sqlite';
 
@@ -38,6 +39,8 @@ export class Database {
   /** Where the data is, for logs: never the password. */
   readonly location: string;
   private stopped = false;
+  /** Every migration has run (readiness). */
+  migrated = false;
 
   constructor(
     options: DatabaseOptions | string,
@@ -85,6 +88,28 @@ export class Database {
     return this.dialect === 'postgres' ? new PostgresJobStore(this.sequelize, instanceId) : new SqliteJobStore(this.sequelize);
   }
 
+  /** Null when the database answers a query, else why not (readiness). */
+  async ping(timeoutMs = 2000): Promise<string | null> {
+    if (this.stopped) return 'stopped';
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.sequelize.query('SELECT 1'),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The printer registry's table on this database. */
+  createPrinterAccountStore(): PrinterAccountStore {
+    return new SqlPrinterAccountStore(this.sequelize, this.dialect);
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -99,6 +124,7 @@ export class Database {
       logger: undefined,
     });
     const applied = await umzug.up();
+    this.migrated = true;
     if (applied.length) this.log.info({ migrations: applied.map((m) => m.name), database: this.location }, 'database migrated');
   }
 

@@ -106,4 +106,24 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       if (q.sequelize.getDialect() === 'postgres') await q.dropTable('rate_limits');
     },
   },
+  {
+    // Printers managed live (issue 14): each printer's MQTT token, hashed. A removed printer keeps its row
+    // (token_hash null, removed_at set), so that PRINTERS does not bring it back at the next start.
+    name: '0006-create-printer-accounts',
+    async up({ context: q }) {
+      await q.createTable('printer_accounts', {
+        printer_id: { type: DataTypes.STRING(64), primaryKey: true },
+        token_hash: { type: DataTypes.STRING(64), allowNull: true },
+        created_at: { type: DataTypes.DATE, allowNull: false },
+        updated_at: { type: DataTypes.DATE, allowNull: false },
+        removed_at: { type: DataTypes.DATE, allowNull: true },
+      });
+      // What the agent says of itself in its status (version, uptime, journal size, last job), as JSON.
+      await q.addColumn('printers', 'agent_info', { type: DataTypes.TEXT, allowNull: true });
+    },
+    async down({ context: q }) {
+      await q.removeColumn('printers', 'agent_info');
+      await q.dropTable('printer_accounts');
+    },
+  },
 ];

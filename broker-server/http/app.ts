@@ -22,6 +22,8 @@ import { refuseLargeBodies } from './body-limit';
 import { type FormTokens, refuseCrossSite } from './cross-site';
 import type { HostCheck } from './host-check';
 import type { StreamLimits } from './stream-limits';
+import { adminRoutes, type AdminRouteOptions } from './routes/admin';
+import { operationRoutes, type OperationsOptions } from './routes/operations';
 
 export interface AppOptions {
   jobs: JobService;
@@ -53,6 +55,10 @@ export interface AppOptions {
     /** Previews a client address may ask for: a bucket of their own, so typing does not eat the print budget. */
     previewRate: { perMinute: number; burst: number };
   };
+  /** /healthz, /readyz, /metrics. */
+  operations: OperationsOptions;
+  /** The admin section; absent: none (tests of other parts). */
+  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens'>;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -91,6 +97,8 @@ export function createApp(options: AppOptions): express.Express {
   };
   app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   const renderPage = pageRenderer(ctx);
+  app.use(operationRoutes(options.operations));
+  if (options.admin) app.use(adminRoutes({ ...options.admin, printers: options.printers, parseBody: ctx.parseBody, formTokens, log: options.log }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));

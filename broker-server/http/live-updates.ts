@@ -58,6 +58,11 @@ export class LiveUpdates {
     return this.streams.size;
   }
 
+  /** Open GET /jobs/events streams right now. */
+  get jsonClientCount(): number {
+    return this.jsonStreams.size;
+  }
+
   start(): void {
     this.jobs.on('job', this.onJob);
     this.printers.on('printer', this.onPrinter);

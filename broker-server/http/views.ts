@@ -94,6 +94,7 @@ ${printForm(state)}
 </section>
 </div>
 </main>
+<footer class="admin-link"><a href="/admin">Administration des imprimantes</a></footer>
 <script src="/vendor/htmx.min.js"></script>
 <script src="/vendor/hx-sse.min.js"></script>
 <script src="/vendor/hx-upsert.min.js"></script>
@@ -244,6 +245,7 @@ function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
 <span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
     p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
   }</span>
+${p.state === 'online' && p.agent ? agentFigures(p.agent) : ''}
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
 <form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">${tokenField(formToken)}
@@ -251,6 +253,17 @@ ${idempotencyField(testKeyField(p.id))}
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
 </form>
 </li>`;
+}
+
+/** What the agent says of itself: version, since when it runs, its journal, its last job and how long it took. */
+function agentFigures(agent: NonNullable<PrinterInfo['agent']>): SafeHtml {
+  const started = agent.reportedAt && agent.uptimeS !== undefined ? new Date(Date.parse(agent.reportedAt) - agent.uptimeS * 1000).toISOString() : null;
+  return html`<span class="printer-agent">${[
+    agent.version ? html`<span>agent ${agent.version}</span>` : '',
+    started ? html`<span>démarré ${isToday(new Date(started)) ? 'à' : 'le'} ${moment(started)}</span>` : '',
+    agent.journalSize !== undefined ? html`<span>journal : ${frenchNumber(agent.journalSize)} tâche${agent.journalSize > 1 ? 's' : ''}</span>` : '',
+    agent.lastJob ? html`<span class="printer-last-job">dernière : n°${agent.lastJob.id} en ${frenchNumber(agent.lastJob.ms)} ms</span>` : '',
+  ]}</span>`;
 }
 
 // ---- live updates (Server-Sent Events): each message is one or more partials, targeted by id ----

@@ -31,6 +31,10 @@ const RECENT_JOBS = 10_000;
 
 export interface JobServiceEvents {
   job: [PrintJob];
+  /** A change this instance committed (not one heard from another instance): for metrics. */
+  stored: [PrintJob];
+  /** An agent's ack, applied or ignored. */
+  ack: [{ printerId: string; applied: boolean }];
 }
 
 export class JobService extends EventEmitter<JobServiceEvents> {
@@ -55,6 +59,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number; createdBy?: string }): Promise<PrintJob> {
     const job = await this.store.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null, createdBy: input.createdBy ?? null });
     this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined, createdBy: job.createdBy ?? undefined }, 'job stored');
+    this.emit('stored', job);
     this.announce(job);
     return job;
   }
@@ -82,6 +87,14 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.unfinished(printerId);
   }
 
+  /** Unfinished jobs per printer (one COUNT query where the store has one). */
+  async unfinishedCounts(): Promise<Map<string, number>> {
+    if (this.store.unfinishedCounts) return this.store.unfinishedCounts();
+    const counts = new Map<string, number>();
+    for (const job of await this.store.unfinished()) counts.set(job.printerId, (counts.get(job.printerId) ?? 0) + 1);
+    return counts;
+  }
+
   /** Deletes finished jobs (printed, failed, interrupted) that finished before `before`; returns how many. */
   async prune(before: Date): Promise<number> {
     const count = await this.store.prune(before);
@@ -102,6 +115,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     const moved = await this.store.transition({ id, to, printerId: opts.printerId, error: opts.error ?? null, at });
     if (moved) {
       this.log.info({ jobId: id, printerId: moved.printerId, status: to, error: moved.error ?? undefined }, 'job status changed');
+      this.emit('stored', moved);
       this.announce(moved);
       return { changed: true, job: moved };
     }
@@ -114,6 +128,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   /** Applies an agent's ack; acks are idempotent, and foreign or unknown ones change nothing. */
   async applyAck(printerId: string, ack: AckMessage): Promise<TransitionResult> {
     const result = await this.transition(ack.id, ack.status, { printerId, error: ack.error ?? null, at: new Date(ack.at) });
+    this.emit('ack', { printerId, applied: result.changed });
     if (!result.changed) {
       const level = result.reason === 'not-allowed' ? 'debug' : 'warn';
       this.log[level]({ jobId: ack.id, printerId, ack: ack.status, current: result.job?.status, reason: result.reason }, 'ack ignored');

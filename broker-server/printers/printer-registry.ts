@@ -16,7 +16,33 @@ export interface PrinterInfo {
   columns: number | null;
   codepage: string | null;
   lastSeenAt: string | null;
+  /** In the printer registry (printer-accounts.ts). */
   configured: boolean;
+  /** What the agent said of itself in its last status; null for an agent older than issue 14. */
+  agent: AgentInfo | null;
+}
+
+export interface AgentInfo {
+  version?: string;
+  /** Seconds since the agent started, when it sent its status at `reportedAt`. */
+  uptimeS?: number;
+  journalSize?: number;
+  lastJob?: { id: number; at: string; ms: number };
+  reportedAt?: string;
+}
+
+/** Which printers exist: the printer registry (printers/printer-accounts.ts), or a fixed list in tests. */
+export interface PrinterRoster {
+  activeIds(): string[];
+  isActive(id: string): boolean;
+  isRemoved(id: string): boolean;
+  /** Asks the database when the id is not known here (another instance may have added it). */
+  lookup(id: string): Promise<boolean>;
+}
+
+/** A fixed list (tests, tools): nothing is ever removed. */
+export function fixedRoster(ids: readonly string[]): PrinterRoster {
+  return { activeIds: () => [...ids].sort(), isActive: (id) => ids.includes(id), isRemoved: () => false, lookup: async (id) => ids.includes(id) };
 }
 
 export interface PrinterRegistryEvents {
@@ -29,31 +55,43 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
   private readonly seen = new Set<string>();
   private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
 
+  private readonly roster: PrinterRoster;
+
   constructor(
     private readonly store: JobStore,
-    private readonly configured: readonly string[],
+    roster: PrinterRoster | readonly string[],
     log: Logger,
   ) {
     super();
     this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'printers' });
+    this.roster = Array.isArray(roster) ? fixedRoster(roster as readonly string[]) : (roster as PrinterRoster);
+  }
+
+  /** A registry change: the page and the streams hear of it as a printer event. */
+  async announce(id: string): Promise<void> {
+    const info = (await this.get(id)) ?? this.toPrinter(id, undefined);
+    this.emit('printer', info);
   }
 
   async list(): Promise<PrinterInfo[]> {
     const byId = new Map((await this.store.printers()).map((r) => [r.id, r]));
-    const ids = [...new Set([...this.configured, ...byId.keys()])].sort();
+    const ids = [...new Set([...this.roster.activeIds(), ...byId.keys()])].filter((id) => !this.roster.isRemoved(id)).sort();
     return ids.map((id) => this.toPrinter(id, byId.get(id)));
   }
 
   async get(id: string): Promise<PrinterInfo | null> {
+    if (this.roster.isRemoved(id)) return null;
     const record = await this.store.printer(id);
-    if (!record && !this.configured.includes(id)) return null;
+    if (!record && !this.roster.isActive(id)) return null;
     return this.toPrinter(id, record ?? undefined);
   }
 
   /** A printer may receive jobs once configured or once its agent has been seen. */
   async isKnown(id: string): Promise<boolean> {
-    if (this.configured.includes(id) || this.seen.has(id)) return true;
+    if (this.roster.isActive(id)) return true;
+    if (this.roster.isRemoved(id)) return false;
+    if (this.seen.has(id) || (await this.roster.lookup(id))) return true;
     // Another server instance may have seen it: the database has the last word.
     if (!(await this.store.printer(id))) return false;
     this.seen.add(id);
@@ -87,6 +125,9 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       at: new Date(),
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
+      ...(status.state === 'online' && (status.uptimeS !== undefined || status.version)
+        ? { agentInfo: JSON.stringify({ version: status.version, uptimeS: status.uptimeS, journalSize: status.journalSize, lastJob: status.lastJob, reportedAt: status.at ?? new Date().toISOString() }) }
+        : {}),
     });
     this.seen.add(printerId);
     const info = (await this.get(printerId))!;
@@ -104,7 +145,17 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       columns: record?.columns ?? null,
       codepage: record?.codepage ?? null,
       lastSeenAt: record?.lastSeenAt ?? null,
-      configured: this.configured.includes(id),
+      configured: this.roster.isActive(id),
+      agent: parseAgentInfo(record?.agentInfo ?? null),
     };
+  }
+}
+
+function parseAgentInfo(text: string | null): AgentInfo | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as AgentInfo;
+  } catch {
+    return null;
   }
 }

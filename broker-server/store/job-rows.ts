@@ -31,6 +31,7 @@ export interface PrinterRow {
   columns: number | null;
   codepage: string | null;
   last_seen_at: SqlDate | null;
+  agent_info?: string | null;
 }
 
 export function isoDate(d: SqlDate): string;
@@ -69,5 +70,6 @@ export function toPrinterRecord(row: PrinterRow): PrinterRecord {
     columns: row.columns ?? null,
     codepage: row.codepage ?? null,
     lastSeenAt: isoDate(row.last_seen_at ?? null),
+    agentInfo: row.agent_info ?? null,
   };
 }

@@ -62,6 +62,8 @@ export interface PrinterRecord {
   columns: number | null;
   codepage: string | null;
   lastSeenAt: string | null;
+  /** The agent's own figures from its last status (JSON text), or null. */
+  agentInfo: string | null;
 }
 
 /** What an agent's status message writes; `columns` and `codepage` are kept when absent. */
@@ -71,6 +73,8 @@ export interface PrinterStatusWrite {
   detail: string | null;
   columns?: number;
   codepage?: string;
+  /** Kept when absent (an offline status, an older agent). */
+  agentInfo?: string;
   at: Date;
 }
 
@@ -97,4 +101,8 @@ export interface JobStore {
   writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void>;
   /** Every online printer becomes offline. */
   markAllOffline(): Promise<void>;
+  /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */
+  unfinishedCounts?(): Promise<Map<string, number>>;
+  /** Told how long each group commit of job writes took (metrics). */
+  observeCommits?(observer: (seconds: number) => void): void;
 }

@@ -16,7 +16,17 @@ const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
 
 export abstract class SqlJobStore implements JobStore {
-  private readonly writes = new GroupCommit<JobRow>((inserts, rounds) => this.writeBatch(inserts, rounds));
+  private readonly writes = new GroupCommit<JobRow>(async (inserts, rounds) => {
+    const started = process.hrtime.bigint();
+    const result = await this.writeBatch(inserts, rounds);
+    this.commitObserver?.(Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  });
+  private commitObserver: ((seconds: number) => void) | null = null;
+
+  observeCommits(observer: (seconds: number) => void): void {
+    this.commitObserver = observer;
+  }
 
   constructor(protected readonly sequelize: Sequelize) {}
 
@@ -64,6 +74,14 @@ export abstract class SqlJobStore implements JobStore {
     return rows.map(toPrintJob);
   }
 
+  async unfinishedCounts(): Promise<Map<string, number>> {
+    const rows = await this.select<{ printer_id: string; n: number | string }>(
+      `SELECT printer_id, COUNT(*) AS n FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)}) GROUP BY printer_id`,
+      [...UNFINISHED],
+    );
+    return new Map(rows.map((r) => [r.printer_id, Number(r.n)]));
+  }
+
   async stale(before: Date): Promise<PrintJob[]> {
     const params: unknown[] = [...UNFINISHED, this.sqlDate(before)];
     const rows = await this.select<JobRow>(
@@ -99,12 +117,13 @@ export abstract class SqlJobStore implements JobStore {
   async writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void> {
     const at = this.sqlDate(status.at);
     await this.sequelize.query(
-      `INSERT INTO printers (id, state, detail, "condition", "columns", codepage, first_seen_at, last_seen_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+      `INSERT INTO printers (id, state, detail, "condition", "columns", codepage, agent_info, first_seen_at, last_seen_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7, $7)
        ON CONFLICT (id) DO UPDATE SET state = excluded.state, detail = excluded.detail, "condition" = excluded."condition",
          "columns" = COALESCE(excluded."columns", printers."columns"), codepage = COALESCE(excluded.codepage, printers.codepage),
+         agent_info = COALESCE(excluded.agent_info, printers.agent_info),
          last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
-      { bind: [id, status.state, status.detail, status.condition, status.columns ?? null, status.codepage ?? null, at] },
+      { bind: [id, status.state, status.detail, status.condition, status.columns ?? null, status.codepage ?? null, at, status.agentInfo ?? null] },
     );
   }
 

@@ -94,6 +94,7 @@ export class MemoryJobStore implements JobStore {
       columns: status.columns ?? old?.columns ?? null,
       codepage: status.codepage ?? old?.codepage ?? null,
       lastSeenAt: status.at.toISOString(),
+      agentInfo: status.agentInfo ?? old?.agentInfo ?? null,
     });
   }
 

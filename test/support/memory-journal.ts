@@ -18,6 +18,10 @@ export class MemoryJournal implements JobJournal {
     return this.entries.get(id);
   }
 
+  get size(): number {
+    return this.entries.size;
+  }
+
   all(): JournalEntry[] {
     return [...this.entries.values()].sort((a, b) => a.id - b.id);
   }

@@ -174,6 +174,55 @@ export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, d
   return { tcpUrl: `mqtt://127.0.0.1:${tcpPort}`, wsUrl: `ws://127.0.0.1:${wsPort}`, tcpPort, accounts, debug: accounts.debug!, stop };
 }
 
+export const EXAMPLE_DYNSEC_CONF = path.join(ROOT, 'deploy/mosquitto/printhop-dynsec.conf');
+
+/**
+ * Mosquitto with the dynamic security plugin, from deploy/mosquitto/printhop-dynsec.conf (changing only the
+ * ports and the plugin's JSON file), initialised as the README says: `mosquitto_ctrl dynsec init FILE
+ * printhop-server PASSWORD`. Stopped after the test.
+ */
+export async function startDynsecMosquitto(t: TestContext, serverPassword: string): Promise<{ tcpUrl: string; wsUrl: string; stop: () => Promise<void> }> {
+  if (!mosquittoBin) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-dynsec-'));
+  const json = path.join(dir, 'dynamic-security.json');
+  const init = spawnSync('mosquitto_ctrl', ['dynsec', 'init', json, 'printhop-server', serverPassword], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${init.stderr || init.stdout}`);
+  giveToMosquitto(dir, json);
+  const [tcpPort, wsPort] = [await freePort(), await freePort()];
+  let conf = fs.readFileSync(EXAMPLE_DYNSEC_CONF, 'utf8');
+  for (const [pattern, replacement] of [
+    [/^plugin_opt_config_file .*$/m, `plugin_opt_config_file ${json}`],
+    [/^listener 1883$/m, `listener ${tcpPort} 127.0.0.1`],
+    [/^listener 9001$/m, `listener ${wsPort} 127.0.0.1`],
+  ] as Array<[RegExp, string]>) {
+    if (!pattern.test(conf)) throw new Error(`${EXAMPLE_DYNSEC_CONF} has no line matching ${pattern}`);
+    conf = conf.replace(pattern, replacement);
+  }
+  const confFile = path.join(dir, 'mosquitto.conf');
+  fs.writeFileSync(confFile, conf);
+  const child = spawn(mosquittoBin, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.race([waitForPort(tcpPort, 'mosquitto (dynsec)'), exited.then(() => Promise.reject(new Error(`mosquitto exited at start: ${stderr}`)))]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { tcpUrl: `mqtt://127.0.0.1:${tcpPort}`, wsUrl: `ws://127.0.0.1:${wsPort}`, stop };
+}
+
 // ---------- PostgreSQL ----------
 
 interface PgCluster {

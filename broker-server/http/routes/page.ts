@@ -1,4 +1,4 @@
-/** The page, its fragments, its static files and the health check. */
+/** The page, its fragments and its static files. */
 import { createRequire } from 'node:module';
 import express, { type Router } from 'express';
 import { DEFAULT_CODE_PAGE, isCodePageName } from '../../../protocol/codepages';
@@ -72,10 +72,6 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
     const receipt = await preview(ctx, content, printerId);
     refuseTooLong(receipt, ctx.receiptMaxLines);
     res.type('html').send(receiptPreview(receipt).value);
-  });
-
-  router.get('/health', (_req, res) => {
-    res.json({ ok: true });
   });
 
   return router;

@@ -1,0 +1,121 @@
+/** The admin section's pages (French, plain forms that work without JavaScript; no inline script or style). */
+import type { PrinterAccountInfo } from '../printers/printer-accounts';
+import type { PrinterInfo } from '../printers/printer-registry';
+import { html, type SafeHtml } from './html';
+
+function layout(title: string, body: SafeHtml): SafeHtml {
+  return html`<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<meta name="referrer" content="no-referrer">
+<title>${title} — Printhop</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body class="admin">
+<header class="top">
+<div class="brand">
+<img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
+<div><h1>Printhop — administration</h1><p class="tagline"><a href="/">Retour à la page des messages</a></p></div>
+</div>
+</header>
+<main class="admin-main">
+${body}
+</main>
+</body>
+</html>`;
+}
+
+const formTokenField = (token: string) => html`<input type="hidden" name="formToken" value="${token}">`;
+
+export function loginPage(message: string | null = null, formToken = ''): SafeHtml {
+  return layout(
+    'Connexion',
+    html`<section class="card" aria-labelledby="login-title">
+<h2 id="login-title">Connexion administrateur</h2>
+${message ? html`<p class="error" role="alert">${message}</p>` : ''}
+<form id="admin-login" method="post" action="/admin/login">
+${formToken ? formTokenField(formToken) : ''}
+<label for="password">Mot de passe administrateur</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<p class="hint">Affiché au démarrage du serveur ; conservé dans <code>DATA_DIR/admin-password</code> (ou <code>ADMIN_PASSWORD</code>).</p>
+<div class="actions"><button type="submit" class="primary">Se connecter</button></div>
+</form>
+</section>`,
+  );
+}
+
+export interface AdminPageState {
+  csrfToken: string;
+  /** The page's per-view form token (http/cross-site.ts), in every form beside the CSRF token. */
+  formToken: string;
+  accounts: PrinterAccountInfo[];
+  printers: PrinterInfo[];
+  /** A result to show at the top: a token (shown once), a message, or an error. */
+  notice?: { kind: 'ok' | 'error'; text: string } | null;
+  issued?: { printerId: string; token: string; command: string } | null;
+  /** A removal that needs confirming (the printer has unfinished jobs). */
+  confirmRemove?: { printerId: string; unfinished: number } | null;
+}
+
+const csrfField = (token: string) => html`<input type="hidden" name="csrf" value="${token}">`;
+
+export function adminPage(state: AdminPageState): SafeHtml {
+  const byId = new Map(state.printers.map((p) => [p.id, p]));
+  const csrf = (token: string) => html`${csrfField(token)}${formTokenField(state.formToken)}`;
+  return layout(
+    'Imprimantes',
+    html`${state.notice ? html`<p class="${state.notice.kind === 'ok' ? 'ok' : 'error'}" role="${state.notice.kind === 'ok' ? 'status' : 'alert'}">${state.notice.text}</p>` : ''}
+${state.issued ? issuedToken(state.issued) : ''}
+${state.confirmRemove ? confirmRemoval(state.confirmRemove, html`${csrfField(state.csrfToken)}${formTokenField(state.formToken)}`) : ''}
+<section class="card" aria-labelledby="add-title">
+<h2 id="add-title">Ajouter une imprimante</h2>
+<form id="admin-add" method="post" action="/admin/printers">
+${csrf(state.csrfToken)}
+<label for="printerId">Identifiant (1 à 64 caractères : lettres, chiffres, _ et -)</label>
+<input id="printerId" name="printerId" required maxlength="64" pattern="[A-Za-z0-9_\\-]{1,64}">
+<div class="actions"><button type="submit" class="primary">Ajouter</button></div>
+</form>
+</section>
+<section class="card" aria-labelledby="registry-title">
+<h2 id="registry-title">Registre des imprimantes</h2>
+<ul id="admin-printers" class="admin-printers">${state.accounts.map((a) => {
+      const live = byId.get(a.printerId);
+      return html`<li id="admin-printer-${a.printerId}" class="admin-printer">
+<span class="printer-id">${a.printerId}</span>
+<span class="printer-state">${live?.state === 'online' ? 'en ligne' : live?.state === 'offline' ? 'hors ligne' : 'agent jamais connecté'}</span>
+<form class="admin-rotate" method="post" action="/admin/printers/${a.printerId}/rotate">${csrf(state.csrfToken)}<button type="submit" class="secondary">Nouveau jeton</button></form>
+<form class="admin-remove" method="post" action="/admin/printers/${a.printerId}/remove">${csrf(state.csrfToken)}<button type="submit" class="secondary">Supprimer</button></form>
+</li>`;
+    })}</ul>
+</section>
+<section class="card">
+<form id="admin-logout" method="post" action="/admin/logout">${csrf(state.csrfToken)}<button type="submit" class="secondary">Se déconnecter</button></form>
+</section>`,
+  );
+}
+
+function issuedToken(issued: { printerId: string; token: string; command: string }): SafeHtml {
+  return html`<section class="card issued" aria-labelledby="issued-title">
+<h2 id="issued-title">Jeton de ${issued.printerId}</h2>
+<p>Copiez-le maintenant : il ne sera plus affiché. Sur la machine de l’imprimante, lancez l’agent ainsi :</p>
+<pre id="agent-command" class="command">${issued.command}</pre>
+<p class="hint">Jeton seul : <code id="issued-token">${issued.token}</code></p>
+</section>`;
+}
+
+function confirmRemoval(c: { printerId: string; unfinished: number }, hidden: SafeHtml): SafeHtml {
+  return html`<section class="card" aria-labelledby="confirm-title">
+<h2 id="confirm-title">Supprimer ${c.printerId} ?</h2>
+<p>${c.unfinished} tâche(s) de cette imprimante ne sont pas encore imprimées : elles passeront en échec.</p>
+<form id="admin-confirm-remove" method="post" action="/admin/printers/${c.printerId}/remove">${hidden}<input type="hidden" name="force" value="true"><button type="submit" class="primary">Supprimer quand même</button></form>
+</section>`;
+}
+
+/** An admin page refused before the session is known (no session, expired, forged form). */
+export function adminRefusal(message: string): SafeHtml {
+  return layout('Refusé', html`<section class="card"><p class="error" role="alert">${message}</p><p><a href="/admin">Revenir à l’administration</a></p></section>`);
+}

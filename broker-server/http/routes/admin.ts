@@ -1,0 +1,233 @@
+/**
+ * The admin section: the printer registry from the page (/admin, a login form, a session cookie, a CSRF
+ * token in every form) and from the admin API (/admin/api/..., `Authorization: Bearer <admin password>`,
+ * used by `npm run printers`). Wrong passwords from one address lock it out for a while, whichever door.
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from '../../../config/logger';
+import { type AdminSession, type AdminSessions, csrfMatches, type LoginThrottle } from '../../admin/admin-auth';
+import { PrinterAdminError, type PrinterAccounts } from '../../printers/printer-accounts';
+import type { PrinterRegistry } from '../../printers/printer-registry';
+import { shellQuote } from '../../access-banner';
+import { adminPage, type AdminPageState, adminRefusal, loginPage } from '../admin-views';
+import { crossSiteProblem, type FormTokens } from '../cross-site';
+import type { SafeHtml } from '../html';
+
+export const ADMIN_COOKIE = 'printhop_admin';
+
+export interface AdminRouteOptions {
+  accounts: PrinterAccounts;
+  printers: PrinterRegistry;
+  password: string;
+  sessions: AdminSessions;
+  throttle: LoginThrottle;
+  sessionMs: number;
+  /** The broker URL for a new agent's command; null: ws://<Host>/mqtt of the request. */
+  agentMqttUrl: string | null;
+  parseBody: express.RequestHandler[];
+  /** The page's per-view form tokens (http/cross-site.ts): admin forms carry one too, beside the session's CSRF token. */
+  formTokens: FormTokens;
+  log: Logger;
+}
+
+function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.get('cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+interface AdminRequest extends Request {
+  adminSession?: AdminSession;
+}
+
+export function adminRoutes(options: AdminRouteOptions): Router {
+  const router = express.Router();
+  const log = options.log.child({ module: 'admin' });
+
+  const send = (res: Response, status: number, page: SafeHtml) => res.status(status).set('Cache-Control', 'no-store').type('html').send(page.value);
+
+  const agentCommand = (req: Request, printerId: string, token: string) => {
+    const url = options.agentMqttUrl ?? `${req.secure ? 'wss' : 'ws'}://${req.get('host') ?? 'localhost:3000'}/mqtt`;
+    return `MQTT_URL=${shellQuote(url)} PRINTER_ID=${printerId} MQTT_PASSWORD=${shellQuote(token)} npm run agent`;
+  };
+
+  const login = (message: string | null = null) => loginPage(message, options.formTokens.issue());
+
+  /** A browser request from another site (Origin / Sec-Fetch-Site) or without this server's form token: refused, as on the page. */
+  const refuseCrossSite = (req: Request, res: Response): boolean => {
+    const problem = crossSiteProblem(req, options.formTokens);
+    if (!problem) return false;
+    log.warn({ address: req.ip, path: req.path }, 'cross-site admin request refused');
+    send(res, 403, adminRefusal(problem.messageFr));
+    return true;
+  };
+
+  const renderAdmin = async (session: AdminSession, extra: Partial<AdminPageState> = {}) =>
+    adminPage({ csrfToken: session.csrfToken, formToken: options.formTokens.issue(), accounts: await options.accounts.list(), printers: await options.printers.list(), ...extra });
+
+  /** Every admin form: a live session and its CSRF token. */
+  const requireSession = (req: AdminRequest, res: Response, next: NextFunction) => {
+    const id = cookieOf(req, ADMIN_COOKIE);
+    const status = options.sessions.status(id);
+    const session = options.sessions.get(id);
+    if (refuseCrossSite(req, res)) return;
+    if (!session) {
+      log.info({ address: req.ip, path: req.path, session: status }, 'admin request without a valid session refused');
+      send(res, 401, status === 'expired' ? login('Votre session a expiré : reconnectez-vous.') : login('Connectez-vous pour administrer les imprimantes.'));
+      return;
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (!csrfMatches(session, body.csrf)) {
+      log.warn({ address: req.ip, path: req.path }, 'admin form with a missing or forged CSRF token refused');
+      send(res, 403, adminRefusal('Formulaire refusé : jeton de sécurité absent ou invalide. Rechargez la page d’administration et recommencez.'));
+      return;
+    }
+    req.adminSession = session;
+    next();
+  };
+
+  const pageError = async (res: Response, session: AdminSession, err: unknown) => {
+    if (!(err instanceof PrinterAdminError)) throw err;
+    const unfinished = err.details.unfinishedJobs;
+    if (err.status === 409 && Array.isArray(unfinished)) {
+      const printerId = String(err.details.printerId ?? '');
+      send(res, 409, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr }, confirmRemove: { printerId, unfinished: unfinished.length } }));
+      return;
+    }
+    send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
+  };
+
+  router.get('/admin', async (req, res) => {
+    const id = cookieOf(req, ADMIN_COOKIE);
+    const status = options.sessions.status(id);
+    const session = options.sessions.get(id);
+    if (!session) {
+      send(res, 200, login(status === 'expired' ? 'Votre session a expiré : reconnectez-vous.' : null));
+      return;
+    }
+    send(res, 200, await renderAdmin(session));
+  });
+
+  router.post('/admin/login', ...options.parseBody, (req, res) => {
+    if (refuseCrossSite(req, res)) return;
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const given = typeof body.password === 'string' ? body.password : '';
+    const verdict = options.throttle.attempt(req.ip ?? 'unknown', given, options.password);
+    if (!verdict.ok) {
+      log.warn({ address: req.ip, reason: verdict.reason }, 'admin login refused');
+      if (verdict.reason === 'locked') {
+        res.set('Retry-After', String(verdict.retryAfterSeconds ?? 60));
+        send(res, 429, login(`Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`));
+      } else send(res, 401, login('Mot de passe incorrect.'));
+      return;
+    }
+    options.sessions.destroy(cookieOf(req, ADMIN_COOKIE));
+    const session = options.sessions.create();
+    res.cookie(ADMIN_COOKIE, session.id, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/admin', maxAge: options.sessionMs });
+    log.info({ address: req.ip }, 'admin logged in');
+    res.redirect(303, '/admin');
+  });
+
+  router.post('/admin/logout', ...options.parseBody, requireSession, (req: AdminRequest, res) => {
+    options.sessions.destroy(req.adminSession!.id);
+    res.clearCookie(ADMIN_COOKIE, { path: '/admin' });
+    res.redirect(303, '/admin');
+  });
+
+  router.post('/admin/printers', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    try {
+      const issued = await options.accounts.add(((req.body ?? {}) as Record<string, unknown>).printerId);
+      send(
+        res,
+        201,
+        await renderAdmin(session, { notice: { kind: 'ok', text: `Imprimante ${issued.printerId} ajoutée.` }, issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) } }),
+      );
+    } catch (err) {
+      await pageError(res, session, err);
+    }
+  });
+
+  router.post('/admin/printers/:id/rotate', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    try {
+      const issued = await options.accounts.rotate(req.params.id);
+      send(
+        res,
+        200,
+        await renderAdmin(session, {
+          notice: { kind: 'ok', text: `Nouveau jeton pour ${issued.printerId} : l’ancien est refusé et l’agent connecté a été déconnecté. Relancez-le avec le nouveau ; ses tâches l’attendent.` },
+          issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) },
+        }),
+      );
+    } catch (err) {
+      await pageError(res, session, err);
+    }
+  });
+
+  router.post('/admin/printers/:id/remove', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const force = ((req.body ?? {}) as Record<string, unknown>).force === 'true';
+    try {
+      const removed = await options.accounts.remove(req.params.id, { force });
+      const failed = removed.failedJobs.length ? ` ${removed.failedJobs.length} tâche(s) non imprimée(s) passent en échec.` : '';
+      send(res, 200, await renderAdmin(session, { notice: { kind: 'ok', text: `Imprimante ${removed.printerId} supprimée ; son agent a été déconnecté.${failed}` } }));
+    } catch (err) {
+      await pageError(res, session, err);
+    }
+  });
+
+  // ---- the admin API (JSON): Bearer admin password ----
+
+  const requireBearer = (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice(7) : '';
+    const verdict = options.throttle.attempt(req.ip ?? 'unknown', given, options.password);
+    if (verdict.ok) return next();
+    log.warn({ address: req.ip, reason: verdict.reason, path: req.path }, 'admin API request refused');
+    if (verdict.reason === 'locked') {
+      res.set('Retry-After', String(verdict.retryAfterSeconds ?? 60)).status(429).json({ error: `too many wrong admin passwords from your address; try again in ${verdict.retryAfterSeconds ?? 60} s` });
+    } else {
+      res.set('WWW-Authenticate', 'Bearer realm="printhop admin"').status(401).json({ error: given ? 'wrong admin password' : 'the admin API needs Authorization: Bearer <admin password>' });
+    }
+  };
+
+  const apiError = (res: Response, err: unknown) => {
+    if (!(err instanceof PrinterAdminError)) throw err;
+    res.status(err.status).json({ error: err.message, ...err.details });
+  };
+
+  router.get('/admin/api/printers', requireBearer, async (_req, res) => {
+    res.json(await options.accounts.list());
+  });
+
+  router.post('/admin/api/printers', requireBearer, ...options.parseBody, async (req, res) => {
+    try {
+      const issued = await options.accounts.add(((req.body ?? {}) as Record<string, unknown>).printerId);
+      res.status(201).set('Cache-Control', 'no-store').json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
+    } catch (err) {
+      apiError(res, err);
+    }
+  });
+
+  router.post('/admin/api/printers/:id/rotate', requireBearer, async (req, res) => {
+    try {
+      const issued = await options.accounts.rotate(req.params.id);
+      res.set('Cache-Control', 'no-store').json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
+    } catch (err) {
+      apiError(res, err);
+    }
+  });
+
+  router.delete('/admin/api/printers/:id', requireBearer, async (req, res) => {
+    try {
+      res.json(await options.accounts.remove(req.params.id, { force: req.query.force === 'true' || req.query.force === '1' }));
+    } catch (err) {
+      apiError(res, err);
+    }
+  });
+
+  return router;
+}

@@ -95,10 +95,11 @@ export function createApp(options: AppOptions): express.Express {
       `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
     ]),
   };
-  app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   const renderPage = pageRenderer(ctx);
+  // Before the API keys: these have their own credentials in the Authorization header (METRICS_TOKEN, the admin password).
   app.use(operationRoutes(options.operations));
   if (options.admin) app.use(adminRoutes({ ...options.admin, printers: options.printers, parseBody: ctx.parseBody, formTokens, log: options.log }));
+  app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));

@@ -33,8 +33,9 @@ async function main(): Promise<void> {
   const config = loadOrExit('printhop server', () => loadServerConfig());
   const log = createLogger('printhop-server', config.logLevel);
   const server = await startServer(config, log);
-  process.stdout.write(accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) + '\n');
+  // Before the banner: whoever waits for it (a person, a supervisor, a test) may stop the server at once.
   stopOnSignals(log, 'shutting down', () => server.stop());
+  process.stdout.write(accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) + '\n');
 }
 
 main().catch((err: unknown) => {

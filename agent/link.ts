@@ -9,6 +9,7 @@ import type { AgentConfig } from '../config';
 import type { Logger } from '../config/logger';
 import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
+import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
 import { topics } from '../protocol/topics';
 
 export type JobHandler = (payload: Buffer) => Promise<void>;
@@ -61,6 +62,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       connectTimeout: 10_000,
       // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
       reconnectPeriod: 0,
+      // Connected below, once Nagle is set to go off on each new socket.
+      manualConnect: true,
       username: config.mqttUsername,
       password: config.mqttPassword || undefined,
       will: {
@@ -71,6 +74,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       },
     });
     this.client = client;
+    noDelayOnEachConnection(client);
 
     // PUBACK is sent only once this resolves: the job is in the journal before the broker forgets it.
     client.handleMessage = (packet, done) => {
@@ -126,6 +130,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         this.log.warn({ err: err.message }, 'mqtt error');
       }
     });
+    client.connect();
   }
 
   private nextDelay(): number {

@@ -9,6 +9,7 @@ import { Aedes, type AedesOptions } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
+import { setNoDelay } from '../../protocol/tcp-nodelay';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
 
@@ -57,6 +58,8 @@ export class EmbeddedBroker implements MessageBus {
     });
     if (this.options.tcpPort >= 0) {
       const tcp = net.createServer((socket) => {
+        // Nagle off, as `ws` already has it on the WebSocket links: small packets are not held for the peer's delayed ACK.
+        setNoDelay(socket);
         this.guard(socket, socket.remoteAddress);
         aedes.handle(socket);
       });

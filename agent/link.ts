@@ -11,6 +11,7 @@ import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
 import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
 import { topics } from '../protocol/topics';
+import { oneFramePerTick } from '../protocol/websocket-frames';
 
 export type JobHandler = (payload: Buffer) => Promise<void>;
 
@@ -65,7 +66,9 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   start(onJob: JobHandler, initialStatus: StatusMessage): void {
     const { config } = this;
     this.status = initialStatus;
+    const frames = /^wss?:/.test(config.mqttUrl) ? oneFramePerTick() : null;
     const client = mqtt.connect(config.mqttUrl, {
+      ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
       clientId: agentClientId(config.printerId),
       clean: false,
       protocolVersion: 4,
@@ -86,6 +89,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     });
     this.client = client;
     noDelayOnEachConnection(client);
+    frames?.attach(client);
 
     // PUBACK is sent only once the job is in the journal: the broker forgets it only then. mqtt.js hands
     // over one message at a time (the next one waits for this callback, which sends the PUBACK), so a

@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { EmbeddedBroker, WEBSOCKET_PATH } from '../broker-server/broker/embedded-broker';
+import { oneFramePerTick } from '../protocol/websocket-frames';
 
 async function startBroker(t: { after: (fn: () => Promise<void>) => void }) {
   const broker = new EmbeddedBroker({ host: '127.0.0.1', tcpPort: -1 }, pino({ level: 'silent' }));
@@ -71,4 +72,36 @@ test('an mqtt.js client over ws:// gets every message whole and in order', async
   const deadline = Date.now() + 10_000;
   while (got.length < sent.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.deepEqual(got, sent);
+});
+
+test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packet as one frame", async (t) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  t.after(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  const frames: Buffer[] = [];
+  const packets: mqttPacket.Packet[] = [];
+  wss.on('connection', (ws) => {
+    const parser = mqttPacket.parser();
+    parser.on('packet', (p) => {
+      packets.push(p);
+      if (p.cmd === 'connect') ws.send(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+    });
+    ws.on('message', (data: Buffer) => {
+      frames.push(data);
+      parser.parse(data);
+    });
+  });
+  const frames_ = oneFramePerTick();
+  const client = mqtt.connect(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, { clientId: 'one-frame', reconnectPeriod: 0, manualConnect: true, createWebsocket: frames_.createWebsocket });
+  frames_.attach(client);
+  client.connect();
+  t.after(() => client.endAsync(true));
+  await new Promise((resolve) => client.once('connect', resolve));
+  assert.equal(frames.length, 1, 'CONNECT in one frame');
+  client.publish('printers/p1/acks', JSON.stringify({ id: 1, status: 'printed', at: new Date().toISOString() }), { qos: 0 });
+  const deadline = Date.now() + 5000;
+  while (!packets.some((p) => p.cmd === 'publish') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(frames.length, 2, 'the PUBLISH in one frame');
+  assert.equal(JSON.parse(String((packets[1] as mqttPacket.IPublishPacket).payload)).status, 'printed');
 });

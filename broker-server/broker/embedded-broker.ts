@@ -6,10 +6,11 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions } from 'aedes';
-import { createWebSocketStream, type WebSocket, WebSocketServer } from 'ws';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
 import { setNoDelay } from '../../protocol/tcp-nodelay';
+import { sendCorkedWritesAsOneFrame } from '../../protocol/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
 
@@ -52,6 +53,7 @@ export class EmbeddedBroker implements MessageBus {
     aedes.on('connectionError', (client, err) => this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
     this.wss.on('connection', (socket, req) => {
       const stream = createWebSocketStream(socket);
+      // Aedes's pieces of a packet (and packets of one tick) as one frame and one socket write.
       sendCorkedWritesAsOneFrame(stream, socket);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
       this.guard(stream, req.socket.remoteAddress);
@@ -135,15 +137,3 @@ export class EmbeddedBroker implements MessageBus {
   }
 }
 
-/**
- * Aedes writes a packet in several pieces (mqtt-packet: fixed header, topic, id, payload), corked until
- * the next tick. `ws`'s stream has no _writev, so each piece became a WebSocket frame and a socket write
- * of its own. With this, what was corked goes as one binary frame (MQTT over WebSocket lets a frame
- * carry several packets, or parts of one).
- */
-export function sendCorkedWritesAsOneFrame(stream: Duplex, socket: WebSocket): void {
-  stream._writev = (chunks, callback) => {
-    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))));
-    socket.send(data, callback);
-  };
-}

@@ -1,7 +1,7 @@
 /** The agent's composition root: its parts started in order (journal, broker link, print agent) and stopped in reverse. */
 import type { AgentConfig } from '../config';
 import { Lifecycle, part } from '../config/lifecycle';
-import type { Logger } from '../config/logger';
+import { type Logger, urlForLog } from '../config/logger';
 import { Journal } from './journal';
 import { BrokerLink } from './link';
 import { PrintAgent } from './print-agent';
@@ -28,7 +28,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     part('link', () => undefined, () => link.stop()),
     agent,
   ]);
-  log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: config.mqttUrl, journal: journal.path }, 'agent started');
+  log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: urlForLog(config.mqttUrl), journal: journal.path }, 'agent started');
 
   return { journal, link, stop: () => lifecycle.stop() };
 }

@@ -10,8 +10,11 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import type { AgentConfig } from '../config';
 import { createTransport } from './printers';
+import { listSystemPrinters, type SystemPrinterPlaces } from './system-printers';
+import { urlForLog } from '../config/logger';
+import { mqttConnectOptions } from '../config/mqtt-url';
 
-export interface CheckPlaces {
+export interface CheckPlaces extends SystemPrinterPlaces {
   /** Where usblp puts its devices. */
   devUsb: string;
   /** Linux's list of USB devices and interfaces. */
@@ -81,7 +84,7 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   } catch {
     /* no /dev/usb at all */
   }
-  if (!lp.length) out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
+  if (!lp.length && process.platform !== 'win32') out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
   for (const name of lp) {
     const device = path.join(places.devUsb, name);
     let writable = true;
@@ -100,6 +103,7 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   if (usb === null) out('  - USB devices cannot be listed here (no sysfs, and the optional `usb` module is not installed)');
   else if (!usb.length) out('  - no USB printer-class device (some receipt printers use a vendor class: `lsusb` lists every USB device)');
   for (const d of usb ?? []) out(`  - USB printer ${d.vid}:${d.pid} ${d.name}: PRINTER=usb:${d.vid}:${d.pid} (or ${places.devUsb}/lp0 if usblp claimed it)`);
+  listSystemPrinters(out, { cupsServer: config.cupsServer, ...places });
 
   out('');
   out(`Configured printer: PRINTER=${config.printer}`);
@@ -122,17 +126,17 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   out(`  paper: ${config.columns} columns, code page ${config.codePage}`);
 
   out('');
-  out(`Broker: MQTT_URL=${config.mqttUrl}`);
+  out(`Broker: MQTT_URL=${urlForLog(config.mqttUrl)}`);
   let brokerOk = true;
   try {
-    const client = await mqtt.connectAsync(config.mqttUrl, {
+    const client = await mqtt.connectAsync(mqttConnectOptions(config.mqttUrl, {
       // Not the agent's own client id: that would push a running agent off its session.
       clientId: `printhop-check-${config.printerId}-${process.pid}`,
       reconnectPeriod: 0,
       connectTimeout: 5000,
       username: config.mqttUsername || undefined,
       password: config.mqttPassword || undefined,
-    });
+    }));
     await client.endAsync();
     out('  OK: the broker accepts this agent');
   } catch (err) {

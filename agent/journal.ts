@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../config/logger';
+import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenExisting } from '../config/file-modes';
 import type { AckStatus, JobMessage } from '../protocol/messages';
 
 export type JournalState = 'received' | 'printing' | 'printed' | 'failed' | 'interrupted';
@@ -77,10 +78,12 @@ export class Journal implements JobJournal {
   }
 
   async start(): Promise<void> {
-    await fsp.mkdir(path.dirname(this.path), { recursive: true });
+    // The journal holds message text: its folder 0700, the file 0600 (loosened ones are tightened, with a warning).
+    if (ensurePrivateDir(path.dirname(this.path))) this.log.warn({ dir: path.dirname(this.path) }, 'the journal folder was open to other users; its mode is now 0700');
+    if (tightenExisting([this.path]).length) this.log.warn({ file: this.path }, 'the journal was readable by other users; its mode is now 0600');
     await this.replay();
     await this.compact();
-    this.file = await fsp.open(this.path, 'a');
+    this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
     // An agent that runs for months must not grow its journal for months.
     const every = Math.max(1000, Math.min(this.retentionMs, COMPACT_EVERY_MAX_MS));
     this.compactTimer = setInterval(() => {
@@ -99,7 +102,7 @@ export class Journal implements JobJournal {
       try {
         await this.compact();
       } finally {
-        this.file = await fsp.open(this.path, 'a');
+        this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
       }
     })().finally(() => {
       this.compacting = null;
@@ -237,19 +240,23 @@ export class Journal implements JobJournal {
       return JSON.stringify(rest) + '\n' + (acked ? JSON.stringify({ id: e.id, acked }) + '\n' : '');
     });
     const tmp = `${this.path}.tmp`;
-    const handle = await fsp.open(tmp, 'w');
+    const handle = await fsp.open(tmp, 'w', PRIVATE_FILE_MODE);
     try {
+      await handle.chmod(PRIVATE_FILE_MODE);
       await handle.write(lines.join(''));
       await handle.datasync();
     } finally {
       await handle.close();
     }
     await fsp.rename(tmp, this.path);
-    const dir = fs.openSync(path.dirname(this.path), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
+    // Windows cannot fsync a directory (EPERM); NTFS journals the rename itself.
+    if (process.platform !== 'win32') {
+      const dir = fs.openSync(path.dirname(this.path), 'r');
+      try {
+        fs.fsyncSync(dir);
+      } finally {
+        fs.closeSync(dir);
+      }
     }
     if (dropped) this.log.info({ dropped, kept: this.entries.size }, 'journal compacted');
   }

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
-import type { Logger } from '../config/logger';
+import { type Logger, urlForLog } from '../config/logger';
+import { mqttConnectOptions } from '../config/mqtt-url';
 import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
 import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
@@ -67,7 +68,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     const { config } = this;
     this.status = initialStatus;
     const frames = /^wss?:/.test(config.mqttUrl) ? oneFramePerTick() : null;
-    const client = mqtt.connect(config.mqttUrl, {
+    const client = mqtt.connect(mqttConnectOptions(config.mqttUrl, {
       ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
       clientId: agentClientId(config.printerId),
       clean: false,
@@ -86,7 +87,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         qos: 1,
         retain: true,
       },
-    });
+    }));
     this.client = client;
     noDelayOnEachConnection(client);
     frames?.attach(client);
@@ -130,7 +131,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       if (this.client !== client) return; // stopped
       if (!this.offline) {
         this.offline = true;
-        this.log.warn({ url: config.mqttUrl }, 'broker unreachable; reconnecting');
+        this.log.warn({ url: urlForLog(config.mqttUrl) }, 'broker unreachable; reconnecting');
       }
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
       this.reconnectTimer = setTimeout(() => {
@@ -142,7 +143,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.offline = false;
-      this.log.info({ url: config.mqttUrl, sessionPresent: connack.sessionPresent }, 'connected to broker');
+      this.log.info({ url: urlForLog(config.mqttUrl), sessionPresent: connack.sessionPresent }, 'connected to broker');
       // Subscribe on every connect: a broker that restarted has forgotten the session.
       // An empty `granted` is mqtt.js skipping a topic it already holds (the broker kept the session,
       // or mqtt.js re-subscribed by itself): subscribed all the same. Only an error or 0x80 is a refusal.
@@ -159,7 +160,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       const code = (err as { code?: unknown }).code;
       if (code === 4 || code === 5) {
         // Keeps retrying with backoff: the server may be restarted with the right token.
-        this.log.error({ url: config.mqttUrl, username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
+        this.log.error({ url: urlForLog(config.mqttUrl), username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
       } else {
         this.log.warn({ err: err.message }, 'mqtt error');
       }

@@ -1,9 +1,12 @@
 /** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
+import path from 'node:path';
 import { agentDefaults, loadAgentConfig } from '../config';
+import { AGENT_ENV_FILE, withEnvFile } from '../config/env-file';
 import { loadOrExit, stopOnSignals } from '../config/process';
 import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
 import { runCheck } from './check';
+import { agentHome, isSingleExecutable } from './executable';
 import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
@@ -13,7 +16,8 @@ Usage: npm run agent [-- --check | --help | --version]
   --check    list the printers this machine sees, try the configured one and the broker,
              and say in plain words what is wrong (prints nothing on paper)
 
-Settings (environment variables, with defaults):
+Settings: environment variables, or KEY=VALUE lines in ${AGENT_ENV_FILE} next to this program
+(the environment wins). With defaults:
 ${Object.entries(agentDefaults)
   .map(([key, value]) => `  ${key.padEnd(24)} ${JSON.stringify(value)}`)
   .join('\n')}
@@ -34,7 +38,11 @@ async function main(): Promise<void> {
     console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
     process.exit(2);
   }
-  const config = loadOrExit('printhop agent', () => loadAgentConfig());
+  // The executable's relative paths (AGENT_DATA_DIR, file:) are its folder's, not the start-up task's
+  // working directory (C:\Windows\System32 for a task run at boot).
+  if (isSingleExecutable()) process.chdir(agentHome());
+  const envFile = path.join(agentHome(), AGENT_ENV_FILE);
+  const config = loadOrExit('printhop agent', () => loadAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))));
   if (args.includes('--check')) {
     const ok = await runCheck(config, (line) => process.stdout.write(line + '\n'));
     process.exit(ok ? 0 : 1);

@@ -12,6 +12,7 @@ import type { AgentLink } from './link';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
 import { renderJob } from './receipt';
+import { checkReceiptLength } from '../protocol/receipt-limits';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -177,6 +178,13 @@ export class PrintAgent implements Part {
     this.printingAlready = null;
     if (!entry || entry.state !== (alreadyPrinting ? 'printing' : 'received') || !entry.job) return;
     const job: JobMessage = entry.job;
+    // A job that reached the broker without the server's check (published by hand) still may not unroll metres of paper.
+    const tooLong = job.kind === 'test' ? null : checkReceiptLength(job.content, { columns: this.config.columns, codePage: this.config.codePage, maxLines: this.config.receiptMaxLines });
+    if (tooLong) {
+      this.log.error({ jobId: id, lines: tooLong.lines, maxLines: tooLong.maxLines }, 'receipt too long: job failed, nothing printed');
+      await this.finish(id, 'failed', `not printed: ${tooLong.error}`);
+      return;
+    }
     const bytes = renderJob(job, {
       format: this.transport.format ?? 'escpos',
       columns: this.config.columns,
@@ -195,7 +203,7 @@ export class PrintAgent implements Part {
     if (!alreadyPrinting) await this.journal.record(id, 'printing');
     let printerJob: string | undefined;
     try {
-      printerJob = (await connection.write(bytes))?.reference;
+      printerJob = (await connection.write(bytes, { id }))?.reference;
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
       if (connection !== this.held) await connection.close();

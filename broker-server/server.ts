@@ -7,6 +7,8 @@ import type { ServerConfig } from '../config';
 import { Lifecycle, part, type Part } from '../config/lifecycle';
 import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
+import { AuthThrottle } from './broker/auth-throttle';
+import { ConnectionLimits } from './broker/limits';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
@@ -24,6 +26,10 @@ import { JobService } from './jobs/job-service';
 import { RemoteJobFeed } from './jobs/remote-job-feed';
 import { JobRetention } from './jobs/retention';
 import { PrinterRegistry } from './printers/printer-registry';
+import { HostCheck } from './http/host-check';
+import { FormTokens, loadFormTokenKey } from './http/cross-site';
+import { StreamLimits } from './http/stream-limits';
+import { ensurePrivateDir } from '../config/file-modes';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -43,6 +49,8 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  // Data folder 0700 (its files are 0600 each): a folder left open to others is closed, with a warning.
+  if (ensurePrivateDir(config.dataDir)) log.warn({ module: 'server', dir: config.dataDir }, 'the data folder was open to other users; its mode is now 0700');
   const instanceId = newInstanceId();
   const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
   const store = db.createJobStore(instanceId);
@@ -50,10 +58,19 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const jobs = new JobService(store, log);
   const printers = new PrinterRegistry(store, config.printers, log);
   const accounts = mqttAccounts(config, log);
-  const broker = config.mqttUrl ? null : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks: createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log) }, log);
+  const { mqttLimits } = config;
+  const throttle = new AuthThrottle({ maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockSeconds * 1000 }, log.child({ module: 'access' }));
+  const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
+  const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, { throttle, connections });
+  const broker = config.mqttUrl
+    ? null
+    : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks, maxInflight: mqttLimits.maxInflight, onClientGone: (client) => connections.release(client) }, log);
   const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
   const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
+  const hostCheck = new HostCheck(config.allowedHosts);
+  const formKey = loadFormTokenKey(config.formTokenSecret, config.dataDir);
+  if (formKey.modeFixed) log.warn({ module: 'server', file: 'form-token.key' }, 'the form token key was readable by others; its mode is now 0600');
   const app = createApp({
     jobs,
     printers,
@@ -66,9 +83,16 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     trustProxy: config.trustProxy,
     publicDir: PUBLIC_DIR,
     log,
+    protections: {
+      hostCheck,
+      formTokens: new FormTokens(formKey.key),
+      streamLimits: new StreamLimits(config.eventStreams),
+      receiptMaxLines: config.receiptMaxLines,
+      previewRate: config.previewRate,
+    },
   });
   // The live streams end as HTTP stops, once no new connection can come in.
-  const http = new HttpListener(app, { port: config.port, host: config.host, broker, beforeDrain: () => void live.stop() });
+  const http = new HttpListener(app, { port: config.port, host: config.host, broker, hostCheck, beforeDrain: () => void live.stop() });
 
   const parts: Part[] = [
     db,
@@ -76,6 +100,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     part('printers', () => (config.mqttUrl ? undefined : printers.markAllOffline()), () => undefined),
     new RemoteJobFeed(changes, store, jobs, log),
     part('printer claims', () => claims.start(), () => claims.stop()),
+    part('auth throttle', () => undefined, () => throttle.stop()),
     part('broker', () => bus.start(), () => bus.stop()),
     new JobRetention(jobs, config.jobRetentionDays, log),
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.

@@ -58,6 +58,31 @@ export const serverDefaults = {
   PRINT_RATE_BURST: 20,
   /** Express's `trust proxy`: empty (off), a number of proxy hops, or addresses such as `loopback`. */
   TRUST_PROXY: '',
+  /**
+   * Host names the server answers to besides IP literals, `localhost` and this machine's own names (its host
+   * name and `<hostname>.local`), comma separated: `printhop.example.com,shop-pc.lan`. Anything else gets 421.
+   */
+  ALLOWED_HOSTS: '',
+  /**
+   * Key of the page's form tokens (HMAC-SHA256); empty: generated once in DATA_DIR/form-token.key (mode 0600).
+   * Instances behind one address with their own DATA_DIR need the same value.
+   */
+  FORM_TOKEN_SECRET: '',
+  /** Longest receipt a job may print, in lines as laid out for the printer's width (about 4.2 mm a line). */
+  RECEIPT_MAX_LINES: 200,
+  /** Receipt previews one client address may ask for per minute, and at once: a bucket of their own. */
+  PREVIEW_RATE_PER_MINUTE: 120,
+  PREVIEW_RATE_BURST: 60,
+  /** Live-update streams (/events and /jobs/events) open at once, in all and per client address. */
+  MAX_EVENT_STREAMS: 500,
+  MAX_EVENT_STREAMS_PER_ADDRESS: 20,
+  /** Incoming QoS 1/2 messages one MQTT connection may have unacknowledged (Mosquitto's max_inflight_messages). */
+  MQTT_MAX_INFLIGHT: 20,
+  /** MQTT connections one account may have open at once. */
+  MQTT_MAX_CONNECTIONS_PER_ACCOUNT: 10,
+  /** Failed MQTT logins from one address within a minute before it is refused for MQTT_AUTH_BLOCK_SECONDS. */
+  MQTT_AUTH_MAX_FAILURES: 10,
+  MQTT_AUTH_BLOCK_SECONDS: 30,
 } as const;
 
 export const agentDefaults = {
@@ -68,9 +93,9 @@ export const agentDefaults = {
   MQTT_PASSWORD: '',
   /** This agent's printer, 1-64 of `[A-Za-z0-9_-]`. */
   PRINTER_ID: 'printer-1',
-  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `cups:QUEUE` | `file:PATH`. */
+  /** `/dev/usb/lp0` | `usb` | `usb:VID:PID` | `tcp://host:9100` | `cups:QUEUE` | `cups-raw:QUEUE` | `windows:PRINTER NAME` | `file:PATH`. */
   PRINTER: '/dev/usb/lp0',
-  /** CUPS server for `cups:QUEUE` (`host`, `host:port` or a socket path); empty means lp's own default. */
+  /** CUPS server for `cups:QUEUE` and `cups-raw:QUEUE` (`host`, `host:port` or a socket path); empty means lp's own default. */
   CUPS_SERVER: '',
   /** Characters per line: 48 for 80 mm paper, 42 for 80 mm on a TM-T88V, 32 for 58 mm (`80mm`, `80mm-42`, `58mm` are accepted too). */
   PAPER_COLUMNS: 48,
@@ -95,6 +120,8 @@ export const agentDefaults = {
   /** IANA time zone of the receipt's date; empty means the machine's local time. */
   TZ: '',
   LOG_LEVEL: 'info',
+  /** A job whose receipt would be longer than this many lines is not printed (acknowledged `failed`, with the reason). */
+  RECEIPT_MAX_LINES: 200,
 } as const;
 
 /** `npm run virtual-printer`: a TCP 9100 receipt printer that shows receipts as text. */

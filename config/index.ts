@@ -10,6 +10,7 @@ import { PAPER_PRESETS } from '../protocol/receipt-layout';
 import type { PrinterCondition } from '../protocol/messages';
 import { RESERVED_USERNAMES, TOKEN_PATTERN, TOKEN_RULE } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
+import { urlForLog } from './logger';
 
 export { agentDefaults, serverDefaults, virtualPrinterDefaults };
 
@@ -39,16 +40,43 @@ const printerTokens = z.string().transform((s, ctx) => {
     // The message names the printer, never the token.
     if (!PRINTER_ID_PATTERN.test(id) || RESERVED_USERNAMES.includes(id)) ctx.addIssue({ code: 'custom', message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${Object.keys(tokens).length + 1})` });
     else if (!TOKEN_PATTERN.test(secret)) ctx.addIssue({ code: 'custom', message: `the token of ${id} ${TOKEN_RULE}` });
-    else tokens[id] = secret;
+    // defineProperty: a printer named __proto__ is a key like any other, not the object's prototype.
+    else Object.defineProperty(tokens, id, { value: secret, enumerable: true, writable: true, configurable: true });
   }
   return tokens;
 });
 /** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL']);
+const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL', 'FORM_TOKEN_SECRET']);
+/** Settings shown with their user name and password masked. */
+const URL_SETTINGS = new Set(['MQTT_URL']);
 
-const brokerUrl = z.string().refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL');
+/** Node's URL parser must read it as it is: mqtt.js and pg would otherwise fall back to url.parse, whose warnings and errors print the whole URL. */
+const PARSABLE = 'is not a valid URL: percent-encode reserved characters of the user name and password (# as %23, @ as %40, / as %2F, : as %3A)';
+const brokerUrl = z
+  .string()
+  .refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL')
+  .refine((s) => URL.canParse(s) && Boolean(new URL(s).hostname), PARSABLE);
 
-const databaseUrl = z.string().refine((s) => s === '' || /^postgres(ql)?:\/\/.+/.test(s), 'must be empty (SQLite in DATA_DIR) or a postgres:// URL');
+const databaseUrl = z
+  .string()
+  .refine((s) => s === '' || /^postgres(ql)?:\/\/.+/.test(s), 'must be empty (SQLite in DATA_DIR) or a postgres:// URL')
+  .refine((s) => s === '' || (URL.canParse(s) && Boolean(new URL(s).hostname)), PARSABLE);
+
+const receiptMaxLines = z.coerce.number().int().min(20).max(100_000);
+/** The settings of issue 17 (hardening), with their rules. */
+const hardeningSettings = {
+  ALLOWED_HOSTS: z.string().transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  FORM_TOKEN_SECRET: z.string().refine((s) => s === '' || s.length >= 16, 'must be at least 16 characters'),
+  RECEIPT_MAX_LINES: receiptMaxLines,
+  PREVIEW_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+  PREVIEW_RATE_BURST: positiveInt.max(1_000_000),
+  MAX_EVENT_STREAMS: positiveInt.max(1_000_000),
+  MAX_EVENT_STREAMS_PER_ADDRESS: positiveInt.max(1_000_000),
+  MQTT_MAX_INFLIGHT: positiveInt.max(65535),
+  MQTT_MAX_CONNECTIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
+  MQTT_AUTH_MAX_FAILURES: positiveInt.max(1_000_000),
+  MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
+};
 
 const serverSchema = z.object({
   PORT: port(0),
@@ -76,11 +104,12 @@ const serverSchema = z.object({
   PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
   PRINT_RATE_BURST: positiveInt.max(1_000_000),
   TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
+  ...hardeningSettings,
 });
 
 const columns = z
   .string()
-  .transform((s) => (s in PAPER_PRESETS ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
+  .transform((s) => (Object.hasOwn(PAPER_PRESETS, s) ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
   .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm, 80mm, 80mm-42)').max(255));
 
 const printerSpec = z
@@ -92,9 +121,11 @@ const printerSpec = z
       /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) ||
       /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) ||
       /^cups:[^\s/#]{1,127}$/.test(s) ||
+      /^cups-raw:[^\s/#]{1,127}$/.test(s) ||
+      /^windows:\P{Cc}{0,255}$/u.test(s) ||
       /^file:.+/.test(s) ||
       s.startsWith('/'),
-    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, file:PATH or a device path such as /dev/usb/lp0',
+    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, cups-raw:QUEUE, windows:PRINTER NAME (windows: alone: the default printer), file:PATH or a device path such as /dev/usb/lp0',
   );
 
 const agentSchema = z
@@ -118,6 +149,7 @@ const agentSchema = z
     JOURNAL_RETENTION_DAYS: z.coerce.number().positive(),
     TZ: z.string().refine((s) => s === '' || isTimeZone(s), 'must be an IANA time zone such as Europe/Paris'),
     LOG_LEVEL: logLevel,
+    RECEIPT_MAX_LINES: receiptMaxLines,
   })
   .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, { message: 'must be at least RECONNECT_MIN_MS', path: ['RECONNECT_MAX_MS'] })
   .refine((c) => c.PRINTER_RETRY_MAX_MS >= c.PRINTER_RETRY_MIN_MS, { message: 'must be at least PRINTER_RETRY_MIN_MS', path: ['PRINTER_RETRY_MAX_MS'] });
@@ -142,7 +174,7 @@ function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | 
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = String(issue.path[0] ?? '?');
-        const shown = SECRET_SETTINGS.has(key) ? '(hidden)' : JSON.stringify(raw[key] ?? '');
+        const shown = SECRET_SETTINGS.has(key) ? '(hidden)' : URL_SETTINGS.has(key) ? JSON.stringify(urlForLog(raw[key] ?? '')) : JSON.stringify(raw[key] ?? '');
         return `${key}=${shown}: ${issue.message}`;
       }),
     );
@@ -178,6 +210,37 @@ export interface ServerConfig {
   printRate: { perMinute: number; burst: number };
   /** Express's `trust proxy` value. */
   trustProxy: boolean | number | string;
+  /** Host names answered besides IP literals, localhost and the machine's own names. */
+  allowedHosts: string[];
+  /** Key of the page's form tokens; null: DATA_DIR/form-token.key. Never log it. */
+  formTokenSecret: string | null;
+  receiptMaxLines: number;
+  previewRate: { perMinute: number; burst: number };
+  eventStreams: { total: number; perAddress: number };
+  mqttLimits: MqttLimits;
+}
+
+export interface MqttLimits {
+  maxInflight: number;
+  maxConnectionsPerAccount: number;
+  authMaxFailures: number;
+  authBlockSeconds: number;
+}
+
+function hardeningConfig(c: z.infer<typeof serverSchema>) {
+  return {
+    allowedHosts: c.ALLOWED_HOSTS,
+    formTokenSecret: c.FORM_TOKEN_SECRET || null,
+    receiptMaxLines: c.RECEIPT_MAX_LINES,
+    previewRate: { perMinute: c.PREVIEW_RATE_PER_MINUTE, burst: c.PREVIEW_RATE_BURST },
+    eventStreams: { total: c.MAX_EVENT_STREAMS, perAddress: c.MAX_EVENT_STREAMS_PER_ADDRESS },
+    mqttLimits: {
+      maxInflight: c.MQTT_MAX_INFLIGHT,
+      maxConnectionsPerAccount: c.MQTT_MAX_CONNECTIONS_PER_ACCOUNT,
+      authMaxFailures: c.MQTT_AUTH_MAX_FAILURES,
+      authBlockSeconds: c.MQTT_AUTH_BLOCK_SECONDS,
+    },
+  };
 }
 
 export interface ConfiguredTokens {
@@ -209,6 +272,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
     printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
     trustProxy: c.TRUST_PROXY,
+    ...hardeningConfig(c),
     ...overrides,
   };
 }
@@ -235,6 +299,8 @@ export interface AgentConfig {
   journalRetentionDays: number;
   timeZone: string | undefined;
   logLevel: string;
+  /** A job longer than this once laid out is refused (`failed`), never cut. */
+  receiptMaxLines: number;
 }
 
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
@@ -259,6 +325,7 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     journalRetentionDays: c.JOURNAL_RETENTION_DAYS,
     timeZone: c.TZ || undefined,
     logLevel: c.LOG_LEVEL,
+    receiptMaxLines: c.RECEIPT_MAX_LINES,
     ...overrides,
   };
 }

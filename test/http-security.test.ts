@@ -85,7 +85,8 @@ test('every other kind of bad body gets a clear 4xx error and stores nothing', a
     { name: 'empty JSON body', body: '', headers: { 'content-type': 'application/json' }, status: 400, error: /"content" is required/ },
     { name: 'deeply nested JSON', body: '{"content":' + '['.repeat(900) + ']'.repeat(900) + '}', headers: { 'content-type': 'application/json' }, status: 400, error: /must be a string, not an array/ },
     { name: '__proto__ smuggling', body: '{"__proto__":{"content":"x"}}', headers: { 'content-type': 'application/json' }, status: 400, error: /"content" is required/ },
-    { name: 'NUL-only content', body: '{"content":"\\u0000\\u001b"}', headers: { 'content-type': 'application/json' }, status: 201, error: /^$/ },
+    // Blank once cleaned (issue 17): it would print an empty receipt.
+    { name: 'NUL-only content', body: '{"content":"\\u0000\\u001b"}', headers: { 'content-type': 'application/json' }, status: 400, error: /the message is empty/ },
   ];
   for (const c of cases) {
     const res = await post(c.body, c.headers);
@@ -104,8 +105,7 @@ test('every other kind of bad body gets a clear 4xx error and stores nothing', a
       assert.match(await htmx.text(), /^<p class="error"[^>]*>[^<]*<\/p>$/, `${c.name}: the htmx answer is one escaped message`);
     }
   }
-  // Only the last case is a valid request (its content is stored as sent and cleaned when printed).
-  assert.equal((await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json.length, 1);
+  assert.equal((await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json.length, 0);
 });
 
 test('every user value is escaped in the page and its fragments: content, printer detail, job error', async (t) => {

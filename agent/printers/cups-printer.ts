@@ -1,6 +1,10 @@
 /**
  * An ordinary (office) printer through CUPS: the receipt's lines as plain UTF-8 text, handed to
  * `lp -d QUEUE`. No ESC/POS: CUPS and the printer's driver do the fonts.
+ *
+ * `cups-raw:QUEUE` (raw = true): the receipt's ESC/POS bytes as a raw job (`lp -o raw`), for a receipt
+ * printer that CUPS owns (macOS, or Linux with the printer set up in CUPS). The document is named
+ * `printhop-job-<id>`: never a name with whitespace (Debian's cupsd 2.4.2 crashes on some of those).
  */
 import { spawn } from 'node:child_process';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, withTimeout } from './transport';
@@ -18,15 +22,17 @@ export function parseRequestId(stdout: string): string | undefined {
 
 export class CupsPrinter implements PrinterTransport {
   readonly description: string;
-  readonly format = 'text';
+  readonly format: 'text' | 'escpos';
 
   constructor(
     private readonly queue: string,
     private readonly timeoutMs: number,
     /** `host`, `host:port` or a socket path; empty: lp's default (CUPS_SERVER, ~/.cups/client.conf, localhost). */
     private readonly server = '',
+    private readonly raw = false,
   ) {
-    this.description = `cups:${queue}`;
+    this.description = `${raw ? 'cups-raw' : 'cups'}:${queue}`;
+    this.format = raw ? 'escpos' : 'text';
   }
 
   private run(command: 'lp' | 'lpstat', args: string[], input?: Buffer): Promise<Run> {
@@ -63,10 +69,11 @@ export class CupsPrinter implements PrinterTransport {
       const hint = /not running|connect/i.test(why) ? 'is CUPS running? (sudo systemctl start cups)' : 'lpstat -p lists the queues';
       throw new PrinterUnavailableError(`CUPS has no usable queue "${this.queue}": ${why} (${hint})`);
     }
-    const { queue, timeoutMs } = this;
+    const { queue, timeoutMs, raw } = this;
     return {
-      write: async (bytes: Buffer) => {
-        const result = await withTimeout(this.run('lp', ['-d', queue, '-t', 'Printhop'], bytes), timeoutMs, `handing the job to CUPS (${queue})`);
+      write: async (bytes: Buffer, job?: { id: number }) => {
+        const args = raw ? ['-d', queue, '-o', 'raw', '-t', job ? `printhop-job-${job.id}` : 'printhop-job'] : ['-d', queue, '-t', 'Printhop'];
+        const result = await withTimeout(this.run('lp', args, bytes), timeoutMs, `handing the job to CUPS (${queue})`);
         if (result.code !== 0) throw new Error(`lp -d ${queue} failed: ${result.stderr || `exit code ${result.code}`}`);
         return { reference: parseRequestId(result.stdout) };
       },

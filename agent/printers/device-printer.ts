@@ -81,8 +81,10 @@ export class DevicePrinter implements PrinterTransport {
   async open(): Promise<PrinterConnection> {
     let handle: fsp.FileHandle;
     try {
-      if (this.kind === 'file') await fsp.mkdir(path.dirname(this.file), { recursive: true });
-      handle = await withTimeout(fsp.open(this.file, this.kind === 'file' ? 'a' : 'w'), this.timeoutMs, `opening ${this.file}`);
+      if (this.kind === 'file') await fsp.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      // A `file:` printer's output is the receipts' text: 0600, like every data file (never a device's mode).
+      handle = await withTimeout(fsp.open(this.file, this.kind === 'file' ? 'a' : 'w', 0o600), this.timeoutMs, `opening ${this.file}`);
+      if (this.kind === 'file' && ((await handle.stat()).mode & 0o077) !== 0) await handle.chmod(0o600);
     } catch (err) {
       throw new PrinterUnavailableError(explain(this.file, err), { cause: err });
     }

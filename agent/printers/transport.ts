@@ -4,8 +4,11 @@ import type { StatusReport } from './status';
 export type { StatusReport } from './status';
 
 export interface PrinterConnection {
-  /** Resolves once the printing system took the bytes; `reference` is its own id for them, if it has one. */
-  write(bytes: Buffer): Promise<void | { reference?: string }>;
+  /**
+   * Resolves once the printing system took the bytes; `reference` is its own id for them, if it has one.
+   * `job` names the document for spoolers that show one (CUPS, Windows): `printhop-job-<id>`.
+   */
+  write(bytes: Buffer, job?: { id: number }): Promise<void | { reference?: string }>;
   close(): Promise<void>;
 }
 

@@ -9,6 +9,8 @@ import type { Logger } from '../../config/logger';
 import { agentClientId } from '../../protocol/accounts';
 import { parseTopic } from '../../protocol/topics';
 import { type Account, type MqttAccounts, usernameOf } from './tokens';
+import type { AuthThrottle } from './auth-throttle';
+import type { ConnectionLimits } from './limits';
 
 export interface AccessPolicy {
   /** The debug account may publish jobs by hand. */
@@ -38,7 +40,10 @@ export function maySubscribe(account: Account, filter: string): boolean {
   return filter === 'printers/#' || filter.startsWith('printers/');
 }
 
-/** A persistent session belongs to the account that made it; another account taking its client id would inherit its queued jobs. */
+/**
+ * A client id belongs to the account that uses it: a persistent session's for good (another account would
+ * inherit its queued jobs), a clean session's while it is connected (another account would kick it off).
+ */
 export function mayUseClientId(account: Account, clientId: string, owner: string | undefined): boolean {
   if (clientId.startsWith(AGENT_CLIENT_PREFIX)) return account.kind === 'printer' && clientId === agentClientId(account.printerId);
   return owner === undefined || owner === usernameOf(account);
@@ -62,24 +67,47 @@ function addressOf(client: Client): string | undefined {
   return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress;
 }
 
-export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, log: Logger): Hooks {
+/** An error aedes turns into CONNACK 3, "server unavailable": refused for now, whatever the password. */
+function serverUnavailable(): AuthenticateError {
+  return Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError;
+}
+
+/** Issue 17's broker protections (auth-throttle.ts, limits.ts); each is optional. */
+export interface AccessProtections {
+  throttle?: AuthThrottle;
+  connections?: ConnectionLimits;
+}
+
+export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, log: Logger, protections: AccessProtections = {}): Hooks {
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
 
+  const { throttle, connections } = protections;
   return {
     authenticate(client, username, password, callback) {
       const c = client as ClientWithAccount;
-      const verdict = accounts.verify(username, password);
+      const address = addressOf(client) ?? 'unknown';
       const who = { clientId: shorten(client.id), username: shorten(username), address: addressOf(client) };
+      // Password guessing: an address with too many failures is refused for a while, password unread.
+      if (throttle && throttle.blockedFor(address) > 0) return callback(serverUnavailable(), false);
+      const verdict = accounts.verify(username, password);
       if (!verdict.ok) {
-        accessLog.warn({ ...who, reason: verdict.reason }, 'mqtt connection refused');
+        if (throttle) throttle.failure(address, shorten(username), verdict.reason);
+        else accessLog.warn({ ...who, reason: verdict.reason }, 'mqtt connection refused');
         return callback(notAuthorized(), false);
       }
-      if (!mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id))) {
+      throttle?.success(address);
+      const name = usernameOf(verdict.account);
+      if (!mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id) ?? connections?.ownerOf(client.id))) {
         accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
         return callback(notAuthorized(), false);
       }
-      if (!client.clean) sessionOwners.set(client.id, usernameOf(verdict.account));
+      if (connections && !connections.mayConnect(name, client.id)) {
+        accessLog.warn({ ...who, reason: 'too many connections for this account (MQTT_MAX_CONNECTIONS_PER_ACCOUNT)' }, 'mqtt connection refused');
+        return callback(serverUnavailable(), false);
+      }
+      connections?.admit(name, client);
+      if (!client.clean) sessionOwners.set(client.id, name);
       c.printhopAccount = verdict.account;
       accessLog.debug(who, 'mqtt client authenticated');
       callback(null, true);
@@ -89,6 +117,11 @@ export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, 
       // The server's own publications (aedes.publish) have no client.
       if (!client) return callback(null);
       const account = (client as ClientWithAccount).printhopAccount;
+      // QoS 2 is never used by the protocol, and aedes keeps each one until its PUBREL: refused (connection closed).
+      if (packet.qos === 2) {
+        accessLog.warn({ clientId: shorten(client.id), username: account ? usernameOf(account) : undefined, topic: shorten(packet.topic, 200) }, 'mqtt QoS 2 publish refused');
+        return callback(new Error('QoS 2 is not accepted by this broker; publish with QoS 0 or 1'));
+      }
       if (account && mayPublish(account, packet.topic, packet.retain, policy)) return callback(null);
       accessLog.warn({ clientId: shorten(client.id), username: account ? usernameOf(account) : undefined, topic: shorten(packet.topic, 200), retain: packet.retain }, 'mqtt publish refused');
       callback(new Error(`not allowed to publish on ${shorten(packet.topic, 200)}`));

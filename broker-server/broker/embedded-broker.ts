@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesOptions } from 'aedes';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
@@ -23,6 +23,10 @@ export interface EmbeddedBrokerOptions {
   /** -1: no TCP listener. */
   tcpPort: number;
   hooks?: Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>;
+  /** Incoming QoS 1/2 messages a connection may leave unacknowledged (MQTT_MAX_INFLIGHT); aedes's own default is 1,000. */
+  maxInflight?: number;
+  /** Told when a client leaves (limits.ts counts connections per account). */
+  onClientGone?: (client: Client) => void;
 }
 
 export class EmbeddedBroker implements MessageBus {
@@ -45,10 +49,13 @@ export class EmbeddedBroker implements MessageBus {
 
   async start(): Promise<void> {
     // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
-    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, ...this.options.hooks });
+    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, maxInflightInbound: this.options.maxInflight ?? 20, ...this.options.hooks });
     this.aedes = aedes;
     aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
-    aedes.on('clientDisconnect', (client) => this.log.debug({ clientId: client.id }, 'mqtt client disconnected'));
+    aedes.on('clientDisconnect', (client) => {
+      this.options.onClientGone?.(client);
+      this.log.debug({ clientId: client.id }, 'mqtt client disconnected');
+    });
     aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (client, err) => this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
     this.wss.on('connection', (socket, req) => {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, urlForLog } from '../../config/logger';
+import { mqttConnectOptions } from '../../config/mqtt-url';
 import { noDelayOnEachConnection, setNoDelay } from '../../protocol/tcp-nodelay';
 import type { MessageBus, MessageHandler, SubscribeOptions } from './message-bus';
 
@@ -42,14 +43,14 @@ export class ExternalBroker implements MessageBus {
   }
 
   async start(): Promise<void> {
-    const client = await mqtt.connectAsync(this.options.url, {
+    const client = await mqtt.connectAsync(mqttConnectOptions(this.options.url, {
       clientId: `printhop-server-${randomBytes(6).toString('hex')}`,
       clean: true,
       protocolVersion: 5,
       reconnectPeriod: 1000,
       username: this.options.username || undefined,
       password: this.options.password || undefined,
-    });
+    }));
     this.client = client;
     // Nagle off: on this connection now, and on each one a reconnect opens.
     setNoDelay(client.stream);

@@ -173,7 +173,7 @@ export interface LoadedTokens {
  */
 export function loadTokens(config: { dataDir: string; printers: readonly string[]; mqttTokens: ConfiguredTokens }): LoadedTokens {
   const file = path.join(config.dataDir, TOKENS_FILE);
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const configured = config.mqttTokens;
   for (let attempt = 0; ; attempt++) {
     const { stored, exists, modeFixed } = readStored(file);
@@ -187,8 +187,9 @@ export function loadTokens(config: { dataDir: string; printers: readonly string[
       generated.push(SERVER_USERNAME);
     }
     for (const id of config.printers) {
-      if (!configured.printers[id] && !stored.printers[id]) {
-        stored.printers[id] = generateToken();
+      // Own properties only: a printer named `constructor` or `__proto__` is a name like any other.
+      if (!Object.hasOwn(configured.printers, id) && !Object.hasOwn(stored.printers, id)) {
+        Object.defineProperty(stored.printers, id, { value: generateToken(), enumerable: true, writable: true, configurable: true });
         generated.push(id);
       }
     }

@@ -2,13 +2,13 @@
  * The job store's database through Sequelize: the SQLite file in DATA_DIR (WAL mode) by default, or
  * PostgreSQL when DATABASE_URL is set. Either way it is migrated to the latest schema at start-up.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { type Logger, urlForLog } from '../../config/logger';
+import { ensurePrivateDir, ensurePrivateFile, tightenExisting } from '../../config/file-modes';
 import { migrations } from './migrations';
 import { definePrinterModel, definePrintJobModel, type Models } from './models';
 import type { JobStore } from '../store/job-store';
@@ -61,7 +61,12 @@ export class Database {
   }
 
   async start(): Promise<void> {
-    if (this.file) fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    if (this.file) {
+      // SQLite creates -wal and -shm with the database file's mode: a 0600 file before it opens keeps all three private.
+      ensurePrivateDir(path.dirname(this.file));
+      const loose = [ensurePrivateFile(this.file) ? this.file : null, ...tightenExisting([`${this.file}-wal`, `${this.file}-shm`])].filter(Boolean);
+      if (loose.length) this.log.warn({ files: loose }, 'database files were readable by other users; their mode is now 0600');
+    }
     await this.sequelize.authenticate();
     if (this.dialect === 'sqlite') {
       // WAL lives in the file itself, so setting it once is enough for every later connection.

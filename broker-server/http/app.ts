@@ -14,6 +14,10 @@ import { jobRoutes } from './routes/jobs-api';
 import { pageRenderer, pageRoutes } from './routes/page';
 import { printerRoutes } from './routes/printers-api';
 import { securityHeaders } from './security-headers';
+import { refuseLargeBodies } from './body-limit';
+import { type FormTokens, refuseCrossSite } from './cross-site';
+import type { HostCheck } from './host-check';
+import type { StreamLimits } from './stream-limits';
 
 export interface AppOptions {
   jobs: JobService;
@@ -30,6 +34,15 @@ export interface AppOptions {
   trustProxy: boolean | number | string;
   publicDir: string;
   log: Logger;
+  /** Issue 17's protections, built by the composition root. */
+  protections: {
+    hostCheck: HostCheck;
+    formTokens: FormTokens;
+    streamLimits: StreamLimits;
+    receiptMaxLines: number;
+    /** Previews a client address may ask for: a bucket of their own, so typing does not eat the print budget. */
+    previewRate: { perMinute: number; burst: number };
+  };
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -39,14 +52,28 @@ export function createApp(options: AppOptions): express.Express {
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
   app.use(securityHeaders());
+  const { hostCheck, formTokens, streamLimits, receiptMaxLines, previewRate } = options.protections;
+  app.use(hostCheck.middleware);
+  app.use(refuseLargeBodies(options.bodyLimitBytes));
 
   const ctx: RouteContext = {
     ...options,
+    formTokens,
+    streamLimits,
+    receiptMaxLines,
+    crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
       express.json({ limit: options.bodyLimitBytes, strict: false }),
       express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
     ],
-    limitJobCreation: jobCreationLimit(options.printRate, httpLog),
+    limitJobCreation: addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
+      `too many messages from your address; try again in ${seconds} s`,
+      `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
+    ]),
+    limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
+      `too many previews from your address; try again in ${seconds} s`,
+      `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
+    ]),
   };
   const renderPage = pageRenderer(ctx);
   app.use(pageRoutes(ctx, renderPage));
@@ -58,21 +85,17 @@ export function createApp(options: AppOptions): express.Express {
   return app;
 }
 
-function jobCreationLimit(rate: AppOptions['printRate'], log: Logger) {
+/** A per-address token bucket: past it, 429 with Retry-After and a message in English (API) and French (page). */
+function addressLimit(rate: { perMinute: number; burst: number }, log: Logger, logMessage: string, messages: (seconds: number) => [string, string]) {
   const buckets = new TokenBuckets(rate);
   return (req: Request, res: Response, next: NextFunction) => {
     const decision = buckets.take(req.ip ?? 'unknown');
     if (decision.ok) return next();
-    res.set('Retry-After', String(decision.retryAfterSeconds));
-    log.warn({ address: req.ip, path: req.path, retryAfterSeconds: decision.retryAfterSeconds }, 'job creation rate limited');
-    next(
-      new HttpError(
-        429,
-        `too many messages from your address; try again in ${decision.retryAfterSeconds} s`,
-        { retryAfterSeconds: decision.retryAfterSeconds },
-        `Trop de messages envoyés depuis votre adresse : réessayez dans ${decision.retryAfterSeconds} s.`,
-      ),
-    );
+    const seconds = decision.retryAfterSeconds;
+    res.set('Retry-After', String(seconds));
+    log.warn({ address: req.ip, path: req.path, retryAfterSeconds: seconds }, logMessage);
+    const [message, messageFr] = messages(seconds);
+    next(new HttpError(429, message, { retryAfterSeconds: seconds }, messageFr));
   };
 }
 

@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import type { Part } from '../../config/lifecycle';
 import { type EmbeddedBroker, WEBSOCKET_PATH } from '../broker/embedded-broker';
+import type { HostCheck } from './host-check';
 
 const DRAIN_MS = 5000;
 
@@ -22,7 +23,7 @@ export class HttpListener implements Part {
 
   constructor(
     app: Express,
-    private readonly options: { port: number; host: string; broker: EmbeddedBroker | null; beforeDrain?: () => void },
+    private readonly options: { port: number; host: string; broker: EmbeddedBroker | null; hostCheck?: HostCheck; beforeDrain?: () => void },
   ) {
     this.server = http.createServer(app);
     this.server.on('connection', (socket) => {
@@ -34,6 +35,7 @@ export class HttpListener implements Part {
     });
     this.server.on('upgrade', (req, socket, head) => {
       this.sockets.delete(socket as Socket);
+      if (this.options.hostCheck?.refuseUpgrade(req, socket)) return;
       const broker = this.options.broker;
       if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
       else socket.destroy();

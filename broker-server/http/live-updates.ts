@@ -9,6 +9,7 @@ import type { JobService, PrintJob } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
+import { SharedSnapshot } from './snapshot-batch';
 
 export interface LiveUpdatesOptions {
   defaultPrinterId: string;
@@ -38,6 +39,11 @@ export class LiveUpdates {
   /** What each stream is sent in this turn of the event loop: one write per stream per turn, not one per message. */
   private readonly outbox = new Map<Response, string[]>();
   private flushing: NodeJS.Immediate | null = null;
+  /** Pages connecting while nothing changes share one snapshot, handed out a few at a time (snapshot-batch.ts). */
+  private readonly snapshots = new SharedSnapshot(async () => {
+    const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
+    return sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId));
+  });
 
   constructor(
     private readonly jobs: JobService,
@@ -106,8 +112,7 @@ export class LiveUpdates {
     res.on('close', () => this.streams.delete(res));
     req.socket.setKeepAlive(true);
     try {
-      const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
-      this.send(res, sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId)));
+      this.send(res, await this.snapshots.get());
     } catch (err) {
       this.log.error({ err }, 'snapshot failed; the page will reconnect');
       this.streams.delete(res);
@@ -116,11 +121,13 @@ export class LiveUpdates {
   };
 
   private readonly onJob = (job: PrintJob): void => {
+    this.snapshots.invalidate();
     if (this.streams.size) this.broadcast(sseMessage(jobUpdate(job)));
     if (this.jsonStreams.size) this.broadcastJson(`event: job\ndata: ${JSON.stringify(job)}\n\n`);
   };
 
   private readonly onPrinter = (printer: PrinterInfo): void => {
+    this.snapshots.invalidate();
     if (this.jsonStreams.size) this.broadcastJson(`event: printer\ndata: ${JSON.stringify(printer)}\n\n`);
     if (this.streams.size === 0) return;
     // The whole (short) list, so that the form's printer selector follows too.

@@ -2,6 +2,7 @@
 import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
 import { JOB_STATUSES, isJobStatus, type JobStatus } from '../../protocol/states';
 import { isPrinterId } from '../../protocol/topics';
+import { isBlankContent } from '../../protocol/receipt-limits';
 
 /** `error` is for API clients (English, like the rest of the API); `errorFr` is what the French page shows. */
 export type Validation<T> = { ok: true; value: T } | { ok: false; error: string; errorFr?: string; field?: string };
@@ -33,6 +34,8 @@ export function validatePrintRequest(body: unknown): Validation<PrintRequest> {
       errorFr: `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`,
     };
   }
+  // Blank once cleaned as the agent cleans it: zero-width and control characters print nothing.
+  if (isBlankContent(content)) return { ok: false, field: 'content', error: 'the message is empty once invisible and control characters are removed: type some text to print', errorFr: EMPTY_FR };
   const printerId = record.printerId;
   if (printerId === undefined || printerId === '') return { ok: true, value: { content } };
   if (typeof printerId !== 'string') return { ok: false, field: 'printerId', error: `"printerId" must be a string, not ${describe(printerId)}` };

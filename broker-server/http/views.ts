@@ -40,7 +40,12 @@ export interface PageState {
   error?: string | null;
   content?: string;
   printerId?: string;
+  /** This view's form token (http/cross-site.ts): a hidden field in each form, and the header of htmx requests. */
+  formToken?: string;
 }
+
+/** The form token as a hidden field, where the form is rendered for one page view. */
+const tokenField = (token: string | undefined) => (token ? html`<input type="hidden" name="formToken" value="${token}">` : '');
 
 // includeIndicatorCSS: false keeps htmx from adding a stylesheet of its own (style.css has the rules),
 // so a strict Content-Security-Policy needs no exception; the extension list is a whitelist.
@@ -61,7 +66,7 @@ export function page(state: PageState): SafeHtml {
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/style.css">
 </head>
-<body>
+<body${state.formToken ? html` hx-headers:inherited="${JSON.stringify({ 'X-Form-Token': state.formToken })}"` : ''}>
 <header class="top">
 <div class="brand">
 <img class="logo" src="/static/favicon.svg" alt="" width="40" height="40">
@@ -80,11 +85,11 @@ ${printForm(state)}
 <div class="activity">
 <section class="card printers-panel" aria-labelledby="printers-title">
 <h2 id="printers-title">Imprimantes</h2>
-<div id="printers">${printerList(state.printers)}</div>
+<div id="printers">${printerList(state.printers, state.formToken)}</div>
 </section>
 <section class="card jobs-panel" aria-labelledby="jobs-title">
 <h2 id="jobs-title">Derniers messages</h2>
-<div id="jobs">${jobList(state.jobs)}</div>
+<div id="jobs">${jobList(state.jobs, state.formToken)}</div>
 </section>
 </div>
 </main>
@@ -101,6 +106,7 @@ function printForm(state: PageState): SafeHtml {
   return html`<section class="card" aria-labelledby="compose-title">
 <h2 id="compose-title">Nouveau message</h2>
 <form id="print-form" method="post" action="/print" hx-post="/print" hx-target="#result" hx-disable="find button">
+${tokenField(state.formToken)}
 <label for="content">Texte à imprimer</label>
 <textarea id="content" name="content" rows="6" aria-required="true" aria-describedby="content-count result"${state.error ? html` aria-invalid="true"` : ''}
   placeholder="Par exemple : Bonjour l’équipe ! Le café est prêt.">${content}</textarea>
@@ -149,9 +155,9 @@ export function errorMessage(message: string): SafeHtml {
   return html`<p class="error">${message}</p>`;
 }
 
-export function jobList(jobs: PrintJob[]): SafeHtml {
+export function jobList(jobs: PrintJob[], formToken?: string): SafeHtml {
   // No whitespace inside the <ol>: `.jobs:empty` (style.css) shows the empty state until the first job arrives.
-  return html`<ol id="job-list" class="jobs" data-limit="${PAGE_JOB_COUNT}">${jobs.map(jobItem)}</ol>
+  return html`<ol id="job-list" class="jobs" data-limit="${PAGE_JOB_COUNT}">${jobs.map((job) => jobItem(job, formToken))}</ol>
 <p class="empty">Aucun message pour l’instant : le premier envoyé apparaîtra ici.</p>`;
 }
 
@@ -178,7 +184,7 @@ function stepsOf(job: PrintJob): Step[] {
 
 const REPRINTABLE = new Set(['printed', 'failed', 'interrupted']);
 
-export function jobItem(job: PrintJob): SafeHtml {
+export function jobItem(job: PrintJob, formToken?: string): SafeHtml {
   return html`<li id="job-${job.id}" class="job status-${job.status}" data-order="${job.id}" data-status="${job.status}">
 <div class="job-head">
 <span class="job-id">n°${job.id}</span>
@@ -186,7 +192,7 @@ export function jobItem(job: PrintJob): SafeHtml {
 <span class="job-printer">${job.printerId}${job.reprintOf ? html` · réimpression du n°${job.reprintOf}` : ''}</span>
 ${
   REPRINTABLE.has(job.status)
-    ? html`<form class="reprint" method="post" action="/jobs/${job.id}/reprint" hx-post="/jobs/${job.id}/reprint" hx-target="#result" hx-disable="find button">
+    ? html`<form class="reprint" method="post" action="/jobs/${job.id}/reprint" hx-post="/jobs/${job.id}/reprint" hx-target="#result" hx-disable="find button">${tokenField(formToken)}
 <button type="submit" class="secondary" aria-label="${`Réimprimer le message n°${job.id}`}">Réimprimer</button>
 </form>`
     : ''
@@ -202,12 +208,12 @@ ${job.error ? html`<p class="job-error">${job.error}</p>` : ''}
 
 const PRINTER_STATE_FR = { online: 'en ligne', offline: 'hors ligne', unknown: 'jamais vue' } as const;
 
-export function printerList(printers: PrinterInfo[]): SafeHtml {
+export function printerList(printers: PrinterInfo[], formToken?: string): SafeHtml {
   if (printers.length === 0) return html`<ul id="printer-list" class="printers"></ul><p class="empty">Aucune imprimante connue.</p>`;
-  return html`<ul id="printer-list" class="printers">${printers.map(printerItem)}</ul>`;
+  return html`<ul id="printer-list" class="printers">${printers.map((p) => printerItem(p, formToken))}</ul>`;
 }
 
-function printerItem(p: PrinterInfo): SafeHtml {
+function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
   const condition = p.state === 'online' && p.condition ? p.condition : null;
   const problem = p.state === 'online' && p.detail && p.detail !== 'ok' && p.detail !== p.condition ? p.detail : null;
   return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || (condition && condition !== 'ok') ? ' has-problem' : ''}" data-state="${p.state}">
@@ -219,7 +225,7 @@ function printerItem(p: PrinterInfo): SafeHtml {
   }</span>
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
-<form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">
+<form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">${tokenField(formToken)}
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
 </form>
 </li>`;
@@ -245,5 +251,6 @@ ${printersUpdate(printers, defaultPrinterId)}`;
 }
 
 function conditionLabel(condition: string): string {
-  return condition in PRINTER_CONDITION_LABELS_FR ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition] : condition;
+  // An own-property check: an agent's `constructor` or `toString` is a word, not Object's function.
+  return Object.hasOwn(PRINTER_CONDITION_LABELS_FR, condition) ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition] : condition;
 }

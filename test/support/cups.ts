@@ -11,7 +11,7 @@ import { defer, tempDir, waitFor } from './harness';
 export interface TestCups {
   /** For `lp -h` / the agent's CUPS_SERVER. */
   socket: string;
-  /** Adds a queue whose "paper" is a file; returns the file. */
+  /** Adds a raw queue (no driver: bytes reach the backend as sent) whose "paper" is a file; returns the file. */
   addQueue(name: string): string;
   stop(): Promise<void>;
 }
@@ -24,7 +24,9 @@ export async function startTestCups(t: TestContext): Promise<TestCups> {
   const backend = path.join(dir, 'bin/backend/testpaper');
   fs.writeFileSync(
     backend,
-    '#!/bin/sh\n[ $# -eq 0 ] && { echo \'direct testpaper "Unknown" "Printhop test paper"\'; exit 0; }\nif [ -n "$6" ]; then cat "$6"; else cat; fi >> "${DEVICE_URI#testpaper:}"\n',
+    // The job's bytes, as they came (a raw queue has no filter), appended to the queue's paper file; its
+    // title (the document name) as a line of PAPER.titles.
+    '#!/bin/sh\n[ $# -eq 0 ] && { echo \'direct testpaper "Unknown" "Printhop test paper"\'; exit 0; }\nif [ -n "$6" ]; then cat "$6"; else cat; fi >> "${DEVICE_URI#testpaper:}"\nprintf \'%s\\n\' "$3" >> "${DEVICE_URI#testpaper:}.titles"\n',
   );
   fs.chmodSync(backend, 0o700); // 0700: cupsd runs it as root, so it may write in the test's directory
   const socket = path.join(dir, 'cups.sock');

@@ -3,7 +3,9 @@ import type { RequestHandler } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
 import type { JobService } from '../../jobs/job-service';
 import type { PrinterRegistry } from '../../printers/printer-registry';
+import type { FormTokens } from '../cross-site';
 import type { LiveUpdates } from '../live-updates';
+import type { StreamLimits } from '../stream-limits';
 
 export interface RouteContext {
   jobs: JobService;
@@ -18,4 +20,12 @@ export interface RouteContext {
   parseBody: RequestHandler[];
   /** The per-address limit on creating jobs; after the body is read, so that a page without JavaScript can show the text back. */
   limitJobCreation: RequestHandler;
+  /** Its own per-address limit, so that typing does not eat the print budget. */
+  limitPreviews: RequestHandler;
+  /** Refuses state-changing requests from other sites (Origin / Sec-Fetch-Site, and the page's form token). */
+  crossSite: RequestHandler;
+  formTokens: FormTokens;
+  streamLimits: StreamLimits;
+  /** RECEIPT_MAX_LINES: a job that would lay out longer is refused whole, never cut. */
+  receiptMaxLines: number;
 }

@@ -4,7 +4,7 @@ import type { RouteContext } from './context';
 
 export function eventRoutes(ctx: RouteContext): Router {
   const router = express.Router();
-  router.get('/events', ctx.live.handle);
-  router.get('/jobs/events', ctx.live.handleJson);
+  router.get('/events', ctx.streamLimits.middleware, ctx.live.handle);
+  router.get('/jobs/events', ctx.streamLimits.middleware, ctx.live.handleJson);
   return router;
 }

@@ -4,11 +4,12 @@ import { HttpError } from '../errors';
 import { accepted } from '../responses';
 import { parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
 import type { RouteContext } from './context';
+import { preview, refuseTooLong } from './page';
 
 export function jobRoutes(ctx: RouteContext): Router {
   const router = express.Router();
 
-  router.post('/print', ...ctx.parseBody, ctx.limitJobCreation, async (req, res) => {
+  router.post('/print', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
     }
@@ -19,10 +20,12 @@ export function jobRoutes(ctx: RouteContext): Router {
       const known = (await ctx.printers.list()).map((p) => p.id);
       throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
     }
+    // Laid out for this printer's paper, as the agent will: refused whole, never cut.
+    refuseTooLong(await preview(ctx, checked.value.content, printerId), ctx.receiptMaxLines);
     accepted(req, res, await ctx.intake.print(printerId, checked.value.content));
   });
 
-  router.post('/jobs/:id/reprint', ctx.limitJobCreation, async (req, res) => {
+  router.post('/jobs/:id/reprint', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
     accepted(req, res, await ctx.intake.reprint(id));

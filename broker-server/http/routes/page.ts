@@ -4,22 +4,26 @@ import express, { type Router } from 'express';
 import { DEFAULT_CODE_PAGE, isCodePageName } from '../../../protocol/codepages';
 import { layoutReceipt } from '../../../protocol/receipt-layout';
 import { isPrinterId } from '../../../protocol/topics';
-import { parseJobId } from '../validation';
+import { MAX_CONTENT_LENGTH } from '../../../protocol/messages';
+import { receiptLengthProblem } from '../../../protocol/receipt-limits';
+import { HttpError } from '../errors';
+import { frenchNumber, parseJobId } from '../validation';
 import { page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from '../views';
 import type { RouteContext } from './context';
 
 const require = createRequire(import.meta.url);
 // htmx and the two extensions the page uses, straight from node_modules (never a CDN).
-const VENDOR_FILES: Record<string, string> = {
-  'htmx.min.js': require.resolve('htmx.org/dist/htmx.min.js'),
-  'hx-sse.min.js': require.resolve('htmx.org/dist/ext/hx-sse.min.js'),
-  'hx-upsert.min.js': require.resolve('htmx.org/dist/ext/hx-upsert.min.js'),
-};
+// A Map, not a plain object: `/vendor/constructor` must not find Object's own properties.
+const VENDOR_FILES = new Map<string, string>([
+  ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js')],
+  ['hx-sse.min.js', require.resolve('htmx.org/dist/ext/hx-sse.min.js')],
+  ['hx-upsert.min.js', require.resolve('htmx.org/dist/ext/hx-upsert.min.js')],
+]);
 
 export type PageRenderer = (state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>) => Promise<string>;
 
 /** The receipt the agent of `printerId` would print for `content` now, on its reported paper and code page. */
-async function preview(ctx: RouteContext, content: string, printerId: string | undefined): Promise<ReceiptPreview> {
+export async function preview(ctx: RouteContext, content: string, printerId: string | undefined): Promise<ReceiptPreview> {
   const id = printerId && isPrinterId(printerId) && (await ctx.printers.isKnown(printerId)) ? printerId : ctx.defaultPrinterId;
   const printer = await ctx.printers.get(id);
   const columns = printer?.columns ?? ctx.paperColumns;
@@ -27,10 +31,16 @@ async function preview(ctx: RouteContext, content: string, printerId: string | u
   return { lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }), columns, codePage, printerId: id };
 }
 
+/** A receipt longer than RECEIPT_MAX_LINES is refused whole (400), in the API's English and the page's French. */
+export function refuseTooLong(receipt: ReceiptPreview, maxLines: number): void {
+  const tooLong = receiptLengthProblem(receipt.lines.length, maxLines, receipt.columns);
+  if (tooLong) throw new HttpError(400, tooLong.error, { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines }, tooLong.errorFr);
+}
+
 export function pageRenderer(ctx: RouteContext): PageRenderer {
   return async (state) => {
     const [recent, printers, receipt] = await Promise.all([ctx.jobs.list({ limit: PAGE_JOB_COUNT }), ctx.printers.list(), preview(ctx, state.content ?? '', state.printerId)]);
-    return page({ ...state, jobs: recent, printers, defaultPrinterId: ctx.defaultPrinterId, preview: receipt }).value;
+    return page({ ...state, jobs: recent, printers, defaultPrinterId: ctx.defaultPrinterId, preview: receipt, formToken: ctx.formTokens.issue() }).value;
   };
 }
 
@@ -39,7 +49,7 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
 
   router.use('/static', express.static(ctx.publicDir, { maxAge: '1h' }));
   router.get('/vendor/:file', (req, res, next) => {
-    const file = VENDOR_FILES[String(req.params.file)];
+    const file = VENDOR_FILES.get(String(req.params.file));
     if (file) res.sendFile(file, { maxAge: '1d' });
     else next();
   });
@@ -50,11 +60,18 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
     res.type('html').send(await renderPage({ sentJob }));
   });
 
-  router.post('/fragments/preview', ...ctx.parseBody, async (req, res) => {
+  // No more work than a job: the same character cap before any layout, the same line cap after.
+  router.post('/fragments/preview', ctx.limitPreviews, ...ctx.parseBody, ctx.crossSite, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const content = typeof body.content === 'string' ? body.content : '';
     const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
-    res.type('html').send(receiptPreview(await preview(ctx, content, printerId)).value);
+    const length = [...content].length;
+    if (length > MAX_CONTENT_LENGTH) {
+      throw new HttpError(400, `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`, { field: 'content' }, `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`);
+    }
+    const receipt = await preview(ctx, content, printerId);
+    refuseTooLong(receipt, ctx.receiptMaxLines);
+    res.type('html').send(receiptPreview(receipt).value);
   });
 
   router.get('/health', (_req, res) => {

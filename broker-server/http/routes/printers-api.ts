@@ -8,7 +8,7 @@ import type { RouteContext } from './context';
 export function printerRoutes(ctx: RouteContext): Router {
   const router = express.Router();
 
-  router.post('/printers/:id/test', ctx.limitJobCreation, async (req, res) => {
+  router.post('/printers/:id/test', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const printerId = req.params.id;
     if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
     accepted(req, res, await ctx.intake.testPrint(printerId));

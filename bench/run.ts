@@ -84,7 +84,8 @@ function entryFor(script: string): { file: string; execArgv: string[]; runtime: 
   const dist = DIST_ENTRIES[script];
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
   if (runtimeSetting === 'dist' && dist !== undefined && !built) throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
-  if (built && runtimeSetting !== 'tsx') return { file: path.join(root, dist), execArgv: [], runtime: 'dist' };
+  // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces keep its memory down.
+  if (built && runtimeSetting !== 'tsx') return { file: path.join(root, dist), execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [], runtime: 'dist' };
   return { file: path.join(root, script), execArgv: ['--import', 'tsx'], runtime: 'tsx' };
 }
 

@@ -1,11 +1,35 @@
 /** `npm run server`: the server alone, until SIGINT or SIGTERM. */
-import { loadServerConfig } from '../config';
+import pkg from '../package.json' with { type: 'json' };
+import { loadServerConfig, serverDefaults } from '../config';
 import { loadOrExit, stopOnSignals } from '../config/process';
 import { createLogger } from '../config/logger';
 import { accessBanner } from './access-banner';
 import { startServer } from './server';
 
+const HELP = `printhop-server ${pkg.version}: the web page, the HTTP API and the MQTT broker of Printhop.
+
+Usage: printhop-server [--help | --version]   (from a clone: npm run server)
+
+Settings (environment variables, with defaults):
+${Object.entries(serverDefaults)
+  .map(([key, value]) => `  ${key.padEnd(24)} ${JSON.stringify(value)}`)
+  .join('\n')}
+`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (args.includes('--version') || args.includes('-v')) {
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
+  if (args.length) {
+    console.error(`printhop server: unknown option ${args.join(' ')} (see --help)`);
+    process.exit(2);
+  }
   const config = loadOrExit('printhop server', () => loadServerConfig());
   const log = createLogger('printhop-server', config.logLevel);
   const server = await startServer(config, log);

@@ -32,8 +32,14 @@ const agentEnv = {
   ...process.env,
 };
 
+// Built (dist/start-all.mjs, what `npm start` runs): the built programs with plain node; from source: through tsx.
+const built = import.meta.url.endsWith('.mjs');
+
 function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], { cwd: process.cwd(), env, stdio: 'inherit' });
+  // The agent with 1 MB young-generation semi-spaces: about 25 MB less under a burst of jobs (README, "Run in production").
+  const v8 = name === 'agent' ? ['--max-semi-space-size=1'] : [];
+  const args = built ? [...v8, path.join(root, 'dist', `printhop-${name}.mjs`)] : ['--import', 'tsx', path.join(root, script)];
+  const child = spawn(process.execPath, args, { cwd: process.cwd(), env, stdio: 'inherit' });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`printhop: the ${name} exited (${signal ?? code}); stopping`);

@@ -1,15 +1,14 @@
 /** pino for both programs: JSON lines, pretty only when a person watches a terminal. */
 import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger };
 
 export function createLogger(name: string, level: string): Logger {
-  const pretty = process.stdout.isTTY;
-  return pino({
-    name,
-    level,
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
-  });
+  if (!process.stdout.isTTY) return pino({ name, level });
+  // pino-pretty as a stream in this thread, not a transport pino loads by name in a worker thread: the
+  // one-file agent has no node_modules to load it from (and a terminal needs no extra thread).
+  return pino({ name, level }, pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
 }
 
 /** A URL for a log line or a banner: user name and password masked, whatever the scheme. */

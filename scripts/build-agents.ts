@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { AGENT_EXTERNALS, bundleAgent } from './build';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 export const AGENTS_DIR = path.join(ROOT, 'dist/agents');
@@ -28,62 +28,28 @@ export type Target = 'win-x64' | 'linux-x64' | 'linux-arm64';
 export const TARGETS: readonly Target[] = ['win-x64', 'linux-x64', 'linux-arm64'];
 export const executableName = (target: Target) => `printhop-agent-${target}${target.startsWith('win') ? '.exe' : ''}`;
 
-// ---------------------------------------------------------------------------------------------
-// LOCAL BUNDLER, TO BE REPLACED AT MERGE by `bundleAgent` from scripts/build.ts (issue 12), which
-// follows the same conventions (one file, platform node, target node20, usb/escpos-usb external,
-// escpos's image/QR modules stubbed). Keep only what that one lacks: the `format: 'cjs'` option
-// (Node 20's SEA runs CommonJS only), import.meta.url defined for CommonJS, and pino-pretty off.
-// ---------------------------------------------------------------------------------------------
-export interface BundleOptions {
-  /** `esm` (dist/printhop-agent.mjs) or `cjs` (what a Node 20 SEA can run). */
-  format?: 'esm' | 'cjs';
-  minify?: boolean;
-}
-
-/** escpos's index requires these at load time; the agent never prints images, QR codes, or over serial/Bluetooth. */
-const STUBBED = ['get-pixels', 'qr-image', 'serialport', 'node-bluetooth'];
-const stubPlugin: Plugin = {
-  name: 'printhop-stubs',
-  setup(b) {
-    const filter = new RegExp(`^(${STUBBED.join('|')})$`);
-    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'printhop-stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'printhop-stub' }, (args) => ({
-      contents: `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not part of the Printhop agent`)}); };`,
-      loader: 'js',
-    }));
-  },
-};
-
-export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Promise<void> {
-  const format = opts.format ?? 'esm';
-  await build({
-    entryPoints: [path.join(ROOT, 'agent/main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format,
-    minify: opts.minify ?? false,
-    legalComments: 'none',
-    logLevel: 'warning',
-    // Loaded only for PRINTER=usb (and koffi only for windows:, from the SEA asset or node_modules).
-    external: ['usb', 'escpos-usb', 'koffi'],
-    plugins: [stubPlugin],
-    define: {
-      // pino-pretty runs in a worker thread loaded by file name, which a bundle has not: plain JSON lines.
-      'process.stdout.isTTY': 'false',
-      // ws's optional native helpers are not in the bundle; asking for them makes a SEA warn at each start.
-      'process.env.WS_NO_BUFFER_UTIL': '"1"',
-      'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
-      ...(format === 'cjs' ? { 'import.meta.url': '__printhopModuleUrl' } : {}),
+/**
+ * The one-file agent (scripts/build.ts's bundleAgent) as CommonJS, which is all a Node 20 single executable
+ * runs: `import.meta.url` defined from `__filename`, koffi left outside (written out from a SEA asset at
+ * start), pino's pretty printing off (the executable logs to a file or a service log), and ws's optional
+ * native helpers not asked for (a SEA would warn at every start).
+ */
+export async function bundleAgentForExecutable(outfile: string): Promise<void> {
+  await bundleAgent(outfile, {
+    shebang: null,
+    esbuild: {
+      format: 'cjs',
+      external: [...AGENT_EXTERNALS, 'koffi'],
+      define: {
+        'process.stdout.isTTY': 'false',
+        'process.env.WS_NO_BUFFER_UTIL': '"1"',
+        'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
+        'import.meta.url': '__printhopModuleUrl',
+      },
+      banner: { js: 'const __printhopModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     },
-    banner:
-      format === 'cjs'
-        ? { js: 'const __printhopModuleUrl = require("node:url").pathToFileURL(__filename).href;' }
-        : { js: 'import { createRequire as __printhopCreateRequire } from "node:module"; const require = __printhopCreateRequire(import.meta.url);' },
   });
 }
-// ------------------------------- end of the local bundler -------------------------------------
 
 const run = (command: string, args: string[], cwd = ROOT) => execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
@@ -152,7 +118,7 @@ export async function buildExecutable(target: Target, bundle: string): Promise<s
 export async function buildAgents(targets: readonly Target[] = TARGETS): Promise<Array<{ target: Target; file: string; bytes: number }>> {
   const bundle = path.join(CACHE, 'printhop-agent.cjs');
   fs.mkdirSync(CACHE, { recursive: true });
-  await bundleAgent(bundle, { format: 'cjs', minify: true });
+  await bundleAgentForExecutable(bundle);
   const built = [];
   for (const target of targets) {
     const file = await buildExecutable(target, bundle);

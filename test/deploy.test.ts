@@ -1,38 +1,65 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { PrintJob } from '../broker-server/jobs/job-service';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
-import { agentDefaults, loadAgentConfig } from '../config';
+import { agentDefaults, loadAgentConfig, serverDefaults } from '../config';
+import { AGENT_EXTERNALS, bundleAgent } from '../scripts/build';
 import { agentChildEnv, getJson, postJson, startTestServer, tempDir, waitFor } from './support/harness';
 
 const root = path.resolve(import.meta.dirname, '..');
 const deploy = path.join(root, 'agent/deploy');
+const serverUnit = path.join(root, 'deploy/systemd/printhop-server.service');
 const SERVER_PACKAGES = ['express', 'sequelize', 'sqlite3', 'aedes', 'umzug', 'htmx.org'];
 
 type Manifest = { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; overrides?: Record<string, string>; scripts?: Record<string, string> };
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
 
-test('the systemd unit restarts always, starts after network-online, runs as a dedicated user in group lp', () => {
-  const unit = fs.readFileSync(path.join(deploy, 'printhop-agent.service'), 'utf8');
+function unitSettings(file: string): (key: string) => string | undefined {
   const settings = new Map<string, string[]>();
-  for (const line of unit.split('\n')) {
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     const m = /^(\w+)=(.*)$/.exec(line.trim());
     if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
   }
-  const one = (key: string) => settings.get(key)?.join(' ');
+  return (key) => settings.get(key)?.join(' ');
+}
+
+test('the systemd unit restarts always, starts after network-online, runs as a dedicated user in group lp', () => {
+  const one = unitSettings(path.join(deploy, 'printhop-agent.service'));
   assert.equal(one('Restart'), 'always');
   assert.equal(one('After'), 'network-online.target');
   assert.equal(one('Wants'), 'network-online.target');
   assert.equal(one('User'), 'printhop');
   assert.equal(one('SupplementaryGroups'), 'lp');
   assert.equal(one('EnvironmentFile'), '/etc/printhop/agent.env');
-  assert.equal(one('ExecStart'), '/usr/bin/node --import tsx agent/main.ts');
+  assert.equal(one('ExecStart'), '/usr/bin/node /opt/printhop-agent/printhop-agent.mjs');
   assert.equal(one('WantedBy'), 'multi-user.target');
   // systemd's own checker, where this machine has it (Debian's systemd package).
   const verify = spawnSync('systemd-analyze', ['verify', path.join(deploy, 'printhop-agent.service')], { encoding: 'utf8' });
+  if (!verify.error) assert.equal(verify.status, 0, verify.stderr);
+});
+
+test("the server's systemd unit runs the built server with plain node, as its own user, with its data in a state directory", () => {
+  const one = unitSettings(serverUnit);
+  assert.equal(one('ExecStart'), '/usr/bin/node /opt/printhop/dist/printhop-server.mjs');
+  assert.equal(one('Restart'), 'always');
+  assert.equal(one('After'), 'network-online.target');
+  assert.equal(one('User'), 'printhop');
+  assert.equal(one('StateDirectory'), 'printhop-server');
+  assert.match(one('Environment') ?? '', /DATA_DIR=\/var\/lib\/printhop-server/);
+  assert.equal(one('EnvironmentFile'), '-/etc/printhop/server.env');
+  assert.equal(one('KillSignal'), 'SIGTERM');
+  assert.equal(one('WantedBy'), 'multi-user.target');
+  // Every key of the example env file is a server setting.
+  for (const line of fs.readFileSync(path.join(root, 'deploy/systemd/server.env.example'), 'utf8').split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    assert.match(line, /^[A-Z_]+=\S*$/, line);
+    assert.ok(line.split('=')[0]! in serverDefaults, line);
+  }
+  const verify = spawnSync('systemd-analyze', ['verify', serverUnit], { encoding: 'utf8' });
   if (!verify.error) assert.equal(verify.status, 0, verify.stderr);
 });
 
@@ -79,40 +106,52 @@ function closure(names: string[]): Set<string> {
   return seen;
 }
 
-test('the agent installs alone: its own package.json, no server package, and it prints from a directory without the server', async (t) => {
+test('the USB extra (agent/deploy/package.json) holds only escpos-usb, at the repository\'s version, and nothing of the server', () => {
   const rootManifest = readJson(path.join(root, 'package.json'));
   const agentManifest = readJson(path.join(deploy, 'package.json'));
   const wanted = { ...agentManifest.dependencies, ...agentManifest.optionalDependencies };
+  assert.deepEqual(Object.keys(wanted), AGENT_EXTERNALS.filter((name) => name !== 'usb'));
   for (const [name, version] of Object.entries(wanted)) {
     assert.equal(version, rootManifest.dependencies?.[name] ?? rootManifest.optionalDependencies?.[name], `${name}: same version as the repository's`);
   }
   assert.deepEqual(agentManifest.overrides, rootManifest.overrides);
   const needed = closure(Object.keys(wanted));
   for (const name of SERVER_PACKAGES) assert.ok(!needed.has(name), `${name} is not needed by the agent`);
+});
 
-  // What README's install copies: agent/, protocol/, config/ and the agent's package.json, with only
-  // the packages that package.json brings. No broker-server/, no server package.
+test('the agent installs as one file: README\'s steps, plain node, no node_modules, and it prints', async (t) => {
+  // README, "Raspberry Pi install": the built file copied to /opt/printhop-agent (here a temp dir: no
+  // node_modules in it or above it), the env file, the unit's command line. Built here, as `npm run build` does.
   const dir = tempDir(t, 'printhop-pi-');
-  for (const part of ['agent', 'protocol', 'config']) fs.cpSync(path.join(root, part), path.join(dir, part), { recursive: true });
-  fs.copyFileSync(path.join(deploy, 'package.json'), path.join(dir, 'package.json'));
-  for (const name of needed) {
-    fs.mkdirSync(path.dirname(path.join(dir, 'node_modules', name)), { recursive: true });
-    fs.symlinkSync(path.join(root, 'node_modules', name), path.join(dir, 'node_modules', name));
-  }
-  const bin = path.join(dir, 'node_modules', '.bin');
-  fs.mkdirSync(bin);
-  fs.symlinkSync(path.join(dir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(bin, 'tsx'));
-  // --preserve-symlinks: packages resolve their imports from this directory, not from the repository's node_modules.
-  const node = [process.execPath, '--preserve-symlinks', '--preserve-symlinks-main', '--import', 'tsx', 'agent/main.ts'];
-  assert.match(execFileSync(node[0]!, [...node.slice(1), '--version'], { cwd: dir, encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
+  const opt = path.join(dir, 'opt/printhop-agent');
+  fs.mkdirSync(opt, { recursive: true });
+  const file = path.join(opt, 'printhop-agent.mjs');
+  await bundleAgent(file);
+  assert.ok(!fs.existsSync(path.join(dir, 'node_modules')) && !fs.existsSync(path.join(path.dirname(dir), 'node_modules')));
 
+  // What the file may import at run time: Node's own modules, and usb/escpos-usb (only for PRINTER=usb).
+  const source = fs.readFileSync(file, 'utf8');
+  const specifiers = new Set([...source.matchAll(/(?:\brequire\(|\bfrom\s*|\bimport\(\s*)["']([^"']+)["']/g)].map((m) => m[1]!));
+  const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+  const foreign = [...specifiers].filter((s) => !builtins.has(s) && !AGENT_EXTERNALS.includes(s));
+  assert.deepEqual(foreign, [], 'the one file imports no package');
+
+  // The env file of the README (agent/deploy/agent.env.example), with this test's broker and printer.
+  const env: Record<string, string> = {};
+  for (const line of fs.readFileSync(path.join(deploy, 'agent.env.example'), 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = m[2]!;
+  }
   const server = await startTestServer(t);
   const paper = path.join(dir, 'paper.prn');
-  const child: ChildProcess = spawn(node[0]!, node.slice(1), {
-    cwd: dir,
-    env: agentChildEnv(server, 'printer-1', { PRINTER: `file:${paper}`, AGENT_DATA_DIR: path.join(dir, 'journal'), NODE_OPTIONS: '' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The unit's own NODE_OPTIONS (Environment=NODE_OPTIONS=...), nothing of this test process's.
+  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(path.join(deploy, 'printhop-agent.service'), 'utf8'))?.[1] ?? '';
+  assert.equal(nodeOptions, '--max-semi-space-size=1');
+  const childEnv = { PATH: process.env.PATH, ...env, ...agentChildEnv(server, 'printer-1', { PRINTER: `file:${paper}`, AGENT_DATA_DIR: path.join(dir, 'var/lib/printhop'), NODE_OPTIONS: nodeOptions }) };
+  // The unit's ExecStart: /usr/bin/node /opt/printhop-agent/printhop-agent.mjs (here: this node, this file).
+  assert.match(execFileSync(process.execPath, [file, '--version'], { cwd: opt, env: childEnv, encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
+  const started = Date.now();
+  const child: ChildProcess = spawn(process.execPath, [file], { cwd: opt, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -121,11 +160,14 @@ test('the agent installs alone: its own package.json, no server package, and it 
   await waitFor('agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${out}`);
   });
+  t.diagnostic(`one-file agent: ${(fs.statSync(file).size / 1e6).toFixed(2)} MB; start → online ${Date.now() - started} ms`);
   const job = (await postJson(server.baseUrl, '/print', { content: 'Imprimé sans le serveur à côté' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
   assert.equal(decodeEscPos(fs.readFileSync(paper)).receipts[0]?.lines[3], 'Imprimé sans le serveur à côté');
+  // No TypeScript loader in the process (its command line is node and the file, nothing else).
+  const cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  assert.deepEqual(cmdline, [process.execPath, file]);
   child.kill('SIGTERM');
   assert.equal(await exited, 0, out);
-  assert.ok(!fs.existsSync(path.join(dir, 'broker-server')));
-  for (const name of SERVER_PACKAGES) assert.ok(!fs.existsSync(path.join(dir, 'node_modules', name)), name);
+  assert.deepEqual(fs.readdirSync(opt), ['printhop-agent.mjs']);
 });

@@ -1,0 +1,158 @@
+/**
+ * `npm run build`: the programs compiled to `dist/`, to run with plain `node` (no TypeScript loader).
+ *
+ *   dist/printhop-agent.mjs    the agent as ONE file: every package bundled, so a Raspberry Pi needs only Node 20
+ *                              and this file. `usb`/`escpos-usb` stay outside: loaded (from a node_modules next to
+ *                              the file, or a global one) only for PRINTER=usb.
+ *   dist/virtual-printer.mjs   `npm run virtual-printer`, also one file (it runs in the agent's container image).
+ *   dist/printhop-server.mjs   the server: our code in one file, its packages (Express, Sequelize, sqlite3, pg,
+ *                              Aedes...) loaded from node_modules as installed (sqlite3 is native, Sequelize loads
+ *                              its dialect by name: bundling them gains nothing and breaks those loads).
+ *   dist/start-all.mjs         `npm start`: the server and one agent, each from the files above.
+ *   dist/mosquitto-files.mjs   `npm run mosquitto-files`, for the scaled-out images.
+ *
+ * esbuild rather than tsc: tsc cannot bundle, and the agent must be one file; esbuild is already in
+ * node_modules (tsx runs on it) and builds everything in about a second. Type checking stays `npm run typecheck`.
+ */
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+export const DIST = path.join(ROOT, 'dist');
+
+/** Native or optional packages the agent loads only for PRINTER=usb (through createRequire, at run time). */
+export const AGENT_EXTERNALS = ['usb', 'escpos-usb'];
+
+/**
+ * Packages `escpos` requires at load time that a receipt never uses: `qr-image` and `get-pixels` (with
+ * its image decoders, about 27 MB of memory) for `printer.qrimage()`/`image()`, `serialport` for its
+ * serial adapter, `node-bluetooth` for its Bluetooth one. In the agent's bundle they become a module that throws if anything ever calls it.
+ */
+export const ESCPOS_UNUSED = ['get-pixels', 'qr-image', 'serialport', 'node-bluetooth'];
+
+/** Node's `require` and `__dirname` for the CommonJS packages inside an ESM bundle. */
+const ESM_REQUIRE_BANNER = [
+  "import { createRequire as __printhopCreateRequire } from 'node:module';",
+  'const require = __printhopCreateRequire(import.meta.url);',
+].join('\n');
+
+const stubUnused: Plugin = {
+  name: 'printhop-stub-unused',
+  setup(b) {
+    const filter = new RegExp(`^(${ESCPOS_UNUSED.map((n) => n.replace(/[-/]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'printhop-unused' }));
+    b.onLoad({ filter: /.*/, namespace: 'printhop-unused' }, (args) => ({
+      contents: `const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not in this build: Printhop receipts print text only`)}); };
+module.exports = new Proxy(fail, { get: (_, key) => (key === '__esModule' ? false : fail) });`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * `import.meta.dirname` in our sources means "the folder of this source file" (e.g. to find public/ from
+ * broker-server/http/). In a bundle it would be dist/; this rewrites it to that same folder, found from
+ * the bundle's place (dist/ sits at the root of the repository or of the image, next to public/).
+ */
+const sourceDirname: Plugin = {
+  name: 'printhop-source-dirname',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('import.meta.dirname')) return undefined;
+      const fromRoot = path.relative(ROOT, path.dirname(args.path)).split(path.sep).join('/');
+      return {
+        contents: source.replaceAll('import.meta.dirname', `__printhopSourceDir(${JSON.stringify(fromRoot)})`) + '\nimport { sourceDirFromBundle as __printhopSourceDir } from "printhop:source-dir";\n',
+        loader: 'ts',
+      };
+    });
+    b.onResolve({ filter: /^printhop:source-dir$/ }, () => ({ path: 'source-dir', namespace: 'printhop-source-dir' }));
+    b.onLoad({ filter: /.*/, namespace: 'printhop-source-dir' }, () => ({
+      contents: `import path from 'node:path';
+export const sourceDirFromBundle = (fromRoot) => path.resolve(import.meta.dirname, '..', fromRoot);`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  banner: { js: ESM_REQUIRE_BANNER },
+  plugins: [sourceDirname],
+};
+
+export interface BundleOptions {
+  /** Minify (smaller file, less memory to parse; default true). */
+  minify?: boolean;
+  /** A first line such as `#!/usr/bin/env node` (default: that one). */
+  shebang?: string | null;
+  /** Extra esbuild options (merged last), for builds that need more (e.g. a single executable). */
+  esbuild?: BuildOptions;
+}
+
+function banner(shebang: string | null | undefined, extra = ''): string {
+  const line = shebang === undefined ? '#!/usr/bin/env node' : shebang;
+  return (line ? `${line}\n` : '') + ESM_REQUIRE_BANNER + extra;
+}
+
+
+/** The agent as one ESM file at `outfile` (every package inside, except `usb`/`escpos-usb`). */
+export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Promise<void> {
+  await build({
+    ...common,
+    entryPoints: [path.join(ROOT, 'agent/main.ts')],
+    outfile,
+    external: AGENT_EXTERNALS,
+    // Whitespace and syntax only: identifiers keep their names (error types in logs stay readable)
+    // without esbuild's keepNames, whose __name() calls cost about 5 MB of memory at start.
+    minifyWhitespace: opts.minify ?? true,
+    minifySyntax: opts.minify ?? true,
+    banner: { js: banner(opts.shebang) },
+    plugins: [sourceDirname, stubUnused],
+    ...opts.esbuild,
+  });
+  if (opts.shebang !== null) chmodSync(outfile, 0o755);
+}
+
+/** The virtual printer as one file. */
+export async function bundleVirtualPrinter(outfile: string): Promise<void> {
+  await build({ ...common, entryPoints: [path.join(ROOT, 'scripts/virtual-printer.ts')], outfile, minifyWhitespace: true, minifySyntax: true, banner: { js: banner(undefined) } });
+  chmodSync(outfile, 0o755);
+}
+
+/** Server-side programs: our code bundled, packages from node_modules. */
+async function bundleWithPackages(entry: string, outfile: string): Promise<void> {
+  await build({ ...common, entryPoints: [path.join(ROOT, entry)], outfile, packages: 'external', banner: { js: banner(undefined) } });
+  chmodSync(outfile, 0o755);
+}
+
+export async function buildAll(dist = DIST): Promise<string[]> {
+  // Only this build's files are replaced: other builds write next to them (dist/agents/).
+  mkdirSync(dist, { recursive: true });
+  const out = (name: string) => path.join(dist, name);
+  await Promise.all([
+    bundleAgent(out('printhop-agent.mjs')),
+    bundleVirtualPrinter(out('virtual-printer.mjs')),
+    bundleWithPackages('broker-server/main.ts', out('printhop-server.mjs')),
+    bundleWithPackages('broker-server/start-all.ts', out('start-all.mjs')),
+    bundleWithPackages('broker-server/mosquitto-files.ts', out('mosquitto-files.mjs')),
+  ]);
+  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs'].map(out);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const started = Date.now();
+  const files = await buildAll();
+  if (!process.argv.includes('--quiet')) {
+    console.log(`printhop build: ${files.map((f) => path.relative(ROOT, f)).join(', ')} (${Date.now() - started} ms)`);
+  }
+}

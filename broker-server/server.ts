@@ -26,6 +26,10 @@ import { JobService } from './jobs/job-service';
 import { RemoteJobFeed } from './jobs/remote-job-feed';
 import { JobRetention } from './jobs/retention';
 import { PrinterRegistry } from './printers/printer-registry';
+import { apiKeyLimiter } from './http/api-keys';
+import { Idempotency } from './http/idempotency';
+import { SqlApiKeyStore } from './store/api-key-store';
+import { SqlIdempotencyStore } from './store/idempotency-store';
 import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
 import { StreamLimits } from './http/stream-limits';
@@ -45,6 +49,8 @@ export interface RunningServer {
   readonly live: LiveUpdates;
   /** This process, in logs and in the change notices other instances receive. */
   readonly instanceId: string;
+  /** Idempotency-Key records (and their retention). */
+  readonly idempotency: Idempotency;
   stop(): Promise<void>;
 }
 
@@ -68,6 +74,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const bus: MessageBus = broker ?? new ExternalBroker({ url: config.mqttUrl!, ...serverBrokerCredentials(config, accounts) }, log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
   const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
+  const idempotency = new Idempotency(new SqlIdempotencyStore(db.sequelize), { keyHours: config.idempotencyKeyHours }, log);
   const hostCheck = new HostCheck(config.allowedHosts);
   const formKey = loadFormTokenKey(config.formTokenSecret, config.dataDir);
   if (formKey.modeFixed) log.warn({ module: 'server', file: 'form-token.key' }, 'the form token key was readable by others; its mode is now 0600');
@@ -82,6 +89,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     printRate: config.printRate,
     trustProxy: config.trustProxy,
     publicDir: PUBLIC_DIR,
+    apiKeys: new SqlApiKeyStore(db.sequelize),
+    apiKeyLimiter: apiKeyLimiter(config.apiKeyRatePerMinute, db),
+    apiKeysRequired: config.apiKeysRequired,
+    idempotency,
     log,
     protections: {
       hostCheck,
@@ -103,6 +114,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     part('auth throttle', () => undefined, () => throttle.stop()),
     part('broker', () => bus.start(), () => bus.stop()),
     new JobRetention(jobs, config.jobRetentionDays, log),
+    idempotency,
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.
     part('dispatcher', () => dispatcher.start().catch(async (err: unknown) => {
       await dispatcher.stop();
@@ -118,7 +130,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     { module: 'server', instance: instanceId, port: http.port, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
     'server ready',
   );
-  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, stop: () => lifecycle.stop() };
+  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, instanceId, idempotency, stop: () => lifecycle.stop() };
 }
 
 /** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */

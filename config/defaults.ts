@@ -58,6 +58,12 @@ export const serverDefaults = {
   PRINT_RATE_BURST: 20,
   /** Express's `trust proxy`: empty (off), a number of proxy hops, or addresses such as `loopback`. */
   TRUST_PROXY: '',
+  /** How long an `Idempotency-Key` is remembered: the same key within this time returns the same job. */
+  IDEMPOTENCY_KEY_HOURS: 24,
+  /** Jobs one API key may create per minute (its own limit, shared by every instance on PostgreSQL); 0 turns it off. */
+  API_KEY_RATE_PER_MINUTE: 6000,
+  /** `true`: the JSON API refuses calls without `Authorization: Bearer <key>` (the page's form stays open). */
+  API_KEYS_REQUIRED: false,
   /**
    * Host names the server answers to besides IP literals, `localhost` and this machine's own names (its host
    * name and `<hostname>.local`), comma separated: `printhop.example.com,shop-pc.lan`. Anything else gets 421.

@@ -103,6 +103,9 @@ const serverSchema = z.object({
   MQTT_DEBUG_CAN_PUBLISH: boolean,
   PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
   PRINT_RATE_BURST: positiveInt.max(1_000_000),
+  IDEMPOTENCY_KEY_HOURS: z.coerce.number().positive().max(24 * 365),
+  API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
+  API_KEYS_REQUIRED: boolean,
   TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
   ...hardeningSettings,
 });
@@ -210,6 +213,10 @@ export interface ServerConfig {
   printRate: { perMinute: number; burst: number };
   /** Express's `trust proxy` value. */
   trustProxy: boolean | number | string;
+  idempotencyKeyHours: number;
+  /** Jobs an API key may create per minute; 0: no limit. */
+  apiKeyRatePerMinute: number;
+  apiKeysRequired: boolean;
   /** Host names answered besides IP literals, localhost and the machine's own names. */
   allowedHosts: string[];
   /** Key of the page's form tokens; null: DATA_DIR/form-token.key. Never log it. */
@@ -272,6 +279,9 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
     printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
     trustProxy: c.TRUST_PROXY,
+    idempotencyKeyHours: c.IDEMPOTENCY_KEY_HOURS,
+    apiKeyRatePerMinute: c.API_KEY_RATE_PER_MINUTE,
+    apiKeysRequired: c.API_KEYS_REQUIRED,
     ...hardeningConfig(c),
     ...overrides,
   };

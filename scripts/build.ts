@@ -145,8 +145,9 @@ export async function buildAll(dist = DIST): Promise<string[]> {
     bundleWithPackages('broker-server/main.ts', out('printhop-server.mjs')),
     bundleWithPackages('broker-server/start-all.ts', out('start-all.mjs')),
     bundleWithPackages('broker-server/mosquitto-files.ts', out('mosquitto-files.mjs')),
+    bundleWithPackages('broker-server/api-keys-command.ts', out('api-keys.mjs')),
   ]);
-  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs'].map(out);
+  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs', 'api-keys.mjs'].map(out);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -71,7 +71,7 @@ const hasPython = !spawnSync('python3', ['--version']).error;
 test('the built programs answer --help and --version with plain node; unknown options exit 2', async (t) => {
   const dir = await build(t);
   const files = fs.readdirSync(path.join(dir, 'dist')).sort();
-  assert.deepEqual(files, ['mosquitto-files.mjs', 'printhop-agent.mjs', 'printhop-server.mjs', 'start-all.mjs', 'virtual-printer.mjs']);
+  assert.deepEqual(files, ['api-keys.mjs', 'mosquitto-files.mjs', 'printhop-agent.mjs', 'printhop-server.mjs', 'start-all.mjs', 'virtual-printer.mjs']);
   const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const env = { ...process.env, NODE_OPTIONS: '' };
   for (const program of ['printhop-server', 'printhop-agent']) {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { migrations } from '../broker-server/db/migrations';
 import { test } from 'node:test';
 import { ConfigError, loadAgentConfig, loadServerConfig } from '../config';
 import { Database } from '../broker-server/db/database';
 import { tempDir, testLogger } from './support/harness';
 import { createTestDatabase, postgresMissing } from './support/services';
+
+/** Every migration, in order (each branch adds its own at the end). */
+const ALL_MIGRATIONS = migrations.map((m) => m.name);
 
 test('defaults load, environment variables override them, and every invalid setting is named at once', () => {
   const server = loadServerConfig({});
@@ -45,7 +49,7 @@ test('the database is SQLite in WAL mode, migrated once, and keeps its rows acro
   const second = new Database(dir, testLogger());
   await second.start();
   const [migrations] = (await second.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of', '0004-add-job-kind-and-printer-condition']);
+  assert.deepEqual(migrations.map((m) => m.name), ALL_MIGRATIONS);
   assert.equal((await second.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
   assert.equal((await second.models.PrintJob.findAll())[0]?.kind, 'message', 'a job is a message unless it says otherwise');
   await second.stop();
@@ -67,7 +71,7 @@ test('on PostgreSQL, two instances starting together on an empty database migrat
   const [a, b] = [open(), open()];
   await Promise.all([a.start(), b.start()]);
   const [migrations] = (await a.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ['0001-create-print-jobs', '0002-create-printers', '0003-add-reprint-of', '0004-add-job-kind-and-printer-condition']);
+  assert.deepEqual(migrations.map((m) => m.name), ALL_MIGRATIONS);
   const columns = (await b.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
   for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
   await a.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
@@ -77,5 +81,5 @@ test('on PostgreSQL, two instances starting together on an empty database migrat
   await again.start();
   t.after(() => again.stop());
   assert.equal((await again.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
-  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, 4);
+  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, ALL_MIGRATIONS.length);
 });

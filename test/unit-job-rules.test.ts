@@ -5,7 +5,7 @@ import type { PrintJob } from '../broker-server/store/job-store';
 
 const created = '2026-01-01T00:00:00.000Z';
 const job = (over: Partial<PrintJob> = {}): PrintJob => ({
-  id: 1, printerId: 'p1', content: 'x', kind: 'message', status: 'pending', error: null, reprintOf: null,
+  id: 1, printerId: 'p1', content: 'x', kind: 'message', status: 'pending', error: null, reprintOf: null, createdBy: null,
   createdAt: created, updatedAt: created, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null, ...over,
 });
 const at = new Date('2026-01-02T03:04:05.678Z');

@@ -67,4 +67,43 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.removeColumn('printers', 'condition');
     },
   },
+  {
+    // Issue 13 (the API): keys, idempotency keys, and who created each job.
+    name: '0005-api-keys-and-idempotency',
+    async up({ context: q }) {
+      await q.createTable('api_keys', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        name: { type: DataTypes.STRING(64), allowNull: false, unique: true },
+        // SHA-256 of the key, hex: the key itself is never stored.
+        key_hash: { type: DataTypes.STRING(64), allowNull: false, unique: true },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        revoked_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.createTable('idempotency_keys', {
+        // 'page', 'anonymous' or 'api-key:NAME': the same key from two callers is two keys.
+        scope: { type: DataTypes.STRING(80), allowNull: false, primaryKey: true },
+        key: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
+        request_hash: { type: DataTypes.STRING(64), allowNull: false },
+        job_id: { type: DataTypes.INTEGER, allowNull: true },
+        status_code: { type: DataTypes.INTEGER, allowNull: true },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('idempotency_keys', ['created_at'], { name: 'idempotency_keys_created_at' });
+      await q.addColumn('print_jobs', 'created_by', { type: DataTypes.STRING(80), allowNull: true });
+      if (q.sequelize.getDialect() === 'postgres') {
+        // rate-limiter-flexible's table (its own layout), shared by every instance.
+        await q.createTable('rate_limits', {
+          key: { type: DataTypes.STRING(255), primaryKey: true },
+          points: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+          expire: { type: DataTypes.BIGINT, allowNull: true },
+        });
+      }
+    },
+    async down({ context: q }) {
+      await q.removeColumn('print_jobs', 'created_by');
+      await q.dropTable('idempotency_keys');
+      await q.dropTable('api_keys');
+      if (q.sequelize.getDialect() === 'postgres') await q.dropTable('rate_limits');
+    },
+  },
 ];

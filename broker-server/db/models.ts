@@ -10,6 +10,7 @@ export class PrintJobRow extends Model<InferAttributes<PrintJobRow>, InferCreati
   declare status: CreationOptional<JobStatus>;
   declare error: CreationOptional<string | null>;
   declare reprintOf: CreationOptional<number | null>;
+  declare createdBy: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
   declare sentAt: CreationOptional<Date | null>;
@@ -45,6 +46,7 @@ export function definePrintJobModel(sequelize: Sequelize): typeof PrintJobRow {
       status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
       error: { type: DataTypes.TEXT, allowNull: true },
       reprintOf: { type: DataTypes.INTEGER, allowNull: true },
+      createdBy: { type: DataTypes.STRING(80), allowNull: true },
       createdAt: DataTypes.DATE,
       updatedAt: DataTypes.DATE,
       sentAt: { type: DataTypes.DATE, allowNull: true },

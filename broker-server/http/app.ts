@@ -5,7 +5,11 @@ import type { Logger } from '../../config/logger';
 import type { JobIntake } from '../jobs/job-intake';
 import type { JobService } from '../jobs/job-service';
 import type { PrinterRegistry } from '../printers/printer-registry';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { ApiKeyStore } from '../store/api-key-store';
+import { authenticate, limitJobCreation } from './api-keys';
 import { errorHandler, HttpError } from './errors';
+import type { Idempotency } from './idempotency';
 import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
 import type { RouteContext } from './routes/context';
@@ -33,6 +37,12 @@ export interface AppOptions {
   /** Express's `trust proxy`, so that behind a reverse proxy the limit applies to the real client. */
   trustProxy: boolean | number | string;
   publicDir: string;
+  apiKeys: ApiKeyStore;
+  /** A key's own limit on creating jobs; null: none. */
+  apiKeyLimiter: RateLimiterAbstract | null;
+  /** The JSON API refuses callers without a key. */
+  apiKeysRequired: boolean;
+  idempotency: Idempotency;
   log: Logger;
   /** Issue 17's protections, built by the composition root. */
   protections: {
@@ -66,15 +76,20 @@ export function createApp(options: AppOptions): express.Express {
       express.json({ limit: options.bodyLimitBytes, strict: false }),
       express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
     ],
-    limitJobCreation: addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
-      `too many messages from your address; try again in ${seconds} s`,
-      `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
-    ]),
+    limitJobCreation: limitJobCreation(
+      options.apiKeyLimiter,
+      addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
+        `too many messages from your address; try again in ${seconds} s`,
+        `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
+      ]),
+      httpLog,
+    ),
     limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
       `too many previews from your address; try again in ${seconds} s`,
       `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
     ]),
   };
+  app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   const renderPage = pageRenderer(ctx);
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));

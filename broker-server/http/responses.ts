@@ -1,15 +1,16 @@
 /** What kind of client asked (htmx, a plain form, an API client), and the one answer to an accepted job. */
 import type { Request, Response } from 'express';
 import type { PrintJob } from '../jobs/job-service';
-import { confirmation } from './views';
+import { confirmation, freshKey } from './views';
 
 export const isHtmx = (req: Request): boolean => req.get('HX-Request') === 'true';
 export const isPlainForm = (req: Request): boolean => !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
 
 /** A job is committed (and handed to the dispatcher): `201` with the job, its confirmation, or back to the page. */
-export function accepted(req: Request, res: Response, job: PrintJob): void {
+/** `keyField`: the id of the sent form's Idempotency-Key field, renewed in htmx's answer. */
+export function accepted(req: Request, res: Response, job: PrintJob, status = 201, keyField?: string): void {
   res.location(`/jobs/${job.id}`);
-  if (isHtmx(req)) res.status(201).type('html').send(confirmation(job).value);
+  if (isHtmx(req)) res.status(status).type('html').send(confirmation(job).value + (keyField ? freshKey(keyField).value : ''));
   else if (isPlainForm(req)) res.redirect(303, `/?sent=${job.id}`);
-  else res.status(201).json(job);
+  else res.status(status).json(job);
 }

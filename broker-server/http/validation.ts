@@ -45,14 +45,55 @@ export function validatePrintRequest(body: unknown): Validation<PrintRequest> {
 
 export interface JobListQuery {
   status?: JobStatus;
+  printerId?: string;
+  since?: Date;
+  until?: Date;
+  /** From the opaque `cursor` of the previous page. */
+  beforeId?: number;
   limit: number;
+}
+
+/** A page's cursor: opaque to clients (base64url of a small JSON), so its content can change later. */
+export function encodeCursor(beforeId: number): string {
+  return Buffer.from(JSON.stringify({ b: beforeId })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | null {
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(cursor)) return null;
+  try {
+    const { b } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { b?: unknown };
+    return typeof b === 'number' && Number.isSafeInteger(b) && b > 0 ? b : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseTime(raw: unknown): Date | null {
+  if (typeof raw !== 'string' || !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(raw)) return null;
+  const d = new Date(raw);
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 export const MAX_LIST_LIMIT = 500;
 
 export function validateJobListQuery(query: Record<string, unknown>): Validation<JobListQuery> {
-  const { status, limit } = query;
+  const { status, limit, printerId, since, until, cursor } = query;
   const out: JobListQuery = { limit: 50 };
+  if (printerId !== undefined) {
+    if (!isPrinterId(printerId)) return { ok: false, field: 'printerId', error: '"printerId" must be 1-64 characters of A-Z a-z 0-9 _ -' };
+    out.printerId = printerId;
+  }
+  for (const [name, raw] of [['since', since], ['until', until]] as const) {
+    if (raw === undefined) continue;
+    const d = parseTime(raw);
+    if (!d) return { ok: false, field: name, error: `"${name}" must be a date or an ISO 8601 time with its zone, such as 2026-12-01 or 2026-12-01T08:00:00Z` };
+    out[name] = d;
+  }
+  if (cursor !== undefined) {
+    const beforeId = typeof cursor === 'string' ? decodeCursor(cursor) : null;
+    if (beforeId === null) return { ok: false, field: 'cursor', error: '"cursor" is not one this server gave (take it from the Link header of the previous page)' };
+    out.beforeId = beforeId;
+  }
   if (status !== undefined) {
     if (!isJobStatus(status)) return { ok: false, field: 'status', error: `"status" must be one of ${JOB_STATUSES.join(', ')}` };
     out.status = status;

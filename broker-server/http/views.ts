@@ -1,4 +1,5 @@
 /** Server-rendered HTML: the page and the fragments htmx swaps into it. Every user value is escaped. */
+import { randomUUID } from 'node:crypto';
 import { MAX_CONTENT_LENGTH, PRINTER_CONDITION_LABELS_FR, type PrinterCondition } from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
 import type { PrintJob } from '../jobs/job-service';
@@ -113,6 +114,7 @@ ${tokenField(state.formToken)}
 <p id="content-count" class="count" data-max="${MAX_CONTENT_LENGTH}">${characterCount([...content].length)}</p>
 <div id="result" class="result" aria-live="polite">${state.error ? errorMessage(state.error) : state.sentJob ? confirmation(state.sentJob) : ''}</div>
 <div class="actions">
+${idempotencyField(PRINT_KEY_FIELD)}
 ${printerField(state.printers, state.printerId ?? state.defaultPrinterId)}
 <button type="submit" class="primary">Envoyer</button>
 </div>
@@ -144,6 +146,24 @@ export function printerField(printers: PrinterInfo[], chosen: string): SafeHtml 
 export function receiptPreview(preview: ReceiptPreview): SafeHtml {
   return html`<div class="paper"><pre class="receipt" aria-label="${`Ticket de ${preview.columns} colonnes`}">${preview.lines.join('\n')}</pre></div>
 <p class="receipt-note">${preview.printerId} · ${preview.columns} colonnes · ${preview.codePage}. Exactement le texte que l’agent imprimera ; la date sera celle de l’envoi.</p>`;
+}
+
+/** The id of the print form's key field; a reprint's and a test print's fields are named after their job or printer. */
+export const PRINT_KEY_FIELD = 'print-key';
+export const reprintKeyField = (jobId: number): string => `reprint-key-${jobId}`;
+export const testKeyField = (printerId: string): string => `test-key-${printerId}`;
+
+/**
+ * A fresh Idempotency-Key for a form, each time it is rendered: the same form sent twice (a retry, a
+ * second click, the back button) creates one job. After a send, the answer replaces it (freshKey).
+ */
+export function idempotencyField(id: string): SafeHtml {
+  return html`<input type="hidden" id="${id}" name="idempotencyKey" value="${randomUUID()}">`;
+}
+
+/** For htmx: a new key in the form that was just sent, so that its next send is a new job. */
+export function freshKey(id: string): SafeHtml {
+  return html`<hx-partial hx-target="${`#${id}`}" hx-swap="outerHTML">${idempotencyField(id)}</hx-partial>`;
 }
 
 export function confirmation(job: PrintJob): SafeHtml {
@@ -193,6 +213,7 @@ export function jobItem(job: PrintJob, formToken?: string): SafeHtml {
 ${
   REPRINTABLE.has(job.status)
     ? html`<form class="reprint" method="post" action="/jobs/${job.id}/reprint" hx-post="/jobs/${job.id}/reprint" hx-target="#result" hx-disable="find button">${tokenField(formToken)}
+${idempotencyField(reprintKeyField(job.id))}
 <button type="submit" class="secondary" aria-label="${`Réimprimer le message n°${job.id}`}">Réimprimer</button>
 </form>`
     : ''
@@ -226,6 +247,7 @@ function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
 <form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">${tokenField(formToken)}
+${idempotencyField(testKeyField(p.id))}
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
 </form>
 </li>`;

@@ -15,18 +15,18 @@ export class JobIntake {
     private readonly dispatcher: Dispatcher,
   ) {}
 
-  print(printerId: string, content: string): Promise<PrintJob> {
-    return this.publish(this.jobs.create({ printerId, content }));
+  print(printerId: string, content: string, createdBy?: string): Promise<PrintJob> {
+    return this.publish(this.jobs.create({ printerId, content, createdBy }));
   }
 
   /** A new job with the same content; JobError 404 or 409 when the job is absent or not finished. */
-  reprint(id: number): Promise<PrintJob> {
-    return this.publish(this.jobs.reprint(id));
+  reprint(id: number, createdBy?: string): Promise<PrintJob> {
+    return this.publish(this.jobs.reprint(id, createdBy));
   }
 
   /** A test print is a job like any other (stored, published, journaled, acknowledged): exactly once too. */
-  testPrint(printerId: string): Promise<PrintJob> {
-    return this.publish(this.jobs.create({ printerId, content: TEST_PRINT_CONTENT, kind: 'test' }));
+  testPrint(printerId: string, createdBy?: string): Promise<PrintJob> {
+    return this.publish(this.jobs.create({ printerId, content: TEST_PRINT_CONTENT, kind: 'test', createdBy }));
   }
 
   private async publish(creating: Promise<PrintJob>): Promise<PrintJob> {

@@ -52,21 +52,21 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.backlog;
   }
 
-  async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number }): Promise<PrintJob> {
-    const job = await this.store.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null });
-    this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined }, 'job stored');
+  async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number; createdBy?: string }): Promise<PrintJob> {
+    const job = await this.store.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null, createdBy: input.createdBy ?? null });
+    this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined, createdBy: job.createdBy ?? undefined }, 'job stored');
     this.announce(job);
     return job;
   }
 
   /** A new job with the same content, for a job a person wants on paper again. */
-  async reprint(id: number): Promise<PrintJob> {
+  async reprint(id: number, createdBy?: string): Promise<PrintJob> {
     const original = await this.get(id);
     if (!original) throw new JobError(`job ${id} does not exist`, 404);
     if (!REPRINTABLE_STATUSES.has(original.status)) {
       throw new JobError(`job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`, 409);
     }
-    return this.create({ printerId: original.printerId, content: original.content, kind: original.kind, reprintOf: original.id });
+    return this.create({ printerId: original.printerId, content: original.content, kind: original.kind, reprintOf: original.id, createdBy });
   }
 
   get(id: number): Promise<PrintJob | null> {

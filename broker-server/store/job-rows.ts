@@ -14,6 +14,7 @@ export interface JobRow {
   status: JobStatus;
   error: string | null;
   reprint_of: number | null;
+  created_by?: string | null;
   created_at: SqlDate;
   updated_at: SqlDate;
   sent_at: SqlDate | null;
@@ -49,6 +50,7 @@ export function toPrintJob(row: JobRow): PrintJob {
     status: row.status,
     error: row.error ?? null,
     reprintOf: row.reprint_of ?? null,
+    createdBy: row.created_by ?? null,
     createdAt: isoDate(row.created_at),
     updatedAt: isoDate(row.updated_at),
     sentAt: isoDate(row.sent_at),

@@ -15,6 +15,8 @@ export interface PrintJob {
   status: JobStatus;
   error: string | null;
   reprintOf: number | null;
+  /** Who asked for it: `page` (the form), `anonymous` (the API without a key) or `api-key:NAME`; null for jobs from before. */
+  createdBy: string | null;
   createdAt: string;
   updatedAt: string;
   sentAt: string | null;
@@ -28,6 +30,7 @@ export interface NewJob {
   content: string;
   kind: JobKind;
   reprintOf: number | null;
+  createdBy?: string | null;
 }
 
 export interface TransitionRequest {
@@ -42,6 +45,11 @@ export interface TransitionRequest {
 export interface JobFilter {
   status?: JobStatus;
   printerId?: string;
+  /** Created at or after / before. */
+  since?: Date;
+  until?: Date;
+  /** Only jobs with a smaller id (the next page of a newest-first list). */
+  beforeId?: number;
   limit?: number;
 }
 

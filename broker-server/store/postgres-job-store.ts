@@ -64,10 +64,10 @@ export class PostgresJobStore extends SqlJobStore {
   private async insertRows(client: pg.Client, jobs: NewJob[]): Promise<JobRow[]> {
     // ORDER BY n: the sequence hands out ids in the order of the calls.
     const { rows } = await client.query<JobRow>(
-      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_at, updated_at)
-       SELECT p, c, k, 'pending', r, $1, $1 FROM unnest($2::varchar[], $3::text[], $4::varchar[], $5::int[]) WITH ORDINALITY AS t(p, c, k, r, n) ORDER BY n
+      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at)
+       SELECT p, c, k, 'pending', r, b, $1, $1 FROM unnest($2::varchar[], $3::text[], $4::varchar[], $5::int[], $6::varchar[]) WITH ORDINALITY AS t(p, c, k, r, b, n) ORDER BY n
        RETURNING *`,
-      [new Date(), jobs.map((j) => j.printerId), jobs.map((j) => j.content), jobs.map((j) => j.kind), jobs.map((j) => j.reprintOf)],
+      [new Date(), jobs.map((j) => j.printerId), jobs.map((j) => j.content), jobs.map((j) => j.kind), jobs.map((j) => j.reprintOf), jobs.map((j) => j.createdBy ?? null)],
     );
     return rows.sort((a, b) => a.id - b.id);
   }

@@ -49,6 +49,9 @@ export abstract class SqlJobStore implements JobStore {
     const params: unknown[] = [];
     if (filter.status) where.push(`status = $${params.push(filter.status)}`);
     if (filter.printerId) where.push(`printer_id = $${params.push(filter.printerId)}`);
+    if (filter.since) where.push(`created_at >= $${params.push(this.sqlDate(filter.since))}`);
+    if (filter.until) where.push(`created_at < $${params.push(this.sqlDate(filter.until))}`);
+    if (filter.beforeId !== undefined) where.push(`id < $${params.push(filter.beforeId)}`);
     const limit = `$${params.push(filter.limit ?? 50)}`;
     const rows = await this.select<JobRow>(`SELECT * FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, params);
     return rows.map(toPrintJob);

@@ -58,10 +58,10 @@ export class SqliteJobStore extends SqlJobStore {
   private async insertRows(jobs: NewJob[]): Promise<JobRow[]> {
     const now = toSqliteDate(new Date());
     const params: unknown[] = [];
-    for (const job of jobs) params.push(job.printerId, job.content, job.kind, job.reprintOf, now, now);
-    const values = jobs.map(() => "(?, ?, ?, 'pending', ?, ?, ?)").join(', ');
+    for (const job of jobs) params.push(job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
+    const values = jobs.map(() => "(?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
     const rows = await this.all<JobRow>(
-      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_at, updated_at) VALUES ${values} RETURNING *`,
+      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,
       params,
     );
     // RETURNING gives rows in insertion order for a single multi-row INSERT; sort by id to be certain.

@@ -166,6 +166,7 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     live: server.live,
     printers: server.printers,
     instanceId: server.instanceId,
+    idempotency: server.idempotency,
     dataDir,
     mode,
     external,

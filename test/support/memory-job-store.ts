@@ -30,7 +30,7 @@ export class MemoryJobStore implements JobStore {
   async insert(job: NewJob): Promise<PrintJob> {
     await this.commit();
     const now = new Date().toISOString();
-    const stored: PrintJob = { id: this.nextId++, ...job, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
+    const stored: PrintJob = { id: this.nextId++, ...job, createdBy: job.createdBy ?? null, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
     this.jobs.set(stored.id, stored);
     return { ...stored };
   }
@@ -51,6 +51,8 @@ export class MemoryJobStore implements JobStore {
   async list(filter: JobFilter): Promise<PrintJob[]> {
     return this.all()
       .filter((j) => (!filter.status || j.status === filter.status) && (!filter.printerId || j.printerId === filter.printerId))
+      .filter((j) => (!filter.since || j.createdAt >= filter.since.toISOString()) && (!filter.until || j.createdAt < filter.until.toISOString()))
+      .filter((j) => filter.beforeId === undefined || j.id < filter.beforeId)
       .reverse()
       .slice(0, filter.limit ?? 50);
   }

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
 import type { JobService } from '../../jobs/job-service';
 import type { PrinterRegistry } from '../../printers/printer-registry';
+import type { Idempotency } from '../idempotency';
 import type { FormTokens } from '../cross-site';
 import type { LiveUpdates } from '../live-updates';
 import type { StreamLimits } from '../stream-limits';
@@ -18,7 +19,8 @@ export interface RouteContext {
   publicDir: string;
   /** JSON and form bodies, within the body limit. */
   parseBody: RequestHandler[];
-  /** The per-address limit on creating jobs; after the body is read, so that a page without JavaScript can show the text back. */
+  idempotency: Idempotency;
+  /** The per-key limit for API key callers, the per-address limit for the rest; after the body is read, so that a page without JavaScript can show the text back. */
   limitJobCreation: RequestHandler;
   /** Its own per-address limit, so that typing does not eat the print budget. */
   limitPreviews: RequestHandler;

@@ -1,9 +1,10 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import express, { type Router } from 'express';
 import { HttpError } from '../errors';
-import { accepted } from '../responses';
-import { parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
+import { encodeCursor, parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
 import type { RouteContext } from './context';
+import { createOnce } from './create-once';
+import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
 import { preview, refuseTooLong } from './page';
 
 export function jobRoutes(ctx: RouteContext): Router {
@@ -22,19 +23,28 @@ export function jobRoutes(ctx: RouteContext): Router {
     }
     // Laid out for this printer's paper, as the agent will: refused whole, never cut.
     refuseTooLong(await preview(ctx, checked.value.content, printerId), ctx.receiptMaxLines);
-    accepted(req, res, await ctx.intake.print(printerId, checked.value.content));
+    const { content } = checked.value;
+    await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) => ctx.intake.print(printerId, content, createdBy));
   });
 
   router.post('/jobs/:id/reprint', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
     if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
-    accepted(req, res, await ctx.intake.reprint(id));
+    await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) => ctx.intake.reprint(id, createdBy));
   });
 
   router.get('/jobs', async (req, res) => {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
     if (!query.ok) throw new HttpError(400, query.error, { field: query.field });
-    res.json(await ctx.jobs.list(query.value));
+    // One more than asked tells whether there is a next page: its cursor goes in the Link header.
+    const jobs = await ctx.jobs.list({ ...query.value, limit: query.value.limit + 1 });
+    const page = jobs.slice(0, query.value.limit);
+    if (jobs.length > page.length) {
+      const next = new URLSearchParams(Object.entries(req.query as Record<string, string>).filter(([name]) => name !== 'cursor'));
+      next.set('cursor', encodeCursor(page.at(-1)!.id));
+      res.set('Link', `</jobs?${next.toString()}>; rel="next"`);
+    }
+    res.json(page);
   });
 
   router.get('/jobs/:id', async (req, res) => {

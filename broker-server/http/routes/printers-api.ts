@@ -2,8 +2,9 @@
 import express, { type Router } from 'express';
 import { isPrinterId } from '../../../protocol/topics';
 import { HttpError } from '../errors';
-import { accepted } from '../responses';
 import type { RouteContext } from './context';
+import { createOnce } from './create-once';
+import { testKeyField } from '../views';
 
 export function printerRoutes(ctx: RouteContext): Router {
   const router = express.Router();
@@ -11,7 +12,7 @@ export function printerRoutes(ctx: RouteContext): Router {
   router.post('/printers/:id/test', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const printerId = req.params.id;
     if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
-    accepted(req, res, await ctx.intake.testPrint(printerId));
+    await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) => ctx.intake.testPrint(printerId, createdBy));
   });
 
   router.get('/printers', async (_req, res) => {

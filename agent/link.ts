@@ -10,7 +10,9 @@ import { type Logger, urlForLog } from '../config/logger';
 import { mqttConnectOptions } from '../config/mqtt-url';
 import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
+import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
 import { topics } from '../protocol/topics';
+import { oneFramePerTick } from '../protocol/websocket-frames';
 
 export type JobHandler = (payload: Buffer) => Promise<void>;
 
@@ -28,6 +30,17 @@ export interface AgentLink {
   publishAck(ack: AckMessage): Promise<void>;
   /** Keeps the status for every later connect, and publishes it now if connected. */
   updateStatus(status: StatusMessage): void;
+}
+
+/**
+ * Passed to mqtt.js's handleMessage callback: any error there means "do not send the PUBACK" and go on
+ * with the next message (mqtt.js 5, handlers/publish.js); the link sends it itself once the job is durable.
+ */
+const PUBACK_SENT_BY_LINK = Object.assign(new Error('PUBACK sent by the link once the job is journaled'), { pubackByLink: true });
+
+/** mqtt.js's own packet writer (not in its typings): the PUBACK goes through the same path as its own. */
+function sendPuback(client: MqttClient, messageId: number): void {
+  (client as unknown as { _sendPacket(packet: { cmd: 'puback'; messageId: number }, cb?: () => void): void })._sendPacket({ cmd: 'puback', messageId });
 }
 
 export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
@@ -54,7 +67,9 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   start(onJob: JobHandler, initialStatus: StatusMessage): void {
     const { config } = this;
     this.status = initialStatus;
+    const frames = /^wss?:/.test(config.mqttUrl) ? oneFramePerTick() : null;
     const client = mqtt.connect(mqttConnectOptions(config.mqttUrl, {
+      ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
       clientId: agentClientId(config.printerId),
       clean: false,
       protocolVersion: 4,
@@ -62,6 +77,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       connectTimeout: 10_000,
       // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
       reconnectPeriod: 0,
+      // Connected below, once Nagle is set to go off on each new socket.
+      manualConnect: true,
       username: config.mqttUsername,
       password: config.mqttPassword || undefined,
       will: {
@@ -74,19 +91,40 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       writeCache: false,
     }));
     this.client = client;
+    noDelayOnEachConnection(client);
+    frames?.attach(client);
 
-    // PUBACK is sent only once this resolves: the job is in the journal before the broker forgets it.
+    // PUBACK is sent only once the job is in the journal: the broker forgets it only then. mqtt.js hands
+    // over one message at a time (the next one waits for this callback, which sends the PUBACK), so a
+    // journal sync per message would serialise them. Instead each message is handed to onJob at once and
+    // mqtt.js moves on (`done` with a marker, which mqtt.js takes as "no PUBACK"); the PUBACK is sent here
+    // once onJob resolved, in the order the messages came (MQTT 3.1.1 §4.6), on the connection that
+    // brought the message. Messages arriving while the journal syncs go to disk together in its next sync.
+    let pubacks: Promise<unknown> = Promise.resolve();
     client.handleMessage = (packet, done) => {
       if (packet.cmd !== 'publish') return done();
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      onJob(payload).then(
-        () => done(),
+      const taken = onJob(payload);
+      const { messageId } = packet;
+      if (packet.qos !== 1 || messageId === undefined) {
+        taken.then(() => done(), (err: unknown) => done(err as Error));
+        return;
+      }
+      const stream = client.stream;
+      const mine = Promise.all([pubacks, taken]).then(
+        () => {
+          // A message from a connection that has since closed: the broker delivers it again (the
+          // journal knows it by then, so it is acknowledged without being printed twice).
+          if (client.stream !== stream || !client.connected) return;
+          sendPuback(client, messageId);
+        },
         (err: unknown) => {
           // Not acknowledged: the broker will deliver it again.
           this.log.error({ err, topic: packet.topic }, 'could not take a job; it will be delivered again');
-          done(err as Error);
         },
       );
+      pubacks = mine;
+      done(PUBACK_SENT_BY_LINK);
     };
 
     // Each failed attempt waits longer. The same stores are passed back: reconnect() would otherwise
@@ -129,6 +167,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         this.log.warn({ err: err.message }, 'mqtt error');
       }
     });
+    client.connect();
   }
 
   private nextDelay(): number {

@@ -9,12 +9,15 @@ import { type AckStatus, type JobMessage, parseJobMessage, type StatusMessage } 
 import type { Part } from '../config/lifecycle';
 import { FINAL_JOURNAL_STATES, type JobJournal, type JournalEntry } from './journal';
 import type { AgentLink } from './link';
-import { type PrinterTransport, PrinterUnavailableError } from './printers';
+import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
 import { renderJob } from './receipt';
 import { checkReceiptLength } from '../protocol/receipt-limits';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** How long a printer connection kept open across a burst of jobs stays open with nothing to print. */
+export const PRINTER_IDLE_CLOSE_MS = 200;
 
 /** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
 const WAITING_RECHECK_MS = 2000;
@@ -39,6 +42,12 @@ export class PrintAgent implements Part {
   private readonly startedAt = Date.now();
   private lastJob: { id: number; at: string; ms: number } | null = null;
   private statusAfterJob: NodeJS.Timeout | null = null;
+  /** A printer that takes job after job on one connection (transport.holdsOpen) keeps it across a burst. */
+  private readonly holdsOpen: boolean;
+  private held: PrinterConnection | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** The next job, whose `printing` line went to disk in the same sync as the last job's `printed`. */
+  private printingAlready: number | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -48,6 +57,8 @@ export class PrintAgent implements Part {
     log: Logger,
   ) {
     this.log = log.child({ module: 'agent', printerId: config.printerId });
+    // A printer asked its status before each job is asked on a connection of its own: not held open.
+    this.holdsOpen = !!transport.holdsOpen && !transport.queryStatus;
   }
 
   /** Recovers from the journal, then connects. */
@@ -77,6 +88,7 @@ export class PrintAgent implements Part {
     if (this.statusAfterJob) clearTimeout(this.statusAfterJob);
     this.wakeRetry?.();
     await this.worker; // the receipt being printed is finished, not cut short
+    await this.release();
     await this.statusCheck;
   }
 
@@ -128,7 +140,11 @@ export class PrintAgent implements Part {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length && !this.stopping) {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    // A job already journaled `printing` is printed even when stopping: it must not become `interrupted`
+    // after a clean stop, nor is anything of it on paper yet.
+    while (this.queue.length && (!this.stopping || this.printingAlready !== null)) {
       const id = this.queue.shift()!;
       try {
         await this.print(id);
@@ -138,11 +154,35 @@ export class PrintAgent implements Part {
         this.queued.delete(id);
       }
     }
+    if (this.held && !this.stopping) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = null;
+        if (!this.worker) void this.release();
+      }, PRINTER_IDLE_CLOSE_MS);
+    }
+  }
+
+  /** Closes a connection held open across a burst. Its jobs are already `printed`: each write said so. */
+  private async release(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const connection = this.held;
+    this.held = null;
+    await connection?.close().catch((err: unknown) => this.log.warn({ err, printer: this.transport.description }, 'closing the printer failed'));
+  }
+
+  /** The job to print next, if it is ready to go (received, with its content). */
+  private nextReady(): number | undefined {
+    const next = this.queue[0];
+    const entry = next === undefined ? undefined : this.journal.get(next);
+    return entry?.state === 'received' && entry.job ? next : undefined;
   }
 
   private async print(id: number): Promise<void> {
     const entry = this.journal.get(id);
-    if (!entry || entry.state !== 'received' || !entry.job) return;
+    const alreadyPrinting = this.printingAlready === id;
+    this.printingAlready = null;
+    if (!entry || entry.state !== (alreadyPrinting ? 'printing' : 'received') || !entry.job) return;
     const job: JobMessage = entry.job;
     // A job that reached the broker without the server's check (published by hand) still may not unroll metres of paper.
     const tooLong = job.kind === 'test' ? null : checkReceiptLength(job.content, { columns: this.config.columns, codePage: this.config.codePage, maxLines: this.config.receiptMaxLines });
@@ -160,50 +200,39 @@ export class PrintAgent implements Part {
       agentVersion: AGENT_VERSION,
       printer: this.transport.description,
     });
-    const waitStarted = Date.now();
-    if (!(await this.waitUntilPrintable(id))) return; // stopping: stays `received`, printed after the next start
-    // Time spent waiting for paper (the printer said why, and a person can fix it) does not count
-    // against the limit for a printer that cannot be reached at all.
-    const waitedForPaper = Date.now() - waitStarted > WAITING_RECHECK_MS ? Date.now() : 0;
-    const deadline = Math.max(Date.parse(entry.at), waitedForPaper) + this.config.printerRetryLimitMs;
-
-    let connection;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        connection = await this.transport.open();
-        break;
-      } catch (err) {
-        const reason = err instanceof PrinterUnavailableError ? err.message : `cannot open the printer: ${(err as Error).message}`;
-        this.setPrinterProblem(reason);
-        if (Date.now() >= deadline || this.stopping) {
-          if (this.stopping) return; // stays `received`: printed after the next start
-          this.log.error({ jobId: id, error: reason }, 'printer unavailable for too long: job failed');
-          await this.finish(id, 'failed', reason);
-          return;
-        }
-        const { printerRetryMinMs, printerRetryMaxMs } = this.config;
-        const wait = Math.min(printerRetryMaxMs, printerRetryMinMs * 2 ** Math.min(attempt, 20), Math.max(0, deadline - Date.now()));
-        this.log.warn({ jobId: id, error: reason, retryInMs: wait }, 'printer unavailable; job waits');
-        await this.sleep(wait);
-      }
+    let connection = this.held;
+    if (!connection) {
+      connection = await this.openPrinter(id, entry);
+      if (!connection) return;
     }
-    this.setPrinterProblem(null);
 
-    await this.journal.record(id, 'printing');
+    if (!alreadyPrinting) await this.journal.record(id, 'printing');
     let printerJob: string | undefined;
     try {
       printerJob = (await connection.write(bytes, { id }))?.reference;
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
-      await connection.close();
+      if (connection !== this.held) await connection.close();
     } catch (err) {
       const reason = `printing failed after it started; the receipt may be partly printed: ${(err as Error).message}`;
       this.log.error({ jobId: id, error: reason }, 'job interrupted');
+      if (connection === this.held) this.held = null;
       await connection.close().catch(() => undefined);
       await this.finish(id, 'interrupted', reason);
       return;
     }
-    await this.finish(id, 'printed', undefined, printerJob);
+    // On a connection held open, the next job goes on at once: this job's `printed` and the next one's
+    // `printing` reach the disk in one sync. A crash before it leaves this job `printing` (interrupted)
+    // and the next `received` (nothing of it sent); after it, the next job `printing` and none of its
+    // bytes sent: one job `interrupted` either way.
+    const next = this.held && !this.stopping ? this.nextReady() : undefined;
+    if (next !== undefined) {
+      this.printingAlready = next;
+      const [done] = await Promise.all([this.journal.record(id, 'printed'), this.journal.record(next, 'printing')]);
+      void this.sendAck(done, printerJob);
+    } else {
+      await this.finish(id, 'printed', undefined, printerJob);
+    }
     const ms = Math.max(0, Date.now() - Date.parse(entry.at));
     this.lastJob = { id, at: new Date().toISOString(), ms };
     this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob, ms }, 'job printed');
@@ -212,6 +241,40 @@ export class PrintAgent implements Part {
       if (!this.stopping) this.link.updateStatus(this.currentStatus());
     }, STATUS_AFTER_JOB_MS);
     this.statusAfterJob.unref?.();
+  }
+
+  /** Waits for paper, then opens the printer, retrying while it is unavailable; null when the job is done with (failed) or stopping. */
+  private async openPrinter(id: number, entry: JournalEntry): Promise<PrinterConnection | null> {
+    const waitStarted = Date.now();
+    if (!(await this.waitUntilPrintable(id))) return null; // stopping: stays `received`, printed after the next start
+    // Time spent waiting for paper (the printer said why, and a person can fix it) does not count
+    // against the limit for a printer that cannot be reached at all.
+    const waitedForPaper = Date.now() - waitStarted > WAITING_RECHECK_MS ? Date.now() : 0;
+    const deadline = Math.max(Date.parse(entry.at), waitedForPaper) + this.config.printerRetryLimitMs;
+
+    let connection: PrinterConnection;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        connection = await this.transport.open();
+        break;
+      } catch (err) {
+        const reason = err instanceof PrinterUnavailableError ? err.message : `cannot open the printer: ${(err as Error).message}`;
+        this.setPrinterProblem(reason);
+        if (Date.now() >= deadline || this.stopping) {
+          if (this.stopping) return null; // stays `received`: printed after the next start
+          this.log.error({ jobId: id, error: reason }, 'printer unavailable for too long: job failed');
+          await this.finish(id, 'failed', reason);
+          return null;
+        }
+        const { printerRetryMinMs, printerRetryMaxMs } = this.config;
+        const wait = Math.min(printerRetryMaxMs, printerRetryMinMs * 2 ** Math.min(attempt, 20), Math.max(0, deadline - Date.now()));
+        this.log.warn({ jobId: id, error: reason, retryInMs: wait }, 'printer unavailable; job waits');
+        await this.sleep(wait);
+      }
+    }
+    this.setPrinterProblem(null);
+    if (this.holdsOpen) this.held = connection;
+    return connection;
   }
 
   private async finish(id: number, state: 'printed' | 'failed' | 'interrupted', error?: string, printerJob?: string): Promise<void> {

@@ -16,6 +16,8 @@ export class DevicePrinter implements PrinterTransport {
   readonly format = 'escpos';
   /** A file has nothing to answer with; a device (usblp) reads back what the printer says. */
   readonly queryStatus?: () => Promise<StatusReport>;
+  /** The virtual printer: a file takes one job after another on the same handle. */
+  readonly holdsOpen: boolean;
 
   constructor(
     private readonly file: string,
@@ -24,6 +26,7 @@ export class DevicePrinter implements PrinterTransport {
   ) {
     this.description = kind === 'file' ? `file:${file}` : file;
     if (kind === 'device') this.queryStatus = () => this.askDevice();
+    this.holdsOpen = kind === 'file';
   }
 
   /**

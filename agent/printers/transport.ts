@@ -17,6 +17,13 @@ export interface PrinterTransport {
   readonly description: string;
   /** `escpos`: receipts as ESC/POS bytes; `text`: plain UTF-8 lines for a printing system (CUPS). */
   readonly format?: 'escpos' | 'text';
+  /**
+   * A connection can carry several jobs one after another, and close() only releases it (it says
+   * nothing more about the bytes than each write did): the agent keeps it open across a burst of jobs.
+   * Not for a printer whose close confirms the job (TCP: the printer's FIN), nor one asked its status
+   * on a connection of its own (one open at a time, for many).
+   */
+  readonly holdsOpen?: boolean;
   /** Opens the printer. Failing here means no byte reached it, so the job can safely wait and retry. */
   open(): Promise<PrinterConnection>;
   /**

@@ -9,6 +9,8 @@ import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
+import { setNoDelay } from '../../protocol/tcp-nodelay';
+import { sendCorkedWritesAsOneFrame } from '../../protocol/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
 
@@ -58,12 +60,16 @@ export class EmbeddedBroker implements MessageBus {
     aedes.on('connectionError', (client, err) => this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
     this.wss.on('connection', (socket, req) => {
       const stream = createWebSocketStream(socket);
+      // Aedes's pieces of a packet (and packets of one tick) as one frame and one socket write.
+      sendCorkedWritesAsOneFrame(stream, socket);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
       this.guard(stream, req.socket.remoteAddress);
       aedes.handle(stream, req);
     });
     if (this.options.tcpPort >= 0) {
       const tcp = net.createServer((socket) => {
+        // Nagle off, as `ws` already has it on the WebSocket links: small packets are not held for the peer's delayed ACK.
+        setNoDelay(socket);
         this.guard(socket, socket.remoteAddress);
         aedes.handle(socket);
       });
@@ -161,3 +167,4 @@ export class EmbeddedBroker implements MessageBus {
     return this.aedes;
   }
 }
+

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Logger, urlForLog } from '../../config/logger';
 import { mqttConnectOptions } from '../../config/mqtt-url';
+import { noDelayOnEachConnection, setNoDelay } from '../../protocol/tcp-nodelay';
 import type { MessageBus, MessageHandler, SubscribeOptions } from './message-bus';
 
 export const SHARED_GROUP = 'printhop';
@@ -51,6 +52,9 @@ export class ExternalBroker implements MessageBus {
       password: this.options.password || undefined,
     }));
     this.client = client;
+    // Nagle off: on this connection now, and on each one a reconnect opens.
+    setNoDelay(client.stream);
+    noDelayOnEachConnection(client);
     client.on('message', (topic, payload) => {
       for (const { filter, handler } of this.handlers) {
         if (topicMatches(filter, topic)) {

@@ -36,6 +36,9 @@ export class LiveUpdates {
   private readonly maxBufferedBytes: number;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** What each stream is sent in this turn of the event loop: one write per stream per turn, not one per message. */
+  private readonly outbox = new Map<Response, string[]>();
+  private flushing: NodeJS.Immediate | null = null;
   /** Pages connecting while nothing changes share one snapshot, handed out a few at a time (snapshot-batch.ts). */
   private readonly snapshots = new SharedSnapshot(async () => {
     const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
@@ -76,6 +79,7 @@ export class LiveUpdates {
     this.jobs.off('job', this.onJob);
     this.printers.off('printer', this.onPrinter);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.flush();
     for (const res of [...this.streams, ...this.jsonStreams]) res.end();
     this.streams.clear();
     this.jsonStreams.clear();
@@ -151,9 +155,23 @@ export class LiveUpdates {
     if (res.writableLength > this.maxBufferedBytes) {
       this.log.warn({ buffered: res.writableLength }, 'client not reading its live updates; dropped');
       streams.delete(res);
+      this.outbox.delete(res);
       res.destroy();
       return;
     }
-    res.write(message);
+    const queued = this.outbox.get(res);
+    if (queued) queued.push(message);
+    else this.outbox.set(res, [message]);
+    this.flushing ??= setImmediate(this.flush);
   }
+
+  /** Sends what each stream was given this turn, in one write (and one socket write) per stream. */
+  private readonly flush = (): void => {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = null;
+    for (const [res, messages] of this.outbox) {
+      if (!res.writableEnded && !res.destroyed) res.write(messages.length === 1 ? messages[0]! : messages.join(''));
+    }
+    this.outbox.clear();
+  };
 }

@@ -4,6 +4,9 @@ import type { AckStatus, JobMessage } from '../../protocol/messages';
 
 export class MemoryJournal implements JobJournal {
   private readonly entries = new Map<number, JournalEntry>();
+  /** Lines recorded in the same tick, as the file's group commit puts them under one sync: `id state`. */
+  readonly syncs: string[][] = [];
+  private batch: string[] | null = null;
 
   /** `entries`: what a journal file held when the agent stopped. */
   constructor(
@@ -29,6 +32,13 @@ export class MemoryJournal implements JobJournal {
   async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
     const entry = nextEntry(this.entries.get(id), id, state, new Date().toISOString(), extra);
     this.entries.set(id, entry); // known at once, durable once the write resolves: as with the file
+    if (!this.batch) {
+      const batch: string[] = [];
+      this.batch = batch;
+      this.syncs.push(batch);
+      queueMicrotask(() => (this.batch = null));
+    }
+    this.batch.push(`${id} ${state}`);
     await Promise.resolve();
     this.steps.push(`journal ${id} ${state}`);
     return entry;

@@ -17,12 +17,18 @@ export class MemoryPrinter implements PrinterTransport {
   condition: PrinterCondition = 'ok';
   queryStatus?: () => Promise<StatusReport>;
   opens = 0;
+  closes = 0;
   statusQueries = 0;
+  /** How long each write takes, as a real printer's does; 0: at once. */
+  writeDelayMs = 0;
+  /** As the virtual printer (a file): one connection takes job after job. */
+  readonly holdsOpen: boolean;
 
   constructor(
     private readonly steps: string[] = [],
-    options: { answersStatus?: boolean } = {},
+    options: { answersStatus?: boolean; holdsOpen?: boolean } = {},
   ) {
+    this.holdsOpen = options.holdsOpen ?? false;
     if (options.answersStatus) {
       this.queryStatus = () => {
         this.statusQueries++;
@@ -46,9 +52,13 @@ export class MemoryPrinter implements PrinterTransport {
         this.steps.push(error ? 'bytes failed' : 'bytes');
         if (error) return Promise.reject(error);
         this.writes.push(bytes);
+        return this.writeDelayMs ? new Promise<void>((resolve) => setTimeout(resolve, this.writeDelayMs)) : Promise.resolve();
+      },
+      close: () => {
+        this.closes++;
+        this.steps.push('printer close');
         return Promise.resolve();
       },
-      close: () => Promise.resolve(),
     });
   }
 

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Journal } from '../../agent/journal';
+import type { PrintJob } from '../../broker-server/jobs/job-service';
+import { topics } from '../../protocol/topics';
+import { connectClient, getJson, postJson, startTestAgent, startTestServer, tempDir, testLogger, waitFor } from '../support/harness';
+
+const DAY = 86_400_000;
+
+test('the journal survives a restart, skips a line torn by a crash, and compacts old confirmed entries', async (t) => {
+  const dir = tempDir(t);
+  const journal = new Journal(dir, 30 * DAY, testLogger());
+  await journal.start();
+  const job = { id: 1, content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(1, 'received', { job });
+  await journal.record(1, 'printing');
+  await journal.record(1, 'printed');
+  await journal.confirmAck(1, 'printed');
+  await journal.record(2, 'received', { job: { ...job, id: 2 } });
+  await journal.stop();
+  fs.appendFileSync(journal.path, '{"id":3,"state":"rece'); // torn write
+
+  const again = new Journal(dir, 30 * DAY, testLogger());
+  await again.start();
+  assert.equal(again.get(1)?.state, 'printed');
+  assert.equal(again.get(1)?.acked, 'printed');
+  assert.equal(again.get(1)?.job, undefined, 'content is dropped once final');
+  assert.equal(again.get(2)?.state, 'received');
+  assert.equal(again.get(2)?.job?.content, 'x');
+  assert.equal(again.get(3), undefined);
+  await again.stop();
+  assert.equal(fs.readFileSync(again.path, 'utf8').trim().split('\n').length, 3, 'one line per entry, plus the ack line');
+
+  const expired = new Journal(dir, -1, testLogger());
+  await expired.start();
+  assert.equal(expired.get(1), undefined, 'a confirmed final entry past retention is forgotten');
+  assert.equal(expired.get(2)?.state, 'received', 'an unfinished one never is');
+  await expired.stop();
+});
+
+test('after a crash, a job left printing is reported interrupted, a received one is printed, and unconfirmed acks are re-sent', async (t) => {
+  const server = await startTestServer(t);
+  const a = ((await postJson(server.baseUrl, '/print', { content: 'was printing' })).json as PrintJob).id;
+  const b = ((await postJson(server.baseUrl, '/print', { content: 'was received' })).json as PrintJob).id;
+  const c = ((await postJson(server.baseUrl, '/print', { content: 'printed, ack lost' })).json as PrintJob).id;
+  const jobOf = async (id: number) => {
+    const j = (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json;
+    return { id: j.id, content: j.content, createdAt: j.createdAt };
+  };
+
+  // The journal as a crash would leave it.
+  const agentDir = tempDir(t, 'printhop-agent-');
+  const journalDir = path.join(agentDir, 'journal');
+  const journal = new Journal(journalDir, 30 * DAY, testLogger());
+  await journal.start();
+  await journal.record(a, 'received', { job: await jobOf(a) });
+  await journal.record(a, 'printing');
+  await journal.record(b, 'received', { job: await jobOf(b) });
+  await journal.record(c, 'received', { job: await jobOf(c) });
+  await journal.record(c, 'printing');
+  await journal.record(c, 'printed');
+  await journal.stop();
+
+  const agent = await startTestAgent(t, server, { dataDir: journalDir });
+  const status = async (id: number) => (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json;
+  await waitFor('a interrupted', async () => (await status(a)).status === 'interrupted');
+  await waitFor('b printed', async () => (await status(b)).status === 'printed');
+  await waitFor('c printed', async () => (await status(c)).status === 'printed');
+  assert.match((await status(a)).error ?? '', /may be partly printed/);
+  // Only b reaches the paper: a is never reprinted automatically, c was already on paper.
+  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['was received']);
+  await waitFor('final acks confirmed in the journal', () => [a, b, c].every((id) => agent.journal.get(id)?.acked === agent.journal.get(id)?.state));
+});
+
+test('a running journal compacts itself: a confirmed final entry past retention disappears from memory and file', async (t) => {
+  const dir = tempDir(t);
+  const journal = new Journal(dir, 1000, testLogger());
+  await journal.start();
+  t.after(() => journal.stop());
+  const job = { id: 7, content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(7, 'received', { job });
+  await journal.record(7, 'printed');
+  await journal.confirmAck(7, 'printed');
+  await journal.record(8, 'received', { job: { ...job, id: 8 } });
+  await waitFor('compaction while running', () => journal.get(7) === undefined, 10_000);
+  await journal.record(9, 'received', { job: { ...job, id: 9 } });
+  const ids = fs.readFileSync(journal.path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id);
+  assert.deepEqual(ids, [8, 9], 'the file was rewritten and appends go on after it');
+});
+
+test('a job older than the journal retention that the journal does not know is reported interrupted, not printed', async (t) => {
+  const server = await startTestServer(t);
+  const agent = await startTestAgent(t, server, { journalRetentionDays: 1 });
+  await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
+  const watcher = await connectClient(t, server, 'server', { clientId: 'test-old-job' });
+  const acks: Array<{ id: number; status: string; error?: string }> = [];
+  await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
+  watcher.on('message', (_topic, payload) => acks.push(JSON.parse(payload.toString()) as (typeof acks)[number]));
+  const old = new Date(Date.now() - 2 * DAY).toISOString();
+  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5001, content: 'forgotten?', createdAt: old }), { qos: 1 });
+  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5002, content: 'recent', createdAt: new Date().toISOString() }), { qos: 1 });
+  await waitFor('both final acks', () => acks.some((a) => a.id === 5001 && a.status === 'interrupted') && acks.some((a) => a.id === 5002 && a.status === 'printed'));
+  assert.match(acks.find((a) => a.id === 5001)?.error ?? '', /older than the agent's journal retention \(1 days\)/);
+  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['recent']);
+});

@@ -1,0 +1,66 @@
+/**
+ * The agent's link (agent/link.ts) against a real Aedes broker over TCP: the next job messages are handed
+ * to the agent while the first is still being journaled (not one message per journal sync), and each
+ * PUBACK leaves only once its own job was taken, in the order the messages came.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { Aedes } from 'aedes';
+import pino from 'pino';
+import { BrokerLink } from '../../agent/link';
+import { loadAgentConfig } from '../../config';
+import { topics } from '../../protocol/topics';
+
+const until = async (check: () => boolean, what: string, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+test('job messages are taken while earlier ones are still being journaled; each PUBACK waits for its own job, in order', async (t) => {
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer((socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  });
+  const acked: number[] = [];
+  aedes.on('ack', (packet) => {
+    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1')) acked.push(Number(String(packet.payload)));
+  });
+  const subscribed = new Promise<void>((resolve) => aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()));
+
+  const config = loadAgentConfig({}, { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' });
+  const link = new BrokerLink(config, pino({ level: 'silent' }));
+  const pending = new Map<number, () => void>();
+  const taken: number[] = [];
+  link.start((payload) => {
+    const n = Number(payload.toString());
+    taken.push(n);
+    return new Promise<void>((resolve) => pending.set(n, resolve));
+  }, { state: 'online' });
+  await subscribed;
+
+  for (const n of [1, 2, 3]) aedes.publish({ cmd: 'publish', topic: topics.jobs('p1'), payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false }, () => undefined);
+  await until(() => taken.length === 3, 'all three messages handed over before any was journaled');
+  assert.deepEqual(taken, [1, 2, 3]);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(acked, [], 'no PUBACK before its job is journaled');
+
+  pending.get(2)!(); // the second is durable first: its PUBACK still waits for the first's
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(acked, [], 'PUBACKs go in the order the messages came');
+  pending.get(1)!();
+  await until(() => acked.length === 2, 'PUBACKs of 1 and 2');
+  assert.deepEqual(acked, [1, 2]);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(acked, [1, 2], 'no PUBACK for 3 yet');
+  pending.get(3)!();
+  await until(() => acked.length === 3, 'PUBACK of 3');
+  assert.deepEqual(acked, [1, 2, 3]);
+  await link.stop();
+});

@@ -1,0 +1,289 @@
+/**
+ * The agent's exactly-once rules (DESIGN.md, "Exactly once on paper"), with the journal, the link and the
+ * printer in memory: no broker, no file, no socket.
+ */
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import pino from 'pino';
+import type { JournalEntry } from '../../agent/journal';
+import { PRINTER_IDLE_CLOSE_MS, PrintAgent } from '../../agent/print-agent';
+import { type AgentConfig, loadAgentConfig } from '../../config';
+import type { JobMessage } from '../../protocol/messages';
+import { FakeLink } from '../support/fake-link';
+import { MemoryJournal } from '../support/memory-journal';
+import { MemoryPrinter } from '../support/memory-printer';
+
+const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({ id, content, createdAt });
+
+function startParts(t: TestContext, options: { entries?: JournalEntry[]; answersStatus?: boolean; holdsOpen?: boolean; config?: Partial<AgentConfig> } = {}) {
+  const steps: string[] = [];
+  const journal = new MemoryJournal(steps, options.entries);
+  const printer = new MemoryPrinter(steps, { answersStatus: options.answersStatus, holdsOpen: options.holdsOpen });
+  const link = new FakeLink(steps);
+  const config = loadAgentConfig({}, { printerRetryMinMs: 2, printerRetryMaxMs: 10, printerStatusIntervalMs: 0, ...options.config });
+  const agent = new PrintAgent(config, journal, printer, link, pino({ level: 'silent' }));
+  t.after(() => agent.stop());
+  return { steps, journal, printer, link, agent };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+test('a new job: journal received → PUBACK + received ack → journal printing → bytes → journal printed → printed ack', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  await link.deliver(job(1, 'Hello world'));
+  await until('the printed ack', () => link.acksOf(1).includes('printed'));
+  assert.deepEqual(steps, ['journal 1 received', 'PUBACK 1', 'ack 1 received', 'printer open', 'journal 1 printing', 'bytes', 'printer close', 'journal 1 printed', 'ack 1 printed']);
+  assert.match(printer.receipts().join(''), /Hello world/);
+  assert.equal(journal.get(1)?.acked, 'printed');
+  assert.equal(journal.get(1)?.job, undefined, 'a final entry forgets the content');
+});
+
+test('jobs are printed one at a time, in the order they arrived', async (t) => {
+  const { steps, printer, link, agent } = startParts(t);
+  await agent.start();
+  for (const id of [1, 2, 3]) await link.deliver(job(id));
+  await until('three printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 3);
+  assert.deepEqual(printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]), ['1', '2', '3']);
+  const printing = steps.filter((s) => /^journal \d (printing|printed)$/.test(s));
+  assert.deepEqual(printing, ['journal 1 printing', 'journal 1 printed', 'journal 2 printing', 'journal 2 printed', 'journal 3 printing', 'journal 3 printed']);
+});
+
+test('a job id delivered again is never printed again; its latest ack is re-sent', async (t) => {
+  const { steps, printer, link, agent } = startParts(t);
+  await agent.start();
+  await link.deliver(job(7));
+  await until('printed', () => link.acksOf(7).includes('printed'));
+  const before = steps.length;
+  await link.deliver(job(7, 'a different text under the same id'));
+  await until('the ack re-sent', () => steps.length > before + 1);
+  assert.deepEqual(steps.slice(before).sort(), ['PUBACK 7', 'ack 7 printed'], 'acknowledged, its printed ack re-sent, nothing journaled');
+  assert.equal(printer.writes.length, 1);
+  assert.doesNotMatch(printer.receipts().join(''), /different/);
+});
+
+test('a duplicate that arrives while the first copy waits to print is not queued twice', async (t) => {
+  const { printer, link, agent } = startParts(t);
+  printer.unavailableOpens = 3;
+  await agent.start();
+  await link.deliver(job(3));
+  await link.deliver(job(3));
+  await until('printed', () => link.acksOf(3).includes('printed'));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(printer.writes.length, 1);
+  assert.deepEqual(link.acksOf(3), ['received', 'received', 'printed']);
+});
+
+test('a malformed job message is acknowledged and ignored: nothing journaled, nothing printed', async (t) => {
+  const { steps, printer, link, agent } = startParts(t);
+  await agent.start();
+  await link.deliver('{"id": "not a number"');
+  await link.deliver(JSON.stringify({ id: -1, content: 'x', createdAt: new Date().toISOString() }));
+  assert.deepEqual(steps, ['PUBACK ?', 'PUBACK ?']);
+  assert.equal(printer.opens, 0);
+});
+
+test('a job older than the journal remembers is not printed: interrupted, for a person to decide', async (t) => {
+  const { steps, printer, link, agent } = startParts(t, { config: { journalRetentionDays: 30 } });
+  await agent.start();
+  await link.deliver(job(4, 'old', new Date(Date.now() - 31 * 24 * 60 * 60 * 1000).toISOString()));
+  await until('the interrupted ack', () => link.acksOf(4).length > 0);
+  assert.deepEqual(steps, ['journal 4 interrupted', 'PUBACK 4', 'ack 4 interrupted']);
+  assert.match(link.acks[0]!.error ?? '', /retention/);
+  assert.equal(printer.opens, 0);
+});
+
+test('at start-up: printing becomes interrupted (never reprinted), received is printed, unconfirmed final acks are sent again', async (t) => {
+  const at = new Date(Date.now() - 60_000).toISOString();
+  const { steps, journal, printer, link, agent } = startParts(t, {
+    entries: [
+      { id: 1, state: 'printing', at, job: job(1, 'was printing'), acked: 'received' },
+      { id: 2, state: 'received', at, job: job(2, 'was waiting'), acked: 'received' },
+      { id: 3, state: 'printed', at, acked: 'received' },
+      { id: 4, state: 'failed', at, error: 'no printer', acked: 'failed' },
+    ],
+  });
+  await agent.start();
+  assert.equal(journal.get(1)?.state, 'interrupted');
+  assert.match(journal.get(1)?.error ?? '', /partly printed/);
+  link.connect();
+  await until('job 2 printed and acks sent', () => link.acksOf(2).includes('printed') && link.acksOf(1).length > 0 && link.acksOf(3).length > 0);
+  assert.deepEqual(printer.receipts().length, 1);
+  assert.match(printer.receipts()[0]!, /was waiting/);
+  assert.deepEqual(link.acksOf(1), ['interrupted']);
+  assert.deepEqual(link.acksOf(3), ['printed']);
+  assert.deepEqual(link.acksOf(4), [], 'a final ack the broker confirmed is not sent again');
+  assert.ok(steps.indexOf('journal 1 interrupted') < steps.indexOf('journal 2 printing'), 'recovery comes before printing');
+});
+
+test('acks the broker did not confirm are sent again on the next connect, once', async (t) => {
+  const { journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  link.connected = false;
+  await link.deliver(job(5));
+  await until('printed', () => journal.get(5)?.state === 'printed');
+  assert.equal(printer.writes.length, 1);
+  assert.deepEqual(link.acks, []);
+  assert.equal(journal.get(5)?.acked, undefined);
+  link.connect();
+  await until('the final ack', () => link.acksOf(5).length > 0);
+  assert.deepEqual(link.acksOf(5), ['printed'], 'the latest ack, not the superseded received one');
+  assert.equal(journal.get(5)?.acked, 'printed');
+  link.connect();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(link.acksOf(5), ['printed'], 'a confirmed ack is not sent again');
+});
+
+test('an unavailable printer: the job waits and retries (status unavailable), then prints; nothing is journaled printing before it opens', async (t) => {
+  const { steps, printer, link, agent } = startParts(t);
+  printer.unavailableOpens = 3;
+  await agent.start();
+  await link.deliver(job(6));
+  await until('printed', () => link.acksOf(6).includes('printed'));
+  assert.equal(printer.opens, 4);
+  assert.deepEqual(steps.slice(steps.indexOf('ack 6 received') + 1), ['printer absent', 'printer absent', 'printer absent', 'printer open', 'journal 6 printing', 'bytes', 'printer close', 'journal 6 printed', 'ack 6 printed']);
+  const conditions = link.statuses.map((s) => s.printer);
+  assert.deepEqual(conditions, ['ok', 'unavailable', 'ok']);
+  assert.match(link.statuses[1]!.detail ?? '', /no printer at memory:test/);
+});
+
+test('a printer unavailable for longer than PRINTER_RETRY_LIMIT_MS: the job is failed, nothing sent, no printing step', async (t) => {
+  const { steps, printer, link, agent } = startParts(t, { config: { printerRetryLimitMs: 30 } });
+  printer.unavailableOpens = Infinity;
+  await agent.start();
+  await link.deliver(job(8));
+  await until('the failed ack', () => link.acksOf(8).includes('failed'));
+  assert.ok(!steps.includes('journal 8 printing'));
+  assert.equal(printer.writes.length, 0);
+  assert.match(link.acks.find((a) => a.status === 'failed')?.error ?? '', /no printer/);
+});
+
+test('a write that fails once printing started: interrupted (may be partly printed), never retried', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  printer.failNextWrite = new Error('EPIPE');
+  await agent.start();
+  await link.deliver(job(9));
+  await until('the interrupted ack', () => link.acksOf(9).includes('interrupted'));
+  assert.deepEqual(steps.slice(steps.indexOf('ack 9 received') + 1), ['printer open', 'journal 9 printing', 'bytes failed', 'printer close', 'journal 9 interrupted', 'ack 9 interrupted']);
+  assert.match(journal.get(9)?.error ?? '', /partly printed.*EPIPE/);
+  await link.deliver(job(9));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(printer.opens, 1, 'not reprinted on a duplicate delivery');
+});
+
+test('paper out: the job waits, however long, and prints once the paper is back', async (t) => {
+  const { steps, printer, link, agent } = startParts(t, { answersStatus: true, config: { printerStatusIntervalMs: 5 } });
+  printer.condition = 'paper-out';
+  await agent.start();
+  await link.deliver(job(10));
+  await until('a few status checks while it waits', () => printer.statusQueries > 5);
+  assert.equal(printer.opens, 0);
+  assert.ok(!steps.includes('journal 10 printing'));
+  assert.ok(link.statuses.some((s) => s.printer === 'paper-out'));
+  printer.condition = 'ok';
+  await until('printed', () => link.acksOf(10).includes('printed'));
+  assert.equal(printer.writes.length, 1);
+  assert.equal(link.statuses.at(-1)?.printer, 'ok');
+});
+
+test('stopping while a job waits for paper leaves it received, to be printed after the next start', async (t) => {
+  const { journal, printer, link, agent } = startParts(t, { answersStatus: true, config: { printerStatusIntervalMs: 5 } });
+  printer.condition = 'cover-open';
+  await agent.start();
+  await link.deliver(job(11));
+  await until('a status check', () => printer.statusQueries > 1);
+  await agent.stop();
+  assert.equal(journal.get(11)?.state, 'received');
+  assert.equal(printer.opens, 0);
+});
+
+// ---------- a burst on a printer that holds its connection open (the virtual printer, a file) ----------
+
+/** Each job's latest durable state after the first `count` steps: what a journal replayed after a crash there holds. */
+function durableStates(steps: string[], count: number): Map<number, string> {
+  const states = new Map<number, string>();
+  for (const step of steps.slice(0, count)) {
+    const m = /^journal (\d+) (\w+)$/.exec(step);
+    if (m) states.set(Number(m[1]), m[2]!);
+  }
+  return states;
+}
+
+test('a burst on a printer that holds its connection: opened once, job k `printed` and job k+1 `printing` in one sync, closed when idle', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = 5; // the next jobs arrive while the first is being written
+  await agent.start();
+  await Promise.all([1, 2, 3, 4].map((id) => link.deliver(job(id))));
+  await until('four printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 4);
+  assert.equal(printer.opens, 1, 'one connection for the burst');
+  assert.deepEqual(printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]), ['1', '2', '3', '4']);
+  const together = journal.syncs.filter((sync) => sync.some((line) => / printed$/.test(line)));
+  assert.deepEqual(together, [['1 printed', '2 printing'], ['2 printed', '3 printing'], ['3 printed', '4 printing'], ['4 printed']]);
+  // Each job's bytes go out only after its own `printing` is durable, and its printed ack only after its `printed`.
+  for (const id of [1, 2, 3, 4]) {
+    const bytesAt = steps.filter((s) => s === 'bytes').length >= id ? steps.indexOf('bytes', id === 1 ? 0 : indexOfNth(steps, 'bytes', id - 1) + 1) : -1;
+    assert.ok(steps.indexOf(`journal ${id} printing`) < bytesAt, `job ${id}: printing journaled before its bytes`);
+    assert.ok(steps.indexOf(`journal ${id} printed`) < steps.indexOf(`ack ${id} printed`), `job ${id}: printed journaled before its ack`);
+  }
+  assert.equal(printer.closes, 0, 'still open right after the burst');
+  await until('the idle close', () => printer.closes === 1, PRINTER_IDLE_CLOSE_MS * 10);
+  await link.deliver(job(5));
+  await until('job 5 printed', () => link.acksOf(5).includes('printed'));
+  assert.equal(printer.opens, 2, 'reopened for the next job after the idle close');
+});
+
+function indexOfNth(steps: string[], step: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) at = steps.indexOf(step, at + 1);
+  return at;
+}
+
+test('a burst: a crash at any step leaves at most one job `printing` (interrupted), and none whose bytes were not all sent is `printed`', async (t) => {
+  const { steps, printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = 5;
+  await agent.start();
+  await Promise.all([1, 2, 3, 4, 5, 6].map((id) => link.deliver(job(id))));
+  await until('six printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 6);
+  for (let crashAt = 0; crashAt <= steps.length; crashAt++) {
+    const states = durableStates(steps, crashAt);
+    const printing = [...states].filter(([, state]) => state === 'printing').map(([id]) => id);
+    assert.ok(printing.length <= 1, `a crash after step ${crashAt} (${steps[crashAt - 1]}) leaves ${printing.join(', ')} printing`);
+    const bytesSent = steps.slice(0, crashAt).filter((s) => s === 'bytes').length;
+    for (const [id, state] of states) {
+      if (state === 'printed') assert.ok(id <= bytesSent, `job ${id} printed before its bytes were written`);
+    }
+  }
+});
+
+test('a write error on a held connection: only the job being written is interrupted; the next prints on a new connection', async (t) => {
+  const { printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = 5;
+  await agent.start();
+  await link.deliver(job(1));
+  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  printer.failNextWrite = new Error('EIO');
+  await Promise.all([2, 3].map((id) => link.deliver(job(id))));
+  await until('2 and 3 final', () => link.acksOf(2).length > 1 && link.acksOf(3).includes('printed'));
+  assert.deepEqual(link.acksOf(2), ['received', 'interrupted']);
+  assert.deepEqual(link.acksOf(3), ['received', 'printed']);
+  assert.equal(printer.opens, 2, 'the failed connection is not used again');
+});
+
+test('stopping during a burst: the job already journaled `printing` with the last `printed` is printed; the rest stay received', async (t) => {
+  const { journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = 5;
+  await agent.start();
+  await Promise.all([1, 2, 3, 4, 5].map((id) => link.deliver(job(id))));
+  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  await agent.stop();
+  const states = journal.all().map((e) => e.state);
+  assert.ok(!states.includes('printing'), `no job left printing after a clean stop: ${states.join(', ')}`);
+  assert.ok(states.includes('received'), 'later jobs wait for the next start');
+  assert.equal(printer.closes, printer.opens, 'the connection is closed by stop()');
+});

@@ -6,15 +6,42 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through config/, not process.env.' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: 'Read settings through config/, not process.env.',
+        },
+      ],
     },
   },
   {
     files: ['public/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', Array: 'readonly', Number: 'readonly', Intl: 'readonly', Event: 'readonly' } },
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        Array: 'readonly',
+        Number: 'readonly',
+        Intl: 'readonly',
+        Event: 'readonly',
+      },
+    },
   },
   {
     // Control characters are what these files look for.
@@ -27,14 +54,29 @@ export default tseslint.config(
   },
   {
     files: ['agent/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/broker-server/**'], message: 'The agent never imports server code.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/broker-server/**'], message: 'The agent never imports server code.' }] },
+      ],
+    },
   },
   {
     files: ['broker-server/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'The server never imports agent code.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/agent/**'], message: 'The server never imports agent code.' }] },
+      ],
+    },
   },
   {
     files: ['protocol/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/broker-server/**'], message: 'protocol/ imports neither side.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/agent/**', '**/broker-server/**'], message: 'protocol/ imports neither side.' }] },
+      ],
+    },
   },
 );

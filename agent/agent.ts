@@ -25,10 +25,23 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     journal,
     // Connected by the print agent once it has recovered its journal, so that no job arrives before;
     // disconnected after it has finished the receipt in progress, so that its ack still goes out.
-    part('link', () => undefined, () => link.stop()),
+    part(
+      'link',
+      () => undefined,
+      () => link.stop(),
+    ),
     agent,
   ]);
-  log.info({ module: 'agent', printerId: config.printerId, printer: transport.description, broker: urlForLog(config.mqttUrl), journal: journal.path }, 'agent started');
+  log.info(
+    {
+      module: 'agent',
+      printerId: config.printerId,
+      printer: transport.description,
+      broker: urlForLog(config.mqttUrl),
+      journal: journal.path,
+    },
+    'agent started',
+  );
 
   return { journal, link, stop: () => lifecycle.stop() };
 }

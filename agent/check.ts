@@ -53,7 +53,8 @@ export function usbPrinterDevices(sysUsb: string): UsbPrinterDevice[] | null {
     const vid = read(path.join(dir, 'idVendor'));
     const pid = read(path.join(dir, 'idProduct'));
     if (!vid || !pid) continue;
-    const name = [read(path.join(dir, 'manufacturer')), read(path.join(dir, 'product'))].filter(Boolean).join(' ') || 'unnamed';
+    const name =
+      [read(path.join(dir, 'manufacturer')), read(path.join(dir, 'product'))].filter(Boolean).join(' ') || 'unnamed';
     found.set(`${vid}:${pid}:${device}`, { vid, pid, name });
   }
   return [...found.values()];
@@ -63,28 +64,45 @@ export function usbPrinterDevices(sysUsb: string): UsbPrinterDevice[] | null {
 function usbPrinterDevicesFromLibusb(): UsbPrinterDevice[] | null {
   try {
     const usb = createRequire(import.meta.url)('usb') as {
-      getDeviceList(): Array<{ deviceDescriptor: { idVendor: number; idProduct: number }; configDescriptor?: { interfaces: Array<Array<{ bInterfaceClass: number }>> } }>;
+      getDeviceList(): Array<{
+        deviceDescriptor: { idVendor: number; idProduct: number };
+        configDescriptor?: { interfaces: Array<Array<{ bInterfaceClass: number }>> };
+      }>;
     };
     const hex = (n: number) => n.toString(16).padStart(4, '0');
     return usb
       .getDeviceList()
       .filter((d) => d.configDescriptor?.interfaces.some((alts) => alts.some((i) => i.bInterfaceClass === 7)))
-      .map((d) => ({ vid: hex(d.deviceDescriptor.idVendor), pid: hex(d.deviceDescriptor.idProduct), name: 'USB printer' }));
+      .map((d) => ({
+        vid: hex(d.deviceDescriptor.idVendor),
+        pid: hex(d.deviceDescriptor.idProduct),
+        name: 'USB printer',
+      }));
   } catch {
     return null;
   }
 }
 
-export async function runCheck(config: AgentConfig, out: (line: string) => void, places: CheckPlaces = SYSTEM_PLACES): Promise<boolean> {
+export async function runCheck(
+  config: AgentConfig,
+  out: (line: string) => void,
+  places: CheckPlaces = SYSTEM_PLACES,
+): Promise<boolean> {
   const user = os.userInfo().username;
   out('Printers this machine sees');
   let lp: string[] = [];
   try {
-    lp = fs.readdirSync(places.devUsb).filter((name) => /^lp\d+$/.test(name)).sort();
+    lp = fs
+      .readdirSync(places.devUsb)
+      .filter((name) => /^lp\d+$/.test(name))
+      .sort();
   } catch {
     /* no /dev/usb at all */
   }
-  if (!lp.length && process.platform !== 'win32') out(`  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`);
+  if (!lp.length && process.platform !== 'win32')
+    out(
+      `  - no ${places.devUsb}/lp* device: no USB printer is claimed by the kernel's usblp driver (is one plugged in and switched on?)`,
+    );
   for (const name of lp) {
     const device = path.join(places.devUsb, name);
     let writable = true;
@@ -100,9 +118,14 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
     );
   }
   const usb = usbPrinterDevices(places.sysUsb) ?? usbPrinterDevicesFromLibusb();
-  if (usb === null) out('  - USB devices cannot be listed here (no sysfs, and the optional `usb` module is not installed)');
-  else if (!usb.length) out('  - no USB printer-class device (some receipt printers use a vendor class: `lsusb` lists every USB device)');
-  for (const d of usb ?? []) out(`  - USB printer ${d.vid}:${d.pid} ${d.name}: PRINTER=usb:${d.vid}:${d.pid} (or ${places.devUsb}/lp0 if usblp claimed it)`);
+  if (usb === null)
+    out('  - USB devices cannot be listed here (no sysfs, and the optional `usb` module is not installed)');
+  else if (!usb.length)
+    out('  - no USB printer-class device (some receipt printers use a vendor class: `lsusb` lists every USB device)');
+  for (const d of usb ?? [])
+    out(
+      `  - USB printer ${d.vid}:${d.pid} ${d.name}: PRINTER=usb:${d.vid}:${d.pid} (or ${places.devUsb}/lp0 if usblp claimed it)`,
+    );
   listSystemPrinters(out, { cupsServer: config.cupsServer, ...places });
 
   out('');
@@ -129,23 +152,31 @@ export async function runCheck(config: AgentConfig, out: (line: string) => void,
   out(`Broker: MQTT_URL=${urlForLog(config.mqttUrl)}`);
   let brokerOk = true;
   try {
-    const client = await mqtt.connectAsync(mqttConnectOptions(config.mqttUrl, {
-      // Not the agent's own client id: that would push a running agent off its session.
-      clientId: `printhop-check-${config.printerId}-${process.pid}`,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-      username: config.mqttUsername || undefined,
-      password: config.mqttPassword || undefined,
-    }));
+    const client = await mqtt.connectAsync(
+      mqttConnectOptions(config.mqttUrl, {
+        // Not the agent's own client id: that would push a running agent off its session.
+        clientId: `printhop-check-${config.printerId}-${process.pid}`,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        username: config.mqttUsername || undefined,
+        password: config.mqttPassword || undefined,
+      }),
+    );
     await client.endAsync();
     out('  OK: the broker accepts this agent');
   } catch (err) {
     brokerOk = false;
     const message = (err as Error).message;
-    const hint = /Not authorized|Bad username/i.test(message) ? 'check MQTT_USERNAME and MQTT_PASSWORD' : 'is the server running, and MQTT_URL right?';
+    const hint = /Not authorized|Bad username/i.test(message)
+      ? 'check MQTT_USERNAME and MQTT_PASSWORD'
+      : 'is the server running, and MQTT_URL right?';
     out(`  PROBLEM: cannot connect: ${message} (${hint})`);
   }
   out('');
-  out(printerOk && brokerOk ? 'All good: this agent can print.' : 'Fix the PROBLEM lines above, then run this check again.');
+  out(
+    printerOk && brokerOk
+      ? 'All good: this agent can print.'
+      : 'Fix the PROBLEM lines above, then run this check again.',
+  );
   return printerOk && brokerOk;
 }

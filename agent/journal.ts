@@ -42,7 +42,13 @@ export interface JobJournal {
 }
 
 /** The entry a new state makes of the previous one: the job is kept until final, the confirmed ack carried over. */
-export function nextEntry(previous: JournalEntry | undefined, id: number, state: JournalState, at: string, extra: { job?: JobMessage; error?: string } = {}): JournalEntry {
+export function nextEntry(
+  previous: JournalEntry | undefined,
+  id: number,
+  state: JournalState,
+  at: string,
+  extra: { job?: JobMessage; error?: string } = {},
+): JournalEntry {
   const entry: JournalEntry = { id, state, at, acked: previous?.acked };
   if (!FINAL_JOURNAL_STATES.has(state)) entry.job = extra.job ?? previous?.job;
   if (extra.error) entry.error = extra.error;
@@ -50,8 +56,7 @@ export function nextEntry(previous: JournalEntry | undefined, id: number, state:
 }
 
 type Record_ =
-  | { id: number; state: JournalState; at: string; job?: JobMessage; error?: string }
-  | { id: number; acked: AckStatus };
+  { id: number; state: JournalState; at: string; job?: JobMessage; error?: string } | { id: number; acked: AckStatus };
 
 export const JOURNAL_FILE = 'journal.jsonl';
 /** Ack confirmations wait at most this long for a write to ride along with. */
@@ -81,8 +86,13 @@ export class Journal implements JobJournal {
 
   async start(): Promise<void> {
     // The journal holds message text: its folder 0700, the file 0600 (loosened ones are tightened, with a warning).
-    if (ensurePrivateDir(path.dirname(this.path))) this.log.warn({ dir: path.dirname(this.path) }, 'the journal folder was open to other users; its mode is now 0700');
-    if (tightenExisting([this.path]).length) this.log.warn({ file: this.path }, 'the journal was readable by other users; its mode is now 0600');
+    if (ensurePrivateDir(path.dirname(this.path)))
+      this.log.warn(
+        { dir: path.dirname(this.path) },
+        'the journal folder was open to other users; its mode is now 0700',
+      );
+    if (tightenExisting([this.path]).length)
+      this.log.warn({ file: this.path }, 'the journal was readable by other users; its mode is now 0600');
     await this.replay();
     await this.compact();
     this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
@@ -137,11 +147,21 @@ export class Journal implements JobJournal {
   }
 
   /** Records a new state durably; resolves once it is on disk. */
-  async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
+  async record(
+    id: number,
+    state: JournalState,
+    extra: { job?: JobMessage; error?: string } = {},
+  ): Promise<JournalEntry> {
     const at = new Date().toISOString();
     const entry = nextEntry(this.entries.get(id), id, state, at, extra);
     this.entries.set(id, entry);
-    await this.append({ id, state, at, ...(extra.job ? { job: extra.job } : {}), ...(extra.error ? { error: extra.error } : {}) });
+    await this.append({
+      id,
+      state,
+      at,
+      ...(extra.job ? { job: extra.job } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+    });
     return entry;
   }
 

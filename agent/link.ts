@@ -36,11 +36,15 @@ export interface AgentLink {
  * Passed to mqtt.js's handleMessage callback: any error there means "do not send the PUBACK" and go on
  * with the next message (mqtt.js 5, handlers/publish.js); the link sends it itself once the job is durable.
  */
-const PUBACK_SENT_BY_LINK = Object.assign(new Error('PUBACK sent by the link once the job is journaled'), { pubackByLink: true });
+const PUBACK_SENT_BY_LINK = Object.assign(new Error('PUBACK sent by the link once the job is journaled'), {
+  pubackByLink: true,
+});
 
 /** mqtt.js's own packet writer (not in its typings): the PUBACK goes through the same path as its own. */
 function sendPuback(client: MqttClient, messageId: number): void {
-  (client as unknown as { _sendPacket(packet: { cmd: 'puback'; messageId: number }, cb?: () => void): void })._sendPacket({ cmd: 'puback', messageId });
+  (
+    client as unknown as { _sendPacket(packet: { cmd: 'puback'; messageId: number }, cb?: () => void): void }
+  )._sendPacket({ cmd: 'puback', messageId });
 }
 
 export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
@@ -68,28 +72,30 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     const { config } = this;
     this.status = initialStatus;
     const frames = /^wss?:/.test(config.mqttUrl) ? oneFramePerTick() : null;
-    const client = mqtt.connect(mqttConnectOptions(config.mqttUrl, {
-      ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
-      clientId: agentClientId(config.printerId),
-      clean: false,
-      protocolVersion: 4,
-      keepalive: 30,
-      connectTimeout: 10_000,
-      // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
-      reconnectPeriod: 0,
-      // Connected below, once Nagle is set to go off on each new socket.
-      manualConnect: true,
-      username: config.mqttUsername,
-      password: config.mqttPassword || undefined,
-      will: {
-        topic: topics.status(config.printerId),
-        payload: Buffer.from(encodeMessage({ state: 'offline' })),
-        qos: 1,
-        retain: true,
-      },
-      // No table of 65,536 pre-made packet-id buffers (about 6 MB of a 60 MB agent): built per packet instead.
-      writeCache: false,
-    }));
+    const client = mqtt.connect(
+      mqttConnectOptions(config.mqttUrl, {
+        ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
+        clientId: agentClientId(config.printerId),
+        clean: false,
+        protocolVersion: 4,
+        keepalive: 30,
+        connectTimeout: 10_000,
+        // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
+        reconnectPeriod: 0,
+        // Connected below, once Nagle is set to go off on each new socket.
+        manualConnect: true,
+        username: config.mqttUsername,
+        password: config.mqttPassword || undefined,
+        will: {
+          topic: topics.status(config.printerId),
+          payload: Buffer.from(encodeMessage({ state: 'offline' })),
+          qos: 1,
+          retain: true,
+        },
+        // No table of 65,536 pre-made packet-id buffers (about 6 MB of a 60 MB agent): built per packet instead.
+        writeCache: false,
+      }),
+    );
     this.client = client;
     noDelayOnEachConnection(client);
     frames?.attach(client);
@@ -107,7 +113,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       const taken = onJob(payload);
       const { messageId } = packet;
       if (packet.qos !== 1 || messageId === undefined) {
-        taken.then(() => done(), (err: unknown) => done(err as Error));
+        taken.then(
+          () => done(),
+          (err: unknown) => done(err as Error),
+        );
         return;
       }
       const stream = client.stream;
@@ -138,7 +147,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
-        if (this.client === client) client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+        if (this.client === client)
+          client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
       }, this.nextDelay());
     });
 
@@ -162,7 +172,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       const code = (err as { code?: unknown }).code;
       if (code === 4 || code === 5) {
         // Keeps retrying with backoff: the server may be restarted with the right token.
-        this.log.error({ url: urlForLog(config.mqttUrl), username: config.mqttUsername }, 'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID');
+        this.log.error(
+          { url: urlForLog(config.mqttUrl), username: config.mqttUsername },
+          'the broker refused this agent: check MQTT_PASSWORD (the token the server printed for this printer) and PRINTER_ID',
+        );
       } else {
         this.log.warn({ err: err.message }, 'mqtt error');
       }
@@ -190,7 +203,11 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   }
 
   private publishStatus(status: StatusMessage): Promise<void> {
-    return this.publish(topics.status(this.config.printerId), encodeMessage({ ...status, at: new Date().toISOString() }), true);
+    return this.publish(
+      topics.status(this.config.printerId),
+      encodeMessage({ ...status, at: new Date().toISOString() }),
+      true,
+    );
   }
 
   private publish(topic: string, payload: string, retain: boolean): Promise<void> {
@@ -211,7 +228,12 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     if (client.connected) {
       await Promise.race([
         new Promise<void>((resolve) =>
-          client.publish(topics.status(this.config.printerId), encodeMessage({ state: 'offline', at: new Date().toISOString() }), { qos: 1, retain: true }, () => resolve()),
+          client.publish(
+            topics.status(this.config.printerId),
+            encodeMessage({ state: 'offline', at: new Date().toISOString() }),
+            { qos: 1, retain: true },
+            () => resolve(),
+          ),
         ),
         new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
       ]);

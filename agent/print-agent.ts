@@ -66,7 +66,9 @@ export class PrintAgent implements Part {
     for (const entry of this.journal.all()) {
       if (entry.state === 'printing') {
         // Bytes may have reached the paper before the crash: a person decides, never an automatic reprint.
-        await this.journal.record(entry.id, 'interrupted', { error: 'the agent stopped while this job was printing; it may be partly printed' });
+        await this.journal.record(entry.id, 'interrupted', {
+          error: 'the agent stopped while this job was printing; it may be partly printed',
+        });
         this.log.warn({ jobId: entry.id }, 'job was printing when the agent stopped: interrupted');
       } else if (entry.state === 'received') {
         this.enqueue(entry.id);
@@ -110,7 +112,10 @@ export class PrintAgent implements Part {
       // The journal forgets finished jobs after the retention period, so an id it does not know from
       // before then may be one it already printed: a person decides.
       const error = `the job is older than the agent's journal retention (${this.config.journalRetentionDays} days): it may already have been printed, so it is not printed automatically`;
-      this.log.warn({ jobId: job.id, createdAt: job.createdAt }, 'job too old to know whether it was printed: interrupted');
+      this.log.warn(
+        { jobId: job.id, createdAt: job.createdAt },
+        'job too old to know whether it was printed: interrupted',
+      );
       const entry = await this.journal.record(job.id, 'interrupted', { error });
       setImmediate(() => void this.sendAck(entry));
       return;
@@ -168,7 +173,11 @@ export class PrintAgent implements Part {
     this.idleTimer = null;
     const connection = this.held;
     this.held = null;
-    await connection?.close().catch((err: unknown) => this.log.warn({ err, printer: this.transport.description }, 'closing the printer failed'));
+    await connection
+      ?.close()
+      .catch((err: unknown) =>
+        this.log.warn({ err, printer: this.transport.description }, 'closing the printer failed'),
+      );
   }
 
   /** The job to print next, if it is ready to go (received, with its content). */
@@ -185,9 +194,19 @@ export class PrintAgent implements Part {
     if (!entry || entry.state !== (alreadyPrinting ? 'printing' : 'received') || !entry.job) return;
     const job: JobMessage = entry.job;
     // A job that reached the broker without the server's check (published by hand) still may not unroll metres of paper.
-    const tooLong = job.kind === 'test' ? null : checkReceiptLength(job.content, { columns: this.config.columns, codePage: this.config.codePage, maxLines: this.config.receiptMaxLines });
+    const tooLong =
+      job.kind === 'test'
+        ? null
+        : checkReceiptLength(job.content, {
+            columns: this.config.columns,
+            codePage: this.config.codePage,
+            maxLines: this.config.receiptMaxLines,
+          });
     if (tooLong) {
-      this.log.error({ jobId: id, lines: tooLong.lines, maxLines: tooLong.maxLines }, 'receipt too long: job failed, nothing printed');
+      this.log.error(
+        { jobId: id, lines: tooLong.lines, maxLines: tooLong.maxLines },
+        'receipt too long: job failed, nothing printed',
+      );
       await this.finish(id, 'failed', `not printed: ${tooLong.error}`);
       return;
     }
@@ -235,7 +254,10 @@ export class PrintAgent implements Part {
     }
     const ms = Math.max(0, Date.now() - Date.parse(entry.at));
     this.lastJob = { id, at: new Date().toISOString(), ms };
-    this.log.info({ jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob, ms }, 'job printed');
+    this.log.info(
+      { jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob, ms },
+      'job printed',
+    );
     this.statusAfterJob ??= setTimeout(() => {
       this.statusAfterJob = null;
       if (!this.stopping) this.link.updateStatus(this.currentStatus());
@@ -258,7 +280,8 @@ export class PrintAgent implements Part {
         connection = await this.transport.open();
         break;
       } catch (err) {
-        const reason = err instanceof PrinterUnavailableError ? err.message : `cannot open the printer: ${(err as Error).message}`;
+        const reason =
+          err instanceof PrinterUnavailableError ? err.message : `cannot open the printer: ${(err as Error).message}`;
         this.setPrinterProblem(reason);
         if (Date.now() >= deadline || this.stopping) {
           if (this.stopping) return null; // stays `received`: printed after the next start
@@ -267,7 +290,11 @@ export class PrintAgent implements Part {
           return null;
         }
         const { printerRetryMinMs, printerRetryMaxMs } = this.config;
-        const wait = Math.min(printerRetryMaxMs, printerRetryMinMs * 2 ** Math.min(attempt, 20), Math.max(0, deadline - Date.now()));
+        const wait = Math.min(
+          printerRetryMaxMs,
+          printerRetryMinMs * 2 ** Math.min(attempt, 20),
+          Math.max(0, deadline - Date.now()),
+        );
         this.log.warn({ jobId: id, error: reason, retryInMs: wait }, 'printer unavailable; job waits');
         await this.sleep(wait);
       }
@@ -277,7 +304,12 @@ export class PrintAgent implements Part {
     return connection;
   }
 
-  private async finish(id: number, state: 'printed' | 'failed' | 'interrupted', error?: string, printerJob?: string): Promise<void> {
+  private async finish(
+    id: number,
+    state: 'printed' | 'failed' | 'interrupted',
+    error?: string,
+    printerJob?: string,
+  ): Promise<void> {
     const entry = await this.journal.record(id, state, error ? { error } : {});
     void this.sendAck(entry, printerJob);
   }
@@ -286,7 +318,13 @@ export class PrintAgent implements Part {
   private async sendAck(entry: JournalEntry, printerJob?: string): Promise<void> {
     const status = ackStatusOf(entry);
     try {
-      await this.link.publishAck({ id: entry.id, status, at: entry.at, ...(entry.error ? { error: entry.error } : {}), ...(printerJob ? { printerJob } : {}) });
+      await this.link.publishAck({
+        id: entry.id,
+        status,
+        at: entry.at,
+        ...(entry.error ? { error: entry.error } : {}),
+        ...(printerJob ? { printerJob } : {}),
+      });
       this.journal.confirmAck(entry.id, status);
     } catch (err) {
       this.log.debug({ jobId: entry.id, status, err }, 'ack not confirmed yet; sent again on reconnect');
@@ -296,7 +334,8 @@ export class PrintAgent implements Part {
   private resendUnconfirmedAcks(): void {
     for (const entry of this.journal.all()) {
       const status = ackStatusOf(entry);
-      if (entry.acked !== status && (FINAL_JOURNAL_STATES.has(entry.state) || entry.acked === undefined)) void this.sendAck(entry);
+      if (entry.acked !== status && (FINAL_JOURNAL_STATES.has(entry.state) || entry.acked === undefined))
+        void this.sendAck(entry);
     }
   }
 
@@ -342,7 +381,10 @@ export class PrintAgent implements Part {
     this.condition = report;
     if (previous?.condition === report.condition && previous.detail === report.detail) return;
     const level = report.condition === 'ok' || report.condition === 'unknown' ? 'info' : 'warn';
-    this.log[level]({ condition: report.condition, detail: report.detail, printer: this.transport.description }, 'printer status');
+    this.log[level](
+      { condition: report.condition, detail: report.detail, printer: this.transport.description },
+      'printer status',
+    );
     this.link.updateStatus(this.currentStatus());
   }
 
@@ -351,7 +393,11 @@ export class PrintAgent implements Part {
     return {
       state: 'online',
       printer: this.printerProblem ? 'unavailable' : (condition?.condition ?? 'ok'),
-      ...(this.printerProblem ? { detail: this.printerProblem } : condition && condition.condition !== 'ok' ? { detail: condition.detail } : {}),
+      ...(this.printerProblem
+        ? { detail: this.printerProblem }
+        : condition && condition.condition !== 'ok'
+          ? { detail: condition.detail }
+          : {}),
       version: AGENT_VERSION,
       columns: this.config.columns,
       codepage: this.config.codePage,

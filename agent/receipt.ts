@@ -45,7 +45,15 @@ export function renderJob(job: Pick<JobMessage, 'content' | 'createdAt' | 'kind'
   const layout = { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone };
   const lines =
     job.kind === 'test'
-      ? layoutTestReceipt({ printerId: options.printerId, agentVersion: options.agentVersion, printer: options.printer, createdAt: job.createdAt }, layout)
+      ? layoutTestReceipt(
+          {
+            printerId: options.printerId,
+            agentVersion: options.agentVersion,
+            printer: options.printer,
+            createdAt: job.createdAt,
+          },
+          layout,
+        )
       : layoutReceipt(job, layout);
   // A printing system takes Unicode text and does its own fonts; the layout already removed control characters.
   if (options.format === 'text') return Buffer.from(lines.join('\n') + '\n', 'utf8');
@@ -53,7 +61,10 @@ export function renderJob(job: Pick<JobMessage, 'content' | 'createdAt' | 'kind'
 }
 
 export function renderReceipt(job: Pick<JobMessage, 'content' | 'createdAt'>, options: ReceiptOptions): Buffer {
-  return renderLines(layoutReceipt(job, { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone }), options);
+  return renderLines(
+    layoutReceipt(job, { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone }),
+    options,
+  );
 }
 
 function renderLines(lines: string[], options: ReceiptOptions): Buffer {

@@ -25,13 +25,20 @@ export function listSystemPrinters(out: (line: string) => void, places: SystemPr
       out(`  - the Windows printers cannot be listed: ${(err as Error).message}`);
       return;
     }
-    if (!found.length) out('  - Windows has no printer: add the receipt printer in Settings > Printers & scanners (its driver, or "Generic / Text Only")');
+    if (!found.length)
+      out(
+        '  - Windows has no printer: add the receipt printer in Settings > Printers & scanners (its driver, or "Generic / Text Only")',
+      );
     for (const p of found) {
       const status = spoolerStatus(p);
       const state = status.condition === 'ok' ? '' : ` (${status.condition}: ${status.detail})`;
-      out(`  - Windows printer "${p.name}"${p.name === fallback ? ' [default]' : ''}, port ${p.port || '?'}, driver ${p.driver || '?'}${state}: PRINTER=windows:${p.name}`);
+      out(
+        `  - Windows printer "${p.name}"${p.name === fallback ? ' [default]' : ''}, port ${p.port || '?'}, driver ${p.driver || '?'}${state}: PRINTER=windows:${p.name}`,
+      );
     }
-    out('    (a receipt printer gets the ESC/POS bytes RAW, whatever its driver; windows: alone means the default printer)');
+    out(
+      '    (a receipt printer gets the ESC/POS bytes RAW, whatever its driver; windows: alone means the default printer)',
+    );
     return;
   }
   const server = places.cupsServer ? ['-h', places.cupsServer] : [];
@@ -40,7 +47,13 @@ export function listSystemPrinters(out: (line: string) => void, places: SystemPr
     if (process.platform === 'darwin') out('  - CUPS printers cannot be listed (lpstat -e failed)');
     return; // Linux without CUPS: the device lines above say it all
   }
-  const queues = result.stdout.split('\n').map((q) => q.trim()).filter(Boolean);
+  const queues = result.stdout
+    .split('\n')
+    .map((q) => q.trim())
+    .filter(Boolean);
   if (!queues.length) out('  - CUPS has no print queue');
-  for (const q of queues) out(`  - CUPS queue ${q}: PRINTER=cups-raw:${q} for a receipt printer (ESC/POS as is), cups:${q} for an office printer (plain text)`);
+  for (const q of queues)
+    out(
+      `  - CUPS queue ${q}: PRINTER=cups-raw:${q} for a receipt printer (ESC/POS as is), cups:${q} for an office printer (plain text)`,
+    );
 }

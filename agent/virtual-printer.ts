@@ -143,7 +143,8 @@ export class VirtualPrinter {
 
   private answer(socket: net.Socket, n: number): void {
     this.statusRequests++;
-    if ((n === 1 || n === 2 || n === 4) && this.condition !== 'silent') socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
+    if ((n === 1 || n === 2 || n === 4) && this.condition !== 'silent')
+      socket.write(Buffer.from([statusAnswers(this.condition)[n]]));
   }
 
   private take(bytes: Buffer): void {

@@ -15,7 +15,13 @@ const root = process.env.ROOT ?? path.resolve(import.meta.dirname, '..');
 const connections = Number(process.env.CONNECTIONS ?? 1);
 const count = Number(process.env.COUNT ?? 1000);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-flood-'));
-const free = () => new Promise<number>((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+const free = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
 
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -24,38 +30,89 @@ async function main(): Promise<void> {
   const [port, mqttPort] = [await free(), await free()];
   const server = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'broker-server/main.ts')], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'error' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      MQTT_PORT: String(mqttPort),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    await new Promise<void>((resolve) => server.stdout!.on('data', (d: Buffer) => /mosquitto_sub|MQTT/.test(d.toString()) && resolve()));
+    await new Promise<void>((resolve) =>
+      server.stdout!.on('data', (d: Buffer) => /mosquitto_sub|MQTT/.test(d.toString()) && resolve()),
+    );
     await sleep(2000);
-    const token = (JSON.parse(fs.readFileSync(path.join(dataDir, 'mqtt-tokens.json'), 'utf8')) as { printers: Record<string, string> }).printers['printer-1']!;
+    const token = (
+      JSON.parse(fs.readFileSync(path.join(dataDir, 'mqtt-tokens.json'), 'utf8')) as {
+        printers: Record<string, string>;
+      }
+    ).printers['printer-1']!;
     const before = rss(server.pid!);
     const payload = Buffer.alloc(60 * 1024, 'x');
     let pubrecs = 0;
     let closed = 0;
     await Promise.all(
-      Array.from({ length: connections }, (_, c) =>
-        new Promise<void>((resolve) => {
-          const socket = net.connect(mqttPort, '127.0.0.1');
-          const parser = mqttPacket.parser({ protocolVersion: 4 });
-          parser.on('packet', (p) => p.cmd === 'pubrec' && pubrecs++);
-          socket.on('data', (d) => parser.parse(d));
-          socket.on('error', () => undefined);
-          socket.on('close', () => { closed++; resolve(); });
-          socket.on('connect', () => {
-            socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `flood-${c}`, keepalive: 600, username: 'printer-1', password: Buffer.from(token) }));
-            for (let id = 1; id <= count; id++) socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'printers/printer-1/acks', payload, qos: 2, messageId: id, retain: false, dup: false }));
-            // Kept open, never a PUBREL; resolved after the broker has had time to read everything.
-            setTimeout(resolve, 8000);
-          });
-        }),
+      Array.from(
+        { length: connections },
+        (_, c) =>
+          new Promise<void>((resolve) => {
+            const socket = net.connect(mqttPort, '127.0.0.1');
+            const parser = mqttPacket.parser({ protocolVersion: 4 });
+            parser.on('packet', (p) => p.cmd === 'pubrec' && pubrecs++);
+            socket.on('data', (d) => parser.parse(d));
+            socket.on('error', () => undefined);
+            socket.on('close', () => {
+              closed++;
+              resolve();
+            });
+            socket.on('connect', () => {
+              socket.write(
+                mqttPacket.generate({
+                  cmd: 'connect',
+                  protocolId: 'MQTT',
+                  protocolVersion: 4,
+                  clean: true,
+                  clientId: `flood-${c}`,
+                  keepalive: 600,
+                  username: 'printer-1',
+                  password: Buffer.from(token),
+                }),
+              );
+              for (let id = 1; id <= count; id++)
+                socket.write(
+                  mqttPacket.generate({
+                    cmd: 'publish',
+                    topic: 'printers/printer-1/acks',
+                    payload,
+                    qos: 2,
+                    messageId: id,
+                    retain: false,
+                    dup: false,
+                  }),
+                );
+              // Kept open, never a PUBREL; resolved after the broker has had time to read everything.
+              setTimeout(resolve, 8000);
+            });
+          }),
       ),
     );
     await sleep(1000);
     const after = rss(server.pid!);
-    console.log(JSON.stringify({ root, connections, count, payloadKB: 60, rssBeforeMB: Math.round(before), rssAfterMB: Math.round(after), pubrecs, connectionsClosedByBroker: closed }));
+    console.log(
+      JSON.stringify({
+        root,
+        connections,
+        count,
+        payloadKB: 60,
+        rssBeforeMB: Math.round(before),
+        rssAfterMB: Math.round(after),
+        pubrecs,
+        connectionsClosedByBroker: closed,
+      }),
+    );
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));

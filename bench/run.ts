@@ -24,12 +24,35 @@ import { summariseProfile } from './profile-summary';
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const wanted = (name: string) => !only || only.includes(name);
 
 const COUNTS = smoke
-  ? { latency: 50, throughput: 600, throughputClients: 8, printers: 3, fleet: 30, catchUp: 300, agentLoad: 100, single: 200, singleClients: 16 }
-  : { latency: 2000, throughput: 20000, throughputClients: 64, printers: 10, fleet: 1000, catchUp: 10000, agentLoad: 2000, single: 10000, singleClients: 16 };
+  ? {
+      latency: 50,
+      throughput: 600,
+      throughputClients: 8,
+      printers: 3,
+      fleet: 30,
+      catchUp: 300,
+      agentLoad: 100,
+      single: 200,
+      singleClients: 16,
+    }
+  : {
+      latency: 2000,
+      throughput: 20000,
+      throughputClients: 64,
+      printers: 10,
+      fleet: 1000,
+      catchUp: 10000,
+      agentLoad: 2000,
+      single: 10000,
+      singleClients: 16,
+    };
 
 // ---------- processes ----------
 
@@ -58,7 +81,8 @@ function track(child: ChildProcess, name: string): ChildProcess {
 const profileFlag = args.find((a) => a === '--profile' || a.startsWith('--profile='));
 const profileDir = profileFlag?.startsWith('--profile=')
   ? path.resolve(profileFlag.slice('--profile='.length))
-  : (process.env.BENCH_PROFILE_DIR ?? (profileFlag ? fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-profiles-')) : undefined));
+  : (process.env.BENCH_PROFILE_DIR ??
+    (profileFlag ? fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-profiles-')) : undefined));
 if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
 const profileArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 /** pid → what it is, to name the profiles. */
@@ -77,15 +101,22 @@ const DIST_ENTRIES: Record<string, string> = {
   'broker-server/start-all.ts': 'dist/start-all.mjs',
 };
 const runtimeSetting = process.env.BENCH_RUNTIME ?? 'auto';
-if (!['tsx', 'dist', 'auto'].includes(runtimeSetting)) throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
+if (!['tsx', 'dist', 'auto'].includes(runtimeSetting))
+  throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
 const runtimes = new Map<string, string>();
 
 function entryFor(script: string): { file: string; execArgv: string[]; runtime: string } {
   const dist = DIST_ENTRIES[script];
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
-  if (runtimeSetting === 'dist' && dist !== undefined && !built) throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
+  if (runtimeSetting === 'dist' && dist !== undefined && !built)
+    throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
   // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces keep its memory down.
-  if (built && runtimeSetting !== 'tsx') return { file: path.join(root, dist), execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [], runtime: 'dist' };
+  if (built && runtimeSetting !== 'tsx')
+    return {
+      file: path.join(root, dist),
+      execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [],
+      runtime: 'dist',
+    };
   return { file: path.join(root, script), execArgv: ['--import', 'tsx'], runtime: 'tsx' };
 }
 
@@ -206,12 +237,28 @@ interface Server {
   events: EventWatcher;
 }
 
-async function startServer(name: string, env: NodeJS.ProcessEnv = {}, script = 'broker-server/main.ts', options: LaunchOptions = {}): Promise<Server> {
+async function startServer(
+  name: string,
+  env: NodeJS.ProcessEnv = {},
+  script = 'broker-server/main.ts',
+  options: LaunchOptions = {},
+): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `printhop-bench-${name}-`));
   const [port, mqttPort] = [await freePort(), await freePort()];
   // One client address posts everything here: the rate limit, meant for people, is off.
   const child = track(
-    launch(script, { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, PRINT_RATE_PER_MINUTE: '0', ...env }, options),
+    launch(
+      script,
+      {
+        PORT: String(port),
+        MQTT_PORT: String(mqttPort),
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        PRINT_RATE_PER_MINUTE: '0',
+        ...env,
+      },
+      options,
+    ),
     `server ${name}`,
   );
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -227,7 +274,16 @@ async function startServer(name: string, env: NodeJS.ProcessEnv = {}, script = '
   }
   const events = new EventWatcher(port);
   await events.ready;
-  return { port, mqttPort, dataDir, child, brokerUrl: `mqtt://127.0.0.1:${mqttPort}`, wsUrl: `ws://127.0.0.1:${port}/mqtt`, agent, events };
+  return {
+    port,
+    mqttPort,
+    dataDir,
+    child,
+    brokerUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    wsUrl: `ws://127.0.0.1:${port}/mqtt`,
+    agent,
+    events,
+  };
 }
 
 async function stopServer(server: Server): Promise<void> {
@@ -237,11 +293,24 @@ async function stopServer(server: Server): Promise<void> {
   fs.rmSync(server.dataDir, { recursive: true, force: true });
 }
 
-function request(agent: http.Agent, port: number, method: string, route: string, body?: unknown): Promise<{ status: number; body: string }> {
+function request(
+  agent: http.Agent,
+  port: number,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { host: '127.0.0.1', port, method, path: route, agent, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: route,
+        agent,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -256,7 +325,13 @@ function request(agent: http.Agent, port: number, method: string, route: string,
 
 /** printerId undefined: the request names none, as a user of `npm start` posting to its one printer. */
 async function postJob(server: Server, content: string, printerId: string | undefined): Promise<number> {
-  const res = await request(server.agent, server.port, 'POST', '/print', printerId === undefined ? { content } : { content, printerId });
+  const res = await request(
+    server.agent,
+    server.port,
+    'POST',
+    '/print',
+    printerId === undefined ? { content } : { content, printerId },
+  );
   if (res.status !== 201) throw new Error(`POST /print answered ${res.status}: ${res.body}`);
   return (JSON.parse(res.body) as { id: number }).id;
 }
@@ -326,7 +401,13 @@ class EventWatcher {
   async allOnline(ids: string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!ids.every((id) => this.online.has(id))) {
-      if (Date.now() > deadline) throw new Error(`printers not online after ${timeoutMs} ms: ${ids.filter((id) => !this.online.has(id)).slice(0, 5).join(', ')}…`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `printers not online after ${timeoutMs} ms: ${ids
+            .filter((id) => !this.online.has(id))
+            .slice(0, 5)
+            .join(', ')}…`,
+        );
       await Promise.race([new Promise<void>((resolve) => this.printerWaiters.push(resolve)), sleep(200)]);
     }
   }
@@ -344,7 +425,12 @@ interface Agents {
   children: ChildProcess[];
 }
 
-function startAgents(server: Server, printerIds: string[], mqttUrl = server.wsUrl, extraEnv: NodeJS.ProcessEnv = {}): Agents {
+function startAgents(
+  server: Server,
+  printerIds: string[],
+  mqttUrl = server.wsUrl,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Agents {
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
   const agentChildren = printerIds.map((printerId) =>
     track(
@@ -373,22 +459,31 @@ async function stopAgents(agents: Agents): Promise<void> {
 const marker = (scenario: string, n: number) => `bench ${scenario} #${n}`;
 
 /** From the database and the paper: every posted job printed, exactly once; returns the paper order per printer. */
-async function checkExactlyOnce(server: Server, paperDir: string, scenario: string, posted: Map<number, string>): Promise<Map<string, number[]>> {
+async function checkExactlyOnce(
+  server: Server,
+  paperDir: string,
+  scenario: string,
+  posted: Map<number, string>,
+): Promise<Map<string, number[]>> {
   const db = new sqlite3.Database(path.join(server.dataDir, 'printhop.sqlite'), sqlite3.OPEN_READONLY);
   const rows = await new Promise<Array<{ id: number; status: string }>>((resolve, reject) =>
-    db.all('SELECT id, status FROM print_jobs', (err, r) => (err ? reject(err) : resolve(r as Array<{ id: number; status: string }>))),
+    db.all('SELECT id, status FROM print_jobs', (err, r) =>
+      err ? reject(err) : resolve(r as Array<{ id: number; status: string }>),
+    ),
   );
   db.close();
   const status = new Map(rows.map((r) => [r.id, r.status]));
   const problems: string[] = [];
-  for (const id of posted.keys()) if (status.get(id) !== 'printed') problems.push(`job ${id} is ${status.get(id) ?? 'missing'} in the database`);
+  for (const id of posted.keys())
+    if (status.get(id) !== 'printed') problems.push(`job ${id} is ${status.get(id) ?? 'missing'} in the database`);
 
   const contentToId = new Map([...posted].map(([id, content]) => [content, id]));
   const seen = new Map<number, number>();
   const order = new Map<string, number[]>();
   for (const file of fs.readdirSync(paperDir).filter((f) => f.endsWith('.prn'))) {
     const decoded = decodeEscPos(fs.readFileSync(path.join(paperDir, file)));
-    if (decoded.unexpected.length) problems.push(`${file}: unexpected bytes ${decoded.unexpected.slice(0, 3).join(', ')}`);
+    if (decoded.unexpected.length)
+      problems.push(`${file}: unexpected bytes ${decoded.unexpected.slice(0, 3).join(', ')}`);
     const ids: number[] = [];
     for (const receipt of decoded.receipts) {
       const line = receipt.lines.find((l) => l.startsWith(`bench ${scenario} #`));
@@ -403,7 +498,10 @@ async function checkExactlyOnce(server: Server, paperDir: string, scenario: stri
     const n = seen.get(id) ?? 0;
     if (n !== 1) problems.push(`job ${id} is on paper ${n} times`);
   }
-  if (problems.length) throw new Error(`${scenario}: exactly-once check failed (${problems.length} problems): ${problems.slice(0, 10).join('; ')}`);
+  if (problems.length)
+    throw new Error(
+      `${scenario}: exactly-once check failed (${problems.length} problems): ${problems.slice(0, 10).join('; ')}`,
+    );
   return order;
 }
 
@@ -423,10 +521,25 @@ interface Figure {
   met: boolean | null;
 }
 const figures: Figure[] = [];
-function figure(scenario: string, metric: string, value: number, unit: string, target?: { op: '<=' | '>='; value: number }): void {
+function figure(
+  scenario: string,
+  metric: string,
+  value: number,
+  unit: string,
+  target?: { op: '<=' | '>='; value: number },
+): void {
   const met = target ? (target.op === '<=' ? value <= target.value : value >= target.value) : null;
-  figures.push({ scenario, metric, value: Math.round(value * 100) / 100, unit, target: target ? `${target.op} ${target.value} ${unit}` : '', met });
-  console.error(`  ${scenario} ${metric}: ${value.toFixed(2)} ${unit}${target ? ` (target ${target.op} ${target.value})` : ''}`);
+  figures.push({
+    scenario,
+    metric,
+    value: Math.round(value * 100) / 100,
+    unit,
+    target: target ? `${target.op} ${target.value} ${unit}` : '',
+    met,
+  });
+  console.error(
+    `  ${scenario} ${metric}: ${value.toFixed(2)} ${unit}${target ? ` (target ${target.op} ${target.value})` : ''}`,
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -455,7 +568,14 @@ const results: {
 } = {};
 
 /** One client, one job at a time: POST, then wait for its `printed` event on the shared event stream. */
-async function sequentialLatency(server: Server, label: string, count: number, printerId: string | undefined, posted: Map<number, string>, offset = 0): Promise<number[]> {
+async function sequentialLatency(
+  server: Server,
+  label: string,
+  count: number,
+  printerId: string | undefined,
+  posted: Map<number, string>,
+  offset = 0,
+): Promise<number[]> {
   const times: number[] = [];
   for (let i = offset; i < offset + count; i++) {
     const content = marker(label, i);
@@ -468,7 +588,15 @@ async function sequentialLatency(server: Server, label: string, count: number, p
 }
 
 /** `clients` posting `count` jobs as fast as they are answered: accepted (201) and printed rates, in jobs/s. */
-async function loadRun(server: Server, label: string, count: number, clients: number, printerIds: Array<string | undefined>, posted: Map<number, string>, offset = 0): Promise<{ accepted: number; printed: number }> {
+async function loadRun(
+  server: Server,
+  label: string,
+  count: number,
+  clients: number,
+  printerIds: Array<string | undefined>,
+  posted: Map<number, string>,
+  offset = 0,
+): Promise<{ accepted: number; printed: number }> {
   const t0 = performance.now();
   const ids = await runPool(count, clients, async (i) => {
     const content = marker(label, offset + i);
@@ -485,7 +613,9 @@ async function loadRun(server: Server, label: string, count: number, clients: nu
 /** tcp: the agent on mqtt:// (as a Raspberry Pi's agent connects) instead of npm start's ws://…/mqtt. */
 async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   const label = transport === 'ws' ? 'latency' : 'latency-tcp';
-  console.error(`${label}: 1 client, sequential, ${COUNTS.latency} jobs, agent over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}`);
+  console.error(
+    `${label}: 1 client, sequential, ${COUNTS.latency} jobs, agent over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}`,
+  );
   const server = await startServer(label, { PRINTERS: 'printer-1' });
   const agents = startAgents(server, ['printer-1'], transport === 'ws' ? server.wsUrl : server.brokerUrl);
   await server.events.allOnline(['printer-1'], 30_000);
@@ -501,7 +631,8 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   if (transport === 'ws') results.latency = { p50, p99 };
   figure(label, 'p50 POST→printed stored', p50, 'ms', { op: '<=', value: 2 });
   figure(label, 'p99 POST→printed stored', p99, 'ms', { op: '<=', value: 8 });
-  if (transport === 'tcp' && results.latency) figure(label, 'p50 / WebSocket p50 (same run)', p50 / results.latency.p50, 'x');
+  if (transport === 'tcp' && results.latency)
+    figure(label, 'p50 / WebSocket p50 (same run)', p50 / results.latency.p50, 'x');
   await stopAgents(agents);
   await stopServer(server);
 }
@@ -511,7 +642,14 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
-  const { accepted, printed } = await loadRun(server, label, COUNTS.throughput, COUNTS.throughputClients, agents.printerIds, posted);
+  const { accepted, printed } = await loadRun(
+    server,
+    label,
+    COUNTS.throughput,
+    COUNTS.throughputClients,
+    agents.printerIds,
+    posted,
+  );
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   await checkExactlyOnce(server, agents.paperDir, label, posted);
@@ -521,7 +659,9 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
 
 async function throughput(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
-  console.error(`throughput: ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs (embedded broker)`);
+  console.error(
+    `throughput: ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs (embedded broker)`,
+  );
   const server = await startServer('throughput', { PRINTERS: printerIds.join(',') });
   const agents = startAgents(server, printerIds);
   const sampler = new RssSampler(() => [server.child?.pid]);
@@ -539,7 +679,9 @@ async function throughput(): Promise<void> {
  * printer id, latency from the POST to the `printed` event on GET /jobs/events, then a load on the one printer.
  */
 async function asNpmStart(): Promise<void> {
-  console.error(`start: as npm start (server + 1 agent, LOG_LEVEL=info): ${COUNTS.latency} sequential jobs, then ${COUNTS.single} from ${COUNTS.singleClients} clients`);
+  console.error(
+    `start: as npm start (server + 1 agent, LOG_LEVEL=info): ${COUNTS.latency} sequential jobs, then ${COUNTS.single} from ${COUNTS.singleClients} clients`,
+  );
   const server = await startServer('start', {}, 'broker-server/start-all.ts', { logLevel: 'default' });
   await server.events.allOnline(['printer-1'], 30_000);
   const [serverPid, agentPid] = (() => {
@@ -559,7 +701,15 @@ async function asNpmStart(): Promise<void> {
   if (results.latency) figure('start', 'p50 / latency scenario p50 (same run)', p50 / results.latency.p50, 'x');
   const loadCpu = new CpuMeter([serverPid]);
   const loadAgentCpu = new CpuMeter([agentPid]);
-  const { accepted, printed } = await loadRun(server, 'start', COUNTS.single, COUNTS.singleClients, [undefined], posted, COUNTS.latency);
+  const { accepted, printed } = await loadRun(
+    server,
+    'start',
+    COUNTS.single,
+    COUNTS.singleClients,
+    [undefined],
+    posted,
+    COUNTS.latency,
+  );
   figure('start', 'server CPU per job (load)', loadCpu.perJob(COUNTS.single), 'ms');
   figure('start', 'agent CPU per job (load)', loadAgentCpu.perJob(COUNTS.single), 'ms');
   figure('start', `accepted (POST 201), ${COUNTS.singleClients} clients, 1 printer`, accepted, 'jobs/s');
@@ -575,11 +725,22 @@ async function asNpmStart(): Promise<void> {
  */
 async function baseline(): Promise<void> {
   console.error(`baseline: straightforward Express + SQLite + mqtt.js, the latency, one-printer and throughput loads`);
-  const run = async (label: string, printerIds: string[], body: (server: Server, agents: Agents, posted: Map<number, string>) => Promise<void>) => {
+  const run = async (
+    label: string,
+    printerIds: string[],
+    body: (server: Server, agents: Agents, posted: Map<number, string>) => Promise<void>,
+  ) => {
     const server = await startServer(label, {}, 'bench/baseline/server.ts');
     const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
     const agentChildren = printerIds.map((printerId) =>
-      track(launch('bench/baseline/agent.ts', { MQTT_URL: server.brokerUrl, PRINTER_ID: printerId, PRINTER_FILE: path.join(paperDir, `${printerId}.prn`) }), `baseline agent ${printerId}`),
+      track(
+        launch('bench/baseline/agent.ts', {
+          MQTT_URL: server.brokerUrl,
+          PRINTER_ID: printerId,
+          PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
+        }),
+        `baseline agent ${printerId}`,
+      ),
     );
     const agents = { printerIds, paperDir, children: agentChildren };
     await server.events.allOnline(printerIds, 30_000);
@@ -616,17 +777,37 @@ async function baseline(): Promise<void> {
     figure('baseline', 'latency p99, paired: baseline / Printhop', p99 / percentile(ours, 99), 'x');
   });
   await run('baseline-single', ['printer-1'], async (server, _agents, posted) => {
-    const { accepted, printed } = await loadRun(server, 'baseline-single', COUNTS.single, COUNTS.singleClients, ['printer-1'], posted);
+    const { accepted, printed } = await loadRun(
+      server,
+      'baseline-single',
+      COUNTS.single,
+      COUNTS.singleClients,
+      ['printer-1'],
+      posted,
+    );
     figure('baseline', `accepted, ${COUNTS.singleClients} clients, 1 printer`, accepted, 'jobs/s');
     figure('baseline', 'printed, 1 printer', printed, 'jobs/s');
-    if (results.start) figure('baseline', '1-printer printed rate: Printhop (start) / baseline', results.start.printed / printed, 'x');
+    if (results.start)
+      figure('baseline', '1-printer printed rate: Printhop (start) / baseline', results.start.printed / printed, 'x');
   });
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
   await run('baseline-throughput', printerIds, async (server, _agents, posted) => {
     const cpu = new CpuMeter([server.child?.pid]);
-    const { printed } = await loadRun(server, 'baseline-throughput', COUNTS.throughput, COUNTS.throughputClients, printerIds, posted);
+    const { printed } = await loadRun(
+      server,
+      'baseline-throughput',
+      COUNTS.throughput,
+      COUNTS.throughputClients,
+      printerIds,
+      posted,
+    );
     figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
-    figure('baseline', `sustained, ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers`, printed, 'jobs/s');
+    figure(
+      'baseline',
+      `sustained, ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers`,
+      printed,
+      'jobs/s',
+    );
     if (results.throughput) figure('baseline', 'throughput: Printhop / baseline', results.throughput / printed, 'x');
   });
 }
@@ -635,7 +816,9 @@ async function external(): Promise<void> {
   const embeddedRate = results.throughput ?? null;
   let mosquitto: string;
   try {
-    mosquitto = execFileSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    mosquitto = execFileSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0]!;
   } catch {
     console.error('external: mosquitto is not installed (apt-get install mosquitto); skipped');
     return;
@@ -645,11 +828,18 @@ async function external(): Promise<void> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n`);
+  fs.writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n`,
+  );
   const broker = track(spawn(mosquitto, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] }), 'mosquitto');
   await sleep(300);
   const brokerUrl = `mqtt://127.0.0.1:${port}`;
-  const server = await startServer('external', { PRINTERS: printerIds.join(','), MQTT_URL: brokerUrl, MQTT_PORT: '-1' });
+  const server = await startServer('external', {
+    PRINTERS: printerIds.join(','),
+    MQTT_URL: brokerUrl,
+    MQTT_PORT: '-1',
+  });
   const agents = startAgents(server, printerIds, brokerUrl);
   const rate = await throughputRun('external', server, agents);
   figure('external', 'sustained POST→printed (Mosquitto)', rate, 'jobs/s');
@@ -664,14 +854,29 @@ async function fleet(): Promise<void> {
   const perProcess = 250;
   const processes = Math.ceil(COUNTS.fleet / perProcess);
   console.error(`fleet: ${COUNTS.fleet} agents over WebSocket (${processes} processes), one job each`);
-  const groups = Array.from({ length: processes }, (_, p) => ({ prefix: `fleet${p}`, count: Math.min(perProcess, COUNTS.fleet - p * perProcess) }));
+  const groups = Array.from({ length: processes }, (_, p) => ({
+    prefix: `fleet${p}`,
+    count: Math.min(perProcess, COUNTS.fleet - p * perProcess),
+  }));
   const printerIds = groups.flatMap(({ prefix, count }) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`));
   // Every printer has its own token, so every one is configured.
   const server = await startServer('fleet', { PRINTERS: printerIds.join(',') });
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-fleet-'));
   const fleetChildren = groups.map(({ prefix, count }, p) =>
     track(
-      launch('bench/fleet.ts', { FLEET_PREFIX: prefix, FLEET_COUNT: String(count), FLEET_DIR: paperDir, FLEET_TOKENS_DIR: server.dataDir, MQTT_URL: server.wsUrl, RECONNECT_MIN_MS: '500', RECONNECT_MAX_MS: '5000' }, { ipc: true }),
+      launch(
+        'bench/fleet.ts',
+        {
+          FLEET_PREFIX: prefix,
+          FLEET_COUNT: String(count),
+          FLEET_DIR: paperDir,
+          FLEET_TOKENS_DIR: server.dataDir,
+          MQTT_URL: server.wsUrl,
+          RECONNECT_MIN_MS: '500',
+          RECONNECT_MAX_MS: '5000',
+        },
+        { ipc: true },
+      ),
       `fleet ${p}`,
     ),
   );
@@ -689,7 +894,10 @@ async function fleet(): Promise<void> {
   const sorted = times.sort((a, b) => a - b);
   figure('fleet', 'p50 delivery POST→printed', percentile(sorted, 50), 'ms');
   figure('fleet', 'p99 delivery POST→printed', percentile(sorted, 99), 'ms', { op: '<=', value: 50 });
-  figure('fleet', `server RSS max (${COUNTS.fleet} agents)`, Math.max(sampler.stop(), rssMb(server.child?.pid)), 'MB', { op: '<=', value: 300 });
+  figure('fleet', `server RSS max (${COUNTS.fleet} agents)`, Math.max(sampler.stop(), rssMb(server.child?.pid)), 'MB', {
+    op: '<=',
+    value: 300,
+  });
   await Promise.all(fleetChildren.map(stopChild));
   fs.rmSync(paperDir, { recursive: true, force: true });
   await stopServer(server);
@@ -724,7 +932,10 @@ async function agent(): Promise<void> {
   const t0 = performance.now();
   const agents = startAgents(server, ['printer-1']);
   await server.events.allOnline(['printer-1'], 30_000);
-  figure('agent', 'start → subscribed and online', (server.events.onlineAt.get('printer-1')! - t0) / 1000, 's', { op: '<=', value: 1 });
+  figure('agent', 'start → subscribed and online', (server.events.onlineAt.get('printer-1')! - t0) / 1000, 's', {
+    op: '<=',
+    value: 1,
+  });
   await sleep(2000);
   const pid = agents.children[0]!.pid;
   figure('agent', 'RSS idle', rssMb(pid), 'MB', { op: '<=', value: 60 });
@@ -749,7 +960,10 @@ async function agent(): Promise<void> {
 async function summariseProfiles(dir: string): Promise<void> {
   await sleep(500);
   console.log(`\nCPU profiles in ${dir} (npx tsx bench/profile-summary.ts FILE [N] for more lines):`);
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+  for (const file of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()) {
     const pid = Number(/^CPU\.\d+\.\d+\.(\d+)\./.exec(file)?.[1]);
     const summary = summariseProfile(path.join(dir, file), 6);
     console.log(`\n${file}: ${launched.get(pid) ?? 'unknown process'}, ${summary.split('\n').join('\n  ')}`);
@@ -759,8 +973,16 @@ async function summariseProfiles(dir: string): Promise<void> {
 // ---------- main ----------
 
 async function main(): Promise<void> {
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
-  console.error(`Printhop benchmark${smoke ? ' (smoke: small counts, figures not comparable to targets)' : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+  console.error(
+    `Printhop benchmark${smoke ? ' (smoke: small counts, figures not comparable to targets)' : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`,
+  );
   const loadBefore = os.loadavg()[0]!;
   if (wanted('latency')) await latency();
   if (wanted('latency-tcp')) await latency('tcp');
@@ -772,15 +994,33 @@ async function main(): Promise<void> {
   if (wanted('catch-up')) await catchUp();
   if (wanted('agent')) await agent();
 
-  const rows = figures.map((f) => [f.scenario, f.metric, `${f.value} ${f.unit}`, f.target || '—', f.met === null ? '' : f.met ? 'met' : 'NOT met']);
+  const rows = figures.map((f) => [
+    f.scenario,
+    f.metric,
+    `${f.value} ${f.unit}`,
+    f.target || '—',
+    f.met === null ? '' : f.met ? 'met' : 'NOT met',
+  ]);
   const header = ['scenario', 'figure', 'measured', 'target', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const load = { before: Math.round(loadBefore * 100) / 100, after: Math.round(os.loadavg()[0]! * 100) / 100 };
   const runtime = Object.fromEntries(runtimes);
-  console.log(`\nPrinthop benchmark${smoke ? ' (smoke)' : ''} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}`);
-  console.log(`${new Date().toISOString()}; load average ${load.before} before, ${load.after} after (above the core count, wall-clock figures are the machine's, not Printhop's: compare ratios and CPU per job)`);
-  console.log(`runtime: ${Object.entries(runtime).map(([script, r]) => `${script} ${r}`).join(', ')}`);
+  console.log(
+    `\nPrinthop benchmark${smoke ? ' (smoke)' : ''} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}`,
+  );
+  console.log(
+    `${new Date().toISOString()}; load average ${load.before} before, ${load.after} after (above the core count, wall-clock figures are the machine's, not Printhop's: compare ratios and CPU per job)`,
+  );
+  console.log(
+    `runtime: ${Object.entries(runtime)
+      .map(([script, r]) => `${script} ${r}`)
+      .join(', ')}`,
+  );
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(r));

@@ -13,7 +13,13 @@ import path from 'node:path';
 const root = process.env.ROOT ?? path.resolve(import.meta.dirname, '..');
 const streams = Number(process.env.STREAMS ?? 2000);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-sse-'));
-const free = () => new Promise<number>((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+const free = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,14 +28,29 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'broker-server/main.ts')], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), MQTT_PORT: '-1', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'error', PRINT_RATE_PER_MINUTE: '0' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      MQTT_PORT: '-1',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      PRINT_RATE_PER_MINUTE: '0',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const requests: http.ClientRequest[] = [];
   try {
-    await new Promise<void>((resolve) => server.stdout!.on('data', (d: Buffer) => /mosquitto_sub|MQTT/.test(d.toString()) && resolve()));
-    for (let i = 0; i < 20; i++) await fetch(base + '/print', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: `message ${i} `.repeat(40) }) });
+    await new Promise<void>((resolve) =>
+      server.stdout!.on('data', (d: Buffer) => /mosquitto_sub|MQTT/.test(d.toString()) && resolve()),
+    );
+    for (let i = 0; i < 20; i++)
+      await fetch(base + '/print', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ content: `message ${i} `.repeat(40) }),
+      });
     await sleep(1000);
     const before = rss(server.pid!);
     const statuses = new Map<number, number>();
@@ -52,7 +73,16 @@ async function main(): Promise<void> {
     }
     await sleep(1000);
     const after = rss(server.pid!);
-    console.log(JSON.stringify({ root, streams, statuses: Object.fromEntries(statuses), rssBeforeMB: Math.round(before), rssAfterMB: Math.round(after), slowestHealthMs: Math.round(worst) }));
+    console.log(
+      JSON.stringify({
+        root,
+        streams,
+        statuses: Object.fromEntries(statuses),
+        rssBeforeMB: Math.round(before),
+        rssAfterMB: Math.round(after),
+        slowestHealthMs: Math.round(worst),
+      }),
+    );
   } finally {
     requests.forEach((r) => r.destroy());
     agent.destroy();

@@ -23,12 +23,20 @@ const nodeAgent = new http.Agent({ keepAlive: true });
 /** node:http, as bench/run.ts drives the server. */
 function nodeRequest(url: string, method: string, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent: nodeAgent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent: nodeAgent,
+        headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -101,7 +109,10 @@ class Target {
     const at = this.printedAt.get(id);
     if (at !== undefined) return Promise.resolve(at);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`job ${id}: no printed event from ${this.base} within 60 s`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`job ${id}: no printed event from ${this.base} within 60 s`)),
+        60_000,
+      );
       this.waiters.set(id, (t) => {
         clearTimeout(timer);
         resolve(t);
@@ -132,11 +143,12 @@ class Target {
   }
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
 const cpu0 = process.cpuUsage();
-const clientCpuMsPerJob = (jobs: number) => round((((c) => c.user + c.system)(process.cpuUsage(cpu0)) / 1000) / jobs);
+const clientCpuMsPerJob = (jobs: number) => round(((c) => c.user + c.system)(process.cpuUsage(cpu0)) / 1000 / jobs);
 const targets = base.split(',').map((url) => new Target(url));
 for (const t of targets) await t.watchEvents();
 if (mode === 'latency') {
@@ -149,7 +161,18 @@ if (mode === 'latency') {
   }
   for (const [k, t] of targets.entries()) {
     const sorted = times[k]!.sort((a, b) => a - b);
-    console.log(JSON.stringify({ mode, url: t.spec, count, p50: round(pct(sorted, 50)), p90: round(pct(sorted, 90)), p99: round(pct(sorted, 99)), unit: 'ms', clientCpuMsPerJob: clientCpuMsPerJob(count * targets.length) }));
+    console.log(
+      JSON.stringify({
+        mode,
+        url: t.spec,
+        count,
+        p50: round(pct(sorted, 50)),
+        p90: round(pct(sorted, 90)),
+        p99: round(pct(sorted, 99)),
+        unit: 'ms',
+        clientCpuMsPerJob: clientCpuMsPerJob(count * targets.length),
+      }),
+    );
   }
 } else {
   const target = targets[0]!;
@@ -164,7 +187,17 @@ if (mode === 'latency') {
   const acceptedMs = performance.now() - t0;
   const done = await Promise.all(ids.map((id) => target.printed(id)));
   const printedMs = Math.max(...done) - t0;
-  console.log(JSON.stringify({ mode, url: target.spec, count, clients, acceptedPerS: round((count / acceptedMs) * 1000), printedPerS: round((count / printedMs) * 1000), clientCpuMsPerJob: clientCpuMsPerJob(count) }));
+  console.log(
+    JSON.stringify({
+      mode,
+      url: target.spec,
+      count,
+      clients,
+      acceptedPerS: round((count / acceptedMs) * 1000),
+      printedPerS: round((count / printedMs) * 1000),
+      clientCpuMsPerJob: clientCpuMsPerJob(count),
+    }),
+  );
 }
 for (const t of targets) t.close();
 process.exit(0);

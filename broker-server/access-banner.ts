@@ -32,11 +32,15 @@ export function accessBanner(
   for (const printerId of accounts.printerIds) {
     const { password } = accounts.credentialsFor({ kind: 'printer', printerId });
     if (!stillValid(printerId, password)) continue;
-    lines.push(`  Agent ${printerId}: MQTT_URL=ws://${host}:${ports.httpPort}/mqtt PRINTER_ID=${printerId} MQTT_PASSWORD=${shellQuote(password)} npm run agent`);
+    lines.push(
+      `  Agent ${printerId}: MQTT_URL=ws://${host}:${ports.httpPort}/mqtt PRINTER_ID=${printerId} MQTT_PASSWORD=${shellQuote(password)} npm run agent`,
+    );
   }
-  lines.push('  (on another machine, use this server\'s address instead of ' + host + ')');
+  lines.push("  (on another machine, use this server's address instead of " + host + ')');
   if (admin) {
-    lines.push(`  Admin (printers: add, rotate, remove): http://${host}:${ports.httpPort}/admin  password ${shellQuote(admin.password)}${admin.file ? ` (kept in ${admin.file})` : ''}`);
+    lines.push(
+      `  Admin (printers: add, rotate, remove): http://${host}:${ports.httpPort}/admin  password ${shellQuote(admin.password)}${admin.file ? ` (kept in ${admin.file})` : ''}`,
+    );
     lines.push('  or: npm run printers -- list | add ID | rotate ID | remove ID');
   }
   lines.push('');

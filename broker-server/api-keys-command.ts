@@ -15,7 +15,12 @@ import { type ApiKeyStore, SqlApiKeyStore } from './store/api-key-store';
 const USAGE = 'usage: npm run api-keys -- create NAME | list | revoke NAME';
 
 /** Runs one command; returns the exit code. `out` gets what the user reads, `err` the errors. */
-export async function apiKeysCommand(args: string[], store: ApiKeyStore, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function apiKeysCommand(
+  args: string[],
+  store: ApiKeyStore,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
   const [command, name, ...rest] = args;
   if (rest.length || !command) {
     err(USAGE);
@@ -43,7 +48,8 @@ export async function apiKeysCommand(args: string[], store: ApiKeyStore, out: (l
       }
       const keys = await store.list();
       if (!keys.length) out('no API keys');
-      for (const k of keys) out(`${k.name}\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}`);
+      for (const k of keys)
+        out(`${k.name}\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}`);
       return 0;
     }
     case 'revoke': {
@@ -78,7 +84,12 @@ export async function withServerDatabase<T>(program: string, fn: (db: Database) 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const code = await withServerDatabase('printhop api-keys', (db) =>
-    apiKeysCommand(process.argv.slice(2), new SqlApiKeyStore(db.sequelize), (line) => console.log(line), (line) => console.error(line)),
+    apiKeysCommand(
+      process.argv.slice(2),
+      new SqlApiKeyStore(db.sequelize),
+      (line) => console.log(line),
+      (line) => console.error(line),
+    ),
   );
   process.exit(code);
 }

@@ -35,7 +35,10 @@ async function main(): Promise<void> {
   const server = await startServer(config, log);
   // Before the banner: whoever waits for it (a person, a supervisor, a test) may stop the server at once.
   stopOnSignals(log, 'shutting down', () => server.stop());
-  process.stdout.write(accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) + '\n');
+  process.stdout.write(
+    accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) +
+      '\n',
+  );
 }
 
 main().catch((err: unknown) => {

@@ -24,8 +24,18 @@ export class ServerMetrics {
   constructor(sources: MetricSources) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'printhop_' });
-    const created = new client.Counter({ name: 'printhop_jobs_created_total', help: 'Jobs created (POST /print, reprints, test prints) by this instance', labelNames: ['printer'], registers: [r] });
-    const finished = new client.Counter({ name: 'printhop_jobs_finished_total', help: 'Jobs that reached a final status, by status and printer', labelNames: ['printer', 'status'], registers: [r] });
+    const created = new client.Counter({
+      name: 'printhop_jobs_created_total',
+      help: 'Jobs created (POST /print, reprints, test prints) by this instance',
+      labelNames: ['printer'],
+      registers: [r],
+    });
+    const finished = new client.Counter({
+      name: 'printhop_jobs_finished_total',
+      help: 'Jobs that reached a final status, by status and printer',
+      labelNames: ['printer', 'status'],
+      registers: [r],
+    });
     const printSeconds = new client.Histogram({
       name: 'printhop_job_print_seconds',
       help: 'Time from the job being committed (POST /print) to its printed ack being applied',
@@ -33,7 +43,12 @@ export class ServerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [r],
     });
-    const acks = new client.Counter({ name: 'printhop_acks_total', help: 'Agent acks, applied or ignored (duplicates, unknown or foreign jobs)', labelNames: ['result'], registers: [r] });
+    const acks = new client.Counter({
+      name: 'printhop_acks_total',
+      help: 'Agent acks, applied or ignored (duplicates, unknown or foreign jobs)',
+      labelNames: ['result'],
+      registers: [r],
+    });
     const commits = new client.Histogram({
       name: 'printhop_db_commit_seconds',
       help: 'Time of each group commit of job writes (one transaction)',
@@ -54,7 +69,7 @@ export class ServerMetrics {
     });
     new client.Gauge({
       name: 'printhop_printer_online',
-      help: '1 when the printer\'s agent is online, else 0',
+      help: "1 when the printer's agent is online, else 0",
       labelNames: ['printer'],
       registers: [r],
       async collect() {
@@ -69,7 +84,8 @@ export class ServerMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        for (const p of await sources.printers.list()) if (p.state === 'online' && p.condition) this.set({ printer: p.id, condition: p.condition }, 1);
+        for (const p of await sources.printers.list())
+          if (p.state === 'online' && p.condition) this.set({ printer: p.id, condition: p.condition }, 1);
       },
     });
     new client.Gauge({

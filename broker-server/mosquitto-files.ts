@@ -19,7 +19,9 @@ function main(args: string[]): number {
   const outIndex = args.indexOf('--out');
   const out = outIndex >= 0 ? args[outIndex + 1] : undefined;
   if (args.includes('--help') || (outIndex >= 0 && !out)) {
-    console.error('usage: npm run mosquitto-files [-- --out DIR]   (settings: DATA_DIR, PRINTERS, PRINTER_TOKENS, MQTT_DEBUG_PASSWORD, MQTT_SERVER_PASSWORD, MQTT_USERNAME, MQTT_PASSWORD)');
+    console.error(
+      'usage: npm run mosquitto-files [-- --out DIR]   (settings: DATA_DIR, PRINTERS, PRINTER_TOKENS, MQTT_DEBUG_PASSWORD, MQTT_SERVER_PASSWORD, MQTT_USERNAME, MQTT_PASSWORD)',
+    );
     return 2;
   }
   const config = loadOrExit('printhop mosquitto-files', () => loadServerConfig());
@@ -27,7 +29,9 @@ function main(args: string[]): number {
   const server = serverBrokerCredentials(config, store);
   const { accounts, problems } = brokerAccountsFromConfig({
     printers: store.printerIds,
-    printerTokens: Object.fromEntries(store.printerIds.map((printerId) => [printerId, store.credentialsFor({ kind: 'printer', printerId }).password])),
+    printerTokens: Object.fromEntries(
+      store.printerIds.map((printerId) => [printerId, store.credentialsFor({ kind: 'printer', printerId }).password]),
+    ),
     mqttUsername: server.username,
     mqttPassword: server.password,
     mqttDebugPassword: store.credentialsFor({ kind: 'debug' }).password,
@@ -38,7 +42,9 @@ function main(args: string[]): number {
   }
   const files = mosquittoAccessFiles(accounts);
   if (!out) {
-    process.stdout.write(`# ---- ${PASSWORD_FILE} (password_file) ----\n${files.passwordFile}\n# ---- ${ACL_FILE} (acl_file) ----\n${files.aclFile}`);
+    process.stdout.write(
+      `# ---- ${PASSWORD_FILE} (password_file) ----\n${files.passwordFile}\n# ---- ${ACL_FILE} (acl_file) ----\n${files.aclFile}`,
+    );
     return 0;
   }
   fs.mkdirSync(out, { recursive: true });
@@ -46,7 +52,9 @@ function main(args: string[]): number {
   fs.writeFileSync(passwordPath, files.passwordFile, { mode: 0o600 });
   fs.chmodSync(passwordPath, 0o600);
   fs.writeFileSync(path.join(out, ACL_FILE), files.aclFile, { mode: 0o644 });
-  console.error(`wrote ${passwordPath} and ${path.join(out, ACL_FILE)} (${accounts.printers.length} printers${accounts.debug ? ', debug' : ''}, ${accounts.server.username})`);
+  console.error(
+    `wrote ${passwordPath} and ${path.join(out, ACL_FILE)} (${accounts.printers.length} printers${accounts.debug ? ', debug' : ''}, ${accounts.server.username})`,
+  );
   return 0;
 }
 

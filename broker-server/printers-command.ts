@@ -23,13 +23,21 @@ export interface CommandResult {
 }
 
 /** `env`: the settings (the process's environment when absent). */
-export async function runPrintersCommand(args: string[], env?: Record<string, string | undefined>): Promise<CommandResult> {
+export async function runPrintersCommand(
+  args: string[],
+  env?: Record<string, string | undefined>,
+): Promise<CommandResult> {
   const force = args.includes('--force');
   const urlIndex = args.indexOf('--url');
   const urlArg = urlIndex >= 0 ? args[urlIndex + 1] : undefined;
   const rest = args.filter((a, i) => a !== '--force' && (urlIndex < 0 || (i !== urlIndex && i !== urlIndex + 1)));
   const [verb, id, ...extra] = rest;
-  if (!verb || extra.length || (verb === 'list' ? id !== undefined : !['add', 'rotate', 'remove'].includes(verb) || !id)) return { code: 2, out: USAGE };
+  if (
+    !verb ||
+    extra.length ||
+    (verb === 'list' ? id !== undefined : !['add', 'rotate', 'remove'].includes(verb) || !id)
+  )
+    return { code: 2, out: USAGE };
 
   const config = loadOrExit('printhop printers', () => loadServerConfig(env));
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -40,7 +48,10 @@ export async function runPrintersCommand(args: string[], env?: Record<string, st
     try {
       password = fs.readFileSync(file, 'utf8').trim();
     } catch {
-      return { code: 1, out: `no admin password: set ADMIN_PASSWORD, or run this with the server's DATA_DIR (${file} not readable)` };
+      return {
+        code: 1,
+        out: `no admin password: set ADMIN_PASSWORD, or run this with the server's DATA_DIR (${file} not readable)`,
+      };
     }
   }
   const headers = { authorization: `Bearer ${password}`, 'content-type': 'application/json' };
@@ -48,28 +59,49 @@ export async function runPrintersCommand(args: string[], env?: Record<string, st
   let res: Response;
   try {
     if (verb === 'list') res = await fetch(route, { headers });
-    else if (verb === 'add') res = await fetch(route, { method: 'POST', headers, body: JSON.stringify({ printerId: id }) });
-    else if (verb === 'rotate') res = await fetch(`${route}/${encodeURIComponent(id!)}/rotate`, { method: 'POST', headers });
-    else res = await fetch(`${route}/${encodeURIComponent(id!)}${force ? '?force=true' : ''}`, { method: 'DELETE', headers });
+    else if (verb === 'add')
+      res = await fetch(route, { method: 'POST', headers, body: JSON.stringify({ printerId: id }) });
+    else if (verb === 'rotate')
+      res = await fetch(`${route}/${encodeURIComponent(id!)}/rotate`, { method: 'POST', headers });
+    else
+      res = await fetch(`${route}/${encodeURIComponent(id!)}${force ? '?force=true' : ''}`, {
+        method: 'DELETE',
+        headers,
+      });
   } catch (err) {
-    return { code: 3, out: `the server does not answer at ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}): start it, or give --url` };
+    return {
+      code: 3,
+      out: `the server does not answer at ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}): start it, or give --url`,
+    };
   }
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok) {
-    const hint = res.status === 409 && Array.isArray(body.unfinishedJobs) ? ' (add --force to remove it anyway; those jobs end failed)' : '';
+    const hint =
+      res.status === 409 && Array.isArray(body.unfinishedJobs)
+        ? ' (add --force to remove it anyway; those jobs end failed)'
+        : '';
     return { code: 1, out: `refused (${res.status}): ${String(body.error ?? res.statusText)}${hint}` };
   }
   if (verb === 'list') {
     const rows = body as unknown as Array<{ printerId: string; createdAt: string; updatedAt: string }>;
-    return { code: 0, out: rows.length ? rows.map((r) => `${r.printerId}\tadded ${r.createdAt}\ttoken changed ${r.updatedAt}`).join('\n') : '(no printer)' };
+    return {
+      code: 0,
+      out: rows.length
+        ? rows.map((r) => `${r.printerId}\tadded ${r.createdAt}\ttoken changed ${r.updatedAt}`).join('\n')
+        : '(no printer)',
+    };
   }
   if (verb === 'remove') {
     const failed = (body.failedJobs as number[] | undefined) ?? [];
-    return { code: 0, out: `printer ${id} removed; its agent was disconnected${failed.length ? `; jobs ${failed.join(', ')} ended failed` : ''}` };
+    return {
+      code: 0,
+      out: `printer ${id} removed; its agent was disconnected${failed.length ? `; jobs ${failed.join(', ')} ended failed` : ''}`,
+    };
   }
   return {
     code: 0,
-    out: `${verb === 'add' ? 'printer added' : 'new token; the old one is refused and the agent was disconnected'}: ${id}\n` +
+    out:
+      `${verb === 'add' ? 'printer added' : 'new token; the old one is refused and the agent was disconnected'}: ${id}\n` +
       `token (shown once): ${String(body.token)}\nagent: ${String(body.agentCommand)}`,
   };
 }

@@ -69,7 +69,11 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   // Data folder 0700 (its files are 0600 each): a folder left open to others is closed, with a warning.
-  if (ensurePrivateDir(config.dataDir)) log.warn({ module: 'server', dir: config.dataDir }, 'the data folder was open to other users; its mode is now 0700');
+  if (ensurePrivateDir(config.dataDir))
+    log.warn(
+      { module: 'server', dir: config.dataDir },
+      'the data folder was open to other users; its mode is now 0700',
+    );
   const instanceId = newInstanceId();
   const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
   const store = db.createJobStore(instanceId);
@@ -77,36 +81,85 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const jobs = new JobService(store, log);
   const accounts = mqttAccounts(config, log);
   const { mqttLimits } = config;
-  const throttle = new AuthThrottle({ maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockSeconds * 1000 }, log.child({ module: 'access' }));
+  const throttle = new AuthThrottle(
+    { maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockSeconds * 1000 },
+    log.child({ module: 'access' }),
+  );
   const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
-  const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, { throttle, connections });
+  const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, {
+    throttle,
+    connections,
+  });
   const broker = config.mqttUrl
     ? null
-    : new EmbeddedBroker({ host: config.host, tcpPort: config.mqttPort, hooks, maxInflight: mqttLimits.maxInflight, onClientGone: (client) => connections.release(client) }, log);
+    : new EmbeddedBroker(
+        {
+          host: config.host,
+          tcpPort: config.mqttPort,
+          hooks,
+          maxInflight: mqttLimits.maxInflight,
+          onClientGone: (client) => connections.release(client),
+        },
+        log,
+      );
   const serverCredentials = serverBrokerCredentials(config, accounts);
   const external = broker ? null : new ExternalBroker({ url: config.mqttUrl!, ...serverCredentials }, log);
   const bus: MessageBus = broker ?? external!;
-  const dynsec = external && config.dynsec ? new DynamicSecurity(external, { serverUsername: serverCredentials.username }, log) : null;
+  const dynsec =
+    external && config.dynsec
+      ? new DynamicSecurity(external, { serverUsername: serverCredentials.username }, log)
+      : null;
   // The printers PRINTERS names and those of the token file enter the registry once, with their token.
-  const seed = Object.fromEntries(accounts.printerIds.map((id) => [id, accounts.credentialsFor({ kind: 'printer', printerId: id }).password]));
+  const seed = Object.fromEntries(
+    accounts.printerIds.map((id) => [id, accounts.credentialsFor({ kind: 'printer', printerId: id }).password]),
+  );
   const registry = new PrinterAccounts(
     db.createPrinterAccountStore(),
     jobs,
-    { seed, control: brokerControl(broker, dynsec), refreshMs: config.databaseUrl ? config.registryRefreshMs : 0, keepToken: (id, token) => accounts.replacePrinterToken(id, token) },
+    {
+      seed,
+      control: brokerControl(broker, dynsec),
+      refreshMs: config.databaseUrl ? config.registryRefreshMs : 0,
+      keepToken: (id, token) => accounts.replacePrinterToken(id, token),
+    },
     log,
   );
   accounts.usePrinterRegistry(registry);
   const printers = new PrinterRegistry(store, registry, log);
-  registry.on('changed', ({ printerId }) => void printers.announce(printerId).catch((err: unknown) => log.error({ err, printerId }, 'printer change not announced')));
+  registry.on(
+    'changed',
+    ({ printerId }) =>
+      void printers
+        .announce(printerId)
+        .catch((err: unknown) => log.error({ err, printerId }, 'printer change not announced')),
+  );
   const admin = loadAdminPassword(config.dataDir, config.adminPassword);
-  if (admin.modeFixed) log.warn({ module: 'server', file: admin.file }, 'the admin password file was readable by others; its mode is now 0600');
+  if (admin.modeFixed)
+    log.warn(
+      { module: 'server', file: admin.file },
+      'the admin password file was readable by others; its mode is now 0600',
+    );
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
   const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
-  const idempotency = new Idempotency(new SqlIdempotencyStore(db.sequelize), { keyHours: config.idempotencyKeyHours }, log);
-  const metrics = new ServerMetrics({ jobs, printers, live, brokerClients: () => broker?.clientCount ?? null, observeCommits: store.observeCommits?.bind(store) });
+  const idempotency = new Idempotency(
+    new SqlIdempotencyStore(db.sequelize),
+    { keyHours: config.idempotencyKeyHours },
+    log,
+  );
+  const metrics = new ServerMetrics({
+    jobs,
+    printers,
+    live,
+    brokerClients: () => broker?.clientCount ?? null,
+    observeCommits: store.observeCommits?.bind(store),
+  });
   const hostCheck = new HostCheck(config.allowedHosts);
   const formKey = loadFormTokenKey(config.formTokenSecret, config.dataDir);
-  if (formKey.modeFixed) log.warn({ module: 'server', file: 'form-token.key' }, 'the form token key was readable by others; its mode is now 0600');
+  if (formKey.modeFixed)
+    log.warn(
+      { module: 'server', file: 'form-token.key' },
+      'the form token key was readable by others; its mode is now 0600',
+    );
   const app = createApp({
     jobs,
     printers,
@@ -135,7 +188,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       accounts: registry,
       password: admin.password,
       sessions: new AdminSessions({ ttlMs: config.admin.sessionMinutes * 60_000 }),
-      throttle: new LoginThrottle({ attempts: config.admin.lockoutAttempts, lockMs: config.admin.lockoutMinutes * 60_000 }),
+      throttle: new LoginThrottle({
+        attempts: config.admin.lockoutAttempts,
+        lockMs: config.admin.lockoutMinutes * 60_000,
+      }),
       sessionMs: config.admin.sessionMinutes * 60_000,
       agentMqttUrl: config.agentMqttUrl ?? config.mqttUrl,
     },
@@ -148,36 +204,104 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
   });
   // The live streams end as HTTP stops, once no new connection can come in.
-  const http = new HttpListener(app, { port: config.port, host: config.host, broker, hostCheck, beforeDrain: () => void live.stop() });
+  const http = new HttpListener(app, {
+    port: config.port,
+    host: config.host,
+    broker,
+    hostCheck,
+    beforeDrain: () => void live.stop(),
+  });
 
   const parts: Part[] = [
     db,
     // Other instances' agents stay connected to an external broker, whose retained statuses tell.
-    part('printers', () => (config.mqttUrl ? undefined : printers.markAllOffline()), () => undefined),
+    part(
+      'printers',
+      () => (config.mqttUrl ? undefined : printers.markAllOffline()),
+      () => undefined,
+    ),
     new RemoteJobFeed(changes, store, jobs, log),
-    part('printer claims', () => claims.start(), () => claims.stop()),
-    part('auth throttle', () => undefined, () => throttle.stop()),
-    part('printer registry', () => registry.start(), () => registry.stop()),
-    part('broker', () => bus.start(), () => bus.stop()),
-    ...(dynsec ? [part('dynamic security', () => dynsec.start(seed), () => dynsec.stop())] : []),
+    part(
+      'printer claims',
+      () => claims.start(),
+      () => claims.stop(),
+    ),
+    part(
+      'auth throttle',
+      () => undefined,
+      () => throttle.stop(),
+    ),
+    part(
+      'printer registry',
+      () => registry.start(),
+      () => registry.stop(),
+    ),
+    part(
+      'broker',
+      () => bus.start(),
+      () => bus.stop(),
+    ),
+    ...(dynsec
+      ? [
+          part(
+            'dynamic security',
+            () => dynsec.start(seed),
+            () => dynsec.stop(),
+          ),
+        ]
+      : []),
     new JobRetention(jobs, config.jobRetentionDays, log),
     idempotency,
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.
-    part('dispatcher', () => dispatcher.start().catch(async (err: unknown) => {
-      await dispatcher.stop();
-      throw err;
-    }), () => dispatcher.stop()),
+    part(
+      'dispatcher',
+      () =>
+        dispatcher.start().catch(async (err: unknown) => {
+          await dispatcher.stop();
+          throw err;
+        }),
+      () => dispatcher.stop(),
+    ),
     http,
-    part('live updates', () => live.start(), () => undefined),
+    part(
+      'live updates',
+      () => live.start(),
+      () => undefined,
+    ),
   ];
   const lifecycle = new Lifecycle(log);
   await lifecycle.start(parts);
   const mqttPort = broker?.tcpPort ?? null;
   log.info(
-    { module: 'server', instance: instanceId, port: http.port, mqttPort, websocket: broker ? WEBSOCKET_PATH : undefined, broker: config.mqttUrl ?? 'embedded', database: db.location },
+    {
+      module: 'server',
+      instance: instanceId,
+      port: http.port,
+      mqttPort,
+      websocket: broker ? WEBSOCKET_PATH : undefined,
+      broker: config.mqttUrl ?? 'embedded',
+      database: db.location,
+    },
     'server ready',
   );
-  return { httpPort: http.port, mqttPort, jobs, printers, dispatcher, broker, bus, accounts, live, registry, admin, metrics, dynsec, instanceId, idempotency, stop: () => lifecycle.stop() };
+  return {
+    httpPort: http.port,
+    mqttPort,
+    jobs,
+    printers,
+    dispatcher,
+    broker,
+    bus,
+    accounts,
+    live,
+    registry,
+    admin,
+    metrics,
+    dynsec,
+    instanceId,
+    idempotency,
+    stop: () => lifecycle.stop(),
+  };
 }
 
 /**
@@ -187,11 +311,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
  */
 function brokerControl(broker: EmbeddedBroker | null, dynsec: DynamicSecurity | null): BrokerAccountControl {
   if (broker) {
-    const kick = async (printerId: string) => void broker.disconnect((client) => {
-      const account = accountOf(client);
-      return account?.kind === 'printer' && account.printerId === printerId;
-    });
-    return { name: 'embedded broker', readsRegistry: true, addPrinter: async () => undefined, setToken: (id) => kick(id), removePrinter: (id) => kick(id) };
+    const kick = async (printerId: string) =>
+      void broker.disconnect((client) => {
+        const account = accountOf(client);
+        return account?.kind === 'printer' && account.printerId === printerId;
+      });
+    return {
+      name: 'embedded broker',
+      readsRegistry: true,
+      addPrinter: async () => undefined,
+      setToken: (id) => kick(id),
+      removePrinter: (id) => kick(id),
+    };
   }
   if (dynsec) return dynsec;
   const refuse = async () => {
@@ -205,14 +336,33 @@ function brokerControl(broker: EmbeddedBroker | null, dynsec: DynamicSecurity | 
 }
 
 /** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */
-function clusterLinks(config: ServerConfig, instanceId: string, log: Logger): { changes: JobChangeFeed; claims: PrinterClaims } {
+function clusterLinks(
+  config: ServerConfig,
+  instanceId: string,
+  log: Logger,
+): { changes: JobChangeFeed; claims: PrinterClaims } {
   if (!config.databaseUrl) return { changes: new NoOtherInstances(), claims: new SoleInstanceClaims() };
-  return { changes: new PostgresJobChangeFeed(config.databaseUrl, instanceId, log), claims: new PostgresPrinterClaims(config.databaseUrl, instanceId, log) };
+  return {
+    changes: new PostgresJobChangeFeed(config.databaseUrl, instanceId, log),
+    claims: new PostgresPrinterClaims(config.databaseUrl, instanceId, log),
+  };
 }
 
 function mqttAccounts(config: ServerConfig, log: Logger): MqttAccounts {
   const { accounts, modeFixed } = loadTokens(config);
-  if (modeFixed) log.warn({ module: 'server', file: accounts.file }, 'the MQTT token file was readable by others; its mode is now 0600');
-  log.info({ module: 'server', file: accounts.file, printers: accounts.printerIds, generated: accounts.generated.length ? accounts.generated : undefined }, 'mqtt accounts ready');
+  if (modeFixed)
+    log.warn(
+      { module: 'server', file: accounts.file },
+      'the MQTT token file was readable by others; its mode is now 0600',
+    );
+  log.info(
+    {
+      module: 'server',
+      file: accounts.file,
+      printers: accounts.printerIds,
+      generated: accounts.generated.length ? accounts.generated : undefined,
+    },
+    'mqtt accounts ready',
+  );
   return accounts;
 }

@@ -13,7 +13,10 @@ const server = loadOrExit('printhop', () => loadServerConfig());
 // The tokens exist before either process starts, so the agent never races the server for them.
 let agentPassword: string;
 try {
-  agentPassword = loadTokens(server).accounts.credentialsFor({ kind: 'printer', printerId: server.defaultPrinterId }).password;
+  agentPassword = loadTokens(server).accounts.credentialsFor({
+    kind: 'printer',
+    printerId: server.defaultPrinterId,
+  }).password;
 } catch (err) {
   if (err instanceof TokenFileError) {
     console.error(`printhop: ${err.message}`);
@@ -38,7 +41,9 @@ const built = import.meta.url.endsWith('.mjs');
 function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
   // The agent with 1 MB young-generation semi-spaces: about 25 MB less under a burst of jobs (README, "Run in production").
   const v8 = name === 'agent' ? ['--max-semi-space-size=1'] : [];
-  const args = built ? [...v8, path.join(root, 'dist', `printhop-${name}.mjs`)] : ['--import', 'tsx', path.join(root, script)];
+  const args = built
+    ? [...v8, path.join(root, 'dist', `printhop-${name}.mjs`)]
+    : ['--import', 'tsx', path.join(root, script)];
   const child = spawn(process.execPath, args, { cwd: process.cwd(), env, stdio: 'inherit' });
   child.on('exit', (code, signal) => {
     if (!stopping) {

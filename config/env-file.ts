@@ -40,7 +40,11 @@ export function parseEnvFile(text: string, known: readonly string[], file = AGEN
 }
 
 /** The file's settings under the environment's; no file, just the environment. */
-export function withEnvFile(file: string, known: readonly string[], env: Record<string, string | undefined> = process.env): Record<string, string | undefined> {
+export function withEnvFile(
+  file: string,
+  known: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+): Record<string, string | undefined> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

@@ -26,19 +26,31 @@ type Env = Record<string, string | undefined>;
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 const port = (min: number) => z.coerce.number().int().min(min).max(65535);
 const printerId = z.string().regex(PRINTER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
-const printerAccount = printerId.refine((id) => !RESERVED_USERNAMES.includes(id), `must not be ${RESERVED_USERNAMES.join(' or ')} (MQTT accounts of their own)`);
+const printerAccount = printerId.refine(
+  (id) => !RESERVED_USERNAMES.includes(id),
+  `must not be ${RESERVED_USERNAMES.join(' or ')} (MQTT accounts of their own)`,
+);
 const positiveInt = z.coerce.number().int().positive();
-const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
 
 const token = z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE);
 const printerTokens = z.string().transform((s, ctx) => {
   const tokens: Record<string, string> = {};
-  for (const entry of s.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of s
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const colon = entry.indexOf(':');
     const id = colon > 0 ? entry.slice(0, colon) : '';
     const secret = colon > 0 ? entry.slice(colon + 1) : '';
     // The message names the printer, never the token.
-    if (!PRINTER_ID_PATTERN.test(id) || RESERVED_USERNAMES.includes(id)) ctx.addIssue({ code: 'custom', message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${Object.keys(tokens).length + 1})` });
+    if (!PRINTER_ID_PATTERN.test(id) || RESERVED_USERNAMES.includes(id))
+      ctx.addIssue({
+        code: 'custom',
+        message: `each entry must be PRINTER_ID:TOKEN with a valid printer id (entry ${Object.keys(tokens).length + 1})`,
+      });
     else if (!TOKEN_PATTERN.test(secret)) ctx.addIssue({ code: 'custom', message: `the token of ${id} ${TOKEN_RULE}` });
     // defineProperty: a printer named __proto__ is a key like any other, not the object's prototype.
     else Object.defineProperty(tokens, id, { value: secret, enumerable: true, writable: true, configurable: true });
@@ -46,12 +58,22 @@ const printerTokens = z.string().transform((s, ctx) => {
   return tokens;
 });
 /** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set(['PRINTER_TOKENS', 'MQTT_DEBUG_PASSWORD', 'MQTT_SERVER_PASSWORD', 'MQTT_PASSWORD', 'DATABASE_URL', 'FORM_TOKEN_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN']);
+const SECRET_SETTINGS = new Set([
+  'PRINTER_TOKENS',
+  'MQTT_DEBUG_PASSWORD',
+  'MQTT_SERVER_PASSWORD',
+  'MQTT_PASSWORD',
+  'DATABASE_URL',
+  'FORM_TOKEN_SECRET',
+  'ADMIN_PASSWORD',
+  'METRICS_TOKEN',
+]);
 /** Settings shown with their user name and password masked. */
 const URL_SETTINGS = new Set(['MQTT_URL']);
 
 /** Node's URL parser must read it as it is: mqtt.js and pg would otherwise fall back to url.parse, whose warnings and errors print the whole URL. */
-const PARSABLE = 'is not a valid URL: percent-encode reserved characters of the user name and password (# as %23, @ as %40, / as %2F, : as %3A)';
+const PARSABLE =
+  'is not a valid URL: percent-encode reserved characters of the user name and password (# as %23, @ as %40, / as %2F, : as %3A)';
 const brokerUrl = z
   .string()
   .refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL')
@@ -65,7 +87,12 @@ const databaseUrl = z
 const receiptMaxLines = z.coerce.number().int().min(20).max(100_000);
 /** The settings of issue 17 (hardening), with their rules. */
 const hardeningSettings = {
-  ALLOWED_HOSTS: z.string().transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  ALLOWED_HOSTS: z.string().transform((s) =>
+    s
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  ),
   FORM_TOKEN_SECRET: z.string().refine((s) => s === '' || s.length >= 16, 'must be at least 16 characters'),
   RECEIPT_MAX_LINES: receiptMaxLines,
   PREVIEW_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
@@ -92,7 +119,12 @@ const serverSchema = z.object({
   DEFAULT_PRINTER_ID: printerAccount,
   PRINTERS: z
     .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(printerAccount)),
   BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
   LOG_LEVEL: logLevel,
@@ -103,12 +135,21 @@ const serverSchema = z.object({
   MQTT_DEBUG_CAN_PUBLISH: boolean,
   PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
   PRINT_RATE_BURST: positiveInt.max(1_000_000),
-  IDEMPOTENCY_KEY_HOURS: z.coerce.number().positive().max(24 * 365),
+  IDEMPOTENCY_KEY_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365),
   API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
   API_KEYS_REQUIRED: boolean,
-  TRUST_PROXY: z.string().transform((s): boolean | number | string => (s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s)),
+  TRUST_PROXY: z
+    .string()
+    .transform((s): boolean | number | string =>
+      s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s,
+    ),
   ...hardeningSettings,
-  ADMIN_PASSWORD: z.string().refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
+  ADMIN_PASSWORD: z
+    .string()
+    .refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
   ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
   ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
   ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
@@ -148,7 +189,10 @@ const agentSchema = z
     PRINTER: printerSpec,
     CUPS_SERVER: z.string(),
     PAPER_COLUMNS: columns,
-    CODEPAGE: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
+    CODEPAGE: z
+      .string()
+      .transform((s) => s.toUpperCase())
+      .pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
     AGENT_DATA_DIR: z.string().min(1),
     PRINTER_TIMEOUT_MS: positiveInt,
     PRINTER_STATUS_INTERVAL_MS: z.coerce.number().int().min(0),
@@ -162,8 +206,14 @@ const agentSchema = z
     LOG_LEVEL: logLevel,
     RECEIPT_MAX_LINES: receiptMaxLines,
   })
-  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, { message: 'must be at least RECONNECT_MIN_MS', path: ['RECONNECT_MAX_MS'] })
-  .refine((c) => c.PRINTER_RETRY_MAX_MS >= c.PRINTER_RETRY_MIN_MS, { message: 'must be at least PRINTER_RETRY_MIN_MS', path: ['PRINTER_RETRY_MAX_MS'] });
+  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, {
+    message: 'must be at least RECONNECT_MIN_MS',
+    path: ['RECONNECT_MAX_MS'],
+  })
+  .refine((c) => c.PRINTER_RETRY_MAX_MS >= c.PRINTER_RETRY_MIN_MS, {
+    message: 'must be at least PRINTER_RETRY_MIN_MS',
+    path: ['PRINTER_RETRY_MAX_MS'],
+  });
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -174,7 +224,11 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
-function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | number | boolean>, env: Env): z.infer<S> {
+function load<S extends z.ZodType>(
+  schema: S,
+  defaults: Record<string, string | number | boolean>,
+  env: Env,
+): z.infer<S> {
   const raw: Record<string, string> = {};
   for (const [key, value] of Object.entries(defaults)) {
     const fromEnv = env[key];
@@ -185,7 +239,11 @@ function load<S extends z.ZodType>(schema: S, defaults: Record<string, string | 
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = String(issue.path[0] ?? '?');
-        const shown = SECRET_SETTINGS.has(key) ? '(hidden)' : URL_SETTINGS.has(key) ? JSON.stringify(urlForLog(raw[key] ?? '')) : JSON.stringify(raw[key] ?? '');
+        const shown = SECRET_SETTINGS.has(key)
+          ? '(hidden)'
+          : URL_SETTINGS.has(key)
+            ? JSON.stringify(urlForLog(raw[key] ?? ''))
+            : JSON.stringify(raw[key] ?? '');
         return `${key}=${shown}: ${issue.message}`;
       }),
     );
@@ -293,7 +351,11 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     logLevel: c.LOG_LEVEL,
     paperColumns: c.PAPER_COLUMNS,
-    mqttTokens: { printers: c.PRINTER_TOKENS, debug: c.MQTT_DEBUG_PASSWORD || null, server: c.MQTT_SERVER_PASSWORD || null },
+    mqttTokens: {
+      printers: c.PRINTER_TOKENS,
+      debug: c.MQTT_DEBUG_PASSWORD || null,
+      server: c.MQTT_SERVER_PASSWORD || null,
+    },
     debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
     printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
     trustProxy: c.TRUST_PROXY,
@@ -302,7 +364,11 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     apiKeysRequired: c.API_KEYS_REQUIRED,
     ...hardeningConfig(c),
     adminPassword: c.ADMIN_PASSWORD || null,
-    admin: { sessionMinutes: c.ADMIN_SESSION_MINUTES, lockoutAttempts: c.ADMIN_LOCKOUT_ATTEMPTS, lockoutMinutes: c.ADMIN_LOCKOUT_MINUTES },
+    admin: {
+      sessionMinutes: c.ADMIN_SESSION_MINUTES,
+      lockoutAttempts: c.ADMIN_LOCKOUT_ATTEMPTS,
+      lockoutMinutes: c.ADMIN_LOCKOUT_MINUTES,
+    },
     metricsToken: c.METRICS_TOKEN || null,
     dynsec: c.MQTT_DYNSEC,
     agentMqttUrl: c.AGENT_MQTT_URL || null,
@@ -365,7 +431,14 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
 }
 
 /** What the virtual printer can answer to a status request; `silent` answers nothing. */
-export const VIRTUAL_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'silent'] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
+export const VIRTUAL_CONDITIONS = [
+  'ok',
+  'paper-low',
+  'paper-out',
+  'cover-open',
+  'offline',
+  'silent',
+] as const satisfies ReadonlyArray<PrinterCondition | 'silent'>;
 export type VirtualCondition = (typeof VIRTUAL_CONDITIONS)[number];
 
 const virtualPrinterSchema = z.object({

@@ -8,7 +8,8 @@ import type { IClientOptions } from 'mqtt';
 const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, tcp: 1883, mqtts: 8883, ssl: 8883, ws: 80, wss: 443 };
 
 export function mqttConnectOptions(brokerUrl: string, options: IClientOptions = {}): IClientOptions {
-  if (!URL.canParse(brokerUrl)) throw new Error('the broker URL is not a valid URL (percent-encode reserved characters of the password, # as %23)');
+  if (!URL.canParse(brokerUrl))
+    throw new Error('the broker URL is not a valid URL (percent-encode reserved characters of the password, # as %23)');
   const url = new URL(brokerUrl);
   const protocol = url.protocol.replace(/:$/, '') as NonNullable<IClientOptions['protocol']>;
   const websocket = protocol === 'ws' || protocol === 'wss';
@@ -16,7 +17,7 @@ export function mqttConnectOptions(brokerUrl: string, options: IClientOptions = 
     protocol,
     // TCP wants an IPv6 address bare; a WebSocket URL (rebuilt by mqtt.js) with its brackets.
     hostname: websocket ? url.hostname : url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port ? Number(url.port) : (Object.hasOwn(DEFAULT_PORTS, protocol) ? DEFAULT_PORTS[protocol] : undefined),
+    port: url.port ? Number(url.port) : Object.hasOwn(DEFAULT_PORTS, protocol) ? DEFAULT_PORTS[protocol] : undefined,
     ...(websocket ? { path: `${url.pathname}${url.search}` } : {}),
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),

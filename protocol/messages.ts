@@ -40,7 +40,15 @@ export type PrinterState = (typeof PRINTER_STATES)[number];
  * What the agent knows of the printer itself. `unavailable`: it cannot be opened; `unknown`: it can,
  * but does not say how it is (no read-back, or no answer within 500 ms). The others are its own answers.
  */
-export const PRINTER_CONDITIONS = ['ok', 'paper-low', 'paper-out', 'cover-open', 'offline', 'unknown', 'unavailable'] as const;
+export const PRINTER_CONDITIONS = [
+  'ok',
+  'paper-low',
+  'paper-out',
+  'cover-open',
+  'offline',
+  'unknown',
+  'unavailable',
+] as const;
 export type PrinterCondition = (typeof PRINTER_CONDITIONS)[number];
 
 /** The French words the page shows. */

@@ -26,15 +26,85 @@ export interface LayoutOptions {
 
 /** Stand-ins for characters a code page lacks; anything else it lacks becomes `?`. */
 const TRANSLITERATIONS: Record<string, string> = {
-  'œ': 'oe', 'Œ': 'OE', 'æ': 'ae', 'Æ': 'AE', 'ß': 'ss', 'ẞ': 'SS',
-  'ł': 'l', 'Ł': 'L', 'đ': 'd', 'Đ': 'D', 'ð': 'd', 'Ð': 'D', 'þ': 'th', 'Þ': 'Th', 'ø': 'o', 'Ø': 'O', 'ı': 'i', 'ħ': 'h',
-  '‘': "'", '’': "'", '‚': "'", '‛': "'", '′': "'", 'ʼ': "'", '`': "'", '´': "'",
-  '“': '"', '”': '"', '„': '"', '‟': '"', '″': '"', '«': '"', '»': '"', '‹': '<', '›': '>',
-  '–': '-', '—': '-', '‐': '-', '‑': '-', '‒': '-', '―': '-', '−': '-',
-  '…': '...', '•': '*', '·': '.', '€': 'EUR', '£': 'GBP', '¥': 'JPY', '¢': 'c', '™': 'TM', '©': '(c)', '®': '(R)',
-  '×': 'x', '÷': '/', '°': 'o', '±': '+/-', '½': '1/2', '¼': '1/4', '¾': '3/4', '§': 'S', '¶': 'P', '¡': '!', '¿': '?',
-  '⁄': '/', '→': '->', '←': '<-', '⇒': '=>', '✓': 'v', '✔': 'v', '✗': 'x', '✘': 'x',
-  '\u00a0': ' ', '\u202f': ' ', '\u2007': ' ', '\u2009': ' ', '\u200a': ' ', '\u2002': ' ', '\u2003': ' ', '\u3000': ' ',
+  œ: 'oe',
+  Œ: 'OE',
+  æ: 'ae',
+  Æ: 'AE',
+  ß: 'ss',
+  ẞ: 'SS',
+  ł: 'l',
+  Ł: 'L',
+  đ: 'd',
+  Đ: 'D',
+  ð: 'd',
+  Ð: 'D',
+  þ: 'th',
+  Þ: 'Th',
+  ø: 'o',
+  Ø: 'O',
+  ı: 'i',
+  ħ: 'h',
+  '‘': "'",
+  '’': "'",
+  '‚': "'",
+  '‛': "'",
+  '′': "'",
+  ʼ: "'",
+  '`': "'",
+  '´': "'",
+  '“': '"',
+  '”': '"',
+  '„': '"',
+  '‟': '"',
+  '″': '"',
+  '«': '"',
+  '»': '"',
+  '‹': '<',
+  '›': '>',
+  '–': '-',
+  '—': '-',
+  '‐': '-',
+  '‑': '-',
+  '‒': '-',
+  '―': '-',
+  '−': '-',
+  '…': '...',
+  '•': '*',
+  '·': '.',
+  '€': 'EUR',
+  '£': 'GBP',
+  '¥': 'JPY',
+  '¢': 'c',
+  '™': 'TM',
+  '©': '(c)',
+  '®': '(R)',
+  '×': 'x',
+  '÷': '/',
+  '°': 'o',
+  '±': '+/-',
+  '½': '1/2',
+  '¼': '1/4',
+  '¾': '3/4',
+  '§': 'S',
+  '¶': 'P',
+  '¡': '!',
+  '¿': '?',
+  '⁄': '/',
+  '→': '->',
+  '←': '<-',
+  '⇒': '=>',
+  '✓': 'v',
+  '✔': 'v',
+  '✗': 'x',
+  '✘': 'x',
+  '\u00a0': ' ',
+  '\u202f': ' ',
+  '\u2007': ' ',
+  '\u2009': ' ',
+  '\u200a': ' ',
+  '\u2002': ' ',
+  '\u2003': ' ',
+  '\u3000': ' ',
 };
 const INVISIBLE = /[\u200b-\u200d\u2060\ufeff\u00ad]/g;
 
@@ -132,7 +202,12 @@ export function formatReceiptDate(date: Date, timeZone?: string): string {
   if (!format) {
     format = new Intl.DateTimeFormat('en-GB', {
       timeZone,
-      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
     });
     dateFormats.set(timeZone ?? '', format);
   }
@@ -148,7 +223,9 @@ export function formatReceiptDate(date: Date, timeZone?: string): string {
 export function layoutBody(content: string, columns: number, codePage: CodePageName = DEFAULT_CODE_PAGE): string[] {
   const lines: string[] = [];
   let blanks = 0;
-  for (const line of sanitizeContent(content, codePage).split('\n').flatMap((l) => wrapLine(l, columns))) {
+  for (const line of sanitizeContent(content, codePage)
+    .split('\n')
+    .flatMap((l) => wrapLine(l, columns))) {
     if (line === '') {
       if (lines.length === 0 || ++blanks > MAX_BLANK_LINES) continue;
     } else blanks = 0;

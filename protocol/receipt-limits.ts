@@ -40,7 +40,13 @@ export function receiptLengthProblem(lines: number, maxLines: number, columns: n
 }
 
 /** The check the agent makes before printing a message job. */
-export function checkReceiptLength(content: string, options: { columns: number; codePage: CodePageName; maxLines: number }): ReceiptLengthProblem | null {
-  const lines = layoutReceipt({ content, createdAt: new Date() }, { columns: options.columns, codePage: options.codePage }).length;
+export function checkReceiptLength(
+  content: string,
+  options: { columns: number; codePage: CodePageName; maxLines: number },
+): ReceiptLengthProblem | null {
+  const lines = layoutReceipt(
+    { content, createdAt: new Date() },
+    { columns: options.columns, codePage: options.codePage },
+  ).length;
   return receiptLengthProblem(lines, options.maxLines, options.columns);
 }

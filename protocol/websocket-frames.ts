@@ -10,7 +10,10 @@ import WebSocket from 'ws';
 
 export function sendCorkedWritesAsOneFrame(stream: Duplex, socket: WebSocket): void {
   stream._writev = (chunks, callback) => {
-    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))));
+    const data =
+      chunks.length === 1
+        ? chunks[0]!.chunk
+        : Buffer.concat(chunks.map(({ chunk }) => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))));
     if (socket.readyState === WebSocket.CONNECTING) {
       // As ws's own _write: the CONNECT is written before the socket is open.
       socket.once('open', () => socket.send(data, callback));
@@ -24,7 +27,10 @@ export function sendCorkedWritesAsOneFrame(stream: Duplex, socket: WebSocket): v
  * mqtt.js options for a ws:// or wss:// URL that let the same be done on its client side: it builds the
  * stream around the socket it is given here; once the CONNECT is being written, the stream is known.
  */
-export function oneFramePerTick(): { createWebsocket: (url: string, protocols: string[], options: { wsOptions?: unknown }) => WebSocket; attach: (client: MqttClient) => void } {
+export function oneFramePerTick(): {
+  createWebsocket: (url: string, protocols: string[], options: { wsOptions?: unknown }) => WebSocket;
+  attach: (client: MqttClient) => void;
+} {
   let latest: WebSocket | null = null;
   return {
     createWebsocket: (url, protocols, options) => {

@@ -51,7 +51,8 @@ export async function bundleAgentForExecutable(outfile: string): Promise<void> {
   });
 }
 
-const run = (command: string, args: string[], cwd = ROOT) => execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+const run = (command: string, args: string[], cwd = ROOT) =>
+  execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
 /** The official Node binary of this Node's version for `target`, from npm (cached). */
 function nodeBinary(target: Target): string {
@@ -61,7 +62,10 @@ function nodeBinary(target: Target): string {
   if (fs.existsSync(binary)) return binary;
   fs.mkdirSync(dir, { recursive: true });
   // Same version as the Node that writes the blob: a SEA blob is read only by its own version.
-  const tarball = run('npm', ['pack', `node-${target}@${version}`, '--pack-destination', dir, '--silent']).trim().split('\n').pop()!;
+  const tarball = run('npm', ['pack', `node-${target}@${version}`, '--pack-destination', dir, '--silent'])
+    .trim()
+    .split('\n')
+    .pop()!;
   run('tar', ['-xzf', path.join(dir, tarball), '-C', dir]);
   fs.rmSync(path.join(dir, tarball));
   if (!fs.existsSync(binary)) throw new Error(`node-${target}@${version} has no ${path.relative(dir, binary)}`);
@@ -74,13 +78,29 @@ function nodeBinary(target: Target): string {
  */
 export function koffiWindowsModule(): string {
   // The version this project installed (koffi's exports do not include its package.json).
-  const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/koffi/package.json'), 'utf8')) as { version: string }).version;
+  const version = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/koffi/package.json'), 'utf8')) as { version: string }
+  ).version;
   const dir = path.join(CACHE, `koffi-win32-x64-${version}`);
   const file = path.join(dir, 'node_modules/@koromix/koffi-win32-x64/win32_x64/koffi.node');
   if (fs.existsSync(file)) return file;
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
-  run('npm', ['install', '--os=win32', '--cpu=x64', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', `koffi@${version}`], dir);
+  run(
+    'npm',
+    [
+      'install',
+      '--os=win32',
+      '--cpu=x64',
+      '--no-save',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      '--no-package-lock',
+      `koffi@${version}`,
+    ],
+    dir,
+  );
   if (!fs.existsSync(file)) throw new Error(`npm did not install ${path.relative(dir, file)}`);
   return file;
 }
@@ -108,14 +128,21 @@ export async function buildExecutable(target: Target, bundle: string): Promise<s
   fs.copyFileSync(nodeBinary(target), out);
   fs.chmodSync(out, 0o755);
   const { inject } = createRequire(import.meta.url)('postject') as {
-    inject(file: string, resource: string, data: Buffer, options: { sentinelFuse: string; overwrite?: boolean }): Promise<void>;
+    inject(
+      file: string,
+      resource: string,
+      data: Buffer,
+      options: { sentinelFuse: string; overwrite?: boolean },
+    ): Promise<void>;
   };
   // node.exe from npm is signed; injecting invalidates that signature (no signtool here): see README.
   await inject(out, 'NODE_SEA_BLOB', fs.readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
   return out;
 }
 
-export async function buildAgents(targets: readonly Target[] = TARGETS): Promise<Array<{ target: Target; file: string; bytes: number }>> {
+export async function buildAgents(
+  targets: readonly Target[] = TARGETS,
+): Promise<Array<{ target: Target; file: string; bytes: number }>> {
   const bundle = path.join(CACHE, 'printhop-agent.cjs');
   fs.mkdirSync(CACHE, { recursive: true });
   await bundleAgentForExecutable(bundle);
@@ -140,7 +167,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   buildAgents(asked.length ? (asked as Target[]) : TARGETS).then(
     (built) => {
       for (const b of built) console.log(`${path.relative(ROOT, b.file).padEnd(44)} ${mb(b.bytes).padStart(9)}`);
-      console.log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s (macOS: not built here, see README "On macOS")`);
+      console.log(
+        `built in ${((Date.now() - started) / 1000).toFixed(1)} s (macOS: not built here, see README "On macOS")`,
+      );
     },
     (err: unknown) => {
       console.error('build-agents failed:', err);

@@ -66,7 +66,9 @@ const sourceDirname: Plugin = {
       if (!source.includes('import.meta.dirname')) return undefined;
       const fromRoot = path.relative(ROOT, path.dirname(args.path)).split(path.sep).join('/');
       return {
-        contents: source.replaceAll('import.meta.dirname', `__printhopSourceDir(${JSON.stringify(fromRoot)})`) + '\nimport { sourceDirFromBundle as __printhopSourceDir } from "printhop:source-dir";\n',
+        contents:
+          source.replaceAll('import.meta.dirname', `__printhopSourceDir(${JSON.stringify(fromRoot)})`) +
+          '\nimport { sourceDirFromBundle as __printhopSourceDir } from "printhop:source-dir";\n',
         loader: 'ts',
       };
     });
@@ -105,7 +107,6 @@ function banner(shebang: string | null | undefined, extra = ''): string {
   return (line ? `${line}\n` : '') + ESM_REQUIRE_BANNER + extra;
 }
 
-
 /** The agent as one ESM file at `outfile` (every package inside, except `usb`/`escpos-usb`). */
 export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Promise<void> {
   await build({
@@ -126,13 +127,26 @@ export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Pr
 
 /** The virtual printer as one file. */
 export async function bundleVirtualPrinter(outfile: string): Promise<void> {
-  await build({ ...common, entryPoints: [path.join(ROOT, 'scripts/virtual-printer.ts')], outfile, minifyWhitespace: true, minifySyntax: true, banner: { js: banner(undefined) } });
+  await build({
+    ...common,
+    entryPoints: [path.join(ROOT, 'scripts/virtual-printer.ts')],
+    outfile,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    banner: { js: banner(undefined) },
+  });
   chmodSync(outfile, 0o755);
 }
 
 /** Server-side programs: our code bundled, packages from node_modules. */
 async function bundleWithPackages(entry: string, outfile: string): Promise<void> {
-  await build({ ...common, entryPoints: [path.join(ROOT, entry)], outfile, packages: 'external', banner: { js: banner(undefined) } });
+  await build({
+    ...common,
+    entryPoints: [path.join(ROOT, entry)],
+    outfile,
+    packages: 'external',
+    banner: { js: banner(undefined) },
+  });
   chmodSync(outfile, 0o755);
 }
 
@@ -149,7 +163,15 @@ export async function buildAll(dist = DIST): Promise<string[]> {
     bundleWithPackages('broker-server/api-keys-command.ts', out('api-keys.mjs')),
     bundleWithPackages('broker-server/printers-main.ts', out('printers.mjs')),
   ]);
-  return ['printhop-agent.mjs', 'virtual-printer.mjs', 'printhop-server.mjs', 'start-all.mjs', 'mosquitto-files.mjs', 'api-keys.mjs', 'printers.mjs'].map(out);
+  return [
+    'printhop-agent.mjs',
+    'virtual-printer.mjs',
+    'printhop-server.mjs',
+    'start-all.mjs',
+    'mosquitto-files.mjs',
+    'api-keys.mjs',
+    'printers.mjs',
+  ].map(out);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

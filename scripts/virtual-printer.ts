@@ -10,11 +10,20 @@ import { isVirtualCondition, VIRTUAL_CONDITIONS, VirtualPrinter } from '../agent
 
 const config = loadOrExit('printhop virtual printer', () => loadVirtualPrinterConfig());
 
-const printer = new VirtualPrinter({ host: config.host, port: config.port, condition: config.condition, show: (text) => console.log(text) });
+const printer = new VirtualPrinter({
+  host: config.host,
+  port: config.port,
+  condition: config.condition,
+  show: (text) => console.log(text),
+});
 await printer.start();
 console.log(`[virtual printer] listening on tcp://${config.host}:${printer.port} (condition: ${printer.condition})`);
-console.log(`[virtual printer] agent setting: PRINTER=tcp://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${printer.port}`);
-console.log(`[virtual printer] type one of ${VIRTUAL_CONDITIONS.join(', ')} and Enter to change what it answers; Ctrl+C stops it`);
+console.log(
+  `[virtual printer] agent setting: PRINTER=tcp://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${printer.port}`,
+);
+console.log(
+  `[virtual printer] type one of ${VIRTUAL_CONDITIONS.join(', ')} and Enter to change what it answers; Ctrl+C stops it`,
+);
 
 const input = readline.createInterface({ input: process.stdin });
 input.on('line', (line) => {

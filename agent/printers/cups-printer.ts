@@ -56,23 +56,33 @@ export class CupsPrinter implements PrinterTransport {
   async open(): Promise<PrinterConnection> {
     let check: Run;
     try {
-      check = await withTimeout(this.run('lpstat', ['-p', this.queue]), this.timeoutMs, `asking CUPS about ${this.queue}`);
+      check = await withTimeout(
+        this.run('lpstat', ['-p', this.queue]),
+        this.timeoutMs,
+        `asking CUPS about ${this.queue}`,
+      );
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
       throw new PrinterUnavailableError(
-        missing ? 'the CUPS client (lpstat, lp) is not installed: sudo apt install cups-client' : `cannot ask CUPS about ${this.queue}: ${(err as Error).message}`,
+        missing
+          ? 'the CUPS client (lpstat, lp) is not installed: sudo apt install cups-client'
+          : `cannot ask CUPS about ${this.queue}: ${(err as Error).message}`,
         { cause: err },
       );
     }
     if (check.code !== 0) {
       const why = check.stderr || check.stdout.trim() || `lpstat exited with ${check.code}`;
-      const hint = /not running|connect/i.test(why) ? 'is CUPS running? (sudo systemctl start cups)' : 'lpstat -p lists the queues';
+      const hint = /not running|connect/i.test(why)
+        ? 'is CUPS running? (sudo systemctl start cups)'
+        : 'lpstat -p lists the queues';
       throw new PrinterUnavailableError(`CUPS has no usable queue "${this.queue}": ${why} (${hint})`);
     }
     const { queue, timeoutMs, raw } = this;
     return {
       write: async (bytes: Buffer, job?: { id: number }) => {
-        const args = raw ? ['-d', queue, '-o', 'raw', '-t', job ? `printhop-job-${job.id}` : 'printhop-job'] : ['-d', queue, '-t', 'Printhop'];
+        const args = raw
+          ? ['-d', queue, '-o', 'raw', '-t', job ? `printhop-job-${job.id}` : 'printhop-job']
+          : ['-d', queue, '-t', 'Printhop'];
         const result = await withTimeout(this.run('lp', args, bytes), timeoutMs, `handing the job to CUPS (${queue})`);
         if (result.code !== 0) throw new Error(`lp -d ${queue} failed: ${result.stderr || `exit code ${result.code}`}`);
         return { reference: parseRequestId(result.stdout) };

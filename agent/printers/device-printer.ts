@@ -6,7 +6,13 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { askStatus, STATUS_ANSWER_TIMEOUT_MS, statusRequest } from './status';
-import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
+import {
+  type PrinterConnection,
+  type PrinterTransport,
+  PrinterUnavailableError,
+  type StatusReport,
+  withTimeout,
+} from './transport';
 
 const POLL_MS = 10;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,7 +43,11 @@ export class DevicePrinter implements PrinterTransport {
     const { O_RDWR, O_NONBLOCK, O_NOCTTY } = fs.constants;
     let handle: fsp.FileHandle;
     try {
-      handle = await withTimeout(fsp.open(this.file, O_RDWR | O_NONBLOCK | O_NOCTTY), this.timeoutMs, `opening ${this.file}`);
+      handle = await withTimeout(
+        fsp.open(this.file, O_RDWR | O_NONBLOCK | O_NOCTTY),
+        this.timeoutMs,
+        `opening ${this.file}`,
+      );
     } catch (err) {
       return { condition: 'unavailable', detail: explain(this.file, err) };
     }
@@ -83,7 +93,11 @@ export class DevicePrinter implements PrinterTransport {
     try {
       if (this.kind === 'file') await fsp.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
       // A `file:` printer's output is the receipts' text: 0600, like every data file (never a device's mode).
-      handle = await withTimeout(fsp.open(this.file, this.kind === 'file' ? 'a' : 'w', 0o600), this.timeoutMs, `opening ${this.file}`);
+      handle = await withTimeout(
+        fsp.open(this.file, this.kind === 'file' ? 'a' : 'w', 0o600),
+        this.timeoutMs,
+        `opening ${this.file}`,
+      );
       if (this.kind === 'file' && ((await handle.stat()).mode & 0o077) !== 0) await handle.chmod(0o600);
     } catch (err) {
       throw new PrinterUnavailableError(explain(this.file, err), { cause: err });

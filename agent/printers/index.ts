@@ -10,8 +10,13 @@ import { WindowsPrinter } from './windows-printer';
 export type { PrinterConnection, PrinterTransport } from './transport';
 export { PrinterUnavailableError } from './transport';
 
-export function createTransport(spec: string, timeoutMs: number, options: { cupsServer?: string } = {}): PrinterTransport {
-  if (spec.startsWith('cups-raw:')) return new CupsPrinter(spec.slice('cups-raw:'.length), timeoutMs, options.cupsServer, true);
+export function createTransport(
+  spec: string,
+  timeoutMs: number,
+  options: { cupsServer?: string } = {},
+): PrinterTransport {
+  if (spec.startsWith('cups-raw:'))
+    return new CupsPrinter(spec.slice('cups-raw:'.length), timeoutMs, options.cupsServer, true);
   if (spec.startsWith('windows:')) return new WindowsPrinter(spec.slice('windows:'.length), timeoutMs);
   if (spec.startsWith('cups:')) return new CupsPrinter(spec.slice('cups:'.length), timeoutMs, options.cupsServer);
   if (spec === 'usb') return new UsbPrinter(null, timeoutMs);

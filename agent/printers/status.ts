@@ -31,9 +31,13 @@ export function readStatus(answers: Partial<Record<StatusQuery, number>>): Statu
     return { condition: 'paper-out', detail: 'out of paper: load a new roll (jobs wait until then)' };
   }
   if ((isStatusByte(printer) && printer & 0x08) || (isStatusByte(cause) && cause & 0x40)) {
-    return { condition: 'offline', detail: 'the printer reports itself offline or in error: check its lights, switch it off and on' };
+    return {
+      condition: 'offline',
+      detail: 'the printer reports itself offline or in error: check its lights, switch it off and on',
+    };
   }
-  if (isStatusByte(paper) && paper & 0x0c) return { condition: 'paper-low', detail: 'paper is running low: have a new roll ready' };
+  if (isStatusByte(paper) && paper & 0x0c)
+    return { condition: 'paper-low', detail: 'paper is running low: have a new roll ready' };
   return { condition: 'ok', detail: 'ready' };
 }
 
@@ -58,7 +62,10 @@ export async function askStatus(ask: (n: StatusQuery) => Promise<number | undefi
   return readStatus(answers);
 }
 
-export const UNKNOWN: StatusReport = { condition: 'unknown', detail: `the printer did not answer a status request within ${STATUS_ANSWER_TIMEOUT_MS} ms` };
+export const UNKNOWN: StatusReport = {
+  condition: 'unknown',
+  detail: `the printer did not answer a status request within ${STATUS_ANSWER_TIMEOUT_MS} ms`,
+};
 
 /** Conditions in which a job waits instead of being sent: it would not reach the paper. */
 export const WAITING_CONDITIONS: ReadonlySet<PrinterCondition> = new Set(['paper-out', 'cover-open', 'offline']);

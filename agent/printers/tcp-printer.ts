@@ -1,7 +1,13 @@
 /** A network printer on raw TCP (port 9100, "JetDirect"). */
 import net from 'node:net';
 import { askStatus, STATUS_ANSWER_TIMEOUT_MS, statusRequest } from './status';
-import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError, type StatusReport, withTimeout } from './transport';
+import {
+  type PrinterConnection,
+  type PrinterTransport,
+  PrinterUnavailableError,
+  type StatusReport,
+  withTimeout,
+} from './transport';
 
 /** How long close() waits for the printer to close its side; some printers never do, and then no news is good news. */
 const CLOSE_GRACE_MS = 2000;
@@ -32,7 +38,9 @@ export class TcpPrinter implements PrinterTransport {
       );
     } catch (err) {
       socket.destroy();
-      throw new PrinterUnavailableError(`cannot reach the printer at ${this.description}: ${(err as Error).message}`, { cause: err });
+      throw new PrinterUnavailableError(`cannot reach the printer at ${this.description}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return socket;
   }

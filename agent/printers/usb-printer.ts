@@ -33,7 +33,11 @@ export class UsbPrinter implements PrinterTransport {
       const USB = this.loadAdapter();
       adapter = this.ids ? new USB(this.ids.vid, this.ids.pid) : new USB();
       const opening = adapter;
-      await withTimeout(callback((cb) => opening.open(cb)), this.timeoutMs, `opening ${this.description}`);
+      await withTimeout(
+        callback((cb) => opening.open(cb)),
+        this.timeoutMs,
+        `opening ${this.description}`,
+      );
     } catch (err) {
       // Release what a half-done open claimed (and escpos-usb's detach listener).
       if (adapter) await callback((cb) => adapter!.close(cb)).catch(() => undefined);
@@ -42,8 +46,18 @@ export class UsbPrinter implements PrinterTransport {
     const opened = adapter;
     const { timeoutMs, description } = this;
     return {
-      write: (bytes) => withTimeout(callback((cb) => opened.write(bytes, cb)), timeoutMs, `writing to ${description}`),
-      close: () => withTimeout(callback((cb) => opened.close(cb)), timeoutMs, `closing ${description}`),
+      write: (bytes) =>
+        withTimeout(
+          callback((cb) => opened.write(bytes, cb)),
+          timeoutMs,
+          `writing to ${description}`,
+        ),
+      close: () =>
+        withTimeout(
+          callback((cb) => opened.close(cb)),
+          timeoutMs,
+          `closing ${description}`,
+        ),
     };
   }
 }
@@ -65,11 +79,13 @@ export function explain(description: string, err: unknown): string {
   if (/Cannot find module|findByIds is not a function/.test(message)) {
     return `USB support is not installed (escpos-usb with usb@1.9.2): ${message}; or use PRINTER=/dev/usb/lp0`;
   }
-  if (/Can not find printer/i.test(message)) return `no USB printer found for ${description}: is it plugged in and switched on?`;
+  if (/Can not find printer/i.test(message))
+    return `no USB printer found for ${description}: is it plugged in and switched on?`;
   if (/LIBUSB_ERROR_ACCESS/.test(message)) {
     return `no permission to open ${description} (LIBUSB_ERROR_ACCESS): install agent/deploy/99-printhop.rules in /etc/udev/rules.d and replug the printer`;
   }
-  if (/LIBUSB_ERROR_NO_DEVICE|LIBUSB_ERROR_NOT_FOUND/.test(message)) return `${description} was unplugged or switched off (${message}): plug it back in; the job waits`;
+  if (/LIBUSB_ERROR_NO_DEVICE|LIBUSB_ERROR_NOT_FOUND/.test(message))
+    return `${description} was unplugged or switched off (${message}): plug it back in; the job waits`;
   if (/LIBUSB_ERROR_BUSY/.test(message)) {
     return `${description} is held by another driver or program (LIBUSB_ERROR_BUSY): the kernel's usblp driver has it; use PRINTER=/dev/usb/lp0 instead`;
   }

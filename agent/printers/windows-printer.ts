@@ -33,7 +33,10 @@ export class WindowsPrinter implements PrinterTransport {
   private printerName(spooler: Spooler): string {
     if (this.name) return this.name;
     const name = spooler.defaultPrinter();
-    if (!name) throw new PrinterUnavailableError('PRINTER=windows: names no printer and Windows has no default printer: set one, or write its name after windows:');
+    if (!name)
+      throw new PrinterUnavailableError(
+        'PRINTER=windows: names no printer and Windows has no default printer: set one, or write its name after windows:',
+      );
     return name;
   }
 
@@ -43,7 +46,9 @@ export class WindowsPrinter implements PrinterTransport {
     try {
       return { name, target: await spooler.open(name) };
     } catch (err) {
-      throw new PrinterUnavailableError(`cannot open the Windows printer "${name}": ${(err as Error).message}`, { cause: err });
+      throw new PrinterUnavailableError(`cannot open the Windows printer "${name}": ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -55,7 +60,9 @@ export class WindowsPrinter implements PrinterTransport {
           const spoolerJob = await target.printRaw(job ? `printhop-job-${job.id}` : 'printhop-job', bytes);
           return { reference: String(spoolerJob) };
         } catch (err) {
-          throw err instanceof SpoolerError ? new Error(`the Windows spooler refused the receipt: ${err.message}`, { cause: err }) : err;
+          throw err instanceof SpoolerError
+            ? new Error(`the Windows spooler refused the receipt: ${err.message}`, { cause: err })
+            : err;
         }
       },
       close: async () => target.close(),
@@ -73,7 +80,10 @@ export class WindowsPrinter implements PrinterTransport {
     try {
       return spoolerStatus({ ...opened.target.info(), name: opened.name });
     } catch (err) {
-      return { condition: 'unknown', detail: `the Windows spooler did not say how ${opened.name} is: ${(err as Error).message}` };
+      return {
+        condition: 'unknown',
+        detail: `the Windows spooler did not say how ${opened.name} is: ${(err as Error).message}`,
+      };
     } finally {
       opened.target.close();
     }

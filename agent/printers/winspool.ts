@@ -66,7 +66,7 @@ const WIN32_ERRORS: Record<number, string> = {
   31: 'ERROR_GEN_FAILURE: the device does not work',
   1722: 'RPC_S_SERVER_UNAVAILABLE: the print spooler service is not running',
   1801: 'ERROR_INVALID_PRINTER_NAME: no printer of that name (Settings > Printers & scanners lists them)',
-  1804: 'ERROR_INVALID_DATATYPE: the printer\'s print processor does not accept RAW',
+  1804: "ERROR_INVALID_DATATYPE: the printer's print processor does not accept RAW",
   1905: 'ERROR_PRINTER_DELETED',
   1906: 'ERROR_INVALID_PRINTER_STATE',
   3012: 'ERROR_PRINTER_NOT_FOUND',
@@ -99,11 +99,23 @@ export const PRINTER_ATTRIBUTE_WORK_OFFLINE = 0x400;
 export function spoolerStatus(printer: Pick<SpoolerPrinter, 'status' | 'attributes' | 'name'>): StatusReport {
   const s = printer.status;
   const S = PRINTER_STATUS;
-  if (s & S.DOOR_OPEN) return { condition: 'cover-open', detail: `Windows says the cover of ${printer.name} is open: close it` };
-  if (s & (S.PAPER_OUT | S.PAPER_PROBLEM)) return { condition: 'paper-out', detail: `Windows says ${printer.name} is out of paper: load a new roll (jobs wait until then)` };
-  if (s & S.PAUSED) return { condition: 'offline', detail: `the Windows print queue of ${printer.name} is paused: resume it (Printers & scanners > Open queue > Printer > Pause printing); jobs wait until then` };
+  if (s & S.DOOR_OPEN)
+    return { condition: 'cover-open', detail: `Windows says the cover of ${printer.name} is open: close it` };
+  if (s & (S.PAPER_OUT | S.PAPER_PROBLEM))
+    return {
+      condition: 'paper-out',
+      detail: `Windows says ${printer.name} is out of paper: load a new roll (jobs wait until then)`,
+    };
+  if (s & S.PAUSED)
+    return {
+      condition: 'offline',
+      detail: `the Windows print queue of ${printer.name} is paused: resume it (Printers & scanners > Open queue > Printer > Pause printing); jobs wait until then`,
+    };
   if (s & S.OFFLINE || printer.attributes & PRINTER_ATTRIBUTE_WORK_OFFLINE) {
-    return { condition: 'offline', detail: `Windows says ${printer.name} is offline: switch it on, check its cable, untick "Use printer offline"` };
+    return {
+      condition: 'offline',
+      detail: `Windows says ${printer.name} is offline: switch it on, check its cable, untick "Use printer offline"`,
+    };
   }
   const problems: Array<[number, string]> = [
     [S.PAPER_JAM, 'a paper jam'],
@@ -116,7 +128,11 @@ export function spoolerStatus(printer: Pick<SpoolerPrinter, 'status' | 'attribut
     [S.PENDING_DELETION, 'the printer being deleted'],
   ];
   const found = problems.filter(([bit]) => s & bit).map(([, words]) => words);
-  if (found.length) return { condition: 'offline', detail: `Windows reports ${found.join(', ')} for ${printer.name}: check its lights, switch it off and on` };
+  if (found.length)
+    return {
+      condition: 'offline',
+      detail: `Windows reports ${found.join(', ')} for ${printer.name}: check its lights, switch it off and on`,
+    };
   return { condition: 'ok', detail: 'ready' };
 }
 
@@ -161,7 +177,9 @@ function loadKoffi(): Koffi {
     try {
       koffi = createRequire(import.meta.url)('koffi') as Koffi;
     } catch (err) {
-      throw new Error(`the windows: transport needs the koffi module (npm install koffi): ${(err as Error).message}`, { cause: err });
+      throw new Error(`the windows: transport needs the koffi module (npm install koffi): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return koffi;
@@ -179,30 +197,59 @@ export function loadWinspool(): Spooler {
 }
 
 function bindWinspool(): Spooler {
-  if (process.platform !== 'win32') throw new Error(`the windows: transport runs on Windows only (this is ${process.platform}): use cups-raw:QUEUE, a device or tcp://`);
+  if (process.platform !== 'win32')
+    throw new Error(
+      `the windows: transport runs on Windows only (this is ${process.platform}): use cups-raw:QUEUE, a device or tcp://`,
+    );
   const k = loadKoffi();
   const winspool = k.load('winspool.drv');
   const kernel32 = k.load('kernel32.dll');
   const PRINTER_INFO_2W = k.struct('PRINTER_INFO_2W', {
-    pServerName: 'str16', pPrinterName: 'str16', pShareName: 'str16', pPortName: 'str16', pDriverName: 'str16',
-    pComment: 'str16', pLocation: 'str16', pDevMode: 'void *', pSepFile: 'str16', pPrintProcessor: 'str16',
-    pDatatype: 'str16', pParameters: 'str16', pSecurityDescriptor: 'void *',
-    Attributes: 'uint32', Priority: 'uint32', DefaultPriority: 'uint32', StartTime: 'uint32', UntilTime: 'uint32',
-    Status: 'uint32', cJobs: 'uint32', AveragePPM: 'uint32',
+    pServerName: 'str16',
+    pPrinterName: 'str16',
+    pShareName: 'str16',
+    pPortName: 'str16',
+    pDriverName: 'str16',
+    pComment: 'str16',
+    pLocation: 'str16',
+    pDevMode: 'void *',
+    pSepFile: 'str16',
+    pPrintProcessor: 'str16',
+    pDatatype: 'str16',
+    pParameters: 'str16',
+    pSecurityDescriptor: 'void *',
+    Attributes: 'uint32',
+    Priority: 'uint32',
+    DefaultPriority: 'uint32',
+    StartTime: 'uint32',
+    UntilTime: 'uint32',
+    Status: 'uint32',
+    cJobs: 'uint32',
+    AveragePPM: 'uint32',
   });
   k.struct('DOC_INFO_1W', { pDocName: 'str16', pOutputFile: 'str16', pDatatype: 'str16' });
   const GetLastError = kernel32.func('uint32 __stdcall GetLastError()');
-  const OpenPrinterW = winspool.func('int __stdcall OpenPrinterW(str16 pPrinterName, _Out_ void **phPrinter, void *pDefault)');
+  const OpenPrinterW = winspool.func(
+    'int __stdcall OpenPrinterW(str16 pPrinterName, _Out_ void **phPrinter, void *pDefault)',
+  );
   const ClosePrinter = winspool.func('int __stdcall ClosePrinter(void *hPrinter)');
   // Buffers are passed as raw memory (void *): the spooler writes into them, strings pointing inside.
-  const GetPrinterW = winspool.func('int __stdcall GetPrinterW(void *hPrinter, uint32 Level, void *pPrinter, uint32 cbBuf, _Out_ uint32 *pcbNeeded)');
+  const GetPrinterW = winspool.func(
+    'int __stdcall GetPrinterW(void *hPrinter, uint32 Level, void *pPrinter, uint32 cbBuf, _Out_ uint32 *pcbNeeded)',
+  );
   const EnumPrintersW = winspool.func(
     'int __stdcall EnumPrintersW(uint32 Flags, str16 Name, uint32 Level, void *pPrinterEnum, uint32 cbBuf, _Out_ uint32 *pcbNeeded, _Out_ uint32 *pcReturned)',
   );
-  const GetDefaultPrinterW = winspool.func('int __stdcall GetDefaultPrinterW(void *pszBuffer, _Inout_ uint32 *pcchBuffer)');
-  const StartDocPrinterW = winspool.func('uint32 __stdcall StartDocPrinterW(void *hPrinter, uint32 Level, DOC_INFO_1W *pDocInfo)');
+  const GetDefaultPrinterW = winspool.func(
+    'int __stdcall GetDefaultPrinterW(void *pszBuffer, _Inout_ uint32 *pcchBuffer)',
+  );
+  const StartDocPrinterW = winspool.func(
+    'uint32 __stdcall StartDocPrinterW(void *hPrinter, uint32 Level, DOC_INFO_1W *pDocInfo)',
+  );
   const StartPagePrinter = winspool.func('int __stdcall StartPagePrinter(void *hPrinter)');
-  const WritePrinter = winspool.func('int __stdcall WritePrinter(void *hPrinter, void *pBuf, uint32 cbBuf, _Out_ uint32 *pcWritten)');
+  const WritePrinter = winspool.func(
+    'int __stdcall WritePrinter(void *hPrinter, void *pBuf, uint32 cbBuf, _Out_ uint32 *pcWritten)',
+  );
   const EndPagePrinter = winspool.func('int __stdcall EndPagePrinter(void *hPrinter)');
   const EndDocPrinter = winspool.func('int __stdcall EndDocPrinter(void *hPrinter)');
 
@@ -219,7 +266,10 @@ function bindWinspool(): Spooler {
   });
 
   /** Calls `call(buffer, size, needed)` until the buffer is large enough (the spooler says how large). */
-  const withBuffer = (name: string, call: (buffer: Buffer | null, size: number, needed: number[]) => unknown): Buffer | null => {
+  const withBuffer = (
+    name: string,
+    call: (buffer: Buffer | null, size: number, needed: number[]) => unknown,
+  ): Buffer | null => {
     const needed = [0];
     if (call(null, 0, needed)) return null;
     for (let tries = 0; tries < 4; tries++) {
@@ -242,7 +292,9 @@ function bindWinspool(): Spooler {
     },
     listPrinters() {
       const returned = [0];
-      const buffer = withBuffer('EnumPrintersW', (buf, size, needed) => EnumPrintersW(PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS, null, 2, buf, size, needed, returned));
+      const buffer = withBuffer('EnumPrintersW', (buf, size, needed) =>
+        EnumPrintersW(PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS, null, 2, buf, size, needed, returned),
+      );
       if (!buffer || !returned[0]) return [];
       const items = k.decode(k.address(buffer), PRINTER_INFO_2W, returned[0]) as Array<Record<string, unknown>>;
       return items.map(toPrinter);
@@ -260,11 +312,15 @@ function bindWinspool(): Spooler {
           return toPrinter(k.decode(k.address(buffer), PRINTER_INFO_2W) as Record<string, unknown>);
         },
         async printRaw(documentName, bytes) {
-          const job = StartDocPrinterW(printer, 1, { pDocName: documentName, pOutputFile: null, pDatatype: 'RAW' }) as number;
+          const job = StartDocPrinterW(printer, 1, {
+            pDocName: documentName,
+            pOutputFile: null,
+            pDatatype: 'RAW',
+          }) as number;
           if (!job) fail('StartDocPrinterW');
           try {
             if (!StartPagePrinter(printer)) fail('StartPagePrinter');
-            for (let offset = 0; offset < bytes.length; ) {
+            for (let offset = 0; offset < bytes.length;) {
               const chunk = bytes.subarray(offset);
               const written = [0];
               if (!WritePrinter(printer, chunk, chunk.length, written)) fail('WritePrinter');

@@ -24,7 +24,9 @@ const run = (sql: string, params: unknown[] = []) =>
     }),
   );
 await run('PRAGMA journal_mode = WAL');
-await run('CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)');
+await run(
+  'CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)',
+);
 
 const events = new EventEmitter();
 events.setMaxListeners(0);
@@ -43,20 +45,26 @@ const mqttServer = net.createServer((socket) => {
   aedes.handle(socket);
 });
 await new Promise<void>((resolve) => mqttServer.listen(Number(process.env.MQTT_PORT ?? 1883), '127.0.0.1', resolve));
-const client = mqtt.connect(`mqtt://127.0.0.1:${(mqttServer.address() as net.AddressInfo).port}`, { clientId: 'baseline-server' });
+const client = mqtt.connect(`mqtt://127.0.0.1:${(mqttServer.address() as net.AddressInfo).port}`, {
+  clientId: 'baseline-server',
+});
 await new Promise((resolve) => client.once('connect', resolve));
 (client.stream as net.Socket).setNoDelay(true);
 await client.subscribeAsync('printers/+/acks', { qos: 1 });
 
 /** The ack may overtake the `sent` update, so each update names the status it moves from. */
 async function setStatus(id: number, from: string[], to: string): Promise<void> {
-  const { changes } = await run(`UPDATE print_jobs SET status = ?, updated_at = ? WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`, [to, new Date().toISOString(), id, ...from]);
+  const { changes } = await run(
+    `UPDATE print_jobs SET status = ?, updated_at = ? WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`,
+    [to, new Date().toISOString(), id, ...from],
+  );
   if (changes) events.emit('job', { id, status: to });
 }
 client.on('message', (_topic, payload) => {
   try {
     const ack = JSON.parse(payload.toString()) as { id: number; status: string };
-    if (ack.status === 'printed') void setStatus(ack.id, ['queued', 'sent'], 'printed').catch((err: unknown) => console.error('ack', err));
+    if (ack.status === 'printed')
+      void setStatus(ack.id, ['queued', 'sent'], 'printed').catch((err: unknown) => console.error('ack', err));
   } catch (err) {
     console.error('bad ack', err);
   }
@@ -71,7 +79,10 @@ app.post('/print', async (req, res) => {
     return;
   }
   const now = new Date().toISOString();
-  const { lastID: id } = await run('INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [printerId, content, 'queued', now, now]);
+  const { lastID: id } = await run(
+    'INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+    [printerId, content, 'queued', now, now],
+  );
   res.status(201).json({ id, printerId, status: 'queued' });
   await client.publishAsync(`printers/${printerId}/jobs`, JSON.stringify({ id, content }), { qos: 1 });
   await setStatus(id, ['queued'], 'sent');

@@ -35,7 +35,11 @@ export class AdminSessions {
     const max = this.options.max ?? 1000;
     // The oldest session goes first when full: a flood of logins cannot grow this map.
     while (this.sessions.size >= max) this.sessions.delete(this.sessions.keys().next().value!);
-    const session = { id: randomBytes(24).toString('base64url'), csrfToken: randomBytes(24).toString('base64url'), expiresAt: this.now() + this.options.ttlMs };
+    const session = {
+      id: randomBytes(24).toString('base64url'),
+      csrfToken: randomBytes(24).toString('base64url'),
+      expiresAt: this.now() + this.options.ttlMs,
+    };
     this.sessions.set(session.id, session);
     return session;
   }
@@ -80,7 +84,8 @@ export function csrfMatches(session: AdminSession | null, given: unknown): boole
   return timingSafeEqual(digest(given), digest(session.csrfToken));
 }
 
-export type LoginVerdict = { ok: true } | { ok: false; reason: 'wrong-password' | 'locked'; retryAfterSeconds?: number };
+export type LoginVerdict =
+  { ok: true } | { ok: false; reason: 'wrong-password' | 'locked'; retryAfterSeconds?: number };
 
 /**
  * Failures per address: after `attempts` wrong passwords within `windowMs`, the address is locked for
@@ -98,13 +103,17 @@ export class LoginThrottle {
   attempt(address: string, given: string, expected: string): LoginVerdict {
     const now = this.now();
     const entry = this.failures.get(address);
-    if (entry && entry.lockedUntil > now) return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) };
+    if (entry && entry.lockedUntil > now)
+      return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) };
     if (samePassword(given, expected)) {
       this.failures.delete(address);
       return { ok: true };
     }
     const windowMs = this.options.windowMs ?? this.options.lockMs;
-    const current = entry && now - entry.first < windowMs && entry.lockedUntil <= now ? entry : { count: 0, first: now, lockedUntil: 0 };
+    const current =
+      entry && now - entry.first < windowMs && entry.lockedUntil <= now
+        ? entry
+        : { count: 0, first: now, lockedUntil: 0 };
     current.count++;
     if (current.count >= this.options.attempts) {
       current.lockedUntil = now + this.options.lockMs;
@@ -115,7 +124,8 @@ export class LoginThrottle {
     this.failures.set(address, current);
     const max = this.options.maxAddresses ?? 10_000;
     while (this.failures.size > max) this.failures.delete(this.failures.keys().next().value!);
-    if (current.lockedUntil > now) return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil(this.options.lockMs / 1000) };
+    if (current.lockedUntil > now)
+      return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil(this.options.lockMs / 1000) };
     return { ok: false, reason: 'wrong-password' };
   }
 

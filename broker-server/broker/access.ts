@@ -35,7 +35,8 @@ export function mayPublish(account: Account, topic: string, retain: boolean, pol
 }
 
 export function maySubscribe(account: Account, filter: string): boolean {
-  if (account.kind === 'printer') return parseTopic(filter)?.kind === 'jobs' && parseTopic(filter)?.printerId === account.printerId;
+  if (account.kind === 'printer')
+    return parseTopic(filter)?.kind === 'jobs' && parseTopic(filter)?.printerId === account.printerId;
   // `printers/...` only: never `#`, `+/...` or `$SYS/...`.
   return filter === 'printers/#' || filter.startsWith('printers/');
 }
@@ -45,7 +46,8 @@ export function maySubscribe(account: Account, filter: string): boolean {
  * inherit its queued jobs), a clean session's while it is connected (another account would kick it off).
  */
 export function mayUseClientId(account: Account, clientId: string, owner: string | undefined): boolean {
-  if (clientId.startsWith(AGENT_CLIENT_PREFIX)) return account.kind === 'printer' && clientId === agentClientId(account.printerId);
+  if (clientId.startsWith(AGENT_CLIENT_PREFIX))
+    return account.kind === 'printer' && clientId === agentClientId(account.printerId);
   return owner === undefined || owner === usernameOf(account);
 }
 
@@ -65,7 +67,8 @@ function notAuthorized(): AuthenticateError {
   return Object.assign(new Error('not authorized'), { returnCode: 5 }) as AuthenticateError;
 }
 
-const shorten = (s: string | undefined, max = 64) => (s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s);
+const shorten = (s: string | undefined, max = 64) =>
+  s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s;
 
 function addressOf(client: Client): string | undefined {
   const c = client as unknown as { conn?: { remoteAddress?: string }; req?: { socket?: { remoteAddress?: string } } };
@@ -83,7 +86,12 @@ export interface AccessProtections {
   connections?: ConnectionLimits;
 }
 
-export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, log: Logger, protections: AccessProtections = {}): Hooks {
+export function createAccessHooks(
+  accounts: MqttAccounts,
+  policy: AccessPolicy,
+  log: Logger,
+  protections: AccessProtections = {},
+): Hooks {
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
 
@@ -103,12 +111,17 @@ export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, 
       }
       throttle?.success(address);
       const name = usernameOf(verdict.account);
-      if (!mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id) ?? connections?.ownerOf(client.id))) {
+      if (
+        !mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id) ?? connections?.ownerOf(client.id))
+      ) {
         accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
         return callback(notAuthorized(), false);
       }
       if (connections && !connections.mayConnect(name, client.id)) {
-        accessLog.warn({ ...who, reason: 'too many connections for this account (MQTT_MAX_CONNECTIONS_PER_ACCOUNT)' }, 'mqtt connection refused');
+        accessLog.warn(
+          { ...who, reason: 'too many connections for this account (MQTT_MAX_CONNECTIONS_PER_ACCOUNT)' },
+          'mqtt connection refused',
+        );
         return callback(serverUnavailable(), false);
       }
       connections?.admit(name, client);
@@ -124,18 +137,40 @@ export function createAccessHooks(accounts: MqttAccounts, policy: AccessPolicy, 
       const account = (client as ClientWithAccount).printhopAccount;
       // QoS 2 is never used by the protocol, and aedes keeps each one until its PUBREL: refused (connection closed).
       if (packet.qos === 2) {
-        accessLog.warn({ clientId: shorten(client.id), username: account ? usernameOf(account) : undefined, topic: shorten(packet.topic, 200) }, 'mqtt QoS 2 publish refused');
+        accessLog.warn(
+          {
+            clientId: shorten(client.id),
+            username: account ? usernameOf(account) : undefined,
+            topic: shorten(packet.topic, 200),
+          },
+          'mqtt QoS 2 publish refused',
+        );
         return callback(new Error('QoS 2 is not accepted by this broker; publish with QoS 0 or 1'));
       }
       if (account && mayPublish(account, packet.topic, packet.retain, policy)) return callback(null);
-      accessLog.warn({ clientId: shorten(client.id), username: account ? usernameOf(account) : undefined, topic: shorten(packet.topic, 200), retain: packet.retain }, 'mqtt publish refused');
+      accessLog.warn(
+        {
+          clientId: shorten(client.id),
+          username: account ? usernameOf(account) : undefined,
+          topic: shorten(packet.topic, 200),
+          retain: packet.retain,
+        },
+        'mqtt publish refused',
+      );
       callback(new Error(`not allowed to publish on ${shorten(packet.topic, 200)}`));
     },
 
     authorizeSubscribe(client, subscription: Subscription, callback) {
       const account = (client as ClientWithAccount).printhopAccount;
       if (account && maySubscribe(account, subscription.topic)) return callback(null, subscription);
-      accessLog.warn({ clientId: shorten(client.id), username: account ? usernameOf(account) : undefined, topic: shorten(subscription.topic, 200) }, 'mqtt subscription refused');
+      accessLog.warn(
+        {
+          clientId: shorten(client.id),
+          username: account ? usernameOf(account) : undefined,
+          topic: shorten(subscription.topic, 200),
+        },
+        'mqtt subscription refused',
+      );
       // SUBACK 0x80 for this filter; the connection stays open.
       callback(null, null as unknown as Subscription);
     },

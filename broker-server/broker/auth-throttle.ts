@@ -63,14 +63,24 @@ export class AuthThrottle {
       state = undefined;
     }
     if (!state) {
-      state = { windowStart: now, failures: 0, unlogged: 0, refused: 0, usernames: new Set(), reasons: new Set(), blockedUntil: 0 };
+      state = {
+        windowStart: now,
+        failures: 0,
+        unlogged: 0,
+        refused: 0,
+        usernames: new Set(),
+        reasons: new Set(),
+        blockedUntil: 0,
+      };
       this.addresses.set(address, state);
       if (this.addresses.size > MAX_ADDRESSES) this.addresses.delete(this.addresses.keys().next().value!);
     }
     state.failures++;
-    if (username !== undefined && state.usernames.size < MAX_USERNAMES_LOGGED) state.usernames.add(username.slice(0, 64));
+    if (username !== undefined && state.usernames.size < MAX_USERNAMES_LOGGED)
+      state.usernames.add(username.slice(0, 64));
     state.reasons.add(reason);
-    if (state.failures === 1) this.log.warn({ address, username: username?.slice(0, 64), reason }, 'mqtt connection refused');
+    if (state.failures === 1)
+      this.log.warn({ address, username: username?.slice(0, 64), reason }, 'mqtt connection refused');
     else state.unlogged++;
     if (state.failures >= this.options.maxFailures && state.blockedUntil <= now) {
       state.blockedUntil = now + this.options.blockMs;

@@ -41,7 +41,10 @@ const NOT_FOUND = /not found/i;
 export class DynamicSecurity implements BrokerAccountControl {
   readonly name = 'mosquitto dynamic security';
   private readonly log: Logger;
-  private readonly pending = new Map<string, { resolve: (r: Response) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    string,
+    { resolve: (r: Response) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   private subscribed = false;
 
   constructor(
@@ -70,15 +73,23 @@ export class DynamicSecurity implements BrokerAccountControl {
     if (!(await this.serverHasRole())) {
       // Mosquitto disconnects a client whose roles change (so that they apply at once): the server's link
       // drops, and the answer with it. mqtt.js reconnects and subscribes again; the role is then checked.
-      await this.run({ command: 'addClientRole', username: this.options.serverUsername, rolename: SERVER_ROLE }, { tolerate: ALREADY_EXISTS }).catch(() => undefined);
+      await this.run(
+        { command: 'addClientRole', username: this.options.serverUsername, rolename: SERVER_ROLE },
+        { tolerate: ALREADY_EXISTS },
+      ).catch(() => undefined);
       const deadline = Date.now() + (this.options.timeoutMs ?? 5000) * 2;
       while (!(await this.serverHasRole().catch(() => false))) {
-        if (Date.now() > deadline) throw new DynsecError('addClientRole', `the server account ${this.options.serverUsername} could not be given the ${SERVER_ROLE} role`);
+        if (Date.now() > deadline)
+          throw new DynsecError(
+            'addClientRole',
+            `the server account ${this.options.serverUsername} could not be given the ${SERVER_ROLE} role`,
+          );
         await new Promise((r) => setTimeout(r, 200));
       }
       this.log.info({ username: this.options.serverUsername, rolename: SERVER_ROLE }, 'server account given its role');
     }
-    for (const [printerId, token] of Object.entries(seed)) await this.createPrinter(printerId, token, { tolerate: ALREADY_EXISTS });
+    for (const [printerId, token] of Object.entries(seed))
+      await this.createPrinter(printerId, token, { tolerate: ALREADY_EXISTS });
   }
 
   async addPrinter(printerId: string, token: string): Promise<void> {
@@ -100,7 +111,8 @@ export class DynamicSecurity implements BrokerAccountControl {
 
   private async serverHasRole(): Promise<boolean> {
     const response = await this.run({ command: 'getClient', username: this.options.serverUsername });
-    const roles = (response.data as { client?: { roles?: Array<{ rolename: string }> } } | undefined)?.client?.roles ?? [];
+    const roles =
+      (response.data as { client?: { roles?: Array<{ rolename: string }> } } | undefined)?.client?.roles ?? [];
     return roles.some((r) => r.rolename === SERVER_ROLE);
   }
 
@@ -131,7 +143,10 @@ export class DynamicSecurity implements BrokerAccountControl {
       },
       { tolerate: ALREADY_EXISTS },
     );
-    await this.run({ command: 'createClient', username: printerId, password: token, roles: [{ rolename: printerRole(printerId) }] }, options);
+    await this.run(
+      { command: 'createClient', username: printerId, password: token, roles: [{ rolename: printerRole(printerId) }] },
+      options,
+    );
   }
 
   private async ensureSubscribed(): Promise<void> {
@@ -164,7 +179,12 @@ export class DynamicSecurity implements BrokerAccountControl {
     const answer = new Promise<Response>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationData);
-        reject(new DynsecError(command.command, 'no answer (is the plugin loaded, and does the server account have the admin role?)'));
+        reject(
+          new DynsecError(
+            command.command,
+            'no answer (is the plugin loaded, and does the server account have the admin role?)',
+          ),
+        );
       }, this.options.timeoutMs ?? 5000);
       this.pending.set(correlationData, { resolve, reject, timer });
     });
@@ -173,10 +193,16 @@ export class DynamicSecurity implements BrokerAccountControl {
     if (response.error) {
       if (options.tolerate?.test(response.error)) return response;
       // The password never goes to the log; only the command and the user or role name.
-      this.log.warn({ command: command.command, username: command.username, rolename: command.rolename, error: response.error }, 'dynamic security command refused');
+      this.log.warn(
+        { command: command.command, username: command.username, rolename: command.rolename, error: response.error },
+        'dynamic security command refused',
+      );
       throw new DynsecError(command.command, response.error);
     }
-    this.log.debug({ command: command.command, username: command.username, rolename: command.rolename }, 'dynamic security command applied');
+    this.log.debug(
+      { command: command.command, username: command.username, rolename: command.rolename },
+      'dynamic security command applied',
+    );
     return response;
   }
 }

@@ -49,15 +49,23 @@ export class EmbeddedBroker implements MessageBus {
 
   async start(): Promise<void> {
     // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
-    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, maxInflightInbound: this.options.maxInflight ?? 20, ...this.options.hooks });
+    const aedes = await Aedes.createBroker({
+      maxClientsIdLength: 128,
+      maxInflightInbound: this.options.maxInflight ?? 20,
+      ...this.options.hooks,
+    });
     this.aedes = aedes;
     aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
     aedes.on('clientDisconnect', (client) => {
       this.options.onClientGone?.(client);
       this.log.debug({ clientId: client.id }, 'mqtt client disconnected');
     });
-    aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
-    aedes.on('connectionError', (client, err) => this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
+    aedes.on('clientError', (client, err) =>
+      this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
+    );
+    aedes.on('connectionError', (client, err) =>
+      this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'),
+    );
     this.wss.on('connection', (socket, req) => {
       const stream = createWebSocketStream(socket);
       // Aedes's pieces of a packet (and packets of one tick) as one frame and one socket write.
@@ -87,7 +95,10 @@ export class EmbeddedBroker implements MessageBus {
 
   private guard(conn: Duplex, address: string | undefined): void {
     guardPacketSize(conn, MAX_PACKET_BYTES, (announced) =>
-      this.log.warn({ address, announcedBytes: Number.isFinite(announced) ? announced : 'invalid', maxBytes: MAX_PACKET_BYTES }, 'mqtt packet too large: connection closed'),
+      this.log.warn(
+        { address, announcedBytes: Number.isFinite(announced) ? announced : 'invalid', maxBytes: MAX_PACKET_BYTES },
+        'mqtt packet too large: connection closed',
+      ),
     );
   }
 
@@ -100,7 +111,14 @@ export class EmbeddedBroker implements MessageBus {
     const aedes = this.requireBroker();
     return new Promise((resolve, reject) => {
       aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: options.retain ?? false, dup: false },
+        {
+          cmd: 'publish',
+          topic,
+          payload: Buffer.from(payload),
+          qos: options.qos,
+          retain: options.retain ?? false,
+          dup: false,
+        },
         (err) => (err ? reject(err) : resolve()),
       );
     });
@@ -128,7 +146,9 @@ export class EmbeddedBroker implements MessageBus {
 
   /** Closes the connections of the clients `match` picks (a rotated or removed printer's); returns how many. */
   disconnect(match: (client: Client) => boolean): number {
-    const clients = Object.values((this.aedes as unknown as { clients?: Record<string, Client> } | null)?.clients ?? {});
+    const clients = Object.values(
+      (this.aedes as unknown as { clients?: Record<string, Client> } | null)?.clients ?? {},
+    );
     let closed = 0;
     for (const client of clients) {
       if (!match(client)) continue;
@@ -167,4 +187,3 @@ export class EmbeddedBroker implements MessageBus {
     return this.aedes;
   }
 }
-

@@ -43,14 +43,16 @@ export class ExternalBroker implements MessageBus {
   }
 
   async start(): Promise<void> {
-    const client = await mqtt.connectAsync(mqttConnectOptions(this.options.url, {
-      clientId: `printhop-server-${randomBytes(6).toString('hex')}`,
-      clean: true,
-      protocolVersion: 5,
-      reconnectPeriod: 1000,
-      username: this.options.username || undefined,
-      password: this.options.password || undefined,
-    }));
+    const client = await mqtt.connectAsync(
+      mqttConnectOptions(this.options.url, {
+        clientId: `printhop-server-${randomBytes(6).toString('hex')}`,
+        clean: true,
+        protocolVersion: 5,
+        reconnectPeriod: 1000,
+        username: this.options.username || undefined,
+        password: this.options.password || undefined,
+      }),
+    );
     this.client = client;
     // Nagle off: on this connection now, and on each one a reconnect opens.
     setNoDelay(client.stream);

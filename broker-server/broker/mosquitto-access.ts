@@ -33,7 +33,11 @@ const HASH_BYTES = 64;
 const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
 
 /** `$7$<iterations>$<salt>$<hash>`, base64: what Mosquitto 2 checks a password against. */
-export function hashMosquittoPassword(password: string, salt: Buffer = randomBytes(SALT_BYTES), iterations = PBKDF2_ITERATIONS): string {
+export function hashMosquittoPassword(
+  password: string,
+  salt: Buffer = randomBytes(SALT_BYTES),
+  iterations = PBKDF2_ITERATIONS,
+): string {
   const hash = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, HASH_BYTES, 'sha512');
   return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
@@ -45,9 +49,13 @@ export function checkBrokerAccounts(accounts: BrokerAccounts): string[] {
     if (names.has(name)) problems.push(`${who} and ${names.get(name)} share the user name "${name}"`);
     names.set(name, who);
   };
-  for (const [who, c] of [['the server account', accounts.server], ['the debug account', accounts.debug]] as const) {
+  for (const [who, c] of [
+    ['the server account', accounts.server],
+    ['the debug account', accounts.debug],
+  ] as const) {
     if (!c) continue;
-    if (!USERNAME_PATTERN.test(c.username)) problems.push(`${who}: user name "${c.username}" must be 1-64 of A-Z a-z 0-9 _ . @ -`);
+    if (!USERNAME_PATTERN.test(c.username))
+      problems.push(`${who}: user name "${c.username}" must be 1-64 of A-Z a-z 0-9 _ . @ -`);
     if (!c.password) problems.push(`${who} (${c.username}) has no password`);
     claim(c.username, who);
   }
@@ -60,9 +68,11 @@ export function checkBrokerAccounts(accounts: BrokerAccounts): string[] {
 }
 
 export function mosquittoPasswordFile(accounts: BrokerAccounts): string {
-  const lines = [accounts.server, ...(accounts.debug ? [accounts.debug] : []), ...accounts.printers.map((p) => ({ username: p.printerId, password: p.token }))].map(
-    (c) => `${c.username}:${hashMosquittoPassword(c.password)}`,
-  );
+  const lines = [
+    accounts.server,
+    ...(accounts.debug ? [accounts.debug] : []),
+    ...accounts.printers.map((p) => ({ username: p.printerId, password: p.token })),
+  ].map((c) => `${c.username}:${hashMosquittoPassword(c.password)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -78,7 +88,13 @@ export function mosquittoAclFile(accounts: BrokerAccounts): string {
     `topic read ${topics.allAcks}`,
     `topic read ${topics.allStatus}`,
   ];
-  if (accounts.debug) out.push('', '# Debugging with mosquitto_sub: read everything, publish nothing.', `user ${accounts.debug.username}`, `topic read ${topics.all}`);
+  if (accounts.debug)
+    out.push(
+      '',
+      '# Debugging with mosquitto_sub: read everything, publish nothing.',
+      `user ${accounts.debug.username}`,
+      `topic read ${topics.all}`,
+    );
   for (const p of [...accounts.printers].sort((a, b) => a.printerId.localeCompare(b.printerId))) {
     out.push(
       '',
@@ -94,7 +110,8 @@ export function mosquittoAclFile(accounts: BrokerAccounts): string {
 
 export function mosquittoAccessFiles(accounts: BrokerAccounts): { passwordFile: string; aclFile: string } {
   const problems = checkBrokerAccounts(accounts);
-  if (problems.length) throw new Error(`cannot write Mosquitto's access files:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length)
+    throw new Error(`cannot write Mosquitto's access files:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return { passwordFile: mosquittoPasswordFile(accounts), aclFile: mosquittoAclFile(accounts) };
 }
 
@@ -114,7 +131,8 @@ export function brokerAccountsFromConfig(config: {
     if (token) printers.push({ printerId, token });
     else problems.push(`printer ${printerId} (in PRINTERS) has no token in PRINTER_TOKENS`);
   }
-  if (!config.mqttUsername || !config.mqttPassword) problems.push('MQTT_USERNAME and MQTT_PASSWORD (the server account) must be set');
+  if (!config.mqttUsername || !config.mqttPassword)
+    problems.push('MQTT_USERNAME and MQTT_PASSWORD (the server account) must be set');
   const accounts: BrokerAccounts = {
     printers,
     server: { username: config.mqttUsername, password: config.mqttPassword },

@@ -57,7 +57,11 @@ export class MqttAccounts {
     /** Accounts whose token was generated at this start. */
     readonly generated: readonly string[] = [],
   ) {
-    this.#tokens = new Map([[DEBUG_USERNAME, tokens.debug], [SERVER_USERNAME, tokens.server], ...Object.entries(tokens.printers)]);
+    this.#tokens = new Map([
+      [DEBUG_USERNAME, tokens.debug],
+      [SERVER_USERNAME, tokens.server],
+      ...Object.entries(tokens.printers),
+    ]);
   }
 
   get printerIds(): string[] {
@@ -72,13 +76,18 @@ export class MqttAccounts {
   }
 
   /** The account these credentials open, or why not. */
-  verify(username: string | undefined, password: Buffer | string | undefined): { ok: true; account: Account } | { ok: false; reason: string } {
+  verify(
+    username: string | undefined,
+    password: Buffer | string | undefined,
+  ): { ok: true; account: Account } | { ok: false; reason: string } {
     if (!username) return { ok: false, reason: 'no user name' };
     if (this.#registry && username !== DEBUG_USERNAME && username !== SERVER_USERNAME) {
       const matches = this.#registry.verify(username, password ?? '');
       if (!this.#registry.isActive(username)) return { ok: false, reason: 'unknown user' };
       if (password === undefined || password.length === 0) return { ok: false, reason: 'no password' };
-      return matches ? { ok: true, account: { kind: 'printer', printerId: username } } : { ok: false, reason: 'wrong password' };
+      return matches
+        ? { ok: true, account: { kind: 'printer', printerId: username } }
+        : { ok: false, reason: 'wrong password' };
     }
     const expected = this.#tokens.get(username);
     const matches = sameToken(password ?? '', expected ?? this.#decoy);
@@ -135,7 +144,8 @@ function readStored(file: string): { stored: StoredTokens; exists: boolean; mode
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { stored: { printers: {} }, exists: false, modeFixed: false };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { stored: { printers: {} }, exists: false, modeFixed: false };
     throw err;
   }
   let modeFixed = false;
@@ -150,11 +160,13 @@ function readStored(file: string): { stored: StoredTokens; exists: boolean; mode
     throw new TokenFileError(file, 'not valid JSON');
   }
   const record = json as Partial<StoredTokens> | null;
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new TokenFileError(file, 'not a JSON object');
+  if (typeof record !== 'object' || record === null || Array.isArray(record))
+    throw new TokenFileError(file, 'not a JSON object');
   if (record.debug !== undefined && !isToken(record.debug)) throw new TokenFileError(file, `"debug" ${TOKEN_RULE}`);
   if (record.server !== undefined && !isToken(record.server)) throw new TokenFileError(file, `"server" ${TOKEN_RULE}`);
   const printers = record.printers ?? {};
-  if (typeof printers !== 'object' || printers === null || Array.isArray(printers)) throw new TokenFileError(file, '"printers" must be an object');
+  if (typeof printers !== 'object' || printers === null || Array.isArray(printers))
+    throw new TokenFileError(file, '"printers" must be an object');
   for (const [id, token] of Object.entries(printers)) {
     if (!isPrinterAccount(id)) throw new TokenFileError(file, `"${id}" is not a valid printer id`);
     if (!isToken(token)) throw new TokenFileError(file, `the token of "${id}" ${TOKEN_RULE}`);
@@ -206,7 +218,11 @@ export interface LoadedTokens {
  * server account without one get a token from the file, generated and stored there the first time.
  * Synchronous, so `npm start` can call it before it starts the server and the agent.
  */
-export function loadTokens(config: { dataDir: string; printers: readonly string[]; mqttTokens: ConfiguredTokens }): LoadedTokens {
+export function loadTokens(config: {
+  dataDir: string;
+  printers: readonly string[];
+  mqttTokens: ConfiguredTokens;
+}): LoadedTokens {
   const file = path.join(config.dataDir, TOKENS_FILE);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const configured = config.mqttTokens;
@@ -224,7 +240,12 @@ export function loadTokens(config: { dataDir: string; printers: readonly string[
     for (const id of config.printers) {
       // Own properties only: a printer named `constructor` or `__proto__` is a name like any other.
       if (!Object.hasOwn(configured.printers, id) && !Object.hasOwn(stored.printers, id)) {
-        Object.defineProperty(stored.printers, id, { value: generateToken(), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(stored.printers, id, {
+          value: generateToken(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
         generated.push(id);
       }
     }
@@ -246,7 +267,8 @@ export function loadTokens(config: { dataDir: string; printers: readonly string[
 export function readTokens(dataDir: string): MqttAccounts {
   const file = path.join(dataDir, TOKENS_FILE);
   const { stored, exists } = readStored(file);
-  if (!exists || !stored.debug || !stored.server) throw new TokenFileError(file, 'does not exist yet or lacks the debug and server tokens');
+  if (!exists || !stored.debug || !stored.server)
+    throw new TokenFileError(file, 'does not exist yet or lacks the debug and server tokens');
   return new MqttAccounts({ debug: stored.debug, server: stored.server, printers: stored.printers }, file);
 }
 
@@ -254,7 +276,10 @@ export function readTokens(dataDir: string): MqttAccounts {
  * The server's own credentials on an external broker: MQTT_USERNAME/MQTT_PASSWORD when set, else the
  * `printhop-server` account of the token store (the one `npm run mosquitto-files` writes).
  */
-export function serverBrokerCredentials(config: { mqttUsername: string; mqttPassword: string }, accounts: MqttAccounts): { username: string; password: string } {
+export function serverBrokerCredentials(
+  config: { mqttUsername: string; mqttPassword: string },
+  accounts: MqttAccounts,
+): { username: string; password: string } {
   if (config.mqttPassword) return { username: config.mqttUsername || SERVER_USERNAME, password: config.mqttPassword };
   return accounts.credentialsFor({ kind: 'server' });
 }

@@ -41,7 +41,8 @@ export function encodeJobChanges(instanceId: string, rows: JobRow[]): string[] {
     const { content: _content, ...change } = row;
     let json = JSON.stringify(change);
     // An agent's error text is the only long field; a notice must never outgrow NOTIFY's limit.
-    if (Buffer.byteLength(json) > MAX_NOTICE_BYTES / 2) json = JSON.stringify({ ...change, error: change.error?.slice(0, 200) ?? null });
+    if (Buffer.byteLength(json) > MAX_NOTICE_BYTES / 2)
+      json = JSON.stringify({ ...change, error: change.error?.slice(0, 200) ?? null });
     const bytes = Buffer.byteLength(json) + 1;
     if (size + bytes > MAX_NOTICE_BYTES - 64) flush();
     chunk.push(json);
@@ -55,7 +56,9 @@ export function decodeJobChanges(payload: string): { from: string; jobs: JobChan
   try {
     const notice = JSON.parse(payload) as { from?: unknown; jobs?: unknown };
     if (typeof notice.from !== 'string' || !Array.isArray(notice.jobs)) return null;
-    const jobs = (notice.jobs as Array<Partial<JobChange>>).filter((j): j is JobChange => Number.isInteger(j?.id) && isJobStatus(j?.status) && typeof j?.printer_id === 'string');
+    const jobs = (notice.jobs as Array<Partial<JobChange>>).filter(
+      (j): j is JobChange => Number.isInteger(j?.id) && isJobStatus(j?.status) && typeof j?.printer_id === 'string',
+    );
     return { from: notice.from, jobs };
   } catch {
     return null;
@@ -83,7 +86,8 @@ export class PostgresJobChangeFeed implements JobChangeFeed {
     this.session = new PostgresSession(databaseUrl, log.child({ module: 'job-change-feed', instance: instanceId }), {
       setUp: (client) => this.listen(client),
       onLost: () => undefined,
-      lostMessage: 'lost the connection that hears other instances\' job changes (unheard until it is back); reconnecting',
+      lostMessage:
+        "lost the connection that hears other instances' job changes (unheard until it is back); reconnecting",
     });
   }
 

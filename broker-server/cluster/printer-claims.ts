@@ -35,7 +35,7 @@ export class PostgresPrinterClaims implements PrinterClaims {
     this.session = new PostgresSession(databaseUrl, this.log, {
       // Its locks went with the connection: other instances may take the printers now.
       onLost: () => this.claimed.clear(),
-      lostMessage: 'lost the connection holding this instance\'s printer claims (claims dropped); reconnecting',
+      lostMessage: "lost the connection holding this instance's printer claims (claims dropped); reconnecting",
     });
   }
 
@@ -51,12 +51,15 @@ export class PostgresPrinterClaims implements PrinterClaims {
     if (this.claimed.has(printerId)) return true;
     const client = this.session.current;
     if (!client) return false;
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [PRINTER_CLAIM_SPACE, printerId]);
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
+      PRINTER_CLAIM_SPACE,
+      printerId,
+    ]);
     if (!rows[0]?.ok) return false;
     // The connection may have been replaced while the query ran: a claim counts only on the live one.
     if (client !== this.session.current) return false;
     this.claimed.add(printerId);
-    this.log.info({ printerId }, 'this instance now re-publishes the printer\'s jobs');
+    this.log.info({ printerId }, "this instance now re-publishes the printer's jobs");
     return true;
   }
 }

@@ -53,12 +53,24 @@ export class Database {
       this.dialect = 'postgres';
       this.file = null;
       this.location = urlForLog(databaseUrl);
-      this.sequelize = new Sequelize(databaseUrl, { dialect: 'postgres', dialectModule: pg, logging, define, pool: { max: 10 } });
+      this.sequelize = new Sequelize(databaseUrl, {
+        dialect: 'postgres',
+        dialectModule: pg,
+        logging,
+        define,
+        pool: { max: 10 },
+      });
     } else {
       this.dialect = 'sqlite';
       this.file = path.join(dataDir, DATABASE_FILE);
       this.location = this.file;
-      this.sequelize = new Sequelize({ dialect: 'sqlite', dialectModule: sqlite3, storage: this.file, logging, define });
+      this.sequelize = new Sequelize({
+        dialect: 'sqlite',
+        dialectModule: sqlite3,
+        storage: this.file,
+        logging,
+        define,
+      });
     }
     this.models = { PrintJob: definePrintJobModel(this.sequelize), Printer: definePrinterModel(this.sequelize) };
   }
@@ -67,8 +79,12 @@ export class Database {
     if (this.file) {
       // SQLite creates -wal and -shm with the database file's mode: a 0600 file before it opens keeps all three private.
       ensurePrivateDir(path.dirname(this.file));
-      const loose = [ensurePrivateFile(this.file) ? this.file : null, ...tightenExisting([`${this.file}-wal`, `${this.file}-shm`])].filter(Boolean);
-      if (loose.length) this.log.warn({ files: loose }, 'database files were readable by other users; their mode is now 0600');
+      const loose = [
+        ensurePrivateFile(this.file) ? this.file : null,
+        ...tightenExisting([`${this.file}-wal`, `${this.file}-shm`]),
+      ].filter(Boolean);
+      if (loose.length)
+        this.log.warn({ files: loose }, 'database files were readable by other users; their mode is now 0600');
     }
     await this.sequelize.authenticate();
     if (this.dialect === 'sqlite') {
@@ -85,7 +101,9 @@ export class Database {
 
   /** The job store of this dialect; `instanceId` tags the change notices other instances receive. */
   createJobStore(instanceId: string): JobStore {
-    return this.dialect === 'postgres' ? new PostgresJobStore(this.sequelize, instanceId) : new SqliteJobStore(this.sequelize);
+    return this.dialect === 'postgres'
+      ? new PostgresJobStore(this.sequelize, instanceId)
+      : new SqliteJobStore(this.sequelize);
   }
 
   /** Null when the database answers a query, else why not (readiness). */
@@ -95,7 +113,9 @@ export class Database {
     try {
       await Promise.race([
         this.sequelize.query('SELECT 1'),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+        new Promise(
+          (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
+        ),
       ]);
       return null;
     } catch (err) {
@@ -125,7 +145,8 @@ export class Database {
     });
     const applied = await umzug.up();
     this.migrated = true;
-    if (applied.length) this.log.info({ migrations: applied.map((m) => m.name), database: this.location }, 'database migrated');
+    if (applied.length)
+      this.log.info({ migrations: applied.map((m) => m.name), database: this.location }, 'database migrated');
   }
 
   /** Runs `fn` while this connection holds a PostgreSQL advisory lock (released even if `fn` fails). */
@@ -144,4 +165,3 @@ export class Database {
     }
   }
 }
-

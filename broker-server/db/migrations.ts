@@ -59,7 +59,11 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
   {
     name: '0004-add-job-kind-and-printer-condition',
     async up({ context: q }) {
-      await q.addColumn('print_jobs', 'kind', { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'message' });
+      await q.addColumn('print_jobs', 'kind', {
+        type: DataTypes.STRING(16),
+        allowNull: false,
+        defaultValue: 'message',
+      });
       await q.addColumn('printers', 'condition', { type: DataTypes.STRING(32), allowNull: true });
     },
     async down({ context: q }) {

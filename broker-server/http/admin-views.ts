@@ -117,5 +117,8 @@ function confirmRemoval(c: { printerId: string; unfinished: number }, hidden: Sa
 
 /** An admin page refused before the session is known (no session, expired, forged form). */
 export function adminRefusal(message: string): SafeHtml {
-  return layout('Refusé', html`<section class="card"><p class="error" role="alert">${message}</p><p><a href="/admin">Revenir à l’administration</a></p></section>`);
+  return layout(
+    'Refusé',
+    html`<section class="card"><p class="error" role="alert">${message}</p><p><a href="/admin">Revenir à l’administration</a></p></section>`,
+  );
 }

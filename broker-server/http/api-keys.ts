@@ -10,7 +10,12 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
 import type { Sequelize } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { ApiKeyStore } from '../store/api-key-store';
@@ -38,7 +43,8 @@ export function sameHash(a: string, b: string): boolean {
 export type Caller = { kind: 'page' } | { kind: 'anonymous' } | { kind: 'api-key'; name: string };
 
 /** The text a job's `createdBy` and the idempotency scope use. */
-export const callerLabel = (caller: Caller): string => (caller.kind === 'api-key' ? `api-key:${caller.name}` : caller.kind);
+export const callerLabel = (caller: Caller): string =>
+  caller.kind === 'api-key' ? `api-key:${caller.name}` : caller.kind;
 
 export const callerOf = (res: Response): Caller => (res.locals.caller as Caller | undefined) ?? { kind: 'anonymous' };
 
@@ -49,7 +55,11 @@ export function parseBearer(header: string | undefined): BearerCheck {
   if (header === undefined) return { ok: true, key: null };
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (!match) return { ok: false, error: 'the Authorization header must be "Bearer <API key>"' };
-  if (!API_KEY_PATTERN.test(match[1]!)) return { ok: false, error: 'this is not a Printhop API key (they look like ph_ followed by 43 letters, digits, - and _)' };
+  if (!API_KEY_PATTERN.test(match[1]!))
+    return {
+      ok: false,
+      error: 'this is not a Printhop API key (they look like ph_ followed by 43 letters, digits, - and _)',
+    };
   return { ok: true, key: match[1]! };
 }
 
@@ -73,7 +83,11 @@ export function authenticate(store: ApiKeyStore, options: ApiKeyAuthOptions) {
     if (bearer.key === null) {
       const caller: Caller = fromPage(req) ? { kind: 'page' } : { kind: 'anonymous' };
       if (options.required && caller.kind === 'anonymous' && JSON_API.test(req.path)) {
-        return next(unauthorized('this server requires an API key: send Authorization: Bearer <key> (create one with npm run api-keys -- create NAME)'));
+        return next(
+          unauthorized(
+            'this server requires an API key: send Authorization: Bearer <key> (create one with npm run api-keys -- create NAME)',
+          ),
+        );
       }
       res.locals.caller = caller;
       return next();
@@ -101,17 +115,31 @@ function unauthorized(message: string): HttpError {
  * The per-key limit on creating jobs (rate-limiter-flexible): its Postgres store on PostgreSQL, so that
  * every instance counts against the same limit, or its memory store on SQLite (a single instance).
  */
-export function apiKeyLimiter(perMinute: number, db: { dialect: 'sqlite' | 'postgres'; sequelize: Sequelize }): RateLimiterAbstract | null {
+export function apiKeyLimiter(
+  perMinute: number,
+  db: { dialect: 'sqlite' | 'postgres'; sequelize: Sequelize },
+): RateLimiterAbstract | null {
   if (perMinute <= 0) return null;
   const options = { keyPrefix: 'api-key', points: perMinute, duration: 60 };
   if (db.dialect === 'postgres') {
-    return new RateLimiterPostgres({ ...options, storeClient: db.sequelize, storeType: 'sequelize', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: true });
+    return new RateLimiterPostgres({
+      ...options,
+      storeClient: db.sequelize,
+      storeType: 'sequelize',
+      tableName: 'rate_limits',
+      tableCreated: true,
+      clearExpiredByTimeout: true,
+    });
   }
   return new RateLimiterMemory(options);
 }
 
 /** Job creation limits: a key's own limit for key callers, the per-address limit (`byAddress`) for the rest. */
-export function limitJobCreation(limiter: RateLimiterAbstract | null, byAddress: (req: Request, res: Response, next: NextFunction) => void, log: Logger) {
+export function limitJobCreation(
+  limiter: RateLimiterAbstract | null,
+  byAddress: (req: Request, res: Response, next: NextFunction) => void,
+  log: Logger,
+) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const caller = callerOf(res);
     if (caller.kind !== 'api-key') return byAddress(req, res, next);
@@ -124,7 +152,11 @@ export function limitJobCreation(limiter: RateLimiterAbstract | null, byAddress:
       const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
       res.set('Retry-After', String(seconds));
       log.warn({ apiKey: caller.name, path: req.path, retryAfterSeconds: seconds }, 'API key rate limited');
-      next(new HttpError(429, `this API key has used its ${limiter.points} jobs a minute; try again in ${seconds} s`, { retryAfterSeconds: seconds }));
+      next(
+        new HttpError(429, `this API key has used its ${limiter.points} jobs a minute; try again in ${seconds} s`, {
+          retryAfterSeconds: seconds,
+        }),
+      );
     }
   };
 }

@@ -98,7 +98,16 @@ export function createApp(options: AppOptions): express.Express {
   const renderPage = pageRenderer(ctx);
   // Before the API keys: these have their own credentials in the Authorization header (METRICS_TOKEN, the admin password).
   app.use(operationRoutes(options.operations));
-  if (options.admin) app.use(adminRoutes({ ...options.admin, printers: options.printers, parseBody: ctx.parseBody, formTokens, log: options.log }));
+  if (options.admin)
+    app.use(
+      adminRoutes({
+        ...options.admin,
+        printers: options.printers,
+        parseBody: ctx.parseBody,
+        formTokens,
+        log: options.log,
+      }),
+    );
   app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
@@ -110,7 +119,12 @@ export function createApp(options: AppOptions): express.Express {
 }
 
 /** A per-address token bucket: past it, 429 with Retry-After and a message in English (API) and French (page). */
-function addressLimit(rate: { perMinute: number; burst: number }, log: Logger, logMessage: string, messages: (seconds: number) => [string, string]) {
+function addressLimit(
+  rate: { perMinute: number; burst: number },
+  log: Logger,
+  logMessage: string,
+  messages: (seconds: number) => [string, string],
+) {
   const buckets = new TokenBuckets(rate);
   return (req: Request, res: Response, next: NextFunction) => {
     const decision = buckets.take(req.ip ?? 'unknown');

@@ -11,6 +11,12 @@ export function refuseLargeBodies(limitBytes: number) {
     if (announced === undefined || !/^\d+$/.test(announced) || Number(announced) <= limitBytes) return next();
     res.set('Connection', 'close');
     // The error handler answers 413 (JSON, htmx fragment or page) as for any body over the limit.
-    next(Object.assign(new Error(`request entity too large (${announced} bytes announced)`), { type: 'entity.too.large', status: 413, expose: true }));
+    next(
+      Object.assign(new Error(`request entity too large (${announced} bytes announced)`), {
+        type: 'entity.too.large',
+        status: 413,
+        expose: true,
+      }),
+    );
   };
 }

@@ -102,7 +102,9 @@ export function crossSiteProblem(req: Request, tokens: FormTokens): CrossSiteRef
   // (security-headers.ts), and what a sandboxed frame sends: the form token tells them apart.
   if (origin !== undefined && origin !== 'null' && !sameHost(origin, req.host)) return foreign;
   const body = req.body as Record<string, unknown> | undefined;
-  const token = req.get(FORM_TOKEN_HEADER) ?? (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined);
+  const token =
+    req.get(FORM_TOKEN_HEADER) ??
+    (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined);
   if (!tokens.verify(token)) {
     return new CrossSiteRefused(
       `refused: a browser request needs the page's form token (${FORM_TOKEN_FIELD} field or ${FORM_TOKEN_HEADER} header); reload the page`,
@@ -116,7 +118,8 @@ function sameHost(origin: string, host: string | undefined): boolean {
   if (!host || origin === 'null' || !URL.canParse(origin)) return false;
   const url = new URL(origin);
   const withPort = url.port ? url.host : `${url.hostname}:${url.protocol === 'https:' ? 443 : 80}`;
-  const hostWithPort = /:\d+$/.test(host) && !host.endsWith(']') ? host : `${host}:${url.protocol === 'https:' ? 443 : 80}`;
+  const hostWithPort =
+    /:\d+$/.test(host) && !host.endsWith(']') ? host : `${host}:${url.protocol === 'https:' ? 443 : 80}`;
   return withPort.toLowerCase() === hostWithPort.toLowerCase() || url.host.toLowerCase() === host.toLowerCase();
 }
 

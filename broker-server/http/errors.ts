@@ -32,7 +32,10 @@ export function errorHandler(options: ErrorHandlerOptions) {
     else options.log.debug({ status, method: req.method, path: req.path, error: message }, 'request refused');
     if (res.headersSent) return;
     if (isHtmx(req)) {
-      res.status(status).type('html').send(errorMessage(pageMessage(err, status, options.bodyLimitBytes)).value);
+      res
+        .status(status)
+        .type('html')
+        .send(errorMessage(pageMessage(err, status, options.bodyLimitBytes)).value);
     } else if (isPlainForm(req) && req.method === 'POST') {
       // Without JavaScript: the page again, with the error next to the field and the text as typed.
       const body = (req.body ?? {}) as Record<string, unknown>;
@@ -67,7 +70,10 @@ function pageMessage(err: unknown, status: number, bodyLimit: number): string {
   }
 }
 
-function toHttpError(err: unknown, bodyLimit: number): { status: number; message: string; details: Record<string, unknown> } {
+function toHttpError(
+  err: unknown,
+  bodyLimit: number,
+): { status: number; message: string; details: Record<string, unknown> } {
   if (err instanceof HttpError) return { status: err.status, message: err.message, details: err.details };
   if (err instanceof JobError) return { status: err.status, message: err.message, details: err.details };
   const e = err as { type?: string; status?: number; message?: string };
@@ -82,7 +88,8 @@ function toHttpError(err: unknown, bodyLimit: number): { status: number; message
     case 'parameters.too.many':
       return { status: 400, message: 'the form has too many fields', details: {} };
     default:
-      if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, message: e.message ?? 'bad request', details: {} };
+      if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+        return { status: e.status, message: e.message ?? 'bad request', details: {} };
       return { status: 500, message: 'internal error; the server log has the details', details: {} };
   }
 }

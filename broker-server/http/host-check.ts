@@ -30,7 +30,8 @@ export class HostCheck {
     return net.isIP(name) !== 0 || this.names.has(name) || name.endsWith('.localhost');
   }
 
-  static readonly MESSAGE = 'this server does not answer for that host name; add it to ALLOWED_HOSTS (comma separated) if it is one of its own';
+  static readonly MESSAGE =
+    'this server does not answer for that host name; add it to ALLOWED_HOSTS (comma separated) if it is one of its own';
 
   /** Express middleware: `req.host` follows X-Forwarded-Host only when TRUST_PROXY trusts the sender. */
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
@@ -42,7 +43,9 @@ export class HostCheck {
   refuseUpgrade(req: IncomingMessage, socket: { write(s: string): unknown; destroy(): unknown }): boolean {
     if (this.allows(req.headers.host)) return false;
     const body = `${HostCheck.MESSAGE}.\n`;
-    socket.write(`HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
     socket.destroy();
     return true;
   }

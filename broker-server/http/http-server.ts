@@ -23,7 +23,13 @@ export class HttpListener implements Part {
 
   constructor(
     app: Express,
-    private readonly options: { port: number; host: string; broker: EmbeddedBroker | null; hostCheck?: HostCheck; beforeDrain?: () => void },
+    private readonly options: {
+      port: number;
+      host: string;
+      broker: EmbeddedBroker | null;
+      hostCheck?: HostCheck;
+      beforeDrain?: () => void;
+    },
   ) {
     this.server = http.createServer(app);
     this.server.on('connection', (socket) => {
@@ -37,7 +43,8 @@ export class HttpListener implements Part {
       this.sockets.delete(socket as Socket);
       if (this.options.hostCheck?.refuseUpgrade(req, socket)) return;
       const broker = this.options.broker;
-      if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH) broker.handleUpgrade(req, socket, head);
+      if (broker && new URL(req.url ?? '/', 'http://localhost').pathname === WEBSOCKET_PATH)
+        broker.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
   }

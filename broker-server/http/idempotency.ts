@@ -37,15 +37,26 @@ export function parseIdempotencyKey(raw: unknown): KeyCheck {
   if (typeof raw !== 'string') return { ok: false, error: `${IDEMPOTENCY_HEADER} must be given once` };
   const key = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw;
   if (key.length === 0) return { ok: false, error: `${IDEMPOTENCY_HEADER} is empty` };
-  if (key.length > MAX_KEY_LENGTH) return { ok: false, error: `${IDEMPOTENCY_HEADER} is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}` };
-  if (!/^[\x21-\x7e]+$/.test(key)) return { ok: false, error: `${IDEMPOTENCY_HEADER} must be printable ASCII without spaces (a UUID is a good key)` };
+  if (key.length > MAX_KEY_LENGTH)
+    return {
+      ok: false,
+      error: `${IDEMPOTENCY_HEADER} is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}`,
+    };
+  if (!/^[\x21-\x7e]+$/.test(key))
+    return { ok: false, error: `${IDEMPOTENCY_HEADER} must be printable ASCII without spaces (a UUID is a good key)` };
   return { ok: true, key };
 }
 
 /** What makes two requests "the same": method, path and the validated body, in a stable order. */
 export function requestHash(method: string, path: string, body: Record<string, unknown> = {}): string {
-  const sorted = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
-  return createHash('sha256').update(JSON.stringify([method.toUpperCase(), path, sorted])).digest('hex');
+  const sorted = Object.fromEntries(
+    Object.entries(body)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+  return createHash('sha256')
+    .update(JSON.stringify([method.toUpperCase(), path, sorted]))
+    .digest('hex');
 }
 
 export type Decision = 'replay' | 'mismatch' | 'in-flight' | 'abandoned';
@@ -90,7 +101,13 @@ export class Idempotency {
   }
 
   /** Creates the job once for (scope, key); without a key, simply creates it. */
-  async once(scope: string, key: string | null, hash: string, create: () => Promise<PrintJob>, load: (id: number) => Promise<PrintJob | null>): Promise<Outcome> {
+  async once(
+    scope: string,
+    key: string | null,
+    hash: string,
+    create: () => Promise<PrintJob>,
+    load: (id: number) => Promise<PrintJob | null>,
+  ): Promise<Outcome> {
     if (key === null) return { job: await create(), statusCode: 201, replayed: false };
     const deadline = this.now() + (this.options.waitMs ?? 10_000);
     for (;;) {
@@ -109,19 +126,37 @@ export class Idempotency {
       if (!record) continue; // released or pruned meanwhile: claim again
       switch (decide(record, hash, this.now(), this.options.abandonAfterMs ?? 60_000)) {
         case 'mismatch':
-          throw new HttpError(422, `this ${IDEMPOTENCY_HEADER} was already used for a different request; use a new key for a new job`, { field: IDEMPOTENCY_HEADER }, 'Ce formulaire a déjà été envoyé avec un autre contenu : rechargez la page.');
+          throw new HttpError(
+            422,
+            `this ${IDEMPOTENCY_HEADER} was already used for a different request; use a new key for a new job`,
+            { field: IDEMPOTENCY_HEADER },
+            'Ce formulaire a déjà été envoyé avec un autre contenu : rechargez la page.',
+          );
         case 'replay': {
           const job = await load(record.jobId!);
-          if (!job) throw new HttpError(410, `the job this ${IDEMPOTENCY_HEADER} created (${record.jobId}) has been deleted`);
+          if (!job)
+            throw new HttpError(410, `the job this ${IDEMPOTENCY_HEADER} created (${record.jobId}) has been deleted`);
           this.log.debug({ jobId: job.id, printerId: job.printerId, scope }, 'idempotent replay');
           return { job, statusCode: record.statusCode ?? 201, replayed: true };
         }
         case 'abandoned':
-          if (await this.store.releaseAbandoned(scope, key, new Date(this.now() - (this.options.abandonAfterMs ?? 60_000)))) this.log.warn({ scope }, 'an abandoned idempotency key was released');
+          if (
+            await this.store.releaseAbandoned(
+              scope,
+              key,
+              new Date(this.now() - (this.options.abandonAfterMs ?? 60_000)),
+            )
+          )
+            this.log.warn({ scope }, 'an abandoned idempotency key was released');
           else await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50)); // another request took it over
           continue;
         case 'in-flight':
-          if (this.now() >= deadline) throw new HttpError(409, `a request with this ${IDEMPOTENCY_HEADER} is still being processed; send it again in a moment`, { field: IDEMPOTENCY_HEADER });
+          if (this.now() >= deadline)
+            throw new HttpError(
+              409,
+              `a request with this ${IDEMPOTENCY_HEADER} is still being processed; send it again in a moment`,
+              { field: IDEMPOTENCY_HEADER },
+            );
           await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50));
       }
     }

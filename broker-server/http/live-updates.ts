@@ -91,7 +91,12 @@ export class LiveUpdates {
       res.status(503).json({ error: 'shutting down' });
       return;
     }
-    res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'close', 'X-Accel-Buffering': 'no' });
+    res.status(200).set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'close',
+      'X-Accel-Buffering': 'no',
+    });
     res.flushHeaders();
     res.write(': connected\n\n');
     req.socket.setKeepAlive(true);

@@ -34,7 +34,9 @@ export class TokenBuckets {
     if (!this.enabled) return { ok: true };
     const now = this.now();
     const previous = this.buckets.get(key);
-    const tokens = previous ? Math.min(this.options.burst, previous.tokens + (now - previous.at) * this.perMs) : this.options.burst;
+    const tokens = previous
+      ? Math.min(this.options.burst, previous.tokens + (now - previous.at) * this.perMs)
+      : this.options.burst;
     // Re-inserted so that the map's order is least recently seen first.
     this.buckets.delete(key);
     if (tokens >= 1) {

@@ -4,13 +4,18 @@ import type { PrintJob } from '../jobs/job-service';
 import { confirmation, freshKey } from './views';
 
 export const isHtmx = (req: Request): boolean => req.get('HX-Request') === 'true';
-export const isPlainForm = (req: Request): boolean => !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
+export const isPlainForm = (req: Request): boolean =>
+  !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
 
 /** A job is committed (and handed to the dispatcher): `201` with the job, its confirmation, or back to the page. */
 /** `keyField`: the id of the sent form's Idempotency-Key field, renewed in htmx's answer. */
 export function accepted(req: Request, res: Response, job: PrintJob, status = 201, keyField?: string): void {
   res.location(`/jobs/${job.id}`);
-  if (isHtmx(req)) res.status(status).type('html').send(confirmation(job).value + (keyField ? freshKey(keyField).value : ''));
+  if (isHtmx(req))
+    res
+      .status(status)
+      .type('html')
+      .send(confirmation(job).value + (keyField ? freshKey(keyField).value : ''));
   else if (isPlainForm(req)) res.redirect(303, `/?sent=${job.id}`);
   else res.status(status).json(job);
 }

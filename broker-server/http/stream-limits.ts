@@ -25,11 +25,23 @@ export class StreamLimits {
     const address = req.ip ?? 'unknown';
     const mine = this.byAddress.get(address) ?? 0;
     if (mine >= this.options.perAddress) {
-      res.status(429).set('Retry-After', '30').type('text').send(`too many live-update streams from your address (MAX_EVENT_STREAMS_PER_ADDRESS=${this.options.perAddress}); close other pages\n`);
+      res
+        .status(429)
+        .set('Retry-After', '30')
+        .type('text')
+        .send(
+          `too many live-update streams from your address (MAX_EVENT_STREAMS_PER_ADDRESS=${this.options.perAddress}); close other pages\n`,
+        );
       return;
     }
     if (this.open >= this.options.total) {
-      res.status(503).set('Retry-After', '30').type('text').send(`too many live-update streams open on this server (MAX_EVENT_STREAMS=${this.options.total}); try again later\n`);
+      res
+        .status(503)
+        .set('Retry-After', '30')
+        .type('text')
+        .send(
+          `too many live-update streams open on this server (MAX_EVENT_STREAMS=${this.options.total}); try again later\n`,
+        );
       return;
     }
     this.open++;

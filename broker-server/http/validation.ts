@@ -23,8 +23,10 @@ export function validatePrintRequest(body: unknown): Validation<PrintRequest> {
   const record = body as Record<string, unknown>;
   const content = record.content;
   if (content === undefined) return { ok: false, field: 'content', error: '"content" is required', errorFr: EMPTY_FR };
-  if (typeof content !== 'string') return { ok: false, field: 'content', error: `"content" must be a string, not ${describe(content)}` };
-  if (content.trim() === '') return { ok: false, field: 'content', error: 'the message is empty: type some text to print', errorFr: EMPTY_FR };
+  if (typeof content !== 'string')
+    return { ok: false, field: 'content', error: `"content" must be a string, not ${describe(content)}` };
+  if (content.trim() === '')
+    return { ok: false, field: 'content', error: 'the message is empty: type some text to print', errorFr: EMPTY_FR };
   const length = [...content].length;
   if (length > MAX_CONTENT_LENGTH) {
     return {
@@ -35,11 +37,19 @@ export function validatePrintRequest(body: unknown): Validation<PrintRequest> {
     };
   }
   // Blank once cleaned as the agent cleans it: zero-width and control characters print nothing.
-  if (isBlankContent(content)) return { ok: false, field: 'content', error: 'the message is empty once invisible and control characters are removed: type some text to print', errorFr: EMPTY_FR };
+  if (isBlankContent(content))
+    return {
+      ok: false,
+      field: 'content',
+      error: 'the message is empty once invisible and control characters are removed: type some text to print',
+      errorFr: EMPTY_FR,
+    };
   const printerId = record.printerId;
   if (printerId === undefined || printerId === '') return { ok: true, value: { content } };
-  if (typeof printerId !== 'string') return { ok: false, field: 'printerId', error: `"printerId" must be a string, not ${describe(printerId)}` };
-  if (!isPrinterId(printerId)) return { ok: false, field: 'printerId', error: '"printerId" must be 1-64 characters of A-Z a-z 0-9 _ -' };
+  if (typeof printerId !== 'string')
+    return { ok: false, field: 'printerId', error: `"printerId" must be a string, not ${describe(printerId)}` };
+  if (!isPrinterId(printerId))
+    return { ok: false, field: 'printerId', error: '"printerId" must be 1-64 characters of A-Z a-z 0-9 _ -' };
   return { ok: true, value: { content, printerId } };
 }
 
@@ -69,7 +79,11 @@ export function decodeCursor(cursor: string): number | null {
 }
 
 function parseTime(raw: unknown): Date | null {
-  if (typeof raw !== 'string' || !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(raw)) return null;
+  if (
+    typeof raw !== 'string' ||
+    !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(raw)
+  )
+    return null;
   const d = new Date(raw);
   return Number.isNaN(d.getTime()) ? null : d;
 }
@@ -80,27 +94,43 @@ export function validateJobListQuery(query: Record<string, unknown>): Validation
   const { status, limit, printerId, since, until, cursor } = query;
   const out: JobListQuery = { limit: 50 };
   if (printerId !== undefined) {
-    if (!isPrinterId(printerId)) return { ok: false, field: 'printerId', error: '"printerId" must be 1-64 characters of A-Z a-z 0-9 _ -' };
+    if (!isPrinterId(printerId))
+      return { ok: false, field: 'printerId', error: '"printerId" must be 1-64 characters of A-Z a-z 0-9 _ -' };
     out.printerId = printerId;
   }
-  for (const [name, raw] of [['since', since], ['until', until]] as const) {
+  for (const [name, raw] of [
+    ['since', since],
+    ['until', until],
+  ] as const) {
     if (raw === undefined) continue;
     const d = parseTime(raw);
-    if (!d) return { ok: false, field: name, error: `"${name}" must be a date or an ISO 8601 time with its zone, such as 2026-12-01 or 2026-12-01T08:00:00Z` };
+    if (!d)
+      return {
+        ok: false,
+        field: name,
+        error: `"${name}" must be a date or an ISO 8601 time with its zone, such as 2026-12-01 or 2026-12-01T08:00:00Z`,
+      };
     out[name] = d;
   }
   if (cursor !== undefined) {
     const beforeId = typeof cursor === 'string' ? decodeCursor(cursor) : null;
-    if (beforeId === null) return { ok: false, field: 'cursor', error: '"cursor" is not one this server gave (take it from the Link header of the previous page)' };
+    if (beforeId === null)
+      return {
+        ok: false,
+        field: 'cursor',
+        error: '"cursor" is not one this server gave (take it from the Link header of the previous page)',
+      };
     out.beforeId = beforeId;
   }
   if (status !== undefined) {
-    if (!isJobStatus(status)) return { ok: false, field: 'status', error: `"status" must be one of ${JOB_STATUSES.join(', ')}` };
+    if (!isJobStatus(status))
+      return { ok: false, field: 'status', error: `"status" must be one of ${JOB_STATUSES.join(', ')}` };
     out.status = status;
   }
   if (limit !== undefined) {
     const n = typeof limit === 'string' && /^\d+$/.test(limit) ? Number(limit) : NaN;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_LIST_LIMIT) return { ok: false, field: 'limit', error: `"limit" must be a whole number from 1 to ${MAX_LIST_LIMIT}` };
+    if (!Number.isInteger(n) || n < 1 || n > MAX_LIST_LIMIT)
+      return { ok: false, field: 'limit', error: `"limit" must be a whole number from 1 to ${MAX_LIST_LIMIT}` };
     out.limit = n;
   }
   return { ok: true, value: out };

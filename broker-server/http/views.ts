@@ -22,7 +22,8 @@ function formatMoment(iso: string): string {
   return isToday(date) ? timeOfDay.format(date) : dayAndTime.format(date);
 }
 
-const moment = (iso: string) => html`<time datetime="${iso}" title="${dayAndTime.format(new Date(iso))}">${formatMoment(iso)}</time>`;
+const moment = (iso: string) =>
+  html`<time datetime="${iso}" title="${dayAndTime.format(new Date(iso))}">${formatMoment(iso)}</time>`;
 
 export interface ReceiptPreview {
   lines: string[];
@@ -46,7 +47,8 @@ export interface PageState {
 }
 
 /** The form token as a hidden field, where the form is rendered for one page view. */
-const tokenField = (token: string | undefined) => (token ? html`<input type="hidden" name="formToken" value="${token}">` : '');
+const tokenField = (token: string | undefined) =>
+  token ? html`<input type="hidden" name="formToken" value="${token}">` : '';
 
 // includeIndicatorCSS: false keeps htmx from adding a stylesheet of its own (style.css has the rules),
 // so a strict Content-Security-Policy needs no exception; the extension list is a whitelist.
@@ -139,7 +141,8 @@ export function printerField(printers: PrinterInfo[], chosen: string): SafeHtml 
   return html`<div id="printer-field" class="printer-field">
 <label for="printerId">Imprimante</label>
 <select id="printerId" name="printerId">${selectable.map(
-    (p) => html`<option value="${p.id}"${p.id === chosen ? html` selected` : ''}>${p.id}${p.state === 'online' ? '' : ' (hors ligne)'}</option>`,
+    (p) =>
+      html`<option value="${p.id}"${p.id === chosen ? html` selected` : ''}>${p.id}${p.state === 'online' ? '' : ' (hors ligne)'}</option>`,
   )}</select>
 </div>`;
 }
@@ -168,7 +171,12 @@ export function freshKey(id: string): SafeHtml {
 }
 
 export function confirmation(job: PrintJob): SafeHtml {
-  const what = job.kind === 'test' ? `Page de test envoyée à ${job.printerId}` : job.reprintOf ? 'Réimpression envoyée' : 'Message envoyé';
+  const what =
+    job.kind === 'test'
+      ? `Page de test envoyée à ${job.printerId}`
+      : job.reprintOf
+        ? 'Réimpression envoyée'
+        : 'Message envoyé';
   return html`<p class="ok" data-job-id="${job.id}">${what} — tâche n°${job.id}</p>`;
 }
 
@@ -197,7 +205,11 @@ function stepsOf(job: PrintJob): Step[] {
   // A step is done once it happened; a job acknowledged out of order may skip the time of one.
   return [
     { label: 'créé', at: job.createdAt, reached: true },
-    { label: STATUS_LABELS_FR.sent, at: job.sentAt, reached: Boolean(job.sentAt) || job.status === 'received' || printed },
+    {
+      label: STATUS_LABELS_FR.sent,
+      at: job.sentAt,
+      reached: Boolean(job.sentAt) || job.status === 'received' || printed,
+    },
     { label: STATUS_LABELS_FR.received, at: job.receivedAt, reached: Boolean(job.receivedAt) || printed },
     final,
   ];
@@ -222,7 +234,8 @@ ${idempotencyField(reprintKeyField(job.id))}
 </div>
 <p class="job-content">${job.content}</p>
 <ol class="steps" aria-label="Étapes">${stepsOf(job).map(
-    (s) => html`<li class="step${s.reached ? ' done' : ''}"><span class="step-label">${s.label}</span> ${s.at ? moment(s.at) : html`<span class="step-wait">—</span>`}</li>`,
+    (s) =>
+      html`<li class="step${s.reached ? ' done' : ''}"><span class="step-label">${s.label}</span> ${s.at ? moment(s.at) : html`<span class="step-wait">—</span>`}</li>`,
   )}</ol>
 ${job.error ? html`<p class="job-error">${job.error}</p>` : ''}
 </li>`;
@@ -231,7 +244,8 @@ ${job.error ? html`<p class="job-error">${job.error}</p>` : ''}
 const PRINTER_STATE_FR = { online: 'en ligne', offline: 'hors ligne', unknown: 'jamais vue' } as const;
 
 export function printerList(printers: PrinterInfo[], formToken?: string): SafeHtml {
-  if (printers.length === 0) return html`<ul id="printer-list" class="printers"></ul><p class="empty">Aucune imprimante connue.</p>`;
+  if (printers.length === 0)
+    return html`<ul id="printer-list" class="printers"></ul><p class="empty">Aucune imprimante connue.</p>`;
   return html`<ul id="printer-list" class="printers">${printers.map((p) => printerItem(p, formToken))}</ul>`;
 }
 
@@ -243,7 +257,9 @@ function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>
 <span class="printer-meta"><span>${p.lastSeenAt ? html`vue ${isToday(new Date(p.lastSeenAt)) ? 'à' : 'le'} ${moment(p.lastSeenAt)}` : 'agent jamais connecté'}</span>${
-    p.columns || p.codepage ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>` : ''
+    p.columns || p.codepage
+      ? html`<span>${[p.columns ? `${p.columns} colonnes` : '', p.codepage ?? ''].filter(Boolean).join(' · ')}</span>`
+      : ''
   }</span>
 ${p.state === 'online' && p.agent ? agentFigures(p.agent) : ''}
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
@@ -257,12 +273,19 @@ ${idempotencyField(testKeyField(p.id))}
 
 /** What the agent says of itself: version, since when it runs, its journal, its last job and how long it took. */
 function agentFigures(agent: NonNullable<PrinterInfo['agent']>): SafeHtml {
-  const started = agent.reportedAt && agent.uptimeS !== undefined ? new Date(Date.parse(agent.reportedAt) - agent.uptimeS * 1000).toISOString() : null;
+  const started =
+    agent.reportedAt && agent.uptimeS !== undefined
+      ? new Date(Date.parse(agent.reportedAt) - agent.uptimeS * 1000).toISOString()
+      : null;
   return html`<span class="printer-agent">${[
     agent.version ? html`<span>agent ${agent.version}</span>` : '',
     started ? html`<span>démarré ${isToday(new Date(started)) ? 'à' : 'le'} ${moment(started)}</span>` : '',
-    agent.journalSize !== undefined ? html`<span>journal : ${frenchNumber(agent.journalSize)} tâche${agent.journalSize > 1 ? 's' : ''}</span>` : '',
-    agent.lastJob ? html`<span class="printer-last-job">dernière : n°${agent.lastJob.id} en ${frenchNumber(agent.lastJob.ms)} ms</span>` : '',
+    agent.journalSize !== undefined
+      ? html`<span>journal : ${frenchNumber(agent.journalSize)} tâche${agent.journalSize > 1 ? 's' : ''}</span>`
+      : '',
+    agent.lastJob
+      ? html`<span class="printer-last-job">dernière : n°${agent.lastJob.id} en ${frenchNumber(agent.lastJob.ms)} ms</span>`
+      : '',
   ]}</span>`;
 }
 
@@ -287,5 +310,7 @@ ${printersUpdate(printers, defaultPrinterId)}`;
 
 function conditionLabel(condition: string): string {
   // An own-property check: an agent's `constructor` or `toString` is a word, not Object's function.
-  return Object.hasOwn(PRINTER_CONDITION_LABELS_FR, condition) ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition] : condition;
+  return Object.hasOwn(PRINTER_CONDITION_LABELS_FR, condition)
+    ? PRINTER_CONDITION_LABELS_FR[condition as PrinterCondition]
+    : condition;
 }

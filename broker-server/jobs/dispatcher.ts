@@ -45,17 +45,30 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
-    await this.bus.subscribe(topics.allAcks, (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)), { shared: true });
-    await this.bus.subscribe(topics.allStatus, (topic, payload) => (this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload))));
+    await this.bus.subscribe(
+      topics.allAcks,
+      (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)),
+      { shared: true },
+    );
+    await this.bus.subscribe(topics.allStatus, (topic, payload) =>
+      this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload)),
+    );
     const unfinished = await this.jobs.unfinished();
     const printers = [...new Set(unfinished.map((j) => j.printerId))];
-    if (unfinished.length) this.log.info({ count: unfinished.length, printers: printers.length }, 're-publishing unfinished jobs at start-up');
+    if (unfinished.length)
+      this.log.info(
+        { count: unfinished.length, printers: printers.length },
+        're-publishing unfinished jobs at start-up',
+      );
     await Promise.all(printers.map((printerId) => this.republishFor(printerId)));
     const staleMs = this.options.republishStaleMs ?? 0;
     if (staleMs > 0) {
-      this.sweepTimer = setInterval(() => {
-        this.sweeping ??= this.sweep(staleMs).finally(() => (this.sweeping = null));
-      }, Math.max(100, Math.floor(staleMs / 2)));
+      this.sweepTimer = setInterval(
+        () => {
+          this.sweeping ??= this.sweep(staleMs).finally(() => (this.sweeping = null));
+        },
+        Math.max(100, Math.floor(staleMs / 2)),
+      );
       this.sweepTimer.unref();
     }
   }
@@ -85,7 +98,11 @@ export class Dispatcher {
   /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
   publish(job: PrintJob): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    return this.track(this.publishNow(job).catch((err: unknown) => this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed')));
+    return this.track(
+      this.publishNow(job).catch((err: unknown) =>
+        this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed'),
+      ),
+    );
   }
 
   /** Publishes jobs in order; their `sent` marks are committed together afterwards. */
@@ -99,7 +116,12 @@ export class Dispatcher {
   }
 
   private async publishNow(job: PrintJob): Promise<void> {
-    const message: JobMessage = { id: job.id, content: job.content, createdAt: job.createdAt, ...(job.kind === 'test' ? { kind: 'test' as const } : {}) };
+    const message: JobMessage = {
+      id: job.id,
+      content: job.content,
+      createdAt: job.createdAt,
+      ...(job.kind === 'test' ? { kind: 'test' as const } : {}),
+    };
     try {
       await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
     } catch (err) {
@@ -120,7 +142,7 @@ export class Dispatcher {
     }
     const run = (async () => {
       if (!(await this.claims.claim(printerId))) {
-        this.log.debug({ printerId }, 'another instance re-publishes this printer\'s jobs');
+        this.log.debug({ printerId }, "another instance re-publishes this printer's jobs");
         return;
       }
       do {
@@ -129,7 +151,9 @@ export class Dispatcher {
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
         // Just sent: the sweep (if any; it prunes this map) leaves them alone for a while.
         const staleMs = this.options.republishStaleMs ?? 0;
-        if (staleMs > 0) for (const job of unfinished) this.swept.set(job.id, { times: this.swept.get(job.id)?.times ?? 0, next: Date.now() + staleMs });
+        if (staleMs > 0)
+          for (const job of unfinished)
+            this.swept.set(job.id, { times: this.swept.get(job.id)?.times ?? 0, next: Date.now() + staleMs });
         await this.publishAll(unfinished);
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
@@ -160,7 +184,10 @@ export class Dispatcher {
           return true;
         });
         if (!jobs.length || this.republishing.has(printerId) || !(await this.claims.claim(printerId))) continue;
-        this.log.info({ printerId, count: jobs.length, firstJobId: jobs[0]!.id }, 're-publishing jobs that have not moved');
+        this.log.info(
+          { printerId, count: jobs.length, firstJobId: jobs[0]!.id },
+          're-publishing jobs that have not moved',
+        );
         await this.publishAll(jobs);
       }
       this.swept = swept;
@@ -184,7 +211,11 @@ export class Dispatcher {
     }
     const applying = this.jobs.applyAck(parsed.printerId, ack.value).then(
       () => undefined,
-      (err: unknown) => this.log.error({ err, jobId: ack.value.id, printerId: parsed.printerId }, 'ack not applied; the job will be re-published'),
+      (err: unknown) =>
+        this.log.error(
+          { err, jobId: ack.value.id, printerId: parsed.printerId },
+          'ack not applied; the job will be re-published',
+        ),
     );
     this.track(applying);
     if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
@@ -202,7 +233,9 @@ export class Dispatcher {
     await this.printers.recordStatus(parsed.printerId, status.value);
     if (status.value.state === 'online') {
       // Not awaited: the agent's status publish must not wait for a backlog to be re-sent.
-      this.republishFor(parsed.printerId).catch((err: unknown) => this.log.error({ err, printerId: parsed.printerId }, 're-publication failed'));
+      this.republishFor(parsed.printerId).catch((err: unknown) =>
+        this.log.error({ err, printerId: parsed.printerId }, 're-publication failed'),
+      );
     }
   }
 }

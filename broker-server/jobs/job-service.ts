@@ -56,9 +56,29 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.backlog;
   }
 
-  async create(input: { printerId: string; content: string; kind?: JobKind; reprintOf?: number; createdBy?: string }): Promise<PrintJob> {
-    const job = await this.store.insert({ printerId: input.printerId, content: input.content, kind: input.kind ?? 'message', reprintOf: input.reprintOf ?? null, createdBy: input.createdBy ?? null });
-    this.log.info({ jobId: job.id, printerId: job.printerId, reprintOf: job.reprintOf ?? undefined, createdBy: job.createdBy ?? undefined }, 'job stored');
+  async create(input: {
+    printerId: string;
+    content: string;
+    kind?: JobKind;
+    reprintOf?: number;
+    createdBy?: string;
+  }): Promise<PrintJob> {
+    const job = await this.store.insert({
+      printerId: input.printerId,
+      content: input.content,
+      kind: input.kind ?? 'message',
+      reprintOf: input.reprintOf ?? null,
+      createdBy: input.createdBy ?? null,
+    });
+    this.log.info(
+      {
+        jobId: job.id,
+        printerId: job.printerId,
+        reprintOf: job.reprintOf ?? undefined,
+        createdBy: job.createdBy ?? undefined,
+      },
+      'job stored',
+    );
     this.emit('stored', job);
     this.announce(job);
     return job;
@@ -69,9 +89,18 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     const original = await this.get(id);
     if (!original) throw new JobError(`job ${id} does not exist`, 404);
     if (!REPRINTABLE_STATUSES.has(original.status)) {
-      throw new JobError(`job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`, 409);
+      throw new JobError(
+        `job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`,
+        409,
+      );
     }
-    return this.create({ printerId: original.printerId, content: original.content, kind: original.kind, reprintOf: original.id, createdBy });
+    return this.create({
+      printerId: original.printerId,
+      content: original.content,
+      kind: original.kind,
+      reprintOf: original.id,
+      createdBy,
+    });
   }
 
   get(id: number): Promise<PrintJob | null> {
@@ -105,16 +134,24 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   /** Unfinished jobs of online printers that nothing has moved since `before`, oldest first, by printer. */
   async stale(before: Date): Promise<Map<string, PrintJob[]>> {
     const byPrinter = new Map<string, PrintJob[]>();
-    for (const job of await this.store.stale(before)) byPrinter.set(job.printerId, [...(byPrinter.get(job.printerId) ?? []), job]);
+    for (const job of await this.store.stale(before))
+      byPrinter.set(job.printerId, [...(byPrinter.get(job.printerId) ?? []), job]);
     return byPrinter;
   }
 
   /** The one place a job's status changes. */
-  async transition(id: number, to: JobStatus, opts: { printerId?: string; error?: string | null; at?: Date } = {}): Promise<TransitionResult> {
+  async transition(
+    id: number,
+    to: JobStatus,
+    opts: { printerId?: string; error?: string | null; at?: Date } = {},
+  ): Promise<TransitionResult> {
     const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : new Date();
     const moved = await this.store.transition({ id, to, printerId: opts.printerId, error: opts.error ?? null, at });
     if (moved) {
-      this.log.info({ jobId: id, printerId: moved.printerId, status: to, error: moved.error ?? undefined }, 'job status changed');
+      this.log.info(
+        { jobId: id, printerId: moved.printerId, status: to, error: moved.error ?? undefined },
+        'job status changed',
+      );
       this.emit('stored', moved);
       this.announce(moved);
       return { changed: true, job: moved };
@@ -127,11 +164,18 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   /** Applies an agent's ack; acks are idempotent, and foreign or unknown ones change nothing. */
   async applyAck(printerId: string, ack: AckMessage): Promise<TransitionResult> {
-    const result = await this.transition(ack.id, ack.status, { printerId, error: ack.error ?? null, at: new Date(ack.at) });
+    const result = await this.transition(ack.id, ack.status, {
+      printerId,
+      error: ack.error ?? null,
+      at: new Date(ack.at),
+    });
     this.emit('ack', { printerId, applied: result.changed });
     if (!result.changed) {
       const level = result.reason === 'not-allowed' ? 'debug' : 'warn';
-      this.log[level]({ jobId: ack.id, printerId, ack: ack.status, current: result.job?.status, reason: result.reason }, 'ack ignored');
+      this.log[level](
+        { jobId: ack.id, printerId, ack: ack.status, current: result.job?.status, reason: result.reason },
+        'ack ignored',
+      );
     }
     return result;
   }

@@ -104,12 +104,16 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
 
   async start(): Promise<void> {
     for (const [printerId, token] of Object.entries(this.options.seed)) {
-      if (await this.store.seed(printerId, hashToken(token))) this.log.info({ printerId }, 'printer added to the registry from PRINTERS');
+      if (await this.store.seed(printerId, hashToken(token)))
+        this.log.info({ printerId }, 'printer added to the registry from PRINTERS');
     }
     await this.refresh();
     const every = this.options.refreshMs ?? 0;
     if (every > 0) {
-      this.refreshTimer = setInterval(() => void this.refresh().catch((err: unknown) => this.log.warn({ err }, 'registry refresh failed')), every);
+      this.refreshTimer = setInterval(
+        () => void this.refresh().catch((err: unknown) => this.log.warn({ err }, 'registry refresh failed')),
+        every,
+      );
       this.refreshTimer.unref();
     }
   }
@@ -165,7 +169,9 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
   }
 
   async list(): Promise<PrinterAccountInfo[]> {
-    return (await this.store.all()).filter((r) => r.tokenHash).map((r) => ({ printerId: r.printerId, createdAt: r.createdAt, updatedAt: r.updatedAt }));
+    return (await this.store.all())
+      .filter((r) => r.tokenHash)
+      .map((r) => ({ printerId: r.printerId, createdAt: r.createdAt, updatedAt: r.updatedAt }));
   }
 
   async add(printerId: unknown): Promise<IssuedToken> {
@@ -256,16 +262,22 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
     const previous = this.locks.get(id) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(fn);
     this.locks.set(id, run);
-    void run.finally(() => {
-      if (this.locks.get(id) === run) this.locks.delete(id);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        if (this.locks.get(id) === run) this.locks.delete(id);
+      })
+      .catch(() => undefined);
     return run;
   }
 }
 
 function validId(value: unknown): string {
   if (typeof value === 'string' && RESERVED_USERNAMES.includes(value)) {
-    throw new PrinterAdminError(400, `${JSON.stringify(value)} is a reserved account name`, `« ${value} » est un nom réservé (compte MQTT du serveur).`);
+    throw new PrinterAdminError(
+      400,
+      `${JSON.stringify(value)} is a reserved account name`,
+      `« ${value} » est un nom réservé (compte MQTT du serveur).`,
+    );
   }
   if (!isPrinterAccount(value)) {
     const shown = typeof value === 'string' ? value.slice(0, 80) : '';
@@ -278,5 +290,7 @@ function validId(value: unknown): string {
   return value;
 }
 
-const exists = (id: string) => new PrinterAdminError(409, `printer ${id} already exists`, `L’imprimante ${id} existe déjà.`);
-const unknown = (id: string) => new PrinterAdminError(404, `no printer ${id} in the registry`, `Aucune imprimante ${id} dans le registre.`);
+const exists = (id: string) =>
+  new PrinterAdminError(409, `printer ${id} already exists`, `L’imprimante ${id} existe déjà.`);
+const unknown = (id: string) =>
+  new PrinterAdminError(404, `no printer ${id} in the registry`, `Aucune imprimante ${id} dans le registre.`);

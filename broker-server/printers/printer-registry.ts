@@ -42,7 +42,12 @@ export interface PrinterRoster {
 
 /** A fixed list (tests, tools): nothing is ever removed. */
 export function fixedRoster(ids: readonly string[]): PrinterRoster {
-  return { activeIds: () => [...ids].sort(), isActive: (id) => ids.includes(id), isRemoved: () => false, lookup: async (id) => ids.includes(id) };
+  return {
+    activeIds: () => [...ids].sort(),
+    isActive: (id) => ids.includes(id),
+    isRemoved: () => false,
+    lookup: async (id) => ids.includes(id),
+  };
 }
 
 export interface PrinterRegistryEvents {
@@ -76,7 +81,9 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
 
   async list(): Promise<PrinterInfo[]> {
     const byId = new Map((await this.store.printers()).map((r) => [r.id, r]));
-    const ids = [...new Set([...this.roster.activeIds(), ...byId.keys()])].filter((id) => !this.roster.isRemoved(id)).sort();
+    const ids = [...new Set([...this.roster.activeIds(), ...byId.keys()])]
+      .filter((id) => !this.roster.isRemoved(id))
+      .sort();
     return ids.map((id) => this.toPrinter(id, byId.get(id)));
   }
 
@@ -106,9 +113,11 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
     const previous = this.statusWrites.get(printerId) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => this.writeStatus(printerId, status));
     this.statusWrites.set(printerId, run);
-    void run.finally(() => {
-      if (this.statusWrites.get(printerId) === run) this.statusWrites.delete(printerId);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        if (this.statusWrites.get(printerId) === run) this.statusWrites.delete(printerId);
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -126,12 +135,23 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
       ...(status.state === 'online' && (status.uptimeS !== undefined || status.version)
-        ? { agentInfo: JSON.stringify({ version: status.version, uptimeS: status.uptimeS, journalSize: status.journalSize, lastJob: status.lastJob, reportedAt: status.at ?? new Date().toISOString() }) }
+        ? {
+            agentInfo: JSON.stringify({
+              version: status.version,
+              uptimeS: status.uptimeS,
+              journalSize: status.journalSize,
+              lastJob: status.lastJob,
+              reportedAt: status.at ?? new Date().toISOString(),
+            }),
+          }
         : {}),
     });
     this.seen.add(printerId);
     const info = (await this.get(printerId))!;
-    this.log.info({ printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined }, 'printer status');
+    this.log.info(
+      { printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined },
+      'printer status',
+    );
     this.emit('printer', info);
     return info;
   }

@@ -46,16 +46,24 @@ export class SqlApiKeyStore implements ApiKeyStore {
   }
 
   async byHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.query<Row>('SELECT name, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = $1', [keyHash]);
+    const [row] = await this.query<Row>(
+      'SELECT name, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = $1',
+      [keyHash],
+    );
     return row ? toRecord(row) : null;
   }
 
   async list(): Promise<ApiKeyRecord[]> {
-    return (await this.query<Row>('SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY name ASC', [])).map(toRecord);
+    return (
+      await this.query<Row>('SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY name ASC', [])
+    ).map(toRecord);
   }
 
   async revoke(name: string, at: Date): Promise<boolean> {
-    const rows = await this.query<{ name: string }>('UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL RETURNING name', [at.getTime(), name]);
+    const rows = await this.query<{ name: string }>(
+      'UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL RETURNING name',
+      [at.getTime(), name],
+    );
     return rows.length === 1;
   }
 

@@ -20,7 +20,12 @@ type BatchWriter<Row> = (inserts: NewJob[], rounds: TransitionRequest[][]) => Pr
 
 type Pending<Row> =
   | { kind: 'insert'; job: NewJob; resolve: (row: Row) => void; reject: (err: unknown) => void }
-  | { kind: 'transition'; request: TransitionRequest; resolve: (row: Row | null) => void; reject: (err: unknown) => void };
+  | {
+      kind: 'transition';
+      request: TransitionRequest;
+      resolve: (row: Row | null) => void;
+      reject: (err: unknown) => void;
+    };
 
 /**
  * Each batch runs in one transaction: the inserts, then the transitions in rounds where each job appears

@@ -52,24 +52,41 @@ export class SqlIdempotencyStore implements IdempotencyStore {
   async get(scope: string, key: string): Promise<IdempotencyRecord | null> {
     const [row] = await this.query<Row>('SELECT * FROM idempotency_keys WHERE scope = $1 AND "key" = $2', [scope, key]);
     if (!row) return null;
-    return { scope: row.scope, key: row.key, requestHash: row.request_hash, jobId: row.job_id, statusCode: row.status_code, createdAt: Number(row.created_at) };
+    return {
+      scope: row.scope,
+      key: row.key,
+      requestHash: row.request_hash,
+      jobId: row.job_id,
+      statusCode: row.status_code,
+      createdAt: Number(row.created_at),
+    };
   }
 
   async complete(scope: string, key: string, jobId: number, statusCode: number): Promise<void> {
-    await this.query('UPDATE idempotency_keys SET job_id = $1, status_code = $2 WHERE scope = $3 AND "key" = $4 RETURNING scope', [jobId, statusCode, scope, key]);
+    await this.query(
+      'UPDATE idempotency_keys SET job_id = $1, status_code = $2 WHERE scope = $3 AND "key" = $4 RETURNING scope',
+      [jobId, statusCode, scope, key],
+    );
   }
 
   async release(scope: string, key: string): Promise<void> {
-    await this.query('DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL RETURNING scope', [scope, key]);
+    await this.query(
+      'DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL RETURNING scope',
+      [scope, key],
+    );
   }
 
   async releaseAbandoned(scope: string, key: string, before: Date): Promise<boolean> {
-    const rows = await this.query('DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL AND created_at < $3 RETURNING scope', [scope, key, before.getTime()]);
+    const rows = await this.query(
+      'DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL AND created_at < $3 RETURNING scope',
+      [scope, key, before.getTime()],
+    );
     return rows.length === 1;
   }
 
   async prune(before: Date): Promise<number> {
-    return (await this.query('DELETE FROM idempotency_keys WHERE created_at < $1 RETURNING scope', [before.getTime()])).length;
+    return (await this.query('DELETE FROM idempotency_keys WHERE created_at < $1 RETURNING scope', [before.getTime()]))
+      .length;
   }
 
   /**

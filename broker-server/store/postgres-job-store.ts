@@ -30,7 +30,10 @@ export class PostgresJobStore extends SqlJobStore {
     return d;
   }
 
-  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  protected async writeBatch(
+    inserts: NewJob[],
+    rounds: TransitionRequest[][],
+  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
     const manager = this.sequelize.connectionManager;
     const client = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
     try {
@@ -50,14 +53,20 @@ export class PostgresJobStore extends SqlJobStore {
     }
   }
 
-  private async write(client: pg.Client, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  private async write(
+    client: pg.Client,
+    inserts: NewJob[],
+    rounds: TransitionRequest[][],
+  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
     const ids = [...new Set(rounds.flat().map((r) => r.id))].sort((a, b) => a - b);
-    if (ids.length) await client.query('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
+    if (ids.length)
+      await client.query('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
     const inserted = inserts.length ? await this.insertRows(client, inserts) : [];
     const updated: Array<Array<JobRow | null>> = [];
     for (const round of rounds) updated.push(await this.updateRows(client, round));
     const changed = [...inserted, ...updated.flat().filter((row): row is JobRow => row !== null)];
-    for (const payload of encodeJobChanges(this.instanceId, changed)) await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
+    for (const payload of encodeJobChanges(this.instanceId, changed))
+      await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
     return { inserted, updated };
   }
 
@@ -67,7 +76,14 @@ export class PostgresJobStore extends SqlJobStore {
       `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at)
        SELECT p, c, k, 'pending', r, b, $1, $1 FROM unnest($2::varchar[], $3::text[], $4::varchar[], $5::int[], $6::varchar[]) WITH ORDINALITY AS t(p, c, k, r, b, n) ORDER BY n
        RETURNING *`,
-      [new Date(), jobs.map((j) => j.printerId), jobs.map((j) => j.content), jobs.map((j) => j.kind), jobs.map((j) => j.reprintOf), jobs.map((j) => j.createdBy ?? null)],
+      [
+        new Date(),
+        jobs.map((j) => j.printerId),
+        jobs.map((j) => j.content),
+        jobs.map((j) => j.kind),
+        jobs.map((j) => j.reprintOf),
+        jobs.map((j) => j.createdBy ?? null),
+      ],
     );
     return rows.sort((a, b) => a.id - b.id);
   }

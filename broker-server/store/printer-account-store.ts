@@ -87,20 +87,19 @@ export class SqlPrinterAccountStore implements PrinterAccountStore {
   }
 
   async rotate(printerId: string, tokenHash: string): Promise<boolean> {
-    const rows = await this.select('UPDATE printer_accounts SET token_hash = $2, updated_at = $3 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *', [
-      printerId,
-      tokenHash,
-      this.now(),
-    ]);
+    const rows = await this.select(
+      'UPDATE printer_accounts SET token_hash = $2, updated_at = $3 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *',
+      [printerId, tokenHash, this.now()],
+    );
     return rows.length === 1;
   }
 
   async remove(printerId: string): Promise<boolean> {
     const now = this.now();
-    const rows = await this.select('UPDATE printer_accounts SET token_hash = NULL, updated_at = $2, removed_at = $2 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *', [
-      printerId,
-      now,
-    ]);
+    const rows = await this.select(
+      'UPDATE printer_accounts SET token_hash = NULL, updated_at = $2, removed_at = $2 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *',
+      [printerId, now],
+    );
     return rows.length === 1;
   }
 

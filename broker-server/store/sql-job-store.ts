@@ -6,11 +6,20 @@
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { FINAL_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
 import { GroupCommit } from './group-commit';
-import type { JobFilter, JobStore, NewJob, PrinterRecord, PrinterStatusWrite, PrintJob, TransitionRequest } from './job-store';
+import type {
+  JobFilter,
+  JobStore,
+  NewJob,
+  PrinterRecord,
+  PrinterStatusWrite,
+  PrintJob,
+  TransitionRequest,
+} from './job-store';
 import { type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
 
 /** `$1, $2, …` from `first`, for `count` values. */
-const placeholders = (count: number, first = 1): string => Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
+const placeholders = (count: number, first = 1): string =>
+  Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
 
 const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
@@ -34,7 +43,10 @@ export abstract class SqlJobStore implements JobStore {
   protected abstract sqlDate(d: Date): SqlDate;
 
   /** Writes one batch of the group commit in one transaction. */
-  protected abstract writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }>;
+  protected abstract writeBatch(
+    inserts: NewJob[],
+    rounds: TransitionRequest[][],
+  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }>;
 
   get backlog(): number {
     return this.writes.backlog;
@@ -63,14 +75,20 @@ export abstract class SqlJobStore implements JobStore {
     if (filter.until) where.push(`created_at < $${params.push(this.sqlDate(filter.until))}`);
     if (filter.beforeId !== undefined) where.push(`id < $${params.push(filter.beforeId)}`);
     const limit = `$${params.push(filter.limit ?? 50)}`;
-    const rows = await this.select<JobRow>(`SELECT * FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, params);
+    const rows = await this.select<JobRow>(
+      `SELECT * FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
+      params,
+    );
     return rows.map(toPrintJob);
   }
 
   async unfinished(printerId?: string): Promise<PrintJob[]> {
     const params: unknown[] = [...UNFINISHED];
     const byPrinter = printerId ? ` AND printer_id = $${params.push(printerId)}` : '';
-    const rows = await this.select<JobRow>(`SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)})${byPrinter} ORDER BY id ASC`, params);
+    const rows = await this.select<JobRow>(
+      `SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)})${byPrinter} ORDER BY id ASC`,
+      params,
+    );
     return rows.map(toPrintJob);
   }
 
@@ -94,13 +112,19 @@ export abstract class SqlJobStore implements JobStore {
 
   async prune(before: Date): Promise<number> {
     const params: unknown[] = [...FINAL, this.sqlDate(before)];
-    const rows = await this.select<{ id: number }>(`DELETE FROM print_jobs WHERE status IN (${placeholders(FINAL.length)}) AND finished_at < $${params.length} RETURNING id`, params);
+    const rows = await this.select<{ id: number }>(
+      `DELETE FROM print_jobs WHERE status IN (${placeholders(FINAL.length)}) AND finished_at < $${params.length} RETURNING id`,
+      params,
+    );
     return rows.length;
   }
 
   async contents(ids: number[]): Promise<Map<number, string>> {
     if (!ids.length) return new Map();
-    const rows = await this.select<{ id: number; content: string }>(`SELECT id, content FROM print_jobs WHERE id IN (${placeholders(ids.length)})`, ids);
+    const rows = await this.select<{ id: number; content: string }>(
+      `SELECT id, content FROM print_jobs WHERE id IN (${placeholders(ids.length)})`,
+      ids,
+    );
     return new Map(rows.map((row) => [row.id, row.content]));
   }
 
@@ -123,12 +147,25 @@ export abstract class SqlJobStore implements JobStore {
          "columns" = COALESCE(excluded."columns", printers."columns"), codepage = COALESCE(excluded.codepage, printers.codepage),
          agent_info = COALESCE(excluded.agent_info, printers.agent_info),
          last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
-      { bind: [id, status.state, status.detail, status.condition, status.columns ?? null, status.codepage ?? null, at, status.agentInfo ?? null] },
+      {
+        bind: [
+          id,
+          status.state,
+          status.detail,
+          status.condition,
+          status.columns ?? null,
+          status.codepage ?? null,
+          at,
+          status.agentInfo ?? null,
+        ],
+      },
     );
   }
 
   async markAllOffline(): Promise<void> {
-    await this.select(`UPDATE printers SET state = 'offline', updated_at = $1 WHERE state = 'online' RETURNING id`, [this.sqlDate(new Date())]);
+    await this.select(`UPDATE printers SET state = 'offline', updated_at = $1 WHERE state = 'online' RETURNING id`, [
+      this.sqlDate(new Date()),
+    ]);
   }
 
   private async select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {

@@ -25,7 +25,10 @@ export class SqliteJobStore extends SqlJobStore {
     return toSqliteDate(d);
   }
 
-  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  protected async writeBatch(
+    inserts: NewJob[],
+    rounds: TransitionRequest[][],
+  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
     const single = inserts.length + rounds.reduce((n, r) => n + r.length, 0) === 1;
     if (!single) await this.run('BEGIN IMMEDIATE');
     try {
@@ -42,7 +45,9 @@ export class SqliteJobStore extends SqlJobStore {
 
   private async all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     const connection = await this.getConnection();
-    return new Promise((resolve, reject) => connection.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+    return new Promise((resolve, reject) =>
+      connection.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+    );
   }
 
   private async run(sql: string, params: unknown[] = []): Promise<void> {
@@ -51,14 +56,17 @@ export class SqliteJobStore extends SqlJobStore {
   }
 
   private async getConnection(): Promise<SqliteConnection> {
-    this.connection ??= (await this.sequelize.connectionManager.getConnection({ uuid: 'default' } as never)) as unknown as SqliteConnection;
+    this.connection ??= (await this.sequelize.connectionManager.getConnection({
+      uuid: 'default',
+    } as never)) as unknown as SqliteConnection;
     return this.connection;
   }
 
   private async insertRows(jobs: NewJob[]): Promise<JobRow[]> {
     const now = toSqliteDate(new Date());
     const params: unknown[] = [];
-    for (const job of jobs) params.push(job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
+    for (const job of jobs)
+      params.push(job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
     const values = jobs.map(() => "(?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
     const rows = await this.all<JobRow>(
       `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,
@@ -103,7 +111,10 @@ export class SqliteJobStore extends SqlJobStore {
       }
       where += ` AND status IN (${from.map(() => '?').join(', ')})`;
       params.push(...from);
-      const rows = await this.all<JobRow>(`UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where} RETURNING *`, params);
+      const rows = await this.all<JobRow>(
+        `UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+        params,
+      );
       const byId = new Map(rows.map((row) => [row.id, row]));
       for (const r of group) result.set(r, byId.get(r.id) ?? null);
     }

@@ -18,21 +18,37 @@ test('--check lists usblp devices and USB printer-class devices, asks the printe
   fs.mkdirSync(devUsb);
   fs.writeFileSync(path.join(devUsb, 'lp0'), '');
   const files: Record<string, string> = {
-    '1-1.2/idVendor': '04b8', '1-1.2/idProduct': '0e15', '1-1.2/manufacturer': 'EPSON', '1-1.2/product': 'TM-T20II',
+    '1-1.2/idVendor': '04b8',
+    '1-1.2/idProduct': '0e15',
+    '1-1.2/manufacturer': 'EPSON',
+    '1-1.2/product': 'TM-T20II',
     '1-1.2:1.0/bInterfaceClass': '07',
-    '1-1/idVendor': '2109', '1-1/idProduct': '3431', '1-1:1.0/bInterfaceClass': '09',
+    '1-1/idVendor': '2109',
+    '1-1/idProduct': '3431',
+    '1-1:1.0/bInterfaceClass': '09',
   };
   for (const [file, value] of Object.entries(files)) {
     fs.mkdirSync(path.join(sysUsb, path.dirname(file)), { recursive: true });
     fs.writeFileSync(path.join(sysUsb, file), value + '\n');
   }
   const credentials = mqttCredentials(server, { printerId: 'printer-1' });
-  const config = loadAgentConfig({}, { printer: printer.url, mqttUrl: server.tcpUrl, mqttUsername: credentials.username ?? '', mqttPassword: credentials.password ?? '' });
+  const config = loadAgentConfig(
+    {},
+    {
+      printer: printer.url,
+      mqttUrl: server.tcpUrl,
+      mqttUsername: credentials.username ?? '',
+      mqttPassword: credentials.password ?? '',
+    },
+  );
   let out: string[] = [];
   const ok = await runCheck(config, (line) => out.push(line), { devUsb, sysUsb });
   const text = out.join('\n');
   assert.equal(ok, false, text);
-  assert.match(text, new RegExp(`${devUsb}/lp0 \\(usblp\\): this user \\(\\w+\\) may print to it: PRINTER=${devUsb}/lp0`));
+  assert.match(
+    text,
+    new RegExp(`${devUsb}/lp0 \\(usblp\\): this user \\(\\w+\\) may print to it: PRINTER=${devUsb}/lp0`),
+  );
   assert.match(text, /USB printer 04b8:0e15 EPSON TM-T20II: PRINTER=usb:04b8:0e15/);
   assert.doesNotMatch(text, /2109:3431/, 'a hub is not a printer');
   assert.match(text, new RegExp(`OK: tcp://127\\.0\\.0\\.1:${printer.port} opens \\(nothing was printed\\)`));
@@ -55,7 +71,10 @@ test('npm run agent -- --check, as a person runs it: a missing printer and an un
   await new Promise((resolve) => closed.close(resolve));
 
   const child = spawn('npm', ['run', '--silent', 'agent', '--', '--check'], {
-    env: agentChildEnv(server, 'printer-1', { PRINTER: '/nonexistent/usb/lp0', MQTT_URL: `mqtt://127.0.0.1:${deadPort}` }),
+    env: agentChildEnv(server, 'printer-1', {
+      PRINTER: '/nonexistent/usb/lp0',
+      MQTT_URL: `mqtt://127.0.0.1:${deadPort}`,
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
@@ -73,14 +92,17 @@ test('npm run agent -- --check, as a person runs it: a missing printer and an un
 test('--help lists --check and every setting; --version prints the version', async () => {
   const run = (arg: string) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', arg], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.on('exit', (code) => resolve({ code, out }));
     });
   const help = await run('--help');
   assert.equal(help.code, 0);
-  for (const word of ['--check', 'PRINTER ', 'CUPS_SERVER', 'PRINTER_STATUS_INTERVAL_MS', 'PAPER_COLUMNS', 'CODEPAGE']) assert.ok(help.out.includes(word), word);
+  for (const word of ['--check', 'PRINTER ', 'CUPS_SERVER', 'PRINTER_STATUS_INTERVAL_MS', 'PAPER_COLUMNS', 'CODEPAGE'])
+    assert.ok(help.out.includes(word), word);
   const version = await run('--version');
   assert.equal(version.code, 0);
   assert.match(version.out, /^\d+\.\d+\.\d+\n$/);

@@ -17,7 +17,10 @@ test('PRINTER=cups-raw:QUEUE is a raw CUPS transport of ESC/POS; bad queue names
   assert.equal(transport.description, 'cups-raw:Receipts');
   assert.equal(transport.format, 'escpos');
   assert.equal(loadAgentConfig({ PRINTER: 'cups-raw:Receipts' }).printer, 'cups-raw:Receipts');
-  assert.throws(() => loadAgentConfig({ PRINTER: 'cups-raw:two words' }), /PRINTER="cups-raw:two words": must be .*cups-raw:QUEUE/);
+  assert.throws(
+    () => loadAgentConfig({ PRINTER: 'cups-raw:two words' }),
+    /PRINTER="cups-raw:two words": must be .*cups-raw:QUEUE/,
+  );
   assert.throws(() => loadAgentConfig({ PRINTER: 'cups-raw:' }), /PRINTER=/);
 });
 
@@ -25,13 +28,24 @@ test('cups-raw:QUEUE through a real cupsd: the ESC/POS bytes arrive untouched, o
   const cups = await startTestCups(t);
   const paper = cups.addQueue('receipts');
   const server = await startTestServer(t);
-  await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: 'cups-raw:receipts', cupsServer: cups.socket, columns: 32, codePage: 'PC858', timeZone: 'UTC' });
+  await startTestAgent(t, server, {
+    mqttUrl: server.tcpUrl,
+    printer: 'cups-raw:receipts',
+    cupsServer: cups.socket,
+    columns: 32,
+    codePage: 'PC858',
+    timeZone: 'UTC',
+  });
   await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
   const contents = ['Crème brûlée à 5 €', 'Ça coûte 12,50 € TTC', 'Œufs ×3 — «fin»\x1b@'];
   const jobs: PrintJob[] = [];
   for (const content of contents) jobs.push((await postJson(server.baseUrl, '/print', { content })).json as PrintJob);
-  for (const job of jobs) await waitFor(`job ${job.id} printed`, async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  for (const job of jobs)
+    await waitFor(
+      `job ${job.id} printed`,
+      async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+    );
 
   const decoded = await waitFor('CUPS handed every job to the backend', () => {
     const result = decodeEscPos(fs.existsSync(paper) ? fs.readFileSync(paper) : Buffer.alloc(0));
@@ -46,11 +60,20 @@ test('cups-raw:QUEUE through a real cupsd: the ESC/POS bytes arrive untouched, o
   );
   for (const r of receipts) {
     assert.equal(r.codePage, 'PC858');
-    assert.ok(r.lines.every((line) => line.length <= 32), '58 mm: 32 columns');
+    assert.ok(
+      r.lines.every((line) => line.length <= 32),
+      '58 mm: 32 columns',
+    );
   }
   const titles = fs.readFileSync(`${paper}.titles`, 'utf8').trim().split('\n');
-  assert.deepEqual(titles, jobs.map((j) => `printhop-job-${j.id}`));
+  assert.deepEqual(
+    titles,
+    jobs.map((j) => `printhop-job-${j.id}`),
+  );
 
   // No queue of that name: unavailable (the job would wait), nothing sent.
-  await assert.rejects(createTransport('cups-raw:nowhere', 5000, { cupsServer: cups.socket }).open(), (err: unknown) => err instanceof PrinterUnavailableError && /"nowhere"/.test(err.message));
+  await assert.rejects(
+    createTransport('cups-raw:nowhere', 5000, { cupsServer: cups.socket }).open(),
+    (err: unknown) => err instanceof PrinterUnavailableError && /"nowhere"/.test(err.message),
+  );
 });

@@ -5,7 +5,16 @@ import { test } from 'node:test';
 import { Journal } from '../../agent/journal';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
-import { connectClient, getJson, postJson, startTestAgent, startTestServer, tempDir, testLogger, waitFor } from '../support/harness';
+import {
+  connectClient,
+  getJson,
+  postJson,
+  startTestAgent,
+  startTestServer,
+  tempDir,
+  testLogger,
+  waitFor,
+} from '../support/harness';
 
 const DAY = 86_400_000;
 
@@ -31,7 +40,11 @@ test('the journal survives a restart, skips a line torn by a crash, and compacts
   assert.equal(again.get(2)?.job?.content, 'x');
   assert.equal(again.get(3), undefined);
   await again.stop();
-  assert.equal(fs.readFileSync(again.path, 'utf8').trim().split('\n').length, 3, 'one line per entry, plus the ack line');
+  assert.equal(
+    fs.readFileSync(again.path, 'utf8').trim().split('\n').length,
+    3,
+    'one line per entry, plus the ack line',
+  );
 
   const expired = new Journal(dir, -1, testLogger());
   await expired.start();
@@ -70,8 +83,13 @@ test('after a crash, a job left printing is reported interrupted, a received one
   await waitFor('c printed', async () => (await status(c)).status === 'printed');
   assert.match((await status(a)).error ?? '', /may be partly printed/);
   // Only b reaches the paper: a is never reprinted automatically, c was already on paper.
-  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['was received']);
-  await waitFor('final acks confirmed in the journal', () => [a, b, c].every((id) => agent.journal.get(id)?.acked === agent.journal.get(id)?.state));
+  assert.deepEqual(
+    agent.paper().receipts.map((r) => r.lines[3]),
+    ['was received'],
+  );
+  await waitFor('final acks confirmed in the journal', () =>
+    [a, b, c].every((id) => agent.journal.get(id)?.acked === agent.journal.get(id)?.state),
+  );
 });
 
 test('a running journal compacts itself: a confirmed final entry past retention disappears from memory and file', async (t) => {
@@ -86,7 +104,11 @@ test('a running journal compacts itself: a confirmed final entry past retention 
   await journal.record(8, 'received', { job: { ...job, id: 8 } });
   await waitFor('compaction while running', () => journal.get(7) === undefined, 10_000);
   await journal.record(9, 'received', { job: { ...job, id: 9 } });
-  const ids = fs.readFileSync(journal.path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id);
+  const ids = fs
+    .readFileSync(journal.path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { id: number }).id);
   assert.deepEqual(ids, [8, 9], 'the file was rewritten and appends go on after it');
 });
 
@@ -99,9 +121,25 @@ test('a job older than the journal retention that the journal does not know is r
   await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
   watcher.on('message', (_topic, payload) => acks.push(JSON.parse(payload.toString()) as (typeof acks)[number]));
   const old = new Date(Date.now() - 2 * DAY).toISOString();
-  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5001, content: 'forgotten?', createdAt: old }), { qos: 1 });
-  await watcher.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: 5002, content: 'recent', createdAt: new Date().toISOString() }), { qos: 1 });
-  await waitFor('both final acks', () => acks.some((a) => a.id === 5001 && a.status === 'interrupted') && acks.some((a) => a.id === 5002 && a.status === 'printed'));
+  await watcher.publishAsync(
+    topics.jobs('printer-1'),
+    JSON.stringify({ id: 5001, content: 'forgotten?', createdAt: old }),
+    { qos: 1 },
+  );
+  await watcher.publishAsync(
+    topics.jobs('printer-1'),
+    JSON.stringify({ id: 5002, content: 'recent', createdAt: new Date().toISOString() }),
+    { qos: 1 },
+  );
+  await waitFor(
+    'both final acks',
+    () =>
+      acks.some((a) => a.id === 5001 && a.status === 'interrupted') &&
+      acks.some((a) => a.id === 5002 && a.status === 'printed'),
+  );
   assert.match(acks.find((a) => a.id === 5001)?.error ?? '', /older than the agent's journal retention \(1 days\)/);
-  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['recent']);
+  assert.deepEqual(
+    agent.paper().receipts.map((r) => r.lines[3]),
+    ['recent'],
+  );
 });

@@ -28,10 +28,20 @@ test('each failed attempt waits longer (doubling with jitter, capped), and stop(
   assert.ok(count >= 7, `${count} attempts`);
   const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
   // Attempt n waits in [base/2, base], base = min(400, 50 * 2^n): 25-50, 50-100, 100-200, 200-400, then 200-400 (never below 50).
-  const bounds: Array<[number, number]> = [[50, 50], [50, 100], [100, 200], [200, 400], [200, 400], [200, 400]];
+  const bounds: Array<[number, number]> = [
+    [50, 50],
+    [50, 100],
+    [100, 200],
+    [200, 400],
+    [200, 400],
+    [200, 400],
+  ];
   gaps.slice(0, bounds.length).forEach((gap, i) => {
     const [low, high] = bounds[i]!;
-    assert.ok(gap >= low - 10 && gap <= high + 150, `attempt ${i + 2} came ${gap} ms after the one before (expected ${low}-${high})`);
+    assert.ok(
+      gap >= low - 10 && gap <= high + 150,
+      `attempt ${i + 2} came ${gap} ms after the one before (expected ${low}-${high})`,
+    );
   });
   await new Promise((resolve) => setTimeout(resolve, 600));
   assert.equal(attempts.length, count, 'no attempt after stop()');

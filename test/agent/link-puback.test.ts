@@ -32,20 +32,32 @@ test('job messages are taken while earlier ones are still being journaled; each 
   aedes.on('ack', (packet) => {
     if (packet && 'payload' in packet && packet.topic === topics.jobs('p1')) acked.push(Number(String(packet.payload)));
   });
-  const subscribed = new Promise<void>((resolve) => aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()));
+  const subscribed = new Promise<void>((resolve) =>
+    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
+  );
 
-  const config = loadAgentConfig({}, { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' });
+  const config = loadAgentConfig(
+    {},
+    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
+  );
   const link = new BrokerLink(config, pino({ level: 'silent' }));
   const pending = new Map<number, () => void>();
   const taken: number[] = [];
-  link.start((payload) => {
-    const n = Number(payload.toString());
-    taken.push(n);
-    return new Promise<void>((resolve) => pending.set(n, resolve));
-  }, { state: 'online' });
+  link.start(
+    (payload) => {
+      const n = Number(payload.toString());
+      taken.push(n);
+      return new Promise<void>((resolve) => pending.set(n, resolve));
+    },
+    { state: 'online' },
+  );
   await subscribed;
 
-  for (const n of [1, 2, 3]) aedes.publish({ cmd: 'publish', topic: topics.jobs('p1'), payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false }, () => undefined);
+  for (const n of [1, 2, 3])
+    aedes.publish(
+      { cmd: 'publish', topic: topics.jobs('p1'), payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false },
+      () => undefined,
+    );
   await until(() => taken.length === 3, 'all three messages handed over before any was journaled');
   assert.deepEqual(taken, [1, 2, 3]);
   await new Promise((resolve) => setTimeout(resolve, 100));

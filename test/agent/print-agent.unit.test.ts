@@ -13,14 +13,29 @@ import { FakeLink } from '../support/fake-link';
 import { MemoryJournal } from '../support/memory-journal';
 import { MemoryPrinter } from '../support/memory-printer';
 
-const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({ id, content, createdAt });
+const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({
+  id,
+  content,
+  createdAt,
+});
 
-function startParts(t: TestContext, options: { entries?: JournalEntry[]; answersStatus?: boolean; holdsOpen?: boolean; config?: Partial<AgentConfig> } = {}) {
+function startParts(
+  t: TestContext,
+  options: {
+    entries?: JournalEntry[];
+    answersStatus?: boolean;
+    holdsOpen?: boolean;
+    config?: Partial<AgentConfig>;
+  } = {},
+) {
   const steps: string[] = [];
   const journal = new MemoryJournal(steps, options.entries);
   const printer = new MemoryPrinter(steps, { answersStatus: options.answersStatus, holdsOpen: options.holdsOpen });
   const link = new FakeLink(steps);
-  const config = loadAgentConfig({}, { printerRetryMinMs: 2, printerRetryMaxMs: 10, printerStatusIntervalMs: 0, ...options.config });
+  const config = loadAgentConfig(
+    {},
+    { printerRetryMinMs: 2, printerRetryMaxMs: 10, printerStatusIntervalMs: 0, ...options.config },
+  );
   const agent = new PrintAgent(config, journal, printer, link, pino({ level: 'silent' }));
   t.after(() => agent.stop());
   return { steps, journal, printer, link, agent };
@@ -39,7 +54,17 @@ test('a new job: journal received → PUBACK + received ack → journal printing
   await agent.start();
   await link.deliver(job(1, 'Hello world'));
   await until('the printed ack', () => link.acksOf(1).includes('printed'));
-  assert.deepEqual(steps, ['journal 1 received', 'PUBACK 1', 'ack 1 received', 'printer open', 'journal 1 printing', 'bytes', 'printer close', 'journal 1 printed', 'ack 1 printed']);
+  assert.deepEqual(steps, [
+    'journal 1 received',
+    'PUBACK 1',
+    'ack 1 received',
+    'printer open',
+    'journal 1 printing',
+    'bytes',
+    'printer close',
+    'journal 1 printed',
+    'ack 1 printed',
+  ]);
   assert.match(printer.receipts().join(''), /Hello world/);
   assert.equal(journal.get(1)?.acked, 'printed');
   assert.equal(journal.get(1)?.job, undefined, 'a final entry forgets the content');
@@ -50,9 +75,19 @@ test('jobs are printed one at a time, in the order they arrived', async (t) => {
   await agent.start();
   for (const id of [1, 2, 3]) await link.deliver(job(id));
   await until('three printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 3);
-  assert.deepEqual(printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]), ['1', '2', '3']);
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2', '3'],
+  );
   const printing = steps.filter((s) => /^journal \d (printing|printed)$/.test(s));
-  assert.deepEqual(printing, ['journal 1 printing', 'journal 1 printed', 'journal 2 printing', 'journal 2 printed', 'journal 3 printing', 'journal 3 printed']);
+  assert.deepEqual(printing, [
+    'journal 1 printing',
+    'journal 1 printed',
+    'journal 2 printing',
+    'journal 2 printed',
+    'journal 3 printing',
+    'journal 3 printed',
+  ]);
 });
 
 test('a job id delivered again is never printed again; its latest ack is re-sent', async (t) => {
@@ -63,7 +98,11 @@ test('a job id delivered again is never printed again; its latest ack is re-sent
   const before = steps.length;
   await link.deliver(job(7, 'a different text under the same id'));
   await until('the ack re-sent', () => steps.length > before + 1);
-  assert.deepEqual(steps.slice(before).sort(), ['PUBACK 7', 'ack 7 printed'], 'acknowledged, its printed ack re-sent, nothing journaled');
+  assert.deepEqual(
+    steps.slice(before).sort(),
+    ['PUBACK 7', 'ack 7 printed'],
+    'acknowledged, its printed ack re-sent, nothing journaled',
+  );
   assert.equal(printer.writes.length, 1);
   assert.doesNotMatch(printer.receipts().join(''), /different/);
 });
@@ -113,13 +152,19 @@ test('at start-up: printing becomes interrupted (never reprinted), received is p
   assert.equal(journal.get(1)?.state, 'interrupted');
   assert.match(journal.get(1)?.error ?? '', /partly printed/);
   link.connect();
-  await until('job 2 printed and acks sent', () => link.acksOf(2).includes('printed') && link.acksOf(1).length > 0 && link.acksOf(3).length > 0);
+  await until(
+    'job 2 printed and acks sent',
+    () => link.acksOf(2).includes('printed') && link.acksOf(1).length > 0 && link.acksOf(3).length > 0,
+  );
   assert.deepEqual(printer.receipts().length, 1);
   assert.match(printer.receipts()[0]!, /was waiting/);
   assert.deepEqual(link.acksOf(1), ['interrupted']);
   assert.deepEqual(link.acksOf(3), ['printed']);
   assert.deepEqual(link.acksOf(4), [], 'a final ack the broker confirmed is not sent again');
-  assert.ok(steps.indexOf('journal 1 interrupted') < steps.indexOf('journal 2 printing'), 'recovery comes before printing');
+  assert.ok(
+    steps.indexOf('journal 1 interrupted') < steps.indexOf('journal 2 printing'),
+    'recovery comes before printing',
+  );
 });
 
 test('acks the broker did not confirm are sent again on the next connect, once', async (t) => {
@@ -147,7 +192,17 @@ test('an unavailable printer: the job waits and retries (status unavailable), th
   await link.deliver(job(6));
   await until('printed', () => link.acksOf(6).includes('printed'));
   assert.equal(printer.opens, 4);
-  assert.deepEqual(steps.slice(steps.indexOf('ack 6 received') + 1), ['printer absent', 'printer absent', 'printer absent', 'printer open', 'journal 6 printing', 'bytes', 'printer close', 'journal 6 printed', 'ack 6 printed']);
+  assert.deepEqual(steps.slice(steps.indexOf('ack 6 received') + 1), [
+    'printer absent',
+    'printer absent',
+    'printer absent',
+    'printer open',
+    'journal 6 printing',
+    'bytes',
+    'printer close',
+    'journal 6 printed',
+    'ack 6 printed',
+  ]);
   const conditions = link.statuses.map((s) => s.printer);
   assert.deepEqual(conditions, ['ok', 'unavailable', 'ok']);
   assert.match(link.statuses[1]!.detail ?? '', /no printer at memory:test/);
@@ -170,7 +225,14 @@ test('a write that fails once printing started: interrupted (may be partly print
   await agent.start();
   await link.deliver(job(9));
   await until('the interrupted ack', () => link.acksOf(9).includes('interrupted'));
-  assert.deepEqual(steps.slice(steps.indexOf('ack 9 received') + 1), ['printer open', 'journal 9 printing', 'bytes failed', 'printer close', 'journal 9 interrupted', 'ack 9 interrupted']);
+  assert.deepEqual(steps.slice(steps.indexOf('ack 9 received') + 1), [
+    'printer open',
+    'journal 9 printing',
+    'bytes failed',
+    'printer close',
+    'journal 9 interrupted',
+    'ack 9 interrupted',
+  ]);
   assert.match(journal.get(9)?.error ?? '', /partly printed.*EPIPE/);
   await link.deliver(job(9));
   await new Promise((resolve) => setTimeout(resolve, 10));
@@ -178,7 +240,10 @@ test('a write that fails once printing started: interrupted (may be partly print
 });
 
 test('paper out: the job waits, however long, and prints once the paper is back', async (t) => {
-  const { steps, printer, link, agent } = startParts(t, { answersStatus: true, config: { printerStatusIntervalMs: 5 } });
+  const { steps, printer, link, agent } = startParts(t, {
+    answersStatus: true,
+    config: { printerStatusIntervalMs: 5 },
+  });
   printer.condition = 'paper-out';
   await agent.start();
   await link.deliver(job(10));
@@ -193,7 +258,10 @@ test('paper out: the job waits, however long, and prints once the paper is back'
 });
 
 test('stopping while a job waits for paper leaves it received, to be printed after the next start', async (t) => {
-  const { journal, printer, link, agent } = startParts(t, { answersStatus: true, config: { printerStatusIntervalMs: 5 } });
+  const { journal, printer, link, agent } = startParts(t, {
+    answersStatus: true,
+    config: { printerStatusIntervalMs: 5 },
+  });
   printer.condition = 'cover-open';
   await agent.start();
   await link.deliver(job(11));
@@ -222,14 +290,28 @@ test('a burst on a printer that holds its connection: opened once, job k `printe
   await Promise.all([1, 2, 3, 4].map((id) => link.deliver(job(id))));
   await until('four printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 4);
   assert.equal(printer.opens, 1, 'one connection for the burst');
-  assert.deepEqual(printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]), ['1', '2', '3', '4']);
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2', '3', '4'],
+  );
   const together = journal.syncs.filter((sync) => sync.some((line) => / printed$/.test(line)));
-  assert.deepEqual(together, [['1 printed', '2 printing'], ['2 printed', '3 printing'], ['3 printed', '4 printing'], ['4 printed']]);
+  assert.deepEqual(together, [
+    ['1 printed', '2 printing'],
+    ['2 printed', '3 printing'],
+    ['3 printed', '4 printing'],
+    ['4 printed'],
+  ]);
   // Each job's bytes go out only after its own `printing` is durable, and its printed ack only after its `printed`.
   for (const id of [1, 2, 3, 4]) {
-    const bytesAt = steps.filter((s) => s === 'bytes').length >= id ? steps.indexOf('bytes', id === 1 ? 0 : indexOfNth(steps, 'bytes', id - 1) + 1) : -1;
+    const bytesAt =
+      steps.filter((s) => s === 'bytes').length >= id
+        ? steps.indexOf('bytes', id === 1 ? 0 : indexOfNth(steps, 'bytes', id - 1) + 1)
+        : -1;
     assert.ok(steps.indexOf(`journal ${id} printing`) < bytesAt, `job ${id}: printing journaled before its bytes`);
-    assert.ok(steps.indexOf(`journal ${id} printed`) < steps.indexOf(`ack ${id} printed`), `job ${id}: printed journaled before its ack`);
+    assert.ok(
+      steps.indexOf(`journal ${id} printed`) < steps.indexOf(`ack ${id} printed`),
+      `job ${id}: printed journaled before its ack`,
+    );
   }
   assert.equal(printer.closes, 0, 'still open right after the burst');
   await until('the idle close', () => printer.closes === 1, PRINTER_IDLE_CLOSE_MS * 10);
@@ -253,7 +335,10 @@ test('a burst: a crash at any step leaves at most one job `printing` (interrupte
   for (let crashAt = 0; crashAt <= steps.length; crashAt++) {
     const states = durableStates(steps, crashAt);
     const printing = [...states].filter(([, state]) => state === 'printing').map(([id]) => id);
-    assert.ok(printing.length <= 1, `a crash after step ${crashAt} (${steps[crashAt - 1]}) leaves ${printing.join(', ')} printing`);
+    assert.ok(
+      printing.length <= 1,
+      `a crash after step ${crashAt} (${steps[crashAt - 1]}) leaves ${printing.join(', ')} printing`,
+    );
     const bytesSent = steps.slice(0, crashAt).filter((s) => s === 'bytes').length;
     for (const [id, state] of states) {
       if (state === 'printed') assert.ok(id <= bytesSent, `job ${id} printed before its bytes were written`);

@@ -9,7 +9,16 @@ import { TcpPrinter } from '../../agent/printers/tcp-printer';
 import { VIRTUAL_CONDITIONS } from '../../agent/virtual-printer';
 import { parseStatusMessage, type StatusMessage } from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
-import { connectClient, getJson, postJson, startTestAgent, startTestServer, startVirtualPrinter, tempDir, waitFor } from '../support/harness';
+import {
+  connectClient,
+  getJson,
+  postJson,
+  startTestAgent,
+  startTestServer,
+  startVirtualPrinter,
+  tempDir,
+  waitFor,
+} from '../support/harness';
 
 test('DLE EOT answers read as Epson documents them; bytes that are not status bytes read as unknown', () => {
   assert.equal(readStatus({ 1: 0x16, 2: 0x12, 4: 0x12 }).condition, 'ok');
@@ -84,7 +93,12 @@ test('a device path (as /dev/usb/lp0) is asked on a non-blocking handle of its o
   assert.equal((await device.queryStatus!()).condition, 'ok');
   const { renderReceipt } = await import('../../agent/receipt');
   const connection = await device.open();
-  await connection.write(renderReceipt({ content: 'par le périphérique', createdAt: new Date().toISOString() }, { columns: 32, codePage: 'PC858' }));
+  await connection.write(
+    renderReceipt(
+      { content: 'par le périphérique', createdAt: new Date().toISOString() },
+      { columns: 32, codePage: 'PC858' },
+    ),
+  );
   await connection.close();
   const receipt = await waitFor('receipt through the device', () => printer.receipts[0]);
   assert.equal(receipt.lines[3], 'par le périphérique');
@@ -95,7 +109,12 @@ test('a device path (as /dev/usb/lp0) is asked on a non-blocking handle of its o
 test('paper out: the agent publishes it in its retained status, the page says so in French, the job waits, then prints once paper is back', async (t) => {
   const server = await startTestServer(t);
   const printer = await startVirtualPrinter(t, 'paper-out');
-  await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, printerStatusIntervalMs: 100, printerRetryLimitMs: 1000 });
+  await startTestAgent(t, server, {
+    mqttUrl: server.tcpUrl,
+    printer: printer.url,
+    printerStatusIntervalMs: 100,
+    printerRetryLimitMs: 1000,
+  });
 
   const statuses: StatusMessage[] = [];
   const watcher = await connectClient(t, server, 'debug', { clientId: 'test-status-watcher' });
@@ -104,7 +123,9 @@ test('paper out: the agent publishes it in its retained status, the page says so
     if (parsed.ok) statuses.push(parsed.value);
   });
   await watcher.subscribeAsync(topics.status('printer-1'), { qos: 1 });
-  await waitFor('retained paper-out status', () => statuses.some((s) => s.state === 'online' && s.printer === 'paper-out'));
+  await waitFor('retained paper-out status', () =>
+    statuses.some((s) => s.state === 'online' && s.printer === 'paper-out'),
+  );
   assert.match(statuses.find((s) => s.printer === 'paper-out')!.detail ?? '', /out of paper/);
 
   const fragment = async () => (await fetch(`${server.baseUrl}/`)).text();
@@ -113,7 +134,10 @@ test('paper out: the agent publishes it in its retained status, the page says so
   assert.equal(api.find((p) => p.id === 'printer-1')?.condition, 'paper-out');
 
   const job = (await postJson(server.baseUrl, '/print', { content: 'attend le papier' })).json as PrintJob;
-  await waitFor('job received', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'received');
+  await waitFor(
+    'job received',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'received',
+  );
   // Longer than PRINTER_RETRY_LIMIT_MS (1 s) of asking, and the job neither printed nor failed: it waits.
   const asked = printer.statusRequests;
   await waitFor('the agent asked again and again', () => printer.statusRequests >= asked + 3 * 12);
@@ -121,8 +145,14 @@ test('paper out: the agent publishes it in its retained status, the page says so
   assert.equal(printer.receipts.length, 0, 'nothing sent to a printer without paper');
 
   printer.setCondition('ok');
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
-  assert.deepEqual(printer.receipts.map((r) => r.lines[3]), ['attend le papier']);
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
+  assert.deepEqual(
+    printer.receipts.map((r) => r.lines[3]),
+    ['attend le papier'],
+  );
   await waitFor('page shows ready', async () => (await fragment()).includes('prête'));
   await waitFor('status ok', () => statuses.at(-1)?.printer === 'ok');
 });
@@ -133,7 +163,10 @@ test('a printer that never answers status requests is unknown, not an error: job
   await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: printer.url, printerStatusIntervalMs: 0 });
   await waitFor('condition unknown', async () => (await server.printers.get('printer-1'))?.condition === 'unknown');
   const job = (await postJson(server.baseUrl, '/print', { content: 'sans réponse' })).json as PrintJob;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
   assert.equal(printer.receipts[0]?.lines[3], 'sans réponse');
   assert.match(await (await fetch(`${server.baseUrl}/`)).text(), /état inconnu/);
 });

@@ -21,6 +21,8 @@ test('no answer to the first question is unknown; silence later keeps what the e
 });
 
 test('a printer that cannot answer at all (the ask throws) is unknown, even after a first answer', async () => {
-  const report = await askStatus((n) => (n === 1 ? Promise.resolve(statusAnswers('ok')[1]) : Promise.reject(new Error('EINVAL'))));
+  const report = await askStatus((n) =>
+    n === 1 ? Promise.resolve(statusAnswers('ok')[1]) : Promise.reject(new Error('EINVAL')),
+  );
   assert.equal(report.condition, 'unknown');
 });

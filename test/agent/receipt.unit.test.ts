@@ -5,13 +5,28 @@ import { renderReceipt } from '../../agent/receipt';
 import fc from 'fast-check';
 import { loadAgentConfig } from '../../config';
 import { CODE_PAGE_NAMES, type CodePageName } from '../../protocol/codepages';
-import { formatReceiptDate, layoutBody, layoutReceipt, PAPER_PRESETS, sanitizeContent, wrapLine } from '../../protocol/receipt-layout';
+import {
+  formatReceiptDate,
+  layoutBody,
+  layoutReceipt,
+  PAPER_PRESETS,
+  sanitizeContent,
+  wrapLine,
+} from '../../protocol/receipt-layout';
 
 const createdAt = '2026-03-04T05:06:00Z';
 
 test('the layout is the specified one: rule, title, blank, content, blank, date in local time, rule', () => {
   const lines = layoutReceipt({ content: 'Hello world', createdAt }, { columns: 24, timeZone: 'Europe/Paris' });
-  assert.deepEqual(lines, ['-'.repeat(24), 'MESSAGE À IMPRIMER', '', 'Hello world', '', 'Date: 2026-03-04 06:06', '-'.repeat(24)]);
+  assert.deepEqual(lines, [
+    '-'.repeat(24),
+    'MESSAGE À IMPRIMER',
+    '',
+    'Hello world',
+    '',
+    'Date: 2026-03-04 06:06',
+    '-'.repeat(24),
+  ]);
   assert.equal(formatReceiptDate(new Date('2026-12-31T23:59:00Z'), 'America/New_York'), '2026-12-31 18:59');
 });
 
@@ -41,17 +56,26 @@ test('control characters in content never become printer commands', () => {
     assert.deepEqual(decoded.unexpected, [], codePage);
     assert.equal(decoded.receipts.length, 1, 'one ESC @ only: the one the agent sends');
     const receipt = decoded.receipts[0]!;
-    assert.deepEqual(receipt.commands, ['ESC @', 'FS .', `ESC t ${({ PC437: 0, PC850: 2, PC860: 3, PC863: 4, WPC1252: 16, PC858: 19 } as Record<string, number>)[codePage]}`, 'GS V 0']);
+    assert.deepEqual(receipt.commands, [
+      'ESC @',
+      'FS .',
+      `ESC t ${({ PC437: 0, PC850: 2, PC860: 3, PC863: 4, WPC1252: 16, PC858: 19 } as Record<string, number>)[codePage]}`,
+      'GS V 0',
+    ]);
     assert.ok(receipt.text.includes('drawer p') && receipt.text.includes('kick'), receipt.text);
   }
 });
 
 test('accents print in the code page; characters it lacks get a stand-in or ?', () => {
-  const bytes = renderReceipt({ content: 'Crème brûlée à 5 € — œuf “x” …', createdAt }, { columns: 48, codePage: 'PC858' });
+  const bytes = renderReceipt(
+    { content: 'Crème brûlée à 5 € — œuf “x” …', createdAt },
+    { columns: 48, codePage: 'PC858' },
+  );
   const receipt = decodeEscPos(bytes).receipts[0]!;
   assert.equal(receipt.codePage, 'PC858');
   assert.equal(receipt.lines[3], 'Crème brûlée à 5 € - oeuf "x" ...');
-  const pc437 = decodeEscPos(renderReceipt({ content: '5 € 日本', createdAt }, { columns: 48, codePage: 'PC437' })).receipts[0]!;
+  const pc437 = decodeEscPos(renderReceipt({ content: '5 € 日本', createdAt }, { columns: 48, codePage: 'PC437' }))
+    .receipts[0]!;
   assert.equal(pc437.lines[3], '5 EUR ??');
   assert.equal(sanitizeContent('Cafe\u0301'), 'Café', 'NFC');
 });
@@ -62,29 +86,60 @@ test('a cash-drawer kick, a cut, a code-page switch and a reset in the content r
     for (let i = bytes.indexOf(Buffer.from(seq)); i !== -1; i = bytes.indexOf(Buffer.from(seq), i + 1)) n++;
     return n;
   };
-  const ESC = 0x1b, GS = 0x1d, DLE = 0x10, FS = 0x1c;
+  const ESC = 0x1b,
+    GS = 0x1d,
+    DLE = 0x10,
+    FS = 0x1c;
   const attacks = [
     { name: 'drawer kick ESC p', content: 'Tiroir \x1bp\x00\x19\xfa ouvert', forbidden: [[ESC, 0x70]] },
     { name: 'real-time drawer kick DLE DC4', content: 'Tiroir \x10\x14\x01\x00\x05 ouvert', forbidden: [[DLE, 0x14]] },
-    { name: 'cut GS V / ESC i / ESC m', content: 'Coupe \x1dV\x00 \x1dVA\x10 \x1bi \x1bm ici', forbidden: [[ESC, 0x69], [ESC, 0x6d]] },
-    { name: 'code-page switch ESC t / ESC R / FS &', content: 'Page \x1bt\x01 \x1bR\x08 \x1c& \x1cC\x01 changée', forbidden: [[ESC, 0x52], [FS, 0x26], [FS, 0x43]] },
+    {
+      name: 'cut GS V / ESC i / ESC m',
+      content: 'Coupe \x1dV\x00 \x1dVA\x10 \x1bi \x1bm ici',
+      forbidden: [
+        [ESC, 0x69],
+        [ESC, 0x6d],
+      ],
+    },
+    {
+      name: 'code-page switch ESC t / ESC R / FS &',
+      content: 'Page \x1bt\x01 \x1bR\x08 \x1c& \x1cC\x01 changée',
+      forbidden: [
+        [ESC, 0x52],
+        [FS, 0x26],
+        [FS, 0x43],
+      ],
+    },
     { name: 'printer reset ESC @ (and C1 CSI)', content: 'Remise \x1b@ \u009b2J à zéro', forbidden: [] },
   ];
   for (const attack of attacks) {
     const bytes = renderReceipt({ content: attack.content, createdAt }, { columns: 48, codePage: 'PC858' });
-    for (const seq of attack.forbidden) assert.equal(count(bytes, seq), 0, `${attack.name}: ${Buffer.from(seq).toString('hex')}`);
+    for (const seq of attack.forbidden)
+      assert.equal(count(bytes, seq), 0, `${attack.name}: ${Buffer.from(seq).toString('hex')}`);
     assert.equal(count(bytes, [ESC, 0x40]), 1, `${attack.name}: only the agent's own ESC @`);
     assert.equal(bytes.indexOf(Buffer.from([ESC, 0x40])), 0);
     assert.equal(count(bytes, [ESC, 0x74]), 1, `${attack.name}: only the agent's own ESC t`);
     assert.equal(count(bytes, [GS, 0x56]), 1, `${attack.name}: only the agent's own cut`);
-    assert.equal(bytes.lastIndexOf(Buffer.from([GS, 0x56])), bytes.length - 3, `${attack.name}: the cut is the last command`);
-    assert.ok(![...bytes].some((b, i) => b === DLE || (b === ESC && ![0x40, 0x74].includes(bytes[i + 1]!))), attack.name);
+    assert.equal(
+      bytes.lastIndexOf(Buffer.from([GS, 0x56])),
+      bytes.length - 3,
+      `${attack.name}: the cut is the last command`,
+    );
+    assert.ok(
+      ![...bytes].some((b, i) => b === DLE || (b === ESC && ![0x40, 0x74].includes(bytes[i + 1]!))),
+      attack.name,
+    );
     const decoded = decodeEscPos(bytes);
     assert.deepEqual(decoded.unexpected, [], attack.name);
     assert.deepEqual(decoded.receipts[0]!.commands, ['ESC @', 'FS .', 'ESC t 19', 'GS V 0'], attack.name);
   }
-  const text = (content: string) => decodeEscPos(renderReceipt({ content, createdAt }, { columns: 48, codePage: 'PC858' })).receipts[0]!.lines[3];
-  assert.equal(text('Tiroir \x1bp\x00\x19\xfa ouvert'), 'Tiroir p\u00fa ouvert', 'the printable leftovers are plain text');
+  const text = (content: string) =>
+    decodeEscPos(renderReceipt({ content, createdAt }, { columns: 48, codePage: 'PC858' })).receipts[0]!.lines[3];
+  assert.equal(
+    text('Tiroir \x1bp\x00\x19\xfa ouvert'),
+    'Tiroir p\u00fa ouvert',
+    'the printable leftovers are plain text',
+  );
   assert.equal(text('Remise \x1b@ \u009b2J à zéro'), 'Remise @ 2J à zéro');
 });
 
@@ -108,20 +163,45 @@ test('each code page and each paper width: ESC @, FS ., ESC t n, the table’s o
       const bytes = renderReceipt({ content: sentence, createdAt }, { columns, codePage, timeZone: 'UTC' });
       const expected = EXPECTED[codePage];
       // Exact prefix: ESC @, FS ., ESC t n, then the rule.
-      assert.equal(hexOf(bytes.subarray(0, 7)), `1b 40 1c 2e 1b 74 ${expected.escT.toString(16).padStart(2, '0')}`, what);
-      assert.ok(bytes.includes(Buffer.from(`\n${expected.bytes.split(' ').map((h) => String.fromCharCode(parseInt(h, 16))).join('')}\n`, 'latin1')), `${what}: ${hexOf(bytes)}`);
+      assert.equal(
+        hexOf(bytes.subarray(0, 7)),
+        `1b 40 1c 2e 1b 74 ${expected.escT.toString(16).padStart(2, '0')}`,
+        what,
+      );
+      assert.ok(
+        bytes.includes(
+          Buffer.from(
+            `\n${expected.bytes
+              .split(' ')
+              .map((h) => String.fromCharCode(parseInt(h, 16)))
+              .join('')}\n`,
+            'latin1',
+          ),
+        ),
+        `${what}: ${hexOf(bytes)}`,
+      );
       assert.equal(hexOf(bytes.subarray(-3)), '1d 56 00', `${what}: ends with a full cut`);
       const decoded = decodeEscPos(bytes);
       assert.deepEqual(decoded.unexpected, [], what);
       const receipt = decoded.receipts[0]!;
       assert.equal(receipt.codePage, codePage);
-      assert.ok(receipt.lines.every((l) => [...l].length <= columns), `${what}:\n${receipt.text}`);
+      assert.ok(
+        receipt.lines.every((l) => [...l].length <= columns),
+        `${what}:\n${receipt.text}`,
+      );
       assert.equal(receipt.lines[0], '-'.repeat(columns));
       assert.equal(receipt.lines[3], expected.text, what);
       const body = receipt.lines.slice(4, receipt.lines.indexOf('fin') + 1);
       // Words are never split: joined back with spaces, the sentence is whole.
-      const sentenceLines = body.slice(0, body.indexOf('    Tabule') === -1 ? body.indexOf('    Tabulé') : body.indexOf('    Tabule'));
-      assert.match(sentenceLines.join(' '), /^Le gar.on a mang. une cr.me br.l.e tr.s sucr.e . c.t. de l..glise, o. il pleuvait encore\.$/, what);
+      const sentenceLines = body.slice(
+        0,
+        body.indexOf('    Tabule') === -1 ? body.indexOf('    Tabulé') : body.indexOf('    Tabule'),
+      );
+      assert.match(
+        sentenceLines.join(' '),
+        /^Le gar.on a mang. une cr.me br.l.e tr.s sucr.e . c.t. de l..glise, o. il pleuvait encore\.$/,
+        what,
+      );
       assert.ok(sentenceLines.length >= 2, what);
       // The tab became spaces up to the next stop; four empty lines became two.
       assert.deepEqual(body.slice(sentenceLines.length), ['    Tabulé', '', '', 'fin'], what);
@@ -141,15 +221,25 @@ test('widths: 58mm is 32 columns, 80mm 48, 80mm-42 (TM-T88V) 42, or any explicit
     assert.equal(lines[0], 'voir');
     assert.equal(lines.slice(1, -1).join(''), url.slice(0, lines.slice(1, -1).join('').length));
     assert.ok(lines.every((l) => l.length <= columns));
-    assert.ok(lines.slice(1, -2).every((l) => l.length === columns), 'a long word fills whole lines');
+    assert.ok(
+      lines.slice(1, -2).every((l) => l.length === columns),
+      'a long word fills whole lines',
+    );
   }
   // 4,000 characters of one word, or of words: never wider than the paper.
-  const random = fc.array(fc.constantFrom('a', 'é', ' ', '\t', '\n', 'mot', '€', '—', '\u00a0', 'ﬁ', '日'), { maxLength: 400 });
+  const random = fc.array(fc.constantFrom('a', 'é', ' ', '\t', '\n', 'mot', '€', '—', '\u00a0', 'ﬁ', '日'), {
+    maxLength: 400,
+  });
   fc.assert(
-    fc.property(random, fc.constantFrom(...CODE_PAGE_NAMES), fc.integer({ min: 16, max: 64 }), (parts, codePage, columns) => {
-      const lines = layoutReceipt({ content: parts.join(''), createdAt }, { columns, codePage });
-      return lines.every((l) => [...l].length <= columns && !/[\t\n]/.test(l));
-    }),
+    fc.property(
+      random,
+      fc.constantFrom(...CODE_PAGE_NAMES),
+      fc.integer({ min: 16, max: 64 }),
+      (parts, codePage, columns) => {
+        const lines = layoutReceipt({ content: parts.join(''), createdAt }, { columns, codePage });
+        return lines.every((l) => [...l].length <= columns && !/[\t\n]/.test(l));
+      },
+    ),
   );
 });
 

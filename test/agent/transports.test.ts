@@ -21,7 +21,10 @@ test('PRINTER picks the transport: device path, file:, tcp://, usb, usb:VID:PID,
   assert.equal(cups.description, 'cups:Bureau');
   assert.equal(cups.format, 'text');
   assert.equal(cups.queryStatus, undefined);
-  assert.ok(createTransport('tcp://10.0.0.9', 1000).queryStatus && createTransport('/dev/usb/lp0', 1000).queryStatus, 'those two read back');
+  assert.ok(
+    createTransport('tcp://10.0.0.9', 1000).queryStatus && createTransport('/dev/usb/lp0', 1000).queryStatus,
+    'those two read back',
+  );
 });
 
 test('lp’s answer gives the CUPS job id', () => {
@@ -41,11 +44,21 @@ test('cups:QUEUE through a real cupsd: plain text, no ESC/POS, and the CUPS job 
     if (ack.ok) acks.push(ack.value);
   });
   await watcher.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
-  await startTestAgent(t, server, { mqttUrl: server.tcpUrl, printer: 'cups:bureau', cupsServer: cups.socket, columns: 42, timeZone: 'UTC' });
+  await startTestAgent(t, server, {
+    mqttUrl: server.tcpUrl,
+    printer: 'cups:bureau',
+    cupsServer: cups.socket,
+    columns: 42,
+    timeZone: 'UTC',
+  });
   await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
 
-  const job = (await postJson(server.baseUrl, '/print', { content: 'Réunion à 14 h — salle «Été»\x1b@\x1dV0 fin' })).json as PrintJob;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  const job = (await postJson(server.baseUrl, '/print', { content: 'Réunion à 14 h — salle «Été»\x1b@\x1dV0 fin' }))
+    .json as PrintJob;
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
   const printed = await waitFor('printed ack', () => acks.find((a) => a.id === job.id && a.status === 'printed'));
   assert.match(printed.printerJob ?? '', /^bureau-\d+$/);
 
@@ -61,18 +74,38 @@ test('cups:QUEUE through a real cupsd: plain text, no ESC/POS, and the CUPS job 
   assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f]/, 'no ESC/POS, no control character');
 
   // The lp contract, seen from the transport: an unknown queue is unavailable before anything is sent...
-  await assert.rejects(new CupsPrinter('nowhere', 5000, cups.socket).open(), (err: unknown) => err instanceof PrinterUnavailableError && /no usable queue "nowhere"/.test(err.message));
+  await assert.rejects(
+    new CupsPrinter('nowhere', 5000, cups.socket).open(),
+    (err: unknown) => err instanceof PrinterUnavailableError && /no usable queue "nowhere"/.test(err.message),
+  );
   // ...and so is a CUPS that is not running.
   await cups.stop();
-  await assert.rejects(new CupsPrinter('bureau', 5000, cups.socket).open(), (err: unknown) => err instanceof PrinterUnavailableError && /bureau/.test(err.message));
+  await assert.rejects(
+    new CupsPrinter('bureau', 5000, cups.socket).open(),
+    (err: unknown) => err instanceof PrinterUnavailableError && /bureau/.test(err.message),
+  );
 });
 
 /**
  * No USB hardware exists where the tests run, so this stands in for escpos-usb's adapter: the device
  * can be unplugged (the lookup fails, a write fails) and plugged back in.
  */
-function fakeUsb(): { Adapter: UsbAdapterClass; plugged: boolean; openError: string | null; opened: number; closed: number; written: Buffer[] } {
-  const state = { plugged: true, openError: null as string | null, opened: 0, closed: 0, written: [] as Buffer[], Adapter: null as unknown as UsbAdapterClass };
+function fakeUsb(): {
+  Adapter: UsbAdapterClass;
+  plugged: boolean;
+  openError: string | null;
+  opened: number;
+  closed: number;
+  written: Buffer[];
+} {
+  const state = {
+    plugged: true,
+    openError: null as string | null,
+    opened: 0,
+    closed: 0,
+    written: [] as Buffer[],
+    Adapter: null as unknown as UsbAdapterClass,
+  };
   class FakeAdapter implements Adapter {
     private readonly device: boolean;
     constructor() {
@@ -106,7 +139,12 @@ test('usb: reopened after an unplug, and LIBUSB_ERROR_ACCESS / BUSY / a missing 
   usb.plugged = false; // unplugged mid-job
   await assert.rejects(first.write(Buffer.from('two')), /NO_DEVICE/);
   await first.close();
-  await assert.rejects(printer.open(), (err: unknown) => err instanceof PrinterUnavailableError && /no USB printer found for usb:04b8:0e15: is it plugged in/.test(err.message));
+  await assert.rejects(
+    printer.open(),
+    (err: unknown) =>
+      err instanceof PrinterUnavailableError &&
+      /no USB printer found for usb:04b8:0e15: is it plugged in/.test(err.message),
+  );
   usb.plugged = true; // plugged back in: a fresh lookup finds it
   const again = await printer.open();
   await again.write(Buffer.from('three'));
@@ -115,10 +153,16 @@ test('usb: reopened after an unplug, and LIBUSB_ERROR_ACCESS / BUSY / a missing 
   assert.equal(usb.opened, 2);
 
   usb.openError = 'LIBUSB_ERROR_ACCESS';
-  await assert.rejects(printer.open(), /LIBUSB_ERROR_ACCESS\): install agent\/deploy\/99-printhop\.rules in \/etc\/udev\/rules\.d/);
+  await assert.rejects(
+    printer.open(),
+    /LIBUSB_ERROR_ACCESS\): install agent\/deploy\/99-printhop\.rules in \/etc\/udev\/rules\.d/,
+  );
   assert.equal(usb.closed, 3, 'a failed open releases the adapter');
   usb.openError = 'LIBUSB_ERROR_BUSY';
-  await assert.rejects(printer.open(), /held by another driver or program \(LIBUSB_ERROR_BUSY\).*PRINTER=\/dev\/usb\/lp0/);
+  await assert.rejects(
+    printer.open(),
+    /held by another driver or program \(LIBUSB_ERROR_BUSY\).*PRINTER=\/dev\/usb\/lp0/,
+  );
   const missing = new UsbPrinter(null, 1000, () => {
     throw new Error("Cannot find module 'escpos-usb'");
   });
@@ -127,5 +171,8 @@ test('usb: reopened after an unplug, and LIBUSB_ERROR_ACCESS / BUSY / a missing 
 });
 
 test('a device path that is missing or refused is explained in plain words', async () => {
-  await assert.rejects(new DevicePrinter('/nonexistent/usb/lp0', 'device', 1000).open(), /no printer at \/nonexistent\/usb\/lp0: is it plugged in and switched on\? \(ENOENT\)/);
+  await assert.rejects(
+    new DevicePrinter('/nonexistent/usb/lp0', 'device', 1000).open(),
+    /no printer at \/nonexistent\/usb\/lp0: is it plugged in and switched on\? \(ENOENT\)/,
+  );
 });

@@ -8,7 +8,14 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { createTransport, PrinterUnavailableError } from '../../agent/printers';
 import { WindowsPrinter } from '../../agent/printers/windows-printer';
-import { PRINTER_ATTRIBUTE_WORK_OFFLINE, PRINTER_STATUS, type Spooler, SpoolerError, type SpoolerPrinter, spoolerStatus } from '../../agent/printers/winspool';
+import {
+  PRINTER_ATTRIBUTE_WORK_OFFLINE,
+  PRINTER_STATUS,
+  type Spooler,
+  SpoolerError,
+  type SpoolerPrinter,
+  spoolerStatus,
+} from '../../agent/printers/winspool';
 import { WAITING_CONDITIONS } from '../../agent/printers/status';
 import { listSystemPrinters } from '../../agent/system-printers';
 import { agentDefaults, ConfigError, loadAgentConfig } from '../../config';
@@ -16,7 +23,12 @@ import { parseEnvFile, withEnvFile } from '../../config/env-file';
 import { tempDir } from '../support/harness';
 
 function fakeSpooler(printers: SpoolerPrinter[], fallback: string | null = printers[0]?.name ?? null) {
-  const state = { documents: [] as Array<{ printer: string; name: string; bytes: Buffer }>, writeError: null as number | null, closed: 0, opened: 0 };
+  const state = {
+    documents: [] as Array<{ printer: string; name: string; bytes: Buffer }>,
+    writeError: null as number | null,
+    closed: 0,
+    opened: 0,
+  };
   const spooler: Spooler = {
     defaultPrinter: () => fallback,
     listPrinters: () => printers,
@@ -38,10 +50,20 @@ function fakeSpooler(printers: SpoolerPrinter[], fallback: string | null = print
   return { spooler, state };
 }
 
-const printer = (name: string, status = 0, attributes = 0): SpoolerPrinter => ({ name, port: 'USB001', driver: 'Generic / Text Only', status, attributes, jobs: 0 });
+const printer = (name: string, status = 0, attributes = 0): SpoolerPrinter => ({
+  name,
+  port: 'USB001',
+  driver: 'Generic / Text Only',
+  status,
+  attributes,
+  jobs: 0,
+});
 
 test('PRINTER=windows:NAME (spaces allowed) and windows: (the default printer) are accepted; control characters are not', () => {
-  assert.equal(loadAgentConfig({ PRINTER: 'windows:EPSON TM-T20II Receipt' }).printer, 'windows:EPSON TM-T20II Receipt');
+  assert.equal(
+    loadAgentConfig({ PRINTER: 'windows:EPSON TM-T20II Receipt' }).printer,
+    'windows:EPSON TM-T20II Receipt',
+  );
   assert.equal(loadAgentConfig({ PRINTER: 'windows:' }).printer, 'windows:');
   assert.equal(loadAgentConfig({ PRINTER: 'windows:\\\\shop-pc\\Receipts' }).printer, 'windows:\\\\shop-pc\\Receipts');
   assert.throws(() => loadAgentConfig({ PRINTER: 'windows:bad\nname' }), /PRINTER=.*windows:PRINTER NAME/);
@@ -61,24 +83,42 @@ test('windows: sends each receipt as one RAW document named printhop-job-<id>, t
   await byDefault.close();
   assert.deepEqual(
     state.documents.map((d) => [d.printer, d.name, d.bytes.toString('hex')]),
-    [['EPSON TM-T20II Receipt', 'printhop-job-42', '1b4041'], ['Bar', 'printhop-job-43', '78']],
+    [
+      ['EPSON TM-T20II Receipt', 'printhop-job-42', '1b4041'],
+      ['Bar', 'printhop-job-43', '78'],
+    ],
   );
   assert.equal(state.closed, 2);
 });
 
 test('windows: a printer that cannot be opened is unavailable (the job waits); a write error fails the write (the job is interrupted)', async () => {
   const { spooler, state } = fakeSpooler([printer('Bar')], null);
-  await assert.rejects(new WindowsPrinter('Kitchen', 1000, () => spooler).open(), (err: unknown) => err instanceof PrinterUnavailableError && /"Kitchen".*ERROR_INVALID_PRINTER_NAME.*\(1801\)/.test(err.message));
-  await assert.rejects(new WindowsPrinter('', 1000, () => spooler).open(), (err: unknown) => err instanceof PrinterUnavailableError && /no default printer/.test(err.message));
+  await assert.rejects(
+    new WindowsPrinter('Kitchen', 1000, () => spooler).open(),
+    (err: unknown) =>
+      err instanceof PrinterUnavailableError && /"Kitchen".*ERROR_INVALID_PRINTER_NAME.*\(1801\)/.test(err.message),
+  );
+  await assert.rejects(
+    new WindowsPrinter('', 1000, () => spooler).open(),
+    (err: unknown) => err instanceof PrinterUnavailableError && /no default printer/.test(err.message),
+  );
   const noSpooler = new WindowsPrinter('Bar', 1000, () => {
     throw new Error('the windows: transport runs on Windows only');
   });
-  await assert.rejects(noSpooler.open(), (err: unknown) => err instanceof PrinterUnavailableError && /Windows only/.test(err.message));
+  await assert.rejects(
+    noSpooler.open(),
+    (err: unknown) => err instanceof PrinterUnavailableError && /Windows only/.test(err.message),
+  );
   assert.equal((await noSpooler.queryStatus()).condition, 'unavailable');
 
   const connection = await new WindowsPrinter('Bar', 1000, () => spooler).open();
   state.writeError = 31;
-  await assert.rejects(connection.write(Buffer.from('x'), { id: 7 }), (err: unknown) => !(err instanceof PrinterUnavailableError) && /refused the receipt: WritePrinter failed: ERROR_GEN_FAILURE/.test((err as Error).message));
+  await assert.rejects(
+    connection.write(Buffer.from('x'), { id: 7 }),
+    (err: unknown) =>
+      !(err instanceof PrinterUnavailableError) &&
+      /refused the receipt: WritePrinter failed: ERROR_GEN_FAILURE/.test((err as Error).message),
+  );
   assert.equal(state.documents.length, 0);
 });
 
@@ -97,7 +137,11 @@ test('GetPrinterW status bits read as the same conditions as the other transport
     [0x400 /* PRINTING */ | 0x200 /* BUSY */ | 0x20000 /* TONER_LOW */, 0, 'ok'],
   ];
   for (const [status, attributes, condition] of cases) {
-    assert.equal(spoolerStatus({ name: 'Bar', status, attributes }).condition, condition, `status 0x${status.toString(16)} attributes 0x${attributes.toString(16)}`);
+    assert.equal(
+      spoolerStatus({ name: 'Bar', status, attributes }).condition,
+      condition,
+      `status 0x${status.toString(16)} attributes 0x${attributes.toString(16)}`,
+    );
   }
   assert.match(spoolerStatus({ name: 'Bar', status: PRINTER_STATUS.PAUSED, attributes: 0 }).detail, /paused.*resume/);
   for (const condition of ['offline', 'paper-out', 'cover-open'] as const) assert.ok(WAITING_CONDITIONS.has(condition));
@@ -106,15 +150,21 @@ test('GetPrinterW status bits read as the same conditions as the other transport
   const transport = new WindowsPrinter('Bar', 1000, () => spooler);
   assert.equal((await transport.queryStatus()).condition, 'paper-out');
   assert.equal(state.closed, state.opened, 'the status handle is closed');
-  assert.deepEqual(await new WindowsPrinter('Gone', 1000, () => spooler).queryStatus().then((r) => r.condition), 'unavailable');
+  assert.deepEqual(
+    await new WindowsPrinter('Gone', 1000, () => spooler).queryStatus().then((r) => r.condition),
+    'unavailable',
+  );
 });
 
-test('--check lists the spooler\'s printers with the PRINTER line to use', () => {
+test("--check lists the spooler's printers with the PRINTER line to use", () => {
   const { spooler } = fakeSpooler([printer('Bar'), printer('EPSON TM-T20II Receipt', PRINTER_STATUS.OFFLINE)], 'Bar');
   const lines: string[] = [];
   listSystemPrinters((l) => lines.push(l), { spooler: () => spooler });
   assert.match(lines[0]!, /Windows printer "Bar" \[default\].*PRINTER=windows:Bar$/);
-  assert.match(lines[1]!, /"EPSON TM-T20II Receipt", port USB001.*\(offline: .*\): PRINTER=windows:EPSON TM-T20II Receipt$/);
+  assert.match(
+    lines[1]!,
+    /"EPSON TM-T20II Receipt", port USB001.*\(offline: .*\): PRINTER=windows:EPSON TM-T20II Receipt$/,
+  );
   const none: string[] = [];
   listSystemPrinters((l) => none.push(l), { spooler: () => fakeSpooler([]).spooler });
   assert.match(none[0]!, /Windows has no printer/);
@@ -122,8 +172,13 @@ test('--check lists the spooler\'s printers with the PRINTER line to use', () =>
 
 test('printhop-agent.env: KEY=VALUE lines, comments, quotes, BOM and CRLF; the environment wins; errors name lines and keys, never values', (t) => {
   const known = Object.keys(agentDefaults);
-  const text = '\uFEFF# Printhop agent\r\nPRINTER=windows:EPSON TM-T20II Receipt\r\n\r\n  MQTT_PASSWORD = "s3cret#with=signs "\r\nPAPER_COLUMNS=\'58mm\'\r\n';
-  assert.deepEqual(parseEnvFile(text, known), { PRINTER: 'windows:EPSON TM-T20II Receipt', MQTT_PASSWORD: 's3cret#with=signs ', PAPER_COLUMNS: '58mm' });
+  const text =
+    '\uFEFF# Printhop agent\r\nPRINTER=windows:EPSON TM-T20II Receipt\r\n\r\n  MQTT_PASSWORD = "s3cret#with=signs "\r\nPAPER_COLUMNS=\'58mm\'\r\n';
+  assert.deepEqual(parseEnvFile(text, known), {
+    PRINTER: 'windows:EPSON TM-T20II Receipt',
+    MQTT_PASSWORD: 's3cret#with=signs ',
+    PAPER_COLUMNS: '58mm',
+  });
 
   let problem: unknown;
   try {
@@ -132,15 +187,26 @@ test('printhop-agent.env: KEY=VALUE lines, comments, quotes, BOM and CRLF; the e
     problem = err;
   }
   assert.ok(problem instanceof ConfigError);
-  assert.deepEqual(problem.problems, ['printhop-agent.env line 2: PRINTR is not a setting of the agent (see --help)', 'printhop-agent.env line 3: not KEY=VALUE']);
+  assert.deepEqual(problem.problems, [
+    'printhop-agent.env line 2: PRINTR is not a setting of the agent (see --help)',
+    'printhop-agent.env line 3: not KEY=VALUE',
+  ]);
   assert.doesNotMatch(problem.message, /hunter2/);
 
   const dir = tempDir(t);
   const file = path.join(dir, 'printhop-agent.env');
-  assert.deepEqual(withEnvFile(file, known, { LOG_LEVEL: 'warn' }), { LOG_LEVEL: 'warn' }, 'no file: the environment alone');
+  assert.deepEqual(
+    withEnvFile(file, known, { LOG_LEVEL: 'warn' }),
+    { LOG_LEVEL: 'warn' },
+    'no file: the environment alone',
+  );
   fs.writeFileSync(file, 'PRINTER=windows:Bar\nLOG_LEVEL=debug\nPAPER_COLUMNS=58mm\n');
   const merged = withEnvFile(file, known, { LOG_LEVEL: 'warn', PAPER_COLUMNS: '' });
-  assert.deepEqual(merged, { PRINTER: 'windows:Bar', LOG_LEVEL: 'warn', PAPER_COLUMNS: '58mm' }, 'the environment wins; an empty variable does not');
+  assert.deepEqual(
+    merged,
+    { PRINTER: 'windows:Bar', LOG_LEVEL: 'warn', PAPER_COLUMNS: '58mm' },
+    'the environment wins; an empty variable does not',
+  );
   const config = loadAgentConfig(merged);
   assert.equal(config.printer, 'windows:Bar');
   assert.equal(config.columns, 32);

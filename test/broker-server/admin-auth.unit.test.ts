@@ -79,7 +79,7 @@ test('sessions are bounded and can be ended', () => {
   assert.equal(sessions.get(s.id), null);
 });
 
-test('the CSRF token must be the session\'s own: missing, empty, forged or another session\'s is refused', () => {
+test("the CSRF token must be the session's own: missing, empty, forged or another session's is refused", () => {
   const sessions = new AdminSessions({ ttlMs: 60_000 });
   const a = sessions.create();
   const b = sessions.create();

@@ -41,8 +41,19 @@ test('a PUBLISH to a WebSocket client is one frame', async (t) => {
     parser.parse(data);
   });
   await new Promise((resolve) => ws.once('open', resolve));
-  ws.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'frames', keepalive: 30 }));
-  ws.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos: 1 }] }));
+  ws.send(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'frames',
+      keepalive: 30,
+    }),
+  );
+  ws.send(
+    mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos: 1 }] }),
+  );
   const until = async (check: () => boolean) => {
     const deadline = Date.now() + 5000;
     while (!check()) {
@@ -92,15 +103,23 @@ test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packe
     });
   });
   const frames_ = oneFramePerTick();
-  const client = mqtt.connect(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, { clientId: 'one-frame', reconnectPeriod: 0, manualConnect: true, createWebsocket: frames_.createWebsocket });
+  const client = mqtt.connect(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, {
+    clientId: 'one-frame',
+    reconnectPeriod: 0,
+    manualConnect: true,
+    createWebsocket: frames_.createWebsocket,
+  });
   frames_.attach(client);
   client.connect();
   t.after(() => client.endAsync(true));
   await new Promise((resolve) => client.once('connect', resolve));
   assert.equal(frames.length, 1, 'CONNECT in one frame');
-  client.publish('printers/p1/acks', JSON.stringify({ id: 1, status: 'printed', at: new Date().toISOString() }), { qos: 0 });
+  client.publish('printers/p1/acks', JSON.stringify({ id: 1, status: 'printed', at: new Date().toISOString() }), {
+    qos: 0,
+  });
   const deadline = Date.now() + 5000;
-  while (!packets.some((p) => p.cmd === 'publish') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (!packets.some((p) => p.cmd === 'publish') && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(frames.length, 2, 'the PUBLISH in one frame');
   assert.equal(JSON.parse(String((packets[1] as mqttPacket.IPublishPacket).payload)).status, 'printed');

@@ -20,11 +20,19 @@ test('defaults load, environment variables override them, and every invalid sett
   assert.equal(agent.printer, 'tcp://10.0.0.5:9100');
   assert.throws(
     () => loadServerConfig({ PORT: 'eighty', MQTT_PORT: '70000', DEFAULT_PRINTER_ID: 'a/b' }),
-    (err: unknown) => err instanceof ConfigError && /PORT="eighty"/.test(err.message) && /MQTT_PORT="70000"/.test(err.message) && /DEFAULT_PRINTER_ID="a\/b"/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /PORT="eighty"/.test(err.message) &&
+      /MQTT_PORT="70000"/.test(err.message) &&
+      /DEFAULT_PRINTER_ID="a\/b"/.test(err.message),
   );
   assert.throws(() => loadAgentConfig({ CODEPAGE: 'UTF8' }), /CODEPAGE="UTF8"/);
   assert.throws(() => loadAgentConfig({ PRINTER: 'lpt1' }), /PRINTER="lpt1": must be usb/);
-  const cups = loadAgentConfig({ PRINTER: 'cups:Bureau_2', CUPS_SERVER: 'print.local:631', PRINTER_STATUS_INTERVAL_MS: '0' });
+  const cups = loadAgentConfig({
+    PRINTER: 'cups:Bureau_2',
+    CUPS_SERVER: 'print.local:631',
+    PRINTER_STATUS_INTERVAL_MS: '0',
+  });
   assert.equal(cups.printer, 'cups:Bureau_2');
   assert.equal(cups.cupsServer, 'print.local:631');
   assert.equal(cups.printerStatusIntervalMs, 0);
@@ -42,44 +50,96 @@ test('the database is SQLite in WAL mode, migrated once, and keeps its rows acro
   const [[mode]] = (await first.sequelize.query('PRAGMA journal_mode')) as [Array<{ journal_mode: string }>, unknown];
   assert.equal(mode?.journal_mode, 'wal');
   const columns = (await first.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
-  for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
+  for (const c of [
+    'id',
+    'content',
+    'status',
+    'created_at',
+    'printer_id',
+    'updated_at',
+    'printed_at',
+    'error',
+    'reprint_of',
+  ])
+    assert.ok(c in columns, c);
   await first.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
   await first.stop();
 
   const second = new Database(dir, testLogger());
   await second.start();
-  const [migrations] = (await second.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ALL_MIGRATIONS);
+  const [migrations] = (await second.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [
+    Array<{ name: string }>,
+    unknown,
+  ];
+  assert.deepEqual(
+    migrations.map((m) => m.name),
+    ALL_MIGRATIONS,
+  );
   assert.equal((await second.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
-  assert.equal((await second.models.PrintJob.findAll())[0]?.kind, 'message', 'a job is a message unless it says otherwise');
+  assert.equal(
+    (await second.models.PrintJob.findAll())[0]?.kind,
+    'message',
+    'a job is a message unless it says otherwise',
+  );
   await second.stop();
 });
 
 test('DATABASE_URL selects PostgreSQL, is checked, and is never repeated in an error', () => {
   assert.equal(loadServerConfig({}).databaseUrl, null);
-  assert.equal(loadServerConfig({ DATABASE_URL: 'postgres://u:p@db:5432/printhop' }).databaseUrl, 'postgres://u:p@db:5432/printhop');
+  assert.equal(
+    loadServerConfig({ DATABASE_URL: 'postgres://u:p@db:5432/printhop' }).databaseUrl,
+    'postgres://u:p@db:5432/printhop',
+  );
   assert.throws(
     () => loadServerConfig({ DATABASE_URL: 'mysql://u:hunter2@db/x', PRINTER_TOKENS: 'p1:short' }),
-    (err: unknown) => err instanceof ConfigError && /DATABASE_URL=\(hidden\): must be empty/.test(err.message) && /the token of p1 must be/.test(err.message) && !/hunter2|short/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /DATABASE_URL=\(hidden\): must be empty/.test(err.message) &&
+      /the token of p1 must be/.test(err.message) &&
+      !/hunter2|short/.test(err.message),
   );
   assert.equal(loadServerConfig({ REPUBLISH_STALE_MS: '0' }).republishStaleMs, 0);
 });
 
-test('on PostgreSQL, two instances starting together on an empty database migrate it once, and rows are kept across restarts', { skip: postgresMissing() }, async (t) => {
-  const databaseUrl = await createTestDatabase();
-  const open = () => new Database({ dataDir: tempDir(t), databaseUrl }, testLogger());
-  const [a, b] = [open(), open()];
-  await Promise.all([a.start(), b.start()]);
-  const [migrations] = (await a.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [Array<{ name: string }>, unknown];
-  assert.deepEqual(migrations.map((m) => m.name), ALL_MIGRATIONS);
-  const columns = (await b.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
-  for (const c of ['id', 'content', 'status', 'created_at', 'printer_id', 'updated_at', 'printed_at', 'error', 'reprint_of']) assert.ok(c in columns, c);
-  await a.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
-  await Promise.all([a.stop(), b.stop()]);
+test(
+  'on PostgreSQL, two instances starting together on an empty database migrate it once, and rows are kept across restarts',
+  { skip: postgresMissing() },
+  async (t) => {
+    const databaseUrl = await createTestDatabase();
+    const open = () => new Database({ dataDir: tempDir(t), databaseUrl }, testLogger());
+    const [a, b] = [open(), open()];
+    await Promise.all([a.start(), b.start()]);
+    const [migrations] = (await a.sequelize.query('SELECT name FROM schema_migrations ORDER BY name')) as [
+      Array<{ name: string }>,
+      unknown,
+    ];
+    assert.deepEqual(
+      migrations.map((m) => m.name),
+      ALL_MIGRATIONS,
+    );
+    const columns = (await b.sequelize.getQueryInterface().describeTable('print_jobs')) as Record<string, unknown>;
+    for (const c of [
+      'id',
+      'content',
+      'status',
+      'created_at',
+      'printer_id',
+      'updated_at',
+      'printed_at',
+      'error',
+      'reprint_of',
+    ])
+      assert.ok(c in columns, c);
+    await a.models.PrintJob.create({ printerId: 'printer-1', content: 'kept' });
+    await Promise.all([a.stop(), b.stop()]);
 
-  const again = open();
-  await again.start();
-  t.after(() => again.stop());
-  assert.equal((await again.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
-  assert.equal(((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length, ALL_MIGRATIONS.length);
-});
+    const again = open();
+    await again.start();
+    t.after(() => again.stop());
+    assert.equal((await again.models.PrintJob.findAll()).map((r) => r.content).join(), 'kept');
+    assert.equal(
+      ((await again.sequelize.query('SELECT name FROM schema_migrations')) as [unknown[], unknown])[0].length,
+      ALL_MIGRATIONS.length,
+    );
+  },
+);

@@ -24,7 +24,12 @@ async function setup(t: TestContext, options: { claims?: PrinterClaims; republis
 }
 
 const online = { state: 'online', printer: 'ok' };
-const ack = (id: number, status: string, extra: Record<string, unknown> = {}) => ({ id, status, at: new Date().toISOString(), ...extra });
+const ack = (id: number, status: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  status,
+  at: new Date().toISOString(),
+  ...extra,
+});
 
 test('a job is published (QoS 1) only once committed, then marked sent', async (t) => {
   const { store, bus, dispatcher, intake } = await setup(t);
@@ -35,7 +40,10 @@ test('a job is published (QoS 1) only once committed, then marked sent', async (
   release();
   const job = await accepting;
   await dispatcher.idle();
-  assert.deepEqual(bus.published.map((p) => [p.topic, p.qos]), [[topics.jobs('p1'), 1]]);
+  assert.deepEqual(
+    bus.published.map((p) => [p.topic, p.qos]),
+    [[topics.jobs('p1'), 1]],
+  );
   assert.deepEqual(JSON.parse(bus.published[0]!.payload), { id: job.id, content: 'bonjour', createdAt: job.createdAt });
   assert.equal((await store.get(job.id))?.status, 'sent');
 });
@@ -45,7 +53,10 @@ test('a publication that fails leaves the job pending; the printer coming online
   bus.failing = true;
   const jobs = [await intake.print('p1', 'a'), await intake.print('p1', 'b'), await intake.testPrint('p2')];
   await dispatcher.idle();
-  assert.deepEqual((await store.unfinished()).map((j) => j.status), ['pending', 'pending', 'pending']);
+  assert.deepEqual(
+    (await store.unfinished()).map((j) => j.status),
+    ['pending', 'pending', 'pending'],
+  );
   bus.failing = false;
   await bus.deliver(topics.status('p1'), online);
   await dispatcher.idle();
@@ -55,9 +66,13 @@ test('a publication that fails leaves the job pending; the printer coming online
   assert.equal((await store.get(jobs[0]!.id))?.status, 'sent');
 });
 
-test('re-publication only by the instance holding the printer\'s claim', async (t) => {
+test("re-publication only by the instance holding the printer's claim", async (t) => {
   const asked: string[] = [];
-  const claims: PrinterClaims = { start: async () => {}, stop: async () => {}, claim: async (id) => (asked.push(id), id === 'p2') };
+  const claims: PrinterClaims = {
+    start: async () => {},
+    stop: async () => {},
+    claim: async (id) => (asked.push(id), id === 'p2'),
+  };
   const { store, bus, dispatcher } = await setup(t, { claims });
   await store.insert({ printerId: 'p1', content: 'a', kind: 'message', reprintOf: null });
   await store.insert({ printerId: 'p2', content: 'b', kind: 'message', reprintOf: null });

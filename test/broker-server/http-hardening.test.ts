@@ -20,14 +20,29 @@ interface RawAnswer {
 }
 
 /** node:http, so that Host, Origin and Sec-Fetch-* are exactly what the test says (fetch sets some itself). */
-function raw(server: TestServer, method: string, route: string, headers: Record<string, string> = {}, body?: string): Promise<RawAnswer> {
+function raw(
+  server: TestServer,
+  method: string,
+  route: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.httpPort, method, path: route, headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: server.httpPort,
+        method,
+        path: route,
+        headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -58,10 +73,19 @@ test('cross-site posts are refused (403, nothing printed); the page itself and A
   assert.equal(csrf.status, 403, csrf.body);
   assert.match(csrf.body, /autre site|another site/);
   assert.equal((await raw(server, 'POST', '/printers/printer-1/test', CROSS_SITE)).status, 403);
-  assert.equal((await raw(server, 'POST', `/jobs/${job.id}/reprint`, { ...CROSS_SITE, 'content-type': 'text/plain' }, 'x')).status, 403);
+  assert.equal(
+    (await raw(server, 'POST', `/jobs/${job.id}/reprint`, { ...CROSS_SITE, 'content-type': 'text/plain' }, 'x')).status,
+    403,
+  );
   // Origin alone (an older browser), a sibling site, and the opaque origin of a sandboxed frame (no token).
-  assert.equal((await raw(server, 'POST', '/print', { ...FORM, origin: 'http://attacker.example:3000' }, 'content=CSRF')).status, 403);
-  assert.equal((await raw(server, 'POST', '/print', { ...FORM, 'sec-fetch-site': 'same-site' }, 'content=CSRF')).status, 403);
+  assert.equal(
+    (await raw(server, 'POST', '/print', { ...FORM, origin: 'http://attacker.example:3000' }, 'content=CSRF')).status,
+    403,
+  );
+  assert.equal(
+    (await raw(server, 'POST', '/print', { ...FORM, 'sec-fetch-site': 'same-site' }, 'content=CSRF')).status,
+    403,
+  );
   assert.equal((await raw(server, 'POST', '/print', { ...FORM, origin: 'null' }, 'content=CSRF')).status, 403);
   assert.equal(await jobCount(server), before, 'nothing stored');
 
@@ -72,14 +96,29 @@ test('cross-site posts are refused (403, nothing printed); the page itself and A
   assert.match(noToken.body, /Actualisez la page/);
   assert.equal((await raw(server, 'POST', '/print', sameOrigin, 'content=faux&formToken=abc.def.ghi')).status, 403);
   const token = await pageToken(server);
-  const posted = await raw(server, 'POST', '/print', sameOrigin, `content=bonjour&formToken=${encodeURIComponent(token)}`);
+  const posted = await raw(
+    server,
+    'POST',
+    '/print',
+    sameOrigin,
+    `content=bonjour&formToken=${encodeURIComponent(token)}`,
+  );
   assert.equal(posted.status, 303, posted.body);
   // htmx sends it as a header (the page's hx-headers), for the forms that live updates render.
-  const viaHeader = await raw(server, 'POST', '/printers/printer-1/test', { origin: server.baseUrl, 'sec-fetch-site': 'same-origin', 'hx-request': 'true', 'x-form-token': token });
+  const viaHeader = await raw(server, 'POST', '/printers/printer-1/test', {
+    origin: server.baseUrl,
+    'sec-fetch-site': 'same-origin',
+    'hx-request': 'true',
+    'x-form-token': token,
+  });
   assert.equal(viaHeader.status, 201, viaHeader.body);
 
   // Software without browser headers (curl, scripts) is not a browser: it keeps working.
-  assert.equal((await raw(server, 'POST', '/print', { 'content-type': 'application/json' }, JSON.stringify({ content: 'api' }))).status, 201);
+  assert.equal(
+    (await raw(server, 'POST', '/print', { 'content-type': 'application/json' }, JSON.stringify({ content: 'api' })))
+      .status,
+    201,
+  );
   assert.equal((await postJson(server.baseUrl, '/print', { content: 'fetch de Node' })).status, 201);
   assert.equal(await jobCount(server), before + 4);
 });
@@ -89,7 +128,13 @@ test('a form token verifies across a restart on the same DATA_DIR (its key is ke
   const token = await pageToken(first);
   await first.stop();
   const second = await startTestServer(t, { mqttPort: -1, dataDir: first.dataDir });
-  const res = await raw(second, 'POST', '/print', { ...FORM, origin: second.baseUrl, 'sec-fetch-site': 'same-origin' }, `content=x&formToken=${encodeURIComponent(token)}`);
+  const res = await raw(
+    second,
+    'POST',
+    '/print',
+    { ...FORM, origin: second.baseUrl, 'sec-fetch-site': 'same-origin' },
+    `content=x&formToken=${encodeURIComponent(token)}`,
+  );
   assert.equal(res.status, 303, res.body);
 });
 
@@ -99,12 +144,24 @@ test('only expected host names are answered (DNS rebinding): 421 naming ALLOWED_
   assert.equal(rebinding.status, 421);
   assert.match(rebinding.body, /ALLOWED_HOSTS/);
   assert.equal((await raw(server, 'GET', '/', { host: 'attacker.example:3000' })).status, 421);
-  for (const host of ['127.0.0.1', `127.0.0.1:${server.httpPort}`, '[::1]:3000', 'localhost:3000', '192.168.1.20', os.hostname(), `${os.hostname()}.local:3000`, 'printhop.example.com', 'PRINTHOP.example.com:8080']) {
+  for (const host of [
+    '127.0.0.1',
+    `127.0.0.1:${server.httpPort}`,
+    '[::1]:3000',
+    'localhost:3000',
+    '192.168.1.20',
+    os.hostname(),
+    `${os.hostname()}.local:3000`,
+    'printhop.example.com',
+    'PRINTHOP.example.com:8080',
+  ]) {
     assert.equal((await raw(server, 'GET', '/health', { host })).status, 200, host);
   }
   // The WebSocket upgrade of MQTT is refused too, before any MQTT byte.
   const status = await new Promise<number>((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/mqtt`, 'mqtt', { headers: { host: 'attacker.example' } });
+    const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/mqtt`, 'mqtt', {
+      headers: { host: 'attacker.example' },
+    });
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     ws.on('open', () => {
       ws.close();
@@ -117,9 +174,15 @@ test('only expected host names are answered (DNS rebinding): 421 naming ALLOWED_
 
 test('behind TRUST_PROXY the forwarded host is the one checked; without it X-Forwarded-Host is ignored', async (t) => {
   const trusting = await startTestServer(t, { mqttPort: -1, trustProxy: 'loopback' });
-  assert.equal((await raw(trusting, 'GET', '/jobs', { host: '127.0.0.1', 'x-forwarded-host': 'attacker.example' })).status, 421);
+  assert.equal(
+    (await raw(trusting, 'GET', '/jobs', { host: '127.0.0.1', 'x-forwarded-host': 'attacker.example' })).status,
+    421,
+  );
   const plain = await startTestServer(t, { mqttPort: -1 });
-  assert.equal((await raw(plain, 'GET', '/jobs', { host: '127.0.0.1', 'x-forwarded-host': 'attacker.example' })).status, 200);
+  assert.equal(
+    (await raw(plain, 'GET', '/jobs', { host: '127.0.0.1', 'x-forwarded-host': 'attacker.example' })).status,
+    200,
+  );
 });
 
 test('a job that would print more than RECEIPT_MAX_LINES is refused with a clear 400 (JSON, htmx, page), and the preview says so', async (t) => {
@@ -130,15 +193,31 @@ test('a job that would print more than RECEIPT_MAX_LINES is refused with a clear
   assert.match((json.json as { error: string }).error, /would be 2006 lines long on 48-column paper; the limit is 200/);
   const wide = await postJson(server.baseUrl, '/print', { content: '⒇'.repeat(4000) });
   assert.equal(wide.status, 400, 'each ⒇ prints as (20): 16,000 characters, 334 lines of 48');
-  const htmx = await fetch(server.baseUrl + '/print', { method: 'POST', headers: { ...FORM, 'HX-Request': 'true' }, body: new URLSearchParams({ content: lines }) });
+  const htmx = await fetch(server.baseUrl + '/print', {
+    method: 'POST',
+    headers: { ...FORM, 'HX-Request': 'true' },
+    body: new URLSearchParams({ content: lines }),
+  });
   assert.equal(htmx.status, 400);
-  assert.match(await htmx.text(), /<p class="error">Ce message ferait 2\s006 lignes de ticket : la limite est de 200\./);
-  const page = await fetch(server.baseUrl + '/print', { method: 'POST', redirect: 'manual', headers: FORM, body: new URLSearchParams({ content: lines }) });
+  assert.match(
+    await htmx.text(),
+    /<p class="error">Ce message ferait 2\s006 lignes de ticket : la limite est de 200\./,
+  );
+  const page = await fetch(server.baseUrl + '/print', {
+    method: 'POST',
+    redirect: 'manual',
+    headers: FORM,
+    body: new URLSearchParams({ content: lines }),
+  });
   assert.equal(page.status, 400);
   assert.match(await page.text(), /^<!doctype html>[\s\S]*la limite est de 200/);
   assert.equal(await jobCount(server), 0, 'nothing stored, nothing cut');
 
-  const preview = await fetch(server.baseUrl + '/fragments/preview', { method: 'POST', headers: { ...FORM, 'HX-Request': 'true' }, body: new URLSearchParams({ content: lines }) });
+  const preview = await fetch(server.baseUrl + '/fragments/preview', {
+    method: 'POST',
+    headers: { ...FORM, 'HX-Request': 'true' },
+    body: new URLSearchParams({ content: lines }),
+  });
   assert.equal(preview.status, 400);
   assert.match(await preview.text(), /la limite est de 200/);
   // Just under the limit prints.
@@ -156,20 +235,36 @@ test('a message of only invisible or control characters is blank: 400', async (t
 });
 
 test('the preview has the job length cap and a rate limit of its own, which does not eat the print budget', async (t) => {
-  const server = await startTestServer(t, { mqttPort: -1, previewRate: { perMinute: 60, burst: 5 }, printRate: { perMinute: 60, burst: 2 } });
-  const long = await fetch(server.baseUrl + '/fragments/preview', { method: 'POST', headers: { ...FORM, 'HX-Request': 'true' }, body: new URLSearchParams({ content: 'ﷺ'.repeat(5000) }) });
+  const server = await startTestServer(t, {
+    mqttPort: -1,
+    previewRate: { perMinute: 60, burst: 5 },
+    printRate: { perMinute: 60, burst: 2 },
+  });
+  const long = await fetch(server.baseUrl + '/fragments/preview', {
+    method: 'POST',
+    headers: { ...FORM, 'HX-Request': 'true' },
+    body: new URLSearchParams({ content: 'ﷺ'.repeat(5000) }),
+  });
   assert.equal(long.status, 400);
   assert.match(await long.text(), /5\s000 caractères : la limite est de 4\s000/);
   let limited: Response | null = null;
   for (let i = 0; i < 10 && !limited; i++) {
-    const res = await fetch(server.baseUrl + '/fragments/preview', { method: 'POST', headers: { ...FORM, 'HX-Request': 'true' }, body: 'content=a' });
+    const res = await fetch(server.baseUrl + '/fragments/preview', {
+      method: 'POST',
+      headers: { ...FORM, 'HX-Request': 'true' },
+      body: 'content=a',
+    });
     if (res.status === 429) limited = res;
     else assert.equal(res.status, 200);
   }
   assert.ok(limited, 'previews are rate limited');
   assert.ok(limited.headers.get('retry-after'));
   assert.match(await limited.text(), /Aperçu en pause/);
-  assert.equal((await postJson(server.baseUrl, '/print', { content: 'toujours possible' })).status, 201, 'the print budget is intact');
+  assert.equal(
+    (await postJson(server.baseUrl, '/print', { content: 'toujours possible' })).status,
+    201,
+    'the print budget is intact',
+  );
 });
 
 test('live-update streams are capped per address and in total, with a clear 429 / 503', async (t) => {
@@ -247,7 +342,9 @@ test('a body announced over BODY_LIMIT_BYTES gets 413 at once, before any byte o
   const server = await startTestServer(t, { mqttPort: -1 });
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(server.httpPort, '127.0.0.1', () => {
-      socket.write(`POST /print HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n`);
+      socket.write(
+        `POST /print HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n`,
+      );
     });
     let text = '';
     socket.on('data', (c) => {

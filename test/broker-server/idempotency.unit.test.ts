@@ -15,7 +15,14 @@ class MemoryIdempotencyStore implements IdempotencyStore {
   async claim(scope: string, key: string, requestHash: string, at: Date) {
     await Promise.resolve();
     if (this.rows.has(this.id(scope, key))) return false;
-    this.rows.set(this.id(scope, key), { scope, key, requestHash, jobId: null, statusCode: null, createdAt: at.getTime() });
+    this.rows.set(this.id(scope, key), {
+      scope,
+      key,
+      requestHash,
+      jobId: null,
+      statusCode: null,
+      createdAt: at.getTime(),
+    });
     return true;
   }
   async get(scope: string, key: string) {
@@ -41,8 +48,20 @@ class MemoryIdempotencyStore implements IdempotencyStore {
 }
 
 const job = (id: number): PrintJob => ({
-  id, printerId: 'p1', content: 'x', kind: 'message', status: 'pending', error: null, reprintOf: null, createdBy: null,
-  createdAt: '', updatedAt: '', sentAt: null, receivedAt: null, printedAt: null, finishedAt: null,
+  id,
+  printerId: 'p1',
+  content: 'x',
+  kind: 'message',
+  status: 'pending',
+  error: null,
+  reprintOf: null,
+  createdBy: null,
+  createdAt: '',
+  updatedAt: '',
+  sentAt: null,
+  receivedAt: null,
+  printedAt: null,
+  finishedAt: null,
 });
 
 function fixture(now = { t: 1_000_000 }) {
@@ -64,17 +83,28 @@ test('keys: absent, 1-255 printable ASCII, the quoted form; anything else says w
   assert.deepEqual(parseIdempotencyKey('abc-123'), { ok: true, key: 'abc-123' });
   assert.deepEqual(parseIdempotencyKey('"abc"'), { ok: true, key: 'abc' });
   assert.deepEqual(parseIdempotencyKey('x'.repeat(255)), { ok: true, key: 'x'.repeat(255) });
-  for (const bad of ['', '""', 'a b', 'é', 'x'.repeat(256), ['a', 'b'], 3]) assert.equal(parseIdempotencyKey(bad).ok, false, JSON.stringify(bad));
+  for (const bad of ['', '""', 'a b', 'é', 'x'.repeat(256), ['a', 'b'], 3])
+    assert.equal(parseIdempotencyKey(bad).ok, false, JSON.stringify(bad));
 });
 
 test('the request hash ignores the order of fields and absent ones, not their values, the method or the path', () => {
-  assert.equal(requestHash('post', '/print', { a: 1, b: 'x', c: undefined }), requestHash('POST', '/print', { b: 'x', a: 1 }));
+  assert.equal(
+    requestHash('post', '/print', { a: 1, b: 'x', c: undefined }),
+    requestHash('POST', '/print', { b: 'x', a: 1 }),
+  );
   assert.notEqual(requestHash('POST', '/print', { a: 1 }), requestHash('POST', '/print', { a: 2 }));
   assert.notEqual(requestHash('POST', '/jobs/1/reprint'), requestHash('POST', '/jobs/2/reprint'));
 });
 
 test('a key already there: replay, mismatch, in flight, or abandoned after its time', () => {
-  const row: IdempotencyRecord = { scope: 's', key: 'k', requestHash: 'h', jobId: null, statusCode: null, createdAt: 0 };
+  const row: IdempotencyRecord = {
+    scope: 's',
+    key: 'k',
+    requestHash: 'h',
+    jobId: null,
+    statusCode: null,
+    createdAt: 0,
+  };
   assert.equal(decide(row, 'other', 0, 10), 'mismatch');
   assert.equal(decide(row, 'h', 9, 10), 'in-flight');
   assert.equal(decide(row, 'h', 10, 10), 'in-flight');
@@ -101,8 +131,16 @@ test('a failed creation releases the key; an abandoned claim is taken over; old 
 
   await f.store.claim('page', 'dead', 'h', new Date(f.now.t)); // its process died before completing
   let clock = f.now.t;
-  const waiting = new Idempotency(f.store, { keyHours: 24, pollMs: 1, waitMs: 20, now: () => (clock += 5) }, testLogger());
-  await assert.rejects(waiting.once('page', 'dead', 'h', f.create, f.load), (err: HttpError) => err.status === 409, 'in flight: 409 after the wait');
+  const waiting = new Idempotency(
+    f.store,
+    { keyHours: 24, pollMs: 1, waitMs: 20, now: () => (clock += 5) },
+    testLogger(),
+  );
+  await assert.rejects(
+    waiting.once('page', 'dead', 'h', f.create, f.load),
+    (err: HttpError) => err.status === 409,
+    'in flight: 409 after the wait',
+  );
   f.now.t += 60_001;
   const taken = await f.idem.once('page', 'dead', 'h', f.create, f.load);
   assert.equal(taken.replayed, false);
@@ -121,5 +159,6 @@ test('API keys: 256 random bits, hashed, Bearer parsed strictly, hashes compared
   assert.deepEqual(parseBearer(undefined), { ok: true, key: null });
   assert.deepEqual(parseBearer(`Bearer ${key}`), { ok: true, key });
   assert.deepEqual(parseBearer(`bearer  ${key}`), { ok: true, key });
-  for (const bad of ['', 'Bearer', `Basic ${key}`, `Bearer ${key}x`, 'Bearer ph_short']) assert.equal(parseBearer(bad).ok, false, bad);
+  for (const bad of ['', 'Bearer', `Basic ${key}`, `Bearer ${key}x`, 'Bearer ph_short'])
+    assert.equal(parseBearer(bad).ok, false, bad);
 });

@@ -5,8 +5,21 @@ import type { PrintJob } from '../../broker-server/store/job-store';
 
 const created = '2026-01-01T00:00:00.000Z';
 const job = (over: Partial<PrintJob> = {}): PrintJob => ({
-  id: 1, printerId: 'p1', content: 'x', kind: 'message', status: 'pending', error: null, reprintOf: null, createdBy: null,
-  createdAt: created, updatedAt: created, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null, ...over,
+  id: 1,
+  printerId: 'p1',
+  content: 'x',
+  kind: 'message',
+  status: 'pending',
+  error: null,
+  reprintOf: null,
+  createdBy: null,
+  createdAt: created,
+  updatedAt: created,
+  sentAt: null,
+  receivedAt: null,
+  printedAt: null,
+  finishedAt: null,
+  ...over,
 });
 const at = new Date('2026-01-02T03:04:05.678Z');
 const now = new Date('2026-01-02T03:04:06.000Z');
@@ -17,13 +30,17 @@ test('a move starts only from an earlier, unfinished status', () => {
   assert.deepEqual(statusesBefore('printed'), ['pending', 'sent', 'received']);
   assert.deepEqual(statusesBefore('pending'), []);
   for (const final of ['printed', 'failed', 'interrupted'] as const) {
-    assert.equal(applyTransition(job({ status: final }), { id: 1, to: 'failed', at }, now), null, `${final} is never left`);
+    assert.equal(
+      applyTransition(job({ status: final }), { id: 1, to: 'failed', at }, now),
+      null,
+      `${final} is never left`,
+    );
   }
   assert.equal(applyTransition(job({ status: 'received' }), { id: 1, to: 'sent', at }, now), null, 'never backwards');
   assert.equal(applyTransition(job({ status: 'sent' }), { id: 1, to: 'sent', at }, now), null, 'never the same again');
 });
 
-test('each move stamps its own time with the time it happened, and the store\'s time as updatedAt', () => {
+test("each move stamps its own time with the time it happened, and the store's time as updatedAt", () => {
   const sent = applyTransition(job(), { id: 1, to: 'sent', at }, now)!;
   assert.equal(sent.sentAt, at.toISOString());
   assert.equal(sent.updatedAt, now.toISOString());
@@ -36,7 +53,11 @@ test('each move stamps its own time with the time it happened, and the store\'s 
 test('final moves set finishedAt; only failed and interrupted write the error', () => {
   assert.ok(finishes('printed') && finishes('failed') && finishes('interrupted') && !finishes('received'));
   assert.ok(writesError('failed') && writesError('interrupted') && !writesError('printed'));
-  const printed = applyTransition(job({ status: 'received', error: 'earlier' }), { id: 1, to: 'printed', at, error: 'ignored' }, now)!;
+  const printed = applyTransition(
+    job({ status: 'received', error: 'earlier' }),
+    { id: 1, to: 'printed', at, error: 'ignored' },
+    now,
+  )!;
   assert.equal(printed.printedAt, at.toISOString());
   assert.equal(printed.finishedAt, at.toISOString());
   assert.equal(printed.error, 'earlier', 'printed leaves the error alone');
@@ -46,7 +67,7 @@ test('final moves set finishedAt; only failed and interrupted write the error', 
   assert.equal(failed.printedAt, null);
 });
 
-test('a move that names a printer applies only to that printer\'s job', () => {
+test("a move that names a printer applies only to that printer's job", () => {
   assert.equal(applyTransition(job(), { id: 1, to: 'received', printerId: 'p2', at }, now), null);
   assert.equal(applyTransition(job(), { id: 1, to: 'received', printerId: 'p1', at }, now)?.status, 'received');
 });

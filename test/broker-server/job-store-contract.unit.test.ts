@@ -16,11 +16,18 @@ async function openStore(t: TestContext, kind: Kind): Promise<JobStore> {
 
 function eachStore(name: string, fn: (store: JobStore) => Promise<void>): void {
   for (const kind of ['memory', 'sqlite', 'postgres'] as const) {
-    test(`${name} [${kind}]`, { skip: kind === 'postgres' ? postgresMissing() : false }, async (t) => fn(await openStore(t, kind)));
+    test(`${name} [${kind}]`, { skip: kind === 'postgres' ? postgresMissing() : false }, async (t) =>
+      fn(await openStore(t, kind)),
+    );
   }
 }
 
-const newJob = (printerId: string, content: string) => ({ printerId, content, kind: 'message' as const, reprintOf: null });
+const newJob = (printerId: string, content: string) => ({
+  printerId,
+  content,
+  kind: 'message' as const,
+  reprintOf: null,
+});
 
 eachStore('an inserted job is pending, stamped, and read back as stored', async (store) => {
   const before = Date.now() - 1000;
@@ -30,38 +37,82 @@ eachStore('an inserted job is pending, stamped, and read back as stored', async 
   assert.equal(job.reprintOf, 7);
   assert.ok(Date.parse(job.createdAt) >= before);
   assert.equal(job.createdAt, job.updatedAt);
-  assert.deepEqual([job.sentAt, job.receivedAt, job.printedAt, job.finishedAt, job.error], [null, null, null, null, null]);
+  assert.deepEqual(
+    [job.sentAt, job.receivedAt, job.printedAt, job.finishedAt, job.error],
+    [null, null, null, null, null],
+  );
   assert.deepEqual(await store.get(job.id), job);
   assert.equal(await store.get(job.id + 1000), null);
 });
 
-eachStore('transitions follow the shared rules: stamps, finishedAt, error, forward only, owner checked', async (store) => {
-  const job = await store.insert(newJob('p1', 'x'));
-  const at = new Date('2026-01-02T03:04:05.678Z');
-  const sent = (await store.transition({ id: job.id, to: 'sent', at }))!;
-  assert.equal(sent.status, 'sent');
-  assert.equal(sent.sentAt, at.toISOString());
-  assert.equal(await store.transition({ id: job.id, to: 'received', printerId: 'p2', at }), null, 'not the printer\'s job');
-  assert.equal(await store.transition({ id: job.id + 1000, to: 'received', at }), null, 'unknown job');
-  const failed = (await store.transition({ id: job.id, to: 'failed', printerId: 'p1', at, error: 'no paper' }))!;
-  assert.deepEqual([failed.status, failed.error, failed.finishedAt, failed.printedAt], ['failed', 'no paper', at.toISOString(), null]);
-  assert.equal(await store.transition({ id: job.id, to: 'printed', at }), null, 'a final state is never left');
-  assert.deepEqual(await store.get(job.id), failed);
-  const other = await store.insert(newJob('p1', 'y'));
-  const printed = (await store.transition({ id: other.id, to: 'printed', at, error: 'ignored' }))!;
-  assert.deepEqual([printed.printedAt, printed.finishedAt, printed.error], [at.toISOString(), at.toISOString(), null]);
-});
+eachStore(
+  'transitions follow the shared rules: stamps, finishedAt, error, forward only, owner checked',
+  async (store) => {
+    const job = await store.insert(newJob('p1', 'x'));
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    const sent = (await store.transition({ id: job.id, to: 'sent', at }))!;
+    assert.equal(sent.status, 'sent');
+    assert.equal(sent.sentAt, at.toISOString());
+    assert.equal(
+      await store.transition({ id: job.id, to: 'received', printerId: 'p2', at }),
+      null,
+      "not the printer's job",
+    );
+    assert.equal(await store.transition({ id: job.id + 1000, to: 'received', at }), null, 'unknown job');
+    const failed = (await store.transition({ id: job.id, to: 'failed', printerId: 'p1', at, error: 'no paper' }))!;
+    assert.deepEqual(
+      [failed.status, failed.error, failed.finishedAt, failed.printedAt],
+      ['failed', 'no paper', at.toISOString(), null],
+    );
+    assert.equal(await store.transition({ id: job.id, to: 'printed', at }), null, 'a final state is never left');
+    assert.deepEqual(await store.get(job.id), failed);
+    const other = await store.insert(newJob('p1', 'y'));
+    const printed = (await store.transition({ id: other.id, to: 'printed', at, error: 'ignored' }))!;
+    assert.deepEqual(
+      [printed.printedAt, printed.finishedAt, printed.error],
+      [at.toISOString(), at.toISOString(), null],
+    );
+  },
+);
 
 eachStore('list is newest first and filters; unfinished is oldest first', async (store) => {
-  const [a, b, c] = [await store.insert(newJob('p1', 'a')), await store.insert(newJob('p2', 'b')), await store.insert(newJob('p1', 'c'))];
+  const [a, b, c] = [
+    await store.insert(newJob('p1', 'a')),
+    await store.insert(newJob('p2', 'b')),
+    await store.insert(newJob('p1', 'c')),
+  ];
   await store.transition({ id: b.id, to: 'printed', at: new Date() });
-  assert.deepEqual((await store.list({})).map((j) => j.id), [c.id, b.id, a.id]);
-  assert.deepEqual((await store.list({ limit: 1 })).map((j) => j.id), [c.id]);
-  assert.deepEqual((await store.list({ printerId: 'p1' })).map((j) => j.id), [c.id, a.id]);
-  assert.deepEqual((await store.list({ status: 'printed' })).map((j) => j.id), [b.id]);
-  assert.deepEqual((await store.unfinished()).map((j) => j.id), [a.id, c.id]);
-  assert.deepEqual((await store.unfinished('p2')).map((j) => j.id), []);
-  assert.deepEqual(await store.contents([a.id, c.id, 999_999]), new Map([[a.id, 'a'], [c.id, 'c']]));
+  assert.deepEqual(
+    (await store.list({})).map((j) => j.id),
+    [c.id, b.id, a.id],
+  );
+  assert.deepEqual(
+    (await store.list({ limit: 1 })).map((j) => j.id),
+    [c.id],
+  );
+  assert.deepEqual(
+    (await store.list({ printerId: 'p1' })).map((j) => j.id),
+    [c.id, a.id],
+  );
+  assert.deepEqual(
+    (await store.list({ status: 'printed' })).map((j) => j.id),
+    [b.id],
+  );
+  assert.deepEqual(
+    (await store.unfinished()).map((j) => j.id),
+    [a.id, c.id],
+  );
+  assert.deepEqual(
+    (await store.unfinished('p2')).map((j) => j.id),
+    [],
+  );
+  assert.deepEqual(
+    await store.contents([a.id, c.id, 999_999]),
+    new Map([
+      [a.id, 'a'],
+      [c.id, 'c'],
+    ]),
+  );
 });
 
 eachStore('stale: unfinished jobs of online printers only; prune: finished ones only', async (store) => {
@@ -71,7 +122,10 @@ eachStore('stale: unfinished jobs of online printers only; prune: finished ones 
   await store.writePrinterStatus('p1', { state: 'online', condition: 'ok', detail: null, at: new Date() });
   await store.writePrinterStatus('p2', { state: 'offline', condition: null, detail: 'gone', at: new Date() });
   const later = new Date(Date.now() + 60_000);
-  assert.deepEqual((await store.stale(later)).map((j) => j.id), [online.id]);
+  assert.deepEqual(
+    (await store.stale(later)).map((j) => j.id),
+    [online.id],
+  );
   assert.deepEqual(await store.stale(new Date(Date.now() - 60_000)), [], 'nothing older than that');
   assert.equal(await store.prune(new Date(Date.now() - 60_000)), 0);
   assert.equal(await store.prune(later), 1);
@@ -79,23 +133,64 @@ eachStore('stale: unfinished jobs of online printers only; prune: finished ones 
   assert.ok(await store.get(offline.id), 'unfinished jobs are never pruned');
 });
 
-eachStore('a printer status is written whole, keeps paper and code page when not given, and all go offline at once', async (store) => {
-  assert.equal(await store.printer('p1'), null);
-  await store.writePrinterStatus('p1', { state: 'online', condition: 'ok', detail: null, columns: 32, codepage: 'cp858', at: new Date() });
-  await store.writePrinterStatus('p1', { state: 'online', condition: 'paper-out', detail: 'no paper', at: new Date() });
-  await store.writePrinterStatus('p0', { state: 'offline', condition: null, detail: null, at: new Date() });
-  const p1 = (await store.printer('p1'))!;
-  assert.deepEqual({ ...p1, lastSeenAt: null }, { id: 'p1', state: 'online', condition: 'paper-out', detail: 'no paper', columns: 32, codepage: 'cp858', lastSeenAt: null, agentInfo: null });
-  assert.ok(p1.lastSeenAt);
-  // The agent's own figures (issue 14) are kept when a later status (offline, an older agent) has none.
-  await store.writePrinterStatus('p1', { state: 'online', condition: 'ok', detail: null, agentInfo: '{"version":"0.1.0"}', at: new Date() });
-  await store.writePrinterStatus('p1', { state: 'offline', condition: null, detail: null, at: new Date() });
-  assert.equal((await store.printer('p1'))!.agentInfo, '{"version":"0.1.0"}');
-  await store.writePrinterStatus('p1', { state: 'online', condition: 'paper-out', detail: 'no paper', at: new Date() });
-  assert.deepEqual((await store.printers()).map((p) => p.id), ['p0', 'p1']);
-  await store.markAllOffline();
-  assert.equal((await store.printer('p1'))?.state, 'offline');
-});
+eachStore(
+  'a printer status is written whole, keeps paper and code page when not given, and all go offline at once',
+  async (store) => {
+    assert.equal(await store.printer('p1'), null);
+    await store.writePrinterStatus('p1', {
+      state: 'online',
+      condition: 'ok',
+      detail: null,
+      columns: 32,
+      codepage: 'cp858',
+      at: new Date(),
+    });
+    await store.writePrinterStatus('p1', {
+      state: 'online',
+      condition: 'paper-out',
+      detail: 'no paper',
+      at: new Date(),
+    });
+    await store.writePrinterStatus('p0', { state: 'offline', condition: null, detail: null, at: new Date() });
+    const p1 = (await store.printer('p1'))!;
+    assert.deepEqual(
+      { ...p1, lastSeenAt: null },
+      {
+        id: 'p1',
+        state: 'online',
+        condition: 'paper-out',
+        detail: 'no paper',
+        columns: 32,
+        codepage: 'cp858',
+        lastSeenAt: null,
+        agentInfo: null,
+      },
+    );
+    assert.ok(p1.lastSeenAt);
+    // The agent's own figures (issue 14) are kept when a later status (offline, an older agent) has none.
+    await store.writePrinterStatus('p1', {
+      state: 'online',
+      condition: 'ok',
+      detail: null,
+      agentInfo: '{"version":"0.1.0"}',
+      at: new Date(),
+    });
+    await store.writePrinterStatus('p1', { state: 'offline', condition: null, detail: null, at: new Date() });
+    assert.equal((await store.printer('p1'))!.agentInfo, '{"version":"0.1.0"}');
+    await store.writePrinterStatus('p1', {
+      state: 'online',
+      condition: 'paper-out',
+      detail: 'no paper',
+      at: new Date(),
+    });
+    assert.deepEqual(
+      (await store.printers()).map((p) => p.id),
+      ['p0', 'p1'],
+    );
+    await store.markAllOffline();
+    assert.equal((await store.printer('p1'))?.state, 'offline');
+  },
+);
 
 test('unfinished jobs are counted per printer by the database (metrics)', async (t) => {
   for (const kind of ['sqlite', ...(postgresMissing() ? [] : ['postgres' as const])] as const) {
@@ -104,6 +199,13 @@ test('unfinished jobs are counted per printer by the database (metrics)', async 
     await store.insert(newJob('p1', 'b'));
     await store.insert(newJob('p2', 'c'));
     await store.transition({ id: a.id, to: 'printed', at: new Date() });
-    assert.deepEqual([...(await store.unfinishedCounts!())].sort(), [['p1', 1], ['p2', 1]], kind);
+    assert.deepEqual(
+      [...(await store.unfinishedCounts!())].sort(),
+      [
+        ['p1', 1],
+        ['p2', 1],
+      ],
+      kind,
+    );
   }
 });

@@ -5,7 +5,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
-import { connectClient, getJson, mqttCredentials, postJson, startTestAgent, startTestServer, type TestServer, waitFor } from '../support/harness';
+import {
+  connectClient,
+  getJson,
+  mqttCredentials,
+  postJson,
+  startTestAgent,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from '../support/harness';
 
 /** The README's mosquitto commands, in order, as written there. */
 function readmeCommands(): string[] {
@@ -20,10 +29,16 @@ function adapt(command: string, server: TestServer): string {
   assert.ok(command.includes('-h localhost -p 1883 -u debug -P "$P"'), command);
   const { username, password } = mqttCredentials(server, 'debug');
   assert.equal(username, 'debug');
-  return command.replace('-h localhost -p 1883 -u debug -P "$P"', `-h 127.0.0.1 -p ${server.mqttPort} -u debug -P '${password}'`);
+  return command.replace(
+    '-h localhost -p 1883 -u debug -P "$P"',
+    `-h 127.0.0.1 -p ${server.mqttPort} -u debug -P '${password}'`,
+  );
 }
 
-function runShell(t: import('node:test').TestContext, command: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function runShell(
+  t: import('node:test').TestContext,
+  command: string,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn('sh', ['-c', `exec ${command}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -46,26 +61,54 @@ test('the README’s mosquitto_sub/mosquitto_pub commands watch jobs, acks and s
   const acks = runShell(t, adapt(watchAcks, server));
   const status = runShell(t, adapt(watchStatus, server));
   // The retained status reaches both status watchers as soon as they subscribe...
-  await waitFor('retained status shown', () => status.output().includes('printers/printer-1/status {"state":"online"') && all.output().includes('printers/printer-1/status'));
+  await waitFor(
+    'retained status shown',
+    () =>
+      status.output().includes('printers/printer-1/status {"state":"online"') &&
+      all.output().includes('printers/printer-1/status'),
+  );
   // ...and a probe ack (an id no job has; the server ignores it) shows the ack watcher has subscribed.
   const probe = await connectClient(t, server, { printerId: 'printer-1' }, { clientId: 'test-probe' });
-  await waitFor('ack watcher subscribed', async () => {
-    await probe.publishAsync(topics.acks('printer-1'), JSON.stringify({ id: 9_000_000_000_999, status: 'received', at: new Date().toISOString() }), { qos: 1 });
-    return acks.output().includes('9000000000999');
-  }, 10_000, 100);
+  await waitFor(
+    'ack watcher subscribed',
+    async () => {
+      await probe.publishAsync(
+        topics.acks('printer-1'),
+        JSON.stringify({ id: 9_000_000_000_999, status: 'received', at: new Date().toISOString() }),
+        { qos: 1 },
+      );
+      return acks.output().includes('9000000000999');
+    },
+    10_000,
+    100,
+  );
 
   const job = (await postJson(server.baseUrl, '/print', { content: 'vu par mosquitto' })).json as PrintJob;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
   await waitFor('job and both acks seen', () => {
     const out = all.output();
-    return out.includes(`printers/printer-1/jobs {"id":${job.id},"content":"vu par mosquitto"`) && out.includes(`printers/printer-1/acks {"id":${job.id},"status":"received"`) && out.includes(`printers/printer-1/acks {"id":${job.id},"status":"printed"`);
+    return (
+      out.includes(`printers/printer-1/jobs {"id":${job.id},"content":"vu par mosquitto"`) &&
+      out.includes(`printers/printer-1/acks {"id":${job.id},"status":"received"`) &&
+      out.includes(`printers/printer-1/acks {"id":${job.id},"status":"printed"`)
+    );
   });
-  await waitFor('timed ack line', () => new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\S* printers/printer-1/acks \\{"id":${job.id},"status":"printed"`, 'm').test(acks.output()));
+  await waitFor('timed ack line', () =>
+    new RegExp(
+      `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\S* printers/printer-1/acks \\{"id":${job.id},"status":"printed"`,
+      'm',
+    ).test(acks.output()),
+  );
 
   const pub = runShell(t, adapt(sendJob, server));
   assert.equal(await pub.exited, 0, pub.output());
   await waitFor('hand job printed', () => agent.paper().receipts.some((r) => r.lines[3] === 'Écrit à la main'));
-  await waitFor('its printed ack seen', () => all.output().includes('printers/printer-1/acks {"id":9000000000001,"status":"printed"'));
+  await waitFor('its printed ack seen', () =>
+    all.output().includes('printers/printer-1/acks {"id":9000000000001,"status":"printed"'),
+  );
   assert.equal((await getJson(server.baseUrl, '/jobs/9000000000001')).status, 404, 'the server never had it');
 
   const pubTest = runShell(t, adapt(sendTest, server));

@@ -6,7 +6,16 @@ import type { PrinterInfo } from '../../broker-server/printers/printer-registry'
 import { MAX_PACKET_BYTES } from '../../broker-server/broker/embedded-broker';
 import { packetSizeWatcher } from '../../broker-server/broker/packet-size-guard';
 import { topics } from '../../protocol/topics';
-import { captureLogger, connectClient, getJson, postJson, startTestAgent, startTestServer, type TestServer, waitFor } from '../support/harness';
+import {
+  captureLogger,
+  connectClient,
+  getJson,
+  postJson,
+  startTestAgent,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from '../support/harness';
 
 const snapshot = async (server: TestServer) => ({
   jobs: (await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json,
@@ -18,10 +27,20 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
   const server = await startTestServer(t, { printers: ['printer-1', 'printer-2'] }, { log: capture.log });
   const agent = await startTestAgent(t, server, { printerId: 'printer-1' });
   await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
-  const mine = ((await postJson(server.baseUrl, '/print', { content: 'imprimé', printerId: 'printer-1' })).json as PrintJob).id;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${mine}`)).json.status === 'printed');
-  const theirs = ((await postJson(server.baseUrl, '/print', { content: 'pour printer-2', printerId: 'printer-2' })).json as PrintJob).id;
-  await waitFor('sent', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${theirs}`)).json.status === 'sent');
+  const mine = (
+    (await postJson(server.baseUrl, '/print', { content: 'imprimé', printerId: 'printer-1' })).json as PrintJob
+  ).id;
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${mine}`)).json.status === 'printed',
+  );
+  const theirs = (
+    (await postJson(server.baseUrl, '/print', { content: 'pour printer-2', printerId: 'printer-2' })).json as PrintJob
+  ).id;
+  await waitFor(
+    'sent',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${theirs}`)).json.status === 'sent',
+  );
   const before = await snapshot(server);
 
   // printer-1's token, but not its agent: what a compromised or buggy agent could send.
@@ -45,7 +64,13 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
     `{"__proto__": {"status": "printed"}, "id": ${theirs}}`,
   ];
   for (const payload of acks) await rogue.publishAsync(topics.acks('printer-1'), payload, { qos: 1 });
-  const statuses = ['{', '{"state": "on fire"}', '{"state": "online", "columns": 1e9}', '{"state": "online", "detail": 42}', '"online"'];
+  const statuses = [
+    '{',
+    '{"state": "on fire"}',
+    '{"state": "online", "columns": 1e9}',
+    '{"state": "online", "detail": 42}',
+    '"online"',
+  ];
   for (const payload of statuses) await rogue.publishAsync(topics.status('printer-1'), payload, { qos: 1 });
 
   assert.deepEqual(await snapshot(server), before, 'no job and no printer changed');
@@ -57,9 +82,17 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
   assert.ok(ignored.some((e) => e.jobId === theirs && e.reason === 'wrong-printer' && e.printerId === 'printer-1'));
 
   // Still serving: the agent prints the next job.
-  const next = ((await postJson(server.baseUrl, '/print', { content: 'toujours là', printerId: 'printer-1' })).json as PrintJob).id;
-  await waitFor('next printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${next}`)).json.status === 'printed');
-  assert.deepEqual(agent.paper().receipts.map((r) => r.lines[3]), ['imprimé', 'toujours là']);
+  const next = (
+    (await postJson(server.baseUrl, '/print', { content: 'toujours là', printerId: 'printer-1' })).json as PrintJob
+  ).id;
+  await waitFor(
+    'next printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${next}`)).json.status === 'printed',
+  );
+  assert.deepEqual(
+    agent.paper().receipts.map((r) => r.lines[3]),
+    ['imprimé', 'toujours là'],
+  );
 });
 
 test('an oversized MQTT packet closes the connection before it is read; the broker and the agent carry on', async (t) => {
@@ -83,10 +116,16 @@ test('an oversized MQTT packet closes the connection before it is read; the brok
   await rawClosed;
 
   const tooLarge = capture.entries().filter((e) => e.msg === 'mqtt packet too large: connection closed');
-  assert.deepEqual(tooLarge.map((e) => e.announcedBytes), [MAX_PACKET_BYTES + 10 + 2 + topics.acks('printer-1').length + 2, 100 * 128 ** 3]);
+  assert.deepEqual(
+    tooLarge.map((e) => e.announcedBytes),
+    [MAX_PACKET_BYTES + 10 + 2 + topics.acks('printer-1').length + 2, 100 * 128 ** 3],
+  );
   assert.deepEqual(await snapshot(server), before);
   const job = ((await postJson(server.baseUrl, '/print', { content: 'après le gros paquet' })).json as PrintJob).id;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job}`)).json.status === 'printed');
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job}`)).json.status === 'printed',
+  );
   assert.equal(agent.paper().receipts.length, 1);
 });
 

@@ -33,14 +33,25 @@ test('on first start strong tokens are generated into DATA_DIR (mode 0600); late
   fs.writeFileSync(file, JSON.stringify(stored));
   const rotated = loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none });
   assert.notEqual(rotated.accounts.credentialsFor({ kind: 'printer', printerId: 'printer-1' }).password, p1.password);
-  assert.equal(rotated.accounts.verify('printer-1', p1.password).ok, false, 'the old token no longer opens the account');
+  assert.equal(
+    rotated.accounts.verify('printer-1', p1.password).ok,
+    false,
+    'the old token no longer opens the account',
+  );
 });
 
 test('configured tokens win over the file and are not written to it; a file readable by others is narrowed to 0600', (t) => {
   const dataDir = tempDir(t);
-  const configured = { printers: { 'printer-1': 'configured-token-of-printer-1' }, debug: 'configured-debug-password', server: null };
+  const configured = {
+    printers: { 'printer-1': 'configured-token-of-printer-1' },
+    debug: 'configured-debug-password',
+    server: null,
+  };
   const { accounts } = loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: configured });
-  assert.equal(accounts.credentialsFor({ kind: 'printer', printerId: 'printer-1' }).password, 'configured-token-of-printer-1');
+  assert.equal(
+    accounts.credentialsFor({ kind: 'printer', printerId: 'printer-1' }).password,
+    'configured-token-of-printer-1',
+  );
   assert.equal(accounts.credentialsFor({ kind: 'debug' }).password, 'configured-debug-password');
   const file = fs.readFileSync(path.join(dataDir, TOKENS_FILE), 'utf8');
   assert.ok(!file.includes('configured-'), file);
@@ -54,8 +65,14 @@ test('verification is by exact token; printing the accounts shows no token; a br
   const dataDir = tempDir(t);
   const { accounts } = loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none });
   const { password } = accounts.credentialsFor({ kind: 'printer', printerId: 'printer-1' });
-  assert.deepEqual(accounts.verify('printer-1', Buffer.from(password)), { ok: true, account: { kind: 'printer', printerId: 'printer-1' } });
-  assert.deepEqual(accounts.verify('debug', accounts.credentialsFor({ kind: 'debug' }).password), { ok: true, account: { kind: 'debug' } });
+  assert.deepEqual(accounts.verify('printer-1', Buffer.from(password)), {
+    ok: true,
+    account: { kind: 'printer', printerId: 'printer-1' },
+  });
+  assert.deepEqual(accounts.verify('debug', accounts.credentialsFor({ kind: 'debug' }).password), {
+    ok: true,
+    account: { kind: 'debug' },
+  });
   for (const wrong of [password.slice(0, -1), password + 'x', password.toUpperCase(), '', ' ' + password]) {
     assert.equal(accounts.verify('printer-1', wrong).ok, false, JSON.stringify(wrong));
   }
@@ -63,25 +80,48 @@ test('verification is by exact token; printing the accounts shows no token; a br
   assert.equal(accounts.verify(undefined, password).ok, false);
   assert.equal(sameToken('abc', 'abc'), true);
   assert.equal(sameToken('abc', 'abcd'), false);
-  for (const shown of [JSON.stringify({ accounts }), inspect(accounts), String(accounts)]) assert.ok(!shown.includes(password), shown);
+  for (const shown of [JSON.stringify({ accounts }), inspect(accounts), String(accounts)])
+    assert.ok(!shown.includes(password), shown);
 
   fs.writeFileSync(path.join(dataDir, TOKENS_FILE), '{"printers": {"printer-1": "short"}}');
-  assert.throws(() => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }), (err: unknown) => err instanceof TokenFileError && /printer-1.*must be 16-256 printable ASCII characters.*delete it to generate new tokens/.test(err.message));
+  assert.throws(
+    () => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }),
+    (err: unknown) =>
+      err instanceof TokenFileError &&
+      /printer-1.*must be 16-256 printable ASCII characters.*delete it to generate new tokens/.test(err.message),
+  );
   // The file follows the same rule as PRINTER_TOKENS (it used to accept any 16 characters, spaces included).
   fs.writeFileSync(path.join(dataDir, TOKENS_FILE), '{"printers": {"printer-1": "a token with spaces in it"}}');
-  assert.throws(() => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }), (err: unknown) => err instanceof TokenFileError && /printer-1.*without spaces or commas/.test(err.message));
+  assert.throws(
+    () => loadTokens({ dataDir, printers: ['printer-1'], mqttTokens: none }),
+    (err: unknown) => err instanceof TokenFileError && /printer-1.*without spaces or commas/.test(err.message),
+  );
   fs.writeFileSync(path.join(dataDir, TOKENS_FILE), 'not json');
   assert.throws(() => loadTokens({ dataDir, printers: [], mqttTokens: none }), /not valid JSON/);
 });
 
 test('token settings are validated by name without repeating the secret; printers cannot take the accounts’ names', () => {
-  const config = loadServerConfig({ PRINTER_TOKENS: 'printer-1:abcdefghijklmnop1234, printer-2:QRSTUVWXYZ-._~!*=9', MQTT_DEBUG_PASSWORD: 'debug-password-0123', MQTT_DEBUG_CAN_PUBLISH: 'true' });
-  assert.deepEqual(config.mqttTokens, { printers: { 'printer-1': 'abcdefghijklmnop1234', 'printer-2': 'QRSTUVWXYZ-._~!*=9' }, debug: 'debug-password-0123', server: null });
+  const config = loadServerConfig({
+    PRINTER_TOKENS: 'printer-1:abcdefghijklmnop1234, printer-2:QRSTUVWXYZ-._~!*=9',
+    MQTT_DEBUG_PASSWORD: 'debug-password-0123',
+    MQTT_DEBUG_CAN_PUBLISH: 'true',
+  });
+  assert.deepEqual(config.mqttTokens, {
+    printers: { 'printer-1': 'abcdefghijklmnop1234', 'printer-2': 'QRSTUVWXYZ-._~!*=9' },
+    debug: 'debug-password-0123',
+    server: null,
+  });
   assert.equal(config.debugCanPublish, true);
   assert.deepEqual(config.printRate, { perMinute: 60, burst: 20 });
   assert.equal(loadServerConfig({}).debugCanPublish, false);
   assert.throws(
-    () => loadServerConfig({ PRINTER_TOKENS: 'printer-1:tooshort', MQTT_DEBUG_PASSWORD: 'has a space in it!!', PRINTERS: 'debug', PRINT_RATE_PER_MINUTE: '-1' }),
+    () =>
+      loadServerConfig({
+        PRINTER_TOKENS: 'printer-1:tooshort',
+        MQTT_DEBUG_PASSWORD: 'has a space in it!!',
+        PRINTERS: 'debug',
+        PRINT_RATE_PER_MINUTE: '-1',
+      }),
     (err: unknown) =>
       err instanceof ConfigError &&
       /PRINTER_TOKENS=\(hidden\): the token of printer-1 must be 16-256/.test(err.message) &&
@@ -100,14 +140,19 @@ const { accounts } = loadTokens({ dataDir: process.argv[1], printers: ['printer-
 process.stdout.write(accounts.credentialsFor({ kind: 'printer', printerId: 'printer-1' }).password + ' ' + accounts.credentialsFor({ kind: 'debug' }).password);`;
   const outputs = await Promise.all(
     Array.from({ length: 3 }, () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dataDir], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       return new Promise<string>((resolve) => child.on('exit', () => resolve(out)));
     }),
   );
   assert.equal(new Set(outputs).size, 1, outputs.join('\n'));
-  const stored = JSON.parse(fs.readFileSync(path.join(dataDir, TOKENS_FILE), 'utf8')) as { debug: string; printers: Record<string, string> };
+  const stored = JSON.parse(fs.readFileSync(path.join(dataDir, TOKENS_FILE), 'utf8')) as {
+    debug: string;
+    printers: Record<string, string>;
+  };
   assert.equal(outputs[0], `${stored.printers['printer-1']} ${stored.debug}`);
   assert.deepEqual(fs.readdirSync(dataDir), [TOKENS_FILE], 'no temporary file left behind');
 });

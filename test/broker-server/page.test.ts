@@ -9,7 +9,10 @@ import { getJson, postJson, startPrinting, startTestServer, type TestServer, wai
 /** An open GET /events stream, its SSE messages parsed as they arrive. */
 async function openStream(server: TestServer) {
   const abort = new AbortController();
-  const res = await fetch(server.baseUrl + '/events', { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+  const res = await fetch(server.baseUrl + '/events', {
+    headers: { accept: 'text/event-stream' },
+    signal: abort.signal,
+  });
   const messages: string[] = [];
   const reading = (async () => {
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -54,21 +57,32 @@ test('GET /events sends a snapshot, then every job change as an escaped fragment
   assert.match(stream.res.headers.get('content-type') ?? '', /^text\/event-stream/);
 
   // A change made while the snapshot is read may be sent before it; the snapshot is never older.
-  const first = await stream.next('snapshot', (m) => m.startsWith('<hx-partial hx-target="#jobs" hx-swap="innerMorph">'));
+  const first = await stream.next('snapshot', (m) =>
+    m.startsWith('<hx-partial hx-target="#jobs" hx-swap="innerMorph">'),
+  );
   assert.match(first, new RegExp(`id="job-${earlier.id}"`));
   assert.match(first, /<hx-partial hx-target="#printers"/);
   await waitFor('one page listening', () => server.live.clientCount === 1);
 
   await addAgent();
-  const posted = (await postJson(server.baseUrl, '/print', { content: '<img src=x onerror=alert(1)>\nligne 2' })).json as PrintJob;
-  const printed = await stream.next('printed fragment', (m) => m.includes(`id="job-${posted.id}"`) && m.includes('data-status="printed"'));
+  const posted = (await postJson(server.baseUrl, '/print', { content: '<img src=x onerror=alert(1)>\nligne 2' }))
+    .json as PrintJob;
+  const printed = await stream.next(
+    'printed fragment',
+    (m) => m.includes(`id="job-${posted.id}"`) && m.includes('data-status="printed"'),
+  );
   assert.match(printed, /^<hx-upsert hx-target="#job-list" key="data-order" sort="desc">/);
   assert.ok(printed.includes('&lt;img src=x onerror=alert(1)&gt;\nligne 2'), printed);
   assert.ok(!printed.includes('<img'));
   // Every status the job went through was sent, in order.
-  const statuses = stream.messages.filter((m) => m.includes(`id="job-${posted.id}"`)).map((m) => /data-status="(\w+)"/.exec(m)?.[1]);
+  const statuses = stream.messages
+    .filter((m) => m.includes(`id="job-${posted.id}"`))
+    .map((m) => /data-status="(\w+)"/.exec(m)?.[1]);
   assert.deepEqual(statuses, ['pending', 'sent', 'received', 'printed']);
-  await stream.next('printer online fragment', (m) => m.includes('id="printer-printer-1"') && m.includes('data-state="online"'));
+  await stream.next(
+    'printer online fragment',
+    (m) => m.includes('id="printer-printer-1"') && m.includes('data-state="online"'),
+  );
 
   await stream.close();
   await waitFor('the page left', () => server.live.clientCount === 0);
@@ -95,14 +109,23 @@ test('stopping the server ends open streams instead of waiting for the pages to 
   assert.equal(server.live.clientCount, 0);
 });
 
-test('the preview is the shared receipt layout, in the selected printer\'s reported width and code page', async (t) => {
+test("the preview is the shared receipt layout, in the selected printer's reported width and code page", async (t) => {
   const { server, addAgent } = await startPrinting(t, { printers: ['printer-1', 'cuisine'], paperColumns: 42 });
   const preview = async (body: Record<string, string>) => {
-    const res = await fetch(server.baseUrl + '/fragments/preview', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true' }, body: new URLSearchParams(body) });
+    const res = await fetch(server.baseUrl + '/fragments/preview', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true' },
+      body: new URLSearchParams(body),
+    });
     assert.equal(res.status, 200);
     const html = await res.text();
     const pre = /<pre class="receipt"[^>]*>([\s\S]*?)<\/pre>/.exec(html)?.[1] ?? '';
-    const text = pre.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    const text = pre
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&amp;/g, '&');
     return { html, lines: text.split('\n') };
   };
   const content = 'Œufs brouillés <b>x</b> pour la table 12, avec du pain et du beurre demi-sel — merci “beaucoup” !';
@@ -110,14 +133,20 @@ test('the preview is the shared receipt layout, in the selected printer\'s repor
 
   // No agent has reported yet: PAPER_COLUMNS and the default code page.
   const unreported = await preview({ content, printerId: 'cuisine' });
-  assert.deepEqual(withoutDate(unreported.lines), withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 42 })));
+  assert.deepEqual(
+    withoutDate(unreported.lines),
+    withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 42 })),
+  );
   assert.ok(unreported.html.includes('&lt;b&gt;x&lt;/b&gt;'));
   assert.match(unreported.html, /cuisine · 42 colonnes · PC858/);
 
   await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
   await waitFor('cuisine reported', async () => (await server.printers.get('cuisine'))?.columns === 32);
   const reported = await preview({ content, printerId: 'cuisine' });
-  assert.deepEqual(withoutDate(reported.lines), withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 32, codePage: 'WPC1252' })));
+  assert.deepEqual(
+    withoutDate(reported.lines),
+    withoutDate(layoutReceipt({ content, createdAt: new Date() }, { columns: 32, codePage: 'WPC1252' })),
+  );
   assert.ok(reported.lines.every((line) => line.length <= 32));
   assert.ok(reported.lines.includes('Œufs brouillés <b>x</b> pour la'), 'WPC1252 has Œ and the quotes');
 
@@ -128,7 +157,12 @@ test('the preview is the shared receipt layout, in the selected printer\'s repor
 test('a 4,000-character form post fits the body limit even percent-encoded; reprint answers a fragment or a redirect', async (t) => {
   const server = await startTestServer(t, { mqttPort: -1 });
   const form = (route: string, body: string, headers: Record<string, string> = {}) =>
-    fetch(server.baseUrl + route, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    fetch(server.baseUrl + route, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body,
+    });
 
   const emoji = '😀'.repeat(4000);
   const big = await form('/print', new URLSearchParams({ content: emoji }).toString(), { 'HX-Request': 'true' });
@@ -138,7 +172,10 @@ test('a 4,000-character form post fits the body limit even percent-encoded; repr
 
   const tooEarly = await form(`/jobs/${id}/reprint`, '', { 'HX-Request': 'true' });
   assert.equal(tooEarly.status, 409);
-  assert.match(await tooEarly.text(), /<p class="error">Seule une tâche imprimée, en échec ou interrompue peut être réimprimée\.<\/p>/);
+  assert.match(
+    await tooEarly.text(),
+    /<p class="error">Seule une tâche imprimée, en échec ou interrompue peut être réimprimée\.<\/p>/,
+  );
 
   await server.jobs.transition(id, 'failed', { error: 'printer absent' });
   const again = await form(`/jobs/${id}/reprint`, '', { 'HX-Request': 'true' });
@@ -152,7 +189,11 @@ test('a 4,000-character form post fits the body limit even percent-encoded; repr
   assert.match(await missing.text(), /<p class="error">Cette tâche n’existe pas \(ou plus\)\.<\/p>/);
 
   const page = await (await fetch(server.baseUrl + '/')).text();
-  assert.match(page, new RegExp(`<form class="reprint" method="post" action="/jobs/${id}/reprint"`), 'a failed job has its reprint button');
+  assert.match(
+    page,
+    new RegExp(`<form class="reprint" method="post" action="/jobs/${id}/reprint"`),
+    'a failed job has its reprint button',
+  );
   assert.match(page, /réimpression du n°/);
 });
 
@@ -166,7 +207,13 @@ test('the page needs nothing a strict CSP forbids: no inline script or style, no
   assert.doesNotMatch(page, /\shx-on/);
   assert.doesNotMatch(page, /\son[a-z]+=/);
   assert.match(page, /<meta name="htmx-config" content="\{&quot;includeIndicatorCSS&quot;: false/);
-  for (const src of ['/vendor/htmx.min.js', '/vendor/hx-sse.min.js', '/vendor/hx-upsert.min.js', '/static/app.js', '/static/style.css']) {
+  for (const src of [
+    '/vendor/htmx.min.js',
+    '/vendor/hx-sse.min.js',
+    '/vendor/hx-upsert.min.js',
+    '/static/app.js',
+    '/static/style.css',
+  ]) {
     assert.equal((await fetch(server.baseUrl + src)).status, 200, src);
   }
   assert.equal((await fetch(server.baseUrl + '/vendor/htmx.js')).status, 404);

@@ -25,33 +25,45 @@ testEachDatabase('the registry table: seed once, add, rotate, remove to a tombst
   assert.equal(await store.seed('p2', hashToken('f')), false, 'PRINTERS does not bring a removed printer back');
   assert.equal(await store.rotate('p2', hashToken('f')), false);
   assert.equal(await store.add('p2', hashToken('g')), true, 'added again by hand');
-  assert.deepEqual((await store.all()).map((r) => [r.printerId, r.tokenHash, r.removedAt]), [
-    ['p1', hashToken('a'), null],
-    ['p2', hashToken('g'), null],
-  ]);
+  assert.deepEqual(
+    (await store.all()).map((r) => [r.printerId, r.tokenHash, r.removedAt]),
+    [
+      ['p1', hashToken('a'), null],
+      ['p2', hashToken('g'), null],
+    ],
+  );
 });
 
-test('two instances on one PostgreSQL database: one adds or removes, the other knows at once for an unknown id and after its refresh', { skip: postgresMissing() }, async (t) => {
-  const databaseUrl = await createTestDatabase();
-  const open = async () => {
-    const db = await startTestDatabase(t, 'postgres', databaseUrl);
-    const jobs = new JobService(db.createJobStore('test'), testLogger());
-    const accounts = new PrinterAccounts(db.createPrinterAccountStore(), jobs, { seed: {}, refreshMs: 100 }, testLogger());
-    await accounts.start();
-    t.after(() => accounts.stop());
-    return accounts;
-  };
-  const [a, b] = [await open(), await open()];
-  const issued = await a.add('shared');
-  assert.equal(b.isActive('shared'), false, 'not yet read');
-  assert.equal(await b.lookup('shared'), true, 'an unknown id is looked up in the database');
-  assert.equal(b.verify('shared', issued.token), true);
-  const changes: string[] = [];
-  b.on('changed', (c) => changes.push(`${c.change} ${c.printerId}`));
-  await a.remove('shared');
-  const deadline = Date.now() + 5000;
-  while (b.isActive('shared') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.equal(b.isActive('shared'), false, 'the removal reached the other instance');
-  assert.equal(b.isRemoved('shared'), true);
-  assert.deepEqual(changes, ['removed shared']);
-});
+test(
+  'two instances on one PostgreSQL database: one adds or removes, the other knows at once for an unknown id and after its refresh',
+  { skip: postgresMissing() },
+  async (t) => {
+    const databaseUrl = await createTestDatabase();
+    const open = async () => {
+      const db = await startTestDatabase(t, 'postgres', databaseUrl);
+      const jobs = new JobService(db.createJobStore('test'), testLogger());
+      const accounts = new PrinterAccounts(
+        db.createPrinterAccountStore(),
+        jobs,
+        { seed: {}, refreshMs: 100 },
+        testLogger(),
+      );
+      await accounts.start();
+      t.after(() => accounts.stop());
+      return accounts;
+    };
+    const [a, b] = [await open(), await open()];
+    const issued = await a.add('shared');
+    assert.equal(b.isActive('shared'), false, 'not yet read');
+    assert.equal(await b.lookup('shared'), true, 'an unknown id is looked up in the database');
+    assert.equal(b.verify('shared', issued.token), true);
+    const changes: string[] = [];
+    b.on('changed', (c) => changes.push(`${c.change} ${c.printerId}`));
+    await a.remove('shared');
+    const deadline = Date.now() + 5000;
+    while (b.isActive('shared') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(b.isActive('shared'), false, 'the removal reached the other instance');
+    assert.equal(b.isRemoved('shared'), true);
+    assert.deepEqual(changes, ['removed shared']);
+  },
+);

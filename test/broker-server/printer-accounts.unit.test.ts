@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError, REMOVED_PRINTER_ERROR } from '../../broker-server/printers/printer-accounts';
+import {
+  type BrokerAccountControl,
+  PrinterAccounts,
+  PrinterAdminError,
+  REMOVED_PRINTER_ERROR,
+} from '../../broker-server/printers/printer-accounts';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { MemoryJobStore } from '../support/memory-job-store';
 import { MemoryPrinterAccountStore } from '../support/memory-printer-account-store';
@@ -68,7 +73,10 @@ test('an added printer gets a fresh token that opens its account; only its hash 
   assert.ok(!JSON.stringify([...store.rows.values()]).includes(issued.token), 'the token itself is stored nowhere');
   assert.deepEqual(broker.calls, ['add shop-7']);
   assert.equal(await printers.isKnown('shop-7'), true);
-  assert.deepEqual((await accounts.list()).map((a) => a.printerId), ['shop-7']);
+  assert.deepEqual(
+    (await accounts.list()).map((a) => a.printerId),
+    ['shop-7'],
+  );
 });
 
 test('adding an id that exists, an invalid id or a reserved name is refused and changes nothing', async () => {
@@ -82,7 +90,11 @@ test('adding an id that exists, an invalid id or a reserved name is refused and 
   await refused(accounts.add('printhop-server'), 400, /reserved/);
   assert.deepEqual([...store.rows.keys()], ['printer-1']);
   assert.deepEqual(broker.calls, []);
-  assert.equal(accounts.verify('printer-1', 'a-seeded-token-of-32-characters!'), true, 'the existing token still works');
+  assert.equal(
+    accounts.verify('printer-1', 'a-seeded-token-of-32-characters!'),
+    true,
+    'the existing token still works',
+  );
 });
 
 test('when the broker refuses a new account, nothing is stored', async () => {
@@ -139,10 +151,13 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
   }
   assert.deepEqual(announced, [waiting.id, received.id], 'each failure is announced to the page and the streams');
   assert.equal((await jobs.get(printed.id))?.status, 'printed');
-  assert.equal((await jobs.get(other.id))?.status, 'pending', 'another printer\'s jobs are untouched');
+  assert.equal((await jobs.get(other.id))?.status, 'pending', "another printer's jobs are untouched");
   assert.equal(await printers.isKnown('p1'), false, 'a removed printer takes no new job');
   assert.equal(await printers.get('p1'), null);
-  assert.deepEqual((await printers.list()).map((p) => p.id), ['p2']);
+  assert.deepEqual(
+    (await printers.list()).map((p) => p.id),
+    ['p2'],
+  );
   await refused(accounts.remove('p1'), 404, /no printer p1/);
 });
 
@@ -152,7 +167,11 @@ test('a printer removed is not brought back by PRINTERS at the next start, but c
   const seed = { 'printer-1': 'token-of-printer-1-from-the-file' };
   const first = new PrinterAccounts(store, jobs, { seed }, log);
   await first.start();
-  assert.equal(first.verify('printer-1', seed['printer-1']), true, 'the token file\'s printer is migrated with its token');
+  assert.equal(
+    first.verify('printer-1', seed['printer-1']),
+    true,
+    "the token file's printer is migrated with its token",
+  );
   await first.remove('printer-1');
   const second = new PrinterAccounts(store, jobs, { seed }, log);
   await second.start();

@@ -21,8 +21,18 @@ class FakeFeed implements JobChangeFeed {
 }
 
 const change = (job: PrintJob, status: PrintJob['status']): JobChange => ({
-  id: job.id, printer_id: job.printerId, kind: job.kind, status, error: null, reprint_of: null,
-  created_at: job.createdAt, updated_at: new Date().toISOString(), sent_at: null, received_at: null, printed_at: null, finished_at: null,
+  id: job.id,
+  printer_id: job.printerId,
+  kind: job.kind,
+  status,
+  error: null,
+  reprint_of: null,
+  created_at: job.createdAt,
+  updated_at: new Date().toISOString(),
+  sent_at: null,
+  received_at: null,
+  printed_at: null,
+  finished_at: null,
 });
 
 test('changes from other instances are announced in order, with their content read once, never backwards', async () => {
@@ -39,11 +49,19 @@ test('changes from other instances are announced in order, with their content re
   const contents = store.contents.bind(store);
   store.contents = (ids) => (reads++, contents(ids));
   const seen: string[] = [];
-  const announced = new Promise<void>((resolve) => jobs.on('job', (j) => seen.push(`${j.id}:${j.status}:${j.content}`) === 5 && resolve()));
+  const announced = new Promise<void>((resolve) =>
+    jobs.on('job', (j) => seen.push(`${j.id}:${j.status}:${j.content}`) === 5 && resolve()),
+  );
   feed.send([change(a, 'pending'), change(b, 'pending')]);
   feed.send([change(a, 'sent'), change(a, 'printed')]);
   feed.send([change(a, 'received'), change(b, 'sent')]);
   await announced;
-  assert.deepEqual(seen, [`${a.id}:pending:de là-bas`, `${b.id}:pending:aussi`, `${a.id}:sent:de là-bas`, `${a.id}:printed:de là-bas`, `${b.id}:sent:aussi`]);
+  assert.deepEqual(seen, [
+    `${a.id}:pending:de là-bas`,
+    `${b.id}:pending:aussi`,
+    `${a.id}:sent:de là-bas`,
+    `${a.id}:printed:de là-bas`,
+    `${b.id}:sent:aussi`,
+  ]);
   assert.equal(reads, 1, 'the content of a job is read once');
 });

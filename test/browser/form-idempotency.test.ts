@@ -41,10 +41,17 @@ test('a form sent again after its answer was lost, and the same request replayed
   assert.ok(key(sent[0]!.body));
   assert.equal(key(sent[0]!.body), key(sent[1]!.body), 'the retry carries the same key');
   let jobs = (await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json;
-  assert.deepEqual(jobs.map((j) => j.id), [id], 'printed once');
+  assert.deepEqual(
+    jobs.map((j) => j.id),
+    [id],
+    'printed once',
+  );
 
   // The very same request once more, outside the form (a double submit, a replayed request).
-  const replay = await page.request.post(`${server.baseUrl}/print`, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' }, data: sent[1]!.body });
+  const replay = await page.request.post(`${server.baseUrl}/print`, {
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' },
+    data: sent[1]!.body,
+  });
   assert.equal(replay.status(), 201);
   assert.equal(replay.headers()['idempotency-replayed'], 'true');
   assert.match(await replay.text(), new RegExp(`tâche n°${id}`));
@@ -56,8 +63,17 @@ test('a form sent again after its answer was lost, and the same request replayed
   await page.locator('#result .ok', { hasText: `tâche n°${id + 1}` }).waitFor();
   assert.notEqual(key(sent[2]!.body), key(sent[0]!.body));
   jobs = (await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json;
-  assert.deepEqual(jobs.map((j) => j.content), ['Commande 18', 'Commande 17 : deux cafés']);
-  assert.deepEqual(jobs.map((j) => j.createdBy), ['page', 'page']);
+  assert.deepEqual(
+    jobs.map((j) => j.content),
+    ['Commande 18', 'Commande 17 : deux cafés'],
+  );
+  assert.deepEqual(
+    jobs.map((j) => j.createdBy),
+    ['page', 'page'],
+  );
   // The only problem: htmx reporting the lost answer.
-  assert.deepEqual(problems.filter((p) => !/Failed to load resource|net::ERR_CONNECTION_RESET|Failed to fetch/.test(p)), []);
+  assert.deepEqual(
+    problems.filter((p) => !/Failed to load resource|net::ERR_CONNECTION_RESET|Failed to fetch/.test(p)),
+    [],
+  );
 });

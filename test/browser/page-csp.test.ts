@@ -9,7 +9,10 @@ const CHROMIUM = '/usr/bin/chromium';
 test('in Chromium, the page works under its Content-Security-Policy with no violation: send a message, see it printed', async (t) => {
   const server = await startTestServer(t);
   await startTestAgent(t, server);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   t.after(() => browser.close());
   const page = await browser.newPage();
   const violations: string[] = [];
@@ -19,7 +22,11 @@ test('in Chromium, the page works under its Content-Security-Policy with no viol
   // Reported by the page itself as well, in case a violation is not logged to the console.
   await page.exposeFunction('reportViolation', (text: string) => violations.push(text));
   await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { reportViolation(s: string): void }).reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as unknown as { reportViolation(s: string): void }).reportViolation(
+        `${e.violatedDirective} ${e.blockedURI}`,
+      ),
+    );
   });
   const response = await page.goto(server.baseUrl + '/');
   assert.match((await response?.headerValue('content-security-policy')) ?? '', /default-src 'self'/);
@@ -30,7 +37,10 @@ test('in Chromium, the page works under its Content-Security-Policy with no viol
   await page.waitForSelector('#result .ok');
   const id = Number(await page.getAttribute('#result .ok', 'data-job-id'));
   assert.equal(await page.inputValue('#content'), '', 'app.js cleared the field (the external script ran)');
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json.status === 'printed');
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json.status === 'printed',
+  );
   // The job list refreshes by itself (htmx polling or live updates) to the printed state.
   await page.waitForSelector(`#job-${id}[data-status="printed"]`, { timeout: 10_000 });
   assert.deepEqual(violations, []);

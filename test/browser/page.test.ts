@@ -20,7 +20,8 @@ const DATE_LINE = /^Date: \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/;
 /** The receipt lines without the date line, which holds the minute the receipt was laid out. */
 const withoutDate = (lines: string[]) => lines.filter((line) => !DATE_LINE.test(line));
 
-const previewLines = async (page: Page) => ((await page.locator('#preview pre.receipt').textContent()) ?? '').split('\n');
+const previewLines = async (page: Page) =>
+  ((await page.locator('#preview pre.receipt').textContent()) ?? '').split('\n');
 
 async function waitLive(page: Page): Promise<void> {
   await page.locator('#live[data-state="on"]').waitFor();
@@ -37,9 +38,15 @@ test('a typed message is confirmed, reaches "imprimé" live with the time of eac
   const { page, problems, dialogs, sameDocument } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 
-  const message = 'Bonjour l’équipe ! Le café est prêt en salle 2 : servez-vous, il y a aussi des croissants pour tout le monde.';
+  const message =
+    'Bonjour l’équipe ! Le café est prêt en salle 2 : servez-vous, il y a aussi des croissants pour tout le monde.';
   await page.locator('#content').pressSequentially(message);
-  await assert.doesNotReject(page.locator('#content-count').filter({ hasText: `${[...message].length} / 4` }).waitFor());
+  await assert.doesNotReject(
+    page
+      .locator('#content-count')
+      .filter({ hasText: `${[...message].length} / 4` })
+      .waitFor(),
+  );
   // The preview follows the typing: laid out by the server with the shared layout code, on 48 columns.
   await page.locator('#preview pre.receipt', { hasText: 'il y a aussi des' }).waitFor();
   const preview = await previewLines(page);
@@ -69,18 +76,34 @@ test('a typed message is confirmed, reaches "imprimé" live with the time of eac
   assert.ok(await sameDocument(), 'the page was not reloaded');
   // The preview follows the cleared field (the newest preview request wins over any still in flight).
   await page.waitForFunction(() => !document.querySelector('#preview pre')?.textContent?.includes('Bonjour'));
-  assert.deepEqual(withoutDate(await previewLines(page)), ['-'.repeat(48), 'MESSAGE À IMPRIMER', '', '', '', '-'.repeat(48)]);
+  assert.deepEqual(withoutDate(await previewLines(page)), [
+    '-'.repeat(48),
+    'MESSAGE À IMPRIMER',
+    '',
+    '',
+    '',
+    '-'.repeat(48),
+  ]);
 
   const paper = agent.paper();
   assert.equal(paper.receipts.length, 1);
-  assert.deepEqual(withoutDate(paper.receipts[0]!.lines), withoutDate(preview), 'the paper holds what the preview showed');
+  assert.deepEqual(
+    withoutDate(paper.receipts[0]!.lines),
+    withoutDate(preview),
+    'the paper holds what the preview showed',
+  );
   assert.match(paper.receipts[0]!.lines.find((l) => l.startsWith('Date:')) ?? '', DATE_LINE);
 
-  await page.locator('#content').fill('Livraison pour Mme Dupont :\n2 cafés crème, 1 thé à la menthe\nTable 7 — merci !');
+  await page
+    .locator('#content')
+    .fill('Livraison pour Mme Dupont :\n2 cafés crème, 1 thé à la menthe\nTable 7 — merci !');
   await page.locator('#preview pre.receipt', { hasText: 'Table 7 - merci !' }).waitFor();
   await screenshot(page, 'page-desktop.png');
   // htmx was told not to add its indicator stylesheet: nothing but style.css styles the page.
-  assert.deepEqual(await page.evaluate(() => [document.adoptedStyleSheets.length, document.querySelectorAll('style').length]), [0, 0]);
+  assert.deepEqual(
+    await page.evaluate(() => [document.adoptedStyleSheets.length, document.querySelectorAll('style').length]),
+    [0, 0],
+  );
   assert.deepEqual(dialogs, []);
   assert.deepEqual(problems, [], 'no console error and no CSP violation');
 });
@@ -127,7 +150,10 @@ test('a script-like message is shown as text everywhere and no dialog opens', as
   const { page, problems, dialogs } = await openPage(t, browser, server.baseUrl);
   await waitLive(page);
 
-  const attacks = ['<img src=x onerror=alert(1)>', '<script>alert("x")</script><hx-partial hx-target="body">pris</hx-partial>'];
+  const attacks = [
+    '<img src=x onerror=alert(1)>',
+    '<script>alert("x")</script><hx-partial hx-target="body">pris</hx-partial>',
+  ];
   let previous = '';
   for (const attack of attacks) {
     await page.locator('#content').fill(attack);
@@ -142,7 +168,12 @@ test('a script-like message is shown as text everywhere and no dialog opens', as
   }
   await page.reload();
   await waitLive(page);
-  for (const attack of attacks) assert.equal(await page.locator('.job-content', { hasText: attack }).count(), 1, 'shown as text after a reload too');
+  for (const attack of attacks)
+    assert.equal(
+      await page.locator('.job-content', { hasText: attack }).count(),
+      1,
+      'shown as text after a reload too',
+    );
   assert.equal(await page.locator('main img, main script, main template').count(), 0);
   assert.equal(agent.paper().receipts.length, 2);
   assert.deepEqual(dialogs, []);
@@ -172,7 +203,7 @@ test('stopping the agent turns its printer "hors ligne" on the page without a re
   assert.deepEqual(problems, []);
 });
 
-test('with two printers: a labelled selector, a preview in the chosen printer\'s width, keyboard only, reprint', async (t) => {
+test("with two printers: a labelled selector, a preview in the chosen printer's width, keyboard only, reprint", async (t) => {
   const { server, addAgent } = await startPrinting(t, { printers: ['printer-1', 'cuisine'] });
   const wide = await addAgent();
   const narrow = await addAgent({ printerId: 'cuisine', columns: 32, codePage: 'WPC1252' });
@@ -183,7 +214,14 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   // Every control has a label (its accessible name).
   const unlabelled = await page.evaluate(() =>
     [...document.querySelectorAll('textarea, select, input:not([type="hidden"]), button')]
-      .filter((el) => !((el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent?.trim())))
+      .filter(
+        (el) =>
+          !(
+            (el as HTMLInputElement).labels?.length ||
+            el.getAttribute('aria-label') ||
+            (el.tagName === 'BUTTON' && el.textContent?.trim())
+          ),
+      )
       .map((el) => el.outerHTML),
   );
   assert.deepEqual(unlabelled, []);
@@ -202,7 +240,10 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   await page.locator('#preview .receipt-note', { hasText: 'cuisine · 32 colonnes · WPC1252' }).waitFor();
   const preview = await previewLines(page);
   assert.equal(preview[0], '-'.repeat(32));
-  assert.ok(preview.every((line) => [...line].length <= 32), preview.join('\n'));
+  assert.ok(
+    preview.every((line) => [...line].length <= 32),
+    preview.join('\n'),
+  );
   await page.keyboard.press('Enter');
   await page.locator('#result .ok').waitFor();
   const id = Number(await page.locator('#result .ok').getAttribute('data-job-id'));
@@ -212,7 +253,9 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   assert.deepEqual(withoutDate(narrow.paper().receipts[0]!.lines), withoutDate(preview));
   // A live printers update (printer-1 goes offline) morphs the selector but keeps the choice.
   await wide.stop();
-  await page.locator('#printerId option[value="printer-1"]', { hasText: '(hors ligne)' }).waitFor({ state: 'attached' });
+  await page
+    .locator('#printerId option[value="printer-1"]', { hasText: '(hors ligne)' })
+    .waitFor({ state: 'attached' });
   assert.equal(await page.locator('#printerId').inputValue(), 'cuisine', 'the chosen printer stays chosen');
 
   // Reprint from the list, by keyboard: focus the button and press Enter.
@@ -221,7 +264,10 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
   await page.locator('#result .ok', { hasText: 'Réimpression envoyée' }).waitFor();
   const reprintId = Number(await page.locator('#result .ok').getAttribute('data-job-id'));
   await page.locator(`#job-${reprintId}[data-status="printed"]`).waitFor();
-  assert.match((await page.locator(`#job-${reprintId} .job-printer`).textContent()) ?? '', new RegExp(`réimpression du n°${id}`));
+  assert.match(
+    (await page.locator(`#job-${reprintId} .job-printer`).textContent()) ?? '',
+    new RegExp(`réimpression du n°${id}`),
+  );
   await waitFor('reprint on paper', () => narrow.paper().receipts.length === 2);
   assert.deepEqual(problems, []);
 });
@@ -229,7 +275,11 @@ test('with two printers: a labelled selector, a preview in the chosen printer\'s
 test('on a phone: nothing overflows sideways, and sending works', async (t) => {
   const { server, addAgent } = await startPrinting(t);
   const agent = await addAgent();
-  const { page, problems } = await openPage(t, browser, server.baseUrl, '/', { viewport: PHONE, isMobile: true, hasTouch: true });
+  const { page, problems } = await openPage(t, browser, server.baseUrl, '/', {
+    viewport: PHONE,
+    isMobile: true,
+    hasTouch: true,
+  });
   await waitLive(page);
   await page.locator('#content').tap();
   await page.locator('#content').fill('Colis arrivé à l’accueil pour Léa.');
@@ -237,10 +287,16 @@ test('on a phone: nothing overflows sideways, and sending works', async (t) => {
   const id = Number(await page.locator('#result .ok').getAttribute('data-job-id'));
   await page.locator(`#job-${id}[data-status="printed"]`).waitFor();
   await waitFor('receipt on paper', () => agent.paper().receipts.length === 1);
-  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  const widths = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
   assert.ok(widths.scroll <= widths.client, `the page is ${widths.scroll}px wide on a ${widths.client}px screen`);
   const button = await page.getByRole('button', { name: 'Envoyer' }).boundingBox();
-  assert.ok(button && button.x >= 0 && button.x + button.width <= PHONE.width && button.height >= 40, 'Envoyer is on screen and big enough to tap');
+  assert.ok(
+    button && button.x >= 0 && button.x + button.width <= PHONE.width && button.height >= 40,
+    'Envoyer is on screen and big enough to tap',
+  );
   await screenshot(page, 'page-phone.png');
   assert.deepEqual(problems, []);
 });
@@ -290,7 +346,11 @@ test('after the server restarts, the page reconnects by itself and catches up', 
 
   const second = await startTestServer(t, { port: first.httpPort, dataDir: first.dataDir });
   await addAgent({}, second);
-  const res = await fetch(second.baseUrl + '/print', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: 'après la coupure' }) });
+  const res = await fetch(second.baseUrl + '/print', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ content: 'après la coupure' }),
+  });
   const job = (await res.json()) as PrintJob;
   await page.locator(`#job-${job.id}[data-status="printed"]`).waitFor({ timeout: 20_000 });
   await page.locator('#live[data-state="on"]').waitFor();
@@ -298,7 +358,9 @@ test('after the server restarts, the page reconnects by itself and catches up', 
   // Failed reconnection attempts while the server was going down (503 "shutting down") or down are logged by
   // the browser; nothing else is.
   assert.deepEqual(
-    problems.filter((p) => !/ERR_CONNECTION_REFUSED|Failed to fetch|network error|status of 503|failed with status 503/i.test(p)),
+    problems.filter(
+      (p) => !/ERR_CONNECTION_REFUSED|Failed to fetch|network error|status of 503|failed with status 503/i.test(p),
+    ),
     [],
   );
 });

@@ -71,7 +71,15 @@ const hasPython = !spawnSync('python3', ['--version']).error;
 test('the built programs answer --help and --version with plain node; unknown options exit 2', async (t) => {
   const dir = await build(t);
   const files = fs.readdirSync(path.join(dir, 'dist')).sort();
-  assert.deepEqual(files, ['api-keys.mjs', 'mosquitto-files.mjs', 'printers.mjs', 'printhop-agent.mjs', 'printhop-server.mjs', 'start-all.mjs', 'virtual-printer.mjs']);
+  assert.deepEqual(files, [
+    'api-keys.mjs',
+    'mosquitto-files.mjs',
+    'printers.mjs',
+    'printhop-agent.mjs',
+    'printhop-server.mjs',
+    'start-all.mjs',
+    'virtual-printer.mjs',
+  ]);
   const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const env = { ...process.env, NODE_OPTIONS: '' };
   for (const program of ['printhop-server', 'printhop-agent']) {
@@ -87,31 +95,70 @@ test('the built programs answer --help and --version with plain node; unknown op
     assert.match(bad.stderr, /unknown option --nope/);
   }
   // package.json's bin entries name these files.
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-  assert.deepEqual(manifest.bin, { 'printhop-server': 'dist/printhop-server.mjs', 'printhop-agent': 'dist/printhop-agent.mjs' });
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  assert.deepEqual(manifest.bin, {
+    'printhop-server': 'dist/printhop-server.mjs',
+    'printhop-agent': 'dist/printhop-agent.mjs',
+  });
 });
 
-test('pino-pretty works in the bundles on a terminal (colours, no JSON), and JSON lines when not on one', { skip: !hasPython && 'python3 is not installed (its pty module gives the programs a terminal)' }, async (t) => {
-  const dir = await build(t);
-  const data = tempDir(t);
-  const agentEnv = { ...process.env, NODE_OPTIONS: '', PRINTER: `file:${path.join(data, 'p.prn')}`, AGENT_DATA_DIR: data, MQTT_URL: 'mqtt://127.0.0.1:1', LOG_LEVEL: 'info' };
-  const agentOut = onTerminal([process.execPath, path.join(dir, 'dist/printhop-agent.mjs')], agentEnv, 'broker unreachable');
-  assert.match(agentOut, /\[\d\d:\d\d:\d\d\.\d{3}\] \x1b\[32mINFO\x1b\[39m \(printhop-agent\): \x1b\[36magent started/, agentOut);
-  assert.ok(!agentOut.includes('{"level"'), agentOut);
+test(
+  'pino-pretty works in the bundles on a terminal (colours, no JSON), and JSON lines when not on one',
+  { skip: !hasPython && 'python3 is not installed (its pty module gives the programs a terminal)' },
+  async (t) => {
+    const dir = await build(t);
+    const data = tempDir(t);
+    const agentEnv = {
+      ...process.env,
+      NODE_OPTIONS: '',
+      PRINTER: `file:${path.join(data, 'p.prn')}`,
+      AGENT_DATA_DIR: data,
+      MQTT_URL: 'mqtt://127.0.0.1:1',
+      LOG_LEVEL: 'info',
+    };
+    const agentOut = onTerminal(
+      [process.execPath, path.join(dir, 'dist/printhop-agent.mjs')],
+      agentEnv,
+      'broker unreachable',
+    );
+    assert.match(
+      agentOut,
+      /\[\d\d:\d\d:\d\d\.\d{3}\] \x1b\[32mINFO\x1b\[39m \(printhop-agent\): \x1b\[36magent started/,
+      agentOut,
+    );
+    assert.ok(!agentOut.includes('{"level"'), agentOut);
 
-  const serverEnv = { ...process.env, NODE_OPTIONS: '', PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', DATA_DIR: data, LOG_LEVEL: 'info' };
-  const serverOut = onTerminal([process.execPath, path.join(dir, 'dist/printhop-server.mjs')], serverEnv, 'Watch traffic');
-  assert.match(serverOut, /\x1b\[32mINFO\x1b\[39m \(printhop-server\): \x1b\[36mdatabase ready/, serverOut);
-  assert.match(serverOut, /shutting down/, 'it stopped on SIGTERM');
+    const serverEnv = {
+      ...process.env,
+      NODE_OPTIONS: '',
+      PORT: '0',
+      MQTT_PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: data,
+      LOG_LEVEL: 'info',
+    };
+    const serverOut = onTerminal(
+      [process.execPath, path.join(dir, 'dist/printhop-server.mjs')],
+      serverEnv,
+      'Watch traffic',
+    );
+    assert.match(serverOut, /\x1b\[32mINFO\x1b\[39m \(printhop-server\): \x1b\[36mdatabase ready/, serverOut);
+    assert.match(serverOut, /shutting down/, 'it stopped on SIGTERM');
 
-  // Not on a terminal (systemd, containers): JSON lines.
-  const piped = spawn(process.execPath, [path.join(dir, 'dist/printhop-agent.mjs')], { env: agentEnv, stdio: ['ignore', 'pipe', 'inherit'] });
-  let pipedOut = '';
-  piped.stdout.on('data', (d: Buffer) => (pipedOut += d.toString()));
-  t.after(() => piped.kill('SIGKILL'));
-  await waitFor('agent started (JSON)', () => /^\{"level":30,.*"msg":"agent started"\}$/m.test(pipedOut), 30_000);
-  piped.kill('SIGTERM');
-});
+    // Not on a terminal (systemd, containers): JSON lines.
+    const piped = spawn(process.execPath, [path.join(dir, 'dist/printhop-agent.mjs')], {
+      env: agentEnv,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let pipedOut = '';
+    piped.stdout.on('data', (d: Buffer) => (pipedOut += d.toString()));
+    t.after(() => piped.kill('SIGKILL'));
+    await waitFor('agent started (JSON)', () => /^\{"level":30,.*"msg":"agent started"\}$/m.test(pipedOut), 30_000);
+    piped.kill('SIGTERM');
+  },
+);
 
 /** Every process of the tree under `pid`, with its command line and RSS in kB (from /proc). */
 function processTree(pid: number): Array<{ pid: number; cmdline: string; rssKb: number }> {
@@ -126,11 +173,18 @@ function processTree(pid: number): Array<{ pid: number; cmdline: string; rssKb: 
     }
   }
   const tree = [pid];
-  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  for (let i = 0; i < tree.length; i++)
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
   return tree.flatMap((p) => {
     try {
       const rss = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      return [{ pid: p, cmdline: fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim(), rssKb: Number(rss ?? 0) }];
+      return [
+        {
+          pid: p,
+          cmdline: fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim(),
+          rssKb: Number(rss ?? 0),
+        },
+      ];
     } catch {
       return [];
     }
@@ -142,7 +196,15 @@ test('the built npm start (dist/start-all.mjs) runs the server and the agent wit
   const dataDir = tempDir(t);
   const [port, mqttPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [path.join(dir, 'dist/start-all.mjs')], {
-    env: { ...process.env, NODE_OPTIONS: '', PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      PORT: String(port),
+      MQTT_PORT: String(mqttPort),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -151,20 +213,34 @@ test('the built npm start (dist/start-all.mjs) runs the server and the agent wit
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.after(() => child.kill('SIGKILL'));
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor('printer-1 online', async () => (await getJson<Array<{ state: string }>>(baseUrl, '/printers')).json.some((p) => p.state === 'online'), 30_000, 200).catch((err: Error) => {
+  await waitFor(
+    'printer-1 online',
+    async () => (await getJson<Array<{ state: string }>>(baseUrl, '/printers')).json.some((p) => p.state === 'online'),
+    30_000,
+    200,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}\n${out}`);
   });
   const job = (await postJson(baseUrl, '/print', { content: 'Bonjour du build' })).json as PrintJob;
   await waitFor('printed', async () => (await getJson<PrintJob>(baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
-  assert.equal(decodeEscPos(fs.readFileSync(path.join(dataDir, 'printer-1.prn'))).receipts[0]?.lines[3], 'Bonjour du build');
+  assert.equal(
+    decodeEscPos(fs.readFileSync(path.join(dataDir, 'printer-1.prn'))).receipts[0]?.lines[3],
+    'Bonjour du build',
+  );
 
   const tree = processTree(child.pid!);
   assert.equal(tree.length, 3, JSON.stringify(tree));
   assert.deepEqual(
     tree.map((p) => p.cmdline),
-    [`${process.execPath} ${path.join(dir, 'dist/start-all.mjs')}`, `${process.execPath} ${path.join(dir, 'dist/printhop-server.mjs')}`, `${process.execPath} --max-semi-space-size=1 ${path.join(dir, 'dist/printhop-agent.mjs')}`],
+    [
+      `${process.execPath} ${path.join(dir, 'dist/start-all.mjs')}`,
+      `${process.execPath} ${path.join(dir, 'dist/printhop-server.mjs')}`,
+      `${process.execPath} --max-semi-space-size=1 ${path.join(dir, 'dist/printhop-agent.mjs')}`,
+    ],
   );
-  t.diagnostic(`RSS: ${tree.map((p) => `${path.basename(p.cmdline.split(' ').at(-1) ?? '')} ${(p.rssKb / 1024).toFixed(0)} MB`).join(', ')}; total ${(tree.reduce((s, p) => s + p.rssKb, 0) / 1024).toFixed(0)} MB`);
+  t.diagnostic(
+    `RSS: ${tree.map((p) => `${path.basename(p.cmdline.split(' ').at(-1) ?? '')} ${(p.rssKb / 1024).toFixed(0)} MB`).join(', ')}; total ${(tree.reduce((s, p) => s + p.rssKb, 0) / 1024).toFixed(0)} MB`,
+  );
 
   child.kill('SIGTERM');
   assert.equal(await exited, 0, out);

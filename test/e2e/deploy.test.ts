@@ -15,7 +15,12 @@ const deploy = path.join(root, 'agent/deploy');
 const serverUnit = path.join(root, 'deploy/systemd/printhop-server.service');
 const SERVER_PACKAGES = ['express', 'sequelize', 'sqlite3', 'aedes', 'umzug', 'htmx.org'];
 
-type Manifest = { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; overrides?: Record<string, string>; scripts?: Record<string, string> };
+type Manifest = {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  overrides?: Record<string, string>;
+  scripts?: Record<string, string>;
+};
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
 
 function unitSettings(file: string): (key: string) => string | undefined {
@@ -38,7 +43,9 @@ test('the systemd unit restarts always, starts after network-online, runs as a d
   assert.equal(one('ExecStart'), '/usr/bin/node /opt/printhop-agent/printhop-agent.mjs');
   assert.equal(one('WantedBy'), 'multi-user.target');
   // systemd's own checker, where this machine has it (Debian's systemd package).
-  const verify = spawnSync('systemd-analyze', ['verify', path.join(deploy, 'printhop-agent.service')], { encoding: 'utf8' });
+  const verify = spawnSync('systemd-analyze', ['verify', path.join(deploy, 'printhop-agent.service')], {
+    encoding: 'utf8',
+  });
   if (!verify.error) assert.equal(verify.status, 0, verify.stderr);
 });
 
@@ -66,7 +73,10 @@ test("the server's systemd unit runs the built server with plain node, as its ow
 test('the udev rule the USB error message names exists and gives printers to group lp', () => {
   const usbSource = fs.readFileSync(path.join(root, 'agent/printers/usb-printer.ts'), 'utf8');
   assert.ok(usbSource.includes('agent/deploy/99-printhop.rules'));
-  const rules = fs.readFileSync(path.join(deploy, '99-printhop.rules'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  const rules = fs
+    .readFileSync(path.join(deploy, '99-printhop.rules'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
   assert.ok(rules.length >= 1);
   for (const rule of rules) {
     // Every comma-separated part is KEY{attr}=="value", KEY=="value" or KEY="value".
@@ -74,7 +84,10 @@ test('the udev rule the USB error message names exists and gives printers to gro
     assert.match(rule, /GROUP="lp"/);
     assert.match(rule, /MODE="0660"/);
   }
-  assert.ok(rules.some((r) => r.includes('ENV{ID_USB_INTERFACES}=="*:07????:*"')), 'any printer-class device');
+  assert.ok(
+    rules.some((r) => r.includes('ENV{ID_USB_INTERFACES}=="*:07????:*"')),
+    'any printer-class device',
+  );
 });
 
 test('the env file example holds only agent settings, and the agent accepts every value in it', () => {
@@ -100,26 +113,37 @@ function closure(names: string[]): Set<string> {
     if (!fs.existsSync(dir)) return; // an optional dependency npm skipped here
     seen.add(name);
     const manifest = readJson(path.join(dir, 'package.json'));
-    for (const dep of [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {})]) visit(dep);
+    for (const dep of [
+      ...Object.keys(manifest.dependencies ?? {}),
+      ...Object.keys(manifest.optionalDependencies ?? {}),
+    ])
+      visit(dep);
   };
   names.forEach(visit);
   return seen;
 }
 
-test('the USB extra (agent/deploy/package.json) holds only escpos-usb, at the repository\'s version, and nothing of the server', () => {
+test("the USB extra (agent/deploy/package.json) holds only escpos-usb, at the repository's version, and nothing of the server", () => {
   const rootManifest = readJson(path.join(root, 'package.json'));
   const agentManifest = readJson(path.join(deploy, 'package.json'));
   const wanted = { ...agentManifest.dependencies, ...agentManifest.optionalDependencies };
-  assert.deepEqual(Object.keys(wanted), AGENT_EXTERNALS.filter((name) => name !== 'usb'));
+  assert.deepEqual(
+    Object.keys(wanted),
+    AGENT_EXTERNALS.filter((name) => name !== 'usb'),
+  );
   for (const [name, version] of Object.entries(wanted)) {
-    assert.equal(version, rootManifest.dependencies?.[name] ?? rootManifest.optionalDependencies?.[name], `${name}: same version as the repository's`);
+    assert.equal(
+      version,
+      rootManifest.dependencies?.[name] ?? rootManifest.optionalDependencies?.[name],
+      `${name}: same version as the repository's`,
+    );
   }
   assert.deepEqual(agentManifest.overrides, rootManifest.overrides);
   const needed = closure(Object.keys(wanted));
   for (const name of SERVER_PACKAGES) assert.ok(!needed.has(name), `${name} is not needed by the agent`);
 });
 
-test('the agent installs as one file: README\'s steps, plain node, no node_modules, and it prints', async (t) => {
+test("the agent installs as one file: README's steps, plain node, no node_modules, and it prints", async (t) => {
   // README, "Raspberry Pi install": the built file copied to /opt/printhop-agent (here a temp dir: no
   // node_modules in it or above it), the env file, the unit's command line. Built here, as `npm run build` does.
   const dir = tempDir(t, 'printhop-pi-');
@@ -127,11 +151,15 @@ test('the agent installs as one file: README\'s steps, plain node, no node_modul
   fs.mkdirSync(opt, { recursive: true });
   const file = path.join(opt, 'printhop-agent.mjs');
   await bundleAgent(file);
-  assert.ok(!fs.existsSync(path.join(dir, 'node_modules')) && !fs.existsSync(path.join(path.dirname(dir), 'node_modules')));
+  assert.ok(
+    !fs.existsSync(path.join(dir, 'node_modules')) && !fs.existsSync(path.join(path.dirname(dir), 'node_modules')),
+  );
 
   // What the file may import at run time: Node's own modules, and usb/escpos-usb (only for PRINTER=usb).
   const source = fs.readFileSync(file, 'utf8');
-  const specifiers = new Set([...source.matchAll(/(?:\brequire\(|\bfrom\s*|\bimport\(\s*)["']([^"']+)["']/g)].map((m) => m[1]!));
+  const specifiers = new Set(
+    [...source.matchAll(/(?:\brequire\(|\bfrom\s*|\bimport\(\s*)["']([^"']+)["']/g)].map((m) => m[1]!),
+  );
   const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
   const foreign = [...specifiers].filter((s) => !builtins.has(s) && !AGENT_EXTERNALS.includes(s));
   assert.deepEqual(foreign, [], 'the one file imports no package');
@@ -145,24 +173,50 @@ test('the agent installs as one file: README\'s steps, plain node, no node_modul
   const server = await startTestServer(t);
   const paper = path.join(dir, 'paper.prn');
   // The unit's own NODE_OPTIONS (Environment=NODE_OPTIONS=...), nothing of this test process's.
-  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(path.join(deploy, 'printhop-agent.service'), 'utf8'))?.[1] ?? '';
+  const nodeOptions =
+    /^Environment=NODE_OPTIONS=(.*)$/m.exec(
+      fs.readFileSync(path.join(deploy, 'printhop-agent.service'), 'utf8'),
+    )?.[1] ?? '';
   assert.equal(nodeOptions, '--max-semi-space-size=1');
-  const childEnv = { PATH: process.env.PATH, ...env, ...agentChildEnv(server, 'printer-1', { PRINTER: `file:${paper}`, AGENT_DATA_DIR: path.join(dir, 'var/lib/printhop'), NODE_OPTIONS: nodeOptions }) };
+  const childEnv = {
+    PATH: process.env.PATH,
+    ...env,
+    ...agentChildEnv(server, 'printer-1', {
+      PRINTER: `file:${paper}`,
+      AGENT_DATA_DIR: path.join(dir, 'var/lib/printhop'),
+      NODE_OPTIONS: nodeOptions,
+    }),
+  };
   // The unit's ExecStart: /usr/bin/node /opt/printhop-agent/printhop-agent.mjs (here: this node, this file).
-  assert.match(execFileSync(process.execPath, [file, '--version'], { cwd: opt, env: childEnv, encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
+  assert.match(
+    execFileSync(process.execPath, [file, '--version'], { cwd: opt, env: childEnv, encoding: 'utf8' }),
+    /^\d+\.\d+\.\d+\n$/,
+  );
   const started = Date.now();
-  const child: ChildProcess = spawn(process.execPath, [file], { cwd: opt, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [file], {
+    cwd: opt,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.after(() => child.kill('SIGKILL'));
-  await waitFor('agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 20_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n${out}`);
-  });
-  t.diagnostic(`one-file agent: ${(fs.statSync(file).size / 1e6).toFixed(2)} MB; start → online ${Date.now() - started} ms`);
-  const job = (await postJson(server.baseUrl, '/print', { content: 'Imprimé sans le serveur à côté' })).json as PrintJob;
-  await waitFor('printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  await waitFor('agent online', async () => (await server.printers.get('printer-1'))?.state === 'online', 20_000).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}\n${out}`);
+    },
+  );
+  t.diagnostic(
+    `one-file agent: ${(fs.statSync(file).size / 1e6).toFixed(2)} MB; start → online ${Date.now() - started} ms`,
+  );
+  const job = (await postJson(server.baseUrl, '/print', { content: 'Imprimé sans le serveur à côté' }))
+    .json as PrintJob;
+  await waitFor(
+    'printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
   assert.equal(decodeEscPos(fs.readFileSync(paper)).receipts[0]?.lines[3], 'Imprimé sans le serveur à côté');
   // No TypeScript loader in the process (its command line is node and the file, nothing else).
   const cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);

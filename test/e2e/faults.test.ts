@@ -57,10 +57,17 @@ async function printerOne(baseUrl: string): Promise<PrinterInfo> {
 }
 
 const printerIs = (baseUrl: string, state: PrinterInfo['state'], timeoutMs = 30_000) =>
-  waitFor(`printer-1 ${state}`, async () => ((await printerOne(baseUrl)).state === state ? printerOne(baseUrl) : null), timeoutMs, 100);
+  waitFor(
+    `printer-1 ${state}`,
+    async () => ((await printerOne(baseUrl)).state === state ? printerOne(baseUrl) : null),
+    timeoutMs,
+    100,
+  );
 
 function report(t: TestContext, name: string, audit: AuditResult, extra = ''): void {
-  t.diagnostic(`${name}: ${audit.printed.length} printed, ${audit.interrupted.length} interrupted (${audit.partial} partly on paper), ${audit.failed.length} failed${extra}`);
+  t.diagnostic(
+    `${name}: ${audit.printed.length} printed, ${audit.interrupted.length} interrupted (${audit.partial} partly on paper), ${audit.failed.length} failed${extra}`,
+  );
 }
 
 const completeReceipts = (paper: Buffer) => decodeEscPos(paper).receipts.filter((r) => r.cut).length;
@@ -69,7 +76,12 @@ test('agent SIGKILLed again and again while printing: each job is on paper once,
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const paperFile = path.join(dir, 'paper.prn');
-  const options = { mqttUrl: server.wsUrl, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
+  const options = {
+    mqttUrl: server.wsUrl,
+    printer: `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  };
   let agent = spawnAgent(t, options, 'agent#1');
   await printerIs(server.baseUrl, 'online');
 
@@ -115,7 +127,12 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
-  const options = { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
+  const options = {
+    mqttUrl: server.wsUrl,
+    printer: printer.url,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  };
   const agent = spawnAgent(t, options, 'agent#1');
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
@@ -134,7 +151,8 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   await server.kill('SIGKILL');
   const db = new Database(server.dataDir, testLogger());
   await db.start();
-  for (let i = 0; i < 20; i++) await db.models.PrintJob.create({ printerId: 'printer-1', content: `kill-server pending ${i}` });
+  for (let i = 0; i < 20; i++)
+    await db.models.PrintJob.create({ printerId: 'printer-1', content: `kill-server pending ${i}` });
   await db.stop();
   await server.start();
   await first;
@@ -144,7 +162,11 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   const second: number[] = [];
   await postMany(server.baseUrl, 'kill-server b', 60, second);
   accepted.push(...second);
-  await waitFor('jobs received by the agent', async () => (await allJobs(server.baseUrl)).some((j) => j.status === 'received'), 30_000);
+  await waitFor(
+    'jobs received by the agent',
+    async () => (await allJobs(server.baseUrl)).some((j) => j.status === 'received'),
+    30_000,
+  );
   assert.ok(((await snapshot()).received ?? 0) > 0);
   await server.kill('SIGKILL');
   await server.start();
@@ -172,12 +194,17 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   assert.equal(neverPublished.length, 20);
   // Printed, or (like any job) cut short by the printer switch-off of step 2: never lost, never failed.
   assert.deepEqual(
-    neverPublished.filter((j) => j.status !== 'printed' && j.status !== 'interrupted').map((j) => `${j.id} ${j.status} ${j.error ?? ''}`),
+    neverPublished
+      .filter((j) => j.status !== 'printed' && j.status !== 'interrupted')
+      .map((j) => `${j.id} ${j.status} ${j.error ?? ''}`),
     [],
     'jobs committed but never published reach the paper',
   );
   // Two faults can cut a receipt short here: the printer switched off (step 2) and the agent killed (step 3).
-  assert.ok(audit.interrupted.length <= 2, `${audit.interrupted.length} interrupted for one printer switch-off and one agent kill`);
+  assert.ok(
+    audit.interrupted.length <= 2,
+    `${audit.interrupted.length} interrupted for one printer switch-off and one agent kill`,
+  );
   assert.equal(audit.failed.length, 0);
 });
 
@@ -185,7 +212,12 @@ test('server (and its embedded broker) restarted with SIGTERM mid-stream: it exi
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  spawnAgent(t, {
+    mqttUrl: server.wsUrl,
+    printer: `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   const posting = postMany(server.baseUrl, 'restart-broker', N, accepted, 10);
@@ -212,7 +244,13 @@ test('network cut for 30 s between agent and server: jobs posted meanwhile are p
   const proxy = new MqttProxy(server.mqttPort);
   const proxyPort = await proxy.start(t);
   const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, { mqttUrl: `mqtt://127.0.0.1:${proxyPort}`, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }), env: { RECONNECT_MAX_MS: '3000' } });
+  spawnAgent(t, {
+    mqttUrl: `mqtt://127.0.0.1:${proxyPort}`,
+    printer: `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+    env: { RECONNECT_MAX_MS: '3000' },
+  });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'network-cut before', 10, accepted);
@@ -233,7 +271,11 @@ test('network cut for 30 s between agent and server: jobs posted meanwhile are p
   report(t, 'network cut', audit, `, ${proxy.connections - connectionsBefore} reconnection(s)`);
   assert.deepEqual(audit.problems, []);
   assert.equal(audit.printed.length, N + 10);
-  assert.deepEqual(audit.paperOrder, jobs.map((j) => j.content), 'printed in the order they were posted');
+  assert.deepEqual(
+    audit.paperOrder,
+    jobs.map((j) => j.content),
+    'printed in the order they were posted',
+  );
   assert.equal((await printerOne(server.baseUrl)).state, 'online');
 });
 
@@ -242,7 +284,12 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
   await printer.stop();
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  spawnAgent(t, {
+    mqttUrl: server.wsUrl,
+    printer: printer.url,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-off', N, accepted);
@@ -251,7 +298,11 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
     return /cannot reach the printer/.test(p.detail ?? '') ? p : null;
   });
   assert.equal(shown.state, 'online', 'the agent is online; its printer is not');
-  await waitFor('every job held by the agent', async () => (await allJobs(server.baseUrl)).every((j) => j.status === 'received'), 30_000);
+  await waitFor(
+    'every job held by the agent',
+    async () => (await allJobs(server.baseUrl)).every((j) => j.status === 'received'),
+    30_000,
+  );
   await sleep(1000);
   assert.equal(printer.paper().length, 0);
 
@@ -261,7 +312,11 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
   report(t, 'printer off then on', audit);
   assert.deepEqual(audit.problems, []);
   assert.equal(audit.printed.length, N);
-  assert.deepEqual(audit.paperOrder, jobs.map((j) => j.content), 'printed in the order they were posted');
+  assert.deepEqual(
+    audit.paperOrder,
+    jobs.map((j) => j.content),
+    'printed in the order they were posted',
+  );
   await waitFor('printer problem cleared', async () => {
     const p = await printerOne(server.baseUrl);
     return p.condition === 'ok' && !/cannot reach/.test(p.detail ?? '');
@@ -273,7 +328,13 @@ test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with t
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
   await printer.stop();
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }), env: { PRINTER_RETRY_LIMIT_MS: '2000' } });
+  spawnAgent(t, {
+    mqttUrl: server.wsUrl,
+    printer: printer.url,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+    env: { PRINTER_RETRY_LIMIT_MS: '2000' },
+  });
   await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-gone', N, accepted);
@@ -291,9 +352,19 @@ test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with t
   const reprint = res.json as PrintJob;
   assert.equal(reprint.reprintOf, original.id);
   assert.equal(reprint.content, original.content);
-  await waitFor('reprint printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${reprint.id}`)).json.status === 'printed');
-  assert.deepEqual(decodeEscPos(printer.paper()).receipts.map((r) => r.lines[3]), [original.content]);
-  assert.equal((await getJson<PrintJob>(server.baseUrl, `/jobs/${original.id}`)).json.status, 'failed', 'the original stays as it was');
+  await waitFor(
+    'reprint printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${reprint.id}`)).json.status === 'printed',
+  );
+  assert.deepEqual(
+    decodeEscPos(printer.paper()).receipts.map((r) => r.lines[3]),
+    [original.content],
+  );
+  assert.equal(
+    (await getJson<PrintJob>(server.baseUrl, `/jobs/${original.id}`)).json.status,
+    'failed',
+    'the original stays as it was',
+  );
 });
 
 test('printer failing mid-receipt: those jobs are interrupted, never reprinted automatically; the rest print once; a reprint is a new job', async (t) => {
@@ -301,7 +372,12 @@ test('printer failing mid-receipt: those jobs are interrupted, never reprinted a
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
   for (let n = 10; n <= N; n += 25) printer.failing.add(n);
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: printer.url, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  spawnAgent(t, {
+    mqttUrl: server.wsUrl,
+    printer: printer.url,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  });
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'mid-write', N, accepted);
   const jobs = await allFinal(server.baseUrl);
@@ -309,7 +385,11 @@ test('printer failing mid-receipt: those jobs are interrupted, never reprinted a
   report(t, 'printer failing mid-write', audit, `, ${printer.failed} failures injected`);
   assert.deepEqual(audit.problems, []);
   assert.equal(printer.failed, printer.failing.size);
-  assert.equal(audit.interrupted.length, printer.failed, 'each failure mid-receipt is reported, none is hidden as printed');
+  assert.equal(
+    audit.interrupted.length,
+    printer.failed,
+    'each failure mid-receipt is reported, none is hidden as printed',
+  );
   assert.equal(audit.partial, printer.failed, 'each is partly on paper');
   assert.equal(printer.receiptConnections, N, 'no job was sent to the printer twice');
   for (const job of audit.interrupted) assert.match(job.error ?? '', /may be partly printed.*(ECONNRESET|EPIPE)/);
@@ -319,27 +399,57 @@ test('printer failing mid-receipt: those jobs are interrupted, never reprinted a
   assert.equal(res.status, 201);
   const reprint = res.json as PrintJob;
   assert.equal(reprint.reprintOf, original.id);
-  await waitFor('reprint printed', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${reprint.id}`)).json.status === 'printed');
+  await waitFor(
+    'reprint printed',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${reprint.id}`)).json.status === 'printed',
+  );
   const receipts = decodeEscPos(printer.paper()).receipts.filter((r) => r.cut);
   assert.equal(receipts.length, N - printer.failed + 1);
-  assert.equal(receipts.filter((r) => r.lines[3] === original.content).length, 1, 'the reprint is on paper once, whole');
-  assert.equal((await getJson<PrintJob>(server.baseUrl, `/jobs/${original.id}`)).json.status, 'interrupted', 'the original stays interrupted');
+  assert.equal(
+    receipts.filter((r) => r.lines[3] === original.content).length,
+    1,
+    'the reprint is on paper once, whole',
+  );
+  assert.equal(
+    (await getJson<PrintJob>(server.baseUrl, `/jobs/${original.id}`)).json.status,
+    'interrupted',
+    'the original stays interrupted',
+  );
 });
 
 test('the same job published many times, before and after it printed: it is on paper once', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, { mqttUrl: server.wsUrl, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) });
+  spawnAgent(t, {
+    mqttUrl: server.wsUrl,
+    printer: `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  });
   await printerIs(server.baseUrl, 'online');
-  const client = await mqtt.connectAsync(server.tcpUrl, { reconnectPeriod: 0, clientId: 'test-duplicator', ...server.credentials('server') });
+  const client = await mqtt.connectAsync(server.tcpUrl, {
+    reconnectPeriod: 0,
+    clientId: 'test-duplicator',
+    ...server.credentials('server'),
+  });
   t.after(() => client.endAsync(true));
   const acks: Array<{ id: number; status: string }> = [];
   await client.subscribeAsync(topics.acks('printer-1'), { qos: 1 });
-  client.on('message', (_topic, payload) => acks.push(JSON.parse(payload.toString()) as { id: number; status: string }));
+  client.on('message', (_topic, payload) =>
+    acks.push(JSON.parse(payload.toString()) as { id: number; status: string }),
+  );
   const publishAll = async (jobs: PrintJob[], times: number) => {
     for (let k = 0; k < times; k++) {
-      await Promise.all(jobs.map((j) => client.publishAsync(topics.jobs('printer-1'), JSON.stringify({ id: j.id, content: j.content, createdAt: j.createdAt }), { qos: 1 })));
+      await Promise.all(
+        jobs.map((j) =>
+          client.publishAsync(
+            topics.jobs('printer-1'),
+            JSON.stringify({ id: j.id, content: j.content, createdAt: j.createdAt }),
+            { qos: 1 },
+          ),
+        ),
+      );
     }
   };
 
@@ -370,10 +480,18 @@ test('acks lost after printing (swallowed on the network, then in an agent crash
   const proxy = new MqttProxy(server.mqttPort);
   const proxyPort = await proxy.start(t);
   const paperFile = path.join(dir, 'paper.prn');
-  const options = { mqttUrl: `mqtt://127.0.0.1:${proxyPort}`, printer: `file:${paperFile}`, dataDir: path.join(dir, 'agent'), credentials: server.credentials({ printerId: 'printer-1' }) };
+  const options = {
+    mqttUrl: `mqtt://127.0.0.1:${proxyPort}`,
+    printer: `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+  };
   const agent = spawnAgent(t, options, 'agent#1');
   await printerIs(server.baseUrl, 'online');
-  const isPrintedAck = (packet: Packet) => packet.cmd === 'publish' && packet.topic === topics.acks('printer-1') && /"status":"printed"/.test(packet.payload.toString());
+  const isPrintedAck = (packet: Packet) =>
+    packet.cmd === 'publish' &&
+    packet.topic === topics.acks('printer-1') &&
+    /"status":"printed"/.test(packet.payload.toString());
   const half = N / 2;
   const accepted: number[] = [];
   const statuses = async () => new Set((await allJobs(server.baseUrl)).map((j) => j.status));

@@ -14,7 +14,17 @@ import { startAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { runPrintersCommand } from '../../broker-server/printers-command';
 import { REMOVED_PRINTER_ERROR } from '../../broker-server/printers/printer-accounts';
-import { defer, getJson, postJson, startTestAgent, startTestServer, tempDir, testLogger, type TestServer, waitFor } from '../support/harness';
+import {
+  defer,
+  getJson,
+  postJson,
+  startTestAgent,
+  startTestServer,
+  tempDir,
+  testLogger,
+  type TestServer,
+  waitFor,
+} from '../support/harness';
 
 const ADMIN = 'admin-password-for-the-tests';
 const bearer = { authorization: `Bearer ${ADMIN}` };
@@ -30,7 +40,19 @@ function settingsOf(command: string): Record<string, string> {
 async function agentFromCommand(t: TestContext, command: string, dir = tempDir(t, 'printhop-agent-')) {
   const s = settingsOf(command);
   const printerFile = path.join(dir, 'paper.prn');
-  const config = loadAgentConfig({}, { printerId: s.PRINTER_ID!, mqttUrl: s.MQTT_URL!, mqttUsername: s.PRINTER_ID!, mqttPassword: s.MQTT_PASSWORD!, printer: `file:${printerFile}`, dataDir: path.join(dir, 'journal'), reconnectMinMs: 100, reconnectMaxMs: 500 });
+  const config = loadAgentConfig(
+    {},
+    {
+      printerId: s.PRINTER_ID!,
+      mqttUrl: s.MQTT_URL!,
+      mqttUsername: s.PRINTER_ID!,
+      mqttPassword: s.MQTT_PASSWORD!,
+      printer: `file:${printerFile}`,
+      dataDir: path.join(dir, 'journal'),
+      reconnectMinMs: 100,
+      reconnectMaxMs: 500,
+    },
+  );
   const agent = await startAgent(config, testLogger());
   let stopped = false;
   const stop = async () => {
@@ -38,7 +60,13 @@ async function agentFromCommand(t: TestContext, command: string, dir = tempDir(t
     stopped = true;
   };
   defer(t, stop);
-  return { agent, stop, dir, paperText: () => paperText(decodeEscPos(fs.existsSync(printerFile) ? fs.readFileSync(printerFile) : Buffer.alloc(0))) };
+  return {
+    agent,
+    stop,
+    dir,
+    paperText: () =>
+      paperText(decodeEscPos(fs.existsSync(printerFile) ? fs.readFileSync(printerFile) : Buffer.alloc(0))),
+  };
 }
 
 const paperText = (decoded: DecodeResult) => decoded.receipts.map((r) => r.text).join('\n');
@@ -48,7 +76,13 @@ async function jobStatus(server: TestServer, id: number): Promise<{ status: stri
 }
 
 const mqttConnect = (server: TestServer, username: string, password: string) =>
-  mqtt.connectAsync(server.tcpUrl, { username, password, reconnectPeriod: 0, connectTimeout: 3000, clientId: `probe-${Math.random().toString(36).slice(2)}` });
+  mqtt.connectAsync(server.tcpUrl, {
+    username,
+    password,
+    reconnectPeriod: 0,
+    connectTimeout: 3000,
+    clientId: `probe-${Math.random().toString(36).slice(2)}`,
+  });
 
 test('a printer added through the admin API prints its first job with the command shown; a rotated token is refused at once', async (t) => {
   const server = await startTestServer(t, { adminPassword: ADMIN });
@@ -56,16 +90,38 @@ test('a printer added through the admin API prints its first job with the comman
   assert.equal(added.status, 201, JSON.stringify(added.json));
   const issued = added.json as { printerId: string; token: string; agentCommand: string };
   assert.equal(issued.printerId, 'shop-9');
-  assert.match(issued.agentCommand, new RegExp(`^MQTT_URL=ws://127\\.0\\.0\\.1:${server.httpPort}/mqtt PRINTER_ID=shop-9 MQTT_PASSWORD=${issued.token} npm run agent$`));
+  assert.match(
+    issued.agentCommand,
+    new RegExp(
+      `^MQTT_URL=ws://127\\.0\\.0\\.1:${server.httpPort}/mqtt PRINTER_ID=shop-9 MQTT_PASSWORD=${issued.token} npm run agent$`,
+    ),
+  );
 
   const first = await agentFromCommand(t, issued.agentCommand);
-  await waitFor('shop-9 online', async () => (await getJson<Array<{ id: string; state: string }>>(server.baseUrl, '/printers')).json.find((p) => p.id === 'shop-9' && p.state === 'online'));
-  const job = (await postJson(server.baseUrl, '/print', { content: 'Première tâche de shop-9', printerId: 'shop-9' })).json as { id: number };
+  await waitFor('shop-9 online', async () =>
+    (await getJson<Array<{ id: string; state: string }>>(server.baseUrl, '/printers')).json.find(
+      (p) => p.id === 'shop-9' && p.state === 'online',
+    ),
+  );
+  const job = (await postJson(server.baseUrl, '/print', { content: 'Première tâche de shop-9', printerId: 'shop-9' }))
+    .json as { id: number };
   await waitFor('first job printed', async () => (await jobStatus(server, job.id)).status === 'printed');
   assert.ok(first.paperText().includes('Première tâche de shop-9'));
   // The agent's retained status now carries its figures; the printers panel shows them.
   const info = await waitFor('the agent reports its last job', async () => {
-    const p = (await getJson<Array<{ id: string; agent: { version?: string; uptimeS?: number; journalSize?: number; lastJob?: { id: number; ms: number } } | null }>>(server.baseUrl, '/printers')).json.find((x) => x.id === 'shop-9');
+    const p = (
+      await getJson<
+        Array<{
+          id: string;
+          agent: {
+            version?: string;
+            uptimeS?: number;
+            journalSize?: number;
+            lastJob?: { id: number; ms: number };
+          } | null;
+        }>
+      >(server.baseUrl, '/printers')
+    ).json.find((x) => x.id === 'shop-9');
     return p?.agent?.lastJob?.id === job.id ? p.agent : null;
   });
   assert.equal(info.version, '0.1.0');
@@ -86,15 +142,28 @@ test('a printer added through the admin API prints its first job with the comman
   const newToken = /token \(shown once\): (\S+)/.exec(rotated.out)![1]!;
   assert.notEqual(newToken, issued.token);
   await watcherClosed;
-  await assert.rejects(mqttConnect(server, 'shop-9', issued.token), /Not authorized|not authorized/i, 'the old token is refused at once');
+  await assert.rejects(
+    mqttConnect(server, 'shop-9', issued.token),
+    /Not authorized|not authorized/i,
+    'the old token is refused at once',
+  );
   const fresh = await mqttConnect(server, 'shop-9', newToken);
   await fresh.endAsync();
 
   // The agent with the old token is out; a job waits for it, and prints once it restarts with the new token.
-  await waitFor('shop-9 offline', async () => (await getJson<Array<{ id: string; state: string }>>(server.baseUrl, '/printers')).json.find((p) => p.id === 'shop-9' && p.state === 'offline'));
-  const waiting = (await postJson(server.baseUrl, '/print', { content: 'Après la rotation', printerId: 'shop-9' })).json as { id: number };
+  await waitFor('shop-9 offline', async () =>
+    (await getJson<Array<{ id: string; state: string }>>(server.baseUrl, '/printers')).json.find(
+      (p) => p.id === 'shop-9' && p.state === 'offline',
+    ),
+  );
+  const waiting = (await postJson(server.baseUrl, '/print', { content: 'Après la rotation', printerId: 'shop-9' }))
+    .json as { id: number };
   await first.stop();
-  const second = await agentFromCommand(t, `MQTT_URL=${settingsOf(issued.agentCommand).MQTT_URL} PRINTER_ID=shop-9 MQTT_PASSWORD=${newToken}`, first.dir);
+  const second = await agentFromCommand(
+    t,
+    `MQTT_URL=${settingsOf(issued.agentCommand).MQTT_URL} PRINTER_ID=shop-9 MQTT_PASSWORD=${newToken}`,
+    first.dir,
+  );
   await waitFor('job after rotation printed', async () => (await jobStatus(server, waiting.id)).status === 'printed');
   assert.ok(second.paperText().includes('Après la rotation'));
 
@@ -107,9 +176,15 @@ test('a printer added through the admin API prints its first job with the comman
 test('removing a printer: refused with jobs in flight, then forced: its unprinted jobs end failed, its token is refused, the others keep printing', async (t) => {
   const server = await startTestServer(t, { adminPassword: ADMIN, printers: ['printer-1'] });
   const running = await startTestAgent(t, server, { printerId: 'printer-1' });
-  const added = (await postJson(server.baseUrl, '/admin/api/printers', { printerId: 'gone' }, bearer)).json as { token: string };
-  const a = (await postJson(server.baseUrl, '/print', { content: 'jamais imprimée 1', printerId: 'gone' })).json as { id: number };
-  const b = (await postJson(server.baseUrl, '/print', { content: 'jamais imprimée 2', printerId: 'gone' })).json as { id: number };
+  const added = (await postJson(server.baseUrl, '/admin/api/printers', { printerId: 'gone' }, bearer)).json as {
+    token: string;
+  };
+  const a = (await postJson(server.baseUrl, '/print', { content: 'jamais imprimée 1', printerId: 'gone' })).json as {
+    id: number;
+  };
+  const b = (await postJson(server.baseUrl, '/print', { content: 'jamais imprimée 2', printerId: 'gone' })).json as {
+    id: number;
+  };
   const events = new AbortController();
   const stream = await fetch(`${server.baseUrl}/jobs/events`, { signal: events.signal });
   defer(t, () => events.abort());
@@ -128,13 +203,23 @@ test('removing a printer: refused with jobs in flight, then forced: its unprinte
   const removed = await runPrintersCommand(['remove', 'gone', '--force'], env);
   assert.equal(removed.code, 0, removed.out);
   assert.match(removed.out, new RegExp(`jobs ${a.id}, ${b.id} ended failed`));
-  for (const id of [a.id, b.id]) assert.deepEqual(await jobStatus(server, id).then((j) => [j.status, j.error]), ['failed', REMOVED_PRINTER_ERROR]);
-  await waitFor('failures announced on the event stream', () => seen.join('').includes(`"id":${b.id},"printerId":"gone"`) && seen.join('').includes(REMOVED_PRINTER_ERROR));
+  for (const id of [a.id, b.id])
+    assert.deepEqual(await jobStatus(server, id).then((j) => [j.status, j.error]), ['failed', REMOVED_PRINTER_ERROR]);
+  await waitFor(
+    'failures announced on the event stream',
+    () => seen.join('').includes(`"id":${b.id},"printerId":"gone"`) && seen.join('').includes(REMOVED_PRINTER_ERROR),
+  );
   await assert.rejects(mqttConnect(server, 'gone', added.token), /not authorized/i);
-  assert.equal((await postJson(server.baseUrl, '/print', { content: 'x', printerId: 'gone' })).status, 422, 'a removed printer takes no job');
+  assert.equal(
+    (await postJson(server.baseUrl, '/print', { content: 'x', printerId: 'gone' })).status,
+    422,
+    'a removed printer takes no job',
+  );
   assert.equal((await postJson(server.baseUrl, '/admin/api/printers/gone/rotate', {}, bearer)).status, 404);
 
-  const after = (await postJson(server.baseUrl, '/print', { content: 'printer-1 imprime toujours' })).json as { id: number };
+  const after = (await postJson(server.baseUrl, '/print', { content: 'printer-1 imprime toujours' })).json as {
+    id: number;
+  };
   await waitFor('printer-1 still prints', async () => (await jobStatus(server, after.id)).status === 'printed');
   assert.ok(paperText(running.paper()).includes('printer-1 imprime toujours'));
 
@@ -143,9 +228,19 @@ test('removing a printer: refused with jobs in flight, then forced: its unprinte
   assert.deepEqual([dup.status, (dup.json as { error: string }).error], [409, 'printer printer-1 already exists']);
   const invalid = await postJson(server.baseUrl, '/admin/api/printers', { printerId: 'a/b' }, bearer);
   assert.equal(invalid.status, 400);
-  const wrong = await postJson(server.baseUrl, '/admin/api/printers', { printerId: 'x1' }, { authorization: 'Bearer nope' });
+  const wrong = await postJson(
+    server.baseUrl,
+    '/admin/api/printers',
+    { printerId: 'x1' },
+    { authorization: 'Bearer nope' },
+  );
   assert.equal(wrong.status, 401);
-  assert.deepEqual((await getJson<Array<{ printerId: string }>>(server.baseUrl, '/printers')).json.map((p) => (p as unknown as { id: string }).id), ['printer-1']);
+  assert.deepEqual(
+    (await getJson<Array<{ printerId: string }>>(server.baseUrl, '/printers')).json.map(
+      (p) => (p as unknown as { id: string }).id,
+    ),
+    ['printer-1'],
+  );
 });
 
 function cookieFrom(res: Response): string {
@@ -153,15 +248,30 @@ function cookieFrom(res: Response): string {
   return set.split(';')[0]!;
 }
 
-async function form(server: TestServer, route: string, fields: Record<string, string>, cookie = '', headers: Record<string, string> = {}): Promise<{ status: number; text: string; res: Response }> {
-  const res = await fetch(server.baseUrl + route, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...headers }, body: new URLSearchParams(fields).toString() });
+async function form(
+  server: TestServer,
+  route: string,
+  fields: Record<string, string>,
+  cookie = '',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; res: Response }> {
+  const res = await fetch(server.baseUrl + route, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
   return { status: res.status, text: await res.text(), res };
 }
 
 const csrfOf = (page: string) => /name="csrf" value="([^"]+)"/.exec(page)![1]!;
 
 test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form, clear refusals, lock-out, expiry', async (t) => {
-  const server = await startTestServer(t, { adminPassword: ADMIN, trustProxy: 'loopback', admin: { sessionMinutes: 60, lockoutAttempts: 3, lockoutMinutes: 15 } });
+  const server = await startTestServer(t, {
+    adminPassword: ADMIN,
+    trustProxy: 'loopback',
+    admin: { sessionMinutes: 60, lockoutAttempts: 3, lockoutMinutes: 15 },
+  });
   const loginPage = await fetch(`${server.baseUrl}/admin`).then((r) => r.text());
   assert.match(loginPage, /Connexion administrateur/);
 
@@ -192,12 +302,19 @@ test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form
   assert.equal(forged.status, 403);
   const noSession = await form(server, '/admin/printers', { printerId: 'kiosk', csrf });
   assert.equal(noSession.status, 401);
-  assert.equal((await getJson<unknown[]>(server.baseUrl, '/printers')).json.length, 1, 'nothing added by refused forms');
+  assert.equal(
+    (await getJson<unknown[]>(server.baseUrl, '/printers')).json.length,
+    1,
+    'nothing added by refused forms',
+  );
 
   const added = await form(server, '/admin/printers', { printerId: 'kiosk', csrf }, cookie);
   assert.equal(added.status, 201);
   assert.match(added.text, /Imprimante kiosk ajoutée/);
-  assert.match(added.text, /<pre id="agent-command" class="command">MQTT_URL=ws:\/\/127\.0\.0\.1:\d+\/mqtt PRINTER_ID=kiosk MQTT_PASSWORD=[A-Za-z0-9_-]{32} npm run agent<\/pre>/);
+  assert.match(
+    added.text,
+    /<pre id="agent-command" class="command">MQTT_URL=ws:\/\/127\.0\.0\.1:\d+\/mqtt PRINTER_ID=kiosk MQTT_PASSWORD=[A-Za-z0-9_-]{32} npm run agent<\/pre>/,
+  );
   const again = await form(server, '/admin/printers', { printerId: 'kiosk', csrf }, cookie);
   assert.equal(again.status, 409);
   assert.match(again.text, /L’imprimante kiosk existe déjà/);
@@ -216,7 +333,11 @@ test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form
 
   const out = await form(server, '/admin/logout', { csrf }, cookie);
   assert.equal(out.status, 303);
-  assert.equal((await form(server, '/admin/printers', { printerId: 'k2', csrf }, cookie)).status, 401, 'the session ended with the logout');
+  assert.equal(
+    (await form(server, '/admin/printers', { printerId: 'k2', csrf }, cookie)).status,
+    401,
+    'the session ended with the logout',
+  );
 
   // Lock-out: 3 wrong passwords, then even the right one waits.
   for (let i = 0; i < 3; i++) await form(server, '/admin/login', { password: 'non' });
@@ -229,7 +350,10 @@ test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form
 });
 
 test('an expired admin session is refused with a clear message', async (t) => {
-  const server = await startTestServer(t, { adminPassword: ADMIN, admin: { sessionMinutes: 0.005, lockoutAttempts: 5, lockoutMinutes: 15 } });
+  const server = await startTestServer(t, {
+    adminPassword: ADMIN,
+    admin: { sessionMinutes: 0.005, lockoutAttempts: 5, lockoutMinutes: 15 },
+  });
   const login = await form(server, '/admin/login', { password: ADMIN });
   const cookie = cookieFrom(login.res);
   const csrf = csrfOf(await fetch(`${server.baseUrl}/admin`, { headers: { cookie } }).then((r) => r.text()));
@@ -253,16 +377,30 @@ test('health: /healthz answers while alive, /readyz names the part that is not r
   const server = await startTestServer(t, { metricsToken: 'metrics-token-for-tests-0123' });
   assert.deepEqual(await getJson(server.baseUrl, '/healthz'), { status: 200, json: { ok: true } });
   assert.deepEqual(await getJson(server.baseUrl, '/health'), { status: 200, json: { ok: true } });
-  assert.deepEqual(await getJson(server.baseUrl, '/readyz'), { status: 200, json: { ready: true, parts: { database: 'ready', broker: 'ready' } } });
+  assert.deepEqual(await getJson(server.baseUrl, '/readyz'), {
+    status: 200,
+    json: { ready: true, parts: { database: 'ready', broker: 'ready' } },
+  });
   assert.equal((await fetch(`${server.baseUrl}/metrics`)).status, 401);
-  const metrics = await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: 'Bearer metrics-token-for-tests-0123' } });
+  const metrics = await fetch(`${server.baseUrl}/metrics`, {
+    headers: { authorization: 'Bearer metrics-token-for-tests-0123' },
+  });
   assert.equal(metrics.status, 200);
   const text = await metrics.text();
-  for (const name of ['printhop_printer_online{printer="printer-1"} 0', 'printhop_jobs_unfinished{printer="printer-1"} 0', 'printhop_live_clients{stream="page"} 0', 'printhop_broker_clients 0', 'printhop_process_cpu_seconds_total']) {
+  for (const name of [
+    'printhop_printer_online{printer="printer-1"} 0',
+    'printhop_jobs_unfinished{printer="printer-1"} 0',
+    'printhop_live_clients{stream="page"} 0',
+    'printhop_broker_clients 0',
+    'printhop_process_cpu_seconds_total',
+  ]) {
     assert.ok(text.includes(name), `${name} in /metrics`);
   }
   await server.broker!.stop();
-  const notReady = await getJson<{ ready: boolean; notReady: string[]; parts: Record<string, string> }>(server.baseUrl, '/readyz');
+  const notReady = await getJson<{ ready: boolean; notReady: string[]; parts: Record<string, string> }>(
+    server.baseUrl,
+    '/readyz',
+  );
   assert.equal(notReady.status, 503);
   assert.deepEqual(notReady.json.notReady, ['broker']);
   assert.equal(notReady.json.parts.database, 'ready');

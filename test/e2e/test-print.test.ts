@@ -29,7 +29,10 @@ test('POST /printers/:id/test prints, once, the code page’s accents, the colum
   await printed(server.baseUrl, job.id);
   // The same path as every job: a duplicate delivery prints nothing more.
   await server.dispatcher.publish(job);
-  await waitFor('ack re-sent and handled', async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed');
+  await waitFor(
+    'ack re-sent and handled',
+    async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${job.id}`)).json.status === 'printed',
+  );
 
   const paper = agent.paper();
   assert.deepEqual(paper.unexpected, []);
@@ -74,13 +77,24 @@ test('a test print on a 58 mm WPC1252 network printer shows that printer’s own
 test('the page has a test print button per printer; htmx gets a confirmation, a plain form a redirect, an unknown printer 404', async (t) => {
   const server = await startTestServer(t, { mqttPort: -1 });
   const page = await (await fetch(server.baseUrl + '/')).text();
-  assert.match(page, /<form class="printer-test" method="post" action="\/printers\/printer-1\/test" hx-post="\/printers\/printer-1\/test" hx-target="#result"/);
+  assert.match(
+    page,
+    /<form class="printer-test" method="post" action="\/printers\/printer-1\/test" hx-post="\/printers\/printer-1\/test" hx-target="#result"/,
+  );
   assert.match(page, />Page de test<\/button>/);
 
-  const htmx = await fetch(server.baseUrl + '/printers/printer-1/test', { method: 'POST', headers: { 'HX-Request': 'true' } });
+  const htmx = await fetch(server.baseUrl + '/printers/printer-1/test', {
+    method: 'POST',
+    headers: { 'HX-Request': 'true' },
+  });
   assert.equal(htmx.status, 201);
   assert.match(await htmx.text(), /Page de test envoyée à printer-1 — tâche n°\d+/);
-  const plain = await fetch(server.baseUrl + '/printers/printer-1/test', { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+  const plain = await fetch(server.baseUrl + '/printers/printer-1/test', {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: '',
+  });
   assert.equal(plain.status, 303);
   assert.match(plain.headers.get('location') ?? '', /^\/\?sent=\d+$/);
 
@@ -89,5 +103,8 @@ test('the page has a test print button per printer; htmx gets a confirmation, a 
   assert.match((unknown.json as { error: string }).error, /no printer "nowhere"/);
   assert.equal((await postJson(server.baseUrl, '/printers/a%2Fb/test', {})).status, 404);
   const jobs = (await getJson<PrintJob[]>(server.baseUrl, '/jobs')).json;
-  assert.deepEqual(jobs.map((j) => j.kind), ['test', 'test']);
+  assert.deepEqual(
+    jobs.map((j) => j.kind),
+    ['test', 'test'],
+  );
 });

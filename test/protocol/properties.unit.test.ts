@@ -12,35 +12,88 @@ import { layoutReceipt, sanitizeContent } from '../../protocol/receipt-layout';
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
 const ESCPOS_FRAGMENTS = [
   '\x1b@', // reset
-  '\x1bp\x00\x19\xfa', '\x10\x14\x01\x00\x05', // cash drawer kick (ESC p, DLE DC4)
-  '\x1dV\x00', '\x1dVA\x10', '\x1bi', '\x1bm', // cuts
-  '\x1bt\x01', '\x1bR\x01', '\x1c&', '\x1c.', '\x1cC\x01', // code page, character set, Kanji mode
-  '\x1b!\x30', '\x1d!\x77', '\x1bd\xff', '\x1dk\x04', '\x1cp\x01\x00', '\x1d(k\x03\x00', // size, feed, barcode, logo, QR
-  '\x9b', '\x85', '\x8d', '\x7f', '\x00', '\r\n', '\r', '\t', '\n', '\u2028', '\u2029', '\u200b', '\ufeff', '\u00ad',
-  'é', '€', 'œ', '’', '日本', 'e\u0301', '⌂', '☺', '♪', '\u{1F600}', '\ud800',
+  '\x1bp\x00\x19\xfa',
+  '\x10\x14\x01\x00\x05', // cash drawer kick (ESC p, DLE DC4)
+  '\x1dV\x00',
+  '\x1dVA\x10',
+  '\x1bi',
+  '\x1bm', // cuts
+  '\x1bt\x01',
+  '\x1bR\x01',
+  '\x1c&',
+  '\x1c.',
+  '\x1cC\x01', // code page, character set, Kanji mode
+  '\x1b!\x30',
+  '\x1d!\x77',
+  '\x1bd\xff',
+  '\x1dk\x04',
+  '\x1cp\x01\x00',
+  '\x1d(k\x03\x00', // size, feed, barcode, logo, QR
+  '\x9b',
+  '\x85',
+  '\x8d',
+  '\x7f',
+  '\x00',
+  '\r\n',
+  '\r',
+  '\t',
+  '\n',
+  '\u2028',
+  '\u2029',
+  '\u200b',
+  '\ufeff',
+  '\u00ad',
+  'é',
+  '€',
+  'œ',
+  '’',
+  '日本',
+  'e\u0301',
+  '⌂',
+  '☺',
+  '♪',
+  '\u{1F600}',
+  '\ud800',
 ];
 const hostileText = fc
-  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom(...ESCPOS_FRAGMENTS), fc.string({ maxLength: 60 })), { maxLength: 40 })
+  .array(
+    fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.constantFrom(...ESCPOS_FRAGMENTS),
+      fc.string({ maxLength: 60 }),
+    ),
+    { maxLength: 40 },
+  )
   .map((parts) => parts.join(''));
 
-const EXPECTED_COMMANDS = (codePage: keyof typeof CODE_PAGES) => ['ESC @', 'FS .', `ESC t ${CODE_PAGES[codePage].escT}`, 'GS V 0'];
+const EXPECTED_COMMANDS = (codePage: keyof typeof CODE_PAGES) => [
+  'ESC @',
+  'FS .',
+  `ESC t ${CODE_PAGES[codePage].escT}`,
+  'GS V 0',
+];
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 
 test('property: the receipt never throws, and its bytes hold no command but the agent’s own, whatever the content', () => {
   fc.assert(
-    fc.property(hostileText, fc.constantFrom(...CODE_PAGE_NAMES), fc.integer({ min: 16, max: 255 }), (content, codePage, columns) => {
-      const createdAt = '2026-03-04T05:06:00Z';
-      for (const line of layoutReceipt({ content, createdAt }, { columns, codePage })) {
-        assert.doesNotMatch(line, CONTROL);
-        assert.ok(!line.includes('\t'));
-        assert.ok([...line].length <= columns);
-      }
-      const decoded = decodeEscPos(renderReceipt({ content, createdAt }, { columns, codePage }));
-      assert.deepEqual(decoded.unexpected, []);
-      assert.equal(decoded.receipts.length, 1);
-      assert.deepEqual(decoded.receipts[0]!.commands, EXPECTED_COMMANDS(codePage));
-      assert.ok(decoded.receipts[0]!.lines.every((l) => [...l].length <= columns));
-    }),
+    fc.property(
+      hostileText,
+      fc.constantFrom(...CODE_PAGE_NAMES),
+      fc.integer({ min: 16, max: 255 }),
+      (content, codePage, columns) => {
+        const createdAt = '2026-03-04T05:06:00Z';
+        for (const line of layoutReceipt({ content, createdAt }, { columns, codePage })) {
+          assert.doesNotMatch(line, CONTROL);
+          assert.ok(!line.includes('\t'));
+          assert.ok([...line].length <= columns);
+        }
+        const decoded = decodeEscPos(renderReceipt({ content, createdAt }, { columns, codePage }));
+        assert.deepEqual(decoded.unexpected, []);
+        assert.equal(decoded.receipts.length, 1);
+        assert.deepEqual(decoded.receipts[0]!.commands, EXPECTED_COMMANDS(codePage));
+        assert.ok(decoded.receipts[0]!.lines.every((l) => [...l].length <= columns));
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -57,10 +110,24 @@ test('property: sanitizing keeps only newlines and printable characters of the c
 
 test('property: validatePrintRequest never throws; what it accepts is a non-blank string of at most 4,000 characters, which the agent accepts too', () => {
   const body = fc.oneof(
-    fc.anything({ withBigInt: true, withBoxedValues: true, withMap: true, withSet: true, withNullPrototype: true, withDate: true, withTypedArray: true, withSparseArray: true }),
+    fc.anything({
+      withBigInt: true,
+      withBoxedValues: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      withDate: true,
+      withTypedArray: true,
+      withSparseArray: true,
+    }),
     fc.record(
       {
-        content: fc.oneof(hostileText, fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }), fc.string({ unit: fc.constant('\u{1F600}'), minLength: 3990, maxLength: 4010 }), fc.anything()),
+        content: fc.oneof(
+          hostileText,
+          fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }),
+          fc.string({ unit: fc.constant('\u{1F600}'), minLength: 3990, maxLength: 4010 }),
+          fc.anything(),
+        ),
         printerId: fc.oneof(fc.string(), fc.anything()),
       },
       { requiredKeys: [] },
@@ -79,7 +146,10 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
       assert.ok([...result.value.content].length <= MAX_CONTENT_LENGTH);
       if (result.value.printerId !== undefined) assert.match(result.value.printerId, /^[A-Za-z0-9_-]{1,64}$/);
       // What the page accepts, the agent accepts too: no job can be stuck as "malformed" on its way.
-      assert.ok(parseJobMessage(JSON.stringify({ id: 1, content: result.value.content, createdAt: new Date().toISOString() })).ok);
+      assert.ok(
+        parseJobMessage(JSON.stringify({ id: 1, content: result.value.content, createdAt: new Date().toISOString() }))
+          .ok,
+      );
     }),
     { numRuns: 500 },
   );
@@ -90,7 +160,11 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
     {
       id: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null), fc.maxSafeNat()),
       status: fc.oneof(fc.constantFrom(...ACK_STATUSES), fc.string()),
-      at: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string(), fc.integer()),
+      at: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.string(),
+        fc.integer(),
+      ),
       error: fc.oneof(fc.string({ maxLength: 1200 }), fc.anything()),
     },
     { requiredKeys: [] },

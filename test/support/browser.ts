@@ -15,7 +15,16 @@ export const PHONE = { width: 390, height: 844 };
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -33,7 +42,13 @@ export interface OpenedPage {
  * A fresh browser context on `baseUrl` + `route`, with the strict CSP added to every HTML document
  * (unless the server already sends a policy of its own).
  */
-export async function openPage(t: TestContext, browser: Browser, baseUrl: string, route = '/', options: BrowserContextOptions = {}): Promise<OpenedPage> {
+export async function openPage(
+  t: TestContext,
+  browser: Browser,
+  baseUrl: string,
+  route = '/',
+  options: BrowserContextOptions = {},
+): Promise<OpenedPage> {
   const context = await browser.newContext({ viewport: DESKTOP, locale: 'fr-FR', ...options });
   t.after(() => context.close());
   await context.route(
@@ -51,7 +66,8 @@ export async function openPage(t: TestContext, browser: Browser, baseUrl: string
   const problems: string[] = [];
   const dialogs: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
+    if (message.type() === 'error' || message.type() === 'warning')
+      problems.push(`console ${message.type()}: ${message.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('dialog', (dialog) => {
@@ -60,12 +76,14 @@ export async function openPage(t: TestContext, browser: Browser, baseUrl: string
   });
   await page.goto(baseUrl + route);
   const marker = `loaded-${Math.random()}`;
-  if (options.javaScriptEnabled !== false) await page.evaluate((m) => ((window as unknown as { printhopTestMarker: string }).printhopTestMarker = m), marker);
+  if (options.javaScriptEnabled !== false)
+    await page.evaluate((m) => ((window as unknown as { printhopTestMarker: string }).printhopTestMarker = m), marker);
   return {
     page,
     problems,
     dialogs,
-    sameDocument: () => page.evaluate((m) => (window as unknown as { printhopTestMarker?: string }).printhopTestMarker === m, marker),
+    sameDocument: () =>
+      page.evaluate((m) => (window as unknown as { printhopTestMarker?: string }).printhopTestMarker === m, marker),
   };
 }
 

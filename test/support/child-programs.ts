@@ -80,7 +80,14 @@ export class ServerProcess {
 
   /** What harness.mqttCredentials needs to know of a server: a spawned one answers for the same identities. */
   asTestServer(): TestServer {
-    return { baseUrl: this.baseUrl, wsUrl: this.wsUrl, tcpUrl: this.tcpUrl, dataDir: this.dataDir, httpPort: this.httpPort, mqttPort: this.mqttPort } as unknown as TestServer;
+    return {
+      baseUrl: this.baseUrl,
+      wsUrl: this.wsUrl,
+      tcpUrl: this.tcpUrl,
+      dataDir: this.dataDir,
+      httpPort: this.httpPort,
+      mqttPort: this.mqttPort,
+    } as unknown as TestServer;
   }
 
   credentials(as: MqttIdentity): { username?: string; password?: string } {

@@ -19,7 +19,8 @@ export interface TestCups {
 export async function startTestCups(t: TestContext): Promise<TestCups> {
   const dir = tempDir(t, 'printhop-cups-');
   fs.chmodSync(dir, 0o755); // cupsd refuses a ServerRoot others cannot read, and lp must reach the socket
-  for (const sub of ['spool', 'tmp', 'cache', 'state', 'log', 'bin/backend']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  for (const sub of ['spool', 'tmp', 'cache', 'state', 'log', 'bin/backend'])
+    fs.mkdirSync(path.join(dir, sub), { recursive: true });
   fs.symlinkSync('/usr/lib/cups/daemon', path.join(dir, 'bin/daemon'));
   const backend = path.join(dir, 'bin/backend/testpaper');
   fs.writeFileSync(
@@ -37,12 +38,27 @@ export async function startTestCups(t: TestContext): Promise<TestCups> {
   fs.writeFileSync(
     path.join(dir, 'cups-files.conf'),
     [
-      `ServerRoot ${dir}`, `RequestRoot ${dir}/spool`, `TempDir ${dir}/tmp`, `CacheDir ${dir}/cache`, `StateDir ${dir}/state`,
-      `ErrorLog ${dir}/log/error_log`, `AccessLog ${dir}/log/access_log`, `PageLog ${dir}/log/page_log`,
-      `ServerBin ${dir}/bin`, 'DataDir /usr/share/cups', 'User lp', 'Group lp', 'SystemGroup root', '',
+      `ServerRoot ${dir}`,
+      `RequestRoot ${dir}/spool`,
+      `TempDir ${dir}/tmp`,
+      `CacheDir ${dir}/cache`,
+      `StateDir ${dir}/state`,
+      `ErrorLog ${dir}/log/error_log`,
+      `AccessLog ${dir}/log/access_log`,
+      `PageLog ${dir}/log/page_log`,
+      `ServerBin ${dir}/bin`,
+      'DataDir /usr/share/cups',
+      'User lp',
+      'Group lp',
+      'SystemGroup root',
+      '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn('cupsd', ['-f', '-c', path.join(dir, 'cupsd.conf'), '-s', path.join(dir, 'cups-files.conf')], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    'cupsd',
+    ['-f', '-c', path.join(dir, 'cupsd.conf'), '-s', path.join(dir, 'cups-files.conf')],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let spawnError: Error | null = null;
   child.once('error', (err) => (spawnError = err));
@@ -53,7 +69,8 @@ export async function startTestCups(t: TestContext): Promise<TestCups> {
   };
   defer(t, stop);
   await waitFor('cupsd listening', () => {
-    if (spawnError) throw new Error(`cannot start cupsd (apt-get install cups-daemon cups-client): ${String(spawnError)}`);
+    if (spawnError)
+      throw new Error(`cannot start cupsd (apt-get install cups-daemon cups-client): ${String(spawnError)}`);
     return fs.existsSync(socket);
   });
   return {

@@ -13,7 +13,15 @@ import { readTokens, type Account } from '../../broker-server/broker/tokens';
 import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
 import { startServer, type RunningServer } from '../../broker-server/server';
 import { Database } from '../../broker-server/db/database';
-import { cleanupStack, createTestDatabase, externalServicesMissing, postgresMissing, startMosquitto, testBrokerAccounts, type TestBroker } from './services';
+import {
+  cleanupStack,
+  createTestDatabase,
+  externalServicesMissing,
+  postgresMissing,
+  startMosquitto,
+  testBrokerAccounts,
+  type TestBroker,
+} from './services';
 
 /**
  * `embedded`: the default deployment (Aedes inside the server, SQLite in DATA_DIR).
@@ -57,7 +65,11 @@ export function testLogger(): Logger {
 }
 
 /** A logger that keeps every line, to check what the parts log (and what they must never log). */
-export function captureLogger(level = 'debug'): { log: Logger; text: () => string; entries: () => Array<Record<string, unknown>> } {
+export function captureLogger(level = 'debug'): {
+  log: Logger;
+  text: () => string;
+  entries: () => Array<Record<string, unknown>>;
+} {
   const lines: string[] = [];
   const log = pino({ level }, { write: (line: string) => void lines.push(line) });
   return { log, text: () => lines.join(''), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
@@ -126,7 +138,11 @@ export interface TestServerOptions {
  * Stops a part once, however often asked: after the test (in reverse order, see defer), before an
  * external broker it uses, or earlier when the test itself calls the returned function.
  */
-function stopAfterTest(t: TestContext, stop: () => Promise<void>, external: { defer: (stop: () => Promise<unknown>) => void } | null | undefined): () => Promise<void> {
+function stopAfterTest(
+  t: TestContext,
+  stop: () => Promise<void>,
+  external: { defer: (stop: () => Promise<unknown>) => void } | null | undefined,
+): () => Promise<void> {
   let stopping: Promise<void> | null = null;
   const once = () => (stopping ??= stop());
   defer(t, once);
@@ -135,7 +151,11 @@ function stopAfterTest(t: TestContext, stop: () => Promise<void>, external: { de
 }
 
 /** Rate limiting is off in tests unless a test asks for it (`printRate`): many tests post jobs in bursts. */
-export async function startTestServer(t: TestContext, overrides: Partial<ServerConfig> = {}, options: TestServerOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  t: TestContext,
+  overrides: Partial<ServerConfig> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const mode = options.join?.mode ?? options.mode ?? 'embedded';
   const dataDir = overrides.dataDir ?? tempDir(t);
   let external: TestServer['external'] = null;
@@ -144,13 +164,34 @@ export async function startTestServer(t: TestContext, overrides: Partial<ServerC
     if (options.join?.external) external = options.join.external;
     else {
       const defer = cleanupStack(t);
-      const broker = await startMosquitto(t, testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])]), defer);
+      const broker = await startMosquitto(
+        t,
+        testBrokerAccounts([...new Set([...TEST_PRINTERS, ...(overrides.printers ?? [])])]),
+        defer,
+      );
       external = { broker, databaseUrl: await createTestDatabase(), defer };
     }
     const account = external.broker.accounts.server;
-    modeConfig = { mqttUrl: external.broker.tcpUrl, mqttUsername: account.username, mqttPassword: account.password, mqttPort: -1, databaseUrl: external.databaseUrl };
+    modeConfig = {
+      mqttUrl: external.broker.tcpUrl,
+      mqttUsername: account.username,
+      mqttPassword: account.password,
+      mqttPort: -1,
+      databaseUrl: external.databaseUrl,
+    };
   }
-  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir, printRate: { perMinute: 0, burst: 1 }, ...modeConfig, ...overrides });
+  const config = loadServerConfig(
+    {},
+    {
+      port: 0,
+      mqttPort: 0,
+      host: '127.0.0.1',
+      dataDir,
+      printRate: { perMinute: 0, burst: 1 },
+      ...modeConfig,
+      ...overrides,
+    },
+  );
   const server = await startServer(config, options.log ?? testLogger());
   const stop = stopAfterTest(t, () => server.stop(), external);
   return {
@@ -203,9 +244,15 @@ export function mqttCredentials(
     if (!printer) throw new Error(`no broker account for printer ${as.printerId} in this test broker`);
     return { username: printer.printerId, password: printer.token };
   }
-  if (!server.accounts && !server.dataDir) throw new Error('mqttCredentials needs a server, its DATA_DIR or its external broker');
+  if (!server.accounts && !server.dataDir)
+    throw new Error('mqttCredentials needs a server, its DATA_DIR or its external broker');
   const accounts = server.accounts ?? readTokens(server.dataDir!);
-  const account: Account = as === 'debug' ? { kind: 'debug' } : as === 'server' ? { kind: 'server' } : { kind: 'printer', printerId: as.printerId };
+  const account: Account =
+    as === 'debug'
+      ? { kind: 'debug' }
+      : as === 'server'
+        ? { kind: 'server' }
+        : { kind: 'printer', printerId: as.printerId };
   return accounts.credentialsFor(account);
 }
 
@@ -217,8 +264,17 @@ export function mosquittoClientArgs(server: TestServer, as: MqttIdentity): strin
 }
 
 /** A raw mqtt.js client to the test server's broker over TCP, ended after the test. */
-export async function connectClient(t: TestContext, server: TestServer, as: MqttIdentity, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
-  const client = await mqtt.connectAsync(server.tcpUrl, { reconnectPeriod: 0, ...mqttCredentials(server, as), ...options });
+export async function connectClient(
+  t: TestContext,
+  server: TestServer,
+  as: MqttIdentity,
+  options: mqtt.IClientOptions = {},
+): Promise<mqtt.MqttClient> {
+  const client = await mqtt.connectAsync(server.tcpUrl, {
+    reconnectPeriod: 0,
+    ...mqttCredentials(server, as),
+    ...options,
+  });
   defer(t, () => client.endAsync(true));
   return client;
 }
@@ -227,7 +283,11 @@ export async function connectClient(t: TestContext, server: TestServer, as: Mqtt
  * The environment of an agent run as a child process (`node --import tsx agent/main.ts`), connected to
  * `server` over TCP MQTT with the printer's credentials; `extra` adds or overrides settings.
  */
-export function agentChildEnv(server: TestServer, printerId: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function agentChildEnv(
+  server: TestServer,
+  printerId: string,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const credentials = mqttCredentials(server, { printerId });
   return {
     ...process.env,
@@ -241,7 +301,11 @@ export function agentChildEnv(server: TestServer, printerId: string, extra: Reco
 }
 
 /** An agent on a `file:` virtual printer, connected to `server` (over WebSocket unless `mqttUrl` says otherwise). */
-export async function startTestAgent(t: TestContext, server: Pick<TestServer, 'external' | 'wsUrl'> & Partial<Pick<TestServer, 'dataDir' | 'accounts'>>, overrides: Partial<AgentConfig> = {}): Promise<TestAgent> {
+export async function startTestAgent(
+  t: TestContext,
+  server: Pick<TestServer, 'external' | 'wsUrl'> & Partial<Pick<TestServer, 'dataDir' | 'accounts'>>,
+  overrides: Partial<AgentConfig> = {},
+): Promise<TestAgent> {
   const printerId = overrides.printerId ?? 'printer-1';
   const credentials = mqttCredentials(server, { printerId });
   const dir = overrides.dataDir ? path.dirname(overrides.dataDir) : tempDir(t, 'printhop-agent-');
@@ -282,7 +346,12 @@ export async function startVirtualPrinter(t: TestContext, condition: VirtualCond
   return printer;
 }
 
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  intervalMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -292,13 +361,23 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
-export async function postJson(baseUrl: string, route: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
-  const res = await fetch(baseUrl + route, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+export async function postJson(
+  baseUrl: string,
+  route: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const res = await fetch(baseUrl + route, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let json: unknown = text;
   try {

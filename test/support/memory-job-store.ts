@@ -4,7 +4,15 @@
  */
 import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
 import { applyTransition } from '../../broker-server/store/job-rules';
-import type { JobFilter, JobStore, NewJob, PrinterRecord, PrinterStatusWrite, PrintJob, TransitionRequest } from '../../broker-server/store/job-store';
+import type {
+  JobFilter,
+  JobStore,
+  NewJob,
+  PrinterRecord,
+  PrinterStatusWrite,
+  PrintJob,
+  TransitionRequest,
+} from '../../broker-server/store/job-store';
 
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<number, PrintJob>();
@@ -30,7 +38,19 @@ export class MemoryJobStore implements JobStore {
   async insert(job: NewJob): Promise<PrintJob> {
     await this.commit();
     const now = new Date().toISOString();
-    const stored: PrintJob = { id: this.nextId++, ...job, createdBy: job.createdBy ?? null, status: 'pending', error: null, createdAt: now, updatedAt: now, sentAt: null, receivedAt: null, printedAt: null, finishedAt: null };
+    const stored: PrintJob = {
+      id: this.nextId++,
+      ...job,
+      createdBy: job.createdBy ?? null,
+      status: 'pending',
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      sentAt: null,
+      receivedAt: null,
+      printedAt: null,
+      finishedAt: null,
+    };
     this.jobs.set(stored.id, stored);
     return { ...stored };
   }
@@ -50,23 +70,36 @@ export class MemoryJobStore implements JobStore {
 
   async list(filter: JobFilter): Promise<PrintJob[]> {
     return this.all()
-      .filter((j) => (!filter.status || j.status === filter.status) && (!filter.printerId || j.printerId === filter.printerId))
-      .filter((j) => (!filter.since || j.createdAt >= filter.since.toISOString()) && (!filter.until || j.createdAt < filter.until.toISOString()))
+      .filter(
+        (j) =>
+          (!filter.status || j.status === filter.status) && (!filter.printerId || j.printerId === filter.printerId),
+      )
+      .filter(
+        (j) =>
+          (!filter.since || j.createdAt >= filter.since.toISOString()) &&
+          (!filter.until || j.createdAt < filter.until.toISOString()),
+      )
       .filter((j) => filter.beforeId === undefined || j.id < filter.beforeId)
       .reverse()
       .slice(0, filter.limit ?? 50);
   }
 
   async unfinished(printerId?: string): Promise<PrintJob[]> {
-    return this.all().filter((j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId));
+    return this.all().filter(
+      (j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId),
+    );
   }
 
   async stale(before: Date): Promise<PrintJob[]> {
-    return (await this.unfinished()).filter((j) => Date.parse(j.updatedAt) < before.getTime() && this.printerRows.get(j.printerId)?.state === 'online');
+    return (await this.unfinished()).filter(
+      (j) => Date.parse(j.updatedAt) < before.getTime() && this.printerRows.get(j.printerId)?.state === 'online',
+    );
   }
 
   async prune(before: Date): Promise<number> {
-    const old = this.all().filter((j) => isFinal(j.status) && j.finishedAt !== null && Date.parse(j.finishedAt) < before.getTime());
+    const old = this.all().filter(
+      (j) => isFinal(j.status) && j.finishedAt !== null && Date.parse(j.finishedAt) < before.getTime(),
+    );
     for (const j of old) this.jobs.delete(j.id);
     return old.length;
   }

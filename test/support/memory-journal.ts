@@ -29,7 +29,11 @@ export class MemoryJournal implements JobJournal {
     return [...this.entries.values()].sort((a, b) => a.id - b.id);
   }
 
-  async record(id: number, state: JournalState, extra: { job?: JobMessage; error?: string } = {}): Promise<JournalEntry> {
+  async record(
+    id: number,
+    state: JournalState,
+    extra: { job?: JobMessage; error?: string } = {},
+  ): Promise<JournalEntry> {
     const entry = nextEntry(this.entries.get(id), id, state, new Date().toISOString(), extra);
     this.entries.set(id, entry); // known at once, durable once the write resolves: as with the file
     if (!this.batch) {

@@ -52,7 +52,9 @@ export class MemoryPrinter implements PrinterTransport {
         this.steps.push(error ? 'bytes failed' : 'bytes');
         if (error) return Promise.reject(error);
         this.writes.push(bytes);
-        return this.writeDelayMs ? new Promise<void>((resolve) => setTimeout(resolve, this.writeDelayMs)) : Promise.resolve();
+        return this.writeDelayMs
+          ? new Promise<void>((resolve) => setTimeout(resolve, this.writeDelayMs))
+          : Promise.resolve();
       },
       close: () => {
         this.closes++;

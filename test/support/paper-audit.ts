@@ -34,7 +34,8 @@ export function auditPaper(options: AuditOptions): AuditResult {
   const ids = new Set(options.jobs.map((j) => j.id));
   for (const id of options.accepted) if (!ids.has(id)) problems.push(`accepted job ${id} is missing from the API`);
   const decoded = decodeEscPos(options.paper);
-  if (decoded.unexpected.length) problems.push(`unexpected control bytes on paper: ${decoded.unexpected.slice(0, 5).join(', ')}`);
+  if (decoded.unexpected.length)
+    problems.push(`unexpected control bytes on paper: ${decoded.unexpected.slice(0, 5).join(', ')}`);
   const complete = new Map<number, number>();
   const partial = new Map<number, number>();
   const paperOrder: string[] = [];
@@ -62,7 +63,8 @@ export function auditPaper(options: AuditOptions): AuditResult {
     switch (job.status) {
       case 'printed':
         result.printed.push(job);
-        if (whole !== 1 || part !== 0) problems.push(`job ${job.id} is printed but is on paper ${whole} time(s) whole and ${part} time(s) partly`);
+        if (whole !== 1 || part !== 0)
+          problems.push(`job ${job.id} is printed but is on paper ${whole} time(s) whole and ${part} time(s) partly`);
         break;
       case 'interrupted':
         result.interrupted.push(job);
@@ -81,7 +83,8 @@ export function auditPaper(options: AuditOptions): AuditResult {
   }
   const anonymousPartial = partial.get(-1) ?? 0;
   result.partial += anonymousPartial;
-  if (result.partial > result.interrupted.length) problems.push(`${result.partial} partial receipts for ${result.interrupted.length} interrupted jobs`);
+  if (result.partial > result.interrupted.length)
+    problems.push(`${result.partial} partial receipts for ${result.interrupted.length} interrupted jobs`);
   return result;
 }
 
@@ -99,14 +102,22 @@ export async function allFinal(baseUrl: string, timeoutMs = 120_000): Promise<Pr
       'every job final',
       async () => {
         last = await allJobs(baseUrl);
-        return last.length > 0 && last.every((j) => ['printed', 'failed', 'interrupted'].includes(j.status)) ? last : null;
+        return last.length > 0 && last.every((j) => ['printed', 'failed', 'interrupted'].includes(j.status))
+          ? last
+          : null;
       },
       timeoutMs,
       250,
     );
   } catch (err) {
     const open = last.filter((j) => !['printed', 'failed', 'interrupted'].includes(j.status));
-    throw new Error(`${(err as Error).message}; not final: ${open.slice(0, 10).map((j) => `${j.id}:${j.status}`).join(' ')}`, { cause: err });
+    throw new Error(
+      `${(err as Error).message}; not final: ${open
+        .slice(0, 10)
+        .map((j) => `${j.id}:${j.status}`)
+        .join(' ')}`,
+      { cause: err },
+    );
   }
 }
 

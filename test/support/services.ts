@@ -37,7 +37,9 @@ export const mosquittoBin = which('mosquitto', ['/usr/sbin/mosquitto']);
 
 function postgresBinDir(): string | null {
   const base = '/usr/lib/postgresql';
-  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin/initdb'))) : [];
+  const versions = fs.existsSync(base)
+    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin/initdb')))
+    : [];
   versions.sort((a, b) => Number(b) - Number(a));
   if (versions[0]) return path.join(base, versions[0], 'bin');
   const initdb = which('initdb');
@@ -54,7 +56,10 @@ export function postgresMissing(): string | false {
 
 /** Why the Mosquitto + PostgreSQL tests cannot run here, or false when they can (always false when required: they then fail loudly). */
 export function externalServicesMissing(): string | false {
-  const missing = [!mosquittoBin && 'mosquitto (apt-get install mosquitto)', !pgBin && 'PostgreSQL (apt-get install postgresql)'].filter(Boolean);
+  const missing = [
+    !mosquittoBin && 'mosquitto (apt-get install mosquitto)',
+    !pgBin && 'PostgreSQL (apt-get install postgresql)',
+  ].filter(Boolean);
   if (!missing.length || REQUIRED) return false;
   return `not installed here: ${missing.join(', ')}`;
 }
@@ -76,7 +81,10 @@ async function waitForPort(port: number, what: string, timeoutMs = 10_000): Prom
 }
 
 /** The example configuration with this test's ports and files; fails if the example no longer has what it rewrites. */
-export function mosquittoTestConf(example: string, options: { tcpPort: number; wsPort: number; passwordFile: string; aclFile: string }): string {
+export function mosquittoTestConf(
+  example: string,
+  options: { tcpPort: number; wsPort: number; passwordFile: string; aclFile: string },
+): string {
   const rewrites: Array<[RegExp, string]> = [
     [/^password_file .*$/m, `password_file ${options.passwordFile}`],
     [/^acl_file .*$/m, `acl_file ${options.aclFile}`],
@@ -134,7 +142,11 @@ export function cleanupStack(t: TestContext): (stop: () => Promise<unknown>) => 
 }
 
 /** Mosquitto from the example configuration, with access files for `accounts`; stopped after the test (through `defer`, if given). */
-export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, defer: (stop: () => Promise<unknown>) => void = (stop) => t.after(stop)): Promise<TestBroker> {
+export async function startMosquitto(
+  t: TestContext,
+  accounts: BrokerAccounts,
+  defer: (stop: () => Promise<unknown>) => void = (stop) => t.after(stop),
+): Promise<TestBroker> {
   if (!mosquittoBin) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-mosquitto-'));
   const files = mosquittoAccessFiles(accounts);
@@ -145,7 +157,10 @@ export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, d
   giveToMosquitto(dir, passwordFile);
   const [tcpPort, wsPort] = [await freePort(), await freePort()];
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, mosquittoTestConf(fs.readFileSync(EXAMPLE_MOSQUITTO_CONF, 'utf8'), { tcpPort, wsPort, passwordFile, aclFile }));
+  fs.writeFileSync(
+    conf,
+    mosquittoTestConf(fs.readFileSync(EXAMPLE_MOSQUITTO_CONF, 'utf8'), { tcpPort, wsPort, passwordFile, aclFile }),
+  );
   const child = spawn(mosquittoBin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -171,7 +186,14 @@ export async function startMosquitto(t: TestContext, accounts: BrokerAccounts, d
     fs.rmSync(dir, { recursive: true, force: true });
   };
   defer(stop);
-  return { tcpUrl: `mqtt://127.0.0.1:${tcpPort}`, wsUrl: `ws://127.0.0.1:${wsPort}`, tcpPort, accounts, debug: accounts.debug!, stop };
+  return {
+    tcpUrl: `mqtt://127.0.0.1:${tcpPort}`,
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    tcpPort,
+    accounts,
+    debug: accounts.debug!,
+    stop,
+  };
 }
 
 export const EXAMPLE_DYNSEC_CONF = path.join(ROOT, 'deploy/mosquitto/printhop-dynsec.conf');
@@ -181,11 +203,16 @@ export const EXAMPLE_DYNSEC_CONF = path.join(ROOT, 'deploy/mosquitto/printhop-dy
  * ports and the plugin's JSON file), initialised as the README says: `mosquitto_ctrl dynsec init FILE
  * printhop-server PASSWORD`. Stopped after the test.
  */
-export async function startDynsecMosquitto(t: TestContext, serverPassword: string): Promise<{ tcpUrl: string; wsUrl: string; stop: () => Promise<void> }> {
+export async function startDynsecMosquitto(
+  t: TestContext,
+  serverPassword: string,
+): Promise<{ tcpUrl: string; wsUrl: string; stop: () => Promise<void> }> {
   if (!mosquittoBin) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-dynsec-'));
   const json = path.join(dir, 'dynamic-security.json');
-  const init = spawnSync('mosquitto_ctrl', ['dynsec', 'init', json, 'printhop-server', serverPassword], { encoding: 'utf8' });
+  const init = spawnSync('mosquitto_ctrl', ['dynsec', 'init', json, 'printhop-server', serverPassword], {
+    encoding: 'utf8',
+  });
   if (init.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${init.stderr || init.stdout}`);
   giveToMosquitto(dir, json);
   const [tcpPort, wsPort] = [await freePort(), await freePort()];
@@ -215,7 +242,10 @@ export async function startDynsecMosquitto(t: TestContext, serverPassword: strin
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await Promise.race([waitForPort(tcpPort, 'mosquitto (dynsec)'), exited.then(() => Promise.reject(new Error(`mosquitto exited at start: ${stderr}`)))]);
+    await Promise.race([
+      waitForPort(tcpPort, 'mosquitto (dynsec)'),
+      exited.then(() => Promise.reject(new Error(`mosquitto exited at start: ${stderr}`))),
+    ]);
   } catch (err) {
     await stop();
     throw err;
@@ -233,7 +263,9 @@ interface PgCluster {
 let cluster: Promise<PgCluster> | null = null;
 
 function asPostgres(command: string, args: string[]): { command: string; args: string[] } {
-  return process.getuid?.() === 0 ? { command: 'runuser', args: ['-u', 'postgres', '--', command, ...args] } : { command, args };
+  return process.getuid?.() === 0
+    ? { command: 'runuser', args: ['-u', 'postgres', '--', command, ...args] }
+    : { command, args };
 }
 
 function runChecked(command: string, args: string[]): void {
@@ -252,10 +284,31 @@ async function startCluster(): Promise<PgCluster> {
   }
   const data = path.join(dir, 'data');
   const port = await freePort();
-  runChecked(path.join(pgBin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  runChecked(path.join(pgBin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--no-sync',
+    '--locale=C',
+  ]);
   // test: fsync off speeds up commits on a busy CI machine; nothing here survives a machine crash anyway.
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`;
-  runChecked(path.join(pgBin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', options, 'start']);
+  runChecked(path.join(pgBin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-l',
+    path.join(dir, 'log'),
+    '-w',
+    '-t',
+    '60',
+    '-o',
+    options,
+    'start',
+  ]);
   process.on('exit', () => {
     const { command, args } = asPostgres(path.join(pgBin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
     spawnSync(command, args);

@@ -46,7 +46,8 @@ export function adminRoutes(options: AdminRouteOptions): Router {
   const router = express.Router();
   const log = options.log.child({ module: 'admin' });
 
-  const send = (res: Response, status: number, page: SafeHtml) => res.status(status).set('Cache-Control', 'no-store').type('html').send(page.value);
+  const send = (res: Response, status: number, page: SafeHtml) =>
+    res.status(status).set('Cache-Control', 'no-store').type('html').send(page.value);
 
   const agentCommand = (req: Request, printerId: string, token: string) => {
     const url = options.agentMqttUrl ?? `${req.secure ? 'wss' : 'ws'}://${req.get('host') ?? 'localhost:3000'}/mqtt`;
@@ -65,7 +66,13 @@ export function adminRoutes(options: AdminRouteOptions): Router {
   };
 
   const renderAdmin = async (session: AdminSession, extra: Partial<AdminPageState> = {}) =>
-    adminPage({ csrfToken: session.csrfToken, formToken: options.formTokens.issue(), accounts: await options.accounts.list(), printers: await options.printers.list(), ...extra });
+    adminPage({
+      csrfToken: session.csrfToken,
+      formToken: options.formTokens.issue(),
+      accounts: await options.accounts.list(),
+      printers: await options.printers.list(),
+      ...extra,
+    });
 
   /** Every admin form: a live session and its CSRF token. */
   const requireSession = (req: AdminRequest, res: Response, next: NextFunction) => {
@@ -75,13 +82,25 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     if (refuseCrossSite(req, res)) return;
     if (!session) {
       log.info({ address: req.ip, path: req.path, session: status }, 'admin request without a valid session refused');
-      send(res, 401, status === 'expired' ? login('Votre session a expiré : reconnectez-vous.') : login('Connectez-vous pour administrer les imprimantes.'));
+      send(
+        res,
+        401,
+        status === 'expired'
+          ? login('Votre session a expiré : reconnectez-vous.')
+          : login('Connectez-vous pour administrer les imprimantes.'),
+      );
       return;
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (!csrfMatches(session, body.csrf)) {
       log.warn({ address: req.ip, path: req.path }, 'admin form with a missing or forged CSRF token refused');
-      send(res, 403, adminRefusal('Formulaire refusé : jeton de sécurité absent ou invalide. Rechargez la page d’administration et recommencez.'));
+      send(
+        res,
+        403,
+        adminRefusal(
+          'Formulaire refusé : jeton de sécurité absent ou invalide. Rechargez la page d’administration et recommencez.',
+        ),
+      );
       return;
     }
     req.adminSession = session;
@@ -93,7 +112,14 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     const unfinished = err.details.unfinishedJobs;
     if (err.status === 409 && Array.isArray(unfinished)) {
       const printerId = String(err.details.printerId ?? '');
-      send(res, 409, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr }, confirmRemove: { printerId, unfinished: unfinished.length } }));
+      send(
+        res,
+        409,
+        await renderAdmin(session, {
+          notice: { kind: 'error', text: err.messageFr },
+          confirmRemove: { printerId, unfinished: unfinished.length },
+        }),
+      );
       return;
     }
     send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
@@ -119,13 +145,25 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       log.warn({ address: req.ip, reason: verdict.reason }, 'admin login refused');
       if (verdict.reason === 'locked') {
         res.set('Retry-After', String(verdict.retryAfterSeconds ?? 60));
-        send(res, 429, login(`Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`));
+        send(
+          res,
+          429,
+          login(
+            `Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`,
+          ),
+        );
       } else send(res, 401, login('Mot de passe incorrect.'));
       return;
     }
     options.sessions.destroy(cookieOf(req, ADMIN_COOKIE));
     const session = options.sessions.create();
-    res.cookie(ADMIN_COOKIE, session.id, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/admin', maxAge: options.sessionMs });
+    res.cookie(ADMIN_COOKIE, session.id, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: req.secure,
+      path: '/admin',
+      maxAge: options.sessionMs,
+    });
     log.info({ address: req.ip }, 'admin logged in');
     res.redirect(303, '/admin');
   });
@@ -143,7 +181,10 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         201,
-        await renderAdmin(session, { notice: { kind: 'ok', text: `Imprimante ${issued.printerId} ajoutée.` }, issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) } }),
+        await renderAdmin(session, {
+          notice: { kind: 'ok', text: `Imprimante ${issued.printerId} ajoutée.` },
+          issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) },
+        }),
       );
     } catch (err) {
       await pageError(res, session, err);
@@ -158,7 +199,10 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         res,
         200,
         await renderAdmin(session, {
-          notice: { kind: 'ok', text: `Nouveau jeton pour ${issued.printerId} : l’ancien est refusé et l’agent connecté a été déconnecté. Relancez-le avec le nouveau ; ses tâches l’attendent.` },
+          notice: {
+            kind: 'ok',
+            text: `Nouveau jeton pour ${issued.printerId} : l’ancien est refusé et l’agent connecté a été déconnecté. Relancez-le avec le nouveau ; ses tâches l’attendent.`,
+          },
           issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) },
         }),
       );
@@ -172,8 +216,19 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     const force = ((req.body ?? {}) as Record<string, unknown>).force === 'true';
     try {
       const removed = await options.accounts.remove(req.params.id, { force });
-      const failed = removed.failedJobs.length ? ` ${removed.failedJobs.length} tâche(s) non imprimée(s) passent en échec.` : '';
-      send(res, 200, await renderAdmin(session, { notice: { kind: 'ok', text: `Imprimante ${removed.printerId} supprimée ; son agent a été déconnecté.${failed}` } }));
+      const failed = removed.failedJobs.length
+        ? ` ${removed.failedJobs.length} tâche(s) non imprimée(s) passent en échec.`
+        : '';
+      send(
+        res,
+        200,
+        await renderAdmin(session, {
+          notice: {
+            kind: 'ok',
+            text: `Imprimante ${removed.printerId} supprimée ; son agent a été déconnecté.${failed}`,
+          },
+        }),
+      );
     } catch (err) {
       await pageError(res, session, err);
     }
@@ -188,9 +243,17 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     if (verdict.ok) return next();
     log.warn({ address: req.ip, reason: verdict.reason, path: req.path }, 'admin API request refused');
     if (verdict.reason === 'locked') {
-      res.set('Retry-After', String(verdict.retryAfterSeconds ?? 60)).status(429).json({ error: `too many wrong admin passwords from your address; try again in ${verdict.retryAfterSeconds ?? 60} s` });
+      res
+        .set('Retry-After', String(verdict.retryAfterSeconds ?? 60))
+        .status(429)
+        .json({
+          error: `too many wrong admin passwords from your address; try again in ${verdict.retryAfterSeconds ?? 60} s`,
+        });
     } else {
-      res.set('WWW-Authenticate', 'Bearer realm="printhop admin"').status(401).json({ error: given ? 'wrong admin password' : 'the admin API needs Authorization: Bearer <admin password>' });
+      res
+        .set('WWW-Authenticate', 'Bearer realm="printhop admin"')
+        .status(401)
+        .json({ error: given ? 'wrong admin password' : 'the admin API needs Authorization: Bearer <admin password>' });
     }
   };
 
@@ -206,7 +269,10 @@ export function adminRoutes(options: AdminRouteOptions): Router {
   router.post('/admin/api/printers', requireBearer, ...options.parseBody, async (req, res) => {
     try {
       const issued = await options.accounts.add(((req.body ?? {}) as Record<string, unknown>).printerId);
-      res.status(201).set('Cache-Control', 'no-store').json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
+      res
+        .status(201)
+        .set('Cache-Control', 'no-store')
+        .json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
     } catch (err) {
       apiError(res, err);
     }
@@ -215,7 +281,9 @@ export function adminRoutes(options: AdminRouteOptions): Router {
   router.post('/admin/api/printers/:id/rotate', requireBearer, async (req, res) => {
     try {
       const issued = await options.accounts.rotate(req.params.id);
-      res.set('Cache-Control', 'no-store').json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
+      res
+        .set('Cache-Control', 'no-store')
+        .json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
     } catch (err) {
       apiError(res, err);
     }
@@ -223,7 +291,9 @@ export function adminRoutes(options: AdminRouteOptions): Router {
 
   router.delete('/admin/api/printers/:id', requireBearer, async (req, res) => {
     try {
-      res.json(await options.accounts.remove(req.params.id, { force: req.query.force === 'true' || req.query.force === '1' }));
+      res.json(
+        await options.accounts.remove(req.params.id, { force: req.query.force === 'true' || req.query.force === '1' }),
+      );
     } catch (err) {
       apiError(res, err);
     }

@@ -3,7 +3,13 @@ import type { Request, Response } from 'express';
 import type { PrintJob } from '../../jobs/job-service';
 import { callerLabel, callerOf } from '../api-keys';
 import { HttpError } from '../errors';
-import { IDEMPOTENCY_FIELD, IDEMPOTENCY_HEADER, parseIdempotencyKey, REPLAYED_HEADER, requestHash } from '../idempotency';
+import {
+  IDEMPOTENCY_FIELD,
+  IDEMPOTENCY_HEADER,
+  parseIdempotencyKey,
+  REPLAYED_HEADER,
+  requestHash,
+} from '../idempotency';
 import { accepted } from '../responses';
 import type { RouteContext } from './context';
 
@@ -31,9 +37,21 @@ export async function createOnce(
 ): Promise<void> {
   const { body, keyField } = request;
   const checked = parseIdempotencyKey(keyOf(req));
-  if (!checked.ok) throw new HttpError(400, checked.error, { field: IDEMPOTENCY_HEADER }, 'Le formulaire n’est plus valable : rechargez la page.');
+  if (!checked.ok)
+    throw new HttpError(
+      400,
+      checked.error,
+      { field: IDEMPOTENCY_HEADER },
+      'Le formulaire n’est plus valable : rechargez la page.',
+    );
   const caller = callerLabel(callerOf(res));
-  const outcome = await ctx.idempotency.once(caller, checked.key, requestHash(req.method, req.path, body), () => create(caller), (id) => ctx.jobs.get(id));
+  const outcome = await ctx.idempotency.once(
+    caller,
+    checked.key,
+    requestHash(req.method, req.path, body),
+    () => create(caller),
+    (id) => ctx.jobs.get(id),
+  );
   if (outcome.replayed) res.set(REPLAYED_HEADER, 'true');
   accepted(req, res, outcome.job, outcome.statusCode, keyField);
 }

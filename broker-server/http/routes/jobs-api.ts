@@ -12,25 +12,39 @@ export function jobRoutes(ctx: RouteContext): Router {
 
   router.post('/print', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
-      throw new HttpError(415, 'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)');
+      throw new HttpError(
+        415,
+        'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)',
+      );
     }
     const checked = validatePrintRequest(req.body);
-    if (!checked.ok) throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {}, checked.errorFr);
+    if (!checked.ok)
+      throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {}, checked.errorFr);
     const printerId = checked.value.printerId ?? ctx.defaultPrinterId;
     if (!(await ctx.printers.isKnown(printerId))) {
       const known = (await ctx.printers.list()).map((p) => p.id);
-      throw new HttpError(422, `unknown printer "${printerId}"; known printers: ${known.join(', ')}`, { field: 'printerId', knownPrinters: known }, `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`);
+      throw new HttpError(
+        422,
+        `unknown printer "${printerId}"; known printers: ${known.join(', ')}`,
+        { field: 'printerId', knownPrinters: known },
+        `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`,
+      );
     }
     // Laid out for this printer's paper, as the agent will: refused whole, never cut.
     refuseTooLong(await preview(ctx, checked.value.content, printerId), ctx.receiptMaxLines);
     const { content } = checked.value;
-    await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) => ctx.intake.print(printerId, content, createdBy));
+    await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) =>
+      ctx.intake.print(printerId, content, createdBy),
+    );
   });
 
   router.post('/jobs/:id/reprint', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const id = parseJobId(req.params.id);
-    if (id === null) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
-    await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) => ctx.intake.reprint(id, createdBy));
+    if (id === null)
+      throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
+    await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) =>
+      ctx.intake.reprint(id, createdBy),
+    );
   });
 
   router.get('/jobs', async (req, res) => {
@@ -40,7 +54,9 @@ export function jobRoutes(ctx: RouteContext): Router {
     const jobs = await ctx.jobs.list({ ...query.value, limit: query.value.limit + 1 });
     const page = jobs.slice(0, query.value.limit);
     if (jobs.length > page.length) {
-      const next = new URLSearchParams(Object.entries(req.query as Record<string, string>).filter(([name]) => name !== 'cursor'));
+      const next = new URLSearchParams(
+        Object.entries(req.query as Record<string, string>).filter(([name]) => name !== 'cursor'),
+      );
       next.set('cursor', encodeCursor(page.at(-1)!.id));
       res.set('Link', `</jobs?${next.toString()}>; rel="next"`);
     }

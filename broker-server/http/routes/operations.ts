@@ -50,11 +50,17 @@ export function operationRoutes(options: OperationsOptions): Router {
       const header = req.get('authorization') ?? '';
       const given = header.startsWith('Bearer ') ? header.slice(7) : '';
       if (!samePassword(given, options.metricsToken)) {
-        res.set('WWW-Authenticate', 'Bearer realm="printhop metrics"').status(401).json({ error: 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>' });
+        res
+          .set('WWW-Authenticate', 'Bearer realm="printhop metrics"')
+          .status(401)
+          .json({ error: 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>' });
         return;
       }
     }
-    res.set('Content-Type', options.metrics.contentType()).set('Cache-Control', 'no-store').send(await options.metrics.text());
+    res
+      .set('Content-Type', options.metrics.contentType())
+      .set('Cache-Control', 'no-store')
+      .send(await options.metrics.text());
   });
 
   return router;

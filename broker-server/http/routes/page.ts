@@ -20,27 +20,56 @@ const VENDOR_FILES = new Map<string, string>([
   ['hx-upsert.min.js', require.resolve('htmx.org/dist/ext/hx-upsert.min.js')],
 ]);
 
-export type PageRenderer = (state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>) => Promise<string>;
+export type PageRenderer = (
+  state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>,
+) => Promise<string>;
 
 /** The receipt the agent of `printerId` would print for `content` now, on its reported paper and code page. */
-export async function preview(ctx: RouteContext, content: string, printerId: string | undefined): Promise<ReceiptPreview> {
-  const id = printerId && isPrinterId(printerId) && (await ctx.printers.isKnown(printerId)) ? printerId : ctx.defaultPrinterId;
+export async function preview(
+  ctx: RouteContext,
+  content: string,
+  printerId: string | undefined,
+): Promise<ReceiptPreview> {
+  const id =
+    printerId && isPrinterId(printerId) && (await ctx.printers.isKnown(printerId)) ? printerId : ctx.defaultPrinterId;
   const printer = await ctx.printers.get(id);
   const columns = printer?.columns ?? ctx.paperColumns;
   const codePage = printer?.codepage && isCodePageName(printer.codepage) ? printer.codepage : DEFAULT_CODE_PAGE;
-  return { lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }), columns, codePage, printerId: id };
+  return {
+    lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }),
+    columns,
+    codePage,
+    printerId: id,
+  };
 }
 
 /** A receipt longer than RECEIPT_MAX_LINES is refused whole (400), in the API's English and the page's French. */
 export function refuseTooLong(receipt: ReceiptPreview, maxLines: number): void {
   const tooLong = receiptLengthProblem(receipt.lines.length, maxLines, receipt.columns);
-  if (tooLong) throw new HttpError(400, tooLong.error, { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines }, tooLong.errorFr);
+  if (tooLong)
+    throw new HttpError(
+      400,
+      tooLong.error,
+      { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines },
+      tooLong.errorFr,
+    );
 }
 
 export function pageRenderer(ctx: RouteContext): PageRenderer {
   return async (state) => {
-    const [recent, printers, receipt] = await Promise.all([ctx.jobs.list({ limit: PAGE_JOB_COUNT }), ctx.printers.list(), preview(ctx, state.content ?? '', state.printerId)]);
-    return page({ ...state, jobs: recent, printers, defaultPrinterId: ctx.defaultPrinterId, preview: receipt, formToken: ctx.formTokens.issue() }).value;
+    const [recent, printers, receipt] = await Promise.all([
+      ctx.jobs.list({ limit: PAGE_JOB_COUNT }),
+      ctx.printers.list(),
+      preview(ctx, state.content ?? '', state.printerId),
+    ]);
+    return page({
+      ...state,
+      jobs: recent,
+      printers,
+      defaultPrinterId: ctx.defaultPrinterId,
+      preview: receipt,
+      formToken: ctx.formTokens.issue(),
+    }).value;
   };
 }
 
@@ -67,7 +96,12 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
     const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
     const length = [...content].length;
     if (length > MAX_CONTENT_LENGTH) {
-      throw new HttpError(400, `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`, { field: 'content' }, `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`);
+      throw new HttpError(
+        400,
+        `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`,
+        { field: 'content' },
+        `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`,
+      );
     }
     const receipt = await preview(ctx, content, printerId);
     refuseTooLong(receipt, ctx.receiptMaxLines);

@@ -11,8 +11,11 @@ export function printerRoutes(ctx: RouteContext): Router {
 
   router.post('/printers/:id/test', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     const printerId = req.params.id;
-    if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId))) throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
-    await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) => ctx.intake.testPrint(printerId, createdBy));
+    if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId)))
+      throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
+    await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) =>
+      ctx.intake.testPrint(printerId, createdBy),
+    );
   });
 
   router.get('/printers', async (_req, res) => {

@@ -58,7 +58,17 @@ const COUNTS = smoke
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) {
+    // start-all's own children (server, agent) first: they would outlive it otherwise.
+    for (const pid of childPids(c.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    c.kill('SIGKILL');
+  }
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
@@ -346,7 +356,7 @@ class EventWatcher {
   private printerWaiters: Array<() => void> = [];
   private req: http.ClientRequest;
 
-  constructor(port: number) {
+  constructor(private readonly port: number) {
     let markReady!: () => void;
     this.ready = new Promise((resolve) => (markReady = resolve));
     this.req = http.get({ host: '127.0.0.1', port, path: '/jobs/events' }, (res) => {
@@ -400,6 +410,15 @@ class EventWatcher {
 
   async allOnline(ids: string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    // A printer that came online before this stream was open sent its event to nobody: ask once.
+    await this.ready;
+    const now = Date.now();
+    for (const printer of await this.printers()) {
+      if (printer.state === 'online' && !this.online.has(printer.id)) {
+        this.online.add(printer.id);
+        this.onlineAt.set(printer.id, now);
+      }
+    }
     while (!ids.every((id) => this.online.has(id))) {
       if (Date.now() > deadline)
         throw new Error(
@@ -414,6 +433,25 @@ class EventWatcher {
 
   close(): void {
     this.req.destroy();
+  }
+
+  private printers(): Promise<Array<{ id: string; state: string }>> {
+    return new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: this.port, path: '/printers' }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            try {
+              resolve(res.statusCode === 200 ? (JSON.parse(body) as Array<{ id: string; state: string }>) : []);
+            } catch (err) {
+              reject(err as Error);
+            }
+          });
+        })
+        .on('error', reject);
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import mqtt from 'mqtt';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
@@ -17,23 +17,9 @@ import {
   type TestServer,
   waitFor,
 } from '../support/harness';
+import { runToEnd } from '../support/child-programs';
 
 const TWO_PRINTERS = { printers: ['printer-1', 'printer-2'] };
-
-/** Runs a Mosquitto client to its end. */
-function run(
-  t: TestContext,
-  command: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(command, args);
-  t.after(() => child.kill());
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
 
 function mosquittoArgs(server: TestServer, as: Parameters<typeof mqttCredentials>[1] | null): string[] {
   const args = ['-h', '127.0.0.1', '-p', String(server.mqttPort)];
@@ -94,7 +80,7 @@ test('a client without credentials, with a wrong password or an unknown name get
     'the right token is accepted',
   );
 
-  const anonymous = await run(t, 'mosquitto_sub', [
+  const anonymous = await runToEnd(t, 'mosquitto_sub', [
     ...mosquittoArgs(server, null),
     '-t',
     'printers/#',
@@ -105,7 +91,7 @@ test('a client without credentials, with a wrong password or an unknown name get
   ]);
   assert.notEqual(anonymous.code, 0);
   assert.match(anonymous.stderr, /Connection Refused: not authori[sz]ed/);
-  const wrongPub = await run(t, 'mosquitto_pub', [
+  const wrongPub = await runToEnd(t, 'mosquitto_pub', [
     '-h',
     '127.0.0.1',
     '-p',
@@ -163,7 +149,7 @@ test("a printer may subscribe only to its own jobs: another printer's jobs, wild
   const seen: string[] = [];
   intruder.on('message', (topic) => seen.push(topic));
 
-  const sub = await run(t, 'mosquitto_sub', [
+  const sub = await runToEnd(t, 'mosquitto_sub', [
     ...mosquittoArgs(server, { printerId: 'printer-2' }),
     '-t',
     topics.jobs('printer-1'),
@@ -192,7 +178,7 @@ test("a fake ack (printer-2 acknowledging printer-1's job) is refused and change
   await waitFor('sent', async () => (await jobStatus(server, job.id)) === 'sent');
   const fake = JSON.stringify({ id: job.id, status: 'printed', at: new Date().toISOString() });
 
-  const published = await run(t, 'mosquitto_pub', [
+  const published = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(server, { printerId: 'printer-2' }),
     '-q',
     '1',
@@ -211,7 +197,7 @@ test("a fake ack (printer-2 acknowledging printer-1's job) is refused and change
 
   // Nor may the debug or server accounts forge acks.
   for (const as of ['debug', 'server'] as const) {
-    const r = await run(t, 'mosquitto_pub', [
+    const r = await runToEnd(t, 'mosquitto_pub', [
       ...mosquittoArgs(server, as),
       '-q',
       '1',
@@ -266,7 +252,7 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   await waitFor('printed', async () => (await jobStatus(server, job.id)) === 'printed');
 
   const byHand = JSON.stringify({ id: 999_999, content: 'à la main', createdAt: new Date().toISOString() });
-  const refused = await run(t, 'mosquitto_pub', [
+  const refused = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(server, 'debug'),
     '-q',
     '1',
@@ -287,7 +273,7 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   const open = await startTestServer(t, { debugCanPublish: true });
   const openAgent = await startTestAgent(t, open);
   await waitFor('printer online', async () => (await open.printers.get('printer-1'))?.state === 'online');
-  const allowed = await run(t, 'mosquitto_pub', [
+  const allowed = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(open, 'debug'),
     '-q',
     '1',
@@ -299,7 +285,7 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   assert.equal(allowed.code, 0, allowed.stderr);
   await waitFor('job by hand printed', () => openAgent.paper().receipts.length === 1);
   assert.equal(openAgent.paper().receipts[0]!.lines[3], 'à la main');
-  const stillNoAck = await run(t, 'mosquitto_pub', [
+  const stillNoAck = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(open, 'debug'),
     '-q',
     '1',
@@ -317,7 +303,7 @@ test("status spoofing is refused: a printer cannot publish another's status, not
   await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const before = (await server.printers.get('printer-1'))!;
 
-  const spoof = await run(t, 'mosquitto_pub', [
+  const spoof = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(server, { printerId: 'printer-2' }),
     '-q',
     '1',
@@ -412,7 +398,7 @@ test('the server account may publish jobs and read acks and status, and nothing 
   );
   await waitFor('printed ack', () => acks.includes('printed'));
   assert.equal(agent.paper().receipts[0]!.lines[3], 'du serveur');
-  const refused = await run(t, 'mosquitto_pub', [
+  const refused = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(server, 'server'),
     '-q',
     '1',

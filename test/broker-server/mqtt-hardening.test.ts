@@ -4,7 +4,6 @@
  * mqtt.js, raw MQTT packets and mosquitto_pub.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
@@ -18,20 +17,7 @@ import {
   type TestServer,
   waitFor,
 } from '../support/harness';
-
-function run(
-  t: TestContext,
-  command: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(command, args);
-  t.after(() => child.kill());
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
+import { runToEnd } from '../support/child-programs';
 
 /** The CONNACK return code of a refused CONNECT, or undefined when accepted (the client is then ended). */
 async function connackRefusal(server: TestServer, options: mqtt.IClientOptions): Promise<number | undefined> {
@@ -108,7 +94,7 @@ test('QoS 2 publishes are refused: the connection is closed, no PUBREC, nothing 
   client.publish(topics.acks('printer-1'), '{}', { qos: 2 });
   await closed;
 
-  const pub = await run(t, 'mosquitto_pub', [
+  const pub = await runToEnd(t, 'mosquitto_pub', [
     '-h',
     '127.0.0.1',
     '-p',
@@ -126,7 +112,7 @@ test('QoS 2 publishes are refused: the connection is closed, no PUBREC, nothing 
   ]);
   assert.notEqual(pub.code, 0, 'mosquitto_pub -q 2 fails');
   // QoS 1, what the protocol uses, still works.
-  const ok = await run(t, 'mosquitto_pub', [
+  const ok = await runToEnd(t, 'mosquitto_pub', [
     '-h',
     '127.0.0.1',
     '-p',
@@ -165,7 +151,7 @@ test('one account may hold at most MQTT_MAX_CONNECTIONS_PER_ACCOUNT connections;
     3,
     'a fourth connection: server unavailable',
   );
-  const sub = await run(t, 'mosquitto_sub', [
+  const sub = await runToEnd(t, 'mosquitto_sub', [
     '-h',
     '127.0.0.1',
     '-p',
@@ -241,7 +227,7 @@ test('password guessing: after MQTT_AUTH_MAX_FAILURES an address is refused for 
 
   // Blocked now: even the right password, for MQTT_AUTH_BLOCK_SECONDS.
   assert.equal(await connackRefusal(server, right), 3);
-  const blocked = await run(t, 'mosquitto_pub', [
+  const blocked = await runToEnd(t, 'mosquitto_pub', [
     '-h',
     '127.0.0.1',
     '-p',
@@ -261,7 +247,7 @@ test('password guessing: after MQTT_AUTH_MAX_FAILURES an address is refused for 
   assert.match(blocked.stderr, /unavailable/);
 
   await new Promise((r) => setTimeout(r, 2200));
-  const pub = await run(t, 'mosquitto_pub', [
+  const pub = await runToEnd(t, 'mosquitto_pub', [
     '-h',
     '127.0.0.1',
     '-p',

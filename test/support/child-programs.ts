@@ -149,3 +149,18 @@ export function spawnAgent(t: TestContext, options: AgentProcessOptions, name = 
   t.after(() => program.kill('SIGKILL'));
   return program;
 }
+
+/** Runs a program (a Mosquitto client, say) to its end, killed when the test ends if it has not. */
+export function runToEnd(
+  t: TestContext,
+  command: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(command, args);
+  t.after(() => child.kill());
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}

@@ -10,24 +10,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mqttPacket from 'mqtt-packet';
+import { freePort } from '../test/support/ports';
 
 const root = process.env.ROOT ?? path.resolve(import.meta.dirname, '..');
 const connections = Number(process.env.CONNECTIONS ?? 1);
 const count = Number(process.env.COUNT ?? 1000);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-flood-'));
-const free = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  const [port, mqttPort] = [await free(), await free()];
+  const [port, mqttPort] = [await freePort(), await freePort()];
   const server = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'broker-server/main.ts')], {
     cwd: root,
     env: {

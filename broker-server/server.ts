@@ -140,7 +140,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       'the admin password file was readable by others; its mode is now 0600',
     );
   const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
-  const live = new LiveUpdates(jobs, printers, { defaultPrinterId: config.defaultPrinterId }, log);
+  const live = new LiveUpdates(
+    jobs,
+    printers,
+    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours },
+    log,
+  );
   const idempotency = new Idempotency(
     new SqlIdempotencyStore(db.sequelize),
     { keyHours: config.idempotencyKeyHours },
@@ -250,7 +255,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
           ),
         ]
       : []),
-    new JobRetention(jobs, config.jobRetentionDays, log),
+    new JobRetention(jobs, config.jobRetentionDays, log, config.eventReplayHours),
     idempotency,
     // Stopped even if its start fails half-way: publications it began must finish before the database closes.
     part(

@@ -60,6 +60,7 @@ export const serverDefaults = {
   TRUST_PROXY: '',
   /** How long an `Idempotency-Key` is remembered: the same key within this time returns the same job. */
   IDEMPOTENCY_KEY_HOURS: 24,
+  EVENT_REPLAY_HOURS: 24,
   /** Jobs one API key may create per minute (its own limit, shared by every instance on PostgreSQL); 0 turns it off. */
   API_KEY_RATE_PER_MINUTE: 6000,
   /** `true`: the JSON API refuses calls without `Authorization: Bearer <key>` (the page's form stays open). */

@@ -113,6 +113,7 @@ const serverSchema = z.object({
   DATABASE_URL: databaseUrl,
   REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
   JOB_RETENTION_DAYS: z.coerce.number().min(0),
+  EVENT_REPLAY_HOURS: z.coerce.number().positive('must be a number of hours above 0').max(24 * 366),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -267,6 +268,8 @@ export interface ServerConfig {
   republishStaleMs: number;
   /** 0: finished jobs are kept forever. */
   jobRetentionDays: number;
+  /** How long job changes stay in the event log, for GET /jobs/events' Last-Event-ID and webhooks. */
+  eventReplayHours: number;
   defaultPrinterId: string;
   printers: string[];
   bodyLimitBytes: number;
@@ -346,6 +349,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     databaseUrl: c.DATABASE_URL || null,
     republishStaleMs: c.REPUBLISH_STALE_MS,
     jobRetentionDays: c.JOB_RETENTION_DAYS,
+    eventReplayHours: c.EVENT_REPLAY_HOURS,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,

@@ -11,6 +11,11 @@ export const REPRINTABLE_STATUSES: ReadonlySet<JobStatus> = new Set(['printed', 
 
 const RANK: Record<JobStatus, number> = { pending: 0, sent: 1, received: 2, printed: 3, failed: 3, interrupted: 3 };
 
+/** How far along a job in this status is: 0 (pending) to 3 (a final status). */
+export function jobStatusRank(status: JobStatus): number {
+  return RANK[status];
+}
+
 export function isJobStatus(value: unknown): value is JobStatus {
   return typeof value === 'string' && (JOB_STATUSES as readonly string[]).includes(value);
 }

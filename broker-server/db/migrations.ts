@@ -5,6 +5,9 @@
 import { DataTypes, type QueryInterface } from 'sequelize';
 import type { RunnableMigration } from 'umzug';
 
+/** The advisory lock that orders job events across instances: "printhop" in ASCII, as a bigint. */
+export const JOB_EVENTS_LOCK = '8102654602713263984';
+
 export const migrations: RunnableMigration<QueryInterface>[] = [
   {
     name: '0001-create-print-jobs',
@@ -128,6 +131,65 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
     async down({ context: q }) {
       await q.removeColumn('printers', 'agent_info');
       await q.dropTable('printer_accounts');
+    },
+  },
+  {
+    // The API's event log (issue 13): every job change, in commit order, for `GET /jobs/events` with
+    // `Last-Event-ID` and for webhooks. Written by triggers, so that no write of `print_jobs` can forget it
+    // and the event commits or rolls back with the change itself. On PostgreSQL the trigger takes one
+    // transaction-level advisory lock before it draws an id, so that ids are handed out in commit order
+    // across instances: a reader that has seen event N has seen every event below N.
+    name: '0007-create-job-events',
+    async up({ context: q }) {
+      if (q.sequelize.getDialect() === 'postgres') {
+        await q.sequelize.query(`CREATE TABLE job_events (
+          id BIGSERIAL PRIMARY KEY,
+          job_id INTEGER NOT NULL,
+          printer_id VARCHAR(64) NOT NULL,
+          status VARCHAR(16) NOT NULL,
+          at TIMESTAMPTZ NOT NULL
+        )`);
+        await q.sequelize.query(`CREATE FUNCTION printhop_job_event() RETURNS trigger AS $$
+          BEGIN
+            PERFORM pg_advisory_xact_lock(${JOB_EVENTS_LOCK});
+            INSERT INTO job_events (job_id, printer_id, status, at) VALUES (NEW.id, NEW.printer_id, NEW.status, NEW.updated_at);
+            RETURN NULL;
+          END $$ LANGUAGE plpgsql`);
+        await q.sequelize.query(
+          'CREATE TRIGGER job_events_insert AFTER INSERT ON print_jobs FOR EACH ROW EXECUTE FUNCTION printhop_job_event()',
+        );
+        await q.sequelize.query(
+          'CREATE TRIGGER job_events_update AFTER UPDATE OF status ON print_jobs FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION printhop_job_event()',
+        );
+      } else {
+        // AUTOINCREMENT: an id is never handed out twice, even after the log is pruned empty.
+        await q.sequelize.query(`CREATE TABLE job_events (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          job_id INTEGER NOT NULL,
+          printer_id VARCHAR(64) NOT NULL,
+          status VARCHAR(16) NOT NULL,
+          at DATETIME NOT NULL
+        )`);
+        await q.sequelize.query(`CREATE TRIGGER job_events_insert AFTER INSERT ON print_jobs BEGIN
+          INSERT INTO job_events (job_id, printer_id, status, at) VALUES (NEW.id, NEW.printer_id, NEW.status, NEW.updated_at);
+        END`);
+        await q.sequelize
+          .query(`CREATE TRIGGER job_events_update AFTER UPDATE OF status ON print_jobs WHEN OLD.status IS NOT NEW.status BEGIN
+          INSERT INTO job_events (job_id, printer_id, status, at) VALUES (NEW.id, NEW.printer_id, NEW.status, NEW.updated_at);
+        END`);
+      }
+      await q.addIndex('job_events', ['at'], { name: 'job_events_at' });
+    },
+    async down({ context: q }) {
+      await q.sequelize.query(
+        'DROP TRIGGER IF EXISTS job_events_insert' + (q.sequelize.getDialect() === 'postgres' ? ' ON print_jobs' : ''),
+      );
+      await q.sequelize.query(
+        'DROP TRIGGER IF EXISTS job_events_update' + (q.sequelize.getDialect() === 'postgres' ? ' ON print_jobs' : ''),
+      );
+      if (q.sequelize.getDialect() === 'postgres')
+        await q.sequelize.query('DROP FUNCTION IF EXISTS printhop_job_event()');
+      await q.dropTable('job_events');
     },
   },
 ];

@@ -10,6 +10,8 @@ import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry'
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
 import { SharedSnapshot } from './snapshot-batch';
+import { JobEventStream } from './job-event-stream';
+import { SseWriter } from './sse-writer';
 
 export interface LiveUpdatesOptions {
   defaultPrinterId: string;
@@ -17,6 +19,8 @@ export interface LiveUpdatesOptions {
   heartbeatMs?: number;
   /** A page that lets this much pile up unread is dropped; it reconnects and gets a snapshot. */
   maxBufferedBytes?: number;
+  /** How far back `GET /jobs/events` replays for a client that reconnects (EVENT_REPLAY_HOURS). */
+  replayHours?: number;
 }
 
 /** One SSE message; every line of the fragment becomes a `data:` line (the browser joins them with \n). */
@@ -30,15 +34,13 @@ export function sseMessage(fragment: SafeHtml): string {
 export class LiveUpdates {
   private readonly log: Logger;
   private readonly streams = new Set<Response>();
-  /** GET /jobs/events: the same changes as JSON, for API clients and the benchmark. */
-  private readonly jsonStreams = new Set<Response>();
+  /** GET /jobs/events: the job changes from the event log, as JSON, for API clients and the benchmark. */
+  private readonly jobEvents: JobEventStream;
   private readonly heartbeatMs: number;
-  private readonly maxBufferedBytes: number;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** What each stream is sent in this turn of the event loop: one write per stream per turn, not one per message. */
-  private readonly outbox = new Map<Response, string[]>();
-  private flushing: NodeJS.Immediate | null = null;
+  /** One write per stream per turn of the event loop, not one per message. */
+  private readonly writer: SseWriter;
   /** Pages connecting while nothing changes share one snapshot, handed out a few at a time (snapshot-batch.ts). */
   private readonly snapshots = new SharedSnapshot(async () => {
     const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
@@ -53,7 +55,11 @@ export class LiveUpdates {
   ) {
     this.log = log.child({ module: 'live' });
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+    this.writer = new SseWriter(options.maxBufferedBytes ?? 1024 * 1024, this.log, (res) => {
+      this.streams.delete(res);
+      this.jobEvents.forget(res);
+    });
+    this.jobEvents = new JobEventStream(jobs, printers, this.writer, { replayHours: options.replayHours ?? 24 }, log);
   }
 
   /** Open pages right now. */
@@ -63,13 +69,17 @@ export class LiveUpdates {
 
   /** Open GET /jobs/events streams right now. */
   get jsonClientCount(): number {
-    return this.jsonStreams.size;
+    return this.jobEvents.clientCount;
   }
 
   start(): void {
     this.jobs.on('job', this.onJob);
     this.printers.on('printer', this.onPrinter);
-    this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), this.heartbeatMs);
+    this.jobEvents.start();
+    this.heartbeat = setInterval(() => {
+      this.broadcast(': ping\n\n');
+      this.jobEvents.ping(': ping\n\n');
+    }, this.heartbeatMs);
     this.heartbeat.unref();
   }
 
@@ -79,30 +89,16 @@ export class LiveUpdates {
     this.jobs.off('job', this.onJob);
     this.printers.off('printer', this.onPrinter);
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.flush();
-    for (const res of [...this.streams, ...this.jsonStreams]) res.end();
+    this.writer.flush();
+    for (const res of this.streams) res.end();
     this.streams.clear();
-    this.jsonStreams.clear();
+    await this.jobEvents.stop();
   }
 
-  /** GET /jobs/events: `event: job` / `event: printer` with the JSON of the API, no snapshot. */
-  readonly handleJson = (req: Request, res: Response): void => {
-    if (this.stopped) {
-      res.status(503).json({ error: 'shutting down' });
-      return;
-    }
-    res.status(200).set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'close',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    res.write(': connected\n\n');
-    req.socket.setKeepAlive(true);
-    this.jsonStreams.add(res);
-    res.on('close', () => this.jsonStreams.delete(res));
-  };
+  /** GET /jobs/events (job-event-stream.ts). */
+  get handleJson(): JobEventStream['handle'] {
+    return this.jobEvents.handle;
+  }
 
   /** GET /events */
   readonly handle = async (req: Request, res: Response): Promise<void> => {
@@ -122,7 +118,7 @@ export class LiveUpdates {
     res.on('close', () => this.streams.delete(res));
     req.socket.setKeepAlive(true);
     try {
-      this.send(res, await this.snapshots.get());
+      this.writer.send(res, await this.snapshots.get());
     } catch (err) {
       this.log.error({ err }, 'snapshot failed; the page will reconnect');
       this.streams.delete(res);
@@ -133,12 +129,10 @@ export class LiveUpdates {
   private readonly onJob = (job: PrintJob): void => {
     this.snapshots.invalidate();
     if (this.streams.size) this.broadcast(sseMessage(jobUpdate(job)));
-    if (this.jsonStreams.size) this.broadcastJson(`event: job\ndata: ${JSON.stringify(job)}\n\n`);
   };
 
   private readonly onPrinter = (printer: PrinterInfo): void => {
     this.snapshots.invalidate();
-    if (this.jsonStreams.size) this.broadcastJson(`event: printer\ndata: ${JSON.stringify(printer)}\n\n`);
     if (this.streams.size === 0) return;
     // The whole (short) list, so that the form's printer selector follows too.
     this.printers.list().then(
@@ -148,35 +142,6 @@ export class LiveUpdates {
   };
 
   private broadcast(message: string): void {
-    for (const res of this.streams) this.send(res, message);
+    for (const res of this.streams) this.writer.send(res, message);
   }
-
-  private broadcastJson(message: string): void {
-    for (const res of this.jsonStreams) this.send(res, message, this.jsonStreams);
-  }
-
-  private send(res: Response, message: string, streams: Set<Response> = this.streams): void {
-    if (res.writableEnded || res.destroyed) return;
-    if (res.writableLength > this.maxBufferedBytes) {
-      this.log.warn({ buffered: res.writableLength }, 'client not reading its live updates; dropped');
-      streams.delete(res);
-      this.outbox.delete(res);
-      res.destroy();
-      return;
-    }
-    const queued = this.outbox.get(res);
-    if (queued) queued.push(message);
-    else this.outbox.set(res, [message]);
-    this.flushing ??= setImmediate(this.flush);
-  }
-
-  /** Sends what each stream was given this turn, in one write (and one socket write) per stream. */
-  private readonly flush = (): void => {
-    if (this.flushing) clearImmediate(this.flushing);
-    this.flushing = null;
-    for (const [res, messages] of this.outbox) {
-      if (!res.writableEnded && !res.destroyed) res.write(messages.length === 1 ? messages[0]! : messages.join(''));
-    }
-    this.outbox.clear();
-  };
 }

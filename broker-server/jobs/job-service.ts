@@ -7,9 +7,9 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { canTransition, type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
-import type { JobFilter, JobStore, PrintJob } from '../store/job-store';
+import type { JobEvent, JobEventBounds, JobFilter, JobStore, PrintJob } from '../store/job-store';
 
-export type { PrintJob } from '../store/job-store';
+export type { JobEvent, PrintJob } from '../store/job-store';
 
 export type TransitionResult =
   | { changed: true; job: PrintJob }
@@ -128,6 +128,22 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async prune(before: Date): Promise<number> {
     const count = await this.store.prune(before);
     if (count) this.log.info({ count, before: before.toISOString() }, 'finished jobs pruned');
+    return count;
+  }
+
+  /** The event log (GET /jobs/events, webhooks): up to `limit` job changes after event `afterId`, in commit order. */
+  eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
+    return this.store.eventsAfter(afterId, limit);
+  }
+
+  eventBounds(): Promise<JobEventBounds> {
+    return this.store.eventBounds();
+  }
+
+  /** Deletes events of the log older than `before` (the newest one always stays); returns how many. */
+  async pruneEvents(before: Date): Promise<number> {
+    const count = await this.store.pruneEvents(before);
+    if (count) this.log.info({ count, before: before.toISOString() }, 'job events pruned');
     return count;
   }
 

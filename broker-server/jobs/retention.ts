@@ -1,11 +1,14 @@
 /**
  * Keeps the database from growing without bound: finished jobs older than JOB_RETENTION_DAYS are
- * deleted at start-up and then every hour. Unfinished jobs are never deleted, whatever their age.
+ * deleted at start-up and then every hour. Unfinished jobs are never deleted, whatever their age. The
+ * event log (GET /jobs/events' replay, webhooks) keeps EVENT_REPLAY_HOURS of changes, pruned on the
+ * same pass.
  */
 import type { Logger } from '../../config/logger';
 import type { JobService } from './job-service';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 const EVERY_MS = 60 * 60 * 1000;
 
 export class JobRetention {
@@ -18,12 +21,12 @@ export class JobRetention {
     private readonly jobs: JobService,
     private readonly retentionDays: number,
     log: Logger,
+    private readonly eventHours = 24,
   ) {
     this.log = log.child({ module: 'retention' });
   }
 
   start(): void {
-    if (this.retentionDays <= 0) return;
     void this.pruneNow();
     this.timer = setInterval(() => void this.pruneNow(), EVERY_MS);
     this.timer.unref();
@@ -31,15 +34,17 @@ export class JobRetention {
 
   /** One pass; a failure is logged and the next pass tries again. */
   pruneNow(): Promise<void> {
-    this.running ??= this.jobs
-      .prune(new Date(Date.now() - this.retentionDays * DAY_MS))
-      .then(
-        () => undefined,
-        (err: unknown) => this.log.error({ err }, 'pruning finished jobs failed'),
-      )
-      .finally(() => {
-        this.running = null;
-      });
+    this.running ??= (async () => {
+      if (this.retentionDays > 0)
+        await this.jobs
+          .prune(new Date(Date.now() - this.retentionDays * DAY_MS))
+          .catch((err: unknown) => this.log.error({ err }, 'pruning finished jobs failed'));
+      await this.jobs
+        .pruneEvents(new Date(Date.now() - this.eventHours * HOUR_MS))
+        .catch((err: unknown) => this.log.error({ err }, 'pruning the job event log failed'));
+    })().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 

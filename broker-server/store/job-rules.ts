@@ -3,7 +3,7 @@
  * from (protocol/states.ts's state machine), which timestamp it sets, when `finished_at` and `error`
  * are written. The SQL stores turn them into SET clauses; the in-memory store of the tests applies them.
  */
-import { canTransition, isFinal, JOB_STATUSES, type JobStatus } from '../../protocol/states';
+import { canTransition, isFinal, JOB_STATUSES, jobStatusRank, type JobStatus } from '../../protocol/states';
 import type { PrintJob, TransitionRequest } from './job-store';
 
 /** The column (and PrintJob field) a move to this status stamps with the time it happened. */
@@ -33,4 +33,21 @@ export function applyTransition(job: PrintJob, request: TransitionRequest, now: 
   if (finishes(request.to)) moved.finishedAt = at;
   if (writesError(request.to)) moved.error = request.error ?? null;
   return moved;
+}
+
+/**
+ * `job` (as stored now) as it was right after it moved to `status` at `at`: jobs only move forward and
+ * each stamp is written once, so the stamps, `finished_at` and `error` of later moves are the only
+ * difference. The event log stores the move; this gives the job each event carries.
+ */
+export function jobAsOf(job: PrintJob, status: JobStatus, at: string): PrintJob {
+  const then: PrintJob = { ...job, status, updatedAt: at };
+  if (status === job.status) return then;
+  for (const [to, stamp] of Object.entries(STAMPS) as Array<
+    [JobStatus, { field: 'sentAt' | 'receivedAt' | 'printedAt' }]
+  >)
+    if (jobStatusRank(to) > jobStatusRank(status)) then[stamp.field] = null;
+  if (!finishes(status)) then.finishedAt = null;
+  if (!writesError(status)) then.error = null;
+  return then;
 }

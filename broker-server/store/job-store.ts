@@ -78,6 +78,20 @@ export interface PrinterStatusWrite {
   at: Date;
 }
 
+/** One change of one job, from the event log (`job_events`): the job as it was right after that change. */
+export interface JobEvent {
+  /** Ids grow in commit order, across instances too: having seen N means having seen every event below it. */
+  id: number;
+  /** Null when the job has since been pruned (JOB_RETENTION_DAYS): the event is skipped, its id still counts. */
+  job: PrintJob | null;
+}
+
+/** The ids the event log holds: `first` is null when it is empty; `last` is the newest id ever handed out (0: none). */
+export interface JobEventBounds {
+  first: number | null;
+  last: number;
+}
+
 export interface JobStore {
   /** Writes waiting for their commit: the dispatcher slows its intake when this grows. */
   readonly backlog: number;
@@ -99,6 +113,13 @@ export interface JobStore {
   printers(): Promise<PrinterRecord[]>;
   printer(id: string): Promise<PrinterRecord | null>;
   writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void>;
+  /**
+   * Up to `limit` events with an id above `afterId`, oldest first.
+   */
+  eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
+  eventBounds(): Promise<JobEventBounds>;
+  /** Deletes events older than `before`, always keeping the newest one (it carries the last id); returns how many. */
+  pruneEvents(before: Date): Promise<number>;
   /** Every online printer becomes offline. */
   markAllOffline(): Promise<void>;
   /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */

@@ -4,9 +4,12 @@
  * job writes, which each dialect writes its own, faster way (sqlite-job-store.ts, postgres-job-store.ts).
  */
 import { QueryTypes, type Sequelize } from 'sequelize';
-import { FINAL_STATUSES, UNFINISHED_STATUSES } from '../../protocol/states';
+import { FINAL_STATUSES, type JobStatus, UNFINISHED_STATUSES } from '../../protocol/states';
 import { GroupCommit } from './group-commit';
+import { jobAsOf } from './job-rules';
 import type {
+  JobEvent,
+  JobEventBounds,
   JobFilter,
   JobStore,
   NewJob,
@@ -15,7 +18,7 @@ import type {
   PrintJob,
   TransitionRequest,
 } from './job-store';
-import { type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
+import { isoDate, type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
 
 /** `$1, $2, …` from `first`, for `count` values. */
 const placeholders = (count: number, first = 1): string =>
@@ -160,6 +163,35 @@ export abstract class SqlJobStore implements JobStore {
         ],
       },
     );
+  }
+
+  async eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
+    type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
+    const rows = await this.select<EventRow>(
+      `SELECT e.id AS event_id, e.status AS event_status, e.at AS event_at, j.*
+       FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map((row) => ({
+      id: Number(row.event_id),
+      job: row.id == null ? null : jobAsOf(toPrintJob(row), row.event_status, isoDate(row.event_at)),
+    }));
+  }
+
+  async eventBounds(): Promise<JobEventBounds> {
+    const [row] = await this.select<{ first: number | string | null; last: number | string | null }>(
+      'SELECT MIN(id) AS first, MAX(id) AS last FROM job_events',
+      [],
+    );
+    return { first: row?.first == null ? null : Number(row.first), last: Number(row?.last ?? 0) };
+  }
+
+  async pruneEvents(before: Date): Promise<number> {
+    const rows = await this.select<{ id: number }>(
+      'DELETE FROM job_events WHERE at < $1 AND id < (SELECT MAX(id) FROM job_events) RETURNING id',
+      [this.sqlDate(before)],
+    );
+    return rows.length;
   }
 
   async markAllOffline(): Promise<void> {

@@ -209,3 +209,46 @@ test('unfinished jobs are counted per printer by the database (metrics)', async 
     );
   }
 });
+
+eachStore(
+  'the event log holds every committed change in order, none for a refused move; bounds and pruning',
+  async (store) => {
+    assert.deepEqual(await store.eventBounds(), { first: null, last: 0 });
+    const at = new Date();
+    const a = await store.insert(newJob('p1', 'a'));
+    await store.transition({ id: a.id, to: 'sent', at });
+    assert.equal(await store.transition({ id: a.id, to: 'pending', at }), null);
+    assert.equal(await store.transition({ id: a.id, to: 'received', printerId: 'p2', at }), null);
+    const b = await store.insert(newJob('p2', 'b'));
+    await store.transition({ id: a.id, to: 'failed', at, error: 'no paper' });
+    const events = await store.eventsAfter(0, 100);
+    assert.deepEqual(
+      events.map((e) => `${e.job?.id} ${e.job?.status}`),
+      [`${a.id} pending`, `${a.id} sent`, `${b.id} pending`, `${a.id} failed`],
+    );
+    const ids = events.map((e) => e.id);
+    assert.deepEqual(
+      ids,
+      [...ids].sort((x, y) => x - y),
+    );
+    assert.deepEqual(await store.eventBounds(), { first: ids[0], last: ids[3] });
+    // Each event carries the job as it was then.
+    assert.deepEqual(
+      [events[1]!.job!.error, events[1]!.job!.finishedAt, events[3]!.job!.error],
+      [null, null, 'no paper'],
+    );
+    assert.deepEqual(events[3]!.job, await store.get(a.id), 'the last event carries the job as stored');
+    // Paging.
+    assert.deepEqual(
+      (await store.eventsAfter(ids[0]!, 2)).map((e) => e.id),
+      [ids[1], ids[2]],
+    );
+    assert.deepEqual(await store.eventsAfter(ids[3]!, 10), []);
+    // Pruning keeps the newest event, which carries the last id.
+    assert.equal(await store.pruneEvents(new Date(Date.now() + 60_000)), 3);
+    assert.deepEqual(await store.eventBounds(), { first: ids[3], last: ids[3] });
+    // An event whose job was pruned keeps its id, without the job.
+    assert.equal(await store.prune(new Date(Date.now() + 60_000)), 1);
+    assert.deepEqual(await store.eventsAfter(ids[2]!, 10), [{ id: ids[3], job: null }]);
+  },
+);

@@ -3,8 +3,10 @@
  * once "committed"; `holdCommits()` keeps them waiting, to see what happens between a write and its commit.
  */
 import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
-import { applyTransition } from '../../broker-server/store/job-rules';
+import { applyTransition, jobAsOf } from '../../broker-server/store/job-rules';
 import type {
+  JobEvent,
+  JobEventBounds,
   JobFilter,
   JobStore,
   NewJob,
@@ -17,7 +19,10 @@ import type {
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<number, PrintJob>();
   readonly printerRows = new Map<string, PrinterRecord>();
+  /** The event log: each committed move, in order, as the SQL stores' triggers write it. */
+  readonly events: Array<{ id: number; jobId: number; status: PrintJob['status']; at: string }> = [];
   private nextId = 1;
+  private nextEventId = 1;
   private gate: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
   private waiting = 0;
@@ -52,6 +57,7 @@ export class MemoryJobStore implements JobStore {
       finishedAt: null,
     };
     this.jobs.set(stored.id, stored);
+    this.logEvent(stored);
     return { ...stored };
   }
 
@@ -60,6 +66,7 @@ export class MemoryJobStore implements JobStore {
     const job = this.jobs.get(request.id);
     const moved = job ? applyTransition(job, request, new Date()) : null;
     if (moved) this.jobs.set(moved.id, moved);
+    if (moved) this.logEvent(moved);
     return moved ? { ...moved } : null;
   }
 
@@ -131,8 +138,33 @@ export class MemoryJobStore implements JobStore {
     });
   }
 
+  async eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
+    return this.events
+      .filter((e) => e.id > afterId)
+      .slice(0, limit)
+      .map((e) => {
+        const job = this.jobs.get(e.jobId);
+        return { id: e.id, job: job ? jobAsOf({ ...job }, e.status, e.at) : null };
+      });
+  }
+
+  async eventBounds(): Promise<JobEventBounds> {
+    return { first: this.events[0]?.id ?? null, last: this.nextEventId - 1 };
+  }
+
+  async pruneEvents(before: Date): Promise<number> {
+    const keep = this.events.filter((e, i) => i === this.events.length - 1 || Date.parse(e.at) >= before.getTime());
+    const pruned = this.events.length - keep.length;
+    this.events.splice(0, this.events.length, ...keep);
+    return pruned;
+  }
+
   async markAllOffline(): Promise<void> {
     for (const row of this.printerRows.values()) if (row.state === 'online') row.state = 'offline';
+  }
+
+  private logEvent(job: PrintJob): void {
+    this.events.push({ id: this.nextEventId++, jobId: job.id, status: job.status, at: job.updatedAt });
   }
 
   private all(): PrintJob[] {

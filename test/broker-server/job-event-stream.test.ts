@@ -1,0 +1,190 @@
+/**
+ * GET /jobs/events (broker-server/http/job-event-stream.ts) over real HTTP with Express, on the
+ * in-memory job store: changes committed in the same turn reach each stream in one write, in order,
+ * each with the id of its event-log entry; a client that comes back with Last-Event-ID gets exactly what
+ * it missed, then the live changes; a bad or unknown id is answered clearly.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import express from 'express';
+import pino from 'pino';
+import { JobService } from '../../broker-server/jobs/job-service';
+import { LiveUpdates } from '../../broker-server/http/live-updates';
+import { MAX_REPLAY_EVENTS } from '../../broker-server/http/job-event-stream';
+import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { MemoryJobStore } from '../support/memory-job-store';
+
+interface Stream {
+  text: () => string;
+  status: number;
+  events: () => Array<{ id?: string; event?: string; data?: string }>;
+  close: () => void;
+}
+
+async function setUp(t: TestContext) {
+  const store = new MemoryJobStore();
+  const jobs = new JobService(store, pino({ level: 'silent' }));
+  const printers = new EventEmitter();
+  const live = new LiveUpdates(
+    jobs,
+    printers as unknown as PrinterRegistry,
+    { defaultPrinterId: 'p1', replayHours: 24 },
+    pino({ level: 'silent' }),
+  );
+  live.start();
+  let writes = 0;
+  const app = express();
+  app.get(
+    '/jobs/events',
+    (req, res, next) => {
+      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+      res.write = ((...args: unknown[]) => {
+        writes++;
+        return write(...args);
+      }) as typeof res.write;
+      next();
+    },
+    live.handleJson,
+  );
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  t.after(async () => {
+    await live.stop();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const open = (headers: Record<string, string> = {}, query = ''): Promise<Stream> =>
+    new Promise((resolve) => {
+      let text = '';
+      const req = http.get(`http://127.0.0.1:${port}/jobs/events${query}`, { headers }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        resolve({
+          text: () => text,
+          status: res.statusCode ?? 0,
+          events: () =>
+            text
+              .split('\n\n')
+              .filter((block) => block.trim() && !block.startsWith(':'))
+              .map((block) => {
+                const fields: Record<string, string> = {};
+                for (const line of block.split('\n')) {
+                  const at = line.indexOf(': ');
+                  if (at > 0) fields[line.slice(0, at)] = line.slice(at + 2);
+                }
+                return fields;
+              }),
+          close: () => req.destroy(),
+        });
+      });
+    });
+  return { store, jobs, printers, live, open, writes: () => writes };
+}
+
+const waitFor = async (what: string, check: () => boolean) => {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
+const jobLines = (s: Stream) =>
+  s
+    .events()
+    .filter((e) => e.event === 'job')
+    .map((e) => {
+      const job = JSON.parse(e.data!) as { id: number; status: string };
+      return `${e.id} ${job.id} ${job.status}`;
+    });
+
+test('GET /jobs/events: the changes of one tick go in one write per stream, in order, each with its id', async (t) => {
+  const { jobs, printers, open, writes } = await setUp(t);
+  const stream = await open();
+  await waitFor('connected', () => stream.text().includes(': connected\nid: 0\n\n'));
+  const before = writes();
+  await Promise.all([jobs.create({ printerId: 'p1', content: 'a' }), jobs.create({ printerId: 'p1', content: 'b' })]);
+  await jobs.transition(1, 'sent');
+  await waitFor('three job events', () => jobLines(stream).length === 3);
+  assert.deepEqual(jobLines(stream), ['1 1 pending', '2 2 pending', '3 1 sent']);
+  assert.ok(writes() - before <= 2, `the changes of two ticks, at most two writes (got ${writes() - before})`);
+  printers.emit('printer', { id: 'p1', state: 'online' });
+  await waitFor('printer event', () => stream.events().some((e) => e.event === 'printer'));
+  const printer = stream.events().find((e) => e.event === 'printer')!;
+  assert.equal(printer.id, undefined, 'printer changes are not in the log and carry no id');
+});
+
+test('GET /jobs/events with Last-Event-ID: what was missed, in order, then the live changes; nothing twice', async (t) => {
+  const { jobs, open } = await setUp(t);
+  const a = await jobs.create({ printerId: 'p1', content: 'a' }); // event 1
+  await jobs.transition(a.id, 'sent'); // 2
+  const first = await open();
+  await waitFor('connected', () => first.text().includes('id: 2'));
+  await jobs.transition(a.id, 'received'); // 3
+  await waitFor('event 3', () => jobLines(first).length === 1);
+  first.close();
+  // Missed while away: 4 and 5.
+  await jobs.transition(a.id, 'printed', { error: null }); // 4
+  const b = await jobs.create({ printerId: 'p1', content: 'b' }); // 5
+  const back = await open({ 'Last-Event-ID': '3' });
+  await waitFor('the missed ones', () => jobLines(back).length === 2);
+  await jobs.transition(b.id, 'sent'); // 6
+  await waitFor('the live one', () => jobLines(back).length === 3);
+  assert.deepEqual(jobLines(back), [`4 ${a.id} printed`, `5 ${b.id} pending`, `6 ${b.id} sent`]);
+  const printed = JSON.parse(back.events().find((e) => e.id === '4')!.data!) as Record<string, unknown>;
+  assert.equal(printed.content, 'a');
+  assert.ok(printed.printedAt);
+  // The job as it was at event 2: sent, not yet received or printed.
+  const replayAll = await open({}, '?lastEventId=1');
+  await waitFor('replayed from 1', () => jobLines(replayAll).length === 5);
+  const atSent = JSON.parse(replayAll.events().find((e) => e.id === '2')!.data!) as Record<string, unknown>;
+  assert.equal(atSent.status, 'sent');
+  assert.ok(atSent.sentAt);
+  assert.equal(atSent.receivedAt, null);
+  assert.equal(atSent.printedAt, null);
+  assert.equal(atSent.finishedAt, null);
+});
+
+test('GET /jobs/events: a Last-Event-ID that is not a number is a 400; one in the future or past the window a resync', async (t) => {
+  const { jobs, store, open } = await setUp(t);
+  for (const bad of ['abc', '-1', '1.5', '9'.repeat(20)]) {
+    const s = await open({ 'Last-Event-ID': bad });
+    assert.equal(s.status, 400, bad);
+    await waitFor('the body', () => s.text().includes('error'));
+    assert.match(s.text(), /Last-Event-ID must be the id of an event this stream sent/);
+  }
+  const job = await jobs.create({ printerId: 'p1', content: 'a' });
+  const future = await open({ 'Last-Event-ID': '999' });
+  assert.equal(future.status, 200);
+  await waitFor('resync', () => future.events().some((e) => e.event === 'resync'));
+  const resync = future.events().find((e) => e.event === 'resync')!;
+  assert.equal(resync.id, '1', 'the resync carries the current id to resume from');
+  assert.equal((JSON.parse(resync.data!) as { reason: string }).reason, 'unknown-event-id');
+  await jobs.transition(job.id, 'sent');
+  await waitFor('live after resync', () => jobLines(future).length === 1);
+  assert.deepEqual(jobLines(future), [`2 ${job.id} sent`]);
+
+  // Pruned past the window: events 1..2 gone but the newest, which always stays.
+  store.events.forEach((e) => (e.at = new Date(Date.now() - 48 * 3600_000).toISOString()));
+  await jobs.pruneEvents(new Date(Date.now() - 24 * 3600_000));
+  assert.deepEqual(
+    store.events.map((e) => e.id),
+    [2],
+  );
+  await jobs.transition(job.id, 'received'); // 3
+  const old = await open({ 'Last-Event-ID': '0' });
+  await waitFor('resync', () => old.events().some((e) => e.event === 'resync'));
+  assert.equal(
+    (JSON.parse(old.events().find((e) => e.event === 'resync')!.data!) as { reason: string }).reason,
+    'outside-window',
+  );
+  // Level with the log: nothing to replay, no resync.
+  const level = await open({ 'Last-Event-ID': '3' });
+  await waitFor('connected', () => level.text().includes(': connected'));
+  assert.equal(level.events().length, 0);
+  assert.ok(MAX_REPLAY_EVENTS >= 1000);
+});

@@ -50,7 +50,7 @@ const PRINTER_ID_MESSAGE = '"printerId" must be 1-64 characters of A-Z a-z 0-9 _
 export const PrinterId = z
   .string(always(PRINTER_ID_MESSAGE))
   .regex(PRINTER_ID_PATTERN, always(PRINTER_ID_MESSAGE))
-  .meta({ description: 'A printer: 1-64 characters of A-Z a-z 0-9 _ -', example: 'printer-1' });
+  .meta({ description: 'A printer: 1-64 characters of A-Z a-z 0-9 _ -', examples: ['printer-1'] });
 
 const Content = z
   .string({
@@ -80,7 +80,7 @@ const Content = z
     description: 'The text to print (not blank once control characters are removed)',
     minLength: 1,
     maxLength: MAX_CONTENT_LENGTH,
-    example: 'Hello world',
+    examples: ['Hello world'],
   });
 
 export const PrintRequest = z
@@ -97,7 +97,7 @@ export const PrintRequest = z
         .meta({
           description: 'The printer; absent or empty: the default printer (DEFAULT_PRINTER_ID)',
           pattern: `^(${PRINTER_ID_PATTERN.source.slice(1, -1)})?$`,
-          example: 'printer-1',
+          examples: ['printer-1'],
         }),
     },
     { error: 'the request body must be a JSON object such as {"content": "Hello world"}' },
@@ -143,7 +143,7 @@ function time(name: 'since' | 'until', description: string) {
       return z.NEVER;
     })
     .optional()
-    .meta({ description, example: '2026-12-01T08:00:00Z' });
+    .meta({ description, examples: ['2026-12-01T08:00:00Z'] });
 }
 
 export const MAX_LIST_LIMIT = 500;
@@ -177,7 +177,10 @@ export const JobListQuery = z.object({
     .transform(Number)
     .pipe(z.number().int().min(1, always(LIMIT_MESSAGE)).max(MAX_LIST_LIMIT, always(LIMIT_MESSAGE)))
     .optional()
-    .meta({ description: 'Jobs per page, newest first', default: DEFAULT_LIST_LIMIT, example: '20' }),
+    .meta({
+      description: `Jobs per page, newest first: 1-${MAX_LIST_LIMIT}, ${DEFAULT_LIST_LIMIT} if absent`,
+      examples: ['20'],
+    }),
 });
 
 export interface JobListQuery {
@@ -206,7 +209,7 @@ export const JobId = z
   .regex(/^[1-9]\d{0,15}$/)
   .transform(Number)
   .pipe(z.number().int().max(Number.MAX_SAFE_INTEGER))
-  .meta({ description: 'A job id', example: '42' });
+  .meta({ description: 'A job id', examples: ['42'] });
 
 export function parseJobId(raw: unknown): number | null {
   const parsed = JobId.safeParse(raw);

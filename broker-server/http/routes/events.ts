@@ -1,5 +1,7 @@
 /** The event streams: the page's HTML updates and every job and printer change as JSON (`event: job` / `event: printer`), for API clients and the benchmark. */
 import express, { type Router } from 'express';
+import { ApiError } from '../api-schemas';
+import type { ApiOperation } from '../openapi';
 import type { RouteContext } from './context';
 
 export function eventRoutes(ctx: RouteContext): Router {
@@ -8,3 +10,40 @@ export function eventRoutes(ctx: RouteContext): Router {
   router.get('/jobs/events', ctx.streamLimits.middleware, ctx.live.handleJson);
   return router;
 }
+
+const streamRefusals = {
+  429: {
+    description: 'Too many open streams from this address (MAX_EVENT_STREAMS_PER_ADDRESS)',
+    text: 'text/plain',
+    headers: { 'Retry-After': { description: 'Seconds to wait' } },
+  },
+  503: {
+    description: 'Too many open streams on this server (MAX_EVENT_STREAMS), or shutting down',
+    text: 'text/plain',
+    json: ApiError,
+  },
+} satisfies ApiOperation['responses'];
+
+/** How GET /openapi.json describes these routes (http/openapi.ts). */
+export const eventOperations: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/jobs/events',
+    operationId: 'jobEvents',
+    summary: 'Every job and printer change, as server-sent events',
+    description:
+      '`event: job` with a Job as `data`, `event: printer` with a Printer; comments (`: ping`) keep the connection alive.',
+    tags: ['events'],
+    auth: 'apiKey',
+    responses: { 200: { description: 'The stream', events: true }, ...streamRefusals },
+  },
+  {
+    method: 'get',
+    path: '/events',
+    operationId: 'pageEvents',
+    summary: 'The page’s live updates (HTML fragments for htmx, as server-sent events)',
+    tags: ['page'],
+    auth: 'apiKeyOptional',
+    responses: { 200: { description: 'The stream', events: true }, ...streamRefusals },
+  },
+];

@@ -24,7 +24,9 @@ const openApiOperation: ApiOperation = {
     200: {
       description: 'The document; the same for every request to this version of the server',
       json: z.looseObject({ openapi: z.string().startsWith('3.1.') }),
+      headers: { ETag: { description: 'Send it back in If-None-Match to revalidate' } },
     },
+    304: { description: 'Not modified: the If-None-Match ETag is the current one' },
   },
 };
 

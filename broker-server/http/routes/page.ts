@@ -170,7 +170,7 @@ export const pageOperations: ApiOperation[] = [
     auth: 'apiKeyOptional',
     params: z.object({ file: z.enum(['htmx.min.js', 'hx-sse.min.js', 'hx-upsert.min.js']) }),
     responses: {
-      200: { description: 'The script', text: 'application/javascript' },
+      200: { description: 'The script', text: 'text/javascript' },
       404: errorResponse('No such file', { html: true }),
     },
   },

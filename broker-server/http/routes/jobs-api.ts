@@ -119,7 +119,8 @@ export const jobOperations: ApiOperation[] = [
     headers: CreationHeaders,
     body: {
       required: false,
-      description: 'None from API clients; the page’s forms send their hidden fields',
+      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
+      json: z.object({}),
       form: z.object(PageFormFields),
     },
     responses: {

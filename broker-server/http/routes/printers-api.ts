@@ -44,7 +44,8 @@ export const printerOperations: ApiOperation[] = [
     headers: CreationHeaders,
     body: {
       required: false,
-      description: 'None from API clients; the page’s forms send their hidden fields',
+      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
+      json: z.object({}),
       form: z.object(PageFormFields),
     },
     responses: { ...creationResponses(), 404: errorResponse('No such printer', { html: true }) },

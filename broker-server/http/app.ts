@@ -24,6 +24,7 @@ import type { HostCheck } from './host-check';
 import type { StreamLimits } from './stream-limits';
 import { adminRoutes, type AdminRouteOptions } from './routes/admin';
 import { operationRoutes, type OperationsOptions } from './routes/operations';
+import { openApiRoutes } from './routes/openapi';
 
 export interface AppOptions {
   jobs: JobService;
@@ -113,6 +114,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(printerRoutes(ctx));
+  app.use(openApiRoutes());
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
   app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog }));
   return app;

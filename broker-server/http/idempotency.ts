@@ -15,6 +15,7 @@
  * - Keys are pruned `IDEMPOTENCY_KEY_HOURS` after their first use.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { Logger } from '../../config/logger';
 import type { PrintJob } from '../jobs/job-service';
 import type { IdempotencyRecord, IdempotencyStore } from '../store/idempotency-store';
@@ -29,22 +30,35 @@ export const MAX_KEY_LENGTH = 255;
 export type KeyCheck = { ok: true; key: string | null } | { ok: false; error: string };
 
 /**
- * The key as sent: absent (null), or 1-255 printable ASCII characters (no space). The draft's quoted
- * structured-field form `"abc"` is accepted and unquoted.
+ * The key as sent: 1-255 printable ASCII characters (no space). The draft's quoted structured-field form
+ * `"abc"` is accepted and unquoted. The same schema describes the header in GET /openapi.json.
  */
+export const IdempotencyKey = z
+  .string({ error: `${IDEMPOTENCY_HEADER} must be given once` })
+  .transform((raw) => (/^".*"$/.test(raw) ? raw.slice(1, -1) : raw))
+  .check((ctx) => {
+    const key = ctx.value;
+    const problem =
+      key.length === 0
+        ? `${IDEMPOTENCY_HEADER} is empty`
+        : key.length > MAX_KEY_LENGTH
+          ? `${IDEMPOTENCY_HEADER} is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}`
+          : !/^[\x21-\x7e]+$/.test(key)
+            ? `${IDEMPOTENCY_HEADER} must be printable ASCII without spaces (a UUID is a good key)`
+            : null;
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: key });
+  })
+  .meta({
+    description: `Makes the request idempotent: the same key with the same request returns the same job (with \`${REPLAYED_HEADER}: true\`) for IDEMPOTENCY_KEY_HOURS; with a different request, 422. 1-${MAX_KEY_LENGTH} printable ASCII characters, optionally quoted (a UUID is a good key).`,
+    pattern: '^"?[\\x21-\\x7e]{1,255}"?$',
+    examples: ['6f1c9a52-3b1e-4c52-9a57-0d3f2b8e1c44'],
+  });
+
+/** The key as sent: absent (null), or valid per `IdempotencyKey`. */
 export function parseIdempotencyKey(raw: unknown): KeyCheck {
   if (raw === undefined) return { ok: true, key: null };
-  if (typeof raw !== 'string') return { ok: false, error: `${IDEMPOTENCY_HEADER} must be given once` };
-  const key = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw;
-  if (key.length === 0) return { ok: false, error: `${IDEMPOTENCY_HEADER} is empty` };
-  if (key.length > MAX_KEY_LENGTH)
-    return {
-      ok: false,
-      error: `${IDEMPOTENCY_HEADER} is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}`,
-    };
-  if (!/^[\x21-\x7e]+$/.test(key))
-    return { ok: false, error: `${IDEMPOTENCY_HEADER} must be printable ASCII without spaces (a UUID is a good key)` };
-  return { ok: true, key };
+  const parsed = IdempotencyKey.safeParse(raw);
+  return parsed.success ? { ok: true, key: parsed.data } : { ok: false, error: parsed.error.issues[0]!.message };
 }
 
 /** What makes two requests "the same": method, path and the validated body, in a stable order. */

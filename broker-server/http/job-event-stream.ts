@@ -13,6 +13,7 @@
  * 0007), so reading "after the last id" never skips a change that commits late.
  */
 import type { Request, Response } from 'express';
+import { z } from 'zod';
 import type { Logger } from '../../config/logger';
 import type { JobEvent, JobService } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
@@ -31,19 +32,26 @@ interface Client {
 
 export type LastEventIdResult = { ok: true; id: number | null } | { ok: false; error: string };
 
+/** The id of an event of this stream, as a client sends it back (`Last-Event-ID` or `?lastEventId=`). */
+export const LastEventId = z
+  .string()
+  .trim()
+  .regex(/^\d{1,15}$/)
+  .meta({ description: 'The `id:` of the last event received; the changes after it are replayed first' });
+
 /** The client's `Last-Event-ID` header, or `?lastEventId=` for clients that cannot set headers. */
 export function parseLastEventId(req: Request): LastEventIdResult {
   const header = req.get('last-event-id');
   const query = req.query.lastEventId;
   const raw = header ?? (typeof query === 'string' ? query : undefined);
   if (raw === undefined || raw.trim() === '') return { ok: true, id: null };
-  const text = raw.trim();
-  if (!/^\d{1,15}$/.test(text))
+  const parsed = LastEventId.safeParse(raw);
+  if (!parsed.success)
     return {
       ok: false,
-      error: `Last-Event-ID must be the id of an event this stream sent (a whole number), not ${JSON.stringify(text.slice(0, 40))}`,
+      error: `Last-Event-ID must be the id of an event this stream sent (a whole number), not ${JSON.stringify(raw.trim().slice(0, 40))}`,
     };
-  return { ok: true, id: Number(text) };
+  return { ok: true, id: Number(parsed.data) };
 }
 
 const jobMessage = (event: JobEvent): string =>

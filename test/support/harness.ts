@@ -13,6 +13,7 @@ import { readTokens, type Account } from '../../broker-server/broker/tokens';
 import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
 import { startServer, type RunningServer } from '../../broker-server/server';
 import { Database } from '../../broker-server/db/database';
+import { checkAgainstDocument } from './openapi-check';
 import {
   cleanupStack,
   createTestDatabase,
@@ -367,6 +368,7 @@ export async function waitFor<T>(
   }
 }
 
+/** postJson and getJson fail the test when the answer is not one GET /openapi.json describes (openapi-check.ts). */
 export async function postJson(
   baseUrl: string,
   route: string,
@@ -385,12 +387,15 @@ export async function postJson(
   } catch {
     /* not JSON */
   }
+  checkAgainstDocument({ method: 'POST', url: res.url, status: res.status, headers: res.headers, body: json });
   return { status: res.status, json, headers: res.headers };
 }
 
 export async function getJson<T = unknown>(baseUrl: string, route: string): Promise<{ status: number; json: T }> {
   const res = await fetch(baseUrl + route);
-  return { status: res.status, json: (await res.json()) as T };
+  const json = (await res.json()) as T;
+  checkAgainstDocument({ method: 'GET', url: res.url, status: res.status, headers: res.headers, body: json });
+  return { status: res.status, json };
 }
 
 /**

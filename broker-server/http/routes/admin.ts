@@ -4,6 +4,7 @@
  * used by `npm run printers`). Wrong passwords from one address lock it out for a while, whichever door.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
 import type { Logger } from '../../../config/logger';
 import { type AdminSession, type AdminSessions, csrfMatches, type LoginThrottle } from '../../admin/admin-auth';
 import { PrinterAdminError, type PrinterAccounts } from '../../printers/printer-accounts';
@@ -12,6 +13,9 @@ import { shellQuote } from '../../access-banner';
 import { adminPage, type AdminPageState, adminRefusal, loginPage } from '../admin-views';
 import { crossSiteProblem, type FormTokens } from '../cross-site';
 import type { SafeHtml } from '../html';
+import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-schemas';
+import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
+import { PrinterId } from '../validation';
 
 export const ADMIN_COOKIE = 'printhop_admin';
 
@@ -37,6 +41,15 @@ function cookieOf(req: Request, name: string): string | undefined {
   }
   return undefined;
 }
+
+/** DELETE /admin/api/printers/:id?force=true: anything else is no force. */
+const RemoveQuery = z.object({
+  force: z
+    .enum(['true', '1'])
+    .optional()
+    .catch(undefined)
+    .meta({ description: 'Remove it even with unfinished jobs, which end `failed`' }),
+});
 
 interface AdminRequest extends Request {
   adminSession?: AdminSession;
@@ -292,7 +305,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
   router.delete('/admin/api/printers/:id', requireBearer, async (req, res) => {
     try {
       res.json(
-        await options.accounts.remove(req.params.id, { force: req.query.force === 'true' || req.query.force === '1' }),
+        await options.accounts.remove(req.params.id, { force: RemoveQuery.parse(req.query).force !== undefined }),
       );
     } catch (err) {
       apiError(res, err);
@@ -301,3 +314,154 @@ export function adminRoutes(options: AdminRouteOptions): Router {
 
   return router;
 }
+
+// ---- how GET /openapi.json describes these routes (http/openapi.ts) ----
+
+const AdminPath = z.object({ id: z.string().meta({ description: 'The printer (its MQTT account)' }) });
+const AdminForm = z.object({
+  csrf: z.string().meta({ description: 'The session’s CSRF token, from the admin page' }),
+  formToken: z.string().meta({ description: 'The page’s form token' }),
+});
+
+/** The admin page's answers: HTML, with the result or the refusal shown on it. */
+const adminPageAnswers = (statuses: Record<number, string>): Partial<Record<number, ApiResponse>> => ({
+  ...Object.fromEntries(Object.entries(statuses).map(([status, description]) => [status, { description, html: true }])),
+  401: { description: 'No valid session: the login form', html: true },
+  403: { description: 'Another site, a missing form token or a forged CSRF token', html: true },
+});
+
+const adminApiRefusals = {
+  401: {
+    ...errorResponse('No or wrong admin password'),
+    headers: { 'WWW-Authenticate': { description: 'Bearer realm="printhop admin"' } },
+  },
+  429: errorResponse('Too many wrong admin passwords from this address', { retryAfter: true }),
+} satisfies Partial<Record<number, ApiResponse>>;
+
+const page = { tags: ['admin page'], auth: 'none' } as const;
+const api = { tags: ['admin'], auth: 'admin' } as const;
+
+export const adminOperations: ApiOperation[] = [
+  {
+    ...page,
+    method: 'get',
+    path: '/admin',
+    operationId: 'adminPage',
+    summary: 'The admin page (the login form without a session)',
+    responses: { 200: { description: 'The page', html: true } },
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/login',
+    operationId: 'adminLogin',
+    summary: 'Log in with ADMIN_PASSWORD: a session cookie',
+    body: {
+      form: z.object({ password: z.string(), formToken: z.string() }),
+    },
+    responses: {
+      303: { description: 'Logged in: to /admin, with the session cookie' },
+      401: { description: 'Wrong password: the login form again', html: true },
+      403: { description: 'Another site, or a missing form token', html: true },
+      429: { description: 'Too many wrong passwords from this address', html: true },
+    },
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/logout',
+    operationId: 'adminLogout',
+    summary: 'Log out',
+    body: { form: AdminForm },
+    responses: { ...adminPageAnswers({}), 303: { description: 'Logged out: to /admin' } },
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/printers',
+    operationId: 'adminAddPrinter',
+    summary: 'Add a printer: its token and agent command, shown once',
+    body: { form: AdminForm.extend({ printerId: z.string() }) },
+    responses: adminPageAnswers({ 201: 'Added', 400: 'Invalid id', 409: 'It exists already' }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/printers/:id/rotate',
+    operationId: 'adminRotatePrinter',
+    summary: 'A new token for a printer (the old one is refused at once)',
+    params: AdminPath,
+    body: { form: AdminForm },
+    responses: adminPageAnswers({ 200: 'Rotated', 400: 'Invalid id', 404: 'No such printer' }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/printers/:id/remove',
+    operationId: 'adminRemovePrinter',
+    summary: 'Remove a printer (with `force=true`, even with unfinished jobs)',
+    params: AdminPath,
+    body: { form: AdminForm.extend({ force: z.literal('true').optional() }) },
+    responses: adminPageAnswers({
+      200: 'Removed',
+      400: 'Invalid id',
+      404: 'No such printer',
+      409: 'Unfinished jobs: asks for confirmation',
+    }),
+  },
+  {
+    ...api,
+    method: 'get',
+    path: '/admin/api/printers',
+    operationId: 'adminListPrinters',
+    summary: 'The printer registry',
+    responses: { 200: { description: 'The printers', json: z.array(PrinterAccount) }, ...adminApiRefusals },
+  },
+  {
+    ...api,
+    method: 'post',
+    path: '/admin/api/printers',
+    operationId: 'adminApiAddPrinter',
+    summary: 'Add a printer: its token, shown once',
+    body: { json: z.object({ printerId: PrinterId }) },
+    responses: {
+      201: { description: 'Added', json: IssuedToken },
+      400: errorResponse('Invalid or reserved id, or invalid JSON'),
+      409: errorResponse('It exists already'),
+      ...adminApiRefusals,
+    },
+  },
+  {
+    ...api,
+    method: 'post',
+    path: '/admin/api/printers/:id/rotate',
+    operationId: 'adminApiRotatePrinter',
+    summary: 'A new token for a printer (the old one is refused at once, its agent disconnected)',
+    params: AdminPath,
+    responses: {
+      200: { description: 'Rotated', json: IssuedToken },
+      400: errorResponse('Invalid id'),
+      404: errorResponse('No such printer'),
+      ...adminApiRefusals,
+    },
+  },
+  {
+    ...api,
+    method: 'delete',
+    path: '/admin/api/printers/:id',
+    operationId: 'adminApiRemovePrinter',
+    summary: 'Remove a printer (its agent is disconnected; its unfinished jobs need `force`)',
+    params: AdminPath,
+    query: RemoveQuery,
+    responses: {
+      200: { description: 'Removed', json: RemovedPrinter },
+      400: errorResponse('Invalid id'),
+      404: errorResponse('No such printer'),
+      409: {
+        description: 'Unfinished jobs (`unfinishedJobs`): send `force=true` to fail them',
+        json: ApiError.extend({ printerId: z.string(), unfinishedJobs: z.array(z.number().int()) }),
+      },
+      ...adminApiRefusals,
+    },
+  },
+];

@@ -1,9 +1,20 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import express, { type Router } from 'express';
+import { z } from 'zod';
+import { Job } from '../api-schemas';
 import { HttpError } from '../errors';
-import { encodeCursor, parseJobId, validateJobListQuery, validatePrintRequest } from '../validation';
+import { type ApiOperation, errorResponse } from '../openapi';
+import {
+  encodeCursor,
+  JobId,
+  JobListQuery,
+  parseJobId,
+  PrintRequest,
+  validateJobListQuery,
+  validatePrintRequest,
+} from '../validation';
 import type { RouteContext } from './context';
-import { createOnce } from './create-once';
+import { createOnce, CreationHeaders, creationResponses, PageFormFields } from './create-once';
 import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
 import { preview, refuseTooLong } from './page';
 
@@ -72,3 +83,87 @@ export function jobRoutes(ctx: RouteContext): Router {
 
   return router;
 }
+
+const JobPath = z.object({ id: JobId });
+
+/** How GET /openapi.json describes these routes (http/openapi.ts). */
+export const jobOperations: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/print',
+    operationId: 'print',
+    summary: 'Send a message to print',
+    description:
+      'Stores the job, then hands it to its printer; the answer comes once it is stored. A receipt longer than RECEIPT_MAX_LINES on the printer’s paper is refused whole (400).',
+    tags: ['jobs'],
+    auth: 'apiKey',
+    headers: CreationHeaders,
+    body: { json: PrintRequest, form: PrintRequest.extend(PageFormFields).meta({ id: 'PrintForm' }) },
+    responses: {
+      ...creationResponses(),
+      422: errorResponse(
+        'Unknown printer (`knownPrinters` lists the known ones), or an Idempotency-Key already used for a different request',
+        { html: true },
+      ),
+    },
+  },
+  {
+    method: 'post',
+    path: '/jobs/:id/reprint',
+    operationId: 'reprintJob',
+    summary: 'Print a job again (a new job pointing to it)',
+    description: 'Only a printed, failed or interrupted job can be printed again.',
+    tags: ['jobs'],
+    auth: 'apiKey',
+    params: JobPath,
+    headers: CreationHeaders,
+    body: {
+      required: false,
+      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
+      json: z.object({}),
+      form: z.object(PageFormFields),
+    },
+    responses: {
+      ...creationResponses(),
+      404: errorResponse('No such job', { html: true }),
+      409: errorResponse(
+        'The job is not printed, failed or interrupted; or a request with this Idempotency-Key is still being processed',
+        { html: true },
+      ),
+    },
+  },
+  {
+    method: 'get',
+    path: '/jobs',
+    operationId: 'listJobs',
+    summary: 'List jobs, newest first, a page at a time',
+    description:
+      'Filters combine. When there are more, the `Link` header gives the next page (`rel="next"`): follow it as it is until there is no `Link`.',
+    tags: ['jobs'],
+    auth: 'apiKey',
+    query: JobListQuery,
+    responses: {
+      200: {
+        description: 'A page of jobs',
+        json: z.array(Job),
+        headers: {
+          Link: {
+            description: 'The next page when there is one: `</jobs?...&cursor=...>; rel="next"`',
+            schema: z.string().regex(/^<\/jobs\?[^>]*>; rel="next"$/),
+          },
+        },
+      },
+      400: errorResponse('A filter is invalid (the field says which)'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/jobs/:id',
+    operationId: 'getJob',
+    summary: 'One job',
+    tags: ['jobs'],
+    auth: 'apiKey',
+    params: JobPath,
+    responses: { 200: { description: 'The job', json: Job }, 404: errorResponse('No such job') },
+  },
+];

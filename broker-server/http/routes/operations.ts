@@ -2,6 +2,8 @@
 import express, { type Router } from 'express';
 import type { ServerMetrics } from '../../metrics';
 import { samePassword } from '../../admin/admin-auth';
+import { Health, Readiness } from '../api-schemas';
+import { type ApiOperation, errorResponse } from '../openapi';
 
 /** A part that must be ready before the server takes traffic: null when it is, else why not. */
 export interface ReadinessCheck {
@@ -65,3 +67,53 @@ export function operationRoutes(options: OperationsOptions): Router {
 
   return router;
 }
+
+/** How GET /openapi.json describes these routes (http/openapi.ts). */
+export const operationOperations: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'healthz',
+    summary: 'Alive: the process answers',
+    tags: ['operations'],
+    auth: 'none',
+    responses: { 200: { description: 'Alive', json: Health } },
+  },
+  {
+    method: 'get',
+    path: '/health',
+    operationId: 'health',
+    summary: 'Alive (kept for compatibility; use /healthz)',
+    tags: ['operations'],
+    auth: 'none',
+    deprecated: true,
+    responses: { 200: { description: 'Alive', json: Health } },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readyz',
+    summary: 'Ready to take traffic: each part (database, broker, ...) ready',
+    tags: ['operations'],
+    auth: 'none',
+    responses: {
+      200: { description: 'Every part is ready', json: Readiness },
+      503: { description: 'A part is not ready (`notReady` says which)', json: Readiness },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    tags: ['operations'],
+    auth: 'metrics',
+    responses: {
+      200: { description: 'The metrics', text: 'text/plain' },
+      401: {
+        ...errorResponse('METRICS_TOKEN is set and the request does not carry it'),
+        headers: { 'WWW-Authenticate': { description: 'Bearer realm="printhop metrics"' } },
+      },
+    },
+  },
+];

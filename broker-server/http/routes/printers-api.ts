@@ -1,18 +1,24 @@
 /** Printers: the list, and a test print. */
 import express, { type Router } from 'express';
-import { isPrinterId } from '../../../protocol/topics';
+import { z } from 'zod';
+import { Printer } from '../api-schemas';
 import { HttpError } from '../errors';
+import { type ApiOperation, errorResponse } from '../openapi';
+import { PrinterId } from '../validation';
 import type { RouteContext } from './context';
-import { createOnce } from './create-once';
+import { createOnce, CreationHeaders, creationResponses, PageFormFields } from './create-once';
 import { testKeyField } from '../views';
+
+const PrinterPath = z.object({ id: PrinterId });
 
 export function printerRoutes(ctx: RouteContext): Router {
   const router = express.Router();
 
   router.post('/printers/:id/test', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
-    const printerId = req.params.id;
-    if (!isPrinterId(printerId) || !(await ctx.printers.isKnown(printerId)))
-      throw new HttpError(404, `no printer ${JSON.stringify(printerId)}`);
+    const path = PrinterPath.safeParse(req.params);
+    if (!path.success || !(await ctx.printers.isKnown(path.data.id)))
+      throw new HttpError(404, `no printer ${JSON.stringify(req.params.id)}`);
+    const printerId = path.data.id;
     await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) =>
       ctx.intake.testPrint(printerId, createdBy),
     );
@@ -24,3 +30,33 @@ export function printerRoutes(ctx: RouteContext): Router {
 
   return router;
 }
+
+/** How GET /openapi.json describes these routes (http/openapi.ts). */
+export const printerOperations: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/printers/:id/test',
+    operationId: 'testPrint',
+    summary: 'Print the test receipt on a printer',
+    tags: ['printers'],
+    auth: 'apiKey',
+    params: PrinterPath,
+    headers: CreationHeaders,
+    body: {
+      required: false,
+      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
+      json: z.object({}),
+      form: z.object(PageFormFields),
+    },
+    responses: { ...creationResponses(), 404: errorResponse('No such printer', { html: true }) },
+  },
+  {
+    method: 'get',
+    path: '/printers',
+    operationId: 'listPrinters',
+    summary: 'The printers: configured ones and those whose agent has been seen, with their state',
+    tags: ['printers'],
+    auth: 'apiKey',
+    responses: { 200: { description: 'The printers', json: z.array(Printer) } },
+  },
+];

@@ -1,0 +1,104 @@
+/**
+ * What the HTTP API answers, as zod schemas: GET /openapi.json describes the responses with them, and the
+ * tests check every answer they get against that description (test/support/harness.ts).
+ */
+import { z } from 'zod';
+import { JOB_KINDS } from '../../protocol/messages';
+import { JOB_STATUSES } from '../../protocol/states';
+import { PRINTER_ID_PATTERN } from '../../protocol/topics';
+
+const time = z.iso.datetime({ offset: true }).meta({ description: 'ISO 8601 time (UTC)' });
+const printerId = z.string().regex(PRINTER_ID_PATTERN);
+const jobId = z.number().int().positive();
+
+export const Job = z
+  .object({
+    id: jobId,
+    printerId,
+    content: z.string(),
+    kind: z
+      .enum(JOB_KINDS)
+      .meta({ description: '`test`: a test print (the agent prints its test receipt, not `content`)' }),
+    status: z.enum(JOB_STATUSES).meta({
+      description:
+        'pending (stored) → sent (published for its printer) → received (the agent holds it) → printed | failed (nothing on paper) | interrupted (maybe partly on paper; never reprinted automatically)',
+    }),
+    error: z.string().nullable(),
+    reprintOf: jobId.nullable().meta({ description: 'The job this one prints again' }),
+    createdBy: z
+      .string()
+      .nullable()
+      .meta({ description: '`page`, `anonymous` or `api-key:NAME`; null for jobs from before' }),
+    createdAt: time,
+    updatedAt: time,
+    sentAt: time.nullable(),
+    receivedAt: time.nullable(),
+    printedAt: time.nullable(),
+    finishedAt: time.nullable(),
+  })
+  .meta({ id: 'Job' });
+
+export const Printer = z
+  .object({
+    id: printerId,
+    state: z.enum(['online', 'offline', 'unknown']),
+    condition: z
+      .string()
+      .nullable()
+      .meta({ description: 'What the agent last said of the printer (`ok`, `paper-out`, ...), while online' }),
+    detail: z.string().nullable(),
+    columns: z.number().int().nullable().meta({ description: 'Characters per line of its paper' }),
+    codepage: z.string().nullable(),
+    lastSeenAt: time.nullable(),
+    configured: z.boolean().meta({ description: 'In the printer registry' }),
+    agent: z
+      .looseObject({
+        version: z.string().optional(),
+        uptimeS: z.number().optional(),
+        journalSize: z.number().optional(),
+        lastJob: z.looseObject({ id: jobId, at: z.string(), ms: z.number() }).optional(),
+        reportedAt: z.string().optional(),
+      })
+      .nullable()
+      .meta({ description: 'What the agent said of itself in its last status; null for older agents' }),
+  })
+  .meta({ id: 'Printer' });
+
+/** Every JSON error: `error` says what is wrong; some carry details. */
+export const ApiError = z
+  .looseObject({
+    error: z.string().meta({ description: 'What is wrong, in English' }),
+    field: z.string().optional().meta({ description: 'The field, parameter or header at fault' }),
+    knownPrinters: z.array(printerId).optional(),
+    retryAfterSeconds: z.number().int().optional(),
+    lines: z.number().int().optional(),
+    maxLines: z.number().int().optional(),
+  })
+  .meta({ id: 'Error' });
+
+export const Health = z.object({ ok: z.literal(true) }).meta({ id: 'Health' });
+
+export const Readiness = z
+  .object({
+    ready: z.boolean(),
+    notReady: z.array(z.string()).optional().meta({ description: 'The parts not ready (503 only)' }),
+    parts: z.record(z.string(), z.string()).meta({ description: 'Each part: `ready`, or why not' }),
+  })
+  .meta({ id: 'Readiness' });
+
+export const PrinterAccount = z.object({ printerId, createdAt: time, updatedAt: time }).meta({ id: 'PrinterAccount' });
+
+export const IssuedToken = z
+  .object({
+    printerId,
+    token: z.string().meta({ description: 'The agent’s MQTT password: shown once, never stored in clear' }),
+    agentCommand: z.string().meta({ description: 'The command that starts the printer’s agent with it' }),
+  })
+  .meta({ id: 'IssuedToken' });
+
+export const RemovedPrinter = z
+  .object({
+    printerId,
+    failedJobs: z.array(jobId).meta({ description: 'Unfinished jobs that ended `failed`' }),
+  })
+  .meta({ id: 'RemovedPrinter' });

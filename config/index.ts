@@ -67,6 +67,7 @@ const SECRET_SETTINGS = new Set([
   'FORM_TOKEN_SECRET',
   'ADMIN_PASSWORD',
   'METRICS_TOKEN',
+  'WEBHOOK_SECRET_KEY',
 ]);
 /** Settings shown with their user name and password masked. */
 const URL_SETTINGS = new Set(['MQTT_URL']);
@@ -105,60 +106,82 @@ const hardeningSettings = {
   MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
 };
 
-const serverSchema = z.object({
-  PORT: port(0),
-  MQTT_URL: z.literal('').or(brokerUrl),
-  MQTT_USERNAME: z.string(),
-  MQTT_PASSWORD: z.string(),
-  DATABASE_URL: databaseUrl,
-  REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
-  JOB_RETENTION_DAYS: z.coerce.number().min(0),
-  EVENT_REPLAY_HOURS: z.coerce.number().positive('must be a number of hours above 0').max(24 * 366),
-  HOST: z.string().min(1),
-  MQTT_PORT: port(-1),
-  DATA_DIR: z.string().min(1),
-  DEFAULT_PRINTER_ID: printerAccount,
-  PRINTERS: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(printerAccount)),
-  BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
-  LOG_LEVEL: logLevel,
-  PAPER_COLUMNS: positiveInt.min(16).max(255),
-  PRINTER_TOKENS: printerTokens,
-  MQTT_DEBUG_PASSWORD: token,
-  MQTT_SERVER_PASSWORD: token,
-  MQTT_DEBUG_CAN_PUBLISH: boolean,
-  PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
-  PRINT_RATE_BURST: positiveInt.max(1_000_000),
-  IDEMPOTENCY_KEY_HOURS: z.coerce
+/** Webhooks (issue 13). */
+const webhookSettings = {
+  WEBHOOK_SECRET_KEY: z.string().refine((s) => s === '' || s.length >= 16, 'must be at least 16 characters'),
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(600_000),
+  WEBHOOK_RETRY_HOURS: z.coerce
     .number()
-    .positive()
-    .max(24 * 365),
-  API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
-  API_KEYS_REQUIRED: boolean,
-  TRUST_PROXY: z
-    .string()
-    .transform((s): boolean | number | string =>
-      s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s,
-    ),
-  ...hardeningSettings,
-  ADMIN_PASSWORD: z
-    .string()
-    .refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
-  ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
-  ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
-  ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
-  METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
-  MQTT_DYNSEC: boolean,
-  AGENT_MQTT_URL: z.literal('').or(brokerUrl),
-  REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
-});
+    .positive('must be a number of hours above 0')
+    .max(24 * 30),
+  WEBHOOK_RETRY_MIN_MS: positiveInt.max(86_400_000),
+  WEBHOOK_RETRY_MAX_MS: positiveInt.max(86_400_000),
+  WEBHOOK_CONCURRENCY: positiveInt.max(100),
+};
+
+const serverSchema = z
+  .object({
+    PORT: port(0),
+    MQTT_URL: z.literal('').or(brokerUrl),
+    MQTT_USERNAME: z.string(),
+    MQTT_PASSWORD: z.string(),
+    DATABASE_URL: databaseUrl,
+    REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
+    JOB_RETENTION_DAYS: z.coerce.number().min(0),
+    EVENT_REPLAY_HOURS: z.coerce
+      .number()
+      .positive('must be a number of hours above 0')
+      .max(24 * 366),
+    HOST: z.string().min(1),
+    MQTT_PORT: port(-1),
+    DATA_DIR: z.string().min(1),
+    DEFAULT_PRINTER_ID: printerAccount,
+    PRINTERS: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(printerAccount)),
+    BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
+    LOG_LEVEL: logLevel,
+    PAPER_COLUMNS: positiveInt.min(16).max(255),
+    PRINTER_TOKENS: printerTokens,
+    MQTT_DEBUG_PASSWORD: token,
+    MQTT_SERVER_PASSWORD: token,
+    MQTT_DEBUG_CAN_PUBLISH: boolean,
+    PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+    PRINT_RATE_BURST: positiveInt.max(1_000_000),
+    IDEMPOTENCY_KEY_HOURS: z.coerce
+      .number()
+      .positive()
+      .max(24 * 365),
+    API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
+    API_KEYS_REQUIRED: boolean,
+    TRUST_PROXY: z
+      .string()
+      .transform((s): boolean | number | string =>
+        s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s,
+      ),
+    ...hardeningSettings,
+    ADMIN_PASSWORD: z
+      .string()
+      .refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
+    ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
+    ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
+    ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
+    METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
+    MQTT_DYNSEC: boolean,
+    AGENT_MQTT_URL: z.literal('').or(brokerUrl),
+    REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
+    ...webhookSettings,
+  })
+  .refine((c) => c.WEBHOOK_RETRY_MAX_MS >= c.WEBHOOK_RETRY_MIN_MS, {
+    message: 'must be at least WEBHOOK_RETRY_MIN_MS',
+    path: ['WEBHOOK_RETRY_MAX_MS'],
+  });
 
 const columns = z
   .string()
@@ -304,6 +327,20 @@ export interface ServerConfig {
   /** Broker URL shown in a new printer's agent command; null: derived. */
   agentMqttUrl: string | null;
   registryRefreshMs: number;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Key of the endpoints' secrets at rest; null: DATA_DIR/webhook.key. Never log it. */
+  secretKey: string | null;
+  timeoutMs: number;
+  retryHours: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Requests in flight per endpoint, per instance. */
+  concurrency: number;
+  /** How often due retries are looked for. */
+  pollMs: number;
 }
 
 export interface MqttLimits {
@@ -377,6 +414,15 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     dynsec: c.MQTT_DYNSEC,
     agentMqttUrl: c.AGENT_MQTT_URL || null,
     registryRefreshMs: c.REGISTRY_REFRESH_MS,
+    webhooks: {
+      secretKey: c.WEBHOOK_SECRET_KEY || null,
+      timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+      retryHours: c.WEBHOOK_RETRY_HOURS,
+      retryMinMs: c.WEBHOOK_RETRY_MIN_MS,
+      retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
+      concurrency: c.WEBHOOK_CONCURRENCY,
+      pollMs: 1000,
+    },
     ...overrides,
   };
 }

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { loadOrExit } from '../config/process';
-import { withServerDatabase } from './api-keys-command';
+import { createLogger } from '../config/logger';
+import { Database } from './db/database';
 import { parseEventFilter } from './webhooks/webhook-events';
 import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
 import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
@@ -147,16 +148,22 @@ export async function webhooksCommand(
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  // Not api-keys-command's withServerDatabase: in a bundle, that module's own entry-point check would run it too.
   const program = 'printhop webhooks';
   const config = loadOrExit(program, () => loadServerConfig());
-  const code = await withServerDatabase(program, (db) =>
-    webhooksCommand(
+  const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, createLogger(program, 'warn'));
+  await db.start();
+  let code: number;
+  try {
+    code = await webhooksCommand(
       process.argv.slice(2),
       new SqlWebhookStore(db.sequelize, db.dialect),
       loadWebhookKey(config.webhooks.secretKey, config.dataDir).key,
       (line) => console.log(line),
       (line) => console.error(line),
-    ),
-  );
+    );
+  } finally {
+    await db.stop();
+  }
   process.exit(code);
 }

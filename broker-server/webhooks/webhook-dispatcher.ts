@@ -237,6 +237,7 @@ export class WebhookDispatcher {
     try {
       sender = await this.sender(claim.endpointId);
     } catch (err) {
+      this.log.error({ ...context, err }, 'webhook not sent: its endpoint cannot be read');
       await this.failedAttempt(claim, context, null, describe(err));
       return;
     }

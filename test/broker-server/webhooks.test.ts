@@ -354,10 +354,12 @@ testEachMode(
     await a.stop();
     const before = receiver.hits.length;
     down = false;
-    const b =
-      mode === 'external'
-        ? await startTestServer(t, { mqttPort: -1, webhooks: config }, { join: a })
-        : await startTestServer(t, { mqttPort: -1, webhooks: config, dataDir: a.dataDir });
+    // The same DATA_DIR (its webhook.key): the same server, started again.
+    const b = await startTestServer(
+      t,
+      { mqttPort: -1, webhooks: config, dataDir: a.dataDir },
+      mode === 'external' ? { join: a } : {},
+    );
     await waitFor('delivered after the restart', () => receiver.hits.some((h) => h.answered === 200));
     assert.ok(receiver.hits.length > before);
     assert.equal(receiver.hits.filter((h) => h.answered === 200).length, 1);

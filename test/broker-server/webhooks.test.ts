@@ -18,13 +18,19 @@ import type { WebhookConfig } from '../../config';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { WebhookDelivery } from '../../broker-server/webhooks/webhook-store';
 import { buildAll } from '../../scripts/build';
+import { QueryTypes } from 'sequelize';
+import { loadWebhookKey, newWebhookSecret } from '../../broker-server/webhooks/webhook-secrets';
+import { SqlWebhookStore } from '../../broker-server/webhooks/webhook-store';
 import {
   captureLogger,
   defer,
   getJson,
   postJson,
   startTestAgent,
+  startTestDatabase,
   startTestServer,
+  tempDir,
+  testEachDatabase,
   testEachMode,
   type TestServer,
   waitFor,
@@ -441,3 +447,67 @@ test('the built command (dist/webhooks.mjs) adds an endpoint the running server 
   const key = path.join(server.dataDir, 'webhook.key');
   assert.equal(fs.statSync(key).mode & 0o777, 0o600, 'DATA_DIR/webhook.key is 0600');
 });
+
+testEachDatabase(
+  'the webhook store: secrets sealed at rest, queueing is idempotent, claims are exclusive and fenced by their attempt, a lapsed lease comes back',
+  async (t, dialect) => {
+    const db = await startTestDatabase(t, dialect);
+    const store = new SqlWebhookStore(db.sequelize, db.dialect);
+    const dir = tempDir(t);
+    const { key } = loadWebhookKey(null, dir);
+    assert.equal(fs.statSync(path.join(dir, 'webhook.key')).mode & 0o777, 0o600);
+    const secret = newWebhookSecret();
+    const endpoint = await store.addEndpoint('http://127.0.0.1:9/hook', '*', key.seal(secret), new Date());
+    const [raw] = await db.sequelize.query<{ secret_sealed: string }>('SELECT secret_sealed FROM webhook_endpoints', {
+      type: QueryTypes.SELECT,
+    });
+    assert.ok(!raw!.secret_sealed.includes(secret.slice(6)), 'not stored in the clear');
+    assert.equal(loadWebhookKey(null, dir).key.open(raw!.secret_sealed), secret, 'the same key file opens it');
+
+    const planned = (ids: number[]) => async () => ({
+      deliveries: ids.map((id) => ({
+        eventId: id,
+        jobId: id,
+        printerId: 'printer-1',
+        type: 'job.created',
+        payload: '{}',
+      })),
+      lastEventId: Math.max(...ids),
+    });
+    const at = new Date();
+    assert.equal(await store.queue(endpoint.id, planned([1, 2, 3, 4]), at), 4);
+    // A repeat (say, after a crash between the deliveries and the cursor) queues nothing twice.
+    await db.sequelize.query('UPDATE webhook_endpoints SET last_event_id = 0');
+    assert.equal(await store.queue(endpoint.id, planned([1, 2, 3, 4, 5]), at), 1);
+    assert.equal((await store.endpoints())[0]!.lastEventId, 5);
+
+    const now = Date.now();
+    const [first, second] = await Promise.all([
+      store.claim(endpoint.id, now, now + 60_000, 3),
+      store.claim(endpoint.id, now, now + 60_000, 3),
+    ]);
+    const claimed = [...first!, ...second!].map((c) => c.id);
+    assert.equal(claimed.length, 5, 'five due, five claimed');
+    assert.equal(new Set(claimed).size, 5, 'never the same delivery twice');
+    assert.deepEqual(await store.dueEndpoints(now), [], 'claimed: not due while the lease runs');
+    // A lease that has run out: another claim takes it over, and the first claim's result is refused.
+    const stale = first![0]!;
+    const later = now + 61_000;
+    assert.deepEqual(await store.dueEndpoints(later), [endpoint.id]);
+    const retaken = await store.claim(endpoint.id, later, later + 60_000, 5);
+    assert.ok(retaken.some((c) => c.id === stale.id && c.attempts === 2));
+    assert.equal(await store.delivered(stale, 200, later), false, 'the lapsed claim cannot write');
+    assert.equal(
+      await store.delivered(
+        retaken.find((c) => c.id === stale.id)!,
+        200,
+        later,
+      ),
+      true,
+    );
+    const [row] = await store.deliveries({ limit: 1, status: 'delivered' });
+    assert.deepEqual([row!.id, row!.attempts, row!.webhookId], [stale.id, 2, `evt_${stale.eventId}`]);
+    assert.equal(await store.removeEndpoint(endpoint.id, new Date()), true);
+    assert.deepEqual(await store.dueEndpoints(later + 120_000), [], 'a removed endpoint is not served');
+  },
+);

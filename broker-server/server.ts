@@ -189,6 +189,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       },
       concurrency: config.webhooks.concurrency,
       pollMs: config.webhooks.pollMs,
+      keepDays: config.jobRetentionDays,
     },
     log,
   );

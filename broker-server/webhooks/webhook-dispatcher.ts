@@ -29,6 +29,7 @@ const LEASE_MARGIN_MS = 30_000;
 const DRAIN_MS = 2_000;
 /** The abort reason of stop(), told apart from a timeout. */
 const STOPPING = { stopping: true };
+const PRUNE_EVERY_MS = 3_600_000;
 
 export interface WebhookSettings {
   timeoutMs: number;
@@ -37,6 +38,8 @@ export interface WebhookSettings {
   concurrency: number;
   /** How often due retries are looked for (besides the wake-ups of job changes). */
   pollMs: number;
+  /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
+  keepDays: number;
 }
 
 /** What sends one request: fetch in production; the result is a status code or an error. */
@@ -78,6 +81,9 @@ export class WebhookDispatcher {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private queueWanted = true;
+  /** Active endpoints at the last look: with none, job changes wake nothing (the timer looks again). */
+  private endpointCount = 0;
+  private lastPrune = 0;
   private stopped = false;
   /** Attempts under way, by endpoint. */
   private readonly inFlight = new Map<
@@ -134,6 +140,7 @@ export class WebhookDispatcher {
   }
 
   private readonly onJob = (): void => {
+    if (this.endpointCount === 0) return;
     this.queueWanted = true;
     this.pump();
   };
@@ -160,20 +167,29 @@ export class WebhookDispatcher {
     this.pumpAgain = false;
     if (this.queueWanted) {
       this.queueWanted = false;
-      for (const endpoint of await this.store.endpoints()) {
+      const endpoints = await this.store.endpoints();
+      this.endpointCount = endpoints.length;
+      const active = new Set(endpoints.map((e) => e.id));
+      for (const id of this.senders.keys()) if (!active.has(id)) this.senders.delete(id);
+      for (const endpoint of endpoints) {
         if (this.stopped) return;
         await this.queueFor(endpoint.id).catch((err: unknown) =>
           this.log.error({ err, endpointId: endpoint.id }, 'webhook events not queued; the next round retries'),
         );
       }
     }
-    if (this.stopped) return;
+    if (this.stopped || this.endpointCount === 0) return;
     const now = this.now();
     for (const endpointId of await this.store.dueEndpoints(now)) {
       const free = this.settings.concurrency - (this.inFlight.get(endpointId)?.size ?? 0);
       if (free <= 0 || this.stopped) continue;
       const claims = await this.store.claim(endpointId, now, now + this.settings.timeoutMs + LEASE_MARGIN_MS, free);
       for (const claim of claims) this.begin(claim);
+    }
+    if (this.settings.keepDays > 0 && now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      const count = await this.store.pruneDeliveries(now - this.settings.keepDays * 86_400_000);
+      if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
     }
   }
 

@@ -100,6 +100,8 @@ export interface WebhookStore {
   release(claim: ClaimedDelivery, now: number): Promise<void>;
   /** Newest first. */
   deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]>;
+  /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint; returns how many. */
+  pruneDeliveries(before: number): Promise<number>;
 }
 
 interface EndpointRow {
@@ -336,6 +338,15 @@ export class SqlWebhookStore implements WebhookStore {
       bind,
     );
     return rows.map(toDelivery);
+  }
+
+  async pruneDeliveries(before: number): Promise<number> {
+    const rows = await this.query(
+      `DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status IN ('delivered', 'failed')
+         OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL)) RETURNING id`,
+      [before],
+    );
+    return rows.length;
   }
 
   /** Writes a claim's outcome if the row is still that claim's ($1 id, $2 attempts). */

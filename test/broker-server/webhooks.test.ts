@@ -509,5 +509,7 @@ testEachDatabase(
     assert.deepEqual([row!.id, row!.attempts, row!.webhookId], [stale.id, 2, `evt_${stale.eventId}`]);
     assert.equal(await store.removeEndpoint(endpoint.id, new Date()), true);
     assert.deepEqual(await store.dueEndpoints(later + 120_000), [], 'a removed endpoint is not served');
+    assert.equal(await store.pruneDeliveries(Date.now() - 60_000), 0, 'recent ones stay');
+    assert.equal(await store.pruneDeliveries(Date.now() + 60_000), 5, 'finished ones, and all of a removed endpoint, go');
   },
 );

@@ -206,6 +206,7 @@ async function dispatcherWith(post: PostWebhook, settings: { timeoutMs?: number;
       retry: settings.retry ?? { minMs: 20, maxMs: 80, windowMs: 60_000 },
       concurrency: 2,
       pollMs: 10,
+      keepDays: 0,
     },
     testLogger(),
     post,

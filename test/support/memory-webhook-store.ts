@@ -177,6 +177,15 @@ export class MemoryWebhookStore implements WebhookStore {
       }));
   }
 
+  async pruneDeliveries(before: number): Promise<number> {
+    const keep = this.deliveryRows.filter(
+      (d) => !((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before),
+    );
+    const count = this.deliveryRows.length - keep.length;
+    this.deliveryRows.splice(0, this.deliveryRows.length, ...keep);
+    return count;
+  }
+
   private public(e: EndpointRow): WebhookEndpoint {
     return {
       id: e.id,

@@ -222,6 +222,9 @@ testEachMode(
       `the healthy receiver got each event within ${Math.max(...lateness)} ms, less than the dead one's timeout`,
     );
     assert.ok(receiver.at('/dead').length >= 2, 'the dead receiver was being tried meanwhile');
+    t.diagnostic(
+      `healthy receiver: each event within ${Math.max(...lateness)} ms of its change (dead: ${config.timeoutMs} ms timeout)`,
+    );
 
     // Flaky: 500, 500, then 200, with the same webhook-id each time.
     await waitFor('/flaky delivered', () => receiver.at('/flaky').filter((h) => h.answered === 200).length === 2);
@@ -267,6 +270,7 @@ testEachMode(
       const gaps = tries.slice(1).map((h, i) => h.at - tries[i]!.at);
       assert.ok(gaps[0]! < 300 && Math.max(...gaps) >= 280, `waits grow: ${gaps.join(', ')} ms`);
       const span = tries.at(-1)!.at - tries[0]!.at;
+      t.diagnostic(`failing receiver: ${tries.length} tries over ${span} ms, waits ${gaps.join(', ')} ms`);
       assert.ok(span >= 3_000 && span < 6_000, `tried for ${span} ms`);
     }
     assert.deepEqual(receiver.bad, [], 'every signature verified');
@@ -510,6 +514,10 @@ testEachDatabase(
     assert.equal(await store.removeEndpoint(endpoint.id, new Date()), true);
     assert.deepEqual(await store.dueEndpoints(later + 120_000), [], 'a removed endpoint is not served');
     assert.equal(await store.pruneDeliveries(Date.now() - 60_000), 0, 'recent ones stay');
-    assert.equal(await store.pruneDeliveries(Date.now() + 60_000), 5, 'finished ones, and all of a removed endpoint, go');
+    assert.equal(
+      await store.pruneDeliveries(Date.now() + 60_000),
+      5,
+      'finished ones, and all of a removed endpoint, go',
+    );
   },
 );

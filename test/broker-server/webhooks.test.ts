@@ -521,3 +521,20 @@ testEachDatabase(
     );
   },
 );
+
+test('GET /webhooks/deliveries follows the API key rules of GET /jobs: with API_KEYS_REQUIRED, no key or a bad one is 401', async (t) => {
+  const server = await startTestServer(t, { mqttPort: -1, apiKeysRequired: true, webhooks: settings() });
+  const env = { ...process.env, DATA_DIR: server.dataDir, DATABASE_URL: '', LOG_LEVEL: 'warn' };
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'broker-server/api-keys-command.ts'), 'create', 'pos'],
+    { env, cwd: ROOT },
+  );
+  const key = stdout.trim().split('\n').at(-1)!;
+  const get = (headers: Record<string, string>) => fetch(`${server.baseUrl}/webhooks/deliveries`, { headers });
+  assert.equal((await get({})).status, 401);
+  assert.equal((await get({ Authorization: `Bearer ph_${'A'.repeat(43)}` })).status, 401);
+  const ok = await get({ Authorization: `Bearer ${key}` });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), []);
+});

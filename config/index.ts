@@ -119,69 +119,64 @@ const webhookSettings = {
   WEBHOOK_CONCURRENCY: positiveInt.max(100),
 };
 
-const serverSchema = z
-  .object({
-    PORT: port(0),
-    MQTT_URL: z.literal('').or(brokerUrl),
-    MQTT_USERNAME: z.string(),
-    MQTT_PASSWORD: z.string(),
-    DATABASE_URL: databaseUrl,
-    REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
-    JOB_RETENTION_DAYS: z.coerce.number().min(0),
-    EVENT_REPLAY_HOURS: z.coerce
-      .number()
-      .positive('must be a number of hours above 0')
-      .max(24 * 366),
-    HOST: z.string().min(1),
-    MQTT_PORT: port(-1),
-    DATA_DIR: z.string().min(1),
-    DEFAULT_PRINTER_ID: printerAccount,
-    PRINTERS: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((p) => p.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(printerAccount)),
-    BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
-    LOG_LEVEL: logLevel,
-    PAPER_COLUMNS: positiveInt.min(16).max(255),
-    PRINTER_TOKENS: printerTokens,
-    MQTT_DEBUG_PASSWORD: token,
-    MQTT_SERVER_PASSWORD: token,
-    MQTT_DEBUG_CAN_PUBLISH: boolean,
-    PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
-    PRINT_RATE_BURST: positiveInt.max(1_000_000),
-    IDEMPOTENCY_KEY_HOURS: z.coerce
-      .number()
-      .positive()
-      .max(24 * 365),
-    API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
-    API_KEYS_REQUIRED: boolean,
-    TRUST_PROXY: z
-      .string()
-      .transform((s): boolean | number | string =>
-        s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s,
-      ),
-    ...hardeningSettings,
-    ADMIN_PASSWORD: z
-      .string()
-      .refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
-    ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
-    ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
-    ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
-    METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
-    MQTT_DYNSEC: boolean,
-    AGENT_MQTT_URL: z.literal('').or(brokerUrl),
-    REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
-    ...webhookSettings,
-  })
-  .refine((c) => c.WEBHOOK_RETRY_MAX_MS >= c.WEBHOOK_RETRY_MIN_MS, {
-    message: 'must be at least WEBHOOK_RETRY_MIN_MS',
-    path: ['WEBHOOK_RETRY_MAX_MS'],
-  });
+const serverSchema = z.object({
+  PORT: port(0),
+  MQTT_URL: z.literal('').or(brokerUrl),
+  MQTT_USERNAME: z.string(),
+  MQTT_PASSWORD: z.string(),
+  DATABASE_URL: databaseUrl,
+  REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
+  JOB_RETENTION_DAYS: z.coerce.number().min(0),
+  EVENT_REPLAY_HOURS: z.coerce
+    .number()
+    .positive('must be a number of hours above 0')
+    .max(24 * 366),
+  HOST: z.string().min(1),
+  MQTT_PORT: port(-1),
+  DATA_DIR: z.string().min(1),
+  DEFAULT_PRINTER_ID: printerAccount,
+  PRINTERS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(printerAccount)),
+  BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024),
+  LOG_LEVEL: logLevel,
+  PAPER_COLUMNS: positiveInt.min(16).max(255),
+  PRINTER_TOKENS: printerTokens,
+  MQTT_DEBUG_PASSWORD: token,
+  MQTT_SERVER_PASSWORD: token,
+  MQTT_DEBUG_CAN_PUBLISH: boolean,
+  PRINT_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+  PRINT_RATE_BURST: positiveInt.max(1_000_000),
+  IDEMPOTENCY_KEY_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365),
+  API_KEY_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000),
+  API_KEYS_REQUIRED: boolean,
+  TRUST_PROXY: z
+    .string()
+    .transform((s): boolean | number | string =>
+      s === '' || s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s,
+    ),
+  ...hardeningSettings,
+  ADMIN_PASSWORD: z
+    .string()
+    .refine((s) => s === '' || (s.length >= 12 && s.length <= 256), 'must be 12-256 characters'),
+  ADMIN_SESSION_MINUTES: positiveInt.max(7 * 24 * 60),
+  ADMIN_LOCKOUT_ATTEMPTS: positiveInt.max(1000),
+  ADMIN_LOCKOUT_MINUTES: positiveInt.max(24 * 60),
+  METRICS_TOKEN: z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE),
+  MQTT_DYNSEC: boolean,
+  AGENT_MQTT_URL: z.literal('').or(brokerUrl),
+  REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
+  ...webhookSettings,
+});
 
 const columns = z
   .string()
@@ -374,6 +369,8 @@ export interface ConfiguredTokens {
 
 export function loadServerConfig(env: Env = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
   const c = load(serverSchema, serverDefaults, env);
+  if (c.WEBHOOK_RETRY_MAX_MS < c.WEBHOOK_RETRY_MIN_MS)
+    throw new ConfigError([`WEBHOOK_RETRY_MAX_MS=${c.WEBHOOK_RETRY_MAX_MS}: must be at least WEBHOOK_RETRY_MIN_MS`]);
   const printers = [...new Set([c.DEFAULT_PRINTER_ID, ...c.PRINTERS])];
   return {
     port: c.PORT,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
+import { ConfigError, loadServerConfig } from '../../config';
 import type { JobEvent, PrintJob } from '../../broker-server/jobs/job-service';
 import { checkWebhookUrl, webhooksCommand } from '../../broker-server/webhooks-command';
 import { type PostWebhook, WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
@@ -310,4 +311,28 @@ test('a receiver that never answers holds only its own slots; its attempts time 
   const dead = store.deliveryRows.filter((d) => d.endpointId === 1);
   assert.equal(dead.filter((d) => d.status === 'delivering').length, 0, 'nothing left claimed');
   assert.equal(dead.filter((d) => d.status === 'pending').length, 10, 'every dead delivery waits for the next start');
+});
+
+test('webhook settings: defaults, and bad values named (the key never shown)', () => {
+  assert.deepEqual(loadServerConfig({}).webhooks, {
+    secretKey: null,
+    timeoutMs: 10_000,
+    retryHours: 24,
+    retryMinMs: 5_000,
+    retryMaxMs: 3_600_000,
+    concurrency: 4,
+    pollMs: 1_000,
+  });
+  assert.throws(
+    () => loadServerConfig({ WEBHOOK_SECRET_KEY: 'short-secret', WEBHOOK_RETRY_HOURS: '0', WEBHOOK_CONCURRENCY: 'x' }),
+    (err: ConfigError) =>
+      err.problems.length === 3 &&
+      /WEBHOOK_SECRET_KEY=\(hidden\): must be at least 16/.test(err.message) &&
+      !err.message.includes('short-secret') &&
+      /WEBHOOK_RETRY_HOURS="0": must be a number of hours above 0/.test(err.message),
+  );
+  assert.throws(
+    () => loadServerConfig({ WEBHOOK_RETRY_MIN_MS: '60000', WEBHOOK_RETRY_MAX_MS: '1000' }),
+    /WEBHOOK_RETRY_MAX_MS=1000: must be at least WEBHOOK_RETRY_MIN_MS/,
+  );
 });

@@ -190,6 +190,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       concurrency: config.webhooks.concurrency,
       pollMs: config.webhooks.pollMs,
       keepDays: config.jobRetentionDays,
+      keyWarning:
+        config.databaseUrl && !config.webhooks.secretKey
+          ? 'WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with DATA_DIR/webhook.key; every instance sharing this database needs the same key (set WEBHOOK_SECRET_KEY on each) to sign'
+          : undefined,
     },
     log,
   );

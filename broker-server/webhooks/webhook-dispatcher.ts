@@ -40,6 +40,8 @@ export interface WebhookSettings {
   pollMs: number;
   /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
   keepDays: number;
+  /** Logged once when the first endpoint is seen (PostgreSQL without WEBHOOK_SECRET_KEY: other instances may not share the key file). */
+  keyWarning?: string;
 }
 
 /** What sends one request: fetch in production; the result is a status code or an error. */
@@ -84,6 +86,7 @@ export class WebhookDispatcher {
   /** Active endpoints at the last look: with none, job changes wake nothing (the timer looks again). */
   private endpointCount = 0;
   private lastPrune = 0;
+  private warned = false;
   private stopped = false;
   /** Attempts under way, by endpoint. */
   private readonly inFlight = new Map<
@@ -169,6 +172,10 @@ export class WebhookDispatcher {
       this.queueWanted = false;
       const endpoints = await this.store.endpoints();
       this.endpointCount = endpoints.length;
+      if (endpoints.length && this.settings.keyWarning && !this.warned) {
+        this.warned = true;
+        this.log.warn(this.settings.keyWarning);
+      }
       const active = new Set(endpoints.map((e) => e.id));
       for (const id of this.senders.keys()) if (!active.has(id)) this.senders.delete(id);
       for (const endpoint of endpoints) {

@@ -238,7 +238,18 @@ export class WebhookDispatcher {
     if (!set) this.inFlight.set(claim.endpointId, (set = new Set()));
     const attempt = { claim, abort, done: Promise.resolve() };
     attempt.done = this.attempt(claim, abort)
-      .catch((err: unknown) => this.log.error({ err, deliveryId: claim.id }, 'webhook delivery not recorded'))
+      .catch((err: unknown) =>
+        this.log.error(
+          {
+            err,
+            deliveryId: claim.id,
+            endpointId: claim.endpointId,
+            jobId: claim.jobId,
+            printerId: claim.printerId,
+          },
+          'webhook attempt not recorded; it is tried again once its lease runs out',
+        ),
+      )
       .finally(() => {
         set.delete(attempt);
         this.pump(); // a free slot: claim what waits

@@ -16,6 +16,7 @@
 import { Webhook } from 'standardwebhooks';
 import { type Logger, urlForLog } from '../../config/logger';
 import type { JobEvent } from '../jobs/job-service';
+import type { JobEventBounds } from '../store/job-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
 import { eventTypeOf, wants, webhookId, webhookPayload } from './webhook-events';
@@ -67,6 +68,7 @@ export const postWithFetch: PostWebhook = async (url, body, headers, signal) => 
 /** Where the events come from: the job service's event log, and its `job` event to wake up. */
 export interface JobEventSource {
   eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
+  eventBounds(): Promise<JobEventBounds>;
   on(event: 'job', listener: () => void): unknown;
   off(event: 'job', listener: () => void): unknown;
 }
@@ -178,9 +180,13 @@ export class WebhookDispatcher {
       }
       const active = new Set(endpoints.map((e) => e.id));
       for (const id of this.senders.keys()) if (!active.has(id)) this.senders.delete(id);
+      // Endpoints level with the log cost nothing; those behind share each page they read in this round.
+      const newest = endpoints.length ? (await this.jobs.eventBounds()).last : 0;
+      const pages = new Map<number, Promise<JobEvent[]>>();
       for (const endpoint of endpoints) {
         if (this.stopped) return;
-        await this.queueFor(endpoint.id).catch((err: unknown) =>
+        if (endpoint.lastEventId >= newest) continue;
+        await this.queueFor(endpoint.id, pages).catch((err: unknown) =>
           this.log.error({ err, endpointId: endpoint.id }, 'webhook events not queued; the next round retries'),
         );
       }
@@ -201,13 +207,15 @@ export class WebhookDispatcher {
   }
 
   /** Queues the endpoint's events after its cursor, a page at a time. */
-  private async queueFor(endpointId: number): Promise<void> {
+  private async queueFor(endpointId: number, pages: Map<number, Promise<JobEvent[]>>): Promise<void> {
     for (;;) {
       let full = false;
       const queued = await this.store.queue(
         endpointId,
         async ({ events, lastEventId }) => {
-          const page = await this.jobs.eventsAfter(lastEventId, PAGE);
+          let read = pages.get(lastEventId);
+          if (!read) pages.set(lastEventId, (read = this.jobs.eventsAfter(lastEventId, PAGE)));
+          const page = await read;
           full = page.length === PAGE;
           if (!page.length) return null;
           const deliveries: NewDelivery[] = [];

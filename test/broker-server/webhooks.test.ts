@@ -186,10 +186,11 @@ testEachMode(
       if (p === '/healthy') return 204;
       if (p === '/flaky') return seen < 2 ? 500 : 200;
       if (p === '/failing') return 500;
-      if (p === '/slow') return seen === 0 ? { afterMs: 2_500, status: 200 } : 200;
+      if (p === '/slow') return seen === 0 ? { afterMs: 4_000, status: 200 } : 200;
       return 'hang'; // /dead
     });
-    const config = settings();
+    // A long timeout: a healthy receiver held up behind the dead one would show it plainly.
+    const config = settings({ timeoutMs: 2_000 });
     const server = await startTestServer(t, { mqttPort: -1, webhooks: config }, { mode, log: logs.log });
     const healthy = await addEndpoint(server, receiver, '/healthy');
     const flaky = await addEndpoint(server, receiver, '/flaky', 'job.printed');
@@ -223,7 +224,10 @@ testEachMode(
     );
     assert.ok(receiver.at('/dead').length >= 2, 'the dead receiver was being tried meanwhile');
     t.diagnostic(
-      `healthy receiver: each event within ${Math.max(...lateness)} ms of its change (dead: ${config.timeoutMs} ms timeout)`,
+      `healthy receiver: each event within ${Math.max(...lateness)} ms of its change (dead: ${config.timeoutMs} ms timeout): ${receiver
+        .at('/healthy')
+        .map((h) => `${h.type} ${h.at - h.eventAt}`)
+        .join(', ')}`,
     );
 
     // Flaky: 500, 500, then 200, with the same webhook-id each time.

@@ -181,6 +181,9 @@ class FakeEventLog extends EventEmitter<{ job: [PrintJob] }> {
     this.events.push({ id: this.events.length + 1, job: j });
     this.emit('job', j);
   }
+  async eventBounds() {
+    return { first: this.events.length ? 1 : null, last: this.events.length };
+  }
   async eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
     return this.events.filter((e) => e.id > afterId).slice(0, limit);
   }

@@ -40,6 +40,9 @@ import { accountOf } from './broker/access';
 import { DynamicSecurity } from './broker/dynamic-security';
 import { ServerMetrics } from './metrics';
 import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from './printers/printer-accounts';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { loadWebhookKey } from './webhooks/webhook-secrets';
+import { SqlWebhookStore } from './webhooks/webhook-store';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -64,6 +67,7 @@ export interface RunningServer {
   readonly instanceId: string;
   /** Idempotency-Key records (and their retention). */
   readonly idempotency: Idempotency;
+  readonly webhooks: WebhookDispatcher;
   stop(): Promise<void>;
 }
 
@@ -165,6 +169,34 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       { module: 'server', file: 'form-token.key' },
       'the form token key was readable by others; its mode is now 0600',
     );
+  const webhookStore = new SqlWebhookStore(db.sequelize, db.dialect);
+  const webhookKey = loadWebhookKey(config.webhooks.secretKey, config.dataDir);
+  if (webhookKey.modeFixed)
+    log.warn(
+      { module: 'server', file: 'webhook.key' },
+      'the webhook key file was readable by others; its mode is now 0600',
+    );
+  const webhooks = new WebhookDispatcher(
+    webhookStore,
+    jobs,
+    webhookKey.key,
+    {
+      timeoutMs: config.webhooks.timeoutMs,
+      retry: {
+        minMs: config.webhooks.retryMinMs,
+        maxMs: config.webhooks.retryMaxMs,
+        windowMs: config.webhooks.retryHours * 3_600_000,
+      },
+      concurrency: config.webhooks.concurrency,
+      pollMs: config.webhooks.pollMs,
+      keepDays: config.jobRetentionDays,
+      keyWarning:
+        config.databaseUrl && !config.webhooks.secretKey
+          ? 'WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with DATA_DIR/webhook.key; every instance sharing this database needs the same key (set WEBHOOK_SECRET_KEY on each) to sign'
+          : undefined,
+    },
+    log,
+  );
   const app = createApp({
     jobs,
     printers,
@@ -180,6 +212,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     apiKeyLimiter: apiKeyLimiter(config.apiKeyRatePerMinute, db),
     apiKeysRequired: config.apiKeysRequired,
     idempotency,
+    webhooks: webhookStore,
     log,
     operations: {
       metrics,
@@ -267,6 +300,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         }),
       () => dispatcher.stop(),
     ),
+    // After the dispatcher (it sends what it committed) and before HTTP; stopped after HTTP, before the database.
+    webhooks,
     http,
     part(
       'live updates',
@@ -305,6 +340,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     dynsec,
     instanceId,
     idempotency,
+    webhooks,
     stop: () => lifecycle.stop(),
   };
 }

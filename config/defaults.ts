@@ -105,6 +105,20 @@ export const serverDefaults = {
   AGENT_MQTT_URL: '',
   /** On PostgreSQL, how often an instance reads the printer registry again (other instances' changes); 0: only on a miss. */
   REGISTRY_REFRESH_MS: 5000,
+  /**
+   * Key that encrypts webhook endpoints' signing secrets in the database (16+ characters); empty: generated once
+   * in DATA_DIR/webhook.key (mode 0600). Instances sharing one database need the same value.
+   */
+  WEBHOOK_SECRET_KEY: '',
+  /** A webhook request without an answer within this time has failed (and is tried again). */
+  WEBHOOK_TIMEOUT_MS: 10_000,
+  /** A webhook delivery that keeps failing is tried again, with backoff, for this long after its event, then `failed`. */
+  WEBHOOK_RETRY_HOURS: 24,
+  /** First wait before a failed webhook delivery is tried again; it doubles (with jitter) up to WEBHOOK_RETRY_MAX_MS. */
+  WEBHOOK_RETRY_MIN_MS: 5_000,
+  WEBHOOK_RETRY_MAX_MS: 3_600_000,
+  /** Webhook requests in flight at once per endpoint, per instance (a slow receiver holds only its own). */
+  WEBHOOK_CONCURRENCY: 4,
 } as const;
 
 export const agentDefaults = {

@@ -67,6 +67,7 @@ const SECRET_SETTINGS = new Set([
   'FORM_TOKEN_SECRET',
   'ADMIN_PASSWORD',
   'METRICS_TOKEN',
+  'WEBHOOK_SECRET_KEY',
 ]);
 /** Settings shown with their user name and password masked. */
 const URL_SETTINGS = new Set(['MQTT_URL']);
@@ -105,6 +106,19 @@ const hardeningSettings = {
   MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
 };
 
+/** Webhooks (issue 13). */
+const webhookSettings = {
+  WEBHOOK_SECRET_KEY: z.string().refine((s) => s === '' || s.length >= 16, 'must be at least 16 characters'),
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(600_000),
+  WEBHOOK_RETRY_HOURS: z.coerce
+    .number()
+    .positive('must be a number of hours above 0')
+    .max(24 * 30),
+  WEBHOOK_RETRY_MIN_MS: positiveInt.max(86_400_000),
+  WEBHOOK_RETRY_MAX_MS: positiveInt.max(86_400_000),
+  WEBHOOK_CONCURRENCY: positiveInt.max(100),
+};
+
 const serverSchema = z.object({
   PORT: port(0),
   MQTT_URL: z.literal('').or(brokerUrl),
@@ -113,7 +127,10 @@ const serverSchema = z.object({
   DATABASE_URL: databaseUrl,
   REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
   JOB_RETENTION_DAYS: z.coerce.number().min(0),
-  EVENT_REPLAY_HOURS: z.coerce.number().positive('must be a number of hours above 0').max(24 * 366),
+  EVENT_REPLAY_HOURS: z.coerce
+    .number()
+    .positive('must be a number of hours above 0')
+    .max(24 * 366),
   HOST: z.string().min(1),
   MQTT_PORT: port(-1),
   DATA_DIR: z.string().min(1),
@@ -158,6 +175,7 @@ const serverSchema = z.object({
   MQTT_DYNSEC: boolean,
   AGENT_MQTT_URL: z.literal('').or(brokerUrl),
   REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
+  ...webhookSettings,
 });
 
 const columns = z
@@ -304,6 +322,20 @@ export interface ServerConfig {
   /** Broker URL shown in a new printer's agent command; null: derived. */
   agentMqttUrl: string | null;
   registryRefreshMs: number;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Key of the endpoints' secrets at rest; null: DATA_DIR/webhook.key. Never log it. */
+  secretKey: string | null;
+  timeoutMs: number;
+  retryHours: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Requests in flight per endpoint, per instance. */
+  concurrency: number;
+  /** How often due retries are looked for. */
+  pollMs: number;
 }
 
 export interface MqttLimits {
@@ -337,6 +369,8 @@ export interface ConfiguredTokens {
 
 export function loadServerConfig(env: Env = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
   const c = load(serverSchema, serverDefaults, env);
+  if (c.WEBHOOK_RETRY_MAX_MS < c.WEBHOOK_RETRY_MIN_MS)
+    throw new ConfigError([`WEBHOOK_RETRY_MAX_MS=${c.WEBHOOK_RETRY_MAX_MS}: must be at least WEBHOOK_RETRY_MIN_MS`]);
   const printers = [...new Set([c.DEFAULT_PRINTER_ID, ...c.PRINTERS])];
   return {
     port: c.PORT,
@@ -377,6 +411,15 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     dynsec: c.MQTT_DYNSEC,
     agentMqttUrl: c.AGENT_MQTT_URL || null,
     registryRefreshMs: c.REGISTRY_REFRESH_MS,
+    webhooks: {
+      secretKey: c.WEBHOOK_SECRET_KEY || null,
+      timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+      retryHours: c.WEBHOOK_RETRY_HOURS,
+      retryMinMs: c.WEBHOOK_RETRY_MIN_MS,
+      retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
+      concurrency: c.WEBHOOK_CONCURRENCY,
+      pollMs: 1000,
+    },
     ...overrides,
   };
 }

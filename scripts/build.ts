@@ -11,6 +11,7 @@
  *   dist/start-all.mjs         `npm start`: the server and one agent, each from the files above.
  *   dist/mosquitto-files.mjs   `npm run mosquitto-files`, for the scaled-out images.
  *   dist/printers.mjs          `npm run printers` (add, rotate, remove printers through the running server).
+ *   dist/api-keys.mjs, dist/webhooks.mjs   `npm run api-keys`, `npm run webhooks` (on the server's database).
  *
  * esbuild rather than tsc: tsc cannot bundle, and the agent must be one file; esbuild is already in
  * node_modules (tsx runs on it) and builds everything in about a second. Type checking stays `npm run typecheck`.
@@ -161,6 +162,7 @@ export async function buildAll(dist = DIST): Promise<string[]> {
     bundleWithPackages('broker-server/start-all.ts', out('start-all.mjs')),
     bundleWithPackages('broker-server/mosquitto-files.ts', out('mosquitto-files.mjs')),
     bundleWithPackages('broker-server/api-keys-command.ts', out('api-keys.mjs')),
+    bundleWithPackages('broker-server/webhooks-command.ts', out('webhooks.mjs')),
     bundleWithPackages('broker-server/printers-main.ts', out('printers.mjs')),
   ]);
   return [
@@ -170,6 +172,7 @@ export async function buildAll(dist = DIST): Promise<string[]> {
     'start-all.mjs',
     'mosquitto-files.mjs',
     'api-keys.mjs',
+    'webhooks.mjs',
     'printers.mjs',
   ].map(out);
 }

@@ -192,4 +192,53 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.dropTable('job_events');
     },
   },
+  {
+    // Webhooks (issue 13): endpoints, each with its cursor into job_events, and one delivery per endpoint
+    // and event (the unique key makes queueing idempotent: an event read twice is queued once).
+    // Times are epoch milliseconds.
+    name: '0008-webhooks',
+    async up({ context: q }) {
+      await q.createTable('webhook_endpoints', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        url: { type: DataTypes.TEXT, allowNull: false },
+        // `*` or event types comma separated (webhooks/webhook-events.ts).
+        events: { type: DataTypes.TEXT, allowNull: false },
+        // AES-256-GCM (webhooks/webhook-secrets.ts): the secret itself is never stored.
+        secret_sealed: { type: DataTypes.TEXT, allowNull: false },
+        // The id of the last job event queued for this endpoint (or skipped by its filter).
+        last_event_id: { type: DataTypes.BIGINT, allowNull: false, defaultValue: 0 },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        removed_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.createTable('webhook_deliveries', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        endpoint_id: { type: DataTypes.INTEGER, allowNull: false },
+        event_id: { type: DataTypes.BIGINT, allowNull: false },
+        job_id: { type: DataTypes.INTEGER, allowNull: false },
+        printer_id: { type: DataTypes.STRING(64), allowNull: false },
+        type: { type: DataTypes.STRING(32), allowNull: false },
+        // The JSON body, as of when the event was queued: every attempt sends the same bytes.
+        payload: { type: DataTypes.TEXT, allowNull: false },
+        // pending | delivering | delivered | failed
+        status: { type: DataTypes.STRING(16), allowNull: false },
+        attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        next_attempt_at: { type: DataTypes.BIGINT, allowNull: false },
+        // While `delivering`: past this, the instance that claimed it is taken for dead and another may try.
+        lease_until: { type: DataTypes.BIGINT, allowNull: true },
+        last_status_code: { type: DataTypes.INTEGER, allowNull: true },
+        last_error: { type: DataTypes.TEXT, allowNull: true },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        delivered_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.addIndex('webhook_deliveries', ['endpoint_id', 'event_id'], {
+        name: 'webhook_deliveries_endpoint_event',
+        unique: true,
+      });
+      await q.addIndex('webhook_deliveries', ['status', 'next_attempt_at'], { name: 'webhook_deliveries_due' });
+    },
+    async down({ context: q }) {
+      await q.dropTable('webhook_deliveries');
+      await q.dropTable('webhook_endpoints');
+    },
+  },
 ];

@@ -67,7 +67,7 @@ export function parseBearer(header: string | undefined): BearerCheck {
 const fromPage = (req: Request): boolean => req.method === 'POST' && (isHtmx(req) || isPlainForm(req));
 
 /** The JSON API: what API_KEYS_REQUIRED closes to callers without a key. */
-const JSON_API = /^\/(print|jobs|printers|openapi\.json)(\/|$)/;
+const JSON_API = /^\/(print|jobs|printers|webhooks|openapi\.json)(\/|$)/;
 
 export interface ApiKeyAuthOptions {
   required: boolean;

@@ -76,6 +76,29 @@ export const ApiError = z
   })
   .meta({ id: 'Error' });
 
+export const WebhookDelivery = z
+  .object({
+    id: z.number().int().positive(),
+    endpointId: z.number().int().positive(),
+    eventId: z
+      .number()
+      .int()
+      .positive()
+      .meta({ description: 'The id of the change in the event log (GET /jobs/events)' }),
+    webhookId: z.string().meta({ description: 'The `webhook-id` header: `evt_<eventId>`, the same on every attempt' }),
+    type: z.enum(['job.created', 'job.sent', 'job.received', 'job.printed', 'job.failed', 'job.interrupted']),
+    jobId,
+    printerId,
+    status: z.enum(['pending', 'delivering', 'delivered', 'failed']),
+    attempts: z.number().int().min(0),
+    nextAttemptAt: time.nullable().meta({ description: 'When it is tried next (pending), else null' }),
+    lastStatusCode: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    createdAt: time,
+    deliveredAt: time.nullable(),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
 export const Health = z.object({ ok: z.literal(true) }).meta({ id: 'Health' });
 
 export const Readiness = z

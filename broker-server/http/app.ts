@@ -15,6 +15,8 @@ import { TokenBuckets } from './rate-limit';
 import type { RouteContext } from './routes/context';
 import { eventRoutes } from './routes/events';
 import { jobRoutes } from './routes/jobs-api';
+import { webhookRoutes } from './routes/webhooks-api';
+import type { WebhookStore } from '../webhooks/webhook-store';
 import { pageRenderer, pageRoutes } from './routes/page';
 import { printerRoutes } from './routes/printers-api';
 import { securityHeaders } from './security-headers';
@@ -46,6 +48,8 @@ export interface AppOptions {
   /** The JSON API refuses callers without a key. */
   apiKeysRequired: boolean;
   idempotency: Idempotency;
+  /** Webhook deliveries, for GET /webhooks/deliveries. */
+  webhooks: Pick<WebhookStore, 'deliveries'>;
   log: Logger;
   /** Issue 17's protections, built by the composition root. */
   protections: {
@@ -114,6 +118,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(printerRoutes(ctx));
+  app.use(webhookRoutes(ctx));
   app.use(openApiRoutes());
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
   app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog }));

@@ -57,6 +57,7 @@ function buildApp() {
     trustProxy: false,
     publicDir: '/nonexistent',
     apiKeys: unused,
+    webhooks: unused,
     apiKeyLimiter: null,
     apiKeysRequired: false,
     idempotency: unused,

@@ -79,6 +79,7 @@ test('the built programs answer --help and --version with plain node; unknown op
     'printhop-server.mjs',
     'start-all.mjs',
     'virtual-printer.mjs',
+    'webhooks.mjs',
   ]);
   const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const env = { ...process.env, NODE_OPTIONS: '' };

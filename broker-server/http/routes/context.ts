@@ -7,6 +7,7 @@ import type { Idempotency } from '../idempotency';
 import type { FormTokens } from '../cross-site';
 import type { LiveUpdates } from '../live-updates';
 import type { StreamLimits } from '../stream-limits';
+import type { WebhookStore } from '../../webhooks/webhook-store';
 
 export interface RouteContext {
   jobs: JobService;
@@ -30,4 +31,6 @@ export interface RouteContext {
   streamLimits: StreamLimits;
   /** RECEIPT_MAX_LINES: a job that would lay out longer is refused whole, never cut. */
   receiptMaxLines: number;
+  /** Webhook deliveries, for GET /webhooks/deliveries. */
+  webhooks: Pick<WebhookStore, 'deliveries'>;
 }

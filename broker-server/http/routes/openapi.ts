@@ -12,6 +12,7 @@ import { jobOperations } from './jobs-api';
 import { operationOperations } from './operations';
 import { pageOperations } from './page';
 import { printerOperations } from './printers-api';
+import { webhookOperations } from './webhooks-api';
 
 const openApiOperation: ApiOperation = {
   method: 'get',
@@ -38,6 +39,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   ...eventOperations,
   ...jobOperations,
   ...printerOperations,
+  ...webhookOperations,
   openApiOperation,
 ];
 

@@ -1,0 +1,169 @@
+/**
+ * `npm run webhooks -- add URL [--events job.printed,job.failed] | list | remove ID | deliveries [--status S]
+ * [--endpoint ID] [--limit N]`: manages webhook endpoints in the server's database (the same settings as the
+ * server: DATA_DIR or DATABASE_URL, and WEBHOOK_SECRET_KEY), while the server runs: it reads the endpoints
+ * anew on every round. `add` prints the signing secret once; only its encrypted form is kept.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadServerConfig } from '../config';
+import { loadOrExit } from '../config/process';
+import { createLogger } from '../config/logger';
+import { Database } from './db/database';
+import { parseEventFilter } from './webhooks/webhook-events';
+import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
+import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
+
+const USAGE =
+  'usage: npm run webhooks -- add URL [--events TYPE,TYPE...] | list | remove ID | deliveries [--status STATUS] [--endpoint ID] [--limit N]';
+
+type Options = Record<string, string>;
+
+/** Positional arguments and `--name value` options; null when an option has no value or is not one of `known`. */
+function parseArgs(args: string[], known: string[]): { positional: string[]; options: Options } | { error: string } {
+  const positional: string[] = [];
+  const options: Options = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq > 0 ? eq : undefined);
+    if (!known.includes(name))
+      return {
+        error: `unknown option --${name}${known.length ? ` (known: ${known.map((k) => `--${k}`).join(', ')})` : ''}`,
+      };
+    const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
+    if (value === undefined) return { error: `--${name} needs a value` };
+    options[name] = value;
+  }
+  return { positional, options };
+}
+
+/** An http(s) URL as stored, or why not. */
+export function checkWebhookUrl(text: string): { ok: true; url: string } | { ok: false; error: string } {
+  if (!URL.canParse(text))
+    return { ok: false, error: `${JSON.stringify(text)} is not a URL (e.g. https://example.com/hooks/printhop)` };
+  const url = new URL(text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { ok: false, error: `a webhook URL must be http:// or https://, not ${url.protocol}//` };
+  if (!url.hostname) return { ok: false, error: 'the webhook URL has no host' };
+  return { ok: true, url: url.toString() };
+}
+
+const positiveId = (text: string | undefined): number | null =>
+  text !== undefined && /^[1-9]\d{0,14}$/.test(text) ? Number(text) : null;
+
+/** Runs one command; returns the exit code (0, 1 not found, 2 usage). `out` gets what the user reads, `err` the errors. */
+export async function webhooksCommand(
+  args: string[],
+  store: WebhookStore,
+  secrets: SecretBox,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  const [command, ...rest] = args;
+  const usage = (message?: string) => {
+    err(message ? `${message}\n${USAGE}` : USAGE);
+    return 2;
+  };
+  switch (command) {
+    case 'add': {
+      const parsed = parseArgs(rest, ['events']);
+      if ('error' in parsed) return usage(parsed.error);
+      if (parsed.positional.length !== 1) return usage('add takes one URL');
+      const url = checkWebhookUrl(parsed.positional[0]!);
+      if (!url.ok) return usage(url.error);
+      const events = parseEventFilter(parsed.options.events);
+      if (!events.ok) return usage(events.error);
+      const secret = newWebhookSecret();
+      const endpoint = await store.addEndpoint(url.url, events.value, secrets.seal(secret), new Date());
+      out(`webhook endpoint ${endpoint.id} added: ${endpoint.url} (events: ${endpoint.events})`);
+      out('Its signing secret is shown only this once: keep it now (your receiver verifies signatures with it).');
+      out(secret);
+      return 0;
+    }
+    case 'list': {
+      if (rest.length) return usage();
+      const endpoints = await store.endpoints(true);
+      if (!endpoints.length) out('no webhook endpoints');
+      for (const e of endpoints)
+        out(
+          `${e.id}\t${e.url}\tevents ${e.events}\tadded ${e.createdAt}\t${e.removedAt ? `removed ${e.removedAt}` : 'active'}`,
+        );
+      return 0;
+    }
+    case 'remove': {
+      if (rest.length !== 1) return usage('remove takes one endpoint id');
+      const id = positiveId(rest[0]);
+      if (id === null)
+        return usage(
+          `an endpoint id is a whole number (npm run webhooks -- list shows them), not ${JSON.stringify(rest[0])}`,
+        );
+      if (!(await store.removeEndpoint(id, new Date()))) {
+        err(`no active webhook endpoint ${id} (npm run webhooks -- list shows them)`);
+        return 1;
+      }
+      out(`webhook endpoint ${id} removed; its waiting deliveries are marked failed`);
+      return 0;
+    }
+    case 'deliveries': {
+      const parsed = parseArgs(rest, ['status', 'endpoint', 'limit']);
+      if ('error' in parsed) return usage(parsed.error);
+      if (parsed.positional.length) return usage();
+      const { status, endpoint, limit } = parsed.options;
+      if (status !== undefined && !(DELIVERY_STATUSES as readonly string[]).includes(status))
+        return usage(`--status must be one of ${DELIVERY_STATUSES.join(', ')}`);
+      const endpointId = endpoint === undefined ? undefined : positiveId(endpoint);
+      if (endpointId === null) return usage('--endpoint must be an endpoint id (a whole number)');
+      const max = limit === undefined ? 50 : positiveId(limit);
+      if (max === null || max > 500) return usage('--limit must be a whole number from 1 to 500');
+      const rows = await store.deliveries({ status: status as DeliveryStatus | undefined, endpointId, limit: max });
+      if (!rows.length) out('no webhook deliveries');
+      for (const d of rows)
+        out(
+          [
+            d.id,
+            `endpoint ${d.endpointId}`,
+            d.webhookId,
+            d.type,
+            `job ${d.jobId}`,
+            d.status,
+            `attempts ${d.attempts}`,
+            d.lastStatusCode === null ? '' : `last status ${d.lastStatusCode}`,
+            d.lastError ?? '',
+            d.nextAttemptAt ? `next ${d.nextAttemptAt}` : '',
+            d.deliveredAt ? `delivered ${d.deliveredAt}` : '',
+          ]
+            .filter((f) => f !== '')
+            .join('\t'),
+        );
+      return 0;
+    }
+    default:
+      return usage(command ? `unknown command "${command}"` : undefined);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  // Not api-keys-command's withServerDatabase: in a bundle, that module's own entry-point check would run it too.
+  const program = 'printhop webhooks';
+  const config = loadOrExit(program, () => loadServerConfig());
+  const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, createLogger(program, 'warn'));
+  await db.start();
+  let code: number;
+  try {
+    code = await webhooksCommand(
+      process.argv.slice(2),
+      new SqlWebhookStore(db.sequelize, db.dialect),
+      loadWebhookKey(config.webhooks.secretKey, config.dataDir).key,
+      (line) => console.log(line),
+      (line) => console.error(line),
+    );
+  } finally {
+    await db.stop();
+  }
+  process.exit(code);
+}

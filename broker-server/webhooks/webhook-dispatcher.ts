@@ -1,0 +1,357 @@
+/**
+ * Sends every job change to the webhook endpoints that want it (a lifecycle part of the server).
+ *
+ * Queueing: woken by the job service's `job` event (this instance's changes and other instances') and by
+ * a timer, it reads the job event log after each endpoint's cursor and queues a delivery per wanted event
+ * (webhook-store.ts: with several instances on PostgreSQL, one of them does each endpoint).
+ *
+ * Delivering: it claims due deliveries per endpoint, at most WEBHOOK_CONCURRENCY in flight per endpoint
+ * on this instance, so a slow or dead receiver holds its own slots and nobody else's, and the HTTP
+ * requests never block the server (they are not awaited by anything that answers a request). Each is a
+ * POST signed per Standard Webhooks (`standardwebhooks`), with `webhook-id` stable per event and a
+ * timeout; a 2xx is delivered, anything else is tried again with backoff (retry-schedule.ts) until the
+ * window is over. Everything lives in the database, so a restart or a crash loses nothing: a crashed
+ * instance's claims come back when their lease runs out. At least once per event and endpoint.
+ */
+import { Webhook } from 'standardwebhooks';
+import { type Logger, urlForLog } from '../../config/logger';
+import type { JobEvent } from '../jobs/job-service';
+import type { JobEventBounds } from '../store/job-store';
+import { afterFailure, type RetryPolicy } from './retry-schedule';
+import type { SecretBox } from './webhook-secrets';
+import { eventTypeOf, wants, webhookId, webhookPayload } from './webhook-events';
+import type { ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
+
+/** Events read from the log per queueing round of one endpoint. */
+const PAGE = 500;
+/** Beyond the request's own timeout, how long a claim is kept before another instance may retry it. */
+const LEASE_MARGIN_MS = 30_000;
+/** On stop, how long requests under way may finish before they are aborted (and given back). */
+const DRAIN_MS = 2_000;
+/** The abort reason of stop(), told apart from a timeout. */
+const STOPPING = { stopping: true };
+const PRUNE_EVERY_MS = 3_600_000;
+
+export interface WebhookSettings {
+  timeoutMs: number;
+  retry: RetryPolicy;
+  /** Requests in flight at once per endpoint, on this instance. */
+  concurrency: number;
+  /** How often due retries are looked for (besides the wake-ups of job changes). */
+  pollMs: number;
+  /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
+  keepDays: number;
+  /** Logged once when the first endpoint is seen (PostgreSQL without WEBHOOK_SECRET_KEY: other instances may not share the key file). */
+  keyWarning?: string;
+}
+
+/** What sends one request: fetch in production; the result is a status code or an error. */
+export type PostWebhook = (
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+) => Promise<number>;
+
+export const postWithFetch: PostWebhook = async (url, body, headers, signal) => {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'Printhop-Webhooks', ...headers },
+    body,
+    redirect: 'manual',
+    signal,
+  });
+  await res.body?.cancel().catch(() => undefined);
+  return res.status;
+};
+
+/** Where the events come from: the job service's event log, and its `job` event to wake up. */
+export interface JobEventSource {
+  eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
+  eventBounds(): Promise<JobEventBounds>;
+  on(event: 'job', listener: () => void): unknown;
+  off(event: 'job', listener: () => void): unknown;
+}
+
+interface Sender {
+  url: string;
+  webhook: Webhook;
+}
+
+export class WebhookDispatcher {
+  readonly name = 'webhooks';
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private pumpAgain = false;
+  private queueWanted = true;
+  /** Active endpoints at the last look: with none, job changes wake nothing (the timer looks again). */
+  private endpointCount = 0;
+  private lastPrune = 0;
+  private warned = false;
+  private stopped = false;
+  /** Attempts under way, by endpoint. */
+  private readonly inFlight = new Map<
+    number,
+    Set<{ claim: ClaimedDelivery; done: Promise<void>; abort: AbortController }>
+  >();
+  private readonly senders = new Map<number, Sender>();
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly jobs: JobEventSource,
+    private readonly secrets: SecretBox,
+    private readonly settings: WebhookSettings,
+    log: Logger,
+    private readonly post: PostWebhook = postWithFetch,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.log = log.child({ module: 'webhooks' });
+  }
+
+  start(): void {
+    this.jobs.on('job', this.onJob);
+    this.timer = setInterval(() => {
+      this.queueWanted = true;
+      this.pump();
+    }, this.settings.pollMs);
+    this.timer.unref();
+    this.pump();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.jobs.off('job', this.onJob);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.pumping;
+    const all = [...this.inFlight.values()].flatMap((set) => [...set]);
+    if (!all.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(all.map((a) => a.done)),
+      new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    for (const attempt of all) attempt.abort.abort(STOPPING);
+    await Promise.all(all.map((a) => a.done));
+  }
+
+  /** Attempts under way on this instance. */
+  get inFlightCount(): number {
+    let n = 0;
+    for (const set of this.inFlight.values()) n += set.size;
+    return n;
+  }
+
+  private readonly onJob = (): void => {
+    if (this.endpointCount === 0) return;
+    this.queueWanted = true;
+    this.pump();
+  };
+
+  /** One round at a time; a wake-up during a round makes one more. */
+  private pump(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = this.round()
+      .catch((err: unknown) => this.log.error({ err }, 'webhook round failed; the next one retries'))
+      .finally(() => {
+        this.pumping = null;
+        if (this.pumpAgain && !this.stopped) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async round(): Promise<void> {
+    this.pumpAgain = false;
+    if (this.queueWanted) {
+      this.queueWanted = false;
+      const endpoints = await this.store.endpoints();
+      this.endpointCount = endpoints.length;
+      if (endpoints.length && this.settings.keyWarning && !this.warned) {
+        this.warned = true;
+        this.log.warn(this.settings.keyWarning);
+      }
+      const active = new Set(endpoints.map((e) => e.id));
+      for (const id of this.senders.keys()) if (!active.has(id)) this.senders.delete(id);
+      // Endpoints level with the log cost nothing; those behind share each page they read in this round.
+      const newest = endpoints.length ? (await this.jobs.eventBounds()).last : 0;
+      const pages = new Map<number, Promise<JobEvent[]>>();
+      for (const endpoint of endpoints) {
+        if (this.stopped) return;
+        if (endpoint.lastEventId >= newest) continue;
+        await this.queueFor(endpoint.id, pages).catch((err: unknown) =>
+          this.log.error({ err, endpointId: endpoint.id }, 'webhook events not queued; the next round retries'),
+        );
+      }
+    }
+    if (this.stopped || this.endpointCount === 0) return;
+    const now = this.now();
+    for (const endpointId of await this.store.dueEndpoints(now)) {
+      const free = this.settings.concurrency - (this.inFlight.get(endpointId)?.size ?? 0);
+      if (free <= 0 || this.stopped) continue;
+      const claims = await this.store.claim(endpointId, now, now + this.settings.timeoutMs + LEASE_MARGIN_MS, free);
+      for (const claim of claims) this.begin(claim);
+    }
+    if (this.settings.keepDays > 0 && now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      const count = await this.store.pruneDeliveries(now - this.settings.keepDays * 86_400_000);
+      if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
+    }
+  }
+
+  /** Queues the endpoint's events after its cursor, a page at a time. */
+  private async queueFor(endpointId: number, pages: Map<number, Promise<JobEvent[]>>): Promise<void> {
+    for (;;) {
+      let full = false;
+      const queued = await this.store.queue(
+        endpointId,
+        async ({ events, lastEventId }) => {
+          let read = pages.get(lastEventId);
+          if (!read) pages.set(lastEventId, (read = this.jobs.eventsAfter(lastEventId, PAGE)));
+          const page = await read;
+          full = page.length === PAGE;
+          if (!page.length) return null;
+          const deliveries: NewDelivery[] = [];
+          for (const event of page) {
+            if (!event.job) continue; // pruned since: nothing left to say about it
+            const type = eventTypeOf(event.job.status);
+            if (!wants(events, type)) continue;
+            deliveries.push({
+              eventId: event.id,
+              jobId: event.job.id,
+              printerId: event.job.printerId,
+              type,
+              payload: JSON.stringify(webhookPayload(event.job)),
+            });
+          }
+          return { deliveries, lastEventId: page.at(-1)!.id };
+        },
+        new Date(this.now()),
+      );
+      if (queued) this.log.debug({ endpointId, queued }, 'webhook deliveries queued');
+      if (!full || queued === null || this.stopped) return;
+    }
+  }
+
+  private begin(claim: ClaimedDelivery): void {
+    const abort = new AbortController();
+    let set = this.inFlight.get(claim.endpointId);
+    if (!set) this.inFlight.set(claim.endpointId, (set = new Set()));
+    const attempt = { claim, abort, done: Promise.resolve() };
+    attempt.done = this.attempt(claim, abort)
+      .catch((err: unknown) =>
+        this.log.error(
+          {
+            err,
+            deliveryId: claim.id,
+            endpointId: claim.endpointId,
+            jobId: claim.jobId,
+            printerId: claim.printerId,
+          },
+          'webhook attempt not recorded; it is tried again once its lease runs out',
+        ),
+      )
+      .finally(() => {
+        set.delete(attempt);
+        this.pump(); // a free slot: claim what waits
+      });
+    set.add(attempt);
+  }
+
+  private async attempt(claim: ClaimedDelivery, abort: AbortController): Promise<void> {
+    const context = {
+      deliveryId: claim.id,
+      endpointId: claim.endpointId,
+      eventId: claim.eventId,
+      type: claim.type,
+      jobId: claim.jobId,
+      printerId: claim.printerId,
+      attempt: claim.attempts,
+    };
+    let sender: Sender | null;
+    try {
+      sender = await this.sender(claim.endpointId);
+    } catch (err) {
+      this.log.error({ ...context, err }, 'webhook not sent: its endpoint cannot be read');
+      await this.failedAttempt(claim, context, null, describe(err));
+      return;
+    }
+    if (!sender) {
+      await this.store.failed(claim, null, 'endpoint removed');
+      return;
+    }
+    const logged = { ...context, endpoint: urlForLog(sender.url) };
+    const id = webhookId(claim.eventId);
+    const timeout = setTimeout(() => abort.abort(new Error('timeout')), this.settings.timeoutMs);
+    try {
+      const at = this.now();
+      const headers = {
+        'webhook-id': id,
+        'webhook-timestamp': String(Math.floor(at / 1000)),
+        'webhook-signature': sender.webhook.sign(id, new Date(at), claim.payload),
+      };
+      const statusCode = await this.post(sender.url, claim.payload, headers, abort.signal);
+      if (statusCode >= 200 && statusCode < 300) {
+        if (await this.store.delivered(claim, statusCode, this.now()))
+          this.log.info({ ...logged, statusCode }, 'webhook delivered');
+        return;
+      }
+      await this.failedAttempt(claim, logged, statusCode, `the receiver answered ${statusCode}`);
+    } catch (err) {
+      if (abort.signal.reason === STOPPING) {
+        // Aborted by stop(): given back, due now, for the next start or another instance.
+        await this.store.release(claim, this.now());
+        this.log.info(logged, 'webhook attempt given back (server stopping)');
+        return;
+      }
+      const error = abort.signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(err);
+      await this.failedAttempt(claim, logged, null, error);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /** Another try later, or `failed` once the retry window is over. */
+  private async failedAttempt(
+    claim: ClaimedDelivery,
+    context: Record<string, unknown>,
+    statusCode: number | null,
+    error: string,
+  ): Promise<void> {
+    const next = afterFailure(this.settings.retry, claim, this.now());
+    if ('failed' in next) {
+      if (await this.store.failed(claim, statusCode, error))
+        this.log.warn({ ...context, statusCode, error }, 'webhook failed: no more retries');
+    } else if (await this.store.retryLater(claim, next.retryAt, statusCode, error)) {
+      this.log.info(
+        { ...context, statusCode, error, retryAt: new Date(next.retryAt).toISOString() },
+        'webhook attempt failed; retrying later',
+      );
+    }
+  }
+
+  /** The endpoint's URL and signer (its secret decrypted once), or null when it was removed. */
+  private async sender(endpointId: number): Promise<Sender | null> {
+    const known = this.senders.get(endpointId);
+    if (known) return known;
+    const endpoint = await this.store.endpointForSending(endpointId);
+    if (!endpoint) return null;
+    const sender = { url: endpoint.url, webhook: new Webhook(this.secrets.open(endpoint.secretSealed)) };
+    this.senders.set(endpointId, sender);
+    return sender;
+  }
+}
+
+/** A network error as a short text, without the request (its URL may carry credentials). */
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message ?? 'request failed'} (${cause})` : (e.message ?? String(err));
+}

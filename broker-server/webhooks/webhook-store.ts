@@ -1,0 +1,368 @@
+/**
+ * The door to `webhook_endpoints` and `webhook_deliveries`, for SQLite and PostgreSQL.
+ *
+ * Queueing: an endpoint's cursor (`last_event_id`) and the deliveries read after it are written
+ * together. On PostgreSQL, in one transaction that holds the endpoint's row (`FOR UPDATE SKIP LOCKED`:
+ * with several instances, whichever comes first does it, the others skip it). On SQLite (one instance,
+ * one connection shared with the job store's own transactions, so no BEGIN of ours), the two statements
+ * run in order, deliveries first; the unique key (endpoint_id, event_id) makes a repeat after a crash
+ * between them a no-op, so nothing is lost nor queued twice.
+ *
+ * Delivering: due rows are claimed with one UPDATE (`status = 'delivering'`, a lease, `attempts + 1`;
+ * on PostgreSQL over `FOR UPDATE SKIP LOCKED` rows, so two instances never claim the same one). The
+ * attempt number is the claim's fence: a result is written only while the row is still that claim's, so
+ * an instance that comes back after its lease ran out cannot overwrite the newer attempt.
+ */
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+
+export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export interface WebhookEndpoint {
+  id: number;
+  url: string;
+  /** `*` or event types, comma separated. */
+  events: string;
+  lastEventId: number;
+  createdAt: string;
+  removedAt: string | null;
+}
+
+export interface NewDelivery {
+  eventId: number;
+  jobId: number;
+  printerId: string;
+  type: string;
+  payload: string;
+}
+
+/** A delivery this instance holds for one attempt. */
+export interface ClaimedDelivery extends NewDelivery {
+  id: number;
+  endpointId: number;
+  /** Including this one: the claim's fence. */
+  attempts: number;
+  /** Epoch ms it was queued (the retry window counts from here). */
+  createdAt: number;
+}
+
+/** A delivery as the API and the command show it (no payload, no secret). */
+export interface WebhookDelivery {
+  id: number;
+  endpointId: number;
+  eventId: number;
+  webhookId: string;
+  type: string;
+  jobId: number;
+  printerId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  /** When it is tried next (pending), else null. */
+  nextAttemptAt: string | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  endpointId?: number;
+  /** Only ids below this (the next page, newest first). */
+  beforeId?: number;
+  limit: number;
+}
+
+/** What queueing one endpoint reads and decides, given its cursor; null: nothing to do. */
+export type QueuePlan = (endpoint: {
+  events: string;
+  lastEventId: number;
+}) => Promise<{ deliveries: NewDelivery[]; lastEventId: number } | null>;
+
+export interface WebhookStore {
+  addEndpoint(url: string, events: string, secretSealed: string, at: Date): Promise<WebhookEndpoint>;
+  /** Active endpoints, or all with `includeRemoved`, by id. */
+  endpoints(includeRemoved?: boolean): Promise<WebhookEndpoint[]>;
+  /** An active endpoint with its sealed secret, or null. */
+  endpointForSending(id: number): Promise<{ url: string; secretSealed: string } | null>;
+  /** False when no active endpoint has this id. Its waiting deliveries become `failed`. */
+  removeEndpoint(id: number, at: Date): Promise<boolean>;
+  /** Queues one endpoint's new events; the number queued, or null when another instance holds the endpoint. */
+  queue(endpointId: number, plan: QueuePlan, at: Date): Promise<number | null>;
+  /** Active endpoints with a delivery due at `now` (pending and due, or delivering with its lease run out). */
+  dueEndpoints(now: number): Promise<number[]>;
+  claim(endpointId: number, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]>;
+  /** Each result: false when the claim was no longer this attempt's (its lease ran out and another took it). */
+  delivered(claim: ClaimedDelivery, statusCode: number, at: number): Promise<boolean>;
+  retryLater(claim: ClaimedDelivery, nextAt: number, statusCode: number | null, error: string): Promise<boolean>;
+  failed(claim: ClaimedDelivery, statusCode: number | null, error: string): Promise<boolean>;
+  /** Gives a claim back (the server stops): due at `now`, for whichever instance runs next. */
+  release(claim: ClaimedDelivery, now: number): Promise<void>;
+  /** Newest first. */
+  deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]>;
+  /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint; returns how many. */
+  pruneDeliveries(before: number): Promise<number>;
+}
+
+interface EndpointRow {
+  id: number;
+  url: string;
+  events: string;
+  secret_sealed: string;
+  last_event_id: number | string;
+  created_at: number | string;
+  removed_at: number | string | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  endpoint_id: number;
+  event_id: number | string;
+  job_id: number;
+  printer_id: string;
+  type: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number | string;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number | string;
+  delivered_at: number | string | null;
+}
+
+const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
+  id: Number(row.id),
+  url: row.url,
+  events: row.events,
+  lastEventId: Number(row.last_event_id),
+  createdAt: iso(row.created_at)!,
+  removedAt: iso(row.removed_at),
+});
+
+const toClaim = (row: DeliveryRow): ClaimedDelivery => ({
+  id: Number(row.id),
+  endpointId: Number(row.endpoint_id),
+  eventId: Number(row.event_id),
+  jobId: Number(row.job_id),
+  printerId: row.printer_id,
+  type: row.type,
+  payload: row.payload,
+  attempts: Number(row.attempts),
+  createdAt: Number(row.created_at),
+});
+
+const toDelivery = (row: DeliveryRow): WebhookDelivery => ({
+  id: Number(row.id),
+  endpointId: Number(row.endpoint_id),
+  eventId: Number(row.event_id),
+  webhookId: `evt_${Number(row.event_id)}`,
+  type: row.type,
+  jobId: Number(row.job_id),
+  printerId: row.printer_id,
+  status: row.status,
+  attempts: Number(row.attempts),
+  nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+  lastStatusCode: row.last_status_code === null ? null : Number(row.last_status_code),
+  lastError: row.last_error,
+  createdAt: iso(row.created_at)!,
+  deliveredAt: iso(row.delivered_at),
+});
+
+/** Pending and due, or claimed by an instance whose lease has run out. */
+const DUE = `((status = 'pending' AND next_attempt_at <= $1) OR (status = 'delivering' AND lease_until < $1))`;
+/** Rows inserted per statement when queueing. */
+const INSERT_CHUNK = 100;
+/** Error texts are cut to this many characters. */
+const MAX_ERROR = 500;
+
+export class SqlWebhookStore implements WebhookStore {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly dialect: 'sqlite' | 'postgres',
+  ) {}
+
+  async addEndpoint(url: string, events: string, secretSealed: string, at: Date): Promise<WebhookEndpoint> {
+    // From the newest event on: an endpoint receives what happens after it was added.
+    const [row] = await this.query<EndpointRow>(
+      `INSERT INTO webhook_endpoints (url, events, secret_sealed, last_event_id, created_at)
+       VALUES ($1, $2, $3, (SELECT COALESCE(MAX(id), 0) FROM job_events), $4) RETURNING *`,
+      [url, events, secretSealed, at.getTime()],
+    );
+    return toEndpoint(row!);
+  }
+
+  async endpoints(includeRemoved = false): Promise<WebhookEndpoint[]> {
+    const rows = await this.query<EndpointRow>(
+      `SELECT * FROM webhook_endpoints ${includeRemoved ? '' : 'WHERE removed_at IS NULL'} ORDER BY id ASC`,
+      [],
+    );
+    return rows.map(toEndpoint);
+  }
+
+  async endpointForSending(id: number): Promise<{ url: string; secretSealed: string } | null> {
+    const [row] = await this.query<EndpointRow>(
+      'SELECT url, secret_sealed FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL',
+      [id],
+    );
+    return row ? { url: row.url, secretSealed: row.secret_sealed } : null;
+  }
+
+  async removeEndpoint(id: number, at: Date): Promise<boolean> {
+    const rows = await this.query(
+      'UPDATE webhook_endpoints SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL RETURNING id',
+      [at.getTime(), id],
+    );
+    if (!rows.length) return false;
+    await this.query(
+      `UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint removed', lease_until = NULL
+       WHERE endpoint_id = $1 AND status = 'pending' RETURNING id`,
+      [id],
+    );
+    return true;
+  }
+
+  async queue(endpointId: number, plan: QueuePlan, at: Date): Promise<number | null> {
+    if (this.dialect === 'postgres')
+      return this.sequelize.transaction(async (transaction) => {
+        const [row] = await this.query<EndpointRow>(
+          'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL FOR UPDATE SKIP LOCKED',
+          [endpointId],
+          transaction,
+        );
+        if (!row) return null;
+        return this.write(endpointId, row, plan, at, transaction);
+      });
+    const [row] = await this.query<EndpointRow>(
+      'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL',
+      [endpointId],
+    );
+    return row ? this.write(endpointId, row, plan, at) : null;
+  }
+
+  private async write(
+    endpointId: number,
+    row: EndpointRow,
+    plan: QueuePlan,
+    at: Date,
+    transaction?: Transaction,
+  ): Promise<number> {
+    const lastEventId = Number(row.last_event_id);
+    const decided = await plan({ events: row.events, lastEventId });
+    if (!decided || decided.lastEventId <= lastEventId) return 0;
+    let queued = 0;
+    for (let i = 0; i < decided.deliveries.length; i += INSERT_CHUNK) {
+      const chunk = decided.deliveries.slice(i, i + INSERT_CHUNK);
+      const bind: unknown[] = [];
+      const values = chunk.map((d) => {
+        const n = bind.push(endpointId, d.eventId, d.jobId, d.printerId, d.type, d.payload, at.getTime());
+        const p = (k: number) => `$${n - 7 + k}`;
+        return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'pending', 0, ${p(7)}, ${p(7)})`;
+      });
+      const inserted = await this.query(
+        `INSERT INTO webhook_deliveries (endpoint_id, event_id, job_id, printer_id, type, payload, status, attempts, next_attempt_at, created_at)
+         VALUES ${values.join(', ')} ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id`,
+        bind,
+        transaction,
+      );
+      queued += inserted.length;
+    }
+    await this.query(
+      'UPDATE webhook_endpoints SET last_event_id = $1 WHERE id = $2 AND last_event_id < $1 RETURNING id',
+      [decided.lastEventId, endpointId],
+      transaction,
+    );
+    return queued;
+  }
+
+  async dueEndpoints(now: number): Promise<number[]> {
+    const rows = await this.query<{ endpoint_id: number }>(
+      `SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE ${DUE}
+       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NULL)`,
+      [now],
+    );
+    return rows.map((r) => Number(r.endpoint_id));
+  }
+
+  async claim(endpointId: number, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    const lock = this.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET status = 'delivering', lease_until = $2, attempts = attempts + 1
+       WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $3 AND ${DUE}
+                    ORDER BY next_attempt_at, id LIMIT $4 ${lock})
+       RETURNING *`,
+      [now, leaseUntil, endpointId, limit],
+    );
+    return rows.map(toClaim).sort((a, b) => a.eventId - b.eventId);
+  }
+
+  async delivered(claim: ClaimedDelivery, statusCode: number, at: number): Promise<boolean> {
+    return this.settle(
+      claim,
+      `status = 'delivered', delivered_at = $3, last_status_code = $4, last_error = NULL, lease_until = NULL`,
+      [at, statusCode],
+    );
+  }
+
+  async retryLater(claim: ClaimedDelivery, nextAt: number, statusCode: number | null, error: string): Promise<boolean> {
+    return this.settle(
+      claim,
+      `status = 'pending', next_attempt_at = $3, last_status_code = $4, last_error = $5, lease_until = NULL`,
+      [nextAt, statusCode, error.slice(0, MAX_ERROR)],
+    );
+  }
+
+  async failed(claim: ClaimedDelivery, statusCode: number | null, error: string): Promise<boolean> {
+    return this.settle(claim, `status = 'failed', last_status_code = $3, last_error = $4, lease_until = NULL`, [
+      statusCode,
+      error.slice(0, MAX_ERROR),
+    ]);
+  }
+
+  async release(claim: ClaimedDelivery, now: number): Promise<void> {
+    await this.settle(claim, `status = 'pending', next_attempt_at = $3, lease_until = NULL`, [now]);
+  }
+
+  async deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]> {
+    const where: string[] = [];
+    const bind: unknown[] = [];
+    if (filter.status) where.push(`status = $${bind.push(filter.status)}`);
+    if (filter.endpointId !== undefined) where.push(`endpoint_id = $${bind.push(filter.endpointId)}`);
+    if (filter.beforeId !== undefined) where.push(`id < $${bind.push(filter.beforeId)}`);
+    const rows = await this.query<DeliveryRow>(
+      `SELECT id, endpoint_id, event_id, job_id, printer_id, type, status, attempts, next_attempt_at, last_status_code,
+              last_error, created_at, delivered_at
+       FROM webhook_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${bind.push(filter.limit)}`,
+      bind,
+    );
+    return rows.map(toDelivery);
+  }
+
+  async pruneDeliveries(before: number): Promise<number> {
+    const rows = await this.query(
+      `DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status IN ('delivered', 'failed')
+         OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL)) RETURNING id`,
+      [before],
+    );
+    return rows.length;
+  }
+
+  /** Writes a claim's outcome if the row is still that claim's ($1 id, $2 attempts). */
+  private async settle(claim: ClaimedDelivery, set: string, values: unknown[]): Promise<boolean> {
+    const rows = await this.query(
+      `UPDATE webhook_deliveries SET ${set} WHERE id = $1 AND attempts = $2 AND status = 'delivering' RETURNING id`,
+      [claim.id, claim.attempts, ...values],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Rows back from any statement. The leading comment keeps Sequelize's SQLite dialect from taking an
+   * `INSERT … RETURNING` for a plain insert (it would run it without reading the rows it returns).
+   */
+  private query<T extends object>(sql: string, bind: unknown[], transaction?: Transaction): Promise<T[]> {
+    return this.sequelize.query<T>(`/* rows */ ${sql}`, { bind, type: QueryTypes.SELECT, transaction });
+  }
+}

@@ -115,16 +115,17 @@ if (!['tsx', 'dist', 'auto'].includes(runtimeSetting))
   throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
 const runtimes = new Map<string, string>();
 
-function entryFor(script: string): { file: string; execArgv: string[]; runtime: string } {
+function entryFor(script: string): { file: string; execArgv: string[]; env?: NodeJS.ProcessEnv; runtime: string } {
   const dist = DIST_ENTRIES[script];
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
   if (runtimeSetting === 'dist' && dist !== undefined && !built)
     throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
-  // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces keep its memory down.
+  // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces and 2 malloc arenas keep its memory down.
   if (built && runtimeSetting !== 'tsx')
     return {
       file: path.join(root, dist),
       execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [],
+      env: script === 'agent/main.ts' ? { MALLOC_ARENA_MAX: '2' } : {},
       runtime: 'dist',
     };
   return { file: path.join(root, script), execArgv: ['--import', 'tsx'], runtime: 'tsx' };
@@ -137,9 +138,9 @@ interface LaunchOptions {
 }
 
 function launch(script: string, env: NodeJS.ProcessEnv, options: LaunchOptions = {}): ChildProcess {
-  const { file, execArgv, runtime } = entryFor(script);
+  const { file, execArgv, env: deployedEnv, runtime } = entryFor(script);
   runtimes.set(script, runtime);
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...deployedEnv, ...env };
   if (options.logLevel === undefined) fullEnv.LOG_LEVEL = env.LOG_LEVEL ?? 'warn';
   else if (options.logLevel === 'default') delete fullEnv.LOG_LEVEL;
   else fullEnv.LOG_LEVEL = options.logLevel;

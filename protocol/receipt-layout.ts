@@ -107,6 +107,19 @@ const TRANSLITERATIONS: Record<string, string> = {
   '\u3000': ' ',
 };
 const INVISIBLE = /[\u200b-\u200d\u2060\ufeff\u00ad]/g;
+const PLAIN_ASCII = /^[\x20-\x7e\n\t]*$/;
+const asciiFitsCache = new Map<string, boolean>();
+
+/** True when the code page has every printable ASCII character (all of Printhop's do; checked, not assumed). */
+function asciiFits(table: CodePage): boolean {
+  let fits = asciiFitsCache.get(table.iconv);
+  if (fits === undefined) {
+    fits = true;
+    for (let code = 0x20; code <= 0x7e; code++) if (!canEncode(table, String.fromCharCode(code))) fits = false;
+    asciiFitsCache.set(table.iconv, fits);
+  }
+  return fits;
+}
 
 /**
  * Makes user text safe and printable: NFC, no control characters (ESC, GS, DLE, FS, ... become nothing,
@@ -115,6 +128,9 @@ const INVISIBLE = /[\u200b-\u200d\u2060\ufeff\u00ad]/g;
  */
 export function sanitizeContent(content: string, codePage: CodePageName = DEFAULT_CODE_PAGE): string {
   const table = CODE_PAGES[codePage];
+  // Most receipts are printable ASCII (and newlines, tabs): NFC leaves it as it is and every code page has
+  // it, so the loop below would copy it character by character (a tenth of the agent's allocations per job).
+  if (PLAIN_ASCII.test(content) && asciiFits(table)) return content;
   const text = content.normalize('NFC').replace(/\r\n?/g, '\n').replace(INVISIBLE, '');
   let out = '';
   for (const char of text) {
@@ -164,6 +180,8 @@ function expandTabs(line: string): string {
 
 /** Word wrap by characters: a word is split only when it is longer than a whole line. */
 export function wrapLine(line: string, columns: number): string[] {
+  // A line that fits as it is (no tab to expand; UTF-16 length ≥ characters): no array of characters.
+  if (line.length <= columns && !line.includes('\t')) return [line.trimEnd()];
   const chars = [...expandTabs(line).trimEnd()];
   if (chars.length === 0) return [''];
   const lines: string[] = [];
@@ -235,6 +253,16 @@ export function layoutBody(content: string, columns: number, codePage: CodePageN
   return lines.length ? lines : [''];
 }
 
+const titles = new Map<string, string[]>();
+
+/** The title's lines for a paper width and code page (the same for every receipt: made once). */
+function titleLines(columns: number, codePage: CodePageName): string[] {
+  const key = `${columns}/${codePage}`;
+  let lines = titles.get(key);
+  if (!lines) titles.set(key, (lines = wrapLine(sanitizeContent(RECEIPT_TITLE, codePage), columns)));
+  return lines;
+}
+
 /** The receipt's lines, each at most `columns` characters, already in the code page's repertoire. */
 export function layoutReceipt(input: ReceiptInput, options: LayoutOptions = {}): string[] {
   const columns = options.columns ?? DEFAULT_COLUMNS;
@@ -244,7 +272,7 @@ export function layoutReceipt(input: ReceiptInput, options: LayoutOptions = {}):
   const created = input.createdAt instanceof Date ? input.createdAt : new Date(input.createdAt);
   return [
     rule,
-    ...wrapLine(sanitizeContent(RECEIPT_TITLE, codePage), columns),
+    ...titleLines(columns, codePage),
     '',
     ...body,
     '',

@@ -54,6 +54,72 @@ module.exports = new Proxy(fail, { get: (_, key) => (key === '__esModule' ? fals
 };
 
 /**
+ * `debug`, which mqtt.js and mqtt-packet call several times per packet: even when off, each call builds
+ * its rest-argument array (about a tenth of what the agent allocated per job, measured with V8's sampling
+ * heap profiler). In the agent's bundle, with no DEBUG variable at start, every logger is one shared function
+ * that does nothing; with DEBUG set (e.g. DEBUG=mqttjs*), the real package, as before.
+ */
+const quietDebug: Plugin = {
+  name: 'printhop-quiet-debug',
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      const real = await b.resolve('debug', {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        importer: args.importer,
+        pluginData: 'real',
+      });
+      if (real.errors.length) return { errors: real.errors };
+      return { path: real.path, namespace: 'printhop-quiet-debug' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'printhop-quiet-debug' }, (args) => ({
+      contents: `if (process.env.DEBUG) {
+  module.exports = require(${JSON.stringify(args.path)});
+} else {
+  const off = () => undefined;
+  Object.assign(off, { enabled: false, namespace: '', log: off, destroy: off });
+  off.extend = () => off;
+  const createDebug = () => off;
+  Object.assign(createDebug, { enable: off, disable: () => '', enabled: () => false, formatters: {}, names: [], skips: [] });
+  createDebug.default = createDebug;
+  createDebug.debug = createDebug;
+  module.exports = createDebug;
+}`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
+/**
+ * pino-pretty (and its own packages) is used only when the agent's output is a terminal: in the agent's
+ * bundle it is loaded on its first call, not at start (0.5 MB less for an idle agent: 56.5 MB instead of 57.0, 3 runs each).
+ */
+const lazyPretty: Plugin = {
+  name: 'printhop-lazy-pretty',
+  setup(b) {
+    b.onResolve({ filter: /^pino-pretty$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      const real = await b.resolve('pino-pretty', {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        importer: args.importer,
+        pluginData: 'real',
+      });
+      if (real.errors.length) return { errors: real.errors };
+      return { path: real.path, namespace: 'printhop-lazy-pretty' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'printhop-lazy-pretty' }, (args) => ({
+      contents: `const load = () => require(${JSON.stringify(args.path)});
+module.exports = (...options) => load()(...options);`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
+/**
  * `import.meta.dirname` in our sources means "the folder of this source file" (e.g. to find public/ from
  * broker-server/http/). In a bundle it would be dist/; this rewrites it to that same folder, found from
  * the bundle's place (dist/ sits at the root of the repository or of the image, next to public/).
@@ -120,7 +186,7 @@ export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Pr
     minifyWhitespace: opts.minify ?? true,
     minifySyntax: opts.minify ?? true,
     banner: { js: banner(opts.shebang) },
-    plugins: [sourceDirname, stubUnused],
+    plugins: [sourceDirname, stubUnused, quietDebug, lazyPretty],
     ...opts.esbuild,
   });
   if (opts.shebang !== null) chmodSync(outfile, 0o755);

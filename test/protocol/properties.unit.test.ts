@@ -7,7 +7,7 @@ import { escapeHtml } from '../../broker-server/http/html';
 import { validatePrintRequest } from '../../broker-server/http/validation';
 import { CODE_PAGE_NAMES, CODE_PAGES } from '../../protocol/codepages';
 import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage, parseJobMessage } from '../../protocol/messages';
-import { layoutReceipt, sanitizeContent } from '../../protocol/receipt-layout';
+import { layoutReceipt, sanitizeContent, wrapLine } from '../../protocol/receipt-layout';
 
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
 const ESCPOS_FRAGMENTS = [
@@ -105,6 +105,60 @@ test('property: sanitizing keeps only newlines and printable characters of the c
       assert.doesNotMatch(clean.replaceAll('\n', ''), /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/);
       assert.equal(sanitizeContent(clean, codePage), clean, 'idempotent');
     }),
+  );
+});
+
+test('property: plain ASCII text is kept as it is by the sanitizer, in every code page (its fast path)', () => {
+  const plain = fc.string({
+    unit: fc.constantFrom(...' \n\tabcXYZ019~`!@#$%^&*()_+-=[]{};:\'",.<>/?\\|'),
+    maxLength: 200,
+  });
+  fc.assert(
+    fc.property(plain, fc.constantFrom(...CODE_PAGE_NAMES), (content, codePage) => {
+      assert.equal(sanitizeContent(content, codePage), content);
+    }),
+  );
+});
+
+/** wrapLine as it was written before its fast path (character by character): the reference. */
+function wrapLineReference(line: string, columns: number): string[] {
+  let expanded = '';
+  for (const char of line) expanded += char === '\t' ? ' '.repeat(4 - (expanded.length % 4)) : char;
+  const chars = [...expanded.trimEnd()];
+  if (chars.length === 0) return [''];
+  const lines: string[] = [];
+  let start = 0;
+  while (chars.length - start > columns) {
+    let cut = -1;
+    for (let i = start + columns; i > start; i--) {
+      if (chars[i] === ' ') {
+        cut = i;
+        break;
+      }
+    }
+    if (cut === -1) {
+      lines.push(chars.slice(start, start + columns).join(''));
+      start += columns;
+    } else {
+      lines.push(chars.slice(start, cut).join('').trimEnd());
+      start = cut;
+      while (chars[start] === ' ') start++;
+    }
+  }
+  if (start < chars.length) lines.push(chars.slice(start).join(''));
+  return lines;
+}
+
+test('property: word wrap gives what the character-by-character wrap gave, for any line and width', () => {
+  const line = fc.oneof(
+    fc.string({ unit: fc.constantFrom('a', 'b', ' ', '\t', 'é', '\u{1F600}', '\u3000'), maxLength: 120 }),
+    fc.string({ maxLength: 120 }),
+  );
+  fc.assert(
+    fc.property(line, fc.integer({ min: 1, max: 64 }), (text, columns) => {
+      assert.deepEqual(wrapLine(text, columns), wrapLineReference(text, columns));
+    }),
+    { numRuns: 500 },
   );
 });
 

@@ -36,6 +36,8 @@ export class Database {
   readonly dialect: Dialect;
   /** The SQLite file, or null on PostgreSQL. */
   readonly file: string | null;
+  /** The stores made here, closed with the database. */
+  private readonly stores: JobStore[] = [];
   /** Where the data is, for logs: never the password. */
   readonly location: string;
   private stopped = false;
@@ -101,9 +103,12 @@ export class Database {
 
   /** The job store of this dialect; `instanceId` tags the change notices other instances receive. */
   createJobStore(instanceId: string): JobStore {
-    return this.dialect === 'postgres'
-      ? new PostgresJobStore(this.sequelize, instanceId)
-      : new SqliteJobStore(this.sequelize);
+    const store =
+      this.dialect === 'postgres'
+        ? new PostgresJobStore(this.sequelize, instanceId)
+        : new SqliteJobStore(this.sequelize, this.file);
+    this.stores.push(store);
+    return store;
   }
 
   /** Null when the database answers a query, else why not (readiness). */
@@ -133,6 +138,7 @@ export class Database {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    for (const store of this.stores) await store.close?.();
     await this.sequelize.close();
   }
 

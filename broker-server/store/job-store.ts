@@ -120,6 +120,8 @@ export interface JobStore {
   eventBounds(): Promise<JobEventBounds>;
   /** Deletes events older than `before`, always keeping the newest one (it carries the last id); returns how many. */
   pruneEvents(before: Date): Promise<number>;
+  /** Closes what the store opened besides the database's own connections (at shutdown). */
+  close?(): Promise<void>;
   /** Every online printer becomes offline. */
   markAllOffline(): Promise<void>;
   /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */

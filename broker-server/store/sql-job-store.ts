@@ -27,6 +27,8 @@ const placeholders = (count: number, first = 1): string =>
 const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
 
+type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
+
 export abstract class SqlJobStore implements JobStore {
   private readonly writes = new GroupCommit<JobRow>(async (inserts, rounds) => {
     const started = process.hrtime.bigint();
@@ -166,8 +168,7 @@ export abstract class SqlJobStore implements JobStore {
   }
 
   async eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
-    type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
-    const rows = await this.select<EventRow>(
+    const rows = await this.selectEvents<EventRow>(
       `SELECT e.id AS event_id, e.status AS event_status, e.at AS event_at, j.*
        FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id LIMIT $2`,
       [afterId, limit],
@@ -179,12 +180,23 @@ export abstract class SqlJobStore implements JobStore {
   }
 
   async eventBounds(): Promise<JobEventBounds> {
-    const [row] = await this.select<{ first: number | string | null; last: number | string | null }>(
+    const [row] = await this.selectEvents<{ first: number | string | null; last: number | string | null }>(
       'SELECT MIN(id) AS first, MAX(id) AS last FROM job_events',
       [],
     );
     return { first: row?.first == null ? null : Number(row.first), last: Number(row?.last ?? 0) };
   }
+
+  /**
+   * Reads of the event log, which must see only committed changes (a stream must never announce what may
+   * still roll back). Here, through Sequelize's connections; SQLite reads on a connection of its own.
+   */
+  protected selectEvents<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    return this.select<T>(sql, bind);
+  }
+
+  /** Closes what the store opened besides Sequelize's connections. */
+  async close(): Promise<void> {}
 
   async pruneEvents(before: Date): Promise<number> {
     const rows = await this.select<{ id: number }>(

@@ -3,6 +3,8 @@
  * Sequelize manages (Sequelize cannot read rows back from a multi-row `INSERT … RETURNING` on SQLite);
  * a batch of one skips BEGIN/COMMIT.
  */
+import type { Sequelize } from 'sequelize';
+import sqlite3 from 'sqlite3';
 import { finishes, STAMPS, statusesBefore, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
@@ -20,6 +22,46 @@ function toSqliteDate(d: Date): string {
 
 export class SqliteJobStore extends SqlJobStore {
   private connection: SqliteConnection | null = null;
+  /** The event log's reader (see selectEvents); null until first used. */
+  private reader: Promise<sqlite3.Database> | null = null;
+
+  constructor(
+    sequelize: Sequelize,
+    /** The database file; null for an in-memory database, which has one connection only. */
+    private readonly file: string | null = null,
+  ) {
+    super(sequelize);
+  }
+
+  /**
+   * The event log is read on a read-only connection of its own. The shared connection may be inside a
+   * batch's open transaction (group commit), whose rows it would see before they are committed; in WAL
+   * mode a second connection sees the last commit only, and never blocks the writer.
+   */
+  protected override async selectEvents<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    if (!this.file) return super.selectEvents<T>(sql, bind);
+    const file = this.file;
+    this.reader ??= new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => {
+        if (err) return reject(err);
+        db.configure('busyTimeout', 5000);
+        resolve(db);
+      });
+    });
+    const db = await this.reader;
+    return new Promise((resolve, reject) =>
+      db.all(sql.replace(/\$\d+/g, '?'), bind, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+    );
+  }
+
+  override async close(): Promise<void> {
+    const reader = this.reader;
+    this.reader = null;
+    if (reader) {
+      const db = await reader.catch(() => null);
+      await new Promise<void>((resolve) => (db ? db.close(() => resolve()) : resolve()));
+    }
+  }
 
   protected sqlDate(d: Date): string {
     return toSqliteDate(d);

@@ -252,3 +252,32 @@ eachStore(
     assert.deepEqual(await store.eventsAfter(ids[2]!, 10), [{ id: ids[3], job: null }]);
   },
 );
+
+test('SQLite: the event log shows only committed changes, even while a batch holds the shared connection in a transaction', async (t) => {
+  const db = await startTestDatabase(t, 'sqlite');
+  const store = db.createJobStore(newInstanceId());
+  const committed = await store.insert(newJob('p1', 'committed'));
+  const before = await store.eventsAfter(0, 10);
+  assert.deepEqual(
+    before.map((e) => e.job?.id),
+    [committed.id],
+  );
+  // What a group-commit batch does between BEGIN and COMMIT, on the connection Sequelize shares.
+  await db.sequelize.query('BEGIN IMMEDIATE');
+  await db.sequelize.query(
+    `INSERT INTO print_jobs (printer_id, content, kind, status, created_at, updated_at) VALUES ('p1', 'open', 'message', 'pending', '2026-12-02 00:00:00.000 +00:00', '2026-12-02 00:00:00.000 +00:00')`,
+  );
+  assert.deepEqual(
+    (await store.eventsAfter(0, 10)).map((e) => e.job?.id),
+    [committed.id],
+    'not the open transaction’s event',
+  );
+  assert.equal((await store.eventBounds()).last, before[0]!.id);
+  await db.sequelize.query('ROLLBACK');
+  const next = await store.insert(newJob('p1', 'next'));
+  assert.deepEqual(
+    (await store.eventsAfter(0, 10)).map((e) => e.job?.id),
+    [committed.id, next.id],
+    'the rolled-back change never appears',
+  );
+});

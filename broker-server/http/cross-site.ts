@@ -15,10 +15,8 @@
  * a browser, cannot be made to post by a web page, and needs neither.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
-import { ensurePrivateDir } from '../../config/file-modes';
+import { loadKeyFile } from '../../config/file-modes';
 
 export const FORM_TOKEN_FIELD = 'formToken';
 export const FORM_TOKEN_HEADER = 'X-Form-Token';
@@ -40,20 +38,7 @@ export class CrossSiteRefused extends Error {
 /** The key: the setting if given, else DATA_DIR/form-token.key, created (0600) on first use. */
 export function loadFormTokenKey(secret: string | null, dataDir: string): { key: Buffer; modeFixed: boolean } {
   if (secret) return { key: Buffer.from(secret, 'utf8'), modeFixed: false };
-  const file = path.join(dataDir, FORM_TOKEN_KEY_FILE);
-  ensurePrivateDir(dataDir);
-  try {
-    fs.writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  let modeFixed = false;
-  if ((fs.statSync(file).mode & 0o077) !== 0) {
-    fs.chmodSync(file, 0o600);
-    modeFixed = true;
-  }
-  const text = fs.readFileSync(file, 'utf8').trim();
-  if (text.length < 16) throw new Error(`${file} is too short to be a form token key; delete it and a new one is made`);
+  const { text, modeFixed } = loadKeyFile(dataDir, FORM_TOKEN_KEY_FILE, 'a form token key');
   return { key: Buffer.from(text, 'utf8'), modeFixed };
 }
 

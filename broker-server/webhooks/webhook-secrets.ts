@@ -5,9 +5,7 @@
  * instance), or DATA_DIR/webhook.key, made (mode 0600) on first use, as form-token.key is.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { ensurePrivateDir } from '../../config/file-modes';
+import { loadKeyFile } from '../../config/file-modes';
 
 export const WEBHOOK_KEY_FILE = 'webhook.key';
 const SECRET_PREFIX = 'whsec_';
@@ -21,20 +19,7 @@ export function newWebhookSecret(): string {
 /** The encryption key: from the setting if given, else from DATA_DIR/webhook.key, created (0600) on first use. */
 export function loadWebhookKey(setting: string | null, dataDir: string): { key: SecretBox; modeFixed: boolean } {
   if (setting) return { key: new SecretBox(setting), modeFixed: false };
-  const file = path.join(dataDir, WEBHOOK_KEY_FILE);
-  ensurePrivateDir(dataDir);
-  try {
-    fs.writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  let modeFixed = false;
-  if ((fs.statSync(file).mode & 0o077) !== 0) {
-    fs.chmodSync(file, 0o600);
-    modeFixed = true;
-  }
-  const text = fs.readFileSync(file, 'utf8').trim();
-  if (text.length < 16) throw new Error(`${file} is too short to be a webhook key; delete it and a new one is made`);
+  const { text, modeFixed } = loadKeyFile(dataDir, WEBHOOK_KEY_FILE, 'a webhook key');
   return { key: new SecretBox(text), modeFixed };
 }
 

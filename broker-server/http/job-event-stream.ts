@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { Logger } from '../../config/logger';
 import type { JobEvent, JobService } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
+import { SerialRun } from '../serial-run';
 import type { SseWriter } from './sse-writer';
 
 /** Events read from the log per query. */
@@ -63,8 +64,11 @@ export class JobEventStream {
   private catchingUp = 0;
   /** The id of the last event the shared reader fetched; null while no stream is live. */
   private tail: number | null = null;
-  private reading: Promise<void> | null = null;
-  private readAgain = false;
+  /** The shared reader: one read at a time; a signal while it reads makes it read once more when done. */
+  private readonly tailReader = new SerialRun(
+    () => this.readTail(),
+    (err) => this.log.error({ err }, 'event log not read; the next change retries'),
+  );
   private stopped = false;
 
   constructor(
@@ -94,7 +98,7 @@ export class JobEventStream {
     this.writer.flush();
     for (const client of this.live) client.res.end();
     this.live.clear();
-    await this.reading;
+    await this.tailReader.stop();
   }
 
   /** Called when a stream is dropped for not reading. */
@@ -223,25 +227,11 @@ export class JobEventStream {
     for (const client of this.live) this.writer.send(client.res, message);
   };
 
-  /** One reader at a time; a signal while it reads makes it read once more when done. */
   private scheduleRead(): void {
-    if (this.reading) {
-      this.readAgain = true;
-      return;
-    }
-    this.reading = this.readTail()
-      .catch((err: unknown) => this.log.error({ err }, 'event log not read; the next change retries'))
-      .finally(() => {
-        this.reading = null;
-        if (this.readAgain && !this.stopped) {
-          this.readAgain = false;
-          this.scheduleRead();
-        }
-      });
+    this.tailReader.request();
   }
 
   private async readTail(): Promise<void> {
-    this.readAgain = false;
     for (;;) {
       if (this.tail === null || this.stopped) return;
       if (this.live.size === 0) {

@@ -16,6 +16,7 @@
 import { Webhook } from 'standardwebhooks';
 import { type Logger, urlForLog } from '../../config/logger';
 import type { JobEvent } from '../jobs/job-service';
+import { SerialRun } from '../serial-run';
 import type { JobEventBounds } from '../store/job-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
@@ -82,8 +83,11 @@ export class WebhookDispatcher {
   readonly name = 'webhooks';
   private readonly log: Logger;
   private timer: NodeJS.Timeout | null = null;
-  private pumping: Promise<void> | null = null;
-  private pumpAgain = false;
+  /** One round at a time; a wake-up during a round makes one more. */
+  private readonly rounds = new SerialRun(
+    () => this.round(),
+    (err) => this.log.error({ err }, 'webhook round failed; the next one retries'),
+  );
   private queueWanted = true;
   /** Active endpoints at the last look: with none, job changes wake nothing (the timer looks again). */
   private endpointCount = 0;
@@ -124,7 +128,7 @@ export class WebhookDispatcher {
     this.jobs.off('job', this.onJob);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.pumping;
+    await this.rounds.stop();
     const all = [...this.inFlight.values()].flatMap((set) => [...set]);
     if (!all.length) return;
     let timer: NodeJS.Timeout | undefined;
@@ -150,26 +154,11 @@ export class WebhookDispatcher {
     this.pump();
   };
 
-  /** One round at a time; a wake-up during a round makes one more. */
   private pump(): void {
-    if (this.stopped) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = this.round()
-      .catch((err: unknown) => this.log.error({ err }, 'webhook round failed; the next one retries'))
-      .finally(() => {
-        this.pumping = null;
-        if (this.pumpAgain && !this.stopped) {
-          this.pumpAgain = false;
-          this.pump();
-        }
-      });
+    this.rounds.request();
   }
 
   private async round(): Promise<void> {
-    this.pumpAgain = false;
     if (this.queueWanted) {
       this.queueWanted = false;
       const endpoints = await this.store.endpoints();

@@ -1,37 +1,12 @@
 /** API keys with the real command (a child process on the server's database, while the server runs) and HTTP over loopback, on SQLite and PostgreSQL. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
+import { runServerCommand } from '../support/child-programs';
 import { captureLogger, postJson, startTestServer, type TestServer, testEachMode } from '../support/harness';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
-
 /** `npm run api-keys -- …` as a user runs it, with the server's settings. */
-async function apiKeys(
-  server: TestServer,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = {
-    ...process.env,
-    DATA_DIR: server.dataDir,
-    DATABASE_URL: server.external?.databaseUrl ?? '',
-    LOG_LEVEL: 'warn',
-  };
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'broker-server/api-keys-command.ts'), ...args],
-      { env, cwd: ROOT },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const apiKeys = (server: TestServer, ...args: string[]) =>
+  runServerCommand(server, 'broker-server/api-keys-command.ts', args);
 
 async function createKey(server: TestServer, name: string): Promise<string> {
   const created = await apiKeys(server, 'create', name);

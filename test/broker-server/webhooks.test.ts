@@ -5,14 +5,12 @@
  * purpose (500 the first times, always, never answers, answers past the timeout) and counts.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import type { WebhookConfig } from '../../config';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
@@ -35,10 +33,10 @@ import {
   type TestServer,
   waitFor,
 } from '../support/harness';
+import { runServerCommand } from '../support/child-programs';
 import { externalServicesMissing } from '../support/services';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
 
 interface Hit {
   path: string;
@@ -123,27 +121,11 @@ async function startReceiver(t: TestContext, respond: (path: string, seen: numbe
 }
 
 /** `npm run webhooks -- …` as a user runs it, with the server's settings (or `node dist/webhooks.mjs` when `program` says). */
-async function webhooks(
+const webhooks = (
   server: TestServer,
   args: string[],
   options: { env?: Record<string, string>; program?: string[] } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = {
-    ...process.env,
-    DATA_DIR: server.dataDir,
-    DATABASE_URL: server.external?.databaseUrl ?? '',
-    LOG_LEVEL: 'warn',
-    ...options.env,
-  };
-  const program = options.program ?? ['--import', 'tsx', path.join(ROOT, 'broker-server/webhooks-command.ts')];
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...program, ...args], { env, cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+) => runServerCommand(server, 'broker-server/webhooks-command.ts', args, options);
 
 async function addEndpoint(
   server: TestServer,
@@ -528,13 +510,9 @@ testEachDatabase(
 
 test('GET /webhooks/deliveries follows the API key rules of GET /jobs: with API_KEYS_REQUIRED, no key or a bad one is 401', async (t) => {
   const server = await startTestServer(t, { mqttPort: -1, apiKeysRequired: true, webhooks: settings() });
-  const env = { ...process.env, DATA_DIR: server.dataDir, DATABASE_URL: '', LOG_LEVEL: 'warn' };
-  const { stdout } = await run(
-    process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'broker-server/api-keys-command.ts'), 'create', 'pos'],
-    { env, cwd: ROOT },
-  );
-  const key = stdout.trim().split('\n').at(-1)!;
+  const created = await runServerCommand(server, 'broker-server/api-keys-command.ts', ['create', 'pos']);
+  assert.equal(created.code, 0, created.stderr);
+  const key = created.stdout.trim().split('\n').at(-1)!;
   const get = (headers: Record<string, string>) => fetch(`${server.baseUrl}/webhooks/deliveries`, { headers });
   assert.equal((await get({})).status, 401);
   assert.equal((await get({ Authorization: `Bearer ph_${'A'.repeat(43)}` })).status, 401);

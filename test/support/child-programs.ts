@@ -2,8 +2,9 @@
  * The server and agents as real child processes, run as `npm run` runs them, so that a test can SIGKILL
  * them and start them again in place (same ports, same journal, same paper).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
 import { mqttCredentials, type MqttIdentity, type TestServer, waitFor } from './harness';
 import { freePort } from './ports';
@@ -163,4 +164,32 @@ export function runToEnd(
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * One of the server's commands (`npm run api-keys -- …`, `npm run webhooks -- …`) as a user runs it beside
+ * a running server, with that server's settings: `script` through tsx, or `program` (e.g. a built
+ * `dist/*.mjs`) when given. Resolves with the exit code, whatever it is.
+ */
+export async function runServerCommand(
+  server: Pick<TestServer, 'dataDir' | 'external'>,
+  script: string,
+  args: string[],
+  options: { env?: Record<string, string>; program?: string[] } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = {
+    ...process.env,
+    DATA_DIR: server.dataDir,
+    DATABASE_URL: server.external?.databaseUrl ?? '',
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  };
+  const program = options.program ?? ['--import', 'tsx', path.join(ROOT, script)];
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...program, ...args], { env, cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

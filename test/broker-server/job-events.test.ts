@@ -32,7 +32,6 @@ async function openEvents(t: TestContext, server: TestServer, headers: Record<st
   defer(t, () => controller.abort());
   const res = await fetch(`${server.baseUrl}/jobs/events`, { headers, signal: controller.signal });
   const events: SseEvent[] = [];
-  let raw = '';
   if (res.ok) {
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
@@ -40,7 +39,6 @@ async function openEvents(t: TestContext, server: TestServer, headers: Record<st
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
-        raw += value;
         buffer += value;
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -60,7 +58,7 @@ async function openEvents(t: TestContext, server: TestServer, headers: Record<st
     events.filter((e) => e.event === 'job').map((e) => ({ id: Number(e.id), job: JSON.parse(e.data!) as PrintJob }));
   /** The id a browser's EventSource would send when reconnecting now. */
   const lastId = () => [...events].reverse().find((e) => e.id !== undefined)?.id;
-  return { res, events, jobs, lastId, raw: () => raw, close: () => controller.abort() };
+  return { events, jobs, lastId, close: () => controller.abort() };
 }
 
 const post = async (server: TestServer, content: string) =>

@@ -81,6 +81,14 @@ export const PageFormFields = {
   [FORM_TOKEN_FIELD]: z.string().optional().meta({ description: 'The page’s form token (browser requests)' }),
 };
 
+/** The body of a job-creating route that takes no input (reprint, test print): API clients send nothing. */
+export const NoInputBody = {
+  required: false,
+  description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
+  json: z.object({}),
+  form: z.object(PageFormFields),
+};
+
 /** The answers of a job-creating route (createOnce, the cross-site check, the rate limit). */
 export function creationResponses(): Partial<Record<StatusKey, ApiResponse>> {
   return {

@@ -14,7 +14,7 @@ import {
   validatePrintRequest,
 } from '../validation';
 import type { RouteContext } from './context';
-import { createOnce, CreationHeaders, creationResponses, PageFormFields } from './create-once';
+import { createOnce, CreationHeaders, creationResponses, NoInputBody, PageFormFields } from './create-once';
 import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
 import { preview, refuseTooLong } from './page';
 
@@ -117,12 +117,7 @@ export const jobOperations: ApiOperation[] = [
     auth: 'apiKey',
     params: JobPath,
     headers: CreationHeaders,
-    body: {
-      required: false,
-      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
-      json: z.object({}),
-      form: z.object(PageFormFields),
-    },
+    body: NoInputBody,
     responses: {
       ...creationResponses(),
       404: errorResponse('No such job', { html: true }),

@@ -6,7 +6,7 @@ import { HttpError } from '../errors';
 import { type ApiOperation, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
 import type { RouteContext } from './context';
-import { createOnce, CreationHeaders, creationResponses, PageFormFields } from './create-once';
+import { createOnce, CreationHeaders, creationResponses, NoInputBody } from './create-once';
 import { testKeyField } from '../views';
 
 const PrinterPath = z.object({ id: PrinterId });
@@ -42,12 +42,7 @@ export const printerOperations: ApiOperation[] = [
     auth: 'apiKey',
     params: PrinterPath,
     headers: CreationHeaders,
-    body: {
-      required: false,
-      description: 'Nothing from API clients (an empty JSON object at most); the page’s forms send their hidden fields',
-      json: z.object({}),
-      form: z.object(PageFormFields),
-    },
+    body: NoInputBody,
     responses: { ...creationResponses(), 404: errorResponse('No such printer', { html: true }) },
   },
   {

@@ -1,7 +1,7 @@
-# Printhop server: the web page, the HTTP API and the MQTT broker (README, "Run in production").
+# Printhop server: the web page, the HTTP API and the MQTT broker (docs/deployment.md, "Run in production").
 #   docker build -t printhop-server .      (or podman build; compose.yaml builds it too)
 #   docker run -d -p 3000:3000 -p 1883:1883 -v printhop-data:/data printhop-server
-# Settings are environment variables (README, "Settings"); the SQLite database and the MQTT tokens live in /data.
+# Settings are environment variables (docs/settings.md); the SQLite database and the MQTT tokens live in /data.
 
 # ---- build: dependencies (sqlite3 compiled here), then `npm run build`, then only the runtime packages.
 FROM node:20-bookworm-slim AS build

@@ -26,7 +26,7 @@ try {
 }
 const printerFile = path.join(server.dataDir, `${server.defaultPrinterId}.prn`);
 const agentEnv = {
-  // glibc's malloc with 2 arenas instead of 8 per core: about 5 MB less under a burst (README, "Run in production").
+  // glibc's malloc with 2 arenas instead of 8 per core: about 5 MB less under a burst (docs/deployment.md, "Run in production").
   MALLOC_ARENA_MAX: '2',
   MQTT_URL: `ws://127.0.0.1:${server.port}/mqtt`,
   PRINTER_ID: server.defaultPrinterId,
@@ -41,7 +41,7 @@ const agentEnv = {
 const built = import.meta.url.endsWith('.mjs');
 
 function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  // The agent with 1 MB young-generation semi-spaces: about 25 MB less under a burst of jobs (README, "Run in production").
+  // The agent with 1 MB young-generation semi-spaces: about 25 MB less under a burst of jobs (docs/deployment.md, "Run in production").
   const v8 = name === 'agent' ? ['--max-semi-space-size=1'] : [];
   const args = built
     ? [...v8, path.join(root, 'dist', `printhop-${name}.mjs`)]

@@ -1,6 +1,6 @@
 /**
  * Every setting of Printhop with its default. Environment variables of the same name override them
- * (see README, "Settings"). Units are in the names.
+ * (see docs/settings.md). Units are in the names.
  */
 export const serverDefaults = {
   /** HTTP port of the page, the API and MQTT over WebSocket (`/mqtt`). 0 picks a free port. */

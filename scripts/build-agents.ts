@@ -135,7 +135,7 @@ export async function buildExecutable(target: Target, bundle: string): Promise<s
       options: { sentinelFuse: string; overwrite?: boolean },
     ): Promise<void>;
   };
-  // node.exe from npm is signed; injecting invalidates that signature (no signtool here): see README.
+  // node.exe from npm is signed; injecting invalidates that signature (no signtool here): see docs/deployment.md, "On Windows".
   await inject(out, 'NODE_SEA_BLOB', fs.readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
   return out;
 }
@@ -168,7 +168,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     (built) => {
       for (const b of built) console.log(`${path.relative(ROOT, b.file).padEnd(44)} ${mb(b.bytes).padStart(9)}`);
       console.log(
-        `built in ${((Date.now() - started) / 1000).toFixed(1)} s (macOS: not built here, see README "On macOS")`,
+        `built in ${((Date.now() - started) / 1000).toFixed(1)} s (macOS: not built here, see docs/deployment.md, "On macOS")`,
       );
     },
     (err: unknown) => {

@@ -3,7 +3,7 @@
  * registry's changes become Mosquitto accounts at once, with no file to regenerate and no reload. Each
  * printer gets a client (user name = printer id) and a role of its own whose ACLs let it read only its jobs
  * and write only its acks and status. The server's account needs the `admin` role that
- * `mosquitto_ctrl dynsec init` gives (deploy/mosquitto/README in the main README, "Operations").
+ * `mosquitto_ctrl dynsec init` gives (deploy/mosquitto/README in docs/operations.md).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../config/logger';

@@ -29,7 +29,7 @@ const TOKENS = { p1: 'token-of-printer-one-0001', p2: 'token-of-printer-two-0002
 const SERVER = { username: 'printhop-server', password: 'server-secret-0123456789' };
 const DEBUG = { username: 'debug', password: 'debug-secret-0123456789' };
 
-/** `npm run mosquitto-files -- --out DIR` with these settings, then Mosquitto from the README's example configuration and those files. */
+/** `npm run mosquitto-files -- --out DIR` with these settings, then Mosquitto from the example configuration of docs/deployment.md and those files. */
 async function brokerFromCommand(t: TestContext): Promise<string> {
   const dir = tempDir(t, 'printhop-acl-');
   const env = {

@@ -16,15 +16,15 @@ import {
   waitFor,
 } from '../support/harness';
 
-/** The README's mosquitto commands, in order, as written there. */
+/** The mosquitto commands of docs/operations.md, in order, as written there. */
 function readmeCommands(): string[] {
-  const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/operations.md'), 'utf8');
   const block = /<!-- mosquitto-commands[^>]*-->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(block, 'README has the mosquitto block');
+  assert.ok(block, 'docs/operations.md has the mosquitto block');
   return block.split('\n').filter((line) => line.startsWith('mosquitto_'));
 }
 
-/** A README command pointed at the test broker, with the debug account's password where the README has "$P". */
+/** A documented command pointed at the test broker, with the debug account's password where the page has "$P". */
 function adapt(command: string, server: TestServer): string {
   assert.ok(command.includes('-h localhost -p 1883 -u debug -P "$P"'), command);
   const { username, password } = mqttCredentials(server, 'debug');
@@ -48,11 +48,11 @@ function runShell(
   return { child, output: () => out, exited };
 }
 
-test('the README’s mosquitto_sub/mosquitto_pub commands watch jobs, acks and status, and send a job by hand', async (t) => {
+test('the documented mosquitto_sub/mosquitto_pub commands watch jobs, acks and status, and send a job by hand', async (t) => {
   const [watchAll, watchAcks, watchStatus, sendJob, sendTest, ...rest] = readmeCommands();
   assert.ok(watchAll && watchAcks && watchStatus && sendJob && sendTest, 'five commands');
   assert.deepEqual(rest, []);
-  // The README says so: sending by hand needs MQTT_DEBUG_CAN_PUBLISH=true.
+  // The documentation says so: sending by hand needs MQTT_DEBUG_CAN_PUBLISH=true.
   const server = await startTestServer(t, { debugCanPublish: true });
   const agent = await startTestAgent(t, server, { mqttUrl: server.tcpUrl });
   await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');

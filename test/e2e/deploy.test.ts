@@ -143,8 +143,8 @@ test("the USB extra (agent/deploy/package.json) holds only escpos-usb, at the re
   for (const name of SERVER_PACKAGES) assert.ok(!needed.has(name), `${name} is not needed by the agent`);
 });
 
-test("the agent installs as one file: README's steps, plain node, no node_modules, and it prints", async (t) => {
-  // README, "Raspberry Pi install": the built file copied to /opt/printhop-agent (here a temp dir: no
+test("the agent installs as one file: the documented steps, plain node, no node_modules, and it prints", async (t) => {
+  // docs/deployment.md, "Raspberry Pi install": the built file copied to /opt/printhop-agent (here a temp dir: no
   // node_modules in it or above it), the env file, the unit's command line. Built here, as `npm run build` does.
   const dir = tempDir(t, 'printhop-pi-');
   const opt = path.join(dir, 'opt/printhop-agent');
@@ -164,7 +164,7 @@ test("the agent installs as one file: README's steps, plain node, no node_module
   const foreign = [...specifiers].filter((s) => !builtins.has(s) && !AGENT_EXTERNALS.includes(s));
   assert.deepEqual(foreign, [], 'the one file imports no package');
 
-  // The env file of the README (agent/deploy/agent.env.example), with this test's broker and printer.
+  // The env file of docs/deployment.md (agent/deploy/agent.env.example), with this test's broker and printer.
   const env: Record<string, string> = {};
   for (const line of fs.readFileSync(path.join(deploy, 'agent.env.example'), 'utf8').split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line);

@@ -1,6 +1,6 @@
 /**
  * Real outside services for the tests of the "external" mode: Debian's Mosquitto, started from the
- * README's example configuration with generated password and ACL files, and a PostgreSQL cluster of
+ * docs/deployment.md's example configuration with generated password and ACL files, and a PostgreSQL cluster of
  * this test process (initdb + pg_ctl in a temp dir, on a loopback port, as the `postgres` user when
  * the tests run as root). Each test gets its own broker and its own database.
  *
@@ -99,7 +99,7 @@ export function mosquittoTestConf(
   return conf;
 }
 
-/** As the README says: Mosquitto started as root reads its files as the `mosquitto` user. */
+/** As docs/deployment.md says: Mosquitto started as root reads its files as the `mosquitto` user. */
 export function giveToMosquitto(dir: string, passwordFile: string): void {
   fs.chmodSync(dir, 0o755);
   if (process.getuid?.() !== 0) return;
@@ -200,7 +200,7 @@ export const EXAMPLE_DYNSEC_CONF = path.join(ROOT, 'deploy/mosquitto/printhop-dy
 
 /**
  * Mosquitto with the dynamic security plugin, from deploy/mosquitto/printhop-dynsec.conf (changing only the
- * ports and the plugin's JSON file), initialised as the README says: `mosquitto_ctrl dynsec init FILE
+ * ports and the plugin's JSON file), initialised as docs/operations.md says: `mosquitto_ctrl dynsec init FILE
  * printhop-server PASSWORD`. Stopped after the test.
  */
 export async function startDynsecMosquitto(

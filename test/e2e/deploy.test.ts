@@ -143,7 +143,7 @@ test("the USB extra (agent/deploy/package.json) holds only escpos-usb, at the re
   for (const name of SERVER_PACKAGES) assert.ok(!needed.has(name), `${name} is not needed by the agent`);
 });
 
-test("the agent installs as one file: the documented steps, plain node, no node_modules, and it prints", async (t) => {
+test('the agent installs as one file: the documented steps, plain node, no node_modules, and it prints', async (t) => {
   // docs/deployment.md, "Raspberry Pi install": the built file copied to /opt/printhop-agent (here a temp dir: no
   // node_modules in it or above it), the env file, the unit's command line. Built here, as `npm run build` does.
   const dir = tempDir(t, 'printhop-pi-');

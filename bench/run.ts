@@ -19,6 +19,7 @@ import sqlite3 from 'sqlite3';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
+import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
 import { summariseProfile } from './profile-summary';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -115,13 +116,16 @@ if (!['tsx', 'dist', 'auto'].includes(runtimeSetting))
   throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
 const runtimes = new Map<string, string>();
 
-function entryFor(script: string): { file: string; execArgv: string[]; env?: NodeJS.ProcessEnv; runtime: string } {
-  const dist = DIST_ENTRIES[script];
+function entryFor(
+  script: string,
+  runtime = runtimeSetting,
+): { file: string; execArgv: string[]; env?: NodeJS.ProcessEnv; runtime: string } {
+  const dist = runtime === 'tsx' ? undefined : DIST_ENTRIES[script];
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
-  if (runtimeSetting === 'dist' && dist !== undefined && !built)
+  if (runtime === 'dist' && dist !== undefined && !built)
     throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
   // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces and 2 malloc arenas keep its memory down.
-  if (built && runtimeSetting !== 'tsx')
+  if (built)
     return {
       file: path.join(root, dist),
       execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [],
@@ -135,10 +139,15 @@ interface LaunchOptions {
   ipc?: boolean;
   /** LOG_LEVEL of the process; the bench's own default is warn, the `start` scenario keeps npm start's info. */
   logLevel?: string;
+  /** Node options of this process alone (the ledger's CPU profiles). */
+  execArgv?: string[];
+  /** `tsx` whatever BENCH_RUNTIME says: the ledger's profiles name the source files, which the bundle does not keep. */
+  runtime?: 'tsx';
 }
 
 function launch(script: string, env: NodeJS.ProcessEnv, options: LaunchOptions = {}): ChildProcess {
-  const { file, execArgv, env: deployedEnv, runtime } = entryFor(script);
+  const { file, execArgv: runtimeArgv, env: deployedEnv, runtime } = entryFor(script, options.runtime);
+  const execArgv = [...(options.execArgv ?? []), ...runtimeArgv];
   runtimes.set(script, runtime);
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...deployedEnv, ...env };
   if (options.logLevel === undefined) fullEnv.LOG_LEVEL = env.LOG_LEVEL ?? 'warn';
@@ -469,19 +478,24 @@ function startAgents(
   printerIds: string[],
   mqttUrl = server.wsUrl,
   extraEnv: NodeJS.ProcessEnv = {},
+  options: LaunchOptions = {},
 ): Agents {
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
   const agentChildren = printerIds.map((printerId) =>
     track(
-      launch('agent/main.ts', {
-        MQTT_URL: mqttUrl,
-        PRINTER_ID: printerId,
-        MQTT_PASSWORD: readTokens(server.dataDir).credentialsFor({ kind: 'printer', printerId }).password,
-        PRINTER: `file:${path.join(paperDir, `${printerId}.prn`)}`,
-        AGENT_DATA_DIR: path.join(paperDir, `journal-${printerId}`),
-        RECONNECT_MIN_MS: '100',
-        ...extraEnv,
-      }),
+      launch(
+        'agent/main.ts',
+        {
+          MQTT_URL: mqttUrl,
+          PRINTER_ID: printerId,
+          MQTT_PASSWORD: readTokens(server.dataDir).credentialsFor({ kind: 'printer', printerId }).password,
+          PRINTER: `file:${path.join(paperDir, `${printerId}.prn`)}`,
+          AGENT_DATA_DIR: path.join(paperDir, `journal-${printerId}`),
+          RECONNECT_MIN_MS: '100',
+          ...extraEnv,
+        },
+        options,
+      ),
       `agent ${printerId}`,
     ),
   );
@@ -1009,6 +1023,148 @@ async function summariseProfiles(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The cost ledger (bench/cost-ledger.ts): where a job's CPU goes, stage by stage, in the server and in the agent,
+ * for jobs one at a time, under load (16 clients) and per second of idling, with the system calls and wake-ups of
+ * each. Two passes, each with its own server and agent running the TypeScript sources: the first under V8's
+ * CPU profiler, whose samples, cut out by each phase's time window, give each stage's share; the second
+ * unprofiled (the profiler's own signals and thread would count), which gives the CPU, the wake-ups and, in a
+ * repeat of each phase under `strace -c -f` when strace is installed, the system calls.
+ */
+type Side = 'server' | 'agent';
+interface LedgerPhase {
+  title: string;
+  jobs: number;
+  from: number;
+  to: number;
+  cpu: Record<Side, number>;
+  switches: Record<Side, { voluntary: number; involuntary: number }>;
+  syscalls?: Record<Side, Map<string, number>>;
+  syscallJobs?: number;
+}
+
+const LEDGER_COUNTS = smoke
+  ? { warmup: 10, alone: 30, load: 300, idleS: 2 }
+  : { warmup: 200, alone: 300, load: 3000, idleS: 5 };
+
+async function ledgerPass(profiles: string | null): Promise<{ phases: LedgerPhase[]; pids: Record<Side, number> }> {
+  const counts = LEDGER_COUNTS;
+  const cpuProf = profiles ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [];
+  const server = await startServer('ledger', {}, 'broker-server/main.ts', { execArgv: cpuProf, runtime: 'tsx' });
+  const agents = startAgents(
+    server,
+    ['printer-1'],
+    server.wsUrl,
+    { MALLOC_ARENA_MAX: '2' },
+    { execArgv: [...cpuProf, '--max-semi-space-size=1'], runtime: 'tsx' },
+  );
+  await server.events.allOnline(['printer-1'], 60_000);
+  const posted = new Map<number, string>();
+  await sequentialLatency(server, 'ledger', counts.warmup, undefined, posted);
+  const pids = { server: server.child!.pid!, agent: agents.children[0]!.pid! };
+  const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+  let offset = counts.warmup;
+  const runs: Record<string, (n: number) => Promise<unknown>> = {
+    'one job at a time': (n) => sequentialLatency(server, 'ledger', n, undefined, posted, (offset += n) - n),
+    '16 clients': (n) => loadRun(server, 'ledger', n, 16, [undefined], posted, (offset += n) - n),
+    'idle, per second': (n) => sleep(n * 1000),
+  };
+  const sides = ['server', 'agent'] as const;
+  const each = <T>(f: (side: Side) => T) => ({ server: f('server'), agent: f('agent') });
+  const measure = async (title: string, jobs: number): Promise<LedgerPhase> => {
+    const cpu0 = each((k) => cpuMs(pids[k]));
+    const sw0 = each((k) => contextSwitches(pids[k]));
+    const from = monotonicUs();
+    await runs[title]!(jobs);
+    const to = monotonicUs();
+    const sw1 = each((k) => contextSwitches(pids[k]));
+    return {
+      title,
+      jobs,
+      from,
+      to,
+      cpu: each((k) => cpuMs(pids[k]) - cpu0[k]),
+      switches: each((k) => ({
+        voluntary: sw1[k].voluntary - sw0[k].voluntary,
+        involuntary: sw1[k].involuntary - sw0[k].involuntary,
+      })),
+    };
+  };
+  const countSyscalls = async (phase: LedgerPhase): Promise<void> => {
+    const jobs = phase.title === '16 clients' ? Math.round(phase.jobs / 3) : phase.jobs;
+    const tracers = sides.map((k) => {
+      const out = path.join(os.tmpdir(), `printhop-ledger-strace-${k}-${process.pid}.txt`);
+      const child = spawn('strace', ['-c', '-f', '-o', out, '-p', String(pids[k])], { stdio: 'ignore' });
+      return { k, out, child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+    });
+    await sleep(500); // strace attaches to every thread
+    await runs[phase.title]!(jobs);
+    for (const t of tracers) t.child.kill('SIGINT');
+    await Promise.all(tracers.map((t) => t.exited));
+    phase.syscalls = each((k) => {
+      const out = tracers.find((t) => t.k === k)!.out;
+      const calls = parseStraceSummary(fs.readFileSync(out, 'utf8'));
+      fs.rmSync(out, { force: true });
+      return calls;
+    });
+    phase.syscallJobs = jobs;
+  };
+  const phases = [
+    await measure('one job at a time', counts.alone),
+    await measure('16 clients', counts.load),
+    await measure('idle, per second', counts.idleS),
+  ];
+  if (!profiles && hasStrace()) for (const phase of phases) await countSyscalls(phase);
+  await checkExactlyOnce(server, agents.paperDir, 'ledger', posted);
+  await stopAgents(agents);
+  await stopServer(server);
+  return { phases, pids };
+}
+
+function hasStrace(): boolean {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ledger(): Promise<void> {
+  const profiles = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-ledger-'));
+  console.error(`ledger: CPU profiles in ${profiles}`);
+  const profiled = await ledgerPass(profiles);
+  const plain = await ledgerPass(null);
+  const profileOf = (pid: number) => {
+    const file = fs.readdirSync(profiles).find((f) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.`).test(f));
+    if (!file) throw new Error(`no CPU profile of process ${pid} in ${profiles}`);
+    return path.join(profiles, file);
+  };
+  const columns = (['server', 'agent'] as const).flatMap((k) =>
+    plain.phases.map((p, i) => {
+      const shares = profiled.phases[i]!;
+      return {
+        title: `${k}, ${p.title}`,
+        jobs: p.jobs,
+        cpuMs: p.cpu[k],
+        stages: stagesInWindow(profileOf(profiled.pids[k]), shares.from, shares.to),
+        switches: p.switches[k],
+        syscalls: p.syscalls?.[k],
+        syscallJobs: p.syscallJobs,
+      };
+    }),
+  );
+  console.log(
+    `\nCost ledger (npm run bench -- --only=ledger${smoke ? ' --smoke' : ''}): µs of CPU per job, TypeScript sources under tsx; "idle, per second" is per second with no job${hasStrace() ? '' : '; strace is not installed: no system call counts'}\n`,
+  );
+  console.log(formatLedger(columns));
+  for (const p of plain.phases.slice(0, 2))
+    for (const k of ['server', 'agent'] as const)
+      figure('ledger', `${k} CPU per job, ${p.title} (tsx)`, p.cpu[k] / p.jobs, 'ms');
+  figure('ledger', 'server CPU per idle second (tsx)', plain.phases[2]!.cpu.server / plain.phases[2]!.jobs, 'ms');
+  figure('ledger', 'agent CPU per idle second (tsx)', plain.phases[2]!.cpu.agent / plain.phases[2]!.jobs, 'ms');
+}
+
 // ---------- main ----------
 
 async function main(): Promise<void> {
@@ -1032,6 +1188,7 @@ async function main(): Promise<void> {
   if (wanted('fleet')) await fleet();
   if (wanted('catch-up')) await catchUp();
   if (wanted('agent')) await agent();
+  if (wanted('ledger')) await ledger();
 
   const rows = figures.map((f) => [
     f.scenario,

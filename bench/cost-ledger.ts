@@ -5,10 +5,14 @@
  * --only=ledger` produces it; docs/performance.md keeps its figures.
  */
 import fs from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 interface CallFrame {
   functionName: string;
   url: string;
+  lineNumber?: number;
+  columnNumber?: number;
 }
 interface ProfileNode {
   id: number;
@@ -25,6 +29,12 @@ interface CpuProfile {
 const STAGES: Array<[stage: string, test: RegExp]> = [
   ['garbage collection', /^\(garbage collector\)$/],
   ['native, outside JavaScript (system calls, libuv, SQLite, zlib)', /^\(program\)$/],
+  // Node's bindings have no file: named by function.
+  [
+    'system calls made from JavaScript (socket and file writes, reads, syncs)',
+    /^(writev|writeBuffer|writeBuffers|writeString|writeUtf8String|writeLatin1String|writeAsciiString|fdatasync|fsync|read|readBuffers|readFileUtf8|open|openFileHandle|close|fstat|lstat|stat|internalModuleStat|ftruncate|rename|unlink|shutdown)$/,
+  ],
+  ['JSON (parse, stringify)', /^(parse|stringify)$/],
   [
     'validation (zod, the schemas)',
     /node_modules\/zod\/|\/http\/validation\.ts|\/http\/api-schemas\.ts|\/protocol\/messages\.ts/,
@@ -59,7 +69,10 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ],
   ['agent: printer transport', /\/agent\/printers\//],
   ['agent: print agent', /\/agent\/print-agent\.ts/],
-  ['streams, timers, sockets (Node core)', /^node:/],
+  [
+    'streams, timers, sockets (Node core)',
+    /^node:|^(runMicrotasks|processTicksAndRejections|processTimers|listOnTimeout)$/,
+  ],
   ['TypeScript loader (tsx; not in the build)', /node_modules\/(tsx|esbuild|get-tsconfig)\//],
 ];
 
@@ -69,10 +82,37 @@ export function stageOf(frame: CallFrame): string {
   return 'other JavaScript';
 }
 
+/**
+ * A frame of a bundled file (dist/*.mjs) named by its source file, through the `.map` the build writes beside it
+ * with PRINTHOP_BUILD_SOURCEMAP=1; other frames as they are.
+ */
+export function sourceResolver(): (frame: CallFrame) => CallFrame {
+  const maps = new Map<string, SourceMap | null>();
+  const mapOf = (url: string): SourceMap | null => {
+    if (!maps.has(url)) {
+      let map: SourceMap | null = null;
+      try {
+        map = new SourceMap(JSON.parse(fs.readFileSync(`${fileURLToPath(url)}.map`, 'utf8')));
+      } catch {
+        // no map: the frame keeps its bundle's name
+      }
+      maps.set(url, map);
+    }
+    return maps.get(url)!;
+  };
+  return (frame) => {
+    if (!frame.url.startsWith('file:') || !frame.url.endsWith('.mjs')) return frame;
+    const entry = mapOf(frame.url)?.findEntry(frame.lineNumber ?? 0, frame.columnNumber ?? 0);
+    const source = entry && 'originalSource' in entry ? entry.originalSource : undefined;
+    return source ? { ...frame, url: source } : frame;
+  };
+}
+
 /** CPU time per stage (µs) of the samples taken between `fromUs` and `toUs` (the profile's clock: monotonic µs). */
 export function stagesInWindow(file: string, fromUs: number, toUs: number): Map<string, number> {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const resolve = sourceResolver();
+  const byId = new Map(profile.nodes.map((n) => [n.id, { ...n, callFrame: resolve(n.callFrame) }]));
   const stages = new Map<string, number>();
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {

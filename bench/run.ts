@@ -116,16 +116,13 @@ if (!['tsx', 'dist', 'auto'].includes(runtimeSetting))
   throw new Error(`BENCH_RUNTIME must be tsx or dist, not ${runtimeSetting}`);
 const runtimes = new Map<string, string>();
 
-function entryFor(
-  script: string,
-  runtime = runtimeSetting,
-): { file: string; execArgv: string[]; env?: NodeJS.ProcessEnv; runtime: string } {
-  const dist = runtime === 'tsx' ? undefined : DIST_ENTRIES[script];
+function entryFor(script: string): { file: string; execArgv: string[]; env?: NodeJS.ProcessEnv; runtime: string } {
+  const dist = DIST_ENTRIES[script];
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
-  if (runtime === 'dist' && dist !== undefined && !built)
+  if (runtimeSetting === 'dist' && dist !== undefined && !built)
     throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
   // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces and 2 malloc arenas keep its memory down.
-  if (built)
+  if (built && runtimeSetting !== 'tsx')
     return {
       file: path.join(root, dist),
       execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [],
@@ -141,12 +138,10 @@ interface LaunchOptions {
   logLevel?: string;
   /** Node options of this process alone (the ledger's CPU profiles). */
   execArgv?: string[];
-  /** `tsx` whatever BENCH_RUNTIME says: the ledger's profiles name the source files, which the bundle does not keep. */
-  runtime?: 'tsx';
 }
 
 function launch(script: string, env: NodeJS.ProcessEnv, options: LaunchOptions = {}): ChildProcess {
-  const { file, execArgv: runtimeArgv, env: deployedEnv, runtime } = entryFor(script, options.runtime);
+  const { file, execArgv: runtimeArgv, env: deployedEnv, runtime } = entryFor(script);
   const execArgv = [...(options.execArgv ?? []), ...runtimeArgv];
   runtimes.set(script, runtime);
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...deployedEnv, ...env };
@@ -1026,7 +1021,8 @@ async function summariseProfiles(dir: string): Promise<void> {
 /**
  * The cost ledger (bench/cost-ledger.ts): where a job's CPU goes, stage by stage, in the server and in the agent,
  * for jobs one at a time, under load (16 clients) and per second of idling, with the system calls and wake-ups of
- * each. Two passes, each with its own server and agent running the TypeScript sources: the first under V8's
+ * each. Two passes, each with its own server and agent running the build as production does (rebuilt with source
+ * maps beside it, so that each profiled function is named by its source file): the first under V8's
  * CPU profiler, whose samples, cut out by each phase's time window, give each stage's share; the second
  * unprofiled (the profiler's own signals and thread would count), which gives the CPU, the wake-ups and, in a
  * repeat of each phase under `strace -c -f` when strace is installed, the system calls.
@@ -1050,14 +1046,8 @@ const LEDGER_COUNTS = smoke
 async function ledgerPass(profiles: string | null): Promise<{ phases: LedgerPhase[]; pids: Record<Side, number> }> {
   const counts = LEDGER_COUNTS;
   const cpuProf = profiles ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [];
-  const server = await startServer('ledger', {}, 'broker-server/main.ts', { execArgv: cpuProf, runtime: 'tsx' });
-  const agents = startAgents(
-    server,
-    ['printer-1'],
-    server.wsUrl,
-    { MALLOC_ARENA_MAX: '2' },
-    { execArgv: [...cpuProf, '--max-semi-space-size=1'], runtime: 'tsx' },
-  );
+  const server = await startServer('ledger', {}, 'broker-server/main.ts', { execArgv: cpuProf });
+  const agents = startAgents(server, ['printer-1'], server.wsUrl, {}, { execArgv: cpuProf });
   await server.events.allOnline(['printer-1'], 60_000);
   const posted = new Map<number, string>();
   await sequentialLatency(server, 'ledger', counts.warmup, undefined, posted);
@@ -1131,6 +1121,11 @@ function hasStrace(): boolean {
 }
 
 async function ledger(): Promise<void> {
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--quiet'], {
+    cwd: root,
+    env: { ...process.env, PRINTHOP_BUILD_SOURCEMAP: '1' },
+    stdio: 'inherit',
+  });
   const profiles = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-ledger-'));
   console.error(`ledger: CPU profiles in ${profiles}`);
   const profiled = await ledgerPass(profiles);
@@ -1155,14 +1150,14 @@ async function ledger(): Promise<void> {
     }),
   );
   console.log(
-    `\nCost ledger (npm run bench -- --only=ledger${smoke ? ' --smoke' : ''}): µs of CPU per job, TypeScript sources under tsx; "idle, per second" is per second with no job${hasStrace() ? '' : '; strace is not installed: no system call counts'}\n`,
+    `\nCost ledger (npm run bench -- --only=ledger${smoke ? ' --smoke' : ''}): µs of CPU per job, ${runtimes.get('broker-server/main.ts')} runtime; "idle, per second" is per second with no job${hasStrace() ? '' : '; strace is not installed: no system call counts'}\n`,
   );
   console.log(formatLedger(columns));
   for (const p of plain.phases.slice(0, 2))
     for (const k of ['server', 'agent'] as const)
-      figure('ledger', `${k} CPU per job, ${p.title} (tsx)`, p.cpu[k] / p.jobs, 'ms');
-  figure('ledger', 'server CPU per idle second (tsx)', plain.phases[2]!.cpu.server / plain.phases[2]!.jobs, 'ms');
-  figure('ledger', 'agent CPU per idle second (tsx)', plain.phases[2]!.cpu.agent / plain.phases[2]!.jobs, 'ms');
+      figure('ledger', `${k} CPU per job, ${p.title}`, p.cpu[k] / p.jobs, 'ms');
+  figure('ledger', 'server CPU per idle second', plain.phases[2]!.cpu.server / plain.phases[2]!.jobs, 'ms');
+  figure('ledger', 'agent CPU per idle second', plain.phases[2]!.cpu.agent / plain.phases[2]!.jobs, 'ms');
 }
 
 // ---------- main ----------

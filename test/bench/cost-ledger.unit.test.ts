@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { formatLedger, parseStraceSummary, stageOf, stagesInWindow } from '../../bench/cost-ledger';
+import { buildSync } from 'esbuild';
+import { pathToFileURL } from 'node:url';
+import { formatLedger, parseStraceSummary, sourceResolver, stageOf, stagesInWindow } from '../../bench/cost-ledger';
 
 test('frames are put in the stage of their file, the first matching rule winning', () => {
   const at = (url: string, functionName = 'f') => stageOf({ url, functionName });
@@ -23,6 +25,9 @@ test('frames are put in the stage of their file, the first matching rule winning
   assert.equal(at('node:internal/timers'), 'streams, timers, sockets (Node core)');
   assert.equal(at('', '(garbage collector)'), 'garbage collection');
   assert.equal(at('', '(program)'), 'native, outside JavaScript (system calls, libuv, SQLite, zlib)');
+  assert.equal(at('', 'fdatasync'), 'system calls made from JavaScript (socket and file writes, reads, syncs)');
+  assert.equal(at('', 'writev'), 'system calls made from JavaScript (socket and file writes, reads, syncs)');
+  assert.equal(at('', 'runMicrotasks'), 'streams, timers, sockets (Node core)');
   assert.equal(at('file:///app/somewhere/else.js'), 'other JavaScript');
 });
 
@@ -83,4 +88,24 @@ test('the ledger scales the sampled stages to the measured CPU, per job', () => 
   assert.match(table, /\| agent: journal \| 1500 \|/);
   assert.match(table, /\| garbage collection \| 500 \|/);
   assert.match(table, /\| wake-ups per job \(voluntary context switches\) \| 5\.0 \|/);
+});
+
+test("a bundle's frames are named by their source file through the .map beside the bundle", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-map-'));
+  fs.mkdirSync(path.join(dir, 'agent'));
+  fs.writeFileSync(path.join(dir, 'agent', 'journal.ts'), 'export function record(n: number) {\n  return n * 2;\n}\n');
+  fs.writeFileSync(path.join(dir, 'main.ts'), "import { record } from './agent/journal';\nconsole.log(record(2));\n");
+  const outfile = path.join(dir, 'dist', 'bundle.mjs');
+  buildSync({ entryPoints: [path.join(dir, 'main.ts')], bundle: true, format: 'esm', outfile, sourcemap: 'external' });
+  const code = fs.readFileSync(outfile, 'utf8').split('\n');
+  const line = code.findIndex((l) => l.includes('function record'));
+  const resolved = sourceResolver()({
+    functionName: 'record',
+    url: pathToFileURL(outfile).href,
+    lineNumber: line,
+    columnNumber: code[line]!.indexOf('function'),
+  });
+  assert.match(resolved.url, /agent\/journal\.ts$/);
+  assert.equal(stageOf(resolved), 'agent: journal');
+  fs.rmSync(dir, { recursive: true });
 });

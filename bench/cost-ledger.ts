@@ -5,6 +5,7 @@
  * --only=ledger` produces it; docs/performance.md keeps its figures.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -84,15 +85,17 @@ export function stageOf(frame: CallFrame): string {
 
 /**
  * A frame of a bundled file (dist/*.mjs) named by its source file, through the `.map` the build writes beside it
- * with PRINTHOP_BUILD_SOURCEMAP=1; other frames as they are.
+ * with PRINTHOP_BUILD_SOURCEMAP=1 (or in `mapDir`, where the maps were moved); other frames as they are.
  */
-export function sourceResolver(): (frame: CallFrame) => CallFrame {
+export function sourceResolver(mapDir?: string): (frame: CallFrame) => CallFrame {
   const maps = new Map<string, SourceMap | null>();
   const mapOf = (url: string): SourceMap | null => {
     if (!maps.has(url)) {
       let map: SourceMap | null = null;
       try {
-        map = new SourceMap(JSON.parse(fs.readFileSync(`${fileURLToPath(url)}.map`, 'utf8')));
+        const file = fileURLToPath(url);
+        const mapFile = mapDir ? path.join(mapDir, `${path.basename(file)}.map`) : `${file}.map`;
+        map = new SourceMap(JSON.parse(fs.readFileSync(mapFile, 'utf8')));
       } catch {
         // no map: the frame keeps its bundle's name
       }
@@ -109,9 +112,9 @@ export function sourceResolver(): (frame: CallFrame) => CallFrame {
 }
 
 /** CPU time per stage (µs) of the samples taken between `fromUs` and `toUs` (the profile's clock: monotonic µs). */
-export function stagesInWindow(file: string, fromUs: number, toUs: number): Map<string, number> {
+export function stagesInWindow(file: string, fromUs: number, toUs: number, mapDir?: string): Map<string, number> {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
-  const resolve = sourceResolver();
+  const resolve = sourceResolver(mapDir);
   const byId = new Map(profile.nodes.map((n) => [n.id, { ...n, callFrame: resolve(n.callFrame) }]));
   const stages = new Map<string, number>();
   let at = profile.startTime;

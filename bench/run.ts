@@ -1130,6 +1130,10 @@ async function ledger(): Promise<void> {
   console.error(`ledger: CPU profiles in ${profiles}`);
   const profiled = await ledgerPass(profiles);
   const plain = await ledgerPass(null);
+  // The maps are read below from a copy: dist/ is left as `npm run build` makes it.
+  const maps = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-ledger-maps-'));
+  for (const file of fs.readdirSync(path.join(root, 'dist')).filter((f) => f.endsWith('.mjs.map')))
+    fs.renameSync(path.join(root, 'dist', file), path.join(maps, file));
   const profileOf = (pid: number) => {
     const file = fs.readdirSync(profiles).find((f) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.`).test(f));
     if (!file) throw new Error(`no CPU profile of process ${pid} in ${profiles}`);
@@ -1142,7 +1146,7 @@ async function ledger(): Promise<void> {
         title: `${k}, ${p.title}`,
         jobs: p.jobs,
         cpuMs: p.cpu[k],
-        stages: stagesInWindow(profileOf(profiled.pids[k]), shares.from, shares.to),
+        stages: stagesInWindow(profileOf(profiled.pids[k]), shares.from, shares.to, maps),
         switches: p.switches[k],
         syscalls: p.syscalls?.[k],
         syscallJobs: p.syscallJobs,

@@ -14,6 +14,10 @@ const jobId = z.number().int().positive();
 export const Job = z
   .object({
     id: jobId,
+    uid: z.uuid().meta({
+      description:
+        'The job’s identity across databases: random, never made again, even by a restored or reinstalled server (`id` may be)',
+    }),
     printerId,
     content: z.string(),
     kind: z

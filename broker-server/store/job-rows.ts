@@ -8,6 +8,7 @@ export type SqlDate = string | Date;
 
 export interface JobRow {
   id: number;
+  uid: string;
   printer_id: string;
   content: string;
   kind: JobKind;
@@ -45,6 +46,7 @@ export function isoDate(d: SqlDate | null): string | null {
 export function toPrintJob(row: JobRow): PrintJob {
   return {
     id: row.id,
+    uid: row.uid,
     printerId: row.printer_id,
     content: row.content,
     kind: row.kind ?? 'message',

@@ -3,7 +3,7 @@
  * once "committed"; `holdCommits()` keeps them waiting, to see what happens between a write and its commit.
  */
 import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
-import { applyTransition, jobAsOf } from '../../broker-server/store/job-rules';
+import { applyTransition, jobAsOf, withUid } from '../../broker-server/store/job-rules';
 import type {
   JobEvent,
   JobEventBounds,
@@ -45,7 +45,7 @@ export class MemoryJobStore implements JobStore {
     const now = new Date().toISOString();
     const stored: PrintJob = {
       id: this.nextId++,
-      ...job,
+      ...withUid(job),
       createdBy: job.createdBy ?? null,
       status: 'pending',
       error: null,

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import fc from 'fast-check';
 import pino from 'pino';
 import { type JournalEntry, legacyKey } from '../../agent/journal';
 import { PRINTER_IDLE_CLOSE_MS, PrintAgent } from '../../agent/print-agent';
@@ -438,4 +439,28 @@ test('stopping during a burst: the job already journaled `printing` with the las
   assert.ok(!states.includes('printing'), `no job left printing after a clean stop: ${states.join(', ')}`);
   assert.ok(states.includes('received'), 'later jobs wait for the next start');
   assert.equal(printer.closes, printer.opens, 'the connection is closed by stop()');
+});
+
+test('property: jobs of several databases (the same numbers again), each delivered any number of times in any order: each uid on paper once, every ack names it', async (t) => {
+  // A job of database d numbered n; its content names both, so the paper says which job it is.
+  const delivery = fc.record({ database: fc.integer({ min: 0, max: 2 }), id: fc.integer({ min: 1, max: 4 }) });
+  await fc.assert(
+    fc.asyncProperty(fc.array(delivery, { minLength: 1, maxLength: 25 }), async (deliveries) => {
+      const { printer, link, agent } = startParts(t);
+      await agent.start();
+      for (const { database, id } of deliveries)
+        await link.deliver({ ...job(id, `db ${database} job ${id}`), uid: uidOf(id, database) });
+      const distinct = new Set(deliveries.map((d) => uidOf(d.id, d.database)));
+      await until(
+        'every job printed',
+        () => new Set(link.acks.filter((a) => a.status === 'printed').map((a) => a.uid)).size === distinct.size,
+      );
+      await agent.stop();
+      const onPaper = printer.receipts().map((r) => /db \d job \d/.exec(r)?.[0]);
+      assert.equal(onPaper.length, distinct.size, 'each job once, none twice, none skipped');
+      assert.equal(new Set(onPaper).size, distinct.size);
+      for (const ack of link.acks) assert.equal(ack.uid?.endsWith(String(ack.id).padStart(12, '0')), true);
+    }),
+    { numRuns: 60 },
+  );
 });

@@ -13,7 +13,9 @@ const jobId = z.number().int().positive();
  * the agent's journal and the server's ack matching use them. Optional in the schema only so that each side
  * can recognise the other side's previous protocol and say which one to upgrade (JOB_PROTOCOL).
  */
-export const jobUid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a UUID');
+export const jobUid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a UUID');
 /**
  * The job protocol both sides speak: 2 = jobs and acks carry `uid`. An agent says it in its status; a
  * server that sends jobs without `uid`, or an agent whose acks lack it, speaks 1 (before issue 24).
@@ -77,8 +79,22 @@ export const PRINTER_CONDITION_LABELS_FR: Record<PrinterCondition, string> = {
   unavailable: 'injoignable',
 };
 
+/**
+ * Which agent is speaking (issue 24): its machine and this run of it (a random id per start). In its
+ * status and in its Last Will, which the broker reads at CONNECT: a second agent started with the same
+ * printer id and token is told apart from the same agent reconnecting. `takeover` (in the will only, on the
+ * first connection of an agent started with --takeover): it asks to replace the agent holding the session.
+ */
+export const agentIdentitySchema = z.object({
+  instance: z.string().min(1).max(64),
+  host: z.string().max(255),
+  takeover: z.boolean().optional(),
+});
+export type AgentIdentity = z.infer<typeof agentIdentitySchema>;
+
 export const statusMessageSchema = z.object({
   state: z.enum(PRINTER_STATES),
+  agent: agentIdentitySchema.optional(),
   at: isoDate.optional(),
   /** A PrinterCondition; any other word from a newer agent is kept as it is. */
   printer: z.string().max(64).optional(),

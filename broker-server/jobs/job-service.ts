@@ -121,6 +121,19 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.unfinished(printerId);
   }
 
+  /**
+   * Ends every unfinished job of a printer `interrupted` with `reason`: after another agent took the
+   * printer's session (broker/agent-sessions.ts), the first one may hold any of them, so none may go to the
+   * second. Resolves once committed.
+   */
+  async interruptUnfinished(printerId: string, reason: string): Promise<number> {
+    const unfinished = await this.store.unfinished(printerId);
+    const results = await Promise.all(
+      unfinished.map((job) => this.transition(job.id, 'interrupted', { printerId, error: reason })),
+    );
+    return results.filter((r) => r.changed).length;
+  }
+
   /** Unfinished jobs per printer (one COUNT query where the store has one). */
   async unfinishedCounts(): Promise<Map<string, number>> {
     if (this.store.unfinishedCounts) return this.store.unfinishedCounts();

@@ -25,8 +25,12 @@ export class ChildProgram {
     readonly name: string,
     script: string,
     env: Record<string, string>,
+    programArgs: string[] = [],
   ) {
-    const args = script.endsWith('.mjs') ? [script] : ['--import', 'tsx', path.join(ROOT, script)];
+    const args = [
+      ...(script.endsWith('.mjs') ? [script] : ['--import', 'tsx', path.join(ROOT, script)]),
+      ...programArgs,
+    ];
     this.child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: CHILD_LOG_LEVEL, ...env },
@@ -147,23 +151,30 @@ export interface AgentProcessOptions {
   env?: Record<string, string>;
   /** A built agent (`<dist>/printhop-agent.mjs`), run with plain node; `agent/main.ts` through tsx otherwise. */
   program?: string;
+  /** Its command-line options (`--takeover`). */
+  args?: string[];
 }
 
 /** An agent process for printer-1; a new one on the same journal and paper plays the agent restarted. */
 export function spawnAgent(t: TestContext, options: AgentProcessOptions, name = 'agent'): ChildProgram {
-  const program = new ChildProgram(name, options.program ?? 'agent/main.ts', {
-    MQTT_URL: options.mqttUrl,
-    MQTT_USERNAME: options.credentials.username ?? '',
-    MQTT_PASSWORD: options.credentials.password ?? '',
-    PRINTER_ID: 'printer-1',
-    PRINTER: options.printer,
-    AGENT_DATA_DIR: options.dataDir,
-    RECONNECT_MIN_MS: '100',
-    RECONNECT_MAX_MS: '1000',
-    PRINTER_RETRY_MIN_MS: '100',
-    PRINTER_RETRY_MAX_MS: '500',
-    ...options.env,
-  });
+  const program = new ChildProgram(
+    name,
+    options.program ?? 'agent/main.ts',
+    {
+      MQTT_URL: options.mqttUrl,
+      MQTT_USERNAME: options.credentials.username ?? '',
+      MQTT_PASSWORD: options.credentials.password ?? '',
+      PRINTER_ID: 'printer-1',
+      PRINTER: options.printer,
+      AGENT_DATA_DIR: options.dataDir,
+      RECONNECT_MIN_MS: '100',
+      RECONNECT_MAX_MS: '1000',
+      PRINTER_RETRY_MIN_MS: '100',
+      PRINTER_RETRY_MAX_MS: '500',
+      ...options.env,
+    },
+    options.args,
+  );
   t.after(() => program.kill('SIGKILL'));
   return program;
 }

@@ -21,7 +21,7 @@ import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
 import { renderJob } from './receipt';
 import { checkReceiptLength } from '../protocol/receipt-limits';
 
-export const AGENT_VERSION = '0.2.0';
+export const AGENT_VERSION = '0.1.0';
 
 /** What the agent answers, and logs, for a job without uid: the server speaks job protocol 1. */
 export const OLD_SERVER_ERROR =

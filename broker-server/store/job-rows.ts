@@ -46,7 +46,6 @@ export function isoDate(d: SqlDate | null): string | null {
 export function toPrintJob(row: JobRow): PrintJob {
   return {
     id: row.id,
-    uid: row.uid,
     printerId: row.printer_id,
     content: row.content,
     kind: row.kind ?? 'message',
@@ -60,6 +59,8 @@ export function toPrintJob(row: JobRow): PrintJob {
     receivedAt: isoDate(row.received_at),
     printedAt: isoDate(row.printed_at),
     finishedAt: isoDate(row.finished_at),
+    // Last: a job's JSON begins as it did before uids (`{"id":42,"printerId":…`).
+    uid: row.uid,
   };
 }
 

@@ -43,9 +43,10 @@ export class MemoryJobStore implements JobStore {
   async insert(job: NewJob): Promise<PrintJob> {
     await this.commit();
     const now = new Date().toISOString();
+    const { uid, ...rest } = withUid(job);
     const stored: PrintJob = {
       id: this.nextId++,
-      ...withUid(job),
+      ...rest,
       createdBy: job.createdBy ?? null,
       status: 'pending',
       error: null,
@@ -55,6 +56,7 @@ export class MemoryJobStore implements JobStore {
       receivedAt: null,
       printedAt: null,
       finishedAt: null,
+      uid,
     };
     this.jobs.set(stored.id, stored);
     this.logEvent(stored);

@@ -15,10 +15,14 @@ export interface RunningAgent {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  log: Logger,
+  options: { takeover?: boolean } = {},
+): Promise<RunningAgent> {
   const journal = new Journal(config.dataDir, config.journalRetentionDays * DAY_MS, log.child({ module: 'journal' }));
   const transport = createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer });
-  const link = new BrokerLink(config, log);
+  const link = new BrokerLink(config, log, options);
   const agent = new PrintAgent(config, journal, transport, link, log);
   const lifecycle = new Lifecycle(log);
   await lifecycle.start([

@@ -1,5 +1,7 @@
 /**
- * The agent's durable memory of every job it has seen, so that a job id is printed at most once.
+ * The agent's durable memory of every job it has seen, so that a job is printed at most once. Jobs are
+ * known by their uid (issue 24), never by their number alone: a replaced or restored database numbers
+ * new jobs 1, 2, … again, and a job known by its number would be taken for one already printed.
  * An append-only file of JSON lines, each written and fsync'd before the step it records is taken.
  * At start-up the file is replayed, then compacted (finished, confirmed, old entries dropped), and
  * compacted again every hour (or every retention period, if shorter) while the agent runs.
@@ -14,7 +16,18 @@ import type { AckStatus, JobMessage } from '../protocol/messages';
 export type JournalState = 'received' | 'printing' | 'printed' | 'failed' | 'interrupted';
 export const FINAL_JOURNAL_STATES: ReadonlySet<JournalState> = new Set(['printed', 'failed', 'interrupted']);
 
+/**
+ * The key of a line written before job uids (issue 24), which knows its job by number only. Such an entry
+ * never answers a job by itself: the print agent adopts it for a job the server sends again with a uid
+ * (print-agent.ts), and it goes with the others once final and confirmed for the retention period.
+ */
+export const legacyKey = (id: number): string => `#${id}`;
+export const isLegacyKey = (key: string): boolean => key.startsWith('#');
+
 export interface JournalEntry {
+  /** The job's uid, or legacyKey(id) for an entry from before job uids. */
+  key: string;
+  /** The job's number, for the logs and the acks. */
   id: number;
   state: JournalState;
   /** When the state was reached (ISO). */
@@ -30,33 +43,49 @@ export interface JournalEntry {
 export interface JobJournal {
   /** Finished jobs are forgotten this long after their final ack was confirmed. */
   readonly retentionMs: number;
-  get(id: number): JournalEntry | undefined;
-  /** Every entry, by id. */
+  get(key: string): JournalEntry | undefined;
+  /** Every entry, by job number. */
   all(): JournalEntry[];
   /** How many entries it holds. */
   readonly size: number;
   /** Records a new state durably; resolves once it is stored. */
-  record(id: number, state: JournalState, extra?: { job?: JobMessage; error?: string }): Promise<JournalEntry>;
+  record(
+    key: string,
+    id: number,
+    state: JournalState,
+    extra?: { job?: JobMessage; error?: string },
+  ): Promise<JournalEntry>;
   /** Notes that the broker confirmed this ack; may be lost in a crash (one more, harmless, duplicate ack). */
-  confirmAck(id: number, status: AckStatus): void;
+  confirmAck(key: string, status: AckStatus): void;
 }
 
 /** The entry a new state makes of the previous one: the job is kept until final, the confirmed ack carried over. */
 export function nextEntry(
   previous: JournalEntry | undefined,
+  key: string,
   id: number,
   state: JournalState,
   at: string,
   extra: { job?: JobMessage; error?: string } = {},
 ): JournalEntry {
-  const entry: JournalEntry = { id, state, at, acked: previous?.acked };
+  const entry: JournalEntry = { key, id, state, at, acked: previous?.acked };
   if (!FINAL_JOURNAL_STATES.has(state)) entry.job = extra.job ?? previous?.job;
   if (extra.error) entry.error = extra.error;
   return entry;
 }
 
+/** A line of the file; `uid` is absent from lines written before job uids. */
 type Record_ =
-  { id: number; state: JournalState; at: string; job?: JobMessage; error?: string } | { id: number; acked: AckStatus };
+  | { uid?: string; id: number; state: JournalState; at: string; job?: JobMessage; error?: string }
+  | { uid?: string; id: number; acked: AckStatus };
+
+/** A line's `uid` and `id` for an entry's key. */
+const keyFields = (key: string, id: number): { uid?: string; id: number } =>
+  isLegacyKey(key) ? { id } : { uid: key, id };
+
+/** Entries in job-number order (then by key: numbers repeat across databases). */
+export const byJobNumber = (a: JournalEntry, b: JournalEntry): number =>
+  a.id - b.id || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 export const JOURNAL_FILE = 'journal.jsonl';
 /** Ack confirmations wait at most this long for a write to ride along with. */
@@ -65,7 +94,7 @@ const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 
 export class Journal implements JobJournal {
   readonly name = 'journal';
-  private readonly entries = new Map<number, JournalEntry>();
+  private readonly entries = new Map<string, JournalEntry>();
   private file: fsp.FileHandle | null = null;
   private pending: string[] = [];
   private waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
@@ -134,12 +163,12 @@ export class Journal implements JobJournal {
     this.file = null;
   }
 
-  get(id: number): JournalEntry | undefined {
-    return this.entries.get(id);
+  get(key: string): JournalEntry | undefined {
+    return this.entries.get(key);
   }
 
   all(): JournalEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.id - b.id);
+    return [...this.entries.values()].sort(byJobNumber);
   }
 
   get size(): number {
@@ -148,15 +177,16 @@ export class Journal implements JobJournal {
 
   /** Records a new state durably; resolves once it is on disk. */
   async record(
+    key: string,
     id: number,
     state: JournalState,
     extra: { job?: JobMessage; error?: string } = {},
   ): Promise<JournalEntry> {
     const at = new Date().toISOString();
-    const entry = nextEntry(this.entries.get(id), id, state, at, extra);
-    this.entries.set(id, entry);
+    const entry = nextEntry(this.entries.get(key), key, id, state, at, extra);
+    this.entries.set(key, entry);
     await this.append({
-      id,
+      ...keyFields(key, id),
       state,
       at,
       ...(extra.job ? { job: extra.job } : {}),
@@ -169,11 +199,11 @@ export class Journal implements JobJournal {
    * Records that the broker confirmed an ack, so it is not sent again after a restart. Not waited for
    * on disk: losing it in a crash only means one more, harmless, duplicate ack.
    */
-  confirmAck(id: number, status: AckStatus): void {
-    const entry = this.entries.get(id);
+  confirmAck(key: string, status: AckStatus): void {
+    const entry = this.entries.get(key);
     if (!entry || entry.acked === status) return;
     entry.acked = status;
-    this.pending.push(JSON.stringify({ id, acked: status }) + '\n');
+    this.pending.push(JSON.stringify({ ...keyFields(key, entry.id), acked: status }) + '\n');
     this.lazyTimer ??= setTimeout(() => {
       this.lazyTimer = null;
       void this.flush().catch(() => undefined);
@@ -234,12 +264,13 @@ export class Journal implements JobJournal {
         continue;
       }
       if (typeof record.id !== 'number') continue;
+      const key = typeof record.uid === 'string' ? record.uid : legacyKey(record.id);
       if ('acked' in record) {
-        const entry = this.entries.get(record.id);
+        const entry = this.entries.get(key);
         if (entry) entry.acked = record.acked;
         continue;
       }
-      this.entries.set(record.id, nextEntry(this.entries.get(record.id), record.id, record.state, record.at, record));
+      this.entries.set(key, nextEntry(this.entries.get(key), key, record.id, record.state, record.at, record));
     }
     if (bad) this.log.warn({ lines: bad, file: this.path }, 'journal had unreadable lines (torn by a crash); skipped');
   }
@@ -251,15 +282,19 @@ export class Journal implements JobJournal {
   private async compact(): Promise<void> {
     const cutoff = Date.now() - this.retentionMs;
     let dropped = 0;
-    for (const [id, entry] of this.entries) {
-      if (FINAL_JOURNAL_STATES.has(entry.state) && entry.acked === entry.state && Date.parse(entry.at) < cutoff) {
-        this.entries.delete(id);
+    for (const [key, entry] of this.entries) {
+      // An entry from before job uids is never acked (it has no uid): past the retention period it goes
+      // whatever its state, as the server no longer sends a job that old for printing (print-agent.ts).
+      const done = FINAL_JOURNAL_STATES.has(entry.state) && entry.acked === entry.state;
+      if ((done || isLegacyKey(key)) && Date.parse(entry.at) < cutoff) {
+        this.entries.delete(key);
         dropped++;
       }
     }
     const lines = this.all().map((e) => {
-      const { acked, ...rest } = e;
-      return JSON.stringify(rest) + '\n' + (acked ? JSON.stringify({ id: e.id, acked }) + '\n' : '');
+      const { acked, key, id, ...rest } = e;
+      const fields = keyFields(key, id);
+      return JSON.stringify({ ...fields, ...rest }) + '\n' + (acked ? JSON.stringify({ ...fields, acked }) + '\n' : '');
     });
     const tmp = `${this.path}.tmp`;
     const handle = await fsp.open(tmp, 'w', PRIVATE_FILE_MODE);

@@ -1,15 +1,18 @@
 /**
  * The agent's MQTT connection: a stable client id and a persistent session (clean: false), a QoS 1
  * subscription to its jobs, a retained `online` status with a Last Will `offline`, and reconnection
- * with exponential backoff and jitter.
+ * with exponential backoff and jitter. Status and will name this agent (its machine, and a random id for
+ * this run), so that the broker tells a second agent with the same printer id from this one reconnecting.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
 import { type Logger, urlForLog } from '../config/logger';
 import { mqttConnectOptions } from '../config/mqtt-url';
 import { agentClientId } from '../protocol/accounts';
-import { type AckMessage, encodeMessage, type StatusMessage } from '../protocol/messages';
+import { type AckMessage, type AgentIdentity, encodeMessage, type StatusMessage } from '../protocol/messages';
 import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
 import { topics } from '../protocol/topics';
 import { oneFramePerTick } from '../protocol/websocket-frames';
@@ -54,13 +57,25 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private offline = false;
   private status: StatusMessage = { state: 'online' };
+  /** This run of the agent: its machine and a random id. */
+  readonly identity: AgentIdentity = { instance: randomUUID(), host: os.hostname() };
+  /** Set while the broker refuses this agent because another one holds the printer's session. */
+  private refused = false;
 
   constructor(
     private readonly config: AgentConfig,
     log: Logger,
+    /** `takeover` (--takeover): replace an agent that holds the printer's session, once, at the first connection. */
+    private readonly options: { takeover?: boolean } = {},
   ) {
     super();
     this.log = log.child({ module: 'link', printerId: config.printerId });
+  }
+
+  private will(takeover: boolean): Buffer {
+    return Buffer.from(
+      encodeMessage({ state: 'offline', agent: { ...this.identity, ...(takeover ? { takeover } : {}) } }),
+    );
   }
 
   private get connected(): boolean {
@@ -76,7 +91,9 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       mqttConnectOptions(config.mqttUrl, {
         ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
         clientId: agentClientId(config.printerId),
-        clean: false,
+        // A takeover starts a clean session: jobs the replaced agent was sent stay with it (the server
+        // ends them `interrupted`), so that none is printed by both.
+        clean: !!this.options.takeover,
         protocolVersion: 4,
         keepalive: 30,
         connectTimeout: 10_000,
@@ -88,7 +105,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         password: config.mqttPassword || undefined,
         will: {
           topic: topics.status(config.printerId),
-          payload: Buffer.from(encodeMessage({ state: 'offline' })),
+          payload: this.will(!!this.options.takeover),
           qos: 1,
           retain: true,
         },
@@ -155,6 +172,13 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.offline = false;
+      if (this.refused) this.log.info('the other agent has gone: this agent serves the printer again');
+      this.refused = false;
+      // Taken over once: from now on a persistent session, and reconnections do not take it again.
+      if (client.options.clean) {
+        client.options.clean = false;
+        if (client.options.will) client.options.will.payload = this.will(false);
+      }
       this.log.info({ url: urlForLog(config.mqttUrl), sessionPresent: connack.sessionPresent }, 'connected to broker');
       // Subscribe on every connect: a broker that restarted has forgotten the session.
       // An empty `granted` is mqtt.js skipping a topic it already holds (the broker kept the session,
@@ -170,7 +194,15 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     });
     client.on('error', (err) => {
       const code = (err as { code?: unknown }).code;
-      if (code === 4 || code === 5) {
+      if (code === 2) {
+        // The server refuses a second agent while one holds this printer's session (or another took it).
+        if (!this.refused)
+          this.log.error(
+            { host: this.identity.host },
+            `another agent with this printer's id (${config.printerId}) and token is connected, or took its session: this agent does not fight for it and tries again every ${Math.round(config.reconnectMaxMs / 1000)} s; the server's page and GET /printers name both machines. Stop one of them, or start this one with --takeover to replace the other`,
+          );
+        this.refused = true;
+      } else if (code === 4 || code === 5) {
         // Keeps retrying with backoff: the server may be restarted with the right token.
         this.log.error(
           { url: urlForLog(config.mqttUrl), username: config.mqttUsername },
@@ -185,6 +217,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
 
   private nextDelay(): number {
     const { reconnectMinMs, reconnectMaxMs } = this.config;
+    if (this.refused) return reconnectMaxMs; // not fighting: the longest wait, every time
     const base = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(this.attempt, 20));
     this.attempt++;
     // Full jitter in [base/2, base]: a fleet that lost the broker together does not return together.
@@ -205,7 +238,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private publishStatus(status: StatusMessage): Promise<void> {
     return this.publish(
       topics.status(this.config.printerId),
-      encodeMessage({ ...status, at: new Date().toISOString() }),
+      encodeMessage({ ...status, agent: this.identity, at: new Date().toISOString() }),
       true,
     );
   }
@@ -230,7 +263,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         new Promise<void>((resolve) =>
           client.publish(
             topics.status(this.config.printerId),
-            encodeMessage({ state: 'offline', at: new Date().toISOString() }),
+            encodeMessage({ state: 'offline', agent: this.identity, at: new Date().toISOString() }),
             { qos: 1, retain: true },
             () => resolve(),
           ),

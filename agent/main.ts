@@ -11,10 +11,12 @@ import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
-Usage: npm run agent [-- --check | --help | --version]
+Usage: npm run agent [-- --check | --takeover | --help | --version]
 
   --check    list the printers this machine sees, try the configured one and the broker,
              and say in plain words what is wrong (prints nothing on paper)
+  --takeover replace the agent that holds this printer's session (the server refuses a
+             second agent otherwise); the jobs it had not finished end interrupted
 
 Settings: environment variables, or KEY=VALUE lines in ${AGENT_ENV_FILE} next to this program
 (the environment wins). With defaults:
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${AGENT_VERSION}\n`);
     return;
   }
-  const unknown = args.filter((a) => a.startsWith('-') && a !== '--check');
+  const unknown = args.filter((a) => a.startsWith('-') && a !== '--check' && a !== '--takeover');
   if (unknown.length) {
     console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
     process.exit(2);
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
     process.exit(ok ? 0 : 1);
   }
   const log = createLogger('printhop-agent', config.logLevel);
-  const agent = await startAgent(config, log);
+  const agent = await startAgent(config, log, { takeover: args.includes('--takeover') });
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
 }
 

@@ -1,13 +1,20 @@
 /**
  * What happens to a job on the agent, in DESIGN.md's order: journal `received` → PUBACK + `received`
- * ack → journal `printing` → bytes to the printer → journal `printed` → `printed` ack. A job id the
- * journal knows is never printed again; its latest ack is sent instead.
+ * ack → journal `printing` → bytes to the printer → journal `printed` → `printed` ack. A job uid the
+ * journal knows is never printed again; its latest ack is sent instead. Jobs are known by uid, never by
+ * number alone (issue 24): numbers start over in a replaced database and repeat after a restore.
  */
 import type { AgentConfig } from '../config';
 import type { Logger } from '../config/logger';
-import { type AckStatus, type JobMessage, parseJobMessage, type StatusMessage } from '../protocol/messages';
+import {
+  type AckStatus,
+  JOB_PROTOCOL,
+  type JobMessage,
+  parseJobMessage,
+  type StatusMessage,
+} from '../protocol/messages';
 import type { Part } from '../config/lifecycle';
-import { FINAL_JOURNAL_STATES, type JobJournal, type JournalEntry } from './journal';
+import { FINAL_JOURNAL_STATES, isLegacyKey, type JobJournal, type JournalEntry, legacyKey } from './journal';
 import type { AgentLink } from './link';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
@@ -15,6 +22,10 @@ import { renderJob } from './receipt';
 import { checkReceiptLength } from '../protocol/receipt-limits';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** What the agent answers, and logs, for a job without uid: the server speaks job protocol 1. */
+export const OLD_SERVER_ERROR =
+  'not printed: the server is older than this agent (job protocol 1, no job uids); upgrade the server';
 
 /** How long a printer connection kept open across a burst of jobs stays open with nothing to print. */
 export const PRINTER_IDLE_CLOSE_MS = 200;
@@ -29,8 +40,9 @@ const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printi
 export class PrintAgent implements Part {
   readonly name = 'print agent';
   private readonly log: Logger;
-  private readonly queue: number[] = [];
-  private readonly queued = new Set<number>();
+  /** Journal keys (job uids) of the jobs to print, in arrival order. */
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
   private worker: Promise<void> | null = null;
   private stopping = false;
   private wakeRetry: (() => void) | null = null;
@@ -47,7 +59,7 @@ export class PrintAgent implements Part {
   private held: PrinterConnection | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   /** The next job, whose `printing` line went to disk in the same sync as the last job's `printed`. */
-  private printingAlready: number | null = null;
+  private printingAlready: string | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -66,12 +78,13 @@ export class PrintAgent implements Part {
     for (const entry of this.journal.all()) {
       if (entry.state === 'printing') {
         // Bytes may have reached the paper before the crash: a person decides, never an automatic reprint.
-        await this.journal.record(entry.id, 'interrupted', {
+        await this.journal.record(entry.key, entry.id, 'interrupted', {
           error: 'the agent stopped while this job was printing; it may be partly printed',
         });
-        this.log.warn({ jobId: entry.id }, 'job was printing when the agent stopped: interrupted');
-      } else if (entry.state === 'received') {
-        this.enqueue(entry.id);
+        this.log.warn({ jobId: entry.id, uid: entry.key }, 'job was printing when the agent stopped: interrupted');
+      } else if (entry.state === 'received' && !isLegacyKey(entry.key)) {
+        // (One from before job uids waits for the server to send its job again: adoptLegacy.)
+        this.enqueue(entry.key);
       }
     }
     this.link.on('connect', () => this.resendUnconfirmedAcks());
@@ -102,9 +115,23 @@ export class PrintAgent implements Part {
       return;
     }
     const job = parsed.value;
-    const known = this.journal.get(job.id);
+    const uid = job.uid;
+    if (uid === undefined) {
+      // A server of job protocol 1 (before issue 24): its job numbers are the only identity it gives, and
+      // they repeat after a restore. Refused out loud: the server marks the job failed with this reason.
+      this.log.error({ jobId: job.id, agentProtocol: JOB_PROTOCOL }, OLD_SERVER_ERROR);
+      const at = new Date().toISOString();
+      // Not journaled (there is no uid to keep it under): the server sends the job again, and hears this again.
+      setImmediate(() =>
+        this.link
+          .publishAck({ id: job.id, status: 'failed', at, error: OLD_SERVER_ERROR })
+          .catch((err: unknown) => this.log.debug({ jobId: job.id, err }, 'refusal not confirmed')),
+      );
+      return;
+    }
+    const known = this.journal.get(uid) ?? (await this.adoptLegacy(job, uid));
     if (known) {
-      this.log.info({ jobId: job.id, state: known.state }, 'job already seen: not printed again, ack re-sent');
+      this.log.info({ jobId: job.id, uid, state: known.state }, 'job already seen: not printed again, ack re-sent');
       void this.sendAck(known);
       return;
     }
@@ -113,25 +140,44 @@ export class PrintAgent implements Part {
       // before then may be one it already printed: a person decides.
       const error = `the job is older than the agent's journal retention (${this.config.journalRetentionDays} days): it may already have been printed, so it is not printed automatically`;
       this.log.warn(
-        { jobId: job.id, createdAt: job.createdAt },
+        { jobId: job.id, uid, createdAt: job.createdAt },
         'job too old to know whether it was printed: interrupted',
       );
-      const entry = await this.journal.record(job.id, 'interrupted', { error });
+      const entry = await this.journal.record(uid, job.id, 'interrupted', { error });
       setImmediate(() => void this.sendAck(entry));
       return;
     }
-    const entry = await this.journal.record(job.id, 'received', { job });
-    this.log.info({ jobId: job.id, chars: job.content.length }, 'job received');
+    const entry = await this.journal.record(uid, job.id, 'received', { job });
+    this.log.info({ jobId: job.id, uid, chars: job.content.length }, 'job received');
     setImmediate(() => {
       void this.sendAck(entry);
-      this.enqueue(job.id);
+      this.enqueue(uid);
     });
   }
 
-  private enqueue(id: number): void {
-    if (this.queued.has(id)) return;
-    this.queued.add(id);
-    this.queue.push(id);
+  /**
+   * A journal written before job uids knows jobs by number. Such an entry is this job only if the job was
+   * created before the entry was last written (a job cannot reach the agent before it exists); a job a
+   * restored or new database made later under the same number is another job. The entry moves under the
+   * uid, and the job goes on from its state there (a `received` one is printed, a final one answered).
+   */
+  private async adoptLegacy(job: JobMessage, uid: string): Promise<JournalEntry | undefined> {
+    const legacy = this.journal.get(legacyKey(job.id));
+    if (!legacy || Date.parse(job.createdAt) > Date.parse(legacy.at)) return undefined;
+    const state = legacy.state === 'printing' ? 'interrupted' : legacy.state;
+    const entry = await this.journal.record(uid, job.id, state, {
+      ...(state === 'received' ? { job } : {}),
+      ...(legacy.error ? { error: legacy.error } : {}),
+    });
+    this.log.info({ jobId: job.id, uid, state }, 'job known from the journal of before job uids');
+    if (state === 'received') this.enqueue(uid);
+    return entry;
+  }
+
+  private enqueue(key: string): void {
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
     this.startWorker();
   }
 
@@ -150,13 +196,13 @@ export class PrintAgent implements Part {
     // A job already journaled `printing` is printed even when stopping: it must not become `interrupted`
     // after a clean stop, nor is anything of it on paper yet.
     while (this.queue.length && (!this.stopping || this.printingAlready !== null)) {
-      const id = this.queue.shift()!;
+      const key = this.queue.shift()!;
       try {
-        await this.print(id);
+        await this.print(key);
       } catch (err) {
-        this.log.error({ err, jobId: id }, 'unexpected error while printing');
+        this.log.error({ err, jobId: this.journal.get(key)?.id, uid: key }, 'unexpected error while printing');
       } finally {
-        this.queued.delete(id);
+        this.queued.delete(key);
       }
     }
     if (this.held && !this.stopping) {
@@ -181,17 +227,18 @@ export class PrintAgent implements Part {
   }
 
   /** The job to print next, if it is ready to go (received, with its content). */
-  private nextReady(): number | undefined {
+  private nextReady(): string | undefined {
     const next = this.queue[0];
     const entry = next === undefined ? undefined : this.journal.get(next);
     return entry?.state === 'received' && entry.job ? next : undefined;
   }
 
-  private async print(id: number): Promise<void> {
-    const entry = this.journal.get(id);
-    const alreadyPrinting = this.printingAlready === id;
+  private async print(key: string): Promise<void> {
+    const entry = this.journal.get(key);
+    const alreadyPrinting = this.printingAlready === key;
     this.printingAlready = null;
     if (!entry || entry.state !== (alreadyPrinting ? 'printing' : 'received') || !entry.job) return;
+    const id = entry.id;
     const job: JobMessage = entry.job;
     // A job that reached the broker without the server's check (published by hand) still may not unroll metres of paper.
     const tooLong =
@@ -207,7 +254,7 @@ export class PrintAgent implements Part {
         { jobId: id, lines: tooLong.lines, maxLines: tooLong.maxLines },
         'receipt too long: job failed, nothing printed',
       );
-      await this.finish(id, 'failed', `not printed: ${tooLong.error}`);
+      await this.finish(entry, 'failed', `not printed: ${tooLong.error}`);
       return;
     }
     const bytes = renderJob(job, {
@@ -221,11 +268,11 @@ export class PrintAgent implements Part {
     });
     let connection = this.held;
     if (!connection) {
-      connection = await this.openPrinter(id, entry);
+      connection = await this.openPrinter(entry);
       if (!connection) return;
     }
 
-    if (!alreadyPrinting) await this.journal.record(id, 'printing');
+    if (!alreadyPrinting) await this.journal.record(key, id, 'printing');
     let printerJob: string | undefined;
     try {
       printerJob = (await connection.write(bytes, { id }))?.reference;
@@ -237,7 +284,7 @@ export class PrintAgent implements Part {
       this.log.error({ jobId: id, error: reason }, 'job interrupted');
       if (connection === this.held) this.held = null;
       await connection.close().catch(() => undefined);
-      await this.finish(id, 'interrupted', reason);
+      await this.finish(entry, 'interrupted', reason);
       return;
     }
     // On a connection held open, the next job goes on at once: this job's `printed` and the next one's
@@ -247,10 +294,13 @@ export class PrintAgent implements Part {
     const next = this.held && !this.stopping ? this.nextReady() : undefined;
     if (next !== undefined) {
       this.printingAlready = next;
-      const [done] = await Promise.all([this.journal.record(id, 'printed'), this.journal.record(next, 'printing')]);
+      const [done] = await Promise.all([
+        this.journal.record(key, id, 'printed'),
+        this.journal.record(next, this.journal.get(next)!.id, 'printing'),
+      ]);
       void this.sendAck(done, printerJob);
     } else {
-      await this.finish(id, 'printed', undefined, printerJob);
+      await this.finish(entry, 'printed', undefined, printerJob);
     }
     const ms = Math.max(0, Date.now() - Date.parse(entry.at));
     this.lastJob = { id, at: new Date().toISOString(), ms };
@@ -266,7 +316,8 @@ export class PrintAgent implements Part {
   }
 
   /** Waits for paper, then opens the printer, retrying while it is unavailable; null when the job is done with (failed) or stopping. */
-  private async openPrinter(id: number, entry: JournalEntry): Promise<PrinterConnection | null> {
+  private async openPrinter(entry: JournalEntry): Promise<PrinterConnection | null> {
+    const id = entry.id;
     const waitStarted = Date.now();
     if (!(await this.waitUntilPrintable(id))) return null; // stopping: stays `received`, printed after the next start
     // Time spent waiting for paper (the printer said why, and a person can fix it) does not count
@@ -286,7 +337,7 @@ export class PrintAgent implements Part {
         if (Date.now() >= deadline || this.stopping) {
           if (this.stopping) return null; // stays `received`: printed after the next start
           this.log.error({ jobId: id, error: reason }, 'printer unavailable for too long: job failed');
-          await this.finish(id, 'failed', reason);
+          await this.finish(entry, 'failed', reason);
           return null;
         }
         const { printerRetryMinMs, printerRetryMaxMs } = this.config;
@@ -305,29 +356,37 @@ export class PrintAgent implements Part {
   }
 
   private async finish(
-    id: number,
+    { key, id }: JournalEntry,
     state: 'printed' | 'failed' | 'interrupted',
     error?: string,
     printerJob?: string,
   ): Promise<void> {
-    const entry = await this.journal.record(id, state, error ? { error } : {});
+    const entry = await this.journal.record(key, id, state, error ? { error } : {});
     void this.sendAck(entry, printerJob);
   }
 
-  /** Sends the ack a journal entry stands for; the journal notes it once the broker confirms it. */
+  /**
+   * Sends the ack a journal entry stands for; the journal notes it once the broker confirms it. An entry
+   * from before job uids has no uid to answer with: it is answered once adopted (adoptLegacy).
+   */
   private async sendAck(entry: JournalEntry, printerJob?: string): Promise<void> {
+    if (isLegacyKey(entry.key)) return;
     const status = ackStatusOf(entry);
     try {
       await this.link.publishAck({
         id: entry.id,
+        uid: entry.key,
         status,
         at: entry.at,
         ...(entry.error ? { error: entry.error } : {}),
         ...(printerJob ? { printerJob } : {}),
       });
-      this.journal.confirmAck(entry.id, status);
+      this.journal.confirmAck(entry.key, status);
     } catch (err) {
-      this.log.debug({ jobId: entry.id, status, err }, 'ack not confirmed yet; sent again on reconnect');
+      this.log.debug(
+        { jobId: entry.id, uid: entry.key, status, err },
+        'ack not confirmed yet; sent again on reconnect',
+      );
     }
   }
 
@@ -399,6 +458,7 @@ export class PrintAgent implements Part {
           ? { detail: condition.detail }
           : {}),
       version: AGENT_VERSION,
+      protocol: JOB_PROTOCOL,
       columns: this.config.columns,
       codepage: this.config.codePage,
       uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),

@@ -9,6 +9,7 @@ import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
 import { AuthThrottle } from './broker/auth-throttle';
 import { ConnectionLimits } from './broker/limits';
+import { AgentSessions } from './broker/agent-sessions';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
@@ -90,9 +91,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log.child({ module: 'access' }),
   );
   const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
+  const sessions = new AgentSessions(log);
   const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, {
     throttle,
     connections,
+    sessions,
   });
   const broker = config.mqttUrl
     ? null
@@ -130,6 +133,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   );
   accounts.usePrinterRegistry(registry);
   const printers = new PrinterRegistry(store, registry, log);
+  sessions.onEvent = (event) => printers.noteSession(event);
+  sessions.onTakeover = async (event) => {
+    await jobs.interruptUnfinished(
+      event.printerId,
+      `unfinished when the agent on ${event.other.host} took this printer's session from the agent on ${event.holder.host} (--takeover): it may have been printed there; reprint it if it is not on paper`,
+    );
+  };
   registry.on(
     'changed',
     ({ printerId }) =>

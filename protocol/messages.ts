@@ -7,6 +7,20 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
 const jobId = z.number().int().positive();
+/**
+ * A job's identity across databases (issue 24): a random 128-bit id (UUID) the server makes when it stores
+ * the job. Integer ids start over when a database is replaced and repeat after a restore; these never do, so
+ * the agent's journal and the server's ack matching use them. Optional in the schema only so that each side
+ * can recognise the other side's previous protocol and say which one to upgrade (JOB_PROTOCOL).
+ */
+export const jobUid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a UUID');
+/**
+ * The job protocol both sides speak: 2 = jobs and acks carry `uid`. An agent says it in its status; a
+ * server that sends jobs without `uid`, or an agent whose acks lack it, speaks 1 (before issue 24).
+ */
+export const JOB_PROTOCOL = 2;
 
 /** `message` (the default) prints the content; `test` prints the agent's test receipt for its printer. */
 export const JOB_KINDS = ['message', 'test'] as const;
@@ -14,6 +28,7 @@ export type JobKind = (typeof JOB_KINDS)[number];
 
 export const jobMessageSchema = z.object({
   id: jobId,
+  uid: jobUid.optional(),
   content: z.string().max(MAX_CONTENT_LENGTH),
   createdAt: isoDate,
   kind: z.enum(JOB_KINDS).optional(),
@@ -25,6 +40,8 @@ export type AckStatus = (typeof ACK_STATUSES)[number];
 
 export const ackMessageSchema = z.object({
   id: jobId,
+  /** The job's `uid`; absent only from agents of protocol 1, whose acks the server refuses. */
+  uid: jobUid.optional(),
   status: z.enum(ACK_STATUSES),
   at: isoDate,
   error: z.string().max(1000).optional(),
@@ -62,13 +79,29 @@ export const PRINTER_CONDITION_LABELS_FR: Record<PrinterCondition, string> = {
   unavailable: 'injoignable',
 };
 
+/**
+ * Which agent is speaking (issue 24): its machine and this run of it (a random id per start). In its
+ * status and in its Last Will, which the broker reads at CONNECT: a second agent started with the same
+ * printer id and token is told apart from the same agent reconnecting. `takeover` (in the will only, on the
+ * first connection of an agent started with --takeover): it asks to replace the agent holding the session.
+ */
+export const agentIdentitySchema = z.object({
+  instance: z.string().min(1).max(64),
+  host: z.string().max(255),
+  takeover: z.boolean().optional(),
+});
+export type AgentIdentity = z.infer<typeof agentIdentitySchema>;
+
 export const statusMessageSchema = z.object({
   state: z.enum(PRINTER_STATES),
+  agent: agentIdentitySchema.optional(),
   at: isoDate.optional(),
   /** A PrinterCondition; any other word from a newer agent is kept as it is. */
   printer: z.string().max(64).optional(),
   detail: z.string().max(500).optional(),
   version: z.string().max(64).optional(),
+  /** JOB_PROTOCOL of the agent; absent from agents before issue 24 (protocol 1). */
+  protocol: z.number().int().positive().max(1000).optional(),
   columns: z.number().int().positive().max(255).optional(),
   codepage: z.string().max(32).optional(),
   /** Seconds since the agent started (added in issue 14; older agents send none of the fields below). */

@@ -9,6 +9,7 @@ import type { Logger } from '../../config/logger';
 import { agentClientId } from '../../protocol/accounts';
 import { parseTopic } from '../../protocol/topics';
 import { type Account, type MqttAccounts, usernameOf } from './tokens';
+import type { AgentSessions } from './agent-sessions';
 import type { AuthThrottle } from './auth-throttle';
 import type { ConnectionLimits } from './limits';
 
@@ -80,11 +81,19 @@ function serverUnavailable(): AuthenticateError {
   return Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError;
 }
 
-/** Issue 17's broker protections (auth-throttle.ts, limits.ts); each is optional. */
+/** An error aedes turns into CONNACK 2, "identifier rejected": another agent holds this printer's session. */
+function identifierRejected(): AuthenticateError {
+  return Object.assign(new Error('identifier rejected'), { returnCode: 2 }) as AuthenticateError;
+}
+
+/** Issue 17's broker protections (auth-throttle.ts, limits.ts), and issue 24's one agent per printer; each is optional. */
 export interface AccessProtections {
   throttle?: AuthThrottle;
   connections?: ConnectionLimits;
+  sessions?: AgentSessions;
 }
+
+type WithWill = Client & { will?: { payload?: Buffer }; _will?: { payload?: Buffer } };
 
 export function createAccessHooks(
   accounts: MqttAccounts,
@@ -95,7 +104,7 @@ export function createAccessHooks(
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
 
-  const { throttle, connections } = protections;
+  const { throttle, connections, sessions } = protections;
   return {
     authenticate(client, username, password, callback) {
       const c = client as ClientWithAccount;
@@ -124,11 +133,26 @@ export function createAccessHooks(
         );
         return callback(serverUnavailable(), false);
       }
-      connections?.admit(name, client);
-      if (!client.clean) sessionOwners.set(client.id, name);
-      c.printhopAccount = verdict.account;
-      accessLog.debug(who, 'mqtt client authenticated');
-      callback(null, true);
+      const accept = () => {
+        connections?.admit(name, client);
+        if (!client.clean) sessionOwners.set(client.id, name);
+        c.printhopAccount = verdict.account;
+        accessLog.debug(who, 'mqtt client authenticated');
+        callback(null, true);
+      };
+      // A second agent for a printer whose agent is connected: agent-sessions.ts decides (the will, read
+      // at CONNECT, says which agent each one is).
+      const holder = connections?.liveClient(client.id) as WithWill | undefined;
+      if (!sessions || !holder || holder === client || verdict.account.kind !== 'printer') return accept();
+      sessions
+        .admit(verdict.account.printerId, (client as WithWill)._will, holder.will, () => holder.close())
+        .then(
+          (admitted) => (admitted ? accept() : callback(identifierRejected(), false)),
+          (err: unknown) => {
+            accessLog.error({ ...who, err }, 'mqtt connection refused: the takeover could not be applied');
+            callback(serverUnavailable(), false);
+          },
+        );
     },
 
     authorizePublish(client, packet: PublishPacket, callback) {

@@ -19,6 +19,11 @@ export class ConnectionLimits {
     return this.liveOwners.get(clientId)?.username;
   }
 
+  /** The client connected now with this id, if any. */
+  liveClient(clientId: string): Client | undefined {
+    return this.liveOwners.get(clientId)?.client;
+  }
+
   /** False when the account already has its maximum, unless this connection replaces one of them (same client id). */
   mayConnect(username: string, clientId: string): boolean {
     const clients = this.byAccount.get(username);

@@ -241,4 +241,28 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.dropTable('webhook_endpoints');
     },
   },
+  {
+    // Issue 24: a job's identity that no other database hands out again (the agent's journal and the acks
+    // use it; integer ids start over in a new database and repeat after a restore). A random (version 4)
+    // UUID, made by the store at insert (store/job-rules.ts `withUid`); rows from before get one here.
+    // Nullable in the schema (SQLite cannot add a NOT NULL column without a default); every insert sets it.
+    name: '0009-job-uid',
+    async up({ context: q }) {
+      await q.addColumn('print_jobs', 'uid', { type: DataTypes.STRING(36), allowNull: true });
+      if (q.sequelize.getDialect() === 'postgres') {
+        await q.sequelize.query('UPDATE print_jobs SET uid = gen_random_uuid()::text WHERE uid IS NULL');
+      } else {
+        // randomblob() draws from SQLite's own cryptographic generator; the version (4) and variant bits as RFC 9562 says.
+        await q.sequelize.query(`UPDATE print_jobs SET uid = lower(
+          hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' ||
+          substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))
+        ) WHERE uid IS NULL`);
+      }
+      await q.addIndex('print_jobs', ['uid'], { name: 'print_jobs_uid', unique: true });
+    },
+    async down({ context: q }) {
+      await q.removeIndex('print_jobs', 'print_jobs_uid');
+      await q.removeColumn('print_jobs', 'uid');
+    },
+  },
 ];

@@ -11,6 +11,7 @@ import type { JobStatus } from '../../protocol/states';
 
 export class PrintJobRow extends Model<InferAttributes<PrintJobRow>, InferCreationAttributes<PrintJobRow>> {
   declare id: CreationOptional<number>;
+  declare uid: CreationOptional<string | null>;
   declare printerId: string;
   declare content: string;
   declare kind: CreationOptional<JobKind>;
@@ -47,6 +48,7 @@ export function definePrintJobModel(sequelize: Sequelize): typeof PrintJobRow {
   return PrintJobRow.init(
     {
       id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      uid: { type: DataTypes.STRING(36), allowNull: true, unique: true, defaultValue: DataTypes.UUIDV4 },
       printerId: { type: DataTypes.STRING(64), allowNull: false },
       content: { type: DataTypes.TEXT, allowNull: false },
       kind: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'message' },

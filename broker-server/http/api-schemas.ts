@@ -14,6 +14,10 @@ const jobId = z.number().int().positive();
 export const Job = z
   .object({
     id: jobId,
+    uid: z.uuid().meta({
+      description:
+        'The job’s identity across databases: random, never made again, even by a restored or reinstalled server (`id` may be)',
+    }),
     printerId,
     content: z.string(),
     kind: z
@@ -54,6 +58,7 @@ export const Printer = z
     agent: z
       .looseObject({
         version: z.string().optional(),
+        host: z.string().optional().meta({ description: 'The machine the agent runs on' }),
         uptimeS: z.number().optional(),
         journalSize: z.number().optional(),
         lastJob: z.looseObject({ id: jobId, at: z.string(), ms: z.number() }).optional(),
@@ -61,6 +66,23 @@ export const Printer = z
       })
       .nullable()
       .meta({ description: 'What the agent said of itself in its last status; null for older agents' }),
+    session: z
+      .object({
+        printerId,
+        outcome: z.enum(['refused', 'taken-over']),
+        holder: z.object({ host: z.string(), instance: z.string() }),
+        other: z.object({ host: z.string(), instance: z.string() }),
+        at: time,
+        attempts: z.number().int().min(0).meta({
+          description:
+            '`refused`: how many times `other` was refused; `taken-over`: how many times the replaced agent was refused since',
+        }),
+      })
+      .nullable()
+      .meta({
+        description:
+          'A second agent started with this printer’s id and token: `refused` while `holder` is connected, or `taken-over` (started with --takeover: it replaced `holder`, whose unfinished jobs ended interrupted). The last one since the server started; null if none',
+      }),
   })
   .meta({ id: 'Printer' });
 

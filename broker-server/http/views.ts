@@ -264,11 +264,20 @@ function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
 ${p.state === 'online' && p.agent ? agentFigures(p.agent) : ''}
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
+${p.session ? sessionNote(p.session) : ''}
 <form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">${tokenField(formToken)}
 ${idempotencyField(testKeyField(p.id))}
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
 </form>
 </li>`;
+}
+
+/** A second agent with this printer's id and token: who held the session, who tried, what happened. */
+function sessionNote(event: NonNullable<PrinterInfo['session']>): SafeHtml {
+  const when = html`${isToday(new Date(event.at)) ? 'à' : 'le'} ${moment(event.at)}`;
+  return event.outcome === 'refused'
+    ? html`<span class="printer-problem printer-session" data-session="refused">Un second agent pour ${event.printerId}, sur ${event.other.host}, a été refusé ${when} (${frenchNumber(event.attempts)} fois) : l’agent sur ${event.holder.host} tient la session. Arrêtez l’un des deux, ou démarrez le nouveau avec --takeover.</span>`
+    : html`<span class="printer-problem printer-session" data-session="taken-over">L’agent sur ${event.other.host} a pris la session de ${event.printerId} à l’agent sur ${event.holder.host} ${when} (--takeover) ; les tâches en cours sont passées « interrompu »${event.attempts ? html`, et l’agent remplacé a été refusé ${frenchNumber(event.attempts)} fois depuis` : ''}.</span>`;
 }
 
 /** What the agent says of itself: version, since when it runs, its journal, its last job and how long it took. */
@@ -278,7 +287,7 @@ function agentFigures(agent: NonNullable<PrinterInfo['agent']>): SafeHtml {
       ? new Date(Date.parse(agent.reportedAt) - agent.uptimeS * 1000).toISOString()
       : null;
   return html`<span class="printer-agent">${[
-    agent.version ? html`<span>agent ${agent.version}</span>` : '',
+    agent.version ? html`<span>agent ${agent.version}${agent.host ? html` sur ${agent.host}` : ''}</span>` : '',
     started ? html`<span>démarré ${isToday(new Date(started)) ? 'à' : 'le'} ${moment(started)}</span>` : '',
     agent.journalSize !== undefined
       ? html`<span>journal : ${frenchNumber(agent.journalSize)} tâche${agent.journalSize > 1 ? 's' : ''}</span>`

@@ -6,7 +6,13 @@
  * each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
-import { encodeMessage, type JobMessage, parseAckMessage, parseStatusMessage } from '../../protocol/messages';
+import {
+  encodeMessage,
+  JOB_PROTOCOL,
+  type JobMessage,
+  parseAckMessage,
+  parseStatusMessage,
+} from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
@@ -15,6 +21,12 @@ import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
 const ACK_BACKLOG_LIMIT = 2000;
+/** A printer whose agent is too old is named in the log at most this often. */
+const OLD_AGENT_LOG_EVERY_MS = 60_000;
+
+/** What the page and GET /printers show for an agent of job protocol 1 (no job uids). */
+export const OLD_AGENT_DETAIL =
+  'this agent is older than the server (job protocol 1, no job uids): upgrade the agent; its jobs wait until then';
 
 export class Dispatcher {
   readonly name = 'dispatcher';
@@ -29,6 +41,12 @@ export class Dispatcher {
   private sweeping: Promise<void> | null = null;
   /** Jobs the sweep has re-sent: each waits twice as long before the next time (a printer out of paper for an hour keeps its jobs `received`). */
   private swept = new Map<number, { times: number; next: number }>();
+  /**
+   * Printers whose agent said, in its last `online` status, that it speaks job protocol 1: it would print
+   * our jobs but de-duplicate them by number and answer without uid, so nothing is published to it.
+   */
+  private readonly oldAgents = new Set<string>();
+  private readonly oldAgentLogged = new Map<string, number>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -116,8 +134,13 @@ export class Dispatcher {
   }
 
   private async publishNow(job: PrintJob): Promise<void> {
+    if (this.oldAgents.has(job.printerId)) {
+      this.logOldAgent(job.printerId, 'job held');
+      return;
+    }
     const message: JobMessage = {
       id: job.id,
+      uid: job.uid,
       content: job.content,
       createdAt: job.createdAt,
       ...(job.kind === 'test' ? { kind: 'test' as const } : {}),
@@ -209,7 +232,14 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: ack.error }, 'malformed ack ignored');
       return;
     }
-    const applying = this.jobs.applyAck(parsed.printerId, ack.value).then(
+    const { uid } = ack.value;
+    if (uid === undefined) {
+      // An agent of job protocol 1: its journal knows jobs by number, which a replaced or restored database
+      // hands out again, so its word cannot be matched to a job safely.
+      this.logOldAgent(parsed.printerId, 'ack without job uid refused', ack.value.id);
+      return;
+    }
+    const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }).then(
       () => undefined,
       (err: unknown) =>
         this.log.error(
@@ -221,6 +251,17 @@ export class Dispatcher {
     if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
   }
 
+  /** Says which side to upgrade, at most once a minute per printer. */
+  private logOldAgent(printerId: string, what: string, jobId?: number): void {
+    const now = Date.now();
+    if (now - (this.oldAgentLogged.get(printerId) ?? 0) < OLD_AGENT_LOG_EVERY_MS) return;
+    this.oldAgentLogged.set(printerId, now);
+    this.log.error(
+      { printerId, ...(jobId !== undefined ? { jobId } : {}), serverProtocol: JOB_PROTOCOL },
+      `${what}: the agent of this printer is older than the server (job protocol 1, no job uids); upgrade the agent`,
+    );
+  }
+
   private async onStatus(topic: string, payload: Buffer): Promise<void> {
     const parsed = parseTopic(topic);
     if (!parsed) return;
@@ -230,8 +271,16 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: status.error }, 'malformed status ignored');
       return;
     }
-    await this.printers.recordStatus(parsed.printerId, status.value);
-    if (status.value.state === 'online') {
+    const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
+    if (old) {
+      this.oldAgents.add(parsed.printerId);
+      this.logOldAgent(parsed.printerId, 'jobs held');
+    } else if (status.value.state === 'online') this.oldAgents.delete(parsed.printerId);
+    await this.printers.recordStatus(
+      parsed.printerId,
+      old ? { ...status.value, detail: OLD_AGENT_DETAIL } : status.value,
+    );
+    if (status.value.state === 'online' && !old) {
       // Not awaited: the agent's status publish must not wait for a backlog to be re-sent.
       this.republishFor(parsed.printerId).catch((err: unknown) =>
         this.log.error({ err, printerId: parsed.printerId }, 're-publication failed'),

@@ -13,7 +13,12 @@ export type { JobEvent, PrintJob } from '../store/job-store';
 
 export type TransitionResult =
   | { changed: true; job: PrintJob }
-  | { changed: false; job: PrintJob | null; reason: 'unknown-job' | 'wrong-printer' | 'not-allowed' };
+  | {
+      changed: false;
+      job: PrintJob | null;
+      /** `other-uid`: this number is another job here (the ack is from another database, or from before a restore). */
+      reason: 'unknown-job' | 'wrong-printer' | 'other-uid' | 'not-allowed';
+    };
 
 export class JobError extends Error {
   constructor(
@@ -116,6 +121,19 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.store.unfinished(printerId);
   }
 
+  /**
+   * Ends every unfinished job of a printer `interrupted` with `reason`: after another agent took the
+   * printer's session (broker/agent-sessions.ts), the first one may hold any of them, so none may go to the
+   * second. Resolves once committed.
+   */
+  async interruptUnfinished(printerId: string, reason: string): Promise<number> {
+    const unfinished = await this.store.unfinished(printerId);
+    const results = await Promise.all(
+      unfinished.map((job) => this.transition(job.id, 'interrupted', { printerId, error: reason })),
+    );
+    return results.filter((r) => r.changed).length;
+  }
+
   /** Unfinished jobs per printer (one COUNT query where the store has one). */
   async unfinishedCounts(): Promise<Map<string, number>> {
     if (this.store.unfinishedCounts) return this.store.unfinishedCounts();
@@ -159,10 +177,17 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async transition(
     id: number,
     to: JobStatus,
-    opts: { printerId?: string; error?: string | null; at?: Date } = {},
+    opts: { printerId?: string; uid?: string; error?: string | null; at?: Date } = {},
   ): Promise<TransitionResult> {
     const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : new Date();
-    const moved = await this.store.transition({ id, to, printerId: opts.printerId, error: opts.error ?? null, at });
+    const moved = await this.store.transition({
+      id,
+      to,
+      printerId: opts.printerId,
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+      error: opts.error ?? null,
+      at,
+    });
     if (moved) {
       this.log.info(
         { jobId: id, printerId: moved.printerId, status: to, error: moved.error ?? undefined },
@@ -175,13 +200,19 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     const job = await this.get(id);
     if (!job) return { changed: false, job: null, reason: 'unknown-job' };
     if (opts.printerId && job.printerId !== opts.printerId) return { changed: false, job, reason: 'wrong-printer' };
+    if (opts.uid !== undefined && job.uid !== opts.uid) return { changed: false, job, reason: 'other-uid' };
     return { changed: false, job, reason: 'not-allowed' };
   }
 
-  /** Applies an agent's ack; acks are idempotent, and foreign or unknown ones change nothing. */
-  async applyAck(printerId: string, ack: AckMessage): Promise<TransitionResult> {
+  /**
+   * Applies an agent's ack; acks are idempotent, and foreign or unknown ones change nothing. The ack names
+   * its job by uid as well as by number: a number this database also uses for another job (a replaced or
+   * restored database) is not that job. The dispatcher refuses acks without a uid before they get here.
+   */
+  async applyAck(printerId: string, ack: AckMessage & { uid: string }): Promise<TransitionResult> {
     const result = await this.transition(ack.id, ack.status, {
       printerId,
+      uid: ack.uid,
       error: ack.error ?? null,
       at: new Date(ack.at),
     });
@@ -189,8 +220,10 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (!result.changed) {
       const level = result.reason === 'not-allowed' ? 'debug' : 'warn';
       this.log[level](
-        { jobId: ack.id, printerId, ack: ack.status, current: result.job?.status, reason: result.reason },
-        'ack ignored',
+        { jobId: ack.id, uid: ack.uid, printerId, ack: ack.status, current: result.job?.status, reason: result.reason },
+        result.reason === 'other-uid' || result.reason === 'unknown-job'
+          ? 'ack ignored: this database has no job with that uid (an ack meant for a replaced or restored database)'
+          : 'ack ignored',
       );
     }
     return result;

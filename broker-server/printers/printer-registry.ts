@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import type { StatusMessage } from '../../protocol/messages';
+import type { SessionEvent } from '../broker/agent-sessions';
 import type { JobStore, PrinterRecord } from '../store/job-store';
 
 export interface PrinterInfo {
@@ -20,10 +21,14 @@ export interface PrinterInfo {
   configured: boolean;
   /** What the agent said of itself in its last status; null for an agent older than issue 14. */
   agent: AgentInfo | null;
+  /** The last time a second agent with this printer's id and token was refused or took over (since the server started). */
+  session: SessionEvent | null;
 }
 
 export interface AgentInfo {
   version?: string;
+  /** The machine it runs on (issue 24). */
+  host?: string;
   /** Seconds since the agent started, when it sent its status at `reportedAt`. */
   uptimeS?: number;
   journalSize?: number;
@@ -59,6 +64,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seen = new Set<string>();
   private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
+  private readonly sessionEvents = new Map<string, SessionEvent>();
 
   private readonly roster: PrinterRoster;
 
@@ -121,6 +127,14 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
     return run;
   }
 
+  /** A second agent was refused, or took the session (broker/agent-sessions.ts): shown until the next one. */
+  noteSession(event: SessionEvent): void {
+    this.sessionEvents.set(event.printerId, event);
+    void this.announce(event.printerId).catch((err: unknown) =>
+      this.log.error({ err, printerId: event.printerId }, 'printer announcement failed'),
+    );
+  }
+
   /** At start-up no agent is connected to a fresh embedded broker yet (an external broker's retained statuses say who is). */
   markAllOffline(): Promise<void> {
     return this.store.markAllOffline();
@@ -138,6 +152,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
         ? {
             agentInfo: JSON.stringify({
               version: status.version,
+              host: status.agent?.host,
               uptimeS: status.uptimeS,
               journalSize: status.journalSize,
               lastJob: status.lastJob,
@@ -167,6 +182,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       lastSeenAt: record?.lastSeenAt ?? null,
       configured: this.roster.isActive(id),
       agent: parseAgentInfo(record?.agentInfo ?? null),
+      session: this.sessionEvents.get(id) ?? null,
     };
   }
 }

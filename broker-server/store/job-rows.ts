@@ -8,6 +8,7 @@ export type SqlDate = string | Date;
 
 export interface JobRow {
   id: number;
+  uid: string;
   printer_id: string;
   content: string;
   kind: JobKind;
@@ -58,6 +59,8 @@ export function toPrintJob(row: JobRow): PrintJob {
     receivedAt: isoDate(row.received_at),
     printedAt: isoDate(row.printed_at),
     finishedAt: isoDate(row.finished_at),
+    // Last: a job's JSON begins as it did before uids (`{"id":42,"printerId":…`).
+    uid: row.uid,
   };
 }
 

@@ -4,7 +4,11 @@
  * are written. The SQL stores turn them into SET clauses; the in-memory store of the tests applies them.
  */
 import { canTransition, isFinal, JOB_STATUSES, jobStatusRank, type JobStatus } from '../../protocol/states';
-import type { PrintJob, TransitionRequest } from './job-store';
+import { randomUUID } from 'node:crypto';
+import type { NewJob, PrintJob, TransitionRequest } from './job-store';
+
+/** The job with its uid: a random (version 4) UUID unless it already has one. Every store inserts through this. */
+export const withUid = (job: NewJob): NewJob & { uid: string } => ({ ...job, uid: job.uid ?? randomUUID() });
 
 /** The column (and PrintJob field) a move to this status stamps with the time it happened. */
 export const STAMPS: Partial<Record<JobStatus, { column: string; field: 'sentAt' | 'receivedAt' | 'printedAt' }>> = {
@@ -25,6 +29,7 @@ export const writesError = (to: JobStatus): boolean => to === 'failed' || to ===
 /** `request` applied to `job` at `now`, or null when it does not apply (not allowed, or not the printer's job). */
 export function applyTransition(job: PrintJob, request: TransitionRequest, now: Date): PrintJob | null {
   if (request.printerId !== undefined && job.printerId !== request.printerId) return null;
+  if (request.uid !== undefined && job.uid !== request.uid) return null;
   if (!statusesBefore(request.to).includes(job.status)) return null;
   const at = request.at.toISOString();
   const moved: PrintJob = { ...job, status: request.to, updatedAt: now.toISOString() };

@@ -7,7 +7,10 @@ import type { JobKind } from '../../protocol/messages';
 import type { JobStatus } from '../../protocol/states';
 
 export interface PrintJob {
+  /** The job's number, for people and the API: a replaced or restored database hands the same numbers out again. */
   id: number;
+  /** The job's identity across databases (protocol `uid`): random, made when the job is stored, never made again. */
+  uid: string;
   printerId: string;
   content: string;
   /** `message`, or `test` for a test print (the agent prints its test receipt, not the content). */
@@ -26,6 +29,8 @@ export interface PrintJob {
 }
 
 export interface NewJob {
+  /** Made by the store (a random UUID) when absent. */
+  uid?: string;
   printerId: string;
   content: string;
   kind: JobKind;
@@ -38,6 +43,8 @@ export interface TransitionRequest {
   to: JobStatus;
   /** When given, the job must belong to this printer. */
   printerId?: string;
+  /** When given, the job must have this uid: an ack names the job it answers by its uid, not only by its number. */
+  uid?: string;
   error?: string | null;
   at: Date;
 }

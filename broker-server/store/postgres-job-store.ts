@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
 import type { JobStatus } from '../../protocol/states';
 import { encodeJobChanges, JOB_CHANGES_CHANNEL } from '../cluster/job-change-feed';
-import { finishes, STAMPS, statusesBefore, writesError } from './job-rules';
+import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
 import { SqlJobStore } from './sql-job-store';
@@ -73,8 +73,8 @@ export class PostgresJobStore extends SqlJobStore {
   private async insertRows(client: pg.Client, jobs: NewJob[]): Promise<JobRow[]> {
     // ORDER BY n: the sequence hands out ids in the order of the calls.
     const { rows } = await client.query<JobRow>(
-      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at)
-       SELECT p, c, k, 'pending', r, b, $1, $1 FROM unnest($2::varchar[], $3::text[], $4::varchar[], $5::int[], $6::varchar[]) WITH ORDINALITY AS t(p, c, k, r, b, n) ORDER BY n
+      `INSERT INTO print_jobs (uid, printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at)
+       SELECT u, p, c, k, 'pending', r, b, $1, $1 FROM unnest($7::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::int[], $6::varchar[]) WITH ORDINALITY AS t(u, p, c, k, r, b, n) ORDER BY n
        RETURNING *`,
       [
         new Date(),
@@ -83,6 +83,7 @@ export class PostgresJobStore extends SqlJobStore {
         jobs.map((j) => j.kind),
         jobs.map((j) => j.reprintOf),
         jobs.map((j) => j.createdBy ?? null),
+        jobs.map((j) => withUid(j).uid),
       ],
     );
     return rows.sort((a, b) => a.id - b.id);
@@ -101,8 +102,9 @@ export class PostgresJobStore extends SqlJobStore {
       if (writesError(to)) sets.push('error = v.error');
       const { rows } = await client.query<JobRow>(
         `UPDATE print_jobs AS j SET ${sets.join(', ')}
-         FROM unnest($3::int[], $4::varchar[], $5::timestamptz[], $6::text[]) AS v(id, printer_id, at, error)
-         WHERE j.id = v.id AND (v.printer_id IS NULL OR j.printer_id = v.printer_id) AND j.status = ANY($7::varchar[])
+         FROM unnest($3::int[], $4::varchar[], $5::timestamptz[], $6::text[], $8::varchar[]) AS v(id, printer_id, at, error, uid)
+         WHERE j.id = v.id AND (v.printer_id IS NULL OR j.printer_id = v.printer_id) AND (v.uid IS NULL OR j.uid = v.uid)
+           AND j.status = ANY($7::varchar[])
          RETURNING j.*`,
         [
           to,
@@ -112,6 +114,7 @@ export class PostgresJobStore extends SqlJobStore {
           group.map((r) => r.at),
           group.map((r) => r.error ?? null),
           statusesBefore(to),
+          group.map((r) => r.uid ?? null),
         ],
       );
       for (const row of rows) byId.set(row.id, row);

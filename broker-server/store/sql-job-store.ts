@@ -6,7 +6,7 @@
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { FINAL_STATUSES, type JobStatus, UNFINISHED_STATUSES } from '../../protocol/states';
 import { GroupCommit } from './group-commit';
-import { jobAsOf } from './job-rules';
+import { jobAsOf, withUid } from './job-rules';
 import type {
   JobEvent,
   JobEventBounds,
@@ -58,7 +58,7 @@ export abstract class SqlJobStore implements JobStore {
   }
 
   async insert(job: NewJob): Promise<PrintJob> {
-    return toPrintJob(await this.writes.insert(job));
+    return toPrintJob(await this.writes.insert(withUid(job)));
   }
 
   async transition(request: TransitionRequest): Promise<PrintJob | null> {

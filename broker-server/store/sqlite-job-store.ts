@@ -5,7 +5,7 @@
  */
 import type { Sequelize } from 'sequelize';
 import sqlite3 from 'sqlite3';
-import { finishes, STAMPS, statusesBefore, writesError } from './job-rules';
+import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
 import { SqlJobStore } from './sql-job-store';
@@ -108,10 +108,10 @@ export class SqliteJobStore extends SqlJobStore {
     const now = toSqliteDate(new Date());
     const params: unknown[] = [];
     for (const job of jobs)
-      params.push(job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
-    const values = jobs.map(() => "(?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
+      params.push(withUid(job).uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
+    const values = jobs.map(() => "(?, ?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
     const rows = await this.all<JobRow>(
-      `INSERT INTO print_jobs (printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,
+      `INSERT INTO print_jobs (uid, printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,
       params,
     );
     // RETURNING gives rows in insertion order for a single multi-row INSERT; sort by id to be certain.
@@ -123,13 +123,14 @@ export class SqliteJobStore extends SqlJobStore {
     const result = new Map<TransitionRequest, JobRow | null>();
     const groups = new Map<string, TransitionRequest[]>();
     for (const r of requests) {
-      const key = `${r.to}|${r.printerId === undefined ? '' : 'p'}`;
+      const key = `${r.to}|${r.printerId === undefined ? '' : 'p'}|${r.uid === undefined ? '' : 'u'}`;
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
     const now = toSqliteDate(new Date());
     for (const group of groups.values()) {
       const to = group[0]!.to;
       const checkPrinter = group[0]!.printerId !== undefined;
+      const checkUid = group[0]!.uid !== undefined;
       const from = statusesBefore(to);
       const params: unknown[] = [to, now];
       const sets = ['status = ?', 'updated_at = ?'];
@@ -143,14 +144,11 @@ export class SqliteJobStore extends SqlJobStore {
       if (stamp) sets.push(`${stamp.column} = ${byIdCase(at)}`);
       if (finishes(to)) sets.push(`finished_at = ${byIdCase(at)}`);
       if (writesError(to)) sets.push(`error = ${byIdCase(group.map((r) => r.error ?? null))}`);
-      let where: string;
-      if (checkPrinter) {
-        where = `(id, printer_id) IN (VALUES ${group.map(() => '(?, ?)').join(', ')})`;
-        for (const r of group) params.push(r.id, r.printerId);
-      } else {
-        where = `id IN (${group.map(() => '?').join(', ')})`;
-        for (const r of group) params.push(r.id);
-      }
+      // (id), (id, printer_id), (id, uid) or (id, printer_id, uid): what each request says the row must have.
+      const columns = ['id', ...(checkPrinter ? ['printer_id'] : []), ...(checkUid ? ['uid'] : [])];
+      const tuple = `(${columns.map(() => '?').join(', ')})`;
+      let where = `(${columns.join(', ')}) IN (VALUES ${group.map(() => tuple).join(', ')})`;
+      for (const r of group) params.push(r.id, ...(checkPrinter ? [r.printerId] : []), ...(checkUid ? [r.uid] : []));
       where += ` AND status IN (${from.map(() => '?').join(', ')})`;
       params.push(...from);
       const rows = await this.all<JobRow>(

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Journal } from '../../agent/journal';
+import { Journal, legacyKey } from '../../agent/journal';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
+import { uidOf } from '../support/job-uids';
 import {
   connectClient,
   getJson,
@@ -22,23 +23,23 @@ test('the journal survives a restart, skips a line torn by a crash, and compacts
   const dir = tempDir(t);
   const journal = new Journal(dir, 30 * DAY, testLogger());
   await journal.start();
-  const job = { id: 1, content: 'x', createdAt: new Date().toISOString() };
-  await journal.record(1, 'received', { job });
-  await journal.record(1, 'printing');
-  await journal.record(1, 'printed');
-  await journal.confirmAck(1, 'printed');
-  await journal.record(2, 'received', { job: { ...job, id: 2 } });
+  const job = { id: 1, uid: uidOf(1), content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(uidOf(1), 1, 'received', { job });
+  await journal.record(uidOf(1), 1, 'printing');
+  await journal.record(uidOf(1), 1, 'printed');
+  journal.confirmAck(uidOf(1), 'printed');
+  await journal.record(uidOf(2), 2, 'received', { job: { ...job, id: 2, uid: uidOf(2) } });
   await journal.stop();
-  fs.appendFileSync(journal.path, '{"id":3,"state":"rece'); // torn write
+  fs.appendFileSync(journal.path, `{"uid":"${uidOf(3)}","id":3,"state":"rece`); // torn write
 
   const again = new Journal(dir, 30 * DAY, testLogger());
   await again.start();
-  assert.equal(again.get(1)?.state, 'printed');
-  assert.equal(again.get(1)?.acked, 'printed');
-  assert.equal(again.get(1)?.job, undefined, 'content is dropped once final');
-  assert.equal(again.get(2)?.state, 'received');
-  assert.equal(again.get(2)?.job?.content, 'x');
-  assert.equal(again.get(3), undefined);
+  assert.equal(again.get(uidOf(1))?.state, 'printed');
+  assert.equal(again.get(uidOf(1))?.acked, 'printed');
+  assert.equal(again.get(uidOf(1))?.job, undefined, 'content is dropped once final');
+  assert.equal(again.get(uidOf(2))?.state, 'received');
+  assert.equal(again.get(uidOf(2))?.job?.content, 'x');
+  assert.equal(again.get(uidOf(3)), undefined);
   await again.stop();
   assert.equal(
     fs.readFileSync(again.path, 'utf8').trim().split('\n').length,
@@ -48,8 +49,8 @@ test('the journal survives a restart, skips a line torn by a crash, and compacts
 
   const expired = new Journal(dir, -1, testLogger());
   await expired.start();
-  assert.equal(expired.get(1), undefined, 'a confirmed final entry past retention is forgotten');
-  assert.equal(expired.get(2)?.state, 'received', 'an unfinished one never is');
+  assert.equal(expired.get(uidOf(1)), undefined, 'a confirmed final entry past retention is forgotten');
+  assert.equal(expired.get(uidOf(2))?.state, 'received', 'an unfinished one never is');
   await expired.stop();
 });
 
@@ -60,20 +61,21 @@ test('after a crash, a job left printing is reported interrupted, a received one
   const c = ((await postJson(server.baseUrl, '/print', { content: 'printed, ack lost' })).json as PrintJob).id;
   const jobOf = async (id: number) => {
     const j = (await getJson<PrintJob>(server.baseUrl, `/jobs/${id}`)).json;
-    return { id: j.id, content: j.content, createdAt: j.createdAt };
+    return { id: j.id, uid: j.uid, content: j.content, createdAt: j.createdAt };
   };
+  const uid = async (id: number) => (await jobOf(id)).uid;
 
   // The journal as a crash would leave it.
   const agentDir = tempDir(t, 'printhop-agent-');
   const journalDir = path.join(agentDir, 'journal');
   const journal = new Journal(journalDir, 30 * DAY, testLogger());
   await journal.start();
-  await journal.record(a, 'received', { job: await jobOf(a) });
-  await journal.record(a, 'printing');
-  await journal.record(b, 'received', { job: await jobOf(b) });
-  await journal.record(c, 'received', { job: await jobOf(c) });
-  await journal.record(c, 'printing');
-  await journal.record(c, 'printed');
+  await journal.record(await uid(a), a, 'received', { job: await jobOf(a) });
+  await journal.record(await uid(a), a, 'printing');
+  await journal.record(await uid(b), b, 'received', { job: await jobOf(b) });
+  await journal.record(await uid(c), c, 'received', { job: await jobOf(c) });
+  await journal.record(await uid(c), c, 'printing');
+  await journal.record(await uid(c), c, 'printed');
   await journal.stop();
 
   const agent = await startTestAgent(t, server, { dataDir: journalDir });
@@ -87,8 +89,9 @@ test('after a crash, a job left printing is reported interrupted, a received one
     agent.paper().receipts.map((r) => r.lines[3]),
     ['was received'],
   );
+  const uids = await Promise.all([a, b, c].map(uid));
   await waitFor('final acks confirmed in the journal', () =>
-    [a, b, c].every((id) => agent.journal.get(id)?.acked === agent.journal.get(id)?.state),
+    uids.every((u) => agent.journal.get(u)?.acked === agent.journal.get(u)?.state),
   );
 });
 
@@ -97,13 +100,13 @@ test('a running journal compacts itself: a confirmed final entry past retention 
   const journal = new Journal(dir, 1000, testLogger());
   await journal.start();
   t.after(() => journal.stop());
-  const job = { id: 7, content: 'x', createdAt: new Date().toISOString() };
-  await journal.record(7, 'received', { job });
-  await journal.record(7, 'printed');
-  await journal.confirmAck(7, 'printed');
-  await journal.record(8, 'received', { job: { ...job, id: 8 } });
-  await waitFor('compaction while running', () => journal.get(7) === undefined, 10_000);
-  await journal.record(9, 'received', { job: { ...job, id: 9 } });
+  const job = { id: 7, uid: uidOf(7), content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(uidOf(7), 7, 'received', { job });
+  await journal.record(uidOf(7), 7, 'printed');
+  journal.confirmAck(uidOf(7), 'printed');
+  await journal.record(uidOf(8), 8, 'received', { job: { ...job, id: 8, uid: uidOf(8) } });
+  await waitFor('compaction while running', () => journal.get(uidOf(7)) === undefined, 10_000);
+  await journal.record(uidOf(9), 9, 'received', { job: { ...job, id: 9, uid: uidOf(9) } });
   const ids = fs
     .readFileSync(journal.path, 'utf8')
     .trim()
@@ -123,12 +126,12 @@ test('a job older than the journal retention that the journal does not know is r
   const old = new Date(Date.now() - 2 * DAY).toISOString();
   await watcher.publishAsync(
     topics.jobs('printer-1'),
-    JSON.stringify({ id: 5001, content: 'forgotten?', createdAt: old }),
+    JSON.stringify({ id: 5001, uid: uidOf(5001), content: 'forgotten?', createdAt: old }),
     { qos: 1 },
   );
   await watcher.publishAsync(
     topics.jobs('printer-1'),
-    JSON.stringify({ id: 5002, content: 'recent', createdAt: new Date().toISOString() }),
+    JSON.stringify({ id: 5002, uid: uidOf(5002), content: 'recent', createdAt: new Date().toISOString() }),
     { qos: 1 },
   );
   await waitFor(
@@ -142,4 +145,31 @@ test('a job older than the journal retention that the journal does not know is r
     agent.paper().receipts.map((r) => r.lines[3]),
     ['recent'],
   );
+});
+
+test('a journal written before job uids is read: its entries are kept by number, never as a uid, and age out', async (t) => {
+  const dir = tempDir(t);
+  const at = new Date().toISOString();
+  fs.writeFileSync(
+    path.join(dir, 'journal.jsonl'),
+    [
+      JSON.stringify({ id: 4, state: 'received', at, job: { id: 4, content: 'x', createdAt: at } }),
+      JSON.stringify({ id: 4, state: 'printed', at }),
+      JSON.stringify({ id: 4, acked: 'printed' }),
+      JSON.stringify({ uid: uidOf(4), id: 4, state: 'failed', at, error: 'no paper' }),
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  const journal = new Journal(dir, 30 * DAY, testLogger());
+  await journal.start();
+  assert.equal(journal.get(legacyKey(4))?.state, 'printed');
+  assert.equal(journal.get(legacyKey(4))?.acked, 'printed');
+  assert.equal(journal.get(uidOf(4))?.state, 'failed', 'the same number under a uid is another entry');
+  assert.equal(journal.size, 2);
+  await journal.stop();
+  const expired = new Journal(dir, -1, testLogger());
+  await expired.start();
+  assert.equal(expired.get(legacyKey(4)), undefined, 'gone past the retention period');
+  assert.equal(expired.get(uidOf(4))?.state, 'failed', 'an unconfirmed final entry stays');
+  await expired.stop();
 });

@@ -4,17 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import fc from 'fast-check';
 import pino from 'pino';
-import type { JournalEntry } from '../../agent/journal';
+import { type JournalEntry, legacyKey } from '../../agent/journal';
 import { PRINTER_IDLE_CLOSE_MS, PrintAgent } from '../../agent/print-agent';
 import { type AgentConfig, loadAgentConfig } from '../../config';
 import type { JobMessage } from '../../protocol/messages';
 import { FakeLink } from '../support/fake-link';
+import { uidOf } from '../support/job-uids';
 import { MemoryJournal } from '../support/memory-journal';
 import { MemoryPrinter } from '../support/memory-printer';
 
 const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({
   id,
+  uid: uidOf(id),
   content,
   createdAt,
 });
@@ -66,8 +69,8 @@ test('a new job: journal received → PUBACK + received ack → journal printing
     'ack 1 printed',
   ]);
   assert.match(printer.receipts().join(''), /Hello world/);
-  assert.equal(journal.get(1)?.acked, 'printed');
-  assert.equal(journal.get(1)?.job, undefined, 'a final entry forgets the content');
+  assert.equal(journal.get(uidOf(1))?.acked, 'printed');
+  assert.equal(journal.get(uidOf(1))?.job, undefined, 'a final entry forgets the content');
 });
 
 test('jobs are printed one at a time, in the order they arrived', async (t) => {
@@ -107,6 +110,71 @@ test('a job id delivered again is never printed again; its latest ack is re-sent
   assert.doesNotMatch(printer.receipts().join(''), /different/);
 });
 
+test('a job number seen before under another uid (a replaced or restored database) is a new job: printed', async (t) => {
+  const { printer, link, agent } = startParts(t);
+  await agent.start();
+  await link.deliver(job(2, 'before the restore'));
+  await until('printed', () => link.acksOf(2).includes('printed'));
+  await link.deliver({ ...job(2, 'after the restore'), uid: uidOf(2, 1) });
+  await until('the second printed ack', () => link.acksOf(2).filter((s) => s === 'printed').length === 2);
+  assert.deepEqual(
+    printer.receipts().map((r) => /(before|after) the restore/.exec(r)?.[1]),
+    ['before', 'after'],
+  );
+  assert.deepEqual(
+    link.acks.filter((a) => a.status === 'printed').map((a) => a.uid),
+    [uidOf(2), uidOf(2, 1)],
+    'each ack names the job it answers by uid',
+  );
+});
+
+test('a job without uid (a server of job protocol 1): not printed, not journaled, answered failed naming the server to upgrade', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  const { uid: _uid, ...old } = job(3);
+  await link.deliver(old);
+  await until('the refusal', () => link.acksOf(3).length > 0);
+  assert.deepEqual(link.acksOf(3), ['failed']);
+  assert.match(link.acks[0]!.error ?? '', /upgrade the server/);
+  assert.equal(link.acks[0]!.uid, undefined);
+  assert.equal(journal.size, 0);
+  assert.equal(printer.opens, 0);
+  assert.deepEqual(steps, ['PUBACK 3', 'ack 3 failed']);
+  assert.equal(link.statuses[0]?.protocol, 2, 'the agent says which job protocol it speaks');
+});
+
+test('a journal from before job uids: its entry answers only a job created before it was written, then is kept under the uid', async (t) => {
+  const printedAt = new Date(Date.now() - 60_000).toISOString();
+  const { journal, printer, link, agent } = startParts(t, {
+    entries: [
+      { key: legacyKey(4), id: 4, state: 'printed', at: printedAt },
+      { key: legacyKey(5), id: 5, state: 'received', at: printedAt, job: { ...job(5), uid: undefined } },
+    ],
+  });
+  await agent.start();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(printer.opens, 0, 'an entry without uid is not printed at start-up: it waits for its job');
+  assert.equal(link.acks.length, 0, 'nor answered: there is no uid to answer with');
+  // The server (upgraded, job 4 still `sent` there) sends job 4 again, now with its uid.
+  await link.deliver(job(4, 'printed before the upgrade', new Date(Date.now() - 120_000).toISOString()));
+  await until('the printed ack', () => link.acksOf(4).includes('printed'));
+  assert.deepEqual(
+    link.acks.filter((a) => a.id === 4).map((a) => a.uid),
+    [uidOf(4)],
+  );
+  assert.equal(journal.get(uidOf(4))?.state, 'printed');
+  // Job 5 was received, not printed, before the upgrade: printed once its uid is known.
+  await link.deliver(job(5, 'waiting since before the upgrade', new Date(Date.now() - 120_000).toISOString()));
+  await until('job 5 printed', () => link.acksOf(5).includes('printed'));
+  // A restored database makes a new job 4, created after the old entry was written: another job, printed.
+  await link.deliver({ ...job(4, 'a new job 4'), uid: uidOf(4, 1) });
+  await until('the new job 4 printed', () => link.acks.some((a) => a.uid === uidOf(4, 1) && a.status === 'printed'));
+  assert.deepEqual(
+    printer.receipts().map((r) => /(waiting since before the upgrade|a new job 4|printed before)/.exec(r)?.[1]),
+    ['waiting since before the upgrade', 'a new job 4'],
+  );
+});
+
 test('a duplicate that arrives while the first copy waits to print is not queued twice', async (t) => {
   const { printer, link, agent } = startParts(t);
   printer.unavailableOpens = 3;
@@ -142,15 +210,15 @@ test('at start-up: printing becomes interrupted (never reprinted), received is p
   const at = new Date(Date.now() - 60_000).toISOString();
   const { steps, journal, printer, link, agent } = startParts(t, {
     entries: [
-      { id: 1, state: 'printing', at, job: job(1, 'was printing'), acked: 'received' },
-      { id: 2, state: 'received', at, job: job(2, 'was waiting'), acked: 'received' },
-      { id: 3, state: 'printed', at, acked: 'received' },
-      { id: 4, state: 'failed', at, error: 'no printer', acked: 'failed' },
+      { key: uidOf(1), id: 1, state: 'printing', at, job: job(1, 'was printing'), acked: 'received' },
+      { key: uidOf(2), id: 2, state: 'received', at, job: job(2, 'was waiting'), acked: 'received' },
+      { key: uidOf(3), id: 3, state: 'printed', at, acked: 'received' },
+      { key: uidOf(4), id: 4, state: 'failed', at, error: 'no printer', acked: 'failed' },
     ],
   });
   await agent.start();
-  assert.equal(journal.get(1)?.state, 'interrupted');
-  assert.match(journal.get(1)?.error ?? '', /partly printed/);
+  assert.equal(journal.get(uidOf(1))?.state, 'interrupted');
+  assert.match(journal.get(uidOf(1))?.error ?? '', /partly printed/);
   link.connect();
   await until(
     'job 2 printed and acks sent',
@@ -172,14 +240,14 @@ test('acks the broker did not confirm are sent again on the next connect, once',
   await agent.start();
   link.connected = false;
   await link.deliver(job(5));
-  await until('printed', () => journal.get(5)?.state === 'printed');
+  await until('printed', () => journal.get(uidOf(5))?.state === 'printed');
   assert.equal(printer.writes.length, 1);
   assert.deepEqual(link.acks, []);
-  assert.equal(journal.get(5)?.acked, undefined);
+  assert.equal(journal.get(uidOf(5))?.acked, undefined);
   link.connect();
   await until('the final ack', () => link.acksOf(5).length > 0);
   assert.deepEqual(link.acksOf(5), ['printed'], 'the latest ack, not the superseded received one');
-  assert.equal(journal.get(5)?.acked, 'printed');
+  assert.equal(journal.get(uidOf(5))?.acked, 'printed');
   link.connect();
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(link.acksOf(5), ['printed'], 'a confirmed ack is not sent again');
@@ -233,7 +301,7 @@ test('a write that fails once printing started: interrupted (may be partly print
     'journal 9 interrupted',
     'ack 9 interrupted',
   ]);
-  assert.match(journal.get(9)?.error ?? '', /partly printed.*EPIPE/);
+  assert.match(journal.get(uidOf(9))?.error ?? '', /partly printed.*EPIPE/);
   await link.deliver(job(9));
   await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(printer.opens, 1, 'not reprinted on a duplicate delivery');
@@ -267,7 +335,7 @@ test('stopping while a job waits for paper leaves it received, to be printed aft
   await link.deliver(job(11));
   await until('a status check', () => printer.statusQueries > 1);
   await agent.stop();
-  assert.equal(journal.get(11)?.state, 'received');
+  assert.equal(journal.get(uidOf(11))?.state, 'received');
   assert.equal(printer.opens, 0);
 });
 
@@ -371,4 +439,28 @@ test('stopping during a burst: the job already journaled `printing` with the las
   assert.ok(!states.includes('printing'), `no job left printing after a clean stop: ${states.join(', ')}`);
   assert.ok(states.includes('received'), 'later jobs wait for the next start');
   assert.equal(printer.closes, printer.opens, 'the connection is closed by stop()');
+});
+
+test('property: jobs of several databases (the same numbers again), each delivered any number of times in any order: each uid on paper once, every ack names it', async (t) => {
+  // A job of database d numbered n; its content names both, so the paper says which job it is.
+  const delivery = fc.record({ database: fc.integer({ min: 0, max: 2 }), id: fc.integer({ min: 1, max: 4 }) });
+  await fc.assert(
+    fc.asyncProperty(fc.array(delivery, { minLength: 1, maxLength: 25 }), async (deliveries) => {
+      const { printer, link, agent } = startParts(t);
+      await agent.start();
+      for (const { database, id } of deliveries)
+        await link.deliver({ ...job(id, `db ${database} job ${id}`), uid: uidOf(id, database) });
+      const distinct = new Set(deliveries.map((d) => uidOf(d.id, d.database)));
+      await until(
+        'every job printed',
+        () => new Set(link.acks.filter((a) => a.status === 'printed').map((a) => a.uid)).size === distinct.size,
+      );
+      await agent.stop();
+      const onPaper = printer.receipts().map((r) => /db \d job \d/.exec(r)?.[0]);
+      assert.equal(onPaper.length, distinct.size, 'each job once, none twice, none skipped');
+      assert.equal(new Set(onPaper).size, distinct.size);
+      for (const ack of link.acks) assert.equal(ack.uid?.endsWith(String(ack.id).padStart(12, '0')), true);
+    }),
+    { numRuns: 60 },
+  );
 });

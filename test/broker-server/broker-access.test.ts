@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
@@ -251,7 +252,12 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   ]);
   await waitFor('printed', async () => (await jobStatus(server, job.id)) === 'printed');
 
-  const byHand = JSON.stringify({ id: 999_999, content: 'à la main', createdAt: new Date().toISOString() });
+  const byHand = JSON.stringify({
+    id: 999_999,
+    uid: randomUUID(),
+    content: 'à la main',
+    createdAt: new Date().toISOString(),
+  });
   const refused = await runToEnd(t, 'mosquitto_pub', [
     ...mosquittoArgs(server, 'debug'),
     '-q',
@@ -393,7 +399,7 @@ test('the server account may publish jobs and read acks and status, and nothing 
   );
   await asServer.publishAsync(
     topics.jobs('printer-1'),
-    JSON.stringify({ id: 777_777, content: 'du serveur', createdAt: new Date().toISOString() }),
+    JSON.stringify({ id: 777_777, uid: randomUUID(), content: 'du serveur', createdAt: new Date().toISOString() }),
     { qos: 1 },
   );
   await waitFor('printed ack', () => acks.includes('printed'));

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { migrations } from '../../broker-server/db/migrations';
 import { test } from 'node:test';
+import type { QueryInterface } from 'sequelize';
+import { SequelizeStorage, Umzug } from 'umzug';
 import { ConfigError, loadAgentConfig, loadServerConfig } from '../../config';
 import { Database } from '../../broker-server/db/database';
 import { tempDir, testLogger } from '../support/harness';
@@ -143,3 +145,43 @@ test(
     );
   },
 );
+
+for (const dialect of ['sqlite', 'postgres'] as const) {
+  test(
+    `[${dialect}] migration 0009-job-uid gives every job from before its own random uid, and the index keeps them unique`,
+    { skip: dialect === 'postgres' ? postgresMissing() : false },
+    async (t) => {
+      const databaseUrl = dialect === 'postgres' ? await createTestDatabase() : null;
+      const dataDir = tempDir(t);
+      // A database as a server before issue 24 left it: migrated up to 0008, with jobs.
+      const before = new Database({ dataDir, databaseUrl }, testLogger());
+      const umzug = new Umzug<QueryInterface>({
+        migrations: migrations.filter((m) => m.name < '0009'),
+        context: before.sequelize.getQueryInterface(),
+        storage: new SequelizeStorage({ sequelize: before.sequelize, tableName: 'schema_migrations' }),
+        logger: undefined,
+      });
+      await umzug.up();
+      for (let i = 0; i < 50; i++)
+        await before.sequelize.query(
+          `INSERT INTO print_jobs (printer_id, content, status, kind, created_at, updated_at) VALUES ('p1', 'old ${i}', 'printed', 'message', $1, $1)`,
+          { bind: [new Date().toISOString()] },
+        );
+      await before.sequelize.close();
+
+      const after = new Database({ dataDir, databaseUrl }, testLogger());
+      await after.start();
+      t.after(() => after.stop());
+      const [rows] = (await after.sequelize.query('SELECT uid FROM print_jobs')) as [Array<{ uid: string }>, unknown];
+      assert.equal(rows.length, 50);
+      for (const { uid } of rows)
+        assert.match(uid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.equal(new Set(rows.map((r) => r.uid)).size, 50, 'no two alike');
+      await assert.rejects(
+        after.sequelize.query(`UPDATE print_jobs SET uid = $1`, { bind: [rows[0]!.uid] }),
+        (err: Error) => err.name === 'SequelizeUniqueConstraintError',
+        'the database itself refuses a uid twice',
+      );
+    },
+  );
+}

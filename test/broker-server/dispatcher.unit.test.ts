@@ -1,20 +1,26 @@
 /** The dispatcher's rules with an in-memory bus and store: no broker, no database, no socket. */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import type { PrinterClaims } from '../../broker-server/cluster/printer-claims';
-import { Dispatcher } from '../../broker-server/jobs/dispatcher';
+import { Dispatcher, OLD_AGENT_DETAIL } from '../../broker-server/jobs/dispatcher';
 import { JobIntake } from '../../broker-server/jobs/job-intake';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { JOB_PROTOCOL } from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
+import { uidOf } from '../support/job-uids';
 import { MemoryBus } from '../support/memory-bus';
 import { MemoryJobStore } from '../support/memory-job-store';
 
-async function setup(t: TestContext, options: { claims?: PrinterClaims; republishStaleMs?: number } = {}) {
+async function setup(
+  t: TestContext,
+  options: { claims?: PrinterClaims; republishStaleMs?: number; log?: pino.Logger } = {},
+) {
   const store = new MemoryJobStore();
   const bus = new MemoryBus();
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const jobs = new JobService(store, log);
   const printers = new PrinterRegistry(store, ['p1', 'p2'], log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log, options);
@@ -23,9 +29,10 @@ async function setup(t: TestContext, options: { claims?: PrinterClaims; republis
   return { store, bus, jobs, printers, dispatcher, intake: new JobIntake(jobs, dispatcher) };
 }
 
-const online = { state: 'online', printer: 'ok' };
-const ack = (id: number, status: string, extra: Record<string, unknown> = {}) => ({
-  id,
+const online = { state: 'online', printer: 'ok', protocol: JOB_PROTOCOL };
+const ack = (job: { id: number; uid: string }, status: string, extra: Record<string, unknown> = {}) => ({
+  id: job.id,
+  uid: job.uid,
   status,
   at: new Date().toISOString(),
   ...extra,
@@ -44,7 +51,12 @@ test('a job is published (QoS 1) only once committed, then marked sent', async (
     bus.published.map((p) => [p.topic, p.qos]),
     [[topics.jobs('p1'), 1]],
   );
-  assert.deepEqual(JSON.parse(bus.published[0]!.payload), { id: job.id, content: 'bonjour', createdAt: job.createdAt });
+  assert.deepEqual(JSON.parse(bus.published[0]!.payload), {
+    id: job.id,
+    uid: job.uid,
+    content: 'bonjour',
+    createdAt: job.createdAt,
+  });
   assert.equal((await store.get(job.id))?.status, 'sent');
 });
 
@@ -103,19 +115,41 @@ test('acks: applied once, idempotent; foreign, unknown and malformed ones change
   await dispatcher.idle();
   const events: string[] = [];
   jobs.on('job', (j) => j.id === job.id && events.push(j.status));
-  await bus.deliver(topics.acks('p2'), ack(job.id, 'printed'));
-  await bus.deliver(topics.acks('p1'), ack(999, 'printed'));
+  await bus.deliver(topics.acks('p2'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack({ id: 999, uid: job.uid }, 'printed'));
   await bus.deliver(topics.acks('p1'), '{"id": "not a number"}');
   await bus.deliver(topics.acks('p1'), 'not json');
+  // Its number, another job's uid: an ack meant for another database (a replaced one, or before a restore).
+  await bus.deliver(topics.acks('p1'), ack({ id: job.id, uid: uidOf(job.id, 7) }, 'printed'));
+  // No uid at all: an agent of job protocol 1, refused (it knows jobs by number only).
+  await bus.deliver(topics.acks('p1'), { id: job.id, status: 'printed', at: new Date().toISOString() });
   await dispatcher.idle();
   assert.equal((await store.get(job.id))?.status, 'sent', 'nothing applied');
-  await bus.deliver(topics.acks('p1'), ack(job.id, 'received'));
-  await bus.deliver(topics.acks('p1'), ack(job.id, 'received'));
-  await bus.deliver(topics.acks('p1'), ack(job.id, 'printed'));
-  await bus.deliver(topics.acks('p1'), ack(job.id, 'printed'));
-  await bus.deliver(topics.acks('p1'), ack(job.id, 'failed', { error: 'late' }));
+  await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'failed', { error: 'late' }));
   await dispatcher.idle();
   const final = (await store.get(job.id))!;
   assert.deepEqual([final.status, final.error], ['printed', null]);
   assert.deepEqual(events, ['received', 'printed']);
+});
+
+test('an agent of job protocol 1 (no job uids) gets no job: they wait, the printer says to upgrade the agent, the log says so', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) });
+  const { store, bus, dispatcher, intake, printers } = await setup(t, { log: pino(sink) });
+  await bus.deliver(topics.status('p1'), { state: 'online', printer: 'ok', version: '0.1.0' });
+  const held = await intake.print('p1', 'kept for a newer agent');
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [], 'nothing published to an agent that de-duplicates by number');
+  assert.equal((await store.get(held.id))?.status, 'pending');
+  assert.equal((await printers.get('p1'))?.detail, OLD_AGENT_DETAIL);
+  assert.ok(lines.some((l) => /upgrade the agent/.test(l) && /"printerId":"p1"/.test(l)));
+  // The agent is upgraded: it says so, and gets its jobs.
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [held.id]);
+  assert.equal((await store.get(held.id))?.status, 'sent');
 });

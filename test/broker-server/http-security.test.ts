@@ -5,6 +5,7 @@ import { TokenBuckets } from '../../broker-server/http/rate-limit';
 import { CONTENT_SECURITY_POLICY } from '../../broker-server/http/security-headers';
 import { topics } from '../../protocol/topics';
 import { connectClient, getJson, postJson, startTestServer, waitFor } from '../support/harness';
+import { JOB_PROTOCOL } from '../../protocol/messages';
 
 const HOSTILE = `<script>alert("x")</script><img src=x onerror=alert(1)>"'&`;
 
@@ -205,12 +206,12 @@ test('every user value is escaped in the page and its fragments: content, printe
   const agent = await connectClient(t, server, { printerId: 'printer-1' }, { clientId: 'hostile-agent' });
   await agent.publishAsync(
     topics.status('printer-1'),
-    JSON.stringify({ state: 'online', detail: HOSTILE.slice(0, 200) }),
+    JSON.stringify({ state: 'online', detail: HOSTILE.slice(0, 200), protocol: JOB_PROTOCOL }),
     { qos: 1 },
   );
   await agent.publishAsync(
     topics.acks('printer-1'),
-    JSON.stringify({ id: job.id, status: 'failed', at: new Date().toISOString(), error: HOSTILE }),
+    JSON.stringify({ id: job.id, uid: job.uid, status: 'failed', at: new Date().toISOString(), error: HOSTILE }),
     { qos: 1 },
   );
   await waitFor(

@@ -7,6 +7,7 @@ import { decide, Idempotency, parseIdempotencyKey, requestHash } from '../../bro
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { IdempotencyRecord, IdempotencyStore } from '../../broker-server/store/idempotency-store';
 import { testLogger } from '../support/harness';
+import { uidOf } from '../support/job-uids';
 
 /** The table's primary key, as a Map: one claim per (scope, key) wins. */
 class MemoryIdempotencyStore implements IdempotencyStore {
@@ -49,6 +50,7 @@ class MemoryIdempotencyStore implements IdempotencyStore {
 
 const job = (id: number): PrintJob => ({
   id,
+  uid: uidOf(id),
   printerId: 'p1',
   content: 'x',
   kind: 'message',

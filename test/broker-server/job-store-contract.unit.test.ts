@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { newInstanceId } from '../../broker-server/cluster/instance-id';
-import type { JobStore } from '../../broker-server/store/job-store';
+import type { JobStore, PrintJob } from '../../broker-server/store/job-store';
 import { startTestDatabase } from '../support/harness';
 import { MemoryJobStore } from '../support/memory-job-store';
 import { postgresMissing } from '../support/services';
@@ -44,6 +44,32 @@ eachStore('an inserted job is pending, stamped, and read back as stored', async 
   assert.deepEqual(await store.get(job.id), job);
   assert.equal(await store.get(job.id + 1000), null);
 });
+
+eachStore(
+  'each job gets its own random uid, stored with it; a move that names another uid does not apply',
+  async (store) => {
+    const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.insert(newJob('p1', `j${i}`))));
+    const uids = jobs.map((j) => j.uid);
+    assert.equal(new Set(uids).size, uids.length, 'no uid twice, even within one group commit');
+    for (const uid of uids) assert.match(uid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal((await store.get(jobs[3]!.id))?.uid, uids[3]);
+    const given = await store.insert({ ...newJob('p1', 'given'), uid: '11111111-2222-4333-8444-555555555555' });
+    assert.equal(given.uid, '11111111-2222-4333-8444-555555555555');
+    const at = new Date();
+    const [a, b] = jobs as [PrintJob, PrintJob];
+    // Several moves in one batch, some naming the right uid, one another job's: only the right ones apply.
+    const moved = await Promise.all([
+      store.transition({ id: a.id, to: 'received', printerId: 'p1', uid: b.uid, at }),
+      store.transition({ id: b.id, to: 'received', printerId: 'p1', uid: b.uid, at }),
+      store.transition({ id: jobs[2]!.id, to: 'received', uid: jobs[2]!.uid, at }),
+    ]);
+    assert.deepEqual(
+      moved.map((j) => j?.status ?? null),
+      [null, 'received', 'received'],
+    );
+    assert.equal((await store.get(a.id))?.status, 'pending');
+  },
+);
 
 eachStore(
   'transitions follow the shared rules: stamps, finishedAt, error, forward only, owner checked',

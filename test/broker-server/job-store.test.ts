@@ -4,6 +4,7 @@ import { newInstanceId } from '../../broker-server/cluster/instance-id';
 import { JobService, type PrintJob } from '../../broker-server/jobs/job-service';
 import { JobRetention } from '../../broker-server/jobs/retention';
 import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } from '../support/harness';
+import { uidOf } from '../support/job-uids';
 
 async function store(t: TestContext, dialect: TestDialect) {
   return new JobService((await startTestDatabase(t, dialect)).createJobStore(newInstanceId()), testLogger());
@@ -41,16 +42,18 @@ testEachDatabase(
     const at = new Date('2026-01-02T03:04:05.678Z');
     const results = await Promise.all([
       jobs.transition(job.id, 'sent'),
-      jobs.applyAck('p2', { id: job.id, status: 'printed', at: at.toISOString() }),
-      jobs.applyAck('p1', { id: job.id, status: 'received', at: at.toISOString() }),
-      jobs.applyAck('p1', { id: job.id, status: 'printed', at: at.toISOString() }),
-      jobs.applyAck('p1', { id: job.id, status: 'received', at: at.toISOString() }),
-      jobs.applyAck('p1', { id: job.id, status: 'failed', at: at.toISOString(), error: 'late' }),
-      jobs.applyAck('p1', { id: 999_999, status: 'printed', at: at.toISOString() }),
+      jobs.applyAck('p2', { id: job.id, uid: job.uid, status: 'printed', at: at.toISOString() }),
+      jobs.applyAck('p1', { id: job.id, uid: job.uid, status: 'received', at: at.toISOString() }),
+      jobs.applyAck('p1', { id: job.id, uid: job.uid, status: 'printed', at: at.toISOString() }),
+      jobs.applyAck('p1', { id: job.id, uid: job.uid, status: 'received', at: at.toISOString() }),
+      jobs.applyAck('p1', { id: job.id, uid: job.uid, status: 'failed', at: at.toISOString(), error: 'late' }),
+      jobs.applyAck('p1', { id: 999_999, uid: job.uid, status: 'printed', at: at.toISOString() }),
+      // The same number under another uid: an ack meant for another database (replaced, or before a restore).
+      jobs.applyAck('p1', { id: job.id, uid: uidOf(job.id, 9), status: 'printed', at: at.toISOString() }),
     ]);
     assert.deepEqual(
       results.map((r) => (r.changed ? 'changed' : r.reason)),
-      ['changed', 'wrong-printer', 'changed', 'changed', 'not-allowed', 'not-allowed', 'unknown-job'],
+      ['changed', 'wrong-printer', 'changed', 'changed', 'not-allowed', 'not-allowed', 'unknown-job', 'other-uid'],
     );
     assert.deepEqual(events, ['sent', 'received', 'printed']);
     const final = (await jobs.get(job.id))!;

@@ -91,14 +91,14 @@ test('the documented mosquitto_sub/mosquitto_pub commands watch jobs, acks and s
   await waitFor('job and both acks seen', () => {
     const out = all.output();
     return (
-      out.includes(`printers/printer-1/jobs {"id":${job.id},"content":"vu par mosquitto"`) &&
-      out.includes(`printers/printer-1/acks {"id":${job.id},"status":"received"`) &&
-      out.includes(`printers/printer-1/acks {"id":${job.id},"status":"printed"`)
+      out.includes(`printers/printer-1/jobs {"id":${job.id},"uid":"${job.uid}","content":"vu par mosquitto"`) &&
+      out.includes(`printers/printer-1/acks {"id":${job.id},"uid":"${job.uid}","status":"received"`) &&
+      out.includes(`printers/printer-1/acks {"id":${job.id},"uid":"${job.uid}","status":"printed"`)
     );
   });
   await waitFor('timed ack line', () =>
     new RegExp(
-      `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\S* printers/printer-1/acks \\{"id":${job.id},"status":"printed"`,
+      `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\S* printers/printer-1/acks \\{"id":${job.id},"uid":"${job.uid}","status":"printed"`,
       'm',
     ).test(acks.output()),
   );
@@ -107,7 +107,7 @@ test('the documented mosquitto_sub/mosquitto_pub commands watch jobs, acks and s
   assert.equal(await pub.exited, 0, pub.output());
   await waitFor('hand job printed', () => agent.paper().receipts.some((r) => r.lines[3] === 'Écrit à la main'));
   await waitFor('its printed ack seen', () =>
-    all.output().includes('printers/printer-1/acks {"id":9000000000001,"status":"printed"'),
+    /printers\/printer-1\/acks \{"id":9000000000001,"uid":"[0-9a-f-]{36}","status":"printed"/.test(all.output()),
   );
   assert.equal((await getJson(server.baseUrl, '/jobs/9000000000001')).status, 404, 'the server never had it');
 

@@ -27,16 +27,16 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
   const server = await startTestServer(t, { printers: ['printer-1', 'printer-2'] }, { log: capture.log });
   const agent = await startTestAgent(t, server, { printerId: 'printer-1' });
   await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
-  const mine = (
-    (await postJson(server.baseUrl, '/print', { content: 'imprimé', printerId: 'printer-1' })).json as PrintJob
-  ).id;
+  const { id: mine, uid: mineUid } = (
+    await postJson(server.baseUrl, '/print', { content: 'imprimé', printerId: 'printer-1' })
+  ).json as PrintJob;
   await waitFor(
     'printed',
     async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${mine}`)).json.status === 'printed',
   );
-  const theirs = (
-    (await postJson(server.baseUrl, '/print', { content: 'pour printer-2', printerId: 'printer-2' })).json as PrintJob
-  ).id;
+  const { id: theirs, uid: theirsUid } = (
+    await postJson(server.baseUrl, '/print', { content: 'pour printer-2', printerId: 'printer-2' })
+  ).json as PrintJob;
   await waitFor(
     'sent',
     async () => (await getJson<PrintJob>(server.baseUrl, `/jobs/${theirs}`)).json.status === 'sent',
@@ -57,9 +57,12 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
     `{"id": -4, "status": "printed", "at": "${now}"}`,
     `{"id": 1e400, "status": "printed", "at": "${now}"}`,
     `{"id": ${mine}, "status": "failed", "at": "${now}", "error": "${'x'.repeat(5000)}"}`,
-    `{"id": ${mine}, "status": "failed", "at": "${now}"}`, // printed is final
-    `{"id": 987654, "status": "printed", "at": "${now}"}`, // unknown id
-    `{"id": ${theirs}, "status": "printed", "at": "${now}"}`, // printer-2's job, on printer-1's acks
+    `{"id": ${mine}, "uid": "${mineUid}", "status": "failed", "at": "${now}"}`, // printed is final
+    `{"id": 987654, "uid": "${mineUid}", "status": "printed", "at": "${now}"}`, // unknown id
+    `{"id": ${theirs}, "uid": "${theirsUid}", "status": "printed", "at": "${now}"}`, // printer-2's job, on printer-1's acks
+    `{"id": ${mine}, "uid": "${theirsUid}", "status": "failed", "at": "${now}"}`, // its number, another job's uid
+    `{"id": ${mine}, "uid": "not-a-uuid", "status": "failed", "at": "${now}"}`,
+    `{"id": ${mine}, "status": "failed", "at": "${now}"}`, // no uid: an agent of job protocol 1
     JSON.stringify({ id: theirs, status: 'printed', at: now, pad: 'x'.repeat(60_000) }).slice(0, 50_000), // large, cut JSON
     `{"__proto__": {"status": "printed"}, "id": ${theirs}}`,
   ];
@@ -75,16 +78,20 @@ test("broken and hostile acks and statuses from a printer's own topics are logge
 
   // Acks are applied in the background (many share one commit), after their PUBACK: wait for the
   // verdicts on the well-formed ones, then check that nothing changed.
-  const ignored = await waitFor('the three well-formed acks judged', () => {
-    const judged = capture.entries().filter((e) => e.msg === 'ack ignored');
-    return judged.length >= 3 ? judged : null;
+  const ignored = await waitFor('the four well-formed acks judged', () => {
+    const judged = capture.entries().filter((e) => String(e.msg).startsWith('ack ignored'));
+    return judged.length >= 4 ? judged : null;
   });
-  assert.equal(ignored.length, 3);
+  assert.equal(ignored.length, 4);
   assert.ok(ignored.some((e) => e.jobId === mine && e.reason === 'not-allowed'));
   assert.ok(ignored.some((e) => e.jobId === 987654 && e.reason === 'unknown-job'));
   assert.ok(ignored.some((e) => e.jobId === theirs && e.reason === 'wrong-printer' && e.printerId === 'printer-1'));
+  assert.ok(ignored.some((e) => e.jobId === mine && e.reason === 'other-uid'));
   const logged = capture.entries();
-  assert.equal(logged.filter((e) => e.msg === 'malformed ack ignored').length, 12);
+  assert.equal(logged.filter((e) => e.msg === 'malformed ack ignored').length, 13);
+  assert.ok(
+    logged.some((e) => /ack without job uid refused.*upgrade the agent/.test(String(e.msg)) && e.jobId === mine),
+  );
   assert.equal(logged.filter((e) => e.msg === 'malformed status ignored').length, statuses.length);
   assert.deepEqual(await snapshot(server), before, 'no job and no printer changed');
 

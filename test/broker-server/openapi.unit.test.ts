@@ -118,6 +118,7 @@ test('the tests’ response check fails on an answer the document does not descr
   const url = 'http://127.0.0.1:1';
   const job = {
     id: 1,
+    uid: '0b6f1c1e-2f4a-4c55-9d3e-8a1b2c3d4e5f',
     printerId: 'printer-1',
     content: 'Hello',
     kind: 'message',
@@ -136,6 +137,7 @@ test('the tests’ response check fails on an answer the document does not descr
   checkAgainstDocument(ok);
   assert.throws(() => checkAgainstDocument({ ...ok, body: { ...job, status: 'lost' } }), /does not match the schema/);
   assert.throws(() => checkAgainstDocument({ ...ok, body: { ...job, surprise: 1 } }), /does not match the schema/);
+  assert.throws(() => checkAgainstDocument({ ...ok, body: { ...job, uid: 'job-1' } }), /does not match the schema/);
   assert.throws(
     () => checkAgainstDocument({ ...ok, status: 409, body: { error: 'x' } }),
     /status 409 is not described/,

@@ -22,6 +22,7 @@ class FakeFeed implements JobChangeFeed {
 
 const change = (job: PrintJob, status: PrintJob['status']): JobChange => ({
   id: job.id,
+  uid: job.uid,
   printer_id: job.printerId,
   kind: job.kind,
   status,

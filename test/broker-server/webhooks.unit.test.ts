@@ -19,6 +19,7 @@ import { afterFailure, backoffMs, type RetryPolicy } from '../../broker-server/w
 import { JOB_STATUSES, type JobStatus } from '../../protocol/states';
 import { testLogger, waitFor } from '../support/harness';
 import { MemoryWebhookStore } from '../support/memory-webhook-store';
+import { uidOf } from '../support/job-uids';
 
 const policy: RetryPolicy = { minMs: 5_000, maxMs: 3_600_000, windowMs: 24 * 3_600_000 };
 
@@ -158,6 +159,7 @@ function job(id: number, status: JobStatus): PrintJob {
   const at = new Date().toISOString();
   return {
     id,
+    uid: uidOf(id),
     printerId: 'printer-1',
     content: `job ${id}`,
     kind: 'message',

@@ -6,30 +6,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
-import { buildAll, ROOT } from '../../scripts/build';
+import { ROOT } from '../../scripts/build';
+import { builtPrograms } from '../support/built-programs';
 import { getJson, postJson, tempDir, waitFor } from '../support/harness';
 import { freePort } from '../support/ports';
 
-let built: Promise<string> | null = null;
-
-/** One build for the whole file: <tmp>/dist, with <tmp>/public and <tmp>/node_modules linked to the repository's. */
-function build(t: TestContext): Promise<string> {
-  built ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-build-'));
-    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    for (const link of ['public', 'node_modules']) fs.symlinkSync(path.join(ROOT, link), path.join(dir, link));
-    const started = Date.now();
-    await buildAll(path.join(dir, 'dist'));
-    t.diagnostic(`build: ${Date.now() - started} ms`);
-    return dir;
-  })();
-  return built;
-}
+const build = builtPrograms;
 
 /**
  * Runs `args` on a pseudo-terminal (python3's pty module) until it has written `until` (or 60 s), then

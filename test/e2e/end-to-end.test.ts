@@ -155,7 +155,7 @@ testEachMode(
     for (let i = 0; i < 5; i++) await server.dispatcher.publish(job);
     await watcher.publishAsync(
       topics.jobs('printer-1'),
-      JSON.stringify({ id: job.id, content: job.content, createdAt: job.createdAt }),
+      JSON.stringify({ id: job.id, uid: job.uid, content: job.content, createdAt: job.createdAt }),
       { qos: 1 },
     );
     await waitFor('six acks re-sent', () => acks.length >= 6);

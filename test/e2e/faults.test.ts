@@ -445,7 +445,7 @@ test('the same job published many times, before and after it printed: it is on p
         jobs.map((j) =>
           client.publishAsync(
             topics.jobs('printer-1'),
-            JSON.stringify({ id: j.id, content: j.content, createdAt: j.createdAt }),
+            JSON.stringify({ id: j.id, uid: j.uid, content: j.content, createdAt: j.createdAt }),
             { qos: 1 },
           ),
         ),

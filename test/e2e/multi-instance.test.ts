@@ -87,14 +87,15 @@ test(
       Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).create({ printerId: 'p1', content: `j${i}` })),
     );
     const ids = jobs.map((j) => j.id);
+    const uidOf = new Map(jobs.map((j) => [j.id, j.uid]));
     const at = new Date().toISOString();
     // The same transitions from both instances at once, in opposite orders (their batches lock the same rows).
     const results = await Promise.all([
       ...ids.map((id) => a.transition(id, 'sent')),
       ...[...ids].reverse().map((id) => b.transition(id, 'sent')),
-      ...ids.map((id) => a.applyAck('p1', { id, status: 'printed', at })),
-      ...[...ids].reverse().map((id) => b.applyAck('p1', { id, status: 'printed', at })),
-      ...ids.map((id) => b.applyAck('p1', { id, status: 'received', at })),
+      ...ids.map((id) => a.applyAck('p1', { id, uid: uidOf.get(id)!, status: 'printed', at })),
+      ...[...ids].reverse().map((id) => b.applyAck('p1', { id, uid: uidOf.get(id)!, status: 'printed', at })),
+      ...ids.map((id) => b.applyAck('p1', { id, uid: uidOf.get(id)!, status: 'received', at })),
     ]);
     const changed = results.filter((r) => r.changed).map((r) => `${r.job.id}:${r.job.status}`);
     assert.equal(new Set(changed).size, changed.length, 'no transition applied twice');

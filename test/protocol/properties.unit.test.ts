@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import { renderReceipt } from '../../agent/receipt';
@@ -201,8 +202,14 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
       if (result.value.printerId !== undefined) assert.match(result.value.printerId, /^[A-Za-z0-9_-]{1,64}$/);
       // What the page accepts, the agent accepts too: no job can be stuck as "malformed" on its way.
       assert.ok(
-        parseJobMessage(JSON.stringify({ id: 1, content: result.value.content, createdAt: new Date().toISOString() }))
-          .ok,
+        parseJobMessage(
+          JSON.stringify({
+            id: 1,
+            uid: randomUUID(),
+            content: result.value.content,
+            createdAt: new Date().toISOString(),
+          }),
+        ).ok,
       );
     }),
     { numRuns: 500 },
@@ -213,6 +220,12 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
   const ackLike = fc.record(
     {
       id: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null), fc.maxSafeNat()),
+      uid: fc.oneof(
+        fc.uuid(),
+        fc.uuid().map((u) => u.toUpperCase()),
+        fc.string(),
+        fc.integer(),
+      ),
       status: fc.oneof(fc.constantFrom(...ACK_STATUSES), fc.string()),
       at: fc.oneof(
         fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
@@ -236,6 +249,8 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
       if (!result.ok) return assert.equal(typeof result.error, 'string');
       const ack = result.value;
       assert.ok(Number.isSafeInteger(ack.id) && ack.id > 0);
+      // A uid is matched as text by the database: only the one spelling the server makes is taken.
+      assert.ok(ack.uid === undefined || /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(ack.uid));
       assert.ok((ACK_STATUSES as readonly string[]).includes(ack.status));
       assert.ok(!Number.isNaN(Date.parse(ack.at)));
       assert.ok(ack.error === undefined || (typeof ack.error === 'string' && ack.error.length <= 1000));

@@ -12,7 +12,10 @@ import { freePort } from './ports';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CHILD_LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'warn';
 
-/** One run of a program (`broker-server/main.ts` or `agent/main.ts`) through tsx, as `npm run` does. */
+/**
+ * One run of a program (`broker-server/main.ts` or `agent/main.ts`) through tsx, as `npm run` does, or of
+ * a built one (an absolute path to a `dist/*.mjs`) with plain node, as production runs it.
+ */
 export class ChildProgram {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -22,8 +25,13 @@ export class ChildProgram {
     readonly name: string,
     script: string,
     env: Record<string, string>,
+    programArgs: string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
+    const args = [
+      ...(script.endsWith('.mjs') ? [script] : ['--import', 'tsx', path.join(ROOT, script)]),
+      ...programArgs,
+    ];
+    this.child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: CHILD_LOG_LEVEL, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,10 +68,12 @@ export class ServerProcess {
     readonly dataDir: string,
     readonly httpPort: number,
     readonly mqttPort: number,
+    private readonly options: ServerProcessOptions,
   ) {}
 
-  static async create(t: TestContext, dataDir: string): Promise<ServerProcess> {
-    const server = new ServerProcess(dataDir, await freePort(), await freePort());
+  static async create(t: TestContext, dataDir: string, options: ServerProcessOptions = {}): Promise<ServerProcess> {
+    const ports = options.ports ?? { httpPort: await freePort(), mqttPort: await freePort() };
+    const server = new ServerProcess(dataDir, ports.httpPort, ports.mqttPort, options);
     t.after(() => server.program?.kill('SIGKILL'));
     await server.start();
     return server;
@@ -98,7 +108,7 @@ export class ServerProcess {
   async start(): Promise<void> {
     if (this.program?.running) throw new Error('server already running');
     this.starts++;
-    this.program = new ChildProgram(`server#${this.starts}`, 'broker-server/main.ts', {
+    this.program = new ChildProgram(`server#${this.starts}`, this.options.program ?? 'broker-server/main.ts', {
       PORT: String(this.httpPort),
       MQTT_PORT: String(this.mqttPort),
       HOST: '127.0.0.1',
@@ -106,6 +116,7 @@ export class ServerProcess {
       PRINTERS: 'printer-1',
       // The suite posts hundreds of jobs from one address; the rate limit is tested on its own.
       PRINT_RATE_PER_MINUTE: '0',
+      ...this.options.env,
     });
     const program = this.program;
     await waitFor(
@@ -124,29 +135,46 @@ export class ServerProcess {
   }
 }
 
+export interface ServerProcessOptions {
+  /** The ports of another server (one that replaces it at the same address); new free ones otherwise. */
+  ports?: { httpPort: number; mqttPort: number };
+  /** A built server (`<dist>/printhop-server.mjs`), run with plain node; `broker-server/main.ts` through tsx otherwise. */
+  program?: string;
+  env?: Record<string, string>;
+}
+
 export interface AgentProcessOptions {
   mqttUrl: string;
   printer: string;
   dataDir: string;
   credentials: { username?: string; password?: string };
   env?: Record<string, string>;
+  /** A built agent (`<dist>/printhop-agent.mjs`), run with plain node; `agent/main.ts` through tsx otherwise. */
+  program?: string;
+  /** Its command-line options (`--takeover`). */
+  args?: string[];
 }
 
 /** An agent process for printer-1; a new one on the same journal and paper plays the agent restarted. */
 export function spawnAgent(t: TestContext, options: AgentProcessOptions, name = 'agent'): ChildProgram {
-  const program = new ChildProgram(name, 'agent/main.ts', {
-    MQTT_URL: options.mqttUrl,
-    MQTT_USERNAME: options.credentials.username ?? '',
-    MQTT_PASSWORD: options.credentials.password ?? '',
-    PRINTER_ID: 'printer-1',
-    PRINTER: options.printer,
-    AGENT_DATA_DIR: options.dataDir,
-    RECONNECT_MIN_MS: '100',
-    RECONNECT_MAX_MS: '1000',
-    PRINTER_RETRY_MIN_MS: '100',
-    PRINTER_RETRY_MAX_MS: '500',
-    ...options.env,
-  });
+  const program = new ChildProgram(
+    name,
+    options.program ?? 'agent/main.ts',
+    {
+      MQTT_URL: options.mqttUrl,
+      MQTT_USERNAME: options.credentials.username ?? '',
+      MQTT_PASSWORD: options.credentials.password ?? '',
+      PRINTER_ID: 'printer-1',
+      PRINTER: options.printer,
+      AGENT_DATA_DIR: options.dataDir,
+      RECONNECT_MIN_MS: '100',
+      RECONNECT_MAX_MS: '1000',
+      PRINTER_RETRY_MIN_MS: '100',
+      PRINTER_RETRY_MAX_MS: '500',
+      ...options.env,
+    },
+    options.args,
+  );
   t.after(() => program.kill('SIGKILL'));
   return program;
 }

@@ -3,7 +3,7 @@
  * once "committed"; `holdCommits()` keeps them waiting, to see what happens between a write and its commit.
  */
 import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
-import { applyTransition, jobAsOf } from '../../broker-server/store/job-rules';
+import { applyTransition, jobAsOf, withUid } from '../../broker-server/store/job-rules';
 import type {
   JobEvent,
   JobEventBounds,
@@ -43,9 +43,10 @@ export class MemoryJobStore implements JobStore {
   async insert(job: NewJob): Promise<PrintJob> {
     await this.commit();
     const now = new Date().toISOString();
+    const { uid, ...rest } = withUid(job);
     const stored: PrintJob = {
       id: this.nextId++,
-      ...job,
+      ...rest,
       createdBy: job.createdBy ?? null,
       status: 'pending',
       error: null,
@@ -55,6 +56,7 @@ export class MemoryJobStore implements JobStore {
       receivedAt: null,
       printedAt: null,
       finishedAt: null,
+      uid,
     };
     this.jobs.set(stored.id, stored);
     this.logEvent(stored);

@@ -1,9 +1,9 @@
 /** The agent's journal in memory, with the real one's entry rules (`nextEntry`); records each step it takes. */
-import { type JobJournal, type JournalEntry, type JournalState, nextEntry } from '../../agent/journal';
+import { byJobNumber, type JobJournal, type JournalEntry, type JournalState, nextEntry } from '../../agent/journal';
 import type { AckStatus, JobMessage } from '../../protocol/messages';
 
 export class MemoryJournal implements JobJournal {
-  private readonly entries = new Map<number, JournalEntry>();
+  private readonly entries = new Map<string, JournalEntry>();
   /** Lines recorded in the same tick, as the file's group commit puts them under one sync: `id state`. */
   readonly syncs: string[][] = [];
   private batch: string[] | null = null;
@@ -14,11 +14,16 @@ export class MemoryJournal implements JobJournal {
     entries: JournalEntry[] = [],
     readonly retentionMs = 30 * 24 * 60 * 60 * 1000,
   ) {
-    for (const e of entries) this.entries.set(e.id, { ...e });
+    for (const e of entries) this.entries.set(e.key, { ...e });
   }
 
-  get(id: number): JournalEntry | undefined {
-    return this.entries.get(id);
+  get(key: string): JournalEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** The entry of job number `id` (tests: one database, so numbers are unique). */
+  byId(id: number): JournalEntry | undefined {
+    return [...this.entries.values()].find((e) => e.id === id);
   }
 
   get size(): number {
@@ -26,16 +31,17 @@ export class MemoryJournal implements JobJournal {
   }
 
   all(): JournalEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.id - b.id);
+    return [...this.entries.values()].sort(byJobNumber);
   }
 
   async record(
+    key: string,
     id: number,
     state: JournalState,
     extra: { job?: JobMessage; error?: string } = {},
   ): Promise<JournalEntry> {
-    const entry = nextEntry(this.entries.get(id), id, state, new Date().toISOString(), extra);
-    this.entries.set(id, entry); // known at once, durable once the write resolves: as with the file
+    const entry = nextEntry(this.entries.get(key), key, id, state, new Date().toISOString(), extra);
+    this.entries.set(key, entry); // known at once, durable once the write resolves: as with the file
     if (!this.batch) {
       const batch: string[] = [];
       this.batch = batch;
@@ -48,8 +54,8 @@ export class MemoryJournal implements JobJournal {
     return entry;
   }
 
-  confirmAck(id: number, status: AckStatus): void {
-    const entry = this.entries.get(id);
+  confirmAck(key: string, status: AckStatus): void {
+    const entry = this.entries.get(key);
     if (entry) entry.acked = status;
   }
 }

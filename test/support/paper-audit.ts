@@ -5,7 +5,10 @@ import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { getJson, waitFor } from './harness';
 
 export interface AuditOptions {
-  /** Each job's content is unique; this is how the paper's receipts are matched to jobs. */
+  /**
+   * Each job's content is unique; this is how the paper's receipts are matched to jobs. Jobs are told apart
+   * by uid, so jobs of several databases (the same numbers again) can be audited against one paper.
+   */
   jobs: PrintJob[];
   paper: Buffer;
   /** Ids the API answered 201 for: each must be in `jobs`. */
@@ -36,8 +39,8 @@ export function auditPaper(options: AuditOptions): AuditResult {
   const decoded = decodeEscPos(options.paper);
   if (decoded.unexpected.length)
     problems.push(`unexpected control bytes on paper: ${decoded.unexpected.slice(0, 5).join(', ')}`);
-  const complete = new Map<number, number>();
-  const partial = new Map<number, number>();
+  const complete = new Map<string, number>();
+  const partial = new Map<string, number>();
   const paperOrder: string[] = [];
   for (const receipt of decoded.receipts) {
     const content = receipt.lines[3];
@@ -48,18 +51,18 @@ export function auditPaper(options: AuditOptions): AuditResult {
         problems.push(`a complete receipt on paper matches no job: ${JSON.stringify(receipt.text.slice(0, 80))}`);
         continue;
       }
-      complete.set(job.id, (complete.get(job.id) ?? 0) + 1);
+      complete.set(job.uid, (complete.get(job.uid) ?? 0) + 1);
     } else if (job) {
-      partial.set(job.id, (partial.get(job.id) ?? 0) + 1);
+      partial.set(job.uid, (partial.get(job.uid) ?? 0) + 1);
     } else {
       // A receipt cut short before its content line: it can only be an interrupted job's.
-      partial.set(-1, (partial.get(-1) ?? 0) + 1);
+      partial.set('', (partial.get('') ?? 0) + 1);
     }
   }
   const result: AuditResult = { printed: [], failed: [], interrupted: [], paperOrder, partial: 0, problems };
   for (const job of options.jobs) {
-    const whole = complete.get(job.id) ?? 0;
-    const part = partial.get(job.id) ?? 0;
+    const whole = complete.get(job.uid) ?? 0;
+    const part = partial.get(job.uid) ?? 0;
     switch (job.status) {
       case 'printed':
         result.printed.push(job);
@@ -81,7 +84,7 @@ export function auditPaper(options: AuditOptions): AuditResult {
         problems.push(`job ${job.id} is still ${job.status}`);
     }
   }
-  const anonymousPartial = partial.get(-1) ?? 0;
+  const anonymousPartial = partial.get('') ?? 0;
   result.partial += anonymousPartial;
   if (result.partial > result.interrupted.length)
     problems.push(`${result.partial} partial receipts for ${result.interrupted.length} interrupted jobs`);

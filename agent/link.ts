@@ -54,6 +54,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private offline = false;
   private status: StatusMessage = { state: 'online' };
+  /** The test-only fault hook (config.testDropJobs): job messages still to drop after their PUBACK. */
+  private dropJobs: number;
 
   constructor(
     private readonly config: AgentConfig,
@@ -61,6 +63,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   ) {
     super();
     this.log = log.child({ module: 'link', printerId: config.printerId });
+    this.dropJobs = config.testDropJobs ?? 0;
   }
 
   private get connected(): boolean {
@@ -110,6 +113,12 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     client.handleMessage = (packet, done) => {
       if (packet.cmd !== 'publish') return done();
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      if (this.dropJobs > 0 && packet.qos === 1 && packet.messageId !== undefined) {
+        this.dropJobs--;
+        this.log.warn({ topic: packet.topic }, 'test fault hook: job message dropped after its PUBACK');
+        sendPuback(client, packet.messageId);
+        return done(PUBACK_SENT_BY_LINK);
+      }
       const taken = onJob(payload);
       const { messageId } = packet;
       if (packet.qos !== 1 || messageId === undefined) {

@@ -5,9 +5,16 @@
  */
 import type { AgentConfig } from '../config';
 import type { Logger } from '../config/logger';
-import { type AckStatus, type JobMessage, parseJobMessage, type StatusMessage } from '../protocol/messages';
+import {
+  type AckStatus,
+  type AgentFault,
+  type AgentFaultCode,
+  type JobMessage,
+  parseJobMessage,
+  type StatusMessage,
+} from '../protocol/messages';
 import type { Part } from '../config/lifecycle';
-import { FINAL_JOURNAL_STATES, type JobJournal, type JournalEntry } from './journal';
+import { FINAL_JOURNAL_STATES, type JobJournal, type JournalEntry, type JournalState } from './journal';
 import type { AgentLink } from './link';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
@@ -24,7 +31,28 @@ const WAITING_RECHECK_MS = 2000;
 /** A printed job updates the retained status (last job, journal size) at most this often. */
 const STATUS_AFTER_JOB_MS = 2000;
 
+/** A journal write that failed is tried again after this, doubling up to JOURNAL_RETRY_MAX_MS (issue 25). */
+export const JOURNAL_RETRY_MIN_MS = 100;
+export const JOURNAL_RETRY_MAX_MS = 2000;
+
 const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printing' ? 'received' : entry.state);
+
+/** What a failed journal write means, in the status's words. */
+export function journalFaultOf(err: unknown): { code: AgentFaultCode; words: string } {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return { code: 'disk-full', words: `the disk is full (${code})` };
+    case 'EROFS':
+      return { code: 'disk-read-only', words: 'the disk is read-only (EROFS)' };
+    case 'EACCES':
+    case 'EPERM':
+      return { code: 'disk-denied', words: `the agent may not write there (${code})` };
+    default:
+      return { code: 'journal-error', words: (err as Error | undefined)?.message ?? String(err) };
+  }
+}
 
 export class PrintAgent implements Part {
   readonly name = 'print agent';
@@ -48,6 +76,19 @@ export class PrintAgent implements Part {
   private idleTimer: NodeJS.Timeout | null = null;
   /** The next job, whose `printing` line went to disk in the same sync as the last job's `printed`. */
   private printingAlready: number | null = null;
+  private printerProblemSince: string | null = null;
+  /** The journal cannot be written; cleared by the first write that succeeds with nothing else waiting. */
+  private journalFault: AgentFault | null = null;
+  /** Journal writes waiting to be tried again: jobs not yet taken, or steps of the job being printed. */
+  private journalWaiting = 0;
+  /** The printer took no bytes within PRINTER_TIMEOUT_MS; cleared by the next write that goes through. */
+  private printerStalled: AgentFault | null = null;
+  /** Jobs being taken (journal `received` under way or waiting), so that a repeat joins the first. */
+  private readonly taking = new Map<number, Promise<void>>();
+  /** The last job taken, so that jobs are queued for the printer in the order they came. */
+  private lastTake: Promise<unknown> = Promise.resolve();
+  private readonly pauses = new Set<() => void>();
+  private statusQueued = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -66,9 +107,16 @@ export class PrintAgent implements Part {
     for (const entry of this.journal.all()) {
       if (entry.state === 'printing') {
         // Bytes may have reached the paper before the crash: a person decides, never an automatic reprint.
-        await this.journal.record(entry.id, 'interrupted', {
-          error: 'the agent stopped while this job was printing; it may be partly printed',
-        });
+        const error = 'the agent stopped while this job was printing; it may be partly printed';
+        try {
+          await this.journal.record(entry.id, 'interrupted', { error });
+        } catch {
+          // The journal cannot be written yet (a full disk): recorded, and acknowledged, as soon as it can.
+          void this.recordDurably(entry.id, 'interrupted', { error }).then(
+            (done) => this.sendAck(done),
+            () => undefined,
+          );
+        }
         this.log.warn({ jobId: entry.id }, 'job was printing when the agent stopped: interrupted');
       } else if (entry.state === 'received') {
         this.enqueue(entry.id);
@@ -86,6 +134,7 @@ export class PrintAgent implements Part {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const wake of this.pauses) wake();
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.statusAfterJob) clearTimeout(this.statusAfterJob);
     this.wakeRetry?.();
@@ -102,6 +151,8 @@ export class PrintAgent implements Part {
       return;
     }
     const job = parsed.value;
+    const taking = this.taking.get(job.id);
+    if (taking) return taking; // delivered again while its journal line waits: taken once, acknowledged then
     const known = this.journal.get(job.id);
     if (known) {
       this.log.info({ jobId: job.id, state: known.state }, 'job already seen: not printed again, ack re-sent');
@@ -116,15 +167,106 @@ export class PrintAgent implements Part {
         { jobId: job.id, createdAt: job.createdAt },
         'job too old to know whether it was printed: interrupted',
       );
-      const entry = await this.journal.record(job.id, 'interrupted', { error });
+      const entry = await this.recordDurably(job.id, 'interrupted', { error });
       setImmediate(() => void this.sendAck(entry));
       return;
     }
-    const entry = await this.journal.record(job.id, 'received', { job });
+    const take = this.take(job).finally(() => this.taking.delete(job.id));
+    this.taking.set(job.id, take);
+    return take;
+  }
+
+  /**
+   * Journals a new job `received`, waiting as long as the journal cannot be written (the broker holds the
+   * job until then: no PUBACK), and queues it for the printer after the jobs that came before it.
+   */
+  private async take(job: JobMessage): Promise<void> {
+    const before = this.lastTake;
+    const taken = this.recordDurably(job.id, 'received', { job }).then(async (entry) => {
+      await before;
+      return entry;
+    });
+    this.lastTake = taken.catch(() => undefined);
+    const entry = await taken;
     this.log.info({ jobId: job.id, chars: job.content.length }, 'job received');
     setImmediate(() => {
       void this.sendAck(entry);
       this.enqueue(job.id);
+    });
+  }
+
+  /**
+   * Records a state, trying again with backoff while the journal cannot be written (disk full, read-only,
+   * permissions): the status says why meanwhile. Rejects only when the agent stops first.
+   */
+  private async recordDurably(
+    id: number,
+    state: JournalState,
+    extra: { job?: JobMessage; error?: string } = {},
+  ): Promise<JournalEntry> {
+    let waited = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const entry = await this.journal.record(id, state, extra);
+        if (waited) this.journalWaiting--;
+        if (this.journalFault && this.journalWaiting === 0) this.clearJournalFault();
+        else if (waited) this.statusSoon();
+        return entry;
+      } catch (err) {
+        if (!waited) {
+          waited = true;
+          this.journalWaiting++;
+        }
+        this.noteJournalFault(err, id, state);
+        if (!this.stopping)
+          await this.pause(Math.min(JOURNAL_RETRY_MAX_MS, JOURNAL_RETRY_MIN_MS * 2 ** Math.min(attempt, 10)));
+        if (this.stopping) {
+          this.journalWaiting--;
+          throw err;
+        }
+      }
+    }
+  }
+
+  private noteJournalFault(err: unknown, id: number, state: JournalState): void {
+    const { code, words } = journalFaultOf(err);
+    const detail = `cannot write the journal: ${words}; jobs wait on this PC and go on as soon as it can be written`;
+    if (this.journalFault?.detail !== detail) {
+      this.log.error(
+        { jobId: id, state, err, code },
+        'cannot write the journal; jobs wait until it can be written (reported in the status)',
+      );
+      this.journalFault = { code, detail, since: this.journalFault?.since ?? new Date().toISOString() };
+    }
+    this.statusSoon();
+  }
+
+  private clearJournalFault(): void {
+    this.log.info({ since: this.journalFault?.since }, 'the journal can be written again; waiting jobs go on');
+    this.journalFault = null;
+    this.statusSoon();
+  }
+
+  /** One status publication for the changes of one turn of the event loop. */
+  private statusSoon(): void {
+    if (this.statusQueued) return;
+    this.statusQueued = true;
+    setImmediate(() => {
+      this.statusQueued = false;
+      if (!this.stopping) this.link.updateStatus(this.currentStatus());
+    });
+  }
+
+  /** A wait that stop() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.pauses.add(wake);
     });
   }
 
@@ -225,16 +367,20 @@ export class PrintAgent implements Part {
       if (!connection) return;
     }
 
-    if (!alreadyPrinting) await this.journal.record(id, 'printing');
+    if (!alreadyPrinting) await this.recordDurably(id, 'printing');
     let printerJob: string | undefined;
     try {
       printerJob = (await connection.write(bytes, { id }))?.reference;
+      if (this.printerStalled) this.setPrinterStalled(null);
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
       if (connection !== this.held) await connection.close();
     } catch (err) {
       const reason = `printing failed after it started; the receipt may be partly printed: ${(err as Error).message}`;
       this.log.error({ jobId: id, error: reason }, 'job interrupted');
+      // A printer that accepts a connection and never takes the bytes: said in the status until one goes through.
+      if (/timed out/.test((err as Error).message))
+        this.setPrinterStalled(`the printer takes no more data: ${(err as Error).message}`);
       if (connection === this.held) this.held = null;
       await connection.close().catch(() => undefined);
       await this.finish(id, 'interrupted', reason);
@@ -247,7 +393,7 @@ export class PrintAgent implements Part {
     const next = this.held && !this.stopping ? this.nextReady() : undefined;
     if (next !== undefined) {
       this.printingAlready = next;
-      const [done] = await Promise.all([this.journal.record(id, 'printed'), this.journal.record(next, 'printing')]);
+      const [done] = await Promise.all([this.recordDurably(id, 'printed'), this.recordDurably(next, 'printing')]);
       void this.sendAck(done, printerJob);
     } else {
       await this.finish(id, 'printed', undefined, printerJob);
@@ -310,7 +456,7 @@ export class PrintAgent implements Part {
     error?: string,
     printerJob?: string,
   ): Promise<void> {
-    const entry = await this.journal.record(id, state, error ? { error } : {});
+    const entry = await this.recordDurably(id, state, error ? { error } : {});
     void this.sendAck(entry, printerJob);
   }
 
@@ -388,8 +534,39 @@ export class PrintAgent implements Part {
     this.link.updateStatus(this.currentStatus());
   }
 
+  /** The first thing that keeps jobs from moving: the journal, then the printer. */
+  private currentFault(): AgentFault | null {
+    if (this.journalFault)
+      return { ...this.journalFault, ...(this.journalWaiting ? { waiting: this.journalWaiting } : {}) };
+    if (this.printerStalled) return this.printerStalled;
+    if (this.printerProblem)
+      return {
+        code: 'printer-unavailable',
+        detail: this.printerProblem,
+        since: this.printerProblemSince ?? new Date().toISOString(),
+      };
+    return null;
+  }
+
+  private setPrinterStalled(detail: string | null): void {
+    if (detail === this.printerStalled?.detail || (!detail && !this.printerStalled)) return;
+    if (detail) {
+      this.log.warn({ error: detail, printer: this.transport.description }, 'the printer takes no more data');
+      this.printerStalled = {
+        code: 'printer-stalled',
+        detail,
+        since: this.printerStalled?.since ?? new Date().toISOString(),
+      };
+    } else {
+      this.log.info({ printer: this.transport.description }, 'the printer takes data again');
+      this.printerStalled = null;
+    }
+    this.statusSoon();
+  }
+
   private currentStatus(): StatusMessage {
     const condition = this.condition;
+    const fault = this.currentFault();
     return {
       state: 'online',
       printer: this.printerProblem ? 'unavailable' : (condition?.condition ?? 'ok'),
@@ -404,11 +581,14 @@ export class PrintAgent implements Part {
       uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),
       journalSize: this.journal.size,
       ...(this.lastJob ? { lastJob: this.lastJob } : {}),
+      health: fault ? 'degraded' : 'ok',
+      ...(fault ? { fault } : {}),
     };
   }
 
   private setPrinterProblem(problem: string | null): void {
     if (problem === this.printerProblem) return;
+    this.printerProblemSince = problem ? (this.printerProblemSince ?? new Date().toISOString()) : null;
     this.printerProblem = problem;
     if (!problem && this.condition?.condition === 'unavailable') this.condition = null; // it opened after all
     if (problem) this.log.warn({ error: problem }, 'printer unavailable');

@@ -448,6 +448,11 @@ export interface AgentConfig {
   logLevel: string;
   /** A job longer than this once laid out is refused (`failed`), never cut. */
   receiptMaxLines: number;
+  /**
+   * Test-only fault hook (`PRINTHOP_TEST_DROP_JOBS`, not a setting): the link drops this many job messages
+   * right after their PUBACK, as a lost job would be, for the server's stall watchdog to find (issue 25).
+   */
+  testDropJobs?: number;
 }
 
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
@@ -473,8 +478,16 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     timeZone: c.TZ || undefined,
     logLevel: c.LOG_LEVEL,
     receiptMaxLines: c.RECEIPT_MAX_LINES,
+    ...testFaults(env),
     ...overrides,
   };
+}
+
+function testFaults(env: Env): Pick<AgentConfig, 'testDropJobs'> {
+  const drop = env.PRINTHOP_TEST_DROP_JOBS;
+  if (drop === undefined || drop === '') return {};
+  if (!/^\d{1,6}$/.test(drop)) throw new ConfigError([`PRINTHOP_TEST_DROP_JOBS=${drop}: must be a whole number`]);
+  return { testDropJobs: Number(drop) };
 }
 
 /** What the virtual printer can answer to a status request; `silent` answers nothing. */

@@ -21,6 +21,7 @@ import { createApp, PUBLIC_DIR } from './http/app';
 import { HttpListener } from './http/http-server';
 import { LiveUpdates } from './http/live-updates';
 import { Dispatcher } from './jobs/dispatcher';
+import { StallWatchdog } from './jobs/stall-watchdog';
 import { JobIntake } from './jobs/job-intake';
 import { JobService } from './jobs/job-service';
 import { RemoteJobFeed } from './jobs/remote-job-feed';
@@ -50,6 +51,7 @@ export interface RunningServer {
   readonly jobs: JobService;
   readonly printers: PrinterRegistry;
   readonly dispatcher: Dispatcher;
+  readonly watchdog: StallWatchdog;
   /** The embedded broker, or null when the server uses an external one. */
   readonly broker: EmbeddedBroker | null;
   readonly bus: MessageBus;
@@ -143,7 +145,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       { module: 'server', file: admin.file },
       'the admin password file was readable by others; its mode is now 0600',
     );
-  const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
+  const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims });
+  const watchdog = new StallWatchdog(jobs, printers, dispatcher, log, { stallAfterMs: config.stallAfterMs });
   const live = new LiveUpdates(
     jobs,
     printers,
@@ -160,6 +163,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     printers,
     live,
     brokerClients: () => broker?.clientCount ?? null,
+    stalls: watchdog,
     observeCommits: store.observeCommits?.bind(store),
   });
   const hostCheck = new HostCheck(config.allowedHosts);
@@ -300,6 +304,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         }),
       () => dispatcher.stop(),
     ),
+    watchdog,
     // After the dispatcher (it sends what it committed) and before HTTP; stopped after HTTP, before the database.
     webhooks,
     http,
@@ -330,6 +335,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     jobs,
     printers,
     dispatcher,
+    watchdog,
     broker,
     bus,
     accounts,

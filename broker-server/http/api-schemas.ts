@@ -61,6 +61,33 @@ export const Printer = z
       })
       .nullable()
       .meta({ description: 'What the agent said of itself in its last status; null for older agents' }),
+    health: z.enum(['ok', 'degraded']).nullable().meta({
+      description:
+        'While online: `degraded` when something keeps the agent from moving jobs (`fault` says what); null for older agents and while offline',
+    }),
+    fault: z
+      .looseObject({
+        code: z.string().meta({
+          description:
+            '`disk-full`, `disk-read-only`, `disk-denied`, `journal-error` (its journal cannot be written), `printer-unavailable`, `printer-stalled` (takes no bytes)',
+        }),
+        detail: z.string().meta({ description: 'In plain words, from the agent' }),
+        since: z.string(),
+        waiting: z.number().int().optional().meta({ description: 'Jobs it holds up on the agent' }),
+      })
+      .nullable()
+      .meta({ description: 'What keeps the agent from moving jobs; clears by itself when the cause goes' }),
+    stalled: z
+      .object({
+        count: z.number().int(),
+        firstJobId: jobId,
+        since: time,
+      })
+      .nullable()
+      .meta({
+        description:
+          'Jobs published again several times without moving (STALL_AFTER_S): how many, the oldest, and since when',
+      }),
   })
   .meta({ id: 'Printer' });
 

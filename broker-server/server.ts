@@ -31,6 +31,7 @@ import { apiKeyLimiter } from './http/api-keys';
 import { Idempotency } from './http/idempotency';
 import { SqlApiKeyStore } from './store/api-key-store';
 import { SqlIdempotencyStore } from './store/idempotency-store';
+import { StorageHealth } from './store/storage-health';
 import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
 import { StreamLimits } from './http/stream-limits';
@@ -85,6 +86,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const store = db.createJobStore(instanceId);
   const { changes, claims } = clusterLinks(config, instanceId, log);
   const jobs = new JobService(store, log);
+  // A full DATA_DIR: 503 and /readyz failing until a write (or, on SQLite, a probe) goes through again.
+  const storage = new StorageHealth(log, { dataDir: config.databaseUrl ? null : config.dataDir });
+  jobs.on('stored', () => storage.succeeded());
   const accounts = mqttAccounts(config, log);
   const { mqttLimits } = config;
   const throttle = new AuthThrottle(
@@ -218,12 +222,14 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     idempotency,
     webhooks: webhookStore,
     log,
+    storage,
     operations: {
       metrics,
       metricsToken: config.metricsToken,
       checks: [
         { name: 'database', check: async () => (db.migrated ? await db.ping() : 'migrations have not run yet') },
         { name: 'broker', check: () => (broker ?? external)!.notReady() },
+        { name: 'storage', check: () => storage.problem() },
       ],
     },
     admin: {
@@ -307,6 +313,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     watchdog,
     // After the dispatcher (it sends what it committed) and before HTTP; stopped after HTTP, before the database.
     webhooks,
+    part(
+      'storage health',
+      () => undefined,
+      () => storage.stop(),
+    ),
     http,
     part(
       'live updates',

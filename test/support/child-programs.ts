@@ -60,10 +60,12 @@ export class ServerProcess {
     readonly dataDir: string,
     readonly httpPort: number,
     readonly mqttPort: number,
+    /** Settings of this test's own (STALL_AFTER_S, say). */
+    readonly env: Record<string, string> = {},
   ) {}
 
-  static async create(t: TestContext, dataDir: string): Promise<ServerProcess> {
-    const server = new ServerProcess(dataDir, await freePort(), await freePort());
+  static async create(t: TestContext, dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+    const server = new ServerProcess(dataDir, await freePort(), await freePort(), env);
     t.after(() => server.program?.kill('SIGKILL'));
     await server.start();
     return server;
@@ -106,6 +108,7 @@ export class ServerProcess {
       PRINTERS: 'printer-1',
       // The suite posts hundreds of jobs from one address; the rate limit is tested on its own.
       PRINT_RATE_PER_MINUTE: '0',
+      ...this.env,
     });
     const program = this.program;
     await waitFor(

@@ -436,3 +436,16 @@ test('the `printed` line fails after the bytes went out: recorded when it can, n
   assert.ok(steps.includes('journal 1 printed failed'), 'the first `printed` write failed');
   assert.equal(journal.get(1)?.state, 'printed');
 });
+
+test('a printer that takes no bytes (the write times out): the job is interrupted and the status says so until a write goes through', async (t) => {
+  const { printer, link, agent } = startParts(t);
+  await agent.start();
+  printer.failNextWrite = new Error('writing to memory:test timed out after 10000 ms');
+  await link.deliver(job(1));
+  await until('job 1 interrupted', () => link.acksOf(1).includes('interrupted'));
+  await until('degraded', () => link.statuses.at(-1)?.fault?.code === 'printer-stalled');
+  assert.match(link.statuses.at(-1)!.fault!.detail, /takes no more data/);
+  await link.deliver(job(2));
+  await until('job 2 printed', () => link.acksOf(2).includes('printed'));
+  await until('ok again', () => link.statuses.at(-1)?.health === 'ok');
+});

@@ -88,6 +88,8 @@ export class PrintAgent implements Part {
   /** The last job taken, so that jobs are queued for the printer in the order they came. */
   private lastTake: Promise<unknown> = Promise.resolve();
   private readonly pauses = new Set<() => void>();
+  private journalTry: Promise<void> | null = null;
+  private journalTries = 0;
   private statusQueued = false;
 
   constructor(
@@ -205,7 +207,21 @@ export class PrintAgent implements Part {
     extra: { job?: JobMessage; error?: string } = {},
   ): Promise<JournalEntry> {
     let waited = false;
-    for (let attempt = 0; ; attempt++) {
+    const wait = async (err: unknown) => {
+      if (!waited) {
+        waited = true;
+        this.journalWaiting++;
+        this.statusSoon();
+      }
+      if (!this.stopping) await this.nextJournalTry();
+      if (this.stopping) {
+        this.journalWaiting--;
+        throw err;
+      }
+    };
+    // While the journal is failing, a new write waits its turn: every waiting one is tried together, in order.
+    if (this.journalFault) await wait(new Error('the agent stopped while the journal could not be written'));
+    for (;;) {
       try {
         const entry = await this.journal.record(id, state, extra);
         if (waited) this.journalWaiting--;
@@ -213,19 +229,24 @@ export class PrintAgent implements Part {
         else if (waited) this.statusSoon();
         return entry;
       } catch (err) {
-        if (!waited) {
-          waited = true;
-          this.journalWaiting++;
-        }
         this.noteJournalFault(err, id, state);
-        if (!this.stopping)
-          await this.pause(Math.min(JOURNAL_RETRY_MAX_MS, JOURNAL_RETRY_MIN_MS * 2 ** Math.min(attempt, 10)));
-        if (this.stopping) {
-          this.journalWaiting--;
-          throw err;
-        }
+        await wait(err);
       }
     }
+  }
+
+  /**
+   * One timer for every write waiting for the journal: they wake in the same turn, in the order they
+   * started waiting, so their lines go to disk together, in that order, in one write. Backoff from
+   * JOURNAL_RETRY_MIN_MS doubling to JOURNAL_RETRY_MAX_MS, reset once the journal can be written.
+   */
+  private nextJournalTry(): Promise<void> {
+    this.journalTry ??= this.pause(
+      Math.min(JOURNAL_RETRY_MAX_MS, JOURNAL_RETRY_MIN_MS * 2 ** Math.min(this.journalTries++, 10)),
+    ).finally(() => {
+      this.journalTry = null;
+    });
+    return this.journalTry;
   }
 
   private noteJournalFault(err: unknown, id: number, state: JournalState): void {
@@ -244,6 +265,7 @@ export class PrintAgent implements Part {
   private clearJournalFault(): void {
     this.log.info({ since: this.journalFault?.since }, 'the journal can be written again; waiting jobs go on');
     this.journalFault = null;
+    this.journalTries = 0;
     this.statusSoon();
   }
 

@@ -179,6 +179,14 @@ test(
     assert.match((answer.json as { error: string }).error, /cannot store jobs/);
     assert.equal((answer.json as { retryAfterSeconds: number }).retryAfterSeconds, 30);
     assert.equal(answer.headers.get('retry-after'), '30');
+    const fromPage = await fetch(`${server.baseUrl}/print`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true' },
+      body: new URLSearchParams({ content: 'depuis la page' }),
+    });
+    assert.equal(fromPage.status, 503);
+    assert.match(await fromPage.text(), /Le serveur ne peut pas enregistrer la tâche : son disque est plein/);
+    refused.push('depuis la page');
     const ready = await getJson<{ ready: boolean; parts: Record<string, string> }>(server.baseUrl, '/readyz');
     assert.equal(ready.status, 503, '/readyz fails while writes fail');
     assert.match(ready.json.parts.storage!, /disk is full/);

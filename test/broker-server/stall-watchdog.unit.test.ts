@@ -62,7 +62,7 @@ test('a job that has not moved for STALL_AFTER_S while its printer is online is 
 });
 
 test('a job still stalled after several tries is shown with its printer, with the time and the agent’s reason; it clears once it moves', async (t) => {
-  const { store, printers, dispatcher, watchdog, sentJob } = await setup(t);
+  const { store, printers, dispatcher, watchdog, metrics, sentJob } = await setup(t);
   await printers.recordStatus('p1', {
     state: 'online',
     printer: 'ok',
@@ -86,6 +86,7 @@ test('a job still stalled after several tries is shown with its printer, with th
   const shown = (await printers.get('p1'))!;
   assert.deepEqual(shown.stalled, { count: 1, firstJobId: stuck.id, since: store.jobs.get(stuck.id)!.updatedAt });
   assert.equal(shown.fault?.code, 'disk-full', 'with the reason the agent gives');
+  assert.match(await metrics.text(), /printhop_printer_degraded\{printer="p1",fault="disk-full"\} 1/);
   assert.deepEqual(announced, [1], 'the page heard of it');
 
   await store.transition({ id: stuck.id, to: 'received', at: new Date() });

@@ -29,7 +29,7 @@ const PROBE_BYTES = 64 * 1024;
 export class StorageHealth {
   readonly name = 'storage health';
   private readonly log: Logger;
-  private episode: { fault: 'disk-full' | 'read-only'; since: string; refused: number } | null = null;
+  private episode: { fault: 'disk-full' | 'read-only'; since: string; refused: number; lastAt: number } | null = null;
   private probeTimer: NodeJS.Timeout | null = null;
   private probing = false;
 
@@ -56,9 +56,10 @@ export class StorageHealth {
     if (!fault) return false;
     if (this.episode) {
       this.episode.refused++;
+      this.episode.lastAt = Date.now();
       return true;
     }
-    this.episode = { fault, since: new Date().toISOString(), refused: 1 };
+    this.episode = { fault, since: new Date().toISOString(), refused: 1, lastAt: Date.now() };
     this.log.error(
       { err, fault, dataDir: this.options.dataDir ?? undefined },
       'the server cannot store jobs (its disk is full or read-only): POST /print answers 503 and /readyz fails until it can',
@@ -80,9 +81,13 @@ export class StorageHealth {
     this.log.info({ since, refused, fault }, 'the server can store jobs again');
   }
 
-  /** For /readyz: why writes fail, or null. */
+  /**
+   * For /readyz: why writes fail, or null. Without a folder to probe (PostgreSQL), only for Retry-After after
+   * the last refusal: a load balancer then sends traffic again, and the next write says whether space is back.
+   */
   problem(): string | null {
     if (!this.episode) return null;
+    if (!this.options.dataDir && Date.now() - this.episode.lastAt > this.retryAfterS * 1000) return null;
     return this.episode.fault === 'disk-full'
       ? `cannot store jobs: the disk is full (since ${this.episode.since})`
       : `cannot store jobs: the disk is read-only (since ${this.episode.since})`;

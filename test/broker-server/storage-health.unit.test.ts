@@ -23,6 +23,11 @@ test('an episode: logged once however many writes it refuses, /readyz says why, 
   assert.equal(storage.problem(), null);
   for (let i = 0; i < 5; i++) assert.equal(storage.failed(full), true);
   assert.match(storage.problem() ?? '', /disk is full/);
+  const lapsed = new StorageHealth(captureLogger().log, { dataDir: null, retryAfterS: 0 });
+  lapsed.failed(full);
+  const until = Date.now() + 5;
+  while (Date.now() <= until); // past Retry-After (0 s)
+  assert.equal(lapsed.problem(), null, 'nothing to probe (PostgreSQL): ready again after Retry-After, to try');
   storage.succeeded();
   assert.equal(storage.problem(), null);
   const said = entries().map((e) => e.msg);

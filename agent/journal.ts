@@ -103,6 +103,10 @@ export class Journal implements JobJournal {
   private compactTimer: NodeJS.Timeout | null = null;
   /** While the file is being rewritten, writes wait for it. */
   private compacting: Promise<void> | null = null;
+  /** Bytes of the file known to end with a whole line: a failed write is cut back to it. */
+  private goodLength = 0;
+  /** A failed write could not be cut back: the next write starts on a new line, so a torn one stays alone. */
+  private torn = false;
   readonly path: string;
 
   constructor(
@@ -123,8 +127,11 @@ export class Journal implements JobJournal {
     if (tightenExisting([this.path]).length)
       this.log.warn({ file: this.path }, 'the journal was readable by other users; its mode is now 0600');
     await this.replay();
-    await this.compact();
-    this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
+    // A full disk at start-up: the journal stays as it is (every line valid), and the agent starts all the same.
+    await this.compact().catch((err: unknown) =>
+      this.log.warn({ err, file: this.path }, 'journal not compacted at start-up; kept as it is'),
+    );
+    await this.open();
     // An agent that runs for months must not grow its journal for months.
     const every = Math.max(1000, Math.min(this.retentionMs, COMPACT_EVERY_MAX_MS));
     this.compactTimer = setInterval(() => {
@@ -143,13 +150,18 @@ export class Journal implements JobJournal {
       try {
         await this.compact();
       } finally {
-        this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
+        await this.open();
       }
     })().finally(() => {
       this.compacting = null;
     });
     await this.compacting;
     if (this.pending.length) await this.flush();
+  }
+
+  private async open(): Promise<void> {
+    this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
+    this.goodLength = (await this.file.stat()).size;
   }
 
   async stop(): Promise<void> {
@@ -183,15 +195,25 @@ export class Journal implements JobJournal {
     extra: { job?: JobMessage; error?: string } = {},
   ): Promise<JournalEntry> {
     const at = new Date().toISOString();
-    const entry = nextEntry(this.entries.get(key), key, id, state, at, extra);
+    const previous = this.entries.get(key);
+    const entry = nextEntry(previous, key, id, state, at, extra);
     this.entries.set(key, entry);
-    await this.append({
-      ...keyFields(key, id),
-      state,
-      at,
-      ...(extra.job ? { job: extra.job } : {}),
-      ...(extra.error ? { error: extra.error } : {}),
-    });
+    try {
+      await this.append({
+        ...keyFields(key, id),
+        state,
+        at,
+        ...(extra.job ? { job: extra.job } : {}),
+        ...(extra.error ? { error: extra.error } : {}),
+      });
+    } catch (err) {
+      // Not on disk, so not known: a job whose `received` failed is taken again, not taken for seen.
+      if (this.entries.get(key) === entry) {
+        if (previous) this.entries.set(key, previous);
+        else this.entries.delete(key);
+      }
+      throw err;
+    }
     return entry;
   }
 
@@ -232,10 +254,16 @@ export class Journal implements JobJournal {
         try {
           const file = this.file;
           if (!file) throw new Error('journal is not open');
-          await file.write(lines.join(''));
+          const bytes = Buffer.from((this.torn ? '\n' : '') + lines.join(''));
+          // A full disk can take part of a write: the rest is written (and fails) or the part is cut off below.
+          for (let done = 0; done < bytes.length;)
+            done += (await file.write(bytes, done, bytes.length - done)).bytesWritten;
           await file.datasync();
+          this.goodLength += bytes.length;
+          this.torn = false;
           for (const w of waiting) w.resolve();
         } catch (err) {
+          await this.cutBack();
           for (const w of waiting) w.reject(err);
         }
       }
@@ -243,6 +271,20 @@ export class Journal implements JobJournal {
       this.flushing = null;
     });
     return this.flushing;
+  }
+
+  /** After a failed write: the file back to its last whole line, so that no torn line joins the next one. */
+  private async cutBack(): Promise<void> {
+    try {
+      await this.file?.truncate(this.goodLength);
+      this.torn = false;
+    } catch (err) {
+      this.torn = true;
+      this.log.warn(
+        { err, file: this.path },
+        'a failed journal write could not be cut back; the next one starts a new line',
+      );
+    }
   }
 
   private async replay(): Promise<void> {
@@ -300,10 +342,15 @@ export class Journal implements JobJournal {
     const handle = await fsp.open(tmp, 'w', PRIVATE_FILE_MODE);
     try {
       await handle.chmod(PRIVATE_FILE_MODE);
-      await handle.write(lines.join(''));
+      await handle.writeFile(lines.join(''));
       await handle.datasync();
+    } catch (err) {
+      // A full disk: the half-written copy goes, so that it holds no space the journal needs.
+      await handle.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
     } finally {
-      await handle.close();
+      await handle.close().catch(() => undefined);
     }
     await fsp.rename(tmp, this.path);
     // Windows cannot fsync a directory (EPERM); NTFS journals the rename itself.

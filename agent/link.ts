@@ -61,6 +61,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   readonly identity: AgentIdentity = { instance: randomUUID(), host: os.hostname() };
   /** Set while the broker refuses this agent because another one holds the printer's session. */
   private refused = false;
+  /** The test-only fault hook (config.testDropJobs): job messages still to drop after their PUBACK. */
+  private dropJobs: number;
 
   constructor(
     private readonly config: AgentConfig,
@@ -70,6 +72,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   ) {
     super();
     this.log = log.child({ module: 'link', printerId: config.printerId });
+    this.dropJobs = config.testDropJobs ?? 0;
   }
 
   private will(takeover: boolean): Buffer {
@@ -127,6 +130,12 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     client.handleMessage = (packet, done) => {
       if (packet.cmd !== 'publish') return done();
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      if (this.dropJobs > 0 && packet.qos === 1 && packet.messageId !== undefined) {
+        this.dropJobs--;
+        this.log.warn({ topic: packet.topic }, 'test fault hook: job message dropped after its PUBACK');
+        sendPuback(client, packet.messageId);
+        return done(PUBACK_SENT_BY_LINK);
+      }
       const taken = onJob(payload);
       const { messageId } = packet;
       if (packet.qos !== 1 || messageId === undefined) {

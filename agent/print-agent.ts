@@ -9,12 +9,21 @@ import type { Logger } from '../config/logger';
 import {
   type AckStatus,
   JOB_PROTOCOL,
+  type AgentFault,
+  type AgentFaultCode,
   type JobMessage,
   parseJobMessage,
   type StatusMessage,
 } from '../protocol/messages';
 import type { Part } from '../config/lifecycle';
-import { FINAL_JOURNAL_STATES, isLegacyKey, type JobJournal, type JournalEntry, legacyKey } from './journal';
+import {
+  FINAL_JOURNAL_STATES,
+  isLegacyKey,
+  type JobJournal,
+  type JournalEntry,
+  type JournalState,
+  legacyKey,
+} from './journal';
 import type { AgentLink } from './link';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
@@ -35,7 +44,28 @@ const WAITING_RECHECK_MS = 2000;
 /** A printed job updates the retained status (last job, journal size) at most this often. */
 const STATUS_AFTER_JOB_MS = 2000;
 
+/** A journal write that failed is tried again after this, doubling up to JOURNAL_RETRY_MAX_MS (issue 25). */
+export const JOURNAL_RETRY_MIN_MS = 100;
+export const JOURNAL_RETRY_MAX_MS = 2000;
+
 const ackStatusOf = (entry: JournalEntry): AckStatus => (entry.state === 'printing' ? 'received' : entry.state);
+
+/** What a failed journal write means, in the status's words. */
+export function journalFaultOf(err: unknown): { code: AgentFaultCode; words: string } {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return { code: 'disk-full', words: `the disk is full (${code})` };
+    case 'EROFS':
+      return { code: 'disk-read-only', words: 'the disk is read-only (EROFS)' };
+    case 'EACCES':
+    case 'EPERM':
+      return { code: 'disk-denied', words: `the agent may not write there (${code})` };
+    default:
+      return { code: 'journal-error', words: (err as Error | undefined)?.message ?? String(err) };
+  }
+}
 
 export class PrintAgent implements Part {
   readonly name = 'print agent';
@@ -60,6 +90,21 @@ export class PrintAgent implements Part {
   private idleTimer: NodeJS.Timeout | null = null;
   /** The next job, whose `printing` line went to disk in the same sync as the last job's `printed`. */
   private printingAlready: string | null = null;
+  private printerProblemSince: string | null = null;
+  /** The journal cannot be written; cleared by the first write that succeeds with nothing else waiting. */
+  private journalFault: AgentFault | null = null;
+  /** Journal writes waiting to be tried again: jobs not yet taken, or steps of the job being printed. */
+  private journalWaiting = 0;
+  /** The printer took no bytes within PRINTER_TIMEOUT_MS; cleared by the next write that goes through. */
+  private printerStalled: AgentFault | null = null;
+  /** Jobs being taken (journal `received` under way or waiting), so that a repeat joins the first. */
+  private readonly taking = new Map<string, Promise<void>>();
+  /** The last job taken, so that jobs are queued for the printer in the order they came. */
+  private lastTake: Promise<unknown> = Promise.resolve();
+  private readonly pauses = new Set<() => void>();
+  private journalTry: Promise<void> | null = null;
+  private journalTries = 0;
+  private statusQueued = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -78,9 +123,16 @@ export class PrintAgent implements Part {
     for (const entry of this.journal.all()) {
       if (entry.state === 'printing') {
         // Bytes may have reached the paper before the crash: a person decides, never an automatic reprint.
-        await this.journal.record(entry.key, entry.id, 'interrupted', {
-          error: 'the agent stopped while this job was printing; it may be partly printed',
-        });
+        const error = 'the agent stopped while this job was printing; it may be partly printed';
+        try {
+          await this.journal.record(entry.key, entry.id, 'interrupted', { error });
+        } catch {
+          // The journal cannot be written yet (a full disk): recorded, and acknowledged, as soon as it can.
+          void this.recordDurably(entry.key, entry.id, 'interrupted', { error }).then(
+            (done) => this.sendAck(done),
+            () => undefined,
+          );
+        }
         this.log.warn({ jobId: entry.id, uid: entry.key }, 'job was printing when the agent stopped: interrupted');
       } else if (entry.state === 'received' && !isLegacyKey(entry.key)) {
         // (One from before job uids waits for the server to send its job again: adoptLegacy.)
@@ -99,6 +151,7 @@ export class PrintAgent implements Part {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const wake of this.pauses) wake();
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.statusAfterJob) clearTimeout(this.statusAfterJob);
     this.wakeRetry?.();
@@ -129,6 +182,17 @@ export class PrintAgent implements Part {
       );
       return;
     }
+    // Delivered again while the first copy is still being admitted (its journal line may wait for the disk):
+    // it joins the first, so a uid is taken once and acknowledged then.
+    const taking = this.taking.get(uid);
+    if (taking) return taking;
+    const admission = this.admit(job, uid).finally(() => this.taking.delete(uid));
+    this.taking.set(uid, admission);
+    return admission;
+  }
+
+  /** A job seen before is answered with its latest ack; one too old to know is `interrupted`; a new one is taken. */
+  private async admit(job: JobMessage, uid: string): Promise<void> {
     const known = this.journal.get(uid) ?? (await this.adoptLegacy(job, uid));
     if (known) {
       this.log.info({ jobId: job.id, uid, state: known.state }, 'job already seen: not printed again, ack re-sent');
@@ -143,11 +207,25 @@ export class PrintAgent implements Part {
         { jobId: job.id, uid, createdAt: job.createdAt },
         'job too old to know whether it was printed: interrupted',
       );
-      const entry = await this.journal.record(uid, job.id, 'interrupted', { error });
+      const entry = await this.recordDurably(uid, job.id, 'interrupted', { error });
       setImmediate(() => void this.sendAck(entry));
       return;
     }
-    const entry = await this.journal.record(uid, job.id, 'received', { job });
+    return this.take(job, uid);
+  }
+
+  /**
+   * Journals a new job `received`, waiting as long as the journal cannot be written (the broker holds the
+   * job until then: no PUBACK), and queues it for the printer after the jobs that came before it.
+   */
+  private async take(job: JobMessage, uid: string): Promise<void> {
+    const before = this.lastTake;
+    const taken = this.recordDurably(uid, job.id, 'received', { job }).then(async (entry) => {
+      await before;
+      return entry;
+    });
+    this.lastTake = taken.catch(() => undefined);
+    const entry = await taken;
     this.log.info({ jobId: job.id, uid, chars: job.content.length }, 'job received');
     setImmediate(() => {
       void this.sendAck(entry);
@@ -165,13 +243,109 @@ export class PrintAgent implements Part {
     const legacy = this.journal.get(legacyKey(job.id));
     if (!legacy || Date.parse(job.createdAt) > Date.parse(legacy.at)) return undefined;
     const state = legacy.state === 'printing' ? 'interrupted' : legacy.state;
-    const entry = await this.journal.record(uid, job.id, state, {
+    const entry = await this.recordDurably(uid, job.id, state, {
       ...(state === 'received' ? { job } : {}),
       ...(legacy.error ? { error: legacy.error } : {}),
     });
     this.log.info({ jobId: job.id, uid, state }, 'job known from the journal of before job uids');
     if (state === 'received') this.enqueue(uid);
     return entry;
+  }
+
+  /**
+   * Records a state, trying again with backoff while the journal cannot be written (disk full, read-only,
+   * permissions): the status says why meanwhile. Rejects only when the agent stops first.
+   */
+  private async recordDurably(
+    key: string,
+    id: number,
+    state: JournalState,
+    extra: { job?: JobMessage; error?: string } = {},
+  ): Promise<JournalEntry> {
+    let waited = false;
+    const wait = async (err: unknown) => {
+      if (!waited) {
+        waited = true;
+        this.journalWaiting++;
+        this.statusSoon();
+      }
+      if (!this.stopping) await this.nextJournalTry();
+      if (this.stopping) {
+        this.journalWaiting--;
+        throw err;
+      }
+    };
+    // While the journal is failing, a new write waits its turn: every waiting one is tried together, in order.
+    if (this.journalFault) await wait(new Error('the agent stopped while the journal could not be written'));
+    for (;;) {
+      try {
+        const entry = await this.journal.record(key, id, state, extra);
+        if (waited) this.journalWaiting--;
+        if (this.journalFault && this.journalWaiting === 0) this.clearJournalFault();
+        else if (waited) this.statusSoon();
+        return entry;
+      } catch (err) {
+        this.noteJournalFault(err, id, state);
+        await wait(err);
+      }
+    }
+  }
+
+  /**
+   * One timer for every write waiting for the journal: they wake in the same turn, in the order they
+   * started waiting, so their lines go to disk together, in that order, in one write. Backoff from
+   * JOURNAL_RETRY_MIN_MS doubling to JOURNAL_RETRY_MAX_MS, reset once the journal can be written.
+   */
+  private nextJournalTry(): Promise<void> {
+    this.journalTry ??= this.pause(
+      Math.min(JOURNAL_RETRY_MAX_MS, JOURNAL_RETRY_MIN_MS * 2 ** Math.min(this.journalTries++, 10)),
+    ).finally(() => {
+      this.journalTry = null;
+    });
+    return this.journalTry;
+  }
+
+  private noteJournalFault(err: unknown, id: number, state: JournalState): void {
+    const { code, words } = journalFaultOf(err);
+    const detail = `cannot write the journal: ${words}; jobs wait on this PC and go on as soon as it can be written`;
+    if (this.journalFault?.detail !== detail) {
+      this.log.error(
+        { jobId: id, state, err, code },
+        'cannot write the journal; jobs wait until it can be written (reported in the status)',
+      );
+      this.journalFault = { code, detail, since: this.journalFault?.since ?? new Date().toISOString() };
+    }
+    this.statusSoon();
+  }
+
+  private clearJournalFault(): void {
+    this.log.info({ since: this.journalFault?.since }, 'the journal can be written again; waiting jobs go on');
+    this.journalFault = null;
+    this.journalTries = 0;
+    this.statusSoon();
+  }
+
+  /** One status publication for the changes of one turn of the event loop. */
+  private statusSoon(): void {
+    if (this.statusQueued) return;
+    this.statusQueued = true;
+    setImmediate(() => {
+      this.statusQueued = false;
+      if (!this.stopping) this.link.updateStatus(this.currentStatus());
+    });
+  }
+
+  /** A wait that stop() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.pauses.add(wake);
+    });
   }
 
   private enqueue(key: string): void {
@@ -272,16 +446,20 @@ export class PrintAgent implements Part {
       if (!connection) return;
     }
 
-    if (!alreadyPrinting) await this.journal.record(key, id, 'printing');
+    if (!alreadyPrinting) await this.recordDurably(key, id, 'printing');
     let printerJob: string | undefined;
     try {
       printerJob = (await connection.write(bytes, { id }))?.reference;
+      if (this.printerStalled) this.setPrinterStalled(null);
       // A close that fails (a network printer resetting the connection) means the printer may not have
       // taken every byte the system accepted: not a `printed` we can vouch for.
       if (connection !== this.held) await connection.close();
     } catch (err) {
       const reason = `printing failed after it started; the receipt may be partly printed: ${(err as Error).message}`;
       this.log.error({ jobId: id, error: reason }, 'job interrupted');
+      // A printer that accepts a connection and never takes the bytes: said in the status until one goes through.
+      if (/timed out/.test((err as Error).message))
+        this.setPrinterStalled(`the printer takes no more data: ${(err as Error).message}`);
       if (connection === this.held) this.held = null;
       await connection.close().catch(() => undefined);
       await this.finish(entry, 'interrupted', reason);
@@ -295,8 +473,8 @@ export class PrintAgent implements Part {
     if (next !== undefined) {
       this.printingAlready = next;
       const [done] = await Promise.all([
-        this.journal.record(key, id, 'printed'),
-        this.journal.record(next, this.journal.get(next)!.id, 'printing'),
+        this.recordDurably(key, id, 'printed'),
+        this.recordDurably(next, this.journal.get(next)!.id, 'printing'),
       ]);
       void this.sendAck(done, printerJob);
     } else {
@@ -361,7 +539,7 @@ export class PrintAgent implements Part {
     error?: string,
     printerJob?: string,
   ): Promise<void> {
-    const entry = await this.journal.record(key, id, state, error ? { error } : {});
+    const entry = await this.recordDurably(key, id, state, error ? { error } : {});
     void this.sendAck(entry, printerJob);
   }
 
@@ -447,8 +625,39 @@ export class PrintAgent implements Part {
     this.link.updateStatus(this.currentStatus());
   }
 
+  /** The first thing that keeps jobs from moving: the journal, then the printer. */
+  private currentFault(): AgentFault | null {
+    if (this.journalFault)
+      return { ...this.journalFault, ...(this.journalWaiting ? { waiting: this.journalWaiting } : {}) };
+    if (this.printerStalled) return this.printerStalled;
+    if (this.printerProblem)
+      return {
+        code: 'printer-unavailable',
+        detail: this.printerProblem,
+        since: this.printerProblemSince ?? new Date().toISOString(),
+      };
+    return null;
+  }
+
+  private setPrinterStalled(detail: string | null): void {
+    if (detail === this.printerStalled?.detail || (!detail && !this.printerStalled)) return;
+    if (detail) {
+      this.log.warn({ error: detail, printer: this.transport.description }, 'the printer takes no more data');
+      this.printerStalled = {
+        code: 'printer-stalled',
+        detail,
+        since: this.printerStalled?.since ?? new Date().toISOString(),
+      };
+    } else {
+      this.log.info({ printer: this.transport.description }, 'the printer takes data again');
+      this.printerStalled = null;
+    }
+    this.statusSoon();
+  }
+
   private currentStatus(): StatusMessage {
     const condition = this.condition;
+    const fault = this.currentFault();
     return {
       state: 'online',
       printer: this.printerProblem ? 'unavailable' : (condition?.condition ?? 'ok'),
@@ -464,11 +673,14 @@ export class PrintAgent implements Part {
       uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),
       journalSize: this.journal.size,
       ...(this.lastJob ? { lastJob: this.lastJob } : {}),
+      health: fault ? 'degraded' : 'ok',
+      ...(fault ? { fault } : {}),
     };
   }
 
   private setPrinterProblem(problem: string | null): void {
     if (problem === this.printerProblem) return;
+    this.printerProblemSince = problem ? (this.printerProblemSince ?? new Date().toISOString()) : null;
     this.printerProblem = problem;
     if (!problem && this.condition?.condition === 'unavailable') this.condition = null; // it opened after all
     if (problem) this.log.warn({ error: problem }, 'printer unavailable');

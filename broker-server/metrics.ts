@@ -8,6 +8,7 @@ import client from 'prom-client';
 import { FINAL_STATUSES } from '../protocol/states';
 import type { JobService, PrintJob } from './jobs/job-service';
 import type { PrinterRegistry } from './printers/printer-registry';
+import type { StallWatchdog } from './jobs/stall-watchdog';
 
 export interface MetricSources {
   jobs: JobService;
@@ -16,6 +17,8 @@ export interface MetricSources {
   /** Clients of the embedded broker; null with an external broker. */
   brokerClients: () => number | null;
   observeCommits?: (observer: (seconds: number) => void) => void;
+  /** The stall watchdog (jobs/stall-watchdog.ts). */
+  stalls?: Pick<StallWatchdog, 'on' | 'stalledCounts'>;
 }
 
 export class ServerMetrics {
@@ -91,6 +94,33 @@ export class ServerMetrics {
       },
     });
     new client.Gauge({
+      name: 'printhop_printer_degraded',
+      help: "What keeps an online printer's agent from moving jobs (disk-full, printer-stalled...): 1 for its current fault",
+      labelNames: ['printer', 'fault'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        for (const p of await sources.printers.list())
+          if (p.health === 'degraded') this.set({ printer: p.id, fault: p.fault?.code ?? 'unknown' }, 1);
+      },
+    });
+    const stalled = new client.Counter({
+      name: 'printhop_jobs_stalled_total',
+      help: 'Jobs published again by the stall watchdog because they had not moved for STALL_AFTER_S (each try)',
+      labelNames: ['printer'],
+      registers: [r],
+    });
+    new client.Gauge({
+      name: 'printhop_jobs_stalled',
+      help: 'Jobs of an online printer the stall watchdog has published again and that have not moved since',
+      labelNames: ['printer'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [printer, n] of sources.stalls?.stalledCounts() ?? []) this.set({ printer }, n);
+      },
+    });
+    new client.Gauge({
       name: 'printhop_live_clients',
       help: 'Open live streams: the page (GET /events) and the JSON event stream (GET /jobs/events)',
       labelNames: ['stream'],
@@ -120,6 +150,7 @@ export class ServerMetrics {
     });
     sources.jobs.on('ack', ({ applied }) => acks.inc({ result: applied ? 'applied' : 'ignored' }));
     sources.observeCommits?.((seconds) => commits.observe(seconds));
+    sources.stalls?.on('stalled', ({ printerId }) => stalled.inc({ printer: printerId }));
   }
 
   contentType(): string {

@@ -22,6 +22,7 @@ import { createApp, PUBLIC_DIR } from './http/app';
 import { HttpListener } from './http/http-server';
 import { LiveUpdates } from './http/live-updates';
 import { Dispatcher } from './jobs/dispatcher';
+import { StallWatchdog } from './jobs/stall-watchdog';
 import { JobIntake } from './jobs/job-intake';
 import { JobService } from './jobs/job-service';
 import { RemoteJobFeed } from './jobs/remote-job-feed';
@@ -31,6 +32,7 @@ import { apiKeyLimiter } from './http/api-keys';
 import { Idempotency } from './http/idempotency';
 import { SqlApiKeyStore } from './store/api-key-store';
 import { SqlIdempotencyStore } from './store/idempotency-store';
+import { StorageHealth } from './store/storage-health';
 import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
 import { StreamLimits } from './http/stream-limits';
@@ -51,6 +53,7 @@ export interface RunningServer {
   readonly jobs: JobService;
   readonly printers: PrinterRegistry;
   readonly dispatcher: Dispatcher;
+  readonly watchdog: StallWatchdog;
   /** The embedded broker, or null when the server uses an external one. */
   readonly broker: EmbeddedBroker | null;
   readonly bus: MessageBus;
@@ -84,6 +87,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const store = db.createJobStore(instanceId);
   const { changes, claims } = clusterLinks(config, instanceId, log);
   const jobs = new JobService(store, log);
+  // A full DATA_DIR: 503 and /readyz failing until a write (or, on SQLite, a probe) goes through again.
+  const storage = new StorageHealth(log, { dataDir: config.databaseUrl ? null : config.dataDir });
+  jobs.on('stored', () => storage.succeeded());
   const accounts = mqttAccounts(config, log);
   const { mqttLimits } = config;
   const throttle = new AuthThrottle(
@@ -153,7 +159,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       { module: 'server', file: admin.file },
       'the admin password file was readable by others; its mode is now 0600',
     );
-  const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims, republishStaleMs: config.republishStaleMs });
+  const dispatcher = new Dispatcher(bus, jobs, printers, log, { claims });
+  const watchdog = new StallWatchdog(jobs, printers, dispatcher, log, { stallAfterMs: config.stallAfterMs });
   const live = new LiveUpdates(
     jobs,
     printers,
@@ -170,6 +177,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     printers,
     live,
     brokerClients: () => broker?.clientCount ?? null,
+    stalls: watchdog,
     observeCommits: store.observeCommits?.bind(store),
   });
   const hostCheck = new HostCheck(config.allowedHosts);
@@ -224,12 +232,14 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     idempotency,
     webhooks: webhookStore,
     log,
+    storage,
     operations: {
       metrics,
       metricsToken: config.metricsToken,
       checks: [
         { name: 'database', check: async () => (db.migrated ? await db.ping() : 'migrations have not run yet') },
         { name: 'broker', check: () => (broker ?? external)!.notReady() },
+        { name: 'storage', check: () => storage.problem() },
       ],
     },
     admin: {
@@ -310,8 +320,14 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         }),
       () => dispatcher.stop(),
     ),
+    watchdog,
     // After the dispatcher (it sends what it committed) and before HTTP; stopped after HTTP, before the database.
     webhooks,
+    part(
+      'storage health',
+      () => undefined,
+      () => storage.stop(),
+    ),
     http,
     part(
       'live updates',
@@ -340,6 +356,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     jobs,
     printers,
     dispatcher,
+    watchdog,
     broker,
     bus,
     accounts,

@@ -22,10 +22,11 @@ export const serverDefaults = {
   /** `postgres://user:password@host:5432/db`: PostgreSQL instead of the SQLite file in DATA_DIR (needed for several instances). */
   DATABASE_URL: '',
   /**
-   * Unfinished jobs of an online printer not updated for this long are published again (by one
-   * instance): what a crashed instance left unpublished or unacknowledged. 0 turns it off.
+   * The stall watchdog: an unfinished job of an online printer that has not moved for this long (seconds) is
+   * published again, by one instance, then after twice as long each time; it is shown as waiting after two
+   * tries. It finds what a crashed instance left unpublished or unacknowledged, and jobs an agent lost. 0: off.
    */
-  REPUBLISH_STALE_MS: 60_000,
+  STALL_AFTER_S: 60,
   /** Finished jobs (printed, failed, interrupted) older than this are deleted, hourly; 0 keeps them forever. */
   JOB_RETENTION_DAYS: 90,
   /** Printer a job goes to when the request names none. */

@@ -125,7 +125,7 @@ const serverSchema = z.object({
   MQTT_USERNAME: z.string(),
   MQTT_PASSWORD: z.string(),
   DATABASE_URL: databaseUrl,
-  REPUBLISH_STALE_MS: z.coerce.number().int().min(0),
+  STALL_AFTER_S: z.coerce.number().min(0).max(86_400),
   JOB_RETENTION_DAYS: z.coerce.number().min(0),
   EVENT_REPLAY_HOURS: z.coerce
     .number()
@@ -282,8 +282,8 @@ export interface ServerConfig {
   dataDir: string;
   /** PostgreSQL; null: the SQLite file in dataDir. */
   databaseUrl: string | null;
-  /** 0: no re-publication of stale jobs. */
-  republishStaleMs: number;
+  /** The stall watchdog's STALL_AFTER_S, in ms; 0: off. */
+  stallAfterMs: number;
   /** 0: finished jobs are kept forever. */
   jobRetentionDays: number;
   /** How long job changes stay in the event log, for GET /jobs/events' Last-Event-ID and webhooks. */
@@ -368,6 +368,10 @@ export interface ConfiguredTokens {
 }
 
 export function loadServerConfig(env: Env = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  if (env.REPUBLISH_STALE_MS !== undefined && env.REPUBLISH_STALE_MS !== '' && env.STALL_AFTER_S === undefined)
+    throw new ConfigError([
+      `REPUBLISH_STALE_MS=${env.REPUBLISH_STALE_MS}: renamed STALL_AFTER_S, in seconds (the stall watchdog)`,
+    ]);
   const c = load(serverSchema, serverDefaults, env);
   if (c.WEBHOOK_RETRY_MAX_MS < c.WEBHOOK_RETRY_MIN_MS)
     throw new ConfigError([`WEBHOOK_RETRY_MAX_MS=${c.WEBHOOK_RETRY_MAX_MS}: must be at least WEBHOOK_RETRY_MIN_MS`]);
@@ -381,7 +385,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     mqttPassword: c.MQTT_PASSWORD,
     dataDir: path.resolve(c.DATA_DIR),
     databaseUrl: c.DATABASE_URL || null,
-    republishStaleMs: c.REPUBLISH_STALE_MS,
+    stallAfterMs: Math.round(c.STALL_AFTER_S * 1000),
     jobRetentionDays: c.JOB_RETENTION_DAYS,
     eventReplayHours: c.EVENT_REPLAY_HOURS,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
@@ -448,6 +452,11 @@ export interface AgentConfig {
   logLevel: string;
   /** A job longer than this once laid out is refused (`failed`), never cut. */
   receiptMaxLines: number;
+  /**
+   * Test-only fault hook (`PRINTHOP_TEST_DROP_JOBS`, not a setting): the link drops this many job messages
+   * right after their PUBACK, as a lost job would be, for the server's stall watchdog to find (issue 25).
+   */
+  testDropJobs?: number;
 }
 
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
@@ -473,8 +482,16 @@ export function loadAgentConfig(env: Env = process.env, overrides: Partial<Agent
     timeZone: c.TZ || undefined,
     logLevel: c.LOG_LEVEL,
     receiptMaxLines: c.RECEIPT_MAX_LINES,
+    ...testFaults(env),
     ...overrides,
   };
+}
+
+function testFaults(env: Env): Pick<AgentConfig, 'testDropJobs'> {
+  const drop = env.PRINTHOP_TEST_DROP_JOBS;
+  if (drop === undefined || drop === '') return {};
+  if (!/^\d{1,6}$/.test(drop)) throw new ConfigError([`PRINTHOP_TEST_DROP_JOBS=${drop}: must be a whole number`]);
+  return { testDropJobs: Number(drop) };
 }
 
 /** What the virtual printer can answer to a status request; `silent` answers nothing. */

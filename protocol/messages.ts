@@ -92,6 +92,42 @@ export const agentIdentitySchema = z.object({
 });
 export type AgentIdentity = z.infer<typeof agentIdentitySchema>;
 
+/**
+ * What keeps an agent from moving jobs, in its own words (issue 25): its journal cannot be written, the
+ * printer cannot be opened or stopped taking bytes. Any other word from a newer agent is kept as it is.
+ */
+export const AGENT_FAULT_CODES = [
+  'disk-full',
+  'disk-read-only',
+  'disk-denied',
+  'journal-error',
+  'printer-unavailable',
+  'printer-stalled',
+] as const;
+export type AgentFaultCode = (typeof AGENT_FAULT_CODES)[number];
+
+/** The French words the page shows next to the printer. */
+export const AGENT_FAULT_LABELS_FR: Record<AgentFaultCode, string> = {
+  'disk-full': 'disque plein sur le PC de l’imprimante',
+  'disk-read-only': 'disque en lecture seule sur le PC de l’imprimante',
+  'disk-denied': 'journal non modifiable (droits) sur le PC de l’imprimante',
+  'journal-error': 'journal de l’agent impossible à écrire sur le PC de l’imprimante',
+  'printer-unavailable': 'imprimante injoignable',
+  'printer-stalled': 'l’imprimante ne prend plus les données',
+};
+
+export const agentFaultSchema = z.object({
+  /** An AgentFaultCode; any other word from a newer agent is kept as it is. */
+  code: z.string().max(64),
+  /** In plain words, in English: what is wrong and what it holds up. */
+  detail: z.string().max(500),
+  /** Since when. */
+  since: isoDate,
+  /** Jobs it holds up on the agent (taken again once the cause goes). */
+  waiting: z.number().int().min(0).optional(),
+});
+export type AgentFault = z.infer<typeof agentFaultSchema>;
+
 export const statusMessageSchema = z.object({
   state: z.enum(PRINTER_STATES),
   agent: agentIdentitySchema.optional(),
@@ -110,6 +146,12 @@ export const statusMessageSchema = z.object({
   journalSize: z.number().int().min(0).optional(),
   /** The last job printed: its id, when, and how long it took from its arrival to the paper (ms). */
   lastJob: z.object({ id: jobId, at: isoDate, ms: z.number().int().min(0) }).optional(),
+  /**
+   * `degraded` while something keeps the agent from moving jobs (issue 25; older agents send none): `fault`
+   * says what, and both clear by themselves once the cause goes. Older servers ignore both fields.
+   */
+  health: z.enum(['ok', 'degraded']).optional(),
+  fault: agentFaultSchema.optional(),
 });
 export type StatusMessage = z.infer<typeof statusMessageSchema>;
 

@@ -83,6 +83,33 @@ export const Printer = z
         description:
           'A second agent started with this printer’s id and token: `refused` while `holder` is connected, or `taken-over` (started with --takeover: it replaced `holder`, whose unfinished jobs ended interrupted). The last one since the server started; null if none',
       }),
+    health: z.enum(['ok', 'degraded']).nullable().meta({
+      description:
+        'While online: `degraded` when something keeps the agent from moving jobs (`fault` says what); null for older agents and while offline',
+    }),
+    fault: z
+      .looseObject({
+        code: z.string().meta({
+          description:
+            '`disk-full`, `disk-read-only`, `disk-denied`, `journal-error` (its journal cannot be written), `printer-unavailable`, `printer-stalled` (takes no bytes)',
+        }),
+        detail: z.string().meta({ description: 'In plain words, from the agent' }),
+        since: z.string(),
+        waiting: z.number().int().optional().meta({ description: 'Jobs it holds up on the agent' }),
+      })
+      .nullable()
+      .meta({ description: 'What keeps the agent from moving jobs; clears by itself when the cause goes' }),
+    stalled: z
+      .object({
+        count: z.number().int(),
+        firstJobId: jobId,
+        since: time,
+      })
+      .nullable()
+      .meta({
+        description:
+          'Jobs published again several times without moving (STALL_AFTER_S): how many, the oldest, and since when',
+      }),
   })
   .meta({ id: 'Printer' });
 

@@ -8,7 +8,7 @@ import type { PrinterRegistry } from '../printers/printer-registry';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ApiKeyStore } from '../store/api-key-store';
 import { authenticate, limitJobCreation } from './api-keys';
-import { errorHandler, HttpError } from './errors';
+import { errorHandler, type ErrorHandlerOptions, HttpError } from './errors';
 import type { Idempotency } from './idempotency';
 import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
@@ -62,6 +62,8 @@ export interface AppOptions {
   };
   /** /healthz, /readyz, /metrics. */
   operations: OperationsOptions;
+  /** The server's own disk: writes it refuses answer 503 (store/storage-health.ts). */
+  storage?: ErrorHandlerOptions['storage'];
   /** The admin section; absent: none (tests of other parts). */
   admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens'>;
 }
@@ -121,7 +123,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(webhookRoutes(ctx));
   app.use(openApiRoutes());
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
-  app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog }));
+  app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog, storage: options.storage }));
   return app;
 }
 

@@ -2,6 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../config/logger';
 import { JobError } from '../jobs/job-service';
+import type { StorageHealth } from '../store/storage-health';
 import { isHtmx, isPlainForm } from './responses';
 import { frenchNumber } from './validation';
 import { errorMessage } from './views';
@@ -23,23 +24,39 @@ export interface ErrorHandlerOptions {
   /** The page with the error shown, for a form posted without JavaScript. */
   renderPage: (state: { error: string; content: string; printerId: string | undefined }) => Promise<string>;
   log: Logger;
+  /** The server's own disk: a write it refused is a 503 with Retry-After, logged once per episode there. */
+  storage?: Pick<StorageHealth, 'failed' | 'retryAfterS'>;
 }
+
+/** What the page says when the server's disk refuses the job. */
+const STORAGE_FULL_FR =
+  'Le serveur ne peut pas enregistrer la tâche : son disque est plein. Elle n’a pas été enregistrée ; réessayez dans un moment.';
 
 export function errorHandler(options: ErrorHandlerOptions) {
   return async (err: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
-    const { status, message, details } = toHttpError(err, options.bodyLimitBytes);
-    if (status >= 500) options.log.error({ err, method: req.method, path: req.path }, 'request failed');
+    const storageFull = options.storage?.failed(err) ?? false;
+    const retryAfterS = options.storage?.retryAfterS ?? 30;
+    const { status, message, details } = storageFull
+      ? {
+          status: 503,
+          message: `the server cannot store jobs right now (its disk is full or read-only); nothing was stored, try again in ${retryAfterS} s`,
+          details: { retryAfterSeconds: retryAfterS },
+        }
+      : toHttpError(err, options.bodyLimitBytes);
+    if (storageFull) res.set('Retry-After', String(retryAfterS));
+    if (storageFull) options.log.debug({ method: req.method, path: req.path }, 'request refused: storage full');
+    else if (status >= 500) options.log.error({ err, method: req.method, path: req.path }, 'request failed');
     else options.log.debug({ status, method: req.method, path: req.path, error: message }, 'request refused');
     if (res.headersSent) return;
     if (isHtmx(req)) {
       res
         .status(status)
         .type('html')
-        .send(errorMessage(pageMessage(err, status, options.bodyLimitBytes)).value);
+        .send(errorMessage(storageFull ? STORAGE_FULL_FR : pageMessage(err, status, options.bodyLimitBytes)).value);
     } else if (isPlainForm(req) && req.method === 'POST') {
       // Without JavaScript: the page again, with the error next to the field and the text as typed.
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const error = pageMessage(err, status, options.bodyLimitBytes);
+      const error = storageFull ? STORAGE_FULL_FR : pageMessage(err, status, options.bodyLimitBytes);
       const content = req.path === '/print' && typeof body.content === 'string' ? body.content : '';
       const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
       const rendered = await options.renderPage({ error, content, printerId }).catch(() => null);

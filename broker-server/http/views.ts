@@ -1,6 +1,12 @@
 /** Server-rendered HTML: the page and the fragments htmx swaps into it. Every user value is escaped. */
 import { randomUUID } from 'node:crypto';
-import { MAX_CONTENT_LENGTH, PRINTER_CONDITION_LABELS_FR, type PrinterCondition } from '../../protocol/messages';
+import {
+  AGENT_FAULT_LABELS_FR,
+  type AgentFaultCode,
+  MAX_CONTENT_LENGTH,
+  PRINTER_CONDITION_LABELS_FR,
+  type PrinterCondition,
+} from '../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../protocol/states';
 import type { PrintJob } from '../jobs/job-service';
 import type { PrinterInfo } from '../printers/printer-registry';
@@ -252,7 +258,9 @@ export function printerList(printers: PrinterInfo[], formToken?: string): SafeHt
 function printerItem(p: PrinterInfo, formToken?: string): SafeHtml {
   const condition = p.state === 'online' && p.condition ? p.condition : null;
   const problem = p.state === 'online' && p.detail && p.detail !== 'ok' && p.detail !== p.condition ? p.detail : null;
-  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || (condition && condition !== 'ok') ? ' has-problem' : ''}" data-state="${p.state}">
+  // An unreachable printer is already said by its condition; the agent's other faults are said here.
+  const fault = p.fault && p.fault.code !== 'printer-unavailable' ? p.fault : null;
+  return html`<li id="printer-${p.id}" class="printer state-${p.state}${problem || fault || p.stalled || (condition && condition !== 'ok') ? ' has-problem' : ''}" data-state="${p.state}">
 <span class="dot" aria-hidden="true"></span>
 <span class="printer-id">${p.id}</span>
 <span class="printer-state">${PRINTER_STATE_FR[p.state]}</span>
@@ -265,6 +273,8 @@ ${p.state === 'online' && p.agent ? agentFigures(p.agent) : ''}
 ${condition ? html`<span class="printer-condition condition-${condition}" data-condition="${condition}">${conditionLabel(condition)}</span>` : ''}
 ${problem ? html`<span class="printer-problem">${problem === 'unavailable' ? 'imprimante injoignable' : problem}</span>` : ''}
 ${p.session ? sessionNote(p.session) : ''}
+${fault ? html`<span class="printer-problem printer-fault" data-fault="${fault.code}" title="${fault.detail}">${faultLabel(fault.code)} depuis ${moment(fault.since)}${fault.waiting ? ` · ${frenchNumber(fault.waiting)} tâche${fault.waiting > 1 ? 's' : ''} en attente` : ''}</span>` : ''}
+${p.stalled ? stalledNote(p) : ''}
 <form class="printer-test" method="post" action="/printers/${p.id}/test" hx-post="/printers/${p.id}/test" hx-target="#result">${tokenField(formToken)}
 ${idempotencyField(testKeyField(p.id))}
 <button type="submit" class="secondary" aria-label="Imprimer une page de test sur ${p.id}">Page de test</button>
@@ -315,6 +325,22 @@ export function printersUpdate(printers: PrinterInfo[], defaultPrinterId: string
 export function snapshot(jobs: PrintJob[], printers: PrinterInfo[], defaultPrinterId: string): SafeHtml {
   return html`<hx-partial hx-target="#jobs" hx-swap="innerMorph">${jobList(jobs)}</hx-partial>
 ${printersUpdate(printers, defaultPrinterId)}`;
+}
+
+function faultLabel(code: string): string {
+  return Object.hasOwn(AGENT_FAULT_LABELS_FR, code) ? AGENT_FAULT_LABELS_FR[code as AgentFaultCode] : code;
+}
+
+/** Jobs the watchdog sent again several times without progress: how many, since when, and why (as the agent says). */
+function stalledNote(p: PrinterInfo): SafeHtml {
+  const stalled = p.stalled!;
+  const reason = p.fault
+    ? faultLabel(p.fault.code)
+    : p.condition && p.condition !== 'ok'
+      ? conditionLabel(p.condition)
+      : 'l’agent ne dit pas pourquoi';
+  const jobs = stalled.count > 1 ? `${frenchNumber(stalled.count)} tâches en attente` : 'Une tâche en attente';
+  return html`<span class="printer-problem printer-stalled" data-stalled="${stalled.count}">${jobs} (n°${stalled.firstJobId}) depuis ${moment(stalled.since)} : ${reason}</span>`;
 }
 
 function conditionLabel(condition: string): string {

@@ -1,9 +1,9 @@
 /**
  * Hands jobs to the broker and applies what agents answer: publishes each job with QoS 1, applies
- * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online, at
- * start-up, and when they have not moved for REPUBLISH_STALE_MS (the database, not the broker, is the
- * source of truth). With several instances, a job is published by the instance that accepted it, and
- * each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
+ * acks and printer status, and re-publishes a printer's unfinished jobs when it comes online and at
+ * start-up (the database, not the broker, is the source of truth); jobs that do not move are the stall
+ * watchdog's (stall-watchdog.ts). With several instances, a job is published by the instance that accepted
+ * it, and each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
 import {
@@ -37,10 +37,8 @@ export class Dispatcher {
   /** Publications under way, so that stop() lets them finish before the database closes. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<void> | null = null;
-  /** Jobs the sweep has re-sent: each waits twice as long before the next time (a printer out of paper for an hour keeps its jobs `received`). */
-  private swept = new Map<number, { times: number; next: number }>();
+  /** Told of the jobs a printer's re-publication sends (the stall watchdog leaves them alone for a while). */
+  onRepublish: ((jobs: PrintJob[]) => void) | null = null;
   /**
    * Printers whose agent said, in its last `online` status, that it speaks job protocol 1: it would print
    * our jobs but de-duplicate them by number and answer without uid, so nothing is published to it.
@@ -53,7 +51,7 @@ export class Dispatcher {
     private readonly jobs: JobService,
     private readonly printers: PrinterRegistry,
     log: Logger,
-    private readonly options: { claims?: PrinterClaims; republishStaleMs?: number } = {},
+    private readonly options: { claims?: PrinterClaims } = {},
   ) {
     this.log = log.child({ module: 'dispatcher' });
   }
@@ -79,16 +77,6 @@ export class Dispatcher {
         're-publishing unfinished jobs at start-up',
       );
     await Promise.all(printers.map((printerId) => this.republishFor(printerId)));
-    const staleMs = this.options.republishStaleMs ?? 0;
-    if (staleMs > 0) {
-      this.sweepTimer = setInterval(
-        () => {
-          this.sweeping ??= this.sweep(staleMs).finally(() => (this.sweeping = null));
-        },
-        Math.max(100, Math.floor(staleMs / 2)),
-      );
-      this.sweepTimer.unref();
-    }
   }
 
   /** Lets stop() wait for work that writes to the database. */
@@ -101,8 +89,6 @@ export class Dispatcher {
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.sweeping) await this.sweeping;
     await this.idle();
   }
 
@@ -172,11 +158,7 @@ export class Dispatcher {
         this.rerun.delete(printerId);
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
-        // Just sent: the sweep (if any; it prunes this map) leaves them alone for a while.
-        const staleMs = this.options.republishStaleMs ?? 0;
-        if (staleMs > 0)
-          for (const job of unfinished)
-            this.swept.set(job.id, { times: this.swept.get(job.id)?.times ?? 0, next: Date.now() + staleMs });
+        this.onRepublish?.(unfinished);
         await this.publishAll(unfinished);
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
@@ -185,38 +167,14 @@ export class Dispatcher {
   }
 
   /**
-   * Jobs that have not moved for `staleMs` while their printer is online: left unpublished by an
-   * instance that died between commit and publish, or acked to an instance that died before applying
-   * the ack. Publishing them again is safe: the agent prints a job id once and answers with its latest ack.
+   * Publishes again jobs of one printer that have not moved (the stall watchdog), unless its re-publication
+   * is under way or another instance holds its claim; false when it did not. Safe: the agent prints a job
+   * id once and answers with its latest ack.
    */
-  private async sweep(staleMs: number): Promise<void> {
-    try {
-      const now = Date.now();
-      const stale = await this.jobs.stale(new Date(now - staleMs));
-      const swept = new Map<number, { times: number; next: number }>();
-      for (const [printerId, all] of stale) {
-        if (this.stopped) return;
-        const jobs = all.filter((job) => {
-          const last = this.swept.get(job.id);
-          if (last && now < last.next) {
-            swept.set(job.id, last);
-            return false;
-          }
-          const times = (last?.times ?? 0) + 1;
-          swept.set(job.id, { times, next: now + staleMs * 2 ** Math.min(times, 6) });
-          return true;
-        });
-        if (!jobs.length || this.republishing.has(printerId) || !(await this.claims.claim(printerId))) continue;
-        this.log.info(
-          { printerId, count: jobs.length, firstJobId: jobs[0]!.id },
-          're-publishing jobs that have not moved',
-        );
-        await this.publishAll(jobs);
-      }
-      this.swept = swept;
-    } catch (err) {
-      this.log.error({ err }, 'sweep for stale jobs failed');
-    }
+  async republishStalled(printerId: string, jobs: PrintJob[]): Promise<boolean> {
+    if (this.stopped || this.republishing.has(printerId) || !(await this.claims.claim(printerId))) return false;
+    await this.publishAll(jobs);
+    return true;
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
-import type { StatusMessage } from '../../protocol/messages';
+import type { AgentFault, StatusMessage } from '../../protocol/messages';
 import type { SessionEvent } from '../broker/agent-sessions';
 import type { JobStore, PrinterRecord } from '../store/job-store';
 
@@ -23,7 +23,26 @@ export interface PrinterInfo {
   agent: AgentInfo | null;
   /** The last time a second agent with this printer's id and token was refused or took over (since the server started). */
   session: SessionEvent | null;
+  /**
+   * While online: `degraded` when the agent says something keeps it from moving jobs (`fault` says what:
+   * a full disk, a printer it cannot open...); null for agents older than issue 25, and while offline.
+   */
+  health: 'ok' | 'degraded' | null;
+  fault: AgentFault | null;
+  /** Jobs the stall watchdog has published again several times without progress (jobs/stall-watchdog.ts). */
+  stalled: StalledJobs | null;
 }
+
+export interface StalledJobs {
+  /** How many jobs of this printer have not moved after several publications. */
+  count: number;
+  /** The oldest of them, and since when nothing has moved. */
+  firstJobId: number;
+  since: string;
+}
+
+/** What the stall watchdog knows of a printer's stalled jobs (this instance's own watch). */
+export type StalledJobsSource = (printerId: string) => StalledJobs | null;
 
 export interface AgentInfo {
   version?: string;
@@ -34,6 +53,8 @@ export interface AgentInfo {
   journalSize?: number;
   lastJob?: { id: number; at: string; ms: number };
   reportedAt?: string;
+  health?: 'ok' | 'degraded';
+  fault?: AgentFault;
 }
 
 /** Which printers exist: the printer registry (printers/printer-accounts.ts), or a fixed list in tests. */
@@ -67,6 +88,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
   private readonly sessionEvents = new Map<string, SessionEvent>();
 
   private readonly roster: PrinterRoster;
+  private stalls: StalledJobsSource = () => null;
 
   constructor(
     private readonly store: JobStore,
@@ -77,6 +99,11 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
     this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'printers' });
     this.roster = Array.isArray(roster) ? fixedRoster(roster as readonly string[]) : (roster as PrinterRoster);
+  }
+
+  /** Where `stalled` comes from: the stall watchdog, once it runs. */
+  useStalls(source: StalledJobsSource): void {
+    this.stalls = source;
   }
 
   /** A registry change: the page and the streams hear of it as a printer event. */
@@ -148,7 +175,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       at: new Date(),
       ...(status.columns ? { columns: status.columns } : {}),
       ...(status.codepage ? { codepage: status.codepage } : {}),
-      ...(status.state === 'online' && (status.uptimeS !== undefined || status.version)
+      ...(status.state === 'online' && (status.uptimeS !== undefined || status.version || status.health)
         ? {
             agentInfo: JSON.stringify({
               version: status.version,
@@ -157,6 +184,8 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
               journalSize: status.journalSize,
               lastJob: status.lastJob,
               reportedAt: status.at ?? new Date().toISOString(),
+              health: status.health,
+              fault: status.fault,
             }),
           }
         : {}),
@@ -164,7 +193,14 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
     this.seen.add(printerId);
     const info = (await this.get(printerId))!;
     this.log.info(
-      { printerId, state: info.state, condition: info.condition ?? undefined, detail: info.detail ?? undefined },
+      {
+        printerId,
+        state: info.state,
+        condition: info.condition ?? undefined,
+        detail: info.detail ?? undefined,
+        health: info.health ?? undefined,
+        fault: info.fault?.detail,
+      },
       'printer status',
     );
     this.emit('printer', info);
@@ -172,6 +208,9 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
   }
 
   private toPrinter(id: string, record: PrinterRecord | undefined): PrinterInfo {
+    const agent = parseAgentInfo(record?.agentInfo ?? null);
+    const online = record?.state === 'online';
+    const { health, fault, ...said } = agent ?? {};
     return {
       id,
       state: record ? (record.state === 'online' ? 'online' : 'offline') : 'unknown',
@@ -181,8 +220,11 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       codepage: record?.codepage ?? null,
       lastSeenAt: record?.lastSeenAt ?? null,
       configured: this.roster.isActive(id),
-      agent: parseAgentInfo(record?.agentInfo ?? null),
+      agent: agent ? said : null,
       session: this.sessionEvents.get(id) ?? null,
+      health: online ? (health ?? null) : null,
+      fault: online ? (fault ?? null) : null,
+      stalled: this.stalls(id),
     };
   }
 }

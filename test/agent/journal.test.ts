@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { Journal, legacyKey } from '../../agent/journal';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
 import { uidOf } from '../support/job-uids';
 import {
+  captureLogger,
   connectClient,
+  defer,
   getJson,
   postJson,
   startTestAgent,
@@ -173,3 +176,47 @@ test('a journal written before job uids is read: its entries are kept by number,
   assert.equal(expired.get(uidOf(4))?.state, 'failed', 'an unconfirmed final entry stays');
   await expired.stop();
 });
+test(
+  'a full disk: a failed write leaves no entry and no torn line, so the next line after the space comes back is read on replay',
+  { skip: process.getuid?.() === 0 ? false : 'mounting a tmpfs needs root' },
+  async (t) => {
+    const dir = path.join(tempDir(t), 'agent');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', dir]);
+    defer(t, () => execFileSync('umount', ['--lazy', dir]));
+    const journal = new Journal(dir, 30 * DAY, testLogger());
+    await journal.start();
+    const job = (id: number, chars: number) => ({
+      id,
+      uid: uidOf(id),
+      content: 'x'.repeat(chars),
+      createdAt: new Date().toISOString(),
+    });
+    await journal.record(uidOf(1), 1, 'received', { job: job(1, 10) });
+    // Every free block taken: only what is left of the journal's last 4 KiB block can still be written.
+    const filler = path.join(dir, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    // Longer than what is left of the block: part of it is written, then ENOSPC.
+    await assert.rejects(journal.record(uidOf(2), 2, 'received', { job: job(2, 4000) }), { code: 'ENOSPC' });
+    assert.equal(journal.get(uidOf(2)), undefined, 'not on disk, so not known');
+    fs.rmSync(filler);
+    await journal.record(uidOf(3), 3, 'received', { job: job(3, 10) });
+    await journal.stop();
+
+    const log = captureLogger();
+    const again = new Journal(dir, 30 * DAY, log.log);
+    await again.start();
+    assert.equal(again.get(uidOf(2)), undefined);
+    assert.equal(again.get(uidOf(3))?.state, 'received', 'the line after the failed one is read');
+    assert.equal(again.get(uidOf(1))?.state, 'received');
+    assert.doesNotMatch(log.text(), /unreadable lines/, 'no torn line');
+    await again.stop();
+  },
+);

@@ -464,3 +464,80 @@ test('property: jobs of several databases (the same numbers again), each deliver
     { numRuns: 60 },
   );
 });
+
+const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+const receiptIds = (printer: MemoryPrinter) => printer.receipts().map((r) => Number(/receipt (\d+)/.exec(r)?.[1]));
+
+test('a full disk: jobs wait unacknowledged, the status says why; once it can write, each is taken and printed once, in order', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  journal.failWith = diskFull();
+  const delivered = [1, 2, 3, 4, 5].map((id) => link.deliver(job(id)));
+  // The broker delivers a waiting job again (the server's watchdog): it joins the one waiting, never a second.
+  delivered.push(link.deliver(job(3)));
+  await until('a degraded status', () => link.statuses.at(-1)?.health === 'degraded');
+  await until('all five waiting', () => link.statuses.at(-1)?.fault?.waiting === 5);
+  const status = link.statuses.at(-1)!;
+  assert.equal(status.fault?.code, 'disk-full');
+  assert.match(status.fault?.detail ?? '', /disk is full \(ENOSPC\)/);
+  assert.ok(!Number.isNaN(Date.parse(status.fault?.since ?? '')), 'since when');
+  await new Promise((resolve) => setTimeout(resolve, 300)); // a few retries, all failing
+  assert.ok(!steps.some((s) => s.startsWith('PUBACK')), 'no PUBACK for a job not in the journal');
+  assert.equal(printer.writes.length, 0, 'nothing printed without its journal line');
+  assert.equal(journal.size, 0, 'a failed write leaves nothing the journal would take for seen');
+
+  journal.failWith = null;
+  await Promise.all(delivered);
+  await until('five printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 5);
+  assert.deepEqual(receiptIds(printer), [1, 2, 3, 4, 5], 'each once, in the order they came');
+  await until('the status back to ok', () => link.statuses.at(-1)?.health === 'ok');
+  assert.equal(link.statuses.at(-1)?.fault, undefined, 'the fault cleared by itself');
+});
+
+test('the disk fills between a job taken and printed: it waits, nothing printed twice, and goes on when it can', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  await link.deliver(job(1)); // taken: its `received` is on disk
+  journal.failWith = diskFull(); // its `printing` line is what fails
+  await until('degraded', () => link.statuses.at(-1)?.health === 'degraded');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(printer.writes.length, 0, 'no byte before its `printing` line is on disk');
+  journal.failWith = null;
+  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  assert.deepEqual(receiptIds(printer), [1]);
+  assert.ok(steps.includes('journal 1 printing failed'));
+  await until('ok again', () => link.statuses.at(-1)?.health === 'ok');
+});
+
+test('the `printed` line fails after the bytes went out: recorded when it can, never printed again', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t);
+  await agent.start();
+  const original = journal.record.bind(journal);
+  let failPrinted = true;
+  journal.record = (key, id, state, extra) => {
+    if (state === 'printed' && failPrinted) {
+      setTimeout(() => (failPrinted = false), 250);
+      journal.failWith = diskFull();
+      return original(key, id, state, extra).finally(() => (journal.failWith = null));
+    }
+    return original(key, id, state, extra);
+  };
+  await link.deliver(job(1));
+  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  assert.equal(printer.writes.length, 1, 'on paper once');
+  assert.ok(steps.includes('journal 1 printed failed'), 'the first `printed` write failed');
+  assert.equal(journal.get(uidOf(1))?.state, 'printed');
+});
+
+test('a printer that takes no bytes (the write times out): the job is interrupted and the status says so until a write goes through', async (t) => {
+  const { printer, link, agent } = startParts(t);
+  await agent.start();
+  printer.failNextWrite = new Error('writing to memory:test timed out after 10000 ms');
+  await link.deliver(job(1));
+  await until('job 1 interrupted', () => link.acksOf(1).includes('interrupted'));
+  await until('degraded', () => link.statuses.at(-1)?.fault?.code === 'printer-stalled');
+  assert.match(link.statuses.at(-1)!.fault!.detail, /takes no more data/);
+  await link.deliver(job(2));
+  await until('job 2 printed', () => link.acksOf(2).includes('printed'));
+  await until('ok again', () => link.statuses.at(-1)?.health === 'ok');
+});

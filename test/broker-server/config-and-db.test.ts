@@ -100,7 +100,9 @@ test('DATABASE_URL selects PostgreSQL, is checked, and is never repeated in an e
       /the token of p1 must be/.test(err.message) &&
       !/hunter2|short/.test(err.message),
   );
-  assert.equal(loadServerConfig({ REPUBLISH_STALE_MS: '0' }).republishStaleMs, 0);
+  assert.equal(loadServerConfig({ STALL_AFTER_S: '0' }).stallAfterMs, 0);
+  assert.equal(loadServerConfig({ STALL_AFTER_S: '0.5' }).stallAfterMs, 500, 'seconds, fractions allowed');
+  assert.throws(() => loadServerConfig({ REPUBLISH_STALE_MS: '3000' }), /renamed STALL_AFTER_S/);
 });
 
 test(

@@ -14,10 +14,7 @@ import { uidOf } from '../support/job-uids';
 import { MemoryBus } from '../support/memory-bus';
 import { MemoryJobStore } from '../support/memory-job-store';
 
-async function setup(
-  t: TestContext,
-  options: { claims?: PrinterClaims; republishStaleMs?: number; log?: pino.Logger } = {},
-) {
+async function setup(t: TestContext, options: { claims?: PrinterClaims; log?: pino.Logger } = {}) {
   const store = new MemoryJobStore();
   const bus = new MemoryBus();
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -94,19 +91,6 @@ test("re-publication only by the instance holding the printer's claim", async (t
   assert.deepEqual(bus.jobIds(topics.jobs('p1')), [], 'another instance holds p1');
   assert.equal(bus.jobIds(topics.jobs('p2')).length, 1);
   assert.ok(asked.includes('p1') && asked.includes('p2'));
-});
-
-test('the sweep re-sends jobs of online printers that have not moved', async (t) => {
-  const { store, bus, dispatcher, printers } = await setup(t, { republishStaleMs: 100 });
-  await printers.recordStatus('p1', { state: 'online', printer: 'ok' });
-  const job = await store.insert({ printerId: 'p1', content: 'oublié', kind: 'message', reprintOf: null });
-  await store.transition({ id: job.id, to: 'sent', at: new Date() });
-  store.jobs.get(job.id)!.updatedAt = new Date(Date.now() - 1000).toISOString();
-  const deadline = Date.now() + 2000;
-  while (!bus.jobIds(topics.jobs('p1')).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  await dispatcher.idle();
-  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [job.id]);
-  assert.equal((await store.get(job.id))?.status, 'sent', 'a re-sent job keeps its status');
 });
 
 test('acks: applied once, idempotent; foreign, unknown and malformed ones change nothing', async (t) => {

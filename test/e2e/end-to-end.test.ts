@@ -188,9 +188,9 @@ testEachMode('a malformed job message is logged and ignored, and the agent keeps
 });
 
 testEachMode(
-  'a job stored but never published (its instance died in between) is published once it has not moved for REPUBLISH_STALE_MS',
+  'a job stored but never published (its instance died in between) is published by the stall watchdog once it has not moved for STALL_AFTER_S',
   async (t, mode) => {
-    const server = await startTestServer(t, { republishStaleMs: 300 }, { mode });
+    const server = await startTestServer(t, { stallAfterMs: 300 }, { mode });
     const agent = await startTestAgent(t, server);
     await waitFor('printer online', async () => (await server.printers.get('printer-1'))?.state === 'online');
     const orphan = await server.jobs.create({ printerId: 'printer-1', content: 'jamais publié' });

@@ -63,8 +63,8 @@ async function watchEvents(server: TestServer): Promise<Array<{ event: string; j
 }
 
 async function twoInstances(t: TestContext, overrides = {}): Promise<[TestServer, TestServer]> {
-  const a = await startTestServer(t, { republishStaleMs: 0, ...overrides }, { mode: 'external' });
-  const b = await startTestServer(t, { republishStaleMs: 0, ...overrides }, { join: a });
+  const a = await startTestServer(t, { stallAfterMs: 0, ...overrides }, { mode: 'external' });
+  const b = await startTestServer(t, { stallAfterMs: 0, ...overrides }, { join: a });
   return [a, b];
 }
 
@@ -291,7 +291,7 @@ test(
       DATABASE_URL: databaseUrl,
       PRINTERS: PRINTERS.join(','),
       DEFAULT_PRINTER_ID: 'p1',
-      REPUBLISH_STALE_MS: '3000',
+      STALL_AFTER_S: '3',
       // One client address posts everything: the per-address rate limit is tested on its own.
       PRINT_RATE_PER_MINUTE: '0',
     };

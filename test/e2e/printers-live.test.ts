@@ -379,7 +379,7 @@ test('health: /healthz answers while alive, /readyz names the part that is not r
   assert.deepEqual(await getJson(server.baseUrl, '/health'), { status: 200, json: { ok: true } });
   assert.deepEqual(await getJson(server.baseUrl, '/readyz'), {
     status: 200,
-    json: { ready: true, parts: { database: 'ready', broker: 'ready' } },
+    json: { ready: true, parts: { database: 'ready', broker: 'ready', storage: 'ready' } },
   });
   assert.equal((await fetch(`${server.baseUrl}/metrics`)).status, 401);
   const metrics = await fetch(`${server.baseUrl}/metrics`, {

@@ -7,6 +7,8 @@ export class MemoryJournal implements JobJournal {
   /** Lines recorded in the same tick, as the file's group commit puts them under one sync: `id state`. */
   readonly syncs: string[][] = [];
   private batch: string[] | null = null;
+  /** While set, every write fails with it, as a full (ENOSPC) or read-only (EROFS) disk makes the file's fail. */
+  failWith: NodeJS.ErrnoException | null = null;
 
   /** `entries`: what a journal file held when the agent stopped. */
   constructor(
@@ -40,8 +42,18 @@ export class MemoryJournal implements JobJournal {
     state: JournalState,
     extra: { job?: JobMessage; error?: string } = {},
   ): Promise<JournalEntry> {
-    const entry = nextEntry(this.entries.get(key), key, id, state, new Date().toISOString(), extra);
+    const previous = this.entries.get(key);
+    const entry = nextEntry(previous, key, id, state, new Date().toISOString(), extra);
     this.entries.set(key, entry); // known at once, durable once the write resolves: as with the file
+    if (this.failWith) {
+      const err = this.failWith;
+      await Promise.resolve();
+      // As the file does: a write that failed leaves the entry as it was.
+      if (previous) this.entries.set(key, previous);
+      else this.entries.delete(key);
+      this.steps.push(`journal ${id} ${state} failed`);
+      throw err;
+    }
     if (!this.batch) {
       const batch: string[] = [];
       this.batch = batch;

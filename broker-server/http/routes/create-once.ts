@@ -119,5 +119,9 @@ export function creationResponses(): Partial<Record<StatusKey, ApiResponse>> {
       'Too many jobs: from this address (PRINT_RATE_PER_MINUTE, PRINT_RATE_BURST) or with this API key (API_KEY_RATE_PER_MINUTE)',
       { html: true, retryAfter: true },
     ),
+    503: errorResponse(
+      'The server cannot store jobs right now (its disk is full or read-only): nothing was stored; try again after Retry-After',
+      { html: true, retryAfter: true },
+    ),
   };
 }

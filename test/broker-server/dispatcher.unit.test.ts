@@ -9,6 +9,7 @@ import { JobService } from '../../broker-server/jobs/job-service';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { topics } from '../../protocol/topics';
 import { MemoryBus } from '../support/memory-bus';
+import { followChanges } from '../support/change-log';
 import { MemoryJobStore } from '../support/memory-job-store';
 
 async function setup(t: TestContext, options: { claims?: PrinterClaims; republishStaleMs?: number } = {}) {
@@ -98,11 +99,10 @@ test('the sweep re-sends jobs of online printers that have not moved', async (t)
 });
 
 test('acks: applied once, idempotent; foreign, unknown and malformed ones change nothing', async (t) => {
-  const { store, bus, dispatcher, jobs, intake } = await setup(t);
+  const { store, bus, dispatcher, intake } = await setup(t);
   const job = await intake.print('p1', 'x');
   await dispatcher.idle();
-  const events: string[] = [];
-  jobs.on('job', (j) => j.id === job.id && events.push(j.status));
+  const changes = await followChanges(t, store);
   await bus.deliver(topics.acks('p2'), ack(job.id, 'printed'));
   await bus.deliver(topics.acks('p1'), ack(999, 'printed'));
   await bus.deliver(topics.acks('p1'), '{"id": "not a number"}');
@@ -117,5 +117,7 @@ test('acks: applied once, idempotent; foreign, unknown and malformed ones change
   await dispatcher.idle();
   const final = (await store.get(job.id))!;
   assert.deepEqual([final.status, final.error], ['printed', null]);
+  await changes.settled();
+  const events = changes.seen.filter((j) => j.id === job.id).map((j) => j.status);
   assert.deepEqual(events, ['received', 'printed']);
 });

@@ -1,6 +1,5 @@
 /** Webhook rules with fakes: the backoff schedule, the event filter, secrets at rest, the command's input, and the dispatcher on an in-memory store with a fake receiver. */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError, loadServerConfig } from '../../config';
@@ -174,12 +173,17 @@ function job(id: number, status: JobStatus): PrintJob {
   };
 }
 
-/** The job service's side the dispatcher uses: the event log, and `job` to wake it. */
-class FakeEventLog extends EventEmitter<{ job: [PrintJob] }> {
+/** The log's side the dispatcher uses: its events, and its wake-up when it grows. */
+class FakeEventLog {
   readonly events: JobEvent[] = [];
+  private readonly listeners = new Set<() => void>();
   add(j: PrintJob): void {
     this.events.push({ id: this.events.length + 1, job: j });
-    this.emit('job', j);
+    for (const listener of this.listeners) listener();
+  }
+  onGrowth(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
   async eventBounds() {
     return { first: this.events.length ? 1 : null, last: this.events.length };

@@ -76,10 +76,7 @@ test(
     const services = await Promise.all(
       [0, 1].map(
         async () =>
-          new JobService(
-            (await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(newInstanceId()),
-            testLogger(),
-          ),
+          new JobService((await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(), testLogger()),
       ),
     );
     const [a, b] = services as [JobService, JobService];

@@ -1,10 +1,10 @@
 /** The JobStore contract, through the interface only, on SQLite, PostgreSQL and the in-memory store the other fast tests use. */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import type { JobStore } from '../../broker-server/store/job-store';
-import { startTestDatabase } from '../support/harness';
-import { MemoryJobStore } from '../support/memory-job-store';
-import { postgresMissing } from '../support/services';
+import type { JobStore } from '../../../broker-server/store/job-store';
+import { startTestDatabase } from '../../support/harness';
+import { MemoryJobStore } from '../../support/memory-job-store';
+import { postgresMissing } from '../../support/services';
 
 type Kind = 'memory' | 'sqlite' | 'postgres';
 

@@ -2,9 +2,9 @@
  * Draws the structure from the imports (`npx tsx scripts/import-graph.ts [--rooms]`): each folder of the
  * source is a room (each file at the top of `agent/` and `broker-server/` is a room of its own: roots,
  * commands, small shared modules), a room's floor is one above the highest room it imports, and an
- * import that runs from a lower floor back up is one that closes a cycle between rooms. Within a cycle
- * of rooms, the dependency carried by the fewest files is taken as the one going back up. Prints the
- * back-up imports (file by file) and any cycle between files; exits 1 when there is either.
+ * import that runs from a lower floor back up is one that closes a cycle between rooms: in each cycle,
+ * the fewest file imports whose removal breaks it. Prints the back-up imports (file by file) and any
+ * cycle between files; exits 1 when there is either.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -98,22 +98,37 @@ function components(nodes: string[], next: (n: string) => Iterable<string>): str
   return out;
 }
 
-// Remove, cycle by cycle, the room dependency carried by the fewest file imports: that one runs back up.
+// In each cycle of rooms, the fewest file imports whose removal leaves no cycle (then the fewest room
+// dependencies) are the ones running back up: the smallest set of dependencies that disagrees with the rest.
 const kept = new Map<string, Set<string>>(rooms.map((r) => [r, new Set(roomEdges.get(r)?.keys() ?? [])]));
 const backUp: Array<{ from: string; to: string; imports: string[] }> = [];
-for (;;) {
-  const cyclic = components(rooms, (r) => kept.get(r)!).filter((c) => c.length > 1);
-  if (!cyclic.length) break;
-  const members = new Set(cyclic[0]);
-  let weakest: { from: string; to: string; imports: string[] } | null = null;
-  for (const from of members)
-    for (const to of kept.get(from)!)
-      if (members.has(to)) {
-        const imports = roomEdges.get(from)!.get(to)!;
-        if (!weakest || imports.length < weakest.imports.length) weakest = { from, to, imports };
-      }
-  kept.get(weakest!.from)!.delete(weakest!.to);
-  backUp.push(weakest!);
+const acyclic = (nodes: string[], edges: Array<[string, string]>): boolean =>
+  components(nodes, (n) => edges.filter(([from]) => from === n).map(([, to]) => to)).every((c) => c.length === 1);
+for (const scc of components(rooms, (r) => kept.get(r)!).filter((c) => c.length > 1)) {
+  const members = new Set(scc);
+  const edges = scc.flatMap((from) =>
+    [...kept.get(from)!].filter((to) => members.has(to)).map((to) => [from, to] as [string, string]),
+  );
+  const weight = (e: [string, string]) => roomEdges.get(e[0])!.get(e[1])!.length;
+  if (edges.length > 20) throw new Error(`a cycle of ${edges.length} room dependencies: too many to search`);
+  let best: { mask: number; cost: number; count: number } | null = null;
+  for (let mask = 1; mask < 1 << edges.length; mask++) {
+    const removed = edges.filter((_, i) => mask & (1 << i));
+    const cost = removed.reduce((n, e) => n + weight(e), 0);
+    if (best && (cost > best.cost || (cost === best.cost && removed.length >= best.count))) continue;
+    if (
+      acyclic(
+        scc,
+        edges.filter((_, i) => !(mask & (1 << i))),
+      )
+    )
+      best = { mask, cost, count: removed.length };
+  }
+  for (const [i, [from, to]] of edges.entries())
+    if (best!.mask & (1 << i)) {
+      kept.get(from)!.delete(to);
+      backUp.push({ from, to, imports: roomEdges.get(from)!.get(to)! });
+    }
 }
 
 const floor = new Map<string, number>();

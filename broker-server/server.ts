@@ -49,8 +49,6 @@ export interface RunningServer {
   readonly httpPort: number;
   readonly mqttPort: number | null;
   readonly jobs: JobService;
-  /** The one reader of the job event log: how every change reaches the page, the streams and webhooks. */
-  readonly changes: JobChangeLog;
   readonly printers: PrinterRegistry;
   readonly dispatcher: Dispatcher;
   /** The embedded broker, or null when the server uses an external one. */
@@ -334,7 +332,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     httpPort: http.port,
     mqttPort,
     jobs,
-    changes,
     printers,
     dispatcher,
     broker,

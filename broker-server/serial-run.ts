@@ -2,7 +2,7 @@
  * A task that runs one at a time, however often it is asked for: asked while it runs, it runs once more
  * when done, so that what changed meanwhile is picked up, and a burst of requests costs one or two runs.
  * A failure goes to `onError`; the next request runs it again. Used by the readers that follow the job
- * event log (http/job-event-stream.ts, webhooks/webhook-dispatcher.ts).
+ * event log (jobs/job-change-log.ts, webhooks/webhook-dispatcher.ts).
  */
 export class SerialRun {
   private running: Promise<void> | null = null;

@@ -1,6 +1,6 @@
 /**
- * The server's composition root: builds its parts (database, cluster links, broker, retention,
- * dispatcher, HTTP, live updates) and starts them in that order; stops them in reverse, each stop on its
+ * The server's composition root: builds its parts (database, the event log's reader, cluster links,
+ * broker, retention, dispatcher, HTTP, live updates) and starts them in that order; stops them in reverse, each stop on its
  * own so one failure does not leave the rest open.
  */
 import type { ServerConfig } from '../config';
@@ -15,17 +15,18 @@ import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
 import { loadTokens, type MqttAccounts, serverBrokerCredentials } from './broker/tokens';
 import { newInstanceId } from './cluster/instance-id';
-import { type JobChangeFeed, NoOtherInstances, PostgresJobChangeFeed } from './cluster/job-change-feed';
-import { PostgresPrinterClaims, type PrinterClaims, SoleInstanceClaims } from './cluster/printer-claims';
+import { PostgresEventLogNotices } from './cluster/event-log-notices';
+import { PostgresPrinterClaims } from './cluster/postgres-printer-claims';
+import { type PrinterClaims, SoleInstanceClaims } from './cluster/printer-claims';
 import { Database } from './db/database';
 import { createApp, PUBLIC_DIR } from './http/app';
 import { HttpListener } from './http/http-server';
 import { LiveUpdates } from './http/live-updates';
 import { Dispatcher } from './jobs/dispatcher';
 import { StallWatchdog } from './jobs/stall-watchdog';
+import { JobChangeLog } from './jobs/job-change-log';
 import { JobIntake } from './jobs/job-intake';
 import { JobService } from './jobs/job-service';
-import { RemoteJobFeed } from './jobs/remote-job-feed';
 import { JobRetention } from './jobs/retention';
 import { PrinterRegistry } from './printers/printer-registry';
 import { apiKeyLimiter } from './http/api-keys';
@@ -67,7 +68,7 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /** Mosquitto's dynamic security, when MQTT_DYNSEC drives it. */
   readonly dynsec: DynamicSecurity | null;
-  /** This process, in logs and in the change notices other instances receive. */
+  /** This process, in logs and in its printer claims. */
   readonly instanceId: string;
   /** Idempotency-Key records (and their retention). */
   readonly idempotency: Idempotency;
@@ -84,12 +85,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     );
   const instanceId = newInstanceId();
   const db = new Database({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, log.child({ module: 'db' }));
-  const store = db.createJobStore(instanceId);
-  const { changes, claims } = clusterLinks(config, instanceId, log);
+  const store = db.createJobStore();
+  const { notices, claims } = clusterLinks(config, instanceId, log);
   const jobs = new JobService(store, log);
   // A full DATA_DIR: 503 and /readyz failing until a write (or, on SQLite, a probe) goes through again.
   const storage = new StorageHealth(log, { dataDir: config.databaseUrl ? null : config.dataDir });
   jobs.on('stored', () => storage.succeeded());
+  const changes = new JobChangeLog(store, log, notices);
   const accounts = mqttAccounts(config, log);
   const { mqttLimits } = config;
   const throttle = new AuthThrottle(
@@ -163,6 +165,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const watchdog = new StallWatchdog(jobs, printers, dispatcher, log, { stallAfterMs: config.stallAfterMs });
   const live = new LiveUpdates(
     jobs,
+    changes,
     printers,
     { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours },
     log,
@@ -196,7 +199,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     );
   const webhooks = new WebhookDispatcher(
     webhookStore,
-    jobs,
+    changes,
     webhookKey.key,
     {
       timeoutMs: config.webhooks.timeoutMs,
@@ -278,7 +281,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       () => (config.mqttUrl ? undefined : printers.markAllOffline()),
       () => undefined,
     ),
-    new RemoteJobFeed(changes, store, jobs, log),
+    // Before everything that follows changes; stopped after them.
+    changes,
     part(
       'printer claims',
       () => claims.start(),
@@ -403,15 +407,15 @@ function brokerControl(broker: EmbeddedBroker | null, dynsec: DynamicSecurity | 
   return { name: 'static mosquitto files', addPrinter: refuse, setToken: refuse, removePrinter: refuse };
 }
 
-/** On PostgreSQL, other instances may share the database: hear their job changes, and share out the printers. */
+/** On PostgreSQL, other instances may share the database: hear what they add to the event log, and share out the printers. */
 function clusterLinks(
   config: ServerConfig,
   instanceId: string,
   log: Logger,
-): { changes: JobChangeFeed; claims: PrinterClaims } {
-  if (!config.databaseUrl) return { changes: new NoOtherInstances(), claims: new SoleInstanceClaims() };
+): { notices?: PostgresEventLogNotices; claims: PrinterClaims } {
+  if (!config.databaseUrl) return { claims: new SoleInstanceClaims() };
   return {
-    changes: new PostgresJobChangeFeed(config.databaseUrl, instanceId, log),
+    notices: new PostgresEventLogNotices(config.databaseUrl, instanceId, log),
     claims: new PostgresPrinterClaims(config.databaseUrl, instanceId, log),
   };
 }

@@ -101,11 +101,11 @@ export class Database {
     this.log.info({ database: this.location, dialect: this.dialect }, 'database ready');
   }
 
-  /** The job store of this dialect; `instanceId` tags the change notices other instances receive. */
-  createJobStore(instanceId: string): JobStore {
+  /** The job store of this dialect. */
+  createJobStore(): JobStore {
     const store =
       this.dialect === 'postgres'
-        ? new PostgresJobStore(this.sequelize, instanceId)
+        ? new PostgresJobStore(this.sequelize)
         : new SqliteJobStore(this.sequelize, this.file);
     this.stores.push(store);
     return store;

@@ -7,17 +7,17 @@
  * window (EVENT_REPLAY_HOURS, or more than MAX_REPLAY_EVENTS behind), or with an id the log never gave,
  * it gets `event: resync`, telling it to read `GET /jobs` again, and goes on from now.
  *
- * Live changes come from the log too: each `job` event of the job service (this instance's commits and
- * other instances' notices) makes one shared reader fetch what is new after the last id it read, once
- * for every stream. The log's ids grow in commit order (an advisory lock on PostgreSQL, see migration
- * 0007), so reading "after the last id" never skips a change that commits late.
+ * Live changes come from the log too: the log's one reader (jobs/job-change-log.ts), woken by this
+ * instance's commits and other instances' notices, reads what is new once for every stream (and for the
+ * page). The log's ids grow in commit order (an advisory lock on PostgreSQL, see migration 0007), so
+ * reading "after the last id" never skips a change that commits late.
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../../config/logger';
+import type { JobChangeLog } from '../jobs/job-change-log';
 import type { JobEvent, JobService } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
-import { SerialRun } from '../serial-run';
 import type { SseWriter } from './sse-writer';
 
 /** Events read from the log per query. */
@@ -62,17 +62,13 @@ export class JobEventStream {
   private readonly log: Logger;
   private readonly live = new Set<Client>();
   private catchingUp = 0;
-  /** The id of the last event the shared reader fetched; null while no stream is live. */
-  private tail: number | null = null;
-  /** The shared reader: one read at a time; a signal while it reads makes it read once more when done. */
-  private readonly tailReader = new SerialRun(
-    () => this.readTail(),
-    (err) => this.log.error({ err }, 'event log not read; the next change retries'),
-  );
+  /** Stops following the log's reader; null while no stream is live. */
+  private unfollow: (() => void) | null = null;
   private stopped = false;
 
   constructor(
     private readonly jobs: JobService,
+    private readonly changes: Pick<JobChangeLog, 'follow' | 'position'>,
     private readonly printers: PrinterRegistry,
     private readonly writer: SseWriter,
     private readonly options: { replayHours: number },
@@ -87,23 +83,22 @@ export class JobEventStream {
   }
 
   start(): void {
-    this.jobs.on('job', this.onJob);
     this.printers.on('printer', this.onPrinter);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.jobs.off('job', this.onJob);
     this.printers.off('printer', this.onPrinter);
     this.writer.flush();
     for (const client of this.live) client.res.end();
     this.live.clear();
-    await this.tailReader.stop();
+    this.followWhileLive();
   }
 
   /** Called when a stream is dropped for not reading. */
   forget(res: Response): void {
     for (const client of this.live) if (client.res === res) this.live.delete(client);
+    this.followWhileLive();
   }
 
   /** Sends a comment to every live stream (keep-alive). */
@@ -142,6 +137,7 @@ export class JobEventStream {
     res.on('close', () => {
       closed = true;
       this.live.delete(client);
+      this.followWhileLive();
     });
     const from = requested.id;
     if (from === null) {
@@ -162,10 +158,9 @@ export class JobEventStream {
     try {
       await this.catchUp(client, () => closed);
       if (closed || this.stopped) return;
+      // Level with the log's reader (catchUp): what it hands out from now on is what this client lacks.
       this.live.add(client);
-      this.tail ??= client.cursor;
-      // A change committed while the last page was read may have been signalled before this client joined.
-      this.scheduleRead();
+      this.followWhileLive();
     } catch (err) {
       this.log.error({ err }, 'replay from the event log failed; the client will reconnect');
       res.end();
@@ -183,7 +178,7 @@ export class JobEventStream {
         this.writer.send(client.res, jobMessage(event));
         client.cursor = event.id;
       }
-      if (page.length < PAGE && (this.tail === null || client.cursor >= this.tail)) return;
+      if (page.length < PAGE && client.cursor >= this.changes.position) return;
       await this.drained(client.res);
     }
   }
@@ -217,8 +212,24 @@ export class JobEventStream {
     client.res.write(`id: ${client.cursor}\nevent: resync\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
-  private readonly onJob = (): void => {
-    if (this.live.size) this.scheduleRead();
+  /** Follows the log's reader while some stream is live. */
+  private followWhileLive(): void {
+    if (this.live.size && !this.unfollow) this.unfollow = this.changes.follow(this.onEvents);
+    else if (!this.live.size && this.unfollow) {
+      this.unfollow();
+      this.unfollow = null;
+    }
+  }
+
+  private readonly onEvents = (events: JobEvent[]): void => {
+    for (const event of events) {
+      const message = jobMessage(event);
+      for (const client of this.live)
+        if (client.cursor < event.id) {
+          this.writer.send(client.res, message);
+          client.cursor = event.id;
+        }
+    }
   };
 
   private readonly onPrinter = (printer: PrinterInfo): void => {
@@ -226,29 +237,4 @@ export class JobEventStream {
     const message = `event: printer\ndata: ${JSON.stringify(printer)}\n\n`;
     for (const client of this.live) this.writer.send(client.res, message);
   };
-
-  private scheduleRead(): void {
-    this.tailReader.request();
-  }
-
-  private async readTail(): Promise<void> {
-    for (;;) {
-      if (this.tail === null || this.stopped) return;
-      if (this.live.size === 0) {
-        this.tail = null; // the next stream to go live sets it
-        return;
-      }
-      const page = await this.jobs.eventsAfter(this.tail, PAGE);
-      for (const event of page) {
-        const message = jobMessage(event);
-        for (const client of this.live)
-          if (client.cursor < event.id) {
-            this.writer.send(client.res, message);
-            client.cursor = event.id;
-          }
-        this.tail = event.id;
-      }
-      if (page.length < PAGE) return;
-    }
-  }
 }

@@ -1,11 +1,13 @@
 /**
- * Live updates for the page over Server-Sent Events (htmx's hx-sse extension): each job and printer
- * event of the job service becomes an HTML fragment sent to every open page. A page that connects, or
- * reconnects after a cut, first gets a snapshot, so nothing it missed stays wrong on screen.
+ * Live updates for the page over Server-Sent Events (htmx's hx-sse extension): each job change read from
+ * the event log (jobs/job-change-log.ts, followed while a page is open) and each printer event becomes an
+ * HTML fragment sent to every open page. A page that connects, or reconnects after a cut, first gets a
+ * snapshot, so nothing it missed stays wrong on screen.
  */
 import type { Request, Response } from 'express';
 import type { Logger } from '../../config/logger';
-import type { JobService, PrintJob } from '../jobs/job-service';
+import type { JobChangeLog } from '../jobs/job-change-log';
+import type { JobEvent, JobService, PrintJob } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
@@ -38,6 +40,9 @@ export class LiveUpdates {
   private readonly jobEvents: JobEventStream;
   private readonly heartbeatMs: number;
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Stop following the log's reader (while pages are open) and hearing it grow. */
+  private unfollow: (() => void) | null = null;
+  private unwatch: (() => void) | null = null;
   private stopped = false;
   /** One write per stream per turn of the event loop, not one per message. */
   private readonly writer: SseWriter;
@@ -49,6 +54,7 @@ export class LiveUpdates {
 
   constructor(
     private readonly jobs: JobService,
+    private readonly changes: Pick<JobChangeLog, 'follow' | 'onGrowth' | 'position'>,
     private readonly printers: PrinterRegistry,
     private readonly options: LiveUpdatesOptions,
     log: Logger,
@@ -56,10 +62,17 @@ export class LiveUpdates {
     this.log = log.child({ module: 'live' });
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.writer = new SseWriter(options.maxBufferedBytes ?? 1024 * 1024, this.log, (res) => {
-      this.streams.delete(res);
+      this.removeStream(res);
       this.jobEvents.forget(res);
     });
-    this.jobEvents = new JobEventStream(jobs, printers, this.writer, { replayHours: options.replayHours ?? 24 }, log);
+    this.jobEvents = new JobEventStream(
+      jobs,
+      changes,
+      printers,
+      this.writer,
+      { replayHours: options.replayHours ?? 24 },
+      log,
+    );
   }
 
   /** Open pages right now. */
@@ -73,7 +86,8 @@ export class LiveUpdates {
   }
 
   start(): void {
-    this.jobs.on('job', this.onJob);
+    // As soon as the log grows (before it is read): a page connecting now must not get an older snapshot.
+    this.unwatch = this.changes.onGrowth(() => this.snapshots.invalidate());
     this.printers.on('printer', this.onPrinter);
     this.jobEvents.start();
     this.heartbeat = setInterval(() => {
@@ -86,12 +100,14 @@ export class LiveUpdates {
   /** Ends every stream, so that the HTTP server can close without waiting for pages to leave. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.jobs.off('job', this.onJob);
+    this.unwatch?.();
     this.printers.off('printer', this.onPrinter);
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.writer.flush();
     for (const res of this.streams) res.end();
     this.streams.clear();
+    this.unfollow?.();
+    this.unfollow = null;
     await this.jobEvents.stop();
   }
 
@@ -115,20 +131,31 @@ export class LiveUpdates {
     });
     // Listening before reading the snapshot: a change made meanwhile is sent after it, never lost.
     this.streams.add(res);
-    res.on('close', () => this.streams.delete(res));
+    this.unfollow ??= this.changes.follow(this.onEvents);
+    res.on('close', () => this.removeStream(res));
     req.socket.setKeepAlive(true);
     try {
       this.writer.send(res, await this.snapshots.get());
     } catch (err) {
       this.log.error({ err }, 'snapshot failed; the page will reconnect');
-      this.streams.delete(res);
+      this.removeStream(res);
       res.end();
     }
   };
 
-  private readonly onJob = (job: PrintJob): void => {
-    this.snapshots.invalidate();
-    if (this.streams.size) this.broadcast(sseMessage(jobUpdate(job)));
+  private removeStream(res: Response): void {
+    this.streams.delete(res);
+    if (this.streams.size || !this.unfollow) return;
+    this.unfollow();
+    this.unfollow = null;
+  }
+
+  /** One fragment per job per page of the log: its latest state (the page's list replaces a job's row). */
+  private readonly onEvents = (events: JobEvent[]): void => {
+    if (!this.streams.size) return;
+    const latest = new Map<number, PrintJob>();
+    for (const { job } of events) if (job) latest.set(job.id, job);
+    for (const job of latest.values()) this.broadcast(sseMessage(jobUpdate(job)));
   };
 
   private readonly onPrinter = (printer: PrinterInfo): void => {

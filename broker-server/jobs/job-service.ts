@@ -1,12 +1,13 @@
 /**
- * The jobs' state rules and their events: routes and the dispatcher create, read and move jobs through
- * here, and every status change goes through `transition`, which enforces DESIGN.md's state machine
- * (the store applies it in its UPDATE, so two racing acks cannot both win).
+ * The jobs' state rules: routes and the dispatcher create, read and move jobs through here, and every
+ * status change goes through `transition`, which enforces DESIGN.md's state machine (the store applies it
+ * in its UPDATE, so two racing acks cannot both win). Who follows the changes reads them from the event
+ * log (jobs/job-change-log.ts), not from here.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind } from '../../protocol/messages';
-import { canTransition, type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
+import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
 import type { JobEvent, JobEventBounds, JobFilter, JobStore, PrintJob } from '../store/job-store';
 
 export type { JobEvent, PrintJob } from '../store/job-store';
@@ -31,11 +32,7 @@ export class JobError extends Error {
   }
 }
 
-/** Jobs whose last announced status is remembered. */
-const RECENT_JOBS = 10_000;
-
 export interface JobServiceEvents {
-  job: [PrintJob];
   /** A change this instance committed (not one heard from another instance): for metrics. */
   stored: [PrintJob];
   /** An agent's ack, applied or ignored. */
@@ -44,15 +41,12 @@ export interface JobServiceEvents {
 
 export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly log: Logger;
-  /** The last status announced of recent jobs, so that a late notice never moves a job backwards on a page. */
-  private readonly lastAnnounced = new Map<number, JobStatus>();
 
   constructor(
     private readonly store: JobStore,
     log: Logger,
   ) {
     super();
-    this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'jobs' });
   }
 
@@ -85,7 +79,6 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       'job stored',
     );
     this.emit('stored', job);
-    this.announce(job);
     return job;
   }
 
@@ -194,7 +187,6 @@ export class JobService extends EventEmitter<JobServiceEvents> {
         'job status changed',
       );
       this.emit('stored', moved);
-      this.announce(moved);
       return { changed: true, job: moved };
     }
     const job = await this.get(id);
@@ -227,18 +219,5 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       );
     }
     return result;
-  }
-
-  /**
-   * Emits `job` for a job as stored now, this instance's change or another's (jobs/remote-job-feed.ts),
-   * unless it would move the job backwards or repeat the last status announced.
-   */
-  announce(job: PrintJob): void {
-    const last = this.lastAnnounced.get(job.id);
-    if (last !== undefined && (last === job.status || !canTransition(last, job.status))) return;
-    this.lastAnnounced.delete(job.id);
-    this.lastAnnounced.set(job.id, job.status);
-    if (this.lastAnnounced.size > RECENT_JOBS) this.lastAnnounced.delete(this.lastAnnounced.keys().next().value!);
-    this.emit('job', job);
   }
 }

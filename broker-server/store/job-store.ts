@@ -115,8 +115,6 @@ export interface JobStore {
   stale(before: Date): Promise<PrintJob[]>;
   /** Deletes finished jobs that finished before `before`; returns how many. */
   prune(before: Date): Promise<number>;
-  /** The content of these jobs (a job's content never changes), for the changes other instances announce. */
-  contents(ids: number[]): Promise<Map<number, string>>;
   printers(): Promise<PrinterRecord[]>;
   printer(id: string): Promise<PrinterRecord | null>;
   writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void>;
@@ -133,6 +131,11 @@ export interface JobStore {
   markAllOffline(): Promise<void>;
   /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */
   unfinishedCounts?(): Promise<Map<string, number>>;
+  /**
+   * Told, after each commit that changed jobs, the newest id of the event log: the wake-up of the log's
+   * one reader (jobs/job-change-log.ts). The listener must not throw.
+   */
+  onCommitted(listener: (lastEventId: number) => void): void;
   /** Told how long each group commit of job writes took (metrics). */
   observeCommits?(observer: (seconds: number) => void): void;
 }

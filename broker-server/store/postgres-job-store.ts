@@ -2,38 +2,29 @@
  * The job store on PostgreSQL: its group commit, where several server instances write the same table. Each
  * batch locks the rows it will move in id order first, so two instances' batches never deadlock on
  * each other; a deadlock or serialization failure all the same makes the whole batch run again (nothing
- * has been resolved before COMMIT). The batch also announces its changes with NOTIFY, delivered to the
- * other instances only if it commits.
+ * has been resolved before COMMIT). A batch that changed jobs ends with one NOTIFY carrying only the
+ * newest id of the event log (delivered, to every instance, only if it commits): "there is more up to
+ * N", which the log's reader of each instance follows (jobs/job-change-log.ts, DESIGN.md).
  */
 import type pg from 'pg';
-import type { Sequelize } from 'sequelize';
 import type { JobStatus } from '../../protocol/states';
-import { encodeJobChanges, JOB_CHANGES_CHANNEL } from '../cluster/job-change-feed';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
-import { SqlJobStore } from './sql-job-store';
+import { changedAny, SqlJobStore, type WrittenBatch } from './sql-job-store';
+
+/** The NOTIFY channel of the event log: its payload is the newest event id (cluster/event-log-notices.ts listens). */
+export const JOB_EVENTS_CHANNEL = 'printhop_job_events';
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 5;
 
 export class PostgresJobStore extends SqlJobStore {
-  constructor(
-    sequelize: Sequelize,
-    /** Tags the change notices other instances receive. */
-    private readonly instanceId: string,
-  ) {
-    super(sequelize);
-  }
-
   protected sqlDate(d: Date): Date {
     return d;
   }
 
-  protected async writeBatch(
-    inserts: NewJob[],
-    rounds: TransitionRequest[][],
-  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const manager = this.sequelize.connectionManager;
     const client = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
     try {
@@ -53,21 +44,20 @@ export class PostgresJobStore extends SqlJobStore {
     }
   }
 
-  private async write(
-    client: pg.Client,
-    inserts: NewJob[],
-    rounds: TransitionRequest[][],
-  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  private async write(client: pg.Client, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const ids = [...new Set(rounds.flat().map((r) => r.id))].sort((a, b) => a - b);
     if (ids.length)
       await client.query('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
     const inserted = inserts.length ? await this.insertRows(client, inserts) : [];
     const updated: Array<Array<JobRow | null>> = [];
     for (const round of rounds) updated.push(await this.updateRows(client, round));
-    const changed = [...inserted, ...updated.flat().filter((row): row is JobRow => row !== null)];
-    for (const payload of encodeJobChanges(this.instanceId, changed))
-      await client.query('SELECT pg_notify($1, $2)', [JOB_CHANGES_CHANNEL, payload]);
-    return { inserted, updated };
+    if (!changedAny({ inserted, updated })) return { inserted, updated, lastEventId: null };
+    // The triggers hold the log's advisory lock until COMMIT, so the newest id is this batch's last event.
+    const { rows } = await client.query<{ last: string }>(
+      'SELECT pg_notify($1, m.last::text), m.last FROM (SELECT MAX(id) AS last FROM job_events) m',
+      [JOB_EVENTS_CHANNEL],
+    );
+    return { inserted, updated, lastEventId: Number(rows[0]!.last) };
   }
 
   private async insertRows(client: pg.Client, jobs: NewJob[]): Promise<JobRow[]> {

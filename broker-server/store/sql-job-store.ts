@@ -27,16 +27,32 @@ const placeholders = (count: number, first = 1): string =>
 const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
 
+export interface WrittenBatch {
+  inserted: JobRow[];
+  updated: Array<Array<JobRow | null>>;
+  lastEventId: number | null;
+}
+
+/** Whether a batch moved or created any job (and so wrote events). */
+export const changedAny = (batch: Omit<WrittenBatch, 'lastEventId'>): boolean =>
+  batch.inserted.length > 0 || batch.updated.some((round) => round.some((row) => row !== null));
+
 type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
 
 export abstract class SqlJobStore implements JobStore {
   private readonly writes = new GroupCommit<JobRow>(async (inserts, rounds) => {
     const started = process.hrtime.bigint();
-    const result = await this.writeBatch(inserts, rounds);
+    const { lastEventId, ...result } = await this.writeBatch(inserts, rounds);
     this.commitObserver?.(Number(process.hrtime.bigint() - started) / 1e9);
+    if (lastEventId !== null) for (const listener of this.commitListeners) listener(lastEventId);
     return result;
   });
   private commitObserver: ((seconds: number) => void) | null = null;
+  private readonly commitListeners: Array<(lastEventId: number) => void> = [];
+
+  onCommitted(listener: (lastEventId: number) => void): void {
+    this.commitListeners.push(listener);
+  }
 
   observeCommits(observer: (seconds: number) => void): void {
     this.commitObserver = observer;
@@ -47,11 +63,11 @@ export abstract class SqlJobStore implements JobStore {
   /** A date as this dialect compares and stores it. */
   protected abstract sqlDate(d: Date): SqlDate;
 
-  /** Writes one batch of the group commit in one transaction. */
-  protected abstract writeBatch(
-    inserts: NewJob[],
-    rounds: TransitionRequest[][],
-  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }>;
+  /**
+   * Writes one batch of the group commit in one transaction; `lastEventId` is the newest id of the event
+   * log once it committed (the triggers wrote the batch's events), or null when the batch changed nothing.
+   */
+  protected abstract writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch>;
 
   get backlog(): number {
     return this.writes.backlog;
@@ -122,15 +138,6 @@ export abstract class SqlJobStore implements JobStore {
       params,
     );
     return rows.length;
-  }
-
-  async contents(ids: number[]): Promise<Map<number, string>> {
-    if (!ids.length) return new Map();
-    const rows = await this.select<{ id: number; content: string }>(
-      `SELECT id, content FROM print_jobs WHERE id IN (${placeholders(ids.length)})`,
-      ids,
-    );
-    return new Map(rows.map((row) => [row.id, row.content]));
   }
 
   async printers(): Promise<PrinterRecord[]> {

@@ -8,7 +8,7 @@ import sqlite3 from 'sqlite3';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
-import { SqlJobStore } from './sql-job-store';
+import { changedAny, SqlJobStore, type WrittenBatch } from './sql-job-store';
 
 interface SqliteConnection {
   all(sql: string, params: unknown[], callback: (err: Error | null, rows: unknown[]) => void): void;
@@ -67,18 +67,19 @@ export class SqliteJobStore extends SqlJobStore {
     return toSqliteDate(d);
   }
 
-  protected async writeBatch(
-    inserts: NewJob[],
-    rounds: TransitionRequest[][],
-  ): Promise<{ inserted: JobRow[]; updated: Array<Array<JobRow | null>> }> {
+  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const single = inserts.length + rounds.reduce((n, r) => n + r.length, 0) === 1;
     if (!single) await this.run('BEGIN IMMEDIATE');
     try {
       const inserted = inserts.length ? await this.insertRows(inserts) : [];
       const updated: Array<Array<JobRow | null>> = [];
       for (const round of rounds) updated.push(await this.updateRows(round));
+      // This connection is the only writer, so the newest id is this batch's last event (the triggers wrote them).
+      const [last] = changedAny({ inserted, updated })
+        ? await this.all<{ last: number }>('SELECT MAX(id) AS last FROM job_events')
+        : [];
       if (!single) await this.run('COMMIT');
-      return { inserted, updated };
+      return { inserted, updated, lastEventId: last ? Number(last.last) : null };
     } catch (err) {
       if (!single) await this.run('ROLLBACK').catch(() => undefined);
       throw err;

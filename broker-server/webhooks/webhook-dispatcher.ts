@@ -1,9 +1,10 @@
 /**
  * Sends every job change to the webhook endpoints that want it (a lifecycle part of the server).
  *
- * Queueing: woken by the job service's `job` event (this instance's changes and other instances') and by
- * a timer, it reads the job event log after each endpoint's cursor and queues a delivery per wanted event
- * (webhook-store.ts: with several instances on PostgreSQL, one of them does each endpoint).
+ * Queueing: woken by the event log's reader each time the log grows (this instance's changes and other
+ * instances', jobs/job-change-log.ts) and by a timer, it reads the job event log after each endpoint's
+ * cursor and queues a delivery per wanted event (webhook-store.ts: with several instances on PostgreSQL,
+ * one of them does each endpoint).
  *
  * Delivering: it claims due deliveries per endpoint, at most WEBHOOK_CONCURRENCY in flight per endpoint
  * on this instance, so a slow or dead receiver holds its own slots and nobody else's, and the HTTP
@@ -66,12 +67,12 @@ export const postWithFetch: PostWebhook = async (url, body, headers, signal) => 
   return res.status;
 };
 
-/** Where the events come from: the job service's event log, and its `job` event to wake up. */
+/** Where the events come from: the job event log, and its wake-up when it grows (jobs/job-change-log.ts). */
 export interface JobEventSource {
   eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
   eventBounds(): Promise<JobEventBounds>;
-  on(event: 'job', listener: () => void): unknown;
-  off(event: 'job', listener: () => void): unknown;
+  /** Returns what stops the listener. */
+  onGrowth(listener: () => void): () => void;
 }
 
 interface Sender {
@@ -94,6 +95,7 @@ export class WebhookDispatcher {
   private lastPrune = 0;
   private warned = false;
   private stopped = false;
+  private unwatch: (() => void) | null = null;
   /** Attempts under way, by endpoint. */
   private readonly inFlight = new Map<
     number,
@@ -114,7 +116,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    this.jobs.on('job', this.onJob);
+    this.unwatch = this.jobs.onGrowth(this.onJob);
     this.timer = setInterval(() => {
       this.queueWanted = true;
       this.pump();
@@ -125,7 +127,7 @@ export class WebhookDispatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.jobs.off('job', this.onJob);
+    this.unwatch?.();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.rounds.stop();

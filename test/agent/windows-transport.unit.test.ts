@@ -20,7 +20,7 @@ import { WAITING_CONDITIONS } from '../../agent/printers/status';
 import { listSystemPrinters } from '../../agent/system-printers';
 import { agentDefaults, ConfigError, loadAgentConfig } from '../../config';
 import { parseEnvFile, withEnvFile } from '../../config/env-file';
-import { tempDir } from '../support/harness';
+import { tempDir } from '../support/basics';
 
 function fakeSpooler(printers: SpoolerPrinter[], fallback: string | null = printers[0]?.name ?? null) {
   const state = {

@@ -12,6 +12,7 @@ import { JOB_PROTOCOL } from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
 import { uidOf } from '../support/job-uids';
 import { MemoryBus } from '../support/memory-bus';
+import { followChanges } from '../support/change-log';
 import { MemoryJobStore } from '../support/memory-job-store';
 
 async function setup(t: TestContext, options: { claims?: PrinterClaims; log?: pino.Logger } = {}) {
@@ -94,11 +95,10 @@ test("re-publication only by the instance holding the printer's claim", async (t
 });
 
 test('acks: applied once, idempotent; foreign, unknown and malformed ones change nothing', async (t) => {
-  const { store, bus, dispatcher, jobs, intake } = await setup(t);
+  const { store, bus, dispatcher, intake } = await setup(t);
   const job = await intake.print('p1', 'x');
   await dispatcher.idle();
-  const events: string[] = [];
-  jobs.on('job', (j) => j.id === job.id && events.push(j.status));
+  const changes = await followChanges(t, store);
   await bus.deliver(topics.acks('p2'), ack(job, 'printed'));
   await bus.deliver(topics.acks('p1'), ack({ id: 999, uid: job.uid }, 'printed'));
   await bus.deliver(topics.acks('p1'), '{"id": "not a number"}');
@@ -117,6 +117,8 @@ test('acks: applied once, idempotent; foreign, unknown and malformed ones change
   await dispatcher.idle();
   const final = (await store.get(job.id))!;
   assert.deepEqual([final.status, final.error], ['printed', null]);
+  await changes.settled();
+  const events = changes.seen.filter((j) => j.id === job.id).map((j) => j.status);
   assert.deepEqual(events, ['received', 'printed']);
 });
 

@@ -6,7 +6,7 @@ import { HttpError } from '../../broker-server/http/errors';
 import { decide, Idempotency, parseIdempotencyKey, requestHash } from '../../broker-server/http/idempotency';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { IdempotencyRecord, IdempotencyStore } from '../../broker-server/store/idempotency-store';
-import { testLogger } from '../support/harness';
+import { testLogger } from '../support/basics';
 import { uidOf } from '../support/job-uids';
 
 /** The table's primary key, as a Map: one claim per (scope, key) wins. */

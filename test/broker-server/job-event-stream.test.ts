@@ -11,6 +11,7 @@ import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import express from 'express';
 import pino from 'pino';
+import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { LiveUpdates } from '../../broker-server/http/live-updates';
 import { MAX_REPLAY_EVENTS } from '../../broker-server/http/job-event-stream';
@@ -27,9 +28,12 @@ interface Stream {
 async function setUp(t: TestContext) {
   const store = new MemoryJobStore();
   const jobs = new JobService(store, pino({ level: 'silent' }));
+  const changes = new JobChangeLog(store, pino({ level: 'silent' }));
+  await changes.start();
   const printers = new EventEmitter();
   const live = new LiveUpdates(
     jobs,
+    changes,
     printers as unknown as PrinterRegistry,
     { defaultPrinterId: 'p1', replayHours: 24 },
     pino({ level: 'silent' }),
@@ -54,6 +58,7 @@ async function setUp(t: TestContext) {
   const port = (server.address() as net.AddressInfo).port;
   t.after(async () => {
     await live.stop();
+    await changes.stop();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });

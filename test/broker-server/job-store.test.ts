@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { newInstanceId } from '../../broker-server/cluster/instance-id';
-import { JobService, type PrintJob } from '../../broker-server/jobs/job-service';
+import { JobService } from '../../broker-server/jobs/job-service';
 import { JobRetention } from '../../broker-server/jobs/retention';
+import { followChanges } from '../support/change-log';
 import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } from '../support/harness';
 import { uidOf } from '../support/job-uids';
 
 async function store(t: TestContext, dialect: TestDialect) {
-  return new JobService((await startTestDatabase(t, dialect)).createJobStore(newInstanceId()), testLogger());
+  return new JobService((await startTestDatabase(t, dialect)).createJobStore(), testLogger());
 }
 
 testEachDatabase(
@@ -35,10 +35,10 @@ testEachDatabase(
 testEachDatabase(
   'concurrent transitions of one job apply in arrival order, never backwards, and check the owner',
   async (t, dialect) => {
-    const jobs = await store(t, dialect);
+    const jobStore = (await startTestDatabase(t, dialect)).createJobStore();
+    const jobs = new JobService(jobStore, testLogger());
     const job = await jobs.create({ printerId: 'p1', content: 'x' });
-    const events: string[] = [];
-    jobs.on('job', (j: PrintJob) => j.id === job.id && events.push(j.status));
+    const changes = await followChanges(t, jobStore);
     const at = new Date('2026-01-02T03:04:05.678Z');
     const results = await Promise.all([
       jobs.transition(job.id, 'sent'),
@@ -55,6 +55,8 @@ testEachDatabase(
       results.map((r) => (r.changed ? 'changed' : r.reason)),
       ['changed', 'wrong-printer', 'changed', 'changed', 'not-allowed', 'not-allowed', 'unknown-job', 'other-uid'],
     );
+    await changes.settled();
+    const events = changes.seen.filter((j) => j.id === job.id).map((j) => j.status);
     assert.deepEqual(events, ['sent', 'received', 'printed']);
     const final = (await jobs.get(job.id))!;
     assert.equal(final.status, 'printed');

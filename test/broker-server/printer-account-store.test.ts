@@ -41,7 +41,7 @@ test(
     const databaseUrl = await createTestDatabase();
     const open = async () => {
       const db = await startTestDatabase(t, 'postgres', databaseUrl);
-      const jobs = new JobService(db.createJobStore('test'), testLogger());
+      const jobs = new JobService(db.createJobStore(), testLogger());
       const accounts = new PrinterAccounts(
         db.createPrinterAccountStore(),
         jobs,

@@ -10,6 +10,7 @@ import {
   REMOVED_PRINTER_ERROR,
 } from '../../broker-server/printers/printer-accounts';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { followChanges } from '../support/change-log';
 import { MemoryJobStore } from '../support/memory-job-store';
 import { MemoryPrinterAccountStore } from '../support/memory-printer-account-store';
 
@@ -124,8 +125,8 @@ test('with a broker that holds its own accounts, a refused rotation leaves the o
   assert.equal(accounts.verify('p1', first.token), true);
 });
 
-test('removing a printer with unfinished jobs needs force; then the jobs never printed end failed, printed ones stay', async () => {
-  const { accounts, jobs, printers } = await setup();
+test('removing a printer with unfinished jobs needs force; then the jobs never printed end failed, printed ones stay', async (t) => {
+  const { accounts, jobs, jobStore, printers } = await setup();
   await accounts.add('p1');
   await accounts.add('p2');
   const printed = await jobs.create({ printerId: 'p1', content: 'déjà imprimé' });
@@ -140,8 +141,7 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
   assert.equal(accounts.isActive('p1'), true, 'nothing done without force');
   assert.equal((await jobs.get(waiting.id))?.status, 'pending');
 
-  const announced: number[] = [];
-  jobs.on('job', (j) => announced.push(j.id));
+  const changes = await followChanges(t, jobStore);
   const removed = await accounts.remove('p1', { force: true });
   assert.deepEqual(removed.failedJobs, [waiting.id, received.id]);
   for (const id of [waiting.id, received.id]) {
@@ -149,7 +149,12 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
     assert.equal(job.status, 'failed');
     assert.equal(job.error, REMOVED_PRINTER_ERROR);
   }
-  assert.deepEqual(announced, [waiting.id, received.id], 'each failure is announced to the page and the streams');
+  await changes.settled();
+  assert.deepEqual(
+    changes.seen.map((j) => j.id),
+    [waiting.id, received.id],
+    'each failure is announced to the page and the streams',
+  );
   assert.equal((await jobs.get(printed.id))?.status, 'printed');
   assert.equal((await jobs.get(other.id))?.status, 'pending', "another printer's jobs are untouched");
   assert.equal(await printers.isKnown('p1'), false, 'a removed printer takes no new job');

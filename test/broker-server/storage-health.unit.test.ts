@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StorageHealth, storageFault } from '../../broker-server/store/storage-health';
-import { captureLogger } from '../support/harness';
+import { captureLogger } from '../support/basics';
 
 test('a full or read-only disk is told from other errors, through the wrappers of Sequelize and the drivers', () => {
   const sqlite = Object.assign(new Error('SQLITE_FULL: database or disk is full'), { code: 'SQLITE_FULL' });

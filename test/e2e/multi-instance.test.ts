@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { newInstanceId } from '../../broker-server/cluster/instance-id';
-import { PostgresPrinterClaims } from '../../broker-server/cluster/printer-claims';
+import { PostgresPrinterClaims } from '../../broker-server/cluster/postgres-printer-claims';
 import { JobService, type PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
 import {
@@ -76,10 +76,7 @@ test(
     const services = await Promise.all(
       [0, 1].map(
         async () =>
-          new JobService(
-            (await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(newInstanceId()),
-            testLogger(),
-          ),
+          new JobService((await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(), testLogger()),
       ),
     );
     const [a, b] = services as [JobService, JobService];

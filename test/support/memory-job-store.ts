@@ -26,6 +26,7 @@ export class MemoryJobStore implements JobStore {
   private gate: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
   private waiting = 0;
+  private readonly commitListeners: Array<(lastEventId: number) => void> = [];
 
   get backlog(): number {
     return this.waiting;
@@ -60,6 +61,7 @@ export class MemoryJobStore implements JobStore {
     };
     this.jobs.set(stored.id, stored);
     this.logEvent(stored);
+    this.committed();
     return { ...stored };
   }
 
@@ -69,6 +71,7 @@ export class MemoryJobStore implements JobStore {
     const moved = job ? applyTransition(job, request, new Date()) : null;
     if (moved) this.jobs.set(moved.id, moved);
     if (moved) this.logEvent(moved);
+    if (moved) this.committed();
     return moved ? { ...moved } : null;
   }
 
@@ -111,10 +114,6 @@ export class MemoryJobStore implements JobStore {
     );
     for (const j of old) this.jobs.delete(j.id);
     return old.length;
-  }
-
-  async contents(ids: number[]): Promise<Map<number, string>> {
-    return new Map(ids.filter((id) => this.jobs.has(id)).map((id) => [id, this.jobs.get(id)!.content]));
   }
 
   async printers(): Promise<PrinterRecord[]> {
@@ -163,6 +162,14 @@ export class MemoryJobStore implements JobStore {
 
   async markAllOffline(): Promise<void> {
     for (const row of this.printerRows.values()) if (row.state === 'online') row.state = 'offline';
+  }
+
+  onCommitted(listener: (lastEventId: number) => void): void {
+    this.commitListeners.push(listener);
+  }
+
+  private committed(): void {
+    for (const listener of this.commitListeners) listener(this.nextEventId - 1);
   }
 
   private logEvent(job: PrintJob): void {

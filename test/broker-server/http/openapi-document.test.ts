@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import pino from 'pino';
-import { AdminSessions, LoginThrottle } from '../../broker-server/admin/admin-auth';
-import { createApp } from '../../broker-server/http/app';
-import { FormTokens } from '../../broker-server/http/cross-site';
-import { HostCheck } from '../../broker-server/http/host-check';
-import { openApiPath } from '../../broker-server/http/openapi';
-import { API_OPERATIONS, apiDocument } from '../../broker-server/http/routes/openapi';
-import { StreamLimits } from '../../broker-server/http/stream-limits';
-import { checkAgainstDocument } from '../support/openapi-check';
+import { AdminSessions, LoginThrottle } from '../../../broker-server/admin/admin-auth';
+import { createApp } from '../../../broker-server/http/app';
+import { FormTokens } from '../../../broker-server/http/cross-site';
+import { HostCheck } from '../../../broker-server/http/host-check';
+import { openApiPath } from '../../../broker-server/http/openapi';
+import { API_OPERATIONS, apiDocument } from '../../../broker-server/http/routes/openapi';
+import { StreamLimits } from '../../../broker-server/http/stream-limits';
+import { checkAgainstDocument } from '../../support/openapi-check';
 
 test('the document is valid OpenAPI 3.1 (checked by @seriousme/openapi-schema-validator)', async () => {
   const validator = new Validator();

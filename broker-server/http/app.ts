@@ -7,12 +7,12 @@ import type { JobService } from '../jobs/job-service';
 import type { PrinterRegistry } from '../printers/printer-registry';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ApiKeyStore } from '../store/api-key-store';
-import { authenticate, limitJobCreation } from './api-keys';
+import { authenticate, limitJobCreation, requireApiKey } from './api-keys';
 import { errorHandler, HttpError } from './errors';
 import type { Idempotency } from './idempotency';
 import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
-import type { RouteContext } from './routes/context';
+import { ROUTING, type RouteContext } from './routes/context';
 import { eventRoutes } from './routes/events';
 import { jobRoutes } from './routes/jobs-api';
 import { webhookRoutes } from './routes/webhooks-api';
@@ -72,6 +72,9 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
+  // One spelling per route, on the app's own router as on every route module's (routes/context.ts).
+  app.set('case sensitive routing', ROUTING.caseSensitive);
+  app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());
   const { hostCheck, formTokens, streamLimits, receiptMaxLines, previewRate } = options.protections;
   app.use(hostCheck.middleware);
@@ -82,6 +85,7 @@ export function createApp(options: AppOptions): express.Express {
     formTokens,
     streamLimits,
     receiptMaxLines,
+    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
       express.json({ limit: options.bodyLimitBytes, strict: false }),
@@ -113,13 +117,13 @@ export function createApp(options: AppOptions): express.Express {
         log: options.log,
       }),
     );
-  app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
+  app.use(authenticate(options.apiKeys, { log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(printerRoutes(ctx));
   app.use(webhookRoutes(ctx));
-  app.use(openApiRoutes());
+  app.use(openApiRoutes(ctx.requireApiKey));
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
   app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog }));
   return app;

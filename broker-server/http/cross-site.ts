@@ -86,17 +86,22 @@ export function crossSiteProblem(req: Request, tokens: FormTokens): CrossSiteRef
   // `Origin: null` is what Chromium sends for the page's own form posts under Referrer-Policy: no-referrer
   // (security-headers.ts), and what a sandboxed frame sends: the form token tells them apart.
   if (origin !== undefined && origin !== 'null' && !sameHost(origin, req.host)) return foreign;
-  const body = req.body as Record<string, unknown> | undefined;
-  const token =
-    req.get(FORM_TOKEN_HEADER) ??
-    (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined);
-  if (!tokens.verify(token)) {
+  if (!tokens.verify(formTokenOf(req))) {
     return new CrossSiteRefused(
       `refused: a browser request needs the page's form token (${FORM_TOKEN_FIELD} field or ${FORM_TOKEN_HEADER} header); reload the page`,
       'Ce formulaire a expiré ou ne vient pas de cette page : actualisez la page, puis réessayez.',
     );
   }
   return null;
+}
+
+/** The form token a request carries: the htmx header, or the form's field (after the body is parsed). */
+export function formTokenOf(req: Request): unknown {
+  const body = req.body as Record<string, unknown> | undefined;
+  return (
+    req.get(FORM_TOKEN_HEADER) ??
+    (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined)
+  );
 }
 
 function sameHost(origin: string, host: string | undefined): boolean {

@@ -14,6 +14,7 @@ import { adminPage, type AdminPageState, adminRefusal, loginPage } from '../admi
 import { crossSiteProblem, type FormTokens } from '../cross-site';
 import type { SafeHtml } from '../html';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-schemas';
+import { newRouter } from './context';
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
 
@@ -56,7 +57,7 @@ interface AdminRequest extends Request {
 }
 
 export function adminRoutes(options: AdminRouteOptions): Router {
-  const router = express.Router();
+  const router = newRouter();
   const log = options.log.child({ module: 'admin' });
 
   const send = (res: Response, status: number, page: SafeHtml) =>

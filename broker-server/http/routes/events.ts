@@ -1,15 +1,15 @@
 /** The event streams: the page's HTML updates and every job and printer change as JSON (`event: job` / `event: printer`), for API clients and the benchmark. */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { ApiError } from '../api-schemas';
 import { LastEventId } from '../job-event-stream';
 import type { ApiOperation } from '../openapi';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 
 export function eventRoutes(ctx: RouteContext): Router {
-  const router = express.Router();
+  const router = newRouter();
   router.get('/events', ctx.streamLimits.middleware, ctx.live.handle);
-  router.get('/jobs/events', ctx.streamLimits.middleware, ctx.live.handleJson);
+  router.get('/jobs/events', ctx.requireApiKey, ctx.streamLimits.middleware, ctx.live.handleJson);
   return router;
 }
 

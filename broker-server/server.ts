@@ -147,7 +147,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const live = new LiveUpdates(
     jobs,
     printers,
-    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours },
+    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours, replay: config.eventReplay },
     log,
   );
   const idempotency = new Idempotency(

@@ -61,6 +61,13 @@ export const serverDefaults = {
   /** How long an `Idempotency-Key` is remembered: the same key within this time returns the same job. */
   IDEMPOTENCY_KEY_HOURS: 24,
   EVENT_REPLAY_HOURS: 24,
+  /** What one `GET /jobs/events` replay (Last-Event-ID) sends at most; past it, `event: resync` and on from now. */
+  EVENT_REPLAY_MAX_BYTES: 8 * 1024 * 1024,
+  /** Bytes a replay may have written that its client has not yet taken; past it, it waits before reading more of the log. */
+  EVENT_REPLAY_BUFFER_BYTES: 256 * 1024,
+  /** Replays one caller (API key, or client address) may start per minute, and at once; 0 per minute: no limit. */
+  EVENT_REPLAYS_PER_MINUTE: 6,
+  EVENT_REPLAY_BURST: 10,
   /** Jobs one API key may create per minute (its own limit, shared by every instance on PostgreSQL); 0 turns it off. */
   API_KEY_RATE_PER_MINUTE: 6000,
   /** `true`: the JSON API refuses calls without `Authorization: Bearer <key>` (the page's form stays open). */

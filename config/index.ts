@@ -104,6 +104,10 @@ const hardeningSettings = {
   MQTT_MAX_CONNECTIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
   MQTT_AUTH_MAX_FAILURES: positiveInt.max(1_000_000),
   MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
+  EVENT_REPLAY_MAX_BYTES: positiveInt.min(64 * 1024).max(1024 * 1024 * 1024),
+  EVENT_REPLAY_BUFFER_BYTES: positiveInt.min(16 * 1024).max(64 * 1024 * 1024),
+  EVENT_REPLAYS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+  EVENT_REPLAY_BURST: positiveInt.max(1_000_000),
 };
 
 /** Webhooks (issue 13). */
@@ -311,6 +315,8 @@ export interface ServerConfig {
   receiptMaxLines: number;
   previewRate: { perMinute: number; burst: number };
   eventStreams: { total: number; perAddress: number };
+  /** What one GET /jobs/events replay may cost (EVENT_REPLAY_*). */
+  eventReplay: { maxBytes: number; bufferBytes: number; perMinute: number; burst: number };
   mqttLimits: MqttLimits;
   /** Configured admin password; null: generated into DATA_DIR. Never log it. */
   adminPassword: string | null;
@@ -352,6 +358,12 @@ function hardeningConfig(c: z.infer<typeof serverSchema>) {
     receiptMaxLines: c.RECEIPT_MAX_LINES,
     previewRate: { perMinute: c.PREVIEW_RATE_PER_MINUTE, burst: c.PREVIEW_RATE_BURST },
     eventStreams: { total: c.MAX_EVENT_STREAMS, perAddress: c.MAX_EVENT_STREAMS_PER_ADDRESS },
+    eventReplay: {
+      maxBytes: c.EVENT_REPLAY_MAX_BYTES,
+      bufferBytes: c.EVENT_REPLAY_BUFFER_BYTES,
+      perMinute: c.EVENT_REPLAYS_PER_MINUTE,
+      burst: c.EVENT_REPLAY_BURST,
+    },
     mqttLimits: {
       maxInflight: c.MQTT_MAX_INFLIGHT,
       maxConnectionsPerAccount: c.MQTT_MAX_CONNECTIONS_PER_ACCOUNT,

@@ -37,9 +37,10 @@ export const eventOperations: ApiOperation[] = [
       '`event: job` with a Job as `data` and the `id:` of that change in the event log (ids grow in commit order); ' +
       '`event: printer` with a Printer (no id); comments (`: ping`) keep the connection alive. The first message ' +
       'carries the current id. With `Last-Event-ID` (or `?lastEventId=`), the job changes after that id are sent ' +
-      "first, from the database, then the live ones; past the log's window (EVENT_REPLAY_HOURS) or for an id the " +
-      'server never gave, one `event: resync` (`{"reason", "lastEventId", "reread": "/jobs", "detail"}`) says to ' +
-      're-read GET /jobs.',
+      "first, from the database, then the live ones; past the log's window (EVENT_REPLAY_HOURS), for an id the " +
+      'server never gave, or once a replay has sent EVENT_REPLAY_MAX_BYTES, one `event: resync` ' +
+      '(`{"reason", "lastEventId", "reread": "/jobs", "detail"}`) says to re-read GET /jobs, and the stream goes ' +
+      'on from now. A replay goes at the pace the client reads; each caller may start EVENT_REPLAYS_PER_MINUTE.',
     tags: ['events'],
     auth: 'apiKey',
     query: z.object({ lastEventId: LastEventId.optional() }),
@@ -48,6 +49,11 @@ export const eventOperations: ApiOperation[] = [
       200: { description: 'The stream', events: true },
       400: { description: 'A Last-Event-ID that is not a whole number', json: ApiError },
       ...streamRefusals,
+      429: {
+        ...streamRefusals[429],
+        description:
+          'Too many open streams from this address (MAX_EVENT_STREAMS_PER_ADDRESS), or too many replays from this caller (EVENT_REPLAYS_PER_MINUTE, EVENT_REPLAY_BURST)',
+      },
     },
   },
   {

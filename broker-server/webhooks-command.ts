@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { loadOrExit } from '../config/process';
-import { createLogger } from '../config/logger';
+import { createLogger, urlForLog } from '../config/logger';
 import { Database } from './db/database';
 import { parseEventFilter } from './webhooks/webhook-events';
 import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
@@ -50,6 +50,13 @@ export function checkWebhookUrl(text: string): { ok: true; url: string } | { ok:
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return { ok: false, error: `a webhook URL must be http:// or https://, not ${url.protocol}//` };
   if (!url.hostname) return { ok: false, error: 'the webhook URL has no host' };
+  // It would be shown by `list`, kept in the database in clear, and put by fetch in its error messages.
+  if (url.username || url.password)
+    return {
+      ok: false,
+      error:
+        'a webhook URL must not carry a user name or password (user:password@); the receiver checks the signature (webhook-signature) instead',
+    };
   return { ok: true, url: url.toString() };
 }
 
@@ -80,7 +87,7 @@ export async function webhooksCommand(
       if (!events.ok) return usage(events.error);
       const secret = newWebhookSecret();
       const endpoint = await store.addEndpoint(url.url, events.value, secrets.seal(secret), new Date());
-      out(`webhook endpoint ${endpoint.id} added: ${endpoint.url} (events: ${endpoint.events})`);
+      out(`webhook endpoint ${endpoint.id} added: ${urlForLog(endpoint.url)} (events: ${endpoint.events})`);
       out('Its signing secret is shown only this once: keep it now (your receiver verifies signatures with it).');
       out(secret);
       return 0;
@@ -91,7 +98,7 @@ export async function webhooksCommand(
       if (!endpoints.length) out('no webhook endpoints');
       for (const e of endpoints)
         out(
-          `${e.id}\t${e.url}\tevents ${e.events}\tadded ${e.createdAt}\t${e.removedAt ? `removed ${e.removedAt}` : 'active'}`,
+          `${e.id}\t${urlForLog(e.url)}\tevents ${e.events}\tadded ${e.createdAt}\t${e.removedAt ? `removed ${e.removedAt}` : 'active'}`,
         );
       return 0;
     }

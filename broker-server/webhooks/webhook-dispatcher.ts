@@ -14,7 +14,7 @@
  * instance's claims come back when their lease runs out. At least once per event and endpoint.
  */
 import { Webhook } from 'standardwebhooks';
-import { type Logger, urlForLog } from '../../config/logger';
+import { type Logger, urlForLog, withoutUrlCredentials } from '../../config/logger';
 import type { JobEvent } from '../jobs/job-service';
 import { SerialRun } from '../serial-run';
 import type { JobEventBounds } from '../store/job-store';
@@ -342,5 +342,5 @@ export class WebhookDispatcher {
 function describe(err: unknown): string {
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message ?? 'request failed'} (${cause})` : (e.message ?? String(err));
+  return withoutUrlCredentials(cause ? `${e.message ?? 'request failed'} (${cause})` : (e.message ?? String(err)));
 }

@@ -13,6 +13,7 @@
  * attempt number is the claim's fence: a result is written only while the row is still that claim's, so
  * an instance that comes back after its lease ran out cannot overwrite the newer attempt.
  */
+import { withoutUrlCredentials } from '../../config/logger';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed'] as const;
@@ -166,7 +167,8 @@ const toDelivery = (row: DeliveryRow): WebhookDelivery => ({
   attempts: Number(row.attempts),
   nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
   lastStatusCode: row.last_status_code === null ? null : Number(row.last_status_code),
-  lastError: row.last_error,
+  // Masked on the way out too: a row written before errors were masked may still carry a URL's password.
+  lastError: row.last_error === null ? null : withoutUrlCredentials(row.last_error),
   createdAt: iso(row.created_at)!,
   deliveredAt: iso(row.delivered_at),
 });

@@ -9,6 +9,7 @@ import type { Logger } from '../config/logger';
 import { createAccessHooks } from './broker/access';
 import { AuthThrottle } from './broker/auth-throttle';
 import { ConnectionLimits } from './broker/limits';
+import { PersistentSessions } from './broker/session-limits';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
@@ -90,9 +91,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log.child({ module: 'access' }),
   );
   const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
+  const sessions = mqttLimits.sessions ? new PersistentSessions(mqttLimits.sessions) : undefined;
   const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, {
     throttle,
     connections,
+    sessions,
   });
   const broker = config.mqttUrl
     ? null
@@ -103,6 +106,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
           hooks,
           maxInflight: mqttLimits.maxInflight,
           onClientGone: (client) => connections.release(client),
+          sessions,
         },
         log,
       );

@@ -97,6 +97,12 @@ export const serverDefaults = {
   /** Failed MQTT logins from one address within a minute before it is refused for MQTT_AUTH_BLOCK_SECONDS. */
   MQTT_AUTH_MAX_FAILURES: 10,
   MQTT_AUTH_BLOCK_SECONDS: 30,
+  /** Persistent (clean=false) MQTT sessions one account may hold on the embedded broker; an agent needs one. */
+  MQTT_MAX_SESSIONS_PER_ACCOUNT: 10,
+  /** A persistent session whose client has been away this long is dropped: seconds, or with s, m, h, d. */
+  MQTT_SESSION_EXPIRY: '1d',
+  /** Messages the embedded broker queues for one persistent session while its client is away. */
+  MQTT_MAX_QUEUED_PER_SESSION: 1000,
   /** Password of the admin section (/admin, the admin API, `npm run printers`); empty: generated once into DATA_DIR/admin-password (mode 0600). */
   ADMIN_PASSWORD: '',
   /** An admin session ends this long after login. */

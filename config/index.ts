@@ -104,6 +104,16 @@ const hardeningSettings = {
   MQTT_MAX_CONNECTIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
   MQTT_AUTH_MAX_FAILURES: positiveInt.max(1_000_000),
   MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
+  MQTT_MAX_SESSIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
+  MQTT_SESSION_EXPIRY: z
+    .string()
+    .regex(/^\s*\d{1,9}\s*[smhd]?\s*$/i, 'must be seconds, or a number with s, m, h or d (1d, 12h)')
+    .transform((s) => {
+      const [, n, unit] = /(\d+)\s*([smhd]?)/i.exec(s)!;
+      return Number(n) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[unit!.toLowerCase() as 's']! * 1000;
+    })
+    .pipe(z.number().min(1000, 'must be at least 1 s')),
+  MQTT_MAX_QUEUED_PER_SESSION: positiveInt.max(10_000_000),
   EVENT_REPLAY_MAX_BYTES: positiveInt.min(64 * 1024).max(1024 * 1024 * 1024),
   EVENT_REPLAY_BUFFER_BYTES: positiveInt.min(16 * 1024).max(64 * 1024 * 1024),
   EVENT_REPLAYS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
@@ -347,6 +357,8 @@ export interface WebhookConfig {
 export interface MqttLimits {
   maxInflight: number;
   maxConnectionsPerAccount: number;
+  /** Persistent sessions per account, how long one is kept while its client is away, and what it may queue. */
+  sessions?: { maxPerAccount: number; expiryMs: number; maxQueued: number };
   authMaxFailures: number;
   authBlockSeconds: number;
 }
@@ -369,6 +381,11 @@ function hardeningConfig(c: z.infer<typeof serverSchema>) {
       maxConnectionsPerAccount: c.MQTT_MAX_CONNECTIONS_PER_ACCOUNT,
       authMaxFailures: c.MQTT_AUTH_MAX_FAILURES,
       authBlockSeconds: c.MQTT_AUTH_BLOCK_SECONDS,
+      sessions: {
+        maxPerAccount: c.MQTT_MAX_SESSIONS_PER_ACCOUNT,
+        expiryMs: c.MQTT_SESSION_EXPIRY,
+        maxQueued: c.MQTT_MAX_QUEUED_PER_SESSION,
+      },
     },
   };
 }

@@ -11,6 +11,7 @@ import { parseTopic } from '../../protocol/topics';
 import { type Account, type MqttAccounts, usernameOf } from './tokens';
 import type { AuthThrottle } from './auth-throttle';
 import type { ConnectionLimits } from './limits';
+import type { PersistentSessions } from './session-limits';
 
 export interface AccessPolicy {
   /** The debug account may publish jobs by hand. */
@@ -84,6 +85,8 @@ function serverUnavailable(): AuthenticateError {
 export interface AccessProtections {
   throttle?: AuthThrottle;
   connections?: ConnectionLimits;
+  /** Persistent sessions per account (issue 20, session-limits.ts); it then also keeps their owners. */
+  sessions?: PersistentSessions;
 }
 
 export function createAccessHooks(
@@ -95,7 +98,8 @@ export function createAccessHooks(
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
 
-  const { throttle, connections } = protections;
+  const { throttle, connections, sessions } = protections;
+  const sessionOwner = (clientId: string) => (sessions ? sessions.ownerOf(clientId) : sessionOwners.get(clientId));
   return {
     authenticate(client, username, password, callback) {
       const c = client as ClientWithAccount;
@@ -111,9 +115,7 @@ export function createAccessHooks(
       }
       throttle?.success(address);
       const name = usernameOf(verdict.account);
-      if (
-        !mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id) ?? connections?.ownerOf(client.id))
-      ) {
+      if (!mayUseClientId(verdict.account, client.id, sessionOwner(client.id) ?? connections?.ownerOf(client.id))) {
         accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
         return callback(notAuthorized(), false);
       }
@@ -124,8 +126,19 @@ export function createAccessHooks(
         );
         return callback(serverUnavailable(), false);
       }
+      const reserved = verdict.account.kind === 'printer' && client.id === agentClientId(verdict.account.printerId);
+      if (sessions && !client.clean && !sessions.mayOpen(name, client.id, reserved)) {
+        accessLog.warn(
+          { ...who, reason: 'too many persistent sessions for this account (MQTT_MAX_SESSIONS_PER_ACCOUNT)' },
+          'mqtt connection refused',
+        );
+        return callback(serverUnavailable(), false);
+      }
       connections?.admit(name, client);
-      if (!client.clean) sessionOwners.set(client.id, name);
+      if (sessions) {
+        if (client.clean) sessions.cleaned(client.id);
+        else sessions.opened(name, client);
+      } else if (!client.clean) sessionOwners.set(client.id, name);
       c.printhopAccount = verdict.account;
       accessLog.debug(who, 'mqtt client authenticated');
       callback(null, true);

@@ -21,6 +21,7 @@ import { pageRenderer, pageRoutes } from './routes/page';
 import { printerRoutes } from './routes/printers-api';
 import { securityHeaders } from './security-headers';
 import { refuseLargeBodies } from './body-limit';
+import { verifyUtf8, verifyUtf8Form } from './validation';
 import { type FormTokens, refuseCrossSite } from './cross-site';
 import type { HostCheck } from './host-check';
 import type { StreamLimits } from './stream-limits';
@@ -88,8 +89,13 @@ export function createApp(options: AppOptions): express.Express {
     requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false }),
-      express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
+      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      express.urlencoded({
+        extended: false,
+        limit: options.bodyLimitBytes,
+        parameterLimit: 20,
+        verify: verifyUtf8Form,
+      }),
     ],
     limitJobCreation: limitJobCreation(
       options.apiKeyLimiter,

@@ -44,6 +44,7 @@ import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from '.
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
+import { webhookTargetProblem } from './webhooks/webhook-targets';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -193,7 +194,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       },
       concurrency: config.webhooks.concurrency,
       pollMs: config.webhooks.pollMs,
+      checkTarget: (url) => webhookTargetProblem(url, config.webhooks.allowPrivate),
       keepDays: config.jobRetentionDays,
+      payloadDays: config.webhooks.payloadDays,
       keyWarning:
         config.databaseUrl && !config.webhooks.secretKey
           ? 'WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with DATA_DIR/webhook.key; every instance sharing this database needs the same key (set WEBHOOK_SECRET_KEY on each) to sign'

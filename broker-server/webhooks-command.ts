@@ -12,6 +12,7 @@ import { createLogger, urlForLog } from '../config/logger';
 import { Database } from './db/database';
 import { parseEventFilter } from './webhooks/webhook-events';
 import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
+import { type Lookup, webhookTargetProblem } from './webhooks/webhook-targets';
 import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
 
 const USAGE =
@@ -70,6 +71,8 @@ export async function webhooksCommand(
   secrets: SecretBox,
   out: (line: string) => void,
   err: (line: string) => void,
+  /** WEBHOOK_ALLOW_PRIVATE, and how host names are resolved (DNS; tests give their own). */
+  targets: { allowPrivate: boolean; lookup?: Lookup } = { allowPrivate: false },
 ): Promise<number> {
   const [command, ...rest] = args;
   const usage = (message?: string) => {
@@ -83,6 +86,8 @@ export async function webhooksCommand(
       if (parsed.positional.length !== 1) return usage('add takes one URL');
       const url = checkWebhookUrl(parsed.positional[0]!);
       if (!url.ok) return usage(url.error);
+      const target = await webhookTargetProblem(url.url, targets.allowPrivate, targets.lookup);
+      if (target) return usage(target);
       const events = parseEventFilter(parsed.options.events);
       if (!events.ok) return usage(events.error);
       const secret = newWebhookSecret();
@@ -168,6 +173,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
       loadWebhookKey(config.webhooks.secretKey, config.dataDir).key,
       (line) => console.log(line),
       (line) => console.error(line),
+      { allowPrivate: config.webhooks.allowPrivate },
     );
   } finally {
     await db.stop();

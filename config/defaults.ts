@@ -132,6 +132,13 @@ export const serverDefaults = {
   WEBHOOK_RETRY_MAX_MS: 3_600_000,
   /** Webhook requests in flight at once per endpoint, per instance (a slow receiver holds only its own). */
   WEBHOOK_CONCURRENCY: 4,
+  /**
+   * `true` lets a webhook go to this machine (127.0.0.1, ::1, localhost), a link-local address or the cloud
+   * metadata address (169.254.169.254); private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are always allowed.
+   */
+  WEBHOOK_ALLOW_PRIVATE: false,
+  /** Delivered or failed webhook deliveries keep their payload (the job's text) this many days; the row stays. 0: kept. */
+  WEBHOOK_PAYLOAD_DAYS: 3,
 } as const;
 
 export const agentDefaults = {

@@ -131,6 +131,8 @@ const webhookSettings = {
   WEBHOOK_RETRY_MIN_MS: positiveInt.max(86_400_000),
   WEBHOOK_RETRY_MAX_MS: positiveInt.max(86_400_000),
   WEBHOOK_CONCURRENCY: positiveInt.max(100),
+  WEBHOOK_ALLOW_PRIVATE: boolean,
+  WEBHOOK_PAYLOAD_DAYS: z.coerce.number().min(0).max(366),
 };
 
 const serverSchema = z.object({
@@ -352,6 +354,10 @@ export interface WebhookConfig {
   concurrency: number;
   /** How often due retries are looked for. */
   pollMs: number;
+  /** Webhooks may go to this machine (loopback), link-local and metadata addresses (webhook-targets.ts). */
+  allowPrivate: boolean;
+  /** Finished deliveries keep their payload this long (days; 0: as long as the row). */
+  payloadDays: number;
 }
 
 export interface MqttLimits {
@@ -448,6 +454,8 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
       pollMs: 1000,
+      allowPrivate: c.WEBHOOK_ALLOW_PRIVATE,
+      payloadDays: c.WEBHOOK_PAYLOAD_DAYS,
     },
     ...overrides,
   };

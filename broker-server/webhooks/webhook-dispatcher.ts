@@ -42,6 +42,10 @@ export interface WebhookSettings {
   pollMs: number;
   /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
   keepDays: number;
+  /** Finished deliveries older than this lose their payload (the job's text), hourly (WEBHOOK_PAYLOAD_DAYS); 0 or absent: kept. */
+  payloadDays?: number;
+  /** Why an endpoint's URL may not be sent to now (webhook-targets.ts, checked before each attempt); absent: no check. */
+  checkTarget?: (url: string) => Promise<string | null>;
   /** Logged once when the first endpoint is seen (PostgreSQL without WEBHOOK_SECRET_KEY: other instances may not share the key file). */
   keyWarning?: string;
 }
@@ -188,10 +192,17 @@ export class WebhookDispatcher {
       const claims = await this.store.claim(endpointId, now, now + this.settings.timeoutMs + LEASE_MARGIN_MS, free);
       for (const claim of claims) this.begin(claim);
     }
-    if (this.settings.keepDays > 0 && now - this.lastPrune >= PRUNE_EVERY_MS) {
+    const { keepDays, payloadDays = 0 } = this.settings;
+    if ((keepDays > 0 || payloadDays > 0) && now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      const count = await this.store.pruneDeliveries(now - this.settings.keepDays * 86_400_000);
-      if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
+      if (keepDays > 0) {
+        const count = await this.store.pruneDeliveries(now - keepDays * 86_400_000);
+        if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
+      }
+      if (payloadDays > 0) {
+        const count = await this.store.dropPayloads(now - payloadDays * 86_400_000);
+        if (count) this.log.info({ count }, 'payloads of finished webhook deliveries dropped (WEBHOOK_PAYLOAD_DAYS)');
+      }
     }
   }
 
@@ -277,6 +288,11 @@ export class WebhookDispatcher {
       return;
     }
     const logged = { ...context, endpoint: urlForLog(sender.url) };
+    const refused = await this.settings.checkTarget?.(sender.url);
+    if (refused) {
+      await this.failedAttempt(claim, logged, null, refused);
+      return;
+    }
     const id = webhookId(claim.eventId);
     const timeout = setTimeout(() => abort.abort(new Error('timeout')), this.settings.timeoutMs);
     try {

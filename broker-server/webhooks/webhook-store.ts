@@ -103,6 +103,11 @@ export interface WebhookStore {
   deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]>;
   /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint; returns how many. */
   pruneDeliveries(before: number): Promise<number>;
+  /**
+   * Empties the payload of the finished deliveries (delivered, failed) queued before `before`: the row stays
+   * for GET /webhooks/deliveries, the job's text does not (WEBHOOK_PAYLOAD_DAYS); returns how many.
+   */
+  dropPayloads(before: number): Promise<number>;
 }
 
 interface EndpointRow {
@@ -346,6 +351,15 @@ export class SqlWebhookStore implements WebhookStore {
     const rows = await this.query(
       `DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status IN ('delivered', 'failed')
          OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL)) RETURNING id`,
+      [before],
+    );
+    return rows.length;
+  }
+
+  async dropPayloads(before: number): Promise<number> {
+    const rows = await this.query(
+      `UPDATE webhook_deliveries SET payload = '' WHERE created_at < $1 AND status IN ('delivered', 'failed')
+         AND payload <> '' RETURNING id`,
       [before],
     );
     return rows.length;

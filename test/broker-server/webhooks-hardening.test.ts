@@ -113,7 +113,13 @@ testEachDatabase(
     await store.queue(
       endpoint.id,
       async () => ({
-        deliveries: [1, 2, 3].map((id) => ({ eventId: id, jobId: id, printerId: 'printer-1', type: 'job.created', payload })),
+        deliveries: [1, 2, 3].map((id) => ({
+          eventId: id,
+          jobId: id,
+          printerId: 'printer-1',
+          type: 'job.created',
+          payload,
+        })),
         lastEventId: 3,
       }),
       new Date(old),
@@ -130,7 +136,7 @@ testEachDatabase(
       ).map((r) => `${r.status} ${Number(r.size)}`);
     assert.equal(await store.dropPayloads(old - 1000), 0, 'younger than the cut-off: kept');
     assert.equal(await store.dropPayloads(Date.now() - 3 * 86_400_000), 2);
-    assert.deepEqual(await sizes(), ['delivered 0', 'failed 0', `delivering ${payload.length}`]);
+    assert.deepEqual(await sizes(), ['delivered 0', 'failed 0', `pending ${payload.length}`]);
     assert.equal((await store.deliveries({ limit: 10 })).length, 3, 'the rows stay listed');
     assert.equal(await store.dropPayloads(Date.now()), 0, 'once');
   },
@@ -158,7 +164,14 @@ test('the dispatcher drops the payloads of finished deliveries older than WEBHOO
     store,
     events,
     new SecretBox('a key of the server, long enough'),
-    { timeoutMs: 1000, retry: { minMs: 10, maxMs: 10, windowMs: 1000 }, concurrency: 1, pollMs: 10, keepDays: 90, payloadDays: 3 },
+    {
+      timeoutMs: 1000,
+      retry: { minMs: 10, maxMs: 10, windowMs: 1000 },
+      concurrency: 1,
+      pollMs: 10,
+      keepDays: 90,
+      payloadDays: 3,
+    },
     testLogger(),
     async () => 204,
   );

@@ -13,6 +13,7 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
@@ -974,6 +975,87 @@ async function catchUp(): Promise<void> {
   await stopServer(server);
 }
 
+/**
+ * Issue 20, finding 2: replays of GET /jobs/events from event 0 over jobs whose content JSON-escapes to ~24 KB
+ * ("a" + 3,999 × U+0001), by 10 clients at once that never read, then by 10 that read everything: the server's
+ * resident memory and /healthz's latency meanwhile.
+ */
+async function replay(): Promise<void> {
+  const jobs = smoke ? 100 : 300;
+  console.error(`replay: ${jobs} jobs of ~24 KB JSON, 10 replays from event 0 that never read, then 10 that read`);
+  // Both rounds of ten from one address: a burst of 20 replays (the default allows 10 at once).
+  const server = await startServer('replay', { EVENT_REPLAY_BURST: '20' });
+  const content = 'a' + '\u0001'.repeat(3999);
+  await runPool(jobs, 8, () => postJob(server, content, undefined));
+  await sleep(500);
+  const pid = server.child!.pid;
+  const healthDuring = async (busy: () => boolean): Promise<number[]> => {
+    const times: number[] = [];
+    while (busy() || times.length < 20) {
+      const t0 = performance.now();
+      await request(server.agent, server.port, 'GET', '/healthz');
+      times.push(performance.now() - t0);
+      await sleep(20);
+      if (times.length >= 400) break;
+    }
+    return times.sort((a, b) => a - b);
+  };
+  const open = (read: boolean) => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    let bytes = 0;
+    let ended = false;
+    if (read) socket.on('data', (d: Buffer) => (bytes += d.length));
+    else socket.pause();
+    socket.on('close', () => (ended = true));
+    socket.write(`GET /jobs/events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n`);
+    return { socket, bytes: () => bytes, ended: () => ended };
+  };
+
+  const before = rssMb(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 50);
+  const idle = Array.from({ length: 10 }, () => open(false));
+  const idleStart = performance.now();
+  const quietTimes = await healthDuring(() => performance.now() - idleStart < 5000);
+  clearInterval(sampler);
+  figure('replay', 'RSS growth, 10 non-reading replays from 0', peak - before, 'MB', { op: '<=', value: 100 });
+  figure('replay', '/healthz p95 during 10 non-reading replays', percentile(quietTimes, 95), 'ms', {
+    op: '<=',
+    value: 200,
+  });
+  idle.forEach((c) => c.socket.destroy());
+  await sleep(1000);
+
+  // Readers: each gets the replay (up to EVENT_REPLAY_MAX_BYTES, then a resync) and stays live.
+  const readers = Array.from({ length: 10 }, () => open(true));
+  const cpuBefore = cpuSeconds(pid);
+  let last = -1;
+  let steady = 0;
+  const readStart = performance.now();
+  const readTimes = await healthDuring(() => {
+    const total = readers.reduce((sum, r) => sum + r.bytes(), 0);
+    steady = total === last ? steady + 1 : 0;
+    last = total;
+    return steady < 10 && performance.now() - readStart < 60_000;
+  });
+  const sent = readers.reduce((sum, r) => sum + r.bytes(), 0) / 10 / 1024 / 1024;
+  figure('replay', 'bytes one replay sent (EVENT_REPLAY_MAX_BYTES caps it)', sent, 'MB');
+  figure('replay', 'server CPU for 10 reading replays', cpuSeconds(pid) - cpuBefore, 's');
+  figure('replay', '/healthz p95 during 10 reading replays', percentile(readTimes, 95), 'ms', { op: '<=', value: 200 });
+  readers.forEach((r) => r.socket.destroy());
+  await stopServer(server);
+}
+
+/** User + system CPU seconds of a process so far (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 async function agent(): Promise<void> {
   console.error(`agent: one agent idle, then under a load of ${COUNTS.agentLoad} jobs`);
   const server = await startServer('agent', { PRINTERS: 'printer-1' });
@@ -1188,6 +1270,7 @@ async function main(): Promise<void> {
   if (wanted('catch-up')) await catchUp();
   if (wanted('agent')) await agent();
   if (wanted('ledger')) await ledger();
+  if (wanted('replay')) await replay();
 
   const rows = figures.map((f) => [
     f.scenario,

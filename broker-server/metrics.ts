@@ -13,7 +13,7 @@ import type { StallWatchdog } from './jobs/stall-watchdog';
 export interface MetricSources {
   jobs: JobService;
   printers: PrinterRegistry;
-  live: { clientCount: number; jsonClientCount: number };
+  live: { clientCount: number; jsonClientCount: number; replaysWaiting: number };
   /** Clients of the embedded broker; null with an external broker. */
   brokerClients: () => number | null;
   observeCommits?: (observer: (seconds: number) => void) => void;
@@ -128,6 +128,14 @@ export class ServerMetrics {
       collect() {
         this.set({ stream: 'page' }, sources.live.clientCount);
         this.set({ stream: 'json' }, sources.live.jsonClientCount);
+      },
+    });
+    new client.Gauge({
+      name: 'printhop_event_replays_waiting',
+      help: 'GET /jobs/events replays held back until their client takes what they sent (EVENT_REPLAY_BUFFER_BYTES)',
+      registers: [r],
+      collect() {
+        this.set(sources.live.replaysWaiting);
       },
     });
     new client.Gauge({

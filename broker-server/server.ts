@@ -10,6 +10,7 @@ import { createAccessHooks } from './broker/access';
 import { AuthThrottle } from './broker/auth-throttle';
 import { ConnectionLimits } from './broker/limits';
 import { AgentSessions } from './broker/agent-sessions';
+import { PersistentSessions } from './broker/session-limits';
 import { EmbeddedBroker, WEBSOCKET_PATH } from './broker/embedded-broker';
 import { ExternalBroker } from './broker/external-broker';
 import type { MessageBus } from './broker/message-bus';
@@ -47,6 +48,7 @@ import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from '.
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
+import { webhookTargetProblem } from './webhooks/webhook-targets';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -100,10 +102,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   );
   const connections = new ConnectionLimits(mqttLimits.maxConnectionsPerAccount);
   const sessions = new AgentSessions(log);
+  const persistent = mqttLimits.sessions ? new PersistentSessions(mqttLimits.sessions) : undefined;
   const hooks = createAccessHooks(accounts, { debugCanPublish: config.debugCanPublish }, log, {
     throttle,
     connections,
     sessions,
+    persistent,
   });
   const broker = config.mqttUrl
     ? null
@@ -114,6 +118,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
           hooks,
           maxInflight: mqttLimits.maxInflight,
           onClientGone: (client) => connections.release(client),
+          sessions: persistent,
         },
         log,
       );
@@ -167,7 +172,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     jobs,
     changes,
     printers,
-    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours },
+    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours, replay: config.eventReplay },
     log,
   );
   const idempotency = new Idempotency(
@@ -210,7 +215,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       },
       concurrency: config.webhooks.concurrency,
       pollMs: config.webhooks.pollMs,
+      checkTarget: (url) => webhookTargetProblem(url, config.webhooks.allowPrivate),
       keepDays: config.jobRetentionDays,
+      payloadDays: config.webhooks.payloadDays,
       keyWarning:
         config.databaseUrl && !config.webhooks.secretKey
           ? 'WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with DATA_DIR/webhook.key; every instance sharing this database needs the same key (set WEBHOOK_SECRET_KEY on each) to sign'

@@ -8,10 +8,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { loadOrExit } from '../config/process';
-import { createLogger } from '../config/logger';
+import { createLogger, urlForLog } from '../config/logger';
 import { Database } from './db/database';
 import { parseEventFilter } from './webhooks/webhook-events';
 import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
+import { type Lookup, webhookTargetProblem } from './webhooks/webhook-targets';
 import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
 
 const USAGE =
@@ -50,6 +51,13 @@ export function checkWebhookUrl(text: string): { ok: true; url: string } | { ok:
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return { ok: false, error: `a webhook URL must be http:// or https://, not ${url.protocol}//` };
   if (!url.hostname) return { ok: false, error: 'the webhook URL has no host' };
+  // It would be shown by `list`, kept in the database in clear, and put by fetch in its error messages.
+  if (url.username || url.password)
+    return {
+      ok: false,
+      error:
+        'a webhook URL must not carry a user name or password (user:password@); the receiver checks the signature (webhook-signature) instead',
+    };
   return { ok: true, url: url.toString() };
 }
 
@@ -63,6 +71,8 @@ export async function webhooksCommand(
   secrets: SecretBox,
   out: (line: string) => void,
   err: (line: string) => void,
+  /** WEBHOOK_ALLOW_PRIVATE, and how host names are resolved (DNS; tests give their own). */
+  targets: { allowPrivate: boolean; lookup?: Lookup } = { allowPrivate: false },
 ): Promise<number> {
   const [command, ...rest] = args;
   const usage = (message?: string) => {
@@ -76,11 +86,13 @@ export async function webhooksCommand(
       if (parsed.positional.length !== 1) return usage('add takes one URL');
       const url = checkWebhookUrl(parsed.positional[0]!);
       if (!url.ok) return usage(url.error);
+      const target = await webhookTargetProblem(url.url, targets.allowPrivate, targets.lookup);
+      if (target) return usage(target);
       const events = parseEventFilter(parsed.options.events);
       if (!events.ok) return usage(events.error);
       const secret = newWebhookSecret();
       const endpoint = await store.addEndpoint(url.url, events.value, secrets.seal(secret), new Date());
-      out(`webhook endpoint ${endpoint.id} added: ${endpoint.url} (events: ${endpoint.events})`);
+      out(`webhook endpoint ${endpoint.id} added: ${urlForLog(endpoint.url)} (events: ${endpoint.events})`);
       out('Its signing secret is shown only this once: keep it now (your receiver verifies signatures with it).');
       out(secret);
       return 0;
@@ -91,7 +103,7 @@ export async function webhooksCommand(
       if (!endpoints.length) out('no webhook endpoints');
       for (const e of endpoints)
         out(
-          `${e.id}\t${e.url}\tevents ${e.events}\tadded ${e.createdAt}\t${e.removedAt ? `removed ${e.removedAt}` : 'active'}`,
+          `${e.id}\t${urlForLog(e.url)}\tevents ${e.events}\tadded ${e.createdAt}\t${e.removedAt ? `removed ${e.removedAt}` : 'active'}`,
         );
       return 0;
     }
@@ -161,6 +173,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
       loadWebhookKey(config.webhooks.secretKey, config.dataDir).key,
       (line) => console.log(line),
       (line) => console.error(line),
+      { allowPrivate: config.webhooks.allowPrivate },
     );
   } finally {
     await db.stop();

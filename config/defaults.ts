@@ -62,6 +62,13 @@ export const serverDefaults = {
   /** How long an `Idempotency-Key` is remembered: the same key within this time returns the same job. */
   IDEMPOTENCY_KEY_HOURS: 24,
   EVENT_REPLAY_HOURS: 24,
+  /** What one `GET /jobs/events` replay (Last-Event-ID) sends at most; past it, `event: resync` and on from now. */
+  EVENT_REPLAY_MAX_BYTES: 8 * 1024 * 1024,
+  /** Bytes a replay may have written that its client has not yet taken; past it, it waits before reading more of the log. */
+  EVENT_REPLAY_BUFFER_BYTES: 256 * 1024,
+  /** Replays one caller (API key, or client address) may start per minute, and at once; 0 per minute: no limit. */
+  EVENT_REPLAYS_PER_MINUTE: 6,
+  EVENT_REPLAY_BURST: 10,
   /** Jobs one API key may create per minute (its own limit, shared by every instance on PostgreSQL); 0 turns it off. */
   API_KEY_RATE_PER_MINUTE: 6000,
   /** `true`: the JSON API refuses calls without `Authorization: Bearer <key>` (the page's form stays open). */
@@ -91,6 +98,12 @@ export const serverDefaults = {
   /** Failed MQTT logins from one address within a minute before it is refused for MQTT_AUTH_BLOCK_SECONDS. */
   MQTT_AUTH_MAX_FAILURES: 10,
   MQTT_AUTH_BLOCK_SECONDS: 30,
+  /** Persistent (clean=false) MQTT sessions one account may hold on the embedded broker; an agent needs one. */
+  MQTT_MAX_SESSIONS_PER_ACCOUNT: 10,
+  /** A persistent session whose client has been away this long is dropped: seconds, or with s, m, h, d. */
+  MQTT_SESSION_EXPIRY: '1d',
+  /** Messages the embedded broker queues for one persistent session while its client is away. */
+  MQTT_MAX_QUEUED_PER_SESSION: 1000,
   /** Password of the admin section (/admin, the admin API, `npm run printers`); empty: generated once into DATA_DIR/admin-password (mode 0600). */
   ADMIN_PASSWORD: '',
   /** An admin session ends this long after login. */
@@ -120,6 +133,13 @@ export const serverDefaults = {
   WEBHOOK_RETRY_MAX_MS: 3_600_000,
   /** Webhook requests in flight at once per endpoint, per instance (a slow receiver holds only its own). */
   WEBHOOK_CONCURRENCY: 4,
+  /**
+   * `true` lets a webhook go to this machine (127.0.0.1, ::1, localhost), a link-local address or the cloud
+   * metadata address (169.254.169.254); private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are always allowed.
+   */
+  WEBHOOK_ALLOW_PRIVATE: false,
+  /** Delivered or failed webhook deliveries keep their payload (the job's text) this many days; the row stays. 0: kept. */
+  WEBHOOK_PAYLOAD_DAYS: 3,
 } as const;
 
 export const agentDefaults = {

@@ -104,6 +104,20 @@ const hardeningSettings = {
   MQTT_MAX_CONNECTIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
   MQTT_AUTH_MAX_FAILURES: positiveInt.max(1_000_000),
   MQTT_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(0).max(86_400),
+  MQTT_MAX_SESSIONS_PER_ACCOUNT: positiveInt.max(1_000_000),
+  MQTT_SESSION_EXPIRY: z
+    .string()
+    .regex(/^\s*\d{1,9}\s*[smhd]?\s*$/i, 'must be seconds, or a number with s, m, h or d (1d, 12h)')
+    .transform((s) => {
+      const [, n, unit] = /(\d+)\s*([smhd]?)/i.exec(s)!;
+      return Number(n) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[unit!.toLowerCase() as 's']! * 1000;
+    })
+    .pipe(z.number().min(1000, 'must be at least 1 s')),
+  MQTT_MAX_QUEUED_PER_SESSION: positiveInt.max(10_000_000),
+  EVENT_REPLAY_MAX_BYTES: positiveInt.min(64 * 1024).max(1024 * 1024 * 1024),
+  EVENT_REPLAY_BUFFER_BYTES: positiveInt.min(16 * 1024).max(64 * 1024 * 1024),
+  EVENT_REPLAYS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000),
+  EVENT_REPLAY_BURST: positiveInt.max(1_000_000),
 };
 
 /** Webhooks (issue 13). */
@@ -117,6 +131,8 @@ const webhookSettings = {
   WEBHOOK_RETRY_MIN_MS: positiveInt.max(86_400_000),
   WEBHOOK_RETRY_MAX_MS: positiveInt.max(86_400_000),
   WEBHOOK_CONCURRENCY: positiveInt.max(100),
+  WEBHOOK_ALLOW_PRIVATE: boolean,
+  WEBHOOK_PAYLOAD_DAYS: z.coerce.number().min(0).max(366),
 };
 
 const serverSchema = z.object({
@@ -311,6 +327,8 @@ export interface ServerConfig {
   receiptMaxLines: number;
   previewRate: { perMinute: number; burst: number };
   eventStreams: { total: number; perAddress: number };
+  /** What one GET /jobs/events replay may cost (EVENT_REPLAY_*). */
+  eventReplay: { maxBytes: number; bufferBytes: number; perMinute: number; burst: number };
   mqttLimits: MqttLimits;
   /** Configured admin password; null: generated into DATA_DIR. Never log it. */
   adminPassword: string | null;
@@ -336,11 +354,17 @@ export interface WebhookConfig {
   concurrency: number;
   /** How often due retries are looked for. */
   pollMs: number;
+  /** Webhooks may go to this machine (loopback), link-local and metadata addresses (webhook-targets.ts). */
+  allowPrivate: boolean;
+  /** Finished deliveries keep their payload this long (days; 0: as long as the row). */
+  payloadDays: number;
 }
 
 export interface MqttLimits {
   maxInflight: number;
   maxConnectionsPerAccount: number;
+  /** Persistent sessions per account, how long one is kept while its client is away, and what it may queue. */
+  sessions?: { maxPerAccount: number; expiryMs: number; maxQueued: number };
   authMaxFailures: number;
   authBlockSeconds: number;
 }
@@ -352,11 +376,22 @@ function hardeningConfig(c: z.infer<typeof serverSchema>) {
     receiptMaxLines: c.RECEIPT_MAX_LINES,
     previewRate: { perMinute: c.PREVIEW_RATE_PER_MINUTE, burst: c.PREVIEW_RATE_BURST },
     eventStreams: { total: c.MAX_EVENT_STREAMS, perAddress: c.MAX_EVENT_STREAMS_PER_ADDRESS },
+    eventReplay: {
+      maxBytes: c.EVENT_REPLAY_MAX_BYTES,
+      bufferBytes: c.EVENT_REPLAY_BUFFER_BYTES,
+      perMinute: c.EVENT_REPLAYS_PER_MINUTE,
+      burst: c.EVENT_REPLAY_BURST,
+    },
     mqttLimits: {
       maxInflight: c.MQTT_MAX_INFLIGHT,
       maxConnectionsPerAccount: c.MQTT_MAX_CONNECTIONS_PER_ACCOUNT,
       authMaxFailures: c.MQTT_AUTH_MAX_FAILURES,
       authBlockSeconds: c.MQTT_AUTH_BLOCK_SECONDS,
+      sessions: {
+        maxPerAccount: c.MQTT_MAX_SESSIONS_PER_ACCOUNT,
+        expiryMs: c.MQTT_SESSION_EXPIRY,
+        maxQueued: c.MQTT_MAX_QUEUED_PER_SESSION,
+      },
     },
   };
 }
@@ -423,6 +458,8 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
       pollMs: 1000,
+      allowPrivate: c.WEBHOOK_ALLOW_PRIVATE,
+      payloadDays: c.WEBHOOK_PAYLOAD_DAYS,
     },
     ...overrides,
   };

@@ -11,6 +11,14 @@ export function createLogger(name: string, level: string): Logger {
   return pino({ name, level }, pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
 }
 
+/**
+ * Any text (an error message, say) with the user name and password of every URL in it masked: Node's fetch
+ * puts the whole URL in some of its errors.
+ */
+export function withoutUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
+}
+
 /** A URL for a log line or a banner: user name and password masked, whatever the scheme. */
 export function urlForLog(url: string): string {
   try {

@@ -13,9 +13,23 @@ import { layoutReceipt, sanitizeContent } from './receipt-layout';
 
 export const DEFAULT_RECEIPT_MAX_LINES = 200;
 
-/** Blank once cleaned: nothing but spaces, zero-width and control characters would reach the paper. */
+/**
+ * Characters that show nothing: white space, controls, format characters (bidi marks and overrides, the
+ * Mongolian vowel separator, tags), private use, lone surrogates, Unicode's default-ignorable code points
+ * (soft hyphen, combining grapheme joiner, Hangul fillers, variation selectors), and the blank-looking
+ * braille pattern and object replacement character.
+ */
+const INVISIBLE_CHARACTER = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800\ufffc]$/u;
+
+/** Blank: no character that shows (above), or nothing but spaces once cleaned as the agent cleans it. */
 export function isBlankContent(content: string): boolean {
-  return sanitizeContent(content).trim() === '';
+  let visible = false;
+  for (const char of content)
+    if (!INVISIBLE_CHARACTER.test(char)) {
+      visible = true;
+      break;
+    }
+  return !visible || sanitizeContent(content).trim() === '';
 }
 
 export interface ReceiptLengthProblem {

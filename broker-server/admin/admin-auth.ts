@@ -85,11 +85,14 @@ export function csrfMatches(session: AdminSession | null, given: unknown): boole
 }
 
 export type LoginVerdict =
-  { ok: true } | { ok: false; reason: 'wrong-password' | 'locked'; retryAfterSeconds?: number };
+  { ok: true } | { ok: false; reason: 'no-password' | 'wrong-password' | 'locked'; retryAfterSeconds?: number };
 
 /**
  * Failures per address: after `attempts` wrong passwords within `windowMs`, the address is locked for
  * `lockMs` (even the right password is refused meanwhile). A success forgets the address's failures.
+ * A request without a password is not a guess and is never counted: any web page can make a visitor's
+ * browser send one (`<img src=".../admin/api/printers">`), and must not lock the admin out. Locks are per
+ * address only, so another address that has not failed still gets in with the right password.
  */
 export class LoginThrottle {
   private readonly failures = new Map<string, { count: number; first: number; lockedUntil: number }>();
@@ -105,6 +108,7 @@ export class LoginThrottle {
     const entry = this.failures.get(address);
     if (entry && entry.lockedUntil > now)
       return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) };
+    if (given === '') return { ok: false, reason: 'no-password' };
     if (samePassword(given, expected)) {
       this.failures.delete(address);
       return { ok: true };

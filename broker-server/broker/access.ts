@@ -12,6 +12,7 @@ import { type Account, type MqttAccounts, usernameOf } from './tokens';
 import type { AgentSessions } from './agent-sessions';
 import type { AuthThrottle } from './auth-throttle';
 import type { ConnectionLimits } from './limits';
+import type { PersistentSessions } from './session-limits';
 
 export interface AccessPolicy {
   /** The debug account may publish jobs by hand. */
@@ -91,6 +92,8 @@ export interface AccessProtections {
   throttle?: AuthThrottle;
   connections?: ConnectionLimits;
   sessions?: AgentSessions;
+  /** Persistent sessions per account (issue 20, session-limits.ts); it then also keeps their owners. */
+  persistent?: PersistentSessions;
 }
 
 type WithWill = Client & { will?: { payload?: Buffer }; _will?: { payload?: Buffer } };
@@ -104,7 +107,8 @@ export function createAccessHooks(
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
 
-  const { throttle, connections, sessions } = protections;
+  const { throttle, connections, sessions, persistent } = protections;
+  const sessionOwner = (clientId: string) => (persistent ? persistent.ownerOf(clientId) : sessionOwners.get(clientId));
   return {
     authenticate(client, username, password, callback) {
       const c = client as ClientWithAccount;
@@ -120,9 +124,7 @@ export function createAccessHooks(
       }
       throttle?.success(address);
       const name = usernameOf(verdict.account);
-      if (
-        !mayUseClientId(verdict.account, client.id, sessionOwners.get(client.id) ?? connections?.ownerOf(client.id))
-      ) {
+      if (!mayUseClientId(verdict.account, client.id, sessionOwner(client.id) ?? connections?.ownerOf(client.id))) {
         accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
         return callback(notAuthorized(), false);
       }
@@ -133,9 +135,20 @@ export function createAccessHooks(
         );
         return callback(serverUnavailable(), false);
       }
+      const reserved = verdict.account.kind === 'printer' && client.id === agentClientId(verdict.account.printerId);
+      if (persistent && !client.clean && !persistent.mayOpen(name, client.id, reserved)) {
+        accessLog.warn(
+          { ...who, reason: 'too many persistent sessions for this account (MQTT_MAX_SESSIONS_PER_ACCOUNT)' },
+          'mqtt connection refused',
+        );
+        return callback(serverUnavailable(), false);
+      }
       const accept = () => {
         connections?.admit(name, client);
-        if (!client.clean) sessionOwners.set(client.id, name);
+        if (persistent) {
+          if (client.clean) persistent.cleaned(client.id);
+          else persistent.opened(name, client);
+        } else if (!client.clean) sessionOwners.set(client.id, name);
         c.printhopAccount = verdict.account;
         accessLog.debug(who, 'mqtt client authenticated');
         callback(null, true);

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
+import memoryPersistence from 'aedes-persistence';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
@@ -13,6 +14,7 @@ import { setNoDelay } from '../../protocol/tcp-nodelay';
 import { sendCorkedWritesAsOneFrame } from '../../protocol/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
+import { boundQueues, dropSession, type PersistentSessions, type SessionPersistence } from './session-limits';
 
 export const WEBSOCKET_PATH = '/mqtt';
 /** Largest MQTT packet a client may send: the largest payload the protocol reads, plus room for the topic and headers. */
@@ -27,6 +29,8 @@ export interface EmbeddedBrokerOptions {
   maxInflight?: number;
   /** Told when a client leaves (limits.ts counts connections per account). */
   onClientGone?: (client: Client) => void;
+  /** Persistent sessions, bounded (session-limits.ts): queues capped and counted, expired ones dropped. */
+  sessions?: PersistentSessions;
 }
 
 export class EmbeddedBroker implements MessageBus {
@@ -34,6 +38,8 @@ export class EmbeddedBroker implements MessageBus {
   private tcp: net.Server | null = null;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES * 2 });
   private readonly log: Logger;
+  private sessionSweep: NodeJS.Timeout | null = null;
+  private persistence: SessionPersistence | null = null;
 
   constructor(
     private readonly options: EmbeddedBrokerOptions,
@@ -49,15 +55,24 @@ export class EmbeddedBroker implements MessageBus {
 
   async start(): Promise<void> {
     // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
+    const { sessions } = this.options;
+    this.persistence = sessions ? boundQueues(memoryPersistence() as unknown as SessionPersistence, sessions) : null;
     const aedes = await Aedes.createBroker({
       maxClientsIdLength: 128,
       maxInflightInbound: this.options.maxInflight ?? 20,
+      ...(this.persistence ? { persistence: this.persistence as unknown as AedesOptions['persistence'] } : {}),
       ...this.options.hooks,
     });
     this.aedes = aedes;
+    if (sessions) {
+      const every = Math.min(300_000, Math.max(1000, sessions.options.expiryMs / 10));
+      this.sessionSweep = setInterval(() => void this.expireSessions(), every);
+      this.sessionSweep.unref();
+    }
     aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
     aedes.on('clientDisconnect', (client) => {
       this.options.onClientGone?.(client);
+      this.options.sessions?.left(client);
       this.log.debug({ clientId: client.id }, 'mqtt client disconnected');
     });
     aedes.on('clientError', (client, err) =>
@@ -165,12 +180,34 @@ export class EmbeddedBroker implements MessageBus {
     return null;
   }
 
+  /** Drops the persistent sessions whose client has been away for MQTT_SESSION_EXPIRY. */
+  async expireSessions(): Promise<void> {
+    const { sessions } = this.options;
+    const persistence = this.persistence;
+    if (!sessions || !persistence) return;
+    for (const clientId of sessions.expired()) {
+      try {
+        await dropSession(persistence, clientId);
+        this.log.info({ clientId }, 'persistent mqtt session expired (MQTT_SESSION_EXPIRY)');
+      } catch (err) {
+        this.log.error({ err, clientId }, 'expired mqtt session not dropped');
+      }
+    }
+  }
+
+  /** Persistent sessions kept now (connected or away). */
+  get persistentSessions(): number {
+    return this.options.sessions?.size ?? 0;
+  }
+
   /** Clients connected now. */
   get clientCount(): number {
     return this.aedes?.connectedClients ?? 0;
   }
 
   async stop(): Promise<void> {
+    if (this.sessionSweep) clearInterval(this.sessionSweep);
+    this.sessionSweep = null;
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     // Aedes closes its clients' sockets, after which the TCP listener can close.

@@ -9,7 +9,7 @@
  * creates it, and never logged (the logs carry the key's name).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   RateLimiterMemory,
   RateLimiterPostgres,
@@ -19,6 +19,7 @@ import {
 import type { Sequelize } from 'sequelize';
 import type { Logger } from '../../config/logger';
 import type { ApiKeyStore } from '../store/api-key-store';
+import { FORM_TOKEN_FIELD, type FormTokens, formTokenOf } from './cross-site';
 import { HttpError } from './errors';
 import { isHtmx, isPlainForm } from './responses';
 
@@ -63,33 +64,25 @@ export function parseBearer(header: string | undefined): BearerCheck {
   return { ok: true, key: match[1]! };
 }
 
-/** Requests the page's own forms make: they stay open when API_KEYS_REQUIRED is on. */
+/** Requests the page's own forms make: with API_KEYS_REQUIRED they must carry the page's form token. */
 const fromPage = (req: Request): boolean => req.method === 'POST' && (isHtmx(req) || isPlainForm(req));
 
-/** The JSON API: what API_KEYS_REQUIRED closes to callers without a key. */
-const JSON_API = /^\/(print|jobs|printers|webhooks|openapi\.json)(\/|$)/;
-
 export interface ApiKeyAuthOptions {
-  required: boolean;
   log: Logger;
 }
 
-/** Sets `res.locals.caller`; an Authorization header that is malformed, unknown or revoked is a 401, never anonymous. */
+/**
+ * Sets `res.locals.caller`; an Authorization header that is malformed, unknown or revoked is a 401, never
+ * anonymous. Refuses nothing else: whether a route needs a key is decided by the route itself
+ * (`requireApiKey` in its own handler chain), so no spelling of a path can reach a route around it.
+ */
 export function authenticate(store: ApiKeyStore, options: ApiKeyAuthOptions) {
   const log = options.log.child({ module: 'api-keys' });
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const bearer = parseBearer(req.get('authorization'));
     if (!bearer.ok) return next(unauthorized(bearer.error));
     if (bearer.key === null) {
-      const caller: Caller = fromPage(req) ? { kind: 'page' } : { kind: 'anonymous' };
-      if (options.required && caller.kind === 'anonymous' && JSON_API.test(req.path)) {
-        return next(
-          unauthorized(
-            'this server requires an API key: send Authorization: Bearer <key> (create one with npm run api-keys -- create NAME)',
-          ),
-        );
-      }
-      res.locals.caller = caller;
+      res.locals.caller = (fromPage(req) ? { kind: 'page' } : { kind: 'anonymous' }) satisfies Caller;
       return next();
     }
     const hash = hashApiKey(bearer.key);
@@ -104,6 +97,33 @@ export function authenticate(store: ApiKeyStore, options: ApiKeyAuthOptions) {
     }
     res.locals.caller = { kind: 'api-key', name: record.name } satisfies Caller;
     next();
+  };
+}
+
+/**
+ * API_KEYS_REQUIRED, for one route: placed in the handler chain of every route the OpenAPI document marks
+ * `apiKey` (a unit test walks the router to hold that), after the body is parsed on POST routes. Without a
+ * key, only the page's own forms pass, and only with the page's form token: a script that posts a form
+ * without having loaded the page is an API caller like any other.
+ */
+export function requireApiKey(options: { required: boolean; formTokens: FormTokens }): RequestHandler {
+  return function requireApiKey(req: Request, res: Response, next: NextFunction): void {
+    if (!options.required) return next();
+    const caller = callerOf(res);
+    if (caller.kind === 'api-key') return next();
+    if (caller.kind === 'page' && options.formTokens.verify(formTokenOf(req))) return next();
+    next(
+      caller.kind === 'page'
+        ? new HttpError(
+            401,
+            `this server requires an API key; a form needs the page's form token (${FORM_TOKEN_FIELD}): reload the page`,
+            {},
+            'Ce formulaire a expiré ou ne vient pas de cette page : actualisez la page, puis réessayez.',
+          )
+        : unauthorized(
+            'this server requires an API key: send Authorization: Bearer <key> (create one with npm run api-keys -- create NAME)',
+          ),
+    );
   };
 }
 

@@ -7,12 +7,12 @@ import type { JobService } from '../jobs/job-service';
 import type { PrinterRegistry } from '../printers/printer-registry';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ApiKeyStore } from '../store/api-key-store';
-import { authenticate, limitJobCreation } from './api-keys';
+import { authenticate, limitJobCreation, requireApiKey } from './api-keys';
 import { errorHandler, type ErrorHandlerOptions, HttpError } from './errors';
 import type { Idempotency } from './idempotency';
 import type { LiveUpdates } from './live-updates';
 import { TokenBuckets } from './rate-limit';
-import type { RouteContext } from './routes/context';
+import { ROUTING, type RouteContext } from './routes/context';
 import { eventRoutes } from './routes/events';
 import { jobRoutes } from './routes/jobs-api';
 import { webhookRoutes } from './routes/webhooks-api';
@@ -21,6 +21,7 @@ import { pageRenderer, pageRoutes } from './routes/page';
 import { printerRoutes } from './routes/printers-api';
 import { securityHeaders } from './security-headers';
 import { refuseLargeBodies } from './body-limit';
+import { verifyUtf8, verifyUtf8Form } from './validation';
 import { type FormTokens, refuseCrossSite } from './cross-site';
 import type { HostCheck } from './host-check';
 import type { StreamLimits } from './stream-limits';
@@ -74,6 +75,9 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
+  // One spelling per route, on the app's own router as on every route module's (routes/context.ts).
+  app.set('case sensitive routing', ROUTING.caseSensitive);
+  app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());
   const { hostCheck, formTokens, streamLimits, receiptMaxLines, previewRate } = options.protections;
   app.use(hostCheck.middleware);
@@ -84,10 +88,16 @@ export function createApp(options: AppOptions): express.Express {
     formTokens,
     streamLimits,
     receiptMaxLines,
+    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false }),
-      express.urlencoded({ extended: false, limit: options.bodyLimitBytes, parameterLimit: 20 }),
+      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      express.urlencoded({
+        extended: false,
+        limit: options.bodyLimitBytes,
+        parameterLimit: 20,
+        verify: verifyUtf8Form,
+      }),
     ],
     limitJobCreation: limitJobCreation(
       options.apiKeyLimiter,
@@ -115,13 +125,13 @@ export function createApp(options: AppOptions): express.Express {
         log: options.log,
       }),
     );
-  app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
+  app.use(authenticate(options.apiKeys, { log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(printerRoutes(ctx));
   app.use(webhookRoutes(ctx));
-  app.use(openApiRoutes());
+  app.use(openApiRoutes(ctx.requireApiKey));
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
   app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog, storage: options.storage }));
   return app;

@@ -11,8 +11,10 @@
  *   token stays valid across restarts, and across instances that share the setting or DATA_DIR. The nonce
  *   is unique per view: the form's idempotency key can be derived from it.
  *
- * Software without browser headers (no Origin, no Sec-Fetch-Site: curl, scripts, other servers) is not
- * a browser, cannot be made to post by a web page, and needs neither.
+ * Without Origin, a `Referer` naming another site is refused too (a browser that sends no Origin on a form
+ * post still sends where it comes from). Software without browser headers (no Origin, Sec-Fetch-Site nor
+ * Referer: curl, scripts, other servers) is not a browser, cannot be made to post by a web page, and needs
+ * neither.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
@@ -70,8 +72,9 @@ export class FormTokens {
   }
 }
 
-/** A request some browser made: it says where it comes from. */
-const fromBrowser = (req: Request) => req.get('Sec-Fetch-Site') !== undefined || req.get('Origin') !== undefined;
+/** A request some browser made: it says where it comes from (an old one, or a form, by its Referer only). */
+const fromBrowser = (req: Request) =>
+  req.get('Sec-Fetch-Site') !== undefined || req.get('Origin') !== undefined || req.get('Referer') !== undefined;
 
 /** Why a state-changing request must be refused, or null. Call after the body is parsed (the token may be in it). */
 export function crossSiteProblem(req: Request, tokens: FormTokens): CrossSiteRefused | null {
@@ -86,17 +89,25 @@ export function crossSiteProblem(req: Request, tokens: FormTokens): CrossSiteRef
   // `Origin: null` is what Chromium sends for the page's own form posts under Referrer-Policy: no-referrer
   // (security-headers.ts), and what a sandboxed frame sends: the form token tells them apart.
   if (origin !== undefined && origin !== 'null' && !sameHost(origin, req.host)) return foreign;
-  const body = req.body as Record<string, unknown> | undefined;
-  const token =
-    req.get(FORM_TOKEN_HEADER) ??
-    (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined);
-  if (!tokens.verify(token)) {
+  // No Origin (a browser that sends none on a form post): its Referer, when it sends one, must be this host.
+  const referer = req.get('Referer');
+  if (origin === undefined && referer !== undefined && !sameHost(referer, req.host)) return foreign;
+  if (!tokens.verify(formTokenOf(req))) {
     return new CrossSiteRefused(
       `refused: a browser request needs the page's form token (${FORM_TOKEN_FIELD} field or ${FORM_TOKEN_HEADER} header); reload the page`,
       'Ce formulaire a expiré ou ne vient pas de cette page : actualisez la page, puis réessayez.',
     );
   }
   return null;
+}
+
+/** The form token a request carries: the htmx header, or the form's field (after the body is parsed). */
+export function formTokenOf(req: Request): unknown {
+  const body = req.body as Record<string, unknown> | undefined;
+  return (
+    req.get(FORM_TOKEN_HEADER) ??
+    (body && typeof body === 'object' && Object.hasOwn(body, FORM_TOKEN_FIELD) ? body[FORM_TOKEN_FIELD] : undefined)
+  );
 }
 
 function sameHost(origin: string, host: string | undefined): boolean {

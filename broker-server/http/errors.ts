@@ -75,6 +75,7 @@ function pageMessage(err: unknown, status: number, bodyLimit: number): string {
     if (status === 404) return 'Cette tâche n’existe pas (ou plus).';
     if (status === 409) return 'Seule une tâche imprimée, en échec ou interrompue peut être réimprimée.';
   }
+  if ((err as { type?: string }).type === 'utf8.invalid') return 'Le message contient des caractères invalides.';
   switch (status) {
     case 404:
       return 'Cette adresse n’existe pas.';
@@ -102,6 +103,8 @@ function toHttpError(
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return { status: 415, message: 'send the body in UTF-8', details: {} };
+    case 'utf8.invalid':
+      return { status: 400, message: e.message ?? 'the body is not valid UTF-8', details: { field: 'content' } };
     case 'parameters.too.many':
       return { status: 400, message: 'the form has too many fields', details: {} };
     default:

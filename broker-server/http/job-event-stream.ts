@@ -7,6 +7,13 @@
  * window (EVENT_REPLAY_HOURS, or more than MAX_REPLAY_EVENTS behind), or with an id the log never gave,
  * it gets `event: resync`, telling it to read `GET /jobs` again, and goes on from now.
  *
+ * A replay is bounded by bytes, not rows (issue 20): it reads the log a short page at a time and writes
+ * each event to the socket itself, waiting for the socket to drain below the stream's budget
+ * (EVENT_REPLAY_BUFFER_BYTES) before it writes, or reads, more; one replay sends at most
+ * EVENT_REPLAY_MAX_BYTES, then `event: resync` and the stream goes on from now; and each caller (API key, or
+ * address) may start EVENT_REPLAYS_PER_MINUTE replays (429 beyond). A client that stops reading holds one
+ * page of rows and its budget, never the log.
+ *
  * Live changes come from the log too: the log's one reader (jobs/job-change-log.ts), woken by this
  * instance's commits and other instances' notices, reads what is new once for every stream (and for the
  * page). The log's ids grow in commit order (an advisory lock on PostgreSQL, see migration 0007), so
@@ -18,12 +25,34 @@ import type { Logger } from '../../config/logger';
 import type { JobChangeLog } from '../jobs/job-change-log';
 import type { JobEvent, JobService } from '../jobs/job-service';
 import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
+import { callerOf } from './api-keys';
+import { TokenBuckets } from './rate-limit';
 import type { SseWriter } from './sse-writer';
 
-/** Events read from the log per query. */
-const PAGE = 500;
 /** A client further behind than this re-reads the jobs instead: cheaper than replaying them one by one. */
 export const MAX_REPLAY_EVENTS = 10_000;
+/** Events read from the log per query while replaying: at most ~25 KB each (4,000 characters JSON-escaped). */
+export const REPLAY_PAGE = 50;
+
+/** What one replay may cost (EVENT_REPLAY_*). */
+export interface ReplayLimits {
+  /** What one replay sends at most; past it, `event: resync`. */
+  maxBytes: number;
+  /** Written but not yet taken by the socket: past it, the replay waits for `drain` before going on. */
+  bufferBytes: number;
+  /** Replays one caller may start: `burst` at once, then `perMinute`; 0 per minute is no limit. */
+  perMinute: number;
+  burst: number;
+}
+
+export const DEFAULT_REPLAY_LIMITS: ReplayLimits = {
+  maxBytes: 8 * 1024 * 1024,
+  bufferBytes: 256 * 1024,
+  perMinute: 6,
+  burst: 10,
+};
+
+type ResyncReason = 'unknown-event-id' | 'outside-window' | 'replay-too-large';
 
 interface Client {
   res: Response;
@@ -65,16 +94,27 @@ export class JobEventStream {
   /** Stops following the log's reader; null while no stream is live. */
   private unfollow: (() => void) | null = null;
   private stopped = false;
+  private readonly replayRate: TokenBuckets;
+  private readonly replay: ReplayLimits;
+  /** Replays waiting for their socket to drain (a slow or stopped reader). */
+  private waiting = 0;
 
   constructor(
     private readonly jobs: JobService,
     private readonly changes: Pick<JobChangeLog, 'follow' | 'position'>,
     private readonly printers: PrinterRegistry,
     private readonly writer: SseWriter,
-    private readonly options: { replayHours: number },
+    private readonly options: { replayHours: number; replay?: ReplayLimits },
     log: Logger,
   ) {
     this.log = log.child({ module: 'job-events' });
+    this.replay = options.replay ?? DEFAULT_REPLAY_LIMITS;
+    this.replayRate = new TokenBuckets({ perMinute: this.replay.perMinute, burst: this.replay.burst });
+  }
+
+  /** Replays held back right now until their reader takes what they already sent. */
+  get replaysWaiting(): number {
+    return this.waiting;
   }
 
   /** Open streams right now, live or catching up. */
@@ -124,6 +164,22 @@ export class JobEventStream {
       res.status(503).json({ error: 'the event log cannot be read right now; try again' });
       return;
     }
+    if (requested.id !== null && requested.id < bounds.last) {
+      const caller = callerOf(res);
+      const who = caller.kind === 'api-key' ? `api-key:${caller.name}` : `address:${req.ip ?? 'unknown'}`;
+      const decision = this.replayRate.take(who);
+      if (!decision.ok) {
+        this.log.warn({ caller: who, retryAfterSeconds: decision.retryAfterSeconds }, 'event replay rate limited');
+        res
+          .status(429)
+          .set('Retry-After', String(decision.retryAfterSeconds))
+          .type('text')
+          .send(
+            `too many replays of the event log from you (EVENT_REPLAYS_PER_MINUTE=${this.replay.perMinute}); try again in ${decision.retryAfterSeconds} s, or connect without Last-Event-ID\n`,
+          );
+        return;
+      }
+    }
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -169,46 +225,65 @@ export class JobEventStream {
     }
   };
 
-  /** Reads the log from the client's cursor until it is level with the shared reader. */
+  /**
+   * Reads the log from the client's cursor until it is level with the shared reader, a short page at a
+   * time, each event written straight to the socket: past the stream's budget it waits for the socket to
+   * drain, and past what one replay may send it tells the client to re-read and goes on from now.
+   */
   private async catchUp(client: Client, closed: () => boolean): Promise<void> {
+    const gone = () => closed() || this.stopped || client.res.destroyed;
+    let sent = 0;
     for (;;) {
-      if (closed() || this.stopped) return;
-      const page = await this.jobs.eventsAfter(client.cursor, PAGE);
+      if (gone()) return;
+      const page = await this.jobs.eventsAfter(client.cursor, REPLAY_PAGE);
       for (const event of page) {
-        this.writer.send(client.res, jobMessage(event));
+        if (gone()) return;
+        const message = jobMessage(event);
+        const bytes = Buffer.byteLength(message);
+        if (sent + bytes > this.replay.maxBytes) {
+          const from = client.cursor;
+          client.cursor = Math.max(client.cursor, (await this.jobs.eventBounds()).last);
+          this.resync(client, 'replay-too-large', from);
+          sent = 0;
+          break;
+        }
+        client.res.write(message);
+        sent += bytes;
         client.cursor = event.id;
+        if (client.res.writableLength > this.replay.bufferBytes) await this.drained(client.res);
       }
-      if (page.length < PAGE && client.cursor >= this.changes.position) return;
-      await this.drained(client.res);
+      if (page.length < REPLAY_PAGE && client.cursor >= this.changes.position) return;
     }
   }
 
-  /** Waits until what was queued for `res` has mostly left, so that a long replay is not held in memory. */
+  /** Waits until the socket has taken what was written to `res` (or is gone). */
   private async drained(res: Response): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve)); // the writer flushes on the next turn
-    if (res.writableLength <= this.writer.maxBufferedBytes / 2 || res.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    if (!res.writableNeedDrain || res.destroyed) return;
+    this.waiting++;
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    } finally {
+      this.waiting--;
+    }
   }
 
-  private resync(client: Client, reason: 'unknown-event-id' | 'outside-window', lastEventId: number): void {
+  private resync(client: Client, reason: ResyncReason, lastEventId: number): void {
     this.log.info({ reason, lastEventId, current: client.cursor }, 'event stream client told to re-read');
-    const data = {
-      reason,
-      lastEventId,
-      reread: '/jobs',
-      detail:
-        reason === 'unknown-event-id'
-          ? 'this id was never given by this server (a reset database?); read GET /jobs again, changes follow from now'
-          : `the changes after this id are no longer all kept (EVENT_REPLAY_HOURS=${this.options.replayHours}, at most ${MAX_REPLAY_EVENTS} events); read GET /jobs again, changes follow from now`,
+    const detail: Record<ResyncReason, string> = {
+      'unknown-event-id':
+        'this id was never given by this server (a reset database?); read GET /jobs again, changes follow from now',
+      'outside-window': `the changes after this id are no longer all kept (EVENT_REPLAY_HOURS=${this.options.replayHours}, at most ${MAX_REPLAY_EVENTS} events); read GET /jobs again, changes follow from now`,
+      'replay-too-large': `the changes after this id are more than one replay sends (EVENT_REPLAY_MAX_BYTES=${this.replay.maxBytes}); read GET /jobs again, changes follow from now`,
     };
+    const data = { reason, lastEventId, reread: '/jobs', detail: detail[reason] };
     client.res.write(`id: ${client.cursor}\nevent: resync\ndata: ${JSON.stringify(data)}\n\n`);
   }
 

@@ -12,7 +12,7 @@ import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry'
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
 import { SharedSnapshot } from './snapshot-batch';
-import { JobEventStream } from './job-event-stream';
+import { JobEventStream, type ReplayLimits } from './job-event-stream';
 import { SseWriter } from './sse-writer';
 
 export interface LiveUpdatesOptions {
@@ -23,6 +23,8 @@ export interface LiveUpdatesOptions {
   maxBufferedBytes?: number;
   /** How far back `GET /jobs/events` replays for a client that reconnects (EVENT_REPLAY_HOURS). */
   replayHours?: number;
+  /** What one such replay may cost (EVENT_REPLAY_MAX_BYTES, _BUFFER_BYTES, EVENT_REPLAYS_PER_MINUTE, _BURST). */
+  replay?: ReplayLimits;
 }
 
 /** One SSE message; every line of the fragment becomes a `data:` line (the browser joins them with \n). */
@@ -70,7 +72,7 @@ export class LiveUpdates {
       changes,
       printers,
       this.writer,
-      { replayHours: options.replayHours ?? 24 },
+      { replayHours: options.replayHours ?? 24, replay: options.replay },
       log,
     );
   }
@@ -83,6 +85,11 @@ export class LiveUpdates {
   /** Open GET /jobs/events streams right now. */
   get jsonClientCount(): number {
     return this.jobEvents.clientCount;
+  }
+
+  /** GET /jobs/events replays waiting for their reader to take what they sent. */
+  get replaysWaiting(): number {
+    return this.jobEvents.replaysWaiting;
   }
 
   start(): void {

@@ -3,6 +3,7 @@
  * describe them in GET /openapi.json (http/openapi.ts). Validation never throws, whatever the input; the
  * first problem found is reported, in the order the fields are declared.
  */
+import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
 import { JOB_STATUSES, type JobStatus } from '../../protocol/states';
@@ -67,7 +68,14 @@ const Content = z
         `the message is ${length} characters long; the limit is ${MAX_CONTENT_LENGTH}`,
         `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`,
       );
-    // Blank once cleaned as the agent cleans it: zero-width and control characters print nothing.
+    // Lone surrogates (`"\ud800"` in JSON) are not text: they would print as U+FFFD.
+    if (/\p{Cs}/u.test(content))
+      return refuse(
+        ctx,
+        'the message is not valid Unicode text (a lone surrogate such as \\ud800)',
+        'Le message contient des caractères invalides.',
+      );
+    // Blank once cleaned as the agent cleans it: invisible, format and control characters print nothing.
     if (isBlankContent(content))
       refuse(
         ctx,
@@ -214,4 +222,28 @@ export const JobId = z
 export function parseJobId(raw: unknown): number | null {
   const parsed = JobId.safeParse(raw);
   return parsed.success ? parsed.data : null;
+}
+
+/** A request body that is not valid UTF-8: refused (400) rather than stored and printed with U+FFFD. */
+export class InvalidUtf8Error extends Error {
+  readonly type = 'utf8.invalid';
+  constructor() {
+    super('the body is not valid UTF-8: send the text in UTF-8');
+  }
+}
+
+/** body-parser's `verify` for JSON bodies: the raw bytes must be UTF-8. */
+export function verifyUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) throw new InvalidUtf8Error();
+}
+
+/** body-parser's `verify` for forms: each percent-encoded value must decode to UTF-8 (`%FF%FE` is not). */
+export function verifyUtf8Form(_req: unknown, _res: unknown, body: Buffer): void {
+  const text = body.toString('latin1');
+  if (!text.includes('%')) return verifyUtf8(_req, _res, body);
+  const bytes = Buffer.from(
+    text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+    'latin1',
+  );
+  if (!isUtf8(bytes)) throw new InvalidUtf8Error();
 }

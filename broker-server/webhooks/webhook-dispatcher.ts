@@ -15,7 +15,7 @@
  * instance's claims come back when their lease runs out. At least once per event and endpoint.
  */
 import { Webhook } from 'standardwebhooks';
-import { type Logger, urlForLog } from '../../config/logger';
+import { type Logger, urlForLog, withoutUrlCredentials } from '../../config/logger';
 import type { JobEvent } from '../jobs/job-service';
 import { SerialRun } from '../serial-run';
 import type { JobEventBounds } from '../store/job-store';
@@ -43,6 +43,10 @@ export interface WebhookSettings {
   pollMs: number;
   /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
   keepDays: number;
+  /** Finished deliveries older than this lose their payload (the job's text), hourly (WEBHOOK_PAYLOAD_DAYS); 0 or absent: kept. */
+  payloadDays?: number;
+  /** Why an endpoint's URL may not be sent to now (webhook-targets.ts, checked before each attempt); absent: no check. */
+  checkTarget?: (url: string) => Promise<string | null>;
   /** Logged once when the first endpoint is seen (PostgreSQL without WEBHOOK_SECRET_KEY: other instances may not share the key file). */
   keyWarning?: string;
 }
@@ -190,10 +194,17 @@ export class WebhookDispatcher {
       const claims = await this.store.claim(endpointId, now, now + this.settings.timeoutMs + LEASE_MARGIN_MS, free);
       for (const claim of claims) this.begin(claim);
     }
-    if (this.settings.keepDays > 0 && now - this.lastPrune >= PRUNE_EVERY_MS) {
+    const { keepDays, payloadDays = 0 } = this.settings;
+    if ((keepDays > 0 || payloadDays > 0) && now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      const count = await this.store.pruneDeliveries(now - this.settings.keepDays * 86_400_000);
-      if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
+      if (keepDays > 0) {
+        const count = await this.store.pruneDeliveries(now - keepDays * 86_400_000);
+        if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
+      }
+      if (payloadDays > 0) {
+        const count = await this.store.dropPayloads(now - payloadDays * 86_400_000);
+        if (count) this.log.info({ count }, 'payloads of finished webhook deliveries dropped (WEBHOOK_PAYLOAD_DAYS)');
+      }
     }
   }
 
@@ -279,6 +290,11 @@ export class WebhookDispatcher {
       return;
     }
     const logged = { ...context, endpoint: urlForLog(sender.url) };
+    const refused = await this.settings.checkTarget?.(sender.url);
+    if (refused) {
+      await this.failedAttempt(claim, logged, null, refused);
+      return;
+    }
     const id = webhookId(claim.eventId);
     const timeout = setTimeout(() => abort.abort(new Error('timeout')), this.settings.timeoutMs);
     try {
@@ -344,5 +360,5 @@ export class WebhookDispatcher {
 function describe(err: unknown): string {
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message ?? 'request failed'} (${cause})` : (e.message ?? String(err));
+  return withoutUrlCredentials(cause ? `${e.message ?? 'request failed'} (${cause})` : (e.message ?? String(err)));
 }

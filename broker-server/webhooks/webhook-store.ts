@@ -13,6 +13,7 @@
  * attempt number is the claim's fence: a result is written only while the row is still that claim's, so
  * an instance that comes back after its lease ran out cannot overwrite the newer attempt.
  */
+import { withoutUrlCredentials } from '../../config/logger';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed'] as const;
@@ -102,6 +103,11 @@ export interface WebhookStore {
   deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]>;
   /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint; returns how many. */
   pruneDeliveries(before: number): Promise<number>;
+  /**
+   * Empties the payload of the finished deliveries (delivered, failed) queued before `before`: the row stays
+   * for GET /webhooks/deliveries, the job's text does not (WEBHOOK_PAYLOAD_DAYS); returns how many.
+   */
+  dropPayloads(before: number): Promise<number>;
 }
 
 interface EndpointRow {
@@ -166,7 +172,8 @@ const toDelivery = (row: DeliveryRow): WebhookDelivery => ({
   attempts: Number(row.attempts),
   nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
   lastStatusCode: row.last_status_code === null ? null : Number(row.last_status_code),
-  lastError: row.last_error,
+  // Masked on the way out too: a row written before errors were masked may still carry a URL's password.
+  lastError: row.last_error === null ? null : withoutUrlCredentials(row.last_error),
   createdAt: iso(row.created_at)!,
   deliveredAt: iso(row.delivered_at),
 });
@@ -344,6 +351,15 @@ export class SqlWebhookStore implements WebhookStore {
     const rows = await this.query(
       `DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status IN ('delivered', 'failed')
          OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL)) RETURNING id`,
+      [before],
+    );
+    return rows.length;
+  }
+
+  async dropPayloads(before: number): Promise<number> {
+    const rows = await this.query(
+      `UPDATE webhook_deliveries SET payload = '' WHERE created_at < $1 AND status IN ('delivered', 'failed')
+         AND payload <> '' RETURNING id`,
       [before],
     );
     return rows.length;

@@ -92,3 +92,12 @@ test("the CSRF token must be the session's own: missing, empty, forged or anothe
   assert.equal(csrfMatches(null, a.csrfToken), false);
   assert.notEqual(a.csrfToken, a.id, 'the CSRF token is not the cookie');
 });
+
+test('a request without a password is not a guess: however many, the address is never locked by them', () => {
+  const c = clock();
+  const throttle = new LoginThrottle({ attempts: 3, lockMs: 60_000 }, c.now);
+  for (let i = 0; i < 50; i++)
+    assert.deepEqual(throttle.attempt('10.0.0.1', '', PASSWORD), { ok: false, reason: 'no-password' });
+  assert.equal(throttle.trackedAddresses, 0, 'nothing recorded');
+  assert.deepEqual(throttle.attempt('10.0.0.1', PASSWORD, PASSWORD), { ok: true });
+});

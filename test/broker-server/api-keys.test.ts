@@ -72,7 +72,7 @@ testEachMode(
 );
 
 testEachMode(
-  'API_KEYS_REQUIRED closes the JSON API to callers without a key; the page and its form stay open',
+  'API_KEYS_REQUIRED closes the JSON API to callers without a key; the page and its form (with the page’s token) stay open',
   async (t, mode) => {
     const server = await startTestServer(t, { mqttPort: -1, apiKeysRequired: true }, { mode });
     const key = await createKey(server, 'backend');
@@ -85,20 +85,33 @@ testEachMode(
       (await postJson(server.baseUrl, '/print', { content: 'x' }, { Authorization: `Bearer ${key}` })).status,
       201,
     );
-    assert.equal((await get(server, '/')).status, 200);
+    const pageAnswer = await get(server, '/');
+    assert.equal(pageAnswer.status, 200);
+    const token = /name="formToken" value="([^"]+)"/.exec(await pageAnswer.text())?.[1];
+    assert.ok(token, 'the page carries a form token');
     const form = await fetch(server.baseUrl + '/print', {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'content=Depuis+la+page',
+      body: `content=Depuis+la+page&formToken=${encodeURIComponent(token)}`,
     });
     assert.equal(form.status, 303);
     const htmx = await fetch(server.baseUrl + '/print', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'HX-Request': 'true', 'X-Form-Token': token },
       body: 'content=Depuis+htmx',
     });
     assert.equal(htmx.status, 201);
+    // A form that did not come from the page (no token) is an API caller without a key.
+    for (const headers of [{}, { 'HX-Request': 'true' }] as Array<Record<string, string>>) {
+      const forged = await fetch(server.baseUrl + '/print', {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'content=Sans+jeton',
+      });
+      assert.equal(forged.status, 401, JSON.stringify(headers));
+    }
   },
 );
 

@@ -27,7 +27,7 @@ async function setup(t: TestContext) {
   const metrics = new ServerMetrics({
     jobs,
     printers,
-    live: { clientCount: 0, jsonClientCount: 0 },
+    live: { clientCount: 0, jsonClientCount: 0, replaysWaiting: 0 },
     brokerClients: () => null,
     stalls: watchdog,
   });

@@ -21,6 +21,8 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
       box,
       (l) => out.push(l),
       (l) => err.push(l),
+      // No DNS in a unit test: this name resolves to this machine, any other to a public address.
+      { allowPrivate: false, lookup: async (host) => (host === 'printhop.local' ? ['127.0.1.1'] : ['93.184.215.14']) },
     );
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
@@ -42,6 +44,16 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
     [['deliveries', '--status', 'lost'], 2, /--status must be one of pending, delivering, delivered, failed/],
     [['deliveries', '--limit', '0'], 2, /--limit must be a whole number from 1 to 500/],
     [['frobnicate'], 2, /unknown command "frobnicate"/],
+    [['add', 'https://user:pw@example.com/hook'], 2, /must not carry a user name or password/],
+    [['add', 'http://127.0.0.1:3000/admin/api/printers'], 2, /points to 127\.0\.0\.1: this machine/],
+    [['add', 'http://169.254.169.254/latest/meta-data/'], 2, /points to 169\.254\.169\.254/],
+    [['add', 'http://[::1]:22/'], 2, /points to ::1/],
+    [['add', 'http://[::ffff:127.0.0.1]/'], 2, /points to ::ffff:7f00:1/],
+    [['add', 'http://0.0.0.0:3000/'], 2, /points to 0\.0\.0\.0/],
+    [['add', 'http://localhost:3000/'], 2, /points to localhost/],
+    [['add', 'http://2130706433/'], 2, /points to 127\.0\.0\.1/],
+    [['add', 'http://printhop.local/x'], 2, /points to printhop\.local, which is 127\.0\.1\.1/],
+    [['add', 'http://[fe80::1]/'], 2, /points to fe80::1/],
   ];
   for (const [args, code, message] of cases) {
     const result = await run(...args);
@@ -49,7 +61,7 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
     assert.match(result.err, message, args.join(' '));
   }
   assert.equal(store.endpointRows.length, 0, 'nothing stored');
-  const added = await run('add', 'https://user:pw@example.com/hook', '--events', 'job.failed,job.printed');
+  const added = await run('add', 'https://example.com/hook', '--events', 'job.failed,job.printed');
   assert.equal(added.code, 0);
   const secret = added.out.split('\n').at(-1)!;
   assert.match(secret, /^whsec_/);
@@ -59,6 +71,9 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
   assert.ok(!list.out.includes(secret) && !list.out.includes(store.endpointRows[0]!.secretSealed));
   assert.equal((await run('remove', '1')).code, 0);
   assert.equal((await run('remove', '1')).code, 1);
+  // A shop's own systems live in private ranges: allowed.
+  for (const url of ['http://192.168.1.20/hook', 'http://10.0.0.5:8080/x', 'http://[fd12::5]/x', 'http://172.16.0.9/'])
+    assert.equal((await run('add', url)).code, 0, url);
   assert.deepEqual(checkWebhookUrl('HTTPS://Example.com:8443/a?b=c'), {
     ok: true,
     url: 'https://example.com:8443/a?b=c',

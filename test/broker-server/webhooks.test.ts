@@ -125,7 +125,11 @@ const webhooks = (
   server: TestServer,
   args: string[],
   options: { env?: Record<string, string>; program?: string[] } = {},
-) => runServerCommand(server, 'broker-server/webhooks-command.ts', args, options);
+) =>
+  runServerCommand(server, 'broker-server/webhooks-command.ts', args, {
+    ...options,
+    env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...options.env },
+  });
 
 async function addEndpoint(
   server: TestServer,
@@ -151,6 +155,9 @@ const settings = (over: Partial<WebhookConfig> = {}): WebhookConfig => ({
   retryMaxMs: 600,
   concurrency: 2,
   pollMs: 100,
+  // The receivers of these tests listen on 127.0.0.1.
+  allowPrivate: true,
+  payloadDays: 3,
   ...over,
 });
 

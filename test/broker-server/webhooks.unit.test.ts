@@ -274,6 +274,8 @@ test('webhook settings: defaults, and bad values named (the key never shown)', (
     retryMaxMs: 3_600_000,
     concurrency: 4,
     pollMs: 1_000,
+    allowPrivate: false,
+    payloadDays: 3,
   });
   assert.throws(
     () => loadServerConfig({ WEBHOOK_SECRET_KEY: 'short-secret', WEBHOOK_RETRY_HOURS: '0', WEBHOOK_CONCURRENCY: 'x' }),

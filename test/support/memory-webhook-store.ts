@@ -177,6 +177,16 @@ export class MemoryWebhookStore implements WebhookStore {
       }));
   }
 
+  async dropPayloads(before: number): Promise<number> {
+    let count = 0;
+    for (const d of this.deliveryRows)
+      if ((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before && d.payload !== '') {
+        d.payload = '';
+        count++;
+      }
+    return count;
+  }
+
   async pruneDeliveries(before: number): Promise<number> {
     const keep = this.deliveryRows.filter(
       (d) => !((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before),

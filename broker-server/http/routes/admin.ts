@@ -14,6 +14,7 @@ import { adminPage, type AdminPageState, adminRefusal, loginPage } from '../admi
 import { crossSiteProblem, type FormTokens } from '../cross-site';
 import type { SafeHtml } from '../html';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-schemas';
+import { newRouter } from './context';
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
 
@@ -56,7 +57,7 @@ interface AdminRequest extends Request {
 }
 
 export function adminRoutes(options: AdminRouteOptions): Router {
-  const router = express.Router();
+  const router = newRouter();
   const log = options.log.child({ module: 'admin' });
 
   const send = (res: Response, status: number, page: SafeHtml) =>
@@ -165,7 +166,8 @@ export function adminRoutes(options: AdminRouteOptions): Router {
             `Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`,
           ),
         );
-      } else send(res, 401, login('Mot de passe incorrect.'));
+      } else if (verdict.reason === 'no-password') send(res, 401, login('Entrez le mot de passe d’administration.'));
+      else send(res, 401, login('Mot de passe incorrect.'));
       return;
     }
     options.sessions.destroy(cookieOf(req, ADMIN_COOKIE));
@@ -254,7 +256,9 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     const given = header.startsWith('Bearer ') ? header.slice(7) : '';
     const verdict = options.throttle.attempt(req.ip ?? 'unknown', given, options.password);
     if (verdict.ok) return next();
-    log.warn({ address: req.ip, reason: verdict.reason, path: req.path }, 'admin API request refused');
+    if (verdict.reason === 'no-password')
+      log.info({ address: req.ip, path: req.path }, 'admin API request without a password');
+    else log.warn({ address: req.ip, reason: verdict.reason, path: req.path }, 'admin API request refused');
     if (verdict.reason === 'locked') {
       res
         .set('Retry-After', String(verdict.retryAfterSeconds ?? 60))

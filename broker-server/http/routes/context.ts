@@ -1,5 +1,5 @@
 /** What the route modules are given by http/app.ts. */
-import type { RequestHandler } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
 import type { JobService } from '../../jobs/job-service';
 import type { PrinterRegistry } from '../../printers/printer-registry';
@@ -31,6 +31,15 @@ export interface RouteContext {
   streamLimits: StreamLimits;
   /** RECEIPT_MAX_LINES: a job that would lay out longer is refused whole, never cut. */
   receiptMaxLines: number;
+  /** API_KEYS_REQUIRED for one route (http/api-keys.ts): in the handler chain of every route the document marks `apiKey`. */
+  requireApiKey: RequestHandler;
   /** Webhook deliveries, for GET /webhooks/deliveries. */
   webhooks: Pick<WebhookStore, 'deliveries'>;
 }
+
+/**
+ * Every router of the app: a path routes only as it is written in the OpenAPI document (`/jobs`, never
+ * `/JOBS` nor `/jobs/`), so what a route's guards see and what the route serves are one spelling.
+ */
+export const ROUTING = { caseSensitive: true, strict: true } as const;
+export const newRouter = (): Router => express.Router(ROUTING);

@@ -1,15 +1,15 @@
 /** The event streams: the page's HTML updates and every job and printer change as JSON (`event: job` / `event: printer`), for API clients and the benchmark. */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { ApiError } from '../api-schemas';
 import { LastEventId } from '../job-event-stream';
 import type { ApiOperation } from '../openapi';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 
 export function eventRoutes(ctx: RouteContext): Router {
-  const router = express.Router();
+  const router = newRouter();
   router.get('/events', ctx.streamLimits.middleware, ctx.live.handle);
-  router.get('/jobs/events', ctx.streamLimits.middleware, ctx.live.handleJson);
+  router.get('/jobs/events', ctx.requireApiKey, ctx.streamLimits.middleware, ctx.live.handleJson);
   return router;
 }
 
@@ -37,9 +37,10 @@ export const eventOperations: ApiOperation[] = [
       '`event: job` with a Job as `data` and the `id:` of that change in the event log (ids grow in commit order); ' +
       '`event: printer` with a Printer (no id); comments (`: ping`) keep the connection alive. The first message ' +
       'carries the current id. With `Last-Event-ID` (or `?lastEventId=`), the job changes after that id are sent ' +
-      "first, from the database, then the live ones; past the log's window (EVENT_REPLAY_HOURS) or for an id the " +
-      'server never gave, one `event: resync` (`{"reason", "lastEventId", "reread": "/jobs", "detail"}`) says to ' +
-      're-read GET /jobs.',
+      "first, from the database, then the live ones; past the log's window (EVENT_REPLAY_HOURS), for an id the " +
+      'server never gave, or once a replay has sent EVENT_REPLAY_MAX_BYTES, one `event: resync` ' +
+      '(`{"reason", "lastEventId", "reread": "/jobs", "detail"}`) says to re-read GET /jobs, and the stream goes ' +
+      'on from now. A replay goes at the pace the client reads; each caller may start EVENT_REPLAYS_PER_MINUTE.',
     tags: ['events'],
     auth: 'apiKey',
     query: z.object({ lastEventId: LastEventId.optional() }),
@@ -48,6 +49,11 @@ export const eventOperations: ApiOperation[] = [
       200: { description: 'The stream', events: true },
       400: { description: 'A Last-Event-ID that is not a whole number', json: ApiError },
       ...streamRefusals,
+      429: {
+        ...streamRefusals[429],
+        description:
+          'Too many open streams from this address (MAX_EVENT_STREAMS_PER_ADDRESS), or too many replays from this caller (EVENT_REPLAYS_PER_MINUTE, EVENT_REPLAY_BURST)',
+      },
     },
   },
   {

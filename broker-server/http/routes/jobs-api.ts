@@ -1,5 +1,5 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { Job } from '../api-schemas';
 import { HttpError } from '../errors';
@@ -13,15 +13,15 @@ import {
   validateJobListQuery,
   validatePrintRequest,
 } from '../validation';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody, PageFormFields } from './create-once';
 import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
 import { preview, refuseTooLong } from './page';
 
 export function jobRoutes(ctx: RouteContext): Router {
-  const router = express.Router();
+  const router = newRouter();
 
-  router.post('/print', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
+  router.post('/print', ...ctx.parseBody, ctx.requireApiKey, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
     if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
       throw new HttpError(
         415,
@@ -49,16 +49,23 @@ export function jobRoutes(ctx: RouteContext): Router {
     );
   });
 
-  router.post('/jobs/:id/reprint', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
-    const id = parseJobId(req.params.id);
-    if (id === null)
-      throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
-    await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) =>
-      ctx.intake.reprint(id, createdBy),
-    );
-  });
+  router.post(
+    '/jobs/:id/reprint',
+    ...ctx.parseBody,
+    ctx.requireApiKey,
+    ctx.crossSite,
+    ctx.limitJobCreation,
+    async (req, res) => {
+      const id = parseJobId(req.params.id);
+      if (id === null)
+        throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`, {}, 'Cette tâche n’existe pas.');
+      await createOnce(ctx, req, res, { body: {}, keyField: reprintKeyField(id) }, (createdBy) =>
+        ctx.intake.reprint(id, createdBy),
+      );
+    },
+  );
 
-  router.get('/jobs', async (req, res) => {
+  router.get('/jobs', ctx.requireApiKey, async (req, res) => {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
     if (!query.ok) throw new HttpError(400, query.error, { field: query.field });
     // One more than asked tells whether there is a next page: its cursor goes in the Link header.
@@ -74,7 +81,7 @@ export function jobRoutes(ctx: RouteContext): Router {
     res.json(page);
   });
 
-  router.get('/jobs/:id', async (req, res) => {
+  router.get('/jobs/:id', ctx.requireApiKey, async (req, res) => {
     const id = parseJobId(req.params.id);
     const job = id === null ? null : await ctx.jobs.get(id);
     if (!job) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`);

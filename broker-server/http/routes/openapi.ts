@@ -2,7 +2,8 @@
  * GET /openapi.json: the OpenAPI 3.1 description of every route, built once from the operations each
  * route module exports next to its routes (http/openapi.ts). A module with new routes adds its list here.
  */
-import express, { type Router } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { newRouter } from './context';
 import { z } from 'zod';
 import pkg from '../../../package.json' with { type: 'json' };
 import { type ApiOperation, openApiDocument } from '../openapi';
@@ -58,9 +59,9 @@ export function apiDocument(): Record<string, unknown> {
   return built;
 }
 
-export function openApiRoutes(): Router {
-  const router = express.Router();
-  router.get('/openapi.json', (_req, res) => {
+export function openApiRoutes(requireApiKey: RequestHandler): Router {
+  const router = newRouter();
+  router.get('/openapi.json', requireApiKey, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json(apiDocument());
   });
   return router;

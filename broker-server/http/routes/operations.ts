@@ -1,8 +1,9 @@
 /** For operators: GET /healthz (alive), GET /readyz (each part ready) and GET /metrics (Prometheus). /health stays as before. */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import type { ServerMetrics } from '../../metrics';
 import { samePassword } from '../../admin/admin-auth';
 import { Health, Readiness } from '../api-schemas';
+import { newRouter } from './context';
 import { type ApiOperation, errorResponse } from '../openapi';
 
 /** A part that must be ready before the server takes traffic: null when it is, else why not. */
@@ -19,7 +20,7 @@ export interface OperationsOptions {
 }
 
 export function operationRoutes(options: OperationsOptions): Router {
-  const router = express.Router();
+  const router = newRouter();
 
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ ok: true });

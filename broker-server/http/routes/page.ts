@@ -12,7 +12,7 @@ import { type ApiOperation, errorResponse } from '../openapi';
 import { frenchNumber, JobId } from '../validation';
 import { PageFormFields } from './create-once';
 import { page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from '../views';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 
 const require = createRequire(import.meta.url);
 // htmx and the two extensions the page uses, straight from node_modules (never a CDN).
@@ -92,7 +92,7 @@ export function pageRenderer(ctx: RouteContext): PageRenderer {
 }
 
 export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router {
-  const router = express.Router();
+  const router = newRouter();
 
   router.use('/static', express.static(ctx.publicDir, { maxAge: '1h' }));
   router.get('/vendor/:file', (req, res, next) => {

@@ -1,30 +1,37 @@
 /** Printers: the list, and a test print. */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { Printer } from '../api-schemas';
 import { HttpError } from '../errors';
 import { type ApiOperation, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody } from './create-once';
 import { testKeyField } from '../views';
 
 const PrinterPath = z.object({ id: PrinterId });
 
 export function printerRoutes(ctx: RouteContext): Router {
-  const router = express.Router();
+  const router = newRouter();
 
-  router.post('/printers/:id/test', ...ctx.parseBody, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
-    const path = PrinterPath.safeParse(req.params);
-    if (!path.success || !(await ctx.printers.isKnown(path.data.id)))
-      throw new HttpError(404, `no printer ${JSON.stringify(req.params.id)}`);
-    const printerId = path.data.id;
-    await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) =>
-      ctx.intake.testPrint(printerId, createdBy),
-    );
-  });
+  router.post(
+    '/printers/:id/test',
+    ...ctx.parseBody,
+    ctx.requireApiKey,
+    ctx.crossSite,
+    ctx.limitJobCreation,
+    async (req, res) => {
+      const path = PrinterPath.safeParse(req.params);
+      if (!path.success || !(await ctx.printers.isKnown(path.data.id)))
+        throw new HttpError(404, `no printer ${JSON.stringify(req.params.id)}`);
+      const printerId = path.data.id;
+      await createOnce(ctx, req, res, { body: {}, keyField: testKeyField(printerId) }, (createdBy) =>
+        ctx.intake.testPrint(printerId, createdBy),
+      );
+    },
+  );
 
-  router.get('/printers', async (_req, res) => {
+  router.get('/printers', ctx.requireApiKey, async (_req, res) => {
     res.json(await ctx.printers.list());
   });
 

@@ -1,12 +1,12 @@
 /** `GET /webhooks/deliveries`: what was sent to the webhook endpoints, newest first, with filters and a cursor (as GET /jobs). */
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { DELIVERY_STATUSES } from '../../webhooks/webhook-store';
 import { WebhookDelivery } from '../api-schemas';
 import { HttpError } from '../errors';
 import { type ApiOperation, errorResponse } from '../openapi';
 import { decodeCursor, encodeCursor, MAX_LIST_LIMIT } from '../validation';
-import type { RouteContext } from './context';
+import { newRouter, type RouteContext } from './context';
 
 const wholeNumber = (name: string, max: number) =>
   z
@@ -36,9 +36,9 @@ export const deliveryListQuery = z
   .strict();
 
 export function webhookRoutes(ctx: RouteContext): Router {
-  const router = express.Router();
+  const router = newRouter();
 
-  router.get('/webhooks/deliveries', async (req, res) => {
+  router.get('/webhooks/deliveries', ctx.requireApiKey, async (req, res) => {
     const parsed = deliveryListQuery.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;

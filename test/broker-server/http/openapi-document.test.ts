@@ -82,7 +82,7 @@ function buildApp() {
 }
 
 interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
+  route?: { path: string; methods: Record<string, boolean>; stack: Array<{ name: string }> };
   handle: { stack?: Layer[] };
   rawPath?: string;
   name: string;
@@ -111,6 +111,40 @@ test('every route the app serves is in the document, and every operation of the 
     Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
   );
   assert.deepEqual([...new Set(served)].sort(), described.sort());
+});
+
+/** `METHOD /path` → the names of the handlers of that route, in order. */
+function handlersOf(stack: Layer[], prefix = ''): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const layer of stack) {
+    if (layer.route)
+      for (const m of Object.keys(layer.route.methods))
+        found.set(
+          `${m.toUpperCase()} ${openApiPath(prefix + layer.route.path)}`,
+          layer.route.stack.map((h) => h.name),
+        );
+    else if (layer.handle.stack)
+      for (const [k, v] of handlersOf(
+        layer.handle.stack,
+        prefix + (layer.rawPath === '/' ? '' : (layer.rawPath ?? '')),
+      ))
+        found.set(k, v);
+  }
+  return found;
+}
+
+test('API_KEYS_REQUIRED is in the handler chain of every route the document marks apiKey, before the handler', () => {
+  const app = buildApp() as unknown as { router: { stack: Layer[] } };
+  const handlers = handlersOf(app.router.stack);
+  const guarded = API_OPERATIONS.filter((op) => op.auth === 'apiKey');
+  assert.ok(guarded.length >= 9, 'the JSON API');
+  for (const op of guarded) {
+    const route = `${op.method.toUpperCase()} ${openApiPath(op.path)}`;
+    const chain = handlers.get(route);
+    assert.ok(chain, `${route} is served`);
+    const at = chain.indexOf('requireApiKey');
+    assert.ok(at >= 0 && at < chain.length - 1, `${route} is guarded: ${chain.join(', ')}`);
+  }
 });
 
 test('the tests’ response check fails on an answer the document does not describe', () => {

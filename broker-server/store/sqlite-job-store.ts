@@ -108,7 +108,16 @@ export class SqliteJobStore extends SqlJobStore {
     const now = toSqliteDate(new Date());
     const params: unknown[] = [];
     for (const job of jobs)
-      params.push(withUid(job).uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null, now, now);
+      params.push(
+        withUid(job).uid,
+        job.printerId,
+        job.content,
+        job.kind,
+        job.reprintOf,
+        job.createdBy ?? null,
+        now,
+        now,
+      );
     const values = jobs.map(() => "(?, ?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
     const rows = await this.all<JobRow>(
       `INSERT INTO print_jobs (uid, printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,

@@ -154,7 +154,12 @@ export class PrintAgent implements Part {
     }
     const job = parsed.value;
     const taking = this.taking.get(job.id);
-    if (taking) return taking; // delivered again while its journal line waits: taken once, acknowledged then
+    // Delivered again while its journal line waits: taken once, and the repeat answered with the latest ack.
+    if (taking)
+      return taking.then(() => {
+        const known = this.journal.get(job.id);
+        if (known) void this.sendAck(known);
+      });
     const known = this.journal.get(job.id);
     if (known) {
       this.log.info({ jobId: job.id, state: known.state }, 'job already seen: not printed again, ack re-sent');

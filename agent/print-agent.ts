@@ -183,9 +183,13 @@ export class PrintAgent implements Part {
       return;
     }
     // Delivered again while the first copy is still being admitted (its journal line may wait for the disk):
-    // it joins the first, so a uid is taken once and acknowledged then.
+    // it joins the first, so a uid is taken once, and the repeat is answered with the latest ack then.
     const taking = this.taking.get(uid);
-    if (taking) return taking;
+    if (taking)
+      return taking.then(() => {
+        const known = this.journal.get(uid);
+        if (known) void this.sendAck(known);
+      });
     const admission = this.admit(job, uid).finally(() => this.taking.delete(uid));
     this.taking.set(uid, admission);
     return admission;

@@ -43,6 +43,8 @@ import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from '.
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
+import { PairingService } from './pairing/pairing-service';
+import { SqlPairingStore } from './store/pairing-store';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -197,6 +199,17 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
     log,
   );
+  const pairing = new PairingService(
+    new SqlPairingStore(db.sequelize),
+    registry,
+    {
+      enabled: config.pairing.enabled,
+      codeMs: config.pairing.codeSeconds * 1000,
+      ratePerMinute: config.pairing.ratePerMinute,
+    },
+    log,
+  );
+  const agentMqttUrl = config.agentMqttUrl ?? config.mqttUrl;
   const app = createApp({
     jobs,
     printers,
@@ -231,8 +244,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         lockMs: config.admin.lockoutMinutes * 60_000,
       }),
       sessionMs: config.admin.sessionMinutes * 60_000,
-      agentMqttUrl: config.agentMqttUrl ?? config.mqttUrl,
+      agentMqttUrl,
     },
+    pairing: { service: pairing, agentMqttUrl },
     protections: {
       hostCheck,
       formTokens: new FormTokens(formKey.key),

@@ -119,9 +119,20 @@ export const serverDefaults = {
   WEBHOOK_RETRY_MAX_MS: 3_600_000,
   /** Webhook requests in flight at once per endpoint, per instance (a slow receiver holds only its own). */
   WEBHOOK_CONCURRENCY: 4,
+  /** `false`: agents cannot pair with a printed code (`POST /pairing` answers 404); tokens are then given by hand. */
+  PAIRING: true,
+  /** How long a pairing code may be approved (at most 10 minutes). */
+  PAIRING_CODE_SECONDS: 600,
+  /** Pairing requests (new codes) one client address may make per minute. */
+  PAIRING_RATE_PER_MINUTE: 10,
 } as const;
 
 export const agentDefaults = {
+  /**
+   * The server's address, `http://host:3000`: with no MQTT_PASSWORD and no saved pairing, the agent pairs
+   * (prints a code for the admin to approve) and keeps its printer id and token in AGENT_DATA_DIR.
+   */
+  PRINTHOP_URL: '',
   /** Where the server's broker is: `ws://host:3000/mqtt` or `mqtt://host:1883`. */
   MQTT_URL: 'ws://localhost:3000/mqtt',
   /** MQTT user name (empty: the printer id) and password (this printer's token, printed by the server at start-up). */

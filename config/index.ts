@@ -70,7 +70,7 @@ const SECRET_SETTINGS = new Set([
   'WEBHOOK_SECRET_KEY',
 ]);
 /** Settings shown with their user name and password masked. */
-const URL_SETTINGS = new Set(['MQTT_URL']);
+const URL_SETTINGS = new Set(['MQTT_URL', 'PRINTHOP_URL']);
 
 /** Node's URL parser must read it as it is: mqtt.js and pg would otherwise fall back to url.parse, whose warnings and errors print the whole URL. */
 const PARSABLE =
@@ -176,6 +176,9 @@ const serverSchema = z.object({
   AGENT_MQTT_URL: z.literal('').or(brokerUrl),
   REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
   ...webhookSettings,
+  PAIRING: boolean,
+  PAIRING_CODE_SECONDS: z.coerce.number().int().min(5).max(600),
+  PAIRING_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000),
 });
 
 const columns = z
@@ -201,6 +204,10 @@ const printerSpec = z
 
 const agentSchema = z
   .object({
+    PRINTHOP_URL: z
+      .string()
+      .refine((s) => s === '' || (/^https?:\/\/.+/.test(s) && URL.canParse(s)), 'must be empty or an http:// or https:// URL')
+      .transform((s) => s.replace(/\/+$/, '')),
     MQTT_URL: brokerUrl,
     MQTT_USERNAME: z.string(),
     MQTT_PASSWORD: z.string(),
@@ -323,6 +330,8 @@ export interface ServerConfig {
   agentMqttUrl: string | null;
   registryRefreshMs: number;
   webhooks: WebhookConfig;
+  /** Agents pairing with a printed code (broker-server/pairing/). */
+  pairing: { enabled: boolean; codeSeconds: number; ratePerMinute: number };
 }
 
 export interface WebhookConfig {
@@ -420,11 +429,18 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       concurrency: c.WEBHOOK_CONCURRENCY,
       pollMs: 1000,
     },
+    pairing: {
+      enabled: c.PAIRING,
+      codeSeconds: c.PAIRING_CODE_SECONDS,
+      ratePerMinute: c.PAIRING_RATE_PER_MINUTE,
+    },
     ...overrides,
   };
 }
 
 export interface AgentConfig {
+  /** The server to pair with (no trailing slash); empty: no pairing. */
+  printhopUrl: string;
   mqttUrl: string;
   mqttUsername: string;
   mqttPassword: string;
@@ -453,6 +469,7 @@ export interface AgentConfig {
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
   const c = load(agentSchema, agentDefaults, env);
   return {
+    printhopUrl: c.PRINTHOP_URL,
     mqttUrl: c.MQTT_URL,
     mqttUsername: c.MQTT_USERNAME || c.PRINTER_ID,
     mqttPassword: c.MQTT_PASSWORD,

@@ -129,6 +129,15 @@ export class LoginThrottle {
     return { ok: false, reason: 'wrong-password' };
   }
 
+  /**
+   * A failure that is not a password (a wrong pairing code typed by the admin) counted like a wrong
+   * password: it goes through `attempt` with two values that never match, so that the counting and
+   * lock-out rules stay written once, there.
+   */
+  recordFailure(address: string): LoginVerdict {
+    return this.attempt(address, '\u0000wrong', '\u0000right');
+  }
+
   get trackedAddresses(): number {
     return this.failures.size;
   }

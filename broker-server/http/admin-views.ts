@@ -1,4 +1,6 @@
 /** The admin section's pages (French, plain forms that work without JavaScript; no inline script or style). */
+import type { PendingPairing } from '../pairing/pairing-service';
+import { formatPairingCode } from '../../protocol/pairing';
 import type { PrinterAccountInfo } from '../printers/printer-accounts';
 import type { PrinterInfo } from '../printers/printer-registry';
 import { html, type SafeHtml } from './html';
@@ -54,6 +56,9 @@ export interface AdminPageState {
   formToken: string;
   accounts: PrinterAccountInfo[];
   printers: PrinterInfo[];
+  /** Agents waiting with a code; `pairingEnabled` false: PAIRING=false. */
+  pairings: PendingPairing[];
+  pairingEnabled: boolean;
   /** A result to show at the top: a token (shown once), a message, or an error. */
   notice?: { kind: 'ok' | 'error'; text: string } | null;
   issued?: { printerId: string; token: string; command: string } | null;
@@ -71,6 +76,7 @@ export function adminPage(state: AdminPageState): SafeHtml {
     html`${state.notice ? html`<p class="${state.notice.kind === 'ok' ? 'ok' : 'error'}" role="${state.notice.kind === 'ok' ? 'status' : 'alert'}">${state.notice.text}</p>` : ''}
 ${state.issued ? issuedToken(state.issued) : ''}
 ${state.confirmRemove ? confirmRemoval(state.confirmRemove, html`${csrfField(state.csrfToken)}${formTokenField(state.formToken)}`) : ''}
+${pairingSection(state, csrf(state.csrfToken))}
 <section class="card" aria-labelledby="add-title">
 <h2 id="add-title">Ajouter une imprimante</h2>
 <form id="admin-add" method="post" action="/admin/printers">
@@ -96,6 +102,42 @@ ${csrf(state.csrfToken)}
 <form id="admin-logout" method="post" action="/admin/logout">${csrf(state.csrfToken)}<button type="submit" class="secondary">Se déconnecter</button></form>
 </section>`,
   );
+}
+
+const timeOfDay = (iso: string) => iso.slice(11, 16);
+
+function pairingSection(state: AdminPageState, hidden: SafeHtml): SafeHtml {
+  if (!state.pairingEnabled)
+    return html`<section class="card" aria-labelledby="pair-title">
+<h2 id="pair-title">Appairer une imprimante</h2>
+<p>L’appairage est désactivé sur ce serveur (<code>PAIRING=false</code>).</p>
+</section>`;
+  return html`<section class="card" aria-labelledby="pair-title">
+<h2 id="pair-title">Appairer une imprimante</h2>
+<p>Un agent démarré avec la seule adresse de ce serveur (<code>PRINTHOP_URL</code>) imprime un code sur son imprimante. Tapez ce code et choisissez l’identifiant de l’imprimante : un nouveau, ou un existant pour remplacer son agent.</p>
+<table id="admin-pairings" class="admin-pairings">
+<caption>Imprimantes en attente d’appairage (UTC)</caption>
+<thead><tr><th scope="col">Code</th><th scope="col">Machine</th><th scope="col">Système</th><th scope="col">Imprimante</th><th scope="col">Demandé à</th><th scope="col">Expire à</th></tr></thead>
+<tbody>${
+    state.pairings.length
+      ? state.pairings.map(
+          (p) =>
+            html`<tr><td class="pairing-code">${formatPairingCode(p.code)}</td><td>${p.machine}</td><td>${p.platform}</td><td>${p.printer}</td><td>${timeOfDay(p.requestedAt)}</td><td>${timeOfDay(p.expiresAt)}</td></tr>`,
+        )
+      : html`<tr><td colspan="6">Aucune imprimante n’attend.</td></tr>`
+  }</tbody>
+</table>
+<form id="admin-pair" method="post" action="/admin/pairings">
+${hidden}
+<label for="pair-code">Code imprimé (6 chiffres)</label>
+<input id="pair-code" name="code" required inputmode="numeric" autocomplete="off" maxlength="7" pattern="[0-9]{3}[\- ]?[0-9]{3}" aria-describedby="pair-code-hint">
+<p class="hint" id="pair-code-hint">Par exemple 482-913, tel qu’imprimé.</p>
+<label for="pair-printer">Identifiant de l’imprimante (nouveau ou existant)</label>
+<input id="pair-printer" name="printerId" required maxlength="64" pattern="[A-Za-z0-9_\-]{1,64}" list="known-printers">
+<datalist id="known-printers">${state.accounts.map((a) => html`<option value="${a.printerId}"></option>`)}</datalist>
+<div class="actions"><button type="submit" class="primary">Appairer</button></div>
+</form>
+</section>`;
 }
 
 function issuedToken(issued: { printerId: string; token: string; command: string }): SafeHtml {

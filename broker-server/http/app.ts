@@ -27,6 +27,8 @@ import type { StreamLimits } from './stream-limits';
 import { adminRoutes, type AdminRouteOptions } from './routes/admin';
 import { operationRoutes, type OperationsOptions } from './routes/operations';
 import { openApiRoutes } from './routes/openapi';
+import type { PairingService } from '../pairing/pairing-service';
+import { pairingRoutes } from '../pairing/pairing-routes';
 
 export interface AppOptions {
   jobs: JobService;
@@ -62,8 +64,10 @@ export interface AppOptions {
   };
   /** /healthz, /readyz, /metrics. */
   operations: OperationsOptions;
+  /** Agents pairing with a printed code (`POST /pairing`), approved in the admin section. */
+  pairing: { service: PairingService; agentMqttUrl: string | null };
   /** The admin section; absent: none (tests of other parts). */
-  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens'>;
+  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens' | 'pairing'>;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -110,9 +114,19 @@ export function createApp(options: AppOptions): express.Express {
         printers: options.printers,
         parseBody: ctx.parseBody,
         formTokens,
+        pairing: options.pairing.service,
         log: options.log,
       }),
     );
+  // Before the API keys too: an agent that is pairing has none; its pairing secret is its credential.
+  app.use(
+    pairingRoutes({
+      pairing: options.pairing.service,
+      agentMqttUrl: options.pairing.agentMqttUrl,
+      parseBody: ctx.parseBody,
+      log: options.log,
+    }),
+  );
   app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));

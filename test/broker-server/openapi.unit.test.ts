@@ -63,6 +63,7 @@ function buildApp() {
     idempotency: unused,
     log: pino({ level: 'silent' }),
     operations: { checks: [], metrics: unused, metricsToken: null },
+    pairing: { service: unused, agentMqttUrl: null },
     admin: {
       accounts: unused,
       password: 'x'.repeat(20),

@@ -16,6 +16,8 @@ import type { SafeHtml } from '../html';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-schemas';
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
+import { PairingError, type PairingService } from '../../pairing/pairing-service';
+import { ApprovedPairing, PairingApproval, PendingPairing } from '../../pairing/pairing-schemas';
 
 export const ADMIN_COOKIE = 'printhop_admin';
 
@@ -28,6 +30,8 @@ export interface AdminRouteOptions {
   sessionMs: number;
   /** The broker URL for a new agent's command; null: ws://<Host>/mqtt of the request. */
   agentMqttUrl: string | null;
+  /** Agents waiting with a code (broker-server/pairing/): listed and approved here. */
+  pairing: PairingService;
   parseBody: express.RequestHandler[];
   /** The page's per-view form tokens (http/cross-site.ts): admin forms carry one too, beside the session's CSRF token. */
   formTokens: FormTokens;
@@ -84,6 +88,8 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       formToken: options.formTokens.issue(),
       accounts: await options.accounts.list(),
       printers: await options.printers.list(),
+      pairings: await options.pairing.pending(),
+      pairingEnabled: options.pairing.enabled,
       ...extra,
     });
 
@@ -247,6 +253,56 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     }
   });
 
+  /**
+   * Approves a pairing code; a wrong one (no agent ever had it) counts against the address's lock-out,
+   * like a wrong password. Resolves with the approval, or throws a PairingError (429 once locked out).
+   */
+  const approvePairing = async (req: Request, code: unknown, printerId: unknown) => {
+    try {
+      return await options.pairing.approve(code, printerId);
+    } catch (err) {
+      if (!(err instanceof PairingError) || !err.wrongCode) throw err;
+      const verdict = options.throttle.recordFailure(req.ip ?? 'unknown');
+      log.warn({ address: req.ip, reason: verdict.ok ? 'wrong-code' : verdict.reason }, 'wrong pairing code');
+      if (!verdict.ok && verdict.reason === 'locked')
+        throw new PairingError(
+          429,
+          `too many wrong codes or passwords from your address; try again in ${verdict.retryAfterSeconds ?? 60} s`,
+          `Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`,
+          true,
+          verdict.retryAfterSeconds ?? 60,
+        );
+      throw err;
+    }
+  };
+
+  router.post('/admin/pairings', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      const approved = await approvePairing(req, body.code, body.printerId);
+      send(
+        res,
+        201,
+        await renderAdmin(session, {
+          notice: {
+            kind: 'ok',
+            text: approved.replaced
+              ? `Code accepté : ${approved.machine} devient ${approved.printerId} ; l’ancien agent de ${approved.printerId} est déconnecté. L’imprimante se connecte dans quelques secondes.`
+              : `Code accepté : ${approved.machine} devient ${approved.printerId}. L’imprimante se connecte dans quelques secondes.`,
+          },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof PairingError) {
+        if (err.retryAfterSeconds) res.set('Retry-After', String(err.retryAfterSeconds));
+        send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
+        return;
+      }
+      await pageError(res, session, err);
+    }
+  });
+
   // ---- the admin API (JSON): Bearer admin password ----
 
   const requireBearer = (req: Request, res: Response, next: NextFunction) => {
@@ -298,6 +354,24 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         .set('Cache-Control', 'no-store')
         .json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
     } catch (err) {
+      apiError(res, err);
+    }
+  });
+
+  router.get('/admin/api/pairings', requireBearer, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json(await options.pairing.pending());
+  });
+
+  router.post('/admin/api/pairings', requireBearer, ...options.parseBody, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      res.status(201).json(await approvePairing(req, body.code, body.printerId));
+    } catch (err) {
+      if (err instanceof PairingError) {
+        if (err.retryAfterSeconds) res.set('Retry-After', String(err.retryAfterSeconds));
+        res.status(err.status).json({ error: err.message });
+        return;
+      }
       apiError(res, err);
     }
   });
@@ -443,6 +517,47 @@ export const adminOperations: ApiOperation[] = [
       400: errorResponse('Invalid id'),
       404: errorResponse('No such printer'),
       ...adminApiRefusals,
+    },
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/pairings',
+    operationId: 'adminApprovePairing',
+    summary: 'Approve the code an agent printed, for a new or existing printer id',
+    body: { form: AdminForm.extend({ code: z.string(), printerId: z.string() }) },
+    responses: adminPageAnswers({
+      201: 'Approved: the agent receives its token when it next asks',
+      400: 'Not 6 digits, or an invalid printer id',
+      404: 'No agent waits with this code (counted like a wrong password), or pairing is off',
+      409: 'The code was used already',
+      410: 'The code has expired',
+      429: 'Too many wrong codes or passwords from this address',
+    }),
+  },
+  {
+    ...api,
+    method: 'get',
+    path: '/admin/api/pairings',
+    operationId: 'adminListPairings',
+    summary: 'Agents waiting for their code to be approved',
+    responses: { 200: { description: 'Pending pairings, oldest first', json: z.array(PendingPairing) }, ...adminApiRefusals },
+  },
+  {
+    ...api,
+    method: 'post',
+    path: '/admin/api/pairings',
+    operationId: 'adminApiApprovePairing',
+    summary: 'Approve a pairing code for a printer id (an existing printer’s token is rotated: its old agent is cut off)',
+    body: { json: PairingApproval },
+    responses: {
+      201: { description: 'Approved: the agent receives its token when it next asks', json: ApprovedPairing },
+      400: errorResponse('Not 6 digits, an invalid printer id, or invalid JSON'),
+      404: errorResponse('No agent waits with this code (counted like a wrong password), or pairing is off'),
+      409: errorResponse('The code was used already, or the broker refused the account change'),
+      410: errorResponse('The code has expired'),
+      ...adminApiRefusals,
+      429: errorResponse('Too many wrong codes or passwords from this address', { retryAfter: true }),
     },
   },
   {

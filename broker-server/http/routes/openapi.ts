@@ -7,6 +7,7 @@ import { z } from 'zod';
 import pkg from '../../../package.json' with { type: 'json' };
 import { type ApiOperation, openApiDocument } from '../openapi';
 import { adminOperations } from './admin';
+import { pairingOperations } from '../../pairing/pairing-routes';
 import { eventOperations } from './events';
 import { jobOperations } from './jobs-api';
 import { operationOperations } from './operations';
@@ -35,6 +36,7 @@ const openApiOperation: ApiOperation = {
 export const API_OPERATIONS: readonly ApiOperation[] = [
   ...operationOperations,
   ...adminOperations,
+  ...pairingOperations,
   ...pageOperations,
   ...eventOperations,
   ...jobOperations,

@@ -7,6 +7,8 @@ import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
 import { runCheck } from './check';
 import { agentHome, isSingleExecutable } from './executable';
+import { readCredentials, resolveCredentials, withCredentials } from './pairing';
+import { createTransport } from './printers';
 import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
@@ -15,6 +17,10 @@ Usage: npm run agent [-- --check | --help | --version]
 
   --check    list the printers this machine sees, try the configured one and the broker,
              and say in plain words what is wrong (prints nothing on paper)
+
+Pairing: with PRINTHOP_URL=http://host:3000 and no MQTT_PASSWORD, the agent prints a code on its
+printer; approve it on the server's admin page. The printer id and token are then kept in
+AGENT_DATA_DIR/credentials.json (delete it to pair again).
 
 Settings: environment variables, or KEY=VALUE lines in ${AGENT_ENV_FILE} next to this program
 (the environment wins). With defaults:
@@ -44,11 +50,19 @@ async function main(): Promise<void> {
   const envFile = path.join(agentHome(), AGENT_ENV_FILE);
   const config = loadOrExit('printhop agent', () => loadAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))));
   if (args.includes('--check')) {
-    const ok = await runCheck(config, (line) => process.stdout.write(line + '\n'));
+    const saved = config.mqttPassword ? null : readCredentials(config.dataDir);
+    const ok = await runCheck(saved ? withCredentials(config, saved) : config, (line) =>
+      process.stdout.write(line + '\n'),
+    );
     process.exit(ok ? 0 : 1);
   }
   const log = createLogger('printhop-agent', config.logLevel);
-  const agent = await startAgent(config, log);
+  // With PRINTHOP_URL and no token yet: print a pairing code and wait for the admin (agent/pairing.ts).
+  const paired = await resolveCredentials(config, {
+    transport: createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer }),
+    log,
+  });
+  const agent = await startAgent(paired, log);
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
 }
 

@@ -206,7 +206,10 @@ const agentSchema = z
   .object({
     PRINTHOP_URL: z
       .string()
-      .refine((s) => s === '' || (/^https?:\/\/.+/.test(s) && URL.canParse(s)), 'must be empty or an http:// or https:// URL')
+      .refine(
+        (s) => s === '' || (/^https?:\/\/.+/.test(s) && URL.canParse(s)),
+        'must be empty or an http:// or https:// URL',
+      )
       .transform((s) => s.replace(/\/+$/, '')),
     MQTT_URL: brokerUrl,
     MQTT_USERNAME: z.string(),

@@ -47,7 +47,10 @@ const time = z.iso.datetime({ offset: true });
 export const PairingStarted = z
   .object({
     id: z.string().meta({ description: 'The pairing, for `POST /pairing/{id}/claim`' }),
-    code: z.string().regex(/^\d{6}$/).meta({ description: 'What the admin types; printed as `482-913`' }),
+    code: z
+      .string()
+      .regex(/^\d{6}$/)
+      .meta({ description: 'What the admin types; printed as `482-913`' }),
     secret: z.string().meta({ description: 'Sent back as `Authorization: Bearer` to claim; keep it private' }),
     expiresAt: time,
     pollMs: z.number().int().positive().meta({ description: 'How often to ask' }),

@@ -6,7 +6,10 @@ const time = z.iso.datetime({ offset: true });
 
 export const PendingPairing = z
   .object({
-    code: z.string().regex(/^\d{6}$/).meta({ description: 'The code the agent printed (shown as 482-913)' }),
+    code: z
+      .string()
+      .regex(/^\d{6}$/)
+      .meta({ description: 'The code the agent printed (shown as 482-913)' }),
     machine: z.string().meta({ description: 'The agent’s machine name' }),
     platform: z.string(),
     printer: z.string().meta({ description: 'The kind of printer the agent prints on' }),

@@ -12,7 +12,12 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../config/logger';
 import { isPrinterAccount, RESERVED_USERNAMES } from '../../protocol/accounts';
-import { formatPairingCode, normalizePairingCode, type PairingClaim, type PairingRequest } from '../../protocol/pairing';
+import {
+  formatPairingCode,
+  normalizePairingCode,
+  type PairingClaim,
+  type PairingRequest,
+} from '../../protocol/pairing';
 import { TokenBuckets } from '../http/rate-limit';
 import type { PrinterAccounts } from '../printers/printer-accounts';
 import type { PairingStore } from '../store/pairing-store';
@@ -45,6 +50,8 @@ export interface PairingOptions {
   maxPending?: number;
   /** How often an agent asks whether its code was approved. */
   pollMs?: number;
+  /** Draws a code (tests draw their own, to make collisions happen). */
+  drawCode?: () => string;
 }
 
 export interface StartedPairing {
@@ -78,6 +85,7 @@ const DEFAULT_POLL_MS = 1000;
 /** Ended pairings are forgotten a day after their code's time. */
 const FORGET_AFTER_MS = 24 * 3_600_000;
 
+const drawCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 export class PairingService {
@@ -128,7 +136,7 @@ export class PairingService {
     const expiresAt = now + this.options.codeMs;
     // A code held by another pending pairing is drawn again (the unique index says so).
     for (let tries = 0; tries < 20; tries++) {
-      const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const code = (this.options.drawCode ?? drawCode)();
       const id = randomBytes(16).toString('hex');
       const stored = await this.store.insert({
         id,
@@ -284,4 +292,3 @@ const expired = () =>
   );
 const claimed = () =>
   new PairingError(410, 'this pairing was claimed already: ask for a new code', 'Cet appairage a déjà servi.');
-

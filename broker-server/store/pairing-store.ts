@@ -102,7 +102,18 @@ export class SqlPairingStore implements PairingStore {
       `${RETURNING_INSERT}INSERT INTO pairings (id, code, secret_hash, machine, platform, printer, agent_version, address, status, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
        ON CONFLICT DO NOTHING RETURNING id`,
-      [p.id, p.code, p.secretHash, p.machine, p.platform, p.printer, p.agentVersion, p.address, p.createdAt, p.expiresAt],
+      [
+        p.id,
+        p.code,
+        p.secretHash,
+        p.machine,
+        p.platform,
+        p.printer,
+        p.agentVersion,
+        p.address,
+        p.createdAt,
+        p.expiresAt,
+      ],
     );
     return rows.length === 1;
   }
@@ -119,10 +130,9 @@ export class SqlPairingStore implements PairingStore {
 
   async pending(now: number): Promise<PairingRecord[]> {
     return (
-      await this.select(
-        "SELECT * FROM pairings WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at ASC",
-        [now],
-      )
+      await this.select("SELECT * FROM pairings WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at ASC", [
+        now,
+      ])
     ).map(toRecord);
   }
 

@@ -541,14 +541,18 @@ export const adminOperations: ApiOperation[] = [
     path: '/admin/api/pairings',
     operationId: 'adminListPairings',
     summary: 'Agents waiting for their code to be approved',
-    responses: { 200: { description: 'Pending pairings, oldest first', json: z.array(PendingPairing) }, ...adminApiRefusals },
+    responses: {
+      200: { description: 'Pending pairings, oldest first', json: z.array(PendingPairing) },
+      ...adminApiRefusals,
+    },
   },
   {
     ...api,
     method: 'post',
     path: '/admin/api/pairings',
     operationId: 'adminApiApprovePairing',
-    summary: 'Approve a pairing code for a printer id (an existing printer’s token is rotated: its old agent is cut off)',
+    summary:
+      'Approve a pairing code for a printer id (an existing printer’s token is rotated: its old agent is cut off)',
     body: { json: PairingApproval },
     responses: {
       201: { description: 'Approved: the agent receives its token when it next asks', json: ApprovedPairing },

@@ -146,6 +146,8 @@ test('a wrong code is a 404 marked as a guess; malformed codes and ids are 400 a
 test('wrong codes count against the admin lock-out like wrong passwords', () => {
   const throttle = new LoginThrottle({ attempts: 3, lockMs: 60_000 });
   assert.deepEqual(throttle.recordFailure('10.0.0.9'), { ok: false, reason: 'wrong-password' });
+  // The admin API checks the password on every request: that does not forgive the wrong codes.
+  assert.deepEqual(throttle.attempt('10.0.0.9', 'the-right-password', 'the-right-password'), { ok: true });
   assert.deepEqual(throttle.recordFailure('10.0.0.9'), { ok: false, reason: 'wrong-password' });
   assert.equal(throttle.recordFailure('10.0.0.9').ok, false);
   // Locked: even the right password is refused now, from that address only.

@@ -130,10 +130,10 @@ function pairingSection(state: AdminPageState, hidden: SafeHtml): SafeHtml {
 <form id="admin-pair" method="post" action="/admin/pairings">
 ${hidden}
 <label for="pair-code">Code imprimé (6 chiffres)</label>
-<input id="pair-code" name="code" required inputmode="numeric" autocomplete="off" maxlength="7" pattern="[0-9]{3}[\- ]?[0-9]{3}" aria-describedby="pair-code-hint">
+<input id="pair-code" name="code" required inputmode="numeric" autocomplete="off" maxlength="7" pattern="[0-9]{3}[\\- ]?[0-9]{3}" aria-describedby="pair-code-hint">
 <p class="hint" id="pair-code-hint">Par exemple 482-913, tel qu’imprimé.</p>
 <label for="pair-printer">Identifiant de l’imprimante (nouveau ou existant)</label>
-<input id="pair-printer" name="printerId" required maxlength="64" pattern="[A-Za-z0-9_\-]{1,64}" list="known-printers">
+<input id="pair-printer" name="printerId" required maxlength="64" pattern="[A-Za-z0-9_\\-]{1,64}" list="known-printers">
 <datalist id="known-printers">${state.accounts.map((a) => html`<option value="${a.printerId}"></option>`)}</datalist>
 <div class="actions"><button type="submit" class="primary">Appairer</button></div>
 </form>

@@ -45,6 +45,7 @@ import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
 import { PairingService } from './pairing/pairing-service';
 import { SqlPairingStore } from './store/pairing-store';
+import { AgentFiles } from './downloads/agent-files';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -70,6 +71,8 @@ export interface RunningServer {
   /** Idempotency-Key records (and their retention). */
   readonly idempotency: Idempotency;
   readonly webhooks: WebhookDispatcher;
+  /** The agents served at /agents/. */
+  readonly agentFiles: AgentFiles;
   stop(): Promise<void>;
 }
 
@@ -210,6 +213,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log,
   );
   const agentMqttUrl = config.agentMqttUrl ?? config.mqttUrl;
+  const agentFiles = new AgentFiles(config.agentsDir ?? undefined);
   const app = createApp({
     jobs,
     printers,
@@ -247,6 +251,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       agentMqttUrl,
     },
     pairing: { service: pairing, agentMqttUrl },
+    agentFiles,
     protections: {
       hostCheck,
       formTokens: new FormTokens(formKey.key),
@@ -355,6 +360,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     instanceId,
     idempotency,
     webhooks,
+    agentFiles,
     stop: () => lifecycle.stop(),
   };
 }

@@ -119,6 +119,11 @@ export const serverDefaults = {
   WEBHOOK_RETRY_MAX_MS: 3_600_000,
   /** Webhook requests in flight at once per endpoint, per instance (a slow receiver holds only its own). */
   WEBHOOK_CONCURRENCY: 4,
+  /**
+   * Folder holding the agents served at /agents/: `agents/printhop-agent-*` (`npm run build:agents`) and
+   * `printhop-agent.mjs` (`npm run build`); empty: the `dist/` folder those commands write.
+   */
+  AGENTS_DIR: '',
   /** `false`: agents cannot pair with a printed code (`POST /pairing` answers 404); tokens are then given by hand. */
   PAIRING: true,
   /** How long a pairing code may be approved (at most 10 minutes). */

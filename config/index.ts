@@ -176,6 +176,7 @@ const serverSchema = z.object({
   AGENT_MQTT_URL: z.literal('').or(brokerUrl),
   REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
   ...webhookSettings,
+  AGENTS_DIR: z.string(),
   PAIRING: boolean,
   PAIRING_CODE_SECONDS: z.coerce.number().int().min(5).max(600),
   PAIRING_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000),
@@ -333,6 +334,8 @@ export interface ServerConfig {
   agentMqttUrl: string | null;
   registryRefreshMs: number;
   webhooks: WebhookConfig;
+  /** Where the agents served at /agents/ are; null: dist/. */
+  agentsDir: string | null;
   /** Agents pairing with a printed code (broker-server/pairing/). */
   pairing: { enabled: boolean; codeSeconds: number; ratePerMinute: number };
 }
@@ -432,6 +435,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       concurrency: c.WEBHOOK_CONCURRENCY,
       pollMs: 1000,
     },
+    agentsDir: c.AGENTS_DIR ? path.resolve(c.AGENTS_DIR) : null,
     pairing: {
       enabled: c.PAIRING,
       codeSeconds: c.PAIRING_CODE_SECONDS,

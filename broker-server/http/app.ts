@@ -29,6 +29,8 @@ import { operationRoutes, type OperationsOptions } from './routes/operations';
 import { openApiRoutes } from './routes/openapi';
 import type { PairingService } from '../pairing/pairing-service';
 import { pairingRoutes } from '../pairing/pairing-routes';
+import type { AgentFiles } from '../downloads/agent-files';
+import { downloadRoutes } from '../downloads/download-routes';
 
 export interface AppOptions {
   jobs: JobService;
@@ -66,6 +68,8 @@ export interface AppOptions {
   operations: OperationsOptions;
   /** Agents pairing with a printed code (`POST /pairing`), approved in the admin section. */
   pairing: { service: PairingService; agentMqttUrl: string | null };
+  /** The agents this server hands out at /agents/ (broker-server/downloads/). */
+  agentFiles: AgentFiles;
   /** The admin section; absent: none (tests of other parts). */
   admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens' | 'pairing'>;
 }
@@ -127,6 +131,7 @@ export function createApp(options: AppOptions): express.Express {
       log: options.log,
     }),
   );
+  app.use(downloadRoutes({ files: options.agentFiles, log: options.log }));
   app.use(authenticate(options.apiKeys, { required: options.apiKeysRequired, log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));

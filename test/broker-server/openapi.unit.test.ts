@@ -64,6 +64,7 @@ function buildApp() {
     log: pino({ level: 'silent' }),
     operations: { checks: [], metrics: unused, metricsToken: null },
     pairing: { service: unused, agentMqttUrl: null },
+    agentFiles: unused,
     admin: {
       accounts: unused,
       password: 'x'.repeat(20),

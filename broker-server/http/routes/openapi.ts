@@ -8,6 +8,7 @@ import pkg from '../../../package.json' with { type: 'json' };
 import { type ApiOperation, openApiDocument } from '../openapi';
 import { adminOperations } from './admin';
 import { pairingOperations } from '../../pairing/pairing-routes';
+import { downloadOperations } from '../../downloads/download-routes';
 import { eventOperations } from './events';
 import { jobOperations } from './jobs-api';
 import { operationOperations } from './operations';
@@ -37,6 +38,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   ...operationOperations,
   ...adminOperations,
   ...pairingOperations,
+  ...downloadOperations,
   ...pageOperations,
   ...eventOperations,
   ...jobOperations,

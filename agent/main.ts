@@ -9,14 +9,18 @@ import { runCheck } from './check';
 import { agentHome, isSingleExecutable } from './executable';
 import { readCredentials, resolveCredentials, withCredentials } from './pairing';
 import { createTransport } from './printers';
+import { installTask, uninstallTask } from './windows-task';
 import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
 Usage: npm run agent [-- --check | --help | --version]
+       printhop-agent.exe [--install | --uninstall]
 
-  --check    list the printers this machine sees, try the configured one and the broker,
-             and say in plain words what is wrong (prints nothing on paper)
+  --check      list the printers this machine sees, try the configured one and the broker,
+               and say in plain words what is wrong (prints nothing on paper)
+  --install    Windows: start this agent with Windows (a scheduled task run as SYSTEM), and now
+  --uninstall  Windows: remove that task
 
 Pairing: with PRINTHOP_URL=http://host:3000 and no MQTT_PASSWORD, the agent prints a code on its
 printer; approve it on the server's admin page. The printer id and token are then kept in
@@ -38,6 +42,9 @@ async function main(): Promise<void> {
   if (args.includes('--version') || args.includes('-v')) {
     process.stdout.write(`${AGENT_VERSION}\n`);
     return;
+  }
+  if (args.includes('--install') || args.includes('--uninstall')) {
+    process.exit((await startWithWindows(args.includes('--install'))) ? 0 : 1);
   }
   const unknown = args.filter((a) => a.startsWith('-') && a !== '--check');
   if (unknown.length) {
@@ -64,6 +71,24 @@ async function main(): Promise<void> {
   });
   const agent = await startAgent(paired, log);
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
+}
+
+/** `--install` / `--uninstall`: the scheduled task that starts printhop-agent.exe with Windows (agent/windows-task.ts). */
+async function startWithWindows(install: boolean): Promise<boolean> {
+  const say = (line: string) => process.stdout.write(line + '\n');
+  if (process.platform !== 'win32') {
+    console.error(
+      'printhop agent: --install and --uninstall are for Windows; on Linux, install with the server’s /agents/install.sh',
+    );
+    return false;
+  }
+  if (!isSingleExecutable()) {
+    console.error(
+      'printhop agent: --install registers printhop-agent.exe (npm run build:agents), not a script run by node',
+    );
+    return false;
+  }
+  return install ? installTask(process.execPath, say) : uninstallTask(say);
 }
 
 main().catch((err: unknown) => {

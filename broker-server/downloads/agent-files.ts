@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 export interface AgentFile {
   /** What is downloaded: `printhop-agent-linux-x64`. */
@@ -20,6 +21,8 @@ export interface AgentFile {
 export interface AvailableAgent extends AgentFile {
   bytes: number;
   sha256: string;
+  /** For the Windows .zip's headers. */
+  crc32: number;
 }
 
 /** The folder `npm run build` writes: the agents are found there whether the server runs from dist/ or from sources. */
@@ -45,7 +48,7 @@ export function agentFilesIn(distDir: string): AgentFile[] {
 
 export class AgentFiles {
   private readonly files: AgentFile[];
-  private readonly digests = new Map<string, { version: string; sha256: Promise<string> }>();
+  private readonly digests = new Map<string, { version: string; sums: Promise<{ sha256: string; crc32: number }> }>();
 
   constructor(distDir: string = DIST_DIR) {
     this.files = agentFilesIn(distDir);
@@ -80,11 +83,11 @@ export class AgentFiles {
     const version = `${stat.size}:${stat.mtimeMs}`;
     let digest = this.digests.get(file.name);
     if (digest?.version !== version) {
-      digest = { version, sha256: sha256Of(file.path) };
+      digest = { version, sums: checksumsOf(file.path) };
       this.digests.set(file.name, digest);
-      digest.sha256.catch(() => this.digests.delete(file.name));
+      digest.sums.catch(() => this.digests.delete(file.name));
     }
-    return { ...file, bytes: stat.size, sha256: await digest.sha256 };
+    return { ...file, bytes: stat.size, ...(await digest.sums) };
   }
 
   /** Which agents are built, for the start-up banner (no hashing). */
@@ -94,13 +97,18 @@ export class AgentFiles {
   }
 }
 
-function sha256Of(file: string): Promise<string> {
+/** SHA-256 and CRC-32 in one read. */
+function checksumsOf(file: string): Promise<{ sha256: string; crc32: number }> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
+    let crc = 0;
     fs.createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
+      .on('data', (chunk) => {
+        hash.update(chunk);
+        crc = zlib.crc32(chunk as Buffer, crc);
+      })
       .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
+      .on('end', () => resolve({ sha256: hash.digest('hex'), crc32: crc }));
   });
 }
 

@@ -13,6 +13,24 @@ import { HttpError } from '../http/errors';
 import { type ApiOperation, errorResponse } from '../http/openapi';
 import { AGENT_DEPLOY_DIR, type AgentFiles, BUILD_HINT } from './agent-files';
 import { installScript } from './install-script';
+import { writeZip, type ZipEntry, zipSize } from './zip';
+
+export const WINDOWS_ZIP = 'printhop-agent-windows.zip';
+
+/** printhop-agent.env for the .zip: the server's address filled in, Notepad's line ends. */
+export function windowsEnvFile(server: string): string {
+  return [
+    '# Printhop agent settings, read by printhop-agent.exe from its own folder: KEY=VALUE, one a line.',
+    '# Every setting: printhop-agent.exe --help. To start it with Windows: printhop-agent.exe --install',
+    '# The server: with no token yet, the agent prints a pairing code to type on the admin page.',
+    `PRINTHOP_URL=${server}`,
+    '# The printer: windows: is the default printer; windows:NAME one by name (printhop-agent.exe --check lists them).',
+    'PRINTER=windows:',
+    '# 80mm (48 columns), 80mm-42, 58mm (32 columns) or a number.',
+    'PAPER_COLUMNS=80mm',
+    '',
+  ].join('\r\n');
+}
 
 export interface DownloadRouteOptions {
   files: AgentFiles;
@@ -66,6 +84,36 @@ export function downloadRoutes(options: DownloadRouteOptions): Router {
       .set('Cache-Control', 'no-cache')
       .type('text/plain; charset=utf-8')
       .send(available.map((a) => `${a.sha256}  ${a.name}\n`).join(''));
+  });
+
+  router.get(`/agents/${WINDOWS_ZIP}`, async (req, res, next) => {
+    const exe = options.files.known('printhop-agent-win-x64.exe')!;
+    const agent = await options.files.describe(exe);
+    if (!agent) {
+      next(new HttpError(404, `the Windows agent is not built on this server: ${BUILD_HINT} -- win-x64`));
+      return;
+    }
+    const entries: ZipEntry[] = [
+      {
+        name: 'printhop-agent.exe',
+        data: { file: agent.path, bytes: agent.bytes, crc32: agent.crc32 },
+        modified: new Date(),
+      },
+      { name: 'printhop-agent.env', data: Buffer.from(windowsEnvFile(serverUrlOf(req))), modified: new Date() },
+    ];
+    log.info({ file: WINDOWS_ZIP, address: req.ip }, 'agent downloaded');
+    res
+      .status(200)
+      .set('Cache-Control', 'no-store')
+      .set('Content-Type', 'application/zip')
+      .set('Content-Length', String(zipSize(entries)))
+      .set('Content-Disposition', `attachment; filename="${WINDOWS_ZIP}"`);
+    try {
+      await writeZip(res, entries);
+    } catch (err) {
+      log.warn({ err }, 'the Windows zip was not sent whole');
+      res.destroy();
+    }
   });
 
   router.get('/agents/:file', async (req, res, next) => {
@@ -139,6 +187,17 @@ export const downloadOperations: ApiOperation[] = [
     operationId: 'agentChecksums',
     summary: 'The SHA-256 of every built agent, for `sha256sum -c`',
     responses: { 200: { description: 'One `<sha256>  <file>` line per agent', text: 'text/plain' } },
+  },
+  {
+    ...downloads,
+    method: 'get',
+    path: `/agents/${WINDOWS_ZIP}`,
+    operationId: 'downloadWindowsAgent',
+    summary: 'Windows: printhop-agent.exe and its printhop-agent.env with this server’s address, in one .zip',
+    responses: {
+      200: { description: 'The archive', text: 'application/zip' },
+      404: errorResponse('The Windows agent is not built on this server (the message says how)'),
+    },
   },
   {
     ...downloads,

@@ -59,6 +59,8 @@ export interface AdminPageState {
   /** Agents waiting with a code; `pairingEnabled` false: PAIRING=false. */
   pairings: PendingPairing[];
   pairingEnabled: boolean;
+  /** This server as the admin reached it (`http://host:3000`), for the install command. */
+  serverUrl: string;
   /** A result to show at the top: a token (shown once), a message, or an error. */
   notice?: { kind: 'ok' | 'error'; text: string } | null;
   issued?: { printerId: string; token: string; command: string } | null;
@@ -115,6 +117,11 @@ function pairingSection(state: AdminPageState, hidden: SafeHtml): SafeHtml {
   return html`<section class="card" aria-labelledby="pair-title">
 <h2 id="pair-title">Appairer une imprimante</h2>
 <p>Un agent démarré avec la seule adresse de ce serveur (<code>PRINTHOP_URL</code>) imprime un code sur son imprimante. Tapez ce code et choisissez l’identifiant de l’imprimante : un nouveau, ou un existant pour remplacer son agent.</p>
+<ul class="agent-downloads">
+<li>Linux ou Raspberry Pi, sur la machine de l’imprimante : <code id="install-command">curl -fsSL ${state.serverUrl}/agents/install.sh | sudo sh</code></li>
+<li>Windows : <a id="windows-zip" href="/agents/printhop-agent-windows.zip" download>télécharger l’agent (.zip)</a>, le décompresser dans un dossier, lancer <code>printhop-agent.exe</code> (<code>printhop-agent.exe --install</code> le démarre avec Windows).</li>
+<li><a href="/agents">Tous les agents et leur empreinte SHA-256</a></li>
+</ul>
 <table id="admin-pairings" class="admin-pairings">
 <caption>Imprimantes en attente d’appairage (UTC)</caption>
 <thead><tr><th scope="col">Code</th><th scope="col">Machine</th><th scope="col">Système</th><th scope="col">Imprimante</th><th scope="col">Demandé à</th><th scope="col">Expire à</th></tr></thead>

@@ -17,6 +17,7 @@ import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-sc
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
 import { PairingError, type PairingService } from '../../pairing/pairing-service';
+import { serverUrlOf } from '../../downloads/download-routes';
 import { ApprovedPairing, PairingApproval, PendingPairing } from '../../pairing/pairing-schemas';
 
 export const ADMIN_COOKIE = 'printhop_admin';
@@ -82,7 +83,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     return true;
   };
 
-  const renderAdmin = async (session: AdminSession, extra: Partial<AdminPageState> = {}) =>
+  const renderAdmin = async (req: Request, session: AdminSession, extra: Partial<AdminPageState> = {}) =>
     adminPage({
       csrfToken: session.csrfToken,
       formToken: options.formTokens.issue(),
@@ -90,6 +91,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       printers: await options.printers.list(),
       pairings: await options.pairing.pending(),
       pairingEnabled: options.pairing.enabled,
+      serverUrl: serverUrlOf(req),
       ...extra,
     });
 
@@ -126,7 +128,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     next();
   };
 
-  const pageError = async (res: Response, session: AdminSession, err: unknown) => {
+  const pageError = async (req: Request, res: Response, session: AdminSession, err: unknown) => {
     if (!(err instanceof PrinterAdminError)) throw err;
     const unfinished = err.details.unfinishedJobs;
     if (err.status === 409 && Array.isArray(unfinished)) {
@@ -134,14 +136,14 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         409,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: { kind: 'error', text: err.messageFr },
           confirmRemove: { printerId, unfinished: unfinished.length },
         }),
       );
       return;
     }
-    send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
+    send(res, err.status, await renderAdmin(req, session, { notice: { kind: 'error', text: err.messageFr } }));
   };
 
   router.get('/admin', async (req, res) => {
@@ -152,7 +154,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(res, 200, login(status === 'expired' ? 'Votre session a expiré : reconnectez-vous.' : null));
       return;
     }
-    send(res, 200, await renderAdmin(session));
+    send(res, 200, await renderAdmin(req, session));
   });
 
   router.post('/admin/login', ...options.parseBody, (req, res) => {
@@ -200,13 +202,13 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         201,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: { kind: 'ok', text: `Imprimante ${issued.printerId} ajoutée.` },
           issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) },
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 
@@ -217,7 +219,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         200,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: {
             kind: 'ok',
             text: `Nouveau jeton pour ${issued.printerId} : l’ancien est refusé et l’agent connecté a été déconnecté. Relancez-le avec le nouveau ; ses tâches l’attendent.`,
@@ -226,7 +228,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 
@@ -241,7 +243,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         200,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: {
             kind: 'ok',
             text: `Imprimante ${removed.printerId} supprimée ; son agent a été déconnecté.${failed}`,
@@ -249,7 +251,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 
@@ -284,7 +286,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         201,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: {
             kind: 'ok',
             text: approved.replaced
@@ -296,10 +298,10 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     } catch (err) {
       if (err instanceof PairingError) {
         if (err.retryAfterSeconds) res.set('Retry-After', String(err.retryAfterSeconds));
-        send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
+        send(res, err.status, await renderAdmin(req, session, { notice: { kind: 'error', text: err.messageFr } }));
         return;
       }
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 

@@ -7,6 +7,8 @@
  * restarted while it waits goes on waiting for the code already on paper instead of printing another.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -110,8 +112,6 @@ export function describeAgent(config: AgentConfig): PairingRequest {
 export interface PairingDependencies {
   transport: PrinterTransport;
   log: Logger;
-  /** Tests pass their own; the agent uses the global fetch. */
-  fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -137,14 +137,13 @@ export async function resolveCredentials(config: AgentConfig, deps: PairingDepen
 /** Pairs with `config.printhopUrl`: resolves once the admin has approved a code this agent printed. */
 export async function pair(config: AgentConfig, deps: PairingDependencies): Promise<SavedCredentials> {
   const log = deps.log.child({ module: 'pairing' });
-  const doFetch = deps.fetch ?? fetch;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const server = config.printhopUrl;
   const pendingFile = path.join(config.dataDir, PENDING_PAIRING_FILE);
   let failures = 0;
   const backoff = async (what: string, err: unknown) => {
     const ms = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++);
-    log.warn({ err: err instanceof Error ? err.message : String(err), server, retryInMs: ms }, what);
+    log.warn({ err: reason(err), server, retryInMs: ms }, what);
     await sleep(ms);
   };
 
@@ -153,7 +152,7 @@ export async function pair(config: AgentConfig, deps: PairingDependencies): Prom
     if (pairing && (pairing.server !== server || Date.parse(pairing.expiresAt) <= Date.now())) pairing = null;
     if (!pairing) {
       try {
-        pairing = await requestCode(doFetch, server, describeAgent(config));
+        pairing = await requestCode(server, describeAgent(config));
       } catch (err) {
         if (err instanceof PairingRefusedError) throw err;
         const retryAfter = (err as { retryAfterMs?: number }).retryAfterMs;
@@ -181,7 +180,7 @@ export async function pair(config: AgentConfig, deps: PairingDependencies): Prom
     for (;;) {
       let answer: ClaimAnswer;
       try {
-        answer = await claim(doFetch, server, pairing);
+        answer = await claim(server, pairing);
       } catch (err) {
         if (err instanceof PairingRefusedError) throw err;
         if (Date.parse(pairing.expiresAt) + RETRY_MAX_MS < Date.now()) break;
@@ -247,6 +246,13 @@ async function printCode(pairing: PendingPairing, config: AgentConfig, deps: Pai
   }
 }
 
+/** An error's message, with its cause's when it has one. */
+function reason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}
+
 class HttpAnswerError extends Error {
   constructor(
     readonly status: number,
@@ -257,20 +263,46 @@ class HttpAnswerError extends Error {
   }
 }
 
-async function post(
-  doFetch: typeof fetch,
-  url: string,
-  init: RequestInit,
-): Promise<{ status: number; body: unknown; res: Response }> {
-  const res = await doFetch(url, { ...init, method: 'POST', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body, res };
+interface Answer {
+  status: number;
+  body: unknown;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * A POST with node:http(s), not fetch: undici's connect fails under Wine ("connect UNKNOWN"), where the
+ * Windows executable is tested, while node:http (what the MQTT-over-WebSocket link uses) works.
+ */
+function post(url: string, headers: Record<string, string>, body = ''): Promise<Answer> {
+  const target = new URL(url);
+  const request = target.protocol === 'https:' ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      target,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), accept: 'application/json' },
+        timeout: REQUEST_TIMEOUT_MS,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            parsed = null;
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 const errorOf = (body: unknown) =>
@@ -278,11 +310,12 @@ const errorOf = (body: unknown) =>
     ? (body as { error: string }).error
     : 'no explanation';
 
-async function requestCode(doFetch: typeof fetch, server: string, about: PairingRequest): Promise<PendingPairing> {
-  const { status, body, res } = await post(doFetch, `${server}/pairing`, {
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(about),
-  });
+async function requestCode(server: string, about: PairingRequest): Promise<PendingPairing> {
+  const { status, body, headers } = await post(
+    `${server}/pairing`,
+    { 'content-type': 'application/json' },
+    JSON.stringify(about),
+  );
   if (status === 201) {
     const started = PairingStarted.safeParse(body);
     if (!started.success) throw new PairingRefusedError(`${server}/pairing answered something that is not a pairing`);
@@ -292,7 +325,7 @@ async function requestCode(doFetch: typeof fetch, server: string, about: Pairing
     throw new PairingRefusedError(
       `${server} does not pair agents (${errorOf(body)}): set PRINTER_ID and MQTT_PASSWORD from the admin page instead`,
     );
-  const retryAfter = Number(res.headers.get('retry-after'));
+  const retryAfter = Number(headers['retry-after']);
   throw new HttpAnswerError(
     status,
     `${server}/pairing answered ${status}: ${errorOf(body)}`,
@@ -302,9 +335,9 @@ async function requestCode(doFetch: typeof fetch, server: string, about: Pairing
 
 type ClaimAnswer = { kind: 'answer'; claim: PairingClaim } | { kind: 'ended'; reason: string };
 
-async function claim(doFetch: typeof fetch, server: string, pairing: PendingPairing): Promise<ClaimAnswer> {
-  const { status, body } = await post(doFetch, `${server}/pairing/${encodeURIComponent(pairing.id)}/claim`, {
-    headers: { authorization: `Bearer ${pairing.secret}` },
+async function claim(server: string, pairing: PendingPairing): Promise<ClaimAnswer> {
+  const { status, body } = await post(`${server}/pairing/${encodeURIComponent(pairing.id)}/claim`, {
+    authorization: `Bearer ${pairing.secret}`,
   });
   if (status === 200) {
     const parsed = PairingClaim.safeParse(body);

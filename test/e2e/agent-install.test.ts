@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -265,4 +265,33 @@ test('install.sh refuses bad options with exit 2 and changes nothing', { skip },
   assert.equal(nothing.code, 1);
   assert.match(nothing.stderr, /npm run build:agents/);
   assert.deepEqual(Object.keys(tree(root)), ['etc']);
+});
+
+test('the Windows .zip holds the executable and printhop-agent.env with this server’s address (unzip -t passes)', async (t) => {
+  const agents = tempDir(t, 'printhop-agents-');
+  const server = await startTestServer(t, { agentsDir: agents });
+  const missing = await getJson<{ error: string }>(server.baseUrl, '/agents/printhop-agent-windows.zip');
+  assert.equal(missing.status, 404);
+  assert.match(missing.json.error, /npm run build:agents -- win-x64/);
+
+  // Bytes in place of the 72 MB executable: what is checked here is the archive, not what it holds.
+  fs.mkdirSync(path.join(agents, 'agents'));
+  const exe = path.join(agents, 'agents/printhop-agent-win-x64.exe');
+  fs.writeFileSync(exe, crypto.randomBytes(300_000));
+  const res = await fetch(`${server.baseUrl}/agents/printhop-agent-windows.zip`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-disposition') ?? '', /printhop-agent-windows\.zip/);
+  const zip = Buffer.from(await res.arrayBuffer());
+  assert.equal(Number(res.headers.get('content-length')), zip.length);
+  const dir = tempDir(t, 'printhop-zip-');
+  fs.writeFileSync(path.join(dir, 'agent.zip'), zip);
+  const run = promisify(execFile);
+  assert.match((await run('unzip', ['-t', 'agent.zip'], { cwd: dir })).stdout, /No errors detected/);
+  await run('unzip', ['-q', 'agent.zip', '-d', 'out'], { cwd: dir });
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'out')).sort(), ['printhop-agent.env', 'printhop-agent.exe']);
+  assert.equal(sha256(path.join(dir, 'out/printhop-agent.exe')), sha256(exe));
+  const env = fs.readFileSync(path.join(dir, 'out/printhop-agent.env'), 'utf8');
+  assert.ok(env.includes(`\r\nPRINTHOP_URL=${server.baseUrl}\r\n`), env);
+  assert.ok(env.includes('\r\nPRINTER=windows:\r\n'), env);
+  assert.ok(!/\r?\n(MQTT_PASSWORD|PRINTER_ID)=/.test(env), 'no token, no printer id: it pairs');
 });

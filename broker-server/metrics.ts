@@ -23,7 +23,9 @@ export class ServerMetrics {
 
   constructor(sources: MetricSources) {
     const r = this.registry;
-    client.collectDefaultMetrics({ register: r, prefix: 'printhop_' });
+    // Node's own figures under Prometheus' standard names (process_resident_memory_bytes,
+    // nodejs_eventloop_lag_seconds, …), which off-the-shelf Node.js dashboards read; Printhop's are printhop_*.
+    client.collectDefaultMetrics({ register: r });
     const created = new client.Counter({
       name: 'printhop_jobs_created_total',
       help: 'Jobs created (POST /print, reprints, test prints) by this instance',

@@ -399,6 +399,7 @@ export class PrintAgent implements Part {
           ? { detail: condition.detail }
           : {}),
       version: AGENT_VERSION,
+      platform: `${process.platform}-${process.arch}`,
       columns: this.config.columns,
       codepage: this.config.codePage,
       uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),

@@ -54,6 +54,7 @@ export const Printer = z
     agent: z
       .looseObject({
         version: z.string().optional(),
+        platform: z.string().optional().meta({ description: '`linux-arm64`, `win32-x64`, …' }),
         uptimeS: z.number().optional(),
         journalSize: z.number().optional(),
         lastJob: z.looseObject({ id: jobId, at: z.string(), ms: z.number() }).optional(),

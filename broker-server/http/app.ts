@@ -71,7 +71,10 @@ export interface AppOptions {
   /** The agents this server hands out at /agents/ (broker-server/downloads/). */
   agentFiles: AgentFiles;
   /** The admin section; absent: none (tests of other parts). */
-  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens' | 'pairing'>;
+  admin?: Omit<
+    AdminRouteOptions,
+    'parseBody' | 'log' | 'printers' | 'formTokens' | 'pairing' | 'unfinishedCounts' | 'apiKeys'
+  >;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -119,6 +122,8 @@ export function createApp(options: AppOptions): express.Express {
         parseBody: ctx.parseBody,
         formTokens,
         pairing: options.pairing.service,
+        unfinishedCounts: () => options.jobs.unfinishedCounts(),
+        apiKeys: options.apiKeys,
         log: options.log,
       }),
     );

@@ -24,6 +24,8 @@ export interface PrinterInfo {
 
 export interface AgentInfo {
   version?: string;
+  /** `linux-arm64`, `win32-x64`, …, from agents of issue 23 on. */
+  platform?: string;
   /** Seconds since the agent started, when it sent its status at `reportedAt`. */
   uptimeS?: number;
   journalSize?: number;
@@ -138,6 +140,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
         ? {
             agentInfo: JSON.stringify({
               version: status.version,
+              platform: status.platform,
               uptimeS: status.uptimeS,
               journalSize: status.journalSize,
               lastJob: status.lastJob,

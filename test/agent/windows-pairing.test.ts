@@ -3,8 +3,9 @@
  * serves the executable `npm run build:agents` made, unzipped, and run as it comes (its printhop-agent.env
  * holds only the server's address; the printer is a `file:` one, given in the environment, which wins over
  * the file): the pairing code is printed, approved through the admin API, and a job prints once.
- * `--install` registers the scheduled task (in the prefix's Task Scheduler folder) and `--uninstall`
- * removes it. What Wine cannot show (the task run at boot as SYSTEM) is in the README.
+ * `--install` / `--uninstall` are not run here: under Wine 8, `schtasks /Create /XML` keeps only part of the
+ * task (no boot trigger, principal or command) and the registration hung in one run of two, so the task's
+ * XML is checked by windows-task.unit.test.ts and the rest is in the README's list of what only Windows shows.
  *
  * Skipped where Wine is missing, unless PRINTHOP_REQUIRE_SERVICES=1 (CI), then it fails.
  */
@@ -16,7 +17,6 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { PAIRING_RECEIPT_TITLE } from '../../agent/pairing-receipt';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
-import { TASK_NAME } from '../../agent/windows-task';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { buildAgents } from '../../scripts/build-agents';
 import { getJson, postJson, startTestServer, tempDir, waitFor } from '../support/harness';
@@ -27,7 +27,7 @@ const ADMIN = 'admin-password-for-windows';
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 test(
-  'under Wine: the Windows .zip unpacks to an agent that pairs and prints; --install and --uninstall manage its task',
+  'under Wine: the Windows .zip unpacks to an agent that pairs and prints',
   { skip: wineMissing, timeout: 15 * 60_000 },
   async (t) => {
     const [built] = await buildAgents(['win-x64']);
@@ -98,28 +98,5 @@ test(
     assert.equal(contents.filter((c) => c === 'Ticket sous Wine').length, 1);
     agent.child.kill('SIGKILL');
     await agent.exited;
-
-    // The task: registered from its XML into the prefix's Task Scheduler folder, then removed.
-    const taskFile = path.join(prefix, 'drive_c/windows/system32/tasks', TASK_NAME);
-    const install = runUnderWine(t, exe, ['--install'], { prefix, cwd: home, logFile: path.join(home, 'install.log') });
-    const installed = await install.exited;
-    const installOutput = install.output();
-    assert.equal(installed, 0, installOutput);
-    assert.match(installOutput, /registered/);
-    assert.ok(fs.existsSync(taskFile), `${taskFile}: ${installOutput}`);
-    const task = fs.readFileSync(taskFile);
-    const taskText = task[0] === 0xff && task[1] === 0xfe ? task.subarray(2).toString('utf16le') : task.toString();
-    // Wine keeps what it understands of the definition: its settings and description, not the boot trigger,
-    // the SYSTEM principal or the command (it writes them back empty); taskXml's unit test checks those.
-    assert.match(taskText, /<ExecutionTimeLimit>PT0S<\/ExecutionTimeLimit>/);
-    assert.match(taskText, /<MultipleInstancesPolicy>IgnoreNew<\/MultipleInstancesPolicy>/);
-    assert.match(taskText, /printhop-agent\.exe/);
-    const uninstall = runUnderWine(t, exe, ['--uninstall'], {
-      prefix,
-      cwd: home,
-      logFile: path.join(home, 'uninstall.log'),
-    });
-    assert.equal(await uninstall.exited, 0, uninstall.output());
-    assert.ok(!fs.existsSync(taskFile), 'the task is gone');
   },
 );

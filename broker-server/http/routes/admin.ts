@@ -16,6 +16,8 @@ import type { SafeHtml } from '../html';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-schemas';
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
+import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from '../api-keys';
+import type { ApiKeyStore } from '../../store/api-key-store';
 import { PairingError, type PairingService } from '../../pairing/pairing-service';
 import { serverUrlOf } from '../../downloads/download-routes';
 import { ApprovedPairing, PairingApproval, PendingPairing } from '../../pairing/pairing-schemas';
@@ -33,6 +35,10 @@ export interface AdminRouteOptions {
   agentMqttUrl: string | null;
   /** Agents waiting with a code (broker-server/pairing/): listed and approved here. */
   pairing: PairingService;
+  /** Unfinished jobs per printer, for the fleet table. */
+  unfinishedCounts: () => Promise<Map<string, number>>;
+  /** API keys: created (shown once), listed and revoked on the page, as `npm run api-keys` does. */
+  apiKeys: ApiKeyStore;
   parseBody: express.RequestHandler[];
   /** The page's per-view form tokens (http/cross-site.ts): admin forms carry one too, beside the session's CSRF token. */
   formTokens: FormTokens;
@@ -92,6 +98,8 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       pairings: await options.pairing.pending(),
       pairingEnabled: options.pairing.enabled,
       serverUrl: serverUrlOf(req),
+      unfinished: await options.unfinishedCounts(),
+      apiKeys: await options.apiKeys.list(),
       ...extra,
     });
 
@@ -303,6 +311,44 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       }
       await pageError(req, res, session, err);
     }
+  });
+
+  router.post('/admin/api-keys', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const name = ((req.body ?? {}) as Record<string, unknown>).name;
+    if (typeof name !== 'string' || !API_KEY_NAME_PATTERN.test(name)) {
+      const text = 'Nom de clé invalide : 1 à 64 caractères parmi A-Z a-z 0-9 _ . -';
+      send(res, 400, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    const key = newApiKey();
+    if (!(await options.apiKeys.add(name, hashApiKey(key), new Date()))) {
+      const text = `Une clé nommée ${name} existe déjà (une clé révoquée garde son nom) : choisissez un autre nom.`;
+      send(res, 409, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    log.info({ address: req.ip, apiKey: name }, 'API key created on the admin page');
+    send(
+      res,
+      201,
+      await renderAdmin(req, session, {
+        notice: { kind: 'ok', text: `Clé API ${name} créée.` },
+        issuedApiKey: { name, key },
+      }),
+    );
+  });
+
+  router.post('/admin/api-keys/:name/revoke', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const name = String(req.params.name ?? '');
+    if (!(await options.apiKeys.revoke(name, new Date()))) {
+      const text = `Aucune clé active nommée ${name.slice(0, 64)}.`;
+      send(res, 404, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    log.info({ address: req.ip, apiKey: name }, 'API key revoked on the admin page');
+    const text = `Clé API ${name} révoquée : ses requêtes reçoivent maintenant 401.`;
+    send(res, 200, await renderAdmin(req, session, { notice: { kind: 'ok', text } }));
   });
 
   // ---- the admin API (JSON): Bearer admin password ----
@@ -536,6 +582,25 @@ export const adminOperations: ApiOperation[] = [
       410: 'The code has expired',
       429: 'Too many wrong codes or passwords from this address',
     }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/api-keys',
+    operationId: 'adminCreateApiKey',
+    summary: 'Create an API key: shown once, on the page that answers',
+    body: { form: AdminForm.extend({ name: z.string() }) },
+    responses: adminPageAnswers({ 201: 'Created', 400: 'Invalid name', 409: 'A key of that name exists' }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/api-keys/:name/revoke',
+    operationId: 'adminRevokeApiKey',
+    summary: 'Revoke an API key: its requests get 401 from now on',
+    params: z.object({ name: z.string().meta({ description: 'The key’s name' }) }),
+    body: { form: AdminForm },
+    responses: adminPageAnswers({ 200: 'Revoked', 404: 'No active key of that name' }),
   },
   {
     ...api,

@@ -229,7 +229,18 @@ export class PairingService {
     if (pairing.status !== 'approved') throw pairing.status === 'delivered' ? claimed() : expired();
     const delivered = await this.store.deliver(pairing.id, now);
     if (!delivered) throw claimed();
-    const issued = await this.accounts.rotate(delivered.printerId!);
+    let issued: { printerId: string; token: string };
+    try {
+      issued = await this.accounts.rotate(delivered.printerId!);
+    } catch (err) {
+      // Removed from the registry between the approval and the claim: this pairing is spent, a new code may follow.
+      this.log.warn({ err, pairing: pairing.id, printerId: delivered.printerId }, 'pairing claim failed');
+      throw new PairingError(
+        410,
+        `printer ${delivered.printerId} cannot be given to this agent any more (removed?): ask for a new code`,
+        'Cette imprimante a été retirée entre-temps : demandez un nouveau code.',
+      );
+    }
     this.log.info({ pairing: pairing.id, printerId: issued.printerId }, 'pairing claimed: the agent has its token');
     return { status: 'approved', printerId: issued.printerId, token: issued.token, mqttUrl };
   }

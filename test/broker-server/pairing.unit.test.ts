@@ -168,6 +168,15 @@ test('approving an existing printer id rotates its token at once, then hands the
   assert.ok(claim.status === 'approved' && accounts.verify('printer-1', claim.token));
 });
 
+test('a printer removed between approval and claim: the claim is a 410, so the agent asks for a new code', async () => {
+  const { pairing, accounts } = await setup();
+  const started = await pairing.request(AGENT, '10.0.0.5');
+  await pairing.approve(started.code, 'cuisine');
+  await accounts.remove('cuisine');
+  await refusal(pairing.claim(started.id, started.secret, MQTT), 410);
+  assert.ok(!accounts.isActive('cuisine'));
+});
+
 test('a registry refusal puts the code back, still approvable', async () => {
   const { pairing, accounts } = await setup();
   const started = await pairing.request(AGENT, '10.0.0.5');

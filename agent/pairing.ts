@@ -113,6 +113,8 @@ export interface PairingDependencies {
   transport: PrinterTransport;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
+  /** Ends the wait: `pair` then rejects (a test that failed, a program that stops). */
+  signal?: AbortSignal;
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -137,7 +139,12 @@ export async function resolveCredentials(config: AgentConfig, deps: PairingDepen
 /** Pairs with `config.printhopUrl`: resolves once the admin has approved a code this agent printed. */
 export async function pair(config: AgentConfig, deps: PairingDependencies): Promise<SavedCredentials> {
   const log = deps.log.child({ module: 'pairing' });
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const wait = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = async (ms: number) => {
+    deps.signal?.throwIfAborted();
+    await wait(ms);
+    deps.signal?.throwIfAborted();
+  };
   const server = config.printhopUrl;
   const pendingFile = path.join(config.dataDir, PENDING_PAIRING_FILE);
   let failures = 0;

@@ -39,7 +39,10 @@ test(
       },
     );
     const log = testLogger();
-    const paired = pair(config, { transport: createTransport(config.printer, 5000), log });
+    const stopPairing = new AbortController();
+    defer(t, () => stopPairing.abort());
+    const paired = pair(config, { transport: createTransport(config.printer, 5000), log, signal: stopPairing.signal });
+    paired.catch(() => undefined); // awaited below; a failed test aborts it
     const receipt = await waitFor('the pairing receipt', () =>
       decodeEscPos(readPaper(paper)).receipts.find((r) => r.cut && r.lines.includes(PAIRING_RECEIPT_TITLE)),
     );
@@ -56,7 +59,7 @@ test(
     await page.waitForSelector('#admin-pair');
 
     // The waiting printer is listed with its code, machine and printer kind, in a table with a caption and headers.
-    const table = page.getByRole('table', { name: /en attente/ });
+    const table = page.getByRole('table', { name: /en attente d’appairage/ });
     const row = table.getByRole('row').filter({ hasText: printedCode });
     assert.equal(await row.count(), 1, await table.innerText());
     const rowText = await row.innerText();
@@ -88,7 +91,7 @@ test(
     assert.match(await page.locator('#admin-printers').innerText(), /comptoir/);
     assert.equal(
       await page
-        .getByRole('table', { name: /en attente/ })
+        .getByRole('table', { name: /en attente d’appairage/ })
         .getByText(printedCode)
         .count(),
       0,

@@ -16,7 +16,14 @@ COPY package.json package-lock.json ./
 ENV npm_config_build_from_source=sqlite3 npm_config_nodedir=/usr/local JOBS=max
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# The one-file executables the server hands out at /agents/ (README, "Add a printer"): each is the official Node
+# binary of this image's version (from npm) with the agent inside. PRINTHOP_AGENTS="" builds none (smaller image;
+# /agents/ then serves the .mjs only and says how to build the rest).
+ARG PRINTHOP_AGENTS="win-x64 linux-x64 linux-arm64"
+RUN npm run build \
+ && if [ -n "$PRINTHOP_AGENTS" ]; then npm run build:agents -- $PRINTHOP_AGENTS; fi \
+ && rm -rf dist/.cache \
+ && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: Node, tini, the built server, its packages and the page. No compiler, no TypeScript loader.
 FROM node:20-bookworm-slim
@@ -32,6 +39,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/public ./public
+# The systemd unit and udev rule /agents/install.sh puts in place.
+COPY --from=build /src/agent/deploy ./agent/deploy
 ENV NODE_ENV=production DATA_DIR=/data HOST=0.0.0.0 PORT=3000 MQTT_PORT=1883
 VOLUME /data
 EXPOSE 3000 1883

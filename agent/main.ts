@@ -7,16 +7,26 @@ import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
 import { runCheck } from './check';
 import { agentHome, isSingleExecutable } from './executable';
+import { readCredentials, resolveCredentials, withCredentials } from './pairing';
+import { createTransport } from './printers';
+import { installTask, uninstallTask } from './windows-task';
 import { AGENT_VERSION } from './print-agent';
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
 Usage: npm run agent [-- --check | --takeover | --help | --version]
+       printhop-agent.exe [--install | --uninstall]
 
-  --check    list the printers this machine sees, try the configured one and the broker,
-             and say in plain words what is wrong (prints nothing on paper)
-  --takeover replace the agent that holds this printer's session (the server refuses a
-             second agent otherwise); the jobs it had not finished end interrupted
+  --check      list the printers this machine sees, try the configured one and the broker,
+               and say in plain words what is wrong (prints nothing on paper)
+  --takeover   replace the agent that holds this printer's session (the server refuses a
+               second agent otherwise); the jobs it had not finished end interrupted
+  --install    Windows: start this agent with Windows (a scheduled task run as SYSTEM), and now
+  --uninstall  Windows: remove that task
+
+Pairing: with PRINTHOP_URL=http://host:3000 and no MQTT_PASSWORD, the agent prints a code on its
+printer; approve it on the server's admin page. The printer id and token are then kept in
+AGENT_DATA_DIR/credentials.json (delete it to pair again).
 
 Settings: environment variables, or KEY=VALUE lines in ${AGENT_ENV_FILE} next to this program
 (the environment wins). With defaults:
@@ -35,6 +45,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${AGENT_VERSION}\n`);
     return;
   }
+  if (args.includes('--install') || args.includes('--uninstall')) {
+    process.exit((await startWithWindows(args.includes('--install'))) ? 0 : 1);
+  }
   const unknown = args.filter((a) => a.startsWith('-') && a !== '--check' && a !== '--takeover');
   if (unknown.length) {
     console.error(`printhop agent: unknown option ${unknown.join(' ')} (see --help)`);
@@ -46,12 +59,38 @@ async function main(): Promise<void> {
   const envFile = path.join(agentHome(), AGENT_ENV_FILE);
   const config = loadOrExit('printhop agent', () => loadAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))));
   if (args.includes('--check')) {
-    const ok = await runCheck(config, (line) => process.stdout.write(line + '\n'));
+    const saved = config.mqttPassword ? null : readCredentials(config.dataDir);
+    const ok = await runCheck(saved ? withCredentials(config, saved) : config, (line) =>
+      process.stdout.write(line + '\n'),
+    );
     process.exit(ok ? 0 : 1);
   }
   const log = createLogger('printhop-agent', config.logLevel);
-  const agent = await startAgent(config, log, { takeover: args.includes('--takeover') });
+  // With PRINTHOP_URL and no token yet: print a pairing code and wait for the admin (agent/pairing.ts).
+  const paired = await resolveCredentials(config, {
+    transport: createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer }),
+    log,
+  });
+  const agent = await startAgent(paired, log, { takeover: args.includes('--takeover') });
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
+}
+
+/** `--install` / `--uninstall`: the scheduled task that starts printhop-agent.exe with Windows (agent/windows-task.ts). */
+async function startWithWindows(install: boolean): Promise<boolean> {
+  const say = (line: string) => process.stdout.write(line + '\n');
+  if (process.platform !== 'win32') {
+    console.error(
+      'printhop agent: --install and --uninstall are for Windows; on Linux, install with the server’s /agents/install.sh',
+    );
+    return false;
+  }
+  if (!isSingleExecutable()) {
+    console.error(
+      'printhop agent: --install registers printhop-agent.exe (npm run build:agents), not a script run by node',
+    );
+    return false;
+  }
+  return install ? installTask(process.execPath, say) : uninstallTask(say);
 }
 
 main().catch((err: unknown) => {

@@ -672,6 +672,7 @@ export class PrintAgent implements Part {
           : {}),
       version: AGENT_VERSION,
       protocol: JOB_PROTOCOL,
+      platform: `${process.platform}-${process.arch}`,
       columns: this.config.columns,
       codepage: this.config.codePage,
       uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),

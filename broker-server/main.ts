@@ -4,6 +4,7 @@ import { loadServerConfig, serverDefaults } from '../config';
 import { loadOrExit, stopOnSignals } from '../config/process';
 import { createLogger } from '../config/logger';
 import { accessBanner } from './access-banner';
+import { downloadsBanner } from './downloads/agent-files';
 import { startServer } from './server';
 
 const HELP = `printhop-server ${pkg.version}: the web page, the HTTP API and the MQTT broker of Printhop.
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
   stopOnSignals(log, 'shutting down', () => server.stop());
   process.stdout.write(
     accessBanner(config, server, server.accounts, (id, token) => server.registry.verify(id, token), server.admin) +
+      '\n' +
+      downloadsBanner(config, server) +
       '\n',
   );
 }

@@ -26,9 +26,11 @@ export class ServerMetrics {
 
   constructor(sources: MetricSources) {
     const r = this.registry;
-    // The event-loop lag histogram samples every 100 ms, not prom-client's default 10 ms: a 10 ms timer woke an idle
-    // server 100 times a second (docs/performance.md, the cost ledger's idle column).
-    client.collectDefaultMetrics({ register: r, prefix: 'printhop_', eventLoopMonitoringPrecision: 100 });
+    // Node's own figures under Prometheus' standard names (process_resident_memory_bytes,
+    // nodejs_eventloop_lag_seconds, …), which off-the-shelf Node.js dashboards read; Printhop's are printhop_*.
+    // The event-loop lag histogram samples every 100 ms, not prom-client's default 10 ms: a 10 ms timer woke an
+    // idle server 100 times a second (docs/performance.md, the cost ledger's idle column).
+    client.collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 100 });
     const created = new client.Counter({
       name: 'printhop_jobs_created_total',
       help: 'Jobs created (POST /print, reprints, test prints) by this instance',

@@ -49,6 +49,9 @@ import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
 import { webhookTargetProblem } from './webhooks/webhook-targets';
+import { PairingService } from './pairing/pairing-service';
+import { SqlPairingStore } from './store/pairing-store';
+import { AgentFiles } from './downloads/agent-files';
 
 export interface RunningServer {
   readonly httpPort: number;
@@ -75,6 +78,8 @@ export interface RunningServer {
   /** Idempotency-Key records (and their retention). */
   readonly idempotency: Idempotency;
   readonly webhooks: WebhookDispatcher;
+  /** The agents served at /agents/. */
+  readonly agentFiles: AgentFiles;
   stop(): Promise<void>;
 }
 
@@ -225,6 +230,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
     log,
   );
+  const pairing = new PairingService(
+    new SqlPairingStore(db.sequelize),
+    registry,
+    {
+      enabled: config.pairing.enabled,
+      codeMs: config.pairing.codeSeconds * 1000,
+      ratePerMinute: config.pairing.ratePerMinute,
+    },
+    log,
+  );
+  const agentMqttUrl = config.agentMqttUrl ?? config.mqttUrl;
+  const agentFiles = new AgentFiles(config.agentsDir ?? undefined);
   const app = createApp({
     jobs,
     printers,
@@ -261,8 +278,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         lockMs: config.admin.lockoutMinutes * 60_000,
       }),
       sessionMs: config.admin.sessionMinutes * 60_000,
-      agentMqttUrl: config.agentMqttUrl ?? config.mqttUrl,
+      agentMqttUrl,
     },
+    pairing: { service: pairing, agentMqttUrl },
+    agentFiles,
     protections: {
       hostCheck,
       formTokens: new FormTokens(formKey.key),
@@ -379,6 +398,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     instanceId,
     idempotency,
     webhooks,
+    agentFiles,
     stop: () => lifecycle.stop(),
   };
 }

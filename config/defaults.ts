@@ -140,9 +140,25 @@ export const serverDefaults = {
   WEBHOOK_ALLOW_PRIVATE: false,
   /** Delivered or failed webhook deliveries keep their payload (the job's text) this many days; the row stays. 0: kept. */
   WEBHOOK_PAYLOAD_DAYS: 3,
+  /**
+   * Folder holding the agents served at /agents/: `agents/printhop-agent-*` (`npm run build:agents`) and
+   * `printhop-agent.mjs` (`npm run build`); empty: the `dist/` folder those commands write.
+   */
+  AGENTS_DIR: '',
+  /** `false`: agents cannot pair with a printed code (`POST /pairing` answers 404); tokens are then given by hand. */
+  PAIRING: true,
+  /** How long a pairing code may be approved (at most 10 minutes). */
+  PAIRING_CODE_SECONDS: 600,
+  /** Pairing requests (new codes) one client address may make per minute. */
+  PAIRING_RATE_PER_MINUTE: 10,
 } as const;
 
 export const agentDefaults = {
+  /**
+   * The server's address, `http://host:3000`: with no MQTT_PASSWORD and no saved pairing, the agent pairs
+   * (prints a code for the admin to approve) and keeps its printer id and token in AGENT_DATA_DIR.
+   */
+  PRINTHOP_URL: '',
   /** Where the server's broker is: `ws://host:3000/mqtt` or `mqtt://host:1883`. */
   MQTT_URL: 'ws://localhost:3000/mqtt',
   /** MQTT user name (empty: the printer id) and password (this printer's token, printed by the server at start-up). */

@@ -70,7 +70,7 @@ const SECRET_SETTINGS = new Set([
   'WEBHOOK_SECRET_KEY',
 ]);
 /** Settings shown with their user name and password masked. */
-const URL_SETTINGS = new Set(['MQTT_URL']);
+const URL_SETTINGS = new Set(['MQTT_URL', 'PRINTHOP_URL']);
 
 /** Node's URL parser must read it as it is: mqtt.js and pg would otherwise fall back to url.parse, whose warnings and errors print the whole URL. */
 const PARSABLE =
@@ -192,6 +192,10 @@ const serverSchema = z.object({
   AGENT_MQTT_URL: z.literal('').or(brokerUrl),
   REGISTRY_REFRESH_MS: z.coerce.number().int().min(0),
   ...webhookSettings,
+  AGENTS_DIR: z.string(),
+  PAIRING: boolean,
+  PAIRING_CODE_SECONDS: z.coerce.number().int().min(5).max(600),
+  PAIRING_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000),
 });
 
 const columns = z
@@ -217,6 +221,13 @@ const printerSpec = z
 
 const agentSchema = z
   .object({
+    PRINTHOP_URL: z
+      .string()
+      .refine(
+        (s) => s === '' || (/^https?:\/\/.+/.test(s) && URL.canParse(s)),
+        'must be empty or an http:// or https:// URL',
+      )
+      .transform((s) => s.replace(/\/+$/, '')),
     MQTT_URL: brokerUrl,
     MQTT_USERNAME: z.string(),
     MQTT_PASSWORD: z.string(),
@@ -341,6 +352,10 @@ export interface ServerConfig {
   agentMqttUrl: string | null;
   registryRefreshMs: number;
   webhooks: WebhookConfig;
+  /** Where the agents served at /agents/ are; null: dist/. */
+  agentsDir: string | null;
+  /** Agents pairing with a printed code (broker-server/pairing/). */
+  pairing: { enabled: boolean; codeSeconds: number; ratePerMinute: number };
 }
 
 export interface WebhookConfig {
@@ -461,11 +476,19 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       allowPrivate: c.WEBHOOK_ALLOW_PRIVATE,
       payloadDays: c.WEBHOOK_PAYLOAD_DAYS,
     },
+    agentsDir: c.AGENTS_DIR ? path.resolve(c.AGENTS_DIR) : null,
+    pairing: {
+      enabled: c.PAIRING,
+      codeSeconds: c.PAIRING_CODE_SECONDS,
+      ratePerMinute: c.PAIRING_RATE_PER_MINUTE,
+    },
     ...overrides,
   };
 }
 
 export interface AgentConfig {
+  /** The server to pair with (no trailing slash); empty: no pairing. */
+  printhopUrl: string;
   mqttUrl: string;
   mqttUsername: string;
   mqttPassword: string;
@@ -499,6 +522,7 @@ export interface AgentConfig {
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
   const c = load(agentSchema, agentDefaults, env);
   return {
+    printhopUrl: c.PRINTHOP_URL,
     mqttUrl: c.MQTT_URL,
     mqttUsername: c.MQTT_USERNAME || c.PRINTER_ID,
     mqttPassword: c.MQTT_PASSWORD,

@@ -138,6 +138,8 @@ export const statusMessageSchema = z.object({
   version: z.string().max(64).optional(),
   /** JOB_PROTOCOL of the agent; absent from agents before issue 24 (protocol 1). */
   protocol: z.number().int().positive().max(1000).optional(),
+  /** `linux-arm64`, `win32-x64`, …: where the agent runs (added in issue 23). */
+  platform: z.string().max(32).optional(),
   columns: z.number().int().positive().max(255).optional(),
   codepage: z.string().max(32).optional(),
   /** Seconds since the agent started (added in issue 14; older agents send none of the fields below). */

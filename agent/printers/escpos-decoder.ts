@@ -11,6 +11,8 @@ export interface DecodedReceipt {
   text: string;
   cut: boolean;
   commands: string[];
+  /** Lines printed in a character size other than normal (`GS ! n`, n ≠ 0): the pairing code. */
+  large: string[];
 }
 
 export interface DecodeResult {
@@ -28,16 +30,19 @@ export function decodeEscPos(bytes: Buffer): DecodeResult {
   let current: DecodedReceipt | null = null;
   let codePage: CodePage = CODE_PAGES.PC437;
   let text: number[] = [];
+  let size = 0;
 
   const receipt = (): DecodedReceipt => {
     if (!current) {
-      current = { codePage: null, lines: [], text: '', cut: false, commands: [] };
+      current = { codePage: null, lines: [], text: '', cut: false, commands: [], large: [] };
       receipts.push(current);
     }
     return current;
   };
   const flushLine = () => {
-    receipt().lines.push(decodeText(codePage, Buffer.from(text)));
+    const line = decodeText(codePage, Buffer.from(text));
+    receipt().lines.push(line);
+    if (size !== 0) receipt().large.push(line);
     text = [];
   };
 
@@ -49,6 +54,7 @@ export function decodeEscPos(bytes: Buffer): DecodeResult {
       // ESC @ starts a receipt (printer reset).
       if (text.length) flushLine();
       current = null;
+      size = 0;
       receipt().commands.push('ESC @');
       i += 2;
     } else if (b === 0x1c && next === 0x2e) {
@@ -60,6 +66,16 @@ export function decodeEscPos(bytes: Buffer): DecodeResult {
       if (page) codePage = page;
       receipt().codePage = page ? page.name : `ESC t ${n}`;
       receipt().commands.push(`ESC t ${n}`);
+      i += 3;
+    } else if (b === 0x1b && next === 0x61 && i + 2 < bytes.length) {
+      // ESC a n: justification (the pairing receipt centres its code).
+      receipt().commands.push(`ESC a ${bytes[i + 2]!}`);
+      i += 3;
+    } else if (b === 0x1d && next === 0x21 && i + 2 < bytes.length) {
+      // GS ! n: character size.
+      if (text.length) flushLine();
+      size = bytes[i + 2]!;
+      receipt().commands.push(`GS ! ${size}`);
       i += 3;
     } else if (b === 0x1d && next === 0x56 && i + 2 < bytes.length) {
       const m = bytes[i + 2]!;

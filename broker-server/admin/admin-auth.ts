@@ -133,6 +133,21 @@ export class LoginThrottle {
     return { ok: false, reason: 'wrong-password' };
   }
 
+  /**
+   * A failure that is not a password (a wrong pairing code typed by the admin), counted with the same
+   * attempts, window and lock-out as wrong passwords, through `attempt` with two values that never match.
+   * It is counted under a key of its own, because the admin API checks the right password on every
+   * request and a right password forgives the address's failures; once it locks, the address is locked.
+   */
+  recordFailure(address: string): LoginVerdict {
+    const verdict = this.attempt(`\u0000code:${address}`, '\u0000wrong', '\u0000right');
+    if (!verdict.ok && verdict.reason === 'locked') {
+      const now = this.now();
+      this.failures.set(address, { count: 0, first: now, lockedUntil: now + (verdict.retryAfterSeconds ?? 0) * 1000 });
+    }
+    return verdict;
+  }
+
   get trackedAddresses(): number {
     return this.failures.size;
   }

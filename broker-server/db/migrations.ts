@@ -265,4 +265,34 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.removeColumn('print_jobs', 'uid');
     },
   },
+  {
+    // Pairing (issue 23): an agent's request for a code, until the admin approves it and the agent claims
+    // its printer's token. Only the SHA-256 of the pairing secret is kept; the token itself never is (it is
+    // made when the agent claims it). One pending pairing per code at a time. Times are epoch milliseconds.
+    name: '0010-pairings',
+    async up({ context: q }) {
+      await q.createTable('pairings', {
+        id: { type: DataTypes.STRING(32), primaryKey: true },
+        code: { type: DataTypes.STRING(6), allowNull: false },
+        secret_hash: { type: DataTypes.STRING(64), allowNull: false },
+        machine: { type: DataTypes.STRING(64), allowNull: false },
+        platform: { type: DataTypes.STRING(32), allowNull: false },
+        printer: { type: DataTypes.STRING(32), allowNull: false },
+        agent_version: { type: DataTypes.STRING(32), allowNull: false },
+        address: { type: DataTypes.STRING(64), allowNull: false },
+        // pending | approved | delivered | expired
+        status: { type: DataTypes.STRING(16), allowNull: false },
+        printer_id: { type: DataTypes.STRING(64), allowNull: true },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+        approved_at: { type: DataTypes.BIGINT, allowNull: true },
+        delivered_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.sequelize.query("CREATE UNIQUE INDEX pairings_pending_code ON pairings (code) WHERE status = 'pending'");
+      await q.addIndex('pairings', ['expires_at'], { name: 'pairings_expires_at' });
+    },
+    async down({ context: q }) {
+      await q.dropTable('pairings');
+    },
+  },
 ];

@@ -59,6 +59,7 @@ export const Printer = z
       .looseObject({
         version: z.string().optional(),
         host: z.string().optional().meta({ description: 'The machine the agent runs on' }),
+        platform: z.string().optional().meta({ description: '`linux-arm64`, `win32-x64`, …' }),
         uptimeS: z.number().optional(),
         journalSize: z.number().optional(),
         lastJob: z.looseObject({ id: jobId, at: z.string(), ms: z.number() }).optional(),

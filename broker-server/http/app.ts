@@ -28,6 +28,10 @@ import type { StreamLimits } from './stream-limits';
 import { adminRoutes, type AdminRouteOptions } from './routes/admin';
 import { operationRoutes, type OperationsOptions } from './routes/operations';
 import { openApiRoutes } from './routes/openapi';
+import type { PairingService } from '../pairing/pairing-service';
+import { pairingRoutes } from '../pairing/pairing-routes';
+import type { AgentFiles } from '../downloads/agent-files';
+import { downloadRoutes } from '../downloads/download-routes';
 
 export interface AppOptions {
   jobs: JobService;
@@ -65,8 +69,15 @@ export interface AppOptions {
   operations: OperationsOptions;
   /** The server's own disk: writes it refuses answer 503 (store/storage-health.ts). */
   storage?: ErrorHandlerOptions['storage'];
+  /** Agents pairing with a printed code (`POST /pairing`), approved in the admin section. */
+  pairing: { service: PairingService; agentMqttUrl: string | null };
+  /** The agents this server hands out at /agents/ (broker-server/downloads/). */
+  agentFiles: AgentFiles;
   /** The admin section; absent: none (tests of other parts). */
-  admin?: Omit<AdminRouteOptions, 'parseBody' | 'log' | 'printers' | 'formTokens'>;
+  admin?: Omit<
+    AdminRouteOptions,
+    'parseBody' | 'log' | 'printers' | 'formTokens' | 'pairing' | 'unfinishedCounts' | 'apiKeys'
+  >;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -122,9 +133,22 @@ export function createApp(options: AppOptions): express.Express {
         printers: options.printers,
         parseBody: ctx.parseBody,
         formTokens,
+        pairing: options.pairing.service,
+        unfinishedCounts: () => options.jobs.unfinishedCounts(),
+        apiKeys: options.apiKeys,
         log: options.log,
       }),
     );
+  // Before the API keys too: an agent that is pairing has none; its pairing secret is its credential.
+  app.use(
+    pairingRoutes({
+      pairing: options.pairing.service,
+      agentMqttUrl: options.pairing.agentMqttUrl,
+      parseBody: ctx.parseBody,
+      log: options.log,
+    }),
+  );
+  app.use(downloadRoutes({ files: options.agentFiles, log: options.log }));
   app.use(authenticate(options.apiKeys, { log: httpLog }));
   app.use(pageRoutes(ctx, renderPage));
   app.use(eventRoutes(ctx));

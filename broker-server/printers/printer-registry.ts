@@ -48,6 +48,8 @@ export interface AgentInfo {
   version?: string;
   /** The machine it runs on (issue 24). */
   host?: string;
+  /** `linux-arm64`, `win32-x64`, …, from agents of issue 23 on. */
+  platform?: string;
   /** Seconds since the agent started, when it sent its status at `reportedAt`. */
   uptimeS?: number;
   journalSize?: number;
@@ -180,6 +182,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
             agentInfo: JSON.stringify({
               version: status.version,
               host: status.agent?.host,
+              platform: status.platform,
               uptimeS: status.uptimeS,
               journalSize: status.journalSize,
               lastJob: status.lastJob,

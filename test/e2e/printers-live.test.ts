@@ -392,7 +392,8 @@ test('health: /healthz answers while alive, /readyz names the part that is not r
     'printhop_jobs_unfinished{printer="printer-1"} 0',
     'printhop_live_clients{stream="page"} 0',
     'printhop_broker_clients 0',
-    'printhop_process_cpu_seconds_total',
+    'process_cpu_seconds_total',
+    'nodejs_eventloop_lag_seconds',
   ]) {
     assert.ok(text.includes(name), `${name} in /metrics`);
   }

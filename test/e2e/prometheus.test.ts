@@ -145,7 +145,10 @@ scrape_configs:
       1,
     );
     assert.ok(Number((await query(base, 'printhop_broker_clients'))[0]!.value[1]) >= 1);
-    assert.ok(Number((await query(base, 'printhop_process_resident_memory_bytes'))[0]!.value[1]) > 10e6);
+    // Node's default metrics under their standard names, as off-the-shelf Node.js dashboards query them.
+    assert.ok(Number((await query(base, 'process_resident_memory_bytes'))[0]!.value[1]) > 10e6);
+    assert.ok((await query(base, 'nodejs_eventloop_lag_seconds')).length === 1);
+    assert.deepEqual(await query(base, 'printhop_process_resident_memory_bytes'), []);
     t.diagnostic(
       `measured: ${JOBS} printed, rate ${rate.toFixed(2)}/s over 30 s, p50 ${(p50 * 1000).toFixed(1)} ms, p99 ${(p99 * 1000).toFixed(1)} ms, ${commits} commits, ${applied} acks applied`,
     );

@@ -17,6 +17,11 @@ import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api-sc
 import { newRouter } from './context';
 import { type ApiOperation, type ApiResponse, errorResponse } from '../openapi';
 import { PrinterId } from '../validation';
+import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from '../api-keys';
+import type { ApiKeyStore } from '../../store/api-key-store';
+import { PairingError, type PairingService } from '../../pairing/pairing-service';
+import { serverUrlOf } from '../../downloads/download-routes';
+import { ApprovedPairing, PairingApproval, PendingPairing } from '../../pairing/pairing-schemas';
 
 export const ADMIN_COOKIE = 'printhop_admin';
 
@@ -29,6 +34,12 @@ export interface AdminRouteOptions {
   sessionMs: number;
   /** The broker URL for a new agent's command; null: ws://<Host>/mqtt of the request. */
   agentMqttUrl: string | null;
+  /** Agents waiting with a code (broker-server/pairing/): listed and approved here. */
+  pairing: PairingService;
+  /** Unfinished jobs per printer, for the fleet table. */
+  unfinishedCounts: () => Promise<Map<string, number>>;
+  /** API keys: created (shown once), listed and revoked on the page, as `npm run api-keys` does. */
+  apiKeys: ApiKeyStore;
   parseBody: express.RequestHandler[];
   /** The page's per-view form tokens (http/cross-site.ts): admin forms carry one too, beside the session's CSRF token. */
   formTokens: FormTokens;
@@ -79,12 +90,17 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     return true;
   };
 
-  const renderAdmin = async (session: AdminSession, extra: Partial<AdminPageState> = {}) =>
+  const renderAdmin = async (req: Request, session: AdminSession, extra: Partial<AdminPageState> = {}) =>
     adminPage({
       csrfToken: session.csrfToken,
       formToken: options.formTokens.issue(),
       accounts: await options.accounts.list(),
       printers: await options.printers.list(),
+      pairings: await options.pairing.pending(),
+      pairingEnabled: options.pairing.enabled,
+      serverUrl: serverUrlOf(req),
+      unfinished: await options.unfinishedCounts(),
+      apiKeys: await options.apiKeys.list(),
       ...extra,
     });
 
@@ -121,7 +137,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
     next();
   };
 
-  const pageError = async (res: Response, session: AdminSession, err: unknown) => {
+  const pageError = async (req: Request, res: Response, session: AdminSession, err: unknown) => {
     if (!(err instanceof PrinterAdminError)) throw err;
     const unfinished = err.details.unfinishedJobs;
     if (err.status === 409 && Array.isArray(unfinished)) {
@@ -129,14 +145,14 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         409,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: { kind: 'error', text: err.messageFr },
           confirmRemove: { printerId, unfinished: unfinished.length },
         }),
       );
       return;
     }
-    send(res, err.status, await renderAdmin(session, { notice: { kind: 'error', text: err.messageFr } }));
+    send(res, err.status, await renderAdmin(req, session, { notice: { kind: 'error', text: err.messageFr } }));
   };
 
   router.get('/admin', async (req, res) => {
@@ -147,7 +163,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(res, 200, login(status === 'expired' ? 'Votre session a expiré : reconnectez-vous.' : null));
       return;
     }
-    send(res, 200, await renderAdmin(session));
+    send(res, 200, await renderAdmin(req, session));
   });
 
   router.post('/admin/login', ...options.parseBody, (req, res) => {
@@ -196,13 +212,13 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         201,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: { kind: 'ok', text: `Imprimante ${issued.printerId} ajoutée.` },
           issued: { ...issued, command: agentCommand(req, issued.printerId, issued.token) },
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 
@@ -213,7 +229,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         200,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: {
             kind: 'ok',
             text: `Nouveau jeton pour ${issued.printerId} : l’ancien est refusé et l’agent connecté a été déconnecté. Relancez-le avec le nouveau ; ses tâches l’attendent.`,
@@ -222,7 +238,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
   });
 
@@ -237,7 +253,7 @@ export function adminRoutes(options: AdminRouteOptions): Router {
       send(
         res,
         200,
-        await renderAdmin(session, {
+        await renderAdmin(req, session, {
           notice: {
             kind: 'ok',
             text: `Imprimante ${removed.printerId} supprimée ; son agent a été déconnecté.${failed}`,
@@ -245,8 +261,96 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         }),
       );
     } catch (err) {
-      await pageError(res, session, err);
+      await pageError(req, res, session, err);
     }
+  });
+
+  /**
+   * Approves a pairing code; a wrong one (no agent ever had it) counts against the address's lock-out,
+   * like a wrong password. Resolves with the approval, or throws a PairingError (429 once locked out).
+   */
+  const approvePairing = async (req: Request, code: unknown, printerId: unknown) => {
+    try {
+      return await options.pairing.approve(code, printerId);
+    } catch (err) {
+      if (!(err instanceof PairingError) || !err.wrongCode) throw err;
+      const verdict = options.throttle.recordFailure(req.ip ?? 'unknown');
+      log.warn({ address: req.ip, reason: verdict.ok ? 'wrong-code' : verdict.reason }, 'wrong pairing code');
+      if (!verdict.ok && verdict.reason === 'locked')
+        throw new PairingError(
+          429,
+          `too many wrong codes or passwords from your address; try again in ${verdict.retryAfterSeconds ?? 60} s`,
+          `Trop d’essais manqués depuis votre adresse : réessayez dans ${Math.ceil((verdict.retryAfterSeconds ?? 60) / 60)} min.`,
+          true,
+          verdict.retryAfterSeconds ?? 60,
+        );
+      throw err;
+    }
+  };
+
+  router.post('/admin/pairings', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      const approved = await approvePairing(req, body.code, body.printerId);
+      send(
+        res,
+        201,
+        await renderAdmin(req, session, {
+          notice: {
+            kind: 'ok',
+            text: approved.replaced
+              ? `Code accepté : ${approved.machine} devient ${approved.printerId} ; l’ancien agent de ${approved.printerId} est déconnecté. L’imprimante se connecte dans quelques secondes.`
+              : `Code accepté : ${approved.machine} devient ${approved.printerId}. L’imprimante se connecte dans quelques secondes.`,
+          },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof PairingError) {
+        if (err.retryAfterSeconds) res.set('Retry-After', String(err.retryAfterSeconds));
+        send(res, err.status, await renderAdmin(req, session, { notice: { kind: 'error', text: err.messageFr } }));
+        return;
+      }
+      await pageError(req, res, session, err);
+    }
+  });
+
+  router.post('/admin/api-keys', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const name = ((req.body ?? {}) as Record<string, unknown>).name;
+    if (typeof name !== 'string' || !API_KEY_NAME_PATTERN.test(name)) {
+      const text = 'Nom de clé invalide : 1 à 64 caractères parmi A-Z a-z 0-9 _ . -';
+      send(res, 400, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    const key = newApiKey();
+    if (!(await options.apiKeys.add(name, hashApiKey(key), new Date()))) {
+      const text = `Une clé nommée ${name} existe déjà (une clé révoquée garde son nom) : choisissez un autre nom.`;
+      send(res, 409, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    log.info({ address: req.ip, apiKey: name }, 'API key created on the admin page');
+    send(
+      res,
+      201,
+      await renderAdmin(req, session, {
+        notice: { kind: 'ok', text: `Clé API ${name} créée.` },
+        issuedApiKey: { name, key },
+      }),
+    );
+  });
+
+  router.post('/admin/api-keys/:name/revoke', ...options.parseBody, requireSession, async (req: AdminRequest, res) => {
+    const session = req.adminSession!;
+    const name = String(req.params.name ?? '');
+    if (!(await options.apiKeys.revoke(name, new Date()))) {
+      const text = `Aucune clé active nommée ${name.slice(0, 64)}.`;
+      send(res, 404, await renderAdmin(req, session, { notice: { kind: 'error', text } }));
+      return;
+    }
+    log.info({ address: req.ip, apiKey: name }, 'API key revoked on the admin page');
+    const text = `Clé API ${name} révoquée : ses requêtes reçoivent maintenant 401.`;
+    send(res, 200, await renderAdmin(req, session, { notice: { kind: 'ok', text } }));
   });
 
   // ---- the admin API (JSON): Bearer admin password ----
@@ -302,6 +406,24 @@ export function adminRoutes(options: AdminRouteOptions): Router {
         .set('Cache-Control', 'no-store')
         .json({ ...issued, agentCommand: agentCommand(req, issued.printerId, issued.token) });
     } catch (err) {
+      apiError(res, err);
+    }
+  });
+
+  router.get('/admin/api/pairings', requireBearer, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json(await options.pairing.pending());
+  });
+
+  router.post('/admin/api/pairings', requireBearer, ...options.parseBody, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      res.status(201).json(await approvePairing(req, body.code, body.printerId));
+    } catch (err) {
+      if (err instanceof PairingError) {
+        if (err.retryAfterSeconds) res.set('Retry-After', String(err.retryAfterSeconds));
+        res.status(err.status).json({ error: err.message });
+        return;
+      }
       apiError(res, err);
     }
   });
@@ -447,6 +569,70 @@ export const adminOperations: ApiOperation[] = [
       400: errorResponse('Invalid id'),
       404: errorResponse('No such printer'),
       ...adminApiRefusals,
+    },
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/pairings',
+    operationId: 'adminApprovePairing',
+    summary: 'Approve the code an agent printed, for a new or existing printer id',
+    body: { form: AdminForm.extend({ code: z.string(), printerId: z.string() }) },
+    responses: adminPageAnswers({
+      201: 'Approved: the agent receives its token when it next asks',
+      400: 'Not 6 digits, or an invalid printer id',
+      404: 'No agent waits with this code (counted like a wrong password), or pairing is off',
+      409: 'The code was used already',
+      410: 'The code has expired',
+      429: 'Too many wrong codes or passwords from this address',
+    }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/api-keys',
+    operationId: 'adminCreateApiKey',
+    summary: 'Create an API key: shown once, on the page that answers',
+    body: { form: AdminForm.extend({ name: z.string() }) },
+    responses: adminPageAnswers({ 201: 'Created', 400: 'Invalid name', 409: 'A key of that name exists' }),
+  },
+  {
+    ...page,
+    method: 'post',
+    path: '/admin/api-keys/:name/revoke',
+    operationId: 'adminRevokeApiKey',
+    summary: 'Revoke an API key: its requests get 401 from now on',
+    params: z.object({ name: z.string().meta({ description: 'The key’s name' }) }),
+    body: { form: AdminForm },
+    responses: adminPageAnswers({ 200: 'Revoked', 404: 'No active key of that name' }),
+  },
+  {
+    ...api,
+    method: 'get',
+    path: '/admin/api/pairings',
+    operationId: 'adminListPairings',
+    summary: 'Agents waiting for their code to be approved',
+    responses: {
+      200: { description: 'Pending pairings, oldest first', json: z.array(PendingPairing) },
+      ...adminApiRefusals,
+    },
+  },
+  {
+    ...api,
+    method: 'post',
+    path: '/admin/api/pairings',
+    operationId: 'adminApiApprovePairing',
+    summary:
+      'Approve a pairing code for a printer id (an existing printer’s token is rotated: its old agent is cut off)',
+    body: { json: PairingApproval },
+    responses: {
+      201: { description: 'Approved: the agent receives its token when it next asks', json: ApprovedPairing },
+      400: errorResponse('Not 6 digits, an invalid printer id, or invalid JSON'),
+      404: errorResponse('No agent waits with this code (counted like a wrong password), or pairing is off'),
+      409: errorResponse('The code was used already, or the broker refused the account change'),
+      410: errorResponse('The code has expired'),
+      ...adminApiRefusals,
+      429: errorResponse('Too many wrong codes or passwords from this address', { retryAfter: true }),
     },
   },
   {

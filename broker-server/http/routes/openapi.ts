@@ -8,6 +8,8 @@ import { z } from 'zod';
 import pkg from '../../../package.json' with { type: 'json' };
 import { type ApiOperation, openApiDocument } from '../openapi';
 import { adminOperations } from './admin';
+import { pairingOperations } from '../../pairing/pairing-routes';
+import { downloadOperations, serverUrlOf } from '../../downloads/download-routes';
 import { eventOperations } from './events';
 import { jobOperations } from './jobs-api';
 import { operationOperations } from './operations';
@@ -36,6 +38,8 @@ const openApiOperation: ApiOperation = {
 export const API_OPERATIONS: readonly ApiOperation[] = [
   ...operationOperations,
   ...adminOperations,
+  ...pairingOperations,
+  ...downloadOperations,
   ...pageOperations,
   ...eventOperations,
   ...jobOperations,
@@ -61,8 +65,13 @@ export function apiDocument(): Record<string, unknown> {
 
 export function openApiRoutes(requireApiKey: RequestHandler): Router {
   const router = newRouter();
-  router.get('/openapi.json', requireApiKey, (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=300').json(apiDocument());
+  router.get('/openapi.json', requireApiKey, (req, res) => {
+    // The server as this client reached it: tools that need a `servers` entry (Redocly's no-empty-servers,
+    // try-it-out consoles) get one that works from where they are.
+    res
+      .set('Cache-Control', 'public, max-age=300')
+      .set('Vary', 'Host')
+      .json({ ...apiDocument(), servers: [{ url: serverUrlOf(req), description: 'This Printhop server' }] });
   });
   return router;
 }

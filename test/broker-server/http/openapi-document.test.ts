@@ -63,6 +63,8 @@ function buildApp() {
     idempotency: unused,
     log: pino({ level: 'silent' }),
     operations: { checks: [], metrics: unused, metricsToken: null },
+    pairing: { service: unused, agentMqttUrl: null },
+    agentFiles: unused,
     admin: {
       accounts: unused,
       password: 'x'.repeat(20),

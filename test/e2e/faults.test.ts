@@ -500,8 +500,14 @@ test('acks lost after printing (swallowed on the network, then in an agent crash
   proxy.dropFromClient = isPrintedAck;
   await postMany(server.baseUrl, 'ack-lost a', half, accepted);
   await waitFor(`${half} receipts on paper`, () => completeReceipts(readPaper(paperFile)) >= half, 60_000);
-  await sleep(500);
-  assert.deepEqual([...(await statuses())], ['received'], 'on paper, but the server does not know yet');
+  await waitFor(
+    'every job received: on paper, but the server does not know yet',
+    async () => {
+      const seen = await statuses();
+      return seen.size === 1 && seen.has('received');
+    },
+    30_000,
+  );
   assert.ok(proxy.dropped >= half);
   proxy.dropFromClient = null;
   proxy.cut();

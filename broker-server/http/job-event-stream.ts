@@ -52,7 +52,7 @@ export const DEFAULT_REPLAY_LIMITS: ReplayLimits = {
   burst: 10,
 };
 
-type ResyncReason = 'unknown-event-id' | 'outside-window' | 'replay-too-large';
+type ResyncReason = 'unknown-event-id' | 'outside-window' | 'replay-too-large' | 'other-database';
 
 interface Client {
   res: Response;
@@ -60,32 +60,53 @@ interface Client {
   cursor: number;
 }
 
-export type LastEventIdResult = { ok: true; id: number | null } | { ok: false; error: string };
+export type LastEventIdResult = { ok: true; id: number | null; tag: string | null } | { ok: false; error: string };
 
-/** The id of an event of this stream, as a client sends it back (`Last-Event-ID` or `?lastEventId=`). */
+/**
+ * The id of an event of this stream, as a client sends it back (`Last-Event-ID` or `?lastEventId=`): the
+ * event's number in the log, and after a dot the first 8 hex digits of its job's uid. Numbers are handed out
+ * again when the database is replaced or restored from a backup; the tag tells such a number apart from the
+ * one the client saw (DESIGN.md, "Replaced or restored database").
+ */
 export const LastEventId = z
   .string()
   .trim()
-  .regex(/^\d{1,15}$/)
-  .meta({ description: 'The `id:` of the last event received; the changes after it are replayed first' });
+  .regex(/^\d{1,15}(\.[0-9a-f]{8})?$/)
+  .meta({
+    description:
+      'The `id:` of the last event received (`N.tag`, or `N` alone); the changes after it are replayed first',
+  });
+
+/** The tag of an event's id: the first 8 hex digits of its job's uid (none once the job is pruned). */
+export function eventTag(event: JobEvent): string | null {
+  const uid = event.job?.uid;
+  return uid ? uid.replace(/-/g, '').slice(0, 8) : null;
+}
+
+/** An event's `id:` as this stream sends it. */
+export function eventIdOf(event: JobEvent): string {
+  const tag = eventTag(event);
+  return tag ? `${event.id}.${tag}` : String(event.id);
+}
 
 /** The client's `Last-Event-ID` header, or `?lastEventId=` for clients that cannot set headers. */
 export function parseLastEventId(req: Request): LastEventIdResult {
   const header = req.get('last-event-id');
   const query = req.query.lastEventId;
   const raw = header ?? (typeof query === 'string' ? query : undefined);
-  if (raw === undefined || raw.trim() === '') return { ok: true, id: null };
+  if (raw === undefined || raw.trim() === '') return { ok: true, id: null, tag: null };
   const parsed = LastEventId.safeParse(raw);
   if (!parsed.success)
     return {
       ok: false,
-      error: `Last-Event-ID must be the id of an event this stream sent (a whole number), not ${JSON.stringify(raw.trim().slice(0, 40))}`,
+      error: `Last-Event-ID must be the id of an event this stream sent (a whole number, and a dot and 8 hex digits after it), not ${JSON.stringify(raw.trim().slice(0, 40))}`,
     };
-  return { ok: true, id: Number(parsed.data) };
+  const [id, tag] = parsed.data.split('.');
+  return { ok: true, id: Number(id), tag: tag ?? null };
 }
 
 const jobMessage = (event: JobEvent): string =>
-  event.job ? `id: ${event.id}\nevent: job\ndata: ${JSON.stringify(event.job)}\n\n` : `id: ${event.id}\n\n`;
+  event.job ? `id: ${eventIdOf(event)}\nevent: job\ndata: ${JSON.stringify(event.job)}\n\n` : `id: ${event.id}\n\n`;
 
 export class JobEventStream {
   private readonly log: Logger;
@@ -198,14 +219,16 @@ export class JobEventStream {
     const from = requested.id;
     if (from === null) {
       // The id of "now", so that a client that drops before any change still resumes from here.
-      res.write(`: connected\nid: ${bounds.last}\n\n`);
+      res.write(`: connected\nid: ${await this.idOf(bounds.last)}\n\n`);
     } else if (from > bounds.last) {
-      this.resync(client, 'unknown-event-id', from);
+      await this.resync(client, 'unknown-event-id', from);
     } else if (
       from < bounds.last &&
       (bounds.first === null || from + 1 < bounds.first || bounds.last - from > MAX_REPLAY_EVENTS)
     ) {
-      this.resync(client, 'outside-window', from);
+      await this.resync(client, 'outside-window', from);
+    } else if (requested.tag !== null && (await this.otherDatabase(from, requested.tag))) {
+      await this.resync(client, 'other-database', from);
     } else {
       client.cursor = from;
       res.write(': connected\n\n');
@@ -243,7 +266,7 @@ export class JobEventStream {
         if (sent + bytes > this.replay.maxBytes) {
           const from = client.cursor;
           client.cursor = Math.max(client.cursor, (await this.jobs.eventBounds()).last);
-          this.resync(client, 'replay-too-large', from);
+          await this.resync(client, 'replay-too-large', from);
           sent = 0;
           break;
         }
@@ -275,16 +298,37 @@ export class JobEventStream {
     }
   }
 
-  private resync(client: Client, reason: ResyncReason, lastEventId: number): void {
+  /**
+   * Whether event `id` of this log is not the one the client saw (its tag differs): the database was replaced
+   * or restored since, and the number handed out again. An event no longer kept cannot be checked: the
+   * window's own rule applies to it.
+   */
+  private async otherDatabase(id: number, tag: string): Promise<boolean> {
+    const [event] = await this.jobs.eventsAfter(id - 1, 1);
+    if (!event || event.id !== id) return false;
+    const ours = eventTag(event);
+    return ours !== null && ours !== tag;
+  }
+
+  /** The `id:` of event `n` as this stream sends it (tagged, when the log still has it and its job). */
+  private async idOf(n: number): Promise<string> {
+    if (n <= 0) return String(n);
+    const [event] = await this.jobs.eventsAfter(n - 1, 1);
+    return event && event.id === n ? eventIdOf(event) : String(n);
+  }
+
+  private async resync(client: Client, reason: ResyncReason, lastEventId: number): Promise<void> {
     this.log.info({ reason, lastEventId, current: client.cursor }, 'event stream client told to re-read');
     const detail: Record<ResyncReason, string> = {
       'unknown-event-id':
         'this id was never given by this server (a reset database?); read GET /jobs again, changes follow from now',
       'outside-window': `the changes after this id are no longer all kept (EVENT_REPLAY_HOURS=${this.options.replayHours}, at most ${MAX_REPLAY_EVENTS} events); read GET /jobs again, changes follow from now`,
       'replay-too-large': `the changes after this id are more than one replay sends (EVENT_REPLAY_MAX_BYTES=${this.replay.maxBytes}); read GET /jobs again, changes follow from now`,
+      'other-database':
+        'this id now names another change: the database was replaced or restored from a backup since; read GET /jobs again, changes follow from now',
     };
     const data = { reason, lastEventId, reread: '/jobs', detail: detail[reason] };
-    client.res.write(`id: ${client.cursor}\nevent: resync\ndata: ${JSON.stringify(data)}\n\n`);
+    client.res.write(`id: ${await this.idOf(client.cursor)}\nevent: resync\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   /** Follows the log's reader while some stream is live. */

@@ -21,7 +21,7 @@ import { SerialRun } from '../serial-run';
 import type { JobEventBounds } from '../store/job-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
-import { eventTypeOf, wants, webhookId, webhookPayload } from './webhook-events';
+import { eventTypeOf, uidTagOf, wants, webhookId, webhookPayload } from './webhook-events';
 import type { ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
 
 /** Events read from the log per queueing round of one endpoint. */
@@ -295,7 +295,7 @@ export class WebhookDispatcher {
       await this.failedAttempt(claim, logged, null, refused);
       return;
     }
-    const id = webhookId(claim.eventId);
+    const id = webhookId(claim.eventId, uidTagOf(claim.payload));
     const timeout = setTimeout(() => abort.abort(new Error('timeout')), this.settings.timeoutMs);
     try {
       const at = this.now();

@@ -15,6 +15,7 @@
  */
 import { withoutUrlCredentials } from '../../config/logger';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { webhookId } from './webhook-events';
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -122,6 +123,8 @@ interface EndpointRow {
 
 interface DeliveryRow {
   id: number;
+  /** The first 8 hex digits of the job's uid, read from the payload (null once the payload is emptied). */
+  uid_tag: string | null;
   endpoint_id: number;
   event_id: number | string;
   job_id: number;
@@ -164,7 +167,7 @@ const toDelivery = (row: DeliveryRow): WebhookDelivery => ({
   id: Number(row.id),
   endpointId: Number(row.endpoint_id),
   eventId: Number(row.event_id),
-  webhookId: `evt_${Number(row.event_id)}`,
+  webhookId: webhookId(Number(row.event_id), row.uid_tag),
   type: row.type,
   jobId: Number(row.job_id),
   printerId: row.printer_id,
@@ -190,6 +193,13 @@ export class SqlWebhookStore implements WebhookStore {
     private readonly sequelize: Sequelize,
     private readonly dialect: 'sqlite' | 'postgres',
   ) {}
+
+  /** SQL of a delivery's uid tag (webhook-events.ts `uidTagOf`), read from its payload without loading it. */
+  private get uidTagSql(): string {
+    return this.dialect === 'postgres'
+      ? `substring(payload from '"uid":"([0-9a-f]{8})-')`
+      : `CASE WHEN instr(payload, '"uid":"') > 0 THEN substr(payload, instr(payload, '"uid":"') + 7, 8) END`;
+  }
 
   async addEndpoint(url: string, events: string, secretSealed: string, at: Date): Promise<WebhookEndpoint> {
     // From the newest event on: an endpoint receives what happens after it was added.
@@ -340,7 +350,7 @@ export class SqlWebhookStore implements WebhookStore {
     if (filter.beforeId !== undefined) where.push(`id < $${bind.push(filter.beforeId)}`);
     const rows = await this.query<DeliveryRow>(
       `SELECT id, endpoint_id, event_id, job_id, printer_id, type, status, attempts, next_attempt_at, last_status_code,
-              last_error, created_at, delivered_at
+              last_error, created_at, delivered_at, ${this.uidTagSql} AS uid_tag
        FROM webhook_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${bind.push(filter.limit)}`,
       bind,
     );

@@ -98,13 +98,16 @@ const waitFor = async (what: string, check: () => boolean) => {
   }
 };
 
+/** An event id's number: `12.0b6f81c2` is event 12, tagged with its job's uid. */
+const numberOf = (id: string | undefined) => id?.split('.')[0];
+
 const jobLines = (s: Stream) =>
   s
     .events()
     .filter((e) => e.event === 'job')
     .map((e) => {
       const job = JSON.parse(e.data!) as { id: number; status: string };
-      return `${e.id} ${job.id} ${job.status}`;
+      return `${numberOf(e.id)} ${job.id} ${job.status}`;
     });
 
 test('GET /jobs/events: the changes of one tick go in one write per stream, in order, each with its id', async (t) => {
@@ -140,13 +143,13 @@ test('GET /jobs/events with Last-Event-ID: what was missed, in order, then the l
   await jobs.transition(b.id, 'sent'); // 6
   await waitFor('the live one', () => jobLines(back).length === 3);
   assert.deepEqual(jobLines(back), [`4 ${a.id} printed`, `5 ${b.id} pending`, `6 ${b.id} sent`]);
-  const printed = JSON.parse(back.events().find((e) => e.id === '4')!.data!) as Record<string, unknown>;
+  const printed = JSON.parse(back.events().find((e) => numberOf(e.id) === '4')!.data!) as Record<string, unknown>;
   assert.equal(printed.content, 'a');
   assert.ok(printed.printedAt);
   // The job as it was at event 2: sent, not yet received or printed.
   const replayAll = await open({}, '?lastEventId=1');
   await waitFor('replayed from 1', () => jobLines(replayAll).length === 5);
-  const atSent = JSON.parse(replayAll.events().find((e) => e.id === '2')!.data!) as Record<string, unknown>;
+  const atSent = JSON.parse(replayAll.events().find((e) => numberOf(e.id) === '2')!.data!) as Record<string, unknown>;
   assert.equal(atSent.status, 'sent');
   assert.ok(atSent.sentAt);
   assert.equal(atSent.receivedAt, null);
@@ -167,7 +170,7 @@ test('GET /jobs/events: a Last-Event-ID that is not a number is a 400; one in th
   assert.equal(future.status, 200);
   await waitFor('resync', () => future.events().some((e) => e.event === 'resync'));
   const resync = future.events().find((e) => e.event === 'resync')!;
-  assert.equal(resync.id, '1', 'the resync carries the current id to resume from');
+  assert.match(resync.id!, /^1\.[0-9a-f]{8}$/, 'the resync carries the current id to resume from');
   assert.equal((JSON.parse(resync.data!) as { reason: string }).reason, 'unknown-event-id');
   await jobs.transition(job.id, 'sent');
   await waitFor('live after resync', () => jobLines(future).length === 1);
@@ -192,4 +195,34 @@ test('GET /jobs/events: a Last-Event-ID that is not a number is a 400; one in th
   await waitFor('connected', () => level.text().includes(': connected'));
   assert.equal(level.events().length, 0);
   assert.ok(MAX_REPLAY_EVENTS >= 1000);
+});
+
+test('GET /jobs/events: an id of before a restore, whose number now names another change, is a resync, never a silent skip', async (t) => {
+  // Two databases: the one the client followed, and the one that replaced it (a restore, a reinstall),
+  // where the same numbers name other changes.
+  const before = await setUp(t);
+  const a = await before.jobs.create({ printerId: 'p1', content: 'a' }); // event 1
+  await before.jobs.transition(a.id, 'sent'); // event 2
+  const stream = await before.open({ 'Last-Event-ID': '0' });
+  await waitFor('two events', () => jobLines(stream).length === 2);
+  const seen = stream.events().at(-1)!.id!;
+  assert.match(seen, /^2\.[0-9a-f]{8}$/, 'an id is the event number and its job uid tag');
+  assert.equal(seen.split('.')[1], a.uid.replace(/-/g, '').slice(0, 8));
+
+  const after = await setUp(t);
+  const b = await after.jobs.create({ printerId: 'p1', content: 'b' }); // event 1 again
+  await after.jobs.transition(b.id, 'sent'); // event 2 again: another job
+  await after.jobs.transition(b.id, 'received'); // event 3, which the client would skip
+  const back = await after.open({ 'Last-Event-ID': seen });
+  await waitFor('resync', () => back.events().some((e) => e.event === 'resync'));
+  const resync = back.events().find((e) => e.event === 'resync')!;
+  assert.equal((JSON.parse(resync.data!) as { reason: string }).reason, 'other-database');
+  assert.deepEqual(jobLines(back), [], "nothing replayed from a place that is not the client's");
+
+  // Its own ids replay as before; a bare number (from a server before tags) cannot be told apart.
+  const own = await after.open({ 'Last-Event-ID': `2.${b.uid.replace(/-/g, '').slice(0, 8)}` });
+  await waitFor('event 3', () => jobLines(own).length === 1);
+  assert.deepEqual(jobLines(own), [`3 ${b.id} received`]);
+  const bare = await after.open({ 'Last-Event-ID': '2' });
+  await waitFor('event 3', () => jobLines(bare).length === 1);
 });

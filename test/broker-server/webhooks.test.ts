@@ -200,7 +200,7 @@ testEachMode(
     await waitFor('8 events at /healthy', () => new Set(receiver.at('/healthy').map((h) => h.id)).size === 8);
     // Every change once, in the order of its event id (`webhook-id: evt_<id>`): the arrival order of the
     // deliveries of one round is not guaranteed (docs/api.md), so receivers order by id or read `data.status`.
-    const eventNumber = (h: Hit) => Number(h.id.replace(/^evt_/, ''));
+    const eventNumber = (h: Hit) => Number(/^evt_(\d+)_[0-9a-f]{8}$/.exec(h.id)?.[1]);
     for (const job of jobs)
       assert.deepEqual(
         receiver
@@ -343,7 +343,7 @@ testEachMode(
     assert.equal(failedList.stdout.trim().split('\n').length, 2);
     assert.match(
       failedList.stdout,
-      /\tevt_\d+\tjob\.printed\tjob \d+\tfailed\tattempts \d+\tlast status 500\tthe receiver answered 500/,
+      /\tevt_\d+_[0-9a-f]{8}\tjob\.printed\tjob \d+\tfailed\tattempts \d+\tlast status 500\tthe receiver answered 500/,
     );
   },
 );
@@ -471,7 +471,11 @@ testEachDatabase(
         jobId: id,
         printerId: 'printer-1',
         type: 'job.created',
-        payload: '{}',
+        // The webhook-id's tag is read from the job's uid in the payload (SQL, without loading it).
+        payload: JSON.stringify({
+          type: 'job.created',
+          data: { id, uid: `${String(id).padStart(8, '0')}-0000-4000-8000-000000000000` },
+        }),
       })),
       lastEventId: Math.max(...ids),
     });
@@ -507,7 +511,10 @@ testEachDatabase(
       true,
     );
     const [row] = await store.deliveries({ limit: 1, status: 'delivered' });
-    assert.deepEqual([row!.id, row!.attempts, row!.webhookId], [stale.id, 2, `evt_${stale.eventId}`]);
+    assert.deepEqual(
+      [row!.id, row!.attempts, row!.webhookId],
+      [stale.id, 2, `evt_${stale.eventId}_${String(stale.eventId).padStart(8, '0')}`],
+    );
     assert.equal(await store.removeEndpoint(endpoint.id, new Date()), true);
     assert.deepEqual(await store.dueEndpoints(later + 120_000), [], 'a removed endpoint is not served');
     assert.equal(await store.pruneDeliveries(Date.now() - 60_000), 0, 'recent ones stay');

@@ -184,7 +184,7 @@ test('each wanted event is queued once per endpoint and posted signed (Standard 
   const all = received.filter((r) => r.url === 'http://all.test/');
   assert.deepEqual(
     all.map((r) => r.id),
-    ['evt_1', 'evt_2', 'evt_3', 'evt_4'],
+    ['evt_1_00000000', 'evt_2_00000000', 'evt_3_00000000', 'evt_4_00000000'],
   );
   assert.deepEqual(
     all.map((r) => (JSON.parse(r.body) as { type: string }).type),
@@ -193,7 +193,7 @@ test('each wanted event is queued once per endpoint and posted signed (Standard 
   const printed = received.filter((r) => r.url === 'http://printed.test/');
   assert.deepEqual(
     printed.map((r) => r.id),
-    ['evt_4'],
+    ['evt_4_00000000'],
   );
   const body = JSON.parse(printed[0]!.body) as ReturnType<typeof webhookPayload>;
   assert.deepEqual(
@@ -221,7 +221,7 @@ test('a receiver that keeps failing is retried with growing waits and the same w
   assert.equal(failed.attempts, received.length);
   assert.equal(failed.lastStatusCode, 503);
   assert.equal(failed.lastError, 'the receiver answered 503');
-  assert.deepEqual(new Set(received.map((r) => r.id)), new Set(['evt_1']));
+  assert.deepEqual(new Set(received.map((r) => r.id)), new Set(['evt_1_00000000']));
   const gaps = received.slice(1).map((r, i) => r.at - received[i]!.at);
   assert.ok(gaps[0]! < 100, `first wait ${gaps[0]} ms`);
   assert.ok(Math.max(...gaps) >= 80, `waits grow: ${gaps.join(', ')}`);

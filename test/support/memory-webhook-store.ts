@@ -8,6 +8,7 @@ import type {
   WebhookEndpoint,
   WebhookStore,
 } from '../../broker-server/webhooks/webhook-store';
+import { uidTagOf, webhookId } from '../../broker-server/webhooks/webhook-events';
 
 interface EndpointRow extends WebhookEndpoint {
   secretSealed: string;
@@ -163,7 +164,7 @@ export class MemoryWebhookStore implements WebhookStore {
         id: d.id,
         endpointId: d.endpointId,
         eventId: d.eventId,
-        webhookId: `evt_${d.eventId}`,
+        webhookId: webhookId(d.eventId, uidTagOf(d.payload)),
         type: d.type,
         jobId: d.jobId,
         printerId: d.printerId,

@@ -106,7 +106,7 @@ test('a replay to a client that does not read waits for its socket: it reads no 
   assert.ok(sent <= limits.maxBytes + 100, `one replay sent ${sent} bytes; the cap is ${limits.maxBytes}`);
   const replayed = (beforeResync.match(/\nevent: job\n/g) ?? []).length;
   assert.ok(replayed > 300 && replayed < 600, `${replayed} events before the cap`);
-  const resync = /id: (\d+)\nevent: resync\ndata: (.*)\n/.exec(body)!;
+  const resync = /id: (\d+)\.[0-9a-f]{8}\nevent: resync\ndata: (.*)\n/.exec(body)!;
   assert.equal(resync[1], '600', 'goes on from now');
   const data = JSON.parse(resync[2]!) as { reason: string; reread: string; lastEventId: number };
   assert.equal(data.reason, 'replay-too-large');
@@ -116,7 +116,7 @@ test('a replay to a client that does not read waits for its socket: it reads no 
   // Then live, from now.
   const job = await jobs.create({ printerId: 'p1', content: 'after' });
   await waitFor('the live change', () => client.text().includes(`"content":"after"`));
-  assert.match(client.text(), new RegExp(`id: 601\nevent: job\ndata: \\{"id":${job.id},`));
+  assert.match(client.text(), new RegExp(`id: 601\\.[0-9a-f]{8}\nevent: job\ndata: \\{"id":${job.id},`));
 });
 
 test('replays are rate limited per caller (EVENT_REPLAYS_PER_MINUTE, EVENT_REPLAY_BURST); a stream from now is not a replay', async (t) => {

@@ -186,7 +186,8 @@ test(
     assert.ok(config.Env.includes('DATA_DIR=/data'));
     assert.match(await podman(['run', '--rm', SERVER_IMAGE, '--version']), /^\d+\.\d+\.\d+\n$/);
     assert.match(await podman(['run', '--rm', AGENT_IMAGE, '--version']), /^\d+\.\d+\.\d+\n$/);
-    // The server image holds no compiler and no TypeScript sources; the agent image, two files and no node_modules.
+    // The server image holds no compiler and no TypeScript sources (of agent/, only deploy/: the systemd unit and
+    // udev rule /agents/install.sh hands out); the agent image, two files and no node_modules.
     const server = await podman([
       'run',
       '--rm',
@@ -194,11 +195,11 @@ test(
       'sh',
       SERVER_IMAGE,
       '-c',
-      'id -u; ls /app; command -v g++ || echo no-compiler',
+      'id -u; ls /app; ls /app/agent; command -v g++ || echo no-compiler',
     ]);
     const [serverUid, ...serverLines] = server.trim().split('\n');
     assert.notEqual(serverUid, '0');
-    assert.deepEqual(serverLines, ['dist', 'node_modules', 'package.json', 'public', 'no-compiler']);
+    assert.deepEqual(serverLines, ['agent', 'dist', 'node_modules', 'package.json', 'public', 'deploy', 'no-compiler']);
     const agent = await podman([
       'run',
       '--rm',

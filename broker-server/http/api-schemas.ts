@@ -135,12 +135,10 @@ export const WebhookDelivery = z
       .int()
       .positive()
       .meta({ description: 'The id of the change in the event log (GET /jobs/events)' }),
-    webhookId: z
-      .string()
-      .meta({
-        description:
-          'The `webhook-id` header: `evt_<eventId>_<first 8 hex digits of the job uid>`, the same on every attempt',
-      }),
+    webhookId: z.string().meta({
+      description:
+        'The `webhook-id` header: `evt_<eventId>_<first 8 hex digits of the job uid>`, the same on every attempt',
+    }),
     type: z.enum(['job.created', 'job.sent', 'job.received', 'job.printed', 'job.failed', 'job.interrupted']),
     jobId,
     printerId,

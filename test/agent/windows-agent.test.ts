@@ -22,6 +22,7 @@ import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import { buildAgents } from '../../scripts/build-agents';
 import { startTestCups, type TestCups } from '../support/cups';
+import { makeWinePrefix, wine, wineEnv, wineMissing } from '../support/wine';
 import {
   defer,
   getJson,
@@ -33,53 +34,13 @@ import {
   waitFor,
 } from '../support/harness';
 
-function which(command: string): string | null {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-}
-
-const wine = which('wine');
-const REQUIRED = process.env.PRINTHOP_REQUIRE_SERVICES === '1';
-const skip =
-  !wine && !REQUIRED ? 'Wine is not installed here (apt-get install --no-install-recommends wine64 wine)' : false;
+const skip = wineMissing;
 
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 
-/** What Wine needs and nothing of this machine's settings: no display, no debug output, our prefix and CUPS. */
-function wineEnv(prefix: string, cups: TestCups, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    WINEPREFIX: prefix,
-    WINEDEBUG: '-all',
-    // No Mono or Gecko installer at wineboot: nothing here needs .NET or a browser engine.
-    WINEDLLOVERRIDES: 'mscoree,mshtml=',
-    CUPS_SERVER: cups.socket,
-    ...extra,
-  };
-}
-
-/** A Wine prefix set to Windows 10, made once for this test (a clean machine has none). */
-function makePrefix(t: TestContext, cups: TestCups): string {
-  if (!wine) throw new Error('Wine is not installed (apt-get install --no-install-recommends wine64 wine)');
-  const prefix = tempDir(t, 'printhop-wine-');
-  fs.rmSync(prefix, { recursive: true }); // wineboot wants to create it
-  const env = wineEnv(prefix, cups);
-  // "syswow64\rundll32.exe: c0000135" on stderr is harmless: no 32-bit Wine is installed.
-  execFileSync(wine, ['wineboot', '-i'], { env, stdio: 'ignore', timeout: 180_000 });
-  execFileSync(wine, ['winecfg', '-v', 'win10'], { env, stdio: 'ignore', timeout: 60_000 });
-  defer(t, () => {
-    try {
-      execFileSync('wineserver', ['-k'], { env, stdio: 'ignore', timeout: 30_000 });
-    } catch {
-      /* already gone */
-    }
-  });
-  return prefix;
-}
+/** What Wine needs and nothing of this machine's settings, with the test's CUPS for winspool. */
+const cupsWineEnv = (prefix: string, cups: TestCups, extra: Record<string, string> = {}): NodeJS.ProcessEnv =>
+  wineEnv(prefix, { CUPS_SERVER: cups.socket, ...extra });
 
 interface WineAgent {
   child: ChildProcess;
@@ -92,7 +53,7 @@ function startWineAgent(t: TestContext, exe: string, prefix: string, cups: TestC
   const out = fs.openSync(logFile, 'a');
   const child = spawn(wine!, [exe], {
     cwd: path.dirname(exe),
-    env: wineEnv(prefix, cups),
+    env: cupsWineEnv(prefix, cups),
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);
@@ -124,7 +85,7 @@ test(
     const cups = await startTestCups(t);
     const paper = cups.addQueue('receipts');
     const prefixStarted = Date.now();
-    const prefix = makePrefix(t, cups);
+    const prefix = makeWinePrefix(t); // syswow64 rundll32 c0000135 at wineboot is harmless (no 32-bit Wine)
     t.diagnostic(`Wine prefix (wineboot -i, winecfg -v win10): ${seconds(prefixStarted)}`);
 
     const server = await startTestServer(t);
@@ -184,7 +145,7 @@ test(
     // Not spawnSync: the server it asks runs in this process.
     const checker = spawn(wine!, [exe, '--check'], {
       cwd: home,
-      env: wineEnv(prefix, cups),
+      env: cupsWineEnv(prefix, cups),
       stdio: ['ignore', checkOut, checkOut],
       timeout: 120_000,
     });

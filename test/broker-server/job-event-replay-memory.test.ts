@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { test } from 'node:test';
-import { ChildProgram } from '../support/child-programs';
+import { startServerChild } from '../support/child-programs';
 import { tempDir, waitFor } from '../support/harness';
-import { freePort } from '../support/ports';
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
@@ -21,24 +20,10 @@ async function gauge(baseUrl: string, name: string): Promise<number | null> {
 }
 
 test('ten replays from event 0 that never read raise the server’s memory by at most 100 MB', async (t) => {
-  const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const server = new ChildProgram('server', 'broker-server/main.ts', {
-    PORT: String(port),
-    MQTT_PORT: '-1',
-    HOST: '127.0.0.1',
+  const { server, port, baseUrl } = await startServerChild(t, {
     DATA_DIR: tempDir(t),
     PRINT_RATE_PER_MINUTE: '0',
   });
-  t.after(() => server.kill('SIGKILL'));
-  await waitFor(
-    'the server',
-    async () => {
-      if (!server.running) throw new Error(server.output);
-      return (await fetch(`${baseUrl}/healthz`)).ok;
-    },
-    30_000,
-  );
   const content = 'a' + '\u0001'.repeat(3999);
   for (let i = 0; i < 300; i++) {
     const res = await fetch(`${baseUrl}/print`, {

@@ -13,10 +13,9 @@ import mqtt from 'mqtt';
 import { PAIRING_RECEIPT_TITLE } from '../../agent/pairing-receipt';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import { ChildProgram } from '../support/child-programs';
+import { ChildProgram, startServerChild } from '../support/child-programs';
 import { getJson, postJson, startTestServer, tempDir, waitFor } from '../support/harness';
 import { checkAgainstDocument } from '../support/openapi-check';
-import { freePort } from '../support/ports';
 import { readPaper } from '../support/paper-audit';
 
 const ADMIN_PASSWORD = 'pairing-test-admin-password';
@@ -48,26 +47,11 @@ function receiptsOn(file: string) {
 
 test('an agent with only PRINTHOP_URL prints its code, is approved through the admin API, prints a job once and restarts without pairing', async (t) => {
   const dir = tempDir(t, 'printhop-pairing-');
-  const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const server = new ChildProgram('server', 'broker-server/main.ts', {
-    PORT: String(port),
-    MQTT_PORT: '-1',
-    HOST: '127.0.0.1',
+  const { baseUrl } = await startServerChild(t, {
     DATA_DIR: path.join(dir, 'server'),
     PRINTERS: 'printer-1',
     ADMIN_PASSWORD,
   });
-  t.after(() => server.kill('SIGKILL'));
-  await waitFor(
-    'server up',
-    async () => {
-      if (!server.running) throw new Error(`server exited: ${server.output}`);
-      return (await fetch(`${baseUrl}/health`)).ok;
-    },
-    30_000,
-    100,
-  );
 
   const paper = path.join(dir, 'paper.prn');
   const agentDir = path.join(dir, 'agent');

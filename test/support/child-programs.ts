@@ -59,6 +59,35 @@ export class ChildProgram {
   }
 }
 
+/**
+ * `broker-server/main.ts` as a child on a free HTTP port, loopback only, no MQTT TCP port, killed after the
+ * test; resolves once it answers `/healthz`.
+ */
+export async function startServerChild(
+  t: TestContext,
+  env: Record<string, string>,
+): Promise<{ server: ChildProgram; port: number; baseUrl: string }> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const server = new ChildProgram('server', 'broker-server/main.ts', {
+    PORT: String(port),
+    MQTT_PORT: '-1',
+    HOST: '127.0.0.1',
+    ...env,
+  });
+  t.after(() => server.kill('SIGKILL'));
+  await waitFor(
+    'the server',
+    async () => {
+      if (!server.running) throw new Error(`server exited: ${server.output}`);
+      return (await fetch(`${baseUrl}/healthz`)).ok;
+    },
+    30_000,
+    100,
+  );
+  return { server, port, baseUrl };
+}
+
 /** A server as a child process on fixed ports, so that it can be killed and started again in place. */
 export class ServerProcess {
   program: ChildProgram | null = null;

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import type { Part } from '../../config/lifecycle';
 import { type EmbeddedBroker, WEBSOCKET_PATH } from '../broker/embedded-broker';
-import type { HostCheck } from './host-check';
+import type { HostCheck } from './guards/host-check';
 
 const DRAIN_MS = 5000;
 

@@ -5,11 +5,11 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import pino from 'pino';
 import { AdminSessions, LoginThrottle } from '../../../broker-server/admin/admin-auth';
 import { createApp } from '../../../broker-server/http/app';
-import { FormTokens } from '../../../broker-server/http/cross-site';
-import { HostCheck } from '../../../broker-server/http/host-check';
-import { openApiPath } from '../../../broker-server/http/openapi';
-import { API_OPERATIONS, apiDocument } from '../../../broker-server/http/routes/openapi';
-import { StreamLimits } from '../../../broker-server/http/stream-limits';
+import { FormTokens } from '../../../broker-server/http/guards/cross-site';
+import { HostCheck } from '../../../broker-server/http/guards/host-check';
+import { openApiPath } from '../../../broker-server/http/api/openapi';
+import { API_OPERATIONS, apiDocument } from '../../../broker-server/http/api-document';
+import { StreamLimits } from '../../../broker-server/http/guards/stream-limits';
 import { checkAgainstDocument } from '../../support/openapi-check';
 
 test('the document is valid OpenAPI 3.1 (checked by @seriousme/openapi-schema-validator)', async () => {

@@ -16,10 +16,10 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Logger } from '../../config/logger';
-import type { PrintJob } from '../jobs/job-service';
-import type { IdempotencyRecord, IdempotencyStore } from '../store/idempotency-store';
-import { HttpError } from './errors';
+import type { Logger } from '../../../config/logger';
+import type { PrintJob } from '../../jobs/job-service';
+import type { IdempotencyRecord, IdempotencyStore } from '../../store/idempotency-store';
+import { HttpError } from '../guards/errors';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const REPLAYED_HEADER = 'Idempotency-Replayed';

@@ -7,12 +7,12 @@ import { layoutReceipt } from '../../../protocol/receipt-layout';
 import { isPrinterId } from '../../../protocol/topics';
 import { MAX_CONTENT_LENGTH } from '../../../protocol/messages';
 import { receiptLengthProblem } from '../../../protocol/receipt-limits';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
-import { frenchNumber, JobId } from '../validation';
-import { PageFormFields } from './create-once';
-import { page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from '../views';
-import { newRouter, type RouteContext } from './context';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from '../api/openapi';
+import { frenchNumber, JobId } from '../api/validation';
+import { PageFormFields } from '../api/create-once';
+import { page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from './views';
+import { newRouter, type RouteContext } from '../api/context';
 
 const require = createRequire(import.meta.url);
 // htmx and the two extensions the page uses, straight from node_modules (never a CDN).

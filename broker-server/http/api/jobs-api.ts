@@ -1,9 +1,9 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { Job } from '../api-schemas';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
+import { Job } from './api-schemas';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from './openapi';
 import {
   encodeCursor,
   JobId,
@@ -12,11 +12,11 @@ import {
   PrintRequest,
   validateJobListQuery,
   validatePrintRequest,
-} from '../validation';
+} from './validation';
 import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody, PageFormFields } from './create-once';
-import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
-import { preview, refuseTooLong } from './page';
+import { PRINT_KEY_FIELD, reprintKeyField } from '../page/views';
+import { preview, refuseTooLong } from '../page/page';
 
 export function jobRoutes(ctx: RouteContext): Router {
   const router = newRouter();

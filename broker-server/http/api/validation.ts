@@ -5,10 +5,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
-import { JOB_STATUSES, type JobStatus } from '../../protocol/states';
-import { isPrinterId, PRINTER_ID_PATTERN } from '../../protocol/topics';
-import { isBlankContent } from '../../protocol/receipt-limits';
+import { MAX_CONTENT_LENGTH } from '../../../protocol/messages';
+import { JOB_STATUSES, type JobStatus } from '../../../protocol/states';
+import { isPrinterId, PRINTER_ID_PATTERN } from '../../../protocol/topics';
+import { isBlankContent } from '../../../protocol/receipt-limits';
 
 /** `error` is for API clients (English, like the rest of the API); `errorFr` is what the French page shows. */
 export type Validation<T> = { ok: true; value: T } | { ok: false; error: string; errorFr?: string; field?: string };

@@ -3,10 +3,10 @@ import express, { type RequestHandler, type Router } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
 import type { JobService } from '../../jobs/job-service';
 import type { PrinterRegistry } from '../../printers/printer-registry';
-import type { Idempotency } from '../idempotency';
-import type { FormTokens } from '../cross-site';
-import type { LiveUpdates } from '../live-updates';
-import type { StreamLimits } from '../stream-limits';
+import type { Idempotency } from './idempotency';
+import type { FormTokens } from '../guards/cross-site';
+import type { LiveUpdates } from '../page/live-updates';
+import type { StreamLimits } from '../guards/stream-limits';
 import type { WebhookStore } from '../../webhooks/webhook-store';
 
 export interface RouteContext {

@@ -1,11 +1,11 @@
 /** The HTTP errors and the one handler: expected errors say what is wrong; unexpected ones are logged and hidden. */
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../../config/logger';
-import { JobError } from '../jobs/job-service';
-import type { StorageHealth } from '../store/storage-health';
-import { isHtmx, isPlainForm } from './responses';
-import { frenchNumber } from './validation';
-import { errorMessage } from './views';
+import type { Logger } from '../../../config/logger';
+import { JobError } from '../../jobs/job-service';
+import type { StorageHealth } from '../../store/storage-health';
+import { isHtmx, isPlainForm } from '../page/responses';
+import { frenchNumber } from '../api/validation';
+import { errorMessage } from '../page/views';
 
 export class HttpError extends Error {
   constructor(

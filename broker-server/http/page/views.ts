@@ -6,12 +6,12 @@ import {
   MAX_CONTENT_LENGTH,
   PRINTER_CONDITION_LABELS_FR,
   type PrinterCondition,
-} from '../../protocol/messages';
-import { STATUS_LABELS_FR } from '../../protocol/states';
-import type { PrintJob } from '../jobs/job-service';
-import type { PrinterInfo } from '../printers/printer-registry';
+} from '../../../protocol/messages';
+import { STATUS_LABELS_FR } from '../../../protocol/states';
+import type { PrintJob } from '../../jobs/job-service';
+import type { PrinterInfo } from '../../printers/printer-registry';
 import { html, type SafeHtml } from './html';
-import { frenchNumber } from './validation';
+import { frenchNumber } from '../api/validation';
 
 /** How many jobs the page lists; the live updates keep the list at this length (public/app.js). */
 export const PAGE_JOB_COUNT = 20;

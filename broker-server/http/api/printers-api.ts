@@ -1,13 +1,13 @@
 /** Printers: the list, and a test print. */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { Printer } from '../api-schemas';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
-import { PrinterId } from '../validation';
+import { Printer } from './api-schemas';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from './openapi';
+import { PrinterId } from './validation';
 import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody } from './create-once';
-import { testKeyField } from '../views';
+import { testKeyField } from '../page/views';
 
 const PrinterPath = z.object({ id: PrinterId });
 

@@ -1,6 +1,6 @@
 /** What kind of client asked (htmx, a plain form, an API client), and the one answer to an accepted job. */
 import type { Request, Response } from 'express';
-import type { PrintJob } from '../jobs/job-service';
+import type { PrintJob } from '../../jobs/job-service';
 import { confirmation, freshKey } from './views';
 
 export const isHtmx = (req: Request): boolean => req.get('HX-Request') === 'true';

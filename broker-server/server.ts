@@ -44,7 +44,8 @@ import { type AdminPassword, loadAdminPassword } from './admin/admin-password';
 import { accountOf } from './broker/access';
 import { DynamicSecurity } from './broker/dynamic-security';
 import { ServerMetrics } from './metrics';
-import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from './printers/printer-accounts';
+import type { BrokerAccountControl } from './broker/account-control';
+import { PrinterAccounts, PrinterAdminError } from './printers/printer-accounts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
@@ -245,10 +246,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const app = createApp({
     jobs,
     printers,
-    intake: new JobIntake(jobs, dispatcher),
+    intake: new JobIntake(jobs, dispatcher, printers, {
+      defaultPrinterId: config.defaultPrinterId,
+      paperColumns: config.paperColumns,
+      receiptMaxLines: config.receiptMaxLines,
+    }),
     live,
     defaultPrinterId: config.defaultPrinterId,
-    paperColumns: config.paperColumns,
     bodyLimitBytes: config.bodyLimitBytes,
     printRate: config.printRate,
     trustProxy: config.trustProxy,
@@ -286,7 +290,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       hostCheck,
       formTokens: new FormTokens(formKey.key),
       streamLimits: new StreamLimits(config.eventStreams),
-      receiptMaxLines: config.receiptMaxLines,
       previewRate: config.previewRate,
     },
   });

@@ -1,4 +1,7 @@
-/** The HTTP application: assembles the routes (http/routes/), the limits and the one error handler. */
+/**
+ * The HTTP application: assembles the routes by audience (page/, api/, the admin's routes/), the guards
+ * every request passes (guards/) and the one error handler.
+ */
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../config/logger';
@@ -18,6 +21,8 @@ import { jobRoutes } from './api/jobs-api';
 import { webhookRoutes } from './api/webhooks-api';
 import type { WebhookStore } from '../webhooks/webhook-store';
 import { pageRenderer, pageRoutes } from './page/page';
+import { pageErrors } from './page/error-text';
+import { accepted } from './page/responses';
 import { printerRoutes } from './api/printers-api';
 import { securityHeaders } from './guards/security-headers';
 import { refuseLargeBodies } from './guards/body-limit';
@@ -39,8 +44,6 @@ export interface AppOptions {
   intake: JobIntake;
   live: LiveUpdates;
   defaultPrinterId: string;
-  /** Paper width of the preview for a printer whose agent has not reported its own. */
-  paperColumns: number;
   bodyLimitBytes: number;
   /** Jobs a client address may create: `burst` at once, then `perMinute`; 0 per minute is no limit. */
   printRate: { perMinute: number; burst: number };
@@ -56,12 +59,11 @@ export interface AppOptions {
   /** Webhook deliveries, for GET /webhooks/deliveries. */
   webhooks: Pick<WebhookStore, 'deliveries'>;
   log: Logger;
-  /** Issue 17's protections, built by the composition root. */
+  /** The guards, built by the composition root. */
   protections: {
     hostCheck: HostCheck;
     formTokens: FormTokens;
     streamLimits: StreamLimits;
-    receiptMaxLines: number;
     /** Previews a client address may ask for: a bucket of their own, so typing does not eat the print budget. */
     previewRate: { perMinute: number; burst: number };
   };
@@ -90,7 +92,7 @@ export function createApp(options: AppOptions): express.Express {
   app.set('case sensitive routing', ROUTING.caseSensitive);
   app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());
-  const { hostCheck, formTokens, streamLimits, receiptMaxLines, previewRate } = options.protections;
+  const { hostCheck, formTokens, streamLimits, previewRate } = options.protections;
   app.use(hostCheck.middleware);
   app.use(refuseLargeBodies(options.bodyLimitBytes));
 
@@ -98,7 +100,7 @@ export function createApp(options: AppOptions): express.Express {
     ...options,
     formTokens,
     streamLimits,
-    receiptMaxLines,
+    answerCreated: accepted,
     requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
@@ -157,7 +159,15 @@ export function createApp(options: AppOptions): express.Express {
   app.use(webhookRoutes(ctx));
   app.use(openApiRoutes(ctx.requireApiKey));
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
-  app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog, storage: options.storage }));
+  app.use(
+    errorHandler({
+      bodyLimitBytes: options.bodyLimitBytes,
+      renderPage,
+      page: pageErrors(options.bodyLimitBytes),
+      log: httpLog,
+      storage: options.storage,
+    }),
+  );
   return app;
 }
 

@@ -21,7 +21,7 @@ import type { Logger } from '../../../config/logger';
 import type { ApiKeyStore } from '../../store/api-key-store';
 import { FORM_TOKEN_FIELD, type FormTokens, formTokenOf } from '../guards/cross-site';
 import { HttpError } from '../guards/errors';
-import { isHtmx, isPlainForm } from '../page/responses';
+import { isHtmx, isPlainForm } from '../guards/request-kind';
 
 export const API_KEY_PATTERN = /^ph_[A-Za-z0-9_-]{43}$/;
 export const API_KEY_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -15,7 +15,6 @@ import {
   requestHash,
 } from './idempotency';
 import { type ApiResponse, errorResponse, type StatusKey } from './openapi';
-import { accepted } from '../page/responses';
 import type { RouteContext } from './context';
 
 /** The header, or for a form (which cannot set headers) its hidden `idempotencyKey` field. */
@@ -58,7 +57,7 @@ export async function createOnce(
     (id) => ctx.jobs.get(id),
   );
   if (outcome.replayed) res.set(REPLAYED_HEADER, 'true');
-  accepted(req, res, outcome.job, outcome.statusCode, keyField);
+  ctx.answerCreated(req, res, outcome.job, outcome.statusCode, keyField);
 }
 
 // ---- how GET /openapi.json describes the three job-creating routes ----

@@ -25,6 +25,13 @@ export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const REPLAYED_HEADER = 'Idempotency-Replayed';
 /** The form field the page's forms carry the key in (a form cannot set a header). */
 export const IDEMPOTENCY_FIELD = 'idempotencyKey';
+/**
+ * The ids of the page's key fields, which the answer to an htmx send renews: the print form's; a reprint's
+ * and a test print's are named after their job or printer.
+ */
+export const PRINT_KEY_FIELD = 'print-key';
+export const reprintKeyField = (jobId: number): string => `reprint-key-${jobId}`;
+export const testKeyField = (printerId: string): string => `test-key-${printerId}`;
 export const MAX_KEY_LENGTH = 255;
 
 export type KeyCheck = { ok: true; key: string | null } | { ok: false; error: string };

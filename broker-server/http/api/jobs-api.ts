@@ -15,8 +15,7 @@ import {
 } from './validation';
 import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody, PageFormFields } from './create-once';
-import { PRINT_KEY_FIELD, reprintKeyField } from '../page/views';
-import { preview, refuseTooLong } from '../page/page';
+import { PRINT_KEY_FIELD, reprintKeyField } from './idempotency';
 
 export function jobRoutes(ctx: RouteContext): Router {
   const router = newRouter();
@@ -31,18 +30,8 @@ export function jobRoutes(ctx: RouteContext): Router {
     const checked = validatePrintRequest(req.body);
     if (!checked.ok)
       throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {}, checked.errorFr);
-    const printerId = checked.value.printerId ?? ctx.defaultPrinterId;
-    if (!(await ctx.printers.isKnown(printerId))) {
-      const known = (await ctx.printers.list()).map((p) => p.id);
-      throw new HttpError(
-        422,
-        `unknown printer "${printerId}"; known printers: ${known.join(', ')}`,
-        { field: 'printerId', knownPrinters: known },
-        `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`,
-      );
-    }
-    // Laid out for this printer's paper, as the agent will: refused whole, never cut.
-    refuseTooLong(await preview(ctx, checked.value.content, printerId), ctx.receiptMaxLines);
+    // A known printer, and a receipt that fits its paper as the agent will lay it out: refused whole, never cut.
+    const printerId = await ctx.intake.check(checked.value.printerId, checked.value.content);
     const { content } = checked.value;
     await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) =>
       ctx.intake.print(printerId, content, createdBy),

@@ -6,8 +6,8 @@ import { HttpError } from '../guards/errors';
 import { type ApiOperation, errorResponse } from './openapi';
 import { PrinterId } from './validation';
 import { newRouter, type RouteContext } from './context';
+import { testKeyField } from './idempotency';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody } from './create-once';
-import { testKeyField } from '../page/views';
 
 const PrinterPath = z.object({ id: PrinterId });
 

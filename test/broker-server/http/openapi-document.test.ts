@@ -51,7 +51,6 @@ function buildApp() {
     intake: unused,
     live: { handle: () => undefined, handleJson: () => undefined } as never,
     defaultPrinterId: 'printer-1',
-    paperColumns: 42,
     bodyLimitBytes: 16_384,
     printRate: { perMinute: 0, burst: 1 },
     trustProxy: false,
@@ -77,7 +76,6 @@ function buildApp() {
       hostCheck: new HostCheck([]),
       formTokens: new FormTokens(Buffer.alloc(32, 1)),
       streamLimits: new StreamLimits({ total: 10, perAddress: 5 }),
-      receiptMaxLines: 200,
       previewRate: { perMinute: 0, burst: 1 },
     },
   });

@@ -285,3 +285,11 @@ const exists = (id: string) =>
   new PrinterAdminError(409, `printer ${id} already exists`, `L’imprimante ${id} existe déjà.`);
 const unknown = (id: string) =>
   new PrinterAdminError(404, `no printer ${id} in the registry`, `Aucune imprimante ${id} dans le registre.`);
+
+/** An external broker with static password and ACL files cannot follow the registry: every change is refused. */
+export const staticBrokerFilesRefusal = (): PrinterAdminError =>
+  new PrinterAdminError(
+    409,
+    'the external broker uses static password and ACL files: set MQTT_DYNSEC=true (Mosquitto dynamic security), or change PRINTERS and run npm run mosquitto-files',
+    'Le broker externe utilise des fichiers de mots de passe fixes : activez MQTT_DYNSEC (sécurité dynamique de Mosquitto) ou régénérez-les avec npm run mosquitto-files.',
+  );

@@ -92,39 +92,11 @@ export function createApp(options: AppOptions): express.Express {
   app.set('case sensitive routing', ROUTING.caseSensitive);
   app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());
-  const { hostCheck, formTokens, streamLimits, previewRate } = options.protections;
+  const { hostCheck, formTokens } = options.protections;
   app.use(hostCheck.middleware);
   app.use(refuseLargeBodies(options.bodyLimitBytes));
 
-  const ctx: RouteContext = {
-    ...options,
-    formTokens,
-    streamLimits,
-    answerCreated: accepted,
-    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
-    crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
-    parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
-      express.urlencoded({
-        extended: false,
-        limit: options.bodyLimitBytes,
-        parameterLimit: 20,
-        verify: verifyUtf8Form,
-      }),
-    ],
-    limitJobCreation: limitJobCreation(
-      options.apiKeyLimiter,
-      addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
-        `too many messages from your address; try again in ${seconds} s`,
-        `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
-      ]),
-      httpLog,
-    ),
-    limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
-      `too many previews from your address; try again in ${seconds} s`,
-      `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
-    ]),
-  };
+  const ctx = routeContext(options, httpLog);
   const renderPage = pageRenderer(ctx);
   // Before the API keys: these have their own credentials in the Authorization header (METRICS_TOKEN, the admin password).
   app.use(operationRoutes(options.operations));
@@ -169,6 +141,40 @@ export function createApp(options: AppOptions): express.Express {
     }),
   );
   return app;
+}
+
+/** What the route modules are given: the app's options, and the guards and body parsers made from them. */
+function routeContext(options: AppOptions, httpLog: Logger): RouteContext {
+  const { formTokens, streamLimits, previewRate } = options.protections;
+  return {
+    ...options,
+    formTokens,
+    streamLimits,
+    answerCreated: accepted,
+    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
+    crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
+    parseBody: [
+      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      express.urlencoded({
+        extended: false,
+        limit: options.bodyLimitBytes,
+        parameterLimit: 20,
+        verify: verifyUtf8Form,
+      }),
+    ],
+    limitJobCreation: limitJobCreation(
+      options.apiKeyLimiter,
+      addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
+        `too many messages from your address; try again in ${seconds} s`,
+        `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
+      ]),
+      httpLog,
+    ),
+    limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
+      `too many previews from your address; try again in ${seconds} s`,
+      `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
+    ]),
+  };
 }
 
 /** A per-address token bucket: past it, 429 with Retry-After and a message in English (API) and French (page). */

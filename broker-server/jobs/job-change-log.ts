@@ -14,7 +14,7 @@
 import type { Part } from '../../config/lifecycle';
 import type { Logger } from '../../config/logger';
 import { SerialRun } from '../serial-run';
-import type { JobEvent, JobEventBounds } from '../store/job-store';
+import type { JobEvent, JobEventBounds } from './model/print-job';
 
 /** Events read from the log per query. */
 const PAGE = 500;

@@ -8,10 +8,11 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
-import type { JobEvent, JobEventBounds, JobFilter, JobStore, PrintJob } from '../store/job-store';
+import type { JobFilter, JobStore } from '../store/job-store';
+import type { JobEvent, JobEventBounds, PrintJob } from './model/print-job';
 import { JobError } from './job-errors';
 
-export type { JobEvent, PrintJob } from '../store/job-store';
+export type { JobEvent, PrintJob } from './model/print-job';
 
 export type TransitionResult =
   | { changed: true; job: PrintJob }

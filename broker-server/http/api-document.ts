@@ -1,6 +1,6 @@
 /**
  * GET /openapi.json: the OpenAPI 3.1 description of every route, built once from the operations each
- * route module exports next to its routes (http/openapi.ts). A module with new routes adds its list here.
+ * route module exports next to its routes (http/api/openapi.ts). A module with new routes adds its list here.
  */
 import type { RequestHandler, Router } from 'express';
 import { newRouter } from './api/context';

@@ -88,7 +88,7 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
-  // One spelling per route, on the app's own router as on every route module's (routes/context.ts).
+  // One spelling per route, on the app's own router as on every route module's (api/context.ts).
   app.set('case sensitive routing', ROUTING.caseSensitive);
   app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());

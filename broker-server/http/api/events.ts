@@ -26,7 +26,7 @@ const streamRefusals = {
   },
 } satisfies ApiOperation['responses'];
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const eventOperations: ApiOperation[] = [
   {
     method: 'get',

@@ -82,7 +82,7 @@ export function jobRoutes(ctx: RouteContext): Router {
 
 const JobPath = z.object({ id: JobId });
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const jobOperations: ApiOperation[] = [
   {
     method: 'post',

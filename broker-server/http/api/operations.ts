@@ -69,7 +69,7 @@ export function operationRoutes(options: OperationsOptions): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const operationOperations: ApiOperation[] = [
   {
     method: 'get',

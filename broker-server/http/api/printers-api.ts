@@ -38,7 +38,7 @@ export function printerRoutes(ctx: RouteContext): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const printerOperations: ApiOperation[] = [
   {
     method: 'post',

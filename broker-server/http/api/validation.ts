@@ -1,6 +1,6 @@
 /**
  * What the page and API clients send, as zod schemas: the same schemas validate the requests and
- * describe them in GET /openapi.json (http/openapi.ts). Validation never throws, whatever the input; the
+ * describe them in GET /openapi.json (http/api/openapi.ts). Validation never throws, whatever the input; the
  * first problem found is reported, in the order the fields are declared.
  */
 import { isUtf8 } from 'node:buffer';

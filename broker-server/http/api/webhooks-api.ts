@@ -65,7 +65,7 @@ export function webhookRoutes(ctx: RouteContext): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const webhookOperations: ApiOperation[] = [
   {
     method: 'get',

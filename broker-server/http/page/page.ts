@@ -92,7 +92,7 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts): the page, for browsers. */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts): the page, for browsers. */
 export const pageOperations: ApiOperation[] = [
   {
     method: 'get',

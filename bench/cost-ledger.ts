@@ -38,12 +38,15 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ['JSON (parse, stringify)', /^(parse|stringify)$/],
   [
     'validation (zod, the schemas)',
-    /node_modules\/zod\/|\/http\/validation\.ts|\/http\/api-schemas\.ts|\/protocol\/messages\.ts/,
+    /node_modules\/zod\/|\/http\/api\/validation\.ts|\/http\/api\/api-schemas\.ts|\/protocol\/messages\.ts/,
   ],
-  ['idempotency and API keys', /\/http\/idempotency\.ts|\/http\/api-keys\.ts|idempotency-store|api-key-store/],
+  [
+    'idempotency and API keys',
+    /\/http\/api\/idempotency\.ts|\/http\/api\/api-keys\.ts|idempotency-store|api-key-store/,
+  ],
   [
     'HTTP: parse, Express, middleware, answer',
-    /node:_http_|node:http|node_modules\/(express|router|body-parser|raw-body|finalhandler|send|serve-static|on-finished|content-type|type-is|qs|cookie|statuses|http-errors|mime|accepts|negotiator|vary|etag|fresh|proxy-addr|depd|iconv-lite\/lib\/index)\/|\/http\/(app|host-check|security-headers|rate-limit|body-limit|cross-site|errors|responses|http-server)\.ts|\/http\/routes\//,
+    /node:_http_|node:http|node_modules\/(express|router|body-parser|raw-body|finalhandler|send|serve-static|on-finished|content-type|type-is|qs|cookie|statuses|http-errors|mime|accepts|negotiator|vary|etag|fresh|proxy-addr|depd|iconv-lite\/lib\/index)\/|\/http\/(?:guards\/|page\/)?(app|host-check|security-headers|rate-limit|body-limit|cross-site|errors|responses|http-server|api-document)\.ts|\/http\/(?:api|page)\/(page|jobs-api|printers-api|events|webhooks-api|operations|create-once|context)\.ts|\/http\/routes\//,
   ],
   [
     'database: statements and commits (Sequelize, sqlite3, pg, the stores)',
@@ -51,7 +54,7 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ],
   [
     'event log, live streams (SSE), views',
-    /\/http\/(job-event-stream|live-updates|sse-writer|views|html|snapshot-batch|stream-limits)\.ts/,
+    /\/http\/(?:api\/|page\/|guards\/)?(job-event-stream|live-updates|sse-writer|views|html|snapshot-batch|stream-limits)\.ts/,
   ],
   ['webhooks', /\/webhooks\//],
   ['job rules and service', /\/jobs\/|\/protocol\/states\.ts/],

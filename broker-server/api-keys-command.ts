@@ -9,7 +9,7 @@ import { loadServerConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { loadOrExit } from '../config/process';
 import { Database } from './db/database';
-import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from './http/api-keys';
+import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from './http/api/api-keys';
 import { type ApiKeyStore, SqlApiKeyStore } from './store/api-key-store';
 
 const USAGE = 'usage: npm run api-keys -- create NAME | list | revoke NAME';

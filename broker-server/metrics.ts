@@ -31,6 +31,14 @@ export class ServerMetrics {
     // The event-loop lag histogram samples every 100 ms, not prom-client's default 10 ms: a 10 ms timer woke an
     // idle server 100 times a second (docs/performance.md, the cost ledger's idle column).
     client.collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 100 });
+    this.followJobs(sources);
+    this.printerGauges(sources);
+    this.streamGauges(sources);
+  }
+
+  /** Counted as jobs change, acks come in, commits end and the watchdog publishes again. */
+  private followJobs(sources: MetricSources): void {
+    const r = this.registry;
     const created = new client.Counter({
       name: 'printhop_jobs_created_total',
       help: 'Jobs created (POST /print, reprints, test prints) by this instance',
@@ -62,6 +70,28 @@ export class ServerMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [r],
     });
+    const stalled = new client.Counter({
+      name: 'printhop_jobs_stalled_total',
+      help: 'Jobs published again by the stall watchdog because they had not moved for STALL_AFTER_S (each try)',
+      labelNames: ['printer'],
+      registers: [r],
+    });
+    sources.jobs.on('stored', (job: PrintJob) => {
+      if (job.status === 'pending') created.inc({ printer: job.printerId });
+      if (FINAL_STATUSES.has(job.status)) finished.inc({ printer: job.printerId, status: job.status });
+      if (job.status === 'printed') {
+        const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000;
+        if (Number.isFinite(seconds) && seconds >= 0) printSeconds.observe({ printer: job.printerId }, seconds);
+      }
+    });
+    sources.jobs.on('ack', ({ applied }) => acks.inc({ result: applied ? 'applied' : 'ignored' }));
+    sources.observeCommits?.((seconds) => commits.observe(seconds));
+    sources.stalls?.on('stalled', ({ printerId }) => stalled.inc({ printer: printerId }));
+  }
+
+  /** Read from the database and the printers' list when Prometheus asks. */
+  private printerGauges(sources: MetricSources): void {
+    const r = this.registry;
     new client.Gauge({
       name: 'printhop_jobs_unfinished',
       help: 'Jobs not yet printed, failed or interrupted, by printer (from the database)',
@@ -106,12 +136,6 @@ export class ServerMetrics {
           if (p.health === 'degraded') this.set({ printer: p.id, fault: p.fault?.code ?? 'unknown' }, 1);
       },
     });
-    const stalled = new client.Counter({
-      name: 'printhop_jobs_stalled_total',
-      help: 'Jobs published again by the stall watchdog because they had not moved for STALL_AFTER_S (each try)',
-      labelNames: ['printer'],
-      registers: [r],
-    });
     new client.Gauge({
       name: 'printhop_jobs_stalled',
       help: 'Jobs of an online printer the stall watchdog has published again and that have not moved since',
@@ -122,6 +146,11 @@ export class ServerMetrics {
         for (const [printer, n] of sources.stalls?.stalledCounts() ?? []) this.set({ printer }, n);
       },
     });
+  }
+
+  /** The live streams and the embedded broker's clients. */
+  private streamGauges(sources: MetricSources): void {
+    const r = this.registry;
     new client.Gauge({
       name: 'printhop_live_clients',
       help: 'Open live streams: the page (GET /events) and the JSON event stream (GET /jobs/events)',
@@ -149,18 +178,6 @@ export class ServerMetrics {
         if (n !== null) this.set(n);
       },
     });
-
-    sources.jobs.on('stored', (job: PrintJob) => {
-      if (job.status === 'pending') created.inc({ printer: job.printerId });
-      if (FINAL_STATUSES.has(job.status)) finished.inc({ printer: job.printerId, status: job.status });
-      if (job.status === 'printed') {
-        const seconds = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000;
-        if (Number.isFinite(seconds) && seconds >= 0) printSeconds.observe({ printer: job.printerId }, seconds);
-      }
-    });
-    sources.jobs.on('ack', ({ applied }) => acks.inc({ result: applied ? 'applied' : 'ignored' }));
-    sources.observeCommits?.((seconds) => commits.observe(seconds));
-    sources.stalls?.on('stalled', ({ printerId }) => stalled.inc({ printer: printerId }));
   }
 
   contentType(): string {

@@ -82,6 +82,11 @@ export async function runPrintersCommand(
         : '';
     return { code: 1, out: `refused (${res.status}): ${String(body.error ?? res.statusText)}${hint}` };
   }
+  return answer(verb, id!, body);
+}
+
+/** What the command prints for the admin API's answer. */
+function answer(verb: string, id: string, body: Record<string, unknown>): CommandResult {
   if (verb === 'list') {
     const rows = body as unknown as Array<{ printerId: string; createdAt: string; updatedAt: string }>;
     return {

@@ -121,42 +121,51 @@ export async function webhooksCommand(
       out(`webhook endpoint ${id} removed; its waiting deliveries are marked failed`);
       return 0;
     }
-    case 'deliveries': {
-      const parsed = parseArgs(rest, ['status', 'endpoint', 'limit']);
-      if ('error' in parsed) return usage(parsed.error);
-      if (parsed.positional.length) return usage();
-      const { status, endpoint, limit } = parsed.options;
-      if (status !== undefined && !(DELIVERY_STATUSES as readonly string[]).includes(status))
-        return usage(`--status must be one of ${DELIVERY_STATUSES.join(', ')}`);
-      const endpointId = endpoint === undefined ? undefined : positiveId(endpoint);
-      if (endpointId === null) return usage('--endpoint must be an endpoint id (a whole number)');
-      const max = limit === undefined ? 50 : positiveId(limit);
-      if (max === null || max > 500) return usage('--limit must be a whole number from 1 to 500');
-      const rows = await store.deliveries({ status: status as DeliveryStatus | undefined, endpointId, limit: max });
-      if (!rows.length) out('no webhook deliveries');
-      for (const d of rows)
-        out(
-          [
-            d.id,
-            `endpoint ${d.endpointId}`,
-            d.webhookId,
-            d.type,
-            `job ${d.jobId}`,
-            d.status,
-            `attempts ${d.attempts}`,
-            d.lastStatusCode === null ? '' : `last status ${d.lastStatusCode}`,
-            d.lastError ?? '',
-            d.nextAttemptAt ? `next ${d.nextAttemptAt}` : '',
-            d.deliveredAt ? `delivered ${d.deliveredAt}` : '',
-          ]
-            .filter((f) => f !== '')
-            .join('\t'),
-        );
-      return 0;
-    }
+    case 'deliveries':
+      return listDeliveries(rest, store, out, usage);
     default:
       return usage(command ? `unknown command "${command}"` : undefined);
   }
+}
+
+/** `deliveries [--status S] [--endpoint N] [--limit N]`: the latest deliveries, newest first. */
+async function listDeliveries(
+  rest: string[],
+  store: WebhookStore,
+  out: (line: string) => void,
+  usage: (message?: string) => number,
+): Promise<number> {
+  const parsed = parseArgs(rest, ['status', 'endpoint', 'limit']);
+  if ('error' in parsed) return usage(parsed.error);
+  if (parsed.positional.length) return usage();
+  const { status, endpoint, limit } = parsed.options;
+  if (status !== undefined && !(DELIVERY_STATUSES as readonly string[]).includes(status))
+    return usage(`--status must be one of ${DELIVERY_STATUSES.join(', ')}`);
+  const endpointId = endpoint === undefined ? undefined : positiveId(endpoint);
+  if (endpointId === null) return usage('--endpoint must be an endpoint id (a whole number)');
+  const max = limit === undefined ? 50 : positiveId(limit);
+  if (max === null || max > 500) return usage('--limit must be a whole number from 1 to 500');
+  const rows = await store.deliveries({ status: status as DeliveryStatus | undefined, endpointId, limit: max });
+  if (!rows.length) out('no webhook deliveries');
+  for (const d of rows)
+    out(
+      [
+        d.id,
+        `endpoint ${d.endpointId}`,
+        d.webhookId,
+        d.type,
+        `job ${d.jobId}`,
+        d.status,
+        `attempts ${d.attempts}`,
+        d.lastStatusCode === null ? '' : `last status ${d.lastStatusCode}`,
+        d.lastError ?? '',
+        d.nextAttemptAt ? `next ${d.nextAttemptAt}` : '',
+        d.deliveredAt ? `delivered ${d.deliveredAt}` : '',
+      ]
+        .filter((f) => f !== '')
+        .join('\t'),
+    );
+  return 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

@@ -343,7 +343,8 @@ export interface ServerConfig {
   mqttLimits: MqttLimits;
   /** Configured admin password; null: generated into DATA_DIR. Never log it. */
   adminPassword: string | null;
-  admin: { sessionMinutes: number; lockoutAttempts: number; lockoutMinutes: number };
+  /** ADMIN_SESSION_MINUTES and ADMIN_LOCKOUT_MINUTES, in ms. */
+  admin: { sessionMs: number; lockoutAttempts: number; lockoutMs: number };
   /** Bearer token of GET /metrics; null: open. */
   metricsToken: string | null;
   /** With an external broker, drive Mosquitto's dynamic security plugin. */
@@ -355,14 +356,15 @@ export interface ServerConfig {
   /** Where the agents served at /agents/ are; null: dist/. */
   agentsDir: string | null;
   /** Agents pairing with a printed code (broker-server/pairing/). */
-  pairing: { enabled: boolean; codeSeconds: number; ratePerMinute: number };
+  pairing: { enabled: boolean; /** PAIRING_CODE_SECONDS, in ms. */ codeMs: number; ratePerMinute: number };
 }
 
 export interface WebhookConfig {
   /** Key of the endpoints' secrets at rest; null: DATA_DIR/webhook.key. Never log it. */
   secretKey: string | null;
   timeoutMs: number;
-  retryHours: number;
+  /** WEBHOOK_RETRY_HOURS, in ms: how long a delivery is retried. */
+  retryWindowMs: number;
   retryMinMs: number;
   retryMaxMs: number;
   /** Requests in flight per endpoint, per instance. */
@@ -381,7 +383,8 @@ export interface MqttLimits {
   /** Persistent sessions per account, how long one is kept while its client is away, and what it may queue. */
   sessions?: { maxPerAccount: number; expiryMs: number; maxQueued: number };
   authMaxFailures: number;
-  authBlockSeconds: number;
+  /** MQTT_AUTH_BLOCK_SECONDS, in ms. */
+  authBlockMs: number;
 }
 
 function hardeningConfig(c: z.infer<typeof serverSchema>) {
@@ -401,7 +404,7 @@ function hardeningConfig(c: z.infer<typeof serverSchema>) {
       maxInflight: c.MQTT_MAX_INFLIGHT,
       maxConnectionsPerAccount: c.MQTT_MAX_CONNECTIONS_PER_ACCOUNT,
       authMaxFailures: c.MQTT_AUTH_MAX_FAILURES,
-      authBlockSeconds: c.MQTT_AUTH_BLOCK_SECONDS,
+      authBlockMs: c.MQTT_AUTH_BLOCK_SECONDS * 1000,
       sessions: {
         maxPerAccount: c.MQTT_MAX_SESSIONS_PER_ACCOUNT,
         expiryMs: c.MQTT_SESSION_EXPIRY,
@@ -457,9 +460,9 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     ...hardeningConfig(c),
     adminPassword: c.ADMIN_PASSWORD || null,
     admin: {
-      sessionMinutes: c.ADMIN_SESSION_MINUTES,
+      sessionMs: c.ADMIN_SESSION_MINUTES * 60_000,
       lockoutAttempts: c.ADMIN_LOCKOUT_ATTEMPTS,
-      lockoutMinutes: c.ADMIN_LOCKOUT_MINUTES,
+      lockoutMs: c.ADMIN_LOCKOUT_MINUTES * 60_000,
     },
     metricsToken: c.METRICS_TOKEN || null,
     dynsec: c.MQTT_DYNSEC,
@@ -468,7 +471,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     webhooks: {
       secretKey: c.WEBHOOK_SECRET_KEY || null,
       timeoutMs: c.WEBHOOK_TIMEOUT_MS,
-      retryHours: c.WEBHOOK_RETRY_HOURS,
+      retryWindowMs: c.WEBHOOK_RETRY_HOURS * 3_600_000,
       retryMinMs: c.WEBHOOK_RETRY_MIN_MS,
       retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
@@ -479,7 +482,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     agentsDir: c.AGENTS_DIR ? path.resolve(c.AGENTS_DIR) : null,
     pairing: {
       enabled: c.PAIRING,
-      codeSeconds: c.PAIRING_CODE_SECONDS,
+      codeMs: c.PAIRING_CODE_SECONDS * 1000,
       ratePerMinute: c.PAIRING_RATE_PER_MINUTE,
     },
     ...overrides,

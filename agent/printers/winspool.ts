@@ -196,6 +196,7 @@ export function loadWinspool(): Spooler {
   return (loaded ??= bindWinspool());
 }
 
+// eslint-disable-next-line max-lines-per-function -- owned by agentperf this stop (issue 21); split it there
 function bindWinspool(): Spooler {
   if (process.platform !== 'win32')
     throw new Error(

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../config/logger';
 import { topics } from '../../protocol/topics';
-import type { BrokerAccountControl } from '../printers/printer-accounts';
+import type { BrokerAccountControl } from './account-control';
 import type { MessageBus } from './message-bus';
 
 export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';

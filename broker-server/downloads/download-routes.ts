@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type Request, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../../config/logger';
-import { HttpError } from '../http/errors';
-import { type ApiOperation, errorResponse } from '../http/openapi';
+import { HttpError } from '../http/guards/errors';
+import { type ApiOperation, errorResponse } from '../http/api/openapi';
 import { AGENT_DEPLOY_DIR, type AgentFiles, BUILD_HINT } from './agent-files';
 import { installScript } from './install-script';
 import { writeZip, type ZipEntry, zipSize } from './zip';
@@ -86,35 +86,7 @@ export function downloadRoutes(options: DownloadRouteOptions): Router {
       .send(available.map((a) => `${a.sha256}  ${a.name}\n`).join(''));
   });
 
-  router.get(`/agents/${WINDOWS_ZIP}`, async (req, res, next) => {
-    const exe = options.files.known('printhop-agent-win-x64.exe')!;
-    const agent = await options.files.describe(exe);
-    if (!agent) {
-      next(new HttpError(404, `the Windows agent is not built on this server: ${BUILD_HINT} -- win-x64`));
-      return;
-    }
-    const entries: ZipEntry[] = [
-      {
-        name: 'printhop-agent.exe',
-        data: { file: agent.path, bytes: agent.bytes, crc32: agent.crc32 },
-        modified: new Date(),
-      },
-      { name: 'printhop-agent.env', data: Buffer.from(windowsEnvFile(serverUrlOf(req))), modified: new Date() },
-    ];
-    log.info({ file: WINDOWS_ZIP, address: req.ip }, 'agent downloaded');
-    res
-      .status(200)
-      .set('Cache-Control', 'no-store')
-      .set('Content-Type', 'application/zip')
-      .set('Content-Length', String(zipSize(entries)))
-      .set('Content-Disposition', `attachment; filename="${WINDOWS_ZIP}"`);
-    try {
-      await writeZip(res, entries);
-    } catch (err) {
-      log.warn({ err }, 'the Windows zip was not sent whole');
-      res.destroy();
-    }
-  });
+  router.get(`/agents/${WINDOWS_ZIP}`, windowsZip(options.files, log));
 
   router.get('/agents/:file', async (req, res, next) => {
     const known = options.files.known(req.params.file);
@@ -221,3 +193,36 @@ export const downloadOperations: ApiOperation[] = [
     },
   },
 ];
+
+/** The Windows agent and its settings file in one .zip, streamed (the agent is not read into memory). */
+function windowsZip(files: AgentFiles, log: Logger): RequestHandler {
+  return async (req, res, next) => {
+    const exe = files.known('printhop-agent-win-x64.exe')!;
+    const agent = await files.describe(exe);
+    if (!agent) {
+      next(new HttpError(404, `the Windows agent is not built on this server: ${BUILD_HINT} -- win-x64`));
+      return;
+    }
+    const entries: ZipEntry[] = [
+      {
+        name: 'printhop-agent.exe',
+        data: { file: agent.path, bytes: agent.bytes, crc32: agent.crc32 },
+        modified: new Date(),
+      },
+      { name: 'printhop-agent.env', data: Buffer.from(windowsEnvFile(serverUrlOf(req))), modified: new Date() },
+    ];
+    log.info({ file: WINDOWS_ZIP, address: req.ip }, 'agent downloaded');
+    res
+      .status(200)
+      .set('Cache-Control', 'no-store')
+      .set('Content-Type', 'application/zip')
+      .set('Content-Length', String(zipSize(entries)))
+      .set('Content-Disposition', `attachment; filename="${WINDOWS_ZIP}"`);
+    try {
+      await writeZip(res, entries);
+    } catch (err) {
+      log.warn({ err }, 'the Windows zip was not sent whole');
+      res.destroy();
+    }
+  };
+}

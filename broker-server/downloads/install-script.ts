@@ -37,12 +37,21 @@ export function installScript(input: InstallScriptInput): string {
   };
   const binaryUnit = unitFor(input.unit, '/opt/printhop-agent/printhop-agent');
   const nodeUnit = unitFor(input.unit, '@NODE@ /opt/printhop-agent/printhop-agent.mjs');
+  return (
+    header(input.server, agentVar) +
+    INSTALL_STEPS +
+    units({ node: nodeUnit, binary: binaryUnit, udevRule: input.udevRule })
+  );
+}
+
+/** Usage, options, and what this server serves (its URL, each agent's file and SHA-256). */
+function header(server: string, agentVar: (platform: string, name: string) => string): string {
   return `#!/bin/sh
-# Printhop agent installer for Linux, from the Printhop server at ${input.server}
+# Printhop agent installer for Linux, from the Printhop server at ${server}
 #
-#   curl -fsSL ${input.server}/agents/install.sh | sudo sh
-#   curl -fsSL ${input.server}/agents/install.sh | sudo sh -s -- --printer tcp://192.168.1.50:9100
-#   curl -fsSL ${input.server}/agents/install.sh | sudo sh -s -- --uninstall
+#   curl -fsSL ${server}/agents/install.sh | sudo sh
+#   curl -fsSL ${server}/agents/install.sh | sudo sh -s -- --printer tcp://192.168.1.50:9100
+#   curl -fsSL ${server}/agents/install.sh | sudo sh -s -- --uninstall
 #
 # Options:
 #   --printer SPEC   the printer (default /dev/usb/lp0): usb, usb:VID:PID, tcp://host:9100, cups:QUEUE, file:PATH
@@ -50,14 +59,18 @@ export function installScript(input: InstallScriptInput): string {
 #   --no-start       install, but do not start the agent
 #   --uninstall      stop and remove the agent, its settings, its state (journal, token) and its user
 #
-# Afterwards the printer prints a pairing code: type it on ${input.server}/admin.
+# Afterwards the printer prints a pairing code: type it on ${server}/admin.
 set -eu
 
-PRINTHOP_URL=${sq(input.server)}
+PRINTHOP_URL=${sq(server)}
 ${agentVar('linux-x64', 'X64')}
 ${agentVar('linux-arm64', 'ARM64')}
 ${agentVar('node', 'MJS')}
+`;
+}
 
+/** The steps that do not depend on this server: options, checks, download, user, settings, state. */
+const INSTALL_STEPS = `
 PRINTER=''
 ROOT=''
 START=yes
@@ -198,19 +211,23 @@ mkdir -p "$STATE"
 chown "$USER_ID:$GROUP_ID" "$STATE"
 chmod 700 "$STATE"
 
-# ---- the systemd unit and the udev rule (USB printers through libusb for the lp group)
+`;
+
+/** The systemd unit (for the binary or the .mjs under Node) and the udev rule, then start. */
+function units(files: { node: string; binary: string; udevRule: string }): string {
+  return `# ---- the systemd unit and the udev rule (USB printers through libusb for the lp group)
 mkdir -p "$(dirname "$UNIT")" "$(dirname "$RULE")"
 if [ -n "$NODE" ]; then
   sed "s|@NODE@|$NODE|" > "$UNIT" <<'PRINTHOP_UNIT'
-${nodeUnit.trimEnd()}
+${files.node.trimEnd()}
 PRINTHOP_UNIT
 else
   cat > "$UNIT" <<'PRINTHOP_UNIT'
-${binaryUnit.trimEnd()}
+${files.binary.trimEnd()}
 PRINTHOP_UNIT
 fi
 cat > "$RULE" <<'PRINTHOP_RULE'
-${input.udevRule.trimEnd()}
+${files.udevRule.trimEnd()}
 PRINTHOP_RULE
 chown 0:0 "$UNIT" "$RULE"
 chmod 644 "$UNIT" "$RULE"

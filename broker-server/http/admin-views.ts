@@ -4,7 +4,7 @@ import { formatPairingCode } from '../../protocol/pairing';
 import type { PrinterAccountInfo } from '../printers/printer-accounts';
 import type { ApiKeyRecord } from '../store/api-key-store';
 import type { PrinterInfo } from '../printers/printer-registry';
-import { html, type SafeHtml } from './html';
+import { html, type SafeHtml } from './page/html';
 
 function layout(title: string, body: SafeHtml): SafeHtml {
   return html`<!doctype html>

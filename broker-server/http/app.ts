@@ -1,4 +1,7 @@
-/** The HTTP application: assembles the routes (http/routes/), the limits and the one error handler. */
+/**
+ * The HTTP application: assembles the routes by audience (page/, api/, the admin's routes/), the guards
+ * every request passes (guards/) and the one error handler.
+ */
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../config/logger';
@@ -7,27 +10,29 @@ import type { JobService } from '../jobs/job-service';
 import type { PrinterRegistry } from '../printers/printer-registry';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ApiKeyStore } from '../store/api-key-store';
-import { authenticate, limitJobCreation, requireApiKey } from './api-keys';
-import { errorHandler, type ErrorHandlerOptions, HttpError } from './errors';
-import type { Idempotency } from './idempotency';
-import type { LiveUpdates } from './live-updates';
-import { TokenBuckets } from './rate-limit';
-import { ROUTING, type RouteContext } from './routes/context';
-import { eventRoutes } from './routes/events';
-import { jobRoutes } from './routes/jobs-api';
-import { webhookRoutes } from './routes/webhooks-api';
+import { authenticate, limitJobCreation, requireApiKey } from './api/api-keys';
+import { errorHandler, type ErrorHandlerOptions, HttpError } from './guards/errors';
+import type { Idempotency } from './api/idempotency';
+import type { LiveUpdates } from './page/live-updates';
+import { TokenBuckets } from './guards/rate-limit';
+import { ROUTING, type RouteContext } from './api/context';
+import { eventRoutes } from './api/events';
+import { jobRoutes } from './api/jobs-api';
+import { webhookRoutes } from './api/webhooks-api';
 import type { WebhookStore } from '../webhooks/webhook-store';
-import { pageRenderer, pageRoutes } from './routes/page';
-import { printerRoutes } from './routes/printers-api';
-import { securityHeaders } from './security-headers';
-import { refuseLargeBodies } from './body-limit';
-import { verifyUtf8, verifyUtf8Form } from './validation';
-import { type FormTokens, refuseCrossSite } from './cross-site';
-import type { HostCheck } from './host-check';
-import type { StreamLimits } from './stream-limits';
+import { pageRenderer, pageRoutes } from './page/page';
+import { pageErrors } from './page/error-text';
+import { accepted } from './page/responses';
+import { printerRoutes } from './api/printers-api';
+import { securityHeaders } from './guards/security-headers';
+import { refuseLargeBodies } from './guards/body-limit';
+import { verifyUtf8, verifyUtf8Form } from './api/validation';
+import { type FormTokens, refuseCrossSite } from './guards/cross-site';
+import type { HostCheck } from './guards/host-check';
+import type { StreamLimits } from './guards/stream-limits';
 import { adminRoutes, type AdminRouteOptions } from './routes/admin';
-import { operationRoutes, type OperationsOptions } from './routes/operations';
-import { openApiRoutes } from './routes/openapi';
+import { operationRoutes, type OperationsOptions } from './api/operations';
+import { openApiRoutes } from './api-document';
 import type { PairingService } from '../pairing/pairing-service';
 import { pairingRoutes } from '../pairing/pairing-routes';
 import type { AgentFiles } from '../downloads/agent-files';
@@ -39,8 +44,6 @@ export interface AppOptions {
   intake: JobIntake;
   live: LiveUpdates;
   defaultPrinterId: string;
-  /** Paper width of the preview for a printer whose agent has not reported its own. */
-  paperColumns: number;
   bodyLimitBytes: number;
   /** Jobs a client address may create: `burst` at once, then `perMinute`; 0 per minute is no limit. */
   printRate: { perMinute: number; burst: number };
@@ -56,12 +59,11 @@ export interface AppOptions {
   /** Webhook deliveries, for GET /webhooks/deliveries. */
   webhooks: Pick<WebhookStore, 'deliveries'>;
   log: Logger;
-  /** Issue 17's protections, built by the composition root. */
+  /** The guards, built by the composition root. */
   protections: {
     hostCheck: HostCheck;
     formTokens: FormTokens;
     streamLimits: StreamLimits;
-    receiptMaxLines: number;
     /** Previews a client address may ask for: a bucket of their own, so typing does not eat the print budget. */
     previewRate: { perMinute: number; burst: number };
   };
@@ -86,43 +88,15 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', options.trustProxy);
-  // One spelling per route, on the app's own router as on every route module's (routes/context.ts).
+  // One spelling per route, on the app's own router as on every route module's (api/context.ts).
   app.set('case sensitive routing', ROUTING.caseSensitive);
   app.set('strict routing', ROUTING.strict);
   app.use(securityHeaders());
-  const { hostCheck, formTokens, streamLimits, receiptMaxLines, previewRate } = options.protections;
+  const { hostCheck, formTokens } = options.protections;
   app.use(hostCheck.middleware);
   app.use(refuseLargeBodies(options.bodyLimitBytes));
 
-  const ctx: RouteContext = {
-    ...options,
-    formTokens,
-    streamLimits,
-    receiptMaxLines,
-    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
-    crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
-    parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
-      express.urlencoded({
-        extended: false,
-        limit: options.bodyLimitBytes,
-        parameterLimit: 20,
-        verify: verifyUtf8Form,
-      }),
-    ],
-    limitJobCreation: limitJobCreation(
-      options.apiKeyLimiter,
-      addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
-        `too many messages from your address; try again in ${seconds} s`,
-        `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
-      ]),
-      httpLog,
-    ),
-    limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
-      `too many previews from your address; try again in ${seconds} s`,
-      `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
-    ]),
-  };
+  const ctx = routeContext(options, httpLog);
   const renderPage = pageRenderer(ctx);
   // Before the API keys: these have their own credentials in the Authorization header (METRICS_TOKEN, the admin password).
   app.use(operationRoutes(options.operations));
@@ -157,8 +131,50 @@ export function createApp(options: AppOptions): express.Express {
   app.use(webhookRoutes(ctx));
   app.use(openApiRoutes(ctx.requireApiKey));
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
-  app.use(errorHandler({ bodyLimitBytes: options.bodyLimitBytes, renderPage, log: httpLog, storage: options.storage }));
+  app.use(
+    errorHandler({
+      bodyLimitBytes: options.bodyLimitBytes,
+      renderPage,
+      page: pageErrors(options.bodyLimitBytes),
+      log: httpLog,
+      storage: options.storage,
+    }),
+  );
   return app;
+}
+
+/** What the route modules are given: the app's options, and the guards and body parsers made from them. */
+function routeContext(options: AppOptions, httpLog: Logger): RouteContext {
+  const { formTokens, streamLimits, previewRate } = options.protections;
+  return {
+    ...options,
+    formTokens,
+    streamLimits,
+    answerCreated: accepted,
+    requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
+    crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
+    parseBody: [
+      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      express.urlencoded({
+        extended: false,
+        limit: options.bodyLimitBytes,
+        parameterLimit: 20,
+        verify: verifyUtf8Form,
+      }),
+    ],
+    limitJobCreation: limitJobCreation(
+      options.apiKeyLimiter,
+      addressLimit(options.printRate, httpLog, 'job creation rate limited', (seconds) => [
+        `too many messages from your address; try again in ${seconds} s`,
+        `Trop de messages envoyés depuis votre adresse : réessayez dans ${seconds} s.`,
+      ]),
+      httpLog,
+    ),
+    limitPreviews: addressLimit(previewRate, httpLog, 'previews rate limited', (seconds) => [
+      `too many previews from your address; try again in ${seconds} s`,
+      `Aperçu en pause : trop de demandes depuis votre adresse. Il reprendra dans ${seconds} s.`,
+    ]),
+  };
 }
 
 /** A per-address token bucket: past it, 429 with Retry-After and a message in English (API) and French (page). */

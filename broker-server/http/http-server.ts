@@ -4,10 +4,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Express } from 'express';
 import type { Part } from '../../config/lifecycle';
 import { type EmbeddedBroker, WEBSOCKET_PATH } from '../broker/embedded-broker';
-import type { HostCheck } from './host-check';
+import type { HostCheck } from './guards/host-check';
 
 const DRAIN_MS = 5000;
 
@@ -21,8 +20,9 @@ export class HttpListener implements Part {
   private readonly sockets = new Set<Socket>();
   private onSocketClosed: (() => void) | null = null;
 
+  /** `app`: the Express app (any request listener), which may be made after this listener, before it starts. */
   constructor(
-    app: Express,
+    app: http.RequestListener,
     private readonly options: {
       port: number;
       host: string;

@@ -1,25 +1,89 @@
 /**
- * Where a job enters: the use cases that create one (a message, a reprint, a test print). Each stores the
+ * Where a job enters: the use cases that create one (a message, a reprint, a test print), and the checks a
+ * new message passes before it is stored (a known printer, a receipt that fits). Each use case stores the
  * job, then hands it to the dispatcher (not awaited: accepted means committed, and a publication that
  * fails leaves the job `pending`, to be re-published).
  */
+import { type CodePageName, DEFAULT_CODE_PAGE, isCodePageName } from '../../protocol/codepages';
+import { layoutReceipt } from '../../protocol/receipt-layout';
+import { receiptLengthProblem } from '../../protocol/receipt-limits';
+import { isPrinterId } from '../../protocol/topics';
+import type { PrinterRegistry } from '../printers/printer-registry';
 import type { Dispatcher } from './dispatcher';
+import { ReceiptTooLongError, UnknownPrinterError } from './job-errors';
 import type { JobService, PrintJob } from './job-service';
 
 /** What a test print's job shows as its content in lists; the agent prints its own test receipt. */
 export const TEST_PRINT_CONTENT = 'Page de test';
 
+/** A message laid out as the agent of `printerId` would print it now, on its reported paper and code page. */
+export interface ReceiptLayout {
+  lines: string[];
+  columns: number;
+  codePage: CodePageName;
+  printerId: string;
+}
+
+export interface JobIntakeOptions {
+  /** The printer of a message that names none (DEFAULT_PRINTER_ID). */
+  defaultPrinterId: string;
+  /** Paper width for a printer whose agent has not reported its own. */
+  paperColumns: number;
+  /** RECEIPT_MAX_LINES: a job that would lay out longer is refused whole, never cut. */
+  receiptMaxLines: number;
+}
+
 export class JobIntake {
   constructor(
     private readonly jobs: JobService,
     private readonly dispatcher: Dispatcher,
+    private readonly printers: Pick<PrinterRegistry, 'isKnown' | 'get' | 'list'>,
+    readonly options: JobIntakeOptions,
   ) {}
+
+  /**
+   * Refuses a message that may not be stored: an unknown printer (UnknownPrinterError), or a receipt
+   * longer than RECEIPT_MAX_LINES on that printer's paper (ReceiptTooLongError). Resolves to its printer.
+   */
+  async check(printerId: string | undefined, content: string): Promise<string> {
+    const id = printerId ?? this.options.defaultPrinterId;
+    if (!(await this.printers.isKnown(id)))
+      throw new UnknownPrinterError(
+        id,
+        (await this.printers.list()).map((p) => p.id),
+      );
+    this.checkLength(await this.layout(content, id));
+    return id;
+  }
+
+  /** A receipt that lays out longer than RECEIPT_MAX_LINES is refused whole (ReceiptTooLongError). */
+  checkLength(receipt: ReceiptLayout): void {
+    const tooLong = receiptLengthProblem(receipt.lines.length, this.options.receiptMaxLines, receipt.columns);
+    if (tooLong) throw new ReceiptTooLongError(tooLong);
+  }
+
+  /** The receipt `content` makes on `printerId` (unknown or absent: the default printer), for the preview and the checks. */
+  async layout(content: string, printerId: string | undefined): Promise<ReceiptLayout> {
+    const id =
+      printerId && isPrinterId(printerId) && (await this.printers.isKnown(printerId))
+        ? printerId
+        : this.options.defaultPrinterId;
+    const printer = await this.printers.get(id);
+    const columns = printer?.columns ?? this.options.paperColumns;
+    const codePage = printer?.codepage && isCodePageName(printer.codepage) ? printer.codepage : DEFAULT_CODE_PAGE;
+    return {
+      lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }),
+      columns,
+      codePage,
+      printerId: id,
+    };
+  }
 
   print(printerId: string, content: string, createdBy?: string): Promise<PrintJob> {
     return this.publish(this.jobs.create({ printerId, content, createdBy }));
   }
 
-  /** A new job with the same content; JobError 404 or 409 when the job is absent or not finished. */
+  /** A new job with the same content; JobError `job-not-found` or `not-reprintable` when absent or not finished. */
   reprint(id: number, createdBy?: string): Promise<PrintJob> {
     return this.publish(this.jobs.reprint(id, createdBy));
   }

@@ -8,9 +8,11 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
-import type { JobEvent, JobEventBounds, JobFilter, JobStore, PrintJob } from '../store/job-store';
+import type { JobFilter, JobStore } from '../store/job-store';
+import type { JobEvent, JobEventBounds, PrintJob } from './model/print-job';
+import { JobError } from './job-errors';
 
-export type { JobEvent, PrintJob } from '../store/job-store';
+export type { JobEvent, PrintJob } from './model/print-job';
 
 export type TransitionResult =
   | { changed: true; job: PrintJob }
@@ -20,17 +22,6 @@ export type TransitionResult =
       /** `other-uid`: this number is another job here (the ack is from another database, or from before a restore). */
       reason: 'unknown-job' | 'wrong-printer' | 'other-uid' | 'not-allowed';
     };
-
-export class JobError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'JobError';
-  }
-}
 
 export interface JobServiceEvents {
   /** A change this instance committed (not one heard from another instance): for metrics. */
@@ -85,11 +76,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   /** A new job with the same content, for a job a person wants on paper again. */
   async reprint(id: number, createdBy?: string): Promise<PrintJob> {
     const original = await this.get(id);
-    if (!original) throw new JobError(`job ${id} does not exist`, 404);
+    if (!original) throw new JobError('job-not-found', `job ${id} does not exist`);
     if (!REPRINTABLE_STATUSES.has(original.status)) {
       throw new JobError(
+        'not-reprintable',
         `job ${id} is ${original.status}; only printed, failed or interrupted jobs can be printed again`,
-        409,
       );
     }
     return this.create({

@@ -8,9 +8,9 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import type { Logger } from '../../config/logger';
 import { PairingClaim, PairingRequest, PairingStarted } from '../../protocol/pairing';
-import { HttpError } from '../http/errors';
-import { type ApiOperation, errorResponse } from '../http/openapi';
-import { check } from '../http/validation';
+import { HttpError } from '../http/guards/errors';
+import { type ApiOperation, errorResponse } from '../http/api/openapi';
+import { check } from '../http/api/validation';
 import { PrinterAdminError } from '../printers/printer-accounts';
 import { PairingError, type PairingService } from './pairing-service';
 

@@ -18,7 +18,7 @@ import {
   type PairingClaim,
   type PairingRequest,
 } from '../../protocol/pairing';
-import { TokenBuckets } from '../http/rate-limit';
+import { TokenBuckets } from '../http/guards/rate-limit';
 import type { PrinterAccounts } from '../printers/printer-accounts';
 import type { PairingStore } from '../store/pairing-store';
 

@@ -11,24 +11,15 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
 import { isPrinterAccount, RESERVED_USERNAMES } from '../../protocol/accounts';
 import { generateToken } from '../broker/tokens';
-import type { JobService } from '../jobs/job-service';
+import type { BrokerAccountControl } from '../broker/account-control';
 import type { PrinterAccountStore } from '../store/printer-account-store';
 
-/** What the broker side does when the registry changes. */
-export interface BrokerAccountControl {
-  readonly name: string;
-  /**
-   * True when the broker authenticates against this registry (the embedded broker): the database changes
-   * first and the control only closes connections. Otherwise the broker holds its own accounts and is
-   * changed first, so that a refusal there leaves the registry untouched.
-   */
-  readonly readsRegistry?: boolean;
-  /** A new account; throws if the broker refused (nothing is stored then). */
-  addPrinter(printerId: string, token: string): Promise<void>;
-  /** The account's new token; its open connections are closed. */
-  setToken(printerId: string, token: string): Promise<void>;
-  /** The account is gone and its open connections closed. */
-  removePrinter(printerId: string): Promise<void>;
+export type { BrokerAccountControl } from '../broker/account-control';
+
+/** What removing a printer asks of its jobs (jobs/job-service.ts answers): the unfinished ones, failed. */
+export interface RemovedPrinterJobs {
+  unfinished(printerId: string): Promise<Array<{ id: number }>>;
+  transition(id: number, to: 'failed', opts: { printerId: string; error: string }): Promise<{ changed: boolean }>;
 }
 
 /** A refused registry operation: its HTTP status and what the French page shows. */
@@ -85,7 +76,7 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
 
   constructor(
     private readonly store: PrinterAccountStore,
-    private readonly jobs: Pick<JobService, 'unfinished' | 'transition'>,
+    private readonly jobs: RemovedPrinterJobs,
     private readonly options: {
       /** Printers of PRINTERS with their token (from the token file or PRINTER_TOKENS): created when absent. */
       seed: Record<string, string>;
@@ -294,3 +285,11 @@ const exists = (id: string) =>
   new PrinterAdminError(409, `printer ${id} already exists`, `L’imprimante ${id} existe déjà.`);
 const unknown = (id: string) =>
   new PrinterAdminError(404, `no printer ${id} in the registry`, `Aucune imprimante ${id} dans le registre.`);
+
+/** An external broker with static password and ACL files cannot follow the registry: every change is refused. */
+export const staticBrokerFilesRefusal = (): PrinterAdminError =>
+  new PrinterAdminError(
+    409,
+    'the external broker uses static password and ACL files: set MQTT_DYNSEC=true (Mosquitto dynamic security), or change PRINTERS and run npm run mosquitto-files',
+    'Le broker externe utilise des fichiers de mots de passe fixes : activez MQTT_DYNSEC (sécurité dynamique de Mosquitto) ou régénérez-les avec npm run mosquitto-files.',
+  );

@@ -10,7 +10,7 @@ import { formatLedger, parseStraceSummary, sourceResolver, stageOf, stagesInWind
 test('frames are put in the stage of their file, the first matching rule winning', () => {
   const at = (url: string, functionName = 'f') => stageOf({ url, functionName });
   assert.equal(at('file:///app/node_modules/zod/v4/core/parse.js'), 'validation (zod, the schemas)');
-  assert.equal(at('file:///app/broker-server/http/validation.ts'), 'validation (zod, the schemas)');
+  assert.equal(at('file:///app/broker-server/http/api/validation.ts'), 'validation (zod, the schemas)');
   assert.equal(at('node:_http_server'), 'HTTP: parse, Express, middleware, answer');
   assert.equal(at('file:///app/node_modules/express/lib/router.js'), 'HTTP: parse, Express, middleware, answer');
   assert.equal(

@@ -40,7 +40,7 @@ test('requests without a password lock nobody out; wrong passwords lock their ow
   const server = await startTestServer(t, {
     mqttPort: -1,
     adminPassword: ADMIN,
-    admin: { sessionMinutes: 60, lockoutAttempts: 5, lockoutMinutes: 15 },
+    admin: { sessionMs: 3_600_000, lockoutAttempts: 5, lockoutMs: 900_000 },
   });
   // What six <img> tags (and more) on any web site make the visitor's browser send.
   for (let i = 0; i < 12; i++) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import { decodeCursor, encodeCursor } from '../../broker-server/http/validation';
+import { decodeCursor, encodeCursor } from '../../broker-server/http/api/validation';
 import { postJson, startTestServer, testEachMode } from '../support/harness';
 
 test("cursors are opaque, and only the server's own decode", () => {

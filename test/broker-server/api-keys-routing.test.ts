@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { API_OPERATIONS } from '../../broker-server/http/routes/openapi';
+import { API_OPERATIONS } from '../../broker-server/http/api-document';
 import { runServerCommand } from '../support/child-programs';
 import { startTestServer, type TestServer } from '../support/harness';
 

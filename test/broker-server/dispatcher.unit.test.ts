@@ -24,7 +24,18 @@ async function setup(t: TestContext, options: { claims?: PrinterClaims; log?: pi
   const dispatcher = new Dispatcher(bus, jobs, printers, log, options);
   await dispatcher.start();
   t.after(() => dispatcher.stop());
-  return { store, bus, jobs, printers, dispatcher, intake: new JobIntake(jobs, dispatcher) };
+  return {
+    store,
+    bus,
+    jobs,
+    printers,
+    dispatcher,
+    intake: new JobIntake(jobs, dispatcher, printers, {
+      defaultPrinterId: 'p1',
+      paperColumns: 48,
+      receiptMaxLines: 200,
+    }),
+  };
 }
 
 const online = { state: 'online', printer: 'ok', protocol: JOB_PROTOCOL };

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import { SharedSnapshot } from '../../broker-server/http/snapshot-batch';
+import { SharedSnapshot } from '../../broker-server/http/page/snapshot-batch';
 import { getJson, postJson, startTestServer, type TestServer, waitFor } from '../support/harness';
 
 interface RawAnswer {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import { TokenBuckets } from '../../broker-server/http/rate-limit';
-import { CONTENT_SECURITY_POLICY } from '../../broker-server/http/security-headers';
+import { TokenBuckets } from '../../broker-server/http/guards/rate-limit';
+import { CONTENT_SECURITY_POLICY } from '../../broker-server/http/guards/security-headers';
 import { topics } from '../../protocol/topics';
 import { connectClient, getJson, postJson, startTestServer, waitFor } from '../support/harness';
 import { JOB_PROTOCOL } from '../../protocol/messages';

@@ -1,9 +1,9 @@
 /** The Idempotency-Key and API key rules, on an in-memory key store. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hashApiKey, newApiKey, parseBearer, sameHash } from '../../broker-server/http/api-keys';
-import { HttpError } from '../../broker-server/http/errors';
-import { decide, Idempotency, parseIdempotencyKey, requestHash } from '../../broker-server/http/idempotency';
+import { hashApiKey, newApiKey, parseBearer, sameHash } from '../../broker-server/http/api/api-keys';
+import { HttpError } from '../../broker-server/http/guards/errors';
+import { decide, Idempotency, parseIdempotencyKey, requestHash } from '../../broker-server/http/api/idempotency';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { IdempotencyRecord, IdempotencyStore } from '../../broker-server/store/idempotency-store';
 import { testLogger } from '../support/basics';

@@ -14,8 +14,8 @@ import express from 'express';
 import pino from 'pino';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
-import { LiveUpdates } from '../../broker-server/http/live-updates';
-import { REPLAY_PAGE, type ReplayLimits } from '../../broker-server/http/job-event-stream';
+import { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import { REPLAY_PAGE, type ReplayLimits } from '../../broker-server/http/api/job-event-stream';
 import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { MemoryJobStore } from '../support/memory-job-store';
 

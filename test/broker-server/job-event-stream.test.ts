@@ -13,8 +13,8 @@ import express from 'express';
 import pino from 'pino';
 import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { LiveUpdates } from '../../broker-server/http/live-updates';
-import { MAX_REPLAY_EVENTS } from '../../broker-server/http/job-event-stream';
+import { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import { MAX_REPLAY_EVENTS } from '../../broker-server/http/api/job-event-stream';
 import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { MemoryJobStore } from '../support/memory-job-store';
 

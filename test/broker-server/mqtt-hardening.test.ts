@@ -134,7 +134,7 @@ test('QoS 2 publishes are refused: the connection is closed, no PUBREC, nothing 
 
 test('in-flight incoming messages per connection are bounded by MQTT_MAX_INFLIGHT (aedes would keep 1,000)', async (t) => {
   const server = await startTestServer(t, {
-    mqttLimits: { maxInflight: 7, maxConnectionsPerAccount: 10, authMaxFailures: 10, authBlockSeconds: 30 },
+    mqttLimits: { maxInflight: 7, maxConnectionsPerAccount: 10, authMaxFailures: 10, authBlockMs: 30_000 },
   });
   const aedes = (server.broker as unknown as { aedes: { maxInflightInbound: number } }).aedes;
   assert.equal(aedes.maxInflightInbound, 7);
@@ -142,7 +142,7 @@ test('in-flight incoming messages per connection are bounded by MQTT_MAX_INFLIGH
 
 test('one account may hold at most MQTT_MAX_CONNECTIONS_PER_ACCOUNT connections; a reconnection under the same client id still gets in', async (t) => {
   const server = await startTestServer(t, {
-    mqttLimits: { maxInflight: 20, maxConnectionsPerAccount: 3, authMaxFailures: 10, authBlockSeconds: 30 },
+    mqttLimits: { maxInflight: 20, maxConnectionsPerAccount: 3, authMaxFailures: 10, authBlockMs: 30_000 },
   });
   const debug = mqttCredentials(server, 'debug');
   for (let i = 0; i < 3; i++) await connectClient(t, server, 'debug', { clientId: `watch-${i}` });
@@ -211,7 +211,7 @@ test('password guessing: after MQTT_AUTH_MAX_FAILURES an address is refused for 
   const capture = captureLogger('info');
   const server = await startTestServer(
     t,
-    { mqttLimits: { maxInflight: 20, maxConnectionsPerAccount: 10, authMaxFailures: 5, authBlockSeconds: 2 } },
+    { mqttLimits: { maxInflight: 20, maxConnectionsPerAccount: 10, authMaxFailures: 5, authBlockMs: 2_000 } },
     { log: capture.log },
   );
   const right = mqttCredentials(server, { printerId: 'printer-1' });

@@ -14,7 +14,7 @@ const limits = (sessions: NonNullable<MqttLimits['sessions']>): MqttLimits => ({
   maxInflight: 20,
   maxConnectionsPerAccount: 10,
   authMaxFailures: 10,
-  authBlockSeconds: 30,
+  authBlockMs: 30_000,
   sessions,
 });
 

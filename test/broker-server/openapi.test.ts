@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { apiDocument } from '../../broker-server/http/routes/openapi';
+import { apiDocument } from '../../broker-server/http/api-document';
 import { getJson, postJson, startTestServer } from '../support/harness';
 import { checkAgainstDocument } from '../support/openapi-check';
 

@@ -30,7 +30,7 @@ const webhooks = (server: TestServer, args: string[], env: Record<string, string
 const settings = {
   secretKey: null,
   timeoutMs: 1_000,
-  retryHours: 1,
+  retryWindowMs: 3_600_000,
   retryMinMs: 60_000,
   retryMaxMs: 60_000,
   concurrency: 1,

@@ -150,7 +150,7 @@ async function addEndpoint(
 const settings = (over: Partial<WebhookConfig> = {}): WebhookConfig => ({
   secretKey: null,
   timeoutMs: 1_000,
-  retryHours: 4 / 3600,
+  retryWindowMs: 4_000,
   retryMinMs: 150,
   retryMaxMs: 600,
   concurrency: 2,
@@ -353,7 +353,7 @@ testEachMode(
   async (t, mode) => {
     let down = true;
     const receiver = await startReceiver(t, () => (down ? 503 : 200));
-    const config = settings({ retryHours: 1, retryMinMs: 200, retryMaxMs: 400 });
+    const config = settings({ retryWindowMs: 3_600_000, retryMinMs: 200, retryMaxMs: 400 });
     const a = await startTestServer(t, { mqttPort: -1, webhooks: config }, { mode });
     const endpoint = await addEndpoint(a, receiver, '/later', 'job.created');
     const job = (await postJson(a.baseUrl, '/print', { content: 'avant le redémarrage' })).json as PrintJob;
@@ -387,7 +387,7 @@ test(
   async (t) => {
     const receiver = await startReceiver(t, () => 200);
     const key = 'the same webhook key on every instance';
-    const config = settings({ secretKey: key, retryHours: 1 });
+    const config = settings({ secretKey: key, retryWindowMs: 3_600_000 });
     const logsA = captureLogger('info');
     const logsB = captureLogger('info');
     const a = await startTestServer(t, { webhooks: config }, { mode: 'external', log: logsA.log });

@@ -269,7 +269,7 @@ test('webhook settings: defaults, and bad values named (the key never shown)', (
   assert.deepEqual(loadServerConfig({}).webhooks, {
     secretKey: null,
     timeoutMs: 10_000,
-    retryHours: 24,
+    retryWindowMs: 24 * 3_600_000,
     retryMinMs: 5_000,
     retryMaxMs: 3_600_000,
     concurrency: 4,

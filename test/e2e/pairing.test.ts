@@ -162,8 +162,8 @@ test('an agent with only PRINTHOP_URL prints its code, is approved through the a
 test('expired, reused and wrong codes are refused; wrong ones lock the address out; a pairing opens nothing on the broker', async (t) => {
   const server = await startTestServer(t, {
     adminPassword: ADMIN_PASSWORD,
-    admin: { sessionMinutes: 60, lockoutAttempts: 3, lockoutMinutes: 15 },
-    pairing: { enabled: true, codeSeconds: 1, ratePerMinute: 100 },
+    admin: { sessionMs: 3_600_000, lockoutAttempts: 3, lockoutMs: 900_000 },
+    pairing: { enabled: true, codeMs: 1_000, ratePerMinute: 100 },
   });
   const started = await postJson(server.baseUrl, '/pairing', AGENT);
   assert.equal(started.status, 201);
@@ -226,7 +226,7 @@ test('expired, reused and wrong codes are refused; wrong ones lock the address o
 test('PAIRING=false: asking for a code and approving one are 404s', async (t) => {
   const server = await startTestServer(t, {
     adminPassword: ADMIN_PASSWORD,
-    pairing: { enabled: false, codeSeconds: 600, ratePerMinute: 10 },
+    pairing: { enabled: false, codeMs: 600_000, ratePerMinute: 10 },
   });
   const res = await postJson(server.baseUrl, '/pairing', AGENT);
   assert.equal(res.status, 404);

@@ -270,7 +270,7 @@ test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form
   const server = await startTestServer(t, {
     adminPassword: ADMIN,
     trustProxy: 'loopback',
-    admin: { sessionMinutes: 60, lockoutAttempts: 3, lockoutMinutes: 15 },
+    admin: { sessionMs: 3_600_000, lockoutAttempts: 3, lockoutMs: 900_000 },
   });
   const loginPage = await fetch(`${server.baseUrl}/admin`).then((r) => r.text());
   assert.match(loginPage, /Connexion administrateur/);
@@ -352,7 +352,7 @@ test('the admin page: login, HttpOnly SameSite=Strict cookie, CSRF on every form
 test('an expired admin session is refused with a clear message', async (t) => {
   const server = await startTestServer(t, {
     adminPassword: ADMIN,
-    admin: { sessionMinutes: 0.005, lockoutAttempts: 5, lockoutMinutes: 15 },
+    admin: { sessionMs: 300, lockoutAttempts: 5, lockoutMs: 900_000 },
   });
   const login = await form(server, '/admin/login', { password: ADMIN });
   const cookie = cookieFrom(login.res);

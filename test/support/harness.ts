@@ -9,7 +9,15 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { readTokens, type Account } from '../../broker-server/broker/tokens';
 import { VirtualPrinter, type VirtualCondition } from '../../agent/virtual-printer';
-import { startServer, type RunningServer } from '../../broker-server/server';
+import { buildServer, startBuilt, type RunningServer } from '../../broker-server/server';
+import type { DynamicSecurity } from '../../broker-server/broker/dynamic-security';
+import type { EmbeddedBroker } from '../../broker-server/broker/embedded-broker';
+import type { MessageBus } from '../../broker-server/broker/message-bus';
+import type { Idempotency } from '../../broker-server/http/api/idempotency';
+import type { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import type { Dispatcher } from '../../broker-server/jobs/dispatcher';
+import type { JobService } from '../../broker-server/jobs/job-service';
+import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { Database } from '../../broker-server/db/database';
 import { checkAgainstDocument } from './openapi-check';
 import {
@@ -61,7 +69,17 @@ export async function startTestDatabase(t: TestContext, dialect: TestDialect, da
 /** Printers that have broker accounts in the external mode, besides those a test configures. */
 const TEST_PRINTERS = ['printer-1', 'printer-2', 'printer-3'];
 
+/** A started server, with the parts of its areas that tests look into (server.ts's buildServer). */
 export interface TestServer extends RunningServer {
+  jobs: JobService;
+  printers: PrinterRegistry;
+  dispatcher: Dispatcher;
+  /** The embedded broker, or null when the server uses an external one. */
+  broker: EmbeddedBroker | null;
+  bus: MessageBus;
+  live: LiveUpdates;
+  idempotency: Idempotency;
+  dynsec: DynamicSecurity | null;
   baseUrl: string;
   /** Where agents connect: the embedded broker, or the external one. */
   wsUrl: string;
@@ -145,22 +163,21 @@ export async function startTestServer(
       ...overrides,
     },
   );
-  const server = await startServer(config, options.log ?? testLogger());
+  const built = buildServer(config, options.log ?? testLogger());
+  const server = await startBuilt(built);
+  const { areas } = built;
   const stop = stopAfterTest(t, () => server.stop(), external);
   return {
     ...server,
     stop,
-    httpPort: server.httpPort,
-    mqttPort: server.mqttPort,
-    jobs: server.jobs,
-    dispatcher: server.dispatcher,
-    broker: server.broker,
-    accounts: server.accounts,
-    bus: server.bus,
-    live: server.live,
-    printers: server.printers,
-    instanceId: server.instanceId,
-    idempotency: server.idempotency,
+    jobs: areas.jobs.service,
+    printers: areas.printers.status,
+    dispatcher: areas.delivery.dispatcher,
+    broker: areas.broker.embedded,
+    bus: areas.broker.bus,
+    live: areas.http.live,
+    idempotency: areas.http.idempotency,
+    dynsec: areas.broker.dynsec,
     dataDir,
     mode,
     external,

@@ -7,7 +7,7 @@
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { apiDocument } from '../../broker-server/http/routes/openapi';
+import { apiDocument } from '../../broker-server/http/api-document';
 
 interface MediaType {
   schema?: unknown;

@@ -5,11 +5,11 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import pino from 'pino';
 import { AdminSessions, LoginThrottle } from '../../../broker-server/admin/admin-auth';
 import { createApp } from '../../../broker-server/http/app';
-import { FormTokens } from '../../../broker-server/http/cross-site';
-import { HostCheck } from '../../../broker-server/http/host-check';
-import { openApiPath } from '../../../broker-server/http/openapi';
-import { API_OPERATIONS, apiDocument } from '../../../broker-server/http/routes/openapi';
-import { StreamLimits } from '../../../broker-server/http/stream-limits';
+import { FormTokens } from '../../../broker-server/http/guards/cross-site';
+import { HostCheck } from '../../../broker-server/http/guards/host-check';
+import { openApiPath } from '../../../broker-server/http/api/openapi';
+import { API_OPERATIONS, apiDocument } from '../../../broker-server/http/api-document';
+import { StreamLimits } from '../../../broker-server/http/guards/stream-limits';
 import { checkAgainstDocument } from '../../support/openapi-check';
 
 test('the document is valid OpenAPI 3.1 (checked by @seriousme/openapi-schema-validator)', async () => {
@@ -51,7 +51,6 @@ function buildApp() {
     intake: unused,
     live: { handle: () => undefined, handleJson: () => undefined } as never,
     defaultPrinterId: 'printer-1',
-    paperColumns: 42,
     bodyLimitBytes: 16_384,
     printRate: { perMinute: 0, burst: 1 },
     trustProxy: false,
@@ -77,7 +76,6 @@ function buildApp() {
       hostCheck: new HostCheck([]),
       formTokens: new FormTokens(Buffer.alloc(32, 1)),
       streamLimits: new StreamLimits({ total: 10, perAddress: 5 }),
-      receiptMaxLines: 200,
       previewRate: { perMinute: 0, burst: 1 },
     },
   });

@@ -17,11 +17,11 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import type { Sequelize } from 'sequelize';
-import type { Logger } from '../../config/logger';
-import type { ApiKeyStore } from '../store/api-key-store';
-import { FORM_TOKEN_FIELD, type FormTokens, formTokenOf } from './cross-site';
-import { HttpError } from './errors';
-import { isHtmx, isPlainForm } from './responses';
+import type { Logger } from '../../../config/logger';
+import type { ApiKeyStore } from '../../store/api-key-store';
+import { FORM_TOKEN_FIELD, type FormTokens, formTokenOf } from '../guards/cross-site';
+import { HttpError } from '../guards/errors';
+import { isHtmx, isPlainForm } from '../guards/request-kind';
 
 export const API_KEY_PATTERN = /^ph_[A-Za-z0-9_-]{43}$/;
 export const API_KEY_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

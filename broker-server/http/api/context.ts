@@ -1,22 +1,20 @@
 /** What the route modules are given by http/app.ts. */
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
-import type { JobService } from '../../jobs/job-service';
+import type { JobService, PrintJob } from '../../jobs/job-service';
 import type { PrinterRegistry } from '../../printers/printer-registry';
-import type { Idempotency } from '../idempotency';
-import type { FormTokens } from '../cross-site';
-import type { LiveUpdates } from '../live-updates';
-import type { StreamLimits } from '../stream-limits';
+import type { Idempotency } from './idempotency';
+import type { FormTokens } from '../guards/cross-site';
+import type { StreamLimits } from '../guards/stream-limits';
 import type { WebhookStore } from '../../webhooks/webhook-store';
 
 export interface RouteContext {
   jobs: JobService;
   printers: PrinterRegistry;
   intake: JobIntake;
-  live: LiveUpdates;
+  /** The event streams (the page's, GET /jobs/events), served by http/page/live-updates.ts. */
+  live: { handle: RequestHandler; handleJson: RequestHandler };
   defaultPrinterId: string;
-  /** Paper width of the preview for a printer whose agent has not reported its own. */
-  paperColumns: number;
   publicDir: string;
   /** JSON and form bodies, within the body limit. */
   parseBody: RequestHandler[];
@@ -29,13 +27,16 @@ export interface RouteContext {
   crossSite: RequestHandler;
   formTokens: FormTokens;
   streamLimits: StreamLimits;
-  /** RECEIPT_MAX_LINES: a job that would lay out longer is refused whole, never cut. */
-  receiptMaxLines: number;
   /** API_KEYS_REQUIRED for one route (http/api-keys.ts): in the handler chain of every route the document marks `apiKey`. */
   requireApiKey: RequestHandler;
   /** Webhook deliveries, for GET /webhooks/deliveries. */
   webhooks: Pick<WebhookStore, 'deliveries'>;
+  /** The answer to a created job, for the API and the page alike (http/page/responses.ts). */
+  answerCreated: CreatedAnswer;
 }
+
+/** `keyField`: the id of the sent form's Idempotency-Key field, renewed in htmx's answer. */
+export type CreatedAnswer = (req: Request, res: Response, job: PrintJob, status?: number, keyField?: string) => void;
 
 /**
  * Every router of the app: a path routes only as it is written in the OpenAPI document (`/jobs`, never

@@ -1,13 +1,13 @@
 /** Printers: the list, and a test print. */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { Printer } from '../api-schemas';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
-import { PrinterId } from '../validation';
+import { Printer } from './api-schemas';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from './openapi';
+import { PrinterId } from './validation';
 import { newRouter, type RouteContext } from './context';
+import { testKeyField } from './idempotency';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody } from './create-once';
-import { testKeyField } from '../views';
 
 const PrinterPath = z.object({ id: PrinterId });
 
@@ -38,7 +38,7 @@ export function printerRoutes(ctx: RouteContext): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const printerOperations: ApiOperation[] = [
   {
     method: 'post',

@@ -2,17 +2,13 @@
 import { createRequire } from 'node:module';
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import { DEFAULT_CODE_PAGE, isCodePageName } from '../../../protocol/codepages';
-import { layoutReceipt } from '../../../protocol/receipt-layout';
-import { isPrinterId } from '../../../protocol/topics';
 import { MAX_CONTENT_LENGTH } from '../../../protocol/messages';
-import { receiptLengthProblem } from '../../../protocol/receipt-limits';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
-import { frenchNumber, JobId } from '../validation';
-import { PageFormFields } from './create-once';
-import { page, PAGE_JOB_COUNT, type PageState, type ReceiptPreview, receiptPreview } from '../views';
-import { newRouter, type RouteContext } from './context';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from '../api/openapi';
+import { frenchNumber, JobId } from '../api/validation';
+import { PageFormFields } from '../api/create-once';
+import { page, PAGE_JOB_COUNT, type PageState, receiptPreview } from './views';
+import { newRouter, type RouteContext } from '../api/context';
 
 const require = createRequire(import.meta.url);
 // htmx and the two extensions the page uses, straight from node_modules (never a CDN).
@@ -42,43 +38,12 @@ export type PageRenderer = (
   state: Omit<PageState, 'jobs' | 'printers' | 'defaultPrinterId' | 'preview'>,
 ) => Promise<string>;
 
-/** The receipt the agent of `printerId` would print for `content` now, on its reported paper and code page. */
-export async function preview(
-  ctx: RouteContext,
-  content: string,
-  printerId: string | undefined,
-): Promise<ReceiptPreview> {
-  const id =
-    printerId && isPrinterId(printerId) && (await ctx.printers.isKnown(printerId)) ? printerId : ctx.defaultPrinterId;
-  const printer = await ctx.printers.get(id);
-  const columns = printer?.columns ?? ctx.paperColumns;
-  const codePage = printer?.codepage && isCodePageName(printer.codepage) ? printer.codepage : DEFAULT_CODE_PAGE;
-  return {
-    lines: layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }),
-    columns,
-    codePage,
-    printerId: id,
-  };
-}
-
-/** A receipt longer than RECEIPT_MAX_LINES is refused whole (400), in the API's English and the page's French. */
-export function refuseTooLong(receipt: ReceiptPreview, maxLines: number): void {
-  const tooLong = receiptLengthProblem(receipt.lines.length, maxLines, receipt.columns);
-  if (tooLong)
-    throw new HttpError(
-      400,
-      tooLong.error,
-      { field: 'content', lines: tooLong.lines, maxLines: tooLong.maxLines },
-      tooLong.errorFr,
-    );
-}
-
 export function pageRenderer(ctx: RouteContext): PageRenderer {
   return async (state) => {
     const [recent, printers, receipt] = await Promise.all([
       ctx.jobs.list({ limit: PAGE_JOB_COUNT }),
       ctx.printers.list(),
-      preview(ctx, state.content ?? '', state.printerId),
+      ctx.intake.layout(state.content ?? '', state.printerId),
     ]);
     return page({
       ...state,
@@ -119,15 +84,15 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
         `Le message fait ${frenchNumber(length)} caractères : la limite est de ${frenchNumber(MAX_CONTENT_LENGTH)}. Raccourcissez-le.`,
       );
     }
-    const receipt = await preview(ctx, content, printerId);
-    refuseTooLong(receipt, ctx.receiptMaxLines);
+    const receipt = await ctx.intake.layout(content, printerId);
+    ctx.intake.checkLength(receipt);
     res.type('html').send(receiptPreview(receipt).value);
   });
 
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts): the page, for browsers. */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts): the page, for browsers. */
 export const pageOperations: ApiOperation[] = [
   {
     method: 'get',

@@ -16,15 +16,22 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Logger } from '../../config/logger';
-import type { PrintJob } from '../jobs/job-service';
-import type { IdempotencyRecord, IdempotencyStore } from '../store/idempotency-store';
-import { HttpError } from './errors';
+import type { Logger } from '../../../config/logger';
+import type { PrintJob } from '../../jobs/job-service';
+import type { IdempotencyRecord, IdempotencyStore } from '../../store/idempotency-store';
+import { HttpError } from '../guards/errors';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const REPLAYED_HEADER = 'Idempotency-Replayed';
 /** The form field the page's forms carry the key in (a form cannot set a header). */
 export const IDEMPOTENCY_FIELD = 'idempotencyKey';
+/**
+ * The ids of the page's key fields, which the answer to an htmx send renews: the print form's; a reprint's
+ * and a test print's are named after their job or printer.
+ */
+export const PRINT_KEY_FIELD = 'print-key';
+export const reprintKeyField = (jobId: number): string => `reprint-key-${jobId}`;
+export const testKeyField = (printerId: string): string => `test-key-${printerId}`;
 export const MAX_KEY_LENGTH = 255;
 
 export type KeyCheck = { ok: true; key: string | null } | { ok: false; error: string };

@@ -1,21 +1,21 @@
 /**
  * GET /openapi.json: the OpenAPI 3.1 description of every route, built once from the operations each
- * route module exports next to its routes (http/openapi.ts). A module with new routes adds its list here.
+ * route module exports next to its routes (http/api/openapi.ts). A module with new routes adds its list here.
  */
 import type { RequestHandler, Router } from 'express';
-import { newRouter } from './context';
+import { newRouter } from './api/context';
 import { z } from 'zod';
-import pkg from '../../../package.json' with { type: 'json' };
-import { type ApiOperation, openApiDocument } from '../openapi';
-import { adminOperations } from './admin';
-import { pairingOperations } from '../../pairing/pairing-routes';
-import { downloadOperations, serverUrlOf } from '../../downloads/download-routes';
-import { eventOperations } from './events';
-import { jobOperations } from './jobs-api';
-import { operationOperations } from './operations';
-import { pageOperations } from './page';
-import { printerOperations } from './printers-api';
-import { webhookOperations } from './webhooks-api';
+import pkg from '../../package.json' with { type: 'json' };
+import { type ApiOperation, openApiDocument } from './api/openapi';
+import { adminOperations } from './routes/admin';
+import { pairingOperations } from '../pairing/pairing-routes';
+import { downloadOperations, serverUrlOf } from '../downloads/download-routes';
+import { eventOperations } from './api/events';
+import { jobOperations } from './api/jobs-api';
+import { operationOperations } from './api/operations';
+import { pageOperations } from './page/page';
+import { printerOperations } from './api/printers-api';
+import { webhookOperations } from './api/webhooks-api';
 
 const openApiOperation: ApiOperation = {
   method: 'get',

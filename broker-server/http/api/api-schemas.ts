@@ -3,9 +3,9 @@
  * tests check every answer they get against that description (test/support/harness.ts).
  */
 import { z } from 'zod';
-import { JOB_KINDS } from '../../protocol/messages';
-import { JOB_STATUSES } from '../../protocol/states';
-import { PRINTER_ID_PATTERN } from '../../protocol/topics';
+import { JOB_KINDS } from '../../../protocol/messages';
+import { JOB_STATUSES } from '../../../protocol/states';
+import { PRINTER_ID_PATTERN } from '../../../protocol/topics';
 
 const time = z.iso.datetime({ offset: true }).meta({ description: 'ISO 8601 time (UTC)' });
 const printerId = z.string().regex(PRINTER_ID_PATTERN);

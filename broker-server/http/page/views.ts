@@ -6,12 +6,13 @@ import {
   MAX_CONTENT_LENGTH,
   PRINTER_CONDITION_LABELS_FR,
   type PrinterCondition,
-} from '../../protocol/messages';
-import { STATUS_LABELS_FR } from '../../protocol/states';
-import type { PrintJob } from '../jobs/job-service';
-import type { PrinterInfo } from '../printers/printer-registry';
+} from '../../../protocol/messages';
+import { STATUS_LABELS_FR } from '../../../protocol/states';
+import type { PrintJob } from '../../jobs/job-service';
+import type { PrinterInfo } from '../../printers/printer-registry';
 import { html, type SafeHtml } from './html';
-import { frenchNumber } from './validation';
+import { frenchNumber } from '../api/validation';
+import { PRINT_KEY_FIELD, reprintKeyField, testKeyField } from '../api/idempotency';
 
 /** How many jobs the page lists; the live updates keep the list at this length (public/app.js). */
 export const PAGE_JOB_COUNT = 20;
@@ -157,11 +158,6 @@ export function receiptPreview(preview: ReceiptPreview): SafeHtml {
   return html`<div class="paper"><pre class="receipt" aria-label="${`Ticket de ${preview.columns} colonnes`}">${preview.lines.join('\n')}</pre></div>
 <p class="receipt-note">${preview.printerId} · ${preview.columns} colonnes · ${preview.codePage}. Exactement le texte que l’agent imprimera ; la date sera celle de l’envoi.</p>`;
 }
-
-/** The id of the print form's key field; a reprint's and a test print's fields are named after their job or printer. */
-export const PRINT_KEY_FIELD = 'print-key';
-export const reprintKeyField = (jobId: number): string => `reprint-key-${jobId}`;
-export const testKeyField = (printerId: string): string => `test-key-${printerId}`;
 
 /**
  * A fresh Idempotency-Key for a form, each time it is rendered: the same form sent twice (a retry, a

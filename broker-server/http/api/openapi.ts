@@ -2,7 +2,7 @@
  * GET /openapi.json: an OpenAPI 3.1 document built from a registry of operations. Each route module
  * exports the operations it serves (`ApiOperation`, next to the route), with the zod schemas that
  * validate its requests (http/validation.ts) and describe its answers (http/api-schemas.ts);
- * http/routes/openapi.ts lists the modules. zod 4 turns the schemas into JSON Schema 2020-12, the
+ * http/api-document.ts lists the modules. zod 4 turns the schemas into JSON Schema 2020-12, the
  * dialect of OpenAPI 3.1, so no other library is needed.
  */
 import { z } from 'zod';

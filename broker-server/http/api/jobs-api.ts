@@ -1,9 +1,9 @@
 /** Jobs: send a message (from the page or the API), print one again, list and read them. */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { Job } from '../api-schemas';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
+import { Job } from './api-schemas';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from './openapi';
 import {
   encodeCursor,
   JobId,
@@ -12,11 +12,10 @@ import {
   PrintRequest,
   validateJobListQuery,
   validatePrintRequest,
-} from '../validation';
+} from './validation';
 import { newRouter, type RouteContext } from './context';
 import { createOnce, CreationHeaders, creationResponses, NoInputBody, PageFormFields } from './create-once';
-import { PRINT_KEY_FIELD, reprintKeyField } from '../views';
-import { preview, refuseTooLong } from './page';
+import { PRINT_KEY_FIELD, reprintKeyField } from './idempotency';
 
 export function jobRoutes(ctx: RouteContext): Router {
   const router = newRouter();
@@ -31,18 +30,8 @@ export function jobRoutes(ctx: RouteContext): Router {
     const checked = validatePrintRequest(req.body);
     if (!checked.ok)
       throw new HttpError(400, checked.error, checked.field ? { field: checked.field } : {}, checked.errorFr);
-    const printerId = checked.value.printerId ?? ctx.defaultPrinterId;
-    if (!(await ctx.printers.isKnown(printerId))) {
-      const known = (await ctx.printers.list()).map((p) => p.id);
-      throw new HttpError(
-        422,
-        `unknown printer "${printerId}"; known printers: ${known.join(', ')}`,
-        { field: 'printerId', knownPrinters: known },
-        `L’imprimante « ${printerId} » est inconnue. Imprimantes connues : ${known.join(', ')}.`,
-      );
-    }
-    // Laid out for this printer's paper, as the agent will: refused whole, never cut.
-    refuseTooLong(await preview(ctx, checked.value.content, printerId), ctx.receiptMaxLines);
+    // A known printer, and a receipt that fits its paper as the agent will lay it out: refused whole, never cut.
+    const printerId = await ctx.intake.check(checked.value.printerId, checked.value.content);
     const { content } = checked.value;
     await createOnce(ctx, req, res, { body: { content, printerId }, keyField: PRINT_KEY_FIELD }, (createdBy) =>
       ctx.intake.print(printerId, content, createdBy),
@@ -93,7 +82,7 @@ export function jobRoutes(ctx: RouteContext): Router {
 
 const JobPath = z.object({ id: JobId });
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const jobOperations: ApiOperation[] = [
   {
     method: 'post',

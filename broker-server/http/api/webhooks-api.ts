@@ -2,10 +2,10 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { DELIVERY_STATUSES } from '../../webhooks/webhook-store';
-import { WebhookDelivery } from '../api-schemas';
-import { HttpError } from '../errors';
-import { type ApiOperation, errorResponse } from '../openapi';
-import { decodeCursor, encodeCursor, MAX_LIST_LIMIT } from '../validation';
+import { WebhookDelivery } from './api-schemas';
+import { HttpError } from '../guards/errors';
+import { type ApiOperation, errorResponse } from './openapi';
+import { decodeCursor, encodeCursor, MAX_LIST_LIMIT } from './validation';
 import { newRouter, type RouteContext } from './context';
 
 const wholeNumber = (name: string, max: number) =>
@@ -65,7 +65,7 @@ export function webhookRoutes(ctx: RouteContext): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const webhookOperations: ApiOperation[] = [
   {
     method: 'get',

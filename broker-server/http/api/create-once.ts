@@ -2,10 +2,10 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { PrintJob } from '../../jobs/job-service';
-import { callerLabel, callerOf } from '../api-keys';
-import { HttpError } from '../errors';
-import { Job } from '../api-schemas';
-import { FORM_TOKEN_FIELD, FORM_TOKEN_HEADER } from '../cross-site';
+import { callerLabel, callerOf } from './api-keys';
+import { HttpError } from '../guards/errors';
+import { Job } from './api-schemas';
+import { FORM_TOKEN_FIELD, FORM_TOKEN_HEADER } from '../guards/cross-site';
 import {
   IDEMPOTENCY_FIELD,
   IDEMPOTENCY_HEADER,
@@ -13,9 +13,8 @@ import {
   parseIdempotencyKey,
   REPLAYED_HEADER,
   requestHash,
-} from '../idempotency';
-import { type ApiResponse, errorResponse, type StatusKey } from '../openapi';
-import { accepted } from '../responses';
+} from './idempotency';
+import { type ApiResponse, errorResponse, type StatusKey } from './openapi';
 import type { RouteContext } from './context';
 
 /** The header, or for a form (which cannot set headers) its hidden `idempotencyKey` field. */
@@ -58,7 +57,7 @@ export async function createOnce(
     (id) => ctx.jobs.get(id),
   );
   if (outcome.replayed) res.set(REPLAYED_HEADER, 'true');
-  accepted(req, res, outcome.job, outcome.statusCode, keyField);
+  ctx.answerCreated(req, res, outcome.job, outcome.statusCode, keyField);
 }
 
 // ---- how GET /openapi.json describes the three job-creating routes ----

@@ -1,9 +1,9 @@
 /** The event streams: the page's HTML updates and every job and printer change as JSON (`event: job` / `event: printer`), for API clients and the benchmark. */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { ApiError } from '../api-schemas';
-import { LastEventId } from '../job-event-stream';
-import type { ApiOperation } from '../openapi';
+import { ApiError } from './api-schemas';
+import { LastEventId } from './job-event-stream';
+import type { ApiOperation } from './openapi';
 import { newRouter, type RouteContext } from './context';
 
 export function eventRoutes(ctx: RouteContext): Router {
@@ -26,7 +26,7 @@ const streamRefusals = {
   },
 } satisfies ApiOperation['responses'];
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const eventOperations: ApiOperation[] = [
   {
     method: 'get',

@@ -21,12 +21,12 @@
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { Logger } from '../../config/logger';
-import type { JobChangeLog } from '../jobs/job-change-log';
-import type { JobEvent, JobService } from '../jobs/job-service';
-import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
+import type { Logger } from '../../../config/logger';
+import type { JobChangeLog } from '../../jobs/job-change-log';
+import type { JobEvent, JobService } from '../../jobs/job-service';
+import type { PrinterInfo, PrinterRegistry } from '../../printers/printer-registry';
 import { callerOf } from './api-keys';
-import { TokenBuckets } from './rate-limit';
+import { TokenBuckets } from '../guards/rate-limit';
 import type { SseWriter } from './sse-writer';
 
 /** A client further behind than this re-reads the jobs instead: cheaper than replaying them one by one. */

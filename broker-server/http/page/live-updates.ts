@@ -5,15 +5,15 @@
  * snapshot, so nothing it missed stays wrong on screen.
  */
 import type { Request, Response } from 'express';
-import type { Logger } from '../../config/logger';
-import type { JobChangeLog } from '../jobs/job-change-log';
-import type { JobEvent, JobService, PrintJob } from '../jobs/job-service';
-import type { PrinterInfo, PrinterRegistry } from '../printers/printer-registry';
+import type { Logger } from '../../../config/logger';
+import type { JobChangeLog } from '../../jobs/job-change-log';
+import type { JobEvent, JobService, PrintJob } from '../../jobs/job-service';
+import type { PrinterInfo, PrinterRegistry } from '../../printers/printer-registry';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
 import { SharedSnapshot } from './snapshot-batch';
-import { JobEventStream, type ReplayLimits } from './job-event-stream';
-import { SseWriter } from './sse-writer';
+import { JobEventStream, type ReplayLimits } from '../api/job-event-stream';
+import { SseWriter } from '../api/sse-writer';
 
 export interface LiveUpdatesOptions {
   defaultPrinterId: string;

@@ -1,11 +1,8 @@
-/** What kind of client asked (htmx, a plain form, an API client), and the one answer to an accepted job. */
+/** The one answer to an accepted job: the job (API), its confirmation (htmx), or back to the page (a plain form). */
 import type { Request, Response } from 'express';
-import type { PrintJob } from '../jobs/job-service';
+import type { PrintJob } from '../../jobs/job-service';
+import { isHtmx, isPlainForm } from '../guards/request-kind';
 import { confirmation, freshKey } from './views';
-
-export const isHtmx = (req: Request): boolean => req.get('HX-Request') === 'true';
-export const isPlainForm = (req: Request): boolean =>
-  !isHtmx(req) && Boolean(req.is('application/x-www-form-urlencoded'));
 
 /** A job is committed (and handed to the dispatcher): `201` with the job, its confirmation, or back to the page. */
 /** `keyField`: the id of the sent form's Idempotency-Key field, renewed in htmx's answer. */

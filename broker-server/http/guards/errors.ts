@@ -1,11 +1,9 @@
 /** The HTTP errors and the one handler: expected errors say what is wrong; unexpected ones are logged and hidden. */
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../../config/logger';
-import { JobError } from '../jobs/job-service';
-import type { StorageHealth } from '../store/storage-health';
-import { isHtmx, isPlainForm } from './responses';
-import { frenchNumber } from './validation';
-import { errorMessage } from './views';
+import type { Logger } from '../../../config/logger';
+import { JobError, type JobErrorKind } from '../../jobs/job-errors';
+import type { StorageHealth } from '../../store/storage-health';
+import { isHtmx, isPlainForm } from './request-kind';
 
 export class HttpError extends Error {
   constructor(
@@ -19,18 +17,30 @@ export class HttpError extends Error {
   }
 }
 
+/** The one place a job's refusal becomes an HTTP status. */
+const JOB_ERROR_STATUS: Record<JobErrorKind, number> = {
+  'job-not-found': 404,
+  'not-reprintable': 409,
+  'unknown-printer': 422,
+  'receipt-too-long': 400,
+};
+
+/** What the page shows for a refusal (http/page/error-text.ts): the text, and the fragment htmx swaps in. */
+export interface PageErrors {
+  /** `storageFull`: the server's disk refused the job. */
+  message(err: unknown, status: number, storageFull: boolean): string;
+  fragment(message: string): string;
+}
+
 export interface ErrorHandlerOptions {
   bodyLimitBytes: number;
   /** The page with the error shown, for a form posted without JavaScript. */
   renderPage: (state: { error: string; content: string; printerId: string | undefined }) => Promise<string>;
+  page: PageErrors;
   log: Logger;
   /** The server's own disk: a write it refused is a 503 with Retry-After, logged once per episode there. */
   storage?: Pick<StorageHealth, 'failed' | 'retryAfterS'>;
 }
-
-/** What the page says when the server's disk refuses the job. */
-const STORAGE_FULL_FR =
-  'Le serveur ne peut pas enregistrer la tâche : son disque est plein. Elle n’a pas été enregistrée ; réessayez dans un moment.';
 
 export function errorHandler(options: ErrorHandlerOptions) {
   return async (err: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
@@ -52,11 +62,11 @@ export function errorHandler(options: ErrorHandlerOptions) {
       res
         .status(status)
         .type('html')
-        .send(errorMessage(storageFull ? STORAGE_FULL_FR : pageMessage(err, status, options.bodyLimitBytes)).value);
+        .send(options.page.fragment(options.page.message(err, status, storageFull)));
     } else if (isPlainForm(req) && req.method === 'POST') {
       // Without JavaScript: the page again, with the error next to the field and the text as typed.
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const error = storageFull ? STORAGE_FULL_FR : pageMessage(err, status, options.bodyLimitBytes);
+      const error = options.page.message(err, status, storageFull);
       const content = req.path === '/print' && typeof body.content === 'string' ? body.content : '';
       const printerId = typeof body.printerId === 'string' ? body.printerId : undefined;
       const rendered = await options.renderPage({ error, content, printerId }).catch(() => null);
@@ -68,32 +78,13 @@ export function errorHandler(options: ErrorHandlerOptions) {
   };
 }
 
-/** The French the page shows for a refused request. */
-function pageMessage(err: unknown, status: number, bodyLimit: number): string {
-  if (err instanceof HttpError && err.messageFr) return err.messageFr;
-  if (err instanceof JobError) {
-    if (status === 404) return 'Cette tâche n’existe pas (ou plus).';
-    if (status === 409) return 'Seule une tâche imprimée, en échec ou interrompue peut être réimprimée.';
-  }
-  if ((err as { type?: string }).type === 'utf8.invalid') return 'Le message contient des caractères invalides.';
-  switch (status) {
-    case 404:
-      return 'Cette adresse n’existe pas.';
-    case 413:
-      return `Le message est trop volumineux (plus de ${frenchNumber(bodyLimit)} octets).`;
-    case 415:
-      return 'Le formulaire n’a pas été envoyé dans un format attendu.';
-    default:
-      return status >= 500 ? 'Erreur du serveur ; réessayez dans un instant.' : 'La demande a été refusée.';
-  }
-}
-
 function toHttpError(
   err: unknown,
   bodyLimit: number,
 ): { status: number; message: string; details: Record<string, unknown> } {
   if (err instanceof HttpError) return { status: err.status, message: err.message, details: err.details };
-  if (err instanceof JobError) return { status: err.status, message: err.message, details: err.details };
+  if (err instanceof JobError)
+    return { status: JOB_ERROR_STATUS[err.kind], message: err.message, details: err.details };
   const e = err as { type?: string; status?: number; message?: string };
   switch (e.type) {
     case 'entity.parse.failed':

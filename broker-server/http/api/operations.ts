@@ -2,9 +2,9 @@
 import type { Router } from 'express';
 import type { ServerMetrics } from '../../metrics';
 import { samePassword } from '../../admin/admin-auth';
-import { Health, Readiness } from '../api-schemas';
+import { Health, Readiness } from './api-schemas';
 import { newRouter } from './context';
-import { type ApiOperation, errorResponse } from '../openapi';
+import { type ApiOperation, errorResponse } from './openapi';
 
 /** A part that must be ready before the server takes traffic: null when it is, else why not. */
 export interface ReadinessCheck {
@@ -69,7 +69,7 @@ export function operationRoutes(options: OperationsOptions): Router {
   return router;
 }
 
-/** How GET /openapi.json describes these routes (http/openapi.ts). */
+/** How GET /openapi.json describes these routes (http/api/openapi.ts). */
 export const operationOperations: ApiOperation[] = [
   {
     method: 'get',

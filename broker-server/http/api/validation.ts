@@ -1,14 +1,14 @@
 /**
  * What the page and API clients send, as zod schemas: the same schemas validate the requests and
- * describe them in GET /openapi.json (http/openapi.ts). Validation never throws, whatever the input; the
+ * describe them in GET /openapi.json (http/api/openapi.ts). Validation never throws, whatever the input; the
  * first problem found is reported, in the order the fields are declared.
  */
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { MAX_CONTENT_LENGTH } from '../../protocol/messages';
-import { JOB_STATUSES, type JobStatus } from '../../protocol/states';
-import { isPrinterId, PRINTER_ID_PATTERN } from '../../protocol/topics';
-import { isBlankContent } from '../../protocol/receipt-limits';
+import { MAX_CONTENT_LENGTH } from '../../../protocol/messages';
+import { JOB_STATUSES, type JobStatus } from '../../../protocol/states';
+import { isPrinterId, PRINTER_ID_PATTERN } from '../../../protocol/topics';
+import { isBlankContent } from '../../../protocol/receipt-limits';
 
 /** `error` is for API clients (English, like the rest of the API); `errorFr` is what the French page shows. */
 export type Validation<T> = { ok: true; value: T } | { ok: false; error: string; errorFr?: string; field?: string };

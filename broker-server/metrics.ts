@@ -76,7 +76,7 @@ export class ServerMetrics {
       labelNames: ['printer'],
       registers: [r],
     });
-    sources.jobs.on('stored', (job: PrintJob) => {
+    sources.jobs.events.on('job-stored', (job: PrintJob) => {
       if (job.status === 'pending') created.inc({ printer: job.printerId });
       if (FINAL_STATUSES.has(job.status)) finished.inc({ printer: job.printerId, status: job.status });
       if (job.status === 'printed') {
@@ -84,7 +84,7 @@ export class ServerMetrics {
         if (Number.isFinite(seconds) && seconds >= 0) printSeconds.observe({ printer: job.printerId }, seconds);
       }
     });
-    sources.jobs.on('ack', ({ applied }) => acks.inc({ result: applied ? 'applied' : 'ignored' }));
+    sources.jobs.events.on('ack', ({ applied }) => acks.inc({ result: applied ? 'applied' : 'ignored' }));
     sources.observeCommits?.((seconds) => commits.observe(seconds));
     sources.stalls?.on('stalled', ({ printerId }) => stalled.inc({ printer: printerId }));
   }

@@ -13,7 +13,8 @@ import { newInstanceId } from './cluster/instance-id';
 import type { AgentFiles } from './downloads/agent-files';
 import type { PrinterAccounts } from './printers/printer-accounts';
 import { type BrokerArea, buildBroker } from './areas/broker';
-import type { ServerContext } from './areas/context';
+import type { ServerContext, ServerEvents } from './areas/context';
+import { EventBus } from './event-bus';
 import { buildHttp, type HttpArea } from './areas/http';
 import { buildDelivery, buildJobs, type DeliveryArea, type JobsArea } from './areas/jobs';
 import { buildPrinters, type PrintersArea } from './areas/printers';
@@ -56,7 +57,7 @@ export interface BuiltServer {
 }
 
 export function buildServer(config: ServerConfig, log: Logger): BuiltServer {
-  const context: ServerContext = { config, log, instanceId: newInstanceId() };
+  const context: ServerContext = { config, log, instanceId: newInstanceId(), events: new EventBus<ServerEvents>() };
   const storage = buildStorage(context);
   const jobs = buildJobs(context, storage);
   const broker = buildBroker(context);

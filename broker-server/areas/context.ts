@@ -6,12 +6,21 @@
 import type { ServerConfig } from '../../config';
 import type { Part } from '../../config/lifecycle';
 import type { Logger } from '../../config/logger';
+import type { EventBus } from '../event-bus';
+import type { JobServiceEvents } from '../jobs/job-service';
+import type { PrinterAccountsEvents } from '../printers/printer-accounts';
+import type { PrinterRegistryEvents } from '../printers/printer-registry';
+
+/** Every event of the server's one bus: each emitter's own, which it declares beside itself. */
+export type ServerEvents = JobServiceEvents & PrinterRegistryEvents & PrinterAccountsEvents;
 
 export interface ServerContext {
   readonly config: ServerConfig;
   readonly log: Logger;
   /** This process, in logs and in its printer claims. */
   readonly instanceId: string;
+  /** The one event bus of this process (event-bus.ts). */
+  readonly events: EventBus<ServerEvents>;
 }
 
 /**

@@ -22,9 +22,9 @@ export interface JobsArea {
   parts: { changes: Part; retention: Part };
 }
 
-export function buildJobs({ config, log }: ServerContext, storage: StorageArea): JobsArea {
-  const service = new JobService(storage.store, log);
-  service.on('stored', () => storage.health.succeeded());
+export function buildJobs({ config, log, events }: ServerContext, storage: StorageArea): JobsArea {
+  const service = new JobService(storage.store, log, events);
+  events.on('job-stored', () => storage.health.succeeded());
   const changes = new JobChangeLog(storage.store, log, storage.notices);
   return {
     service,

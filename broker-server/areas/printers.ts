@@ -24,7 +24,7 @@ export interface PrintersArea {
 }
 
 export function buildPrinters(
-  { config, log }: ServerContext,
+  { config, log, events }: ServerContext,
   needs: { storage: StorageArea; jobs: JobsArea; broker: BrokerArea },
 ): PrintersArea {
   const { storage, jobs, broker } = needs;
@@ -38,9 +38,10 @@ export function buildPrinters(
       keepToken: (id, token) => broker.accounts.replacePrinterToken(id, token),
     },
     log,
+    events,
   );
   broker.accounts.usePrinterRegistry(accounts);
-  const status = new PrinterRegistry(storage.store, accounts, log);
+  const status = new PrinterRegistry(storage.store, accounts, log, events);
   broker.sessions.onEvent = (event) => status.noteSession(event);
   broker.sessions.onTakeover = async (event) => {
     await jobs.service.interruptUnfinished(
@@ -48,8 +49,8 @@ export function buildPrinters(
       `unfinished when the agent on ${event.other.host} took this printer's session from the agent on ${event.holder.host} (--takeover): it may have been printed there; reprint it if it is not on paper`,
     );
   };
-  accounts.on(
-    'changed',
+  events.on(
+    'printer-account',
     ({ printerId }) =>
       void status
         .announce(printerId)

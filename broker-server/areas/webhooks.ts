@@ -5,7 +5,7 @@
  */
 import { part, type Part } from '../../config/lifecycle';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher';
-import { loadWebhookKey } from '../webhooks/webhook-secrets';
+import { loadWebhookKey, type SecretBox } from '../webhooks/webhook-secrets';
 import { SqlWebhookStore } from '../webhooks/webhook-store';
 import { webhookTargetProblem } from '../webhooks/webhook-targets';
 import { type ServerContext, KeyFile } from './context';
@@ -14,6 +14,10 @@ import type { StorageArea } from './storage';
 
 export interface WebhooksArea {
   store: SqlWebhookStore;
+  /** The key that seals the endpoints' secrets: read once its part has started (before HTTP's). */
+  key: KeyFile<SecretBox>;
+  /** The dispatcher, made when its part starts; null before. */
+  dispatcher(): WebhookDispatcher | null;
   parts: { key: Part; dispatcher: Part };
 }
 
@@ -55,5 +59,10 @@ export function buildWebhooks(
     );
     dispatcher.start();
   };
-  return { store, parts: { key, dispatcher: part('webhooks', start, async () => dispatcher?.stop()) } };
+  return {
+    store,
+    key,
+    dispatcher: () => dispatcher,
+    parts: { key, dispatcher: part('webhooks', start, async () => dispatcher?.stop()) },
+  };
 }

@@ -4,8 +4,8 @@
  * in its UPDATE, so two racing acks cannot both win). Who follows the changes reads them from the event
  * log (jobs/job-change-log.ts), not from here.
  */
-import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
+import { EventBus, type EventChannel } from '../event-bus';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
 import type { JobFilter, JobStore } from '../store/job-store';
@@ -23,21 +23,22 @@ export type TransitionResult =
       reason: 'unknown-job' | 'wrong-printer' | 'other-uid' | 'not-allowed';
     };
 
-export interface JobServiceEvents {
+export type JobServiceEvents = {
   /** A change this instance committed (not one heard from another instance): for metrics. */
-  stored: [PrintJob];
+  'job-stored': [PrintJob];
   /** An agent's ack, applied or ignored. */
   ack: [{ printerId: string; applied: boolean }];
-}
+};
 
-export class JobService extends EventEmitter<JobServiceEvents> {
+export class JobService {
   private readonly log: Logger;
 
   constructor(
     private readonly store: JobStore,
     log: Logger,
+    /** Where it says a job was stored and an ack came in (the server's one bus; its own when absent). */
+    readonly events: EventChannel<JobServiceEvents> = new EventBus<JobServiceEvents>(),
   ) {
-    super();
     this.log = log.child({ module: 'jobs' });
   }
 
@@ -69,7 +70,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       },
       'job stored',
     );
-    this.emit('stored', job);
+    this.events.emit('job-stored', job);
     return job;
   }
 
@@ -177,7 +178,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
         { jobId: id, printerId: moved.printerId, status: to, error: moved.error ?? undefined },
         'job status changed',
       );
-      this.emit('stored', moved);
+      this.events.emit('job-stored', moved);
       return { changed: true, job: moved };
     }
     const job = await this.get(id);
@@ -199,7 +200,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       error: ack.error ?? null,
       at: new Date(ack.at),
     });
-    this.emit('ack', { printerId, applied: result.changed });
+    this.events.emit('ack', { printerId, applied: result.changed });
     if (!result.changed) {
       const level = result.reason === 'not-allowed' ? 'debug' : 'warn';
       this.log[level](

@@ -7,8 +7,8 @@
  * jobs of a removed printer that never printed end `failed` through the job state machine.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
+import { EventBus, type EventChannel } from '../event-bus';
 import { isPrinterAccount, RESERVED_USERNAMES } from '../../protocol/accounts';
 import { generateToken } from '../broker/tokens';
 import type { BrokerAccountControl } from '../broker/account-control';
@@ -57,12 +57,12 @@ export const REMOVED_PRINTER_ERROR = 'printer removed from the registry before t
 
 export const hashToken = (token: string | Buffer): string => createHash('sha256').update(token).digest('hex');
 
-export interface PrinterAccountsEvents {
+export type PrinterAccountsEvents = {
   /** A printer was added, rotated or removed (here or, once refreshed, by another instance). */
-  changed: [{ printerId: string; change: 'added' | 'rotated' | 'removed' }];
-}
+  'printer-account': [{ printerId: string; change: 'added' | 'rotated' | 'removed' }];
+};
 
-export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
+export class PrinterAccounts {
   readonly name = 'printer accounts';
   private readonly log: Logger;
   /** Active printers and their token hash; the embedded broker's authentication reads this. */
@@ -87,9 +87,9 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
       keepToken?: (printerId: string, token: string | null) => void;
     },
     log: Logger,
+    /** Where it says a printer was added, rotated or removed (the server's one bus; its own when absent). */
+    readonly events: EventChannel<PrinterAccountsEvents> = new EventBus<PrinterAccountsEvents>(),
   ) {
-    super();
-    this.setMaxListeners(0);
     this.log = log.child({ module: 'printer-accounts' });
   }
 
@@ -125,8 +125,10 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
     const before = this.hashes;
     this.hashes = hashes;
     this.removed = removed;
-    for (const id of hashes.keys()) if (!before.has(id)) this.emit('changed', { printerId: id, change: 'added' });
-    for (const id of before.keys()) if (!hashes.has(id)) this.emit('changed', { printerId: id, change: 'removed' });
+    for (const id of hashes.keys())
+      if (!before.has(id)) this.events.emit('printer-account', { printerId: id, change: 'added' });
+    for (const id of before.keys())
+      if (!hashes.has(id)) this.events.emit('printer-account', { printerId: id, change: 'removed' });
   }
 
   /** Printers of the registry, sorted. */
@@ -179,7 +181,7 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
       this.hashes.set(id, Buffer.from(hashToken(token), 'hex'));
       this.removed.delete(id);
       this.log.info({ printerId: id }, 'printer added');
-      this.emit('changed', { printerId: id, change: 'added' });
+      this.events.emit('printer-account', { printerId: id, change: 'added' });
       return { printerId: id, token };
     });
   }
@@ -197,7 +199,7 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
       if (control?.readsRegistry) await control.setToken(id, token);
       this.keepToken(id, token);
       this.log.info({ printerId: id }, 'printer token rotated; its connection was closed');
-      this.emit('changed', { printerId: id, change: 'rotated' });
+      this.events.emit('printer-account', { printerId: id, change: 'rotated' });
       return { printerId: id, token };
     });
   }
@@ -232,7 +234,7 @@ export class PrinterAccounts extends EventEmitter<PrinterAccountsEvents> {
         if (result.changed) failedJobs.push(job.id);
       }
       this.log.info({ printerId: id, failedJobs: failedJobs.length }, 'printer removed; its connection was closed');
-      this.emit('changed', { printerId: id, change: 'removed' });
+      this.events.emit('printer-account', { printerId: id, change: 'removed' });
       return { printerId: id, failedJobs };
     });
   }

@@ -2,8 +2,8 @@
  * The printers: those configured and those whose agent has been seen, with what each agent last said.
  * Status messages are written one at a time per printer; every change is announced as a `printer` event.
  */
-import { EventEmitter } from 'node:events';
 import type { Logger } from '../../config/logger';
+import { EventBus, type EventChannel } from '../event-bus';
 import type { AgentFault, StatusMessage } from '../../protocol/messages';
 import type { SessionEvent } from '../broker/agent-sessions';
 import type { JobStore, PrinterRecord } from '../store/job-store';
@@ -78,11 +78,12 @@ export function fixedRoster(ids: readonly string[]): PrinterRoster {
   };
 }
 
-export interface PrinterRegistryEvents {
+export type PrinterRegistryEvents = {
+  /** A printer's status, agent, session or registry entry changed: the page and the streams show it. */
   printer: [PrinterInfo];
-}
+};
 
-export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
+export class PrinterRegistry {
   private readonly log: Logger;
   /** Printers whose agent has been seen, so that accepting a job needs no query. */
   private readonly seen = new Set<string>();
@@ -96,9 +97,9 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
     private readonly store: JobStore,
     roster: PrinterRoster | readonly string[],
     log: Logger,
+    /** Where it says a printer changed (the server's one bus; its own when absent). */
+    readonly events: EventChannel<PrinterRegistryEvents> = new EventBus<PrinterRegistryEvents>(),
   ) {
-    super();
-    this.setMaxListeners(0); // one listener per open event stream
     this.log = log.child({ module: 'printers' });
     this.roster = Array.isArray(roster) ? fixedRoster(roster as readonly string[]) : (roster as PrinterRoster);
   }
@@ -111,7 +112,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
   /** A registry change: the page and the streams hear of it as a printer event. */
   async announce(id: string): Promise<void> {
     const info = (await this.get(id)) ?? this.toPrinter(id, undefined);
-    this.emit('printer', info);
+    this.events.emit('printer', info);
   }
 
   async list(): Promise<PrinterInfo[]> {
@@ -206,7 +207,7 @@ export class PrinterRegistry extends EventEmitter<PrinterRegistryEvents> {
       },
       'printer status',
     );
-    this.emit('printer', info);
+    this.events.emit('printer', info);
     return info;
   }
 

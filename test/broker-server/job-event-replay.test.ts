@@ -6,7 +6,6 @@
  * process in job-event-replay-memory.test.ts, its latency by `npm run bench -- --only=replay`.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -17,6 +16,7 @@ import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
 import { LiveUpdates } from '../../broker-server/http/page/live-updates';
 import { REPLAY_PAGE, type ReplayLimits } from '../../broker-server/http/api/job-event-stream';
 import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { EventBus } from '../../broker-server/event-bus';
 import { MemoryJobStore } from '../support/memory-job-store';
 
 /** The review's message: ~24 KB once JSON-escaped. */
@@ -38,7 +38,7 @@ async function setUp(t: TestContext, replay: ReplayLimits) {
   const live = new LiveUpdates(
     jobs,
     changes,
-    new EventEmitter() as unknown as PrinterRegistry,
+    { events: new EventBus() } as unknown as PrinterRegistry,
     { defaultPrinterId: 'p1', replayHours: 24, replay },
     pino({ level: 'silent' }),
   );

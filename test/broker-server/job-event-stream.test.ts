@@ -5,7 +5,6 @@
  * it missed, then the live changes; a bad or unknown id is answered clearly.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -15,7 +14,8 @@ import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { LiveUpdates } from '../../broker-server/http/page/live-updates';
 import { MAX_REPLAY_EVENTS } from '../../broker-server/http/api/job-event-stream';
-import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import type { PrinterRegistry, PrinterRegistryEvents } from '../../broker-server/printers/printer-registry';
+import { EventBus } from '../../broker-server/event-bus';
 import { MemoryJobStore } from '../support/memory-job-store';
 
 interface Stream {
@@ -30,7 +30,7 @@ async function setUp(t: TestContext) {
   const jobs = new JobService(store, pino({ level: 'silent' }));
   const changes = new JobChangeLog(store, pino({ level: 'silent' }));
   await changes.start();
-  const printers = new EventEmitter();
+  const printers = { events: new EventBus<PrinterRegistryEvents>() };
   const live = new LiveUpdates(
     jobs,
     changes,
@@ -120,7 +120,7 @@ test('GET /jobs/events: the changes of one tick go in one write per stream, in o
   await waitFor('three job events', () => jobLines(stream).length === 3);
   assert.deepEqual(jobLines(stream), ['1 1 pending', '2 2 pending', '3 1 sent']);
   assert.ok(writes() - before <= 2, `the changes of two ticks, at most two writes (got ${writes() - before})`);
-  printers.emit('printer', { id: 'p1', state: 'online' });
+  printers.events.emit('printer', { id: 'p1', state: 'online' } as never);
   await waitFor('printer event', () => stream.events().some((e) => e.event === 'printer'));
   const printer = stream.events().find((e) => e.event === 'printer')!;
   assert.equal(printer.id, undefined, 'printer changes are not in the log and carry no id');

@@ -58,7 +58,7 @@ test(
     assert.equal(await b.lookup('shared'), true, 'an unknown id is looked up in the database');
     assert.equal(b.verify('shared', issued.token), true);
     const changes: string[] = [];
-    b.on('changed', (c) => changes.push(`${c.change} ${c.printerId}`));
+    b.events.on('printer-account', (c) => changes.push(`${c.change} ${c.printerId}`));
     await a.remove('shared');
     const deadline = Date.now() + 5000;
     while (b.isActive('shared') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

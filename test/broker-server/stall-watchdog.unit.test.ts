@@ -75,7 +75,7 @@ test('a job still stalled after several tries is shown with its printer, with th
   });
   const stuck = await sentJob('p1', 5 * STALL_MS);
   const announced: Array<number | null> = [];
-  printers.on('printer', (p) => p.id === 'p1' && announced.push(p.stalled?.count ?? null));
+  printers.events.on('printer', (p) => p.id === 'p1' && announced.push(p.stalled?.count ?? null));
   for (let i = 0; i < SHOW_AFTER_TRIES; i++) {
     assert.equal((await printers.get('p1'))?.stalled, null, `not shown after ${i} tries`);
     // As if each wait had passed.

@@ -196,7 +196,7 @@ test(
     const seenOnline = [a, b].map(
       (s) =>
         new Promise<void>((resolve) =>
-          s.printers.on('printer', (p) => p.id === 'printer-1' && p.state === 'online' && resolve()),
+          s.printers.events.on('printer', (p) => p.id === 'printer-1' && p.state === 'online' && resolve()),
         ),
     );
 

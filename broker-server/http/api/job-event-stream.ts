@@ -109,6 +109,7 @@ const jobMessage = (event: JobEvent): string =>
   event.job ? `id: ${eventIdOf(event)}\nevent: job\ndata: ${JSON.stringify(event.job)}\n\n` : `id: ${event.id}\n\n`;
 
 export class JobEventStream {
+  private stopFollowingPrinters: () => void = () => undefined;
   private readonly log: Logger;
   private readonly live = new Set<Client>();
   private catchingUp = 0;
@@ -144,12 +145,12 @@ export class JobEventStream {
   }
 
   start(): void {
-    this.printers.on('printer', this.onPrinter);
+    this.stopFollowingPrinters = this.printers.events.on('printer', this.onPrinter);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.printers.off('printer', this.onPrinter);
+    this.stopFollowingPrinters();
     this.writer.flush();
     for (const client of this.live) client.res.end();
     this.live.clear();

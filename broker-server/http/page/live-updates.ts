@@ -36,6 +36,7 @@ export function sseMessage(fragment: SafeHtml): string {
 }
 
 export class LiveUpdates {
+  private stopFollowingPrinters: () => void = () => undefined;
   private readonly log: Logger;
   private readonly streams = new Set<Response>();
   /** GET /jobs/events: the job changes from the event log, as JSON, for API clients and the benchmark. */
@@ -95,7 +96,7 @@ export class LiveUpdates {
   start(): void {
     // As soon as the log grows (before it is read): a page connecting now must not get an older snapshot.
     this.unwatch = this.changes.onGrowth(() => this.snapshots.invalidate());
-    this.printers.on('printer', this.onPrinter);
+    this.stopFollowingPrinters = this.printers.events.on('printer', this.onPrinter);
     this.jobEvents.start();
     this.heartbeat = setInterval(() => {
       this.broadcast(': ping\n\n');
@@ -108,7 +109,7 @@ export class LiveUpdates {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unwatch?.();
-    this.printers.off('printer', this.onPrinter);
+    this.stopFollowingPrinters();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.writer.flush();
     for (const res of this.streams) res.end();

@@ -22,7 +22,7 @@ import type { JobEventBounds } from '../store/job-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
 import { eventTypeOf, uidTagOf, wants, webhookId, webhookPayload } from './webhook-events';
-import type { ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
+import type { AttemptOutcome, ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
 
 /** Events read from the log per queueing round of one endpoint. */
 const PAGE = 500;
@@ -154,6 +154,16 @@ export class WebhookDispatcher {
     return n;
   }
 
+  /**
+   * Looks again now: the endpoints (one was added or removed) and what is due (a delivery the admin asked to
+   * retry now). Called by the admin page and API after their change.
+   */
+  wake(): void {
+    if (this.stopped) return;
+    this.queueWanted = true;
+    this.pump();
+  }
+
   private readonly onJob = (): void => {
     if (this.endpointCount === 0) return;
     this.queueWanted = true;
@@ -277,22 +287,24 @@ export class WebhookDispatcher {
       printerId: claim.printerId,
       attempt: claim.attempts,
     };
+    const startedAt = this.now();
     let sender: Sender | null;
     try {
       sender = await this.sender(claim.endpointId);
     } catch (err) {
       this.log.error({ ...context, err }, 'webhook not sent: its endpoint cannot be read');
-      await this.failedAttempt(claim, context, null, describe(err));
+      await this.failedAttempt(claim, context, startedAt, null, describe(err));
       return;
     }
     if (!sender) {
-      await this.store.failed(claim, null, 'endpoint removed');
+      if (await this.store.failed(claim, null, 'endpoint removed'))
+        await this.record(claim, startedAt, null, 'endpoint removed', 'failed', null);
       return;
     }
     const logged = { ...context, endpoint: urlForLog(sender.url) };
     const refused = await this.settings.checkTarget?.(sender.url);
     if (refused) {
-      await this.failedAttempt(claim, logged, null, refused);
+      await this.failedAttempt(claim, logged, startedAt, null, refused);
       return;
     }
     const id = webhookId(claim.eventId, uidTagOf(claim.payload));
@@ -306,11 +318,13 @@ export class WebhookDispatcher {
       };
       const statusCode = await this.post(sender.url, claim.payload, headers, abort.signal);
       if (statusCode >= 200 && statusCode < 300) {
-        if (await this.store.delivered(claim, statusCode, this.now()))
+        if (await this.store.delivered(claim, statusCode, this.now())) {
           this.log.info({ ...logged, statusCode }, 'webhook delivered');
+          await this.record(claim, startedAt, statusCode, null, 'delivered', null);
+        }
         return;
       }
-      await this.failedAttempt(claim, logged, statusCode, `the receiver answered ${statusCode}`);
+      await this.failedAttempt(claim, logged, startedAt, statusCode, `the receiver answered ${statusCode}`);
     } catch (err) {
       if (abort.signal.reason === STOPPING) {
         // Aborted by stop(): given back, due now, for the next start or another instance.
@@ -319,7 +333,7 @@ export class WebhookDispatcher {
         return;
       }
       const error = abort.signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(err);
-      await this.failedAttempt(claim, logged, null, error);
+      await this.failedAttempt(claim, logged, startedAt, null, error);
     } finally {
       clearTimeout(timeout);
     }
@@ -329,19 +343,45 @@ export class WebhookDispatcher {
   private async failedAttempt(
     claim: ClaimedDelivery,
     context: Record<string, unknown>,
+    startedAt: number,
     statusCode: number | null,
     error: string,
   ): Promise<void> {
     const next = afterFailure(this.settings.retry, claim, this.now());
     if ('failed' in next) {
-      if (await this.store.failed(claim, statusCode, error))
+      if (await this.store.failed(claim, statusCode, error)) {
         this.log.warn({ ...context, statusCode, error }, 'webhook failed: no more retries');
+        await this.record(claim, startedAt, statusCode, error, 'failed', null);
+      }
     } else if (await this.store.retryLater(claim, next.retryAt, statusCode, error)) {
       this.log.info(
         { ...context, statusCode, error, retryAt: new Date(next.retryAt).toISOString() },
         'webhook attempt failed; retrying later',
       );
+      await this.record(claim, startedAt, statusCode, error, 'retry', next.retryAt);
     }
+  }
+
+  /** The attempt into the delivery log (webhook_attempts), once its result is the delivery's. */
+  private async record(
+    claim: ClaimedDelivery,
+    startedAt: number,
+    statusCode: number | null,
+    error: string | null,
+    outcome: AttemptOutcome,
+    nextAttemptAt: number | null,
+  ): Promise<void> {
+    await this.store.recordAttempt({
+      deliveryId: claim.id,
+      endpointId: claim.endpointId,
+      attempt: claim.attempts,
+      startedAt,
+      durationMs: this.now() - startedAt,
+      statusCode,
+      error,
+      outcome,
+      nextAttemptAt,
+    });
   }
 
   /** The endpoint's URL and signer (its secret decrypted once), or null when it was removed. */

@@ -46,6 +46,7 @@ import { DynamicSecurity } from './broker/dynamic-security';
 import { ServerMetrics } from './metrics';
 import { type BrokerAccountControl, PrinterAccounts, PrinterAdminError } from './printers/printer-accounts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { WebhookAdmin } from './webhooks/webhook-admin';
 import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
 import { webhookTargetProblem } from './webhooks/webhook-targets';
@@ -279,6 +280,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       }),
       sessionMs: config.admin.sessionMinutes * 60_000,
       agentMqttUrl,
+      webhooks: new WebhookAdmin(webhookStore, webhookKey.key, {
+        allowPrivate: config.webhooks.allowPrivate,
+        wake: () => webhooks.wake(),
+      }),
     },
     pairing: { service: pairing, agentMqttUrl },
     agentFiles,

@@ -25,7 +25,7 @@ import { verifyUtf8, verifyUtf8Form } from './validation';
 import { type FormTokens, refuseCrossSite } from './cross-site';
 import type { HostCheck } from './host-check';
 import type { StreamLimits } from './stream-limits';
-import { adminRoutes, type AdminRouteOptions } from './routes/admin';
+import { adminRoutes, type AdminRouteOptions } from './admin/routes';
 import { operationRoutes, type OperationsOptions } from './routes/operations';
 import { openApiRoutes } from './routes/openapi';
 import type { PairingService } from '../pairing/pairing-service';

@@ -10,9 +10,9 @@ import { loadServerConfig } from '../config';
 import { loadOrExit } from '../config/process';
 import { createLogger, urlForLog } from '../config/logger';
 import { Database } from './db/database';
-import { parseEventFilter } from './webhooks/webhook-events';
-import { loadWebhookKey, newWebhookSecret, type SecretBox } from './webhooks/webhook-secrets';
-import { type Lookup, webhookTargetProblem } from './webhooks/webhook-targets';
+import { WebhookAdmin, WebhookAdminError } from './webhooks/webhook-admin';
+import { loadWebhookKey, type SecretBox } from './webhooks/webhook-secrets';
+import type { Lookup } from './webhooks/webhook-targets';
 import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
 
 const USAGE =
@@ -43,23 +43,7 @@ function parseArgs(args: string[], known: string[]): { positional: string[]; opt
   return { positional, options };
 }
 
-/** An http(s) URL as stored, or why not. */
-export function checkWebhookUrl(text: string): { ok: true; url: string } | { ok: false; error: string } {
-  if (!URL.canParse(text))
-    return { ok: false, error: `${JSON.stringify(text)} is not a URL (e.g. https://example.com/hooks/printhop)` };
-  const url = new URL(text);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    return { ok: false, error: `a webhook URL must be http:// or https://, not ${url.protocol}//` };
-  if (!url.hostname) return { ok: false, error: 'the webhook URL has no host' };
-  // It would be shown by `list`, kept in the database in clear, and put by fetch in its error messages.
-  if (url.username || url.password)
-    return {
-      ok: false,
-      error:
-        'a webhook URL must not carry a user name or password (user:password@); the receiver checks the signature (webhook-signature) instead',
-    };
-  return { ok: true, url: url.toString() };
-}
+export { checkWebhookUrl } from './webhooks/webhook-admin';
 
 const positiveId = (text: string | undefined): number | null =>
   text !== undefined && /^[1-9]\d{0,14}$/.test(text) ? Number(text) : null;
@@ -84,14 +68,14 @@ export async function webhooksCommand(
       const parsed = parseArgs(rest, ['events']);
       if ('error' in parsed) return usage(parsed.error);
       if (parsed.positional.length !== 1) return usage('add takes one URL');
-      const url = checkWebhookUrl(parsed.positional[0]!);
-      if (!url.ok) return usage(url.error);
-      const target = await webhookTargetProblem(url.url, targets.allowPrivate, targets.lookup);
-      if (target) return usage(target);
-      const events = parseEventFilter(parsed.options.events);
-      if (!events.ok) return usage(events.error);
-      const secret = newWebhookSecret();
-      const endpoint = await store.addEndpoint(url.url, events.value, secrets.seal(secret), new Date());
+      let added: Awaited<ReturnType<WebhookAdmin['add']>>;
+      try {
+        added = await new WebhookAdmin(store, secrets, targets).add(parsed.positional[0]!, parsed.options.events);
+      } catch (e) {
+        if (e instanceof WebhookAdminError) return usage(e.message);
+        throw e;
+      }
+      const { endpoint, secret } = added;
       out(`webhook endpoint ${endpoint.id} added: ${urlForLog(endpoint.url)} (events: ${endpoint.events})`);
       out('Its signing secret is shown only this once: keep it now (your receiver verifies signatures with it).');
       out(secret);

@@ -26,6 +26,7 @@ import type { DeliveryArea, JobsArea } from './jobs';
 import type { PrintersArea } from './printers';
 import type { StorageArea } from './storage';
 import type { WebhooksArea } from './webhooks';
+import { WebhookAdmin } from '../webhooks/webhook-admin';
 
 export interface HttpNeeds {
   storage: StorageArea;
@@ -180,6 +181,10 @@ function appOf(
       throttle: new LoginThrottle({ attempts: config.admin.lockoutAttempts, lockMs: config.admin.lockoutMs }),
       sessionMs: config.admin.sessionMs,
       agentMqttUrl,
+      webhooks: new WebhookAdmin(needs.webhooks.store, needs.webhooks.key.value, {
+        allowPrivate: config.webhooks.allowPrivate,
+        wake: () => needs.webhooks.dispatcher()?.wake(),
+      }),
     },
     pairing: { service: printers.pairing, agentMqttUrl },
     agentFiles: made.agentFiles,

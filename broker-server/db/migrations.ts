@@ -295,4 +295,32 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.dropTable('pairings');
     },
   },
+  {
+    // The webhook delivery log (issue 23): one row per attempt (its time, HTTP status or error, duration and what
+    // follows), written by the dispatcher after each one; `webhook_deliveries` keeps only the latest state. Bounded:
+    // a finished delivery's attempts go with its payload (WEBHOOK_PAYLOAD_DAYS) or with the delivery itself
+    // (JOB_RETENTION_DAYS). Times are epoch milliseconds.
+    name: '0011-webhook-attempts',
+    async up({ context: q }) {
+      await q.createTable('webhook_attempts', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        delivery_id: { type: DataTypes.INTEGER, allowNull: false },
+        endpoint_id: { type: DataTypes.INTEGER, allowNull: false },
+        // The delivery's attempt number (its `attempts` after the claim).
+        attempt: { type: DataTypes.INTEGER, allowNull: false },
+        started_at: { type: DataTypes.BIGINT, allowNull: false },
+        duration_ms: { type: DataTypes.INTEGER, allowNull: false },
+        status_code: { type: DataTypes.INTEGER, allowNull: true },
+        error: { type: DataTypes.TEXT, allowNull: true },
+        // delivered | retry | failed
+        outcome: { type: DataTypes.STRING(16), allowNull: false },
+        next_attempt_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.addIndex('webhook_attempts', ['delivery_id', 'id'], { name: 'webhook_attempts_delivery' });
+      await q.addIndex('webhook_attempts', ['endpoint_id', 'id'], { name: 'webhook_attempts_endpoint' });
+    },
+    async down({ context: q }) {
+      await q.dropTable('webhook_attempts');
+    },
+  },
 ];

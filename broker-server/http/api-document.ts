@@ -7,7 +7,7 @@ import { newRouter } from './api/context';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { type ApiOperation, openApiDocument } from './api/openapi';
-import { adminOperations } from './routes/admin';
+import { adminOperations } from './admin/routes';
 import { pairingOperations } from '../pairing/pairing-routes';
 import { downloadOperations, serverUrlOf } from '../downloads/download-routes';
 import { eventOperations } from './api/events';

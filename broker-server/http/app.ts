@@ -30,7 +30,7 @@ import { verifyUtf8, verifyUtf8Form } from './api/validation';
 import { type FormTokens, refuseCrossSite } from './guards/cross-site';
 import type { HostCheck } from './guards/host-check';
 import type { StreamLimits } from './guards/stream-limits';
-import { adminRoutes, type AdminRouteOptions } from './routes/admin';
+import { adminRoutes, type AdminRouteOptions } from './admin/routes';
 import { operationRoutes, type OperationsOptions } from './api/operations';
 import { openApiRoutes } from './api-document';
 import type { PairingService } from '../pairing/pairing-service';

@@ -10,6 +10,7 @@ import type { Logger } from '../../config/logger';
 import { PairingClaim, PairingRequest, PairingStarted } from '../../protocol/pairing';
 import { HttpError } from '../http/guards/errors';
 import { type ApiOperation, errorResponse } from '../http/api/openapi';
+import { bearerToken } from '../http/request-fields';
 import { check } from '../http/api/validation';
 import { PrinterAdminError } from '../printers/printer-accounts';
 import { PairingError, type PairingService } from './pairing-service';
@@ -67,8 +68,7 @@ export function pairingRoutes(options: PairingRouteOptions): Router {
   });
 
   router.post('/pairing/:id/claim', async (req, res, next) => {
-    const header = req.get('authorization') ?? '';
-    const secret = header.startsWith('Bearer ') ? header.slice(7) : '';
+    const secret = bearerToken(req);
     if (!secret) return next(new HttpError(401, 'a claim needs Authorization: Bearer <pairing secret>'));
     try {
       const claim = await options.pairing.claim(req.params.id, secret, agentBrokerUrl(req, options.agentMqttUrl));

@@ -2,9 +2,10 @@
  * Sends every job change to the webhook endpoints that want it (a lifecycle part of the server).
  *
  * Queueing: woken by the event log's reader each time the log grows (this instance's changes and other
- * instances', jobs/job-change-log.ts) and by a timer, it reads the job event log after each endpoint's
- * cursor and queues a delivery per wanted event (webhook-store.ts: with several instances on PostgreSQL,
- * one of them does each endpoint).
+ * instances', jobs/job-change-log.ts), it reads the job event log after each endpoint's cursor and queues a
+ * delivery per wanted event (webhook-store.ts: with several instances on PostgreSQL, one of them does each
+ * endpoint). Idle, it asks the database nothing (issue 22): no poll; one timer sleeps until the next retry
+ * falls due (or, with endpoints, LONGEST_SLEEP_MS at most: another instance's retries and lost claims).
  *
  * Delivering: it claims due deliveries per endpoint, at most WEBHOOK_CONCURRENCY in flight per endpoint
  * on this instance, so a slow or dead receiver holds its own slots and nobody else's, and the HTTP
@@ -22,7 +23,7 @@ import type { JobEventBounds } from '../store/job-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
 import { eventTypeOf, uidTagOf, wants, webhookId, webhookPayload } from './webhook-events';
-import type { ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
+import type { AttemptOutcome, ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
 
 /** Events read from the log per queueing round of one endpoint. */
 const PAGE = 500;
@@ -33,14 +34,18 @@ const DRAIN_MS = 2_000;
 /** The abort reason of stop(), told apart from a timeout. */
 const STOPPING = { stopping: true };
 const PRUNE_EVERY_MS = 3_600_000;
+/** With endpoints, the longest the dispatcher sleeps without a look at what is due (other instances' retries, crashed claims). */
+const LONGEST_SLEEP_MS = 300_000;
 
 export interface WebhookSettings {
   timeoutMs: number;
   retry: RetryPolicy;
   /** Requests in flight at once per endpoint, on this instance. */
   concurrency: number;
-  /** How often due retries are looked for (besides the wake-ups of job changes). */
+  /** With no endpoint known, how often job changes look for one added meanwhile (by `npm run webhooks`), at most. */
   pollMs: number;
+  /** With endpoints, the longest sleep between two looks at what is due; absent: LONGEST_SLEEP_MS. */
+  longestSleepMs?: number;
   /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
   keepDays: number;
   /** Finished deliveries older than this lose their payload (the job's text), hourly (WEBHOOK_PAYLOAD_DAYS); 0 or absent: kept. */
@@ -87,14 +92,19 @@ interface Sender {
 export class WebhookDispatcher {
   readonly name = 'webhooks';
   private readonly log: Logger;
+  /** The one timer: the next due retry, or the next look for endpoints. */
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  /** The next round also asks the store when the next delivery falls due (at start, and when the timer fired). */
+  private lookAhead = true;
+  private lastEndpointLook = -Infinity;
   /** One round at a time; a wake-up during a round makes one more. */
   private readonly rounds = new SerialRun(
     () => this.round(),
     (err) => this.log.error({ err }, 'webhook round failed; the next one retries'),
   );
   private queueWanted = true;
-  /** Active endpoints at the last look: with none, job changes wake nothing (the timer looks again). */
+  /** Active endpoints at the last look: with none, job changes look for new ones at most every `pollMs`. */
   private endpointCount = 0;
   private lastPrune = 0;
   private warned = false;
@@ -121,18 +131,13 @@ export class WebhookDispatcher {
 
   start(): void {
     this.unwatch = this.jobs.onGrowth(this.onJob);
-    this.timer = setInterval(() => {
-      this.queueWanted = true;
-      this.pump();
-    }, this.settings.pollMs);
-    this.timer.unref();
     this.pump();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unwatch?.();
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.rounds.stop();
     const all = [...this.inFlight.values()].flatMap((set) => [...set]);
@@ -154,11 +159,43 @@ export class WebhookDispatcher {
     return n;
   }
 
+  /**
+   * Looks again now: the endpoints (one was added or removed) and what is due (a delivery the admin asked to
+   * retry now). Called by the admin page and API after their change.
+   */
+  wake(): void {
+    if (this.stopped) return;
+    this.queueWanted = true;
+    this.pump();
+  }
+
   private readonly onJob = (): void => {
-    if (this.endpointCount === 0) return;
+    if (this.endpointCount === 0) {
+      const next = this.lastEndpointLook + this.settings.pollMs;
+      if (next > this.now()) return this.wakeAt(next);
+    }
     this.queueWanted = true;
     this.pump();
   };
+
+  /** Sets the timer for `at` (epoch ms) unless it already fires sooner. */
+  private wakeAt(at: number): void {
+    if (this.stopped || at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        // With endpoints, job changes queue their events: the timer is for what falls due, and for other instances.
+        if (this.endpointCount === 0) this.queueWanted = true;
+        this.lookAhead = true;
+        this.pump();
+      },
+      Math.max(0, at - this.now()),
+    );
+    this.timer.unref();
+  }
 
   private pump(): void {
     this.rounds.request();
@@ -167,6 +204,7 @@ export class WebhookDispatcher {
   private async round(): Promise<void> {
     if (this.queueWanted) {
       this.queueWanted = false;
+      this.lastEndpointLook = this.now();
       const endpoints = await this.store.endpoints();
       this.endpointCount = endpoints.length;
       if (endpoints.length && this.settings.keyWarning && !this.warned) {
@@ -193,6 +231,14 @@ export class WebhookDispatcher {
       if (free <= 0 || this.stopped) continue;
       const claims = await this.store.claim(endpointId, now, now + this.settings.timeoutMs + LEASE_MARGIN_MS, free);
       for (const claim of claims) this.begin(claim);
+    }
+    if (this.lookAhead) {
+      // Asked only at start and when the timer fired: this instance's own retries set the timer themselves. What
+      // is due yet not claimed now waits for a free slot (each attempt's end claims again), or 1 s at most.
+      this.lookAhead = false;
+      const due = await this.store.nextDueAt();
+      const longest = now + (this.settings.longestSleepMs ?? LONGEST_SLEEP_MS);
+      this.wakeAt(Math.min(due === null ? Infinity : due > now ? due : now + 1_000, longest));
     }
     const { keepDays, payloadDays = 0 } = this.settings;
     if ((keepDays > 0 || payloadDays > 0) && now - this.lastPrune >= PRUNE_EVERY_MS) {
@@ -248,7 +294,7 @@ export class WebhookDispatcher {
     if (!set) this.inFlight.set(claim.endpointId, (set = new Set()));
     const attempt = { claim, abort, done: Promise.resolve() };
     attempt.done = this.attempt(claim, abort)
-      .catch((err: unknown) =>
+      .catch((err: unknown) => {
         this.log.error(
           {
             err,
@@ -258,8 +304,9 @@ export class WebhookDispatcher {
             printerId: claim.printerId,
           },
           'webhook attempt not recorded; it is tried again once its lease runs out',
-        ),
-      )
+        );
+        this.wakeAt(this.now() + this.settings.timeoutMs + LEASE_MARGIN_MS + 1_000);
+      })
       .finally(() => {
         set.delete(attempt);
         this.pump(); // a free slot: claim what waits
@@ -277,22 +324,24 @@ export class WebhookDispatcher {
       printerId: claim.printerId,
       attempt: claim.attempts,
     };
+    const startedAt = this.now();
     let sender: Sender | null;
     try {
       sender = await this.sender(claim.endpointId);
     } catch (err) {
       this.log.error({ ...context, err }, 'webhook not sent: its endpoint cannot be read');
-      await this.failedAttempt(claim, context, null, describe(err));
+      await this.failedAttempt(claim, context, startedAt, null, describe(err));
       return;
     }
     if (!sender) {
-      await this.store.failed(claim, null, 'endpoint removed');
+      if (await this.store.failed(claim, null, 'endpoint removed'))
+        await this.record(claim, startedAt, null, 'endpoint removed', 'failed', null);
       return;
     }
     const logged = { ...context, endpoint: urlForLog(sender.url) };
     const refused = await this.settings.checkTarget?.(sender.url);
     if (refused) {
-      await this.failedAttempt(claim, logged, null, refused);
+      await this.failedAttempt(claim, logged, startedAt, null, refused);
       return;
     }
     const id = webhookId(claim.eventId, uidTagOf(claim.payload));
@@ -306,11 +355,13 @@ export class WebhookDispatcher {
       };
       const statusCode = await this.post(sender.url, claim.payload, headers, abort.signal);
       if (statusCode >= 200 && statusCode < 300) {
-        if (await this.store.delivered(claim, statusCode, this.now()))
+        if (await this.store.delivered(claim, statusCode, this.now())) {
           this.log.info({ ...logged, statusCode }, 'webhook delivered');
+          await this.record(claim, startedAt, statusCode, null, 'delivered', null);
+        }
         return;
       }
-      await this.failedAttempt(claim, logged, statusCode, `the receiver answered ${statusCode}`);
+      await this.failedAttempt(claim, logged, startedAt, statusCode, `the receiver answered ${statusCode}`);
     } catch (err) {
       if (abort.signal.reason === STOPPING) {
         // Aborted by stop(): given back, due now, for the next start or another instance.
@@ -319,7 +370,7 @@ export class WebhookDispatcher {
         return;
       }
       const error = abort.signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(err);
-      await this.failedAttempt(claim, logged, null, error);
+      await this.failedAttempt(claim, logged, startedAt, null, error);
     } finally {
       clearTimeout(timeout);
     }
@@ -329,19 +380,46 @@ export class WebhookDispatcher {
   private async failedAttempt(
     claim: ClaimedDelivery,
     context: Record<string, unknown>,
+    startedAt: number,
     statusCode: number | null,
     error: string,
   ): Promise<void> {
     const next = afterFailure(this.settings.retry, claim, this.now());
     if ('failed' in next) {
-      if (await this.store.failed(claim, statusCode, error))
+      if (await this.store.failed(claim, statusCode, error)) {
         this.log.warn({ ...context, statusCode, error }, 'webhook failed: no more retries');
+        await this.record(claim, startedAt, statusCode, error, 'failed', null);
+      }
     } else if (await this.store.retryLater(claim, next.retryAt, statusCode, error)) {
       this.log.info(
         { ...context, statusCode, error, retryAt: new Date(next.retryAt).toISOString() },
         'webhook attempt failed; retrying later',
       );
+      await this.record(claim, startedAt, statusCode, error, 'retry', next.retryAt);
+      this.wakeAt(next.retryAt);
     }
+  }
+
+  /** The attempt into the delivery log (webhook_attempts), once its result is the delivery's. */
+  private async record(
+    claim: ClaimedDelivery,
+    startedAt: number,
+    statusCode: number | null,
+    error: string | null,
+    outcome: AttemptOutcome,
+    nextAttemptAt: number | null,
+  ): Promise<void> {
+    await this.store.recordAttempt({
+      deliveryId: claim.id,
+      endpointId: claim.endpointId,
+      attempt: claim.attempts,
+      startedAt,
+      durationMs: this.now() - startedAt,
+      statusCode,
+      error,
+      outcome,
+      nextAttemptAt,
+    });
   }
 
   /** The endpoint's URL and signer (its secret decrypted once), or null when it was removed. */

@@ -75,6 +75,46 @@ export interface DeliveryFilter {
   limit: number;
 }
 
+/** What one attempt came to: `retry` (tried again at `nextAttemptAt`), `delivered` (2xx) or `failed` (no more tries). */
+export const ATTEMPT_OUTCOMES = ['delivered', 'retry', 'failed'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** One attempt as the dispatcher records it (times in epoch ms). */
+export interface NewAttempt {
+  deliveryId: number;
+  endpointId: number;
+  attempt: number;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  outcome: AttemptOutcome;
+  nextAttemptAt: number | null;
+}
+
+/** One attempt as the admin page, the admin API and the command show it: the delivery log. */
+export interface WebhookAttempt {
+  id: number;
+  deliveryId: number;
+  endpointId: number;
+  attempt: number;
+  at: string;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  outcome: AttemptOutcome;
+  nextAttemptAt: string | null;
+}
+
+export interface AttemptFilter {
+  deliveryId?: number;
+  endpointId?: number;
+  limit: number;
+}
+
+/** Why "retry now" was refused: no such delivery, or one that cannot be sent again. */
+export type RetryRefusal = 'missing' | 'delivered' | 'delivering' | 'payload-dropped' | 'endpoint-removed';
+
 /** What queueing one endpoint reads and decides, given its cursor; null: nothing to do. */
 export type QueuePlan = (endpoint: {
   events: string;
@@ -102,11 +142,22 @@ export interface WebhookStore {
   release(claim: ClaimedDelivery, now: number): Promise<void>;
   /** Newest first. */
   deliveries(filter: DeliveryFilter): Promise<WebhookDelivery[]>;
-  /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint; returns how many. */
+  /** Writes one attempt into the delivery log (after its result was settled). */
+  recordAttempt(attempt: NewAttempt): Promise<void>;
+  /** The delivery log, newest first. */
+  attempts(filter: AttemptFilter): Promise<WebhookAttempt[]>;
+  /**
+   * "Retry now": a pending or failed delivery of an active endpoint becomes due at `now` (a failed one gets one
+   * more attempt, failed again if it fails past its window); null when done, else why not.
+   */
+  retryNow(deliveryId: number, now: number): Promise<RetryRefusal | null>;
+  /** When the next delivery of an active endpoint falls due (pending, or a claim's lease running out); null: none waits. */
+  nextDueAt(): Promise<number | null>;
+  /** Deletes the deliveries queued before `before` (epoch ms) that are finished or of a removed endpoint, and their attempts; returns how many deliveries. */
   pruneDeliveries(before: number): Promise<number>;
   /**
    * Empties the payload of the finished deliveries (delivered, failed) queued before `before`: the row stays
-   * for GET /webhooks/deliveries, the job's text does not (WEBHOOK_PAYLOAD_DAYS); returns how many.
+   * for GET /webhooks/deliveries, the job's text does not (WEBHOOK_PAYLOAD_DAYS), nor its attempts; returns how many.
    */
   dropPayloads(before: number): Promise<number>;
 }
@@ -138,6 +189,19 @@ interface DeliveryRow {
   last_error: string | null;
   created_at: number | string;
   delivered_at: number | string | null;
+}
+
+interface AttemptRow {
+  id: number;
+  delivery_id: number;
+  endpoint_id: number;
+  attempt: number;
+  started_at: number | string;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  outcome: AttemptOutcome;
+  next_attempt_at: number | string | null;
 }
 
 const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -179,6 +243,19 @@ const toDelivery = (row: DeliveryRow): WebhookDelivery => ({
   lastError: row.last_error === null ? null : withoutUrlCredentials(row.last_error),
   createdAt: iso(row.created_at)!,
   deliveredAt: iso(row.delivered_at),
+});
+
+const toAttempt = (row: AttemptRow): WebhookAttempt => ({
+  id: Number(row.id),
+  deliveryId: Number(row.delivery_id),
+  endpointId: Number(row.endpoint_id),
+  attempt: Number(row.attempt),
+  at: iso(row.started_at)!,
+  durationMs: Number(row.duration_ms),
+  statusCode: row.status_code === null ? null : Number(row.status_code),
+  error: row.error === null ? null : withoutUrlCredentials(row.error),
+  outcome: row.outcome,
+  nextAttemptAt: iso(row.next_attempt_at),
 });
 
 /** Pending and due, or claimed by an instance whose lease has run out. */
@@ -357,19 +434,86 @@ export class SqlWebhookStore implements WebhookStore {
     return rows.map(toDelivery);
   }
 
+  async recordAttempt(a: NewAttempt): Promise<void> {
+    await this.query(
+      `INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      [
+        a.deliveryId,
+        a.endpointId,
+        a.attempt,
+        a.startedAt,
+        Math.max(0, Math.round(a.durationMs)),
+        a.statusCode,
+        a.error === null ? null : withoutUrlCredentials(a.error).slice(0, MAX_ERROR),
+        a.outcome,
+        a.nextAttemptAt,
+      ],
+    );
+  }
+
+  async attempts(filter: AttemptFilter): Promise<WebhookAttempt[]> {
+    const where: string[] = [];
+    const bind: unknown[] = [];
+    if (filter.deliveryId !== undefined) where.push(`delivery_id = $${bind.push(filter.deliveryId)}`);
+    if (filter.endpointId !== undefined) where.push(`endpoint_id = $${bind.push(filter.endpointId)}`);
+    const rows = await this.query<AttemptRow>(
+      `SELECT * FROM webhook_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT $${bind.push(filter.limit)}`,
+      bind,
+    );
+    return rows.map(toAttempt);
+  }
+
+  async retryNow(deliveryId: number, now: number): Promise<RetryRefusal | null> {
+    const [row] = await this.query<{ status: DeliveryStatus; has_payload: number | boolean; removed_at: unknown }>(
+      `SELECT d.status, CASE WHEN d.payload <> '' THEN 1 ELSE 0 END AS has_payload, e.removed_at
+       FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`,
+      [deliveryId],
+    );
+    if (!row) return 'missing';
+    if (row.removed_at !== null) return 'endpoint-removed';
+    if (row.status === 'delivered' || row.status === 'delivering') return row.status;
+    if (!Number(row.has_payload)) return 'payload-dropped';
+    const updated = await this.query(
+      `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2, lease_until = NULL
+       WHERE id = $1 AND status IN ('pending', 'failed') AND payload <> '' RETURNING id`,
+      [deliveryId, now],
+    );
+    // Claimed meanwhile (by this instance or another): it is being tried now anyway.
+    return updated.length ? null : 'delivering';
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const [row] = await this.query<{ next: number | string | null }>(
+      `SELECT MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END) AS next
+       FROM webhook_deliveries WHERE status IN ('pending', 'delivering')
+       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NULL)`,
+      [],
+    );
+    return row?.next === null || row?.next === undefined ? null : Number(row.next);
+  }
+
   async pruneDeliveries(before: number): Promise<number> {
-    const rows = await this.query(
-      `DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status IN ('delivered', 'failed')
-         OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL)) RETURNING id`,
+    const which = `created_at < $1 AND (status IN ('delivered', 'failed')
+         OR endpoint_id IN (SELECT id FROM webhook_endpoints WHERE removed_at IS NOT NULL))`;
+    // Attempts first: a crash in between leaves deliveries without their log, never a log without its delivery.
+    await this.query(
+      `DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE ${which}) RETURNING id`,
       [before],
     );
+    const rows = await this.query(`DELETE FROM webhook_deliveries WHERE ${which} RETURNING id`, [before]);
     return rows.length;
   }
 
   async dropPayloads(before: number): Promise<number> {
+    const which = `created_at < $1 AND status IN ('delivered', 'failed')`;
+    await this.query(
+      `DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE ${which}) RETURNING id`,
+      [before],
+    );
     const rows = await this.query(
-      `UPDATE webhook_deliveries SET payload = '' WHERE created_at < $1 AND status IN ('delivered', 'failed')
-         AND payload <> '' RETURNING id`,
+      `UPDATE webhook_deliveries SET payload = '' WHERE ${which} AND payload <> '' RETURNING id`,
       [before],
     );
     return rows.length;

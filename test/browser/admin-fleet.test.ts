@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
+import { logInWithKeyboard } from '../support/admin-page';
 import { CHROMIUM_PATH, launchChromium, openPage } from '../support/browser';
 import { defer, startPrinting, waitFor } from '../support/harness';
 
@@ -34,10 +35,7 @@ test(
     const browser = await launchChromium();
     defer(t, () => browser.close());
     const { page, problems } = await openPage(t, browser, server.baseUrl, '/admin');
-    await page.getByLabel('Mot de passe administrateur').focus();
-    await page.keyboard.type(ADMIN);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#admin-printers');
+    await logInWithKeyboard(page, ADMIN);
 
     const fleet = page.getByRole('table', { name: /Imprimantes du registre/ });
     const row = async (id: string) =>

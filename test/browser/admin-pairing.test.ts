@@ -15,6 +15,7 @@ import { PAIRING_RECEIPT_TITLE } from '../../agent/pairing-receipt';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import { createTransport } from '../../agent/printers';
 import { loadAgentConfig } from '../../config';
+import { logInWithKeyboard } from '../support/admin-page';
 import { CHROMIUM_PATH, launchChromium, openPage } from '../support/browser';
 import { defer, getJson, postJson, startTestServer, tempDir, testLogger, waitFor } from '../support/harness';
 import { readPaper } from '../support/paper-audit';
@@ -53,10 +54,7 @@ test(
     const { page, problems } = await openPage(t, browser, server.baseUrl, '/admin');
 
     // Log in: the password field found by its label, sent with Enter.
-    await page.getByLabel('Mot de passe administrateur').focus();
-    await page.keyboard.type(ADMIN);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#admin-pair');
+    await logInWithKeyboard(page, ADMIN);
 
     // The waiting printer is listed with its code, machine and printer kind, in a table with a caption and headers.
     const table = page.getByRole('table', { name: /en attente d’appairage/ });

@@ -1,6 +1,10 @@
 /** The webhook tables in memory, with the SQL store's rules (one delivery per endpoint and event, claims fenced by their attempt number). */
 import type {
+  AttemptFilter,
   ClaimedDelivery,
+  NewAttempt,
+  RetryRefusal,
+  WebhookAttempt,
   DeliveryFilter,
   DeliveryStatus,
   QueuePlan,
@@ -27,6 +31,7 @@ interface DeliveryRow extends Omit<ClaimedDelivery, 'createdAt'> {
 export class MemoryWebhookStore implements WebhookStore {
   readonly endpointRows: EndpointRow[] = [];
   readonly deliveryRows: DeliveryRow[] = [];
+  readonly attemptRows: (NewAttempt & { id: number })[] = [];
   /** The newest event id, where a new endpoint starts. */
   lastEventId = 0;
 
@@ -178,13 +183,68 @@ export class MemoryWebhookStore implements WebhookStore {
       }));
   }
 
+  async recordAttempt(a: NewAttempt): Promise<void> {
+    this.attemptRows.push({ ...a, id: this.attemptRows.length + 1 });
+  }
+
+  async attempts(filter: AttemptFilter): Promise<WebhookAttempt[]> {
+    return this.attemptRows
+      .filter(
+        (a) =>
+          (filter.deliveryId === undefined || a.deliveryId === filter.deliveryId) &&
+          (filter.endpointId === undefined || a.endpointId === filter.endpointId),
+      )
+      .sort((a, b) => b.id - a.id)
+      .slice(0, filter.limit)
+      .map((a) => ({
+        id: a.id,
+        deliveryId: a.deliveryId,
+        endpointId: a.endpointId,
+        attempt: a.attempt,
+        at: new Date(a.startedAt).toISOString(),
+        durationMs: a.durationMs,
+        statusCode: a.statusCode,
+        error: a.error,
+        outcome: a.outcome,
+        nextAttemptAt: a.nextAttemptAt === null ? null : new Date(a.nextAttemptAt).toISOString(),
+      }));
+  }
+
+  async retryNow(deliveryId: number, now: number): Promise<RetryRefusal | null> {
+    const d = this.deliveryRows.find((r) => r.id === deliveryId);
+    if (!d) return 'missing';
+    if (this.endpointRows.find((e) => e.id === d.endpointId)?.removedAt) return 'endpoint-removed';
+    if (d.status === 'delivered' || d.status === 'delivering') return d.status;
+    if (d.payload === '') return 'payload-dropped';
+    Object.assign(d, { status: 'pending', nextAttemptAt: now, leaseUntil: null });
+    return null;
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const active = new Set(this.endpointRows.filter((e) => !e.removedAt).map((e) => e.id));
+    const times = this.deliveryRows
+      .filter((d) => active.has(d.endpointId))
+      .flatMap((d) => (d.status === 'pending' ? [d.nextAttemptAt] : d.status === 'delivering' ? [d.leaseUntil!] : []));
+    return times.length ? Math.min(...times) : null;
+  }
+
+  private dropAttempts(deliveryIds: Set<number>): void {
+    const keep = this.attemptRows.filter((a) => !deliveryIds.has(a.deliveryId));
+    this.attemptRows.splice(0, this.attemptRows.length, ...keep);
+  }
+
   async dropPayloads(before: number): Promise<number> {
     let count = 0;
+    const finished = new Set<number>();
     for (const d of this.deliveryRows)
-      if ((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before && d.payload !== '') {
-        d.payload = '';
-        count++;
+      if ((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before) {
+        finished.add(d.id);
+        if (d.payload !== '') {
+          d.payload = '';
+          count++;
+        }
       }
+    this.dropAttempts(finished);
     return count;
   }
 
@@ -192,6 +252,8 @@ export class MemoryWebhookStore implements WebhookStore {
     const keep = this.deliveryRows.filter(
       (d) => !((d.status === 'delivered' || d.status === 'failed') && d.createdAt < before),
     );
+    const kept = new Set(keep.map((d) => d.id));
+    this.dropAttempts(new Set(this.deliveryRows.filter((d) => !kept.has(d.id)).map((d) => d.id)));
     const count = this.deliveryRows.length - keep.length;
     this.deliveryRows.splice(0, this.deliveryRows.length, ...keep);
     return count;

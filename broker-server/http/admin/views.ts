@@ -1,10 +1,11 @@
 /** The admin section's pages (French, plain forms that work without JavaScript; no inline script or style). */
-import type { PendingPairing } from '../pairing/pairing-service';
-import { formatPairingCode } from '../../protocol/pairing';
-import type { PrinterAccountInfo } from '../printers/printer-accounts';
-import type { ApiKeyRecord } from '../store/api-key-store';
-import type { PrinterInfo } from '../printers/printer-registry';
-import { html, type SafeHtml } from './page/html';
+import type { PendingPairing } from '../../pairing/pairing-service';
+import { formatPairingCode } from '../../../protocol/pairing';
+import type { PrinterAccountInfo } from '../../printers/printer-accounts';
+import type { ApiKeyRecord } from '../../store/api-key-store';
+import type { PrinterInfo } from '../../printers/printer-registry';
+import { html, type SafeHtml } from '../page/html';
+import { type IssuedWebhook, webhookSection, type WebhookPageState } from './webhook-views';
 
 function layout(title: string, body: SafeHtml): SafeHtml {
   return html`<!doctype html>
@@ -65,6 +66,9 @@ export interface AdminPageState {
   /** API keys, active and revoked; `issuedApiKey`: one just created, shown this once. */
   apiKeys?: ApiKeyRecord[];
   issuedApiKey?: { name: string; key: string } | null;
+  /** Webhook endpoints, deliveries and attempts; absent: no webhook section. `issuedWebhook`: one just added, its secret shown this once. */
+  webhooks?: WebhookPageState;
+  issuedWebhook?: IssuedWebhook | null;
   /** Unfinished jobs per printer (pending, sent, received). */
   unfinished?: Map<string, number>;
   /** A result to show at the top: a token (shown once), a message, or an error. */
@@ -119,6 +123,7 @@ ${csrf(state.csrfToken)}
 </table>
 </section>
 ${apiKeySection(state, csrf(state.csrfToken))}
+${state.webhooks ? webhookSection(state.webhooks, state.issuedWebhook ?? null, csrf(state.csrfToken)) : ''}
 <section class="card">
 <form id="admin-logout" method="post" action="/admin/logout">${csrf(state.csrfToken)}<button type="submit" class="secondary">Se déconnecter</button></form>
 </section>`,

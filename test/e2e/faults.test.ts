@@ -151,8 +151,14 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   await server.kill('SIGKILL');
   const db = new Database(server.dataDir, testLogger());
   await db.start();
+  const store = db.createJobStore();
   for (let i = 0; i < 20; i++)
-    await db.models.PrintJob.create({ printerId: 'printer-1', content: `kill-server pending ${i}` });
+    await store.insert({
+      printerId: 'printer-1',
+      content: `kill-server pending ${i}`,
+      kind: 'message',
+      reprintOf: null,
+    });
   await db.stop();
   await server.start();
   await first;

@@ -32,8 +32,6 @@ import { JobRetention } from './jobs/retention';
 import { PrinterRegistry } from './printers/printer-registry';
 import { apiKeyLimiter } from './http/api-keys';
 import { Idempotency } from './http/idempotency';
-import { SqlApiKeyStore } from './store/api-key-store';
-import { SqlIdempotencyStore } from './store/idempotency-store';
 import { StorageHealth } from './store/storage-health';
 import { HostCheck } from './http/host-check';
 import { FormTokens, loadFormTokenKey } from './http/cross-site';
@@ -50,7 +48,6 @@ import { loadWebhookKey } from './webhooks/webhook-secrets';
 import { SqlWebhookStore } from './webhooks/webhook-store';
 import { webhookTargetProblem } from './webhooks/webhook-targets';
 import { PairingService } from './pairing/pairing-service';
-import { SqlPairingStore } from './store/pairing-store';
 import { AgentFiles } from './downloads/agent-files';
 
 export interface RunningServer {
@@ -180,11 +177,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours, replay: config.eventReplay },
     log,
   );
-  const idempotency = new Idempotency(
-    new SqlIdempotencyStore(db.sequelize),
-    { keyHours: config.idempotencyKeyHours },
-    log,
-  );
+  const idempotency = new Idempotency(db.createIdempotencyStore(), { keyHours: config.idempotencyKeyHours }, log);
   const metrics = new ServerMetrics({
     jobs,
     printers,
@@ -231,7 +224,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log,
   );
   const pairing = new PairingService(
-    new SqlPairingStore(db.sequelize),
+    db.createPairingStore(),
     registry,
     {
       enabled: config.pairing.enabled,
@@ -253,7 +246,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     printRate: config.printRate,
     trustProxy: config.trustProxy,
     publicDir: PUBLIC_DIR,
-    apiKeys: new SqlApiKeyStore(db.sequelize),
+    apiKeys: db.createApiKeyStore(),
     apiKeyLimiter: apiKeyLimiter(config.apiKeyRatePerMinute, db),
     apiKeysRequired: config.apiKeysRequired,
     idempotency,

@@ -170,7 +170,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async transition(
     id: number,
     to: JobStatus,
-    opts: { printerId?: string; uid?: string; error?: string | null; at?: Date } = {},
+    opts: { printerId?: string; uid?: string; error?: string | null; at?: Date; deferrable?: boolean } = {},
   ): Promise<TransitionResult> {
     const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : new Date();
     const moved = await this.store.transition({
@@ -180,6 +180,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
       error: opts.error ?? null,
       at,
+      ...(opts.deferrable ? { deferrable: true } : {}),
     });
     if (moved) {
       this.log.info(

@@ -86,7 +86,7 @@ export abstract class SqlJobStore implements JobStore {
   }
 
   async transition(request: TransitionRequest): Promise<PrintJob | null> {
-    const row = await this.writes.transition(request);
+    const row = await this.writes.transition(request, request.deferrable === true);
     return row ? toPrintJob(row) : null;
   }
 

@@ -185,6 +185,12 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   const third: number[] = [];
   await postMany(server.baseUrl, 'kill-server c', 60, third);
   accepted.push(...third);
+  // Each job's `sent` mark is committed after its publish (with the next commit, or within 100 ms).
+  await waitFor(
+    '60 jobs sent',
+    async () => (await allJobs(server.baseUrl)).filter((j) => j.status === 'sent').length === 60,
+    30_000,
+  );
   assert.equal((await snapshot()).sent, 60);
   await server.kill('SIGKILL');
   await server.start();

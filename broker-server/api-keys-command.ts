@@ -10,7 +10,7 @@ import { createLogger } from '../config/logger';
 import { loadOrExit } from '../config/process';
 import { Database } from './db/database';
 import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from './http/api/api-keys';
-import { type ApiKeyStore, SqlApiKeyStore } from './store/api-key-store';
+import type { ApiKeyStore } from './store/api-key-store';
 
 const USAGE = 'usage: npm run api-keys -- create NAME | list | revoke NAME';
 
@@ -86,7 +86,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   const code = await withServerDatabase('printhop api-keys', (db) =>
     apiKeysCommand(
       process.argv.slice(2),
-      new SqlApiKeyStore(db.sequelize),
+      db.createApiKeyStore(),
       (line) => console.log(line),
       (line) => console.error(line),
     ),

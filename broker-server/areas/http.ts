@@ -60,7 +60,7 @@ export function buildHttp(ctx: ServerContext, needs: HttpNeeds): HttpArea {
     log,
   );
   const idempotency = new Idempotency(
-    new SqlIdempotencyStore(storage.db.sequelize),
+    storage.db.createIdempotencyStore(),
     { keyHours: config.idempotencyKeyHours },
     log,
   );
@@ -155,7 +155,7 @@ function appOf(
     printRate: config.printRate,
     trustProxy: config.trustProxy,
     publicDir: PUBLIC_DIR,
-    apiKeys: new SqlApiKeyStore(storage.db.sequelize),
+    apiKeys: storage.db.createApiKeyStore(),
     apiKeyLimiter: apiKeyLimiter(config.apiKeyRatePerMinute, storage.db),
     apiKeysRequired: config.apiKeysRequired,
     idempotency: made.idempotency,

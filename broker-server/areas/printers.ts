@@ -57,7 +57,7 @@ export function buildPrinters(
         .catch((err: unknown) => log.error({ err, printerId }, 'printer change not announced')),
   );
   const pairing = new PairingService(
-    new SqlPairingStore(storage.db.sequelize),
+    storage.db.createPairingStore(),
     accounts,
     { enabled: config.pairing.enabled, codeMs: config.pairing.codeMs, ratePerMinute: config.pairing.ratePerMinute },
     log,

@@ -10,8 +10,11 @@ import { SequelizeStorage, Umzug } from 'umzug';
 import { type Logger, urlForLog } from '../../config/logger';
 import { ensurePrivateDir, ensurePrivateFile, tightenExisting } from '../../config/file-modes';
 import { migrations } from './migrations';
-import { definePrinterModel, definePrintJobModel, type Models } from './models';
+import { type Dialect, PostgresClient, type SqlClient, SqliteClient } from './sql-client';
+import { type ApiKeyStore, SqlApiKeyStore } from '../store/api-key-store';
+import { type IdempotencyStore, SqlIdempotencyStore } from '../store/idempotency-store';
 import type { JobStore } from '../store/job-store';
+import { type PairingStore, SqlPairingStore } from '../store/pairing-store';
 import { PostgresJobStore } from '../store/postgres-job-store';
 import { SqliteJobStore } from '../store/sqlite-job-store';
 import { type PrinterAccountStore, SqlPrinterAccountStore } from '../store/printer-account-store';
@@ -21,7 +24,7 @@ export const DATABASE_FILE = 'printhop.sqlite';
 /** Any fixed number: instances starting together take turns at migrating. */
 const MIGRATION_LOCK_KEY = 0x7072_6e74;
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './sql-client';
 
 export interface DatabaseOptions {
   dataDir: string;
@@ -31,9 +34,18 @@ export interface DatabaseOptions {
 
 export class Database {
   readonly name = 'database';
+  /** The connection settings and the migrations; statements go through `sql`. */
   readonly sequelize: Sequelize;
-  readonly models: Models;
+  /** Every store's statements, on Sequelize's connection (SQLite) or pool (PostgreSQL). */
+  readonly sql: SqlClient;
+  /**
+   * Reads that must see committed changes only (the event log): on SQLite a read-only connection of its
+   * own, since `sql`'s connection may be inside a batch's open transaction; on PostgreSQL `sql` itself.
+   */
+  readonly committed: SqlClient;
   readonly dialect: Dialect;
+  /** `sql` on PostgreSQL (its pool also gives the migration lock's session), else null. */
+  private readonly postgres: PostgresClient | null = null;
   /** The SQLite file, or null on PostgreSQL. */
   readonly file: string | null;
   /** The stores made here, closed with the database. */
@@ -62,6 +74,9 @@ export class Database {
         define,
         pool: { max: 10 },
       });
+      this.postgres = new PostgresClient(this.sequelize.connectionManager);
+      this.sql = this.postgres;
+      this.committed = this.postgres;
     } else {
       this.dialect = 'sqlite';
       this.file = path.join(dataDir, DATABASE_FILE);
@@ -73,8 +88,11 @@ export class Database {
         logging,
         define,
       });
+      // Sequelize's one connection to the file (it opens it on first use, with its settings).
+      const manager = this.sequelize.connectionManager;
+      this.sql = new SqliteClient(async () => (await manager.getConnection({ type: 'write' })) as sqlite3.Database);
+      this.committed = SqliteClient.readOnly(this.file);
     }
-    this.models = { PrintJob: definePrintJobModel(this.sequelize), Printer: definePrinterModel(this.sequelize) };
   }
 
   async start(): Promise<void> {
@@ -91,8 +109,7 @@ export class Database {
     await this.sequelize.authenticate();
     if (this.dialect === 'sqlite') {
       // WAL lives in the file itself, so setting it once is enough for every later connection.
-      const [rows] = await this.sequelize.query('PRAGMA journal_mode=WAL');
-      const mode = (rows as Array<{ journal_mode?: string }>)[0]?.journal_mode;
+      const mode = (await this.sql.get<{ journal_mode?: string }>('PRAGMA journal_mode=WAL'))?.journal_mode;
       if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (answered ${String(mode)}) for ${this.location}`);
       await this.migrate();
     } else {
@@ -105,10 +122,22 @@ export class Database {
   createJobStore(): JobStore {
     const store =
       this.dialect === 'postgres'
-        ? new PostgresJobStore(this.sequelize)
-        : new SqliteJobStore(this.sequelize, this.file);
+        ? new PostgresJobStore(this.sql, this.committed)
+        : new SqliteJobStore(this.sql, this.committed);
     this.stores.push(store);
     return store;
+  }
+
+  createApiKeyStore(): ApiKeyStore {
+    return new SqlApiKeyStore(this.sql);
+  }
+
+  createIdempotencyStore(): IdempotencyStore {
+    return new SqlIdempotencyStore(this.sql);
+  }
+
+  createPairingStore(): PairingStore {
+    return new SqlPairingStore(this.sql);
   }
 
   /** Null when the database answers a query, else why not (readiness). */
@@ -117,7 +146,7 @@ export class Database {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.sequelize.query('SELECT 1'),
+        this.sql.get('SELECT 1 AS one'),
         new Promise(
           (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
         ),
@@ -132,13 +161,16 @@ export class Database {
 
   /** The printer registry's table on this database. */
   createPrinterAccountStore(): PrinterAccountStore {
-    return new SqlPrinterAccountStore(this.sequelize, this.dialect);
+    return new SqlPrinterAccountStore(this.sql);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const store of this.stores) await store.close?.();
+    // Prepared statements first: SQLite does not close a connection that still has some.
+    await this.committed.close();
+    await this.sql.close();
     await this.sequelize.close();
   }
 
@@ -157,17 +189,13 @@ export class Database {
 
   /** Runs `fn` while this connection holds a PostgreSQL advisory lock (released even if `fn` fails). */
   private async withSessionLock<T>(key: number, fn: () => Promise<T>): Promise<T> {
-    const manager = this.sequelize.connectionManager;
-    const connection = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
-    try {
+    return this.postgres!.withConnection(async (connection) => {
       await connection.query('SELECT pg_advisory_lock($1)', [key]);
       try {
         return await fn();
       } finally {
         await connection.query('SELECT pg_advisory_unlock($1)', [key]);
       }
-    } finally {
-      manager.releaseConnection(connection as never);
-    }
+    });
   }
 }

@@ -138,7 +138,8 @@ export class Dispatcher {
       return;
     }
     this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
-    if (job.status === 'pending') await this.jobs.transition(job.id, 'sent');
+    // Deferrable: the mark rides with the next commit (the agent's `received` ack, usually) instead of one of its own.
+    if (job.status === 'pending') await this.jobs.transition(job.id, 'sent', { deferrable: true });
   }
 
   /** Re-publishes the printer's unfinished jobs, if this instance holds (or can take) the printer's claim. */

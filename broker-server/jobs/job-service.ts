@@ -162,7 +162,7 @@ export class JobService {
   async transition(
     id: number,
     to: JobStatus,
-    opts: { printerId?: string; uid?: string; error?: string | null; at?: Date } = {},
+    opts: { printerId?: string; uid?: string; error?: string | null; at?: Date; deferrable?: boolean } = {},
   ): Promise<TransitionResult> {
     const at = opts.at && !Number.isNaN(opts.at.getTime()) ? opts.at : new Date();
     const moved = await this.store.transition({
@@ -172,6 +172,7 @@ export class JobService {
       ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
       error: opts.error ?? null,
       at,
+      ...(opts.deferrable ? { deferrable: true } : {}),
     });
     if (moved) {
       this.log.info(

@@ -2,7 +2,7 @@
  * The door to `api_keys`: one SQL module for SQLite and PostgreSQL (the statements are the same). Only
  * the SHA-256 of a key is stored; see broker-server/api/api-keys.ts for why that is enough.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { SqlClient } from '../db/sql-client';
 
 export interface ApiKeyRecord {
   name: string;
@@ -35,18 +35,18 @@ const toRecord = (row: Row): ApiKeyRecord => ({
 });
 
 export class SqlApiKeyStore implements ApiKeyStore {
-  constructor(private readonly sequelize: Sequelize) {}
+  constructor(private readonly sql: SqlClient) {}
 
   async add(name: string, keyHash: string, at: Date): Promise<boolean> {
-    const rows = await this.query<{ name: string }>(
-      'INSERT INTO api_keys (name, key_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING name',
+    const added = await this.sql.run(
+      'INSERT INTO api_keys (name, key_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
       [name, keyHash, at.getTime()],
     );
-    return rows.length === 1;
+    return added === 1;
   }
 
   async byHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.query<Row>(
+    const [row] = await this.sql.all<Row>(
       'SELECT name, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = $1',
       [keyHash],
     );
@@ -55,23 +55,15 @@ export class SqlApiKeyStore implements ApiKeyStore {
 
   async list(): Promise<ApiKeyRecord[]> {
     return (
-      await this.query<Row>('SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY name ASC', [])
+      await this.sql.all<Row>('SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY name ASC', [])
     ).map(toRecord);
   }
 
   async revoke(name: string, at: Date): Promise<boolean> {
-    const rows = await this.query<{ name: string }>(
-      'UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL RETURNING name',
-      [at.getTime(), name],
-    );
-    return rows.length === 1;
-  }
-
-  /**
-   * Rows back from any statement. The leading comment keeps Sequelize's SQLite dialect from taking an
-   * `INSERT … RETURNING` for a plain insert (it would run it without reading the rows it returns).
-   */
-  private query<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-    return this.sequelize.query<T>(`/* rows */ ${sql}`, { bind, type: QueryTypes.SELECT });
+    const revoked = await this.sql.run('UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL', [
+      at.getTime(),
+      name,
+    ]);
+    return revoked === 1;
   }
 }

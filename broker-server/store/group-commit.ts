@@ -1,7 +1,11 @@
 /**
  * Group commit: writes that arrive while a transaction is being written wait and share the next one,
- * so a burst of N jobs costs a handful of commits instead of N. Every promise resolves after COMMIT,
- * so `201` and every status change still mean "committed".
+ * so a burst of N jobs costs a handful of commits instead of N; writes of one tick of the event loop
+ * (the acks of one socket read) share one. Every promise resolves after COMMIT, so `201` and every status
+ * change still mean "committed".
+ *
+ * A deferrable write (a job's `sent` mark, DESIGN.md "Exactly once") starts no commit of its own: it
+ * rides with the next batch of other writes, or is committed on its own after DEFER_MS when none comes.
  *
  * This queue and its ordering rules live here once; each store only writes a batch.
  */
@@ -9,6 +13,9 @@ import type { NewJob, TransitionRequest } from './job-store';
 
 /** Statements stay well under SQLite's limit of 32,766 bound parameters (PostgreSQL's is 65,535). */
 const MAX_BATCH = 1000;
+
+/** The longest a deferrable write waits for other writes to ride with. */
+export const DEFER_MS = 100;
 
 interface WrittenBatch<Row> {
   inserted: Row[];
@@ -19,10 +26,11 @@ interface WrittenBatch<Row> {
 type BatchWriter<Row> = (inserts: NewJob[], rounds: TransitionRequest[][]) => Promise<WrittenBatch<Row>>;
 
 type Pending<Row> =
-  | { kind: 'insert'; job: NewJob; resolve: (row: Row) => void; reject: (err: unknown) => void }
+  | { kind: 'insert'; job: NewJob; deferrable: false; resolve: (row: Row) => void; reject: (err: unknown) => void }
   | {
       kind: 'transition';
       request: TransitionRequest;
+      deferrable: boolean;
       resolve: (row: Row | null) => void;
       reject: (err: unknown) => void;
     };
@@ -35,15 +43,23 @@ type Pending<Row> =
 export class GroupCommit<Row> {
   private queue: Array<Pending<Row>> = [];
   private flushing = false;
+  /** A flush is scheduled for the end of this tick. */
+  private scheduled = false;
+  /** Writes in the queue that want a commit now (not deferrable). */
+  private urgent = 0;
+  /** The deadline of the oldest deferrable write waiting, and whether it has passed. */
+  private deferTimer: NodeJS.Timeout | null = null;
+  private due = false;
 
   constructor(private readonly writeBatch: BatchWriter<Row>) {}
 
   insert(job: NewJob): Promise<Row> {
-    return new Promise((resolve, reject) => this.push({ kind: 'insert', job, resolve, reject }));
+    return new Promise((resolve, reject) => this.push({ kind: 'insert', job, deferrable: false, resolve, reject }));
   }
 
-  transition(request: TransitionRequest): Promise<Row | null> {
-    return new Promise((resolve, reject) => this.push({ kind: 'transition', request, resolve, reject }));
+  /** `deferrable`: commit it with the next batch of other writes, or within DEFER_MS. */
+  transition(request: TransitionRequest, deferrable = false): Promise<Row | null> {
+    return new Promise((resolve, reject) => this.push({ kind: 'transition', request, deferrable, resolve, reject }));
   }
 
   get backlog(): number {
@@ -52,14 +68,41 @@ export class GroupCommit<Row> {
 
   private push(item: Pending<Row>): void {
     this.queue.push(item);
-    if (!this.flushing) void this.flush();
+    if (item.deferrable) {
+      this.deferTimer ??= setTimeout(() => {
+        this.deferTimer = null;
+        this.due = true;
+        this.schedule();
+      }, DEFER_MS);
+    } else {
+      this.urgent++;
+      this.schedule();
+    }
+  }
+
+  /** Flushes at the end of this tick, so that the writes of one tick share a commit. */
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
   }
 
   private async flush(): Promise<void> {
+    if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.queue.length) {
+      while (this.queue.length && (this.urgent > 0 || this.due)) {
         const batch = this.queue.splice(0, MAX_BATCH);
+        for (const item of batch) if (!item.deferrable) this.urgent--;
+        if (!this.queue.some((item) => item.deferrable)) {
+          // Every deferrable write rides with this batch.
+          this.due = false;
+          if (this.deferTimer) clearTimeout(this.deferTimer);
+          this.deferTimer = null;
+        }
         try {
           const settle = await this.commit(batch);
           settle();

@@ -4,7 +4,7 @@
  * winner creates the job and completes the row; the others read it. The rules are in
  * broker-server/api/idempotency.ts.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { SqlClient } from '../db/sql-client';
 
 export interface IdempotencyRecord {
   scope: string;
@@ -39,18 +39,18 @@ interface Row {
 }
 
 export class SqlIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly sequelize: Sequelize) {}
+  constructor(private readonly sql: SqlClient) {}
 
   async claim(scope: string, key: string, requestHash: string, at: Date): Promise<boolean> {
-    const rows = await this.query<{ scope: string }>(
-      'INSERT INTO idempotency_keys (scope, "key", request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING scope',
+    const claimed = await this.sql.run(
+      'INSERT INTO idempotency_keys (scope, "key", request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
       [scope, key, requestHash, at.getTime()],
     );
-    return rows.length === 1;
+    return claimed === 1;
   }
 
   async get(scope: string, key: string): Promise<IdempotencyRecord | null> {
-    const [row] = await this.query<Row>('SELECT * FROM idempotency_keys WHERE scope = $1 AND "key" = $2', [scope, key]);
+    const row = await this.sql.get<Row>('SELECT * FROM idempotency_keys WHERE scope = $1 AND "key" = $2', [scope, key]);
     if (!row) return null;
     return {
       scope: row.scope,
@@ -63,37 +63,27 @@ export class SqlIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(scope: string, key: string, jobId: number, statusCode: number): Promise<void> {
-    await this.query(
-      'UPDATE idempotency_keys SET job_id = $1, status_code = $2 WHERE scope = $3 AND "key" = $4 RETURNING scope',
-      [jobId, statusCode, scope, key],
-    );
+    await this.sql.run('UPDATE idempotency_keys SET job_id = $1, status_code = $2 WHERE scope = $3 AND "key" = $4', [
+      jobId,
+      statusCode,
+      scope,
+      key,
+    ]);
   }
 
   async release(scope: string, key: string): Promise<void> {
-    await this.query(
-      'DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL RETURNING scope',
-      [scope, key],
-    );
+    await this.sql.run('DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL', [scope, key]);
   }
 
   async releaseAbandoned(scope: string, key: string, before: Date): Promise<boolean> {
-    const rows = await this.query(
-      'DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL AND created_at < $3 RETURNING scope',
+    const released = await this.sql.run(
+      'DELETE FROM idempotency_keys WHERE scope = $1 AND "key" = $2 AND job_id IS NULL AND created_at < $3',
       [scope, key, before.getTime()],
     );
-    return rows.length === 1;
+    return released === 1;
   }
 
   async prune(before: Date): Promise<number> {
-    return (await this.query('DELETE FROM idempotency_keys WHERE created_at < $1 RETURNING scope', [before.getTime()]))
-      .length;
-  }
-
-  /**
-   * Rows back from any statement. The leading comment keeps Sequelize's SQLite dialect from taking an
-   * `INSERT … RETURNING` for a plain insert (it would run it without reading the rows it returns).
-   */
-  private query<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-    return this.sequelize.query<T>(`/* rows */ ${sql}`, { bind, type: QueryTypes.SELECT });
+    return this.sql.run('DELETE FROM idempotency_keys WHERE created_at < $1', [before.getTime()]);
   }
 }

@@ -1,10 +1,10 @@
 /** Rows of `print_jobs` and `printers` as both databases give them back, and the one mapping to domain objects. */
 import type { JobKind } from '../../protocol/messages';
 import type { JobStatus } from '../../protocol/states';
+import { isoFromSql as isoDate, type SqlDate } from '../db/sql-client';
 import type { PrinterRecord, PrintJob } from './job-store';
 
-/** SQLite gives dates back as text (`YYYY-MM-DD HH:MM:SS.SSS +00:00`, Sequelize's format), PostgreSQL as Date; JSON as ISO text. */
-export type SqlDate = string | Date;
+export { isoDate, type SqlDate };
 
 export interface JobRow {
   id: number;
@@ -33,14 +33,6 @@ export interface PrinterRow {
   codepage: string | null;
   last_seen_at: SqlDate | null;
   agent_info?: string | null;
-}
-
-export function isoDate(d: SqlDate): string;
-export function isoDate(d: SqlDate | null): string | null;
-export function isoDate(d: SqlDate | null): string | null {
-  if (d === null) return null;
-  if (d instanceof Date) return d.toISOString();
-  return new Date(d.replace(' ', 'T').replace(' +00:00', 'Z')).toISOString();
 }
 
 export function toPrintJob(row: JobRow): PrintJob {

@@ -29,6 +29,12 @@ export interface TransitionRequest {
   uid?: string;
   error?: string | null;
   at: Date;
+  /**
+   * The move may wait, at most store/group-commit.ts's DEFER_MS, to be committed with other writes instead of
+   * starting a commit of its own (a job's `sent` mark: DESIGN.md "Exactly once"). Its promise still
+   * resolves only once committed.
+   */
+  deferrable?: boolean;
 }
 
 export interface JobFilter {

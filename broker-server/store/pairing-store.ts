@@ -3,7 +3,7 @@
  * one conditional statement, so that a code is approved once and a token claimed once, whichever instance
  * or admin gets there first. Times are epoch milliseconds.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { SqlClient } from '../db/sql-client';
 
 export type PairingStatus = 'pending' | 'approved' | 'delivered' | 'expired';
 
@@ -84,24 +84,19 @@ function toRecord(row: Row): PairingRecord {
   };
 }
 
-/** See store/printer-account-store.ts: Sequelize reads RETURNING rows of an INSERT on SQLite only with this. */
-const RETURNING_INSERT = '/* returning */ ';
-
 export class SqlPairingStore implements PairingStore {
-  constructor(private readonly sequelize: Sequelize) {}
+  constructor(private readonly sql: SqlClient) {}
 
   async expire(now: number, forgetBefore: number): Promise<void> {
-    await this.sequelize.query("UPDATE pairings SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1", {
-      bind: [now],
-    });
-    await this.sequelize.query('DELETE FROM pairings WHERE expires_at < $1', { bind: [forgetBefore] });
+    await this.sql.run("UPDATE pairings SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1", [now]);
+    await this.sql.run('DELETE FROM pairings WHERE expires_at < $1', [forgetBefore]);
   }
 
   async insert(p: NewPairing): Promise<boolean> {
-    const rows = await this.select(
-      `${RETURNING_INSERT}INSERT INTO pairings (id, code, secret_hash, machine, platform, printer, agent_version, address, status, created_at, expires_at)
+    const inserted = await this.sql.run(
+      `INSERT INTO pairings (id, code, secret_hash, machine, platform, printer, agent_version, address, status, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
-       ON CONFLICT DO NOTHING RETURNING id`,
+       ON CONFLICT DO NOTHING`,
       [
         p.id,
         p.code,
@@ -115,29 +110,32 @@ export class SqlPairingStore implements PairingStore {
         p.expiresAt,
       ],
     );
-    return rows.length === 1;
+    return inserted === 1;
   }
 
   async get(id: string): Promise<PairingRecord | null> {
-    const [row] = await this.select('SELECT * FROM pairings WHERE id = $1', [id]);
+    const row = await this.sql.get<Row>('SELECT * FROM pairings WHERE id = $1', [id]);
     return row ? toRecord(row) : null;
   }
 
   async latestByCode(code: string): Promise<PairingRecord | null> {
-    const [row] = await this.select('SELECT * FROM pairings WHERE code = $1 ORDER BY created_at DESC LIMIT 1', [code]);
+    const row = await this.sql.get<Row>('SELECT * FROM pairings WHERE code = $1 ORDER BY created_at DESC LIMIT 1', [
+      code,
+    ]);
     return row ? toRecord(row) : null;
   }
 
   async pending(now: number): Promise<PairingRecord[]> {
     return (
-      await this.select("SELECT * FROM pairings WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at ASC", [
-        now,
-      ])
+      await this.sql.all<Row>(
+        "SELECT * FROM pairings WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at ASC",
+        [now],
+      )
     ).map(toRecord);
   }
 
   async approve(code: string, printerId: string, now: number): Promise<PairingRecord | null> {
-    const [row] = await this.select(
+    const row = await this.sql.get<Row>(
       "UPDATE pairings SET status = 'approved', printer_id = $2, approved_at = $3 WHERE code = $1 AND status = 'pending' AND expires_at > $3 RETURNING *",
       [code, printerId, now],
     );
@@ -145,22 +143,18 @@ export class SqlPairingStore implements PairingStore {
   }
 
   async unapprove(id: string): Promise<boolean> {
-    const rows = await this.select(
-      "UPDATE pairings SET status = 'pending', printer_id = NULL, approved_at = NULL WHERE id = $1 AND status = 'approved' RETURNING id",
+    const changed = await this.sql.run(
+      "UPDATE pairings SET status = 'pending', printer_id = NULL, approved_at = NULL WHERE id = $1 AND status = 'approved'",
       [id],
     );
-    return rows.length === 1;
+    return changed === 1;
   }
 
   async deliver(id: string, now: number): Promise<PairingRecord | null> {
-    const [row] = await this.select(
+    const row = await this.sql.get<Row>(
       "UPDATE pairings SET status = 'delivered', delivered_at = $2 WHERE id = $1 AND status = 'approved' RETURNING *",
       [id, now],
     );
     return row ? toRecord(row) : null;
-  }
-
-  private select(sql: string, bind: unknown[]): Promise<Row[]> {
-    return this.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT });
   }
 }

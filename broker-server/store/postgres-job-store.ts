@@ -6,7 +6,7 @@
  * newest id of the event log (delivered, to every instance, only if it commits): "there is more up to
  * N", which the log's reader of each instance follows (jobs/job-change-log.ts, DESIGN.md).
  */
-import type pg from 'pg';
+import type { SqlRunner } from '../db/sql-client';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
@@ -20,49 +20,34 @@ const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serializati
 const MAX_ATTEMPTS = 5;
 
 export class PostgresJobStore extends SqlJobStore {
-  protected sqlDate(d: Date): Date {
-    return d;
-  }
-
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
-    const manager = this.sequelize.connectionManager;
-    const client = (await manager.getConnection({ type: 'write' })) as unknown as pg.Client;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        await client.query('BEGIN');
-        try {
-          const result = await this.write(client, inserts, rounds);
-          await client.query('COMMIT');
-          return result;
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
-        }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sql.transaction((tx) => this.write(tx, inserts, rounds));
+      } catch (err) {
+        if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
       }
-    } finally {
-      manager.releaseConnection(client as never);
     }
   }
 
-  private async write(client: pg.Client, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
+  private async write(tx: SqlRunner, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const ids = [...new Set(rounds.flat().map((r) => r.id))].sort((a, b) => a - b);
-    if (ids.length)
-      await client.query('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
-    const inserted = inserts.length ? await this.insertRows(client, inserts) : [];
+    if (ids.length) await tx.all('SELECT id FROM print_jobs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
+    const inserted = inserts.length ? await this.insertRows(tx, inserts) : [];
     const updated: Array<Array<JobRow | null>> = [];
-    for (const round of rounds) updated.push(await this.updateRows(client, round));
+    for (const round of rounds) updated.push(await this.updateRows(tx, round));
     if (!changedAny({ inserted, updated })) return { inserted, updated, lastEventId: null };
     // The triggers hold the log's advisory lock until COMMIT, so the newest id is this batch's last event.
-    const { rows } = await client.query<{ last: string }>(
+    const row = await tx.get<{ last: string }>(
       'SELECT pg_notify($1, m.last::text), m.last FROM (SELECT MAX(id) AS last FROM job_events) m',
       [JOB_EVENTS_CHANNEL],
     );
-    return { inserted, updated, lastEventId: Number(rows[0]!.last) };
+    return { inserted, updated, lastEventId: Number(row!.last) };
   }
 
-  private async insertRows(client: pg.Client, jobs: NewJob[]): Promise<JobRow[]> {
+  private async insertRows(tx: SqlRunner, jobs: NewJob[]): Promise<JobRow[]> {
     // ORDER BY n: the sequence hands out ids in the order of the calls.
-    const { rows } = await client.query<JobRow>(
+    const rows = await tx.all<JobRow>(
       `INSERT INTO print_jobs (uid, printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at)
        SELECT u, p, c, k, 'pending', r, b, $1, $1 FROM unnest($7::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::int[], $6::varchar[]) WITH ORDINALITY AS t(u, p, c, k, r, b, n) ORDER BY n
        RETURNING *`,
@@ -80,7 +65,7 @@ export class PostgresJobStore extends SqlJobStore {
   }
 
   /** One UPDATE per target status; each request's job id appears once in `requests`. */
-  private async updateRows(client: pg.Client, requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
+  private async updateRows(tx: SqlRunner, requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
     const byId = new Map<number, JobRow>();
     const groups = new Map<JobStatus, TransitionRequest[]>();
     for (const r of requests) groups.set(r.to, [...(groups.get(r.to) ?? []), r]);
@@ -90,7 +75,7 @@ export class PostgresJobStore extends SqlJobStore {
       if (stamp) sets.push(`${stamp.column} = v.at`);
       if (finishes(to)) sets.push('finished_at = v.at');
       if (writesError(to)) sets.push('error = v.error');
-      const { rows } = await client.query<JobRow>(
+      const rows = await tx.all<JobRow>(
         `UPDATE print_jobs AS j SET ${sets.join(', ')}
          FROM unnest($3::int[], $4::varchar[], $5::timestamptz[], $6::text[], $8::varchar[]) AS v(id, printer_id, at, error, uid)
          WHERE j.id = v.id AND (v.printer_id IS NULL OR j.printer_id = v.printer_id) AND (v.uid IS NULL OR j.uid = v.uid)

@@ -3,7 +3,8 @@
  * token. Every query on it is here, in SQL both SQLite and PostgreSQL accept. A removed printer keeps a row
  * without a token (a tombstone), so that the PRINTERS setting, which seeds the table, does not bring it back.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { SqlClient } from '../db/sql-client';
+import { isoFromSql } from '../db/sql-client';
 
 export interface PrinterAccountRecord {
   printerId: string;
@@ -36,75 +37,58 @@ interface Row {
   removed_at: string | Date | null;
 }
 
-/**
- * Sequelize runs a statement that starts with `INSERT INTO` on SQLite without reading rows back, whatever
- * the query type; this comment in front makes it read the rows RETURNING gives.
- */
-const RETURNING_INSERT = '/* returning */ ';
-
-const iso = (d: string | Date): string => (d instanceof Date ? d : new Date(d)).toISOString();
-
 export class SqlPrinterAccountStore implements PrinterAccountStore {
-  constructor(
-    private readonly sequelize: Sequelize,
-    private readonly dialect: 'sqlite' | 'postgres',
-  ) {}
+  constructor(private readonly sql: SqlClient) {}
 
-  /** Sequelize's own SQLite date text, so that rows it reads and rows written here compare alike. */
   private now(): string | Date {
-    const d = new Date();
-    return this.dialect === 'postgres' ? d : d.toISOString().replace('T', ' ').replace('Z', ' +00:00');
+    return this.sql.date(new Date());
   }
 
   async all(): Promise<PrinterAccountRecord[]> {
-    return (await this.select('SELECT * FROM printer_accounts ORDER BY printer_id ASC', [])).map(toRecord);
+    return (await this.sql.all<Row>('SELECT * FROM printer_accounts ORDER BY printer_id ASC')).map(toRecord);
   }
 
   async get(printerId: string): Promise<PrinterAccountRecord | null> {
-    const [row] = await this.select('SELECT * FROM printer_accounts WHERE printer_id = $1', [printerId]);
+    const row = await this.sql.get<Row>('SELECT * FROM printer_accounts WHERE printer_id = $1', [printerId]);
     return row ? toRecord(row) : null;
   }
 
   async seed(printerId: string, tokenHash: string): Promise<boolean> {
     const now = this.now();
-    const rows = await this.select(
-      `${RETURNING_INSERT}INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (printer_id) DO NOTHING RETURNING *`,
+    const changed = await this.sql.run(
+      `INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (printer_id) DO NOTHING`,
       [printerId, tokenHash, now],
     );
-    return rows.length === 1;
+    return changed === 1;
   }
 
   async add(printerId: string, tokenHash: string): Promise<boolean> {
     const now = this.now();
     // One statement: two admins adding the same id at once cannot both succeed.
-    const rows = await this.select(
-      `${RETURNING_INSERT}INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3)
+    const changed = await this.sql.run(
+      `INSERT INTO printer_accounts (printer_id, token_hash, created_at, updated_at) VALUES ($1, $2, $3, $3)
        ON CONFLICT (printer_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, updated_at = excluded.updated_at, removed_at = NULL
-       WHERE printer_accounts.token_hash IS NULL RETURNING *`,
+       WHERE printer_accounts.token_hash IS NULL`,
       [printerId, tokenHash, now],
     );
-    return rows.length === 1;
+    return changed === 1;
   }
 
   async rotate(printerId: string, tokenHash: string): Promise<boolean> {
-    const rows = await this.select(
-      'UPDATE printer_accounts SET token_hash = $2, updated_at = $3 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *',
+    const changed = await this.sql.run(
+      'UPDATE printer_accounts SET token_hash = $2, updated_at = $3 WHERE printer_id = $1 AND token_hash IS NOT NULL',
       [printerId, tokenHash, this.now()],
     );
-    return rows.length === 1;
+    return changed === 1;
   }
 
   async remove(printerId: string): Promise<boolean> {
     const now = this.now();
-    const rows = await this.select(
-      'UPDATE printer_accounts SET token_hash = NULL, updated_at = $2, removed_at = $2 WHERE printer_id = $1 AND token_hash IS NOT NULL RETURNING *',
+    const changed = await this.sql.run(
+      'UPDATE printer_accounts SET token_hash = NULL, updated_at = $2, removed_at = $2 WHERE printer_id = $1 AND token_hash IS NOT NULL',
       [printerId, now],
     );
-    return rows.length === 1;
-  }
-
-  private select(sql: string, bind: unknown[]): Promise<Row[]> {
-    return this.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT });
+    return changed === 1;
   }
 }
 
@@ -112,8 +96,8 @@ function toRecord(row: Row): PrinterAccountRecord {
   return {
     printerId: row.printer_id,
     tokenHash: row.token_hash,
-    createdAt: iso(row.created_at),
-    updatedAt: iso(row.updated_at),
-    removedAt: row.removed_at === null ? null : iso(row.removed_at),
+    createdAt: isoFromSql(row.created_at),
+    updatedAt: isoFromSql(row.updated_at),
+    removedAt: row.removed_at === null ? null : isoFromSql(row.removed_at),
   };
 }

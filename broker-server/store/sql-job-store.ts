@@ -1,9 +1,10 @@
 /**
  * What the SQLite and PostgreSQL stores share: the reads and the `printers` writes, in SQL both
- * dialects accept (run through Sequelize's connections), and the group-commit queue in front of the
- * job writes, which each dialect writes its own, faster way (sqlite-job-store.ts, postgres-job-store.ts).
+ * dialects accept (run through the database's SqlClient, prepared once per text), and the group-commit
+ * queue in front of the job writes, which each dialect writes its own, faster way (sqlite-job-store.ts,
+ * postgres-job-store.ts).
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { SqlClient, SqlDate } from '../db/sql-client';
 import { FINAL_STATUSES, type JobStatus, UNFINISHED_STATUSES } from '../../protocol/states';
 import { GroupCommit } from './group-commit';
 import { jobAsOf, withUid } from './job-rules';
@@ -18,7 +19,7 @@ import type {
   PrintJob,
   TransitionRequest,
 } from './job-store';
-import { isoDate, type JobRow, type PrinterRow, type SqlDate, toPrinterRecord, toPrintJob } from './job-rows';
+import { isoDate, type JobRow, type PrinterRow, toPrinterRecord, toPrintJob } from './job-rows';
 
 /** `$1, $2, …` from `first`, for `count` values. */
 const placeholders = (count: number, first = 1): string =>
@@ -58,10 +59,17 @@ export abstract class SqlJobStore implements JobStore {
     this.commitObserver = observer;
   }
 
-  constructor(protected readonly sequelize: Sequelize) {}
+  constructor(
+    /** Every statement of the store. */
+    protected readonly sql: SqlClient,
+    /** Reads of the event log, which must see only committed changes (Database#committed). */
+    private readonly committed: SqlClient,
+  ) {}
 
   /** A date as this dialect compares and stores it. */
-  protected abstract sqlDate(d: Date): SqlDate;
+  protected sqlDate(d: Date): SqlDate {
+    return this.sql.date(d);
+  }
 
   /**
    * Writes one batch of the group commit in one transaction; `lastEventId` is the newest id of the event
@@ -78,7 +86,7 @@ export abstract class SqlJobStore implements JobStore {
   }
 
   async transition(request: TransitionRequest): Promise<PrintJob | null> {
-    const row = await this.writes.transition(request);
+    const row = await this.writes.transition(request, request.deferrable === true);
     return row ? toPrintJob(row) : null;
   }
 
@@ -133,11 +141,10 @@ export abstract class SqlJobStore implements JobStore {
 
   async prune(before: Date): Promise<number> {
     const params: unknown[] = [...FINAL, this.sqlDate(before)];
-    const rows = await this.select<{ id: number }>(
-      `DELETE FROM print_jobs WHERE status IN (${placeholders(FINAL.length)}) AND finished_at < $${params.length} RETURNING id`,
+    return this.sql.run(
+      `DELETE FROM print_jobs WHERE status IN (${placeholders(FINAL.length)}) AND finished_at < $${params.length}`,
       params,
     );
-    return rows.length;
   }
 
   async printers(): Promise<PrinterRecord[]> {
@@ -152,25 +159,23 @@ export abstract class SqlJobStore implements JobStore {
   /** One statement: every instance hears every status, and two may write the first row of a printer at once. */
   async writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void> {
     const at = this.sqlDate(status.at);
-    await this.sequelize.query(
+    await this.sql.run(
       `INSERT INTO printers (id, state, detail, "condition", "columns", codepage, agent_info, first_seen_at, last_seen_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7, $7)
        ON CONFLICT (id) DO UPDATE SET state = excluded.state, detail = excluded.detail, "condition" = excluded."condition",
          "columns" = COALESCE(excluded."columns", printers."columns"), codepage = COALESCE(excluded.codepage, printers.codepage),
          agent_info = COALESCE(excluded.agent_info, printers.agent_info),
          last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
-      {
-        bind: [
-          id,
-          status.state,
-          status.detail,
-          status.condition,
-          status.columns ?? null,
-          status.codepage ?? null,
-          at,
-          status.agentInfo ?? null,
-        ],
-      },
+      [
+        id,
+        status.state,
+        status.detail,
+        status.condition,
+        status.columns ?? null,
+        status.codepage ?? null,
+        at,
+        status.agentInfo ?? null,
+      ],
     );
   }
 
@@ -196,30 +201,25 @@ export abstract class SqlJobStore implements JobStore {
 
   /**
    * Reads of the event log, which must see only committed changes (a stream must never announce what may
-   * still roll back). Here, through Sequelize's connections; SQLite reads on a connection of its own.
+   * still roll back): on SQLite a read-only connection of its own (Database#committed).
    */
-  protected selectEvents<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-    return this.select<T>(sql, bind);
+  private selectEvents<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    return this.committed.all<T>(sql, bind);
   }
 
-  /** Closes what the store opened besides Sequelize's connections. */
-  async close(): Promise<void> {}
-
   async pruneEvents(before: Date): Promise<number> {
-    const rows = await this.select<{ id: number }>(
-      'DELETE FROM job_events WHERE at < $1 AND id < (SELECT MAX(id) FROM job_events) RETURNING id',
-      [this.sqlDate(before)],
-    );
-    return rows.length;
+    return this.sql.run('DELETE FROM job_events WHERE at < $1 AND id < (SELECT MAX(id) FROM job_events)', [
+      this.sqlDate(before),
+    ]);
   }
 
   async markAllOffline(): Promise<void> {
-    await this.select(`UPDATE printers SET state = 'offline', updated_at = $1 WHERE state = 'online' RETURNING id`, [
+    await this.sql.run(`UPDATE printers SET state = 'offline', updated_at = $1 WHERE state = 'online'`, [
       this.sqlDate(new Date()),
     ]);
   }
 
-  private async select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-    return this.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT });
+  private select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    return this.sql.all<T>(sql, bind);
   }
 }

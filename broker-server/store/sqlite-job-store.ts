@@ -1,173 +1,130 @@
 /**
- * The job store on SQLite. Job writes go through the group commit in plain SQL on the connection
- * Sequelize manages (Sequelize cannot read rows back from a multi-row `INSERT … RETURNING` on SQLite);
- * a batch of one skips BEGIN/COMMIT.
+ * The job store on SQLite. Job writes go through the group commit, one transaction per batch on the
+ * database's one writing connection (a batch of one runs in autocommit, without BEGIN/COMMIT). A batch is
+ * written in chunks of 1, 2, 4, … 128 rows, so a handful of statement texts, each prepared once, serve
+ * every batch size.
  */
-import type { Sequelize } from 'sequelize';
-import sqlite3 from 'sqlite3';
+import type { SqlRunner } from '../db/sql-client';
+import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './job-store';
 import type { JobRow } from './job-rows';
 import { changedAny, SqlJobStore, type WrittenBatch } from './sql-job-store';
 
-interface SqliteConnection {
-  all(sql: string, params: unknown[], callback: (err: Error | null, rows: unknown[]) => void): void;
-  run(sql: string, params: unknown[], callback: (err: Error | null) => void): void;
+/** Rows per statement: a batch is written in chunks of these sizes, so each statement text is prepared once. */
+const CHUNKS = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/** `items` in chunks of the sizes CHUNKS allows, largest first (13 → 8, 4, 1). */
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length;) {
+    const size = CHUNKS.find((c) => c <= items.length - i)!;
+    out.push(items.slice(i, i + size));
+    i += size;
+  }
+  return out;
 }
 
-/** Sequelize stores SQLite dates as `YYYY-MM-DD HH:MM:SS.SSS +00:00`; rows written here must match. */
-function toSqliteDate(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace('Z', ' +00:00');
+/** `(${first}, …)` tuples: `rows` of `width` numbered placeholders, from `$first`. */
+const tuples = (rows: number, width: number, first: number): string =>
+  Array.from(
+    { length: rows },
+    (_, r) => `(${Array.from({ length: width }, (_, c) => `$${first + r * width + c}`).join(', ')})`,
+  ).join(', ');
+
+const INSERT_WIDTH = 6;
+const UPDATE_WIDTH = 5;
+
+/** The INSERT of `rows` jobs: $1 the time, then per job uid, printer_id, content, kind, reprint_of, created_by. */
+const insertSql = (rows: number): string =>
+  `INSERT INTO print_jobs (uid, printer_id, content, kind, reprint_of, created_by, status, created_at, updated_at)
+  SELECT column1, column2, column3, column4, column5, column6, 'pending', $1, $1 FROM (VALUES ${tuples(rows, INSERT_WIDTH, 2)})
+  RETURNING *`;
+
+/**
+ * The UPDATE of `rows` jobs to one status: $1 the status, $2 the time, $3 the statuses it may move from
+ * (JSON), then per job id, printer_id or null, uid or null, at, error. Only rows in one of those statuses
+ * move, so an ack applies once.
+ */
+function updateSql(to: JobStatus, rows: number): string {
+  const sets = ['status = $1', 'updated_at = $2'];
+  const stamp = STAMPS[to];
+  if (stamp) sets.push(`${stamp.column} = v.at`);
+  if (finishes(to)) sets.push('finished_at = v.at');
+  if (writesError(to)) sets.push('error = v.error');
+  return `UPDATE print_jobs SET ${sets.join(', ')}
+  FROM (SELECT column1 AS id, column2 AS printer_id, column3 AS uid, column4 AS at, column5 AS error
+    FROM (VALUES ${tuples(rows, UPDATE_WIDTH, 4)})) AS v
+  WHERE print_jobs.id = v.id AND (v.printer_id IS NULL OR print_jobs.printer_id = v.printer_id)
+    AND (v.uid IS NULL OR print_jobs.uid = v.uid) AND print_jobs.status IN (SELECT value FROM json_each($3))
+  RETURNING *`;
 }
+
+/** Statement texts made once per shape. */
+const texts = new Map<string, string>();
+const text = (key: string, make: () => string): string => {
+  let sql = texts.get(key);
+  if (sql === undefined) texts.set(key, (sql = make()));
+  return sql;
+};
 
 export class SqliteJobStore extends SqlJobStore {
-  private connection: SqliteConnection | null = null;
-  /** The event log's reader (see selectEvents); null until first used. */
-  private reader: Promise<sqlite3.Database> | null = null;
-
-  constructor(
-    sequelize: Sequelize,
-    /** The database file; null for an in-memory database, which has one connection only. */
-    private readonly file: string | null = null,
-  ) {
-    super(sequelize);
-  }
-
-  /**
-   * The event log is read on a read-only connection of its own. The shared connection may be inside a
-   * batch's open transaction (group commit), whose rows it would see before they are committed; in WAL
-   * mode a second connection sees the last commit only, and never blocks the writer.
-   */
-  protected override async selectEvents<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-    if (!this.file) return super.selectEvents<T>(sql, bind);
-    const file = this.file;
-    this.reader ??= new Promise((resolve, reject) => {
-      const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => {
-        if (err) return reject(err);
-        db.configure('busyTimeout', 5000);
-        resolve(db);
-      });
-    });
-    const db = await this.reader;
-    return new Promise((resolve, reject) =>
-      db.all(sql.replace(/\$\d+/g, '?'), bind, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
-    );
-  }
-
-  override async close(): Promise<void> {
-    const reader = this.reader;
-    this.reader = null;
-    if (reader) {
-      const db = await reader.catch(() => null);
-      await new Promise<void>((resolve) => (db ? db.close(() => resolve()) : resolve()));
-    }
-  }
-
-  protected sqlDate(d: Date): string {
-    return toSqliteDate(d);
-  }
-
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const single = inserts.length + rounds.reduce((n, r) => n + r.length, 0) === 1;
-    if (!single) await this.run('BEGIN IMMEDIATE');
-    try {
-      const inserted = inserts.length ? await this.insertRows(inserts) : [];
-      const updated: Array<Array<JobRow | null>> = [];
-      for (const round of rounds) updated.push(await this.updateRows(round));
-      // This connection is the only writer, so the newest id is this batch's last event (the triggers wrote them).
-      const [last] = changedAny({ inserted, updated })
-        ? await this.all<{ last: number }>('SELECT MAX(id) AS last FROM job_events')
-        : [];
-      if (!single) await this.run('COMMIT');
-      return { inserted, updated, lastEventId: last ? Number(last.last) : null };
-    } catch (err) {
-      if (!single) await this.run('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+    // One write alone commits by itself; the event id read after it is still its own, as this
+    // connection is the only writer of jobs and the group commit runs one batch at a time.
+    return single
+      ? this.write(this.sql, inserts, rounds)
+      : this.sql.transaction((tx) => this.write(tx, inserts, rounds));
   }
 
-  private async all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const connection = await this.getConnection();
-    return new Promise((resolve, reject) =>
-      connection.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
-    );
+  private async write(tx: SqlRunner, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
+    const inserted = inserts.length ? await this.insertRows(tx, inserts) : [];
+    const updated: Array<Array<JobRow | null>> = [];
+    for (const round of rounds) updated.push(await this.updateRows(tx, round));
+    // The newest id is this batch's last event (the triggers wrote them in this transaction).
+    const last = changedAny({ inserted, updated })
+      ? await tx.get<{ last: number }>('SELECT MAX(id) AS last FROM job_events')
+      : undefined;
+    return { inserted, updated, lastEventId: last ? Number(last.last) : null };
   }
 
-  private async run(sql: string, params: unknown[] = []): Promise<void> {
-    const connection = await this.getConnection();
-    return new Promise((resolve, reject) => connection.run(sql, params, (err) => (err ? reject(err) : resolve())));
-  }
-
-  private async getConnection(): Promise<SqliteConnection> {
-    this.connection ??= (await this.sequelize.connectionManager.getConnection({
-      uuid: 'default',
-    } as never)) as unknown as SqliteConnection;
-    return this.connection;
-  }
-
-  private async insertRows(jobs: NewJob[]): Promise<JobRow[]> {
-    const now = toSqliteDate(new Date());
-    const params: unknown[] = [];
-    for (const job of jobs)
-      params.push(
-        withUid(job).uid,
-        job.printerId,
-        job.content,
-        job.kind,
-        job.reprintOf,
-        job.createdBy ?? null,
-        now,
-        now,
+  private async insertRows(tx: SqlRunner, jobs: NewJob[]): Promise<JobRow[]> {
+    const now = this.sqlDate(new Date());
+    const rows: JobRow[] = [];
+    for (const chunk of chunks(jobs)) {
+      const params: unknown[] = [now];
+      for (const job of chunk)
+        params.push(withUid(job).uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null);
+      rows.push(
+        ...(await tx.all<JobRow>(
+          text(`i${chunk.length}`, () => insertSql(chunk.length)),
+          params,
+        )),
       );
-    const values = jobs.map(() => "(?, ?, ?, ?, 'pending', ?, ?, ?, ?)").join(', ');
-    const rows = await this.all<JobRow>(
-      `INSERT INTO print_jobs (uid, printer_id, content, kind, status, reprint_of, created_by, created_at, updated_at) VALUES ${values} RETURNING *`,
-      params,
-    );
-    // RETURNING gives rows in insertion order for a single multi-row INSERT; sort by id to be certain.
+    }
+    // RETURNING gives rows in insertion order; sort by id to be certain.
     return rows.sort((a, b) => a.id - b.id);
   }
 
   /** One UPDATE per target status; each request's job id appears once in `requests`. */
-  private async updateRows(requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
-    const result = new Map<TransitionRequest, JobRow | null>();
-    const groups = new Map<string, TransitionRequest[]>();
+  private async updateRows(tx: SqlRunner, requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
+    const byId = new Map<number, JobRow>();
+    const groups = new Map<JobStatus, TransitionRequest[]>();
     for (const r of requests) {
-      const key = `${r.to}|${r.printerId === undefined ? '' : 'p'}|${r.uid === undefined ? '' : 'u'}`;
-      groups.set(key, [...(groups.get(key) ?? []), r]);
+      const group = groups.get(r.to);
+      if (group) group.push(r);
+      else groups.set(r.to, [r]);
     }
-    const now = toSqliteDate(new Date());
-    for (const group of groups.values()) {
-      const to = group[0]!.to;
-      const checkPrinter = group[0]!.printerId !== undefined;
-      const checkUid = group[0]!.uid !== undefined;
-      const from = statusesBefore(to);
-      const params: unknown[] = [to, now];
-      const sets = ['status = ?', 'updated_at = ?'];
-      const byIdCase = (values: unknown[]) => {
-        const cases = group.map(() => 'WHEN ? THEN ?').join(' ');
-        group.forEach((r, i) => params.push(r.id, values[i]));
-        return `CASE id ${cases} END`;
-      };
-      const at = group.map((r) => toSqliteDate(r.at));
-      const stamp = STAMPS[to];
-      if (stamp) sets.push(`${stamp.column} = ${byIdCase(at)}`);
-      if (finishes(to)) sets.push(`finished_at = ${byIdCase(at)}`);
-      if (writesError(to)) sets.push(`error = ${byIdCase(group.map((r) => r.error ?? null))}`);
-      // (id), (id, printer_id), (id, uid) or (id, printer_id, uid): what each request says the row must have.
-      const columns = ['id', ...(checkPrinter ? ['printer_id'] : []), ...(checkUid ? ['uid'] : [])];
-      const tuple = `(${columns.map(() => '?').join(', ')})`;
-      let where = `(${columns.join(', ')}) IN (VALUES ${group.map(() => tuple).join(', ')})`;
-      for (const r of group) params.push(r.id, ...(checkPrinter ? [r.printerId] : []), ...(checkUid ? [r.uid] : []));
-      where += ` AND status IN (${from.map(() => '?').join(', ')})`;
-      params.push(...from);
-      const rows = await this.all<JobRow>(
-        `UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
-        params,
-      );
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      for (const r of group) result.set(r, byId.get(r.id) ?? null);
-    }
-    return requests.map((r) => result.get(r) ?? null);
+    const now = this.sqlDate(new Date());
+    for (const [to, group] of groups)
+      for (const chunk of chunks(group)) {
+        const params: unknown[] = [to, now, text(`f${to}`, () => JSON.stringify(statusesBefore(to)))];
+        for (const r of chunk)
+          params.push(r.id, r.printerId ?? null, r.uid ?? null, this.sqlDate(r.at), r.error ?? null);
+        const sql = text(`u${to}${chunk.length}`, () => updateSql(to, chunk.length));
+        for (const row of await tx.all<JobRow>(sql, params)) byId.set(row.id, row);
+      }
+    return requests.map((r) => byId.get(r.id) ?? null);
   }
 }

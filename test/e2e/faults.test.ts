@@ -151,8 +151,14 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   await server.kill('SIGKILL');
   const db = new Database(server.dataDir, testLogger());
   await db.start();
+  const store = db.createJobStore();
   for (let i = 0; i < 20; i++)
-    await db.models.PrintJob.create({ printerId: 'printer-1', content: `kill-server pending ${i}` });
+    await store.insert({
+      printerId: 'printer-1',
+      content: `kill-server pending ${i}`,
+      kind: 'message',
+      reprintOf: null,
+    });
   await db.stop();
   await server.start();
   await first;
@@ -179,6 +185,12 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   const third: number[] = [];
   await postMany(server.baseUrl, 'kill-server c', 60, third);
   accepted.push(...third);
+  // Each job's `sent` mark is committed after its publish (with the next commit, or within 100 ms).
+  await waitFor(
+    '60 jobs sent',
+    async () => (await allJobs(server.baseUrl)).filter((j) => j.status === 'sent').length === 60,
+    30_000,
+  );
   assert.equal((await snapshot()).sent, 60);
   await server.kill('SIGKILL');
   await server.start();

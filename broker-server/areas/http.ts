@@ -18,8 +18,6 @@ import { StreamLimits } from '../http/guards/stream-limits';
 import { HttpListener } from '../http/http-server';
 import { LiveUpdates } from '../http/page/live-updates';
 import { ServerMetrics } from '../metrics';
-import { SqlApiKeyStore } from '../store/api-key-store';
-import { SqlIdempotencyStore } from '../store/idempotency-store';
 import type { BrokerArea } from './broker';
 import { type ServerContext, KeyFile } from './context';
 import type { DeliveryArea, JobsArea } from './jobs';

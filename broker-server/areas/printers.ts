@@ -5,7 +5,6 @@
 import { part, type Part } from '../../config/lifecycle';
 import { PairingService } from '../pairing/pairing-service';
 import { PrinterAccounts } from '../printers/printer-accounts';
-import { SqlPairingStore } from '../store/pairing-store';
 import { PrinterRegistry } from '../printers/printer-registry';
 import type { BrokerArea } from './broker';
 import { printerSeed } from './broker';

@@ -10,7 +10,7 @@ import {
   encodeMessage,
   JOB_PROTOCOL,
   type JobMessage,
-  parseAckMessage,
+  parseAckMessage as parseAck,
   parseStatusMessage,
 } from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
@@ -21,12 +21,74 @@ import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
 const ACK_BACKLOG_LIMIT = 2000;
+/**
+ * A printer's backlog is re-published in windows: at most this many of its jobs published and not yet
+ * answered by its agent (any ack of the job), the next one as each answer comes. Without it a backlog of
+ * 10,000 jobs was 10,000 QoS 1 messages in flight at once, and the broker's outgoing queue (aedes-persistence's
+ * memory store: a linear search and an array `splice` per PUBACK) made the catch-up quadratic.
+ */
+export const BACKLOG_WINDOW = 256;
+/** A full window whose agent answers nothing for this long ends its re-publication (the stall watchdog and the agent's next `online` take it up). */
+export const BACKLOG_WINDOW_STALL_MS = 30_000;
 /** A printer whose agent is too old is named in the log at most this often. */
 const OLD_AGENT_LOG_EVERY_MS = 60_000;
 
 /** What the page and GET /printers show for an agent of job protocol 1 (no job uids). */
 export const OLD_AGENT_DETAIL =
   'this agent is older than the server (job protocol 1, no job uids): upgrade the agent; its jobs wait until then';
+
+/** One printer's re-publication under way: the jobs published and not yet answered, and who waits for room. */
+class BacklogWindow {
+  readonly awaiting = new Set<number>();
+  /** Set when the pass must end now (the agent came back while the window was full, or the dispatcher stops). */
+  cancelled = false;
+  private wake: (() => void) | null = null;
+
+  constructor(readonly size: number) {}
+
+  /** The agent answered for this job (or it was never published): its place is free. */
+  release(jobId: number): void {
+    if (this.awaiting.delete(jobId) && this.awaiting.size < this.size) this.notify();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.notify();
+  }
+
+  get full(): boolean {
+    return this.awaiting.size >= this.size;
+  }
+
+  /** Resolves true once there is room, false when cancelled or after `stallMs` without room. */
+  async room(stallMs: number): Promise<boolean> {
+    while (this.full && !this.cancelled) {
+      let timer: NodeJS.Timeout | undefined;
+      const woken = await new Promise<boolean>((resolve) => {
+        this.wake = () => resolve(true);
+        timer = setTimeout(() => resolve(false), stallMs);
+      });
+      clearTimeout(timer);
+      this.wake = null;
+      if (!woken) return false;
+    }
+    return !this.cancelled;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+export interface DispatcherOptions {
+  claims?: PrinterClaims;
+  /** Jobs of a printer's backlog in flight at once (BACKLOG_WINDOW). */
+  backlogWindow?: number;
+  /** How long a full window waits for an answer before its pass ends (BACKLOG_WINDOW_STALL_MS). */
+  backlogStallMs?: number;
+}
 
 export class Dispatcher {
   readonly name = 'dispatcher';
@@ -45,13 +107,15 @@ export class Dispatcher {
    */
   private readonly oldAgents = new Set<string>();
   private readonly oldAgentLogged = new Map<string, number>();
+  /** The window of each printer whose backlog is being re-published. */
+  private readonly windows = new Map<string, BacklogWindow>();
 
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobService,
     private readonly printers: PrinterRegistry,
     log: Logger,
-    private readonly options: { claims?: PrinterClaims } = {},
+    private readonly options: DispatcherOptions = {},
   ) {
     this.log = log.child({ module: 'dispatcher' });
   }
@@ -66,6 +130,18 @@ export class Dispatcher {
       (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)),
       { shared: true },
     );
+    if (!(this.claims instanceof SoleInstanceClaims)) {
+      // With several instances the acks are shared out among them: the windows of the printers this one
+      // re-publishes see every ack through a subscription of their own (read for the job id only).
+      await this.bus.subscribe(topics.allAcks, async (topic, payload) => {
+        if (!this.windows.size) return;
+        const printerId = printerOfAckTopic(topic);
+        const window = printerId === null ? undefined : this.windows.get(printerId);
+        if (!window) return;
+        const ack = parseAck(payload);
+        if (ack.ok) window.release(ack.value.id);
+      });
+    }
     await this.bus.subscribe(topics.allStatus, (topic, payload) =>
       this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload)),
     );
@@ -89,6 +165,7 @@ export class Dispatcher {
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const window of this.windows.values()) window.cancel();
     await this.idle();
   }
 
@@ -101,28 +178,63 @@ export class Dispatcher {
 
   /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
   publish(job: PrintJob): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return this.track(
-      this.publishNow(job).catch((err: unknown) =>
-        this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed'),
-      ),
-    );
+    return this.publishTracked(job).then(() => undefined);
+  }
+
+  /** As publish; resolves whether the job went to the broker. */
+  private publishTracked(job: PrintJob): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    const work = this.publishNow(job).catch((err: unknown) => {
+      this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
+      return false;
+    });
+    this.track(work.then(() => undefined));
+    return work;
   }
 
   /** Publishes jobs in order; their `sent` marks are committed together afterwards. */
   private async publishAll(jobs: PrintJob[]): Promise<void> {
-    const marks: Promise<void>[] = [];
+    const marks: Promise<unknown>[] = [];
     for (const job of jobs) {
       if (this.stopped) break;
-      marks.push(this.publish(job));
+      marks.push(this.publishTracked(job));
     }
     await Promise.all(marks);
   }
 
-  private async publishNow(job: PrintJob): Promise<void> {
+  /**
+   * Publishes a printer's backlog in order, at most a window of it unanswered at a time (BACKLOG_WINDOW):
+   * each ack of one of its jobs lets the next one go. Ends early when the window is cancelled (the agent
+   * came back while it was full: the next pass starts again from the first unfinished job) or stalls.
+   */
+  private async publishWindowed(printerId: string, jobs: PrintJob[], window: BacklogWindow): Promise<void> {
+    const marks: Promise<unknown>[] = [];
+    const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
+    for (const job of jobs) {
+      if (this.stopped || window.cancelled) break;
+      if (window.full && !(await window.room(stallMs))) {
+        if (!window.cancelled)
+          this.log.warn(
+            { printerId, waiting: window.awaiting.size, left: jobs.length - marks.length },
+            "re-publication paused: the agent answered none of the jobs in flight; the rest wait for the agent's next online status or the stall watchdog",
+          );
+        break;
+      }
+      window.awaiting.add(job.id);
+      marks.push(
+        this.publishTracked(job).then((published) => {
+          if (!published) window.release(job.id);
+        }),
+      );
+    }
+    await Promise.all(marks);
+  }
+
+  /** Resolves true once the job is with the broker (false: held for an old agent, or the broker refused it). */
+  private async publishNow(job: PrintJob): Promise<boolean> {
     if (this.oldAgents.has(job.printerId)) {
       this.logOldAgent(job.printerId, 'job held');
-      return;
+      return false;
     }
     const message: JobMessage = {
       id: job.id,
@@ -135,10 +247,15 @@ export class Dispatcher {
       await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
     } catch (err) {
       this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publish failed; job stays pending');
-      return;
+      return false;
     }
-    this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
+    if (this.debug) this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
     if (job.status === 'pending') await this.jobs.transition(job.id, 'sent');
+    return true;
+  }
+
+  private get debug(): boolean {
+    return this.log.isLevelEnabled('debug');
   }
 
   /** Re-publishes the printer's unfinished jobs, if this instance holds (or can take) the printer's claim. */
@@ -147,6 +264,10 @@ export class Dispatcher {
     const running = this.republishing.get(printerId);
     if (running) {
       this.rerun.add(printerId);
+      // A full window waits for answers from an agent that has (re)connected since: what it had in flight
+      // may be lost, so the pass ends and the next one starts again from the first unfinished job.
+      const window = this.windows.get(printerId);
+      if (window?.full) window.cancel();
       return running;
     }
     const run = (async () => {
@@ -159,7 +280,13 @@ export class Dispatcher {
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
         this.onRepublish?.(unfinished);
-        await this.publishAll(unfinished);
+        const window = new BacklogWindow(this.options.backlogWindow ?? BACKLOG_WINDOW);
+        this.windows.set(printerId, window);
+        try {
+          await this.publishWindowed(printerId, unfinished, window);
+        } finally {
+          if (this.windows.get(printerId) === window) this.windows.delete(printerId);
+        }
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
     this.republishing.set(printerId, run);
@@ -183,13 +310,17 @@ export class Dispatcher {
    * here is not lost for good: the job stays unfinished, is re-published, and the agent answers again.
    */
   private async onAck(topic: string, payload: Buffer): Promise<void> {
-    const parsed = parseTopic(topic);
-    if (!parsed) return;
-    const ack = parseAckMessage(payload);
+    const printerId = printerOfAckTopic(topic);
+    if (printerId === null) return;
+    const ack = parseAck(payload);
     if (!ack.ok) {
-      this.log.warn({ printerId: parsed.printerId, topic, error: ack.error }, 'malformed ack ignored');
+      this.log.warn({ printerId, topic, error: ack.error }, 'malformed ack ignored');
       return;
     }
+    // Any answer for a job frees its place in the printer's window (an ack refused below as well:
+    // the agent has the job either way).
+    if (this.windows.size) this.windows.get(printerId)?.release(ack.value.id);
+    const parsed = { printerId };
     const { uid } = ack.value;
     if (uid === undefined) {
       // An agent of job protocol 1: its journal knows jobs by number, which a replaced or restored database
@@ -245,4 +376,10 @@ export class Dispatcher {
       );
     }
   }
+}
+
+/** The printer of an `printers/<id>/acks` topic, or null. */
+function printerOfAckTopic(topic: string): string | null {
+  const parsed = parseTopic(topic);
+  return parsed?.kind === 'acks' ? parsed.printerId : null;
 }

@@ -6,17 +6,12 @@
  * it, and each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
-import {
-  encodeMessage,
-  JOB_PROTOCOL,
-  type JobMessage,
-  parseAckMessage as parseAck,
-  parseStatusMessage,
-} from '../../protocol/messages';
+import { encodeMessage, JOB_PROTOCOL, type JobMessage, parseStatusMessage } from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
 import type { PrinterRegistry } from '../printers/printer-registry';
+import { parseAck, printerOfAckTopic } from './ack-validation';
 import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
@@ -376,10 +371,4 @@ export class Dispatcher {
       );
     }
   }
-}
-
-/** The printer of an `printers/<id>/acks` topic, or null. */
-function printerOfAckTopic(topic: string): string | null {
-  const parsed = parseTopic(topic);
-  return parsed?.kind === 'acks' ? parsed.printerId : null;
 }

@@ -115,6 +115,15 @@ export class Dispatcher {
     this.log = log.child({ module: 'dispatcher' });
   }
 
+  /**
+   * With several instances the acks are shared out among them (a shared subscription), so the instance
+   * re-publishing a printer's backlog sees only its part of them: there the backlog goes unwindowed, as before.
+   */
+  private get backlogWindow(): number {
+    if (this.options.backlogWindow !== undefined) return this.options.backlogWindow;
+    return this.claims instanceof SoleInstanceClaims ? BACKLOG_WINDOW : Number.POSITIVE_INFINITY;
+  }
+
   private get claims(): PrinterClaims {
     return (this.options.claims ??= new SoleInstanceClaims());
   }
@@ -125,18 +134,6 @@ export class Dispatcher {
       (topic, payload) => (this.stopped ? Promise.resolve() : this.onAck(topic, payload)),
       { shared: true },
     );
-    if (!(this.claims instanceof SoleInstanceClaims)) {
-      // With several instances the acks are shared out among them: the windows of the printers this one
-      // re-publishes see every ack through a subscription of their own (read for the job id only).
-      await this.bus.subscribe(topics.allAcks, async (topic, payload) => {
-        if (!this.windows.size) return;
-        const printerId = printerOfAckTopic(topic);
-        const window = printerId === null ? undefined : this.windows.get(printerId);
-        if (!window) return;
-        const ack = parseAck(payload);
-        if (ack.ok) window.release(ack.value.id);
-      });
-    }
     await this.bus.subscribe(topics.allStatus, (topic, payload) =>
       this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload)),
     );
@@ -275,7 +272,7 @@ export class Dispatcher {
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
         this.onRepublish?.(unfinished);
-        const window = new BacklogWindow(this.options.backlogWindow ?? BACKLOG_WINDOW);
+        const window = new BacklogWindow(this.backlogWindow);
         this.windows.set(printerId, window);
         try {
           await this.publishWindowed(printerId, unfinished, window);

@@ -4,7 +4,12 @@ import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import type { PrinterClaims } from '../../broker-server/cluster/printer-claims';
-import { Dispatcher, type DispatcherOptions, OLD_AGENT_DETAIL } from '../../broker-server/jobs/dispatcher';
+import {
+  BACKLOG_WINDOW,
+  Dispatcher,
+  type DispatcherOptions,
+  OLD_AGENT_DETAIL,
+} from '../../broker-server/jobs/dispatcher';
 import { JobIntake } from '../../broker-server/jobs/job-intake';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
@@ -252,4 +257,17 @@ test('stop() ends a full window at once rather than after its stall time', async
   const late = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting'), 10_000)));
   assert.equal(await Promise.race([dispatcher.stop().then(() => 'stopped'), late]), 'stopped');
   clearTimeout(timer);
+});
+
+test('with several instances (a shared ack subscription: each sees only some acks) the backlog goes unwindowed', async (t) => {
+  const claims: PrinterClaims = { start: async () => {}, stop: async () => {}, claim: async () => true };
+  const { bus, dispatcher, intake } = await setup(t, { claims });
+  bus.failing = true;
+  const count = BACKLOG_WINDOW + 10;
+  for (let i = 0; i < count; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, count, 'all of it, with no answer');
 });

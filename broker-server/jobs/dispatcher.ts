@@ -256,10 +256,10 @@ export class Dispatcher {
     const running = this.republishing.get(printerId);
     if (running) {
       this.rerun.add(printerId);
-      // A full window waits for answers from an agent that has (re)connected since: what it had in flight
-      // may be lost, so the pass ends and the next one starts again from the first unfinished job.
-      const window = this.windows.get(printerId);
-      if (window?.full) window.cancel();
+      // The agent said `online` again: it may have reconnected, and what it had in flight may be lost. The
+      // pass ends, and the next one starts again from the first unfinished job: the jobs it had already
+      // come again (its journal prints each once), and no later job goes before a lost one.
+      this.windows.get(printerId)?.cancel();
       return running;
     }
     const run = (async () => {
@@ -352,6 +352,10 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: status.error }, 'malformed status ignored');
       return;
     }
+    // The agent is gone (its will, or its own word): its backlog's pass stops at once, before it comes back,
+    // so that nothing is sent to its next connection ahead of what this one may have lost; its `online`
+    // starts a new pass from the first unfinished job.
+    if (status.value.state !== 'online') this.windows.get(parsed.printerId)?.cancel();
     const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
     if (old) {
       this.oldAgents.add(parsed.printerId);

@@ -232,6 +232,33 @@ test('an agent that reconnects while its window is full gets its backlog again f
   );
 });
 
+test("an agent that goes away (its will: offline) stops its backlog's pass at once: no later job goes before one it may have lost", async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 8; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  await bus.deliver(topics.status('p1'), { state: 'offline' });
+  // An answer the old connection sent before it dropped, heard after the will: it frees no place any more.
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'received'));
+  await dispatcher.idle();
+  assert.equal(sent().length, 4, 'nothing more while the agent is away');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'a window from the first unfinished job');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(0, 3).map((j) => j.id),
+    'again from the first unfinished job (the first, received but not printed), in order',
+  );
+});
+
 test('a full window whose agent never answers ends its pass after the stall time; the next online starts another', async (t) => {
   const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 2, backlogStallMs: 50 });
   bus.failing = true;

@@ -963,9 +963,14 @@ async function catchUp(): Promise<void> {
     return id;
   });
   const t0 = performance.now();
+  const cpu = new CpuMeter([server.child?.pid]);
   const agents = startAgents(server, ['catchup-1']);
+  const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
   await Promise.all(ids.map((id) => server.events.printed(id)));
   const elapsed = (performance.now() - t0) / 1000;
+  // CPU per job of the catch-up itself (the agent's includes its start): what holds up on a loaded machine.
+  figure('catch-up', 'server CPU per job', cpu.perJob(COUNTS.catchUp), 'ms');
+  figure('catch-up', 'agent CPU per job', agentCpu.perJob(COUNTS.catchUp), 'ms');
   const order = await checkExactlyOnce(server, agents.paperDir, 'catchup', posted);
   const paper = order.get('catchup-1') ?? [];
   const inOrder = paper.every((id, i) => i === 0 || id > paper[i - 1]!);

@@ -10,6 +10,7 @@ import memoryPersistence from 'aedes-persistence';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../config/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
+import { oneWritePerTurn } from '../../protocol/one-write-per-turn';
 import { setNoDelay } from '../../protocol/tcp-nodelay';
 import { sendCorkedWritesAsOneFrame } from '../../protocol/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';
@@ -85,6 +86,8 @@ export class EmbeddedBroker implements MessageBus {
       const stream = createWebSocketStream(socket);
       // Aedes's pieces of a packet (and packets of one tick) as one frame and one socket write.
       sendCorkedWritesAsOneFrame(stream, socket);
+      // And every packet written to it in one turn of the event loop, as one frame.
+      oneWritePerTurn(stream);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
       this.guard(stream, req.socket.remoteAddress);
       aedes.handle(stream, req);
@@ -93,6 +96,8 @@ export class EmbeddedBroker implements MessageBus {
       const tcp = net.createServer((socket) => {
         // Nagle off, as `ws` already has it on the WebSocket links: small packets are not held for the peer's delayed ACK.
         setNoDelay(socket);
+        // The packets of one turn of the event loop in one `writev`.
+        oneWritePerTurn(socket);
         this.guard(socket, socket.remoteAddress);
         aedes.handle(socket);
       });

@@ -6,27 +6,84 @@
  * it, and each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
-import {
-  encodeMessage,
-  JOB_PROTOCOL,
-  type JobMessage,
-  parseAckMessage,
-  parseStatusMessage,
-} from '../../protocol/messages';
+import { encodeMessage, JOB_PROTOCOL, type JobMessage, parseStatusMessage } from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
 import type { PrinterRegistry } from '../printers/printer-registry';
+import { parseAck, printerOfAckTopic } from './ack-validation';
 import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
 const ACK_BACKLOG_LIMIT = 2000;
+/**
+ * A printer's backlog is re-published in windows: at most this many of its jobs published and not yet
+ * answered by its agent (any ack of the job), the next one as each answer comes. Without it a backlog of
+ * 10,000 jobs was 10,000 QoS 1 messages in flight at once, and the broker's outgoing queue (aedes-persistence's
+ * memory store: a linear search and an array `splice` per PUBACK) made the catch-up quadratic.
+ */
+export const BACKLOG_WINDOW = 256;
+/** A full window whose agent answers nothing for this long ends its re-publication (the stall watchdog and the agent's next `online` take it up). */
+export const BACKLOG_WINDOW_STALL_MS = 30_000;
 /** A printer whose agent is too old is named in the log at most this often. */
 const OLD_AGENT_LOG_EVERY_MS = 60_000;
 
 /** What the page and GET /printers show for an agent of job protocol 1 (no job uids). */
 export const OLD_AGENT_DETAIL =
   'this agent is older than the server (job protocol 1, no job uids): upgrade the agent; its jobs wait until then';
+
+/** One printer's re-publication under way: the jobs published and not yet answered, and who waits for room. */
+class BacklogWindow {
+  readonly awaiting = new Set<number>();
+  /** Set when the pass must end now (the agent came back while the window was full, or the dispatcher stops). */
+  cancelled = false;
+  private wake: (() => void) | null = null;
+
+  constructor(readonly size: number) {}
+
+  /** The agent answered for this job (or it was never published): its place is free. */
+  release(jobId: number): void {
+    if (this.awaiting.delete(jobId) && this.awaiting.size < this.size) this.notify();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.notify();
+  }
+
+  get full(): boolean {
+    return this.awaiting.size >= this.size;
+  }
+
+  /** Resolves true once there is room, false when cancelled or after `stallMs` without room. */
+  async room(stallMs: number): Promise<boolean> {
+    while (this.full && !this.cancelled) {
+      let timer: NodeJS.Timeout | undefined;
+      const woken = await new Promise<boolean>((resolve) => {
+        this.wake = () => resolve(true);
+        timer = setTimeout(() => resolve(false), stallMs);
+      });
+      clearTimeout(timer);
+      this.wake = null;
+      if (!woken) return false;
+    }
+    return !this.cancelled;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+export interface DispatcherOptions {
+  claims?: PrinterClaims;
+  /** Jobs of a printer's backlog in flight at once (BACKLOG_WINDOW). */
+  backlogWindow?: number;
+  /** How long a full window waits for an answer before its pass ends (BACKLOG_WINDOW_STALL_MS). */
+  backlogStallMs?: number;
+}
 
 export class Dispatcher {
   readonly name = 'dispatcher';
@@ -45,15 +102,26 @@ export class Dispatcher {
    */
   private readonly oldAgents = new Set<string>();
   private readonly oldAgentLogged = new Map<string, number>();
+  /** The window of each printer whose backlog is being re-published. */
+  private readonly windows = new Map<string, BacklogWindow>();
 
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobService,
     private readonly printers: PrinterRegistry,
     log: Logger,
-    private readonly options: { claims?: PrinterClaims } = {},
+    private readonly options: DispatcherOptions = {},
   ) {
     this.log = log.child({ module: 'dispatcher' });
+  }
+
+  /**
+   * With several instances the acks are shared out among them (a shared subscription), so the instance
+   * re-publishing a printer's backlog sees only its part of them: there the backlog goes unwindowed, as before.
+   */
+  private get backlogWindow(): number {
+    if (this.options.backlogWindow !== undefined) return this.options.backlogWindow;
+    return this.claims instanceof SoleInstanceClaims ? BACKLOG_WINDOW : Number.POSITIVE_INFINITY;
   }
 
   private get claims(): PrinterClaims {
@@ -89,6 +157,7 @@ export class Dispatcher {
   /** Waits for the publications under way; later ones are left to the next start-up's re-publication. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const window of this.windows.values()) window.cancel();
     await this.idle();
   }
 
@@ -101,28 +170,63 @@ export class Dispatcher {
 
   /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
   publish(job: PrintJob): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return this.track(
-      this.publishNow(job).catch((err: unknown) =>
-        this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed'),
-      ),
-    );
+    return this.publishTracked(job).then(() => undefined);
+  }
+
+  /** As publish; resolves whether the job went to the broker. */
+  private publishTracked(job: PrintJob): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    const work = this.publishNow(job).catch((err: unknown) => {
+      this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
+      return false;
+    });
+    this.track(work.then(() => undefined));
+    return work;
   }
 
   /** Publishes jobs in order; their `sent` marks are committed together afterwards. */
   private async publishAll(jobs: PrintJob[]): Promise<void> {
-    const marks: Promise<void>[] = [];
+    const marks: Promise<unknown>[] = [];
     for (const job of jobs) {
       if (this.stopped) break;
-      marks.push(this.publish(job));
+      marks.push(this.publishTracked(job));
     }
     await Promise.all(marks);
   }
 
-  private async publishNow(job: PrintJob): Promise<void> {
+  /**
+   * Publishes a printer's backlog in order, at most a window of it unanswered at a time (BACKLOG_WINDOW):
+   * each ack of one of its jobs lets the next one go. Ends early when the window is cancelled (the agent
+   * came back while it was full: the next pass starts again from the first unfinished job) or stalls.
+   */
+  private async publishWindowed(printerId: string, jobs: PrintJob[], window: BacklogWindow): Promise<void> {
+    const marks: Promise<unknown>[] = [];
+    const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
+    for (const job of jobs) {
+      if (this.stopped || window.cancelled) break;
+      if (window.full && !(await window.room(stallMs))) {
+        if (!window.cancelled)
+          this.log.warn(
+            { printerId, waiting: window.awaiting.size, left: jobs.length - marks.length },
+            "re-publication paused: the agent answered none of the jobs in flight; the rest wait for the agent's next online status or the stall watchdog",
+          );
+        break;
+      }
+      window.awaiting.add(job.id);
+      marks.push(
+        this.publishTracked(job).then((published) => {
+          if (!published) window.release(job.id);
+        }),
+      );
+    }
+    await Promise.all(marks);
+  }
+
+  /** Resolves true once the job is with the broker (false: held for an old agent, or the broker refused it). */
+  private async publishNow(job: PrintJob): Promise<boolean> {
     if (this.oldAgents.has(job.printerId)) {
       this.logOldAgent(job.printerId, 'job held');
-      return;
+      return false;
     }
     const message: JobMessage = {
       id: job.id,
@@ -135,11 +239,16 @@ export class Dispatcher {
       await this.bus.publish(topics.jobs(job.printerId), encodeMessage(message), { qos: 1 });
     } catch (err) {
       this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publish failed; job stays pending');
-      return;
+      return false;
     }
-    this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
+    if (this.debug) this.log.debug({ jobId: job.id, printerId: job.printerId }, 'job published');
     // Deferrable: the mark rides with the next commit (the agent's `received` ack, usually) instead of one of its own.
     if (job.status === 'pending') await this.jobs.transition(job.id, 'sent', { deferrable: true });
+    return true;
+  }
+
+  private get debug(): boolean {
+    return this.log.isLevelEnabled('debug');
   }
 
   /** Re-publishes the printer's unfinished jobs, if this instance holds (or can take) the printer's claim. */
@@ -148,6 +257,10 @@ export class Dispatcher {
     const running = this.republishing.get(printerId);
     if (running) {
       this.rerun.add(printerId);
+      // The agent said `online` again: it may have reconnected, and what it had in flight may be lost. The
+      // pass ends, and the next one starts again from the first unfinished job: the jobs it had already
+      // come again (its journal prints each once), and no later job goes before a lost one.
+      this.windows.get(printerId)?.cancel();
       return running;
     }
     const run = (async () => {
@@ -160,7 +273,13 @@ export class Dispatcher {
         const unfinished = await this.jobs.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
         this.onRepublish?.(unfinished);
-        await this.publishAll(unfinished);
+        const window = new BacklogWindow(this.backlogWindow);
+        this.windows.set(printerId, window);
+        try {
+          await this.publishWindowed(printerId, unfinished, window);
+        } finally {
+          if (this.windows.get(printerId) === window) this.windows.delete(printerId);
+        }
       } while (this.rerun.has(printerId) && !this.stopped);
     })().finally(() => this.republishing.delete(printerId));
     this.republishing.set(printerId, run);
@@ -184,13 +303,17 @@ export class Dispatcher {
    * here is not lost for good: the job stays unfinished, is re-published, and the agent answers again.
    */
   private async onAck(topic: string, payload: Buffer): Promise<void> {
-    const parsed = parseTopic(topic);
-    if (!parsed) return;
-    const ack = parseAckMessage(payload);
+    const printerId = printerOfAckTopic(topic);
+    if (printerId === null) return;
+    const ack = parseAck(payload);
     if (!ack.ok) {
-      this.log.warn({ printerId: parsed.printerId, topic, error: ack.error }, 'malformed ack ignored');
+      this.log.warn({ printerId, topic, error: ack.error }, 'malformed ack ignored');
       return;
     }
+    // Any answer for a job frees its place in the printer's window (an ack refused below as well:
+    // the agent has the job either way).
+    if (this.windows.size) this.windows.get(printerId)?.release(ack.value.id);
+    const parsed = { printerId };
     const { uid } = ack.value;
     if (uid === undefined) {
       // An agent of job protocol 1: its journal knows jobs by number, which a replaced or restored database
@@ -230,6 +353,10 @@ export class Dispatcher {
       this.log.warn({ printerId: parsed.printerId, topic, error: status.error }, 'malformed status ignored');
       return;
     }
+    // The agent is gone (its will, or its own word): its backlog's pass stops at once, before it comes back,
+    // so that nothing is sent to its next connection ahead of what this one may have lost; its `online`
+    // starts a new pass from the first unfinished job.
+    if (status.value.state !== 'online') this.windows.get(parsed.printerId)?.cancel();
     const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
     if (old) {
       this.oldAgents.add(parsed.printerId);

@@ -124,3 +124,50 @@ test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packe
   assert.equal(frames.length, 2, 'the PUBLISH in one frame');
   assert.equal(JSON.parse(String((packets[1] as mqttPacket.IPublishPacket).payload)).status, 'printed');
 });
+
+test('the packets the broker writes to a WebSocket client in one turn go as one frame, not one each', async (t) => {
+  const { broker, url } = await startBroker(t);
+  const ws = new WebSocket(url, ['mqtt']);
+  t.after(() => ws.terminate());
+  const frames: Buffer[] = [];
+  const parser = mqttPacket.parser();
+  const packets: mqttPacket.Packet[] = [];
+  parser.on('packet', (p) => packets.push(p));
+  ws.on('message', (data: Buffer) => {
+    frames.push(data);
+    parser.parse(data);
+  });
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'turns',
+      keepalive: 30,
+    }),
+  );
+  ws.send(
+    mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos: 0 }] }),
+  );
+  const deadline = Date.now() + 5000;
+  const until = async (check: () => boolean) => {
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await until(() => packets.some((p) => p.cmd === 'suback'));
+  const before = frames.length;
+  const sent = Array.from({ length: 20 }, (_, i) => `job ${i}`);
+  await Promise.all(sent.map((m) => broker.publish('printers/p1/jobs', m, { qos: 0 })));
+  const got = () => packets.filter((p): p is mqttPacket.IPublishPacket => p.cmd === 'publish');
+  await until(() => got().length === sent.length);
+  assert.deepEqual(
+    got().map((p) => String(p.payload)),
+    sent,
+    'every message, whole and in order',
+  );
+  assert.equal(frames.length - before, 1, `20 messages of one turn in one frame (got ${frames.length - before})`);
+});

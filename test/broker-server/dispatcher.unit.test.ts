@@ -4,7 +4,12 @@ import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import type { PrinterClaims } from '../../broker-server/cluster/printer-claims';
-import { Dispatcher, OLD_AGENT_DETAIL } from '../../broker-server/jobs/dispatcher';
+import {
+  BACKLOG_WINDOW,
+  Dispatcher,
+  type DispatcherOptions,
+  OLD_AGENT_DETAIL,
+} from '../../broker-server/jobs/dispatcher';
 import { JobIntake } from '../../broker-server/jobs/job-intake';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
@@ -15,7 +20,7 @@ import { MemoryBus } from '../support/memory-bus';
 import { followChanges } from '../support/change-log';
 import { MemoryJobStore } from '../support/memory-job-store';
 
-async function setup(t: TestContext, options: { claims?: PrinterClaims; log?: pino.Logger } = {}) {
+async function setup(t: TestContext, options: DispatcherOptions & { log?: pino.Logger } = {}) {
   const store = new MemoryJobStore();
   const bus = new MemoryBus();
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -149,4 +154,158 @@ test('an agent of job protocol 1 (no job uids) gets no job: they wait, the print
   await dispatcher.idle();
   assert.deepEqual(bus.jobIds(topics.jobs('p1')), [held.id]);
   assert.equal((await store.get(held.id))?.status, 'sent');
+});
+
+/** Waits (with a deadline) until `check` holds: the dispatcher publishes in the background. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Settles what the dispatcher does in reaction to the last message (none of it waits on a timer). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+test('a backlog is re-published in windows: at most the window unanswered, the next job on each ack, in order, each once', async (t) => {
+  const { store, bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true; // the printer's agent is away: the jobs stay pending
+  const jobs = [];
+  for (let i = 0; i < 10; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await settle();
+  assert.deepEqual(
+    sent(),
+    jobs.slice(0, 3).map((j) => j.id),
+    'no more than the window before any answer',
+  );
+  // The agent answers out of step (its second job first, a `printed` without a `received`): each answer frees a place.
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'received'));
+  await until(() => sent().length === 4, 'the next job after an answer');
+  await settle();
+  assert.equal(sent().length, 4, 'one answer, one more job');
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  assert.deepEqual(
+    sent(),
+    jobs.map((j) => j.id),
+    'all of them, in order, each once',
+  );
+  assert.deepEqual(
+    (await store.unfinished('p1')).map((j) => j.id),
+    [],
+    'all printed',
+  );
+});
+
+test('an agent that reconnects while its window is full gets its backlog again from the first unacknowledged job', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 8; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  // Jobs 1–3 in flight; the connection drops and the agent comes back (its `online` status again).
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'the window sent again');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(1, 4).map((j) => j.id),
+    'from the first job without an answer, a window of it',
+  );
+  for (const job of jobs.slice(1)) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  const after = sent().slice(7);
+  assert.deepEqual(
+    after,
+    jobs.slice(4).map((j) => j.id),
+    'then the rest, in order, each once more at most',
+  );
+});
+
+test("an agent that goes away (its will: offline) stops its backlog's pass at once: no later job goes before one it may have lost", async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 8; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  await bus.deliver(topics.status('p1'), { state: 'offline' });
+  // An answer the old connection sent before it dropped, heard after the will: it frees no place any more.
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'received'));
+  await dispatcher.idle();
+  assert.equal(sent().length, 4, 'nothing more while the agent is away');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'a window from the first unfinished job');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(0, 3).map((j) => j.id),
+    'again from the first unfinished job (the first, received but not printed), in order',
+  );
+});
+
+test('a full window whose agent never answers ends its pass after the stall time; the next online starts another', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 2, backlogStallMs: 50 });
+  bus.failing = true;
+  for (let i = 0; i < 5; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, 2, 'the rest is left for the watchdog and the next online');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => bus.jobIds(topics.jobs('p1')).length === 4, 'the next pass');
+});
+
+test('stop() ends a full window at once rather than after its stall time', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 2, backlogStallMs: 600_000 });
+  bus.failing = true;
+  for (let i = 0; i < 5; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => bus.jobIds(topics.jobs('p1')).length === 2, 'the first window');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting'), 10_000)));
+  assert.equal(await Promise.race([dispatcher.stop().then(() => 'stopped'), late]), 'stopped');
+  clearTimeout(timer);
+});
+
+test('with several instances (a shared ack subscription: each sees only some acks) the backlog goes unwindowed', async (t) => {
+  const claims: PrinterClaims = { start: async () => {}, stop: async () => {}, claim: async () => true };
+  const { bus, dispatcher, intake } = await setup(t, { claims });
+  bus.failing = true;
+  const count = BACKLOG_WINDOW + 10;
+  for (let i = 0; i < count; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, count, 'all of it, with no answer');
 });

@@ -99,6 +99,8 @@ export class PrintAgent implements Part {
   private printerStalled: AgentFault | null = null;
   /** Jobs being taken (journal `received` under way or waiting), so that a repeat joins the first. */
   private readonly taking = new Map<string, Promise<void>>();
+  /** Jobs taken (or being taken) that are not queued yet: a job after them is not the next to print. */
+  private enqueuing = 0;
   /** The last job taken, so that jobs are queued for the printer in the order they came. */
   private lastTake: Promise<unknown> = Promise.resolve();
   private readonly pauses = new Set<() => void>();
@@ -227,6 +229,7 @@ export class PrintAgent implements Part {
   private async take(job: JobMessage, uid: string): Promise<void> {
     const before = this.lastTake;
     const atOnce = this.printsAtOnce();
+    if (!atOnce) this.enqueuing++;
     const received = this.recordDurably(uid, job.id, 'received', { job });
     // The job is the next to print, on a connection already open: its `printing` line goes to disk in the
     // same write and sync as its `received` (one sync a job alone instead of two). A crash before its
@@ -244,6 +247,7 @@ export class PrintAgent implements Part {
       entry = await taken;
     } catch (err) {
       if (this.printingAlready === uid) this.printingAlready = null;
+      if (!atOnce) this.enqueuing--;
       throw err;
     }
     this.log.info({ jobId: job.id, uid, chars: job.content.length }, 'job received');
@@ -255,6 +259,7 @@ export class PrintAgent implements Part {
       return;
     }
     setImmediate(() => {
+      this.enqueuing--;
       void this.sendAck(entry);
       this.enqueue(uid);
     });
@@ -262,7 +267,7 @@ export class PrintAgent implements Part {
 
   /**
    * True when a job taken now would be the next to print on a connection held open: nothing printing,
-   * queued or being taken before it, the journal writable, the agent not stopping. Its idle close is put
+   * queued, being taken or taken and not yet queued before it, the journal writable, the agent not stopping. Its idle close is put
    * off, so the connection is still open when the job gets there.
    */
   private printsAtOnce(): boolean {
@@ -271,6 +276,7 @@ export class PrintAgent implements Part {
       this.worker ||
       this.stopping ||
       this.queue.length ||
+      this.enqueuing ||
       this.taking.size > 1 ||
       this.printingAlready !== null ||
       this.journalFault ||

@@ -596,3 +596,29 @@ test('a clean stop while a job alone is being taken straight to `printing`: it i
   );
   assert.equal(printer.closes, printer.opens, 'the connection is closed by stop()');
 });
+
+test('a job arriving while earlier ones are taken but not yet queued waits its turn: all print, in order', async (t) => {
+  const { journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  await agent.start();
+  let later: Promise<void> | null = null;
+  deliverAfterPrinted(link, 1, () => {
+    later = (async () => {
+      // Two in one turn: neither is taken straight to `printing`; once both are taken (their queuing is
+      // still a turn away), job 4 arrives with the printer idle and nothing queued yet.
+      await Promise.all([link.deliver(job(2)), link.deliver(job(3))]);
+      await link.deliver(job(4));
+    })();
+  });
+  await link.deliver(job(1));
+  await until('job 4 final', () => link.acksOf(4).length > 1);
+  await later;
+  await until('jobs 2 and 3 final', () => link.acksOf(2).length > 1 && link.acksOf(3).length > 1);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((id) => journal.get(uidOf(id))?.state),
+    ['printed', 'printed', 'printed', 'printed'],
+  );
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2', '3', '4'],
+  );
+});

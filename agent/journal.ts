@@ -2,7 +2,8 @@
  * The agent's durable memory of every job it has seen, so that a job is printed at most once. Jobs are
  * known by their uid (issue 24), never by their number alone: a replaced or restored database numbers
  * new jobs 1, 2, … again, and a job known by its number would be taken for one already printed.
- * An append-only file of JSON lines, each written and fsync'd before the step it records is taken.
+ * An append-only file of JSON lines, each written and fsync'd before the step it records is taken (the
+ * lines of one turn of the event loop in one write and one fdatasync).
  * At start-up the file is replayed, then compacted (finished, confirmed, old entries dropped), and
  * compacted again every hour (or every retention period, if shorter) while the agent runs.
  */
@@ -95,10 +96,13 @@ const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 export class Journal implements JobJournal {
   readonly name = 'journal';
   private readonly entries = new Map<string, JournalEntry>();
-  private file: fsp.FileHandle | null = null;
+  /** The file, open for appending; written synchronously (see flush). */
+  private fd: number | null = null;
+  /** Lines waiting for the next write; `waiting` holds the promises of those that must be durable. */
   private pending: string[] = [];
   private waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
-  private flushing: Promise<void> | null = null;
+  /** A flush is due at the end of this turn of the event loop. */
+  private scheduled = false;
   private lazyTimer: NodeJS.Timeout | null = null;
   private compactTimer: NodeJS.Timeout | null = null;
   /** While the file is being rewritten, writes wait for it. */
@@ -131,7 +135,7 @@ export class Journal implements JobJournal {
     await this.compact().catch((err: unknown) =>
       this.log.warn({ err, file: this.path }, 'journal not compacted at start-up; kept as it is'),
     );
-    await this.open();
+    this.open();
     // An agent that runs for months must not grow its journal for months.
     const every = Math.max(1000, Math.min(this.retentionMs, COMPACT_EVERY_MAX_MS));
     this.compactTimer = setInterval(() => {
@@ -142,26 +146,28 @@ export class Journal implements JobJournal {
 
   /** Drops what compact() drops, while running: writes wait, the file is rewritten, then reopened. */
   async compactNow(): Promise<void> {
-    while (this.compacting || this.flushing) await (this.compacting ?? this.flushing);
+    while (this.compacting) await this.compacting;
+    // What was recorded before goes first, into the file that is about to be rewritten.
+    this.flush();
     this.compacting = (async () => {
-      if (!this.file) return;
-      await this.file.close();
-      this.file = null;
+      if (this.fd === null) return;
+      fs.closeSync(this.fd);
+      this.fd = null;
       try {
         await this.compact();
       } finally {
-        await this.open();
+        this.open();
       }
     })().finally(() => {
       this.compacting = null;
     });
     await this.compacting;
-    if (this.pending.length) await this.flush();
+    if (this.pending.length) this.flush();
   }
 
-  private async open(): Promise<void> {
-    this.file = await fsp.open(this.path, 'a', PRIVATE_FILE_MODE);
-    this.goodLength = (await this.file.stat()).size;
+  private open(): void {
+    this.fd = fs.openSync(this.path, 'a', PRIVATE_FILE_MODE);
+    this.goodLength = fs.fstatSync(this.fd).size;
   }
 
   async stop(): Promise<void> {
@@ -170,9 +176,9 @@ export class Journal implements JobJournal {
     await this.compacting;
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
-    await this.flush().catch(() => undefined);
-    await this.file?.close();
-    this.file = null;
+    this.flush();
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
   }
 
   get(key: string): JournalEntry | undefined {
@@ -219,7 +225,8 @@ export class Journal implements JobJournal {
 
   /**
    * Records that the broker confirmed an ack, so it is not sent again after a restart. Not waited for
-   * on disk: losing it in a crash only means one more, harmless, duplicate ack.
+   * on disk: losing it in a crash only means one more, harmless, duplicate ack. The line rides with the
+   * next durable write; with none within LAZY_FLUSH_MS, it is written alone, without a sync.
    */
   confirmAck(key: string, status: AckStatus): void {
     const entry = this.entries.get(key);
@@ -228,55 +235,63 @@ export class Journal implements JobJournal {
     this.pending.push(JSON.stringify({ ...keyFields(key, entry.id), acked: status }) + '\n');
     this.lazyTimer ??= setTimeout(() => {
       this.lazyTimer = null;
-      void this.flush().catch(() => undefined);
+      this.flush();
     }, LAZY_FLUSH_MS);
   }
 
   /**
-   * Group commit: lines recorded while a write is on its way to disk go together in the next write,
-   * under one fdatasync. A line's promise resolves only once it is on disk.
+   * Group commit: every line recorded in one turn of the event loop goes in one write, under one
+   * fdatasync, at the end of that turn. A line's promise resolves only once it is on disk.
    */
   private append(record: Record_): Promise<void> {
     this.pending.push(JSON.stringify(record) + '\n');
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
     });
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    this.flushing = (async () => {
-      if (this.compacting) await this.compacting;
-      while (this.pending.length) {
-        const lines = this.pending.splice(0);
-        const waiting = this.waiting.splice(0);
-        try {
-          const file = this.file;
-          if (!file) throw new Error('journal is not open');
-          const bytes = Buffer.from((this.torn ? '\n' : '') + lines.join(''));
-          // A full disk can take part of a write: the rest is written (and fails) or the part is cut off below.
-          for (let done = 0; done < bytes.length;)
-            done += (await file.write(bytes, done, bytes.length - done)).bytesWritten;
-          await file.datasync();
-          this.goodLength += bytes.length;
-          this.torn = false;
-          for (const w of waiting) w.resolve();
-        } catch (err) {
-          await this.cutBack();
-          for (const w of waiting) w.reject(err);
-        }
-      }
-    })().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+  /**
+   * Writes what is pending, synchronously: one write(2) and, when a line must be durable, one
+   * fdatasync(2), on this thread. Through libuv's thread pool each of them cost a hand-off there and
+   * back and a wake-up of the event loop, more CPU than the system call itself; the agent has nothing
+   * else to do meanwhile (what arrives waits in the socket, and goes to disk together in the next write).
+   * Never throws: the waiting lines' promises reject instead.
+   */
+  private flush(): void {
+    if (this.compacting) {
+      void this.compacting.then(() => this.flush());
+      return;
+    }
+    if (!this.pending.length) return;
+    const lines = this.pending.splice(0);
+    const waiting = this.waiting.splice(0);
+    try {
+      const fd = this.fd;
+      if (fd === null) throw new Error('journal is not open');
+      const bytes = Buffer.from((this.torn ? '\n' : '') + lines.join(''));
+      // A full disk can take part of a write: the rest is written (and fails) or the part is cut off below.
+      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      if (waiting.length) fs.fdatasyncSync(fd);
+      this.goodLength += bytes.length;
+      this.torn = false;
+      for (const w of waiting) w.resolve();
+    } catch (err) {
+      this.cutBack();
+      for (const w of waiting) w.reject(err);
+    }
   }
 
   /** After a failed write: the file back to its last whole line, so that no torn line joins the next one. */
-  private async cutBack(): Promise<void> {
+  private cutBack(): void {
     try {
-      await this.file?.truncate(this.goodLength);
+      if (this.fd !== null) fs.ftruncateSync(this.fd, this.goodLength);
       this.torn = false;
     } catch (err) {
       this.torn = true;

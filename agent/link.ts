@@ -63,6 +63,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private refused = false;
   /** The test-only fault hook (config.testDropJobs): job messages still to drop after their PUBACK. */
   private dropJobs: number;
+  /** The stream corked until the end of this turn of the event loop (corkForTurn). */
+  private corked: unknown = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -152,6 +154,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
           // A message from a connection that has since closed: the broker delivers it again (the
           // journal knows it by then, so it is acknowledged without being printed twice).
           if (client.stream !== stream || !client.connected) return;
+          this.corkForTurn(client);
           sendPuback(client, messageId);
         },
         (err: unknown) => {
@@ -253,9 +256,26 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     );
   }
 
+  /**
+   * What the link writes in one turn of the event loop (the PUBACKs of the jobs one journal sync made
+   * durable, their `received` acks, a `printed` ack) leaves in one socket write, one WebSocket frame,
+   * instead of one each: the stream stays corked until the turn's setImmediate callbacks have run.
+   */
+  private corkForTurn(client: MqttClient): void {
+    const stream = client.stream;
+    if (!stream || !client.connected || this.corked === stream) return;
+    stream.cork();
+    this.corked = stream;
+    setImmediate(() => {
+      if (this.corked === stream) this.corked = null;
+      stream.uncork();
+    });
+  }
+
   private publish(topic: string, payload: string, retain: boolean): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('link is not started'));
+    this.corkForTurn(client);
     return new Promise((resolve, reject) => {
       client.publish(topic, payload, { qos: 1, retain }, (err) => (err ? reject(err) : resolve()));
     });

@@ -5,12 +5,11 @@ import { AGENT_ENV_FILE, withEnvFile } from '../config/env-file';
 import { loadOrExit, stopOnSignals } from '../config/process';
 import { createLogger } from '../config/logger';
 import { startAgent } from './agent';
-import { runCheck } from './check';
 import { agentHome, isSingleExecutable } from './executable';
-import { readCredentials, resolveCredentials, withCredentials } from './pairing';
 import { createTransport } from './printers';
-import { installTask, uninstallTask } from './windows-task';
 import { AGENT_VERSION } from './print-agent';
+// --check, pairing and the Windows task are loaded only when used: an agent that has its token runs without
+// them (pairing's receipt is built with escpos, whose module graph a running agent does not need in memory).
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
@@ -59,6 +58,8 @@ async function main(): Promise<void> {
   const envFile = path.join(agentHome(), AGENT_ENV_FILE);
   const config = loadOrExit('printhop agent', () => loadAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))));
   if (args.includes('--check')) {
+    const { runCheck } = await import('./check');
+    const { readCredentials, withCredentials } = await import('./pairing');
     const saved = config.mqttPassword ? null : readCredentials(config.dataDir);
     const ok = await runCheck(saved ? withCredentials(config, saved) : config, (line) =>
       process.stdout.write(line + '\n'),
@@ -67,10 +68,14 @@ async function main(): Promise<void> {
   }
   const log = createLogger('printhop-agent', config.logLevel);
   // With PRINTHOP_URL and no token yet: print a pairing code and wait for the admin (agent/pairing.ts).
-  const paired = await resolveCredentials(config, {
-    transport: createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer }),
-    log,
-  });
+  const paired = config.mqttPassword
+    ? config
+    : await (
+        await import('./pairing')
+      ).resolveCredentials(config, {
+        transport: createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer }),
+        log,
+      });
   const agent = await startAgent(paired, log, { takeover: args.includes('--takeover') });
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
 }
@@ -90,6 +95,7 @@ async function startWithWindows(install: boolean): Promise<boolean> {
     );
     return false;
   }
+  const { installTask, uninstallTask } = await import('./windows-task');
   return install ? installTask(process.execPath, say) : uninstallTask(say);
 }
 

@@ -99,6 +99,8 @@ export class PrintAgent implements Part {
   private printerStalled: AgentFault | null = null;
   /** Jobs being taken (journal `received` under way or waiting), so that a repeat joins the first. */
   private readonly taking = new Map<string, Promise<void>>();
+  /** Jobs taken (or being taken) that are not queued yet: a job after them is not the next to print. */
+  private enqueuing = 0;
   /** The last job taken, so that jobs are queued for the printer in the order they came. */
   private lastTake: Promise<unknown> = Promise.resolve();
   private readonly pauses = new Set<() => void>();
@@ -155,6 +157,8 @@ export class PrintAgent implements Part {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.statusAfterJob) clearTimeout(this.statusAfterJob);
     this.wakeRetry?.();
+    // A job being taken straight to `printing` (printsAtOnce) is printed, not left `printing` by a clean stop.
+    await Promise.allSettled([...this.taking.values()]);
     await this.worker; // the receipt being printed is finished, not cut short
     await this.release();
     await this.statusCheck;
@@ -224,17 +228,64 @@ export class PrintAgent implements Part {
    */
   private async take(job: JobMessage, uid: string): Promise<void> {
     const before = this.lastTake;
-    const taken = this.recordDurably(uid, job.id, 'received', { job }).then(async (entry) => {
+    const atOnce = this.printsAtOnce();
+    if (!atOnce) this.enqueuing++;
+    const received = this.recordDurably(uid, job.id, 'received', { job });
+    // The job is the next to print, on a connection already open: its `printing` line goes to disk in the
+    // same write and sync as its `received` (one sync a job alone instead of two). A crash before its
+    // bytes leave it `interrupted` with nothing on paper: still the one job a crash may interrupt.
+    const taken = (
+      atOnce ? Promise.all([received, this.recordDurably(uid, job.id, 'printing')]) : Promise.all([received])
+    ).then(async ([entry]) => {
       await before;
       return entry;
     });
+    if (atOnce) this.printingAlready = uid;
     this.lastTake = taken.catch(() => undefined);
-    const entry = await taken;
+    let entry: JournalEntry;
+    try {
+      entry = await taken;
+    } catch (err) {
+      if (this.printingAlready === uid) this.printingAlready = null;
+      if (!atOnce) this.enqueuing--;
+      throw err;
+    }
     this.log.info({ jobId: job.id, uid, chars: job.content.length }, 'job received');
+    if (atOnce) {
+      // Acknowledged and queued now, not after a turn: its `received` ack goes before its `printed` one, and
+      // a stop() waiting for the takes in progress finds the worker printing it.
+      void this.sendAck(entry);
+      this.enqueue(uid);
+      return;
+    }
     setImmediate(() => {
+      this.enqueuing--;
       void this.sendAck(entry);
       this.enqueue(uid);
     });
+  }
+
+  /**
+   * True when a job taken now would be the next to print on a connection held open: nothing printing,
+   * queued, being taken or taken and not yet queued before it, the journal writable, the agent not stopping. Its idle close is put
+   * off, so the connection is still open when the job gets there.
+   */
+  private printsAtOnce(): boolean {
+    if (
+      !this.held ||
+      this.worker ||
+      this.stopping ||
+      this.queue.length ||
+      this.enqueuing ||
+      this.taking.size > 1 ||
+      this.printingAlready !== null ||
+      this.journalFault ||
+      this.journalWaiting
+    )
+      return false;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    return true;
   }
 
   /**
@@ -360,7 +411,8 @@ export class PrintAgent implements Part {
   }
 
   private startWorker(): void {
-    if (this.worker || this.stopping) return;
+    // Stopping, only a job already journaled `printing` is printed (drain).
+    if (this.worker || (this.stopping && this.printingAlready === null)) return;
     this.worker = this.drain().finally(() => {
       this.worker = null;
       // A job queued while the last one finished must not wait for the next message.

@@ -1,6 +1,5 @@
-/** The receipt's bytes: ESC/POS built with `escpos`, from the layout shared with the page. */
-import escpos from 'escpos';
-import { CODE_PAGES, type CodePageName } from '../protocol/codepages';
+/** The receipt's bytes: ESC/POS, from the layout shared with the page. */
+import { CODE_PAGES, type CodePageName, encodedLength, encodeInto } from '../protocol/codepages';
 import type { JobMessage } from '../protocol/messages';
 import { layoutReceipt, layoutTestReceipt } from '../protocol/receipt-layout';
 
@@ -12,24 +11,16 @@ export interface ReceiptOptions {
 
 const ESC = 0x1b;
 const FS = 0x1c;
-
-/** `escpos` hands its buffer to an adapter on flush; this one just keeps it. */
-class CaptureAdapter {
-  chunks: Buffer[] = [];
-  open(callback?: (error?: Error | null) => void) {
-    callback?.(null);
-    return this;
-  }
-  write(data: Buffer, callback?: (error?: Error | null) => void) {
-    this.chunks.push(Buffer.from(data));
-    callback?.(null);
-    return this;
-  }
-  close(callback?: (error?: Error | null) => void) {
-    callback?.(null);
-    return this;
-  }
-}
+const GS = 0x1d;
+const LF = 0x0a;
+/**
+ * What `escpos` wrote around the lines (escpos 2.5: `hardware('init')`, then our two commands; `cut(false, 4)`):
+ * ESC @ (reset), FS . (leave the Kanji mode cheap clones start in), ESC t n (the code page), … four line
+ * feeds and GS V 0 (full cut). The same bytes, without building a printer object per receipt
+ * (test/agent/receipt.unit.test.ts compares them with escpos's on generated receipts).
+ */
+const headerOf = (escT: number) => [ESC, 0x40, FS, 0x2e, ESC, 0x74, escT];
+const FOOTER = [LF, LF, LF, LF, GS, 0x56, 0x00];
 
 export interface JobRenderOptions extends ReceiptOptions {
   /** `escpos` for receipt printers, `text` for a printing system such as CUPS. */
@@ -67,17 +58,19 @@ export function renderReceipt(job: Pick<JobMessage, 'content' | 'createdAt'>, op
   );
 }
 
-function renderLines(lines: string[], options: ReceiptOptions): Buffer {
+/** Lines already laid out (in the code page's repertoire) as ESC/POS: reset, code page, the lines, a cut. */
+export function renderLines(lines: string[], options: ReceiptOptions): Buffer {
   const codePage = CODE_PAGES[options.codePage];
-  const adapter = new CaptureAdapter();
-  // `new` matters: without it escpos drops the options and encodes text as GB18030.
-  const printer = new escpos.Printer(adapter, { encoding: codePage.iconv });
-  printer
-    .hardware('init') // ESC @
-    .print(Buffer.from([FS, 0x2e])) // FS . : leave the Chinese (Kanji) mode cheap clones start in
-    .print(Buffer.from([ESC, 0x74, codePage.escT])); // ESC t n : escpos has no call for it
-  for (const line of lines) printer.text(line);
-  printer.cut(false, 4);
-  printer.flush();
-  return Buffer.concat(adapter.chunks);
+  const header = headerOf(codePage.escT);
+  let size = header.length + FOOTER.length;
+  for (const line of lines) size += encodedLength(line) + 1;
+  const bytes = Buffer.allocUnsafe(size);
+  bytes.set(header, 0);
+  let at = header.length;
+  for (const line of lines) {
+    at = encodeInto(codePage, line, bytes, at);
+    bytes[at++] = LF;
+  }
+  bytes.set(FOOTER, at);
+  return bytes;
 }

@@ -220,3 +220,45 @@ test(
     await again.stop();
   },
 );
+
+test('group commit: the lines of one turn go in one write and one fdatasync; ack confirmations ride along, never synced alone', async (t) => {
+  const dir = path.join(tempDir(t), 'agent');
+  const journal = new Journal(dir, 30 * DAY, testLogger());
+  await journal.start();
+  const writes = t.mock.method(fs, 'writeSync');
+  const syncs = t.mock.method(fs, 'fdatasyncSync');
+  const job = (id: number) => ({ id, uid: uidOf(id), content: `job ${id}`, createdAt: new Date().toISOString() });
+  // A job's `printed` and the next one's `printing`, and a third job arriving in the same turn.
+  await Promise.all([
+    journal.record(uidOf(1), 1, 'received', { job: job(1) }),
+    journal.record(uidOf(2), 2, 'received', { job: job(2) }),
+    journal.record(uidOf(3), 3, 'received', { job: job(3) }),
+  ]);
+  assert.equal(writes.mock.callCount(), 1, 'one write for the three lines');
+  assert.equal(syncs.mock.callCount(), 1, 'one fdatasync for the three lines');
+  // Confirmations alone: no write yet, and never a sync of their own.
+  journal.confirmAck(uidOf(1), 'received');
+  journal.confirmAck(uidOf(2), 'received');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(writes.mock.callCount(), 1);
+  // The next durable line takes them along: one write, one sync.
+  await journal.record(uidOf(1), 1, 'printing');
+  assert.equal(writes.mock.callCount(), 2);
+  assert.equal(syncs.mock.callCount(), 2);
+  const text = fs.readFileSync(journal.path, 'utf8');
+  assert.match(text, /"acked":"received"[^]*"state":"printing"/, 'the confirmations went with the printing line');
+  // With no durable line to ride with, a confirmation is written within about a second, without a sync.
+  journal.confirmAck(uidOf(3), 'received');
+  await waitFor(
+    'the lone confirmation written',
+    () => (fs.readFileSync(journal.path, 'utf8').match(/acked/g) ?? []).length === 3 || null,
+    5000,
+  );
+  assert.equal(syncs.mock.callCount(), 2, 'no sync for confirmations alone');
+  await journal.stop();
+  const again = new Journal(dir, 30 * DAY, testLogger());
+  await again.start();
+  assert.equal(again.get(uidOf(3))?.acked, 'received');
+  assert.equal(again.get(uidOf(1))?.state, 'printing');
+  await again.stop();
+});

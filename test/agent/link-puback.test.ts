@@ -76,3 +76,86 @@ test('job messages are taken while earlier ones are still being journaled; each 
   assert.deepEqual(acked, [1, 2, 3]);
   await link.stop();
 });
+
+test('the PUBACKs and acks of one turn leave in one socket write, not one each', async (t) => {
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer((socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  });
+  const jobsAcked: number[] = [];
+  aedes.on('ack', (packet) => {
+    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1'))
+      jobsAcked.push(Number(String(packet.payload)));
+  });
+  const acks: string[] = [];
+  aedes.on('publish', (packet) => {
+    if (packet.topic === topics.acks('p1')) acks.push(String(packet.payload));
+  });
+  const subscribed = new Promise<void>((resolve) =>
+    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
+  );
+  const config = loadAgentConfig(
+    {},
+    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
+  );
+  const link = new BrokerLink(config, pino({ level: 'silent' }));
+  const pending: Array<() => void> = [];
+  const taken: number[] = [];
+  link.start(
+    (payload) => {
+      taken.push(Number(payload.toString()));
+      return new Promise<void>((resolve) => pending.push(resolve));
+    },
+    { state: 'online' },
+  );
+  try {
+    await check(aedes, link, pending, taken, jobsAcked, acks, subscribed);
+  } finally {
+    await link.stop();
+  }
+});
+
+async function check(
+  aedes: Aedes,
+  link: BrokerLink,
+  pending: Array<() => void>,
+  taken: number[],
+  jobsAcked: number[],
+  acks: string[],
+  subscribed: Promise<void>,
+): Promise<void> {
+  await subscribed;
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the status publication has left
+  for (const n of [1, 2, 3, 4])
+    aedes.publish(
+      { cmd: 'publish', topic: topics.jobs('p1'), payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false },
+      () => undefined,
+    );
+  await until(() => taken.length === 4, 'all four messages handed over');
+
+  // The agent's socket: every write that reaches it (one per system call).
+  const socket = (link as unknown as { client: { stream: net.Socket } }).client.stream;
+  let socketWrites = 0;
+  const writev = socket._writev!.bind(socket);
+  const write = socket._write.bind(socket);
+  socket._writev = (chunks, callback) => {
+    socketWrites++;
+    writev(chunks, callback);
+  };
+  socket._write = (chunk, encoding, callback) => {
+    socketWrites++;
+    write(chunk, encoding, callback);
+  };
+  // As the print agent does: the jobs' journal sync resolves them together (their PUBACKs go), and
+  // their `received` acks are published in a setImmediate callback of the same turn.
+  for (const resolve of pending) resolve();
+  setImmediate(() => {
+    for (const id of [1, 2, 3, 4])
+      void link.publishAck({ id, status: 'received', at: new Date().toISOString() }).catch(() => undefined);
+  });
+  await until(() => jobsAcked.length === 4 && acks.length === 4, 'four PUBACKs and four acks');
+  assert.equal(socketWrites, 1, `${socketWrites} socket writes for 4 PUBACKs and 4 acks`);
+}

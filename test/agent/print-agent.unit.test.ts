@@ -541,3 +541,84 @@ test('a printer that takes no bytes (the write times out): the job is interrupte
   await until('job 2 printed', () => link.acksOf(2).includes('printed'));
   await until('ok again', () => link.statuses.at(-1)?.health === 'ok');
 });
+
+/** Delivers `next` in the turn after the printed ack of `after` (the worker has just finished, the connection is held open). */
+function deliverAfterPrinted(link: FakeLink, after: number, next: () => void): void {
+  const publish = link.publishAck.bind(link);
+  link.publishAck = (ack) => {
+    const sent = publish(ack);
+    if (ack.id === after && ack.status === 'printed') setImmediate(next);
+    return sent;
+  };
+}
+
+test('a job alone on a connection held open: `received` and `printing` in one sync, its bytes after it, `printed` in the next', async (t) => {
+  const { steps, journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  await agent.start();
+  let second: Promise<void> | null = null;
+  deliverAfterPrinted(link, 1, () => (second = link.deliver(job(2))));
+  await link.deliver(job(1));
+  await until('job 2 printed', () => link.acksOf(2).includes('printed'));
+  await second;
+  assert.equal(printer.opens, 1, 'job 2 went on the connection job 1 opened');
+  const ofJob = (id: number) => journal.syncs.filter((sync) => sync.some((line) => line.startsWith(`${id} `)));
+  assert.deepEqual(ofJob(2), [['2 received', '2 printing'], ['2 printed']], 'two syncs for job 2, not three');
+  assert.deepEqual(ofJob(1), [['1 received'], ['1 printing'], ['1 printed']], 'job 1 had to open the printer first');
+  const after = steps.slice(steps.indexOf('journal 2 printing'));
+  assert.ok(after.indexOf('ack 2 received') > 0, 'its received ack once both lines are durable');
+  assert.ok(after.indexOf('bytes') > 0 && after.indexOf('bytes') < after.indexOf('journal 2 printed'));
+  assert.deepEqual(link.acksOf(2), ['received', 'printed']);
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2'],
+  );
+});
+
+test('a clean stop while a job alone is being taken straight to `printing`: it is printed, never left `printing`', async (t) => {
+  const { journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  await agent.start();
+  let stopped: Promise<void> | null = null;
+  const record = journal.record.bind(journal);
+  journal.record = (key, id, state, extra) => {
+    const written = record(key, id, state, extra);
+    // Job 2 is taken straight to `printing`: the agent is stopped before its lines are durable.
+    if (id === 2 && state === 'printing' && !stopped) stopped = agent.stop();
+    return written;
+  };
+  deliverAfterPrinted(link, 1, () => void link.deliver(job(2)));
+  await link.deliver(job(1));
+  await until('stop called', () => stopped !== null);
+  await stopped;
+  assert.equal(journal.get(uidOf(2))?.state, 'printed', `job 2 is ${journal.get(uidOf(2))?.state}`);
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2'],
+  );
+  assert.equal(printer.closes, printer.opens, 'the connection is closed by stop()');
+});
+
+test('a job arriving while earlier ones are taken but not yet queued waits its turn: all print, in order', async (t) => {
+  const { journal, printer, link, agent } = startParts(t, { holdsOpen: true });
+  await agent.start();
+  let later: Promise<void> | null = null;
+  deliverAfterPrinted(link, 1, () => {
+    later = (async () => {
+      // Two in one turn: neither is taken straight to `printing`; once both are taken (their queuing is
+      // still a turn away), job 4 arrives with the printer idle and nothing queued yet.
+      await Promise.all([link.deliver(job(2)), link.deliver(job(3))]);
+      await link.deliver(job(4));
+    })();
+  });
+  await link.deliver(job(1));
+  await until('job 4 final', () => link.acksOf(4).length > 1);
+  await later;
+  await until('jobs 2 and 3 final', () => link.acksOf(2).length > 1 && link.acksOf(3).length > 1);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((id) => journal.get(uidOf(id))?.state),
+    ['printed', 'printed', 'printed', 'printed'],
+  );
+  assert.deepEqual(
+    printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
+    ['1', '2', '3', '4'],
+  );
+});

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
-import { renderReceipt } from '../../agent/receipt';
+import escpos, { type Adapter } from 'escpos';
+import iconv from 'iconv-lite';
+import { renderJob, renderLines, renderReceipt } from '../../agent/receipt';
 import fc from 'fast-check';
 import { loadAgentConfig } from '../../config';
-import { CODE_PAGE_NAMES, type CodePageName } from '../../protocol/codepages';
+import { canEncode, CODE_PAGE_NAMES, CODE_PAGES, type CodePageName, encodeInto } from '../../protocol/codepages';
 import {
   formatReceiptDate,
   layoutBody,
   layoutReceipt,
+  layoutTestReceipt,
   PAPER_PRESETS,
   sanitizeContent,
   wrapLine,
@@ -258,4 +261,74 @@ test('transliteration: typographic characters get stand-ins in every code page; 
   assert.equal(sanitizeContent('5 € — œ', 'WPC1252'), '5 € — œ', 'WPC1252 has them all');
   assert.equal(sanitizeContent('5 € — œ', 'PC858'), '5 € - oe');
   assert.equal(sanitizeContent('Cafe\u0301 e\u0301te\u0301', 'PC850'), 'Café été', 'NFC first');
+});
+
+/** The bytes as escpos 2.5 built them before (agent/receipt.ts up to stop 27): the reference the table encoder must match. */
+function escposBytes(lines: string[], codePageName: CodePageName): Buffer {
+  const codePage = CODE_PAGES[codePageName];
+  const chunks: Buffer[] = [];
+  const adapter = {
+    open: () => adapter,
+    write: (data: Buffer) => (chunks.push(Buffer.from(data)), adapter),
+    close: () => adapter,
+  };
+  const printer = new escpos.Printer(adapter as unknown as Adapter, { encoding: codePage.iconv });
+  printer
+    .hardware('init')
+    .print(Buffer.from([0x1c, 0x2e]))
+    .print(Buffer.from([0x1b, 0x74, codePage.escT]));
+  for (const line of lines) printer.text(line);
+  printer.cut(false, 4);
+  printer.flush();
+  return Buffer.concat(chunks);
+}
+
+test('the code-page tables encode every UTF-16 unit as iconv-lite does, and say which characters have a byte', () => {
+  for (const name of CODE_PAGE_NAMES) {
+    const codePage = CODE_PAGES[name];
+    let all = '';
+    for (let unit = 0; unit < 65536; unit++) all += String.fromCharCode(unit);
+    const mine = Buffer.alloc(all.length);
+    encodeInto(codePage, all, mine, 0);
+    assert.ok(mine.equals(iconv.encode(all, codePage.iconv)), `${name}: every unit`);
+    for (const char of [...'aé€œ😀\u0000?\ufffd', ...all.slice(0, 0x3000)])
+      assert.equal(
+        canEncode(codePage, char),
+        iconv.decode(iconv.encode(char, codePage.iconv), codePage.iconv) === char,
+        `${name}: ${JSON.stringify(char)}`,
+      );
+  }
+});
+
+test('receipts are byte for byte what escpos made of the same lines, for generated contents in every code page and width', () => {
+  const at = '2026-12-06T10:00:00Z';
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 300 })),
+      fc.constantFrom(...CODE_PAGE_NAMES),
+      fc.constantFrom(32, 42, 48, 13),
+      fc.constantFrom('message', 'test'),
+      (content, codePage, columns, kind) => {
+        const options = { columns, codePage, timeZone: 'Europe/Paris' };
+        const job = { content, createdAt: at, kind: kind as 'message' | 'test' };
+        const lines =
+          kind === 'test'
+            ? layoutTestReceipt({ printerId: 'p1', agentVersion: '0.1.0', printer: 'file:x', createdAt: at }, options)
+            : layoutReceipt(job, options);
+        const expected = escposBytes(lines, codePage);
+        const rendered = renderJob(job, {
+          ...options,
+          format: 'escpos',
+          printerId: 'p1',
+          agentVersion: '0.1.0',
+          printer: 'file:x',
+        });
+        assert.ok(rendered.equals(expected), `${codePage}/${columns}: ${JSON.stringify(content).slice(0, 60)}`);
+        if (kind === 'message') assert.ok(renderReceipt(job, options).equals(expected));
+        // Lines the layout would never make (raw controls, astral characters) are encoded alike too.
+        assert.ok(renderLines([content], { columns, codePage }).equals(escposBytes([content], codePage)), 'raw line');
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });

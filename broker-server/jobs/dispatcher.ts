@@ -6,12 +6,18 @@
  * it, and each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
 import type { Logger } from '../../config/logger';
-import { encodeMessage, JOB_PROTOCOL, type JobMessage, parseStatusMessage } from '../../protocol/messages';
+import {
+  encodeMessage,
+  JOB_PROTOCOL,
+  type JobMessage,
+  parseAckMessage,
+  parseStatusMessage,
+} from '../../protocol/messages';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
 import type { PrinterRegistry } from '../printers/printer-registry';
-import { parseAck, printerOfAckTopic } from './ack-validation';
+import { printerOfAckTopic } from './ack-topics';
 import type { JobService, PrintJob } from './job-service';
 
 /** Writes waiting for a commit beyond which incoming acks wait for theirs. */
@@ -305,7 +311,7 @@ export class Dispatcher {
   private async onAck(topic: string, payload: Buffer): Promise<void> {
     const printerId = printerOfAckTopic(topic);
     if (printerId === null) return;
-    const ack = parseAck(payload);
+    const ack = parseAckMessage(payload);
     if (!ack.ok) {
       this.log.warn({ printerId, topic, error: ack.error }, 'malformed ack ignored');
       return;

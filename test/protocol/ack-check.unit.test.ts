@@ -1,10 +1,16 @@
-/** The server's hand-written ack check (broker-server/jobs/ack-validation.ts) against the zod schema it stands for. */
+/** The hand-written ack check (protocol/messages.ts's checkAckMessage, used by the server and the agent) against the zod schema it stands for; and the acks topic cache. */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { checkAck, parseAck, printerOfAckTopic } from '../../broker-server/jobs/ack-validation';
-import { ACK_STATUSES, ackMessageSchema, parseAckMessage } from '../../protocol/messages';
+import { printerOfAckTopic } from '../../broker-server/jobs/ack-topics';
+import {
+  ACK_STATUSES,
+  ackMessageSchema,
+  checkAckMessage as checkAck,
+  parseAckMessage as parseAck,
+  parseAckMessageWithSchema as parseAckMessage,
+} from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
 
 /** Values near each field's edges, valid and not, mixed with anything at all. */

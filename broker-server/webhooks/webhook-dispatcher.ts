@@ -187,8 +187,8 @@ export class WebhookDispatcher {
       () => {
         this.timer = null;
         this.timerAt = Infinity;
-        // With endpoints, job changes queue their events: the timer is for what falls due, and for other instances.
-        if (this.endpointCount === 0) this.queueWanted = true;
+        // Queueing too: job changes heard while no endpoint was known are queued by this round.
+        this.queueWanted = true;
         this.lookAhead = true;
         this.pump();
       },

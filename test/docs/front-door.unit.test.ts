@@ -70,3 +70,19 @@ test('every link of the README and of docs/ reaches a file, and a heading where 
   }
   assert.deepEqual(broken, []);
 });
+
+test('no page repeats a section: every second-level heading of a page is its own', () => {
+  const repeated: string[] = [];
+  for (const page of pages) {
+    const seen = new Set<string>();
+    let fence = false;
+    for (const line of read(page).split('\n')) {
+      if (line.startsWith('```')) fence = !fence;
+      const heading = !fence && /^## (.*)$/.exec(line);
+      if (!heading) continue;
+      if (seen.has(heading[1]!)) repeated.push(`${page}: ${heading[1]}`);
+      seen.add(heading[1]!);
+    }
+  }
+  assert.deepEqual(repeated, []);
+});

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { loadOrExit } from '../config/process';
-import { Database } from './db/database';
+import { Database } from './store/database';
 import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from './http/api/api-keys';
 import type { ApiKeyStore } from './store/api-key-store';
 

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
 import { loadOrExit } from '../config/process';
 import { createLogger, urlForLog } from '../config/logger';
-import { Database } from './db/database';
+import { Database } from './store/database';
 import { WebhookAdmin, WebhookAdminError } from './webhooks/webhook-admin';
 import { loadWebhookKey, type SecretBox } from './webhooks/webhook-secrets';
 import type { Lookup } from './webhooks/webhook-targets';

@@ -7,7 +7,7 @@ import { part, type Part } from '../../config/lifecycle';
 import { PostgresEventLogNotices } from '../cluster/event-log-notices';
 import { PostgresPrinterClaims } from '../cluster/postgres-printer-claims';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
-import { Database } from '../db/database';
+import { Database } from '../store/database';
 import type { JobStore } from '../store/job-store';
 import { StorageHealth } from '../store/storage-health';
 import type { ServerContext } from './context';

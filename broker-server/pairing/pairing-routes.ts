@@ -10,7 +10,7 @@ import type { Logger } from '../../config/logger';
 import { PairingClaim, PairingRequest, PairingStarted } from '../../protocol/pairing';
 import { HttpError } from '../http/guards/errors';
 import { type ApiOperation, errorResponse } from '../http/api/openapi';
-import { bearerToken } from '../http/request-fields';
+import { bearerToken } from '../http/api/request-fields';
 import { check } from '../http/api/validation';
 import { PrinterAdminError } from '../printers/printer-accounts';
 import { PairingError, type PairingService } from './pairing-service';

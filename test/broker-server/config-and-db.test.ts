@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { QueryInterface } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { ConfigError, loadAgentConfig, loadServerConfig } from '../../config';
-import { Database } from '../../broker-server/db/database';
+import { Database } from '../../broker-server/store/database';
 import { tempDir, testLogger } from '../support/harness';
 
 /** A job written as a program of an older version could have written it: only the columns without a default. */

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import type { Database } from '../../broker-server/db/database';
+import type { Database } from '../../broker-server/store/database';
 import { WebhookAdmin, WebhookAdminError } from '../../broker-server/webhooks/webhook-admin';
 import { WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../broker-server/webhooks/webhook-secrets';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { Database } from '../../broker-server/db/database';
+import { Database } from '../../broker-server/store/database';
 import { WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../broker-server/webhooks/webhook-secrets';
 import { SqlWebhookStore, type WebhookDelivery } from '../../broker-server/webhooks/webhook-store';

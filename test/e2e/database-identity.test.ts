@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import sqlite3 from 'sqlite3';
-import { DATABASE_FILE } from '../../broker-server/db/database';
+import { DATABASE_FILE } from '../../broker-server/store/database';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
 import { builtPrograms } from '../support/built-programs';

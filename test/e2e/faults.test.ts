@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { Database } from '../../broker-server/db/database';
+import { Database } from '../../broker-server/store/database';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';

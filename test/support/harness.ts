@@ -18,7 +18,7 @@ import type { LiveUpdates } from '../../broker-server/http/page/live-updates';
 import type { Dispatcher } from '../../broker-server/jobs/dispatcher';
 import type { JobService } from '../../broker-server/jobs/job-service';
 import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
-import { Database } from '../../broker-server/db/database';
+import { Database } from '../../broker-server/store/database';
 import { checkAgainstDocument } from './openapi-check';
 import {
   cleanupStack,

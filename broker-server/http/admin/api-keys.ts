@@ -3,7 +3,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from '../api/api-keys';
 import type { ApiOperation } from '../api/openapi';
-import { bodyFields } from '../request-fields';
+import { bodyFields } from '../api/request-fields';
 import { newRouter } from '../api/context';
 import { AdminForm, adminPageAnswers, page } from './api-docs';
 import type { AdminKit, AdminRequest } from './kit';

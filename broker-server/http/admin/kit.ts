@@ -14,7 +14,7 @@ import type { ApiKeyStore } from '../../store/api-key-store';
 import type { WebhookAdmin } from '../../webhooks/webhook-admin';
 import { crossSiteProblem, type FormTokens } from '../guards/cross-site';
 import type { SafeHtml } from '../page/html';
-import { bearerToken, bodyFields } from '../request-fields';
+import { bearerToken, bodyFields } from '../api/request-fields';
 import { adminPage, type AdminPageState, adminRefusal, loginPage } from './views';
 
 export const ADMIN_COOKIE = 'printhop_admin';

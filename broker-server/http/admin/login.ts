@@ -2,7 +2,7 @@
 import type { Response, Router } from 'express';
 import { z } from 'zod';
 import type { ApiOperation } from '../api/openapi';
-import { bodyFields } from '../request-fields';
+import { bodyFields } from '../api/request-fields';
 import { newRouter } from '../api/context';
 import { AdminForm, adminPageAnswers, page } from './api-docs';
 import { ADMIN_COOKIE, type AdminKit, type AdminRequest, cookieOf } from './kit';

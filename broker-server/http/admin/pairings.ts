@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ApprovedPairing, PairingApproval, PendingPairing } from '../../pairing/pairing-schemas';
 import { PairingError } from '../../pairing/pairing-service';
 import { type ApiOperation, errorResponse } from '../api/openapi';
-import { bodyFields } from '../request-fields';
+import { bodyFields } from '../api/request-fields';
 import { newRouter } from '../api/context';
 import { AdminForm, adminApiRefusals, adminPageAnswers, api, page } from './api-docs';
 import type { AdminKit, AdminRequest } from './kit';

@@ -6,7 +6,7 @@ import type { AdminSession } from '../../admin/admin-auth';
 import { PrinterAdminError } from '../../printers/printer-accounts';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api/api-schemas';
 import { type ApiOperation, errorResponse } from '../api/openapi';
-import { bodyFields } from '../request-fields';
+import { bodyFields } from '../api/request-fields';
 import { newRouter } from '../api/context';
 import { PrinterId } from '../api/validation';
 import { AdminForm, adminApiRefusals, adminPageAnswers, api, page } from './api-docs';

@@ -11,7 +11,7 @@ import { type WebhookAdmin, WebhookAdminError } from '../../webhooks/webhook-adm
 import { ATTEMPT_OUTCOMES } from '../../webhooks/webhook-store';
 import { WebhookDelivery } from '../api/api-schemas';
 import { type ApiOperation, errorResponse } from '../api/openapi';
-import { bodyFields } from '../request-fields';
+import { bodyFields } from '../api/request-fields';
 import { newRouter } from '../api/context';
 import { deliveryListQuery } from '../api/webhooks-api';
 import { AdminForm, adminApiRefusals, adminPageAnswers, api, page } from './api-docs';

@@ -9,22 +9,22 @@ import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { type Logger, urlForLog } from '../../config/logger';
 import { ensurePrivateDir, ensurePrivateFile, tightenExisting } from '../../config/file-modes';
-import { migrations } from './migrations';
-import { type Dialect, PostgresClient, type SqlClient, SqliteClient } from './sql-client';
-import { type ApiKeyStore, SqlApiKeyStore } from '../store/api-key-store';
-import { type IdempotencyStore, SqlIdempotencyStore } from '../store/idempotency-store';
-import type { JobStore } from '../store/job-store';
-import { type PairingStore, SqlPairingStore } from '../store/pairing-store';
-import { PostgresJobStore } from '../store/postgres-job-store';
-import { SqliteJobStore } from '../store/sqlite-job-store';
-import { type PrinterAccountStore, SqlPrinterAccountStore } from '../store/printer-account-store';
+import { migrations } from '../db/migrations';
+import { type Dialect, PostgresClient, type SqlClient, SqliteClient } from '../db/sql-client';
+import { type ApiKeyStore, SqlApiKeyStore } from './api-key-store';
+import { type IdempotencyStore, SqlIdempotencyStore } from './idempotency-store';
+import type { JobStore } from './job-store';
+import { type PairingStore, SqlPairingStore } from './pairing-store';
+import { PostgresJobStore } from './postgres-job-store';
+import { SqliteJobStore } from './sqlite-job-store';
+import { type PrinterAccountStore, SqlPrinterAccountStore } from './printer-account-store';
 
 export const DATABASE_FILE = 'printhop.sqlite';
 
 /** Any fixed number: instances starting together take turns at migrating. */
 const MIGRATION_LOCK_KEY = 0x7072_6e74;
 
-export type { Dialect } from './sql-client';
+export type { Dialect } from '../db/sql-client';
 
 export interface DatabaseOptions {
   dataDir: string;

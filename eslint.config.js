@@ -80,6 +80,22 @@ export default tseslint.config(
     },
   },
   {
+    files: ['runtime/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/agent/**', '**/broker-server/**', '**/config/**', '**/protocol/**'],
+              message: 'runtime/ is the plumbing under both programs: it imports none of them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // A function that grows past a screen is split where it is (issue 21): composition roots included.
     files: ['broker-server/**/*.ts', 'agent/**/*.ts'],
     rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }] },

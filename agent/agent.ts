@@ -1,7 +1,7 @@
 /** The agent's composition root: its parts started in order (journal, broker link, print agent) and stopped in reverse. */
 import type { AgentConfig } from '../config';
-import { Lifecycle, part } from '../config/lifecycle';
-import { type Logger, urlForLog } from '../config/logger';
+import { Lifecycle, part } from '../runtime/lifecycle';
+import { type Logger, urlForLog } from '../runtime/logger';
 import { Journal } from './journal';
 import { BrokerLink } from './link';
 import { PrintAgent } from './print-agent';

@@ -11,7 +11,7 @@ import mqtt from 'mqtt';
 import type { AgentConfig } from '../config';
 import { createTransport } from './printers';
 import { listSystemPrinters, type SystemPrinterPlaces } from './system-printers';
-import { urlForLog } from '../config/logger';
+import { urlForLog } from '../runtime/logger';
 import { mqttConnectOptions } from '../config/mqtt-url';
 
 export interface CheckPlaces extends SystemPrinterPlaces {

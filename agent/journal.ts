@@ -10,8 +10,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../config/logger';
-import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenExisting } from '../config/file-modes';
+import type { Logger } from '../runtime/logger';
+import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenExisting } from '../runtime/file-modes';
 import type { AckStatus, JobMessage } from '../protocol/messages';
 
 export type JournalState = 'received' | 'printing' | 'printed' | 'failed' | 'interrupted';

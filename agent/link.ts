@@ -9,13 +9,13 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
-import { type Logger, urlForLog } from '../config/logger';
+import { type Logger, urlForLog } from '../runtime/logger';
 import { mqttConnectOptions } from '../config/mqtt-url';
 import { agentClientId } from '../protocol/accounts';
 import { type AckMessage, type AgentIdentity, encodeMessage, type StatusMessage } from '../protocol/messages';
-import { noDelayOnEachConnection } from '../protocol/tcp-nodelay';
+import { noDelayOnEachConnection } from '../runtime/tcp-nodelay';
 import { topics } from '../protocol/topics';
-import { oneFramePerTick } from '../protocol/websocket-frames';
+import { oneFramePerTick } from '../runtime/websocket-frames';
 
 export type JobHandler = (payload: Buffer) => Promise<void>;
 

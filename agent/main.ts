@@ -2,8 +2,9 @@
 import path from 'node:path';
 import { agentDefaults, loadAgentConfig } from '../config';
 import { AGENT_ENV_FILE, withEnvFile } from '../config/env-file';
-import { loadOrExit, stopOnSignals } from '../config/process';
-import { createLogger } from '../config/logger';
+import { stopOnSignals } from '../runtime/process';
+import { loadOrExit } from '../config';
+import { createLogger } from '../runtime/logger';
 import { startAgent } from './agent';
 import { agentHome, isSingleExecutable } from './executable';
 import { createTransport } from './printers';

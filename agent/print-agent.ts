@@ -5,7 +5,7 @@
  * number alone (issue 24): numbers start over in a replaced database and repeat after a restore.
  */
 import type { AgentConfig } from '../config';
-import type { Logger } from '../config/logger';
+import type { Logger } from '../runtime/logger';
 import {
   type AckStatus,
   JOB_PROTOCOL,
@@ -15,7 +15,7 @@ import {
   parseJobMessage,
   type StatusMessage,
 } from '../protocol/messages';
-import type { Part } from '../config/lifecycle';
+import type { Part } from '../runtime/lifecycle';
 import {
   FINAL_JOURNAL_STATES,
   isLegacyKey,

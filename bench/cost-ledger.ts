@@ -54,13 +54,13 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ],
   [
     'event log, live streams (SSE), views',
-    /\/http\/(?:api\/|page\/|guards\/)?(job-event-stream|live-updates|sse-writer|views|html|snapshot-batch|stream-limits)\.ts/,
+    /\/http\/(?:api\/|page\/|guards\/)?(job-event-stream|page-updates|live-streams|sse-writer|views|html|snapshot-batch|stream-limits)\.ts/,
   ],
   ['webhooks', /\/webhooks\//],
   ['job rules and service', /\/jobs\/|\/protocol\/states\.ts/],
   [
     'MQTT: broker, packets, WebSocket, client',
-    /node_modules\/(aedes|aedes-[a-z-]+|mqtt|mqtt-packet|qlobber|ws|bl|readable-stream|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|duplexify|end-of-stream|process-nextick-args|worker-timers)\/|\/broker\/|\/agent\/link\.ts|\/protocol\/(topics|websocket-frames|tcp-nodelay)\.ts/,
+    /node_modules\/(aedes|aedes-[a-z-]+|mqtt|mqtt-packet|qlobber|ws|bl|readable-stream|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|duplexify|end-of-stream|process-nextick-args|worker-timers)\/|\/broker\/|\/agent\/link\.ts|\/protocol\/topics\.ts|\/runtime\/(websocket-frames|tcp-nodelay)\.ts/,
   ],
   [
     'logging (pino)',

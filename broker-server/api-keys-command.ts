@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
-import { createLogger } from '../config/logger';
-import { loadOrExit } from '../config/process';
+import { createLogger } from '../runtime/logger';
+import { loadOrExit } from '../config';
 import { Database } from './store/database';
 import { API_KEY_NAME_PATTERN, hashApiKey, newApiKey } from './http/api/api-keys';
 import type { ApiKeyStore } from './store/api-key-store';

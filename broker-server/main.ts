@@ -1,8 +1,9 @@
 /** `npm run server`: the server alone, until SIGINT or SIGTERM. */
 import pkg from '../package.json' with { type: 'json' };
 import { loadServerConfig, serverDefaults } from '../config';
-import { loadOrExit, stopOnSignals } from '../config/process';
-import { createLogger } from '../config/logger';
+import { stopOnSignals } from '../runtime/process';
+import { loadOrExit } from '../config';
+import { createLogger } from '../runtime/logger';
 import { accessBanner } from './access-banner';
 import { downloadsBanner } from './downloads/agent-files';
 import { startServer } from './server';

@@ -7,12 +7,12 @@
 import client from 'prom-client';
 import { FINAL_STATUSES } from '../protocol/states';
 import type { JobService, PrintJob } from './jobs/job-service';
-import type { PrinterRegistry } from './printers/printer-registry';
+import type { PrinterStatusList } from './printers/printer-status-list';
 import type { StallWatchdog } from './jobs/stall-watchdog';
 
 export interface MetricSources {
   jobs: JobService;
-  printers: PrinterRegistry;
+  printers: PrinterStatusList;
   live: { clientCount: number; jsonClientCount: number; replaysWaiting: number };
   /** Clients of the embedded broker; null with an external broker. */
   brokerClients: () => number | null;

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadServerConfig } from '../config';
-import { loadOrExit } from '../config/process';
+import { loadOrExit } from '../config';
 import { brokerAccountsFromConfig, mosquittoAccessFiles } from './broker/mosquitto-access';
 import { loadTokens, serverBrokerCredentials } from './broker/tokens';
 

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadServerConfig } from '../config';
-import { loadOrExit } from '../config/process';
+import { loadOrExit } from '../config';
 import { ADMIN_PASSWORD_FILE } from './admin/admin-password';
 
 const USAGE = `usage: npm run printers -- list | add ID | rotate ID | remove ID [--force] [--url http://host:port]

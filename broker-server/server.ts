@@ -4,14 +4,14 @@
  * order their parts start in (stopped in reverse, each stop on its own, a failed start rolled back).
  */
 import type { ServerConfig } from '../config';
-import { Lifecycle, type Part } from '../config/lifecycle';
-import type { Logger } from '../config/logger';
+import { Lifecycle, type Part } from '../runtime/lifecycle';
+import type { Logger } from '../runtime/logger';
 import type { AdminPassword } from './admin/admin-password';
 import { WEBSOCKET_PATH } from './broker/embedded-broker';
 import type { MqttAccounts } from './broker/tokens';
 import { newInstanceId } from './cluster/instance-id';
 import type { AgentFiles } from './downloads/agent-files';
-import type { PrinterAccounts } from './printers/printer-accounts';
+import type { PrinterRegistry } from './printers/printer-registry';
 import { type BrokerArea, buildBroker } from './areas/broker';
 import type { ServerContext, ServerEvents } from './areas/context';
 import { EventBus } from './event-bus';
@@ -30,7 +30,7 @@ export interface RunningServer {
   /** The MQTT accounts; their tokens never go to the log. */
   readonly accounts: MqttAccounts;
   /** The printer registry (add, rotate, remove printers live). */
-  readonly registry: PrinterAccounts;
+  readonly registry: PrinterRegistry;
   /** The admin password and where it is kept; never logged. */
   readonly admin: AdminPassword;
   /** The agents served at /agents/. */

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadServerConfig } from '../config';
-import { loadOrExit } from '../config/process';
+import { loadOrExit } from '../config';
 import { loadTokens, TokenFileError } from './broker/tokens';
 
 const root = path.resolve(import.meta.dirname, '..');

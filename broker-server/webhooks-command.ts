@@ -7,8 +7,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadServerConfig } from '../config';
-import { loadOrExit } from '../config/process';
-import { createLogger, urlForLog } from '../config/logger';
+import { loadOrExit } from '../config';
+import { createLogger, urlForLog } from '../runtime/logger';
 import { Database } from './store/database';
 import { WebhookAdmin, WebhookAdminError } from './webhooks/webhook-admin';
 import { loadWebhookKey, type SecretBox } from './webhooks/webhook-secrets';

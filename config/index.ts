@@ -10,7 +10,7 @@ import { PAPER_PRESETS } from '../protocol/receipt-layout';
 import type { PrinterCondition } from '../protocol/messages';
 import { RESERVED_USERNAMES, TOKEN_PATTERN, TOKEN_RULE } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
-import { urlForLog } from './logger';
+import { urlForLog } from '../runtime/logger';
 
 export { agentDefaults, serverDefaults, virtualPrinterDefaults };
 
@@ -584,4 +584,17 @@ export interface VirtualPrinterConfig {
 export function loadVirtualPrinterConfig(env: Env = process.env): VirtualPrinterConfig {
   const c = load(virtualPrinterSchema, virtualPrinterDefaults, env);
   return { host: c.VIRTUAL_PRINTER_HOST, port: c.VIRTUAL_PRINTER_PORT, condition: c.VIRTUAL_PRINTER_STATE };
+}
+
+/** Loads the settings; an invalid one ends the program with exit code 2 and a message naming it. */
+export function loadOrExit<T>(program: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`${program}: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SOURCE = ['agent', 'broker-server', 'protocol', 'config'];
+const SOURCE = ['agent', 'broker-server', 'protocol', 'config', 'runtime'];
 const SPLIT_TOP = new Set(['agent', 'broker-server']);
 
 function sourceFiles(dir: string): string[] {

@@ -5,7 +5,7 @@
  */
 import readline from 'node:readline';
 import { loadVirtualPrinterConfig } from '../config';
-import { loadOrExit } from '../config/process';
+import { loadOrExit } from '../config';
 import { isVirtualCondition, VIRTUAL_CONDITIONS, VirtualPrinter } from '../agent/virtual-printer';
 
 const config = loadOrExit('printhop virtual printer', () => loadVirtualPrinterConfig());

@@ -3,8 +3,8 @@
  * broker itself (Aedes embedded, or an external one, with Mosquitto's dynamic security when asked). It
  * offers the message bus, the accounts, the agents' sessions, and how printer changes reach the broker.
  */
-import { part, type Part } from '../../config/lifecycle';
-import type { Logger } from '../../config/logger';
+import { part, type Part } from '../../runtime/lifecycle';
+import type { Logger } from '../../runtime/logger';
 import { accountOf, createAccessHooks } from '../broker/access';
 import type { BrokerAccountControl } from '../broker/account-control';
 import { AgentSessions } from '../broker/agent-sessions';
@@ -16,7 +16,7 @@ import { ConnectionLimits } from '../broker/limits';
 import type { MessageBus } from '../broker/message-bus';
 import { PersistentSessions } from '../broker/session-limits';
 import { loadTokens, type MqttAccounts, serverBrokerCredentials } from '../broker/tokens';
-import { staticBrokerFilesRefusal } from '../printers/printer-accounts';
+import { staticBrokerFilesRefusal } from '../printers/printer-registry';
 import type { ServerContext } from './context';
 
 export interface BrokerArea {

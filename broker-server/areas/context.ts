@@ -4,15 +4,15 @@
  * lifecycle, started in the order server.ts lists them) and what it offers the areas built after it.
  */
 import type { ServerConfig } from '../../config';
-import type { Part } from '../../config/lifecycle';
-import type { Logger } from '../../config/logger';
+import type { Part } from '../../runtime/lifecycle';
+import type { Logger } from '../../runtime/logger';
 import type { EventBus } from '../event-bus';
 import type { JobServiceEvents } from '../jobs/job-service';
-import type { PrinterAccountsEvents } from '../printers/printer-accounts';
 import type { PrinterRegistryEvents } from '../printers/printer-registry';
+import type { PrinterStatusListEvents } from '../printers/printer-status-list';
 
 /** Every event of the server's one bus: each emitter's own, which it declares beside itself. */
-export type ServerEvents = JobServiceEvents & PrinterRegistryEvents & PrinterAccountsEvents;
+export type ServerEvents = JobServiceEvents & PrinterStatusListEvents & PrinterRegistryEvents;
 
 export interface ServerContext {
   readonly config: ServerConfig;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Express } from 'express';
-import { part, type Part } from '../../config/lifecycle';
+import { part, type Part } from '../../runtime/lifecycle';
 import { AdminSessions, LoginThrottle } from '../admin/admin-auth';
 import { ADMIN_PASSWORD_FILE, type AdminPassword, loadAdminPassword } from '../admin/admin-password';
 import { AgentFiles } from '../downloads/agent-files';
@@ -16,7 +16,7 @@ import { FormTokens, loadFormTokenKey } from '../http/guards/cross-site';
 import { HostCheck } from '../http/guards/host-check';
 import { StreamLimits } from '../http/guards/stream-limits';
 import { HttpListener } from '../http/http-server';
-import { LiveUpdates } from '../http/page/live-updates';
+import { LiveStreams } from '../http/live-streams';
 import { ServerMetrics } from '../metrics';
 import type { BrokerArea } from './broker';
 import { type ServerContext, KeyFile } from './context';
@@ -36,7 +36,7 @@ export interface HttpNeeds {
 }
 
 export interface HttpArea {
-  live: LiveUpdates;
+  live: LiveStreams;
   idempotency: Idempotency;
   metrics: ServerMetrics;
   /** The agents served at /agents/. */
@@ -50,7 +50,7 @@ export interface HttpArea {
 export function buildHttp(ctx: ServerContext, needs: HttpNeeds): HttpArea {
   const { config, log } = ctx;
   const { jobs, printers, delivery, storage } = needs;
-  const live = new LiveUpdates(
+  const live = new LiveStreams(
     jobs.service,
     jobs.changes,
     printers.status,
@@ -134,7 +134,7 @@ function appOf(
   needs: HttpNeeds,
   made: {
     idempotency: Idempotency;
-    live: LiveUpdates;
+    live: LiveStreams;
     metrics: ServerMetrics;
     agentFiles: AgentFiles;
     hostCheck: HostCheck;

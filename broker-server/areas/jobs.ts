@@ -3,7 +3,7 @@
  * the broker's session rules), then, once the broker and the printers exist, the dispatcher, the stall
  * watchdog and the intake that the routes call.
  */
-import { part, type Part } from '../../config/lifecycle';
+import { part, type Part } from '../../runtime/lifecycle';
 import type { MessageBus } from '../broker/message-bus';
 import { Dispatcher } from '../jobs/dispatcher';
 import { JobChangeLog } from '../jobs/job-change-log';
@@ -11,7 +11,7 @@ import { JobIntake } from '../jobs/job-intake';
 import { JobService } from '../jobs/job-service';
 import { JobRetention } from '../jobs/retention';
 import { StallWatchdog } from '../jobs/stall-watchdog';
-import type { PrinterRegistry } from '../printers/printer-registry';
+import type { PrinterStatusList } from '../printers/printer-status-list';
 import type { ServerContext } from './context';
 import type { StorageArea } from './storage';
 
@@ -42,7 +42,7 @@ export interface DeliveryArea {
 
 export function buildDelivery(
   { config, log }: ServerContext,
-  needs: { storage: StorageArea; jobs: JobsArea; bus: MessageBus; printers: PrinterRegistry },
+  needs: { storage: StorageArea; jobs: JobsArea; bus: MessageBus; printers: PrinterStatusList },
 ): DeliveryArea {
   const { jobs, bus, printers } = needs;
   const dispatcher = new Dispatcher(bus, jobs.service, printers, log, { claims: needs.storage.claims });

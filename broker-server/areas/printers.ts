@@ -1,11 +1,11 @@
 /**
- * The printers area: the printer registry (PrinterAccounts: add, rotate, remove, verify tokens) and the
- * printers' status list (PrinterRegistry), told of the broker's session events and of registry changes.
+ * The printers area: the printer registry (PrinterRegistry: add, rotate, remove, verify tokens) and the
+ * printers' status list (PrinterStatusList), told of the broker's session events and of registry changes.
  */
-import { part, type Part } from '../../config/lifecycle';
+import { part, type Part } from '../../runtime/lifecycle';
 import { PairingService } from '../pairing/pairing-service';
-import { PrinterAccounts } from '../printers/printer-accounts';
 import { PrinterRegistry } from '../printers/printer-registry';
+import { PrinterStatusList } from '../printers/printer-status-list';
 import type { BrokerArea } from './broker';
 import { printerSeed } from './broker';
 import type { ServerContext } from './context';
@@ -14,9 +14,9 @@ import type { StorageArea } from './storage';
 
 export interface PrintersArea {
   /** The printer registry (add, rotate, remove printers live). */
-  accounts: PrinterAccounts;
+  accounts: PrinterRegistry;
   /** Each printer's status, agent and session, as the page and GET /printers show them. */
-  status: PrinterRegistry;
+  status: PrinterStatusList;
   /** Agents pairing with a code printed on their printer, approved by the admin. */
   pairing: PairingService;
   parts: { offline: Part; registry: Part };
@@ -27,7 +27,7 @@ export function buildPrinters(
   needs: { storage: StorageArea; jobs: JobsArea; broker: BrokerArea },
 ): PrintersArea {
   const { storage, jobs, broker } = needs;
-  const accounts = new PrinterAccounts(
+  const accounts = new PrinterRegistry(
     storage.db.createPrinterAccountStore(),
     jobs.service,
     {
@@ -40,7 +40,7 @@ export function buildPrinters(
     events,
   );
   broker.accounts.usePrinterRegistry(accounts);
-  const status = new PrinterRegistry(storage.store, accounts, log, events);
+  const status = new PrinterStatusList(storage.store, accounts, log, events);
   broker.sessions.onEvent = (event) => status.noteSession(event);
   broker.sessions.onTakeover = async (event) => {
     await jobs.service.interruptUnfinished(

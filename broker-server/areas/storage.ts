@@ -2,19 +2,19 @@
  * The storage area: the data folder, the database and its job store, the server's own disk health, and
  * on PostgreSQL what instances sharing it tell each other (the event log's wake-ups, printer claims).
  */
-import { ensurePrivateDir } from '../../config/file-modes';
-import { part, type Part } from '../../config/lifecycle';
+import { ensurePrivateDir } from '../../runtime/file-modes';
+import { part, type Part } from '../../runtime/lifecycle';
 import { PostgresEventLogNotices } from '../cluster/event-log-notices';
 import { PostgresPrinterClaims } from '../cluster/postgres-printer-claims';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
 import { Database } from '../store/database';
-import type { JobStore } from '../store/job-store';
+import type { PrintStore } from '../store/print-store';
 import { StorageHealth } from '../store/storage-health';
 import type { ServerContext } from './context';
 
 export interface StorageArea {
   db: Database;
-  store: JobStore;
+  store: PrintStore;
   /** A full DATA_DIR: 503 and /readyz failing until a write (or, on SQLite, a probe) goes through again. */
   health: StorageHealth;
   /** Other instances' additions to the event log (PostgreSQL only). */
@@ -41,7 +41,7 @@ export function buildStorage({ config, log, instanceId }: ServerContext): Storag
     : { claims: new SoleInstanceClaims() };
   return {
     db,
-    store: db.createJobStore(),
+    store: db.createPrintStore(),
     health,
     ...cluster,
     parts: {

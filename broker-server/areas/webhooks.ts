@@ -3,7 +3,7 @@
  * dispatcher that follows the event log and sends. The key that seals the endpoints' secrets
  * (WEBHOOK_SECRET_KEY or DATA_DIR/webhook.key) is read when the part starts.
  */
-import { part, type Part } from '../../config/lifecycle';
+import { part, type Part } from '../../runtime/lifecycle';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher';
 import { loadWebhookKey, type SecretBox } from '../webhooks/webhook-secrets';
 import { SqlWebhookStore } from '../webhooks/webhook-store';

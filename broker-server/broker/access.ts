@@ -5,7 +5,7 @@
  * everything under `printers/`. Everything else is refused and logged, without the password.
  */
 import type { AedesOptions, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { agentClientId } from '../../protocol/accounts';
 import { parseTopic } from '../../protocol/topics';
 import { type Account, type MqttAccounts, usernameOf } from './tokens';

@@ -1,4 +1,4 @@
-/** How the broker follows the printer registry (printers/printer-accounts.ts): the embedded broker's kick, or Mosquitto's dynamic security. */
+/** How the broker follows the printer registry (printers/printer-registry.ts): the embedded broker's kick, or Mosquitto's dynamic security. */
 
 /** What the broker side does when the registry changes. */
 export interface BrokerAccountControl {

@@ -8,7 +8,7 @@
  * `interrupted` (the first agent may hold them) before the newcomer is let in, and it starts a clean session.
  * Either way the server logs it with both machines' names, and the page and GET /printers show it.
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { type AgentIdentity, parseStatusMessage } from '../../protocol/messages';
 
 export interface SessionEvent {

@@ -8,7 +8,7 @@
  * agent shows up immediately), then one summary line per address per window with the count, the user
  * names tried (a few) and the attempts refused while blocked.
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 
 export interface AuthThrottleOptions {
   maxFailures: number;

@@ -6,7 +6,7 @@
  * `mosquitto_ctrl dynsec init` gives (deploy/mosquitto/README in docs/operations.md).
  */
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { topics } from '../../protocol/topics';
 import type { BrokerAccountControl } from './account-control';
 import type { MessageBus } from './message-bus';

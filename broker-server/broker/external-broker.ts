@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { type Logger, urlForLog } from '../../config/logger';
+import { type Logger, urlForLog } from '../../runtime/logger';
 import { mqttConnectOptions } from '../../config/mqtt-url';
-import { noDelayOnEachConnection, setNoDelay } from '../../protocol/tcp-nodelay';
+import { noDelayOnEachConnection, setNoDelay } from '../../runtime/tcp-nodelay';
 import type { MessageBus, MessageHandler, SubscribeOptions } from './message-bus';
 
 export const SHARED_GROUP = 'printhop';

@@ -1,14 +1,14 @@
 /**
  * What other server instances sharing one PostgreSQL database add to the job event log: each of their
- * commits that changed jobs sends NOTIFY with the newest event id (store/postgres-job-store.ts), heard
+ * commits that changed jobs sends NOTIFY with the newest event id (store/postgres-print-store.ts), heard
  * here with LISTEN. A notice carries nothing else: the log's reader (jobs/job-change-log.ts) reads the
  * changes from the log itself. When the listening connection comes back after a loss, the notices sent
  * meanwhile are gone, so the reader is told "unknown" and looks at the log. On SQLite there is one
  * instance, which hears no one else (nothing of this runs).
  */
 import type pg from 'pg';
-import type { Logger } from '../../config/logger';
-import { JOB_EVENTS_CHANNEL } from '../store/postgres-job-store';
+import type { Logger } from '../../runtime/logger';
+import { JOB_EVENTS_CHANNEL } from '../store/postgres-print-store';
 import { PostgresSession } from './postgres-session';
 
 /** `lastEventId`: the newest id of the log; null when notices may have been missed. */

@@ -2,7 +2,7 @@
  * Printer claims with several instances on one PostgreSQL database (printer-claims.ts says why): an
  * advisory lock per printer on this instance's own connection, freed by PostgreSQL when it ends.
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import type { PrinterClaims } from './printer-claims';
 import { PostgresSession } from './postgres-session';
 

@@ -4,7 +4,7 @@
  * the old connection, LISTEN or advisory locks, went with it).
  */
 import pg from 'pg';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 
 const RECONNECT_MS = 1000;
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { HttpError } from '../http/guards/errors';
 import { type ApiOperation, errorResponse } from '../http/api/openapi';
 import { AGENT_DEPLOY_DIR, type AgentFiles, BUILD_HINT } from './agent-files';

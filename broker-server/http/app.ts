@@ -4,16 +4,16 @@
  */
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import type { JobIntake } from '../jobs/job-intake';
 import type { JobService } from '../jobs/job-service';
-import type { PrinterRegistry } from '../printers/printer-registry';
+import type { PrinterStatusList } from '../printers/printer-status-list';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ApiKeyStore } from '../store/api-key-store';
 import { authenticate, limitJobCreation, requireApiKey } from './api/api-keys';
 import { errorHandler, type ErrorHandlerOptions, HttpError } from './guards/errors';
 import type { Idempotency } from './api/idempotency';
-import type { LiveUpdates } from './page/live-updates';
+import type { LiveStreams } from './live-streams';
 import { TokenBuckets } from './guards/rate-limit';
 import { ROUTING, type RouteContext } from './api/context';
 import { eventRoutes } from './api/events';
@@ -40,9 +40,9 @@ import { downloadRoutes } from '../downloads/download-routes';
 
 export interface AppOptions {
   jobs: JobService;
-  printers: PrinterRegistry;
+  printers: PrinterStatusList;
   intake: JobIntake;
-  live: LiveUpdates;
+  live: LiveStreams;
   defaultPrinterId: string;
   bodyLimitBytes: number;
   /** Jobs a client address may create: `burst` at once, then `perMinute`; 0 per minute is no limit. */

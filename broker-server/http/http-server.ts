@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Part } from '../../config/lifecycle';
+import type { Part } from '../../runtime/lifecycle';
 import { type EmbeddedBroker, WEBSOCKET_PATH } from '../broker/embedded-broker';
 import type { HostCheck } from './guards/host-check';
 

@@ -5,7 +5,7 @@
  * watchdog's (stall-watchdog.ts). With several instances, a job is published by the instance that accepted
  * it, and each printer's re-publications are done by the one instance holding its claim (cluster/printer-claims.ts).
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import {
   encodeMessage,
   JOB_PROTOCOL,
@@ -16,7 +16,7 @@ import {
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
-import type { PrinterRegistry } from '../printers/printer-registry';
+import type { PrinterStatusList } from '../printers/printer-status-list';
 import { printerOfAckTopic } from './ack-topics';
 import type { JobService, PrintJob } from './job-service';
 
@@ -114,7 +114,7 @@ export class Dispatcher {
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobService,
-    private readonly printers: PrinterRegistry,
+    private readonly printers: PrinterStatusList,
     log: Logger,
     private readonly options: DispatcherOptions = {},
   ) {

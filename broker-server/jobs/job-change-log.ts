@@ -4,15 +4,15 @@
  * reaches event N" — this instance's commits (the store, after COMMIT) and other instances' (NOTIFY,
  * cluster/event-log-notices.ts) — it reads what is new after the last event it read, once, in commit
  * order, and hands each page to its followers: the page's live stream and `GET /jobs/events`
- * (http/page/live-updates.ts, http/api/job-event-stream.ts). Webhooks keep their own cursors in the database and
+ * (http/page/page-updates.ts, http/api/job-event-stream.ts). Webhooks keep their own cursors in the database and
  * are only woken (`onGrowth`).
  *
  * It reads only while someone follows; meanwhile it just moves its position to the newest id it heard of,
  * so a follower that joins gets the changes committed from then on (what came before is the follower's
  * snapshot or replay).
  */
-import type { Part } from '../../config/lifecycle';
-import type { Logger } from '../../config/logger';
+import type { Part } from '../../runtime/lifecycle';
+import type { Logger } from '../../runtime/logger';
 import { SerialRun } from '../serial-run';
 import type { JobEvent, JobEventBounds } from './model/print-job';
 

@@ -8,7 +8,7 @@ import { type CodePageName, DEFAULT_CODE_PAGE, isCodePageName } from '../../prot
 import { layoutReceipt } from '../../protocol/receipt-layout';
 import { receiptLengthProblem } from '../../protocol/receipt-limits';
 import { isPrinterId } from '../../protocol/topics';
-import type { PrinterRegistry } from '../printers/printer-registry';
+import type { PrinterStatusList } from '../printers/printer-status-list';
 import type { Dispatcher } from './dispatcher';
 import { ReceiptTooLongError, UnknownPrinterError } from './job-errors';
 import type { JobService, PrintJob } from './job-service';
@@ -37,7 +37,7 @@ export class JobIntake {
   constructor(
     private readonly jobs: JobService,
     private readonly dispatcher: Dispatcher,
-    private readonly printers: Pick<PrinterRegistry, 'isKnown' | 'get' | 'list'>,
+    private readonly printers: Pick<PrinterStatusList, 'isKnown' | 'get' | 'list'>,
     readonly options: JobIntakeOptions,
   ) {}
 

@@ -4,11 +4,11 @@
  * in its UPDATE, so two racing acks cannot both win). Who follows the changes reads them from the event
  * log (jobs/job-change-log.ts), not from here.
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { EventBus, type EventChannel } from '../event-bus';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
-import type { JobFilter, JobStore } from '../store/job-store';
+import type { JobFilter, PrintStore } from '../store/print-store';
 import type { JobEvent, JobEventBounds, PrintJob } from './model/print-job';
 import { JobError } from './job-errors';
 
@@ -34,7 +34,7 @@ export class JobService {
   private readonly log: Logger;
 
   constructor(
-    private readonly store: JobStore,
+    private readonly store: PrintStore,
     log: Logger,
     /** Where it says a job was stored and an ack came in (the server's one bus; its own when absent). */
     readonly events: EventChannel<JobServiceEvents> = new EventBus<JobServiceEvents>(),

@@ -4,7 +4,7 @@
  * event log (GET /jobs/events' replay, webhooks) keeps EVENT_REPLAY_HOURS of changes, pruned on the
  * same pass.
  */
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import type { JobService } from './job-service';
 
 const HOUR_MS = 60 * 60 * 1000;

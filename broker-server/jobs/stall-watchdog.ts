@@ -8,8 +8,8 @@
  * publishing, acks an instance died without applying, messages a broker or an agent lost after the PUBACK.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../../config/logger';
-import type { PrinterRegistry, StalledJobs } from '../printers/printer-registry';
+import type { Logger } from '../../runtime/logger';
+import type { PrinterStatusList, StalledJobs } from '../printers/printer-status-list';
 import type { Dispatcher } from './dispatcher';
 import type { JobService, PrintJob } from './job-service';
 
@@ -44,7 +44,7 @@ export class StallWatchdog extends EventEmitter<StallWatchdogEvents> {
 
   constructor(
     private readonly jobs: JobService,
-    private readonly printers: PrinterRegistry,
+    private readonly printers: PrinterStatusList,
     private readonly dispatcher: Dispatcher,
     log: Logger,
     private readonly options: { stallAfterMs: number },

@@ -6,13 +6,13 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { PairingClaim, PairingRequest, PairingStarted } from '../../protocol/pairing';
 import { HttpError } from '../http/guards/errors';
 import { type ApiOperation, errorResponse } from '../http/api/openapi';
 import { bearerToken } from '../http/api/request-fields';
 import { check } from '../http/api/validation';
-import { PrinterAdminError } from '../printers/printer-accounts';
+import { PrinterAdminError } from '../printers/printer-registry';
 import { PairingError, type PairingService } from './pairing-service';
 
 export interface PairingRouteOptions {

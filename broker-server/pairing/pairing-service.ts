@@ -10,7 +10,7 @@
  * limited per address, and the number of pending pairings is bounded, so that a guessed code rarely hits.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { isPrinterAccount, RESERVED_USERNAMES } from '../../protocol/accounts';
 import {
   formatPairingCode,
@@ -19,7 +19,7 @@ import {
   type PairingRequest,
 } from '../../protocol/pairing';
 import { TokenBuckets } from '../http/guards/rate-limit';
-import type { PrinterAccounts } from '../printers/printer-accounts';
+import type { PrinterRegistry } from '../printers/printer-registry';
 import type { PairingStore } from '../store/pairing-store';
 
 export type Clock = () => number;
@@ -94,7 +94,7 @@ export class PairingService {
 
   constructor(
     private readonly store: PairingStore,
-    private readonly accounts: Pick<PrinterAccounts, 'add' | 'rotate' | 'lookup'>,
+    private readonly accounts: Pick<PrinterRegistry, 'add' | 'rotate' | 'lookup'>,
     private readonly options: PairingOptions,
     log: Logger,
     private readonly now: Clock = Date.now,

@@ -1,243 +1,297 @@
 /**
- * The printers: those configured and those whose agent has been seen, with what each agent last said.
- * Status messages are written one at a time per printer; every change is announced as a `printer` event.
+ * The printer registry's accounts: which printers exist and their MQTT tokens, managed live (add, rotate,
+ * remove) from the admin page, the admin API and `npm run printers`. Tokens are generated here, shown once
+ * to whoever asked, and stored only as their SHA-256; a check is constant-time. Each change takes effect at
+ * once: the embedded broker authenticates against `verify`, and a `BrokerAccountControl` (the embedded
+ * broker's kick, or Mosquitto's dynamic security) closes a rotated or removed printer's connection. The
+ * jobs of a removed printer that never printed end `failed` through the job state machine.
  */
-import type { Logger } from '../../config/logger';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../../runtime/logger';
 import { EventBus, type EventChannel } from '../event-bus';
-import type { AgentFault, StatusMessage } from '../../protocol/messages';
-import type { SessionEvent } from '../broker/agent-sessions';
-import type { JobStore, PrinterRecord } from '../store/job-store';
+import { isPrinterAccount, RESERVED_USERNAMES } from '../../protocol/accounts';
+import { generateToken } from '../broker/tokens';
+import type { BrokerAccountControl } from '../broker/account-control';
+import type { PrinterAccountStore } from '../store/printer-account-store';
 
-export interface PrinterInfo {
-  id: string;
-  state: 'online' | 'offline' | 'unknown';
-  /** What the agent last said of the printer itself (`ok`, `paper-out`, ...: protocol PRINTER_CONDITIONS), while online. */
-  condition: string | null;
-  detail: string | null;
-  columns: number | null;
-  codepage: string | null;
-  lastSeenAt: string | null;
-  /** In the printer registry (printer-accounts.ts). */
-  configured: boolean;
-  /** What the agent said of itself in its last status; null for an agent older than issue 14. */
-  agent: AgentInfo | null;
-  /** The last time a second agent with this printer's id and token was refused or took over (since the server started). */
-  session: SessionEvent | null;
-  /**
-   * While online: `degraded` when the agent says something keeps it from moving jobs (`fault` says what:
-   * a full disk, a printer it cannot open...); null for agents older than issue 25, and while offline.
-   */
-  health: 'ok' | 'degraded' | null;
-  fault: AgentFault | null;
-  /** Jobs the stall watchdog has published again several times without progress (jobs/stall-watchdog.ts). */
-  stalled: StalledJobs | null;
+export type { BrokerAccountControl } from '../broker/account-control';
+
+/** What removing a printer asks of its jobs (jobs/job-service.ts answers): the unfinished ones, failed. */
+export interface RemovedPrinterJobs {
+  unfinished(printerId: string): Promise<Array<{ id: number }>>;
+  transition(id: number, to: 'failed', opts: { printerId: string; error: string }): Promise<{ changed: boolean }>;
 }
 
-export interface StalledJobs {
-  /** How many jobs of this printer have not moved after several publications. */
-  count: number;
-  /** The oldest of them, and since when nothing has moved. */
-  firstJobId: number;
-  since: string;
+/** A refused registry operation: its HTTP status and what the French page shows. */
+export class PrinterAdminError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly messageFr: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'PrinterAdminError';
+  }
 }
 
-/** What the stall watchdog knows of a printer's stalled jobs (this instance's own watch). */
-export type StalledJobsSource = (printerId: string) => StalledJobs | null;
-
-export interface AgentInfo {
-  version?: string;
-  /** The machine it runs on (issue 24). */
-  host?: string;
-  /** `linux-arm64`, `win32-x64`, …, from agents of issue 23 on. */
-  platform?: string;
-  /** Seconds since the agent started, when it sent its status at `reportedAt`. */
-  uptimeS?: number;
-  journalSize?: number;
-  lastJob?: { id: number; at: string; ms: number };
-  reportedAt?: string;
-  health?: 'ok' | 'degraded';
-  fault?: AgentFault;
+export interface PrinterAccountInfo {
+  printerId: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
-/** Which printers exist: the printer registry (printers/printer-accounts.ts), or a fixed list in tests. */
-export interface PrinterRoster {
-  activeIds(): string[];
-  isActive(id: string): boolean;
-  isRemoved(id: string): boolean;
-  /** Asks the database when the id is not known here (another instance may have added it). */
-  lookup(id: string): Promise<boolean>;
+export interface IssuedToken {
+  printerId: string;
+  /** Shown once; never stored in clear, never logged. */
+  token: string;
 }
 
-/** A fixed list (tests, tools): nothing is ever removed. */
-export function fixedRoster(ids: readonly string[]): PrinterRoster {
-  return {
-    activeIds: () => [...ids].sort(),
-    isActive: (id) => ids.includes(id),
-    isRemoved: () => false,
-    lookup: async (id) => ids.includes(id),
-  };
+export interface RemovedPrinter {
+  printerId: string;
+  /** Unfinished jobs that ended `failed`. */
+  failedJobs: number[];
 }
+
+export const REMOVED_PRINTER_ERROR = 'printer removed from the registry before the job was printed';
+
+export const hashToken = (token: string | Buffer): string => createHash('sha256').update(token).digest('hex');
 
 export type PrinterRegistryEvents = {
-  /** A printer's status, agent, session or registry entry changed: the page and the streams show it. */
-  printer: [PrinterInfo];
+  /** A printer was added, rotated or removed (here or, once refreshed, by another instance). */
+  'printer-account': [{ printerId: string; change: 'added' | 'rotated' | 'removed' }];
 };
 
 export class PrinterRegistry {
+  readonly name = 'printer accounts';
   private readonly log: Logger;
-  /** Printers whose agent has been seen, so that accepting a job needs no query. */
-  private readonly seen = new Set<string>();
-  private readonly statusWrites = new Map<string, Promise<PrinterInfo>>();
-  private readonly sessionEvents = new Map<string, SessionEvent>();
-
-  private readonly roster: PrinterRoster;
-  private stalls: StalledJobsSource = () => null;
+  /** Active printers and their token hash; the embedded broker's authentication reads this. */
+  private hashes = new Map<string, Buffer>();
+  private removed = new Set<string>();
+  /** Compared against for an unknown printer, so that it costs as long as a known one. */
+  private readonly decoy = createHash('sha256').update(generateToken()).digest();
+  /** One operation at a time per printer, so that nothing is half done by two admins at once. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly store: JobStore,
-    roster: PrinterRoster | readonly string[],
+    private readonly store: PrinterAccountStore,
+    private readonly jobs: RemovedPrinterJobs,
+    private readonly options: {
+      /** Printers of PRINTERS with their token (from the token file or PRINTER_TOKENS): created when absent. */
+      seed: Record<string, string>;
+      control?: BrokerAccountControl | null;
+      /** Other instances may change the registry (PostgreSQL): read it again this often (0: never). */
+      refreshMs?: number;
+      /** Told of a rotated (new token) or removed (null) printer, for the token file of PRINTERS' printers. */
+      keepToken?: (printerId: string, token: string | null) => void;
+    },
     log: Logger,
-    /** Where it says a printer changed (the server's one bus; its own when absent). */
+    /** Where it says a printer was added, rotated or removed (the server's one bus; its own when absent). */
     readonly events: EventChannel<PrinterRegistryEvents> = new EventBus<PrinterRegistryEvents>(),
   ) {
-    this.log = log.child({ module: 'printers' });
-    this.roster = Array.isArray(roster) ? fixedRoster(roster as readonly string[]) : (roster as PrinterRoster);
+    this.log = log.child({ module: 'printer-registry' });
   }
 
-  /** Where `stalled` comes from: the stall watchdog, once it runs. */
-  useStalls(source: StalledJobsSource): void {
-    this.stalls = source;
+  async start(): Promise<void> {
+    for (const [printerId, token] of Object.entries(this.options.seed)) {
+      if (await this.store.seed(printerId, hashToken(token)))
+        this.log.info({ printerId }, 'printer added to the registry from PRINTERS');
+    }
+    await this.refresh();
+    const every = this.options.refreshMs ?? 0;
+    if (every > 0) {
+      this.refreshTimer = setInterval(
+        () => void this.refresh().catch((err: unknown) => this.log.warn({ err }, 'registry refresh failed')),
+        every,
+      );
+      this.refreshTimer.unref();
+    }
   }
 
-  /** A registry change: the page and the streams hear of it as a printer event. */
-  async announce(id: string): Promise<void> {
-    const info = (await this.get(id)) ?? this.toPrinter(id, undefined);
-    this.events.emit('printer', info);
+  stop(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
   }
 
-  async list(): Promise<PrinterInfo[]> {
-    const byId = new Map((await this.store.printers()).map((r) => [r.id, r]));
-    const ids = [...new Set([...this.roster.activeIds(), ...byId.keys()])]
-      .filter((id) => !this.roster.isRemoved(id))
-      .sort();
-    return ids.map((id) => this.toPrinter(id, byId.get(id)));
+  /** Reads the registry again (changes made by other instances). */
+  async refresh(): Promise<void> {
+    const rows = await this.store.all();
+    const hashes = new Map<string, Buffer>();
+    const removed = new Set<string>();
+    for (const row of rows) {
+      if (row.tokenHash) hashes.set(row.printerId, Buffer.from(row.tokenHash, 'hex'));
+      else removed.add(row.printerId);
+    }
+    const before = this.hashes;
+    this.hashes = hashes;
+    this.removed = removed;
+    for (const id of hashes.keys())
+      if (!before.has(id)) this.events.emit('printer-account', { printerId: id, change: 'added' });
+    for (const id of before.keys())
+      if (!hashes.has(id)) this.events.emit('printer-account', { printerId: id, change: 'removed' });
   }
 
-  async get(id: string): Promise<PrinterInfo | null> {
-    if (this.roster.isRemoved(id)) return null;
-    const record = await this.store.printer(id);
-    if (!record && !this.roster.isActive(id)) return null;
-    return this.toPrinter(id, record ?? undefined);
+  /** Printers of the registry, sorted. */
+  activeIds(): string[] {
+    return [...this.hashes.keys()].sort();
   }
 
-  /** A printer may receive jobs once configured or once its agent has been seen. */
-  async isKnown(id: string): Promise<boolean> {
-    if (this.roster.isActive(id)) return true;
-    if (this.roster.isRemoved(id)) return false;
-    if (this.seen.has(id) || (await this.roster.lookup(id))) return true;
-    // Another server instance may have seen it: the database has the last word.
-    if (!(await this.store.printer(id))) return false;
-    this.seen.add(id);
+  isActive(printerId: string): boolean {
+    return this.hashes.has(printerId);
+  }
+
+  isRemoved(printerId: string): boolean {
+    return !this.hashes.has(printerId) && this.removed.has(printerId);
+  }
+
+  /** Whether another instance added it since the last refresh: one query, for an id not known here. */
+  async lookup(printerId: string): Promise<boolean> {
+    if (this.hashes.has(printerId)) return true;
+    const row = await this.store.get(printerId);
+    if (!row?.tokenHash) return false;
+    this.hashes.set(printerId, Buffer.from(row.tokenHash, 'hex'));
+    this.removed.delete(printerId);
     return true;
   }
 
+  /** Constant time: the password is hashed, and an unknown printer is compared against a decoy. */
+  verify(printerId: string, password: string | Buffer): boolean {
+    const expected = this.hashes.get(printerId);
+    const given = createHash('sha256').update(password).digest();
+    return timingSafeEqual(given, expected ?? this.decoy) && expected !== undefined;
+  }
+
+  async list(): Promise<PrinterAccountInfo[]> {
+    return (await this.store.all())
+      .filter((r) => r.tokenHash)
+      .map((r) => ({ printerId: r.printerId, createdAt: r.createdAt, updatedAt: r.updatedAt }));
+  }
+
+  async add(printerId: unknown): Promise<IssuedToken> {
+    const id = validId(printerId);
+    return this.serially(id, async () => {
+      if (this.hashes.has(id) || (await this.store.get(id))?.tokenHash) throw exists(id);
+      const token = generateToken();
+      // The broker first: if it refuses, nothing is stored.
+      await this.options.control?.addPrinter(id, token);
+      if (!(await this.store.add(id, hashToken(token)))) {
+        await this.options.control?.removePrinter(id).catch(() => undefined);
+        throw exists(id);
+      }
+      this.hashes.set(id, Buffer.from(hashToken(token), 'hex'));
+      this.removed.delete(id);
+      this.log.info({ printerId: id }, 'printer added');
+      this.events.emit('printer-account', { printerId: id, change: 'added' });
+      return { printerId: id, token };
+    });
+  }
+
+  async rotate(printerId: unknown): Promise<IssuedToken> {
+    const id = validId(printerId);
+    return this.serially(id, async () => {
+      await this.requireActive(id);
+      const token = generateToken();
+      const control = this.options.control;
+      if (control && !control.readsRegistry) await control.setToken(id, token);
+      // On the embedded broker the old token is refused from the moment this commits.
+      if (!(await this.store.rotate(id, hashToken(token)))) throw unknown(id);
+      this.hashes.set(id, Buffer.from(hashToken(token), 'hex'));
+      if (control?.readsRegistry) await control.setToken(id, token);
+      this.keepToken(id, token);
+      this.log.info({ printerId: id }, 'printer token rotated; its connection was closed');
+      this.events.emit('printer-account', { printerId: id, change: 'rotated' });
+      return { printerId: id, token };
+    });
+  }
+
   /**
-   * Applied one at a time per printer, in arrival order: the broker hands messages over concurrently,
-   * and an older status written last would hide the newer one (`ok` over `paper-out`).
+   * Removes the printer. With unfinished jobs, refused unless `force`: those that never printed then end
+   * `failed` with the reason (a job the agent is printing right now may still be on paper).
    */
-  recordStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
-    const previous = this.statusWrites.get(printerId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.writeStatus(printerId, status));
-    this.statusWrites.set(printerId, run);
+  async remove(printerId: unknown, options: { force?: boolean } = {}): Promise<RemovedPrinter> {
+    const id = validId(printerId);
+    return this.serially(id, async () => {
+      await this.requireActive(id);
+      const unfinished = await this.jobs.unfinished(id);
+      if (unfinished.length && !options.force) {
+        throw new PrinterAdminError(
+          409,
+          `printer ${id} has ${unfinished.length} unfinished job(s); remove it with force to fail them`,
+          `L’imprimante ${id} a ${unfinished.length} tâche(s) non imprimée(s) : confirmez la suppression, elles passeront en échec.`,
+          { printerId: id, unfinishedJobs: unfinished.map((j) => j.id) },
+        );
+      }
+      const control = this.options.control;
+      if (control && !control.readsRegistry) await control.removePrinter(id);
+      if (!(await this.store.remove(id))) throw unknown(id);
+      this.hashes.delete(id);
+      this.removed.add(id);
+      if (control?.readsRegistry) await control.removePrinter(id);
+      this.keepToken(id, null);
+      const failedJobs: number[] = [];
+      for (const job of unfinished) {
+        const result = await this.jobs.transition(job.id, 'failed', { printerId: id, error: REMOVED_PRINTER_ERROR });
+        if (result.changed) failedJobs.push(job.id);
+      }
+      this.log.info({ printerId: id, failedJobs: failedJobs.length }, 'printer removed; its connection was closed');
+      this.events.emit('printer-account', { printerId: id, change: 'removed' });
+      return { printerId: id, failedJobs };
+    });
+  }
+
+  private keepToken(id: string, token: string | null): void {
+    try {
+      this.options.keepToken?.(id, token);
+    } catch (err) {
+      this.log.warn({ err, printerId: id }, 'the token file could not be updated');
+    }
+  }
+
+  private async requireActive(id: string): Promise<void> {
+    if (!(await this.lookup(id))) throw unknown(id);
+  }
+
+  private serially<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(fn);
+    this.locks.set(id, run);
     void run
       .finally(() => {
-        if (this.statusWrites.get(printerId) === run) this.statusWrites.delete(printerId);
+        if (this.locks.get(id) === run) this.locks.delete(id);
       })
       .catch(() => undefined);
     return run;
   }
-
-  /** A second agent was refused, or took the session (broker/agent-sessions.ts): shown until the next one. */
-  noteSession(event: SessionEvent): void {
-    this.sessionEvents.set(event.printerId, event);
-    void this.announce(event.printerId).catch((err: unknown) =>
-      this.log.error({ err, printerId: event.printerId }, 'printer announcement failed'),
-    );
-  }
-
-  /** At start-up no agent is connected to a fresh embedded broker yet (an external broker's retained statuses say who is). */
-  markAllOffline(): Promise<void> {
-    return this.store.markAllOffline();
-  }
-
-  private async writeStatus(printerId: string, status: StatusMessage): Promise<PrinterInfo> {
-    await this.store.writePrinterStatus(printerId, {
-      state: status.state,
-      detail: status.detail ?? null,
-      condition: status.state === 'online' ? (status.printer ?? null) : null,
-      at: new Date(),
-      ...(status.columns ? { columns: status.columns } : {}),
-      ...(status.codepage ? { codepage: status.codepage } : {}),
-      ...(status.state === 'online' && (status.uptimeS !== undefined || status.version || status.health)
-        ? {
-            agentInfo: JSON.stringify({
-              version: status.version,
-              host: status.agent?.host,
-              platform: status.platform,
-              uptimeS: status.uptimeS,
-              journalSize: status.journalSize,
-              lastJob: status.lastJob,
-              reportedAt: status.at ?? new Date().toISOString(),
-              health: status.health,
-              fault: status.fault,
-            }),
-          }
-        : {}),
-    });
-    this.seen.add(printerId);
-    const info = (await this.get(printerId))!;
-    this.log.info(
-      {
-        printerId,
-        state: info.state,
-        condition: info.condition ?? undefined,
-        detail: info.detail ?? undefined,
-        health: info.health ?? undefined,
-        fault: info.fault?.detail,
-      },
-      'printer status',
-    );
-    this.events.emit('printer', info);
-    return info;
-  }
-
-  private toPrinter(id: string, record: PrinterRecord | undefined): PrinterInfo {
-    const agent = parseAgentInfo(record?.agentInfo ?? null);
-    const online = record?.state === 'online';
-    const { health, fault, ...said } = agent ?? {};
-    return {
-      id,
-      state: record ? (record.state === 'online' ? 'online' : 'offline') : 'unknown',
-      condition: record?.state === 'online' ? record.condition : null,
-      detail: record?.detail ?? null,
-      columns: record?.columns ?? null,
-      codepage: record?.codepage ?? null,
-      lastSeenAt: record?.lastSeenAt ?? null,
-      configured: this.roster.isActive(id),
-      agent: agent ? said : null,
-      session: this.sessionEvents.get(id) ?? null,
-      health: online ? (health ?? null) : null,
-      fault: online ? (fault ?? null) : null,
-      stalled: this.stalls(id),
-    };
-  }
 }
 
-function parseAgentInfo(text: string | null): AgentInfo | null {
-  if (!text) return null;
-  try {
-    return JSON.parse(text) as AgentInfo;
-  } catch {
-    return null;
+function validId(value: unknown): string {
+  if (typeof value === 'string' && RESERVED_USERNAMES.includes(value)) {
+    throw new PrinterAdminError(
+      400,
+      `${JSON.stringify(value)} is a reserved account name`,
+      `« ${value} » est un nom réservé (compte MQTT du serveur).`,
+    );
   }
+  if (!isPrinterAccount(value)) {
+    const shown = typeof value === 'string' ? value.slice(0, 80) : '';
+    throw new PrinterAdminError(
+      400,
+      'a printer id is 1-64 characters of A-Z a-z 0-9 _ -',
+      `Identifiant invalide${shown ? ` (« ${shown} »)` : ''} : 1 à 64 caractères parmi A-Z a-z 0-9 _ -.`,
+    );
+  }
+  return value;
 }
+
+const exists = (id: string) =>
+  new PrinterAdminError(409, `printer ${id} already exists`, `L’imprimante ${id} existe déjà.`);
+const unknown = (id: string) =>
+  new PrinterAdminError(404, `no printer ${id} in the registry`, `Aucune imprimante ${id} dans le registre.`);
+
+/** An external broker with static password and ACL files cannot follow the registry: every change is refused. */
+export const staticBrokerFilesRefusal = (): PrinterAdminError =>
+  new PrinterAdminError(
+    409,
+    'the external broker uses static password and ACL files: set MQTT_DYNSEC=true (Mosquitto dynamic security), or change PRINTERS and run npm run mosquitto-files',
+    'Le broker externe utilise des fichiers de mots de passe fixes : activez MQTT_DYNSEC (sécurité dynamique de Mosquitto) ou régénérez-les avec npm run mosquitto-files.',
+  );

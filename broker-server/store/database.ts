@@ -7,16 +7,16 @@ import pg from 'pg';
 import { Sequelize, type QueryInterface } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SequelizeStorage, Umzug } from 'umzug';
-import { type Logger, urlForLog } from '../../config/logger';
-import { ensurePrivateDir, ensurePrivateFile, tightenExisting } from '../../config/file-modes';
+import { type Logger, urlForLog } from '../../runtime/logger';
+import { ensurePrivateDir, ensurePrivateFile, tightenExisting } from '../../runtime/file-modes';
 import { migrations } from '../db/migrations';
 import { type Dialect, PostgresClient, type SqlClient, SqliteClient } from '../db/sql-client';
 import { type ApiKeyStore, SqlApiKeyStore } from './api-key-store';
 import { type IdempotencyStore, SqlIdempotencyStore } from './idempotency-store';
-import type { JobStore } from './job-store';
+import type { PrintStore } from './print-store';
 import { type PairingStore, SqlPairingStore } from './pairing-store';
-import { PostgresJobStore } from './postgres-job-store';
-import { SqliteJobStore } from './sqlite-job-store';
+import { PostgresPrintStore } from './postgres-print-store';
+import { SqlitePrintStore } from './sqlite-print-store';
 import { type PrinterAccountStore, SqlPrinterAccountStore } from './printer-account-store';
 
 export const DATABASE_FILE = 'printhop.sqlite';
@@ -49,7 +49,7 @@ export class Database {
   /** The SQLite file, or null on PostgreSQL. */
   readonly file: string | null;
   /** The stores made here, closed with the database. */
-  private readonly stores: JobStore[] = [];
+  private readonly stores: PrintStore[] = [];
   /** Where the data is, for logs: never the password. */
   readonly location: string;
   private stopped = false;
@@ -119,11 +119,11 @@ export class Database {
   }
 
   /** The job store of this dialect. */
-  createJobStore(): JobStore {
+  createPrintStore(): PrintStore {
     const store =
       this.dialect === 'postgres'
-        ? new PostgresJobStore(this.sql, this.committed)
-        : new SqliteJobStore(this.sql, this.committed);
+        ? new PostgresPrintStore(this.sql, this.committed)
+        : new SqlitePrintStore(this.sql, this.committed);
     this.stores.push(store);
     return store;
   }

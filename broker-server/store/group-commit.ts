@@ -9,7 +9,7 @@
  *
  * This queue and its ordering rules live here once; each store only writes a batch.
  */
-import type { NewJob, TransitionRequest } from './job-store';
+import type { NewJob, TransitionRequest } from './print-store';
 
 /** Statements stay well under SQLite's limit of 32,766 bound parameters (PostgreSQL's is 65,535). */
 const MAX_BATCH = 1000;

@@ -2,7 +2,7 @@
 import type { JobKind } from '../../protocol/messages';
 import type { JobStatus } from '../../protocol/states';
 import { isoFromSql as isoDate, type SqlDate } from '../db/sql-client';
-import type { PrinterRecord, PrintJob } from './job-store';
+import type { PrinterRecord, PrintJob } from './print-store';
 
 export { isoDate, type SqlDate };
 

@@ -5,7 +5,7 @@
  */
 import { canTransition, isFinal, JOB_STATUSES, jobStatusRank, type JobStatus } from '../../protocol/states';
 import { randomUUID } from 'node:crypto';
-import type { NewJob, PrintJob, TransitionRequest } from './job-store';
+import type { NewJob, PrintJob, TransitionRequest } from './print-store';
 
 /** The job with its uid: a random (version 4) UUID unless it already has one. Every store inserts through this. */
 export const withUid = (job: NewJob): NewJob & { uid: string } => ({ ...job, uid: job.uid ?? randomUUID() });

@@ -7,7 +7,7 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 
 /** What a refused write means: the disk is full, or cannot be written at all; null for any other error. */
 export function storageFault(err: unknown): 'disk-full' | 'read-only' | null {

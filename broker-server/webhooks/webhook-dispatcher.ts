@@ -16,10 +16,10 @@
  * instance's claims come back when their lease runs out. At least once per event and endpoint.
  */
 import { Webhook } from 'standardwebhooks';
-import { type Logger, urlForLog, withoutUrlCredentials } from '../../config/logger';
+import { type Logger, urlForLog, withoutUrlCredentials } from '../../runtime/logger';
 import type { JobEvent } from '../jobs/job-service';
 import { SerialRun } from '../serial-run';
-import type { JobEventBounds } from '../store/job-store';
+import type { JobEventBounds } from '../store/print-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
 import { eventTypeOf, uidTagOf, wants, webhookId, webhookPayload } from './webhook-events';

@@ -4,7 +4,7 @@
  * (`{"type", "timestamp", "data"}`, the job as the API shows it right after that change).
  */
 import type { JobStatus } from '../../protocol/states';
-import type { PrintJob } from '../store/job-store';
+import type { PrintJob } from '../store/print-store';
 
 export const WEBHOOK_EVENT_TYPES = [
   'job.created',

@@ -5,7 +5,7 @@
  * instance), or DATA_DIR/webhook.key, made (mode 0600) on first use, as form-token.key is.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { loadKeyFile } from '../../config/file-modes';
+import { loadKeyFile } from '../../runtime/file-modes';
 
 export const WEBHOOK_KEY_FILE = 'webhook.key';
 const SECRET_PREFIX = 'whsec_';

@@ -13,7 +13,7 @@
  * attempt number is the claim's fence: a result is written only while the row is still that claim's, so
  * an instance that comes back after its lease ran out cannot overwrite the newer attempt.
  */
-import { withoutUrlCredentials } from '../../config/logger';
+import { withoutUrlCredentials } from '../../runtime/logger';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import { webhookId } from './webhook-events';
 

@@ -14,7 +14,7 @@ test('frames are put in the stage of their file, the first matching rule winning
   assert.equal(at('node:_http_server'), 'HTTP: parse, Express, middleware, answer');
   assert.equal(at('file:///app/node_modules/express/lib/router.js'), 'HTTP: parse, Express, middleware, answer');
   assert.equal(
-    at('file:///app/broker-server/store/sqlite-job-store.ts'),
+    at('file:///app/broker-server/store/sqlite-print-store.ts'),
     'database: statements and commits (Sequelize, sqlite3, pg, the stores)',
   );
   assert.equal(

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { agentClientId } from '../../protocol/accounts';
 import { topics } from '../../protocol/topics';
 import {

@@ -12,7 +12,7 @@ import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { EmbeddedBroker, WEBSOCKET_PATH } from '../../broker-server/broker/embedded-broker';
-import { oneFramePerTick } from '../../protocol/websocket-frames';
+import { oneFramePerTick } from '../../runtime/websocket-frames';
 
 async function startBroker(t: { after: (fn: () => Promise<void>) => void }) {
   const broker = new EmbeddedBroker({ host: '127.0.0.1', tcpPort: -1 }, pino({ level: 'silent' }));

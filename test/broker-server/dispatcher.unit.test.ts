@@ -12,20 +12,20 @@ import {
 } from '../../broker-server/jobs/dispatcher';
 import { JobIntake } from '../../broker-server/jobs/job-intake';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
 import { JOB_PROTOCOL } from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
 import { uidOf } from '../support/job-uids';
 import { MemoryBus } from '../support/memory-bus';
 import { followChanges } from '../support/change-log';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 
 async function setup(t: TestContext, options: DispatcherOptions & { log?: pino.Logger } = {}) {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const bus = new MemoryBus();
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const jobs = new JobService(store, log);
-  const printers = new PrinterRegistry(store, ['p1', 'p2'], log);
+  const printers = new PrinterStatusList(store, ['p1', 'p2'], log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log, options);
   await dispatcher.start();
   t.after(() => dispatcher.stop());

@@ -5,15 +5,15 @@ import pino from 'pino';
 import type { ServerEvents } from '../../broker-server/areas/context';
 import { EventBus } from '../../broker-server/event-bus';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
+import { MemoryPrintStore } from '../support/memory-print-store';
 
 test('one bus hears stored jobs, acks and printer changes; a listener that stops hears no more', async () => {
   const log = pino({ level: 'silent' });
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const events = new EventBus<ServerEvents>();
   const jobs = new JobService(store, log, events);
-  const printers = new PrinterRegistry(store, ['p1'], log, events);
+  const printers = new PrinterStatusList(store, ['p1'], log, events);
   const heard: string[] = [];
   events.on('job-stored', (job) => heard.push(`job ${job.id} ${job.status}`));
   events.on('ack', ({ applied }) => heard.push(`ack ${applied}`));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { topicMatches } from '../../broker-server/broker/external-broker';
-import { urlForLog } from '../../config/logger';
+import { urlForLog } from '../../runtime/logger';
 
 test('topic filters match as MQTT says: + is one level, # the rest', () => {
   assert.ok(topicMatches('printers/+/acks', 'printers/p1/acks'));

@@ -13,17 +13,17 @@ import express from 'express';
 import pino from 'pino';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
-import { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import { LiveStreams } from '../../broker-server/http/live-streams';
 import { REPLAY_PAGE, type ReplayLimits } from '../../broker-server/http/api/job-event-stream';
-import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import type { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
 import { EventBus } from '../../broker-server/event-bus';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 
 /** The review's message: ~24 KB once JSON-escaped. */
 export const HEAVY_CONTENT = 'a' + '\u0001'.repeat(3999);
 
 async function setUp(t: TestContext, replay: ReplayLimits) {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   let rowsRead = 0;
   const eventsAfter = store.eventsAfter.bind(store);
   store.eventsAfter = async (after, limit) => {
@@ -35,10 +35,10 @@ async function setUp(t: TestContext, replay: ReplayLimits) {
   const changes = new JobChangeLog(store, pino({ level: 'silent' }));
   await changes.start();
   t.after(() => changes.stop());
-  const live = new LiveUpdates(
+  const live = new LiveStreams(
     jobs,
     changes,
-    { events: new EventBus() } as unknown as PrinterRegistry,
+    { events: new EventBus() } as unknown as PrinterStatusList,
     { defaultPrinterId: 'p1', replayHours: 24, replay },
     pino({ level: 'silent' }),
   );

@@ -12,11 +12,11 @@ import express from 'express';
 import pino from 'pino';
 import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import { LiveStreams } from '../../broker-server/http/live-streams';
 import { MAX_REPLAY_EVENTS } from '../../broker-server/http/api/job-event-stream';
-import type { PrinterRegistry, PrinterRegistryEvents } from '../../broker-server/printers/printer-registry';
+import type { PrinterStatusList, PrinterStatusListEvents } from '../../broker-server/printers/printer-status-list';
 import { EventBus } from '../../broker-server/event-bus';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 
 interface Stream {
   text: () => string;
@@ -26,15 +26,15 @@ interface Stream {
 }
 
 async function setUp(t: TestContext) {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const jobs = new JobService(store, pino({ level: 'silent' }));
   const changes = new JobChangeLog(store, pino({ level: 'silent' }));
   await changes.start();
-  const printers = { events: new EventBus<PrinterRegistryEvents>() };
-  const live = new LiveUpdates(
+  const printers = { events: new EventBus<PrinterStatusListEvents>() };
+  const live = new LiveStreams(
     jobs,
     changes,
-    printers as unknown as PrinterRegistry,
+    printers as unknown as PrinterStatusList,
     { defaultPrinterId: 'p1', replayHours: 24 },
     pino({ level: 'silent' }),
   );

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyTransition, finishes, statusesBefore, writesError } from '../../broker-server/store/job-rules';
-import type { PrintJob } from '../../broker-server/store/job-store';
+import type { PrintJob } from '../../broker-server/store/print-store';
 import { uidOf } from '../support/job-uids';
 
 const created = '2026-01-01T00:00:00.000Z';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { MAX_PACKET_BYTES } from '../../broker-server/broker/embedded-broker';
 import { packetSizeWatcher } from '../../broker-server/broker/packet-size-guard';
 import { topics } from '../../protocol/topics';

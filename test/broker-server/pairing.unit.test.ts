@@ -5,9 +5,9 @@ import pino from 'pino';
 import { LoginThrottle } from '../../broker-server/admin/admin-auth';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { PairingError, PairingService } from '../../broker-server/pairing/pairing-service';
-import { PrinterAccounts } from '../../broker-server/printers/printer-accounts';
+import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { formatPairingCode, normalizePairingCode, PairingClaim } from '../../protocol/pairing';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 import { MemoryPairingStore } from '../support/memory-pairing-store';
 import { MemoryPrinterAccountStore } from '../support/memory-printer-account-store';
 
@@ -22,9 +22,9 @@ async function setup(
   let now = Date.parse('2026-12-06T09:00:00Z');
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const accountStore = new MemoryPrinterAccountStore();
-  const accounts = new PrinterAccounts(
+  const accounts = new PrinterRegistry(
     accountStore,
-    new JobService(new MemoryJobStore(), log),
+    new JobService(new MemoryPrintStore(), log),
     { seed: { 'printer-1': 'a-token-of-printer-1-xxxx' } },
     log,
   );

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JobService } from '../../broker-server/jobs/job-service';
-import { hashToken, PrinterAccounts } from '../../broker-server/printers/printer-accounts';
+import { hashToken, PrinterRegistry } from '../../broker-server/printers/printer-registry';
 import { startTestDatabase, testEachDatabase, testLogger } from '../support/harness';
 import { createTestDatabase, postgresMissing } from '../support/services';
 
@@ -41,8 +41,8 @@ test(
     const databaseUrl = await createTestDatabase();
     const open = async () => {
       const db = await startTestDatabase(t, 'postgres', databaseUrl);
-      const jobs = new JobService(db.createJobStore(), testLogger());
-      const accounts = new PrinterAccounts(
+      const jobs = new JobService(db.createPrintStore(), testLogger());
+      const accounts = new PrinterRegistry(
         db.createPrinterAccountStore(),
         jobs,
         { seed: {}, refreshMs: 100 },

@@ -6,19 +6,19 @@ import { Dispatcher } from '../../broker-server/jobs/dispatcher';
 import { JobService } from '../../broker-server/jobs/job-service';
 import { SHOW_AFTER_TRIES, StallWatchdog } from '../../broker-server/jobs/stall-watchdog';
 import { ServerMetrics } from '../../broker-server/metrics';
-import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
 import { topics } from '../../protocol/topics';
 import { MemoryBus } from '../support/memory-bus';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 
 const STALL_MS = 1000;
 
 async function setup(t: TestContext) {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const bus = new MemoryBus();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const jobs = new JobService(store, log);
-  const printers = new PrinterRegistry(store, ['p1', 'p2'], log);
+  const printers = new PrinterStatusList(store, ['p1', 'p2'], log);
   const dispatcher = new Dispatcher(bus, jobs, printers, log);
   // Checked by hand (check()), not by its timer: stallAfterMs 0 starts none.
   const watchdog = new StallWatchdog(jobs, printers, dispatcher, log, { stallAfterMs: STALL_MS });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import sqlite3 from 'sqlite3';
 import { DATABASE_FILE } from '../../broker-server/store/database';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { builtPrograms } from '../support/built-programs';
 import { type ChildProgram, ServerProcess, spawnAgent } from '../support/child-programs';
 import { getJson, postJson, tempDir, waitFor } from '../support/harness';

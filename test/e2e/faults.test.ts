@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { Database } from '../../broker-server/store/database';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import { topics } from '../../protocol/topics';
 import { ServerProcess, spawnAgent } from '../support/child-programs';
@@ -151,7 +151,7 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
   await server.kill('SIGKILL');
   const db = new Database(server.dataDir, testLogger());
   await db.start();
-  const store = db.createJobStore();
+  const store = db.createPrintStore();
   for (let i = 0; i < 20; i++)
     await store.insert({
       printerId: 'printer-1',

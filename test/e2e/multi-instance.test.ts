@@ -76,7 +76,7 @@ test(
     const services = await Promise.all(
       [0, 1].map(
         async () =>
-          new JobService((await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore(), testLogger()),
+          new JobService((await startTestDatabase(t, 'postgres', databaseUrl)).createPrintStore(), testLogger()),
       ),
     );
     const [a, b] = services as [JobService, JobService];

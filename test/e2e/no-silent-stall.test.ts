@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { type ChildProgram, ServerProcess, spawnAgent } from '../support/child-programs';
 import { defer, getJson, postJson, tempDir, waitFor } from '../support/harness';
 import { allFinal, allJobs, auditPaper, readPaper } from '../support/paper-audit';

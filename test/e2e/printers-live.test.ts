@@ -13,7 +13,7 @@ import { loadAgentConfig } from '../../config';
 import { startAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { runPrintersCommand } from '../../broker-server/printers-command';
-import { REMOVED_PRINTER_ERROR } from '../../broker-server/printers/printer-accounts';
+import { REMOVED_PRINTER_ERROR } from '../../broker-server/printers/printer-registry';
 import {
   defer,
   getJson,

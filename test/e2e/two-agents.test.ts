@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
-import type { PrinterInfo } from '../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../broker-server/printers/printer-status-list';
 import { builtPrograms } from '../support/built-programs';
 import { type ChildProgram, ServerProcess, spawnAgent } from '../support/child-programs';
 import { getJson, postJson, tempDir, waitFor } from '../support/harness';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 
 /** TEST_LOG_LEVEL=debug shows the logs of the parts under test. */
 export function testLogger(): Logger {

@@ -5,7 +5,7 @@
 import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { JobChangeLog } from '../../broker-server/jobs/job-change-log';
-import type { JobStore, PrintJob } from '../../broker-server/store/job-store';
+import type { PrintStore, PrintJob } from '../../broker-server/store/print-store';
 
 export interface FollowedChanges {
   /** The jobs as each change left them, in the order the log gave them. */
@@ -14,7 +14,7 @@ export interface FollowedChanges {
   settled(timeoutMs?: number): Promise<void>;
 }
 
-export async function followChanges(t: TestContext, store: JobStore): Promise<FollowedChanges> {
+export async function followChanges(t: TestContext, store: PrintStore): Promise<FollowedChanges> {
   const changes = new JobChangeLog(store, pino({ level: 'silent' }));
   await changes.start();
   t.after(() => changes.stop());

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { loadAgentConfig, loadServerConfig, type AgentConfig, type ServerConfig } from '../../config';
-import type { Logger } from '../../config/logger';
+import type { Logger } from '../../runtime/logger';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import { decodeEscPos, type DecodeResult } from '../../agent/printers/escpos-decoder';
 import { readTokens, type Account } from '../../broker-server/broker/tokens';
@@ -14,10 +14,10 @@ import type { DynamicSecurity } from '../../broker-server/broker/dynamic-securit
 import type { EmbeddedBroker } from '../../broker-server/broker/embedded-broker';
 import type { MessageBus } from '../../broker-server/broker/message-bus';
 import type { Idempotency } from '../../broker-server/http/api/idempotency';
-import type { LiveUpdates } from '../../broker-server/http/page/live-updates';
+import type { LiveStreams } from '../../broker-server/http/live-streams';
 import type { Dispatcher } from '../../broker-server/jobs/dispatcher';
 import type { JobService } from '../../broker-server/jobs/job-service';
-import type { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+import type { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
 import { Database } from '../../broker-server/store/database';
 import { checkAgainstDocument } from './openapi-check';
 import {
@@ -72,12 +72,12 @@ const TEST_PRINTERS = ['printer-1', 'printer-2', 'printer-3'];
 /** A started server, with the parts of its areas that tests look into (server.ts's buildServer). */
 export interface TestServer extends RunningServer {
   jobs: JobService;
-  printers: PrinterRegistry;
+  printers: PrinterStatusList;
   dispatcher: Dispatcher;
   /** The embedded broker, or null when the server uses an external one. */
   broker: EmbeddedBroker | null;
   bus: MessageBus;
-  live: LiveUpdates;
+  live: LiveStreams;
   idempotency: Idempotency;
   dynsec: DynamicSecurity | null;
   baseUrl: string;

@@ -4,12 +4,12 @@
  * rendered with each section's current state.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import { type AdminSession, type AdminSessions, csrfMatches, type LoginThrottle } from '../../admin/admin-auth';
 import { serverUrlOf } from '../../downloads/download-routes';
 import type { PairingService } from '../../pairing/pairing-service';
-import type { PrinterAccounts } from '../../printers/printer-accounts';
 import type { PrinterRegistry } from '../../printers/printer-registry';
+import type { PrinterStatusList } from '../../printers/printer-status-list';
 import type { ApiKeyStore } from '../../store/api-key-store';
 import type { WebhookAdmin } from '../../webhooks/webhook-admin';
 import { crossSiteProblem, type FormTokens } from '../guards/cross-site';
@@ -20,8 +20,8 @@ import { adminPage, type AdminPageState, adminRefusal, loginPage } from './views
 export const ADMIN_COOKIE = 'printhop_admin';
 
 export interface AdminRouteOptions {
-  accounts: PrinterAccounts;
-  printers: PrinterRegistry;
+  accounts: PrinterRegistry;
+  printers: PrinterStatusList;
   password: string;
   sessions: AdminSessions;
   throttle: LoginThrottle;

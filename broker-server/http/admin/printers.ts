@@ -3,7 +3,7 @@ import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { shellQuote } from '../../access-banner';
 import type { AdminSession } from '../../admin/admin-auth';
-import { PrinterAdminError } from '../../printers/printer-accounts';
+import { PrinterAdminError } from '../../printers/printer-registry';
 import { ApiError, IssuedToken, PrinterAccount, RemovedPrinter } from '../api/api-schemas';
 import { type ApiOperation, errorResponse } from '../api/openapi';
 import { bodyFields } from '../api/request-fields';

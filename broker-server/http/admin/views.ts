@@ -1,9 +1,9 @@
 /** The admin section's pages (French, plain forms that work without JavaScript; no inline script or style). */
 import type { PendingPairing } from '../../pairing/pairing-service';
 import { formatPairingCode } from '../../../protocol/pairing';
-import type { PrinterAccountInfo } from '../../printers/printer-accounts';
+import type { PrinterAccountInfo } from '../../printers/printer-registry';
 import type { ApiKeyRecord } from '../../store/api-key-store';
-import type { PrinterInfo } from '../../printers/printer-registry';
+import type { PrinterInfo } from '../../printers/printer-status-list';
 import { html, type SafeHtml } from '../page/html';
 import { type IssuedWebhook, webhookSection, type WebhookPageState } from './webhook-views';
 

@@ -5,7 +5,7 @@
  */
 import type { Response, Router } from 'express';
 import { z } from 'zod';
-import { urlForLog } from '../../../config/logger';
+import { urlForLog } from '../../../runtime/logger';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/webhook-events';
 import { type WebhookAdmin, WebhookAdminError } from '../../webhooks/webhook-admin';
 import { ATTEMPT_OUTCOMES } from '../../webhooks/webhook-store';

@@ -17,7 +17,7 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import type { Sequelize } from 'sequelize';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import type { ApiKeyStore } from '../../store/api-key-store';
 import { FORM_TOKEN_FIELD, type FormTokens, formTokenOf } from '../guards/cross-site';
 import { HttpError } from '../guards/errors';

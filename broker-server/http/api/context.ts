@@ -2,7 +2,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { JobIntake } from '../../jobs/job-intake';
 import type { JobService, PrintJob } from '../../jobs/job-service';
-import type { PrinterRegistry } from '../../printers/printer-registry';
+import type { PrinterStatusList } from '../../printers/printer-status-list';
 import type { Idempotency } from './idempotency';
 import type { FormTokens } from '../guards/cross-site';
 import type { StreamLimits } from '../guards/stream-limits';
@@ -10,9 +10,9 @@ import type { WebhookStore } from '../../webhooks/webhook-store';
 
 export interface RouteContext {
   jobs: JobService;
-  printers: PrinterRegistry;
+  printers: PrinterStatusList;
   intake: JobIntake;
-  /** The event streams (the page's, GET /jobs/events), served by http/page/live-updates.ts. */
+  /** The event streams (the page's, GET /jobs/events), served by http/page/page-updates.ts. */
   live: { handle: RequestHandler; handleJson: RequestHandler };
   defaultPrinterId: string;
   publicDir: string;

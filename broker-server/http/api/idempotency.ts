@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import type { PrintJob } from '../../jobs/job-service';
 import type { IdempotencyRecord, IdempotencyStore } from '../../store/idempotency-store';
 import { HttpError } from '../guards/errors';

@@ -21,10 +21,10 @@
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import type { JobChangeLog } from '../../jobs/job-change-log';
 import type { JobEvent, JobService } from '../../jobs/job-service';
-import type { PrinterInfo, PrinterRegistry } from '../../printers/printer-registry';
+import type { PrinterInfo, PrinterStatusList } from '../../printers/printer-status-list';
 import { callerOf } from './api-keys';
 import { TokenBuckets } from '../guards/rate-limit';
 import type { SseWriter } from './sse-writer';
@@ -124,7 +124,7 @@ export class JobEventStream {
   constructor(
     private readonly jobs: JobService,
     private readonly changes: Pick<JobChangeLog, 'follow' | 'position'>,
-    private readonly printers: PrinterRegistry,
+    private readonly printers: PrinterStatusList,
     private readonly writer: SseWriter,
     private readonly options: { replayHours: number; replay?: ReplayLimits },
     log: Logger,

@@ -4,7 +4,7 @@
  * lets more than `maxBufferedBytes` pile up: its client reconnects and catches up.
  */
 import type { Response } from 'express';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 
 export class SseWriter {
   private readonly outbox = new Map<Response, string[]>();

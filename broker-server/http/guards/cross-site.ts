@@ -18,7 +18,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { loadKeyFile } from '../../../config/file-modes';
+import { loadKeyFile } from '../../../runtime/file-modes';
 
 export const FORM_TOKEN_FIELD = 'formToken';
 export const FORM_TOKEN_HEADER = 'X-Form-Token';

@@ -1,6 +1,6 @@
 /** The HTTP errors and the one handler: expected errors say what is wrong; unexpected ones are logged and hidden. */
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import { JobError, type JobErrorKind } from '../../jobs/job-errors';
 import type { StorageHealth } from '../../store/storage-health';
 import { isHtmx, isPlainForm } from './request-kind';

@@ -9,7 +9,7 @@ import {
 } from '../../../protocol/messages';
 import { STATUS_LABELS_FR } from '../../../protocol/states';
 import type { PrintJob } from '../../jobs/job-service';
-import type { PrinterInfo } from '../../printers/printer-registry';
+import type { PrinterInfo } from '../../printers/printer-status-list';
 import { html, type SafeHtml } from './html';
 import { frenchNumber } from '../api/validation';
 import { PRINT_KEY_FIELD, reprintKeyField, testKeyField } from '../api/idempotency';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { PostgresEventLogNotices } from '../../../broker-server/cluster/event-log-notices';
 import { JobChangeLog } from '../../../broker-server/jobs/job-change-log';
-import { JOB_EVENTS_CHANNEL } from '../../../broker-server/store/postgres-job-store';
+import { JOB_EVENTS_CHANNEL } from '../../../broker-server/store/postgres-print-store';
 import { startTestDatabase, testLogger, waitFor } from '../../support/harness';
 import { createTestDatabase, postgresMissing } from '../../support/services';
 
@@ -21,7 +21,7 @@ test(
   async (t) => {
     const databaseUrl = await createTestDatabase();
     const [a, b] = await Promise.all(
-      [0, 1].map(async () => (await startTestDatabase(t, 'postgres', databaseUrl)).createJobStore()),
+      [0, 1].map(async () => (await startTestDatabase(t, 'postgres', databaseUrl)).createPrintStore()),
     );
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { type EventLog, JobChangeLog, type OtherWriters } from '../../../broker-server/jobs/job-change-log';
-import type { JobEvent } from '../../../broker-server/store/job-store';
-import { MemoryJobStore } from '../../support/memory-job-store';
+import type { JobEvent } from '../../../broker-server/store/print-store';
+import { MemoryPrintStore } from '../../support/memory-print-store';
 
 const log = pino({ level: 'silent' });
 const newJob = (content: string) => ({ printerId: 'p1', content, kind: 'message' as const, reprintOf: null });
@@ -23,7 +23,7 @@ class Notices implements OtherWriters {
 }
 
 /** The store's log, counting its reads; `deaf`: its own commits wake nobody (another instance's store). */
-function logOf(store: MemoryJobStore, options: { deaf?: boolean } = {}) {
+function logOf(store: MemoryPrintStore, options: { deaf?: boolean } = {}) {
   const reads: number[] = [];
   const events: EventLog = {
     eventsAfter: (afterId, limit) => (reads.push(afterId), store.eventsAfter(afterId, limit)),
@@ -51,7 +51,7 @@ async function started(t: TestContext, events: EventLog, others?: OtherWriters) 
 }
 
 test("this instance's commits and other instances' notices reach the followers once each, in commit order", async (t) => {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const here = await started(t, logOf(store).events);
   const notices = new Notices();
   const elsewhere = logOf(store, { deaf: true });
@@ -82,7 +82,7 @@ test("this instance's commits and other instances' notices reach the followers o
 });
 
 test('nothing is read while nobody follows; a follower gets what is committed after it joins', async (t) => {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const { events, reads } = logOf(store);
   const { changes, seen, follow, level } = await started(t, events);
   const grew: number[] = [];
@@ -104,7 +104,7 @@ test('nothing is read while nobody follows; a follower gets what is committed af
 });
 
 test('a notice that says some may have been missed (a reconnection) makes it look at the log', async (t) => {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   const notices = new Notices();
   const { seen, follow, level } = await started(t, logOf(store, { deaf: true }).events, notices);
   follow();
@@ -116,7 +116,7 @@ test('a notice that says some may have been missed (a reconnection) makes it loo
 });
 
 test('it starts at the end of the log: changes from before its start are not handed out', async (t) => {
-  const store = new MemoryJobStore();
+  const store = new MemoryPrintStore();
   await store.insert(newJob('old'));
   const { seen, follow, level } = await started(t, logOf(store).events);
   follow();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JobError, ReceiptTooLongError, UnknownPrinterError } from '../../../broker-server/jobs/job-errors';
 import { JobIntake } from '../../../broker-server/jobs/job-intake';
-import type { PrinterInfo } from '../../../broker-server/printers/printer-registry';
+import type { PrinterInfo } from '../../../broker-server/printers/printer-status-list';
 
 function intake(printers: Record<string, Partial<PrinterInfo>>, receiptMaxLines = 10): JobIntake {
   const known = (id: string) => Object.hasOwn(printers, id);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { DEFER_MS, GroupCommit } from '../../../broker-server/store/group-commit';
-import type { NewJob, TransitionRequest } from '../../../broker-server/store/job-store';
+import type { NewJob, TransitionRequest } from '../../../broker-server/store/print-store';
 
 interface Row {
   id: number;

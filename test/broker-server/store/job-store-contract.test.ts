@@ -1,20 +1,20 @@
-/** The JobStore contract, through the interface only, on SQLite, PostgreSQL and the in-memory store the other fast tests use. */
+/** The PrintStore contract, through the interface only, on SQLite, PostgreSQL and the in-memory store the other fast tests use. */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
-import type { JobStore, PrintJob } from '../../../broker-server/store/job-store';
+import type { PrintStore, PrintJob } from '../../../broker-server/store/print-store';
 import { startTestDatabase } from '../../support/harness';
-import { MemoryJobStore } from '../../support/memory-job-store';
+import { MemoryPrintStore } from '../../support/memory-print-store';
 import { postgresMissing } from '../../support/services';
 
 type Kind = 'memory' | 'sqlite' | 'postgres';
 
-async function openStore(t: TestContext, kind: Kind): Promise<JobStore> {
-  if (kind === 'memory') return new MemoryJobStore();
-  return (await startTestDatabase(t, kind)).createJobStore();
+async function openStore(t: TestContext, kind: Kind): Promise<PrintStore> {
+  if (kind === 'memory') return new MemoryPrintStore();
+  return (await startTestDatabase(t, kind)).createPrintStore();
 }
 
-function eachStore(name: string, fn: (store: JobStore) => Promise<void>): void {
+function eachStore(name: string, fn: (store: PrintStore) => Promise<void>): void {
   for (const kind of ['memory', 'sqlite', 'postgres'] as const) {
     test(`${name} [${kind}]`, { skip: kind === 'postgres' ? postgresMissing() : false }, async (t) =>
       fn(await openStore(t, kind)),
@@ -274,7 +274,7 @@ eachStore(
 
 test('SQLite: the event log shows only committed changes, even while a batch holds the shared connection in a transaction', async (t) => {
   const db = await startTestDatabase(t, 'sqlite');
-  const store = db.createJobStore();
+  const store = db.createPrintStore();
   const committed = await store.insert(newJob('p1', 'committed'));
   const before = await store.eventsAfter(0, 10);
   assert.deepEqual(

@@ -5,13 +5,13 @@ import pino from 'pino';
 import { JobService } from '../../broker-server/jobs/job-service';
 import {
   type BrokerAccountControl,
-  PrinterAccounts,
+  PrinterRegistry,
   PrinterAdminError,
   REMOVED_PRINTER_ERROR,
-} from '../../broker-server/printers/printer-accounts';
-import { PrinterRegistry } from '../../broker-server/printers/printer-registry';
+} from '../../broker-server/printers/printer-registry';
+import { PrinterStatusList } from '../../broker-server/printers/printer-status-list';
 import { followChanges } from '../support/change-log';
-import { MemoryJobStore } from '../support/memory-job-store';
+import { MemoryPrintStore } from '../support/memory-print-store';
 import { MemoryPrinterAccountStore } from '../support/memory-printer-account-store';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -41,12 +41,12 @@ function recordingControl(readsRegistry: boolean) {
 
 async function setup(options: { seed?: Record<string, string>; readsRegistry?: boolean } = {}) {
   const store = new MemoryPrinterAccountStore();
-  const jobStore = new MemoryJobStore();
+  const jobStore = new MemoryPrintStore();
   const jobs = new JobService(jobStore, log);
   const broker = recordingControl(options.readsRegistry ?? true);
-  const accounts = new PrinterAccounts(store, jobs, { seed: options.seed ?? {}, control: broker.control }, log);
+  const accounts = new PrinterRegistry(store, jobs, { seed: options.seed ?? {}, control: broker.control }, log);
   await accounts.start();
-  const printers = new PrinterRegistry(jobStore, accounts, log);
+  const printers = new PrinterStatusList(jobStore, accounts, log);
   return { store, jobs, jobStore, accounts, broker, printers };
 }
 
@@ -168,9 +168,9 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
 
 test('a printer removed is not brought back by PRINTERS at the next start, but can be added again by hand', async () => {
   const store = new MemoryPrinterAccountStore();
-  const jobs = new JobService(new MemoryJobStore(), log);
+  const jobs = new JobService(new MemoryPrintStore(), log);
   const seed = { 'printer-1': 'token-of-printer-1-from-the-file' };
-  const first = new PrinterAccounts(store, jobs, { seed }, log);
+  const first = new PrinterRegistry(store, jobs, { seed }, log);
   await first.start();
   assert.equal(
     first.verify('printer-1', seed['printer-1']),
@@ -178,7 +178,7 @@ test('a printer removed is not brought back by PRINTERS at the next start, but c
     "the token file's printer is migrated with its token",
   );
   await first.remove('printer-1');
-  const second = new PrinterAccounts(store, jobs, { seed }, log);
+  const second = new PrinterRegistry(store, jobs, { seed }, log);
   await second.start();
   assert.equal(second.isActive('printer-1'), false);
   assert.equal(second.isRemoved('printer-1'), true);

@@ -9,9 +9,9 @@
 import type { SqlRunner } from '../db/sql-client';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
-import type { NewJob, TransitionRequest } from './job-store';
+import type { NewJob, TransitionRequest } from './print-store';
 import type { JobRow } from './job-rows';
-import { changedAny, SqlJobStore, type WrittenBatch } from './sql-job-store';
+import { changedAny, SqlPrintStore, type WrittenBatch } from './sql-print-store';
 
 /** The NOTIFY channel of the event log: its payload is the newest event id (cluster/event-log-notices.ts listens). */
 export const JOB_EVENTS_CHANNEL = 'printhop_job_events';
@@ -19,7 +19,7 @@ export const JOB_EVENTS_CHANNEL = 'printhop_job_events';
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 5;
 
-export class PostgresJobStore extends SqlJobStore {
+export class PostgresPrintStore extends SqlPrintStore {
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     for (let attempt = 1; ; attempt++) {
       try {

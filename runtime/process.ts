@@ -1,19 +1,5 @@
-/** What both programs do around their composition root: read settings or exit, and stop cleanly on a signal. */
+/** What both programs do around their composition root: stop cleanly on a signal. */
 import type { Logger } from './logger';
-import { ConfigError } from './index';
-
-/** Loads the settings; an invalid one ends the program with exit code 2 and a message naming it. */
-export function loadOrExit<T>(program: string, load: () => T): T {
-  try {
-    return load();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`${program}: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}
 
 /** On the first SIGINT or SIGTERM, runs `stop` once, then exits 0 (or 1 if stopping failed). */
 export function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>): void {

@@ -7,9 +7,9 @@
 import type { SqlRunner } from '../db/sql-client';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
-import type { NewJob, TransitionRequest } from './job-store';
+import type { NewJob, TransitionRequest } from './print-store';
 import type { JobRow } from './job-rows';
-import { changedAny, SqlJobStore, type WrittenBatch } from './sql-job-store';
+import { changedAny, SqlPrintStore, type WrittenBatch } from './sql-print-store';
 
 /** Rows per statement: a batch is written in chunks of these sizes, so each statement text is prepared once. */
 const CHUNKS = [128, 64, 32, 16, 8, 4, 2, 1];
@@ -68,7 +68,7 @@ const text = (key: string, make: () => string): string => {
   return sql;
 };
 
-export class SqliteJobStore extends SqlJobStore {
+export class SqlitePrintStore extends SqlPrintStore {
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     const single = inserts.length + rounds.reduce((n, r) => n + r.length, 0) === 1;
     // One write alone commits by itself; the event id read after it is still its own, as this

@@ -5,26 +5,17 @@
  * snapshot, so nothing it missed stays wrong on screen.
  */
 import type { Request, Response } from 'express';
-import type { Logger } from '../../../config/logger';
+import type { Logger } from '../../../runtime/logger';
 import type { JobChangeLog } from '../../jobs/job-change-log';
 import type { JobEvent, JobService, PrintJob } from '../../jobs/job-service';
-import type { PrinterInfo, PrinterRegistry } from '../../printers/printer-registry';
+import type { PrinterInfo, PrinterStatusList } from '../../printers/printer-status-list';
 import type { SafeHtml } from './html';
 import { jobUpdate, PAGE_JOB_COUNT, printersUpdate, snapshot } from './views';
 import { SharedSnapshot } from './snapshot-batch';
-import { JobEventStream, type ReplayLimits } from '../api/job-event-stream';
-import { SseWriter } from '../api/sse-writer';
+import type { SseWriter } from '../api/sse-writer';
 
-export interface LiveUpdatesOptions {
+export interface PageUpdatesOptions {
   defaultPrinterId: string;
-  /** A comment line this often keeps proxies and the browser from dropping an idle stream. */
-  heartbeatMs?: number;
-  /** A page that lets this much pile up unread is dropped; it reconnects and gets a snapshot. */
-  maxBufferedBytes?: number;
-  /** How far back `GET /jobs/events` replays for a client that reconnects (EVENT_REPLAY_HOURS). */
-  replayHours?: number;
-  /** What one such replay may cost (EVENT_REPLAY_MAX_BYTES, _BUFFER_BYTES, EVENT_REPLAYS_PER_MINUTE, _BURST). */
-  replay?: ReplayLimits;
 }
 
 /** One SSE message; every line of the fragment becomes a `data:` line (the browser joins them with \n). */
@@ -35,20 +26,14 @@ export function sseMessage(fragment: SafeHtml): string {
     .join('\n')}\n\n`;
 }
 
-export class LiveUpdates {
+export class PageUpdates {
   private stopFollowingPrinters: () => void = () => undefined;
   private readonly log: Logger;
   private readonly streams = new Set<Response>();
-  /** GET /jobs/events: the job changes from the event log, as JSON, for API clients and the benchmark. */
-  private readonly jobEvents: JobEventStream;
-  private readonly heartbeatMs: number;
-  private heartbeat: NodeJS.Timeout | null = null;
   /** Stop following the log's reader (while pages are open) and hearing it grow. */
   private unfollow: (() => void) | null = null;
   private unwatch: (() => void) | null = null;
   private stopped = false;
-  /** One write per stream per turn of the event loop, not one per message. */
-  private readonly writer: SseWriter;
   /** Pages connecting while nothing changes share one snapshot, handed out a few at a time (snapshot-batch.ts). */
   private readonly snapshots = new SharedSnapshot(async () => {
     const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
@@ -58,24 +43,13 @@ export class LiveUpdates {
   constructor(
     private readonly jobs: JobService,
     private readonly changes: Pick<JobChangeLog, 'follow' | 'onGrowth' | 'position'>,
-    private readonly printers: PrinterRegistry,
-    private readonly options: LiveUpdatesOptions,
+    private readonly printers: PrinterStatusList,
+    /** Shared with GET /jobs/events: one write per stream per turn of the event loop, not one per message. */
+    private readonly writer: SseWriter,
+    private readonly options: PageUpdatesOptions,
     log: Logger,
   ) {
     this.log = log.child({ module: 'live' });
-    this.heartbeatMs = options.heartbeatMs ?? 15_000;
-    this.writer = new SseWriter(options.maxBufferedBytes ?? 1024 * 1024, this.log, (res) => {
-      this.removeStream(res);
-      this.jobEvents.forget(res);
-    });
-    this.jobEvents = new JobEventStream(
-      jobs,
-      changes,
-      printers,
-      this.writer,
-      { replayHours: options.replayHours ?? 24, replay: options.replay },
-      log,
-    );
   }
 
   /** Open pages right now. */
@@ -83,26 +57,15 @@ export class LiveUpdates {
     return this.streams.size;
   }
 
-  /** Open GET /jobs/events streams right now. */
-  get jsonClientCount(): number {
-    return this.jobEvents.clientCount;
-  }
-
-  /** GET /jobs/events replays waiting for their reader to take what they sent. */
-  get replaysWaiting(): number {
-    return this.jobEvents.replaysWaiting;
-  }
-
   start(): void {
     // As soon as the log grows (before it is read): a page connecting now must not get an older snapshot.
     this.unwatch = this.changes.onGrowth(() => this.snapshots.invalidate());
     this.stopFollowingPrinters = this.printers.events.on('printer', this.onPrinter);
-    this.jobEvents.start();
-    this.heartbeat = setInterval(() => {
-      this.broadcast(': ping\n\n');
-      this.jobEvents.ping(': ping\n\n');
-    }, this.heartbeatMs);
-    this.heartbeat.unref();
+  }
+
+  /** A comment line to every open page (the heartbeat that keeps proxies from dropping an idle stream). */
+  ping(message: string): void {
+    this.broadcast(message);
   }
 
   /** Ends every stream, so that the HTTP server can close without waiting for pages to leave. */
@@ -110,18 +73,10 @@ export class LiveUpdates {
     this.stopped = true;
     this.unwatch?.();
     this.stopFollowingPrinters();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.writer.flush();
     for (const res of this.streams) res.end();
     this.streams.clear();
     this.unfollow?.();
     this.unfollow = null;
-    await this.jobEvents.stop();
-  }
-
-  /** GET /jobs/events (job-event-stream.ts). */
-  get handleJson(): JobEventStream['handle'] {
-    return this.jobEvents.handle;
   }
 
   /** GET /events */
@@ -151,7 +106,8 @@ export class LiveUpdates {
     }
   };
 
-  private removeStream(res: Response): void {
+  /** A page's stream is gone (closed, or dropped by the writer for not reading). */
+  removeStream(res: Response): void {
     this.streams.delete(res);
     if (this.streams.size || !this.unfollow) return;
     this.unfollow();

@@ -7,7 +7,7 @@ import { startTestDatabase, testEachDatabase, type TestDialect, testLogger } fro
 import { uidOf } from '../support/job-uids';
 
 async function store(t: TestContext, dialect: TestDialect) {
-  return new JobService((await startTestDatabase(t, dialect)).createJobStore(), testLogger());
+  return new JobService((await startTestDatabase(t, dialect)).createPrintStore(), testLogger());
 }
 
 testEachDatabase(
@@ -35,7 +35,7 @@ testEachDatabase(
 testEachDatabase(
   'concurrent transitions of one job apply in arrival order, never backwards, and check the owner',
   async (t, dialect) => {
-    const jobStore = (await startTestDatabase(t, dialect)).createJobStore();
+    const jobStore = (await startTestDatabase(t, dialect)).createPrintStore();
     const jobs = new JobService(jobStore, testLogger());
     const job = await jobs.create({ printerId: 'p1', content: 'x' });
     const changes = await followChanges(t, jobStore);

@@ -1,6 +1,6 @@
 /**
  * The job store: the one door to the `print_jobs` and `printers` tables. One implementation per
- * database (sqlite-job-store.ts, postgres-job-store.ts) owns every query on them; the rules both follow
+ * database (sqlite-print-store.ts, postgres-print-store.ts) owns every query on them; the rules both follow
  * are in job-rules.ts, and rows become `PrintJob`s in one place (job-rows.ts).
  */
 import type { JobKind } from '../../protocol/messages';
@@ -73,7 +73,8 @@ export interface PrinterStatusWrite {
   at: Date;
 }
 
-export interface JobStore {
+/** The print_jobs table: jobs, their moves, and the reads of them. */
+export interface JobTable {
   /** Writes waiting for their commit: the dispatcher slows its intake when this grows. */
   readonly backlog: number;
   /** Resolves once committed. */
@@ -89,9 +90,23 @@ export interface JobStore {
   stale(before: Date): Promise<PrintJob[]>;
   /** Deletes finished jobs that finished before `before`; returns how many. */
   prune(before: Date): Promise<number>;
+  /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */
+  unfinishedCounts?(): Promise<Map<string, number>>;
+  /** Told how long each group commit of job writes took (metrics). */
+  observeCommits?(observer: (seconds: number) => void): void;
+}
+
+/** The printers table: each printer's last known status, kept across restarts. */
+export interface PrinterStatusTable {
   printers(): Promise<PrinterRecord[]>;
   printer(id: string): Promise<PrinterRecord | null>;
   writePrinterStatus(id: string, status: PrinterStatusWrite): Promise<void>;
+  /** Every online printer becomes offline. */
+  markAllOffline(): Promise<void>;
+}
+
+/** The job_events log, written by triggers in the same transaction as each change of a job. */
+export interface JobEventLogTable {
   /**
    * Up to `limit` events with an id above `afterId`, oldest first.
    */
@@ -99,17 +114,18 @@ export interface JobStore {
   eventBounds(): Promise<JobEventBounds>;
   /** Deletes events older than `before`, always keeping the newest one (it carries the last id); returns how many. */
   pruneEvents(before: Date): Promise<number>;
-  /** Closes what the store opened besides the database's own connections (at shutdown). */
-  close?(): Promise<void>;
-  /** Every online printer becomes offline. */
-  markAllOffline(): Promise<void>;
-  /** Unfinished jobs per printer, counted by the database (metrics); absent: counted from `unfinished()`. */
-  unfinishedCounts?(): Promise<Map<string, number>>;
   /**
    * Told, after each commit that changed jobs, the newest id of the event log: the wake-up of the log's
    * one reader (jobs/job-change-log.ts). The listener must not throw.
    */
   onCommitted(listener: (lastEventId: number) => void): void;
-  /** Told how long each group commit of job writes took (metrics). */
-  observeCommits?(observer: (seconds: number) => void): void;
+}
+
+/**
+ * The print store: the three tables of printing (jobs, printers' status, the job event log), one
+ * implementation per database, so that a job's change and its event commit together.
+ */
+export interface PrintStore extends JobTable, PrinterStatusTable, JobEventLogTable {
+  /** Closes what the store opened besides the database's own connections (at shutdown). */
+  close?(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 /**
- * An in-memory JobStore for the fast tests: the rules of store/job-rules.ts on a Map. Writes resolve
+ * An in-memory PrintStore for the fast tests: the rules of store/job-rules.ts on a Map. Writes resolve
  * once "committed"; `holdCommits()` keeps them waiting, to see what happens between a write and its commit.
  */
 import { UNFINISHED_STATUSES, isFinal } from '../../protocol/states';
@@ -8,15 +8,15 @@ import type {
   JobEvent,
   JobEventBounds,
   JobFilter,
-  JobStore,
+  PrintStore,
   NewJob,
   PrinterRecord,
   PrinterStatusWrite,
   PrintJob,
   TransitionRequest,
-} from '../../broker-server/store/job-store';
+} from '../../broker-server/store/print-store';
 
-export class MemoryJobStore implements JobStore {
+export class MemoryPrintStore implements PrintStore {
   readonly jobs = new Map<number, PrintJob>();
   readonly printerRows = new Map<string, PrinterRecord>();
   /** The event log: each committed move, in order, as the SQL stores' triggers write it. */

@@ -1,8 +1,8 @@
 /**
  * What the SQLite and PostgreSQL stores share: the reads and the `printers` writes, in SQL both
  * dialects accept (run through the database's SqlClient, prepared once per text), and the group-commit
- * queue in front of the job writes, which each dialect writes its own, faster way (sqlite-job-store.ts,
- * postgres-job-store.ts).
+ * queue in front of the job writes, which each dialect writes its own, faster way (sqlite-print-store.ts,
+ * postgres-print-store.ts).
  */
 import type { SqlClient, SqlDate } from '../db/sql-client';
 import { FINAL_STATUSES, type JobStatus, UNFINISHED_STATUSES } from '../../protocol/states';
@@ -12,13 +12,13 @@ import type {
   JobEvent,
   JobEventBounds,
   JobFilter,
-  JobStore,
+  PrintStore,
   NewJob,
   PrinterRecord,
   PrinterStatusWrite,
   PrintJob,
   TransitionRequest,
-} from './job-store';
+} from './print-store';
 import { isoDate, type JobRow, type PrinterRow, toPrinterRecord, toPrintJob } from './job-rows';
 
 /** `$1, $2, …` from `first`, for `count` values. */
@@ -40,7 +40,7 @@ export const changedAny = (batch: Omit<WrittenBatch, 'lastEventId'>): boolean =>
 
 type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
 
-export abstract class SqlJobStore implements JobStore {
+export abstract class SqlPrintStore implements PrintStore {
   private readonly writes = new GroupCommit<JobRow>(async (inserts, rounds) => {
     const started = process.hrtime.bigint();
     const { lastEventId, ...result } = await this.writeBatch(inserts, rounds);

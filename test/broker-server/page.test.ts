@@ -74,11 +74,17 @@ test('GET /events sends a snapshot, then every job change as an escaped fragment
   assert.match(printed, /^<hx-upsert hx-target="#job-list" key="data-order" sort="desc">/);
   assert.ok(printed.includes('&lt;img src=x onerror=alert(1)&gt;\nligne 2'), printed);
   assert.ok(!printed.includes('<img'));
-  // Every status the job went through was sent, in order.
+  // The page gets each job's latest state per page of the event log, in order, never going back: `sent` rides
+  // with `received` in one commit when the ack comes quickly (DESIGN, "Exactly once"), and then only the later
+  // state of the two is shown.
   const statuses = stream.messages
     .filter((m) => m.includes(`id="job-${posted.id}"`))
     .map((m) => /data-status="(\w+)"/.exec(m)?.[1]);
-  assert.deepEqual(statuses, ['pending', 'sent', 'received', 'printed']);
+  const order = ['pending', 'sent', 'received', 'printed'];
+  assert.equal(statuses[0], 'pending', statuses.join(' → '));
+  assert.equal(statuses.at(-1), 'printed', statuses.join(' → '));
+  for (let i = 1; i < statuses.length; i++)
+    assert.ok(order.indexOf(statuses[i]!) > order.indexOf(statuses[i - 1]!), statuses.join(' → '));
   await stream.next(
     'printer online fragment',
     (m) => m.includes('id="printer-printer-1"') && m.includes('data-state="online"'),

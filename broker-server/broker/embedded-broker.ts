@@ -10,7 +10,7 @@ import memoryPersistence from 'aedes-persistence';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../runtime/logger';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
-import { oneWritePerTurn } from '../../protocol/one-write-per-turn';
+import { oneWritePerTurn } from '../../runtime/one-write-per-turn';
 import { setNoDelay } from '../../runtime/tcp-nodelay';
 import { sendCorkedWritesAsOneFrame } from '../../runtime/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';

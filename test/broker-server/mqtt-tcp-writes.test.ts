@@ -1,7 +1,7 @@
 /**
  * The embedded broker's TCP side (broker-server/broker/embedded-broker.ts), real Aedes, real mqtt.js over
  * loopback: the packets the broker writes to one connection in one turn of the event loop leave in one
- * socket write (protocol/one-write-per-turn.ts), and the client still gets each message whole and in order;
+ * socket write (runtime/one-write-per-turn.ts), and the client still gets each message whole and in order;
  * a refused CONNACK still reaches the client before the connection closes.
  */
 import assert from 'node:assert/strict';

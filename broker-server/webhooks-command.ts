@@ -13,7 +13,7 @@ import { Database } from './store/database';
 import { WebhookAdmin, WebhookAdminError } from './webhooks/webhook-admin';
 import { loadWebhookKey, type SecretBox } from './webhooks/webhook-secrets';
 import type { Lookup } from './webhooks/webhook-targets';
-import { DELIVERY_STATUSES, type DeliveryStatus, SqlWebhookStore, type WebhookStore } from './webhooks/webhook-store';
+import { DELIVERY_STATUSES, type DeliveryStatus, type WebhookStore } from './store/webhook-store';
 
 const USAGE =
   'usage: npm run webhooks -- add URL [--events TYPE,TYPE...] | list | remove ID | deliveries [--status STATUS] [--endpoint ID] [--limit N]';
@@ -162,7 +162,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   try {
     code = await webhooksCommand(
       process.argv.slice(2),
-      new SqlWebhookStore(db.sequelize, db.dialect),
+      db.createWebhookStore(),
       loadWebhookKey(config.webhooks.secretKey, config.dataDir).key,
       (line) => console.log(line),
       (line) => console.error(line),

@@ -6,7 +6,7 @@
 import { part, type Part } from '../../runtime/lifecycle';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher';
 import { loadWebhookKey, type SecretBox } from '../webhooks/webhook-secrets';
-import { SqlWebhookStore } from '../webhooks/webhook-store';
+import type { SqlWebhookStore } from '../store/webhook-store';
 import { webhookTargetProblem } from '../webhooks/webhook-targets';
 import { type ServerContext, KeyFile } from './context';
 import type { JobsArea } from './jobs';
@@ -26,7 +26,7 @@ export function buildWebhooks(
   needs: { storage: StorageArea; jobs: JobsArea },
 ): WebhooksArea {
   const { webhooks } = config;
-  const store = new SqlWebhookStore(needs.storage.db.sequelize, needs.storage.db.dialect);
+  const store = needs.storage.db.createWebhookStore();
   const key = new KeyFile(
     'webhook key file',
     'webhook.key',

@@ -19,7 +19,7 @@ import { ROUTING, type RouteContext } from './api/context';
 import { eventRoutes } from './api/events';
 import { jobRoutes } from './api/jobs-api';
 import { webhookRoutes } from './api/webhooks-api';
-import type { WebhookStore } from '../webhooks/webhook-store';
+import type { WebhookStore } from '../store/webhook-store';
 import { pageRenderer, pageRoutes } from './page/page';
 import { pageErrors } from './page/error-text';
 import { accepted } from './page/responses';

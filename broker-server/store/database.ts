@@ -15,6 +15,7 @@ import { type ApiKeyStore, SqlApiKeyStore } from './api-key-store';
 import { type IdempotencyStore, SqlIdempotencyStore } from './idempotency-store';
 import type { PrintStore } from './print-store';
 import { type PairingStore, SqlPairingStore } from './pairing-store';
+import { SqlWebhookStore } from './webhook-store';
 import { PostgresPrintStore } from './postgres-print-store';
 import { SqlitePrintStore } from './sqlite-print-store';
 import { type PrinterAccountStore, SqlPrinterAccountStore } from './printer-account-store';
@@ -138,6 +139,10 @@ export class Database {
 
   createPairingStore(): PairingStore {
     return new SqlPairingStore(this.sql);
+  }
+
+  createWebhookStore(): SqlWebhookStore {
+    return new SqlWebhookStore(this.sql);
   }
 
   /** Null when the database answers a query, else why not (readiness). */

@@ -5,25 +5,12 @@
  * every batch size.
  */
 import type { SqlRunner } from '../db/sql-client';
+import { statementChunks as chunks } from '../db/statement-chunks';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './print-store';
 import type { JobRow } from './job-rows';
 import { changedAny, SqlPrintStore, type WrittenBatch } from './sql-print-store';
-
-/** Rows per statement: a batch is written in chunks of these sizes, so each statement text is prepared once. */
-const CHUNKS = [128, 64, 32, 16, 8, 4, 2, 1];
-
-/** `items` in chunks of the sizes CHUNKS allows, largest first (13 → 8, 4, 1). */
-function chunks<T>(items: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length;) {
-    const size = CHUNKS.find((c) => c <= items.length - i)!;
-    out.push(items.slice(i, i + size));
-    i += size;
-  }
-  return out;
-}
 
 /** `(${first}, …)` tuples: `rows` of `width` numbered placeholders, from `$first`. */
 const tuples = (rows: number, width: number, first: number): string =>

@@ -7,7 +7,13 @@
 import { parseEventFilter, WEBHOOK_EVENT_TYPES } from './webhook-events';
 import { newWebhookSecret, type SecretBox } from './webhook-secrets';
 import { type Lookup, webhookTargetProblem } from './webhook-targets';
-import type { RetryRefusal, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhook-store';
+import type {
+  RetryRefusal,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookStore,
+} from '../store/webhook-store';
 
 export class WebhookAdminError extends Error {
   constructor(

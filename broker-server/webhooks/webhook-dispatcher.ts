@@ -23,7 +23,7 @@ import type { JobEventBounds } from '../store/print-store';
 import { afterFailure, type RetryPolicy } from './retry-schedule';
 import type { SecretBox } from './webhook-secrets';
 import { eventTypeOf, uidTagOf, wants, webhookId, webhookPayload } from './webhook-events';
-import type { AttemptOutcome, ClaimedDelivery, NewDelivery, WebhookStore } from './webhook-store';
+import type { AttemptOutcome, ClaimedDelivery, NewDelivery, WebhookStore } from '../store/webhook-store';
 
 /** Events read from the log per queueing round of one endpoint. */
 const PAGE = 500;

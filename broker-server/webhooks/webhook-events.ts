@@ -50,14 +50,7 @@ export function wants(filter: string, type: WebhookEventType): boolean {
   return filter === ALL_EVENTS || filter.split(',').includes(type);
 }
 
-/**
- * The `webhook-id` of an event: the same for every attempt, so that a receiver can drop repeats. The event's
- * number, then the first 8 hex digits of its job's uid: a database replaced or restored from a backup hands
- * event numbers out again, never uids, so a new change never takes the id of one a receiver already has
- * (DESIGN.md, "Replaced or restored database"). `uidTag`: from `uidTagOf(payload)`, or a column holding it.
- */
-export const webhookId = (eventId: number, uidTag: string | null): string =>
-  uidTag ? `evt_${eventId}_${uidTag}` : `evt_${eventId}`;
+export { webhookId } from '../store/webhook-store';
 
 /** The tag of a delivery's payload: the first 8 hex digits of `data.uid` (the only `uid` key of the body). */
 export function uidTagOf(payload: string): string | null {

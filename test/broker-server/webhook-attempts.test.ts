@@ -11,7 +11,7 @@ import type { Database } from '../../broker-server/store/database';
 import { WebhookAdmin, WebhookAdminError } from '../../broker-server/webhooks/webhook-admin';
 import { WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../broker-server/webhooks/webhook-secrets';
-import { SqlWebhookStore, type WebhookStore } from '../../broker-server/webhooks/webhook-store';
+import { type WebhookStore } from '../../broker-server/store/webhook-store';
 import { MemoryWebhookStore } from '../support/memory-webhook-store';
 import { startTestDatabase, testEachDatabase, testLogger, waitFor } from '../support/harness';
 
@@ -54,7 +54,7 @@ testEachDatabase(
   'each attempt is logged (status, duration, next retry); retry now sends a waiting delivery at once and logs its success',
   async (t, dialect) => {
     const db = await startTestDatabase(t, dialect);
-    const store = new SqlWebhookStore(db.sequelize, db.dialect);
+    const store = db.createWebhookStore();
     const answers = [500];
     const received: string[] = [];
     const dispatcher = new WebhookDispatcher(
@@ -130,7 +130,7 @@ testEachDatabase(
   'retry now: a failed delivery gets one more attempt; never one whose payload was dropped or whose endpoint was removed',
   async (t, dialect) => {
     const db = await startTestDatabase(t, dialect);
-    const store = new SqlWebhookStore(db.sequelize, db.dialect);
+    const store = db.createWebhookStore();
     const endpoint = await store.addEndpoint('https://example.com/hook', '*', secrets.seal('whsec_x'), new Date());
     const old = Date.now() - 4 * 86_400_000;
     await queueEvents(store, endpoint.id, 2, new Date(old));
@@ -160,7 +160,7 @@ testEachDatabase(
   'the delivery log is bounded: a finished delivery’s attempts go with its payload (WEBHOOK_PAYLOAD_DAYS) and with the delivery (retention); a waiting one keeps them',
   async (t, dialect) => {
     const db = await startTestDatabase(t, dialect);
-    const store = new SqlWebhookStore(db.sequelize, db.dialect);
+    const store = db.createWebhookStore();
     const endpoint = await store.addEndpoint('https://example.com/hook', '*', secrets.seal('whsec_x'), new Date());
     const old = Date.now() - 10 * 86_400_000;
     await queueEvents(store, endpoint.id, 3, new Date(old));

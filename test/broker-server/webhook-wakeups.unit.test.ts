@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobEvent } from '../../broker-server/jobs/job-service';
 import { type PostWebhook, WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../broker-server/webhooks/webhook-secrets';
-import type { WebhookStore } from '../../broker-server/webhooks/webhook-store';
+import type { WebhookStore } from '../../broker-server/store/webhook-store';
 import { testLogger, waitFor } from '../support/basics';
 import { MemoryWebhookStore } from '../support/memory-webhook-store';
 

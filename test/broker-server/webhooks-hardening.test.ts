@@ -10,7 +10,7 @@ import { QueryTypes } from 'sequelize';
 import { Database } from '../../broker-server/store/database';
 import { WebhookDispatcher } from '../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../broker-server/webhooks/webhook-secrets';
-import { SqlWebhookStore, type WebhookDelivery } from '../../broker-server/webhooks/webhook-store';
+import { type WebhookDelivery } from '../../broker-server/store/webhook-store';
 import { MemoryWebhookStore } from '../support/memory-webhook-store';
 import { runServerCommand } from '../support/child-programs';
 import {
@@ -105,7 +105,7 @@ testEachDatabase(
   'finished deliveries lose their payload after WEBHOOK_PAYLOAD_DAYS; the row stays, waiting ones keep theirs',
   async (t, dialect) => {
     const db = await startTestDatabase(t, dialect);
-    const store = new SqlWebhookStore(db.sequelize, db.dialect);
+    const store = db.createWebhookStore();
     const endpoint = await store.addEndpoint('https://example.com/hook', '*', 'sealed', new Date());
     const payload = JSON.stringify({ data: { content: 'a' + '\\u0001'.repeat(3999) } });
     const old = Date.now() - 4 * 86_400_000;

@@ -11,7 +11,7 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
   WebhookStore,
-} from '../../broker-server/webhooks/webhook-store';
+} from '../../broker-server/store/webhook-store';
 import { uidTagOf, webhookId } from '../../broker-server/webhooks/webhook-events';
 
 interface EndpointRow extends WebhookEndpoint {

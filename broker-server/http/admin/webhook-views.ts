@@ -1,7 +1,7 @@
 /** The webhook section of the admin page: endpoints (add, remove, the secret shown once), deliveries (retry now) and the attempts log. */
 import { urlForLog } from '../../../runtime/logger';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/webhook-events';
-import type { DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../webhooks/webhook-store';
+import type { DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../store/webhook-store';
 import { html, type SafeHtml } from '../page/html';
 
 export interface WebhookPageState {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { urlForLog } from '../../../runtime/logger';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/webhook-events';
 import { type WebhookAdmin, WebhookAdminError } from '../../webhooks/webhook-admin';
-import { ATTEMPT_OUTCOMES } from '../../webhooks/webhook-store';
+import { ATTEMPT_OUTCOMES } from '../../store/webhook-store';
 import { WebhookDelivery } from '../api/api-schemas';
 import { type ApiOperation, errorResponse } from '../api/openapi';
 import { bodyFields } from '../api/request-fields';

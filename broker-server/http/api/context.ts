@@ -6,7 +6,7 @@ import type { PrinterStatusList } from '../../printers/printer-status-list';
 import type { Idempotency } from './idempotency';
 import type { FormTokens } from '../guards/cross-site';
 import type { StreamLimits } from '../guards/stream-limits';
-import type { WebhookStore } from '../../webhooks/webhook-store';
+import type { WebhookStore } from '../../store/webhook-store';
 
 export interface RouteContext {
   jobs: JobService;

@@ -1,7 +1,7 @@
 /** `GET /webhooks/deliveries`: what was sent to the webhook endpoints, newest first, with filters and a cursor (as GET /jobs). */
 import type { Router } from 'express';
 import { z } from 'zod';
-import { DELIVERY_STATUSES } from '../../webhooks/webhook-store';
+import { DELIVERY_STATUSES } from '../../store/webhook-store';
 import { WebhookDelivery } from './api-schemas';
 import { HttpError } from '../guards/errors';
 import { type ApiOperation, errorResponse } from './openapi';

@@ -3,8 +3,8 @@
  *
  * Queueing: an endpoint's cursor (`last_event_id`) and the deliveries read after it are written
  * together. On PostgreSQL, in one transaction that holds the endpoint's row (`FOR UPDATE SKIP LOCKED`:
- * with several instances, whichever comes first does it, the others skip it). On SQLite (one instance,
- * one connection shared with the job store's own transactions, so no BEGIN of ours), the two statements
+ * with several instances, whichever comes first does it, the others skip it). On SQLite (one instance;
+ * no BEGIN of ours: the plan reads the event log meanwhile, through the same client), the two statements
  * run in order, deliveries first; the unique key (endpoint_id, event_id) makes a repeat after a crash
  * between them a no-op, so nothing is lost nor queued twice.
  *
@@ -14,8 +14,17 @@
  * an instance that comes back after its lease ran out cannot overwrite the newer attempt.
  */
 import { withoutUrlCredentials } from '../../runtime/logger';
-import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
-import { webhookId } from './webhook-events';
+import type { SqlClient, SqlRunner } from '../db/sql-client';
+import { statementChunks } from '../db/statement-chunks';
+
+/**
+ * The `webhook-id` of an event: the same for every attempt, so that a receiver can drop repeats. The event's
+ * number, then the first 8 hex digits of its job's uid: a database replaced or restored from a backup hands
+ * event numbers out again, never uids, so a new change never takes the id of one a receiver already has
+ * (DESIGN.md, "Replaced or restored database"). `uidTag`: from `uidTagOf(payload)`, or a column holding it.
+ */
+export const webhookId = (eventId: number, uidTag: string | null): string =>
+  uidTag ? `evt_${eventId}_${uidTag}` : `evt_${eventId}`;
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'failed'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -260,16 +269,15 @@ const toAttempt = (row: AttemptRow): WebhookAttempt => ({
 
 /** Pending and due, or claimed by an instance whose lease has run out. */
 const DUE = `((status = 'pending' AND next_attempt_at <= $1) OR (status = 'delivering' AND lease_until < $1))`;
-/** Rows inserted per statement when queueing. */
-const INSERT_CHUNK = 100;
 /** Error texts are cut to this many characters. */
 const MAX_ERROR = 500;
 
 export class SqlWebhookStore implements WebhookStore {
-  constructor(
-    private readonly sequelize: Sequelize,
-    private readonly dialect: 'sqlite' | 'postgres',
-  ) {}
+  private readonly dialect: 'sqlite' | 'postgres';
+
+  constructor(private readonly sql: SqlClient) {
+    this.dialect = sql.dialect;
+  }
 
   /** SQL of a delivery's uid tag (webhook-events.ts `uidTagOf`), read from its payload without loading it. */
   private get uidTagSql(): string {
@@ -319,55 +327,39 @@ export class SqlWebhookStore implements WebhookStore {
   }
 
   async queue(endpointId: number, plan: QueuePlan, at: Date): Promise<number | null> {
+    const select = 'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL';
     if (this.dialect === 'postgres')
-      return this.sequelize.transaction(async (transaction) => {
-        const [row] = await this.query<EndpointRow>(
-          'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL FOR UPDATE SKIP LOCKED',
-          [endpointId],
-          transaction,
-        );
-        if (!row) return null;
-        return this.write(endpointId, row, plan, at, transaction);
+      return this.sql.transaction(async (tx) => {
+        const row = await tx.get<EndpointRow>(`${select} FOR UPDATE SKIP LOCKED`, [endpointId]);
+        return row ? this.write(endpointId, row, plan, at, tx) : null;
       });
-    const [row] = await this.query<EndpointRow>(
-      'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL',
-      [endpointId],
-    );
-    return row ? this.write(endpointId, row, plan, at) : null;
+    const row = await this.sql.get<EndpointRow>(select, [endpointId]);
+    return row ? this.write(endpointId, row, plan, at, this.sql) : null;
   }
 
-  private async write(
-    endpointId: number,
-    row: EndpointRow,
-    plan: QueuePlan,
-    at: Date,
-    transaction?: Transaction,
-  ): Promise<number> {
+  private async write(endpointId: number, row: EndpointRow, plan: QueuePlan, at: Date, tx: SqlRunner): Promise<number> {
     const lastEventId = Number(row.last_event_id);
     const decided = await plan({ events: row.events, lastEventId });
     if (!decided || decided.lastEventId <= lastEventId) return 0;
     let queued = 0;
-    for (let i = 0; i < decided.deliveries.length; i += INSERT_CHUNK) {
-      const chunk = decided.deliveries.slice(i, i + INSERT_CHUNK);
+    for (const chunk of statementChunks(decided.deliveries)) {
       const bind: unknown[] = [];
       const values = chunk.map((d) => {
         const n = bind.push(endpointId, d.eventId, d.jobId, d.printerId, d.type, d.payload, at.getTime());
         const p = (k: number) => `$${n - 7 + k}`;
         return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'pending', 0, ${p(7)}, ${p(7)})`;
       });
-      const inserted = await this.query(
+      const inserted = await tx.all(
         `INSERT INTO webhook_deliveries (endpoint_id, event_id, job_id, printer_id, type, payload, status, attempts, next_attempt_at, created_at)
          VALUES ${values.join(', ')} ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id`,
         bind,
-        transaction,
       );
       queued += inserted.length;
     }
-    await this.query(
-      'UPDATE webhook_endpoints SET last_event_id = $1 WHERE id = $2 AND last_event_id < $1 RETURNING id',
-      [decided.lastEventId, endpointId],
-      transaction,
-    );
+    await tx.run('UPDATE webhook_endpoints SET last_event_id = $1 WHERE id = $2 AND last_event_id < $1', [
+      decided.lastEventId,
+      endpointId,
+    ]);
     return queued;
   }
 
@@ -532,7 +524,7 @@ export class SqlWebhookStore implements WebhookStore {
    * Rows back from any statement. The leading comment keeps Sequelize's SQLite dialect from taking an
    * `INSERT … RETURNING` for a plain insert (it would run it without reading the rows it returns).
    */
-  private query<T extends object>(sql: string, bind: unknown[], transaction?: Transaction): Promise<T[]> {
-    return this.sequelize.query<T>(`/* rows */ ${sql}`, { bind, type: QueryTypes.SELECT, transaction });
+  private query<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+    return this.sql.all<T>(sql, bind);
   }
 }

@@ -99,7 +99,7 @@ export class ServerMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const counts = await sources.jobs.unfinishedCounts();
+        const counts = await sources.jobs.queries.unfinishedCounts();
         for (const p of await sources.printers.list()) counts.set(p.id, counts.get(p.id) ?? 0);
         for (const [printer, n] of counts) this.set({ printer }, n);
       },

@@ -108,7 +108,7 @@ export function createApp(options: AppOptions): express.Express {
         parseBody: ctx.parseBody,
         formTokens,
         pairing: options.pairing.service,
-        unfinishedCounts: () => options.jobs.unfinishedCounts(),
+        unfinishedCounts: () => options.jobs.queries.unfinishedCounts(),
         apiKeys: options.apiKeys,
         log: options.log,
       }),

@@ -143,7 +143,7 @@ export class Dispatcher {
     await this.bus.subscribe(topics.allStatus, (topic, payload) =>
       this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload)),
     );
-    const unfinished = await this.jobs.unfinished();
+    const unfinished = await this.jobs.queries.unfinished();
     const printers = [...new Set(unfinished.map((j) => j.printerId))];
     if (unfinished.length)
       this.log.info(
@@ -276,7 +276,7 @@ export class Dispatcher {
       }
       do {
         this.rerun.delete(printerId);
-        const unfinished = await this.jobs.unfinished(printerId);
+        const unfinished = await this.jobs.queries.unfinished(printerId);
         if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
         this.onRepublish?.(unfinished);
         const window = new BacklogWindow(this.backlogWindow);

@@ -1,5 +1,6 @@
 /**
- * The jobs' state rules: routes and the dispatcher create, read and move jobs through here, and every
+ * The jobs' state rules: routes and the dispatcher create and move jobs through here (and read them through
+ * `queries`, jobs/job-queries.ts), and every
  * status change goes through `transition`, which enforces DESIGN.md's state machine (the store applies it
  * in its UPDATE, so two racing acks cannot both win). Who follows the changes reads them from the event
  * log (jobs/job-change-log.ts), not from here.
@@ -8,9 +9,10 @@ import type { Logger } from '../../runtime/logger';
 import { EventBus, type EventChannel } from '../event-bus';
 import type { AckMessage, JobKind } from '../../protocol/messages';
 import { type JobStatus, REPRINTABLE_STATUSES } from '../../protocol/states';
-import type { JobFilter, PrintStore } from '../store/print-store';
-import type { JobEvent, JobEventBounds, PrintJob } from './model/print-job';
+import type { PrintStore } from '../store/print-store';
+import type { PrintJob } from './model/print-job';
 import { JobError } from './job-errors';
+import { JobQueries } from './job-queries';
 
 export type { JobEvent, PrintJob } from './model/print-job';
 
@@ -40,7 +42,11 @@ export class JobService {
     readonly events: EventChannel<JobServiceEvents> = new EventBus<JobServiceEvents>(),
   ) {
     this.log = log.child({ module: 'jobs' });
+    this.queries = new JobQueries(store);
   }
+
+  /** Every read of jobs and of the event log: one interface, for the routes, streams, dispatcher and metrics. */
+  readonly queries: JobQueries;
 
   /** Writes waiting for their commit. */
   get writeBacklog(): number {
@@ -76,7 +82,7 @@ export class JobService {
 
   /** A new job with the same content, for a job a person wants on paper again. */
   async reprint(id: number, createdBy?: string): Promise<PrintJob> {
-    const original = await this.get(id);
+    const original = await this.store.get(id);
     if (!original) throw new JobError('job-not-found', `job ${id} does not exist`);
     if (!REPRINTABLE_STATUSES.has(original.status)) {
       throw new JobError(
@@ -93,19 +99,6 @@ export class JobService {
     });
   }
 
-  get(id: number): Promise<PrintJob | null> {
-    return this.store.get(id);
-  }
-
-  list(filter: JobFilter = {}): Promise<PrintJob[]> {
-    return this.store.list(filter);
-  }
-
-  /** Jobs the agent has not confirmed as final, oldest first (the order they must print in). */
-  unfinished(printerId?: string): Promise<PrintJob[]> {
-    return this.store.unfinished(printerId);
-  }
-
   /**
    * Ends every unfinished job of a printer `interrupted` with `reason`: after another agent took the
    * printer's session (broker/agent-sessions.ts), the first one may hold any of them, so none may go to the
@@ -119,28 +112,11 @@ export class JobService {
     return results.filter((r) => r.changed).length;
   }
 
-  /** Unfinished jobs per printer (one COUNT query where the store has one). */
-  async unfinishedCounts(): Promise<Map<string, number>> {
-    if (this.store.unfinishedCounts) return this.store.unfinishedCounts();
-    const counts = new Map<string, number>();
-    for (const job of await this.store.unfinished()) counts.set(job.printerId, (counts.get(job.printerId) ?? 0) + 1);
-    return counts;
-  }
-
   /** Deletes finished jobs (printed, failed, interrupted) that finished before `before`; returns how many. */
   async prune(before: Date): Promise<number> {
     const count = await this.store.prune(before);
     if (count) this.log.info({ count, before: before.toISOString() }, 'finished jobs pruned');
     return count;
-  }
-
-  /** The event log (GET /jobs/events, webhooks): up to `limit` job changes after event `afterId`, in commit order. */
-  eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
-    return this.store.eventsAfter(afterId, limit);
-  }
-
-  eventBounds(): Promise<JobEventBounds> {
-    return this.store.eventBounds();
   }
 
   /** Deletes events of the log older than `before` (the newest one always stays); returns how many. */
@@ -150,15 +126,6 @@ export class JobService {
     return count;
   }
 
-  /** Unfinished jobs of online printers that nothing has moved since `before`, oldest first, by printer. */
-  async stale(before: Date): Promise<Map<string, PrintJob[]>> {
-    const byPrinter = new Map<string, PrintJob[]>();
-    for (const job of await this.store.stale(before))
-      byPrinter.set(job.printerId, [...(byPrinter.get(job.printerId) ?? []), job]);
-    return byPrinter;
-  }
-
-  /** The one place a job's status changes. */
   async transition(
     id: number,
     to: JobStatus,
@@ -182,7 +149,7 @@ export class JobService {
       this.events.emit('job-stored', moved);
       return { changed: true, job: moved };
     }
-    const job = await this.get(id);
+    const job = await this.store.get(id);
     if (!job) return { changed: false, job: null, reason: 'unknown-job' };
     if (opts.printerId && job.printerId !== opts.printerId) return { changed: false, job, reason: 'wrong-printer' };
     if (opts.uid !== undefined && job.uid !== opts.uid) return { changed: false, job, reason: 'other-uid' };

@@ -103,7 +103,7 @@ export class StallWatchdog extends EventEmitter<StallWatchdogEvents> {
   private async run(): Promise<void> {
     const { stallAfterMs } = this.options;
     const now = Date.now();
-    const stale = await this.jobs.stale(new Date(now - stallAfterMs));
+    const stale = await this.jobs.queries.stale(new Date(now - stallAfterMs));
     // Jobs that moved, finished, or whose printer went offline drop out here.
     const watched = new Map<number, Watch>();
     for (const [printerId, all] of stale) {

@@ -18,7 +18,7 @@ export type { BrokerAccountControl } from '../broker/account-control';
 
 /** What removing a printer asks of its jobs (jobs/job-service.ts answers): the unfinished ones, failed. */
 export interface RemovedPrinterJobs {
-  unfinished(printerId: string): Promise<Array<{ id: number }>>;
+  queries: { unfinished(printerId: string): Promise<Array<{ id: number }>> };
   transition(id: number, to: 'failed', opts: { printerId: string; error: string }): Promise<{ changed: boolean }>;
 }
 
@@ -212,7 +212,7 @@ export class PrinterRegistry {
     const id = validId(printerId);
     return this.serially(id, async () => {
       await this.requireActive(id);
-      const unfinished = await this.jobs.unfinished(id);
+      const unfinished = await this.jobs.queries.unfinished(id);
       if (unfinished.length && !options.force) {
         throw new PrinterAdminError(
           409,

@@ -114,7 +114,7 @@ test('with API_KEYS_REQUIRED, no spelling of a route of the document answers wit
       'POST /printers/printer-1/test',
     ].sort(),
   );
-  const jobsBefore = (await server.jobs.list({ limit: 100 })).length;
+  const jobsBefore = (await server.jobs.queries.list({ limit: 100 })).length;
   for (const { method, path } of routes) {
     const headers = method === 'POST' ? JSON_BODY : {};
     const body = method === 'POST' ? bodyFor(path) : undefined;
@@ -136,7 +136,7 @@ test('with API_KEYS_REQUIRED, no spelling of a route of the document answers wit
       }
     }
   }
-  assert.equal((await server.jobs.list({ limit: 100 })).length, jobsBefore, 'no job made without a key');
+  assert.equal((await server.jobs.queries.list({ limit: 100 })).length, jobsBefore, 'no job made without a key');
   // The key still opens the canonical spelling of each.
   for (const { method, path } of routes.filter((r) => r.method === 'GET')) {
     const answer = await send(server, method, path, auth);
@@ -152,7 +152,7 @@ test('property: random spellings, methods, headers and bodies on every apiKey ro
     201,
   );
   const routes = await guardedRoutes(server, key);
-  const jobsBefore = (await server.jobs.list({ limit: 100 })).length;
+  const jobsBefore = (await server.jobs.queries.list({ limit: 100 })).length;
 
   const spelledPath = (path: string) =>
     fc
@@ -216,5 +216,5 @@ test('property: random spellings, methods, headers and bodies on every apiKey ro
     }),
     { numRuns: 400 },
   );
-  assert.equal((await server.jobs.list({ limit: 100 })).length, jobsBefore, 'no job made without a key');
+  assert.equal((await server.jobs.queries.list({ limit: 100 })).length, jobsBefore, 'no job made without a key');
 });

@@ -43,7 +43,7 @@ test('a body that is not UTF-8, or a lone surrogate, is a 400 and stores nothing
   const htmx = await post(server, 'content=a%FF%FEb', FORM, { 'HX-Request': 'true' });
   assert.equal(htmx.status, 400);
   assert.match(htmx.text, /caractères invalides/);
-  assert.equal((await server.jobs.list({ limit: 10 })).length, 0, 'nothing stored');
+  assert.equal((await server.jobs.queries.list({ limit: 10 })).length, 0, 'nothing stored');
   for (const ok of ['café 😀', 'a\ufffdb (typed as such)', 'naïve ﬁ']) {
     const answer = await post(server, JSON.stringify({ content: ok }), JSON_TYPE);
     assert.equal(answer.status, 201, ok);
@@ -82,7 +82,7 @@ test('a message with nothing visible is a 400: default-ignorable, format, privat
     assert.equal(answer.status, 400, `${name}: ${answer.text}`);
     assert.match(answer.text, /the message is empty/, name);
   }
-  assert.equal((await server.jobs.list({ limit: 10 })).length, 0, 'nothing stored');
+  assert.equal((await server.jobs.queries.list({ limit: 10 })).length, 0, 'nothing stored');
   // Among visible text they do no harm here (the layout drops what it cannot print).
   const mixed = await post(server, JSON.stringify({ content: `Bonjour\u00ad \u202eles amis\u2800` }), JSON_TYPE);
   assert.equal(mixed.status, 201, mixed.text);

@@ -33,7 +33,7 @@ test('a form post without Origin but with a foreign Referer is refused (403); th
     Referer: 'https://elsewhere.example/',
   });
   assert.equal(admin.status, 403, 'the admin login too');
-  assert.equal((await server.jobs.list({ limit: 10 })).length, 0, 'nothing stored');
+  assert.equal((await server.jobs.queries.list({ limit: 10 })).length, 0, 'nothing stored');
 
   const own = { Referer: `${server.baseUrl}/` };
   assert.equal((await post('/print', withToken, own)).status, 303, 'the page’s own form');

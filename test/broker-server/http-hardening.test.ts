@@ -303,8 +303,8 @@ test('many pages connecting at once share their snapshots (one read and render p
   for (let i = 0; i < 20; i++) await postJson(server.baseUrl, '/print', { content: `message ${i} `.repeat(40) });
   // Each snapshot reads the job list once: counted from here on.
   let reads = 0;
-  const list = server.jobs.list.bind(server.jobs);
-  server.jobs.list = (...args: Parameters<typeof list>) => {
+  const list = server.jobs.queries.list.bind(server.jobs);
+  server.jobs.queries.list = (...args: Parameters<typeof list>) => {
     reads++;
     return list(...args);
   };

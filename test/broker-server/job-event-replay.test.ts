@@ -85,7 +85,7 @@ test('a replay to a client that does not read waits for its socket: it reads no 
   const limits: ReplayLimits = { maxBytes: 12 * 1024 * 1024, bufferBytes: 64 * 1024, perMinute: 0, burst: 1 };
   const { jobs, live, port, rowsRead } = await setUp(t, limits);
   for (let i = 0; i < 600; i++) await jobs.create({ printerId: 'p1', content: HEAVY_CONTENT });
-  const log = JSON.stringify((await jobs.eventsAfter(0, 1)).map((e) => e.job)).length * 600;
+  const log = JSON.stringify((await jobs.queries.eventsAfter(0, 1)).map((e) => e.job)).length * 600;
   assert.ok(log > 14_000_000, `the log is ~14 MB of JSON (${log})`);
 
   const client = replayWithoutReading(port, '0');

@@ -86,7 +86,7 @@ test('a persistent session queues at most MQTT_MAX_QUEUED_PER_SESSION messages w
   for (let i = 0; i < 12; i++)
     ids.push(((await postJson(server.baseUrl, '/print', { content: `queued ${i}` })).json as { id: number }).id);
   await waitFor('all 12 published', async () =>
-    (await Promise.all(ids.map((id) => server.jobs.get(id)))).every((j) => j?.status === 'sent'),
+    (await Promise.all(ids.map((id) => server.jobs.queries.get(id)))).every((j) => j?.status === 'sent'),
   );
   const received: string[] = [];
   const back = mqtt.connect(server.tcpUrl, {

@@ -27,7 +27,7 @@ testEachDatabase(
     for (const [i, job] of created.entries()) {
       assert.equal(job.content, `c${i}`);
       assert.equal(job.status, 'pending');
-      assert.deepEqual(await jobs.get(job.id), job, 'what create returned is what is stored');
+      assert.deepEqual(await jobs.queries.get(job.id), job, 'what create returned is what is stored');
     }
   },
 );
@@ -58,7 +58,7 @@ testEachDatabase(
     await changes.settled();
     const events = changes.seen.filter((j) => j.id === job.id).map((j) => j.status);
     assert.deepEqual(events, ['sent', 'received', 'printed']);
-    const final = (await jobs.get(job.id))!;
+    const final = (await jobs.queries.get(job.id))!;
     assert.equal(final.status, 'printed');
     assert.equal(final.printedAt, at.toISOString(), "the agent's time of printing is kept");
     assert.equal(final.error, null);
@@ -78,10 +78,10 @@ testEachDatabase(
     await jobs.transition(printedNew!.id, 'printed');
     const retention = new JobRetention(jobs, 90, testLogger());
     await retention.pruneNow();
-    assert.equal(await jobs.get(printedOld!.id), null);
-    assert.equal(await jobs.get(failedOld!.id), null);
-    assert.equal((await jobs.get(printedNew!.id))?.status, 'printed', 'finished recently: kept');
-    assert.equal((await jobs.get(pendingOld!.id))?.status, 'pending', 'unfinished: kept');
+    assert.equal(await jobs.queries.get(printedOld!.id), null);
+    assert.equal(await jobs.queries.get(failedOld!.id), null);
+    assert.equal((await jobs.queries.get(printedNew!.id))?.status, 'printed', 'finished recently: kept');
+    assert.equal((await jobs.queries.get(pendingOld!.id))?.status, 'pending', 'unfinished: kept');
     assert.equal(await jobs.prune(new Date()), 1, 'everything finished before now: the recent one');
   },
 );

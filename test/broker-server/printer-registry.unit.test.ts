@@ -139,13 +139,13 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
   const err = await refused(accounts.remove('p1'), 409, /2 unfinished job/);
   assert.deepEqual(err.details.unfinishedJobs, [waiting.id, received.id]);
   assert.equal(accounts.isActive('p1'), true, 'nothing done without force');
-  assert.equal((await jobs.get(waiting.id))?.status, 'pending');
+  assert.equal((await jobs.queries.get(waiting.id))?.status, 'pending');
 
   const changes = await followChanges(t, jobStore);
   const removed = await accounts.remove('p1', { force: true });
   assert.deepEqual(removed.failedJobs, [waiting.id, received.id]);
   for (const id of [waiting.id, received.id]) {
-    const job = (await jobs.get(id))!;
+    const job = (await jobs.queries.get(id))!;
     assert.equal(job.status, 'failed');
     assert.equal(job.error, REMOVED_PRINTER_ERROR);
   }
@@ -155,8 +155,8 @@ test('removing a printer with unfinished jobs needs force; then the jobs never p
     [waiting.id, received.id],
     'each failure is announced to the page and the streams',
   );
-  assert.equal((await jobs.get(printed.id))?.status, 'printed');
-  assert.equal((await jobs.get(other.id))?.status, 'pending', "another printer's jobs are untouched");
+  assert.equal((await jobs.queries.get(printed.id))?.status, 'printed');
+  assert.equal((await jobs.queries.get(other.id))?.status, 'pending', "another printer's jobs are untouched");
   assert.equal(await printers.isKnown('p1'), false, 'a removed printer takes no new job');
   assert.equal(await printers.get('p1'), null);
   assert.deepEqual(

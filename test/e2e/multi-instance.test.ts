@@ -97,7 +97,7 @@ test(
     const changed = results.filter((r) => r.changed).map((r) => `${r.job.id}:${r.job.status}`);
     assert.equal(new Set(changed).size, changed.length, 'no transition applied twice');
     for (const id of ids) assert.ok(changed.includes(`${id}:printed`), `job ${id} printed once`);
-    const final = await Promise.all(ids.map((id) => a.get(id)));
+    const final = await Promise.all(ids.map((id) => a.queries.get(id)));
     assert.ok(final.every((j) => j?.status === 'printed'));
   },
 );

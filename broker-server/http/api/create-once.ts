@@ -54,7 +54,7 @@ export async function createOnce(
     checked.key,
     requestHash(req.method, req.path, body),
     () => create(caller),
-    (id) => ctx.jobs.get(id),
+    (id) => ctx.jobs.queries.get(id),
   );
   if (outcome.replayed) res.set(REPLAYED_HEADER, 'true');
   ctx.answerCreated(req, res, outcome.job, outcome.statusCode, keyField);

@@ -180,7 +180,7 @@ export class JobEventStream {
     }
     let bounds;
     try {
-      bounds = await this.jobs.eventBounds();
+      bounds = await this.jobs.queries.eventBounds();
     } catch (err) {
       this.log.error({ err }, 'event log not readable');
       res.status(503).json({ error: 'the event log cannot be read right now; try again' });
@@ -259,14 +259,14 @@ export class JobEventStream {
     let sent = 0;
     for (;;) {
       if (gone()) return;
-      const page = await this.jobs.eventsAfter(client.cursor, REPLAY_PAGE);
+      const page = await this.jobs.queries.eventsAfter(client.cursor, REPLAY_PAGE);
       for (const event of page) {
         if (gone()) return;
         const message = jobMessage(event);
         const bytes = Buffer.byteLength(message);
         if (sent + bytes > this.replay.maxBytes) {
           const from = client.cursor;
-          client.cursor = Math.max(client.cursor, (await this.jobs.eventBounds()).last);
+          client.cursor = Math.max(client.cursor, (await this.jobs.queries.eventBounds()).last);
           await this.resync(client, 'replay-too-large', from);
           sent = 0;
           break;
@@ -305,7 +305,7 @@ export class JobEventStream {
    * window's own rule applies to it.
    */
   private async otherDatabase(id: number, tag: string): Promise<boolean> {
-    const [event] = await this.jobs.eventsAfter(id - 1, 1);
+    const [event] = await this.jobs.queries.eventsAfter(id - 1, 1);
     if (!event || event.id !== id) return false;
     const ours = eventTag(event);
     return ours !== null && ours !== tag;
@@ -314,7 +314,7 @@ export class JobEventStream {
   /** The `id:` of event `n` as this stream sends it (tagged, when the log still has it and its job). */
   private async idOf(n: number): Promise<string> {
     if (n <= 0) return String(n);
-    const [event] = await this.jobs.eventsAfter(n - 1, 1);
+    const [event] = await this.jobs.queries.eventsAfter(n - 1, 1);
     return event && event.id === n ? eventIdOf(event) : String(n);
   }
 

@@ -58,7 +58,7 @@ export function jobRoutes(ctx: RouteContext): Router {
     const query = validateJobListQuery(req.query as Record<string, unknown>);
     if (!query.ok) throw new HttpError(400, query.error, { field: query.field });
     // One more than asked tells whether there is a next page: its cursor goes in the Link header.
-    const jobs = await ctx.jobs.list({ ...query.value, limit: query.value.limit + 1 });
+    const jobs = await ctx.jobs.queries.list({ ...query.value, limit: query.value.limit + 1 });
     const page = jobs.slice(0, query.value.limit);
     if (jobs.length > page.length) {
       const next = new URLSearchParams(
@@ -72,7 +72,7 @@ export function jobRoutes(ctx: RouteContext): Router {
 
   router.get('/jobs/:id', ctx.requireApiKey, async (req, res) => {
     const id = parseJobId(req.params.id);
-    const job = id === null ? null : await ctx.jobs.get(id);
+    const job = id === null ? null : await ctx.jobs.queries.get(id);
     if (!job) throw new HttpError(404, `no job with id ${JSON.stringify(req.params.id)}`);
     res.json(job);
   });

@@ -36,7 +36,10 @@ export class PageUpdates {
   private stopped = false;
   /** Pages connecting while nothing changes share one snapshot, handed out a few at a time (snapshot-batch.ts). */
   private readonly snapshots = new SharedSnapshot(async () => {
-    const [jobs, printers] = await Promise.all([this.jobs.list({ limit: PAGE_JOB_COUNT }), this.printers.list()]);
+    const [jobs, printers] = await Promise.all([
+      this.jobs.queries.list({ limit: PAGE_JOB_COUNT }),
+      this.printers.list(),
+    ]);
     return sseMessage(snapshot(jobs, printers, this.options.defaultPrinterId));
   });
 

@@ -41,7 +41,7 @@ export type PageRenderer = (
 export function pageRenderer(ctx: RouteContext): PageRenderer {
   return async (state) => {
     const [recent, printers, receipt] = await Promise.all([
-      ctx.jobs.list({ limit: PAGE_JOB_COUNT }),
+      ctx.jobs.queries.list({ limit: PAGE_JOB_COUNT }),
       ctx.printers.list(),
       ctx.intake.layout(state.content ?? '', state.printerId),
     ]);
@@ -68,7 +68,7 @@ export function pageRoutes(ctx: RouteContext, renderPage: PageRenderer): Router 
 
   router.get('/', async (req, res) => {
     const { sent } = PageQuery.parse(req.query);
-    const sentJob = sent ? await ctx.jobs.get(sent) : null;
+    const sentJob = sent ? await ctx.jobs.queries.get(sent) : null;
     res.type('html').send(await renderPage({ sentJob }));
   });
 

@@ -311,10 +311,10 @@ export interface ServerConfig {
   databaseUrl: string | null;
   /** The stall watchdog's STALL_AFTER_S, in ms; 0: off. */
   stallAfterMs: number;
-  /** 0: finished jobs are kept forever. */
-  jobRetentionDays: number;
-  /** How long job changes stay in the event log, for GET /jobs/events' Last-Event-ID and webhooks. */
-  eventReplayHours: number;
+  /** JOB_RETENTION_DAYS in ms; 0: finished jobs are kept forever. */
+  jobRetentionMs: number;
+  /** EVENT_REPLAY_HOURS in ms: how long job changes stay in the event log (Last-Event-ID, webhooks). */
+  eventReplayMs: number;
   defaultPrinterId: string;
   printers: string[];
   bodyLimitBytes: number;
@@ -327,7 +327,8 @@ export interface ServerConfig {
   printRate: { perMinute: number; burst: number };
   /** Express's `trust proxy` value. */
   trustProxy: boolean | number | string;
-  idempotencyKeyHours: number;
+  /** IDEMPOTENCY_KEY_HOURS in ms. */
+  idempotencyKeyMs: number;
   /** Jobs an API key may create per minute; 0: no limit. */
   apiKeyRatePerMinute: number;
   apiKeysRequired: boolean;
@@ -373,8 +374,8 @@ export interface WebhookConfig {
   pollMs: number;
   /** Webhooks may go to this machine (loopback), link-local and metadata addresses (webhook-targets.ts). */
   allowPrivate: boolean;
-  /** Finished deliveries keep their payload this long (days; 0: as long as the row). */
-  payloadDays: number;
+  /** WEBHOOK_PAYLOAD_DAYS in ms: finished deliveries keep their payload this long (0: as long as the row). */
+  payloadMs: number;
 }
 
 export interface MqttLimits {
@@ -439,8 +440,8 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     dataDir: path.resolve(c.DATA_DIR),
     databaseUrl: c.DATABASE_URL || null,
     stallAfterMs: Math.round(c.STALL_AFTER_S * 1000),
-    jobRetentionDays: c.JOB_RETENTION_DAYS,
-    eventReplayHours: c.EVENT_REPLAY_HOURS,
+    jobRetentionMs: c.JOB_RETENTION_DAYS * 86_400_000,
+    eventReplayMs: c.EVENT_REPLAY_HOURS * 3_600_000,
     defaultPrinterId: c.DEFAULT_PRINTER_ID,
     printers,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
@@ -454,7 +455,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     debugCanPublish: c.MQTT_DEBUG_CAN_PUBLISH,
     printRate: { perMinute: c.PRINT_RATE_PER_MINUTE, burst: c.PRINT_RATE_BURST },
     trustProxy: c.TRUST_PROXY,
-    idempotencyKeyHours: c.IDEMPOTENCY_KEY_HOURS,
+    idempotencyKeyMs: c.IDEMPOTENCY_KEY_HOURS * 3_600_000,
     apiKeyRatePerMinute: c.API_KEY_RATE_PER_MINUTE,
     apiKeysRequired: c.API_KEYS_REQUIRED,
     ...hardeningConfig(c),
@@ -477,7 +478,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
       concurrency: c.WEBHOOK_CONCURRENCY,
       pollMs: 1000,
       allowPrivate: c.WEBHOOK_ALLOW_PRIVATE,
-      payloadDays: c.WEBHOOK_PAYLOAD_DAYS,
+      payloadMs: c.WEBHOOK_PAYLOAD_DAYS * 86_400_000,
     },
     agentsDir: c.AGENTS_DIR ? path.resolve(c.AGENTS_DIR) : null,
     pairing: {

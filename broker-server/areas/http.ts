@@ -54,14 +54,10 @@ export function buildHttp(ctx: ServerContext, needs: HttpNeeds): HttpArea {
     jobs.service,
     jobs.changes,
     printers.status,
-    { defaultPrinterId: config.defaultPrinterId, replayHours: config.eventReplayHours, replay: config.eventReplay },
+    { defaultPrinterId: config.defaultPrinterId, replayMs: config.eventReplayMs, replay: config.eventReplay },
     log,
   );
-  const idempotency = new Idempotency(
-    storage.db.createIdempotencyStore(),
-    { keyHours: config.idempotencyKeyHours },
-    log,
-  );
+  const idempotency = new Idempotency(storage.db.createIdempotencyStore(), { keyMs: config.idempotencyKeyMs }, log);
   const metrics = new ServerMetrics({
     jobs: jobs.service,
     printers: printers.status,

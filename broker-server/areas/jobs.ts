@@ -29,7 +29,7 @@ export function buildJobs({ config, log, events }: ServerContext, storage: Stora
   return {
     service,
     changes,
-    parts: { changes, retention: new JobRetention(service, config.jobRetentionDays, log, config.eventReplayHours) },
+    parts: { changes, retention: new JobRetention(service, config.jobRetentionMs, log, config.eventReplayMs) },
   };
 }
 

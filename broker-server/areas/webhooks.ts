@@ -48,8 +48,8 @@ export function buildWebhooks(
         concurrency: webhooks.concurrency,
         pollMs: webhooks.pollMs,
         checkTarget: (url) => webhookTargetProblem(url, webhooks.allowPrivate),
-        keepDays: config.jobRetentionDays,
-        payloadDays: webhooks.payloadDays,
+        keepMs: config.jobRetentionMs,
+        payloadMs: webhooks.payloadMs,
         keyWarning:
           config.databaseUrl && !webhooks.secretKey
             ? 'WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with DATA_DIR/webhook.key; every instance sharing this database needs the same key (set WEBHOOK_SECRET_KEY on each) to sign'

@@ -18,8 +18,8 @@ export interface LiveStreamsOptions {
   heartbeatMs?: number;
   /** A reader that lets this much pile up unread is dropped; it reconnects (a page gets a snapshot). */
   maxBufferedBytes?: number;
-  /** How far back `GET /jobs/events` replays for a client that reconnects (EVENT_REPLAY_HOURS). */
-  replayHours?: number;
+  /** How far back `GET /jobs/events` replays for a client that reconnects (EVENT_REPLAY_HOURS, in ms). */
+  replayMs?: number;
   /** What one such replay may cost (EVENT_REPLAY_MAX_BYTES, _BUFFER_BYTES, EVENT_REPLAYS_PER_MINUTE, _BURST). */
   replay?: ReplayLimits;
 }
@@ -51,7 +51,7 @@ export class LiveStreams {
       changes,
       printers,
       this.writer,
-      { replayHours: options.replayHours ?? 24, replay: options.replay },
+      { replayMs: options.replayMs ?? 24 * 3_600_000, replay: options.replay },
       log,
     );
   }

@@ -7,8 +7,6 @@
 import type { Logger } from '../../runtime/logger';
 import type { JobService } from './job-service';
 
-const HOUR_MS = 60 * 60 * 1000;
-const DAY_MS = 24 * HOUR_MS;
 const EVERY_MS = 60 * 60 * 1000;
 
 export class JobRetention {
@@ -19,9 +17,11 @@ export class JobRetention {
 
   constructor(
     private readonly jobs: JobService,
-    private readonly retentionDays: number,
+    /** JOB_RETENTION_DAYS in ms; 0: kept forever. */
+    private readonly retentionMs: number,
     log: Logger,
-    private readonly eventHours = 24,
+    /** EVENT_REPLAY_HOURS in ms. */
+    private readonly eventMs = 24 * 3_600_000,
   ) {
     this.log = log.child({ module: 'retention' });
   }
@@ -35,12 +35,12 @@ export class JobRetention {
   /** One pass; a failure is logged and the next pass tries again. */
   pruneNow(): Promise<void> {
     this.running ??= (async () => {
-      if (this.retentionDays > 0)
+      if (this.retentionMs > 0)
         await this.jobs
-          .prune(new Date(Date.now() - this.retentionDays * DAY_MS))
+          .prune(new Date(Date.now() - this.retentionMs))
           .catch((err: unknown) => this.log.error({ err }, 'pruning finished jobs failed'));
       await this.jobs
-        .pruneEvents(new Date(Date.now() - this.eventHours * HOUR_MS))
+        .pruneEvents(new Date(Date.now() - this.eventMs))
         .catch((err: unknown) => this.log.error({ err }, 'pruning the job event log failed'));
     })().finally(() => {
       this.running = null;

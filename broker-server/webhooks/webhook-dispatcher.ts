@@ -47,9 +47,9 @@ export interface WebhookSettings {
   /** With endpoints, the longest sleep between two looks at what is due; absent: LONGEST_SLEEP_MS. */
   longestSleepMs?: number;
   /** Finished deliveries (delivered, failed) older than this are deleted, hourly; 0 keeps them. */
-  keepDays: number;
+  keepMs: number;
   /** Finished deliveries older than this lose their payload (the job's text), hourly (WEBHOOK_PAYLOAD_DAYS); 0 or absent: kept. */
-  payloadDays?: number;
+  payloadMs?: number;
   /** Why an endpoint's URL may not be sent to now (webhook-targets.ts, checked before each attempt); absent: no check. */
   checkTarget?: (url: string) => Promise<string | null>;
   /** Logged once when the first endpoint is seen (PostgreSQL without WEBHOOK_SECRET_KEY: other instances may not share the key file). */
@@ -240,15 +240,15 @@ export class WebhookDispatcher {
       const longest = now + (this.settings.longestSleepMs ?? LONGEST_SLEEP_MS);
       this.wakeAt(Math.min(due === null ? Infinity : due > now ? due : now + 1_000, longest));
     }
-    const { keepDays, payloadDays = 0 } = this.settings;
-    if ((keepDays > 0 || payloadDays > 0) && now - this.lastPrune >= PRUNE_EVERY_MS) {
+    const { keepMs, payloadMs = 0 } = this.settings;
+    if ((keepMs > 0 || payloadMs > 0) && now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      if (keepDays > 0) {
-        const count = await this.store.pruneDeliveries(now - keepDays * 86_400_000);
+      if (keepMs > 0) {
+        const count = await this.store.pruneDeliveries(now - keepMs);
         if (count) this.log.info({ count }, 'finished webhook deliveries pruned');
       }
-      if (payloadDays > 0) {
-        const count = await this.store.dropPayloads(now - payloadDays * 86_400_000);
+      if (payloadMs > 0) {
+        const count = await this.store.dropPayloads(now - payloadMs);
         if (count) this.log.info({ count }, 'payloads of finished webhook deliveries dropped (WEBHOOK_PAYLOAD_DAYS)');
       }
     }

@@ -67,7 +67,7 @@ test('the admin API adds a webhook (secret once), shows each attempt of its deli
         concurrency: 1,
         pollMs: 1_000,
         allowPrivate: true,
-        payloadDays: 3,
+        payloadMs: 3 * 86_400_000,
       },
     },
     { log: logs.log },

@@ -175,7 +175,7 @@ testEachMode(
 );
 
 testEachMode('keys older than IDEMPOTENCY_KEY_HOURS are forgotten', async (t, mode) => {
-  const server = await startTestServer(t, { mqttPort: -1, idempotencyKeyHours: 0.0001 }, { mode }); // 0.36 s
+  const server = await startTestServer(t, { mqttPort: -1, idempotencyKeyMs: 360 }, { mode }); // 0.36 s
   const k = key();
   const first = (await postJson(server.baseUrl, '/print', { content: 'x' }, { 'Idempotency-Key': k })).json as PrintJob;
   await new Promise((resolve) => setTimeout(resolve, 500));

@@ -76,7 +76,11 @@ function fixture(now = { t: 1_000_000 }) {
     jobs.set(j.id, j);
     return j;
   };
-  const idem = new Idempotency(store, { keyHours: 24, pollMs: 1, waitMs: 1000, now: () => now.t }, testLogger());
+  const idem = new Idempotency(
+    store,
+    { keyMs: 24 * 3_600_000, pollMs: 1, waitMs: 1000, now: () => now.t },
+    testLogger(),
+  );
   return { store, jobs, create, load: async (id: number) => jobs.get(id) ?? null, idem, now };
 }
 
@@ -135,7 +139,7 @@ test('a failed creation releases the key; an abandoned claim is taken over; old 
   let clock = f.now.t;
   const waiting = new Idempotency(
     f.store,
-    { keyHours: 24, pollMs: 1, waitMs: 20, now: () => (clock += 5) },
+    { keyMs: 24 * 3_600_000, pollMs: 1, waitMs: 20, now: () => (clock += 5) },
     testLogger(),
   );
   await assert.rejects(

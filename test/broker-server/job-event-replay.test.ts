@@ -39,7 +39,7 @@ async function setUp(t: TestContext, replay: ReplayLimits) {
     jobs,
     changes,
     { events: new EventBus() } as unknown as PrinterStatusList,
-    { defaultPrinterId: 'p1', replayHours: 24, replay },
+    { defaultPrinterId: 'p1', replayMs: 24 * 3_600_000, replay },
     pino({ level: 'silent' }),
   );
   live.start();

@@ -35,7 +35,7 @@ async function setUp(t: TestContext) {
     jobs,
     changes,
     printers as unknown as PrinterStatusList,
-    { defaultPrinterId: 'p1', replayHours: 24 },
+    { defaultPrinterId: 'p1', replayMs: 24 * 3_600_000 },
     pino({ level: 'silent' }),
   );
   live.start();

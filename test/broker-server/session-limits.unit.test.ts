@@ -70,7 +70,7 @@ test('settings: MQTT_SESSION_EXPIRY takes seconds or s/m/h/d; bad values are nam
   assert.deepEqual(config.mqttLimits.sessions, { maxPerAccount: 10, expiryMs: 86_400_000, maxQueued: 1000 });
   assert.deepEqual(config.eventReplay, { maxBytes: 8_388_608, bufferBytes: 262_144, perMinute: 6, burst: 10 });
   assert.equal(config.webhooks.allowPrivate, false);
-  assert.equal(config.webhooks.payloadDays, 3);
+  assert.equal(config.webhooks.payloadMs, 3 * 86_400_000);
   for (const [text, ms] of [
     ['90', 90_000],
     ['12h', 43_200_000],

@@ -67,7 +67,7 @@ testEachDatabase(
         retry: { minMs: 60_000, maxMs: 60_000, windowMs: 3_600_000 },
         concurrency: 1,
         pollMs: 60_000,
-        keepDays: 0,
+        keepMs: 0,
       },
       testLogger(),
       async (_url, body) => {

@@ -81,7 +81,7 @@ function startDispatcher(
       concurrency: 2,
       // The old poll's period, short: had it stayed, the idle test would count hundreds of calls.
       pollMs: 10,
-      keepDays: 0,
+      keepMs: 0,
     },
     testLogger(),
     post,

@@ -36,7 +36,7 @@ const settings = {
   concurrency: 1,
   pollMs: 100,
   allowPrivate: true,
-  payloadDays: 3,
+  payloadMs: 3 * 86_400_000,
 };
 
 const PASSWORD = 'hunter2-webhook-password';
@@ -169,8 +169,8 @@ test('the dispatcher drops the payloads of finished deliveries older than WEBHOO
       retry: { minMs: 10, maxMs: 10, windowMs: 1000 },
       concurrency: 1,
       pollMs: 10,
-      keepDays: 90,
-      payloadDays: 3,
+      keepMs: 90 * 86_400_000,
+      payloadMs: 3 * 86_400_000,
     },
     testLogger(),
     async () => 204,

@@ -157,7 +157,7 @@ const settings = (over: Partial<WebhookConfig> = {}): WebhookConfig => ({
   pollMs: 100,
   // The receivers of these tests listen on 127.0.0.1.
   allowPrivate: true,
-  payloadDays: 3,
+  payloadMs: 3 * 86_400_000,
   ...over,
 });
 

@@ -159,7 +159,7 @@ async function dispatcherWith(post: PostWebhook, settings: { timeoutMs?: number;
       retry: settings.retry ?? { minMs: 20, maxMs: 80, windowMs: 60_000 },
       concurrency: 2,
       pollMs: 10,
-      keepDays: 0,
+      keepMs: 0,
     },
     testLogger(),
     post,
@@ -275,7 +275,7 @@ test('webhook settings: defaults, and bad values named (the key never shown)', (
     concurrency: 4,
     pollMs: 1_000,
     allowPrivate: false,
-    payloadDays: 3,
+    payloadMs: 3 * 86_400_000,
   });
   assert.throws(
     () => loadServerConfig({ WEBHOOK_SECRET_KEY: 'short-secret', WEBHOOK_RETRY_HOURS: '0', WEBHOOK_CONCURRENCY: 'x' }),

@@ -56,7 +56,7 @@ test(
         concurrency: 1,
         pollMs: 1_000,
         allowPrivate: true,
-        payloadDays: 3,
+        payloadMs: 3 * 86_400_000,
       },
     });
     const api = (path: string, body: unknown) =>

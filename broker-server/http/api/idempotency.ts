@@ -90,7 +90,8 @@ export function decide(record: IdempotencyRecord, hash: string, now: number, aba
 }
 
 export interface IdempotencyOptions {
-  keyHours: number;
+  /** How long a key's record is kept (IDEMPOTENCY_KEY_HOURS, in ms). */
+  keyMs: number;
   /** How long a request waits for the same key's request in flight. */
   waitMs?: number;
   pollMs?: number;
@@ -103,8 +104,6 @@ export interface Outcome {
   statusCode: number;
   replayed: boolean;
 }
-
-const HOUR_MS = 3_600_000;
 
 export class Idempotency {
   readonly name = 'idempotency keys';
@@ -192,7 +191,7 @@ export class Idempotency {
 
   async pruneNow(): Promise<number> {
     try {
-      const count = await this.store.prune(new Date(this.now() - this.options.keyHours * HOUR_MS));
+      const count = await this.store.prune(new Date(this.now() - this.options.keyMs));
       if (count) this.log.info({ count }, 'old idempotency keys pruned');
       return count;
     } catch (err) {

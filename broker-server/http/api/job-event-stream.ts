@@ -126,7 +126,7 @@ export class JobEventStream {
     private readonly changes: Pick<JobChangeLog, 'follow' | 'position'>,
     private readonly printers: PrinterStatusList,
     private readonly writer: SseWriter,
-    private readonly options: { replayHours: number; replay?: ReplayLimits },
+    private readonly options: { replayMs: number; replay?: ReplayLimits },
     log: Logger,
   ) {
     this.log = log.child({ module: 'job-events' });
@@ -323,7 +323,7 @@ export class JobEventStream {
     const detail: Record<ResyncReason, string> = {
       'unknown-event-id':
         'this id was never given by this server (a reset database?); read GET /jobs again, changes follow from now',
-      'outside-window': `the changes after this id are no longer all kept (EVENT_REPLAY_HOURS=${this.options.replayHours}, at most ${MAX_REPLAY_EVENTS} events); read GET /jobs again, changes follow from now`,
+      'outside-window': `the changes after this id are no longer all kept (EVENT_REPLAY_HOURS=${this.options.replayMs / 3_600_000}, at most ${MAX_REPLAY_EVENTS} events); read GET /jobs again, changes follow from now`,
       'replay-too-large': `the changes after this id are more than one replay sends (EVENT_REPLAY_MAX_BYTES=${this.replay.maxBytes}); read GET /jobs again, changes follow from now`,
       'other-database':
         'this id now names another change: the database was replaced or restored from a backup since; read GET /jobs again, changes follow from now',

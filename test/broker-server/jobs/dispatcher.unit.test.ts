@@ -1,0 +1,311 @@
+/** The dispatcher's rules with an in-memory bus and store: no broker, no database, no socket. */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import pino from 'pino';
+import type { PrinterClaims } from '../../../broker-server/cluster/printer-claims';
+import {
+  BACKLOG_WINDOW,
+  Dispatcher,
+  type DispatcherOptions,
+  OLD_AGENT_DETAIL,
+} from '../../../broker-server/jobs/dispatcher';
+import { JobIntake } from '../../../broker-server/jobs/job-intake';
+import { JobService } from '../../../broker-server/jobs/job-service';
+import { PrinterStatusList } from '../../../broker-server/printers/printer-status-list';
+import { JOB_PROTOCOL } from '../../../protocol/messages';
+import { topics } from '../../../protocol/topics';
+import { uidOf } from '../../support/job-uids';
+import { MemoryBus } from '../../support/memory-bus';
+import { followChanges } from '../../support/change-log';
+import { MemoryPrintStore } from '../../support/memory-print-store';
+
+async function setup(t: TestContext, options: DispatcherOptions & { log?: pino.Logger } = {}) {
+  const store = new MemoryPrintStore();
+  const bus = new MemoryBus();
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const jobs = new JobService(store, log);
+  const printers = new PrinterStatusList(store, ['p1', 'p2'], log);
+  const dispatcher = new Dispatcher(bus, jobs, printers, log, options);
+  await dispatcher.start();
+  t.after(() => dispatcher.stop());
+  return {
+    store,
+    bus,
+    jobs,
+    printers,
+    dispatcher,
+    intake: new JobIntake(jobs, dispatcher, printers, {
+      defaultPrinterId: 'p1',
+      paperColumns: 48,
+      receiptMaxLines: 200,
+    }),
+  };
+}
+
+const online = { state: 'online', printer: 'ok', protocol: JOB_PROTOCOL };
+const ack = (job: { id: number; uid: string }, status: string, extra: Record<string, unknown> = {}) => ({
+  id: job.id,
+  uid: job.uid,
+  status,
+  at: new Date().toISOString(),
+  ...extra,
+});
+
+test('a job is published (QoS 1) only once committed, then marked sent', async (t) => {
+  const { store, bus, dispatcher, intake } = await setup(t);
+  const release = store.holdCommits();
+  const accepting = intake.print('p1', 'bonjour');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bus.published.length, 0, 'nothing published before the commit');
+  release();
+  const job = await accepting;
+  await dispatcher.idle();
+  assert.deepEqual(
+    bus.published.map((p) => [p.topic, p.qos]),
+    [[topics.jobs('p1'), 1]],
+  );
+  assert.deepEqual(JSON.parse(bus.published[0]!.payload), {
+    id: job.id,
+    uid: job.uid,
+    content: 'bonjour',
+    createdAt: job.createdAt,
+  });
+  assert.equal((await store.get(job.id))?.status, 'sent');
+});
+
+test('a publication that fails leaves the job pending; the printer coming online re-publishes its unfinished jobs in order', async (t) => {
+  const { store, bus, dispatcher, intake, printers } = await setup(t);
+  bus.failing = true;
+  const jobs = [await intake.print('p1', 'a'), await intake.print('p1', 'b'), await intake.testPrint('p2')];
+  await dispatcher.idle();
+  assert.deepEqual(
+    (await store.unfinished()).map((j) => j.status),
+    ['pending', 'pending', 'pending'],
+  );
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [jobs[0]!.id, jobs[1]!.id]);
+  assert.deepEqual(bus.jobIds(topics.jobs('p2')), [], 'only the printer that came online');
+  assert.equal((await printers.get('p1'))?.state, 'online');
+  assert.equal((await store.get(jobs[0]!.id))?.status, 'sent');
+});
+
+test("re-publication only by the instance holding the printer's claim", async (t) => {
+  const asked: string[] = [];
+  const claims: PrinterClaims = {
+    start: async () => {},
+    stop: async () => {},
+    claim: async (id) => (asked.push(id), id === 'p2'),
+  };
+  const { store, bus, dispatcher } = await setup(t, { claims });
+  await store.insert({ printerId: 'p1', content: 'a', kind: 'message', reprintOf: null });
+  await store.insert({ printerId: 'p2', content: 'b', kind: 'message', reprintOf: null });
+  await bus.deliver(topics.status('p1'), online);
+  await bus.deliver(topics.status('p2'), online);
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [], 'another instance holds p1');
+  assert.equal(bus.jobIds(topics.jobs('p2')).length, 1);
+  assert.ok(asked.includes('p1') && asked.includes('p2'));
+});
+
+test('acks: applied once, idempotent; foreign, unknown and malformed ones change nothing', async (t) => {
+  const { store, bus, dispatcher, intake } = await setup(t);
+  const job = await intake.print('p1', 'x');
+  await dispatcher.idle();
+  const changes = await followChanges(t, store);
+  await bus.deliver(topics.acks('p2'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack({ id: 999, uid: job.uid }, 'printed'));
+  await bus.deliver(topics.acks('p1'), '{"id": "not a number"}');
+  await bus.deliver(topics.acks('p1'), 'not json');
+  // Its number, another job's uid: an ack meant for another database (a replaced one, or before a restore).
+  await bus.deliver(topics.acks('p1'), ack({ id: job.id, uid: uidOf(job.id, 7) }, 'printed'));
+  // No uid at all: an agent of job protocol 1, refused (it knows jobs by number only).
+  await bus.deliver(topics.acks('p1'), { id: job.id, status: 'printed', at: new Date().toISOString() });
+  await dispatcher.idle();
+  assert.equal((await store.get(job.id))?.status, 'sent', 'nothing applied');
+  await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  await bus.deliver(topics.acks('p1'), ack(job, 'failed', { error: 'late' }));
+  await dispatcher.idle();
+  const final = (await store.get(job.id))!;
+  assert.deepEqual([final.status, final.error], ['printed', null]);
+  await changes.settled();
+  const events = changes.seen.filter((j) => j.id === job.id).map((j) => j.status);
+  assert.deepEqual(events, ['received', 'printed']);
+});
+
+test('an agent of job protocol 1 (no job uids) gets no job: they wait, the printer says to upgrade the agent, the log says so', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) });
+  const { store, bus, dispatcher, intake, printers } = await setup(t, { log: pino(sink) });
+  await bus.deliver(topics.status('p1'), { state: 'online', printer: 'ok', version: '0.1.0' });
+  const held = await intake.print('p1', 'kept for a newer agent');
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [], 'nothing published to an agent that de-duplicates by number');
+  assert.equal((await store.get(held.id))?.status, 'pending');
+  assert.equal((await printers.get('p1'))?.detail, OLD_AGENT_DETAIL);
+  assert.ok(lines.some((l) => /upgrade the agent/.test(l) && /"printerId":"p1"/.test(l)));
+  // The agent is upgraded: it says so, and gets its jobs.
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(bus.jobIds(topics.jobs('p1')), [held.id]);
+  assert.equal((await store.get(held.id))?.status, 'sent');
+});
+
+/** Waits (with a deadline) until `check` holds: the dispatcher publishes in the background. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Settles what the dispatcher does in reaction to the last message (none of it waits on a timer). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+test('a backlog is re-published in windows: at most the window unanswered, the next job on each ack, in order, each once', async (t) => {
+  const { store, bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true; // the printer's agent is away: the jobs stay pending
+  const jobs = [];
+  for (let i = 0; i < 10; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await settle();
+  assert.deepEqual(
+    sent(),
+    jobs.slice(0, 3).map((j) => j.id),
+    'no more than the window before any answer',
+  );
+  // The agent answers out of step (its second job first, a `printed` without a `received`): each answer frees a place.
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'received'));
+  await until(() => sent().length === 4, 'the next job after an answer');
+  await settle();
+  assert.equal(sent().length, 4, 'one answer, one more job');
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  assert.deepEqual(
+    sent(),
+    jobs.map((j) => j.id),
+    'all of them, in order, each once',
+  );
+  assert.deepEqual(
+    (await store.unfinished('p1')).map((j) => j.id),
+    [],
+    'all printed',
+  );
+});
+
+test('an agent that reconnects while its window is full gets its backlog again from the first unacknowledged job', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 8; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  // Jobs 1–3 in flight; the connection drops and the agent comes back (its `online` status again).
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'the window sent again');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(1, 4).map((j) => j.id),
+    'from the first job without an answer, a window of it',
+  );
+  for (const job of jobs.slice(1)) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  const after = sent().slice(7);
+  assert.deepEqual(
+    after,
+    jobs.slice(4).map((j) => j.id),
+    'then the rest, in order, each once more at most',
+  );
+});
+
+test("an agent that goes away (its will: offline) stops its backlog's pass at once: no later job goes before one it may have lost", async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 8; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  await bus.deliver(topics.status('p1'), { state: 'offline' });
+  // An answer the old connection sent before it dropped, heard after the will: it frees no place any more.
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'received'));
+  await dispatcher.idle();
+  assert.equal(sent().length, 4, 'nothing more while the agent is away');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'a window from the first unfinished job');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(0, 3).map((j) => j.id),
+    'again from the first unfinished job (the first, received but not printed), in order',
+  );
+});
+
+test('a full window whose agent never answers ends its pass after the stall time; the next online starts another', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 2, backlogStallMs: 50 });
+  bus.failing = true;
+  for (let i = 0; i < 5; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, 2, 'the rest is left for the watchdog and the next online');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => bus.jobIds(topics.jobs('p1')).length === 4, 'the next pass');
+});
+
+test('stop() ends a full window at once rather than after its stall time', async (t) => {
+  const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 2, backlogStallMs: 600_000 });
+  bus.failing = true;
+  for (let i = 0; i < 5; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => bus.jobIds(topics.jobs('p1')).length === 2, 'the first window');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting'), 10_000)));
+  assert.equal(await Promise.race([dispatcher.stop().then(() => 'stopped'), late]), 'stopped');
+  clearTimeout(timer);
+});
+
+test('with several instances (a shared ack subscription: each sees only some acks) the backlog goes unwindowed', async (t) => {
+  const claims: PrinterClaims = { start: async () => {}, stop: async () => {}, claim: async () => true };
+  const { bus, dispatcher, intake } = await setup(t, { claims });
+  bus.failing = true;
+  const count = BACKLOG_WINDOW + 10;
+  for (let i = 0; i < count; i++) await intake.print('p1', `job ${i}`);
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, count, 'all of it, with no answer');
+});

@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { logInWithKeyboard } from '../support/admin-page';
 import { CHROMIUM_PATH, launchChromium, openPage } from '../support/browser';
 import { defer, postJson, startTestServer, waitFor } from '../support/harness';
+import { testWebhookConfig } from '../support/webhook-config';
 
 const ADMIN = 'admin-password-for-axe';
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -47,17 +48,7 @@ test(
     const server = await startTestServer(t, {
       adminPassword: ADMIN,
       printers: ['printer-1', 'bar'],
-      webhooks: {
-        secretKey: null,
-        timeoutMs: 2_000,
-        retryWindowMs: 3_600_000,
-        retryMinMs: 60_000,
-        retryMaxMs: 60_000,
-        concurrency: 1,
-        pollMs: 1_000,
-        allowPrivate: true,
-        payloadMs: 3 * 86_400_000,
-      },
+      webhooks: testWebhookConfig(),
     });
     const api = (path: string, body: unknown) =>
       fetch(`${server.baseUrl}/admin/api${path}`, {

@@ -14,6 +14,7 @@ import { Webhook } from 'svix';
 import { logInWithKeyboard } from '../support/admin-page';
 import { CHROMIUM_PATH, launchChromium, openPage } from '../support/browser';
 import { defer, postJson, startTestServer, waitFor } from '../support/harness';
+import { testWebhookConfig } from '../support/webhook-config';
 
 const ADMIN = 'admin-password-for-webhooks-page';
 
@@ -46,18 +47,8 @@ test(
     const server = await startTestServer(t, {
       mqttPort: -1,
       adminPassword: ADMIN,
-      webhooks: {
-        secretKey: null,
-        timeoutMs: 2_000,
-        retryWindowMs: 3_600_000,
-        // The automatic retry is a minute away: the success comes from "retry now".
-        retryMinMs: 60_000,
-        retryMaxMs: 60_000,
-        concurrency: 1,
-        pollMs: 1_000,
-        allowPrivate: true,
-        payloadMs: 3 * 86_400_000,
-      },
+      // The automatic retry is a minute away: the success comes from "retry now".
+      webhooks: testWebhookConfig(),
     });
 
     const browser = await launchChromium();

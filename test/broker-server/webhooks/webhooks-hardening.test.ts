@@ -12,6 +12,7 @@ import { WebhookDispatcher } from '../../../broker-server/webhooks/webhook-dispa
 import { SecretBox } from '../../../broker-server/webhooks/webhook-secrets';
 import { type WebhookDelivery } from '../../../broker-server/store/webhook-store';
 import { MemoryWebhookStore } from '../../support/memory-webhook-store';
+import { testWebhookConfig } from '../../support/webhook-config';
 import { runServerCommand } from '../../support/child-programs';
 import {
   captureLogger,
@@ -27,17 +28,7 @@ import {
 const webhooks = (server: TestServer, args: string[], env: Record<string, string> = {}) =>
   runServerCommand(server, 'broker-server/webhooks-command.ts', args, { env });
 
-const settings = {
-  secretKey: null,
-  timeoutMs: 1_000,
-  retryWindowMs: 3_600_000,
-  retryMinMs: 60_000,
-  retryMaxMs: 60_000,
-  concurrency: 1,
-  pollMs: 100,
-  allowPrivate: true,
-  payloadMs: 3 * 86_400_000,
-};
+const settings = testWebhookConfig({ timeoutMs: 1_000, pollMs: 100 });
 
 const PASSWORD = 'hunter2-webhook-password';
 

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { captureLogger, defer, postJson, startTestServer, type TestServer, waitFor } from '../../../support/harness';
+import { testWebhookConfig } from '../../../support/webhook-config';
 
 const ADMIN = 'admin-password-for-webhooks';
 
@@ -57,18 +58,8 @@ test('the admin API adds a webhook (secret once), shows each attempt of its deli
     {
       mqttPort: -1,
       adminPassword: ADMIN,
-      webhooks: {
-        secretKey: null,
-        timeoutMs: 2_000,
-        retryWindowMs: 3_600_000,
-        // A minute before the automatic retry: only "retry now" brings it back within the test.
-        retryMinMs: 60_000,
-        retryMaxMs: 60_000,
-        concurrency: 1,
-        pollMs: 1_000,
-        allowPrivate: true,
-        payloadMs: 3 * 86_400_000,
-      },
+      // A minute before the automatic retry: only "retry now" brings it back within the test.
+      webhooks: testWebhookConfig(),
     },
     { log: logs.log },
   );

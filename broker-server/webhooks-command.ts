@@ -1,8 +1,9 @@
 /**
  * `npm run webhooks -- add URL [--events job.printed,job.failed] | list | remove ID | deliveries [--status S]
- * [--endpoint ID] [--limit N]`: manages webhook endpoints in the server's database (the same settings as the
- * server: DATA_DIR or DATABASE_URL, and WEBHOOK_SECRET_KEY), while the server runs: it reads the endpoints
- * anew on every round. `add` prints the signing secret once; only its encrypted form is kept.
+ * [--endpoint ID] [--limit N] | attempts DELIVERY [--limit N] | retry DELIVERY`: manages webhook endpoints in the
+ * server's database (the same settings as the server: DATA_DIR or DATABASE_URL, and WEBHOOK_SECRET_KEY), while the
+ * server runs: it reads the endpoints anew on every round. `add` prints the signing secret once; only its
+ * encrypted form is kept. The same WebhookAdmin as the admin page and API does each change.
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +17,7 @@ import type { Lookup } from './webhooks/webhook-targets';
 import { DELIVERY_STATUSES, type DeliveryStatus, type WebhookStore } from './store/webhook-store';
 
 const USAGE =
-  'usage: npm run webhooks -- add URL [--events TYPE,TYPE...] | list | remove ID | deliveries [--status STATUS] [--endpoint ID] [--limit N]';
+  'usage: npm run webhooks -- add URL [--events TYPE,TYPE...] | list | remove ID | deliveries [--status STATUS] [--endpoint ID] [--limit N] | attempts DELIVERY_ID [--limit N] | retry DELIVERY_ID';
 
 type Options = Record<string, string>;
 
@@ -107,6 +108,10 @@ export async function webhooksCommand(
     }
     case 'deliveries':
       return listDeliveries(rest, store, out, usage);
+    case 'attempts':
+      return listAttempts(rest, store, out, usage);
+    case 'retry':
+      return retryDelivery(rest, new WebhookAdmin(store, secrets, targets), out, err, usage);
     default:
       return usage(command ? `unknown command "${command}"` : undefined);
   }
@@ -149,6 +154,68 @@ async function listDeliveries(
         .filter((f) => f !== '')
         .join('\t'),
     );
+  return 0;
+}
+
+/** `attempts DELIVERY [--limit N]`: the attempts of one delivery, newest first, as the admin page shows them. */
+async function listAttempts(
+  rest: string[],
+  store: WebhookStore,
+  out: (line: string) => void,
+  usage: (message?: string) => number,
+): Promise<number> {
+  const parsed = parseArgs(rest, ['limit']);
+  if ('error' in parsed) return usage(parsed.error);
+  if (parsed.positional.length !== 1) return usage('attempts takes one delivery id');
+  const deliveryId = positiveId(parsed.positional[0]);
+  if (deliveryId === null)
+    return usage(
+      `a delivery id is a whole number (npm run webhooks -- deliveries shows them), not ${JSON.stringify(parsed.positional[0])}`,
+    );
+  const max = parsed.options.limit === undefined ? 50 : positiveId(parsed.options.limit);
+  if (max === null || max > 500) return usage('--limit must be a whole number from 1 to 500');
+  const rows = await store.attempts({ deliveryId, limit: max });
+  if (!rows.length) out(`no attempts of delivery ${deliveryId}`);
+  for (const a of rows)
+    out(
+      [
+        `attempt ${a.attempt}`,
+        a.at,
+        a.statusCode === null ? (a.error ?? 'no answer') : `status ${a.statusCode}`,
+        `${a.durationMs} ms`,
+        a.outcome,
+        a.nextAttemptAt ? `next ${a.nextAttemptAt}` : '',
+      ]
+        .filter((f) => f !== '')
+        .join('\t'),
+    );
+  return 0;
+}
+
+/** `retry DELIVERY`: a waiting or failed delivery is due now; a running server sends it at its next round. */
+async function retryDelivery(
+  rest: string[],
+  admin: WebhookAdmin,
+  out: (line: string) => void,
+  err: (line: string) => void,
+  usage: (message?: string) => number,
+): Promise<number> {
+  if (rest.length !== 1) return usage('retry takes one delivery id');
+  const deliveryId = positiveId(rest[0]);
+  if (deliveryId === null)
+    return usage(
+      `a delivery id is a whole number (npm run webhooks -- deliveries shows them), not ${JSON.stringify(rest[0])}`,
+    );
+  try {
+    await admin.retryNow(deliveryId);
+  } catch (e) {
+    if (!(e instanceof WebhookAdminError)) throw e;
+    err(e.message);
+    return 1;
+  }
+  out(
+    `delivery ${deliveryId} is due now: a running server sends it at its next round (with the next job change, or within 5 minutes)`,
+  );
   return 0;
 }
 

@@ -79,3 +79,71 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
     url: 'https://example.com:8443/a?b=c',
   });
 });
+
+test('attempts and retry: a failed delivery’s log, then due again at once; refusals say why, with exit 1 or 2', async () => {
+  const store = new MemoryWebhookStore();
+  const box = new SecretBox('a key of the server, long enough');
+  const run = async (...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await webhooksCommand(
+      args,
+      store,
+      box,
+      (l) => out.push(l),
+      (l) => err.push(l),
+    );
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const endpoint = await store.addEndpoint('https://example.com/hook', '*', box.seal('whsec_x'), new Date(0));
+  const plan = async () => ({
+    deliveries: [
+      { eventId: 1, jobId: 7, printerId: 'bar', type: 'job.printed', payload: '{}' },
+      { eventId: 2, jobId: 8, printerId: 'bar', type: 'job.printed', payload: '{}' },
+    ],
+    lastEventId: 2,
+  });
+  await store.queue(endpoint.id, plan, new Date(1_000));
+  const [first, second] = await store.claim(endpoint.id, 2_000, 60_000, 2);
+  await store.failed(first!, 500, 'HTTP 500');
+  await store.recordAttempt({
+    deliveryId: first!.id,
+    endpointId: endpoint.id,
+    attempt: 1,
+    startedAt: 2_000,
+    durationMs: 12,
+    statusCode: 500,
+    error: 'HTTP 500',
+    outcome: 'failed',
+    nextAttemptAt: null,
+  });
+  await store.delivered(second!, 204, 2_500);
+
+  const log = await run('attempts', String(first!.id));
+  assert.equal(log.code, 0);
+  assert.match(log.out, /^attempt 1\t1970-01-01T00:00:02\.000Z\tstatus 500\t12 ms\tfailed$/);
+  assert.match((await run('attempts', String(second!.id))).out, /^no attempts of delivery 2$/);
+
+  const retried = await run('retry', String(first!.id));
+  assert.equal(retried.code, 0, retried.err);
+  assert.match(retried.out, /^delivery 1 is due now/);
+  const row = (await store.deliveries({ limit: 10 })).find((d) => d.id === first!.id)!;
+  assert.equal(row.status, 'pending');
+  assert.deepEqual(await store.dueEndpoints(Date.now()), [endpoint.id], 'due now for a running server');
+
+  const refusals: Array<[string[], number, RegExp]> = [
+    [['retry', String(second!.id)], 1, /the delivery was delivered already \(2\)/],
+    [['retry', '99'], 1, /no such delivery \(99\)/],
+    [['retry', 'x'], 2, /a delivery id is a whole number/],
+    [['retry'], 2, /retry takes one delivery id/],
+    [['attempts'], 2, /attempts takes one delivery id/],
+    [['attempts', '0'], 2, /a delivery id is a whole number/],
+    [['attempts', '1', '--limit', '501'], 2, /--limit must be a whole number from 1 to 500/],
+    [['attempts', '1', '--status', 'failed'], 2, /unknown option --status/],
+  ];
+  for (const [args, code, message] of refusals) {
+    const result = await run(...args);
+    assert.equal(result.code, code, args.join(' '));
+    assert.match(result.err, message, args.join(' '));
+  }
+});

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkWebhookUrl, webhooksCommand } from '../../../broker-server/webhooks-command';
 import { SecretBox } from '../../../broker-server/webhooks/webhook-secrets';
+import type { Lookup } from '../../../broker-server/webhooks/webhook-targets';
 import { MemoryWebhookStore } from '../../support/memory-webhook-store';
 
-test('the command refuses bad input with exit code 2 (usage) or 1 (not found), and stores nothing', async () => {
-  const store = new MemoryWebhookStore();
-  const box = new SecretBox('a key of the server, long enough');
-  const run = async (...args: string[]) => {
+/** Runs the command in process: its exit code and what it wrote to stdout and stderr. */
+const runner =
+  (store: MemoryWebhookStore, box: SecretBox, lookup?: Lookup) =>
+  async (...args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
     const code = await webhooksCommand(
@@ -21,11 +22,19 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
       box,
       (l) => out.push(l),
       (l) => err.push(l),
-      // No DNS in a unit test: this name resolves to this machine, any other to a public address.
-      { allowPrivate: false, lookup: async (host) => (host === 'printhop.local' ? ['127.0.1.1'] : ['93.184.215.14']) },
+      {
+        allowPrivate: false,
+        lookup,
+      },
     );
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
+
+test('the command refuses bad input with exit code 2 (usage) or 1 (not found), and stores nothing', async () => {
+  const store = new MemoryWebhookStore();
+  const box = new SecretBox('a key of the server, long enough');
+  // No DNS in a unit test: this name resolves to this machine, any other to a public address.
+  const run = runner(store, box, async (host) => (host === 'printhop.local' ? ['127.0.1.1'] : ['93.184.215.14']));
   const cases: Array<[string[], number, RegExp]> = [
     [[], 2, /^usage: npm run webhooks/],
     [['add'], 2, /add takes one URL/],
@@ -83,18 +92,7 @@ test('the command refuses bad input with exit code 2 (usage) or 1 (not found), a
 test('attempts and retry: a failed delivery’s log, then due again at once; refusals say why, with exit 1 or 2', async () => {
   const store = new MemoryWebhookStore();
   const box = new SecretBox('a key of the server, long enough');
-  const run = async (...args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await webhooksCommand(
-      args,
-      store,
-      box,
-      (l) => out.push(l),
-      (l) => err.push(l),
-    );
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const run = runner(store, box);
   const endpoint = await store.addEndpoint('https://example.com/hook', '*', box.seal('whsec_x'), new Date(0));
   const plan = async () => ({
     deliveries: [

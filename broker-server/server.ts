@@ -71,6 +71,7 @@ export function buildServer(config: ServerConfig, log: Logger): BuiltServer {
     // Before everything that follows changes; stopped after them.
     jobs.parts.changes,
     storage.parts.claims,
+    broker.parts.accounts,
     broker.parts.throttle,
     printers.parts.registry,
     broker.parts.broker,

@@ -3,6 +3,7 @@
  * broker itself (Aedes embedded, or an external one, with Mosquitto's dynamic security when asked). It
  * offers the message bus, the accounts, the agents' sessions, and how printer changes reach the broker.
  */
+import path from 'node:path';
 import { part, type Part } from '../../runtime/lifecycle';
 import type { Logger } from '../../runtime/logger';
 import { accountOf, createAccessHooks } from '../broker/access';
@@ -15,7 +16,7 @@ import { ExternalBroker } from '../broker/external-broker';
 import { ConnectionLimits } from '../broker/limits';
 import type { MessageBus } from '../broker/message-bus';
 import { PersistentSessions } from '../broker/session-limits';
-import { loadTokens, type MqttAccounts, serverBrokerCredentials } from '../broker/tokens';
+import { MqttAccounts, serverBrokerCredentials, serverBrokerUsername, TOKENS_FILE } from '../broker/tokens';
 import { staticBrokerFilesRefusal } from '../printers/printer-registry';
 import type { ServerContext } from './context';
 
@@ -31,11 +32,12 @@ export interface BrokerArea {
   sessions: AgentSessions;
   /** What a change of the printer registry does on the broker. */
   control: BrokerAccountControl;
-  parts: { throttle: Part; broker: Part; dynsec: Part[] };
+  parts: { accounts: Part; throttle: Part; broker: Part; dynsec: Part[] };
 }
 
 export function buildBroker({ config, log }: ServerContext): BrokerArea {
-  const accounts = mqttAccounts(config, log);
+  // Empty until its part starts: the token file is read then, not when the server is built.
+  const accounts = new MqttAccounts(path.join(config.dataDir, TOKENS_FILE));
   const { mqttLimits } = config;
   const throttle = new AuthThrottle(
     { maxFailures: mqttLimits.authMaxFailures, blockMs: mqttLimits.authBlockMs },
@@ -63,11 +65,14 @@ export function buildBroker({ config, log }: ServerContext): BrokerArea {
         },
         log,
       );
-  const credentials = serverBrokerCredentials(config, accounts);
-  const external = embedded ? null : new ExternalBroker({ url: config.mqttUrl!, ...credentials }, log);
+  const external = embedded
+    ? null
+    : new ExternalBroker({ url: config.mqttUrl!, credentials: () => serverBrokerCredentials(config, accounts) }, log);
   const bus = (embedded ?? external)!;
   const dynsec =
-    external && config.dynsec ? new DynamicSecurity(external, { serverUsername: credentials.username }, log) : null;
+    external && config.dynsec
+      ? new DynamicSecurity(external, { serverUsername: serverBrokerUsername(config) }, log)
+      : null;
   return {
     accounts,
     embedded,
@@ -76,6 +81,11 @@ export function buildBroker({ config, log }: ServerContext): BrokerArea {
     sessions,
     control: brokerControl(embedded, dynsec),
     parts: {
+      accounts: part(
+        'mqtt accounts',
+        () => loadAccounts(accounts, config, log),
+        () => undefined,
+      ),
       throttle: part(
         'auth throttle',
         () => undefined,
@@ -134,9 +144,9 @@ function brokerControl(broker: EmbeddedBroker | null, dynsec: DynamicSecurity | 
   return { name: 'static mosquitto files', addPrinter: refuse, setToken: refuse, removePrinter: refuse };
 }
 
-function mqttAccounts(config: ServerContext['config'], log: Logger): MqttAccounts {
-  const { accounts, modeFixed } = loadTokens(config);
-  if (modeFixed)
+/** Reads (or first writes) the token file into `accounts`. */
+function loadAccounts(accounts: MqttAccounts, config: ServerContext['config'], log: Logger): void {
+  if (accounts.load(config))
     log.warn(
       { module: 'server', file: accounts.file },
       'the MQTT token file was readable by others; its mode is now 0600',
@@ -150,5 +160,4 @@ function mqttAccounts(config: ServerContext['config'], log: Logger): MqttAccount
     },
     'mqtt accounts ready',
   );
-  return accounts;
 }

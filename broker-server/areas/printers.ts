@@ -31,7 +31,7 @@ export function buildPrinters(
     storage.db.createPrinterAccountStore(),
     jobs.service,
     {
-      seed: printerSeed(broker.accounts),
+      seed: () => printerSeed(broker.accounts),
       control: broker.control,
       refreshMs: config.databaseUrl ? config.registryRefreshMs : 0,
       keepToken: (id, token) => broker.accounts.replacePrinterToken(id, token),

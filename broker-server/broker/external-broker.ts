@@ -14,8 +14,8 @@ export const SHARED_GROUP = 'printhop';
 
 export interface ExternalBrokerOptions {
   url: string;
-  username?: string;
-  password?: string;
+  /** Read when it connects (at start): the token file is loaded by then, not when the broker is built. */
+  credentials?: () => { username: string; password: string };
 }
 
 /** MQTT topic filter matching (`+` one level, `#` the rest). */
@@ -43,14 +43,15 @@ export class ExternalBroker implements MessageBus {
   }
 
   async start(): Promise<void> {
+    const credentials = this.options.credentials?.();
     const client = await mqtt.connectAsync(
       mqttConnectOptions(this.options.url, {
         clientId: `printhop-server-${randomBytes(6).toString('hex')}`,
         clean: true,
         protocolVersion: 5,
         reconnectPeriod: 1000,
-        username: this.options.username || undefined,
-        password: this.options.password || undefined,
+        username: credentials?.username || undefined,
+        password: credentials?.password || undefined,
       }),
     );
     this.client = client;

@@ -26,6 +26,13 @@ interface StoredTokens {
   printers: Record<string, string>;
 }
 
+/** Every account's token. */
+export interface AccountTokens {
+  debug: string;
+  server: string;
+  printers: Record<string, string>;
+}
+
 /** 32 characters of base64url: 192 random bits, safe in a shell and a URL without quoting. */
 export function generateToken(): string {
   return randomBytes(24).toString('base64url');
@@ -46,22 +53,63 @@ export interface PrinterVerifier {
 
 /** Known accounts and their tokens. Printing or logging this object shows no token. */
 export class MqttAccounts {
-  readonly #tokens: Map<string, string>;
+  #tokens = new Map<string, string>();
+  #generated: readonly string[] = [];
   /** Compared against when the user name is unknown, so that a wrong name costs as much time as a wrong password. */
   readonly #decoy = generateToken();
 
+  /** Holds no account until `load` (the server's start) or `MqttAccounts.of`. */
   constructor(
-    tokens: { printers: Record<string, string>; debug: string; server: string },
     /** Where generated tokens are kept. */
     readonly file: string,
-    /** Accounts whose token was generated at this start. */
-    readonly generated: readonly string[] = [],
-  ) {
+  ) {}
+
+  /** Accounts holding exactly these tokens. */
+  static of(tokens: AccountTokens, file: string, generated: readonly string[] = []): MqttAccounts {
+    const accounts = new MqttAccounts(file);
+    accounts.#hold(tokens, generated);
+    return accounts;
+  }
+
+  /** Accounts whose token was generated at this start. */
+  get generated(): readonly string[] {
+    return this.#generated;
+  }
+
+  #hold(tokens: AccountTokens, generated: readonly string[]): void {
     this.#tokens = new Map([
       [DEBUG_USERNAME, tokens.debug],
       [SERVER_USERNAME, tokens.server],
       ...Object.entries(tokens.printers),
     ]);
+    this.#generated = generated;
+  }
+
+  /**
+   * The accounts for this configuration: configured tokens win; a configured printer, the debug and the
+   * server account without one get a token from the file, generated and stored there the first time.
+   * Synchronous, so `npm start` can call it before it starts the server and the agent. True when the file's
+   * permissions were wider than 0600 and were narrowed.
+   */
+  load(config: { dataDir: string; printers: readonly string[]; mqttTokens: ConfiguredTokens }): boolean {
+    fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const configured = config.mqttTokens;
+    for (let attempt = 0; ; attempt++) {
+      const { stored, exists, modeFixed } = readStored(this.file);
+      const generated = addMissingTokens(stored, configured, config.printers);
+      if (generated.length && !writeStored(this.file, stored, exists)) {
+        // Another process created the file meanwhile: use its tokens rather than ours.
+        if (attempt < 3) continue;
+        throw new TokenFileError(this.file, 'could not be created');
+      }
+      const tokens = {
+        debug: configured.debug ?? stored.debug!,
+        server: configured.server ?? stored.server!,
+        printers: { ...stored.printers, ...configured.printers },
+      };
+      this.#hold(tokens, generated);
+      return modeFixed;
+    }
   }
 
   get printerIds(): string[] {
@@ -213,54 +261,41 @@ export interface LoadedTokens {
   modeFixed: boolean;
 }
 
-/**
- * The accounts for this configuration: configured tokens win; a configured printer, the debug and the
- * server account without one get a token from the file, generated and stored there the first time.
- * Synchronous, so `npm start` can call it before it starts the server and the agent.
- */
+/** The accounts for this configuration, loaded now (MqttAccounts.load). */
 export function loadTokens(config: {
   dataDir: string;
   printers: readonly string[];
   mqttTokens: ConfiguredTokens;
 }): LoadedTokens {
-  const file = path.join(config.dataDir, TOKENS_FILE);
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const configured = config.mqttTokens;
-  for (let attempt = 0; ; attempt++) {
-    const { stored, exists, modeFixed } = readStored(file);
-    const generated: string[] = [];
-    if (!configured.debug && !stored.debug) {
-      stored.debug = generateToken();
-      generated.push(DEBUG_USERNAME);
-    }
-    if (!configured.server && !stored.server) {
-      stored.server = generateToken();
-      generated.push(SERVER_USERNAME);
-    }
-    for (const id of config.printers) {
-      // Own properties only: a printer named `constructor` or `__proto__` is a name like any other.
-      if (!Object.hasOwn(configured.printers, id) && !Object.hasOwn(stored.printers, id)) {
-        Object.defineProperty(stored.printers, id, {
-          value: generateToken(),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-        generated.push(id);
-      }
-    }
-    if (generated.length && !writeStored(file, stored, exists)) {
-      // Another process created the file meanwhile: use its tokens rather than ours.
-      if (attempt < 3) continue;
-      throw new TokenFileError(file, 'could not be created');
-    }
-    const tokens = {
-      debug: configured.debug ?? stored.debug!,
-      server: configured.server ?? stored.server!,
-      printers: { ...stored.printers, ...configured.printers },
-    };
-    return { accounts: new MqttAccounts(tokens, file, generated), modeFixed };
+  const accounts = new MqttAccounts(path.join(config.dataDir, TOKENS_FILE));
+  const modeFixed = accounts.load(config);
+  return { accounts, modeFixed };
+}
+
+/** Gives a token to the debug and server accounts and to each printer that has none; the names it gave one to. */
+function addMissingTokens(stored: StoredTokens, configured: ConfiguredTokens, printers: readonly string[]): string[] {
+  const generated: string[] = [];
+  if (!configured.debug && !stored.debug) {
+    stored.debug = generateToken();
+    generated.push(DEBUG_USERNAME);
   }
+  if (!configured.server && !stored.server) {
+    stored.server = generateToken();
+    generated.push(SERVER_USERNAME);
+  }
+  for (const id of printers) {
+    // Own properties only: a printer named `constructor` or `__proto__` is a name like any other.
+    if (!Object.hasOwn(configured.printers, id) && !Object.hasOwn(stored.printers, id)) {
+      Object.defineProperty(stored.printers, id, {
+        value: generateToken(),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      generated.push(id);
+    }
+  }
+  return generated;
 }
 
 /** The accounts a server keeps in `dataDir` (for tools and tests that run beside a server process); configured tokens are not in it. */
@@ -269,7 +304,7 @@ export function readTokens(dataDir: string): MqttAccounts {
   const { stored, exists } = readStored(file);
   if (!exists || !stored.debug || !stored.server)
     throw new TokenFileError(file, 'does not exist yet or lacks the debug and server tokens');
-  return new MqttAccounts({ debug: stored.debug, server: stored.server, printers: stored.printers }, file);
+  return MqttAccounts.of({ debug: stored.debug, server: stored.server, printers: stored.printers }, file);
 }
 
 /**
@@ -280,6 +315,11 @@ export function serverBrokerCredentials(
   config: { mqttUsername: string; mqttPassword: string },
   accounts: MqttAccounts,
 ): { username: string; password: string } {
-  if (config.mqttPassword) return { username: config.mqttUsername || SERVER_USERNAME, password: config.mqttPassword };
+  if (config.mqttPassword) return { username: serverBrokerUsername(config), password: config.mqttPassword };
   return accounts.credentialsFor({ kind: 'server' });
+}
+
+/** The user name of serverBrokerCredentials, known from the settings alone (before the token file is read). */
+export function serverBrokerUsername(config: { mqttUsername: string; mqttPassword: string }): string {
+  return config.mqttPassword ? config.mqttUsername || SERVER_USERNAME : SERVER_USERNAME;
 }

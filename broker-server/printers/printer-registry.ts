@@ -79,7 +79,7 @@ export class PrinterRegistry {
     private readonly jobs: RemovedPrinterJobs,
     private readonly options: {
       /** Printers of PRINTERS with their token (from the token file or PRINTER_TOKENS): created when absent. */
-      seed: Record<string, string>;
+      seed: () => Record<string, string>;
       control?: BrokerAccountControl | null;
       /** Other instances may change the registry (PostgreSQL): read it again this often (0: never). */
       refreshMs?: number;
@@ -94,7 +94,7 @@ export class PrinterRegistry {
   }
 
   async start(): Promise<void> {
-    for (const [printerId, token] of Object.entries(this.options.seed)) {
+    for (const [printerId, token] of Object.entries(this.options.seed())) {
       if (await this.store.seed(printerId, hashToken(token)))
         this.log.info({ printerId }, 'printer added to the registry from PRINTERS');
     }

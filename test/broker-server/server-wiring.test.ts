@@ -11,7 +11,7 @@ import { loadServerConfig } from '../../config';
 import { buildServer, startBuilt } from '../../broker-server/server';
 import { tempDir, testLogger } from '../support/basics';
 
-const KEY_FILES = ['admin-password', 'form-token.key', 'webhook.key'];
+const KEY_FILES = ['admin-password', 'form-token.key', 'webhook.key', 'mqtt-tokens.json'];
 
 function listen(port = 0): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -47,4 +47,16 @@ test('a start that fails at HTTP (its port taken) stops the broker it had starte
   await assert.rejects(startBuilt(buildServer(config, testLogger())), /EADDRINUSE/);
   // The broker listened on mqttPort before HTTP failed: the port is free again.
   await close(await listen(mqttPort));
+});
+
+test('a token file that cannot be read fails the start, not the build, and names the file', async (t) => {
+  const dataDir = tempDir(t);
+  fs.writeFileSync(path.join(dataDir, 'mqtt-tokens.json'), '{"debug": ', { mode: 0o600 });
+  const config = loadServerConfig({}, { port: 0, mqttPort: 0, host: '127.0.0.1', dataDir });
+  const built = buildServer(config, testLogger());
+  await assert.rejects(startBuilt(built), (err: Error) => {
+    assert.equal(err.name, 'TokenFileError');
+    assert.match(err.message, /mqtt-tokens\.json: not valid JSON\. Fix the file, or delete it/);
+    return true;
+  });
 });

@@ -25,7 +25,7 @@ async function setup(
   const accounts = new PrinterRegistry(
     accountStore,
     new JobService(new MemoryPrintStore(), log),
-    { seed: { 'printer-1': 'a-token-of-printer-1-xxxx' } },
+    { seed: () => ({ 'printer-1': 'a-token-of-printer-1-xxxx' }) },
     log,
   );
   await accounts.start();

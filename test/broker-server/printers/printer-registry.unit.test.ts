@@ -44,7 +44,7 @@ async function setup(options: { seed?: Record<string, string>; readsRegistry?: b
   const jobStore = new MemoryPrintStore();
   const jobs = new JobService(jobStore, log);
   const broker = recordingControl(options.readsRegistry ?? true);
-  const accounts = new PrinterRegistry(store, jobs, { seed: options.seed ?? {}, control: broker.control }, log);
+  const accounts = new PrinterRegistry(store, jobs, { seed: () => options.seed ?? {}, control: broker.control }, log);
   await accounts.start();
   const printers = new PrinterStatusList(jobStore, accounts, log);
   return { store, jobs, jobStore, accounts, broker, printers };
@@ -170,7 +170,7 @@ test('a printer removed is not brought back by PRINTERS at the next start, but c
   const store = new MemoryPrinterAccountStore();
   const jobs = new JobService(new MemoryPrintStore(), log);
   const seed = { 'printer-1': 'token-of-printer-1-from-the-file' };
-  const first = new PrinterRegistry(store, jobs, { seed }, log);
+  const first = new PrinterRegistry(store, jobs, { seed: () => seed }, log);
   await first.start();
   assert.equal(
     first.verify('printer-1', seed['printer-1']),
@@ -178,7 +178,7 @@ test('a printer removed is not brought back by PRINTERS at the next start, but c
     "the token file's printer is migrated with its token",
   );
   await first.remove('printer-1');
-  const second = new PrinterRegistry(store, jobs, { seed }, log);
+  const second = new PrinterRegistry(store, jobs, { seed: () => seed }, log);
   await second.start();
   assert.equal(second.isActive('printer-1'), false);
   assert.equal(second.isRemoved('printer-1'), true);

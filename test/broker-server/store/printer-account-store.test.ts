@@ -45,7 +45,7 @@ test(
       const accounts = new PrinterRegistry(
         db.createPrinterAccountStore(),
         jobs,
-        { seed: {}, refreshMs: 100 },
+        { seed: () => ({}), refreshMs: 100 },
         testLogger(),
       );
       await accounts.start();

@@ -273,15 +273,11 @@ const DUE = `((status = 'pending' AND next_attempt_at <= $1) OR (status = 'deliv
 const MAX_ERROR = 500;
 
 export class SqlWebhookStore implements WebhookStore {
-  private readonly dialect: 'sqlite' | 'postgres';
-
-  constructor(private readonly sql: SqlClient) {
-    this.dialect = sql.dialect;
-  }
+  constructor(private readonly sql: SqlClient) {}
 
   /** SQL of a delivery's uid tag (webhook-events.ts `uidTagOf`), read from its payload without loading it. */
   private get uidTagSql(): string {
-    return this.dialect === 'postgres'
+    return this.sql.dialect === 'postgres'
       ? `substring(payload from '"uid":"([0-9a-f]{8})-')`
       : `CASE WHEN instr(payload, '"uid":"') > 0 THEN substr(payload, instr(payload, '"uid":"') + 7, 8) END`;
   }
@@ -328,7 +324,7 @@ export class SqlWebhookStore implements WebhookStore {
 
   async queue(endpointId: number, plan: QueuePlan, at: Date): Promise<number | null> {
     const select = 'SELECT events, last_event_id FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL';
-    if (this.dialect === 'postgres')
+    if (this.sql.dialect === 'postgres')
       return this.sql.transaction(async (tx) => {
         const row = await tx.get<EndpointRow>(`${select} FOR UPDATE SKIP LOCKED`, [endpointId]);
         return row ? this.write(endpointId, row, plan, at, tx) : null;
@@ -373,7 +369,7 @@ export class SqlWebhookStore implements WebhookStore {
   }
 
   async claim(endpointId: number, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
-    const lock = this.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const lock = this.sql.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
     const rows = await this.query<DeliveryRow>(
       `UPDATE webhook_deliveries SET status = 'delivering', lease_until = $2, attempts = attempts + 1
        WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $3 AND ${DUE}
@@ -520,10 +516,7 @@ export class SqlWebhookStore implements WebhookStore {
     return rows.length === 1;
   }
 
-  /**
-   * Rows back from any statement. The leading comment keeps Sequelize's SQLite dialect from taking an
-   * `INSERT … RETURNING` for a plain insert (it would run it without reading the rows it returns).
-   */
+  /** Rows back from any statement (SqlClient reads the rows of an `… RETURNING` too). */
   private query<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
     return this.sql.all<T>(sql, bind);
   }

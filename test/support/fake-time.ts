@@ -20,12 +20,15 @@ export interface FakeTime {
   settle(): Promise<void>;
   /** Moves the clock `ms` forward, `stepMs` at a time, settling after each step: timers fire in order, each within `stepMs` of its time. */
   advance(ms: number, stepMs?: number): Promise<void>;
-  /** Moves the clock until `check` holds, as waitFor does in real time; fails once `timeoutMs` of the test's time have passed. */
+  /** Moves the clock until `check` holds, as waitFor does in real time; fails once `timeoutMs` of the test's clock have passed. */
   until<T>(what: string, check: () => T, timeoutMs?: number, stepMs?: number): Promise<NonNullable<T>>;
 }
 
-/** From now on in this test, the clock stands at `now` (the real time by default) and moves only when told. */
-export function fakeTime(t: TestContext, now = Date.now()): FakeTime {
+/**
+ * From now on in this test, the clock stands at `now` (the real time by default) and moves only when told;
+ * `until` gives up after `untilMs` of it by default (as waitFor's 10 s).
+ */
+export function fakeTime(t: TestContext, { now = Date.now(), untilMs = 10_000 } = {}): FakeTime {
   t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now });
   const settle = async () => {
     for (let i = 0; i < SETTLE_TURNS; i++) await new Promise<void>((resolve) => realSetImmediate(resolve));
@@ -37,7 +40,7 @@ export function fakeTime(t: TestContext, now = Date.now()): FakeTime {
       await settle();
     }
   };
-  const until = async <T>(what: string, check: () => T, timeoutMs = 10_000, stepMs = 1) => {
+  const until = async <T>(what: string, check: () => T, timeoutMs = untilMs, stepMs = 1) => {
     const deadline = Date.now() + timeoutMs;
     await settle();
     for (;;) {

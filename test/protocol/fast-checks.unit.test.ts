@@ -16,6 +16,7 @@ import {
   parseJobMessage,
   parseJobMessageWithSchema,
 } from '../../protocol/messages';
+import { binaryUnit } from '../support/arbitraries';
 
 const anything = fc.oneof(
   fc.constant(null),
@@ -53,7 +54,7 @@ const dates = fc.oneof(
 /** Strings around a limit, counted in UTF-16 units and in code points (zod counts code points). */
 const texts = (max: number) =>
   fc.oneof(
-    fc.string({ maxLength: 20, unit: 'binary' }),
+    fc.string({ maxLength: 20, unit: binaryUnit }),
     fc.string({ maxLength: 20, unit: 'grapheme' }),
     fc.integer({ min: max - 2, max: max + 2 }).map((n) => 'x'.repeat(n)),
     fc.integer({ min: Math.floor(max / 2) - 2, max: max + 2 }).map((n) => '😀'.repeat(n)),

@@ -9,6 +9,7 @@ import { validatePrintRequest } from '../../broker-server/http/api/validation';
 import { CODE_PAGE_NAMES, CODE_PAGES } from '../../protocol/codepages';
 import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage, parseJobMessage } from '../../protocol/messages';
 import { layoutReceipt, sanitizeContent, wrapLine } from '../../protocol/receipt-layout';
+import { binaryUnit } from '../support/arbitraries';
 
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
 const ESCPOS_FRAGMENTS = [
@@ -59,7 +60,7 @@ const ESCPOS_FRAGMENTS = [
 const hostileText = fc
   .array(
     fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.string({ unit: binaryUnit, maxLength: 12 }),
       fc.constantFrom(...ESCPOS_FRAGMENTS),
       fc.string({ maxLength: 60 }),
     ),
@@ -179,7 +180,7 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
       {
         content: fc.oneof(
           hostileText,
-          fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }),
+          fc.string({ unit: binaryUnit, minLength: 3990, maxLength: 4010 }),
           fc.string({ unit: fc.constant('\u{1F600}'), minLength: 3990, maxLength: 4010 }),
           fc.anything(),
         ),
@@ -238,7 +239,7 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
   );
   const payload = fc.oneof(
     fc.uint8Array({ maxLength: 2000 }).map((a) => Buffer.from(a)),
-    fc.string({ unit: 'binary' }),
+    fc.string({ unit: binaryUnit }),
     fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
     ackLike.map((a) => JSON.stringify(a)),
     fc.integer({ min: 60_000, max: 70_000 }).map((n) => Buffer.alloc(n, 0x20)),
@@ -261,7 +262,7 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
 
 test('property: escaped HTML holds no markup character of the value', () => {
   fc.assert(
-    fc.property(fc.string({ unit: 'binary' }), (value) => {
+    fc.property(fc.string({ unit: binaryUnit }), (value) => {
       assert.doesNotMatch(escapeHtml(value), /[<>"']/);
     }),
   );

@@ -14,6 +14,9 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
+// The property tests' quick counts (support/property-runs.ts), unless the environment asks for the full ones.
+process.env.PROPERTY_RUNS ??= 'quick';
+
 let loaded: () => void = () => undefined;
 before(() => new Promise<void>((resolve) => (loaded = resolve)));
 

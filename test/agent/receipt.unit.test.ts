@@ -17,6 +17,7 @@ import {
   wrapLine,
 } from '../../protocol/receipt-layout';
 import { binaryUnit } from '../support/arbitraries';
+import { propertyRuns } from '../support/property-runs';
 
 const createdAt = '2026-03-04T05:06:00Z';
 
@@ -330,6 +331,7 @@ test('receipts are byte for byte what escpos made of the same lines, for generat
         assert.ok(renderLines([content], { columns, codePage }).equals(escposBytes([content], codePage)), 'raw line');
       },
     ),
-    { numRuns: 2000 },
+    // The unit suite: 400, each of the 48 code page x width x kind combinations about 8 times.
+    { numRuns: propertyRuns({ full: 2000, quick: 400 }) },
   );
 });

@@ -10,6 +10,7 @@ import { CODE_PAGE_NAMES, CODE_PAGES } from '../../protocol/codepages';
 import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage, parseJobMessage } from '../../protocol/messages';
 import { layoutReceipt, sanitizeContent, wrapLine } from '../../protocol/receipt-layout';
 import { binaryUnit } from '../support/arbitraries';
+import { propertyRuns } from '../support/property-runs';
 
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
 const ESCPOS_FRAGMENTS = [
@@ -96,7 +97,8 @@ test('property: the receipt never throws, and its bytes hold no command but the 
         assert.ok(decoded.receipts[0]!.lines.every((l) => [...l].length <= columns));
       },
     ),
-    { numRuns: 300 },
+    // The unit suite: 100, each of the 6 code pages about 16 times, with up to 40 hostile fragments each.
+    { numRuns: propertyRuns({ full: 300, quick: 100 }) },
   );
 });
 
@@ -213,7 +215,8 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
         ).ok,
       );
     }),
-    { numRuns: 500 },
+    // The unit suite: 150, about 50 of each kind of body (anything, a record near the limits, a dictionary of the keys).
+    { numRuns: propertyRuns({ full: 500, quick: 150 }) },
   );
 });
 
@@ -256,7 +259,8 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
       assert.ok(!Number.isNaN(Date.parse(ack.at)));
       assert.ok(ack.error === undefined || (typeof ack.error === 'string' && ack.error.length <= 1000));
     }),
-    { numRuns: 500 },
+    // The unit suite: 200, about 40 of each of the 5 kinds of payload.
+    { numRuns: propertyRuns({ full: 500, quick: 200 }) },
   );
 });
 

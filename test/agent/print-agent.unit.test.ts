@@ -16,6 +16,7 @@ import { fakeTime } from '../support/fake-time';
 import { uidOf } from '../support/job-uids';
 import { MemoryJournal } from '../support/memory-journal';
 import { MemoryPrinter } from '../support/memory-printer';
+import { propertyRuns } from '../support/property-runs';
 
 const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({
   id,
@@ -464,7 +465,8 @@ test('property: jobs of several databases (the same numbers again), each deliver
       assert.equal(new Set(onPaper).size, distinct.size);
       for (const ack of link.acks) assert.equal(ack.uid?.endsWith(String(ack.id).padStart(12, '0')), true);
     }),
-    { numRuns: 60 },
+    // The unit suite: 20 agents, each given 1 to 25 deliveries of 12 possible jobs.
+    { numRuns: propertyRuns({ full: 60, quick: 20 }) },
   );
 });
 

@@ -1,6 +1,7 @@
 /**
  * The agent's exactly-once rules (DESIGN.md, "Exactly once on paper"), with the journal, the link and the
- * printer in memory: no broker, no file, no socket.
+ * printer in memory: no broker, no file, no socket. Tests of waits (a journal's retries, the idle close) run
+ * on the test's clock (support/fake-time.ts).
  */
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
@@ -11,9 +12,11 @@ import { PRINTER_IDLE_CLOSE_MS, PrintAgent } from '../../agent/print-agent';
 import { type AgentConfig, loadAgentConfig } from '../../config';
 import type { JobMessage } from '../../protocol/messages';
 import { FakeLink } from '../support/fake-link';
+import { fakeTime } from '../support/fake-time';
 import { uidOf } from '../support/job-uids';
 import { MemoryJournal } from '../support/memory-journal';
 import { MemoryPrinter } from '../support/memory-printer';
+import { propertyRuns } from '../support/property-runs';
 
 const job = (id: number, content = `receipt ${id}`, createdAt = new Date().toISOString()): JobMessage => ({
   id,
@@ -352,11 +355,12 @@ function durableStates(steps: string[], count: number): Map<number, string> {
 }
 
 test('a burst on a printer that holds its connection: opened once, job k `printed` and job k+1 `printing` in one sync, closed when idle', async (t) => {
+  const time = fakeTime(t, { untilMs: 2000 }); // as until()
   const { steps, journal, printer, link, agent } = startParts(t, { holdsOpen: true });
   printer.writeDelayMs = 5; // the next jobs arrive while the first is being written
   await agent.start();
   await Promise.all([1, 2, 3, 4].map((id) => link.deliver(job(id))));
-  await until('four printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 4);
+  await time.until('four printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 4);
   assert.equal(printer.opens, 1, 'one connection for the burst');
   assert.deepEqual(
     printer.receipts().map((r) => /receipt (\d)/.exec(r)?.[1]),
@@ -382,9 +386,9 @@ test('a burst on a printer that holds its connection: opened once, job k `printe
     );
   }
   assert.equal(printer.closes, 0, 'still open right after the burst');
-  await until('the idle close', () => printer.closes === 1, PRINTER_IDLE_CLOSE_MS * 10);
+  await time.until('the idle close', () => printer.closes === 1, PRINTER_IDLE_CLOSE_MS * 10);
   await link.deliver(job(5));
-  await until('job 5 printed', () => link.acksOf(5).includes('printed'));
+  await time.until('job 5 printed', () => link.acksOf(5).includes('printed'));
   assert.equal(printer.opens, 2, 'reopened for the next job after the idle close');
 });
 
@@ -461,7 +465,8 @@ test('property: jobs of several databases (the same numbers again), each deliver
       assert.equal(new Set(onPaper).size, distinct.size);
       for (const ack of link.acks) assert.equal(ack.uid?.endsWith(String(ack.id).padStart(12, '0')), true);
     }),
-    { numRuns: 60 },
+    // The unit suite: 20 agents, each given 1 to 25 deliveries of 12 possible jobs.
+    { numRuns: propertyRuns({ full: 60, quick: 20 }) },
   );
 });
 
@@ -469,47 +474,52 @@ const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device,
 const receiptIds = (printer: MemoryPrinter) => printer.receipts().map((r) => Number(/receipt (\d+)/.exec(r)?.[1]));
 
 test('a full disk: jobs wait unacknowledged, the status says why; once it can write, each is taken and printed once, in order', async (t) => {
+  const time = fakeTime(t, { untilMs: 2000 }); // as until()
   const { steps, journal, printer, link, agent } = startParts(t);
   await agent.start();
   journal.failWith = diskFull();
   const delivered = [1, 2, 3, 4, 5].map((id) => link.deliver(job(id)));
   // The broker delivers a waiting job again (the server's watchdog): it joins the one waiting, never a second.
   delivered.push(link.deliver(job(3)));
-  await until('a degraded status', () => link.statuses.at(-1)?.health === 'degraded');
-  await until('all five waiting', () => link.statuses.at(-1)?.fault?.waiting === 5);
+  await time.until('a degraded status', () => link.statuses.at(-1)?.health === 'degraded');
+  await time.until('all five waiting', () => link.statuses.at(-1)?.fault?.waiting === 5);
   const status = link.statuses.at(-1)!;
   assert.equal(status.fault?.code, 'disk-full');
   assert.match(status.fault?.detail ?? '', /disk is full \(ENOSPC\)/);
   assert.ok(!Number.isNaN(Date.parse(status.fault?.since ?? '')), 'since when');
-  await new Promise((resolve) => setTimeout(resolve, 300)); // a few retries, all failing
+  await time.advance(300); // a few retries, all failing
   assert.ok(!steps.some((s) => s.startsWith('PUBACK')), 'no PUBACK for a job not in the journal');
   assert.equal(printer.writes.length, 0, 'nothing printed without its journal line');
   assert.equal(journal.size, 0, 'a failed write leaves nothing the journal would take for seen');
 
   journal.failWith = null;
-  await Promise.all(delivered);
-  await until('five printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 5);
+  let taken = false;
+  void Promise.all(delivered).then(() => (taken = true));
+  await time.until('every delivery taken', () => taken, 60_000); // awaited without a bound before
+  await time.until('five printed acks', () => link.acks.filter((a) => a.status === 'printed').length === 5);
   assert.deepEqual(receiptIds(printer), [1, 2, 3, 4, 5], 'each once, in the order they came');
-  await until('the status back to ok', () => link.statuses.at(-1)?.health === 'ok');
+  await time.until('the status back to ok', () => link.statuses.at(-1)?.health === 'ok');
   assert.equal(link.statuses.at(-1)?.fault, undefined, 'the fault cleared by itself');
 });
 
 test('the disk fills between a job taken and printed: it waits, nothing printed twice, and goes on when it can', async (t) => {
+  const time = fakeTime(t, { untilMs: 2000 }); // as until()
   const { steps, journal, printer, link, agent } = startParts(t);
   await agent.start();
   await link.deliver(job(1)); // taken: its `received` is on disk
   journal.failWith = diskFull(); // its `printing` line is what fails
-  await until('degraded', () => link.statuses.at(-1)?.health === 'degraded');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await time.until('degraded', () => link.statuses.at(-1)?.health === 'degraded');
+  await time.advance(200);
   assert.equal(printer.writes.length, 0, 'no byte before its `printing` line is on disk');
   journal.failWith = null;
-  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  await time.until('job 1 printed', () => link.acksOf(1).includes('printed'));
   assert.deepEqual(receiptIds(printer), [1]);
   assert.ok(steps.includes('journal 1 printing failed'));
-  await until('ok again', () => link.statuses.at(-1)?.health === 'ok');
+  await time.until('ok again', () => link.statuses.at(-1)?.health === 'ok');
 });
 
 test('the `printed` line fails after the bytes went out: recorded when it can, never printed again', async (t) => {
+  const time = fakeTime(t, { untilMs: 2000 }); // as until()
   const { steps, journal, printer, link, agent } = startParts(t);
   await agent.start();
   const original = journal.record.bind(journal);
@@ -523,7 +533,7 @@ test('the `printed` line fails after the bytes went out: recorded when it can, n
     return original(key, id, state, extra);
   };
   await link.deliver(job(1));
-  await until('job 1 printed', () => link.acksOf(1).includes('printed'));
+  await time.until('job 1 printed', () => link.acksOf(1).includes('printed'));
   assert.equal(printer.writes.length, 1, 'on paper once');
   assert.ok(steps.includes('journal 1 printed failed'), 'the first `printed` write failed');
   assert.equal(journal.get(uidOf(1))?.state, 'printed');

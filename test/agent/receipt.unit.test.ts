@@ -16,6 +16,8 @@ import {
   sanitizeContent,
   wrapLine,
 } from '../../protocol/receipt-layout';
+import { binaryUnit } from '../support/arbitraries';
+import { propertyRuns } from '../support/property-runs';
 
 const createdAt = '2026-03-04T05:06:00Z';
 
@@ -304,7 +306,7 @@ test('receipts are byte for byte what escpos made of the same lines, for generat
   const at = '2026-12-06T10:00:00Z';
   fc.assert(
     fc.property(
-      fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 300 })),
+      fc.oneof(fc.string({ unit: binaryUnit, maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 300 })),
       fc.constantFrom(...CODE_PAGE_NAMES),
       fc.constantFrom(32, 42, 48, 13),
       fc.constantFrom('message', 'test'),
@@ -329,6 +331,7 @@ test('receipts are byte for byte what escpos made of the same lines, for generat
         assert.ok(renderLines([content], { columns, codePage }).equals(escposBytes([content], codePage)), 'raw line');
       },
     ),
-    { numRuns: 2000 },
+    // The unit suite: 400, each of the 48 code page x width x kind combinations about 8 times.
+    { numRuns: propertyRuns({ full: 2000, quick: 400 }) },
   );
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { buildSync } from 'esbuild';
+import { build } from 'esbuild';
 import { pathToFileURL } from 'node:url';
 import { formatLedger, parseStraceSummary, sourceResolver, stageOf, stagesInWindow } from '../../bench/cost-ledger';
 
@@ -90,13 +90,20 @@ test('the ledger scales the sampled stages to the measured CPU, per job', () => 
   assert.match(table, /\| wake-ups per job \(voluntary context switches\) \| 5\.0 \|/);
 });
 
-test("a bundle's frames are named by their source file through the .map beside the bundle", () => {
+test("a bundle's frames are named by their source file through the .map beside the bundle", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-map-'));
   fs.mkdirSync(path.join(dir, 'agent'));
   fs.writeFileSync(path.join(dir, 'agent', 'journal.ts'), 'export function record(n: number) {\n  return n * 2;\n}\n');
   fs.writeFileSync(path.join(dir, 'main.ts'), "import { record } from './agent/journal';\nconsole.log(record(2));\n");
   const outfile = path.join(dir, 'dist', 'bundle.mjs');
-  buildSync({ entryPoints: [path.join(dir, 'main.ts')], bundle: true, format: 'esm', outfile, sourcemap: 'external' });
+  // The async API: the esbuild service the unit suite's runner started is reused (buildSync starts a process).
+  await build({
+    entryPoints: [path.join(dir, 'main.ts')],
+    bundle: true,
+    format: 'esm',
+    outfile,
+    sourcemap: 'external',
+  });
   const code = fs.readFileSync(outfile, 'utf8').split('\n');
   const line = code.findIndex((l) => l.includes('function record'));
   const resolved = sourceResolver()({

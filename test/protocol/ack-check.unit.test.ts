@@ -12,6 +12,7 @@ import {
   parseAckMessageWithSchema as parseAckMessage,
 } from '../../protocol/messages';
 import { topics } from '../../protocol/topics';
+import { propertyRuns } from '../support/property-runs';
 
 /** Values near each field's edges, valid and not, mixed with anything at all. */
 const anything = fc.oneof(
@@ -75,6 +76,9 @@ const ackLike = fc
   )
   .map((o) => JSON.parse(JSON.stringify(o)) as unknown); // as it arrives: JSON, no undefined
 
+/** 5,000 alone (npm test); 1,000 in the unit suite: about half of them ack-like records with edge values in every field. */
+const RUNS = propertyRuns({ full: 5_000, quick: 1_000 });
+
 test('the hand-written ack check accepts what the zod schema accepts, and returns the same value', () => {
   fc.assert(
     fc.property(fc.oneof(ackLike, anything), (value) => {
@@ -83,7 +87,7 @@ test('the hand-written ack check accepts what the zod schema accepts, and return
       if (zod.success) assert.deepEqual(fast, zod.data);
       else assert.equal(fast, null, `zod refuses ${JSON.stringify(value)}: ${zod.error.issues[0]?.message}`);
     }),
-    { numRuns: 5_000 },
+    { numRuns: RUNS },
   );
 });
 
@@ -99,7 +103,7 @@ test('parseAck answers as parseAckMessage: the same value, or the same refusal i
         assert.deepEqual(parseAck(Buffer.from(text)), parseAckMessage(Buffer.from(text)));
       },
     ),
-    { numRuns: 5_000 },
+    { numRuns: RUNS },
   );
 });
 

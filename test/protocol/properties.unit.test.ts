@@ -9,6 +9,8 @@ import { validatePrintRequest } from '../../broker-server/http/api/validation';
 import { CODE_PAGE_NAMES, CODE_PAGES } from '../../protocol/codepages';
 import { ACK_STATUSES, MAX_CONTENT_LENGTH, parseAckMessage, parseJobMessage } from '../../protocol/messages';
 import { layoutReceipt, sanitizeContent, wrapLine } from '../../protocol/receipt-layout';
+import { binaryUnit } from '../support/arbitraries';
+import { propertyRuns } from '../support/property-runs';
 
 /** ESC/POS commands a hostile message could carry, C1 controls and the characters that need care. */
 const ESCPOS_FRAGMENTS = [
@@ -59,7 +61,7 @@ const ESCPOS_FRAGMENTS = [
 const hostileText = fc
   .array(
     fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.string({ unit: binaryUnit, maxLength: 12 }),
       fc.constantFrom(...ESCPOS_FRAGMENTS),
       fc.string({ maxLength: 60 }),
     ),
@@ -95,7 +97,8 @@ test('property: the receipt never throws, and its bytes hold no command but the 
         assert.ok(decoded.receipts[0]!.lines.every((l) => [...l].length <= columns));
       },
     ),
-    { numRuns: 300 },
+    // The unit suite: 100, each of the 6 code pages about 16 times, with up to 40 hostile fragments each.
+    { numRuns: propertyRuns({ full: 300, quick: 100 }) },
   );
 });
 
@@ -179,7 +182,7 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
       {
         content: fc.oneof(
           hostileText,
-          fc.string({ unit: 'binary', minLength: 3990, maxLength: 4010 }),
+          fc.string({ unit: binaryUnit, minLength: 3990, maxLength: 4010 }),
           fc.string({ unit: fc.constant('\u{1F600}'), minLength: 3990, maxLength: 4010 }),
           fc.anything(),
         ),
@@ -212,7 +215,8 @@ test('property: validatePrintRequest never throws; what it accepts is a non-blan
         ).ok,
       );
     }),
-    { numRuns: 500 },
+    // The unit suite: 150, about 50 of each kind of body (anything, a record near the limits, a dictionary of the keys).
+    { numRuns: propertyRuns({ full: 500, quick: 150 }) },
   );
 });
 
@@ -238,7 +242,7 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
   );
   const payload = fc.oneof(
     fc.uint8Array({ maxLength: 2000 }).map((a) => Buffer.from(a)),
-    fc.string({ unit: 'binary' }),
+    fc.string({ unit: binaryUnit }),
     fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
     ackLike.map((a) => JSON.stringify(a)),
     fc.integer({ min: 60_000, max: 70_000 }).map((n) => Buffer.alloc(n, 0x20)),
@@ -255,13 +259,14 @@ test('property: parseAckMessage never throws, and what it accepts is a well-form
       assert.ok(!Number.isNaN(Date.parse(ack.at)));
       assert.ok(ack.error === undefined || (typeof ack.error === 'string' && ack.error.length <= 1000));
     }),
-    { numRuns: 500 },
+    // The unit suite: 200, about 40 of each of the 5 kinds of payload.
+    { numRuns: propertyRuns({ full: 500, quick: 200 }) },
   );
 });
 
 test('property: escaped HTML holds no markup character of the value', () => {
   fc.assert(
-    fc.property(fc.string({ unit: 'binary' }), (value) => {
+    fc.property(fc.string({ unit: binaryUnit }), (value) => {
       assert.doesNotMatch(escapeHtml(value), /[<>"']/);
     }),
   );

@@ -1,15 +1,17 @@
 /**
  * The webhook dispatcher asks the database nothing while idle (issue 22): no poll; the event log's signal
  * wakes it for a new job, and one timer for the next retry. A store that counts the calls made through it.
+ * The clock is the test's (support/fake-time.ts): seconds of idling take milliseconds, and any timer the
+ * dispatcher sets (a poll's included) fires as the test moves the clock.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobEvent } from '../../../broker-server/jobs/job-service';
 import { type PostWebhook, WebhookDispatcher } from '../../../broker-server/webhooks/webhook-dispatcher';
 import { SecretBox } from '../../../broker-server/webhooks/webhook-secrets';
 import type { WebhookStore } from '../../../broker-server/store/webhook-store';
-import { testLogger, waitFor } from '../../support/basics';
+import { testLogger } from '../../support/basics';
+import { fakeTime } from '../../support/fake-time';
 import { MemoryWebhookStore } from '../../support/memory-webhook-store';
 
 const secrets = new SecretBox('a key of the server, long enough');
@@ -92,6 +94,7 @@ function startDispatcher(
 }
 
 test('idle with an endpoint and nothing due, the dispatcher makes no store call; a new job is still delivered at once', async (t) => {
+  const time = fakeTime(t);
   const inner = new MemoryWebhookStore();
   await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());
   const { store, calls } = countingStore(inner);
@@ -102,17 +105,18 @@ test('idle with an endpoint and nothing due, the dispatcher makes no store call;
     return 204;
   });
   // The start round ends with the look at what is due next.
-  await waitFor('the start round', () => calls.includes('nextDueAt'));
+  await time.until('the start round', () => calls.includes('nextDueAt'));
   const before = calls.length;
-  await sleep(IDLE_MS);
+  await time.advance(IDLE_MS, 10);
   assert.deepEqual(calls.slice(before), [], `no store call in ${IDLE_MS} ms idle`);
 
   log.add(1);
-  await waitFor('the new job delivered', () => posted.length === 1 && inner.deliveryRows[0]?.status === 'delivered');
+  await time.until('the new job delivered', () => posted.length === 1 && inner.deliveryRows[0]?.status === 'delivered');
   assert.equal(inner.attemptRows.length, 1);
 });
 
 test('with no endpoint, idle is silent too; an endpoint added by the command is found at the next job', async (t) => {
+  const time = fakeTime(t);
   const inner = new MemoryWebhookStore();
   const { store, calls } = countingStore(inner);
   const log = eventLog();
@@ -121,18 +125,19 @@ test('with no endpoint, idle is silent too; an endpoint added by the command is 
     posted.push(body);
     return 204;
   });
-  await waitFor('the start round', () => calls.includes('endpoints'));
+  await time.until('the start round', () => calls.includes('endpoints'));
   const before = calls.length;
-  await sleep(IDLE_MS);
+  await time.advance(IDLE_MS, 10);
   assert.deepEqual(calls.slice(before), [], `no store call in ${IDLE_MS} ms idle`);
 
   // As `npm run webhooks -- add` does from another process: the dispatcher is not told.
   await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());
   log.add(1);
-  await waitFor('the job delivered to the new endpoint', () => posted.length === 1);
+  await time.until('the job delivered to the new endpoint', () => posted.length === 1);
 });
 
 test('after a failed attempt, the dispatcher sleeps until the retry is due, then sends it', async (t) => {
+  const time = fakeTime(t);
   const inner = new MemoryWebhookStore();
   await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());
   const { store, calls } = countingStore(inner);
@@ -149,11 +154,11 @@ test('after a failed attempt, the dispatcher sleeps until the retry is due, then
     },
     2_000,
   );
-  await waitFor('the start round', () => calls.includes('nextDueAt'));
+  await time.until('the start round', () => calls.includes('nextDueAt'));
   log.add(1);
-  await waitFor('the retry planned', () => inner.attemptRows.length === 1);
+  await time.until('the retry planned', () => inner.attemptRows.length === 1);
   const before = calls.length;
-  await waitFor('delivered on retry', () => inner.deliveryRows[0]?.status === 'delivered', 15_000);
+  await time.until('delivered on retry', () => inner.deliveryRows[0]?.status === 'delivered', 15_000);
   assert.ok(sentAt[1]! - sentAt[0]! >= 1_000 - 50, 'not before it was due (1 to 2 s, with jitter)');
   // Between the two: the timer's one round (endpoints, bounds, due, claim) and the attempt's writes; never a poll.
   const between = calls.slice(before);

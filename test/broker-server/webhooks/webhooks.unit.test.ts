@@ -1,4 +1,7 @@
-/** Webhook rules with fakes: the backoff schedule, the event filter, secrets at rest, and the dispatcher on an in-memory store with a fake receiver. */
+/**
+ * Webhook rules with fakes: the backoff schedule, the event filter, secrets at rest, and the dispatcher on an
+ * in-memory store with a fake receiver; its retries and timeouts on the test's clock (support/fake-time.ts).
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
@@ -16,6 +19,7 @@ import { newWebhookSecret, SecretBox, SecretUnreadable } from '../../../broker-s
 import { afterFailure, backoffMs, type RetryPolicy } from '../../../broker-server/webhooks/retry-schedule';
 import { JOB_STATUSES, type JobStatus } from '../../../protocol/states';
 import { testLogger, waitFor } from '../../support/basics';
+import { fakeTime } from '../../support/fake-time';
 import { MemoryWebhookStore } from '../../support/memory-webhook-store';
 import { uidOf } from '../../support/job-uids';
 
@@ -204,6 +208,7 @@ test('each wanted event is queued once per endpoint and posted signed (Standard 
 });
 
 test('a receiver that keeps failing is retried with growing waits and the same webhook-id, then failed when the window is over', async (t) => {
+  const time = fakeTime(t);
   const received: Received[] = [];
   const { store, log, dispatcher, add } = await dispatcherWith(
     async (url, body, headers) => {
@@ -216,7 +221,7 @@ test('a receiver that keeps failing is retried with growing waits and the same w
   dispatcher.start();
   t.after(() => dispatcher.stop());
   log.add(job(1, 'pending'));
-  const failed = await waitFor('failed', () => store.deliveryRows.find((d) => d.status === 'failed'));
+  const failed = await time.until('failed', () => store.deliveryRows.find((d) => d.status === 'failed'));
   assert.ok(received.length >= 5, `${received.length} tries`);
   assert.equal(failed.attempts, received.length);
   assert.equal(failed.lastStatusCode, 503);
@@ -230,6 +235,7 @@ test('a receiver that keeps failing is retried with growing waits and the same w
 });
 
 test('a receiver that never answers holds only its own slots; its attempts time out; stop gives back what is under way', async (t) => {
+  const time = fakeTime(t);
   const healthy: Received[] = [];
   let deadCalls = 0;
   const { store, log, dispatcher, add } = await dispatcherWith(
@@ -250,16 +256,17 @@ test('a receiver that never answers holds only its own slots; its attempts time 
   let stopped = false;
   t.after(() => (stopped ? undefined : dispatcher.stop()));
   for (let i = 1; i <= 10; i++) log.add(job(i, 'pending'));
-  await waitFor('10 healthy deliveries', () => healthy.length === 10);
+  await time.until('10 healthy deliveries', () => healthy.length === 10);
   assert.ok(Date.now() - started < 1_000, 'the healthy receiver did not wait for the dead one (1 s timeout)');
   assert.equal(deadCalls, 2, 'two requests at once per endpoint');
-  await waitFor(
+  await time.until(
     'timeouts',
     () => store.deliveryRows.filter((d) => d.lastError === 'no answer within 1000 ms').length >= 2,
   );
-  await waitFor('two more in flight', () => dispatcher.inFlightCount === 2);
-  await dispatcher.stop();
-  stopped = true;
+  await time.until('two more in flight', () => dispatcher.inFlightCount === 2);
+  // stop() waits for what is under way (up to 2 s): on this clock, the test moves time until it is done.
+  void dispatcher.stop().then(() => (stopped = true));
+  await time.until('stopped', () => stopped);
   const dead = store.deliveryRows.filter((d) => d.endpointId === 1);
   assert.equal(dead.filter((d) => d.status === 'delivering').length, 0, 'nothing left claimed');
   assert.equal(dead.filter((d) => d.status === 'pending').length, 10, 'every dead delivery waits for the next start');

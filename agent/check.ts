@@ -83,14 +83,32 @@ function usbPrinterDevicesFromLibusb(): UsbPrinterDevice[] | null {
   }
 }
 
-// eslint-disable-next-line max-lines-per-function -- owned by agentperf this stop (issue 21); split it there
+/** `--check`: what printers this machine sees, whether the configured one opens, whether the broker accepts this agent. */
 export async function runCheck(
   config: AgentConfig,
   out: (line: string) => void,
   places: CheckPlaces = SYSTEM_PLACES,
 ): Promise<boolean> {
-  const user = os.userInfo().username;
   out('Printers this machine sees');
+  listPrinters(config, out, places);
+  out('');
+  out(`Configured printer: PRINTER=${config.printer}`);
+  const printerOk = await checkPrinter(config, out);
+  out('');
+  out(`Broker: MQTT_URL=${urlForLog(config.mqttUrl)}`);
+  const brokerOk = await checkBroker(config, out);
+  out('');
+  out(
+    printerOk && brokerOk
+      ? 'All good: this agent can print.'
+      : 'Fix the PROBLEM lines above, then run this check again.',
+  );
+  return printerOk && brokerOk;
+}
+
+/** The usblp devices (and whether this user may write to them), the USB printers, the system's queues. */
+function listPrinters(config: AgentConfig, out: (line: string) => void, places: CheckPlaces): void {
+  const user = os.userInfo().username;
   let lp: string[] = [];
   try {
     lp = fs
@@ -128,9 +146,10 @@ export async function runCheck(
       `  - USB printer ${d.vid}:${d.pid} ${d.name}: PRINTER=usb:${d.vid}:${d.pid} (or ${places.devUsb}/lp0 if usblp claimed it)`,
     );
   listSystemPrinters(out, { cupsServer: config.cupsServer, ...places });
+}
 
-  out('');
-  out(`Configured printer: PRINTER=${config.printer}`);
+/** Opens and closes the configured printer (nothing printed) and asks its status where it can answer. */
+async function checkPrinter(config: AgentConfig, out: (line: string) => void): Promise<boolean> {
   const transport = createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer });
   let printerOk = true;
   try {
@@ -148,10 +167,11 @@ export async function runCheck(
     out(`  ${fine ? 'status' : 'PROBLEM'}: ${report.condition}: ${report.detail}`);
   }
   out(`  paper: ${config.columns} columns, code page ${config.codePage}`);
+  return printerOk;
+}
 
-  out('');
-  out(`Broker: MQTT_URL=${urlForLog(config.mqttUrl)}`);
-  let brokerOk = true;
+/** Connects to the broker with this agent's credentials (under another client id) and leaves. */
+async function checkBroker(config: AgentConfig, out: (line: string) => void): Promise<boolean> {
   try {
     const client = await mqtt.connectAsync(
       mqttConnectOptions(config.mqttUrl, {
@@ -165,19 +185,13 @@ export async function runCheck(
     );
     await client.endAsync();
     out('  OK: the broker accepts this agent');
+    return true;
   } catch (err) {
-    brokerOk = false;
     const message = (err as Error).message;
     const hint = /Not authorized|Bad username/i.test(message)
       ? 'check MQTT_USERNAME and MQTT_PASSWORD'
       : 'is the server running, and MQTT_URL right?';
     out(`  PROBLEM: cannot connect: ${message} (${hint})`);
+    return false;
   }
-  out('');
-  out(
-    printerOk && brokerOk
-      ? 'All good: this agent can print.'
-      : 'Fix the PROBLEM lines above, then run this check again.',
-  );
-  return printerOk && brokerOk;
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config';
 import { type Logger, urlForLog } from '../runtime/logger';
 import { mqttConnectOptions } from '../config/mqtt-url';
@@ -88,41 +88,49 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   }
 
   /** Starts connecting; does not wait for the broker, which may be down for now. */
-  // eslint-disable-next-line max-lines-per-function -- owned by agentperf this stop (issue 21); split it there
   start(onJob: JobHandler, initialStatus: StatusMessage): void {
-    const { config } = this;
     this.status = initialStatus;
-    const frames = /^wss?:/.test(config.mqttUrl) ? oneFramePerTick() : null;
-    const client = mqtt.connect(
-      mqttConnectOptions(config.mqttUrl, {
-        ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
-        clientId: agentClientId(config.printerId),
-        // A takeover starts a clean session: jobs the replaced agent was sent stay with it (the server
-        // ends them `interrupted`), so that none is printed by both.
-        clean: !!this.options.takeover,
-        protocolVersion: 4,
-        keepalive: 30,
-        connectTimeout: 10_000,
-        // mqtt.js retries at a fixed period; this link retries with its own backoff (below).
-        reconnectPeriod: 0,
-        // Connected below, once Nagle is set to go off on each new socket.
-        manualConnect: true,
-        username: config.mqttUsername,
-        password: config.mqttPassword || undefined,
-        will: {
-          topic: topics.status(config.printerId),
-          payload: this.will(!!this.options.takeover),
-          qos: 1,
-          retain: true,
-        },
-        // No table of 65,536 pre-made packet-id buffers (about 6 MB of a 60 MB agent): built per packet instead.
-        writeCache: false,
-      }),
-    );
+    const frames = /^wss?:/.test(this.config.mqttUrl) ? oneFramePerTick() : null;
+    const client = mqtt.connect(this.connectOptions(frames));
     this.client = client;
     noDelayOnEachConnection(client);
     frames?.attach(client);
+    this.takeJobs(client, onJob);
+    this.reconnectOnClose(client);
+    this.onConnect(client);
+    this.onError(client);
+    client.connect();
+  }
 
+  private connectOptions(frames: ReturnType<typeof oneFramePerTick> | null): IClientOptions {
+    const { config } = this;
+    return mqttConnectOptions(config.mqttUrl, {
+      ...(frames ? { createWebsocket: frames.createWebsocket } : {}),
+      clientId: agentClientId(config.printerId),
+      // A takeover starts a clean session: jobs the replaced agent was sent stay with it (the server
+      // ends them `interrupted`), so that none is printed by both.
+      clean: !!this.options.takeover,
+      protocolVersion: 4,
+      keepalive: 30,
+      connectTimeout: 10_000,
+      // mqtt.js retries at a fixed period; this link retries with its own backoff (reconnectOnClose).
+      reconnectPeriod: 0,
+      // Connected by start(), once Nagle is set to go off on each new socket.
+      manualConnect: true,
+      username: config.mqttUsername,
+      password: config.mqttPassword || undefined,
+      will: {
+        topic: topics.status(config.printerId),
+        payload: this.will(!!this.options.takeover),
+        qos: 1,
+        retain: true,
+      },
+      // No table of 65,536 pre-made packet-id buffers (about 6 MB of a 60 MB agent): built per packet instead.
+      writeCache: false,
+    });
+  }
+
+  private takeJobs(client: MqttClient, onJob: JobHandler): void {
     // PUBACK is sent only once the job is in the journal: the broker forgets it only then. mqtt.js hands
     // over one message at a time (the next one waits for this callback, which sends the PUBACK), so a
     // journal sync per message would serialise them. Instead each message is handed to onJob at once and
@@ -165,7 +173,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       pubacks = mine;
       done(PUBACK_SENT_BY_LINK);
     };
+  }
 
+  private reconnectOnClose(client: MqttClient): void {
+    const { config } = this;
     // Each failed attempt waits longer. The same stores are passed back: reconnect() would otherwise
     // start empty ones and forget the acks still waiting for their PUBACK.
     client.on('close', () => {
@@ -181,7 +192,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
           client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
       }, this.nextDelay());
     });
+  }
 
+  private onConnect(client: MqttClient): void {
+    const { config } = this;
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.offline = false;
@@ -205,6 +219,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         this.emit('connect');
       });
     });
+  }
+
+  private onError(client: MqttClient): void {
+    const { config } = this;
     client.on('error', (err) => {
       const code = (err as { code?: unknown }).code;
       if (code === 2) {
@@ -225,7 +243,6 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
         this.log.warn({ err: err.message }, 'mqtt error');
       }
     });
-    client.connect();
   }
 
   private nextDelay(): number {

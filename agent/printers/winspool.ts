@@ -196,13 +196,38 @@ export function loadWinspool(): Spooler {
   return (loaded ??= bindWinspool());
 }
 
-// eslint-disable-next-line max-lines-per-function -- owned by agentperf this stop (issue 21); split it there
 function bindWinspool(): Spooler {
   if (process.platform !== 'win32')
     throw new Error(
       `the windows: transport runs on Windows only (this is ${process.platform}): use cups-raw:QUEUE, a device or tcp://`,
     );
   const k = loadKoffi();
+  const api = bindSpoolerApi(k);
+  const { GetDefaultPrinterW, EnumPrintersW, PRINTER_INFO_2W } = api;
+  return {
+    defaultPrinter() {
+      const size = [0];
+      GetDefaultPrinterW(null, size);
+      if (!size[0]) return null; // ERROR_FILE_NOT_FOUND: no default printer
+      const buffer = Buffer.alloc(size[0] * 2);
+      if (!GetDefaultPrinterW(buffer, size)) return null;
+      return buffer.toString('utf16le').replace(/\0[\s\S]*$/, '');
+    },
+    listPrinters() {
+      const returned = [0];
+      const buffer = withBuffer(api, 'EnumPrintersW', (buf, size, needed) =>
+        EnumPrintersW(PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS, null, 2, buf, size, needed, returned),
+      );
+      if (!buffer || !returned[0]) return [];
+      const items = k.decode(k.address(buffer), PRINTER_INFO_2W, returned[0]) as Array<Record<string, unknown>>;
+      return items.map(toPrinter);
+    },
+    open: async (name) => openPrinter(k, api, name),
+  };
+}
+
+/** The structures and functions of winspool.drv (and kernel32's GetLastError) this transport calls. */
+function bindSpoolerApi(k: Koffi) {
   const winspool = k.load('winspool.drv');
   const kernel32 = k.load('kernel32.dll');
   const PRINTER_INFO_2W = k.struct('PRINTER_INFO_2W', {
@@ -253,96 +278,98 @@ function bindWinspool(): Spooler {
   );
   const EndPagePrinter = winspool.func('int __stdcall EndPagePrinter(void *hPrinter)');
   const EndDocPrinter = winspool.func('int __stdcall EndDocPrinter(void *hPrinter)');
-
-  const fail = (call: string): never => {
-    throw new SpoolerError(call, GetLastError() as number);
+  return {
+    PRINTER_INFO_2W,
+    GetLastError,
+    OpenPrinterW,
+    ClosePrinter,
+    GetPrinterW,
+    EnumPrintersW,
+    GetDefaultPrinterW,
+    StartDocPrinterW,
+    StartPagePrinter,
+    WritePrinter,
+    EndPagePrinter,
+    EndDocPrinter,
   };
-  const toPrinter = (info: Record<string, unknown>): SpoolerPrinter => ({
+}
+type SpoolerApi = ReturnType<typeof bindSpoolerApi>;
+
+function fail(api: SpoolerApi, call: string): never {
+  throw new SpoolerError(call, api.GetLastError() as number);
+}
+
+function toPrinter(info: Record<string, unknown>): SpoolerPrinter {
+  return {
     name: String(info.pPrinterName ?? ''),
     port: String(info.pPortName ?? ''),
     driver: String(info.pDriverName ?? ''),
     status: Number(info.Status),
     attributes: Number(info.Attributes),
     jobs: Number(info.cJobs),
-  });
-
-  /** Calls `call(buffer, size, needed)` until the buffer is large enough (the spooler says how large). */
-  const withBuffer = (
-    name: string,
-    call: (buffer: Buffer | null, size: number, needed: number[]) => unknown,
-  ): Buffer | null => {
-    const needed = [0];
-    if (call(null, 0, needed)) return null;
-    for (let tries = 0; tries < 4; tries++) {
-      const code = GetLastError() as number;
-      if (code !== ERROR_INSUFFICIENT_BUFFER && needed[0] === 0) throw new SpoolerError(name, code);
-      const buffer = Buffer.alloc(Math.max(needed[0] ?? 0, 1));
-      if (call(buffer, buffer.length, needed)) return buffer;
-    }
-    return fail(name);
   };
+}
 
-  const spooler: Spooler = {
-    defaultPrinter() {
-      const size = [0];
-      GetDefaultPrinterW(null, size);
-      if (!size[0]) return null; // ERROR_FILE_NOT_FOUND: no default printer
-      const buffer = Buffer.alloc(size[0] * 2);
-      if (!GetDefaultPrinterW(buffer, size)) return null;
-      return buffer.toString('utf16le').replace(/\0[\s\S]*$/, '');
+/** Calls `call(buffer, size, needed)` until the buffer is large enough (the spooler says how large). */
+function withBuffer(
+  api: SpoolerApi,
+  name: string,
+  call: (buffer: Buffer | null, size: number, needed: number[]) => unknown,
+): Buffer | null {
+  const needed = [0];
+  if (call(null, 0, needed)) return null;
+  for (let tries = 0; tries < 4; tries++) {
+    const code = api.GetLastError() as number;
+    if (code !== ERROR_INSUFFICIENT_BUFFER && needed[0] === 0) throw new SpoolerError(name, code);
+    const buffer = Buffer.alloc(Math.max(needed[0] ?? 0, 1));
+    if (call(buffer, buffer.length, needed)) return buffer;
+  }
+  return fail(api, name);
+}
+
+/** A printer opened by name: its information, a RAW document, and its close. */
+function openPrinter(k: Koffi, api: SpoolerApi, name: string): SpoolerDocumentTarget {
+  const { OpenPrinterW, GetPrinterW, StartDocPrinterW, StartPagePrinter, WritePrinter, EndPagePrinter } = api;
+  const { EndDocPrinter, ClosePrinter, PRINTER_INFO_2W } = api;
+  const handle: unknown[] = [null];
+  const ok = OpenPrinterW(name, handle, null);
+  if (!ok) fail(api, 'OpenPrinterW');
+  const printer = handle[0];
+  let closed = false;
+  return {
+    info() {
+      const buffer = withBuffer(api, 'GetPrinterW', (buf, size, needed) => GetPrinterW(printer, 2, buf, size, needed));
+      if (!buffer) return fail(api, 'GetPrinterW');
+      return toPrinter(k.decode(k.address(buffer), PRINTER_INFO_2W) as Record<string, unknown>);
     },
-    listPrinters() {
-      const returned = [0];
-      const buffer = withBuffer('EnumPrintersW', (buf, size, needed) =>
-        EnumPrintersW(PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS, null, 2, buf, size, needed, returned),
-      );
-      if (!buffer || !returned[0]) return [];
-      const items = k.decode(k.address(buffer), PRINTER_INFO_2W, returned[0]) as Array<Record<string, unknown>>;
-      return items.map(toPrinter);
+    async printRaw(documentName, bytes) {
+      const job = StartDocPrinterW(printer, 1, {
+        pDocName: documentName,
+        pOutputFile: null,
+        pDatatype: 'RAW',
+      }) as number;
+      if (!job) fail(api, 'StartDocPrinterW');
+      try {
+        if (!StartPagePrinter(printer)) fail(api, 'StartPagePrinter');
+        for (let offset = 0; offset < bytes.length;) {
+          const chunk = bytes.subarray(offset);
+          const written = [0];
+          if (!WritePrinter(printer, chunk, chunk.length, written)) fail(api, 'WritePrinter');
+          if (!written[0]) throw new SpoolerError('WritePrinter', 0);
+          offset += written[0];
+        }
+        if (!EndPagePrinter(printer)) fail(api, 'EndPagePrinter');
+      } catch (err) {
+        EndDocPrinter(printer);
+        throw err;
+      }
+      if (!EndDocPrinter(printer)) fail(api, 'EndDocPrinter');
+      return job;
     },
-    async open(name) {
-      const handle: unknown[] = [null];
-      const ok = OpenPrinterW(name, handle, null);
-      if (!ok) fail('OpenPrinterW');
-      const printer = handle[0];
-      let closed = false;
-      return {
-        info() {
-          const buffer = withBuffer('GetPrinterW', (buf, size, needed) => GetPrinterW(printer, 2, buf, size, needed));
-          if (!buffer) return fail('GetPrinterW');
-          return toPrinter(k.decode(k.address(buffer), PRINTER_INFO_2W) as Record<string, unknown>);
-        },
-        async printRaw(documentName, bytes) {
-          const job = StartDocPrinterW(printer, 1, {
-            pDocName: documentName,
-            pOutputFile: null,
-            pDatatype: 'RAW',
-          }) as number;
-          if (!job) fail('StartDocPrinterW');
-          try {
-            if (!StartPagePrinter(printer)) fail('StartPagePrinter');
-            for (let offset = 0; offset < bytes.length;) {
-              const chunk = bytes.subarray(offset);
-              const written = [0];
-              if (!WritePrinter(printer, chunk, chunk.length, written)) fail('WritePrinter');
-              if (!written[0]) throw new SpoolerError('WritePrinter', 0);
-              offset += written[0];
-            }
-            if (!EndPagePrinter(printer)) fail('EndPagePrinter');
-          } catch (err) {
-            EndDocPrinter(printer);
-            throw err;
-          }
-          if (!EndDocPrinter(printer)) fail('EndDocPrinter');
-          return job;
-        },
-        close() {
-          if (closed) return;
-          closed = true;
-          ClosePrinter(printer);
-        },
-      };
+    close() {
+      if (closed) return;
+      closed = true;
+      ClosePrinter(printer);
     },
   };
-  return spooler;
 }

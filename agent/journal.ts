@@ -84,6 +84,34 @@ type Record_ =
 const keyFields = (key: string, id: number): { uid?: string; id: number } =>
   isLegacyKey(key) ? { id } : { uid: key, id };
 
+/**
+ * A state's line, as JSON.stringify would write `{ uid, id, state, at, job?, error? }`, without building that
+ * object and walking it: a fifth of the CPU the journal spent per job (issue 22). `at` is an ISO date and `state`
+ * one of five words, which JSON writes as they are; the uid, the job and the error go through JSON.stringify.
+ */
+export function stateLine(
+  key: string,
+  id: number,
+  state: JournalState,
+  at: string,
+  extra: { job?: JobMessage; error?: string } = {},
+): string {
+  return (
+    `${keyPart(key, id)},"state":"${state}","at":"${at}"` +
+    (extra.job ? `,"job":${JSON.stringify(extra.job)}` : '') +
+    (extra.error ? `,"error":${JSON.stringify(extra.error)}` : '') +
+    '}\n'
+  );
+}
+
+/** An ack confirmation's line, as JSON.stringify would write `{ uid, id, acked }`. */
+export const ackLine = (key: string, id: number, status: AckStatus): string =>
+  `${keyPart(key, id)},"acked":"${status}"}\n`;
+
+/** The opening of a line: `{"uid":…,"id":…` (`{"id":…` for an entry from before job uids). */
+const keyPart = (key: string, id: number): string =>
+  isLegacyKey(key) ? `{"id":${JSON.stringify(id)}` : `{"uid":${JSON.stringify(key)},"id":${JSON.stringify(id)}`;
+
 /** Entries in job-number order (then by key: numbers repeat across databases). */
 export const byJobNumber = (a: JournalEntry, b: JournalEntry): number =>
   a.id - b.id || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
@@ -205,13 +233,7 @@ export class Journal implements JobJournal {
     const entry = nextEntry(previous, key, id, state, at, extra);
     this.entries.set(key, entry);
     try {
-      await this.append({
-        ...keyFields(key, id),
-        state,
-        at,
-        ...(extra.job ? { job: extra.job } : {}),
-        ...(extra.error ? { error: extra.error } : {}),
-      });
+      await this.append(stateLine(key, id, state, at, extra));
     } catch (err) {
       // Not on disk, so not known: a job whose `received` failed is taken again, not taken for seen.
       if (this.entries.get(key) === entry) {
@@ -232,7 +254,7 @@ export class Journal implements JobJournal {
     const entry = this.entries.get(key);
     if (!entry || entry.acked === status) return;
     entry.acked = status;
-    this.pending.push(JSON.stringify({ ...keyFields(key, entry.id), acked: status }) + '\n');
+    this.pending.push(ackLine(key, entry.id, status));
     this.lazyTimer ??= setTimeout(() => {
       this.lazyTimer = null;
       this.flush();
@@ -243,8 +265,8 @@ export class Journal implements JobJournal {
    * Group commit: every line recorded in one turn of the event loop goes in one write, under one
    * fdatasync, at the end of that turn. A line's promise resolves only once it is on disk.
    */
-  private append(record: Record_): Promise<void> {
-    this.pending.push(JSON.stringify(record) + '\n');
+  private append(line: string): Promise<void> {
+    this.pending.push(line);
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       if (!this.scheduled) {

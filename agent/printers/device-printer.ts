@@ -90,6 +90,7 @@ export class DevicePrinter implements PrinterTransport {
 
   async open(): Promise<PrinterConnection> {
     let handle: fsp.FileHandle;
+    let regular = false;
     try {
       if (this.kind === 'file') await fsp.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
       // A `file:` printer's output is the receipts' text: 0600, like every data file (never a device's mode).
@@ -98,15 +99,26 @@ export class DevicePrinter implements PrinterTransport {
         this.timeoutMs,
         `opening ${this.file}`,
       );
-      if (this.kind === 'file' && ((await handle.stat()).mode & 0o077) !== 0) await handle.chmod(0o600);
+      if (this.kind === 'file') {
+        const stat = await handle.stat();
+        if ((stat.mode & 0o077) !== 0) await handle.chmod(0o600);
+        regular = stat.isFile();
+      }
     } catch (err) {
       throw new PrinterUnavailableError(explain(this.file, err), { cause: err });
     }
     const { timeoutMs, file } = this;
+    const fd = handle.fd;
     return {
       async write(bytes: Buffer) {
         // No fsync, even for the virtual printer: a device has none, and bytes handed to the kernel
         // survive the agent's crash, which is what the file stands for.
+        if (regular) {
+          // A regular file never blocks a write: written here, without the thread pool's hand-off there and
+          // back nor a timer per job (issue 22). A device node, a FIFO or a pipe can block: those keep both.
+          for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+          return;
+        }
         await withTimeout(handle.write(bytes), timeoutMs, `writing to ${file}`);
       },
       async close() {

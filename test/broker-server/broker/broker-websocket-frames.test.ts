@@ -171,3 +171,15 @@ test('the packets the broker writes to a WebSocket client in one turn go as one 
   );
   assert.equal(frames.length - before, 1, `20 messages of one turn in one frame (got ${frames.length - before})`);
 });
+
+test('permessage-deflate is declined: frames are not compressed, whatever the client offers', async (t) => {
+  const { url } = await startBroker(t);
+  // ws's client offers permessage-deflate by default, as the agent's mqtt.js does.
+  const ws = new WebSocket(url, ['mqtt'], { perMessageDeflate: true });
+  t.after(() => ws.terminate());
+  const upgraded = new Promise<http.IncomingMessage>((resolve) => ws.once('upgrade', resolve));
+  await new Promise((resolve) => ws.once('open', resolve));
+  const answer = await upgraded;
+  assert.equal(answer.headers['sec-websocket-extensions'], undefined);
+  assert.equal(ws.extensions, '');
+});

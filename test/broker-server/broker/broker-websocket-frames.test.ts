@@ -88,7 +88,11 @@ test('an mqtt.js client over ws:// gets every message whole and in order', async
 test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packet as one frame", async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
-  t.after(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  // Its connections closed first: wss.close() waits for them (the client's own end comes after, in order).
+  t.after(async () => {
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
   const frames: Buffer[] = [];
   const packets: mqttPacket.Packet[] = [];
   wss.on('connection', (ws) => {

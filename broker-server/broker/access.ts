@@ -55,6 +55,31 @@ export function mayUseClientId(account: Account, clientId: string, owner: string
 
 type Hooks = Required<Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
 
+/**
+ * Each connection's publish verdicts, by topic and retain flag. An agent publishes on the same two topics
+ * (its acks, its status) for as long as it is connected, two or more times a job, and its account is fixed
+ * when it connects (a printer removed or given a new token is disconnected), so each topic is checked once
+ * per connection instead of parsed again for every packet. Kept to a bound per connection.
+ */
+export class PublishVerdicts {
+  private readonly byClient = new WeakMap<object, Map<string, boolean>>();
+
+  constructor(private readonly kept = 64) {}
+
+  verdict(client: object, topic: string, retain: boolean, decide: () => boolean): boolean {
+    let verdicts = this.byClient.get(client);
+    if (!verdicts) this.byClient.set(client, (verdicts = new Map()));
+    const key = retain ? `1${topic}` : `0${topic}`;
+    let allowed = verdicts.get(key);
+    if (allowed === undefined) {
+      allowed = decide();
+      if (verdicts.size >= this.kept) verdicts.clear();
+      verdicts.set(key, allowed);
+    }
+    return allowed;
+  }
+}
+
 interface ClientWithAccount extends Client {
   printhopAccount?: Account;
 }
@@ -107,6 +132,7 @@ export function createAccessHooks(
 ): Hooks {
   const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
+  const verdicts = new PublishVerdicts();
 
   const { throttle, connections, sessions, persistent } = protections;
   const sessionOwner = (clientId: string) => (persistent ? persistent.ownerOf(clientId) : sessionOwners.get(clientId));
@@ -185,7 +211,13 @@ export function createAccessHooks(
         );
         return callback(new Error('QoS 2 is not accepted by this broker; publish with QoS 0 or 1'));
       }
-      if (account && mayPublish(account, packet.topic, packet.retain, policy)) return callback(null);
+      if (
+        account &&
+        verdicts.verdict(client, packet.topic, packet.retain, () =>
+          mayPublish(account, packet.topic, packet.retain, policy),
+        )
+      )
+        return callback(null);
       accessLog.warn(
         {
           clientId: shorten(client.id),

@@ -16,6 +16,7 @@ import { sendCorkedWritesAsOneFrame } from '../../runtime/websocket-frames';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
 import { boundQueues, dropSession, type PersistentSessions, type SessionPersistence } from './session-limits';
+import { rememberSubscriptionLookups, type SubscriptionStore } from './subscription-lookups';
 
 export const WEBSOCKET_PATH = '/mqtt';
 /** Largest MQTT packet a client may send: the largest payload the protocol reads, plus room for the topic and headers. */
@@ -37,7 +38,13 @@ export interface EmbeddedBrokerOptions {
 export class EmbeddedBroker implements MessageBus {
   private aedes: Aedes | null = null;
   private tcp: net.Server | null = null;
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES * 2 });
+  // No permessage-deflate (ws's server default, said here): MQTT packets of a few hundred bytes would cost a
+  // zlib stream per connection and a deflate per frame for next to nothing; agents offer it, it is declined.
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_PAYLOAD_BYTES * 2,
+    perMessageDeflate: false,
+  });
   private readonly log: Logger;
   private sessionSweep: NodeJS.Timeout | null = null;
   private persistence: SessionPersistence | null = null;
@@ -57,11 +64,12 @@ export class EmbeddedBroker implements MessageBus {
   async start(): Promise<void> {
     // Client ids up to 128 characters: an agent's is `printhop-agent-` and a printer id of up to 64.
     const { sessions } = this.options;
-    this.persistence = sessions ? boundQueues(memoryPersistence() as unknown as SessionPersistence, sessions) : null;
+    const persistence = rememberSubscriptionLookups(memoryPersistence() as unknown as SubscriptionStore);
+    this.persistence = sessions ? boundQueues(persistence as unknown as SessionPersistence, sessions) : null;
     const aedes = await Aedes.createBroker({
       maxClientsIdLength: 128,
       maxInflightInbound: this.options.maxInflight ?? 20,
-      ...(this.persistence ? { persistence: this.persistence as unknown as AedesOptions['persistence'] } : {}),
+      persistence: persistence as unknown as AedesOptions['persistence'],
       ...this.options.hooks,
     });
     this.aedes = aedes;

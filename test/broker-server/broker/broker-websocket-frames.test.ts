@@ -88,7 +88,11 @@ test('an mqtt.js client over ws:// gets every message whole and in order', async
 test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packet as one frame", async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
-  t.after(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  // Its connections closed first: wss.close() waits for them (the client's own end comes after, in order).
+  t.after(async () => {
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
   const frames: Buffer[] = [];
   const packets: mqttPacket.Packet[] = [];
   wss.on('connection', (ws) => {
@@ -170,4 +174,16 @@ test('the packets the broker writes to a WebSocket client in one turn go as one 
     'every message, whole and in order',
   );
   assert.equal(frames.length - before, 1, `20 messages of one turn in one frame (got ${frames.length - before})`);
+});
+
+test('permessage-deflate is declined: frames are not compressed, whatever the client offers', async (t) => {
+  const { url } = await startBroker(t);
+  // ws's client offers permessage-deflate by default, as the agent's mqtt.js does.
+  const ws = new WebSocket(url, ['mqtt'], { perMessageDeflate: true });
+  t.after(() => ws.terminate());
+  const upgraded = new Promise<http.IncomingMessage>((resolve) => ws.once('upgrade', resolve));
+  await new Promise((resolve) => ws.once('open', resolve));
+  const answer = await upgraded;
+  assert.equal(answer.headers['sec-websocket-extensions'], undefined);
+  assert.equal(ws.extensions, '');
 });

@@ -123,126 +123,166 @@ export interface AccessProtections {
 
 type WithWill = Client & { will?: { payload?: Buffer }; _will?: { payload?: Buffer } };
 
-// eslint-disable-next-line max-lines-per-function -- owned by brokerperf this stop (issue 21); split it there
+/** What the hooks share: the accounts, the policy, the log, the protections, and who owns each persistent session. */
+interface AccessContext {
+  accounts: MqttAccounts;
+  policy: AccessPolicy;
+  accessLog: Logger;
+  verdicts: PublishVerdicts;
+  protections: AccessProtections;
+  sessionOwner: (clientId: string) => string | undefined;
+  /** Owners of persistent sessions, when no PersistentSessions keeps them. */
+  sessionOwners: Map<string, string>;
+}
+
 export function createAccessHooks(
   accounts: MqttAccounts,
   policy: AccessPolicy,
   log: Logger,
   protections: AccessProtections = {},
 ): Hooks {
-  const accessLog = log.child({ module: 'access' });
   const sessionOwners = new Map<string, string>();
-  const verdicts = new PublishVerdicts();
-
-  const { throttle, connections, sessions, persistent } = protections;
-  const sessionOwner = (clientId: string) => (persistent ? persistent.ownerOf(clientId) : sessionOwners.get(clientId));
-  return {
-    authenticate(client, username, password, callback) {
-      const c = client as ClientWithAccount;
-      const address = addressOf(client) ?? 'unknown';
-      const who = { clientId: shorten(client.id), username: shorten(username), address: addressOf(client) };
-      // Password guessing: an address with too many failures is refused for a while, password unread.
-      if (throttle && throttle.blockedFor(address) > 0) return callback(serverUnavailable(), false);
-      const verdict = accounts.verify(username, password);
-      if (!verdict.ok) {
-        if (throttle) throttle.failure(address, shorten(username), verdict.reason);
-        else accessLog.warn({ ...who, reason: verdict.reason }, 'mqtt connection refused');
-        return callback(notAuthorized(), false);
-      }
-      throttle?.success(address);
-      const name = usernameOf(verdict.account);
-      if (!mayUseClientId(verdict.account, client.id, sessionOwner(client.id) ?? connections?.ownerOf(client.id))) {
-        accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
-        return callback(notAuthorized(), false);
-      }
-      if (connections && !connections.mayConnect(name, client.id)) {
-        accessLog.warn(
-          { ...who, reason: 'too many connections for this account (MQTT_MAX_CONNECTIONS_PER_ACCOUNT)' },
-          'mqtt connection refused',
-        );
-        return callback(serverUnavailable(), false);
-      }
-      const reserved = verdict.account.kind === 'printer' && client.id === agentClientId(verdict.account.printerId);
-      if (persistent && !client.clean && !persistent.mayOpen(name, client.id, reserved)) {
-        accessLog.warn(
-          { ...who, reason: 'too many persistent sessions for this account (MQTT_MAX_SESSIONS_PER_ACCOUNT)' },
-          'mqtt connection refused',
-        );
-        return callback(serverUnavailable(), false);
-      }
-      const accept = () => {
-        connections?.admit(name, client);
-        if (persistent) {
-          if (client.clean) persistent.cleaned(client.id);
-          else persistent.opened(name, client);
-        } else if (!client.clean) sessionOwners.set(client.id, name);
-        c.printhopAccount = verdict.account;
-        accessLog.debug(who, 'mqtt client authenticated');
-        callback(null, true);
-      };
-      // A second agent for a printer whose agent is connected: agent-sessions.ts decides (the will, read
-      // at CONNECT, says which agent each one is).
-      const holder = connections?.liveClient(client.id) as WithWill | undefined;
-      if (!sessions || !holder || holder === client || verdict.account.kind !== 'printer') return accept();
-      sessions
-        .admit(verdict.account.printerId, (client as WithWill)._will, holder.will, () => holder.close())
-        .then(
-          (admitted) => (admitted ? accept() : callback(identifierRejected(), false)),
-          (err: unknown) => {
-            accessLog.error({ ...who, err }, 'mqtt connection refused: the takeover could not be applied');
-            callback(serverUnavailable(), false);
-          },
-        );
-    },
-
-    authorizePublish(client, packet: PublishPacket, callback) {
-      // The server's own publications (aedes.publish) have no client.
-      if (!client) return callback(null);
-      const account = (client as ClientWithAccount).printhopAccount;
-      // QoS 2 is never used by the protocol, and aedes keeps each one until its PUBREL: refused (connection closed).
-      if (packet.qos === 2) {
-        accessLog.warn(
-          {
-            clientId: shorten(client.id),
-            username: account ? usernameOf(account) : undefined,
-            topic: shorten(packet.topic, 200),
-          },
-          'mqtt QoS 2 publish refused',
-        );
-        return callback(new Error('QoS 2 is not accepted by this broker; publish with QoS 0 or 1'));
-      }
-      if (
-        account &&
-        verdicts.verdict(client, packet.topic, packet.retain, () =>
-          mayPublish(account, packet.topic, packet.retain, policy),
-        )
-      )
-        return callback(null);
-      accessLog.warn(
-        {
-          clientId: shorten(client.id),
-          username: account ? usernameOf(account) : undefined,
-          topic: shorten(packet.topic, 200),
-          retain: packet.retain,
-        },
-        'mqtt publish refused',
-      );
-      callback(new Error(`not allowed to publish on ${shorten(packet.topic, 200)}`));
-    },
-
-    authorizeSubscribe(client, subscription: Subscription, callback) {
-      const account = (client as ClientWithAccount).printhopAccount;
-      if (account && maySubscribe(account, subscription.topic)) return callback(null, subscription);
-      accessLog.warn(
-        {
-          clientId: shorten(client.id),
-          username: account ? usernameOf(account) : undefined,
-          topic: shorten(subscription.topic, 200),
-        },
-        'mqtt subscription refused',
-      );
-      // SUBACK 0x80 for this filter; the connection stays open.
-      callback(null, null as unknown as Subscription);
-    },
+  const { persistent } = protections;
+  const context: AccessContext = {
+    accounts,
+    policy,
+    accessLog: log.child({ module: 'access' }),
+    verdicts: new PublishVerdicts(),
+    protections,
+    sessionOwner: (clientId) => (persistent ? persistent.ownerOf(clientId) : sessionOwners.get(clientId)),
+    sessionOwners,
   };
+  return {
+    authenticate: (client, username, password, callback) => authenticate(context, client, username, password, callback),
+    authorizePublish: (client, packet, callback) => authorizePublish(context, client, packet, callback),
+    authorizeSubscribe: (client, subscription, callback) => authorizeSubscribe(context, client, subscription, callback),
+  };
+}
+
+/** CONNECT: the account, the throttle, the client id's owner, the connection and session limits, a takeover. */
+function authenticate(
+  { accounts, accessLog, protections, sessionOwner, sessionOwners }: AccessContext,
+  client: Client,
+  username: Parameters<Hooks['authenticate']>[1],
+  password: Parameters<Hooks['authenticate']>[2],
+  callback: Parameters<Hooks['authenticate']>[3],
+): void {
+  const { throttle, connections, sessions, persistent } = protections;
+  const c = client as ClientWithAccount;
+  const address = addressOf(client) ?? 'unknown';
+  const who = { clientId: shorten(client.id), username: shorten(username), address: addressOf(client) };
+  // Password guessing: an address with too many failures is refused for a while, password unread.
+  if (throttle && throttle.blockedFor(address) > 0) return callback(serverUnavailable(), false);
+  const verdict = accounts.verify(username, password);
+  if (!verdict.ok) {
+    if (throttle) throttle.failure(address, shorten(username), verdict.reason);
+    else accessLog.warn({ ...who, reason: verdict.reason }, 'mqtt connection refused');
+    return callback(notAuthorized(), false);
+  }
+  throttle?.success(address);
+  const name = usernameOf(verdict.account);
+  if (!mayUseClientId(verdict.account, client.id, sessionOwner(client.id) ?? connections?.ownerOf(client.id))) {
+    accessLog.warn({ ...who, reason: 'client id belongs to another account' }, 'mqtt connection refused');
+    return callback(notAuthorized(), false);
+  }
+  if (connections && !connections.mayConnect(name, client.id)) {
+    accessLog.warn(
+      { ...who, reason: 'too many connections for this account (MQTT_MAX_CONNECTIONS_PER_ACCOUNT)' },
+      'mqtt connection refused',
+    );
+    return callback(serverUnavailable(), false);
+  }
+  const reserved = verdict.account.kind === 'printer' && client.id === agentClientId(verdict.account.printerId);
+  if (persistent && !client.clean && !persistent.mayOpen(name, client.id, reserved)) {
+    accessLog.warn(
+      { ...who, reason: 'too many persistent sessions for this account (MQTT_MAX_SESSIONS_PER_ACCOUNT)' },
+      'mqtt connection refused',
+    );
+    return callback(serverUnavailable(), false);
+  }
+  const accept = () => {
+    connections?.admit(name, client);
+    if (persistent) {
+      if (client.clean) persistent.cleaned(client.id);
+      else persistent.opened(name, client);
+    } else if (!client.clean) sessionOwners.set(client.id, name);
+    c.printhopAccount = verdict.account;
+    accessLog.debug(who, 'mqtt client authenticated');
+    callback(null, true);
+  };
+  // A second agent for a printer whose agent is connected: agent-sessions.ts decides (the will, read
+  // at CONNECT, says which agent each one is).
+  const holder = connections?.liveClient(client.id) as WithWill | undefined;
+  if (!sessions || !holder || holder === client || verdict.account.kind !== 'printer') return accept();
+  sessions
+    .admit(verdict.account.printerId, (client as WithWill)._will, holder.will, () => holder.close())
+    .then(
+      (admitted) => (admitted ? accept() : callback(identifierRejected(), false)),
+      (err: unknown) => {
+        accessLog.error({ ...who, err }, 'mqtt connection refused: the takeover could not be applied');
+        callback(serverUnavailable(), false);
+      },
+    );
+}
+
+/** PUBLISH from a client: no QoS 2, and only on the topics its account may publish to. */
+function authorizePublish(
+  { policy, accessLog, verdicts }: AccessContext,
+  client: Client | null,
+  packet: PublishPacket,
+  callback: Parameters<Hooks['authorizePublish']>[2],
+): void {
+  // The server's own publications (aedes.publish) have no client.
+  if (!client) return callback(null);
+  const account = (client as ClientWithAccount).printhopAccount;
+  // QoS 2 is never used by the protocol, and aedes keeps each one until its PUBREL: refused (connection closed).
+  if (packet.qos === 2) {
+    accessLog.warn(
+      {
+        clientId: shorten(client.id),
+        username: account ? usernameOf(account) : undefined,
+        topic: shorten(packet.topic, 200),
+      },
+      'mqtt QoS 2 publish refused',
+    );
+    return callback(new Error('QoS 2 is not accepted by this broker; publish with QoS 0 or 1'));
+  }
+  if (
+    account &&
+    verdicts.verdict(client, packet.topic, packet.retain, () =>
+      mayPublish(account, packet.topic, packet.retain, policy),
+    )
+  )
+    return callback(null);
+  accessLog.warn(
+    {
+      clientId: shorten(client.id),
+      username: account ? usernameOf(account) : undefined,
+      topic: shorten(packet.topic, 200),
+      retain: packet.retain,
+    },
+    'mqtt publish refused',
+  );
+  callback(new Error(`not allowed to publish on ${shorten(packet.topic, 200)}`));
+}
+
+/** SUBSCRIBE: a filter its account may read, or SUBACK 0x80 for it (the connection stays open). */
+function authorizeSubscribe(
+  { accessLog }: AccessContext,
+  client: Client,
+  subscription: Subscription,
+  callback: Parameters<Hooks['authorizeSubscribe']>[2],
+): void {
+  const account = (client as ClientWithAccount).printhopAccount;
+  if (account && maySubscribe(account, subscription.topic)) return callback(null, subscription);
+  accessLog.warn(
+    {
+      clientId: shorten(client.id),
+      username: account ? usernameOf(account) : undefined,
+      topic: shorten(subscription.topic, 200),
+    },
+    'mqtt subscription refused',
+  );
+  // SUBACK 0x80 for this filter; the connection stays open.
+  callback(null, null as unknown as Subscription);
 }

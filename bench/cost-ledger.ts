@@ -60,7 +60,7 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ['job rules and service', /\/jobs\/|\/protocol\/states\.ts/],
   [
     'MQTT: broker, packets, WebSocket, client',
-    /node_modules\/(aedes|aedes-[a-z-]+|mqtt|mqtt-packet|qlobber|ws|bl|readable-stream|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|duplexify|end-of-stream|process-nextick-args|worker-timers)\/|\/broker\/|\/agent\/link\.ts|\/protocol\/topics\.ts|\/runtime\/(websocket-frames|tcp-nodelay)\.ts/,
+    /node_modules\/(aedes|aedes-[a-z-]+|mqemitter|mqtt|mqtt-packet|qlobber|ws|bl|readable-stream|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|duplexify|end-of-stream|process-nextick-args|worker-timers)\/|\/broker\/|\/agent\/link\.ts|\/protocol\/topics\.ts|\/runtime\/(websocket-frames|tcp-nodelay|one-write-per-turn)\.ts/,
   ],
   [
     'logging (pino)',

@@ -96,10 +96,11 @@ export class MemoryPrintStore implements PrintStore {
       .slice(0, filter.limit ?? 50);
   }
 
-  async unfinished(printerId?: string): Promise<PrintJob[]> {
-    return this.all().filter(
-      (j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId),
+  async unfinished(printerId?: string, afterId = 0, limit?: number): Promise<PrintJob[]> {
+    const jobs = this.all().filter(
+      (j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId) && j.id > afterId,
     );
+    return limit === undefined ? jobs : jobs.slice(0, limit);
   }
 
   async stale(before: Date): Promise<PrintJob[]> {

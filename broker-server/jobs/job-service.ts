@@ -167,6 +167,9 @@ export class JobService {
       uid: ack.uid,
       error: ack.error ?? null,
       at: new Date(ack.at),
+      // `received` answers nobody: it rides with the next commit (the job's `printed`, usually), as the
+      // `sent` mark does (DESIGN.md "Exactly once"); a final ack commits at once.
+      ...(ack.status === 'received' ? { deferrable: true } : {}),
     });
     this.events.emit('ack', { printerId, applied: result.changed });
     if (!result.changed) {

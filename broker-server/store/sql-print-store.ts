@@ -213,10 +213,18 @@ export abstract class SqlPrintStore implements PrintStore {
     return this.committed.all<T>(sql, bind);
   }
 
+  /**
+   * The events before the first one at or after `before`, in id order, and never the newest: ids follow
+   * commit order and `at` follows time, so this walks (without an index on `at`) only the events it deletes,
+   * plus one. An event stamped earlier than one before it (a clock set back, another instance's clock) stays
+   * until the next pruning after it: kept longer, never pruned early.
+   */
   async pruneEvents(before: Date): Promise<number> {
-    return this.sql.run('DELETE FROM job_events WHERE at < $1 AND id < (SELECT MAX(id) FROM job_events)', [
-      this.sqlDate(before),
-    ]);
+    return this.sql.run(
+      `DELETE FROM job_events WHERE id < COALESCE(
+         (SELECT id FROM job_events WHERE at >= $1 ORDER BY id LIMIT 1), (SELECT MAX(id) FROM job_events))`,
+      [this.sqlDate(before)],
+    );
   }
 
   async markAllOffline(): Promise<void> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import type { PrintStore, PrintJob } from '../../../broker-server/store/print-store';
-import { startTestDatabase } from '../../support/harness';
+import { startTestDatabase, testEachDatabase } from '../../support/harness';
 import { MemoryPrintStore } from '../../support/memory-print-store';
 import { postgresMissing } from '../../support/services';
 
@@ -349,3 +349,32 @@ test('SQLite: the event log shows only committed changes, even while a batch hol
     'the rolled-back change never appears',
   );
 });
+
+testEachDatabase(
+  'the event log is pruned in id order up to the first event it keeps: one stamped earlier after it stays, the newest always',
+  async (t, dialect) => {
+    const db = await startTestDatabase(t, dialect);
+    const store = db.createPrintStore();
+    const jobs = await Promise.all([1, 2, 3, 4].map((i) => store.insert(newJob('p1', `e${i}`))));
+    const ids = (await store.eventsAfter(0, 10)).map((e) => e.id);
+    assert.equal(ids.length, 4);
+    const day = 86_400_000;
+    // Old, recent, old again (a clock set back), old: the second is the first event kept.
+    const stamps = [10 * day, 0, 10 * day, 10 * day];
+    for (const [i, id] of ids.entries())
+      await db.sql.run('UPDATE job_events SET at = $1 WHERE id = $2', [
+        db.sql.date(new Date(Date.now() - stamps[i]!)),
+        id,
+      ]);
+    assert.equal(await store.pruneEvents(new Date(Date.now() - day)), 1);
+    assert.deepEqual(
+      (await store.eventsAfter(0, 10)).map((e) => e.id),
+      ids.slice(1),
+      'only the events before the first one kept',
+    );
+    // Everything older: all but the newest.
+    assert.equal(await store.pruneEvents(new Date(Date.now() + day)), 2);
+    assert.deepEqual(await store.eventBounds(), { first: ids[3], last: ids[3] });
+    assert.equal(jobs.length, 4);
+  },
+);

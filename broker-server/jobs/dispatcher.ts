@@ -353,7 +353,11 @@ export class Dispatcher {
       this.logOldAgent(parsed.printerId, 'ack without job uid refused', ack.value.id);
       return;
     }
-    const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }).then(
+    // While the printer's backlog is re-published, its acks (final ones too) ride with the next commit or
+    // wait DEFER_MS: thousands of acks share a few commits, and no fsync of ours per job competes with
+    // the agent's. Nothing waits for them: the window was freed above, and an ack lost in a crash is answered again.
+    const deferrable = this.windows.has(parsed.printerId);
+    const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }, { deferrable }).then(
       () => undefined,
       (err: unknown) =>
         this.log.error(

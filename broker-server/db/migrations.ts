@@ -323,4 +323,16 @@ export const migrations: RunnableMigration<QueryInterface>[] = [
       await q.dropTable('webhook_attempts');
     },
   },
+  {
+    // Issue 22: the index on job_events.at was read once an hour (the log's pruning) and written by every
+    // commit that changed a job (one page of SQLite's WAL, two pwrite64 calls, a seventh of a job's insert).
+    // The pruning now walks the log in id order, which follows `at`, and stops at the first event it keeps.
+    name: '0012-drop-job-events-at',
+    async up({ context: q }) {
+      await q.removeIndex('job_events', 'job_events_at');
+    },
+    async down({ context: q }) {
+      await q.addIndex('job_events', ['at'], { name: 'job_events_at' });
+    },
+  },
 ];

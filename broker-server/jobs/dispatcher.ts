@@ -29,6 +29,8 @@ const ACK_BACKLOG_LIMIT = 2000;
  * memory store: a linear search and an array `splice` per PUBACK) made the catch-up quadratic.
  */
 export const BACKLOG_WINDOW = 256;
+/** Unfinished jobs read at a time when a printer's backlog is re-published (one query per page). */
+export const BACKLOG_PAGE = 256;
 /** A full window whose agent answers nothing for this long ends its re-publication (the stall watchdog and the agent's next `online` take it up). */
 export const BACKLOG_WINDOW_STALL_MS = 30_000;
 /** A printer whose agent is too old is named in the log at most this often. */
@@ -41,6 +43,8 @@ export const OLD_AGENT_DETAIL =
 /** One printer's re-publication under way: the jobs published and not yet answered, and who waits for room. */
 class BacklogWindow {
   readonly awaiting = new Set<number>();
+  /** Jobs published by their own request (a new job) while this pass runs: the pass does not send them again. */
+  readonly direct = new Set<number>();
   /** Set when the pass must end now (the agent came back while the window was full, or the dispatcher stops). */
   cancelled = false;
   private wake: (() => void) | null = null;
@@ -89,6 +93,8 @@ export interface DispatcherOptions {
   backlogWindow?: number;
   /** How long a full window waits for an answer before its pass ends (BACKLOG_WINDOW_STALL_MS). */
   backlogStallMs?: number;
+  /** Unfinished jobs read at a time by a pass (BACKLOG_PAGE). */
+  backlogPage?: number;
 }
 
 export class Dispatcher {
@@ -143,13 +149,11 @@ export class Dispatcher {
     await this.bus.subscribe(topics.allStatus, (topic, payload) =>
       this.stopped ? Promise.resolve() : this.track(this.onStatus(topic, payload)),
     );
-    const unfinished = await this.jobs.queries.unfinished();
-    const printers = [...new Set(unfinished.map((j) => j.printerId))];
-    if (unfinished.length)
-      this.log.info(
-        { count: unfinished.length, printers: printers.length },
-        're-publishing unfinished jobs at start-up',
-      );
+    // Counted, not read: each printer's pass reads its own backlog a page at a time.
+    const counts = await this.jobs.queries.unfinishedCounts();
+    const printers = [...counts.keys()];
+    const count = [...counts.values()].reduce((a, b) => a + b, 0);
+    if (count) this.log.info({ count, printers: printers.length }, 're-publishing unfinished jobs at start-up');
     await Promise.all(printers.map((printerId) => this.republishFor(printerId)));
   }
 
@@ -176,6 +180,8 @@ export class Dispatcher {
 
   /** Publishes a stored job; a failure leaves it `pending`, to be re-published later. Never rejects. */
   publish(job: PrintJob): Promise<void> {
+    // A pass over its printer's backlog that reaches this job later leaves it to this publication.
+    if (this.windows.size) this.windows.get(job.printerId)?.direct.add(job.id);
     return this.publishTracked(job).then(() => undefined);
   }
 
@@ -202,22 +208,44 @@ export class Dispatcher {
 
   /**
    * Publishes a printer's backlog in order, at most a window of it unanswered at a time (BACKLOG_WINDOW):
-   * each ack of one of its jobs lets the next one go. Ends early when the window is cancelled (the agent
-   * came back while it was full: the next pass starts again from the first unfinished job) or stalls.
+   * each ack of one of its jobs lets the next one go. The backlog is read a page at a time (BACKLOG_PAGE),
+   * the next page only once the window has room for its first job, so a backlog of any length costs the
+   * memory of two pages. Ends early when the window is cancelled (the agent came back while it was full:
+   * the next pass starts again from the first unfinished job) or stalls.
    */
-  private async publishWindowed(printerId: string, jobs: PrintJob[], window: BacklogWindow): Promise<void> {
+  private async publishWindowed(printerId: string, window: BacklogWindow): Promise<void> {
     const marks: Promise<unknown>[] = [];
     const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
-    for (const job of jobs) {
+    let page: PrintJob[] = [];
+    let next = 0;
+    let afterId = 0;
+    let total = 0;
+    let more = true;
+    const pageSize = this.options.backlogPage ?? BACKLOG_PAGE;
+    for (;;) {
       if (this.stopped || window.cancelled) break;
       if (window.full && !(await window.room(stallMs))) {
         if (!window.cancelled)
           this.log.warn(
-            { printerId, waiting: window.awaiting.size, left: jobs.length - marks.length },
+            { printerId, waiting: window.awaiting.size, published: marks.length },
             "re-publication paused: the agent answered none of the jobs in flight; the rest wait for the agent's next online status or the stall watchdog",
           );
         break;
       }
+      if (next === page.length) {
+        if (!more) break;
+        page = await this.jobs.queries.unfinished(printerId, afterId, pageSize);
+        next = 0;
+        more = page.length === pageSize;
+        if (!page.length) break;
+        afterId = page.at(-1)!.id;
+        total += page.length;
+        this.onRepublish?.(page);
+        if (this.stopped || window.cancelled) break;
+      }
+      const job = page[next++]!;
+      // Published by its own request since this pass began: not again.
+      if (window.direct.has(job.id)) continue;
       window.awaiting.add(job.id);
       marks.push(
         this.publishTracked(job).then((published) => {
@@ -225,6 +253,7 @@ export class Dispatcher {
         }),
       );
     }
+    if (total) this.log.info({ printerId, count: total, published: marks.length }, 'unfinished jobs re-published');
     await Promise.all(marks);
   }
 
@@ -276,13 +305,10 @@ export class Dispatcher {
       }
       do {
         this.rerun.delete(printerId);
-        const unfinished = await this.jobs.queries.unfinished(printerId);
-        if (unfinished.length) this.log.info({ printerId, count: unfinished.length }, 're-publishing unfinished jobs');
-        this.onRepublish?.(unfinished);
         const window = new BacklogWindow(this.backlogWindow);
         this.windows.set(printerId, window);
         try {
-          await this.publishWindowed(printerId, unfinished, window);
+          await this.publishWindowed(printerId, window);
         } finally {
           if (this.windows.get(printerId) === window) this.windows.delete(printerId);
         }
@@ -327,7 +353,11 @@ export class Dispatcher {
       this.logOldAgent(parsed.printerId, 'ack without job uid refused', ack.value.id);
       return;
     }
-    const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }).then(
+    // While the printer's backlog is re-published, its acks (final ones too) ride with the next commit or
+    // wait DEFER_MS: thousands of acks share a few commits, and no fsync of ours per job competes with
+    // the agent's. Nothing waits for them: the window was freed above, and an ack lost in a crash is answered again.
+    const deferrable = this.windows.has(parsed.printerId);
+    const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }, { deferrable }).then(
       () => undefined,
       (err: unknown) =>
         this.log.error(

@@ -17,9 +17,12 @@ export class JobQueries {
     return this.store.list(filter);
   }
 
-  /** Jobs the agent has not confirmed as final, oldest first (the order they must print in). */
-  unfinished(printerId?: string): Promise<PrintJob[]> {
-    return this.store.unfinished(printerId);
+  /**
+   * Jobs the agent has not confirmed as final, oldest first (the order they must print in); with `limit`,
+   * one page of them after job `afterId`.
+   */
+  unfinished(printerId?: string, afterId?: number, limit?: number): Promise<PrintJob[]> {
+    return this.store.unfinished(printerId, afterId, limit);
   }
 
   /** Unfinished jobs per printer (one COUNT query where the store has one). */

@@ -161,12 +161,20 @@ export class JobService {
    * its job by uid as well as by number: a number this database also uses for another job (a replaced or
    * restored database) is not that job. The dispatcher refuses acks without a uid before they get here.
    */
-  async applyAck(printerId: string, ack: AckMessage & { uid: string }): Promise<TransitionResult> {
+  async applyAck(
+    printerId: string,
+    ack: AckMessage & { uid: string },
+    /** Every ack may wait for other writes (a backlog's catch-up: its acks share commits), not only `received`. */
+    opts: { deferrable?: boolean } = {},
+  ): Promise<TransitionResult> {
     const result = await this.transition(ack.id, ack.status, {
       printerId,
       uid: ack.uid,
       error: ack.error ?? null,
       at: new Date(ack.at),
+      // `received` answers nobody: it rides with the next commit (the job's `printed`, usually), as the
+      // `sent` mark does (DESIGN.md "Exactly once"); a final ack commits at once.
+      ...(ack.status === 'received' || opts.deferrable ? { deferrable: true } : {}),
     });
     this.events.emit('ack', { printerId, applied: result.changed });
     if (!result.changed) {

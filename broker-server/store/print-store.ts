@@ -84,8 +84,11 @@ export interface JobTable {
   get(id: number): Promise<PrintJob | null>;
   /** Newest first; 50 unless `limit` says otherwise. */
   list(filter: JobFilter): Promise<PrintJob[]>;
-  /** Unfinished jobs, oldest first. */
-  unfinished(printerId?: string): Promise<PrintJob[]>;
+  /**
+   * Unfinished jobs, oldest first (of one printer when `printerId` is given). With `limit`, one page: at most
+   * that many, with an id above `afterId` (a printer's backlog is read a window at a time, jobs/dispatcher.ts).
+   */
+  unfinished(printerId?: string, afterId?: number, limit?: number): Promise<PrintJob[]>;
   /** Unfinished jobs of online printers not updated since `before`, oldest first. */
   stale(before: Date): Promise<PrintJob[]>;
   /** Deletes finished jobs that finished before `before`; returns how many. */

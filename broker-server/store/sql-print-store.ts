@@ -111,11 +111,17 @@ export abstract class SqlPrintStore implements PrintStore {
     return rows.map(toPrintJob);
   }
 
-  async unfinished(printerId?: string): Promise<PrintJob[]> {
+  async unfinished(printerId?: string, afterId = 0, limit?: number): Promise<PrintJob[]> {
     const params: unknown[] = [...UNFINISHED];
     const byPrinter = printerId ? ` AND printer_id = $${params.push(printerId)}` : '';
+    const after = afterId > 0 ? ` AND id > $${params.push(afterId)}` : '';
+    const where = `status IN (${placeholders(UNFINISHED.length)})${byPrinter}${after}`;
+    // A page: the ids first, from the index alone (printer_id, status, id), then only those rows, so that a
+    // page of a long backlog does not read every row after it.
     const rows = await this.select<JobRow>(
-      `SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)})${byPrinter} ORDER BY id ASC`,
+      limit === undefined
+        ? `SELECT * FROM print_jobs WHERE ${where} ORDER BY id ASC`
+        : `SELECT * FROM print_jobs WHERE id IN (SELECT id FROM print_jobs WHERE ${where} ORDER BY id ASC LIMIT $${params.push(limit)}) ORDER BY id ASC`,
       params,
     );
     return rows.map(toPrintJob);
@@ -207,10 +213,18 @@ export abstract class SqlPrintStore implements PrintStore {
     return this.committed.all<T>(sql, bind);
   }
 
+  /**
+   * The events before the first one at or after `before`, in id order, and never the newest: ids follow
+   * commit order and `at` follows time, so this walks (without an index on `at`) only the events it deletes,
+   * plus one. An event stamped earlier than one before it (a clock set back, another instance's clock) stays
+   * until the next pruning after it: kept longer, never pruned early.
+   */
   async pruneEvents(before: Date): Promise<number> {
-    return this.sql.run('DELETE FROM job_events WHERE at < $1 AND id < (SELECT MAX(id) FROM job_events)', [
-      this.sqlDate(before),
-    ]);
+    return this.sql.run(
+      `DELETE FROM job_events WHERE id < COALESCE(
+         (SELECT id FROM job_events WHERE at >= $1 ORDER BY id LIMIT 1), (SELECT MAX(id) FROM job_events))`,
+      [this.sqlDate(before)],
+    );
   }
 
   async markAllOffline(): Promise<void> {

@@ -96,10 +96,11 @@ export class MemoryPrintStore implements PrintStore {
       .slice(0, filter.limit ?? 50);
   }
 
-  async unfinished(printerId?: string): Promise<PrintJob[]> {
-    return this.all().filter(
-      (j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId),
+  async unfinished(printerId?: string, afterId = 0, limit?: number): Promise<PrintJob[]> {
+    const jobs = this.all().filter(
+      (j) => UNFINISHED_STATUSES.includes(j.status) && (!printerId || j.printerId === printerId) && j.id > afterId,
     );
+    return limit === undefined ? jobs : jobs.slice(0, limit);
   }
 
   async stale(before: Date): Promise<PrintJob[]> {
@@ -154,7 +155,9 @@ export class MemoryPrintStore implements PrintStore {
   }
 
   async pruneEvents(before: Date): Promise<number> {
-    const keep = this.events.filter((e, i) => i === this.events.length - 1 || Date.parse(e.at) >= before.getTime());
+    // As the SQL stores: up to the first event at or after `before`, in id order, never the newest.
+    const first = this.events.findIndex((e) => Date.parse(e.at) >= before.getTime());
+    const keep = this.events.slice(first === -1 ? Math.max(0, this.events.length - 1) : first);
     const pruned = this.events.length - keep.length;
     this.events.splice(0, this.events.length, ...keep);
     return pruned;

@@ -208,6 +208,48 @@ test('a backlog is re-published in windows: at most the window unanswered, the n
   );
 });
 
+test('a backlog is read a page at a time, the next page only as answers free the window; a job made meanwhile goes once', async (t) => {
+  const { store, bus, dispatcher, intake } = await setup(t, { backlogWindow: 3, backlogPage: 4 });
+  bus.failing = true;
+  const jobs = [];
+  for (let i = 0; i < 10; i++) jobs.push(await intake.print('p1', `job ${i}`));
+  await dispatcher.idle();
+  bus.failing = false;
+  const reads: Array<[number | undefined, number | undefined]> = [];
+  const unfinished = store.unfinished.bind(store);
+  store.unfinished = (printerId, afterId, limit) => {
+    reads.push([afterId, limit]);
+    return unfinished(printerId, afterId, limit);
+  };
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await settle();
+  assert.deepEqual(reads, [[0, 4]], 'one page read for the first window, not the whole backlog');
+  // A new job while the pass runs: published by its own request, and not a second time by the pass.
+  const fresh = await intake.print('p1', 'made during the pass');
+  for (const job of [...jobs, fresh]) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  assert.deepEqual(
+    sent().filter((id) => id !== fresh.id),
+    jobs.map((j) => j.id),
+    'the backlog in order, each once',
+  );
+  assert.equal(sent().filter((id) => id === fresh.id).length, 1, 'the new job once');
+  assert.ok(
+    reads.every(([, limit]) => limit === 4),
+    'every read is a page',
+  );
+  assert.deepEqual(
+    reads.map(([after]) => after),
+    [0, jobs[3]!.id, jobs[7]!.id],
+    'each page after the last job of the one before',
+  );
+});
+
 test('an agent that reconnects while its window is full gets its backlog again from the first unacknowledged job', async (t) => {
   const { bus, dispatcher, intake } = await setup(t, { backlogWindow: 3 });
   bus.failing = true;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import type { PrintStore, PrintJob } from '../../../broker-server/store/print-store';
-import { startTestDatabase } from '../../support/harness';
+import { startTestDatabase, testEachDatabase } from '../../support/harness';
 import { MemoryPrintStore } from '../../support/memory-print-store';
 import { postgresMissing } from '../../support/services';
 
@@ -133,6 +133,55 @@ eachStore('list is newest first and filters; unfinished is oldest first', async 
     [],
   );
 });
+
+eachStore(
+  'unfinished in pages: after an id, at most a limit, oldest first, skipping finished and other printers',
+  async (store) => {
+    const jobs = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.insert(newJob(i % 3 === 2 ? 'p2' : 'p1', `j${i}`))),
+    );
+    const ids = jobs.map((j) => j.id).sort((a, b) => a - b);
+    // Finished jobs and one `received` among them: the finished ones are not in any page, the received one is.
+    await store.transition({ id: ids[1]!, to: 'printed', at: new Date() });
+    await store.transition({ id: ids[4]!, to: 'failed', at: new Date(), error: 'no paper' });
+    await store.transition({ id: ids[6]!, to: 'received', at: new Date() });
+    const mine = jobs
+      .filter((j) => j.printerId === 'p1' && j.id !== ids[1] && j.id !== ids[4])
+      .map((j) => j.id)
+      .sort((a, b) => a - b);
+    assert.equal(mine.length, 6);
+    const pages: number[][] = [];
+    for (let after = 0; ;) {
+      const page = await store.unfinished('p1', after, 4);
+      if (!page.length) break;
+      assert.ok(page.length <= 4);
+      pages.push(page.map((j) => j.id));
+      after = page.at(-1)!.id;
+    }
+    assert.deepEqual(pages, [mine.slice(0, 4), mine.slice(4)]);
+    assert.equal(
+      (await store.unfinished('p1', ids[6]!, 100)).find((j) => j.id === ids[6]),
+      undefined,
+      'after is exclusive',
+    );
+    assert.deepEqual(
+      (await store.unfinished('p1', 0, 2)).map((j) => [j.id, j.status]),
+      [
+        [mine[0], 'pending'],
+        [mine[1], 'pending'],
+      ],
+    );
+    assert.deepEqual(
+      (await store.unfinished(undefined, ids[8]!, 100)).map((j) => j.id),
+      ids.slice(9),
+    );
+    // Without a page: everything, as before.
+    assert.deepEqual(
+      (await store.unfinished('p1')).map((j) => j.id),
+      mine,
+    );
+  },
+);
 
 eachStore('stale: unfinished jobs of online printers only; prune: finished ones only', async (store) => {
   const [online, offline] = [await store.insert(newJob('p1', 'a')), await store.insert(newJob('p2', 'b'))];
@@ -300,3 +349,32 @@ test('SQLite: the event log shows only committed changes, even while a batch hol
     'the rolled-back change never appears',
   );
 });
+
+testEachDatabase(
+  'the event log is pruned in id order up to the first event it keeps: one stamped earlier after it stays, the newest always',
+  async (t, dialect) => {
+    const db = await startTestDatabase(t, dialect);
+    const store = db.createPrintStore();
+    const jobs = await Promise.all([1, 2, 3, 4].map((i) => store.insert(newJob('p1', `e${i}`))));
+    const ids = (await store.eventsAfter(0, 10)).map((e) => e.id);
+    assert.equal(ids.length, 4);
+    const day = 86_400_000;
+    // Old, recent, old again (a clock set back), old: the second is the first event kept.
+    const stamps = [10 * day, 0, 10 * day, 10 * day];
+    for (const [i, id] of ids.entries())
+      await db.sql.run('UPDATE job_events SET at = $1 WHERE id = $2', [
+        db.sql.date(new Date(Date.now() - stamps[i]!)),
+        id,
+      ]);
+    assert.equal(await store.pruneEvents(new Date(Date.now() - day)), 1);
+    assert.deepEqual(
+      (await store.eventsAfter(0, 10)).map((e) => e.id),
+      ids.slice(1),
+      'only the events before the first one kept',
+    );
+    // Everything older: all but the newest.
+    assert.equal(await store.pruneEvents(new Date(Date.now() + day)), 2);
+    assert.deepEqual(await store.eventBounds(), { first: ids[3], last: ids[3] });
+    assert.equal(jobs.length, 4);
+  },
+);

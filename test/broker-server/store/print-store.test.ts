@@ -85,3 +85,42 @@ testEachDatabase(
     assert.equal(await jobs.prune(new Date()), 1, 'everything finished before now: the recent one');
   },
 );
+
+testEachDatabase(
+  'a job alone costs two commits: its insert, then its `sent` mark and `received` ack riding with its `printed` ack',
+  async (t, dialect) => {
+    const jobStore = (await startTestDatabase(t, dialect)).createPrintStore();
+    const jobs = new JobService(jobStore, testLogger());
+    let commits = 0;
+    jobStore.observeCommits?.(() => commits++);
+    const job = await jobs.create({ printerId: 'p1', content: 'seul' });
+    assert.equal(commits, 1);
+    const { uid } = job;
+    const at = () => new Date().toISOString();
+    // As the dispatcher does: the mark after the publication, then the agent's acks, each in a turn of its own.
+    const sent = jobs.transition(job.id, 'sent', { deferrable: true });
+    await new Promise((r) => setImmediate(r));
+    const received = jobs.applyAck('p1', { id: job.id, uid, status: 'received', at: at() });
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(commits, 1, 'nothing committed for the mark and the `received` ack alone');
+    assert.equal((await jobs.queries.get(job.id))?.status, 'pending', 'and nothing visible before its commit');
+    const printed = await jobs.applyAck('p1', { id: job.id, uid, status: 'printed', at: at() });
+    assert.ok(printed.changed);
+    assert.ok((await sent).changed && (await received).changed);
+    assert.equal(commits, 2, 'the three moves in one commit');
+    const events = (await jobs.queries.eventsAfter(0, 10)).map((e) => e.job?.status);
+    assert.deepEqual(events, ['pending', 'sent', 'received', 'printed'], 'each move its own event, in order');
+
+    // A `received` ack with no final ack after it is committed alone within DEFER_MS.
+    const other = await jobs.create({ printerId: 'p1', content: 'reçu' });
+    const alone = await jobs.applyAck('p1', {
+      id: other.id,
+      uid: other.uid,
+      status: 'received',
+      at: at(),
+    });
+    assert.ok(alone.changed);
+    assert.equal((await jobs.queries.get(other.id))?.status, 'received');
+  },
+);

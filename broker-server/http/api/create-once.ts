@@ -49,10 +49,11 @@ export async function createOnce(
       'Le formulaire n’est plus valable : rechargez la page.',
     );
   const caller = callerLabel(callerOf(res));
+  // Without a key nothing is compared: the request's hash (a SHA-256) is made only when there is one.
   const outcome = await ctx.idempotency.once(
     caller,
     checked.key,
-    requestHash(req.method, req.path, body),
+    checked.key === null ? '' : requestHash(req.method, req.path, body),
     () => create(caller),
     (id) => ctx.jobs.queries.get(id),
   );

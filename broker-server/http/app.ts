@@ -26,6 +26,7 @@ import { accepted } from './page/responses';
 import { printerRoutes } from './api/printers-api';
 import { securityHeaders } from './guards/security-headers';
 import { refuseLargeBodies } from './guards/body-limit';
+import { jsonBody } from './guards/json-body';
 import { verifyUtf8, verifyUtf8Form } from './api/validation';
 import { type FormTokens, refuseCrossSite } from './guards/cross-site';
 import type { HostCheck } from './guards/host-check';
@@ -159,7 +160,10 @@ function routeContext(options: AppOptions, httpLog: Logger): RouteContext {
     requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      jsonBody(
+        options.bodyLimitBytes,
+        express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      ),
       express.urlencoded({
         extended: false,
         limit: options.bodyLimitBytes,

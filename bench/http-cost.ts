@@ -206,6 +206,37 @@ async function pass(mode: 'profile' | 'plain' | 'strace') {
   return { phases: out, profile };
 }
 
+/**
+ * The steps of a request, by the innermost frame of the sample's stack that belongs to one: Express calls each
+ * middleware from the previous one's `next()`, so the deepest step on the stack is the one working.
+ */
+const STEPS: Array<[step: string, test: RegExp]> = [
+  ['security headers', /\/http\/guards\/security-headers\.ts/],
+  ['host check (DNS rebinding)', /\/http\/guards\/host-check\.ts/],
+  ['announced body size (413)', /\/http\/guards\/body-limit\.ts/],
+  ['JSON body: hand-written reader', /\/http\/guards\/json-body\.ts/],
+  ['JSON body: body-parser (json)', /body-parser\/lib\/types\/json\.js|raw-body|iconv-lite/],
+  ['form body parser (passes JSON by)', /body-parser\/lib\/types\/urlencoded\.js/],
+  ['body-parser (shared: type checks, reading)', /body-parser\/lib\/(read|utils)\.js/],
+  ['API keys: authenticate, requireApiKey, key limit', /\/http\/api\/api-keys\.ts/],
+  ['cross-site check', /\/http\/guards\/cross-site\.ts/],
+  ['rate limit per address', /\/http\/guards\/rate-limit\.ts|\/http\/app\.ts/],
+  ['validation (zod)', /\/http\/api\/validation\.ts|node_modules\/zod\//],
+  ['printer and receipt length check', /\/jobs\/job-intake\.ts|\/protocol\/receipt-/],
+  ['Idempotency-Key (hash, claim)', /\/http\/api\/(create-once|idempotency)\.ts/],
+  ['storing the job (service, store, database)', /\/jobs\/job-service\.ts|\/store\/|\/db\//],
+  ['publishing (dispatcher, broker)', /\/jobs\/dispatcher\.ts|\/broker\/|node_modules\/aedes/],
+  ['the answer (201, headers, write)', /\/http\/page\/responses\.ts|\/http\/api\/json-answer\.ts/],
+  ['route handler', /\/http\/api\/jobs-api\.ts/],
+  [
+    'event streams (SSE fan-out)',
+    /\/http\/(api\/job-event-stream|api\/sse-writer|live-streams|page\/page-updates)\.ts|job-change-log/,
+  ],
+  ['router gates', /\/http\/api\/context\.ts/],
+  ['Express routing (router, layers, path matching)', /node_modules\/(router|path-to-regexp|parseurl)\//],
+  ['Express request set-up (app.handle)', /node_modules\/express\/lib\/application\.js/],
+];
+
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber?: number; columnNumber?: number };
@@ -232,6 +263,7 @@ function analyse(file: string, from: number, to: number) {
           .replace(/^file:\/\/.*\/dist\//, 'dist/')
       : fn;
   const stages = new Map<string, number>();
+  const steps = new Map<string, number>();
   const self = new Map<string, number>();
   const functions = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -250,6 +282,18 @@ function analyse(file: string, from: number, to: number) {
     self.set(key, (self.get(key) ?? 0) + dt);
     const fn = `${frame.functionName || '(anonymous)'} ${key}:${(frame.lineNumber ?? 0) + 1}`;
     functions.set(fn, (functions.get(fn) ?? 0) + dt);
+    let step: string | undefined;
+    for (let n: number | undefined = id; n !== undefined && step === undefined; n = parent.get(n)) {
+      const url = frames.get(n)!.url;
+      if (url) step = STEPS.find(([, test]) => test.test(url))?.[0];
+    }
+    step ??=
+      frame.functionName === '(garbage collector)'
+        ? 'garbage collection'
+        : frame.functionName === '(program)'
+          ? 'native, outside JavaScript'
+          : 'Node core: HTTP parser, sockets, streams, timers';
+    steps.set(step, (steps.get(step) ?? 0) + dt);
     const seen = new Set<string>();
     for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
       const f = frames.get(n)!;
@@ -259,7 +303,7 @@ function analyse(file: string, from: number, to: number) {
       seen.add(k);
     }
   });
-  return { stages, self, functions, inclusive, total };
+  return { stages, steps, self, functions, inclusive, total };
 }
 
 const profiled = await pass('profile');
@@ -287,7 +331,7 @@ PHASES.forEach((phase, i) => {
 });
 PHASES.forEach((phase, i) => {
   const w = profiled.phases[i]!;
-  const { stages, self, functions, inclusive, total } = analyse(profiled.profile!, w.from, w.to);
+  const { stages, steps, self, functions, inclusive, total } = analyse(profiled.profile!, w.from, w.to);
   // The profile samples the main thread; scaled to the CPU /proc counted in the plain pass.
   const scale = total > 0 ? (plain.phases[i]!.cpuMs * 1000) / total / N : 0;
   const rows = (m: Map<string, number>, top: number) =>
@@ -297,6 +341,7 @@ PHASES.forEach((phase, i) => {
       .map(([k, us]) => `  ${String(Math.round(us * scale)).padStart(6)} µs  ${k}`)
       .join('\n');
   console.log(`\n## ${phase.title}\nstages (µs / request):\n${rows(stages, 20)}`);
+  console.log(`steps of the request (innermost step on the stack):\n${rows(steps, 30)}`);
   console.log(`source files, self:\n${rows(self, 30)}`);
   console.log(`source files, inclusive:\n${rows(inclusive, 40)}`);
   console.log(`functions, self:\n${rows(functions, 60)}`);

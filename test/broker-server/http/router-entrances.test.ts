@@ -1,4 +1,4 @@
-/** Routers entered only by the paths they serve (http/api/context.ts enteredByItsPaths): what enters, what passes by. */
+/** Routers entered only by the paths they serve (http/api/context.ts enteredByItsPaths): what enters, what passes by (Express itself, so not a unit test). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import express from 'express';

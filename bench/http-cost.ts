@@ -10,7 +10,7 @@
  * time goes, self and inclusive), plain (CPU of every thread from /proc, wake-ups), and under `strace -c -f`
  * (system calls). Figures are per request.
  *
- *   npx tsx bench/http-cost.ts [--root=DIR] [--n=1000]
+ *   npx tsx bench/http-cost.ts [--root=DIR] [--n=1000] [--plain]   (--plain: CPU only, one pass, one JSON line)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -306,6 +306,19 @@ function analyse(file: string, from: number, to: number) {
   return { stages, steps, self, functions, inclusive, total };
 }
 
+// --plain: CPU and wake-ups only (one pass), for runs of two builds interleaved several times.
+if (args.includes('--plain')) {
+  const plainOnly = await pass('plain');
+  console.log(
+    JSON.stringify({
+      root,
+      at: new Date().toISOString(),
+      load: os.loadavg()[0],
+      cpuUsPerRequest: Object.fromEntries(plainOnly.phases.map((p) => [p.title, Math.round((p.cpuMs * 1000) / N)])),
+    }),
+  );
+  process.exit(0);
+}
 const profiled = await pass('profile');
 const plain = await pass('plain');
 const traced = await pass('strace');

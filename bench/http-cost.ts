@@ -214,7 +214,7 @@ const STEPS: Array<[step: string, test: RegExp]> = [
   ['security headers', /\/http\/guards\/security-headers\.ts/],
   ['host check (DNS rebinding)', /\/http\/guards\/host-check\.ts/],
   ['announced body size (413)', /\/http\/guards\/body-limit\.ts/],
-  ['JSON body: hand-written reader', /\/http\/guards\/json-body\.ts/],
+  ['JSON body: hand-written reader', /\/http\/api\/json-body\.ts/],
   ['JSON body: body-parser (json)', /body-parser\/lib\/types\/json\.js|raw-body|iconv-lite/],
   ['form body parser (passes JSON by)', /body-parser\/lib\/types\/urlencoded\.js/],
   ['body-parser (shared: type checks, reading)', /body-parser\/lib\/(read|utils)\.js/],

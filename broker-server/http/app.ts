@@ -26,7 +26,7 @@ import { accepted } from './page/responses';
 import { printerRoutes } from './api/printers-api';
 import { securityHeaders } from './guards/security-headers';
 import { refuseLargeBodies } from './guards/body-limit';
-import { jsonBody } from './guards/json-body';
+import { jsonBody } from './api/json-body';
 import { verifyUtf8, verifyUtf8Form } from './api/validation';
 import { type FormTokens, refuseCrossSite } from './guards/cross-site';
 import type { HostCheck } from './guards/host-check';

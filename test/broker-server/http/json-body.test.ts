@@ -1,5 +1,5 @@
 /**
- * The JSON body reader (http/guards/json-body.ts) answers as body-parser does: each request is sent to two apps on
+ * The JSON body reader (http/api/json-body.ts) answers as body-parser does: each request is sent to two apps on
  * loopback, one with express.json alone and one with the hand-written reader in front of it, and both answers
  * (status and body, through the app's own error handler) must be the same; the plain cases must not reach
  * body-parser, the others must.
@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import express, { type RequestHandler } from 'express';
 import pino from 'pino';
 import { errorHandler } from '../../../broker-server/http/guards/errors';
-import { jsonBody } from '../../../broker-server/http/guards/json-body';
+import { jsonBody } from '../../../broker-server/http/api/json-body';
 import { verifyUtf8, verifyUtf8Form } from '../../../broker-server/http/api/validation';
 import { pageErrors } from '../../../broker-server/http/page/error-text';
 

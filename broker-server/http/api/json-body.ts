@@ -11,7 +11,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isUtf8 } from 'node:buffer';
-import { InvalidUtf8Error } from '../api/validation';
+import { InvalidUtf8Error } from './validation';
 
 const PLAIN_JSON = /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
 const DIGITS = /^\d{1,15}$/;

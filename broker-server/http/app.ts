@@ -15,7 +15,7 @@ import { errorHandler, type ErrorHandlerOptions, HttpError } from './guards/erro
 import type { Idempotency } from './api/idempotency';
 import type { LiveStreams } from './live-streams';
 import { TokenBuckets } from './guards/rate-limit';
-import { ROUTING, type RouteContext } from './api/context';
+import { enteredByItsPaths, ROUTING, type RouteContext } from './api/context';
 import { eventRoutes } from './api/events';
 import { jobRoutes } from './api/jobs-api';
 import { webhookRoutes } from './api/webhooks-api';
@@ -26,6 +26,7 @@ import { accepted } from './page/responses';
 import { printerRoutes } from './api/printers-api';
 import { securityHeaders } from './guards/security-headers';
 import { refuseLargeBodies } from './guards/body-limit';
+import { jsonBody } from './api/json-body';
 import { verifyUtf8, verifyUtf8Form } from './api/validation';
 import { type FormTokens, refuseCrossSite } from './guards/cross-site';
 import type { HostCheck } from './guards/host-check';
@@ -99,37 +100,42 @@ export function createApp(options: AppOptions): express.Express {
   const ctx = routeContext(options, httpLog);
   const renderPage = pageRenderer(ctx);
   // Before the API keys: these have their own credentials in the Authorization header (METRICS_TOKEN, the admin password).
-  app.use(operationRoutes(options.operations));
+  app.use(enteredByItsPaths(operationRoutes(options.operations)));
   if (options.admin)
     app.use(
-      adminRoutes({
-        ...options.admin,
-        printers: options.printers,
-        parseBody: ctx.parseBody,
-        formTokens,
-        pairing: options.pairing.service,
-        unfinishedCounts: () => options.jobs.queries.unfinishedCounts(),
-        apiKeys: options.apiKeys,
-        log: options.log,
-      }),
+      enteredByItsPaths(
+        adminRoutes({
+          ...options.admin,
+          printers: options.printers,
+          parseBody: ctx.parseBody,
+          formTokens,
+          pairing: options.pairing.service,
+          unfinishedCounts: () => options.jobs.queries.unfinishedCounts(),
+          apiKeys: options.apiKeys,
+          log: options.log,
+        }),
+      ),
     );
   // Before the API keys too: an agent that is pairing has none; its pairing secret is its credential.
   app.use(
-    pairingRoutes({
-      pairing: options.pairing.service,
-      agentMqttUrl: options.pairing.agentMqttUrl,
-      parseBody: ctx.parseBody,
-      log: options.log,
-    }),
+    enteredByItsPaths(
+      pairingRoutes({
+        pairing: options.pairing.service,
+        agentMqttUrl: options.pairing.agentMqttUrl,
+        parseBody: ctx.parseBody,
+        log: options.log,
+      }),
+    ),
   );
-  app.use(downloadRoutes({ files: options.agentFiles, log: options.log }));
+  app.use(enteredByItsPaths(downloadRoutes({ files: options.agentFiles, log: options.log })));
   app.use(authenticate(options.apiKeys, { log: httpLog }));
-  app.use(pageRoutes(ctx, renderPage));
-  app.use(eventRoutes(ctx));
-  app.use(jobRoutes(ctx));
-  app.use(printerRoutes(ctx));
-  app.use(webhookRoutes(ctx));
-  app.use(openApiRoutes(ctx.requireApiKey));
+  // Each router is entered only by the paths it serves (api/context.ts): a request meets its own routes only.
+  app.use(enteredByItsPaths(pageRoutes(ctx, renderPage)));
+  app.use(enteredByItsPaths(eventRoutes(ctx)));
+  app.use(enteredByItsPaths(jobRoutes(ctx)));
+  app.use(enteredByItsPaths(printerRoutes(ctx)));
+  app.use(enteredByItsPaths(webhookRoutes(ctx)));
+  app.use(enteredByItsPaths(openApiRoutes(ctx.requireApiKey)));
   app.use((req, _res, next) => next(new HttpError(404, `nothing at ${req.method} ${req.path}`)));
   app.use(
     errorHandler({
@@ -154,7 +160,10 @@ function routeContext(options: AppOptions, httpLog: Logger): RouteContext {
     requireApiKey: requireApiKey({ required: options.apiKeysRequired, formTokens }),
     crossSite: refuseCrossSite(formTokens, (refused) => new HttpError(403, refused.message, {}, refused.messageFr)),
     parseBody: [
-      express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      jsonBody(
+        options.bodyLimitBytes,
+        express.json({ limit: options.bodyLimitBytes, strict: false, verify: verifyUtf8 }),
+      ),
       express.urlencoded({
         extended: false,
         limit: options.bodyLimitBytes,

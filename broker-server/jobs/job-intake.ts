@@ -5,7 +5,7 @@
  * fails leaves the job `pending`, to be re-published).
  */
 import { type CodePageName, DEFAULT_CODE_PAGE, isCodePageName } from '../../protocol/codepages';
-import { layoutReceipt } from '../../protocol/receipt-layout';
+import { layoutReceipt, RECEIPT_TITLE } from '../../protocol/receipt-layout';
 import { receiptLengthProblem } from '../../protocol/receipt-limits';
 import { isPrinterId } from '../../protocol/topics';
 import type { PrinterStatusList } from '../printers/printer-status-list';
@@ -33,6 +33,21 @@ export interface JobIntakeOptions {
   receiptMaxLines: number;
 }
 
+/** The receipt's own lines around the message (rules, title, blank lines, date), at most, on any paper width. */
+const FRAME_LINES_AT_MOST = 4 + RECEIPT_TITLE.length + 'Date: YYYY-MM-DD HH:MM'.length;
+const PRINTABLE_ASCII_LINES = /^[\x20-\x7e\n]*$/;
+
+/**
+ * True when `content` cannot lay out longer than `maxLines` on any paper, without laying it out: printable
+ * ASCII and newlines (every code page prints them as they are: no stand-in makes a character longer, no tab
+ * grows), where a line of n characters wraps into at most n lines (each takes at least one of them) and an
+ * empty line is one, so the message is at most its length + 1 lines. Most messages are short: they skip the
+ * layout (and its date formatting), which the check needs only to count lines.
+ */
+export function surelyFits(content: string, maxLines: number): boolean {
+  return FRAME_LINES_AT_MOST + content.length + 1 <= maxLines && PRINTABLE_ASCII_LINES.test(content);
+}
+
 export class JobIntake {
   constructor(
     private readonly jobs: JobService,
@@ -52,7 +67,7 @@ export class JobIntake {
         id,
         (await this.printers.list()).map((p) => p.id),
       );
-    this.checkLength(await this.layout(content, id));
+    if (!surelyFits(content, this.options.receiptMaxLines)) this.checkLength(await this.layout(content, id));
     return id;
   }
 

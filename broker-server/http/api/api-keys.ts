@@ -78,14 +78,19 @@ export interface ApiKeyAuthOptions {
  */
 export function authenticate(store: ApiKeyStore, options: ApiKeyAuthOptions) {
   const log = options.log.child({ module: 'api-keys' });
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+  // Synchronous without a key (the page, anonymous callers): no promise for what needs no lookup.
+  return (req: Request, res: Response, next: NextFunction): Promise<void> | void => {
     const bearer = parseBearer(req.get('authorization'));
     if (!bearer.ok) return next(unauthorized(bearer.error));
     if (bearer.key === null) {
       res.locals.caller = (fromPage(req) ? { kind: 'page' } : { kind: 'anonymous' }) satisfies Caller;
       return next();
     }
-    const hash = hashApiKey(bearer.key);
+    return withKey(bearer.key, req, res, next);
+  };
+
+  async function withKey(key: string, req: Request, res: Response, next: NextFunction): Promise<void> {
+    const hash = hashApiKey(key);
     const record = await store.byHash(hash);
     if (!record || !sameHash(record.keyHash, hash)) {
       log.warn({ address: req.ip, path: req.path }, 'unknown API key refused');
@@ -97,7 +102,7 @@ export function authenticate(store: ApiKeyStore, options: ApiKeyAuthOptions) {
     }
     res.locals.caller = { kind: 'api-key', name: record.name } satisfies Caller;
     next();
-  };
+  }
 }
 
 /**
@@ -160,23 +165,33 @@ export function limitJobCreation(
   byAddress: (req: Request, res: Response, next: NextFunction) => void,
   log: Logger,
 ) {
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+  return (req: Request, res: Response, next: NextFunction): Promise<void> | void => {
     const caller = callerOf(res);
     if (caller.kind !== 'api-key') return byAddress(req, res, next);
     if (!limiter) return next();
+    return consume(limiter, caller.name, req, res, next);
+  };
+
+  async function consume(
+    limiter: RateLimiterAbstract,
+    name: string,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): Promise<void> {
     try {
-      await limiter.consume(caller.name);
+      await limiter.consume(name);
       next();
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) return next(err);
       const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
       res.set('Retry-After', String(seconds));
-      log.warn({ apiKey: caller.name, path: req.path, retryAfterSeconds: seconds }, 'API key rate limited');
+      log.warn({ apiKey: name, path: req.path, retryAfterSeconds: seconds }, 'API key rate limited');
       next(
         new HttpError(429, `this API key has used its ${limiter.points} jobs a minute; try again in ${seconds} s`, {
           retryAfterSeconds: seconds,
         }),
       );
     }
-  };
+  }
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { PrintJob } from '../../jobs/job-service';
 import { callerLabel, callerOf } from './api-keys';
 import { HttpError } from '../guards/errors';
+import { bodyKind } from '../guards/request-kind';
 import { Job } from './api-schemas';
 import { FORM_TOKEN_FIELD, FORM_TOKEN_HEADER } from '../guards/cross-site';
 import {
@@ -21,7 +22,7 @@ import type { RouteContext } from './context';
 function keyOf(req: Request): unknown {
   const header = req.headers[IDEMPOTENCY_HEADER.toLowerCase()];
   if (header !== undefined) return header;
-  if (req.is('application/x-www-form-urlencoded')) {
+  if (bodyKind(req) === 'form') {
     const field = (req.body as Record<string, unknown> | undefined)?.[IDEMPOTENCY_FIELD];
     return field === '' ? undefined : field;
   }
@@ -49,10 +50,11 @@ export async function createOnce(
       'Le formulaire n’est plus valable : rechargez la page.',
     );
   const caller = callerLabel(callerOf(res));
+  // Without a key nothing is compared: the request's hash (a SHA-256) is made only when there is one.
   const outcome = await ctx.idempotency.once(
     caller,
     checked.key,
-    requestHash(req.method, req.path, body),
+    checked.key === null ? '' : requestHash(req.method, req.path, body),
     () => create(caller),
     (id) => ctx.jobs.queries.get(id),
   );

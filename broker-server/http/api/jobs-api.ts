@@ -3,6 +3,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { Job } from './api-schemas';
 import { HttpError } from '../guards/errors';
+import { bodyKind } from '../guards/request-kind';
 import { type ApiOperation, errorResponse } from './openapi';
 import {
   encodeCursor,
@@ -21,7 +22,7 @@ export function jobRoutes(ctx: RouteContext): Router {
   const router = newRouter();
 
   router.post('/print', ...ctx.parseBody, ctx.requireApiKey, ctx.crossSite, ctx.limitJobCreation, async (req, res) => {
-    if (!req.is('application/json') && !req.is('application/x-www-form-urlencoded')) {
+    if (bodyKind(req) === 'other') {
       throw new HttpError(
         415,
         'send the message as application/json ({"content": "..."}) or as a form (application/x-www-form-urlencoded)',

@@ -219,9 +219,13 @@ export const JobId = z
   .pipe(z.number().int().max(Number.MAX_SAFE_INTEGER))
   .meta({ description: 'A job id', examples: ['42'] });
 
+const JOB_ID_PATTERN = /^[1-9]\d{0,15}$/;
+
+/** `JobId`'s rules without its schema's machinery (every GET /jobs/:id, what a polling client asks). */
 export function parseJobId(raw: unknown): number | null {
-  const parsed = JobId.safeParse(raw);
-  return parsed.success ? parsed.data : null;
+  if (typeof raw !== 'string' || !JOB_ID_PATTERN.test(raw)) return null;
+  const id = Number(raw);
+  return id <= Number.MAX_SAFE_INTEGER ? id : null;
 }
 
 /** A request body that is not valid UTF-8: refused (400) rather than stored and printed with U+FFFD. */

@@ -14,9 +14,12 @@ const HEADERS: Record<string, string> = {
   'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
 };
 
+const ENTRIES = Object.entries(HEADERS);
+
 export function securityHeaders(): RequestHandler {
+  // Node's own setHeader: Express's res.set would turn each value into a string and look for Content-Type again.
   return (_req, res, next) => {
-    res.set(HEADERS);
+    for (const [name, value] of ENTRIES) res.setHeader(name, value);
     next();
   };
 }

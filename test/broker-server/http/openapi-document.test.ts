@@ -113,6 +113,26 @@ test('every route the app serves is in the document, and every operation of the 
   assert.deepEqual([...new Set(served)].sort(), described.sort());
 });
 
+/** A path a route's pattern matches: each parameter a word, each wildcard two segments, optional groups present. */
+const samplePath = (route: string) => route.replace(/:\w+/g, 'x1').replace(/\*\w+/g, 'a/b').replace(/[{}]/g, '');
+
+test('every route is reached: the router that serves it is entered by its paths, and only routers with a route for a path are', () => {
+  const app = buildApp() as unknown as {
+    router: { stack: Array<Layer & { handle: { enters?: (p: string) => boolean } }> };
+  };
+  const gated = app.router.stack.filter((layer) => layer.handle.enters && layer.handle.stack);
+  assert.ok(gated.length >= 10, 'every router of the app is mounted through enteredByItsPaths');
+  for (const layer of gated)
+    for (const route of routesOf(layer.handle.stack!)) {
+      const path = samplePath(route.slice(route.indexOf(' ') + 1));
+      assert.equal(layer.handle.enters!(path), true, `${route} (as ${path})`);
+    }
+  const enteredBy = (path: string) => gated.filter((layer) => layer.handle.enters!(path)).length;
+  assert.equal(enteredBy('/print'), 1);
+  assert.equal(enteredBy('/jobs/42'), 1);
+  assert.equal(enteredBy('/nothing-here'), 0);
+});
+
 /** `METHOD /path` → the names of the handlers of that route, in order. */
 function handlersOf(stack: Layer[], prefix = ''): Map<string, string[]> {
   const found = new Map<string, string[]>();

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JobError, ReceiptTooLongError, UnknownPrinterError } from '../../../broker-server/jobs/job-errors';
-import { JobIntake } from '../../../broker-server/jobs/job-intake';
+import { JobIntake, surelyFits } from '../../../broker-server/jobs/job-intake';
+import { CODE_PAGES, type CodePageName } from '../../../protocol/codepages';
+import { layoutReceipt } from '../../../protocol/receipt-layout';
 import type { PrinterInfo } from '../../../broker-server/printers/printer-status-list';
 
 function intake(printers: Record<string, Partial<PrinterInfo>>, receiptMaxLines = 10): JobIntake {
@@ -59,4 +61,55 @@ test('the preview lays out for an unknown or absent printer as for the default o
   assert.equal(unknown.columns, 48);
   const narrow = await layouts.layout('hi', 'narrow');
   assert.deepEqual([narrow.printerId, narrow.columns], ['narrow', 32]);
+});
+
+test('a message the check lets through without laying it out never lays out longer than the limit, on any paper or code page', () => {
+  // Worst cases for word wrap (one character a line, runs of newlines, leading spaces), then random printable ASCII.
+  const samples = ['a b c d e f g h i j k', '\n'.repeat(40), '   x   y', 'x\n'.repeat(30), 'word '.repeat(20)];
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 300; i++)
+    samples.push(
+      Array.from({ length: 1 + Math.floor(random() * 160) }, () =>
+        random() < 0.1 ? '\n' : random() < 0.3 ? ' ' : String.fromCharCode(0x21 + Math.floor(random() * 94)),
+      ).join(''),
+    );
+  let fastPaths = 0;
+  for (const codePage of Object.keys(CODE_PAGES) as CodePageName[])
+    for (const columns of [1, 2, 5, 12, 21, 32, 48])
+      for (const content of samples)
+        for (const maxLines of [60, 120, 200]) {
+          if (!surelyFits(content, maxLines)) continue;
+          fastPaths++;
+          const lines = layoutReceipt({ content, createdAt: new Date() }, { columns, codePage }).length;
+          assert.ok(lines <= maxLines, `${JSON.stringify(content)} on ${columns} columns, ${codePage}: ${lines} lines`);
+        }
+  assert.ok(fastPaths > 1000);
+});
+
+test('only short printable ASCII skips the layout: tabs, other characters and long messages are laid out', () => {
+  assert.equal(surelyFits('Hello world', 200), true);
+  assert.equal(surelyFits('Hello\tworld', 200), false);
+  assert.equal(surelyFits('Déjà vu', 200), false);
+  assert.equal(surelyFits('⒇', 200), false);
+  assert.equal(surelyFits('x'.repeat(155), 200), true);
+  assert.equal(surelyFits('x'.repeat(156), 200), false);
+});
+
+test('a long message is still laid out and refused when it would not fit, a short one passes without a printer lookup of its paper', async () => {
+  let lookups = 0;
+  const checks = new JobIntake(
+    {} as never,
+    {} as never,
+    {
+      isKnown: async () => true,
+      get: async (id) => (lookups++, { id, columns: 32 }) as PrinterInfo,
+      list: async () => [],
+    },
+    { defaultPrinterId: 'front', paperColumns: 48, receiptMaxLines: 60 },
+  );
+  assert.equal(await checks.check('front', 'hello'), 'front');
+  assert.equal(lookups, 0);
+  await assert.rejects(checks.check('front', 'x\n'.repeat(100)), ReceiptTooLongError);
+  assert.equal(lookups, 1);
 });

@@ -1,6 +1,4 @@
 /** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
-// First: V8's tiers are set before any other module runs (agent/optimising-tiers.ts).
-import './optimising-tiers';
 import path from 'node:path';
 import { agentDefaults, loadAgentConfig } from '../config';
 import { AGENT_ENV_FILE, withEnvFile } from '../config/env-file';

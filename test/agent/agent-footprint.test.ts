@@ -1,8 +1,7 @@
 /**
  * Issue 22: what the agent spends per job, in CPU and memory, where it does not change what it prints.
  * A `file:` printer that is a regular file is written without the thread pool; one that can block still has its
- * timeout. A receipt's date in the process's own zone needs no Intl (ICU's locale data, about 8 MB). V8's
- * optimising compiler stays off (its code and memory, about 8 MB under load).
+ * timeout. A receipt's date in the process's own zone needs no Intl (ICU's locale data, about 8 MB).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +10,6 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { maxOptGiven } from '../../agent/optimising-tiers';
 import { DevicePrinter } from '../../agent/printers/device-printer';
 import { formatReceiptDate } from '../../protocol/receipt-layout';
 
@@ -112,35 +110,4 @@ test('a receipt date in the process’s zone is the one Intl gives, and is made 
   assert.deepEqual(JSON.parse(out), ['2026-12-31 18:59', '2026-12-31 18:59']);
   // Another zone than the process's still goes through Intl, and is right.
   assert.equal(formatReceiptDate(date, 'Asia/Tokyo'), '2027-01-01 08:59');
-});
-
-test('the agent never tiers up to TurboFan, unless node was given its own --max-opt', (t) => {
-  assert.equal(maxOptGiven([], ''), false);
-  assert.equal(maxOptGiven(['--max-semi-space-size=1'], '--enable-source-maps'), false);
-  assert.equal(maxOptGiven(['--max-opt=3'], ''), true);
-  assert.equal(maxOptGiven([], '--max-semi-space-size=1 --max-opt=2'), true);
-  assert.equal(maxOptGiven(['--jitless'], undefined), true);
-
-  // A hot function, after a second of calls: optimised (bit 16 of %GetOptimizationStatus) only without the module.
-  const dir = tmpDir(t);
-  const script = path.join(dir, 'tiers.mjs');
-  fs.writeFileSync(
-    script,
-    `if (process.argv[2]) await import(process.argv[2]);
-     function hot(x) { return (x * 31 + 7) % 1000003; }
-     function run(s) { for (let i = 0; i < 1e5; i++) s = hot(s + i); return s; }
-     let s = 0; const until = Date.now() + 1000;
-     while (Date.now() < until) s = run(s);
-     console.log(new Function('f', 'return %GetOptimizationStatus(f)')(run), s > -1);`,
-  );
-  const status = (...module: string[]) =>
-    Number(
-      execFileSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', script, ...module], {
-        encoding: 'utf8',
-        env: { ...process.env, NODE_OPTIONS: '' },
-      }).split(' ')[0],
-    );
-  const OPTIMIZED = 16;
-  assert.equal(status(path.resolve('agent/optimising-tiers.ts')) & OPTIMIZED, 0, 'never optimised with the module');
-  assert.notEqual(status() & OPTIMIZED, 0, 'optimised without it: the check itself can see it');
 });

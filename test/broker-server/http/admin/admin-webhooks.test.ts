@@ -85,9 +85,13 @@ test('the admin API adds a webhook (secret once), shows each attempt of its deli
   assert.ok(!JSON.stringify(listed.json).includes(secret), 'never listed');
 
   const job = (await postJson(server.baseUrl, '/print', { content: 'Pour le webhook' })).json as { id: number };
-  await waitFor('the first attempt logged', async () => {
-    const [d] = (await call('GET', '/webhooks/deliveries')).json as unknown as Array<{ attempts: number }>;
-    return d?.attempts === 1 && receiver.hits.length === 1;
+  // Settled, not only claimed: the row says `delivering` from the claim until the 500 is written back.
+  await waitFor('the first attempt settled', async () => {
+    const [d] = (await call('GET', '/webhooks/deliveries')).json as unknown as Array<{
+      attempts: number;
+      status: string;
+    }>;
+    return d?.attempts === 1 && d.status !== 'delivering' && receiver.hits.length === 1;
   });
   const [delivery] = (await call('GET', '/webhooks/deliveries')).json as unknown as Array<Record<string, unknown>>;
   assert.equal(delivery!.jobId, job.id);

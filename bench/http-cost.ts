@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../test/support/ports';
+import { request } from './http-request';
 import { contextSwitches, parseStraceSummary, sourceResolver, stageOf } from './cost-ledger';
 
 const args = process.argv.slice(2);
@@ -68,7 +69,7 @@ async function startServer(profileDir: string | null): Promise<Server> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      if ((await send(agent, port, 'GET', '/health')).status === 200) break;
+      if ((await request(agent, port, 'GET', '/health')).status === 200) break;
     } catch {
       // not listening yet
     }
@@ -90,36 +91,6 @@ async function stopServer(server: Server): Promise<void> {
   fs.rmSync(server.dataDir, { recursive: true, force: true });
 }
 
-function send(
-  agent: http.Agent,
-  port: number,
-  method: string,
-  route: string,
-  body?: unknown,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: route,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -135,7 +106,7 @@ const expect = (status: number, res: { status: number; body: string }) => {
   return res;
 };
 const post = async (s: Server, i: number) => {
-  const res = expect(201, await send(s.agent, s.port, 'POST', '/print', { content: `http cost ${i}` }));
+  const res = expect(201, await request(s.agent, s.port, 'POST', '/print', { content: `http cost ${i}` }));
   lastJob = (JSON.parse(res.body) as { id: number }).id;
 };
 
@@ -145,11 +116,11 @@ const PHASES: Array<{ title: string; run: (s: Server, n: number) => Promise<void
   {
     title: 'GET /jobs/:id, one at a time',
     run: (s, n) =>
-      pool(n, 1, async (i) => void expect(200, await send(s.agent, s.port, 'GET', `/jobs/${1 + (i % lastJob)}`))),
+      pool(n, 1, async (i) => void expect(200, await request(s.agent, s.port, 'GET', `/jobs/${1 + (i % lastJob)}`))),
   },
   {
     title: 'GET /health (the floor)',
-    run: (s, n) => pool(n, 1, async () => void expect(200, await send(s.agent, s.port, 'GET', '/health'))),
+    run: (s, n) => pool(n, 1, async () => void expect(200, await request(s.agent, s.port, 'GET', '/health'))),
   },
 ];
 

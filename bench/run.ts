@@ -20,6 +20,7 @@ import sqlite3 from 'sqlite3';
 import { decodeEscPos } from '../agent/printers/escpos-decoder';
 import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
+import { request } from './http-request';
 import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
 import { summariseProfile } from './profile-summary';
 
@@ -208,6 +209,15 @@ class CpuMeter {
   }
 }
 
+/** CPU per job of this process (the clients, the event stream reader, the checks), all threads, over a run. */
+class OwnCpuMeter {
+  private readonly start = process.cpuUsage();
+  perJob(jobs: number): number {
+    const used = process.cpuUsage(this.start);
+    return (used.user + used.system) / 1000 / jobs;
+  }
+}
+
 /** The processes a process started (start-all's server and agent). */
 function childPids(pid: number | undefined): number[] {
   if (!pid) return [];
@@ -307,36 +317,6 @@ async function stopServer(server: Server): Promise<void> {
   server.agent.destroy();
   if (server.child) await stopChild(server.child);
   fs.rmSync(server.dataDir, { recursive: true, force: true });
-}
-
-function request(
-  agent: http.Agent,
-  port: number,
-  method: string,
-  route: string,
-  body?: unknown,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: route,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 /** printerId undefined: the request names none, as a user of `npm start` posting to its one printer. */
@@ -691,6 +671,7 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
+  const clientCpu = new OwnCpuMeter();
   const { accepted, printed } = await loadRun(
     server,
     label,
@@ -701,6 +682,12 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   );
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
+  figure(
+    label,
+    'load generator CPU per job (the bench: clients, event stream)',
+    clientCpu.perJob(COUNTS.throughput),
+    'ms',
+  );
   await checkExactlyOnce(server, agents.paperDir, label, posted);
   figure(label, 'accepted (POST 201) rate', accepted, 'jobs/s');
   return printed;
@@ -840,8 +827,10 @@ async function baseline(): Promise<void> {
       figure('baseline', '1-printer printed rate: Printhop (start) / baseline', results.start.printed / printed, 'x');
   });
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
-  await run('baseline-throughput', printerIds, async (server, _agents, posted) => {
+  await run('baseline-throughput', printerIds, async (server, agents, posted) => {
     const cpu = new CpuMeter([server.child?.pid]);
+    const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
+    const clientCpu = new OwnCpuMeter();
     const { printed } = await loadRun(
       server,
       'baseline-throughput',
@@ -851,6 +840,8 @@ async function baseline(): Promise<void> {
       posted,
     );
     figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
+    figure('baseline', 'agents CPU per job (throughput load)', agentCpu.perJob(COUNTS.throughput), 'ms');
+    figure('baseline', 'load generator CPU per job (throughput load)', clientCpu.perJob(COUNTS.throughput), 'ms');
     figure(
       'baseline',
       `sustained, ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers`,

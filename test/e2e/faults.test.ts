@@ -70,6 +70,25 @@ function report(t: TestContext, name: string, audit: AuditResult, extra = ''): v
   );
 }
 
+/** The agent of printer-1 on `server` (its printer a paper file in `dir` unless `printer` is given), started and online. */
+async function agentOnline(
+  t: TestContext,
+  server: ServerProcess,
+  dir: string,
+  options: { printer?: string; mqttUrl?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  const paperFile = path.join(dir, 'paper.prn');
+  spawnAgent(t, {
+    mqttUrl: options.mqttUrl ?? server.wsUrl,
+    printer: options.printer ?? `file:${paperFile}`,
+    dataDir: path.join(dir, 'agent'),
+    credentials: server.credentials({ printerId: 'printer-1' }),
+    ...(options.env ? { env: options.env } : {}),
+  });
+  await printerIs(server.baseUrl, 'online');
+  return paperFile;
+}
+
 const completeReceipts = (paper: Buffer) => decodeEscPos(paper).receipts.filter((r) => r.cut).length;
 
 test('agent SIGKILLed again and again while printing: each job is on paper once, or interrupted (at most one per kill)', async (t) => {
@@ -223,14 +242,7 @@ test('server SIGKILLed with jobs pending, sent, received and printed: nothing lo
 test('server (and its embedded broker) restarted with SIGTERM mid-stream: it exits cleanly and every job is printed once', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, {
-    mqttUrl: server.wsUrl,
-    printer: `file:${paperFile}`,
-    dataDir: path.join(dir, 'agent'),
-    credentials: server.credentials({ printerId: 'printer-1' }),
-  });
-  await printerIs(server.baseUrl, 'online');
+  const paperFile = await agentOnline(t, server, dir);
   const accepted: number[] = [];
   const posting = postMany(server.baseUrl, 'restart-broker', N, accepted, 10);
   for (const at of [50, 100, 150]) {
@@ -255,15 +267,10 @@ test('network cut for 30 s between agent and server: jobs posted meanwhile are p
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const proxy = new MqttProxy(server.mqttPort);
   const proxyPort = await proxy.start(t);
-  const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, {
+  const paperFile = await agentOnline(t, server, dir, {
     mqttUrl: `mqtt://127.0.0.1:${proxyPort}`,
-    printer: `file:${paperFile}`,
-    dataDir: path.join(dir, 'agent'),
-    credentials: server.credentials({ printerId: 'printer-1' }),
     env: { RECONNECT_MAX_MS: '3000' },
   });
-  await printerIs(server.baseUrl, 'online');
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'network-cut before', 10, accepted);
   await allFinal(server.baseUrl);
@@ -296,13 +303,7 @@ test('printer switched off: jobs wait on the agent, the printer problem is shown
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
   await printer.stop();
-  spawnAgent(t, {
-    mqttUrl: server.wsUrl,
-    printer: printer.url,
-    dataDir: path.join(dir, 'agent'),
-    credentials: server.credentials({ printerId: 'printer-1' }),
-  });
-  await printerIs(server.baseUrl, 'online');
+  await agentOnline(t, server, dir, { printer: printer.url });
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-off', N, accepted);
   const shown = await waitFor('the printer problem on GET /printers', async () => {
@@ -340,14 +341,7 @@ test('printer off for longer than PRINTER_RETRY_LIMIT_MS: every job fails with t
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
   const printer = await startVirtualPrinter(t);
   await printer.stop();
-  spawnAgent(t, {
-    mqttUrl: server.wsUrl,
-    printer: printer.url,
-    dataDir: path.join(dir, 'agent'),
-    credentials: server.credentials({ printerId: 'printer-1' }),
-    env: { PRINTER_RETRY_LIMIT_MS: '2000' },
-  });
-  await printerIs(server.baseUrl, 'online');
+  await agentOnline(t, server, dir, { printer: printer.url, env: { PRINTER_RETRY_LIMIT_MS: '2000' } });
   const accepted: number[] = [];
   await postMany(server.baseUrl, 'printer-gone', N, accepted);
   const jobs = await allFinal(server.baseUrl);
@@ -432,14 +426,7 @@ test('printer failing mid-receipt: those jobs are interrupted, never reprinted a
 test('the same job published many times, before and after it printed: it is on paper once', async (t) => {
   const dir = tempDir(t);
   const server = await ServerProcess.create(t, path.join(dir, 'server'));
-  const paperFile = path.join(dir, 'paper.prn');
-  spawnAgent(t, {
-    mqttUrl: server.wsUrl,
-    printer: `file:${paperFile}`,
-    dataDir: path.join(dir, 'agent'),
-    credentials: server.credentials({ printerId: 'printer-1' }),
-  });
-  await printerIs(server.baseUrl, 'online');
+  const paperFile = await agentOnline(t, server, dir);
   const client = await mqtt.connectAsync(server.tcpUrl, {
     reconnectPeriod: 0,
     clientId: 'test-duplicator',

@@ -5,7 +5,8 @@
  * cluster/event-log-notices.ts) — it reads what is new after the last event it read, once, in commit
  * order, and hands each page to its followers: the page's live stream and `GET /jobs/events`
  * (http/page/page-updates.ts, http/api/job-event-stream.ts). Webhooks keep their own cursors in the database and
- * are only woken (`onGrowth`).
+ * are only woken (`onGrowth`). A wake-up of this instance's SQLite store carries the committed events it read
+ * anyway: when they start where the reader stands, they are the next page, handed on without reading the log.
  *
  * It reads only while someone follows; meanwhile it just moves its position to the newest id it heard of,
  * so a follower that joins gets the changes committed from then on (what came before is the follower's

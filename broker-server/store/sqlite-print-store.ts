@@ -5,8 +5,9 @@
  *
  * 1. The write. A batch of several writes is ONE script, `BEGIN IMMEDIATE; INSERT …; UPDATE …; COMMIT`, run
  *    by one sqlite3_exec (SqliteSession#execTransaction); every value in it is a literal of
- *    db/sql-literal.ts, never text spliced in any other way. A write alone is one prepared statement in
- *    autocommit (nothing to parse: cheaper than a script of one statement).
+ *    db/sql-literal.ts, never text spliced in any other way.
+ *    A write alone is one prepared statement in autocommit whose RETURNING answers it, event id included
+ *    (`writeOne`): one trip in all.
  * 2. One read after COMMIT, on the same connection in the same turn: the events the log gained since the
  *    newest one this store knew of, each joined with its job. From them come the batch's answers (each
  *    inserted row by its uid, each move's row or null: `answers` below) and the events the log's reader
@@ -20,6 +21,7 @@ import { sqliteLiteral, sqliteTuple } from '../db/sql-literal';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
+import { type JobRow, toPrintJob } from './job-rows';
 import { EVENTS_AFTER, type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
 
 /** `($first, …)`: one row of `width` numbered placeholders. */
@@ -58,6 +60,10 @@ const text = (key: string, make: () => string): string => {
   if (sql === undefined) texts.set(key, (sql = make()));
   return sql;
 };
+
+/** What a write alone gives back: its row, and the log's sequence before its event (null: no event yet). */
+const RETURNING = `RETURNING *, (SELECT seq FROM sqlite_sequence WHERE name = 'job_events') AS events_before`;
+type WrittenRow = JobRow & { events_before: number | null };
 
 const slices = <T>(items: readonly T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
@@ -123,15 +129,15 @@ export class SqlitePrintStore extends SqlPrintStore {
 
   protected writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
     return this.sqlite.exclusive(async (session) => {
-      const after = this.lastEvent ?? (await this.newestEvent(session));
-      this.lastEvent = null; // unknown until the read after the write has succeeded
       const jobs = inserts.map(withUid);
       // A move of a job number no row can have (not a safe integer) applies to nothing: it stays out of the SQL.
       const valid = rounds.map((round) => round.filter((r) => Number.isSafeInteger(r.id)));
       const now = this.sqlDate(new Date()) as string;
       const writes = jobs.length + valid.reduce((n, round) => n + round.length, 0);
-      if (writes === 1) await this.writeOne(session, jobs[0], valid.find((round) => round.length)?.[0], now);
-      else if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
+      if (writes === 1) return this.writeOne(session, jobs, rounds, valid, now);
+      const after = this.lastEvent ?? (await this.newestEvent(session));
+      this.lastEvent = null; // unknown until the read after the write has succeeded
+      if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
       const events = (await session.all<EventRow>(EVENTS_AFTER, [after])).map(toJobEvent);
       const last = events.at(-1)?.id ?? null;
       this.lastEvent = last ?? after;
@@ -144,34 +150,51 @@ export class SqlitePrintStore extends SqlPrintStore {
     return Number(row?.last ?? 0);
   }
 
-  /** One write alone: one prepared statement, in autocommit. */
+  /**
+   * One write alone: one prepared statement in autocommit, and no read after it. Its RETURNING gives the row
+   * and the log's sequence as it was before this statement's trigger wrote the one event (RETURNING is
+   * computed before AFTER triggers run), so that event is the next id: exact even if another writer wrote
+   * events since this store last looked (they lie before it, and the change log sees the gap and reads them).
+   */
   private async writeOne(
     session: SqliteSession,
-    job: (NewJob & { uid: string }) | undefined,
-    move: TransitionRequest | undefined,
+    jobs: Array<NewJob & { uid: string }>,
+    rounds: TransitionRequest[][],
+    valid: TransitionRequest[][],
     now: string,
-  ): Promise<void> {
-    if (job) {
-      await session.run(
-        text('i', () => insertSql('$1', placeholders(6, 2))),
-        [now, job.uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null],
-      );
-      return;
-    }
-    const r = move!;
-    await session.run(
-      text(`u${r.to}`, () => updateSql(r.to, '$1', '$2', '(SELECT value FROM json_each($3))', placeholders(5, 4))),
-      [
-        r.to,
-        now,
-        text(`f${r.to}`, () => JSON.stringify(statusesBefore(r.to))),
-        r.id,
-        r.printerId ?? null,
-        r.uid ?? null,
-        this.sqlDate(r.at),
-        r.error ?? null,
-      ],
-    );
+  ): Promise<WrittenBatch> {
+    const job = jobs[0];
+    const move = valid.find((round) => round.length)?.[0];
+    const [row] = job
+      ? await session.all<WrittenRow>(
+          text('i', () => `${insertSql('$1', placeholders(6, 2))} ${RETURNING}`),
+          [now, job.uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null],
+        )
+      : await session.all<WrittenRow>(
+          text(
+            `u${move!.to}`,
+            () =>
+              `${updateSql(move!.to, '$1', '$2', '(SELECT value FROM json_each($3))', placeholders(5, 4))} ${RETURNING}`,
+          ),
+          [
+            move!.to,
+            now,
+            text(`f${move!.to}`, () => JSON.stringify(statusesBefore(move!.to))),
+            move!.id,
+            move!.printerId ?? null,
+            move!.uid ?? null,
+            this.sqlDate(move!.at),
+            move!.error ?? null,
+          ],
+        );
+    const written = row ? toPrintJob(row) : null;
+    const inserted = job ? [written!] : [];
+    const updated = rounds.map((round) => round.map((r) => (r === move ? written : null)));
+    if (!row) return { inserted, updated, lastEventId: null };
+    const after = Number(row.events_before ?? 0);
+    const id = after + 1;
+    this.lastEvent = id;
+    return { inserted, updated, lastEventId: id, events: { after, events: [{ id, job: written }] } };
   }
 
   /** The statements of a batch: the inserts, then each round's moves, one UPDATE per status and slice. */

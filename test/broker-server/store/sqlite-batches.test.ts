@@ -19,6 +19,9 @@ import type {
 import { startTestDatabase } from '../../support/harness';
 import { MemoryPrintStore } from '../../support/memory-print-store';
 
+/** Text UTF-8 can carry (no lone surrogate half). */
+const wellFormed = (s: string): boolean => Buffer.from(s, 'utf8').toString('utf8') === s;
+
 /** The times each store stamps itself (its commit's clock) are the only fields allowed to differ. */
 const same = (job: PrintJob | null) => (job ? { ...job, createdAt: 'T', updatedAt: 'T' } : null);
 
@@ -37,7 +40,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     kind: fc.constant('insert' as const),
     printer: fc.constantFrom('p1', 'p2'),
-    content: fc.string({ unit: 'binary', maxLength: 20 }).filter((s) => s.isWellFormed()),
+    content: fc.string({ unit: 'binary', maxLength: 20 }).filter(wellFormed),
     createdBy: fc.option(fc.constantFrom('alice', "o'brien"), { nil: null }),
   }),
   fc.record(
@@ -175,4 +178,35 @@ test('SQLite: in one batch, a refused move never takes the event of a later move
   assert.equal(moves[2]!.printedAt, null, 'the row as that move left it, not as the batch did');
   assert.equal(moves[2]!.finishedAt, null);
   assert.equal(moves[5]!.printedAt, at.toISOString());
+});
+
+test('SQLite: a write alone hands its own event with the right id, even after another writer’s; a batch hands theirs too', async (t) => {
+  const db = await startTestDatabase(t, 'sqlite');
+  const store = db.createPrintStore();
+  const handed: Array<{ last: number; events?: CommittedEvents }> = [];
+  store.onCommitted((last, events) => handed.push({ last, events }));
+  const other = (content: string) =>
+    db.sql.run(
+      `INSERT INTO print_jobs (uid, printer_id, content, kind, status, created_at, updated_at) VALUES ($1, 'p1', $2, 'message', 'pending', $3, $3)`,
+      [randomUUID(), content, db.sql.date(new Date())],
+    );
+  const job = (content: string) => ({ printerId: 'p1', content, kind: 'message' as const, reprintOf: null });
+  const lastHanded = () => {
+    const h = handed.at(-1)!;
+    return { last: h.last, after: h.events?.after, events: h.events?.events.map((e) => `${e.id} ${e.job?.content}`) };
+  };
+  const a = await store.insert(job('a'));
+  assert.deepEqual(lastHanded(), { last: 1, after: 0, events: ['1 a'] });
+  await other('by the CLI');
+  const sent = await store.transition({ id: a.id, to: 'sent', at: new Date() });
+  assert.equal(sent?.status, 'sent');
+  assert.deepEqual(lastHanded(), { last: 3, after: 2, events: ['3 a'] }, 'its own event only: event 2 is a gap');
+  assert.equal(await store.transition({ id: a.id, to: 'sent', at: new Date() }), null);
+  assert.equal(handed.length, 2, 'a refused move alone wakes nobody');
+  await other('by the CLI again');
+  await Promise.all([store.insert(job('b')), store.insert(job('c'))]);
+  assert.deepEqual(lastHanded(), { last: 6, after: 3, events: ['4 by the CLI again', '5 b', '6 c'] });
+  // What was handed is what the log holds.
+  for (const h of handed)
+    assert.deepEqual(h.events!.events, await store.eventsAfter(h.events!.after, h.events!.events.length));
 });

@@ -97,7 +97,7 @@ export function answers(
   const inserted = inserts.map((job) => {
     const row = created.get(job.uid);
     if (!row) throw new Error(`job ${job.uid} committed, but its row was not found after the commit`);
-    return row;
+    return { ...row }; // the caller's own copy: the event's goes to the change log's followers
   });
   const updated = rounds.map((round) =>
     round.map((r) => {
@@ -110,7 +110,7 @@ export function answers(
       )
         return null;
       moves.get(r.id)!.shift();
-      return next;
+      return { ...next };
     }),
   );
   return { inserted, updated };
@@ -188,8 +188,9 @@ export class SqlitePrintStore extends SqlPrintStore {
           ],
         );
     const written = row ? toPrintJob(row) : null;
-    const inserted = job ? [written!] : [];
-    const updated = rounds.map((round) => round.map((r) => (r === move ? written : null)));
+    // The callers' own copies: `written` itself goes to the change log's followers.
+    const inserted = job ? [{ ...written! }] : [];
+    const updated = rounds.map((round) => round.map((r) => (r === move && written ? { ...written } : null)));
     if (!row) return { inserted, updated, lastEventId: null };
     const after = Number(row.events_before ?? 0);
     const id = after + 1;

@@ -105,6 +105,17 @@ class Turns {
   }
 }
 
+/** Statements on the SQLite connection during an exclusive turn (SqliteClient#exclusive). */
+export interface SqliteSession extends SqlRunner {
+  /**
+   * `BEGIN IMMEDIATE; <statements>; COMMIT` in ONE call to sqlite3_exec: one thread-pool job for the whole
+   * transaction, parsed on the pool thread. No parameters and no rows: every value in `statements` must be
+   * a literal of db/sql-literal.ts. On any error the transaction is rolled back (none is left open on the
+   * connection) and the error is thrown; resolves once COMMIT succeeded.
+   */
+  execTransaction(statements: readonly string[]): Promise<void>;
+}
+
 /** SQLite through sqlite3 on a connection `connect` gives (Sequelize's, or one opened for reading). */
 export class SqliteClient implements SqlClient {
   readonly dialect = 'sqlite' as const;
@@ -169,6 +180,32 @@ export class SqliteClient implements SqlClient {
       }
       return result;
     });
+  }
+
+  /**
+   * Runs `fn` alone on the connection: statements of this client asked for meanwhile wait until it ends, as
+   * for `transaction`. `fn` may commit a script (`execTransaction`) and read after it, in one turn.
+   */
+  exclusive<T>(fn: (session: SqliteSession) => Promise<T>): Promise<T> {
+    return this.turns.take(true, () =>
+      fn({
+        ...this.direct,
+        execTransaction: (statements) => this.execTransaction(statements),
+      }),
+    );
+  }
+
+  private async execTransaction(statements: readonly string[]): Promise<void> {
+    const db = await this.db();
+    const script = `BEGIN IMMEDIATE;\n${statements.join(';\n')};\nCOMMIT;`;
+    try {
+      await new Promise<void>((resolve, reject) => db.exec(script, (err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      // sqlite3_exec stops at the failing statement: BEGIN itself (nothing open), one inside, or COMMIT
+      // (SQLITE_BUSY, a full disk). ROLLBACK closes whatever is open; "no transaction is active" is fine.
+      await new Promise<void>((resolve) => db.exec('ROLLBACK', () => resolve()));
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@
  * cluster/event-log-notices.ts) — it reads what is new after the last event it read, once, in commit
  * order, and hands each page to its followers: the page's live stream and `GET /jobs/events`
  * (http/page/page-updates.ts, http/api/job-event-stream.ts). Webhooks keep their own cursors in the database and
- * are only woken (`onGrowth`).
+ * are only woken (`onGrowth`). A wake-up of this instance's SQLite store carries the committed events it read
+ * anyway: when they start where the reader stands, they are the next page, handed on without reading the log.
  *
  * It reads only while someone follows; meanwhile it just moves its position to the newest id it heard of,
  * so a follower that joins gets the changes committed from then on (what came before is the follower's
@@ -19,11 +20,20 @@ import type { JobEvent, JobEventBounds } from './model/print-job';
 /** Events read from the log per query. */
 const PAGE = 500;
 
+/**
+ * Every event after `after`, oldest first, up to the commit's newest id: what a store hands with its
+ * wake-up when it read them anyway (the SQLite store reads them to answer its batch), after COMMIT.
+ */
+export interface HandedEvents {
+  after: number;
+  events: JobEvent[];
+}
+
 /** The log as the store gives it, and its wake-up after each commit of this instance. */
 export interface EventLog {
   eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
   eventBounds(): Promise<JobEventBounds>;
-  onCommitted(listener: (lastEventId: number) => void): void;
+  onCommitted(listener: (lastEventId: number, events?: HandedEvents) => void): void;
 }
 
 /** Other instances' wake-ups (cluster/event-log-notices.ts): the newest id, or null when some may have been missed. */
@@ -55,6 +65,8 @@ export class JobChangeLog implements Part {
     (err) => this.log.error({ err }, 'job event log not read; the next change retries'),
   );
   private stopped = false;
+  /** A read of the log is under way (its page will move `read`). */
+  private reading = false;
 
   constructor(
     private readonly events: EventLog,
@@ -65,7 +77,7 @@ export class JobChangeLog implements Part {
   }
 
   async start(): Promise<void> {
-    this.events.onCommitted((id) => this.heardOf(id));
+    this.events.onCommitted((id, events) => this.heardOf(id, events));
     this.others.onNotice((id) => this.heardOf(id));
     // Listening before looking: a change committed in between is heard, not lost.
     await this.others.start();
@@ -107,16 +119,40 @@ export class JobChangeLog implements Part {
     return this.events.eventBounds();
   }
 
-  private heardOf(id: number | null): void {
+  private heardOf(id: number | null, handed?: HandedEvents): void {
     if (this.stopped) return;
     if (id === null) this.unknown = true;
     else if (id > this.heard) this.heard = id;
     else return;
     for (const listener of this.growthListeners) listener();
-    this.reader.request();
+    // The store read these committed events anyway: when they start exactly where the followers stand, and
+    // no read is under way, they are the next page, handed on without reading the log. Otherwise (a gap:
+    // another writer, a notice, a pruned log, a read in flight) the reader reads as usual.
+    if (
+      handed &&
+      id !== null &&
+      !this.reading &&
+      !this.unknown &&
+      this.followers.size > 0 &&
+      handed.after === this.read &&
+      handed.events.at(-1)?.id === id
+    ) {
+      this.read = id;
+      for (const follower of this.followers) follower(handed.events);
+    }
+    if (this.read < this.heard || this.unknown) this.reader.request();
   }
 
   private async readNew(): Promise<void> {
+    this.reading = true;
+    try {
+      await this.readPages();
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readPages(): Promise<void> {
     for (;;) {
       if (this.stopped) return;
       if (this.unknown) {

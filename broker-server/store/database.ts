@@ -124,7 +124,7 @@ export class Database {
     const store =
       this.dialect === 'postgres'
         ? new PostgresPrintStore(this.sql, this.committed)
-        : new SqlitePrintStore(this.sql, this.committed);
+        : new SqlitePrintStore(this.sql as SqliteClient, this.committed);
     this.stores.push(store);
     return store;
   }

@@ -10,7 +10,7 @@ import type { SqlRunner } from '../db/sql-client';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { NewJob, TransitionRequest } from './print-store';
-import type { JobRow } from './job-rows';
+import { type JobRow, toPrintJob } from './job-rows';
 import { changedAny, SqlPrintStore, type WrittenBatch } from './sql-print-store';
 
 /** The NOTIFY channel of the event log: its payload is the newest event id (cluster/event-log-notices.ts listens). */
@@ -18,6 +18,8 @@ export const JOB_EVENTS_CHANNEL = 'printhop_job_events';
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 5;
+
+const asJob = (row: JobRow | null) => (row ? toPrintJob(row) : null);
 
 export class PostgresPrintStore extends SqlPrintStore {
   protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
@@ -36,13 +38,14 @@ export class PostgresPrintStore extends SqlPrintStore {
     const inserted = inserts.length ? await this.insertRows(tx, inserts) : [];
     const updated: Array<Array<JobRow | null>> = [];
     for (const round of rounds) updated.push(await this.updateRows(tx, round));
-    if (!changedAny({ inserted, updated })) return { inserted, updated, lastEventId: null };
+    const jobs = { inserted: inserted.map(toPrintJob), updated: updated.map((round) => round.map(asJob)) };
+    if (!changedAny({ inserted, updated })) return { ...jobs, lastEventId: null };
     // The triggers hold the log's advisory lock until COMMIT, so the newest id is this batch's last event.
     const row = await tx.get<{ last: string }>(
       'SELECT pg_notify($1, m.last::text), m.last FROM (SELECT MAX(id) AS last FROM job_events) m',
       [JOB_EVENTS_CHANNEL],
     );
-    return { inserted, updated, lastEventId: Number(row!.last) };
+    return { ...jobs, lastEventId: Number(row!.last) };
   }
 
   private async insertRows(tx: SqlRunner, jobs: NewJob[]): Promise<JobRow[]> {

@@ -121,7 +121,18 @@ export interface JobEventLogTable {
    * Told, after each commit that changed jobs, the newest id of the event log: the wake-up of the log's
    * one reader (jobs/job-change-log.ts). The listener must not throw.
    */
-  onCommitted(listener: (lastEventId: number) => void): void;
+  onCommitted(listener: (lastEventId: number, events?: CommittedEvents) => void): void;
+}
+
+/**
+ * The events a commit's listener may be handed with it (after COMMIT only): every event of the log with an
+ * id above `after`, up to the commit's `lastEventId`, oldest first, each with its job as it was then. The
+ * SQLite store read them anyway to answer its batch; the log's reader uses them instead of reading again
+ * when they start where it stands.
+ */
+export interface CommittedEvents {
+  after: number;
+  events: JobEvent[];
 }
 
 /**

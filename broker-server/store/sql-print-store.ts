@@ -9,6 +9,7 @@ import { FINAL_STATUSES, type JobStatus, UNFINISHED_STATUSES } from '../../proto
 import { GroupCommit } from './group-commit';
 import { jobAsOf, withUid } from './job-rules';
 import type {
+  CommittedEvents,
   JobEvent,
   JobEventBounds,
   JobFilter,
@@ -29,29 +30,41 @@ const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
 
 export interface WrittenBatch {
-  inserted: JobRow[];
-  updated: Array<Array<JobRow | null>>;
+  inserted: PrintJob[];
+  updated: Array<Array<PrintJob | null>>;
   lastEventId: number | null;
+  /** Every event after the log's previous known end up to `lastEventId`, when the store read them anyway. */
+  events?: CommittedEvents;
 }
 
 /** Whether a batch moved or created any job (and so wrote events). */
-export const changedAny = (batch: Omit<WrittenBatch, 'lastEventId'>): boolean =>
+export const changedAny = (batch: { inserted: unknown[]; updated: unknown[][] }): boolean =>
   batch.inserted.length > 0 || batch.updated.some((round) => round.some((row) => row !== null));
 
-type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
+export type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
+
+/** The events after `$1` with their jobs as they are now, oldest first (LIMIT added by who needs one). */
+export const EVENTS_AFTER = `SELECT e.id AS event_id, e.status AS event_status, e.at AS event_at, j.*
+  FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id`;
+
+/** An event row as the log gives it: the job as it was right after that move (null: the job was pruned). */
+export const toJobEvent = (row: EventRow): JobEvent => ({
+  id: Number(row.event_id),
+  job: row.id == null ? null : jobAsOf(toPrintJob(row), row.event_status, isoDate(row.event_at)),
+});
 
 export abstract class SqlPrintStore implements PrintStore {
-  private readonly writes = new GroupCommit<JobRow>(async (inserts, rounds) => {
+  private readonly writes = new GroupCommit<PrintJob>(async (inserts, rounds) => {
     const started = process.hrtime.bigint();
-    const { lastEventId, ...result } = await this.writeBatch(inserts, rounds);
+    const { lastEventId, events, ...result } = await this.writeBatch(inserts, rounds);
     this.commitObserver?.(Number(process.hrtime.bigint() - started) / 1e9);
-    if (lastEventId !== null) for (const listener of this.commitListeners) listener(lastEventId);
+    if (lastEventId !== null) for (const listener of this.commitListeners) listener(lastEventId, events);
     return result;
   });
   private commitObserver: ((seconds: number) => void) | null = null;
-  private readonly commitListeners: Array<(lastEventId: number) => void> = [];
+  private readonly commitListeners: Array<(lastEventId: number, events?: CommittedEvents) => void> = [];
 
-  onCommitted(listener: (lastEventId: number) => void): void {
+  onCommitted(listener: (lastEventId: number, events?: CommittedEvents) => void): void {
     this.commitListeners.push(listener);
   }
 
@@ -81,13 +94,12 @@ export abstract class SqlPrintStore implements PrintStore {
     return this.writes.backlog;
   }
 
-  async insert(job: NewJob): Promise<PrintJob> {
-    return toPrintJob(await this.writes.insert(withUid(job)));
+  insert(job: NewJob): Promise<PrintJob> {
+    return this.writes.insert(withUid(job));
   }
 
-  async transition(request: TransitionRequest): Promise<PrintJob | null> {
-    const row = await this.writes.transition(request, request.deferrable === true);
-    return row ? toPrintJob(row) : null;
+  transition(request: TransitionRequest): Promise<PrintJob | null> {
+    return this.writes.transition(request, request.deferrable === true);
   }
 
   async get(id: number): Promise<PrintJob | null> {
@@ -186,15 +198,8 @@ export abstract class SqlPrintStore implements PrintStore {
   }
 
   async eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
-    const rows = await this.selectEvents<EventRow>(
-      `SELECT e.id AS event_id, e.status AS event_status, e.at AS event_at, j.*
-       FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id LIMIT $2`,
-      [afterId, limit],
-    );
-    return rows.map((row) => ({
-      id: Number(row.event_id),
-      job: row.id == null ? null : jobAsOf(toPrintJob(row), row.event_status, isoDate(row.event_at)),
-    }));
+    const rows = await this.selectEvents<EventRow>(`${EVENTS_AFTER} LIMIT $2`, [afterId, limit]);
+    return rows.map(toJobEvent);
   }
 
   async eventBounds(): Promise<JobEventBounds> {

@@ -1,53 +1,59 @@
 /**
  * The job store on SQLite. Job writes go through the group commit, one transaction per batch on the
- * database's one writing connection (a batch of one runs in autocommit, without BEGIN/COMMIT). A batch is
- * written in chunks of 1, 2, 4, … 128 rows, so a handful of statement texts, each prepared once, serve
- * every batch size.
+ * database's one writing connection, in as few trips to sqlite3's thread pool as it takes (each trip is a
+ * hand-off to a worker thread and back to the event loop: DESIGN.md "The job write path on SQLite"):
+ *
+ * 1. The write. A batch of several writes is ONE script, `BEGIN IMMEDIATE; INSERT …; UPDATE …; COMMIT`, run
+ *    by one sqlite3_exec (SqliteSession#execTransaction); every value in it is a literal of
+ *    db/sql-literal.ts, never text spliced in any other way.
+ *    A write alone is one prepared statement in autocommit whose RETURNING answers it, event id included
+ *    (`writeOne`): one trip in all.
+ * 2. One read after COMMIT, on the same connection in the same turn: the events the log gained since the
+ *    newest one this store knew of, each joined with its job. From them come the batch's answers (each
+ *    inserted row by its uid, each move's row or null: `answers` below) and the events the log's reader
+ *    hands its followers without reading them again (jobs/job-change-log.ts).
+ *
+ * The newest event id is kept here, read once (first batch, or after a failure); events other writers of
+ * the file committed meanwhile come back with the read and are handed on with this batch's.
  */
-import type { SqlRunner } from '../db/sql-client';
-import { statementChunks as chunks } from '../db/statement-chunks';
+import type { SqlClient, SqliteClient, SqliteSession } from '../db/sql-client';
+import { sqliteLiteral, sqliteTuple } from '../db/sql-literal';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
-import type { NewJob, TransitionRequest } from './print-store';
-import type { JobRow } from './job-rows';
-import { changedAny, SqlPrintStore, type WrittenBatch } from './sql-print-store';
+import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
+import { type JobRow, toPrintJob } from './job-rows';
+import { EVENTS_AFTER, type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
 
-/** `(${first}, …)` tuples: `rows` of `width` numbered placeholders, from `$first`. */
-const tuples = (rows: number, width: number, first: number): string =>
-  Array.from(
-    { length: rows },
-    (_, r) => `(${Array.from({ length: width }, (_, c) => `$${first + r * width + c}`).join(', ')})`,
-  ).join(', ');
+/** `($first, …)`: one row of `width` numbered placeholders. */
+const placeholders = (width: number, first: number): string =>
+  `(${Array.from({ length: width }, (_, c) => `$${first + c}`).join(', ')})`;
 
-const INSERT_WIDTH = 6;
-const UPDATE_WIDTH = 5;
+/** Rows per statement of a script: a batch (up to 1,000 writes) is a few statements. */
+const ROWS_PER_STATEMENT = 128;
 
-/** The INSERT of `rows` jobs: $1 the time, then per job uid, printer_id, content, kind, reprint_of, created_by. */
-const insertSql = (rows: number): string =>
+/** The INSERT of the jobs in `values` (per job uid, printer_id, content, kind, reprint_of, created_by), stamped `now`. */
+const insertSql = (now: string, values: string): string =>
   `INSERT INTO print_jobs (uid, printer_id, content, kind, reprint_of, created_by, status, created_at, updated_at)
-  SELECT column1, column2, column3, column4, column5, column6, 'pending', $1, $1 FROM (VALUES ${tuples(rows, INSERT_WIDTH, 2)})
-  RETURNING *`;
+  SELECT column1, column2, column3, column4, column5, column6, 'pending', ${now}, ${now} FROM (VALUES ${values})`;
 
 /**
- * The UPDATE of `rows` jobs to one status: $1 the status, $2 the time, $3 the statuses it may move from
- * (JSON), then per job id, printer_id or null, uid or null, at, error. Only rows in one of those statuses
- * move, so an ack applies once.
+ * The UPDATE to `to` (its SQL `toSql`) of the jobs in `values` (per job id, printer_id or null, uid or null,
+ * at, error), at `now`. Only rows in one of the statuses `from` (SQL of a list) move, so an ack applies once.
  */
-function updateSql(to: JobStatus, rows: number): string {
-  const sets = ['status = $1', 'updated_at = $2'];
+function updateSql(to: JobStatus, toSql: string, now: string, from: string, values: string): string {
+  const sets = [`status = ${toSql}`, `updated_at = ${now}`];
   const stamp = STAMPS[to];
   if (stamp) sets.push(`${stamp.column} = v.at`);
   if (finishes(to)) sets.push('finished_at = v.at');
   if (writesError(to)) sets.push('error = v.error');
   return `UPDATE print_jobs SET ${sets.join(', ')}
   FROM (SELECT column1 AS id, column2 AS printer_id, column3 AS uid, column4 AS at, column5 AS error
-    FROM (VALUES ${tuples(rows, UPDATE_WIDTH, 4)})) AS v
+    FROM (VALUES ${values})) AS v
   WHERE print_jobs.id = v.id AND (v.printer_id IS NULL OR print_jobs.printer_id = v.printer_id)
-    AND (v.uid IS NULL OR print_jobs.uid = v.uid) AND print_jobs.status IN (SELECT value FROM json_each($3))
-  RETURNING *`;
+    AND (v.uid IS NULL OR print_jobs.uid = v.uid) AND print_jobs.status IN ${from}`;
 }
 
-/** Statement texts made once per shape. */
+/** Prepared texts of a write alone, made once per shape. */
 const texts = new Map<string, string>();
 const text = (key: string, make: () => string): string => {
   let sql = texts.get(key);
@@ -55,63 +61,187 @@ const text = (key: string, make: () => string): string => {
   return sql;
 };
 
+/** What a write alone gives back: its row, and the log's sequence before its event (null: no event yet). */
+const RETURNING = `RETURNING *, (SELECT seq FROM sqlite_sequence WHERE name = 'job_events') AS events_before`;
+type WrittenRow = JobRow & { events_before: number | null };
+
+const slices = <T>(items: readonly T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
+/**
+ * What a batch answers, from the events it (and any other writer since `after`) wrote, oldest first: an
+ * insert's row is its `pending` event's job, found by uid. An applied move wrote exactly one event, of its
+ * status, for its job (a move always changes the status, and the trigger writes one per change); a refused
+ * one wrote none. So each job's events, in id order, are matched with that job's requests in round order
+ * (the order they ran): a request takes the job's next event when it names that status and its printer and
+ * uid checks pass. Exact: a request whose checks pass and whose status is the next event's, but which did
+ * not apply, would have found the job at or past that status already, and jobs only move forward, so no
+ * later move to that status could have applied either.
+ */
+export function answers(
+  inserts: ReadonlyArray<NewJob & { uid: string }>,
+  rounds: readonly TransitionRequest[][],
+  events: readonly JobEvent[],
+): { inserted: PrintJob[]; updated: Array<Array<PrintJob | null>> } {
+  const created = new Map<string, PrintJob>();
+  const moves = new Map<number, PrintJob[]>();
+  for (const { job } of events) {
+    if (!job) continue;
+    if (job.status === 'pending') created.set(job.uid, job);
+    else {
+      const list = moves.get(job.id);
+      if (list) list.push(job);
+      else moves.set(job.id, [job]);
+    }
+  }
+  const inserted = inserts.map((job) => {
+    const row = created.get(job.uid);
+    if (!row) throw new Error(`job ${job.uid} committed, but its row was not found after the commit`);
+    return { ...row }; // the caller's own copy: the event's goes to the change log's followers
+  });
+  const updated = rounds.map((round) =>
+    round.map((r) => {
+      const next = moves.get(r.id)?.[0];
+      if (
+        !next ||
+        next.status !== r.to ||
+        (r.printerId !== undefined && next.printerId !== r.printerId) ||
+        (r.uid !== undefined && next.uid !== r.uid)
+      )
+        return null;
+      moves.get(r.id)!.shift();
+      return { ...next };
+    }),
+  );
+  return { inserted, updated };
+}
+
 export class SqlitePrintStore extends SqlPrintStore {
-  protected async writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
-    const single = inserts.length + rounds.reduce((n, r) => n + r.length, 0) === 1;
-    // One write alone commits by itself; the event id read after it is still its own, as this
-    // connection is the only writer of jobs and the group commit runs one batch at a time.
-    return single
-      ? this.write(this.sql, inserts, rounds)
-      : this.sql.transaction((tx) => this.write(tx, inserts, rounds));
+  /** The newest event id of the log as this store last read it; null: to read first (the first batch, or after a failure). */
+  private lastEvent: number | null = null;
+
+  constructor(
+    private readonly sqlite: SqliteClient,
+    committed: SqlClient,
+  ) {
+    super(sqlite, committed);
   }
 
-  private async write(tx: SqlRunner, inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
-    const inserted = inserts.length ? await this.insertRows(tx, inserts) : [];
-    const updated: Array<Array<JobRow | null>> = [];
-    for (const round of rounds) updated.push(await this.updateRows(tx, round));
-    // The newest id is this batch's last event (the triggers wrote them in this transaction).
-    const last = changedAny({ inserted, updated })
-      ? await tx.get<{ last: number }>('SELECT MAX(id) AS last FROM job_events')
-      : undefined;
-    return { inserted, updated, lastEventId: last ? Number(last.last) : null };
+  protected writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
+    return this.sqlite.exclusive(async (session) => {
+      const jobs = inserts.map(withUid);
+      // A move of a job number no row can have (not a safe integer) applies to nothing: it stays out of the SQL.
+      const valid = rounds.map((round) => round.filter((r) => Number.isSafeInteger(r.id)));
+      const now = this.sqlDate(new Date()) as string;
+      const writes = jobs.length + valid.reduce((n, round) => n + round.length, 0);
+      if (writes === 1) return this.writeOne(session, jobs, rounds, valid, now);
+      const after = this.lastEvent ?? (await this.newestEvent(session));
+      this.lastEvent = null; // unknown until the read after the write has succeeded
+      if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
+      const events = (await session.all<EventRow>(EVENTS_AFTER, [after])).map(toJobEvent);
+      const last = events.at(-1)?.id ?? null;
+      this.lastEvent = last ?? after;
+      return { ...answers(jobs, rounds, events), lastEventId: last, events: { after, events } };
+    });
   }
 
-  private async insertRows(tx: SqlRunner, jobs: NewJob[]): Promise<JobRow[]> {
-    const now = this.sqlDate(new Date());
-    const rows: JobRow[] = [];
-    for (const chunk of chunks(jobs)) {
-      const params: unknown[] = [now];
-      for (const job of chunk)
-        params.push(withUid(job).uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null);
-      rows.push(
-        ...(await tx.all<JobRow>(
-          text(`i${chunk.length}`, () => insertSql(chunk.length)),
-          params,
-        )),
+  private async newestEvent(session: SqliteSession): Promise<number> {
+    const row = await session.get<{ last: number | null }>('SELECT MAX(id) AS last FROM job_events');
+    return Number(row?.last ?? 0);
+  }
+
+  /**
+   * One write alone: one prepared statement in autocommit, and no read after it. Its RETURNING gives the row
+   * and the log's sequence as it was before this statement's trigger wrote the one event (RETURNING is
+   * computed before AFTER triggers run), so that event is the next id: exact even if another writer wrote
+   * events since this store last looked (they lie before it, and the change log sees the gap and reads them).
+   */
+  private async writeOne(
+    session: SqliteSession,
+    jobs: Array<NewJob & { uid: string }>,
+    rounds: TransitionRequest[][],
+    valid: TransitionRequest[][],
+    now: string,
+  ): Promise<WrittenBatch> {
+    const job = jobs[0];
+    const move = valid.find((round) => round.length)?.[0];
+    const [row] = job
+      ? await session.all<WrittenRow>(
+          text('i', () => `${insertSql('$1', placeholders(6, 2))} ${RETURNING}`),
+          [now, job.uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null],
+        )
+      : await session.all<WrittenRow>(
+          text(
+            `u${move!.to}`,
+            () =>
+              `${updateSql(move!.to, '$1', '$2', '(SELECT value FROM json_each($3))', placeholders(5, 4))} ${RETURNING}`,
+          ),
+          [
+            move!.to,
+            now,
+            text(`f${move!.to}`, () => JSON.stringify(statusesBefore(move!.to))),
+            move!.id,
+            move!.printerId ?? null,
+            move!.uid ?? null,
+            this.sqlDate(move!.at),
+            move!.error ?? null,
+          ],
+        );
+    const written = row ? toPrintJob(row) : null;
+    // The callers' own copies: `written` itself goes to the change log's followers.
+    const inserted = job ? [{ ...written! }] : [];
+    const updated = rounds.map((round) => round.map((r) => (r === move && written ? { ...written } : null)));
+    if (!row) return { inserted, updated, lastEventId: null };
+    const after = Number(row.events_before ?? 0);
+    const id = after + 1;
+    this.lastEvent = id;
+    return { inserted, updated, lastEventId: id, events: { after, events: [{ id, job: written }] } };
+  }
+
+  /** The statements of a batch: the inserts, then each round's moves, one UPDATE per status and slice. */
+  private script(jobs: Array<NewJob & { uid: string }>, rounds: TransitionRequest[][], now: string): string[] {
+    const at = sqliteLiteral(now);
+    const statements: string[] = [];
+    for (const slice of slices(jobs, ROWS_PER_STATEMENT))
+      statements.push(
+        insertSql(
+          at,
+          slice
+            .map((j) => sqliteTuple([j.uid, j.printerId, j.content, j.kind, j.reprintOf, j.createdBy ?? null]))
+            .join(', '),
+        ),
       );
-    }
-    // RETURNING gives rows in insertion order; sort by id to be certain.
-    return rows.sort((a, b) => a.id - b.id);
-  }
-
-  /** One UPDATE per target status; each request's job id appears once in `requests`. */
-  private async updateRows(tx: SqlRunner, requests: TransitionRequest[]): Promise<Array<JobRow | null>> {
-    const byId = new Map<number, JobRow>();
-    const groups = new Map<JobStatus, TransitionRequest[]>();
-    for (const r of requests) {
-      const group = groups.get(r.to);
-      if (group) group.push(r);
-      else groups.set(r.to, [r]);
-    }
-    const now = this.sqlDate(new Date());
-    for (const [to, group] of groups)
-      for (const chunk of chunks(group)) {
-        const params: unknown[] = [to, now, text(`f${to}`, () => JSON.stringify(statusesBefore(to)))];
-        for (const r of chunk)
-          params.push(r.id, r.printerId ?? null, r.uid ?? null, this.sqlDate(r.at), r.error ?? null);
-        const sql = text(`u${to}${chunk.length}`, () => updateSql(to, chunk.length));
-        for (const row of await tx.all<JobRow>(sql, params)) byId.set(row.id, row);
+    for (const round of rounds) {
+      const groups = new Map<JobStatus, TransitionRequest[]>();
+      for (const r of round) {
+        const group = groups.get(r.to);
+        if (group) group.push(r);
+        else groups.set(r.to, [r]);
       }
-    return requests.map((r) => byId.get(r.id) ?? null);
+      for (const [to, group] of groups) {
+        const from = `(${statusesBefore(to).map(sqliteLiteral).join(', ')})`;
+        for (const slice of slices(group, ROWS_PER_STATEMENT))
+          statements.push(
+            updateSql(
+              to,
+              sqliteLiteral(to),
+              at,
+              from,
+              slice
+                .map((r) =>
+                  sqliteTuple([
+                    r.id,
+                    r.printerId ?? null,
+                    r.uid ?? null,
+                    this.sqlDate(r.at) as string,
+                    r.error ?? null,
+                  ]),
+                )
+                .join(', '),
+            ),
+          );
+      }
+    }
+    return statements;
   }
 }

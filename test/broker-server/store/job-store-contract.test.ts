@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import type { PrintStore, PrintJob } from '../../../broker-server/store/print-store';
+import { followChanges } from '../../support/change-log';
 import { startTestDatabase, testEachDatabase } from '../../support/harness';
 import { MemoryPrintStore } from '../../support/memory-print-store';
 import { postgresMissing } from '../../support/services';
@@ -348,6 +349,49 @@ test('SQLite: the event log shows only committed changes, even while a batch hol
     [committed.id, next.id],
     'the rolled-back change never appears',
   );
+});
+
+test('SQLite: the change log hands its followers only committed changes, now that the store reads them on the writing connection', async (t) => {
+  // The store reads each batch's events on the connection that wrote them, after COMMIT, and hands them to
+  // the log's followers (store/sqlite-print-store.ts). Every transaction on that connection takes the
+  // client's turn (SqlClient#transaction, the store's scripts), so that read never falls inside one:
+  // here one is held open, then rolled back, while a job is written meanwhile.
+  const db = await startTestDatabase(t, 'sqlite');
+  const store = db.createPrintStore();
+  const changes = await followChanges(t, store);
+  const committed = await store.insert(newJob('p1', 'committed'));
+  await changes.settled();
+  let entered!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
+  let fail!: () => void;
+  const failing = new Promise<void>((resolve) => (fail = resolve));
+  const open = db.sql.transaction(async (tx) => {
+    await tx.run(
+      `INSERT INTO print_jobs (uid, printer_id, content, kind, status, created_at, updated_at) VALUES ($1, 'p1', 'open', 'message', 'pending', $2, $2)`,
+      ['11111111-2222-4333-8444-555555555555', db.sql.date(new Date())],
+    );
+    entered();
+    await failing;
+    throw new Error('rolled back');
+  });
+  await inside;
+  const next = store.insert(newJob('p1', 'next'));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(
+    changes.seen.map((j) => j.content),
+    ['committed'],
+    'nothing of the open transaction',
+  );
+  fail();
+  await assert.rejects(open, /rolled back/);
+  await next;
+  await changes.settled();
+  assert.deepEqual(
+    changes.seen.map((j) => j.content),
+    ['committed', 'next'],
+    'the rolled-back change never appears',
+  );
+  assert.equal(changes.seen[0]!.id, committed.id);
 });
 
 testEachDatabase(

@@ -72,10 +72,9 @@ async function brokerSide(): Promise<void> {
   const { ConnectionLimits } = (await from('broker-server/broker/limits.ts')) as any;
   const { default: pino } = (await import('pino')) as any;
   const log = pino({ level: 'warn' });
-  const accounts = new MqttAccounts(
-    { debug: `d${TOKEN}`, server: `s${TOKEN}`, printers: { 'printer-1': TOKEN } },
-    '/nonexistent',
-  );
+  const tokens = { debug: `d${TOKEN}`, server: `s${TOKEN}`, printers: { 'printer-1': TOKEN } };
+  // MqttAccounts.of since the accounts are loaded at the start (older trees: the constructor took the tokens).
+  const accounts = MqttAccounts.of ? MqttAccounts.of(tokens, '/nonexistent') : new MqttAccounts(tokens, '/nonexistent');
   const persistent = new PersistentSessions({ maxPerAccount: 10, expiryMs: 86_400_000, maxQueued: 1000 });
   const connections = new ConnectionLimits(10);
   const hooks = createAccessHooks(accounts, { debugCanPublish: false }, log, { connections, persistent });

@@ -62,19 +62,23 @@ type Hooks = Required<Pick<AedesOptions, 'authenticate' | 'authorizePublish' | '
  * per connection instead of parsed again for every packet. Kept to a bound per connection.
  */
 export class PublishVerdicts {
-  private readonly byClient = new WeakMap<object, Map<string, boolean>>();
+  /** By retain flag, then topic: the topic itself is the key (a key made of flag and topic was a new string to hash per packet). */
+  private readonly byClient = new WeakMap<object, { plain: Map<string, boolean>; retained: Map<string, boolean> }>();
 
   constructor(private readonly kept = 64) {}
 
   verdict(client: object, topic: string, retain: boolean, decide: () => boolean): boolean {
     let verdicts = this.byClient.get(client);
-    if (!verdicts) this.byClient.set(client, (verdicts = new Map()));
-    const key = retain ? `1${topic}` : `0${topic}`;
-    let allowed = verdicts.get(key);
+    if (!verdicts) this.byClient.set(client, (verdicts = { plain: new Map(), retained: new Map() }));
+    const byTopic = retain ? verdicts.retained : verdicts.plain;
+    let allowed = byTopic.get(topic);
     if (allowed === undefined) {
       allowed = decide();
-      if (verdicts.size >= this.kept) verdicts.clear();
-      verdicts.set(key, allowed);
+      if (verdicts.plain.size + verdicts.retained.size >= this.kept) {
+        verdicts.plain.clear();
+        verdicts.retained.clear();
+      }
+      byTopic.set(topic, allowed);
     }
     return allowed;
   }

@@ -26,6 +26,7 @@ import { accepted } from './page/responses';
 import { printerRoutes } from './api/printers-api';
 import { securityHeaders } from './guards/security-headers';
 import { refuseLargeBodies } from './guards/body-limit';
+import { inOneLayer } from './guards/in-one-layer';
 import { jsonBody } from './api/json-body';
 import { verifyUtf8, verifyUtf8Form } from './api/validation';
 import { type FormTokens, refuseCrossSite } from './guards/cross-site';
@@ -92,10 +93,9 @@ export function createApp(options: AppOptions): express.Express {
   // One spelling per route, on the app's own router as on every route module's (api/context.ts).
   app.set('case sensitive routing', ROUTING.caseSensitive);
   app.set('strict routing', ROUTING.strict);
-  app.use(securityHeaders());
   const { hostCheck, formTokens } = options.protections;
-  app.use(hostCheck.middleware);
-  app.use(refuseLargeBodies(options.bodyLimitBytes));
+  // One layer of the app's router for the three guards every request passes (guards/in-one-layer.ts).
+  app.use(inOneLayer(securityHeaders(), hostCheck.middleware, refuseLargeBodies(options.bodyLimitBytes)));
 
   const ctx = routeContext(options, httpLog);
   const renderPage = pageRenderer(ctx);

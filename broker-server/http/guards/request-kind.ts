@@ -11,10 +11,27 @@ const kinds = new WeakMap<Request, BodyKind>();
 export function bodyKind(req: Request): BodyKind {
   let kind = kinds.get(req);
   if (kind === undefined) {
-    kind = req.is('application/json') ? 'json' : req.is('application/x-www-form-urlencoded') ? 'form' : 'other';
+    kind = plainJson(req)
+      ? 'json'
+      : req.is('application/json')
+        ? 'json'
+        : req.is('application/x-www-form-urlencoded')
+          ? 'form'
+          : 'other';
     kinds.set(req, kind);
   }
   return kind;
+}
+
+/** What API clients send, spelled as they send it, known without parsing: the rest goes to `req.is`. */
+const PLAIN_JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8']);
+
+/** `req.is('application/json')` for those spellings: type-is's "has a body" (a length or a transfer coding) and the type. */
+function plainJson(req: Request): boolean {
+  const { headers } = req;
+  const type = headers['content-type'];
+  if (type === undefined || !PLAIN_JSON_TYPES.has(type)) return false;
+  return headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(headers['content-length']));
 }
 
 export const isHtmx = (req: Request): boolean => req.get('HX-Request') === 'true';

@@ -215,7 +215,7 @@ export class Journal implements JobJournal {
     while (this.compacting || this.syncing) await (this.compacting ?? this.syncing);
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
-    this.flush();
+    this.flush(false); // on this thread: the file is closed next
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }

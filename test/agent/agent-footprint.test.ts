@@ -16,7 +16,7 @@ import { DevicePrinter } from '../../agent/printers/device-printer';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { formatReceiptDate } from '../../protocol/receipt-layout';
 import { topics } from '../../protocol/topics';
-import { bundleAgent } from '../../scripts/build';
+import { bundleAgent, SOCKS_REFUSAL } from '../../scripts/build';
 import { connectClient, getJson, mqttCredentials, postJson, startTestServer, waitFor } from '../support/harness';
 
 const tmpDir = (t: { after(fn: () => void): void }) => {
@@ -226,4 +226,23 @@ test('a refused setting still loads zod to say why, in zod’s words, every refu
     /invalid configuration:\n {2}- MQTT_URL="http:\/\/\*\*\*:\*\*\*@h\/": must be a mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ URL\n {2}- PAPER_COLUMNS="5": must be at least 16 \(or 58mm, 80mm, 80mm-42\)\n {2}- TZ="Nowhere\/X": must be an IANA time zone such as Europe\/Paris/,
   );
   assert.doesNotMatch(run.output(), /secret/);
+});
+
+test('mqtt.js’s SOCKS proxy client and browser timers are not in the agent’s bundle; a SOCKS proxy is refused in words', async (t) => {
+  const dir = tmpDir(t);
+  const files = await builtAgent(dir);
+  const bundle = fs.readFileSync(files.agent, 'utf8');
+  // `socks`'s client class, `ip-address`'s IPv6 class, `smart-buffer`'s class, worker-timers' broker.
+  for (const name of ['SocksClient', 'Address6', 'SmartBuffer', 'createBroker'])
+    assert.ok(!bundle.includes(name), name);
+  const run = runAgent(files, {
+    MQTTJS_SOCKS_PROXY: 'socks5://127.0.0.1:1080',
+    MQTT_URL: 'mqtt://127.0.0.1:1',
+    MQTT_PASSWORD: 'x'.repeat(20),
+    PRINTER: `file:${path.join(dir, 'paper.prn')}`,
+    AGENT_DATA_DIR: path.join(dir, 'agent'),
+  });
+  t.after(() => run.child.kill('SIGKILL'));
+  assert.equal(await run.exited, 1, run.output());
+  assert.ok(run.output().includes(SOCKS_REFUSAL), run.output());
 });

@@ -85,6 +85,25 @@ module.exports = { setInterval: fail, clearInterval: fail, setTimeout: fail, cle
 };
 
 /**
+ * iconv-lite's double-byte encodings (Chinese, Japanese, Korean: `dbcs-codec.js`, `dbcs-data.js` and their
+ * tables, 397 kB of the bundle): the agent's code pages (protocol/codepages.ts, CODEPAGE) are all single-byte.
+ * In its bundle they are modules with no encodings; iconv-lite then says such an encoding is not recognised.
+ */
+const singleByteOnly: Plugin = {
+  name: 'printhop-single-byte-only',
+  setup(b) {
+    const encodingsDir = `${path.sep}iconv-lite${path.sep}encodings${path.sep}`;
+    b.onResolve({ filter: /^\.\/dbcs-(codec|data)(\.js)?$/ }, (args) =>
+      args.importer.includes(encodingsDir) ? { path: args.path, namespace: 'printhop-no-dbcs' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'printhop-no-dbcs' }, () => ({
+      contents: 'module.exports = {};',
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * A package replaced in the bundle by a module of ours, given the real package's resolved path (which the
  * module may still `require`; that import resolves to the real package, not to this plugin again).
  */
@@ -174,6 +193,9 @@ export const sourceDirFromBundle = (fromRoot) => path.resolve(import.meta.dirnam
   },
 };
 
+/** What the agent's bundle is built with (the tests build other entries with them too). */
+export const AGENT_PLUGINS: Plugin[] = [sourceDirname, stubUnused, mqttUnused, singleByteOnly, quietDebug, lazyPretty];
+
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
@@ -214,7 +236,7 @@ export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Pr
     minifyWhitespace: opts.minify ?? true,
     minifySyntax: opts.minify ?? true,
     banner: { js: banner(opts.shebang) },
-    plugins: [sourceDirname, stubUnused, mqttUnused, quietDebug, lazyPretty],
+    plugins: AGENT_PLUGINS,
     ...opts.esbuild,
   });
   if (opts.shebang !== null) chmodSync(outfile, 0o755);

@@ -16,7 +16,9 @@ import { DevicePrinter } from '../../agent/printers/device-printer';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { formatReceiptDate } from '../../protocol/receipt-layout';
 import { topics } from '../../protocol/topics';
-import { bundleAgent, SOCKS_REFUSAL } from '../../scripts/build';
+import { build } from 'esbuild';
+import { CODE_PAGES, decodeText, encodeInto } from '../../protocol/codepages';
+import { AGENT_PLUGINS, bundleAgent, ROOT, SOCKS_REFUSAL } from '../../scripts/build';
 import { connectClient, getJson, mqttCredentials, postJson, startTestServer, waitFor } from '../support/harness';
 
 const tmpDir = (t: { after(fn: () => void): void }) => {
@@ -245,4 +247,54 @@ test('mqtt.js’s SOCKS proxy client and browser timers are not in the agent’s
   t.after(() => run.child.kill('SIGKILL'));
   assert.equal(await run.exited, 1, run.output());
   assert.ok(run.output().includes(SOCKS_REFUSAL), run.output());
+});
+
+/** Every UTF-16 unit in each code page, and every byte back: what the receipt and its check use of iconv-lite. */
+const CODE_PAGE_PROBE = (
+  codepages: string,
+) => `import { CODE_PAGES, decodeText, encodeInto } from ${JSON.stringify(codepages)};
+const units = Array.from({ length: 65536 }, (_, i) => String.fromCharCode(i)).join('');
+const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const out = {};
+for (const [name, page] of Object.entries(CODE_PAGES)) {
+  const target = new Uint8Array(units.length);
+  encodeInto(page, units, target, 0);
+  out[name] = { encoded: Buffer.from(target).toString('base64'), decoded: decodeText(page, bytes) };
+}
+process.stdout.write(JSON.stringify(out));`;
+
+test('iconv-lite’s double-byte tables are not in the agent’s bundle; each code page still encodes and decodes as iconv-lite does', async (t) => {
+  const dir = tmpDir(t);
+  const files = await builtAgent(dir);
+  const bundle = fs.readFileSync(files.agent, 'utf8');
+  // Names only the double-byte modules hold: Shift_JIS's table, the GB18030 ranges, the DBCS codec.
+  for (const name of ['shiftjis', 'gb18030-ranges', 'DBCSCodec']) assert.ok(!bundle.includes(name), name);
+  // The code pages through a bundle built like the agent's, against this process's (all of iconv-lite).
+  const entry = path.join(dir, 'code-pages.mjs');
+  fs.writeFileSync(entry, CODE_PAGE_PROBE(path.join(ROOT, 'protocol/codepages.ts')));
+  const probe = path.join(dir, 'code-pages.bundle.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile: probe,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+    // Node's require for the CommonJS packages inside an ESM bundle, as the agent's bundle has it.
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    plugins: AGENT_PLUGINS,
+  });
+  const bundled = JSON.parse(execFileSync(process.execPath, [probe], { maxBuffer: 64 << 20 }).toString()) as Record<
+    string,
+    { encoded: string; decoded: string }
+  >;
+  const units = Array.from({ length: 65536 }, (_, i) => String.fromCharCode(i)).join('');
+  const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  assert.deepEqual(Object.keys(bundled), Object.keys(CODE_PAGES));
+  for (const [name, page] of Object.entries(CODE_PAGES)) {
+    const target = new Uint8Array(units.length);
+    encodeInto(page, units, target, 0);
+    assert.equal(bundled[name]!.encoded, Buffer.from(target).toString('base64'), name);
+    assert.equal(bundled[name]!.decoded, decodeText(page, bytes), name);
+  }
 });

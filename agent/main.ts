@@ -1,4 +1,6 @@
 /** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
+// First: V8's settings, before any of the agent's code runs (agent/v8-flags.ts).
+import './v8-flags';
 import path from 'node:path';
 import { readAgentConfig } from '../config/agent';
 import { agentDefaults } from '../config/defaults';

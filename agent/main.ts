@@ -1,16 +1,22 @@
 /** `npm run agent`: the agent next to the printer, until SIGINT or SIGTERM. */
+// First: V8's settings, before any of the agent's code runs (agent/v8-flags.ts).
+import './v8-flags';
 import path from 'node:path';
-import { agentDefaults, loadAgentConfig } from '../config';
+import { readAgentConfig } from '../config/agent';
+import { agentDefaults } from '../config/defaults';
 import { AGENT_ENV_FILE, withEnvFile } from '../config/env-file';
+import { loadOrExitAsync } from '../config/errors';
 import { stopOnSignals } from '../runtime/process';
-import { loadOrExit } from '../config';
 import { createLogger } from '../runtime/logger';
 import { startAgent } from './agent';
+import { readCredentials, withCredentials, withSavedPairing } from './credentials';
 import { agentHome, isSingleExecutable } from './executable';
 import { createTransport } from './printers';
 import { AGENT_VERSION } from './print-agent';
 // --check, pairing and the Windows task are loaded only when used: an agent that has its token runs without
 // them (pairing's receipt is built with escpos, whose module graph a running agent does not need in memory).
+// Nor does it evaluate zod: its settings are checked by hand (config/agent.ts), and zod's schema is loaded only
+// to word a refused setting.
 
 const HELP = `printhop-agent ${AGENT_VERSION}: prints the jobs of one printer, received over MQTT.
 
@@ -57,10 +63,11 @@ async function main(): Promise<void> {
   // working directory (C:\Windows\System32 for a task run at boot).
   if (isSingleExecutable()) process.chdir(agentHome());
   const envFile = path.join(agentHome(), AGENT_ENV_FILE);
-  const config = loadOrExit('printhop agent', () => loadAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))));
+  const config = await loadOrExitAsync('printhop agent', () =>
+    readAgentConfig(withEnvFile(envFile, Object.keys(agentDefaults))),
+  );
   if (args.includes('--check')) {
     const { runCheck } = await import('./check');
-    const { readCredentials, withCredentials } = await import('./pairing');
     const saved = config.mqttPassword ? null : readCredentials(config.dataDir);
     const ok = await runCheck(saved ? withCredentials(config, saved) : config, (line) =>
       process.stdout.write(line + '\n'),
@@ -69,14 +76,16 @@ async function main(): Promise<void> {
   }
   const log = createLogger('printhop-agent', config.logLevel);
   // With PRINTHOP_URL and no token yet: print a pairing code and wait for the admin (agent/pairing.ts).
+  // A saved pairing is read without loading pairing (and zod, with which it reads the server's answers).
   const paired = config.mqttPassword
     ? config
-    : await (
+    : (withSavedPairing(config, log) ??
+      (await (
         await import('./pairing')
       ).resolveCredentials(config, {
         transport: createTransport(config.printer, config.printerTimeoutMs, { cupsServer: config.cupsServer }),
         log,
-      });
+      })));
   const agent = await startAgent(paired, log, { takeover: args.includes('--takeover') });
   stopOnSignals(log, 'shutting down after the receipt in progress', () => agent.stop());
 }

@@ -16,22 +16,19 @@ import type { AgentConfig } from '../config';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../runtime/file-modes';
 import type { Logger } from '../runtime/logger';
 import { formatPairingCode, PairingClaim, type PairingRequest, PairingStarted } from '../protocol/pairing';
-import { PRINTER_ID_PATTERN } from '../protocol/topics';
+import {
+  CREDENTIALS_FILE,
+  readPrivateJson,
+  type SavedCredentials,
+  withCredentials,
+  withSavedPairing,
+} from './credentials';
 import { renderPairingReceipt } from './pairing-receipt';
 import { AGENT_VERSION } from './print-agent';
 import type { PrinterTransport } from './printers';
 
-export const CREDENTIALS_FILE = 'credentials.json';
+export { CREDENTIALS_FILE, readCredentials, type SavedCredentials, withCredentials } from './credentials';
 export const PENDING_PAIRING_FILE = 'pairing.json';
-
-const SavedCredentials = z.object({
-  printerId: z.string().regex(PRINTER_ID_PATTERN),
-  token: z.string().min(1),
-  mqttUrl: z.string().min(1),
-  server: z.string(),
-  pairedAt: z.string(),
-});
-export type SavedCredentials = z.infer<typeof SavedCredentials>;
 
 const PendingPairing = PairingStarted.extend({ server: z.string() });
 type PendingPairing = z.infer<typeof PendingPairing>;
@@ -61,34 +58,7 @@ function writePrivateJson(file: string, value: unknown): void {
 }
 
 function readJson<T>(file: string, schema: z.ZodType<T>): T | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, PRIVATE_FILE_MODE);
-  try {
-    return schema.parse(JSON.parse(text));
-  } catch {
-    return null;
-  }
-}
-
-export function readCredentials(dataDir: string): SavedCredentials | null {
-  return readJson(path.join(dataDir, CREDENTIALS_FILE), SavedCredentials);
-}
-
-/** The settings with a saved pairing's printer, token and broker. */
-export function withCredentials(config: AgentConfig, saved: SavedCredentials): AgentConfig {
-  return {
-    ...config,
-    printerId: saved.printerId,
-    mqttUsername: saved.printerId,
-    mqttPassword: saved.token,
-    mqttUrl: saved.mqttUrl,
-  };
+  return readPrivateJson(file, (json) => schema.parse(json));
 }
 
 /** What the printer setting is, without its path or address: `usb`, `tcp`, `file`, … (`device` for /dev/…). */
@@ -127,11 +97,8 @@ const RETRY_MAX_MS = 30_000;
  */
 export async function resolveCredentials(config: AgentConfig, deps: PairingDependencies): Promise<AgentConfig> {
   if (config.mqttPassword) return config;
-  const saved = readCredentials(config.dataDir);
-  if (saved) {
-    deps.log.info({ module: 'pairing', printerId: saved.printerId }, 'using the saved pairing');
-    return withCredentials(config, saved);
-  }
+  const saved = withSavedPairing(config, deps.log);
+  if (saved) return saved;
   if (!config.printhopUrl) return config;
   return withCredentials(config, await pair(config, deps));
 }

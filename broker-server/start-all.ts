@@ -28,6 +28,9 @@ const printerFile = path.join(server.dataDir, `${server.defaultPrinterId}.prn`);
 const agentEnv = {
   // glibc's malloc with 2 arenas instead of 8 per core: about 5 MB less under a burst (docs/deployment.md, "Run in production").
   MALLOC_ARENA_MAX: '2',
+  // Blocks of 128 kB and more handed back to the system when freed (glibc otherwise raises that threshold as
+  // big blocks come and go, and keeps them): about 3 MB less under a burst (docs/deployment.md).
+  MALLOC_MMAP_THRESHOLD_: '131072',
   MQTT_URL: `ws://127.0.0.1:${server.port}/mqtt`,
   PRINTER_ID: server.defaultPrinterId,
   MQTT_USERNAME: server.defaultPrinterId,

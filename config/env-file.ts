@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from './index';
+import { ConfigError } from './errors';
 
 export const AGENT_ENV_FILE = 'printhop-agent.env';
 

@@ -5,35 +5,27 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { agentDefaults, serverDefaults, virtualPrinterDefaults } from './defaults';
-import { CODE_PAGE_NAMES, type CodePageName } from '../protocol/codepages';
-import { PAPER_PRESETS } from '../protocol/receipt-layout';
 import type { PrinterCondition } from '../protocol/messages';
 import { RESERVED_USERNAMES, TOKEN_PATTERN, TOKEN_RULE } from '../protocol/accounts';
 import { PRINTER_ID_PATTERN } from '../protocol/topics';
-import { urlForLog } from '../runtime/logger';
+import { agentConfigFrom, type AgentConfig, checkAgentSettings } from './agent';
+import { agentSchema } from './agent-schema';
+import { ConfigError, type Env, rawSettings } from './errors';
+import { isParsableUrl, PARSABLE_RULE } from './rules';
+import {
+  boolean,
+  brokerUrl,
+  loadWith,
+  logLevel,
+  port,
+  positiveInt,
+  printerAccount,
+  receiptMaxLines,
+} from './zod-rules';
 
 export { agentDefaults, serverDefaults, virtualPrinterDefaults };
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
-const port = (min: number) => z.coerce.number().int().min(min).max(65535);
-const printerId = z.string().regex(PRINTER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
-const printerAccount = printerId.refine(
-  (id) => !RESERVED_USERNAMES.includes(id),
-  `must not be ${RESERVED_USERNAMES.join(' or ')} (MQTT accounts of their own)`,
-);
-const positiveInt = z.coerce.number().int().positive();
-const boolean = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+export { ConfigError, loadOrExit } from './errors';
+export type { AgentConfig } from './agent';
 
 const token = z.string().refine((s) => s === '' || TOKEN_PATTERN.test(s), TOKEN_RULE);
 const printerTokens = z.string().transform((s, ctx) => {
@@ -57,35 +49,11 @@ const printerTokens = z.string().transform((s, ctx) => {
   }
   return tokens;
 });
-/** Settings whose value an error message must not repeat. */
-const SECRET_SETTINGS = new Set([
-  'PRINTER_TOKENS',
-  'MQTT_DEBUG_PASSWORD',
-  'MQTT_SERVER_PASSWORD',
-  'MQTT_PASSWORD',
-  'DATABASE_URL',
-  'FORM_TOKEN_SECRET',
-  'ADMIN_PASSWORD',
-  'METRICS_TOKEN',
-  'WEBHOOK_SECRET_KEY',
-]);
-/** Settings shown with their user name and password masked. */
-const URL_SETTINGS = new Set(['MQTT_URL', 'PRINTHOP_URL']);
-
-/** Node's URL parser must read it as it is: mqtt.js and pg would otherwise fall back to url.parse, whose warnings and errors print the whole URL. */
-const PARSABLE =
-  'is not a valid URL: percent-encode reserved characters of the user name and password (# as %23, @ as %40, / as %2F, : as %3A)';
-const brokerUrl = z
-  .string()
-  .refine((s) => /^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(s), 'must be a mqtt://, mqtts://, ws:// or wss:// URL')
-  .refine((s) => URL.canParse(s) && Boolean(new URL(s).hostname), PARSABLE);
-
 const databaseUrl = z
   .string()
   .refine((s) => s === '' || /^postgres(ql)?:\/\/.+/.test(s), 'must be empty (SQLite in DATA_DIR) or a postgres:// URL')
-  .refine((s) => s === '' || (URL.canParse(s) && Boolean(new URL(s).hostname)), PARSABLE);
+  .refine((s) => s === '' || isParsableUrl(s), PARSABLE_RULE);
 
-const receiptMaxLines = z.coerce.number().int().min(20).max(100_000);
 /** The settings of issue 17 (hardening), with their rules. */
 const hardeningSettings = {
   ALLOWED_HOSTS: z.string().transform((s) =>
@@ -197,105 +165,6 @@ const serverSchema = z.object({
   PAIRING_CODE_SECONDS: z.coerce.number().int().min(5).max(600),
   PAIRING_RATE_PER_MINUTE: z.coerce.number().int().min(0).max(10_000),
 });
-
-const columns = z
-  .string()
-  .transform((s) => (Object.hasOwn(PAPER_PRESETS, s) ? String(PAPER_PRESETS[s as keyof typeof PAPER_PRESETS]) : s))
-  .pipe(z.coerce.number<string>().int().min(16, 'must be at least 16 (or 58mm, 80mm, 80mm-42)').max(255));
-
-const printerSpec = z
-  .string()
-  .min(1)
-  .refine(
-    (s) =>
-      s === 'usb' ||
-      /^usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$/.test(s) ||
-      /^tcp:\/\/[^/:]+(:\d+)?\/?$/.test(s) ||
-      /^cups:[^\s/#]{1,127}$/.test(s) ||
-      /^cups-raw:[^\s/#]{1,127}$/.test(s) ||
-      /^windows:\P{Cc}{0,255}$/u.test(s) ||
-      /^file:.+/.test(s) ||
-      s.startsWith('/'),
-    'must be usb, usb:VID:PID (hex), tcp://host:9100, cups:QUEUE, cups-raw:QUEUE, windows:PRINTER NAME (windows: alone: the default printer), file:PATH or a device path such as /dev/usb/lp0',
-  );
-
-const agentSchema = z
-  .object({
-    PRINTHOP_URL: z
-      .string()
-      .refine(
-        (s) => s === '' || (/^https?:\/\/.+/.test(s) && URL.canParse(s)),
-        'must be empty or an http:// or https:// URL',
-      )
-      .transform((s) => s.replace(/\/+$/, '')),
-    MQTT_URL: brokerUrl,
-    MQTT_USERNAME: z.string(),
-    MQTT_PASSWORD: z.string(),
-    PRINTER_ID: printerAccount,
-    PRINTER: printerSpec,
-    CUPS_SERVER: z.string(),
-    PAPER_COLUMNS: columns,
-    CODEPAGE: z
-      .string()
-      .transform((s) => s.toUpperCase())
-      .pipe(z.enum(CODE_PAGE_NAMES as [CodePageName, ...CodePageName[]])),
-    AGENT_DATA_DIR: z.string().min(1),
-    PRINTER_TIMEOUT_MS: positiveInt,
-    PRINTER_STATUS_INTERVAL_MS: z.coerce.number().int().min(0),
-    PRINTER_RETRY_LIMIT_MS: z.coerce.number().int().min(0),
-    PRINTER_RETRY_MIN_MS: positiveInt,
-    PRINTER_RETRY_MAX_MS: positiveInt,
-    RECONNECT_MIN_MS: positiveInt,
-    RECONNECT_MAX_MS: positiveInt,
-    JOURNAL_RETENTION_DAYS: z.coerce.number().positive(),
-    TZ: z.string().refine((s) => s === '' || isTimeZone(s), 'must be an IANA time zone such as Europe/Paris'),
-    LOG_LEVEL: logLevel,
-    RECEIPT_MAX_LINES: receiptMaxLines,
-  })
-  .refine((c) => c.RECONNECT_MAX_MS >= c.RECONNECT_MIN_MS, {
-    message: 'must be at least RECONNECT_MIN_MS',
-    path: ['RECONNECT_MAX_MS'],
-  })
-  .refine((c) => c.PRINTER_RETRY_MAX_MS >= c.PRINTER_RETRY_MIN_MS, {
-    message: 'must be at least PRINTER_RETRY_MIN_MS',
-    path: ['PRINTER_RETRY_MAX_MS'],
-  });
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function load<S extends z.ZodType>(
-  schema: S,
-  defaults: Record<string, string | number | boolean>,
-  env: Env,
-): z.infer<S> {
-  const raw: Record<string, string> = {};
-  for (const [key, value] of Object.entries(defaults)) {
-    const fromEnv = env[key];
-    raw[key] = fromEnv !== undefined && fromEnv !== '' ? fromEnv : String(value);
-  }
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const key = String(issue.path[0] ?? '?');
-        const shown = SECRET_SETTINGS.has(key)
-          ? '(hidden)'
-          : URL_SETTINGS.has(key)
-            ? JSON.stringify(urlForLog(raw[key] ?? ''))
-            : JSON.stringify(raw[key] ?? '');
-        return `${key}=${shown}: ${issue.message}`;
-      }),
-    );
-  }
-  return result.data;
-}
 
 export interface ServerConfig {
   port: number;
@@ -426,7 +295,7 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
     throw new ConfigError([
       `REPUBLISH_STALE_MS=${env.REPUBLISH_STALE_MS}: renamed STALL_AFTER_S, in seconds (the stall watchdog)`,
     ]);
-  const c = load(serverSchema, serverDefaults, env);
+  const c = loadWith(serverSchema, rawSettings(serverDefaults, env));
   if (c.WEBHOOK_RETRY_MAX_MS < c.WEBHOOK_RETRY_MIN_MS)
     throw new ConfigError([`WEBHOOK_RETRY_MAX_MS=${c.WEBHOOK_RETRY_MAX_MS}: must be at least WEBHOOK_RETRY_MIN_MS`]);
   const printers = [...new Set([c.DEFAULT_PRINTER_ID, ...c.PRINTERS])];
@@ -490,73 +359,14 @@ export function loadServerConfig(env: Env = process.env, overrides: Partial<Serv
   };
 }
 
-export interface AgentConfig {
-  /** The server to pair with (no trailing slash); empty: no pairing. */
-  printhopUrl: string;
-  mqttUrl: string;
-  mqttUsername: string;
-  mqttPassword: string;
-  printerId: string;
-  printer: string;
-  /** Empty: lp's own default server. */
-  cupsServer: string;
-  columns: number;
-  codePage: CodePageName;
-  dataDir: string;
-  printerTimeoutMs: number;
-  /** 0: the printer is asked only before each job. */
-  printerStatusIntervalMs: number;
-  printerRetryLimitMs: number;
-  printerRetryMinMs: number;
-  printerRetryMaxMs: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-  journalRetentionDays: number;
-  timeZone: string | undefined;
-  logLevel: string;
-  /** A job longer than this once laid out is refused (`failed`), never cut. */
-  receiptMaxLines: number;
-  /**
-   * Test-only fault hook (`PRINTHOP_TEST_DROP_JOBS`, not a setting): the link drops this many job messages
-   * right after their PUBACK, as a lost job would be, for the server's stall watchdog to find (issue 25).
-   */
-  testDropJobs?: number;
-}
-
+/**
+ * The agent's settings from `env` (defaults for what is missing or empty): config/agent.ts's hand-written check,
+ * and zod's schema where it refuses, to say why. The agent itself reads them with `readAgentConfig` (the same,
+ * without evaluating zod unless a setting is refused).
+ */
 export function loadAgentConfig(env: Env = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
-  const c = load(agentSchema, agentDefaults, env);
-  return {
-    printhopUrl: c.PRINTHOP_URL,
-    mqttUrl: c.MQTT_URL,
-    mqttUsername: c.MQTT_USERNAME || c.PRINTER_ID,
-    mqttPassword: c.MQTT_PASSWORD,
-    printerId: c.PRINTER_ID,
-    printer: c.PRINTER,
-    cupsServer: c.CUPS_SERVER,
-    columns: c.PAPER_COLUMNS,
-    codePage: c.CODEPAGE,
-    dataDir: path.resolve(c.AGENT_DATA_DIR),
-    printerTimeoutMs: c.PRINTER_TIMEOUT_MS,
-    printerStatusIntervalMs: c.PRINTER_STATUS_INTERVAL_MS,
-    printerRetryLimitMs: c.PRINTER_RETRY_LIMIT_MS,
-    printerRetryMinMs: c.PRINTER_RETRY_MIN_MS,
-    printerRetryMaxMs: c.PRINTER_RETRY_MAX_MS,
-    reconnectMinMs: c.RECONNECT_MIN_MS,
-    reconnectMaxMs: c.RECONNECT_MAX_MS,
-    journalRetentionDays: c.JOURNAL_RETENTION_DAYS,
-    timeZone: c.TZ || undefined,
-    logLevel: c.LOG_LEVEL,
-    receiptMaxLines: c.RECEIPT_MAX_LINES,
-    ...testFaults(env),
-    ...overrides,
-  };
-}
-
-function testFaults(env: Env): Pick<AgentConfig, 'testDropJobs'> {
-  const drop = env.PRINTHOP_TEST_DROP_JOBS;
-  if (drop === undefined || drop === '') return {};
-  if (!/^\d{1,6}$/.test(drop)) throw new ConfigError([`PRINTHOP_TEST_DROP_JOBS=${drop}: must be a whole number`]);
-  return { testDropJobs: Number(drop) };
+  const raw = rawSettings(agentDefaults, env);
+  return agentConfigFrom(checkAgentSettings(raw) ?? loadWith(agentSchema, raw), env, overrides);
 }
 
 /** What the virtual printer can answer to a status request; `silent` answers nothing. */
@@ -583,19 +393,6 @@ export interface VirtualPrinterConfig {
 }
 
 export function loadVirtualPrinterConfig(env: Env = process.env): VirtualPrinterConfig {
-  const c = load(virtualPrinterSchema, virtualPrinterDefaults, env);
+  const c = loadWith(virtualPrinterSchema, rawSettings(virtualPrinterDefaults, env));
   return { host: c.VIRTUAL_PRINTER_HOST, port: c.VIRTUAL_PRINTER_PORT, condition: c.VIRTUAL_PRINTER_STATE };
-}
-
-/** Loads the settings; an invalid one ends the program with exit code 2 and a message naming it. */
-export function loadOrExit<T>(program: string, load: () => T): T {
-  try {
-    return load();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`${program}: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
 }

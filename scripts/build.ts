@@ -53,6 +53,56 @@ module.exports = new Proxy(fail, { get: (_, key) => (key === '__esModule' ? fals
   },
 };
 
+/** What `MQTTJS_SOCKS_PROXY` gets from the agent's bundle: a refusal, said plainly. */
+export const SOCKS_REFUSAL = 'MQTT through a SOCKS proxy (MQTTJS_SOCKS_PROXY) is not in this build of the agent';
+
+/**
+ * mqtt.js code the agent never runs, out of its bundle (issue 22: less source held in memory):
+ * - its SOCKS proxy client (`connect/socks.js`, used only when `MQTTJS_SOCKS_PROXY` or `socksProxy` is set),
+ *   with `socks`, `ip-address` and `smart-buffer` (90 kB of the bundle): a module that refuses, in words;
+ * - `worker-timers` (with `worker-timers-broker`, `broker-factory`, `fast-unique-numbers`, `@babel/runtime`),
+ *   the timers of a browser's web worker; in Node mqtt.js takes the native timers (`get-timer.js`).
+ */
+const mqttUnused: Plugin = {
+  name: 'printhop-mqtt-unused',
+  setup(b) {
+    const connectDir = `${path.sep}mqtt${path.sep}build${path.sep}lib${path.sep}connect${path.sep}`;
+    b.onResolve({ filter: /^\.\/socks(\.js)?$/ }, (args) =>
+      args.importer.includes(connectDir) ? { path: 'mqtt-socks', namespace: 'printhop-mqtt-unused' } : undefined,
+    );
+    b.onResolve({ filter: /^worker-timers$/ }, () => ({ path: 'worker-timers', namespace: 'printhop-mqtt-unused' }));
+    b.onLoad({ filter: /^mqtt-socks$/, namespace: 'printhop-mqtt-unused' }, () => ({
+      contents: `Object.defineProperty(exports, '__esModule', { value: true });
+exports.default = () => { throw new Error(${JSON.stringify(SOCKS_REFUSAL)}); };`,
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /^worker-timers$/, namespace: 'printhop-mqtt-unused' }, () => ({
+      contents: `const fail = () => { throw new Error('worker-timers (the browser timers of mqtt.js) is not in this build'); };
+module.exports = { setInterval: fail, clearInterval: fail, setTimeout: fail, clearTimeout: fail };`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * iconv-lite's double-byte encodings (Chinese, Japanese, Korean: `dbcs-codec.js`, `dbcs-data.js` and their
+ * tables, 397 kB of the bundle): the agent's code pages (protocol/codepages.ts, CODEPAGE) are all single-byte.
+ * In its bundle they are modules with no encodings; iconv-lite then says such an encoding is not recognised.
+ */
+const singleByteOnly: Plugin = {
+  name: 'printhop-single-byte-only',
+  setup(b) {
+    const encodingsDir = `${path.sep}iconv-lite${path.sep}encodings${path.sep}`;
+    b.onResolve({ filter: /^\.\/dbcs-(codec|data)(\.js)?$/ }, (args) =>
+      args.importer.includes(encodingsDir) ? { path: args.path, namespace: 'printhop-no-dbcs' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'printhop-no-dbcs' }, () => ({
+      contents: 'module.exports = {};',
+      loader: 'js',
+    }));
+  },
+};
+
 /**
  * A package replaced in the bundle by a module of ours, given the real package's resolved path (which the
  * module may still `require`; that import resolves to the real package, not to this plugin again).
@@ -143,6 +193,9 @@ export const sourceDirFromBundle = (fromRoot) => path.resolve(import.meta.dirnam
   },
 };
 
+/** What the agent's bundle is built with (the tests build other entries with them too). */
+export const AGENT_PLUGINS: Plugin[] = [sourceDirname, stubUnused, mqttUnused, singleByteOnly, quietDebug, lazyPretty];
+
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
@@ -183,7 +236,7 @@ export async function bundleAgent(outfile: string, opts: BundleOptions = {}): Pr
     minifyWhitespace: opts.minify ?? true,
     minifySyntax: opts.minify ?? true,
     banner: { js: banner(opts.shebang) },
-    plugins: [sourceDirname, stubUnused, quietDebug, lazyPretty],
+    plugins: AGENT_PLUGINS,
     ...opts.esbuild,
   });
   if (opts.shebang !== null) chmodSync(outfile, 0o755);

@@ -46,7 +46,7 @@ const STAGES: Array<[stage: string, test: RegExp]> = [
   ],
   [
     'HTTP: parse, Express, middleware, answer',
-    /node:_http_|node:http|node_modules\/(express|router|body-parser|raw-body|finalhandler|send|serve-static|on-finished|content-type|type-is|qs|cookie|statuses|http-errors|mime|accepts|negotiator|vary|etag|fresh|proxy-addr|depd|iconv-lite\/lib\/index)\/|\/http\/(?:guards\/|page\/)?(app|host-check|security-headers|rate-limit|body-limit|cross-site|errors|responses|http-server|api-document|request-kind)\.ts|\/http\/(?:api|page)\/(page|jobs-api|printers-api|events|webhooks-api|operations|create-once|context|json-body|json-answer)\.ts|\/http\/routes\//,
+    /node:_http_|node:http|node_modules\/(express|router|body-parser|raw-body|finalhandler|send|serve-static|on-finished|content-type|type-is|qs|cookie|statuses|http-errors|mime|accepts|negotiator|vary|etag|fresh|proxy-addr|depd|iconv-lite\/lib\/index)\/|\/http\/(?:guards\/|page\/)?(app|host-check|security-headers|rate-limit|body-limit|cross-site|errors|responses|http-server|api-document|request-kind|in-one-layer)\.ts|\/http\/(?:api|page)\/(page|jobs-api|printers-api|events|webhooks-api|operations|create-once|context|json-body|json-answer)\.ts|\/http\/routes\//,
   ],
   [
     'database: statements and commits (Sequelize, sqlite3, pg, the stores)',

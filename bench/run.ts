@@ -123,12 +123,13 @@ function entryFor(script: string): { file: string; execArgv: string[]; env?: Nod
   const built = dist !== undefined && fs.existsSync(path.join(root, dist));
   if (runtimeSetting === 'dist' && dist !== undefined && !built)
     throw new Error(`BENCH_RUNTIME=dist but ${dist} does not exist: npm run build first`);
-  // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces and 2 malloc arenas keep its memory down.
+  // The agent as deployed (systemd unit, image, npm start): 1 MB semi-spaces, 2 malloc arenas and large blocks
+  // given back when freed keep its memory down (docs/deployment.md).
   if (built && runtimeSetting !== 'tsx')
     return {
       file: path.join(root, dist),
       execArgv: script === 'agent/main.ts' ? ['--max-semi-space-size=1'] : [],
-      env: script === 'agent/main.ts' ? { MALLOC_ARENA_MAX: '2' } : {},
+      env: script === 'agent/main.ts' ? { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } : {},
       runtime: 'dist',
     };
   return { file: path.join(root, script), execArgv: ['--import', 'tsx'], runtime: 'tsx' };

@@ -154,7 +154,10 @@ export class Dispatcher {
     const printers = [...counts.keys()];
     const count = [...counts.values()].reduce((a, b) => a + b, 0);
     if (count) this.log.info({ count, printers: printers.length }, 're-publishing unfinished jobs at start-up');
-    await Promise.all(printers.map((printerId) => this.republishFor(printerId)));
+    // Not awaited: a backlog is re-sent window by window as its agent answers, which can take as long as
+    // the agent is away; the server starts serving meanwhile (stop() and idle() wait for these passes).
+    for (const printerId of printers)
+      this.republishFor(printerId).catch((err: unknown) => this.log.error({ err, printerId }, 're-publication failed'));
   }
 
   /** Lets stop() wait for work that writes to the database. */

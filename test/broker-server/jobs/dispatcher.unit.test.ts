@@ -339,6 +339,25 @@ test('stop() ends a full window at once rather than after its stall time', async
   clearTimeout(timer);
 });
 
+test('start-up does not wait for a backlog: start() resolves while the first window waits for an agent that does not answer', async (t) => {
+  const store = new MemoryPrintStore();
+  const log = pino({ level: 'silent' });
+  const jobs = new JobService(store, log);
+  for (let i = 0; i < 5; i++) await jobs.create({ printerId: 'p1', content: `left from before ${i}` });
+  const bus = new MemoryBus();
+  const dispatcher = new Dispatcher(bus, jobs, new PrinterStatusList(store, ['p1'], log), log, {
+    backlogWindow: 2,
+    backlogStallMs: 600_000,
+  });
+  t.after(() => dispatcher.stop());
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting for the agent'), 10_000)));
+  assert.equal(await Promise.race([dispatcher.start().then(() => 'started'), late]), 'started');
+  clearTimeout(timer);
+  await until(() => bus.jobIds(topics.jobs('p1')).length === 2, 'the first window of the backlog');
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, 2, 'no more than the window while nobody answers');
+});
+
 test('with several instances (a shared ack subscription: each sees only some acks) the backlog goes unwindowed', async (t) => {
   const claims: PrinterClaims = { start: async () => {}, stop: async () => {}, claim: async () => true };
   const { bus, dispatcher, intake } = await setup(t, { claims });

@@ -58,12 +58,6 @@ export interface JobJournal {
   ): Promise<JournalEntry>;
   /** Notes that the broker confirmed this ack; may be lost in a crash (one more, harmless, duplicate ack). */
   confirmAck(key: string, status: AckStatus): void;
-  /**
-   * While on (a long backlog being printed), a durable write's sync runs off the agent's thread, which takes
-   * in messages and sends acks meanwhile; off, it runs on the thread (cheaper in CPU). Either way a line's
-   * promise resolves only once it is on disk.
-   */
-  syncInBackground?(on: boolean): void;
 }
 
 /** The entry a new state makes of the previous one: the job is kept until final, the confirmed ack carried over. */
@@ -137,10 +131,6 @@ export class Journal implements JobJournal {
   private waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   /** A flush is due at the end of this turn of the event loop. */
   private scheduled = false;
-  /** syncInBackground: durable writes' fdatasync goes to libuv's thread pool. */
-  private background = false;
-  /** An fdatasync under way on the thread pool: lines recorded meanwhile wait for it, then go together. */
-  private syncing: Promise<void> | null = null;
   private lazyTimer: NodeJS.Timeout | null = null;
   private compactTimer: NodeJS.Timeout | null = null;
   /** While the file is being rewritten, writes wait for it. */
@@ -184,9 +174,9 @@ export class Journal implements JobJournal {
 
   /** Drops what compact() drops, while running: writes wait, the file is rewritten, then reopened. */
   async compactNow(): Promise<void> {
-    while (this.compacting || this.syncing) await (this.compacting ?? this.syncing);
+    while (this.compacting) await this.compacting;
     // What was recorded before goes first, into the file that is about to be rewritten.
-    this.flush(false);
+    this.flush();
     this.compacting = (async () => {
       if (this.fd === null) return;
       fs.closeSync(this.fd);
@@ -211,11 +201,10 @@ export class Journal implements JobJournal {
   async stop(): Promise<void> {
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.compactTimer = null;
-    this.background = false;
-    while (this.compacting || this.syncing) await (this.compacting ?? this.syncing);
+    await this.compacting;
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
-    this.flush(false); // on this thread: the file is closed next
+    this.flush();
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }
@@ -272,29 +261,21 @@ export class Journal implements JobJournal {
     }, LAZY_FLUSH_MS);
   }
 
-  syncInBackground(on: boolean): void {
-    this.background = on;
-  }
-
   /**
    * Group commit: every line recorded in one turn of the event loop goes in one write, under one
-   * fdatasync, at the end of that turn (or, while a sync runs on the thread pool, at the end of the turn
-   * it finishes in). A line's promise resolves only once it is on disk.
+   * fdatasync, at the end of that turn. A line's promise resolves only once it is on disk.
    */
   private append(line: string): Promise<void> {
     this.pending.push(line);
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.flushAtEndOfTurn();
-    });
-  }
-
-  private flushAtEndOfTurn(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
     });
   }
 
@@ -304,21 +285,13 @@ export class Journal implements JobJournal {
    * back and a wake-up of the event loop, more CPU than the system call itself; the agent has nothing
    * else to do meanwhile (what arrives waits in the socket, and goes to disk together in the next write).
    * Never throws: the waiting lines' promises reject instead.
-   *
-   * In the background mode (syncInBackground: a long backlog printing) the fdatasync goes to the thread
-   * pool after the write, and the thread goes on with what it has to do meanwhile (the next messages, the
-   * acks): a sync each job printed is the floor of a backlog (DESIGN.md, "Exactly once"), and the CPU work
-   * of the jobs around it no longer adds to it. Nothing else is written while it runs, so that a failed
-   * sync is cut back to the last whole line as a failed write is; what was recorded meanwhile goes at the
-   * end of the turn it finishes in, after the continuations it resolved (the next job's `printing`, with
-   * the last one's `printed`) had their turn to add their lines.
    */
-  private flush(background = this.background): void {
+  private flush(): void {
     if (this.compacting) {
       void this.compacting.then(() => this.flush());
       return;
     }
-    if (this.syncing || !this.pending.length) return;
+    if (!this.pending.length) return;
     const lines = this.pending.splice(0);
     const waiting = this.waiting.splice(0);
     try {
@@ -327,42 +300,14 @@ export class Journal implements JobJournal {
       const bytes = Buffer.from((this.torn ? '\n' : '') + lines.join(''));
       // A full disk can take part of a write: the rest is written (and fails) or the part is cut off below.
       for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
-      if (waiting.length && background) {
-        this.syncOnPool(fd, bytes.length, waiting);
-        return;
-      }
       if (waiting.length) fs.fdatasyncSync(fd);
-      this.wrote(bytes.length, waiting);
+      this.goodLength += bytes.length;
+      this.torn = false;
+      for (const w of waiting) w.resolve();
     } catch (err) {
-      this.failed(err, waiting);
+      this.cutBack();
+      for (const w of waiting) w.reject(err);
     }
-  }
-
-  private syncOnPool(
-    fd: number,
-    length: number,
-    waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }>,
-  ) {
-    this.syncing = new Promise<void>((settled) => {
-      fs.fdatasync(fd, (err) => {
-        this.syncing = null;
-        if (err) this.failed(err, waiting);
-        else this.wrote(length, waiting);
-        settled();
-        if (this.pending.length) this.flushAtEndOfTurn();
-      });
-    });
-  }
-
-  private wrote(length: number, waiting: Array<{ resolve: () => void }>): void {
-    this.goodLength += length;
-    this.torn = false;
-    for (const w of waiting) w.resolve();
-  }
-
-  private failed(err: unknown, waiting: Array<{ reject: (err: unknown) => void }>): void {
-    this.cutBack();
-    for (const w of waiting) w.reject(err);
   }
 
   /** After a failed write: the file back to its last whole line, so that no torn line joins the next one. */

@@ -41,14 +41,6 @@ export const PRINTER_IDLE_CLOSE_MS = 200;
 
 /** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
 const WAITING_RECHECK_MS = 2000;
-/**
- * More jobs than this waiting behind the one printing: the agent is behind (a catch-up), and the journal's
- * syncs run on the thread pool while the agent's thread takes in messages and sends acks (journal.ts,
- * syncInBackground). With fewer, a sync on the thread costs less CPU than the pool's hand-offs (with 16, the
- * bursts of 16 clients on one printer went to the pool too: 6.3 wake-ups a job against 3.4).
- */
-export const BACKGROUND_SYNC_BACKLOG = 128;
-
 /** A printed job updates the retained status (last job, journal size) at most this often. */
 const STATUS_AFTER_JOB_MS = 2000;
 
@@ -443,7 +435,6 @@ export class PrintAgent implements Part {
         this.queued.delete(key);
       }
     }
-    this.journal.syncInBackground?.(false);
     if (this.held && !this.stopping) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
@@ -536,7 +527,6 @@ export class PrintAgent implements Part {
     // bytes sent: one job `interrupted` either way.
     const next = this.held && !this.stopping ? this.nextReady() : undefined;
     if (next !== undefined) {
-      this.journal.syncInBackground?.(this.queue.length > BACKGROUND_SYNC_BACKLOG);
       this.printingAlready = next;
       const [done] = await Promise.all([
         this.recordDurably(key, id, 'printed'),
@@ -544,7 +534,6 @@ export class PrintAgent implements Part {
       ]);
       void this.sendAck(done, printerJob);
     } else {
-      this.journal.syncInBackground?.(false);
       await this.finish(entry, 'printed', undefined, printerJob);
     }
     const ms = Math.max(0, Date.now() - Date.parse(entry.at));

@@ -28,8 +28,11 @@ async function startBroker(t: { after: (fn: () => Promise<void>) => void }) {
   return { broker, url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}${WEBSOCKET_PATH}` };
 }
 
-test('a PUBLISH to a WebSocket client is one frame', async (t) => {
-  const { broker, url } = await startBroker(t);
+/**
+ * A raw MQTT client on a WebSocket to the broker: every frame it gets and the packets in them; connected
+ * as `clientId` and subscribed to printers/p1/jobs at `qos` once this resolves.
+ */
+async function rawSubscriber(t: { after: (fn: () => void) => void }, url: string, clientId: string, qos: 0 | 1) {
   const ws = new WebSocket(url, ['mqtt']);
   t.after(() => ws.terminate());
   const frames: Buffer[] = [];
@@ -47,21 +50,27 @@ test('a PUBLISH to a WebSocket client is one frame', async (t) => {
       protocolId: 'MQTT',
       protocolVersion: 4,
       clean: true,
-      clientId: 'frames',
+      clientId,
       keepalive: 30,
     }),
   );
-  ws.send(
-    mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos: 1 }] }),
-  );
-  const until = async (check: () => boolean) => {
-    const deadline = Date.now() + 5000;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  ws.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos }] }));
   await until(() => packets.some((p) => p.cmd === 'suback'));
+  return { frames, packets };
+}
+
+/** Waits for `check`, 5 s at most. */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('a PUBLISH to a WebSocket client is one frame', async (t) => {
+  const { broker, url } = await startBroker(t);
+  const { frames, packets } = await rawSubscriber(t, url, 'frames', 1);
   const before = frames.length;
   await broker.publish('printers/p1/jobs', JSON.stringify({ id: 1, content: 'x'.repeat(300) }), { qos: 1 });
   await until(() => packets.some((p) => p.cmd === 'publish'));
@@ -131,38 +140,7 @@ test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packe
 
 test('the packets the broker writes to a WebSocket client in one turn go as one frame, not one each', async (t) => {
   const { broker, url } = await startBroker(t);
-  const ws = new WebSocket(url, ['mqtt']);
-  t.after(() => ws.terminate());
-  const frames: Buffer[] = [];
-  const parser = mqttPacket.parser();
-  const packets: mqttPacket.Packet[] = [];
-  parser.on('packet', (p) => packets.push(p));
-  ws.on('message', (data: Buffer) => {
-    frames.push(data);
-    parser.parse(data);
-  });
-  await new Promise((resolve) => ws.once('open', resolve));
-  ws.send(
-    mqttPacket.generate({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: 'turns',
-      keepalive: 30,
-    }),
-  );
-  ws.send(
-    mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'printers/p1/jobs', qos: 0 }] }),
-  );
-  const deadline = Date.now() + 5000;
-  const until = async (check: () => boolean) => {
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
-  await until(() => packets.some((p) => p.cmd === 'suback'));
+  const { frames, packets } = await rawSubscriber(t, url, 'turns', 0);
   const before = frames.length;
   const sent = Array.from({ length: 20 }, (_, i) => `job ${i}`);
   await Promise.all(sent.map((m) => broker.publish('printers/p1/jobs', m, { qos: 0 })));

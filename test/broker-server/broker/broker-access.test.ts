@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import type { PrintJob } from '../../../broker-server/jobs/job-service';
 import type { PrinterInfo } from '../../../broker-server/printers/printer-status-list';
@@ -29,6 +29,27 @@ function mosquittoArgs(server: TestServer, as: Parameters<typeof mqttCredentials
     args.push('-u', username, '-P', password);
   }
   return args;
+}
+
+/** `mosquitto_pub -q 1 [-r] -t topic -m message` as `as` on `server`, run to its end. */
+function mosquittoPub(
+  t: TestContext,
+  server: TestServer,
+  as: Parameters<typeof mqttCredentials>[1] | null,
+  topic: string,
+  message: string,
+  options: { retain?: boolean } = {},
+) {
+  return runToEnd(t, 'mosquitto_pub', [
+    ...mosquittoArgs(server, as),
+    '-q',
+    '1',
+    ...(options.retain ? ['-r'] : []),
+    '-t',
+    topic,
+    '-m',
+    message,
+  ]);
 }
 
 /** mqtt.js rejects a refused CONNECT with the CONNACK return code. */
@@ -179,15 +200,7 @@ test("a fake ack (printer-2 acknowledging printer-1's job) is refused and change
   await waitFor('sent', async () => (await jobStatus(server, job.id)) === 'sent');
   const fake = JSON.stringify({ id: job.id, status: 'printed', at: new Date().toISOString() });
 
-  const published = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(server, { printerId: 'printer-2' }),
-    '-q',
-    '1',
-    '-t',
-    topics.acks('printer-1'),
-    '-m',
-    fake,
-  ]);
+  const published = await mosquittoPub(t, server, { printerId: 'printer-2' }, topics.acks('printer-1'), fake);
   assert.notEqual(published.code, 0, 'the broker drops the connection instead of acknowledging');
   assert.match(published.stderr, /connection was lost/i);
 
@@ -198,15 +211,7 @@ test("a fake ack (printer-2 acknowledging printer-1's job) is refused and change
 
   // Nor may the debug or server accounts forge acks.
   for (const as of ['debug', 'server'] as const) {
-    const r = await runToEnd(t, 'mosquitto_pub', [
-      ...mosquittoArgs(server, as),
-      '-q',
-      '1',
-      '-t',
-      topics.acks('printer-1'),
-      '-m',
-      fake,
-    ]);
+    const r = await mosquittoPub(t, server, as, topics.acks('printer-1'), fake);
     assert.notEqual(r.code, 0, as);
   }
   assert.equal(await jobStatus(server, job.id), 'sent');
@@ -258,15 +263,7 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
     content: 'à la main',
     createdAt: new Date().toISOString(),
   });
-  const refused = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(server, 'debug'),
-    '-q',
-    '1',
-    '-t',
-    topics.jobs('printer-1'),
-    '-m',
-    byHand,
-  ]);
+  const refused = await mosquittoPub(t, server, 'debug', topics.jobs('printer-1'), byHand);
   assert.notEqual(refused.code, 0);
   const debug = await connectClient(t, server, 'debug');
   assert.deepEqual(await grantedQos(debug, ['#', '$SYS/#', 'printers/+/acks']), [128, 128, 1]);
@@ -279,27 +276,11 @@ test('the debug account can watch every printer topic but publish nothing; MQTT_
   const open = await startTestServer(t, { debugCanPublish: true });
   const openAgent = await startTestAgent(t, open);
   await waitFor('printer online', async () => (await open.printers.get('printer-1'))?.state === 'online');
-  const allowed = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(open, 'debug'),
-    '-q',
-    '1',
-    '-t',
-    topics.jobs('printer-1'),
-    '-m',
-    byHand,
-  ]);
+  const allowed = await mosquittoPub(t, open, 'debug', topics.jobs('printer-1'), byHand);
   assert.equal(allowed.code, 0, allowed.stderr);
   await waitFor('job by hand printed', () => openAgent.paper().receipts.length === 1);
   assert.equal(openAgent.paper().receipts[0]!.lines[3], 'à la main');
-  const stillNoAck = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(open, 'debug'),
-    '-q',
-    '1',
-    '-t',
-    topics.acks('printer-1'),
-    '-m',
-    '{}',
-  ]);
+  const stillNoAck = await mosquittoPub(t, open, 'debug', topics.acks('printer-1'), '{}');
   assert.notEqual(stillNoAck.code, 0, 'even then, only jobs');
 });
 
@@ -309,16 +290,14 @@ test("status spoofing is refused: a printer cannot publish another's status, not
   await waitFor('printer-1 online', async () => (await server.printers.get('printer-1'))?.state === 'online');
   const before = (await server.printers.get('printer-1'))!;
 
-  const spoof = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(server, { printerId: 'printer-2' }),
-    '-q',
-    '1',
-    '-r',
-    '-t',
+  const spoof = await mosquittoPub(
+    t,
+    server,
+    { printerId: 'printer-2' },
     topics.status('printer-1'),
-    '-m',
     '{"state":"offline"}',
-  ]);
+    { retain: true },
+  );
   assert.notEqual(spoof.code, 0);
 
   // A Last Will on printer-1's status, fired by a crash of printer-2's connection.
@@ -404,15 +383,7 @@ test('the server account may publish jobs and read acks and status, and nothing 
   );
   await waitFor('printed ack', () => acks.includes('printed'));
   assert.equal(agent.paper().receipts[0]!.lines[3], 'du serveur');
-  const refused = await runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(server, 'server'),
-    '-q',
-    '1',
-    '-t',
-    topics.status('printer-1'),
-    '-m',
-    '{"state":"offline"}',
-  ]);
+  const refused = await mosquittoPub(t, server, 'server', topics.status('printer-1'), '{"state":"offline"}');
   assert.notEqual(refused.code, 0);
   assert.equal((await getJson<PrinterInfo[]>(server.baseUrl, '/printers')).json[0]!.state, 'online');
 });

@@ -15,25 +15,16 @@
 import type { Part } from '../../runtime/lifecycle';
 import type { Logger } from '../../runtime/logger';
 import { SerialRun } from '../serial-run';
-import type { JobEvent, JobEventBounds } from './model/print-job';
+import type { CommittedEvents, JobEvent, JobEventBounds } from './model/print-job';
 
 /** Events read from the log per query. */
 const PAGE = 500;
-
-/**
- * Every event after `after`, oldest first, up to the commit's newest id: what a store hands with its
- * wake-up when it read them anyway (the SQLite store reads them to answer its batch), after COMMIT.
- */
-export interface HandedEvents {
-  after: number;
-  events: JobEvent[];
-}
 
 /** The log as the store gives it, and its wake-up after each commit of this instance. */
 export interface EventLog {
   eventsAfter(afterId: number, limit: number): Promise<JobEvent[]>;
   eventBounds(): Promise<JobEventBounds>;
-  onCommitted(listener: (lastEventId: number, events?: HandedEvents) => void): void;
+  onCommitted(listener: (lastEventId: number, events?: CommittedEvents) => void): void;
 }
 
 /** Other instances' wake-ups (cluster/event-log-notices.ts): the newest id, or null when some may have been missed. */
@@ -119,7 +110,7 @@ export class JobChangeLog implements Part {
     return this.events.eventBounds();
   }
 
-  private heardOf(id: number | null, handed?: HandedEvents): void {
+  private heardOf(id: number | null, handed?: CommittedEvents): void {
     if (this.stopped) return;
     if (id === null) this.unknown = true;
     else if (id > this.heard) this.heard = id;

@@ -5,10 +5,10 @@
  */
 import type { JobKind } from '../../protocol/messages';
 import type { JobStatus } from '../../protocol/states';
-import type { JobEvent, JobEventBounds, PrintJob } from '../jobs/model/print-job';
+import type { CommittedEvents, JobEvent, JobEventBounds, PrintJob } from '../jobs/model/print-job';
 
 /** The domain types are the jobs' own (jobs/model/); re-exported here for the stores, for this stop. */
-export type { JobEvent, JobEventBounds, PrintJob } from '../jobs/model/print-job';
+export type { CommittedEvents, JobEvent, JobEventBounds, PrintJob } from '../jobs/model/print-job';
 
 export interface NewJob {
   /** Made by the store (a random UUID) when absent. */
@@ -122,17 +122,6 @@ export interface JobEventLogTable {
    * one reader (jobs/job-change-log.ts). The listener must not throw.
    */
   onCommitted(listener: (lastEventId: number, events?: CommittedEvents) => void): void;
-}
-
-/**
- * The events a commit's listener may be handed with it (after COMMIT only): every event of the log with an
- * id above `after`, up to the commit's `lastEventId`, oldest first, each with its job as it was then. The
- * SQLite store read them anyway to answer its batch; the log's reader uses them instead of reading again
- * when they start where it stands.
- */
-export interface CommittedEvents {
-  after: number;
-  events: JobEvent[];
 }
 
 /**

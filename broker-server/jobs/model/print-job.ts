@@ -35,6 +35,17 @@ export interface JobEvent {
   job: PrintJob | null;
 }
 
+/**
+ * The events a commit's listener may be handed with it (after COMMIT only): every event of the log with an
+ * id above `after`, up to the commit's `lastEventId`, oldest first, each with its job as it was then. The
+ * SQLite store read them anyway to answer its batch; the log's reader uses them instead of reading again
+ * when they start where it stands.
+ */
+export interface CommittedEvents {
+  after: number;
+  events: JobEvent[];
+}
+
 /** The ids the event log holds: `first` is null when it is empty; `last` is the newest id ever handed out (0: none). */
 export interface JobEventBounds {
   first: number | null;

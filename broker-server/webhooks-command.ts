@@ -157,6 +157,10 @@ async function listDeliveries(
   return 0;
 }
 
+/** What `attempts` and `retry` say of a delivery id that is not one. */
+const notADeliveryId = (text: string | undefined): string =>
+  `a delivery id is a whole number (npm run webhooks -- deliveries shows them), not ${JSON.stringify(text)}`;
+
 /** `attempts DELIVERY [--limit N]`: the attempts of one delivery, newest first, as the admin page shows them. */
 async function listAttempts(
   rest: string[],
@@ -168,10 +172,7 @@ async function listAttempts(
   if ('error' in parsed) return usage(parsed.error);
   if (parsed.positional.length !== 1) return usage('attempts takes one delivery id');
   const deliveryId = positiveId(parsed.positional[0]);
-  if (deliveryId === null)
-    return usage(
-      `a delivery id is a whole number (npm run webhooks -- deliveries shows them), not ${JSON.stringify(parsed.positional[0])}`,
-    );
+  if (deliveryId === null) return usage(notADeliveryId(parsed.positional[0]));
   const max = parsed.options.limit === undefined ? 50 : positiveId(parsed.options.limit);
   if (max === null || max > 500) return usage('--limit must be a whole number from 1 to 500');
   const rows = await store.attempts({ deliveryId, limit: max });
@@ -202,10 +203,7 @@ async function retryDelivery(
 ): Promise<number> {
   if (rest.length !== 1) return usage('retry takes one delivery id');
   const deliveryId = positiveId(rest[0]);
-  if (deliveryId === null)
-    return usage(
-      `a delivery id is a whole number (npm run webhooks -- deliveries shows them), not ${JSON.stringify(rest[0])}`,
-    );
+  if (deliveryId === null) return usage(notADeliveryId(rest[0]));
   try {
     await admin.retryNow(deliveryId);
   } catch (e) {

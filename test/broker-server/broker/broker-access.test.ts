@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import mqtt from 'mqtt';
 import type { PrintJob } from '../../../broker-server/jobs/job-service';
 import type { PrinterInfo } from '../../../broker-server/printers/printer-status-list';
@@ -18,55 +18,10 @@ import {
   type TestServer,
   waitFor,
 } from '../../support/harness';
+import { connackRefusal, mosquittoArgs, mosquittoPub } from '../../support/broker-clients';
 import { runToEnd } from '../../support/child-programs';
 
 const TWO_PRINTERS = { printers: ['printer-1', 'printer-2'] };
-
-function mosquittoArgs(server: TestServer, as: Parameters<typeof mqttCredentials>[1] | null): string[] {
-  const args = ['-h', '127.0.0.1', '-p', String(server.mqttPort)];
-  if (as) {
-    const { username, password } = mqttCredentials(server, as);
-    args.push('-u', username, '-P', password);
-  }
-  return args;
-}
-
-/** `mosquitto_pub -q 1 [-r] -t topic -m message` as `as` on `server`, run to its end. */
-function mosquittoPub(
-  t: TestContext,
-  server: TestServer,
-  as: Parameters<typeof mqttCredentials>[1] | null,
-  topic: string,
-  message: string,
-  options: { retain?: boolean } = {},
-) {
-  return runToEnd(t, 'mosquitto_pub', [
-    ...mosquittoArgs(server, as),
-    '-q',
-    '1',
-    ...(options.retain ? ['-r'] : []),
-    '-t',
-    topic,
-    '-m',
-    message,
-  ]);
-}
-
-/** mqtt.js rejects a refused CONNECT with the CONNACK return code. */
-async function connackRefusal(server: TestServer, options: mqtt.IClientOptions): Promise<number | undefined> {
-  const client = mqtt.connect(server.tcpUrl, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-    });
-    return undefined;
-  } catch (err) {
-    return (err as { code?: number }).code;
-  } finally {
-    client.end(true);
-  }
-}
 
 /** The SUBACK return code of each filter: 128 is a refusal (mqtt.js rejects then, with the SUBACK attached). */
 async function grantedQos(client: mqtt.MqttClient, filters: string[]): Promise<number[]> {
@@ -113,22 +68,13 @@ test('a client without credentials, with a wrong password or an unknown name get
   ]);
   assert.notEqual(anonymous.code, 0);
   assert.match(anonymous.stderr, /Connection Refused: not authori[sz]ed/);
-  const wrongPub = await runToEnd(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    'printer-1',
-    '-P',
-    wrong,
-    '-q',
-    '1',
-    '-t',
+  const wrongPub = await mosquittoPub(
+    t,
+    server,
+    { username: 'printer-1', password: wrong },
     topics.acks('printer-1'),
-    '-m',
     '{}',
-  ]);
+  );
   assert.notEqual(wrongPub.code, 0);
   assert.match(wrongPub.stderr, /not authori[sz]ed/);
 

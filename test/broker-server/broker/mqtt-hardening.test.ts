@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { topics } from '../../../protocol/topics';
 import {
@@ -17,23 +16,8 @@ import {
   type TestServer,
   waitFor,
 } from '../../support/harness';
+import { connackRefusal, mosquittoArgs, mosquittoPub } from '../../support/broker-clients';
 import { runToEnd } from '../../support/child-programs';
-
-/** The CONNACK return code of a refused CONNECT, or undefined when accepted (the client is then ended). */
-async function connackRefusal(server: TestServer, options: mqtt.IClientOptions): Promise<number | undefined> {
-  const client = mqtt.connect(server.tcpUrl, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-    });
-    return undefined;
-  } catch (err) {
-    return (err as { code?: number }).code;
-  } finally {
-    await client.endAsync(true);
-  }
-}
 
 /** A raw MQTT 3.1.1 connection: what a hostile client sends, byte for byte, and the packets it gets back. */
 async function rawClient(t: TestContext, server: TestServer, username: string, password: string) {
@@ -94,41 +78,12 @@ test('QoS 2 publishes are refused: the connection is closed, no PUBREC, nothing 
   client.publish(topics.acks('printer-1'), '{}', { qos: 2 });
   await closed;
 
-  const pub = await runToEnd(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    username,
-    '-P',
-    password,
-    '-q',
-    '2',
-    '-t',
-    topics.acks('printer-1'),
-    '-m',
-    '{}',
-  ]);
+  const pub = await mosquittoPub(t, server, { username, password }, topics.acks('printer-1'), '{}', { qos: 2 });
   assert.notEqual(pub.code, 0, 'mosquitto_pub -q 2 fails');
   // QoS 1, what the protocol uses, still works.
-  const ok = await runToEnd(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    username,
-    '-P',
-    password,
-    '-q',
-    '1',
-    '-t',
-    topics.status('printer-1'),
-    '-r',
-    '-m',
-    '{"state":"online"}',
-  ]);
+  const ok = await mosquittoPub(t, server, { username, password }, topics.status('printer-1'), '{"state":"online"}', {
+    retain: true,
+  });
   assert.equal(ok.code, 0, ok.stderr);
 });
 
@@ -152,14 +107,7 @@ test('one account may hold at most MQTT_MAX_CONNECTIONS_PER_ACCOUNT connections;
     'a fourth connection: server unavailable',
   );
   const sub = await runToEnd(t, 'mosquitto_sub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    debug.username,
-    '-P',
-    debug.password,
+    ...mosquittoArgs(server, debug),
     '-t',
     'printers/#',
     '-C',
@@ -227,42 +175,12 @@ test('password guessing: after MQTT_AUTH_MAX_FAILURES an address is refused for 
 
   // Blocked now: even the right password, for MQTT_AUTH_BLOCK_SECONDS.
   assert.equal(await connackRefusal(server, right), 3);
-  const blocked = await runToEnd(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    right.username,
-    '-P',
-    right.password,
-    '-q',
-    '1',
-    '-t',
-    topics.status('printer-1'),
-    '-m',
-    '{"state":"online"}',
-  ]);
+  const blocked = await mosquittoPub(t, server, right, topics.status('printer-1'), '{"state":"online"}');
   assert.notEqual(blocked.code, 0);
   assert.match(blocked.stderr, /unavailable/);
 
   await new Promise((r) => setTimeout(r, 2200));
-  const pub = await runToEnd(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(server.mqttPort),
-    '-u',
-    right.username,
-    '-P',
-    right.password,
-    '-q',
-    '1',
-    '-t',
-    topics.status('printer-1'),
-    '-m',
-    '{"state":"online"}',
-  ]);
+  const pub = await mosquittoPub(t, server, right, topics.status('printer-1'), '{"state":"online"}');
   assert.equal(pub.code, 0, pub.stderr);
   assert.equal(await connackRefusal(server, right), undefined, 'the right password is accepted again');
 

@@ -93,10 +93,8 @@ function startDispatcher(
   return dispatcher;
 }
 
-test('idle with an endpoint and nothing due, the dispatcher makes no store call; a new job is still delivered at once', async (t) => {
-  const time = fakeTime(t);
-  const inner = new MemoryWebhookStore();
-  await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());
+/** A dispatcher on `inner` behind a store that counts its calls, whose receiver answers 204 and keeps each body. */
+function startCountedDispatcher(t: TestContext, inner: MemoryWebhookStore) {
   const { store, calls } = countingStore(inner);
   const log = eventLog();
   const posted: string[] = [];
@@ -104,11 +102,24 @@ test('idle with an endpoint and nothing due, the dispatcher makes no store call;
     posted.push(body);
     return 204;
   });
-  // The start round ends with the look at what is due next.
-  await time.until('the start round', () => calls.includes('nextDueAt'));
+  return { calls, log, posted };
+}
+
+/** IDLE_MS of fake time pass without a single store call. */
+async function assertNoStoreCallWhileIdle(time: ReturnType<typeof fakeTime>, calls: string[]): Promise<void> {
   const before = calls.length;
   await time.advance(IDLE_MS, 10);
   assert.deepEqual(calls.slice(before), [], `no store call in ${IDLE_MS} ms idle`);
+}
+
+test('idle with an endpoint and nothing due, the dispatcher makes no store call; a new job is still delivered at once', async (t) => {
+  const time = fakeTime(t);
+  const inner = new MemoryWebhookStore();
+  await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());
+  const { calls, log, posted } = startCountedDispatcher(t, inner);
+  // The start round ends with the look at what is due next.
+  await time.until('the start round', () => calls.includes('nextDueAt'));
+  await assertNoStoreCallWhileIdle(time, calls);
 
   log.add(1);
   await time.until('the new job delivered', () => posted.length === 1 && inner.deliveryRows[0]?.status === 'delivered');
@@ -118,17 +129,9 @@ test('idle with an endpoint and nothing due, the dispatcher makes no store call;
 test('with no endpoint, idle is silent too; an endpoint added by the command is found at the next job', async (t) => {
   const time = fakeTime(t);
   const inner = new MemoryWebhookStore();
-  const { store, calls } = countingStore(inner);
-  const log = eventLog();
-  const posted: string[] = [];
-  startDispatcher(t, store, log.source, async (_url, body) => {
-    posted.push(body);
-    return 204;
-  });
+  const { calls, log, posted } = startCountedDispatcher(t, inner);
   await time.until('the start round', () => calls.includes('endpoints'));
-  const before = calls.length;
-  await time.advance(IDLE_MS, 10);
-  assert.deepEqual(calls.slice(before), [], `no store call in ${IDLE_MS} ms idle`);
+  await assertNoStoreCallWhileIdle(time, calls);
 
   // As `npm run webhooks -- add` does from another process: the dispatcher is not told.
   await inner.addEndpoint('https://receiver.example/hook', '*', secrets.seal('whsec_dGVzdA=='), new Date());

@@ -33,6 +33,7 @@ import {
   startMosquitto,
   testBrokerAccounts,
 } from '../support/services';
+import { readSse } from '../support/sse';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -42,23 +43,9 @@ async function watchEvents(server: TestServer): Promise<Array<{ event: string; j
   server.external!.defer(async () => controller.abort());
   const res = await fetch(`${server.baseUrl}/jobs/events`, { signal: controller.signal });
   const events: Array<{ event: string; job: PrintJob }> = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  void (async () => {
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event === 'job' && data) events.push({ event, job: JSON.parse(data) as PrintJob });
-      }
-    }
-  })().catch(() => undefined);
+  void readSse(res.body!, ({ event, data }) => {
+    if (event === 'job' && data) events.push({ event, job: JSON.parse(data) as PrintJob });
+  });
   return events;
 }
 

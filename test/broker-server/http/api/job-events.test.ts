@@ -18,41 +18,17 @@ import {
   waitFor,
 } from '../../../support/harness';
 import { externalServicesMissing } from '../../../support/services';
+import { readSse, type SseMessage } from '../../../support/sse';
 import { test } from 'node:test';
-
-interface SseEvent {
-  id?: string;
-  event?: string;
-  data?: string;
-}
 
 /** Every message of GET /jobs/events as it arrives; closed before the server stops. */
 async function openEvents(t: TestContext, server: TestServer, headers: Record<string, string> = {}) {
   const controller = new AbortController();
   defer(t, () => controller.abort());
   const res = await fetch(`${server.baseUrl}/jobs/events`, { headers, signal: controller.signal });
-  const events: SseEvent[] = [];
+  const events: SseMessage[] = [];
   if (res.ok) {
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    void (async () => {
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields: SseEvent = {};
-          for (const line of block.split('\n')) {
-            const m = /^(id|event|data): (.*)$/.exec(line);
-            if (m) fields[m[1] as keyof SseEvent] = m[2];
-          }
-          events.push(fields);
-        }
-      }
-    })().catch(() => undefined);
+    void readSse(res.body!, (m) => events.push(m));
   }
   const jobs = () =>
     events

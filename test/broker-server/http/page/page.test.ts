@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { PrintJob } from '../../../../broker-server/jobs/job-service';
 import { layoutReceipt } from '../../../../protocol/receipt-layout';
 import { getJson, postJson, startPrinting, startTestServer, type TestServer, waitFor } from '../../../support/harness';
+import { readSse } from '../../../support/sse';
 
 /** An open GET /events stream, its SSE messages parsed as they arrive. */
 async function openStream(server: TestServer) {
@@ -14,29 +15,9 @@ async function openStream(server: TestServer) {
     signal: abort.signal,
   });
   const messages: string[] = [];
-  const reading = (async () => {
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6));
-          if (data.length) messages.push(data.join('\n'));
-        }
-      }
-    } catch {
-      /* aborted by close() */
-    }
-  })();
+  const reading = readSse(res.body!, (m) => {
+    if (m.data !== undefined) messages.push(m.data);
+  });
   return {
     res,
     messages,

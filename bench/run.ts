@@ -594,6 +594,7 @@ async function runPool<T>(count: number, concurrency: number, task: (i: number) 
 const results: {
   latency?: { p50: number; p99: number };
   throughput?: number;
+  throughputTcp?: number;
   start?: { p50: number; p99: number; accepted: number; printed: number };
 } = {};
 
@@ -694,17 +695,26 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   return printed;
 }
 
-async function throughput(): Promise<void> {
+/**
+ * tcp: the agents on mqtt:// (as the baseline's agents connect, and a Raspberry Pi's agent can) instead of
+ * npm start's ws://…/mqtt: the same load, to tell the WebSocket's share from the rest.
+ */
+async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
+  const label = transport === 'ws' ? 'throughput' : 'throughput-tcp';
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
   console.error(
-    `throughput: ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs (embedded broker)`,
+    `${label}: ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs (embedded broker, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'})`,
   );
-  const server = await startServer('throughput', { PRINTERS: printerIds.join(',') });
-  const agents = startAgents(server, printerIds);
+  const server = await startServer(label, { PRINTERS: printerIds.join(',') });
+  const agents = startAgents(server, printerIds, transport === 'ws' ? server.wsUrl : server.brokerUrl);
   const sampler = new RssSampler(() => [server.child?.pid]);
-  results.throughput = await throughputRun('throughput', server, agents);
-  figure('throughput', 'sustained POST→printed', results.throughput, 'jobs/s', { op: '>=', value: 3000 });
-  figure('throughput', 'server RSS max', sampler.stop(), 'MB');
+  const rate = await throughputRun(label, server, agents);
+  if (transport === 'ws') results.throughput = rate;
+  else results.throughputTcp = rate;
+  figure(label, 'sustained POST→printed', rate, 'jobs/s', { op: '>=', value: 3000 });
+  figure(label, 'server RSS max', sampler.stop(), 'MB');
+  if (transport === 'tcp' && results.throughput)
+    figure(label, 'rate / WebSocket rate (same run)', rate / results.throughput, 'x');
   await stopAgents(agents);
   await stopServer(server);
 }
@@ -851,6 +861,13 @@ async function baseline(): Promise<void> {
       'jobs/s',
     );
     if (results.throughput) figure('baseline', 'throughput: Printhop / baseline', results.throughput / printed, 'x');
+    if (results.throughputTcp)
+      figure(
+        'baseline',
+        "throughput: Printhop with agents on TCP (as the baseline's) / baseline",
+        results.throughputTcp / printed,
+        'x',
+      );
   });
 }
 
@@ -1262,6 +1279,7 @@ async function main(): Promise<void> {
   if (wanted('latency-tcp')) await latency('tcp');
   if (wanted('start')) await asNpmStart();
   if (wanted('throughput')) await throughput();
+  if (wanted('throughput-tcp')) await throughput('tcp');
   if (wanted('external')) await external();
   if (wanted('baseline')) await baseline();
   if (wanted('fleet')) await fleet();

@@ -336,6 +336,8 @@ async function postJob(server: Server, content: string, printerId: string | unde
 /** Watches GET /jobs/events: when each job reached `printed` in the database, and which printers are online. */
 class EventWatcher {
   readonly printedAt = new Map<number, number>();
+  /** Each printed job's stamps as its `printed` event carried them (epoch ms), for the latency's stages. */
+  readonly stamps = new Map<number, JobStamps>();
   readonly online = new Set<string>();
   readonly onlineAt = new Map<string, number>();
   readonly ready: Promise<void>;
@@ -373,8 +375,15 @@ class EventWatcher {
     if (!event || !data) return;
     const now = performance.now();
     if (event === 'job') {
-      const job = JSON.parse(data) as { id: number; status: string };
+      const job = JSON.parse(data) as { id: number; status: string } & Partial<Record<keyof JobStamps, string>>;
       if (job.status === 'printed' && !this.printedAt.has(job.id)) {
+        if (job.createdAt && job.sentAt && job.receivedAt && job.printedAt)
+          this.stamps.set(job.id, {
+            createdAt: Date.parse(job.createdAt),
+            sentAt: Date.parse(job.sentAt),
+            receivedAt: Date.parse(job.receivedAt),
+            printedAt: Date.parse(job.printedAt),
+          });
         this.printedAt.set(job.id, now);
         this.waiters.get(job.id)?.();
         this.waiters.delete(job.id);
@@ -598,7 +607,27 @@ const results: {
   start?: { p50: number; p99: number; accepted: number; printed: number };
 } = {};
 
-/** One client, one job at a time: POST, then wait for its `printed` event on the shared event stream. */
+/**
+ * A job's times as its `printed` event gives them (epoch ms, millisecond resolution): the server's when it
+ * took the POST and when it published the job, the agent's when it recorded `received` and `printed` in its
+ * journal (each before that line's sync). The agents run on this machine: one clock.
+ */
+interface JobStamps {
+  createdAt: number;
+  sentAt: number;
+  receivedAt: number;
+  printedAt: number;
+}
+
+/** Where each lone job's time went, stage by stage (ms); the means are reported (the stamps are whole ms). */
+interface LatencyStages {
+  rows: Array<{ posted: number; answered: number; event: number; stamps: JobStamps }>;
+}
+
+/**
+ * One client, one job at a time: POST, then wait for its `printed` event on the shared event stream. With
+ * `stages`, each job's time is also split at its 201 and at its `received` event (the baseline sends none).
+ */
 async function sequentialLatency(
   server: Server,
   label: string,
@@ -606,16 +635,39 @@ async function sequentialLatency(
   printerId: string | undefined,
   posted: Map<number, string>,
   offset = 0,
+  stages?: LatencyStages,
 ): Promise<number[]> {
   const times: number[] = [];
   for (let i = offset; i < offset + count; i++) {
     const content = marker(label, i);
     const t0 = performance.now();
     const id = await postJob(server, content, printerId);
+    const answeredAt = performance.now();
     posted.set(id, content);
-    times.push((await server.events.printed(id)) - t0);
+    const printedAt = await server.events.printed(id);
+    times.push(printedAt - t0);
+    const stamps = server.events.stamps.get(id);
+    if (stages && stamps) {
+      const epoch = (t: number) => performance.timeOrigin + t;
+      stages.rows.push({ posted: epoch(t0), answered: epoch(answeredAt), event: epoch(printedAt), stamps });
+    }
   }
   return times.sort((a, b) => a - b);
+}
+
+/** The mean of each stage of a lone job (figures of `label`): where the paired latency goes. */
+function stageFigures(label: string, stages: LatencyStages): void {
+  const { rows } = stages;
+  if (rows.length === 0) return;
+  const mean = (f: (r: (typeof rows)[number]) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
+  const stage = (name: string, f: (r: (typeof rows)[number]) => number) =>
+    figure(label, `mean stage: ${name}`, Math.round(mean(f) * 100) / 100, 'ms');
+  stage('POST → 201 at the client (parse, insert, commit, answer)', (r) => r.answered - r.posted);
+  stage('POST → job stamped created (server)', (r) => r.stamps.createdAt - r.posted);
+  stage('created → published (server: commit, publish)', (r) => r.stamps.sentAt - r.stamps.createdAt);
+  stage('published → agent recorded received (delivery, parse)', (r) => r.stamps.receivedAt - r.stamps.sentAt);
+  stage('received → agent recorded printed (sync, acks, bytes)', (r) => r.stamps.printedAt - r.stamps.receivedAt);
+  stage('printed → printed event at the client (sync, ack, apply, stream)', (r) => r.event - r.stamps.printedAt);
 }
 
 /** `clients` posting `count` jobs as fast as they are answered: accepted (201) and printed rates, in jobs/s. */
@@ -653,7 +705,8 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
-  const sorted = await sequentialLatency(server, label, COUNTS.latency, 'printer-1', posted);
+  const stages: LatencyStages = { rows: [] };
+  const sorted = await sequentialLatency(server, label, COUNTS.latency, 'printer-1', posted, 0, stages);
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.latency), 'ms');
   figure(label, 'agent CPU per job', agentCpu.perJob(COUNTS.latency), 'ms');
   await checkExactlyOnce(server, agents.paperDir, label, posted);
@@ -662,6 +715,7 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   if (transport === 'ws') results.latency = { p50, p99 };
   figure(label, 'p50 POST→printed stored', p50, 'ms', { op: '<=', value: 2 });
   figure(label, 'p99 POST→printed stored', p99, 'ms', { op: '<=', value: 8 });
+  stageFigures(label, stages);
   if (transport === 'tcp' && results.latency)
     figure(label, 'p50 / WebSocket p50 (same run)', p50 / results.latency.p50, 'x');
   await stopAgents(agents);

@@ -9,17 +9,29 @@ import {
   withTimeout,
 } from './transport';
 
-/** How long close() waits for the printer to close its side; some printers never do, and then no news is good news. */
+/**
+ * How long close() waits for a printer to close its side before it has been seen doing so: some printers
+ * never do, and for them no news is good news.
+ */
 const CLOSE_GRACE_MS = 2000;
 
 export class TcpPrinter implements PrinterTransport {
   readonly description: string;
   readonly format = 'escpos';
 
+  /**
+   * Whether this printer closes its side once it has read a receipt to its end (learned at each close). One
+   * that does is waited for up to the printer timeout: a close that does not come then means the bytes the
+   * system accepted may not have reached the printer (switched off, or too slow to say), so the job is not
+   * `printed`. One never seen closing gets CLOSE_GRACE_MS, then is taken at its word.
+   */
+  private closesItsSide = false;
+
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly timeoutMs: number,
+    private readonly closeGraceMs = CLOSE_GRACE_MS,
   ) {
     this.description = `tcp://${host}:${port}`;
   }
@@ -55,6 +67,9 @@ export class TcpPrinter implements PrinterTransport {
     socket.resume();
     const timeoutMs = this.timeoutMs;
     const description = this.description;
+    const graceMs = Math.min(timeoutMs, this.closeGraceMs);
+    const closesItsSide = () => this.closesItsSide;
+    const sawClose = () => (this.closesItsSide = true);
     return {
       write(bytes: Buffer) {
         return withTimeout(
@@ -68,16 +83,29 @@ export class TcpPrinter implements PrinterTransport {
       },
       // Our FIN goes out, then we wait for the printer's answer: a printer that took everything closes
       // its side; one that lost power or gave up mid-receipt resets the connection, which is the only
-      // sign that bytes the socket accepted did not all reach the paper.
+      // sign that bytes the socket accepted did not all reach the paper. A printer known to close its side
+      // that does not within the printer timeout may have lost them too (closesItsSide).
       close() {
         return new Promise<void>((resolve, reject) => {
           if (failure) return reject(failure);
           if (socket.closed) return resolve();
-          const grace = setTimeout(() => resolve(), Math.min(timeoutMs, CLOSE_GRACE_MS));
+          const known = closesItsSide();
+          const wait = setTimeout(
+            () =>
+              known
+                ? reject(
+                    new Error(
+                      `${description} did not confirm it took the receipt within ${timeoutMs} ms (it closes its side after each receipt, not this time)`,
+                    ),
+                  )
+                : resolve(),
+            known ? timeoutMs : graceMs,
+          );
           socket.once('close', () => {
-            clearTimeout(grace);
-            if (failure) reject(failure);
-            else resolve();
+            clearTimeout(wait);
+            if (failure) return reject(failure);
+            sawClose();
+            resolve();
           });
           socket.end();
         }).finally(() => socket.destroy());

@@ -49,7 +49,11 @@ class BacklogWindow {
   cancelled = false;
   private wake: (() => void) | null = null;
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    /** The agent's connection this pass sends to (MessageBus#agentConnection; undefined: the broker cannot tell). */
+    readonly connection: number | undefined,
+  ) {}
 
   /** The agent answered for this job (or it was never published): its place is free. */
   release(jobId: number): void {
@@ -294,11 +298,18 @@ export class Dispatcher {
     if (this.stopped) return Promise.resolve();
     const running = this.republishing.get(printerId);
     if (running) {
+      // The agent's status on the connection this pass sends to (it says `online` after jobs, every
+      // STATUS_AFTER_JOB_MS while it prints): nothing it had in flight is lost, and the pass goes on. Sending
+      // it again from the first unfinished job would send again every job the agent holds and has not
+      // printed yet (thousands in a long backlog, each answered again: 8 a job in a catch-up of 10,000).
+      const window = this.windows.get(printerId);
+      if (window && !window.cancelled && window.connection !== undefined)
+        if (this.bus.agentConnection?.(printerId) === window.connection) return running;
       this.rerun.add(printerId);
-      // The agent said `online` again: it may have reconnected, and what it had in flight may be lost. The
-      // pass ends, and the next one starts again from the first unfinished job: the jobs it had already
-      // come again (its journal prints each once), and no later job goes before a lost one.
-      this.windows.get(printerId)?.cancel();
+      // A new connection (or a broker that cannot tell): the agent may have reconnected, and what it had in
+      // flight may be lost. The pass ends, and the next one starts again from the first unfinished job: the
+      // jobs it had already come again (its journal prints each once), and no later job goes before a lost one.
+      window?.cancel();
       return running;
     }
     const run = (async () => {
@@ -308,7 +319,7 @@ export class Dispatcher {
       }
       do {
         this.rerun.delete(printerId);
-        const window = new BacklogWindow(this.backlogWindow);
+        const window = new BacklogWindow(this.backlogWindow, this.bus.agentConnection?.(printerId));
         this.windows.set(printerId, window);
         try {
           await this.publishWindowed(printerId, window);

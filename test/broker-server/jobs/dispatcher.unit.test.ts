@@ -282,7 +282,8 @@ test('an agent that reconnects while its window is full gets its backlog again f
   await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
   await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
   await until(() => sent().length === 4, 'the job after the first answer');
-  // Jobs 1–3 in flight; the connection drops and the agent comes back (its `online` status again).
+  // Jobs 1–3 in flight; the connection drops and the agent comes back (a new connection, its `online` again).
+  bus.connect('p1');
   await bus.deliver(topics.status('p1'), online);
   await until(() => sent().length === 7, 'the window sent again');
   await settle();
@@ -301,6 +302,58 @@ test('an agent that reconnects while its window is full gets its backlog again f
     after,
     jobs.slice(4).map((j) => j.id),
     'then the rest, in order, each once more at most',
+  );
+});
+
+test('the agent saying `online` again on the connection the pass sends to (its status after jobs) does not send the backlog again', async (t) => {
+  const s = await setup(t, { backlogWindow: 3 });
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 8);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  // The agent holds job 1 (received, not printed) and jobs 2–4 are in flight; it reports its status.
+  await bus.deliver(topics.status('p1'), {
+    ...online,
+    lastJob: { id: jobs[0]!.id, at: new Date().toISOString(), ms: 5 },
+  });
+  await settle();
+  assert.deepEqual(
+    sent(),
+    jobs.slice(0, 4).map((j) => j.id),
+    'nothing sent again',
+  );
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  assert.deepEqual(
+    sent(),
+    jobs.map((j) => j.id),
+    'each job once, in order',
+  );
+});
+
+test('a broker that cannot tell connections apart: every `online` of the agent ends the pass, as a reconnection', async (t) => {
+  const s = await setup(t, { backlogWindow: 3 });
+  const { bus } = s;
+  const jobs = await backlogThenOnline(s, 8);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'the window sent again');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(1, 4).map((j) => j.id),
+    'from the first job without an answer',
   );
 });
 

@@ -120,6 +120,11 @@ export class Dispatcher {
   private readonly oldAgentLogged = new Map<string, number>();
   /** The window of each printer whose backlog is being re-published. */
   private readonly windows = new Map<string, BacklogWindow>();
+  /**
+   * Per printer, the agent's connection (MessageBus#agentConnection) to which its last pass handed every
+   * unfinished job to the broker: an `online` of that same connection has nothing to send again.
+   */
+  private readonly delivered = new Map<string, number>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -195,10 +200,16 @@ export class Dispatcher {
   /** As publish; resolves whether the job went to the broker. */
   private publishTracked(job: PrintJob): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
-    const work = this.publishNow(job).catch((err: unknown) => {
-      this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
-      return false;
-    });
+    const work = this.publishNow(job)
+      .catch((err: unknown) => {
+        this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
+        return false;
+      })
+      .then((published) => {
+        // Left unfinished: the agent's next `online`, even on the same connection, publishes it again.
+        if (!published) this.delivered.delete(job.printerId);
+        return published;
+      });
     this.track(work.then(() => undefined));
     return work;
   }
@@ -220,9 +231,10 @@ export class Dispatcher {
    * memory of two pages. Ends early when the window is cancelled (the agent came back while it was full:
    * the next pass starts again from the first unfinished job) or stalls.
    */
-  private async publishWindowed(printerId: string, window: BacklogWindow): Promise<void> {
-    const marks: Promise<unknown>[] = [];
+  private async publishWindowed(printerId: string, window: BacklogWindow): Promise<boolean> {
+    const marks: Promise<boolean>[] = [];
     const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
+    let whole = false;
     let page: PrintJob[] = [];
     let next = 0;
     let afterId = 0;
@@ -240,11 +252,17 @@ export class Dispatcher {
         break;
       }
       if (next === page.length) {
-        if (!more) break;
+        if (!more) {
+          whole = true;
+          break;
+        }
         page = await this.jobs.queries.unfinished(printerId, afterId, pageSize);
         next = 0;
         more = page.length === pageSize;
-        if (!page.length) break;
+        if (!page.length) {
+          whole = true;
+          break;
+        }
         afterId = page.at(-1)!.id;
         total += page.length;
         this.onRepublish?.(page);
@@ -257,11 +275,14 @@ export class Dispatcher {
       marks.push(
         this.publishTracked(job).then((published) => {
           if (!published) window.release(job.id);
+          return published;
         }),
       );
     }
     if (total) this.log.info({ printerId, count: total, published: marks.length }, 'unfinished jobs re-published');
-    await Promise.all(marks);
+    const published = await Promise.all(marks);
+    // Every unfinished job read went to the broker (none refused, none held for an old agent).
+    return whole && !window.cancelled && published.every(Boolean);
   }
 
   /** Resolves true once the job is with the broker (false: held for an old agent, or the broker refused it). */
@@ -312,6 +333,11 @@ export class Dispatcher {
       window?.cancel();
       return running;
     }
+    // Its status on the connection to which the last pass handed every unfinished job (the agent says
+    // `online` after jobs, every STATUS_AFTER_JOB_MS while it prints): QoS 1 on that connection delivers
+    // them, and sending them again would send every job it holds and has not printed yet once more.
+    const connection = this.bus.agentConnection?.(printerId);
+    if (connection !== undefined && this.delivered.get(printerId) === connection) return Promise.resolve();
     const run = (async () => {
       if (!(await this.claims.claim(printerId))) {
         this.log.debug({ printerId }, "another instance re-publishes this printer's jobs");
@@ -321,8 +347,11 @@ export class Dispatcher {
         this.rerun.delete(printerId);
         const window = new BacklogWindow(this.backlogWindow, this.bus.agentConnection?.(printerId));
         this.windows.set(printerId, window);
+        this.delivered.delete(printerId);
         try {
-          await this.publishWindowed(printerId, window);
+          const whole = await this.publishWindowed(printerId, window);
+          if (whole && window.connection !== undefined && !this.rerun.has(printerId))
+            this.delivered.set(printerId, window.connection);
         } finally {
           if (this.windows.get(printerId) === window) this.windows.delete(printerId);
         }
@@ -406,7 +435,10 @@ export class Dispatcher {
     // The agent is gone (its will, or its own word): its backlog's pass stops at once, before it comes back,
     // so that nothing is sent to its next connection ahead of what this one may have lost; its `online`
     // starts a new pass from the first unfinished job.
-    if (status.value.state !== 'online') this.windows.get(parsed.printerId)?.cancel();
+    if (status.value.state !== 'online') {
+      this.windows.get(parsed.printerId)?.cancel();
+      this.delivered.delete(parsed.printerId);
+    }
     const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
     if (old) {
       this.oldAgents.add(parsed.printerId);

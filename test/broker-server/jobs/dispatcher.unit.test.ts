@@ -338,6 +338,54 @@ test('the agent saying `online` again on the connection the pass sends to (its s
   );
 });
 
+test("once a pass has handed the whole backlog to the agent's connection, `online` again on it sends nothing again; a new connection or an offline in between does", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 5);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  const ids = jobs.map((j) => j.id);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), ids, 'the backlog, once');
+  // The agent holds them (received, none printed yet) and reports its status after a job, twice.
+  for (const job of jobs) await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.status('p1'), online);
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), ids, 'nothing again on the same connection');
+  // It reconnects: what it had in flight may be lost, so every unfinished job goes again, in order.
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), [...ids, ...ids], 'again on a new connection');
+  // Its offline, then online again (the same number: no new connection seen): again, as after any offline.
+  await bus.deliver(topics.status('p1'), { state: 'offline' });
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), [...ids, ...ids, ...ids], 'again after an offline');
+});
+
+test("a job whose publication failed goes again with the agent's next `online`, even on the connection a pass completed for", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher, intake } = s;
+  const jobs = await backlog(s, 2);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  bus.failing = true;
+  const lost = await intake.print('p1', 'published while the broker refused');
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(
+    bus.jobIds(topics.jobs('p1')),
+    [...jobs.map((j) => j.id), ...jobs.map((j) => j.id), lost.id],
+    'the unfinished jobs again, the refused one among them',
+  );
+});
+
 test('a broker that cannot tell connections apart: every `online` of the agent ends the pass, as a reconnection', async (t) => {
   const s = await setup(t, { backlogWindow: 3 });
   const { bus } = s;

@@ -13,6 +13,7 @@ import {
   parseAckMessage,
   parseStatusMessage,
 } from '../../protocol/messages';
+import { isFinal, type JobStatus } from '../../protocol/states';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
@@ -47,6 +48,8 @@ class BacklogWindow {
   readonly direct = new Set<number>();
   /** Set when the pass must end now (the agent came back while the window was full, or the dispatcher stops). */
   cancelled = false;
+  /** The highest job id a final ack named while this pass ran (the tail after the pass starts after it). */
+  highestFinal = 0;
   private wake: (() => void) | null = null;
 
   constructor(
@@ -125,6 +128,13 @@ export class Dispatcher {
    * unfinished job to the broker: an `online` of that same connection has nothing to send again.
    */
   private readonly delivered = new Map<string, number>();
+  /**
+   * Per printer whose last pass has handed its whole backlog to the broker, the last job it published: until
+   * that job's final ack (or BACKLOG_WINDOW_STALL_MS without any final ack of the printer), its acks stay
+   * deferrable as during the pass. The agent takes a backlog much faster than it prints it, so most of a
+   * catch-up's acks come after its pass; each final ack committed alone was a commit a job.
+   */
+  private readonly tails = new Map<string, { lastId: number; progress: number }>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -235,6 +245,7 @@ export class Dispatcher {
     const marks: Promise<boolean>[] = [];
     const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
     let whole = false;
+    let lastId = 0;
     let page: PrintJob[] = [];
     let next = 0;
     let afterId = 0;
@@ -272,6 +283,7 @@ export class Dispatcher {
       // Published by its own request since this pass began: not again.
       if (window.direct.has(job.id)) continue;
       window.awaiting.add(job.id);
+      lastId = job.id;
       marks.push(
         this.publishTracked(job).then((published) => {
           if (!published) window.release(job.id);
@@ -281,6 +293,9 @@ export class Dispatcher {
     }
     if (total) this.log.info({ printerId, count: total, published: marks.length }, 'unfinished jobs re-published');
     const published = await Promise.all(marks);
+    // Not with several instances (an unbounded window): this one may never hear the last job's ack.
+    if (lastId > window.highestFinal && Number.isFinite(window.size) && !window.cancelled && !this.stopped)
+      this.tails.set(printerId, { lastId, progress: Date.now() });
     // Every unfinished job read went to the broker (none refused, none held for an old agent).
     return whole && !window.cancelled && published.every(Boolean);
   }
@@ -348,6 +363,7 @@ export class Dispatcher {
         const window = new BacklogWindow(this.backlogWindow, this.bus.agentConnection?.(printerId));
         this.windows.set(printerId, window);
         this.delivered.delete(printerId);
+        this.tails.delete(printerId);
         try {
           const whole = await this.publishWindowed(printerId, window);
           if (whole && window.connection !== undefined && !this.rerun.has(printerId))
@@ -387,7 +403,13 @@ export class Dispatcher {
     }
     // Any answer for a job frees its place in the printer's window (an ack refused below as well:
     // the agent has the job either way).
-    if (this.windows.size) this.windows.get(printerId)?.release(ack.value.id);
+    if (this.windows.size) {
+      const window = this.windows.get(printerId);
+      if (window) {
+        window.release(ack.value.id);
+        if (isFinal(ack.value.status) && ack.value.id > window.highestFinal) window.highestFinal = ack.value.id;
+      }
+    }
     const parsed = { printerId };
     const { uid } = ack.value;
     if (uid === undefined) {
@@ -399,7 +421,7 @@ export class Dispatcher {
     // While the printer's backlog is re-published, its acks (final ones too) ride with the next commit or
     // wait DEFER_MS: thousands of acks share a few commits, and no fsync of ours per job competes with
     // the agent's. Nothing waits for them: the window was freed above, and an ack lost in a crash is answered again.
-    const deferrable = this.windows.has(parsed.printerId);
+    const deferrable = this.windows.has(parsed.printerId) || this.inTail(parsed.printerId, ack.value);
     const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }, { deferrable }).then(
       () => undefined,
       (err: unknown) =>
@@ -410,6 +432,24 @@ export class Dispatcher {
     );
     this.track(applying);
     if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
+  }
+
+  /** Whether the printer's acks are still those of a backlog its last pass handed over (tails); `ack` counts. */
+  private inTail(printerId: string, ack: { id: number; status: JobStatus }): boolean {
+    if (!this.tails.size) return false;
+    const tail = this.tails.get(printerId);
+    if (!tail) return false;
+    const now = Date.now();
+    if (now - tail.progress > (this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS)) {
+      this.tails.delete(printerId);
+      return false;
+    }
+    if (isFinal(ack.status)) {
+      tail.progress = now;
+      // The backlog's last job is done: later acks (new jobs) commit as usual. This one still rides.
+      if (ack.id >= tail.lastId) this.tails.delete(printerId);
+    }
+    return true;
   }
 
   /** Says which side to upgrade, at most once a minute per printer. */
@@ -438,6 +478,7 @@ export class Dispatcher {
     if (status.value.state !== 'online') {
       this.windows.get(parsed.printerId)?.cancel();
       this.delivered.delete(parsed.printerId);
+      this.tails.delete(parsed.printerId);
     }
     const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
     if (old) {

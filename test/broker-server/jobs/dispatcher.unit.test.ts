@@ -386,6 +386,60 @@ test("a job whose publication failed goes again with the agent's next `online`, 
   );
 });
 
+/** Records whether the dispatcher asked each ack of `jobs` to be deferrable (to share a later commit). */
+function deferrals(jobs: JobService): Array<[number, string, boolean]> {
+  const seen: Array<[number, string, boolean]> = [];
+  const apply = jobs.applyAck.bind(jobs);
+  jobs.applyAck = (printerId, ack, opts = {}) => {
+    seen.push([ack.id, ack.status, opts.deferrable === true]);
+    return apply(printerId, ack, opts);
+  };
+  return seen;
+}
+
+test("after a pass has handed its backlog over, the backlog's acks stay deferrable until its last job's final ack; later ones commit at once", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher, intake } = s;
+  const jobs = await backlog(s, 3);
+  const seen = deferrals(s.jobs);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, 3, 'the pass is over: all handed to the broker');
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  const later = await intake.print('p1', 'after the backlog');
+  await bus.deliver(topics.acks('p1'), ack(later, 'printed'));
+  await dispatcher.idle();
+  assert.deepEqual(seen, [
+    ...jobs.flatMap((j) => [
+      [j.id, 'received', true],
+      [j.id, 'printed', true],
+    ]),
+    [later.id, 'printed', false],
+  ]);
+});
+
+test("a backlog's tail with no final ack for the stall time ends: the printer's acks commit at once again", async (t) => {
+  const s = await setup(t, { backlogStallMs: 50 });
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 2);
+  const seen = deferrals(s.jobs);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'printed'));
+  await dispatcher.idle();
+  assert.deepEqual(seen, [
+    [jobs[0]!.id, 'printed', true],
+    [jobs[1]!.id, 'printed', false],
+  ]);
+});
+
 test('a broker that cannot tell connections apart: every `online` of the agent ends the pass, as a reconnection', async (t) => {
   const s = await setup(t, { backlogWindow: 3 });
   const { bus } = s;

@@ -9,6 +9,7 @@ import { Aedes, type AedesOptions, type Client } from 'aedes';
 import memoryPersistence from 'aedes-persistence';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../runtime/logger';
+import { agentClientId } from '../../protocol/accounts';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
 import { oneWritePerTurn } from '../../runtime/one-write-per-turn';
 import { setNoDelay } from '../../runtime/tcp-nodelay';
@@ -19,6 +20,7 @@ import { boundQueues, dropSession, type PersistentSessions, type SessionPersiste
 import { rememberSubscriptionLookups, type SubscriptionStore } from './subscription-lookups';
 
 export const WEBSOCKET_PATH = '/mqtt';
+const AGENT_CLIENT_PREFIX = agentClientId('');
 /** Largest MQTT packet a client may send: the largest payload the protocol reads, plus room for the topic and headers. */
 export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 4096;
 
@@ -48,6 +50,8 @@ export class EmbeddedBroker implements MessageBus {
   private readonly log: Logger;
   private sessionSweep: NodeJS.Timeout | null = null;
   private persistence: SessionPersistence | null = null;
+  /** Connections of each agent client id since the broker started (agentConnection). */
+  private readonly agentConnections = new Map<string, number>();
 
   constructor(
     private readonly options: EmbeddedBrokerOptions,
@@ -78,7 +82,12 @@ export class EmbeddedBroker implements MessageBus {
       this.sessionSweep = setInterval(() => void this.expireSessions(), every);
       this.sessionSweep.unref();
     }
-    aedes.on('clientReady', (client) => this.log.debug({ clientId: client.id }, 'mqtt client connected'));
+    aedes.on('clientReady', (client) => {
+      // Emitted before any packet of this connection is handled: its first status finds the new number.
+      if (client.id.startsWith(AGENT_CLIENT_PREFIX))
+        this.agentConnections.set(client.id, (this.agentConnections.get(client.id) ?? 0) + 1);
+      this.log.debug({ clientId: client.id }, 'mqtt client connected');
+    });
     aedes.on('clientDisconnect', (client) => {
       this.options.onClientGone?.(client);
       this.options.sessions?.left(client);
@@ -170,6 +179,10 @@ export class EmbeddedBroker implements MessageBus {
         resolve,
       );
     });
+  }
+
+  agentConnection(printerId: string): number {
+    return this.agentConnections.get(agentClientId(printerId)) ?? 0;
   }
 
   /** Closes the connections of the clients `match` picks (a rotated or removed printer's); returns how many. */

@@ -8,6 +8,12 @@ export interface MessageBus {
   subscribe(topic: string, handler: MessageHandler, options?: SubscribeOptions): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Which connection of a printer's agent (its own client id, agentClientId) the broker holds or held last: a
+   * number that changes each time that agent connects (0: not yet since the broker started). Undefined: this
+   * broker cannot tell (an external one), and every `online` of the agent is taken as a new connection.
+   */
+  agentConnection?(printerId: string): number | undefined;
 }
 
 export interface SubscribeOptions {

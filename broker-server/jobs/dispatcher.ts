@@ -13,6 +13,7 @@ import {
   parseAckMessage,
   parseStatusMessage,
 } from '../../protocol/messages';
+import { isFinal, type JobStatus } from '../../protocol/states';
 import { parseTopic, topics } from '../../protocol/topics';
 import type { MessageBus } from '../broker/message-bus';
 import { type PrinterClaims, SoleInstanceClaims } from '../cluster/printer-claims';
@@ -47,9 +48,15 @@ class BacklogWindow {
   readonly direct = new Set<number>();
   /** Set when the pass must end now (the agent came back while the window was full, or the dispatcher stops). */
   cancelled = false;
+  /** The highest job id a final ack named while this pass ran (the tail after the pass starts after it). */
+  highestFinal = 0;
   private wake: (() => void) | null = null;
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    /** The agent's connection this pass sends to (MessageBus#agentConnection; undefined: the broker cannot tell). */
+    readonly connection: number | undefined,
+  ) {}
 
   /** The agent answered for this job (or it was never published): its place is free. */
   release(jobId: number): void {
@@ -116,6 +123,18 @@ export class Dispatcher {
   private readonly oldAgentLogged = new Map<string, number>();
   /** The window of each printer whose backlog is being re-published. */
   private readonly windows = new Map<string, BacklogWindow>();
+  /**
+   * Per printer, the agent's connection (MessageBus#agentConnection) to which its last pass handed every
+   * unfinished job to the broker: an `online` of that same connection has nothing to send again.
+   */
+  private readonly delivered = new Map<string, number>();
+  /**
+   * Per printer whose last pass has handed its whole backlog to the broker, the last job it published: until
+   * that job's final ack (or BACKLOG_WINDOW_STALL_MS without any final ack of the printer), its acks stay
+   * deferrable as during the pass. The agent takes a backlog much faster than it prints it, so most of a
+   * catch-up's acks come after its pass; each final ack committed alone was a commit a job.
+   */
+  private readonly tails = new Map<string, { lastId: number; progress: number }>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -191,10 +210,16 @@ export class Dispatcher {
   /** As publish; resolves whether the job went to the broker. */
   private publishTracked(job: PrintJob): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
-    const work = this.publishNow(job).catch((err: unknown) => {
-      this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
-      return false;
-    });
+    const work = this.publishNow(job)
+      .catch((err: unknown) => {
+        this.log.error({ err, jobId: job.id, printerId: job.printerId }, 'publication failed');
+        return false;
+      })
+      .then((published) => {
+        // Left unfinished: the agent's next `online`, even on the same connection, publishes it again.
+        if (!published) this.delivered.delete(job.printerId);
+        return published;
+      });
     this.track(work.then(() => undefined));
     return work;
   }
@@ -216,9 +241,11 @@ export class Dispatcher {
    * memory of two pages. Ends early when the window is cancelled (the agent came back while it was full:
    * the next pass starts again from the first unfinished job) or stalls.
    */
-  private async publishWindowed(printerId: string, window: BacklogWindow): Promise<void> {
-    const marks: Promise<unknown>[] = [];
+  private async publishWindowed(printerId: string, window: BacklogWindow): Promise<boolean> {
+    const marks: Promise<boolean>[] = [];
     const stallMs = this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS;
+    let whole = false;
+    let lastId = 0;
     let page: PrintJob[] = [];
     let next = 0;
     let afterId = 0;
@@ -236,11 +263,17 @@ export class Dispatcher {
         break;
       }
       if (next === page.length) {
-        if (!more) break;
+        if (!more) {
+          whole = true;
+          break;
+        }
         page = await this.jobs.queries.unfinished(printerId, afterId, pageSize);
         next = 0;
         more = page.length === pageSize;
-        if (!page.length) break;
+        if (!page.length) {
+          whole = true;
+          break;
+        }
         afterId = page.at(-1)!.id;
         total += page.length;
         this.onRepublish?.(page);
@@ -250,14 +283,21 @@ export class Dispatcher {
       // Published by its own request since this pass began: not again.
       if (window.direct.has(job.id)) continue;
       window.awaiting.add(job.id);
+      lastId = job.id;
       marks.push(
         this.publishTracked(job).then((published) => {
           if (!published) window.release(job.id);
+          return published;
         }),
       );
     }
     if (total) this.log.info({ printerId, count: total, published: marks.length }, 'unfinished jobs re-published');
-    await Promise.all(marks);
+    const published = await Promise.all(marks);
+    // Not with several instances (an unbounded window): this one may never hear the last job's ack.
+    if (lastId > window.highestFinal && Number.isFinite(window.size) && !window.cancelled && !this.stopped)
+      this.tails.set(printerId, { lastId, progress: Date.now() });
+    // Every unfinished job read went to the broker (none refused, none held for an old agent).
+    return whole && !window.cancelled && published.every(Boolean);
   }
 
   /** Resolves true once the job is with the broker (false: held for an old agent, or the broker refused it). */
@@ -294,13 +334,25 @@ export class Dispatcher {
     if (this.stopped) return Promise.resolve();
     const running = this.republishing.get(printerId);
     if (running) {
+      // The agent's status on the connection this pass sends to (it says `online` after jobs, every
+      // STATUS_AFTER_JOB_MS while it prints): nothing it had in flight is lost, and the pass goes on. Sending
+      // it again from the first unfinished job would send again every job the agent holds and has not
+      // printed yet (thousands in a long backlog, each answered again: 8 a job in a catch-up of 10,000).
+      const window = this.windows.get(printerId);
+      if (window && !window.cancelled && window.connection !== undefined)
+        if (this.bus.agentConnection?.(printerId) === window.connection) return running;
       this.rerun.add(printerId);
-      // The agent said `online` again: it may have reconnected, and what it had in flight may be lost. The
-      // pass ends, and the next one starts again from the first unfinished job: the jobs it had already
-      // come again (its journal prints each once), and no later job goes before a lost one.
-      this.windows.get(printerId)?.cancel();
+      // A new connection (or a broker that cannot tell): the agent may have reconnected, and what it had in
+      // flight may be lost. The pass ends, and the next one starts again from the first unfinished job: the
+      // jobs it had already come again (its journal prints each once), and no later job goes before a lost one.
+      window?.cancel();
       return running;
     }
+    // Its status on the connection to which the last pass handed every unfinished job (the agent says
+    // `online` after jobs, every STATUS_AFTER_JOB_MS while it prints): QoS 1 on that connection delivers
+    // them, and sending them again would send every job it holds and has not printed yet once more.
+    const connection = this.bus.agentConnection?.(printerId);
+    if (connection !== undefined && this.delivered.get(printerId) === connection) return Promise.resolve();
     const run = (async () => {
       if (!(await this.claims.claim(printerId))) {
         this.log.debug({ printerId }, "another instance re-publishes this printer's jobs");
@@ -308,10 +360,14 @@ export class Dispatcher {
       }
       do {
         this.rerun.delete(printerId);
-        const window = new BacklogWindow(this.backlogWindow);
+        const window = new BacklogWindow(this.backlogWindow, this.bus.agentConnection?.(printerId));
         this.windows.set(printerId, window);
+        this.delivered.delete(printerId);
+        this.tails.delete(printerId);
         try {
-          await this.publishWindowed(printerId, window);
+          const whole = await this.publishWindowed(printerId, window);
+          if (whole && window.connection !== undefined && !this.rerun.has(printerId))
+            this.delivered.set(printerId, window.connection);
         } finally {
           if (this.windows.get(printerId) === window) this.windows.delete(printerId);
         }
@@ -347,7 +403,13 @@ export class Dispatcher {
     }
     // Any answer for a job frees its place in the printer's window (an ack refused below as well:
     // the agent has the job either way).
-    if (this.windows.size) this.windows.get(printerId)?.release(ack.value.id);
+    if (this.windows.size) {
+      const window = this.windows.get(printerId);
+      if (window) {
+        window.release(ack.value.id);
+        if (isFinal(ack.value.status) && ack.value.id > window.highestFinal) window.highestFinal = ack.value.id;
+      }
+    }
     const parsed = { printerId };
     const { uid } = ack.value;
     if (uid === undefined) {
@@ -359,7 +421,7 @@ export class Dispatcher {
     // While the printer's backlog is re-published, its acks (final ones too) ride with the next commit or
     // wait DEFER_MS: thousands of acks share a few commits, and no fsync of ours per job competes with
     // the agent's. Nothing waits for them: the window was freed above, and an ack lost in a crash is answered again.
-    const deferrable = this.windows.has(parsed.printerId);
+    const deferrable = this.windows.has(parsed.printerId) || this.inTail(parsed.printerId, ack.value);
     const applying = this.jobs.applyAck(parsed.printerId, { ...ack.value, uid }, { deferrable }).then(
       () => undefined,
       (err: unknown) =>
@@ -370,6 +432,24 @@ export class Dispatcher {
     );
     this.track(applying);
     if (this.jobs.writeBacklog > ACK_BACKLOG_LIMIT) await applying;
+  }
+
+  /** Whether the printer's acks are still those of a backlog its last pass handed over (tails); `ack` counts. */
+  private inTail(printerId: string, ack: { id: number; status: JobStatus }): boolean {
+    if (!this.tails.size) return false;
+    const tail = this.tails.get(printerId);
+    if (!tail) return false;
+    const now = Date.now();
+    if (now - tail.progress > (this.options.backlogStallMs ?? BACKLOG_WINDOW_STALL_MS)) {
+      this.tails.delete(printerId);
+      return false;
+    }
+    if (isFinal(ack.status)) {
+      tail.progress = now;
+      // The backlog's last job is done: later acks (new jobs) commit as usual. This one still rides.
+      if (ack.id >= tail.lastId) this.tails.delete(printerId);
+    }
+    return true;
   }
 
   /** Says which side to upgrade, at most once a minute per printer. */
@@ -395,7 +475,11 @@ export class Dispatcher {
     // The agent is gone (its will, or its own word): its backlog's pass stops at once, before it comes back,
     // so that nothing is sent to its next connection ahead of what this one may have lost; its `online`
     // starts a new pass from the first unfinished job.
-    if (status.value.state !== 'online') this.windows.get(parsed.printerId)?.cancel();
+    if (status.value.state !== 'online') {
+      this.windows.get(parsed.printerId)?.cancel();
+      this.delivered.delete(parsed.printerId);
+      this.tails.delete(parsed.printerId);
+    }
     const old = status.value.state === 'online' && (status.value.protocol ?? 1) < JOB_PROTOCOL;
     if (old) {
       this.oldAgents.add(parsed.printerId);

@@ -23,6 +23,8 @@ export class MemoryBus implements MessageBus {
   private readonly subscriptions: Array<{ filter: string; handler: MessageHandler }> = [];
   /** While true, publish rejects (a broker that is away). */
   failing = false;
+  /** Connections of each printer's agent (connect); a printer never connected here: the bus cannot tell. */
+  private readonly connections = new Map<string, number>();
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -34,6 +36,15 @@ export class MemoryBus implements MessageBus {
 
   async subscribe(topic: string, handler: MessageHandler): Promise<void> {
     this.subscriptions.push({ filter: topic, handler });
+  }
+
+  /** The printer's agent (re)connects: its connection number changes (MessageBus#agentConnection). */
+  connect(printerId: string): void {
+    this.connections.set(printerId, (this.connections.get(printerId) ?? 0) + 1);
+  }
+
+  agentConnection(printerId: string): number | undefined {
+    return this.connections.get(printerId);
   }
 
   /** Hands a message to every matching subscription, as the broker would; resolves once their handlers have. */

@@ -282,7 +282,8 @@ test('an agent that reconnects while its window is full gets its backlog again f
   await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
   await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
   await until(() => sent().length === 4, 'the job after the first answer');
-  // Jobs 1–3 in flight; the connection drops and the agent comes back (its `online` status again).
+  // Jobs 1–3 in flight; the connection drops and the agent comes back (a new connection, its `online` again).
+  bus.connect('p1');
   await bus.deliver(topics.status('p1'), online);
   await until(() => sent().length === 7, 'the window sent again');
   await settle();
@@ -301,6 +302,160 @@ test('an agent that reconnects while its window is full gets its backlog again f
     after,
     jobs.slice(4).map((j) => j.id),
     'then the rest, in order, each once more at most',
+  );
+});
+
+test('the agent saying `online` again on the connection the pass sends to (its status after jobs) does not send the backlog again', async (t) => {
+  const s = await setup(t, { backlogWindow: 3 });
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 8);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  // The agent holds job 1 (received, not printed) and jobs 2–4 are in flight; it reports its status.
+  await bus.deliver(topics.status('p1'), {
+    ...online,
+    lastJob: { id: jobs[0]!.id, at: new Date().toISOString(), ms: 5 },
+  });
+  await settle();
+  assert.deepEqual(
+    sent(),
+    jobs.slice(0, 4).map((j) => j.id),
+    'nothing sent again',
+  );
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  await dispatcher.idle();
+  assert.deepEqual(
+    sent(),
+    jobs.map((j) => j.id),
+    'each job once, in order',
+  );
+});
+
+test("once a pass has handed the whole backlog to the agent's connection, `online` again on it sends nothing again; a new connection or an offline in between does", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 5);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  const ids = jobs.map((j) => j.id);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), ids, 'the backlog, once');
+  // The agent holds them (received, none printed yet) and reports its status after a job, twice.
+  for (const job of jobs) await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+  await bus.deliver(topics.status('p1'), online);
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), ids, 'nothing again on the same connection');
+  // It reconnects: what it had in flight may be lost, so every unfinished job goes again, in order.
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), [...ids, ...ids], 'again on a new connection');
+  // Its offline, then online again (the same number: no new connection seen): again, as after any offline.
+  await bus.deliver(topics.status('p1'), { state: 'offline' });
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(sent(), [...ids, ...ids, ...ids], 'again after an offline');
+});
+
+test("a job whose publication failed goes again with the agent's next `online`, even on the connection a pass completed for", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher, intake } = s;
+  const jobs = await backlog(s, 2);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  bus.failing = true;
+  const lost = await intake.print('p1', 'published while the broker refused');
+  await dispatcher.idle();
+  bus.failing = false;
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.deepEqual(
+    bus.jobIds(topics.jobs('p1')),
+    [...jobs.map((j) => j.id), ...jobs.map((j) => j.id), lost.id],
+    'the unfinished jobs again, the refused one among them',
+  );
+});
+
+/** Records whether the dispatcher asked each ack of `jobs` to be deferrable (to share a later commit). */
+function deferrals(jobs: JobService): Array<[number, string, boolean]> {
+  const seen: Array<[number, string, boolean]> = [];
+  const apply = jobs.applyAck.bind(jobs);
+  jobs.applyAck = (printerId, ack, opts = {}) => {
+    seen.push([ack.id, ack.status, opts.deferrable === true]);
+    return apply(printerId, ack, opts);
+  };
+  return seen;
+}
+
+test("after a pass has handed its backlog over, the backlog's acks stay deferrable until its last job's final ack; later ones commit at once", async (t) => {
+  const s = await setup(t);
+  const { bus, dispatcher, intake } = s;
+  const jobs = await backlog(s, 3);
+  const seen = deferrals(s.jobs);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  assert.equal(bus.jobIds(topics.jobs('p1')).length, 3, 'the pass is over: all handed to the broker');
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+  const later = await intake.print('p1', 'after the backlog');
+  await bus.deliver(topics.acks('p1'), ack(later, 'printed'));
+  await dispatcher.idle();
+  assert.deepEqual(seen, [
+    ...jobs.flatMap((j) => [
+      [j.id, 'received', true],
+      [j.id, 'printed', true],
+    ]),
+    [later.id, 'printed', false],
+  ]);
+});
+
+test("a backlog's tail with no final ack for the stall time ends: the printer's acks commit at once again", async (t) => {
+  const s = await setup(t, { backlogStallMs: 50 });
+  const { bus, dispatcher } = s;
+  const jobs = await backlog(s, 2);
+  const seen = deferrals(s.jobs);
+  bus.connect('p1');
+  await bus.deliver(topics.status('p1'), online);
+  await dispatcher.idle();
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  await bus.deliver(topics.acks('p1'), ack(jobs[1]!, 'printed'));
+  await dispatcher.idle();
+  assert.deepEqual(seen, [
+    [jobs[0]!.id, 'printed', true],
+    [jobs[1]!.id, 'printed', false],
+  ]);
+});
+
+test('a broker that cannot tell connections apart: every `online` of the agent ends the pass, as a reconnection', async (t) => {
+  const s = await setup(t, { backlogWindow: 3 });
+  const { bus } = s;
+  const jobs = await backlogThenOnline(s, 8);
+  const sent = () => bus.jobIds(topics.jobs('p1'));
+  await until(() => sent().length === 3, 'the first window');
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'received'));
+  await bus.deliver(topics.acks('p1'), ack(jobs[0]!, 'printed'));
+  await until(() => sent().length === 4, 'the job after the first answer');
+  await bus.deliver(topics.status('p1'), online);
+  await until(() => sent().length === 7, 'the window sent again');
+  await settle();
+  assert.deepEqual(
+    sent().slice(4),
+    jobs.slice(1, 4).map((j) => j.id),
+    'from the first job without an answer',
   );
 });
 

@@ -19,6 +19,7 @@
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -193,8 +194,78 @@ export const sourceDirFromBundle = (fromRoot) => path.resolve(import.meta.dirnam
   },
 };
 
+/** Where the agent's bundle keeps zod: compressed, evaluated on first use (lazyZod). */
+export const ZOD_CHUNK_FILENAME = 'zod (compressed in printhop-agent)';
+
+/**
+ * zod (583 kB of source) in the agent's bundle as a brotli-compressed string (about 100 kB), decompressed and
+ * evaluated the first time something reads one of its exports: a running agent never does (its settings, its
+ * saved pairing and its job messages are checked by hand), so the source V8 keeps of the bundle is that much
+ * smaller (issue 22, docs/performance.md "Agent memory, second round (stop 30)"). A refused setting or a
+ * pairing reads `z` and gets zod itself, the same words as before. The stub is CommonJS with a getter per
+ * export, so that `import { z } from 'zod'` at the top of a module evaluated at start (protocol/messages.ts)
+ * touches nothing until `z` is used. It works alike in the ESM bundle and in the single executables' CommonJS
+ * one (node:zlib and node:vm are built in, zod requires nothing).
+ */
+const lazyZod: Plugin = {
+  name: 'printhop-lazy-zod',
+  setup(b) {
+    let stub: Promise<string> | undefined;
+    b.onResolve({ filter: /^zod$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      return { path: 'zod', namespace: 'printhop-lazy-zod' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'printhop-lazy-zod' }, async () => ({
+      contents: await (stub ??= zodStub()),
+      loader: 'js',
+    }));
+  },
+};
+
+/** The CommonJS module that stands in for zod in the agent's bundle (lazyZod). */
+async function zodStub(): Promise<string> {
+  const out = await build({
+    entryPoints: [path.join(ROOT, 'node_modules/zod/index.js')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+  });
+  const source = out.outputFiles[0]!.text;
+  const packed = brotliCompressSync(Buffer.from(source, 'utf8'), {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: source.length },
+  }).toString('base64');
+  const names = Object.keys(await import(pathToFileURL(path.join(ROOT, 'node_modules/zod/index.js')).href));
+  return `let zod;
+const load = () => {
+  if (zod === undefined) {
+    const source = require('node:zlib').brotliDecompressSync(Buffer.from(${JSON.stringify(packed)}, 'base64')).toString('utf8');
+    const module = { exports: {} };
+    require('node:vm').runInThisContext('(function (exports, module) {' + source + '\\n})', { filename: ${JSON.stringify(ZOD_CHUNK_FILENAME)} })(module.exports, module);
+    zod = module.exports;
+  }
+  return zod;
+};
+Object.defineProperty(exports, '__esModule', { value: true });
+for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });
+`;
+}
+
 /** What the agent's bundle is built with (the tests build other entries with them too). */
-export const AGENT_PLUGINS: Plugin[] = [sourceDirname, stubUnused, mqttUnused, singleByteOnly, quietDebug, lazyPretty];
+export const AGENT_PLUGINS: Plugin[] = [
+  sourceDirname,
+  stubUnused,
+  mqttUnused,
+  singleByteOnly,
+  quietDebug,
+  lazyPretty,
+  lazyZod,
+];
 
 const common: BuildOptions = {
   bundle: true,

@@ -19,6 +19,7 @@
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -107,7 +108,7 @@ const singleByteOnly: Plugin = {
  * A package replaced in the bundle by a module of ours, given the real package's resolved path (which the
  * module may still `require`; that import resolves to the real package, not to this plugin again).
  */
-function wrapPackage(pkg: string, wrapper: (realPath: string) => string): Plugin {
+function wrapPackage(pkg: string, wrapper: (realPath: string) => string | Promise<string>): Plugin {
   const namespace = `printhop-wrap-${pkg}`;
   return {
     name: namespace,
@@ -123,8 +124,8 @@ function wrapPackage(pkg: string, wrapper: (realPath: string) => string): Plugin
         if (real.errors.length) return { errors: real.errors };
         return { path: real.path, namespace };
       });
-      b.onLoad({ filter: /.*/, namespace }, (args) => ({
-        contents: wrapper(args.path),
+      b.onLoad({ filter: /.*/, namespace }, async (args) => ({
+        contents: await wrapper(args.path),
         loader: 'js',
         resolveDir: path.dirname(args.path),
       }));
@@ -156,11 +157,12 @@ const quietDebug = wrapPackage(
 
 /**
  * pino-pretty (and its own packages) is used only when the agent's output is a terminal: in the agent's
- * bundle it is loaded on its first call, not at start (0.5 MB less for an idle agent: 56.5 MB instead of 57.0, 3 runs each).
+ * bundle it is evaluated on its first call, not at start (0.5 MB less for an idle agent: 56.5 MB instead of 57.0,
+ * 3 runs each), and kept compressed until then (packedLoader: about 95 kB less source held by V8).
  */
 const lazyPretty = wrapPackage(
   'pino-pretty',
-  (real) => `const load = () => require(${JSON.stringify(real)});
+  async (real) => `${await packedLoader(real, 'pino-pretty (compressed in printhop-agent)')}
 module.exports = (...options) => load()(...options);`,
 );
 
@@ -193,8 +195,89 @@ export const sourceDirFromBundle = (fromRoot) => path.resolve(import.meta.dirnam
   },
 };
 
+/** Where the agent's bundle keeps zod: compressed, evaluated on first use (lazyZod). */
+export const ZOD_CHUNK_FILENAME = 'zod (compressed in printhop-agent)';
+
+/**
+ * zod (583 kB of source) in the agent's bundle as a brotli-compressed string (about 100 kB), decompressed and
+ * evaluated the first time something reads one of its exports: a running agent never does (its settings, its
+ * saved pairing and its job messages are checked by hand), so the source V8 keeps of the bundle is that much
+ * smaller (issue 22, docs/performance.md "Agent memory, second round (stop 30)"). A refused setting or a
+ * pairing reads `z` and gets zod itself, the same words as before. The stub is CommonJS with a getter per
+ * export, so that `import { z } from 'zod'` at the top of a module evaluated at start (protocol/messages.ts)
+ * touches nothing until `z` is used. It works alike in the ESM bundle and in the single executables' CommonJS
+ * one (node:zlib and node:vm are built in, zod requires nothing).
+ */
+const lazyZod: Plugin = {
+  name: 'printhop-lazy-zod',
+  setup(b) {
+    let stub: Promise<string> | undefined;
+    b.onResolve({ filter: /^zod$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      return { path: 'zod', namespace: 'printhop-lazy-zod' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'printhop-lazy-zod' }, async () => ({
+      contents: await (stub ??= zodStub()),
+      loader: 'js',
+    }));
+  },
+};
+
+/** The CommonJS module that stands in for zod in the agent's bundle (lazyZod). */
+async function zodStub(): Promise<string> {
+  const entry = path.join(ROOT, 'node_modules/zod/index.js');
+  const names = Object.keys(await import(pathToFileURL(entry).href));
+  return `${await packedLoader(entry, ZOD_CHUNK_FILENAME)}
+Object.defineProperty(exports, '__esModule', { value: true });
+for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });
+`;
+}
+
+/**
+ * `entry` bundled alone as CommonJS, brotli-compressed, as the code of a function `load` that decompresses and
+ * evaluates it on its first call and answers its exports (node:zlib and node:vm, built into every Node: the
+ * agent's ESM bundle and its single executables' CommonJS one alike). Its `require` is the bundle's own, for
+ * Node's built-in modules.
+ */
+async function packedLoader(entry: string, filename: string): Promise<string> {
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+  });
+  const source = out.outputFiles[0]!.text;
+  const packed = brotliCompressSync(Buffer.from(source, 'utf8'), {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: source.length },
+  }).toString('base64');
+  return `let loaded;
+const load = () => {
+  if (loaded === undefined) {
+    const source = require('node:zlib').brotliDecompressSync(Buffer.from(${JSON.stringify(packed)}, 'base64')).toString('utf8');
+    const module = { exports: {} };
+    require('node:vm').runInThisContext('(function (exports, module, require) {' + source + '\\n})', { filename: ${JSON.stringify(filename)} })(module.exports, module, require);
+    loaded = module.exports;
+  }
+  return loaded;
+};`;
+}
+
 /** What the agent's bundle is built with (the tests build other entries with them too). */
-export const AGENT_PLUGINS: Plugin[] = [sourceDirname, stubUnused, mqttUnused, singleByteOnly, quietDebug, lazyPretty];
+export const AGENT_PLUGINS: Plugin[] = [
+  sourceDirname,
+  stubUnused,
+  mqttUnused,
+  singleByteOnly,
+  quietDebug,
+  lazyPretty,
+  lazyZod,
+];
 
 const common: BuildOptions = {
   bundle: true,

@@ -230,6 +230,86 @@ test('a refused setting still loads zod to say why, in zod’s words, every refu
   assert.doesNotMatch(run.output(), /secret/);
 });
 
+test('zod’s source is in the agent’s bundle only compressed, and a refused setting still gets zod’s own words', async (t) => {
+  const dir = tmpDir(t);
+  const files = await builtAgent(dir);
+  const bundle = fs.readFileSync(files.agent, 'utf8');
+  // Names only zod's own source holds: its global config, its lazy getters, its check for a JIT-less runtime.
+  for (const name of ['__zod_globalConfig', 'defineLazy', 'jitless']) assert.ok(!bundle.includes(name), name);
+  // The compressed copy is zod itself: its refusal of a value, word for word, against this process's zod.
+  const entry = path.join(dir, 'zod-words.mjs');
+  fs.writeFileSync(
+    entry,
+    `import { z } from 'zod';
+const schema = z.object({ n: z.coerce.number().int().min(16), e: z.enum(['a', 'b']), s: z.string().min(1) });
+process.stdout.write(JSON.stringify(schema.safeParse({ n: 'x', e: 'c', s: '' }).error.issues));`,
+  );
+  const bundled = path.join(dir, 'zod-words.bundle.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile: bundled,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    plugins: AGENT_PLUGINS,
+  });
+  assert.ok(!fs.readFileSync(bundled, 'utf8').includes('__zod_globalConfig'));
+  const { z } = await import('zod');
+  const schema = z.object({ n: z.coerce.number().int().min(16), e: z.enum(['a', 'b']), s: z.string().min(1) });
+  const expected = JSON.stringify(schema.safeParse({ n: 'x', e: 'c', s: '' }).error!.issues);
+  assert.equal(execFileSync(process.execPath, [bundled]).toString(), expected);
+});
+
+test('pino-pretty’s source is in the agent’s bundle only compressed, and a terminal still gets its lines', async (t) => {
+  const dir = tmpDir(t);
+  const files = await builtAgent(dir);
+  const bundle = fs.readFileSync(files.agent, 'utf8');
+  // Names only pino-pretty and its packages hold.
+  for (const name of ['prettifyErrorLog', 'handleCustomLevelsOpts', 'dateformat'])
+    assert.ok(!bundle.includes(name), name);
+  // A bundle built with the agent's plugins prints a log line as this process's pino-pretty does.
+  const line = JSON.stringify({
+    level: 50,
+    time: 0,
+    name: 'x',
+    msg: 'printer gone',
+    err: { message: 'EIO' },
+    jobId: 7,
+  });
+  const options = { colorize: false, sync: true, translateTime: false, ignore: 'pid,hostname' };
+  const entry = path.join(dir, 'pretty.mjs');
+  fs.writeFileSync(
+    entry,
+    `import pinoPretty from 'pino-pretty';
+const stream = pinoPretty({ ...${JSON.stringify(options)}, destination: 1 });
+stream.write(${JSON.stringify(line + '\n')});
+stream.end();`,
+  );
+  const bundled = path.join(dir, 'pretty.bundle.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile: bundled,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+    nodePaths: [path.join(ROOT, 'node_modules')],
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    plugins: AGENT_PLUGINS,
+  });
+  assert.ok(!fs.readFileSync(bundled, 'utf8').includes('prettifyErrorLog'));
+  const expectedFile = path.join(dir, 'expected.txt');
+  const { default: pinoPretty } = await import('pino-pretty');
+  const stream = pinoPretty({ ...options, destination: expectedFile });
+  stream.write(line + '\n');
+  await new Promise((resolve) => stream.end(resolve));
+  const printed = execFileSync(process.execPath, [bundled]).toString();
+  assert.match(printed, /printer gone/);
+  assert.equal(printed, fs.readFileSync(expectedFile, 'utf8'));
+});
+
 test('mqtt.js’s SOCKS proxy client and browser timers are not in the agent’s bundle; a SOCKS proxy is refused in words', async (t) => {
   const dir = tmpDir(t);
   const files = await builtAgent(dir);

@@ -213,10 +213,7 @@ export class PrintAgent implements Part {
 
   /** A job seen before is answered with its latest ack; one too old to know is `interrupted`; a new one is taken. */
   private async admit(job: JobMessage, uid: string): Promise<void> {
-    // (adoptLegacy only where the journal has an entry of that number from before job uids: no await otherwise.)
-    const known =
-      this.journal.get(uid) ??
-      (this.journal.get(legacyKey(job.id)) === undefined ? undefined : await this.adoptLegacy(job, uid));
+    const known = this.journal.get(uid) ?? (await this.adoptLegacy(job, uid));
     if (known) {
       this.log.info({ jobId: job.id, uid, state: known.state }, 'job already seen: not printed again, ack re-sent');
       void this.sendAck(known);

@@ -119,6 +119,15 @@ export const byJobNumber = (a: JournalEntry, b: JournalEntry): number =>
 export const JOURNAL_FILE = 'journal.jsonl';
 /** Ack confirmations wait at most this long for a write to ride along with. */
 const LAZY_FLUSH_MS = 1000;
+/**
+ * The file is kept this far ahead of its last line in zeros, written once: a line then overwrites bytes the file
+ * already has, and its `fdatasync` has no file size to commit (no ext4 journal commit of the inode), which made a
+ * sync about a third cheaper here (0.27–0.35 → 0.19–0.21 ms of wall time and 68–78 → 38–42 µs of system CPU,
+ * 2,000 syncs of a 100-byte line; issue 22). The zeros are cut off by a clean stop; after a crash, replay reads up
+ * to the first zero byte (JSON lines never hold one) and start-up cuts the rest.
+ */
+export const JOURNAL_PREALLOCATE_BYTES = 256 * 1024;
+const ZEROS = Buffer.alloc(JOURNAL_PREALLOCATE_BYTES);
 const COMPACT_EVERY_MAX_MS = 60 * 60 * 1000;
 
 export class Journal implements JobJournal {
@@ -135,8 +144,10 @@ export class Journal implements JobJournal {
   private compactTimer: NodeJS.Timeout | null = null;
   /** While the file is being rewritten, writes wait for it. */
   private compacting: Promise<void> | null = null;
-  /** Bytes of the file known to end with a whole line: a failed write is cut back to it. */
+  /** Bytes of the file known to end with a whole line: the next line is written there; a failed write is cut back to it. */
   private goodLength = 0;
+  /** The file's size: from goodLength on, zeros written ahead (JOURNAL_PREALLOCATE_BYTES). */
+  private fileLength = 0;
   /** A failed write could not be cut back: the next write starts on a new line, so a torn one stays alone. */
   private torn = false;
   readonly path: string;
@@ -193,9 +204,21 @@ export class Journal implements JobJournal {
     if (this.pending.length) this.flush();
   }
 
+  /**
+   * Opens the file for writing at goodLength (not in append mode: lines overwrite the zeros written ahead), and cuts
+   * off what lies beyond it: zeros, or what a crash left of writes that were never synced.
+   */
   private open(): void {
-    this.fd = fs.openSync(this.path, 'a', PRIVATE_FILE_MODE);
-    this.goodLength = fs.fstatSync(this.fd).size;
+    this.fd = fs.openSync(this.path, fs.constants.O_WRONLY | fs.constants.O_CREAT, PRIVATE_FILE_MODE);
+    this.fileLength = fs.fstatSync(this.fd).size;
+    if (this.fileLength > this.goodLength) this.cutToGoodLength();
+    else this.goodLength = this.fileLength;
+  }
+
+  /** The file back to its last whole line (no zeros ahead). Throws when it cannot. */
+  private cutToGoodLength(): void {
+    if (this.fd !== null) fs.ftruncateSync(this.fd, this.goodLength);
+    this.fileLength = this.goodLength;
   }
 
   async stop(): Promise<void> {
@@ -205,7 +228,15 @@ export class Journal implements JobJournal {
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
     this.flush();
-    if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.fd !== null) {
+      // A clean stop leaves the file as plain JSON lines (a crash leaves the zeros, which start-up cuts).
+      try {
+        this.cutToGoodLength();
+      } catch (err) {
+        this.log.warn({ err, file: this.path }, 'the zeros ahead of the journal could not be cut off; read as its end');
+      }
+      fs.closeSync(this.fd);
+    }
     this.fd = null;
   }
 
@@ -298,8 +329,7 @@ export class Journal implements JobJournal {
       const fd = this.fd;
       if (fd === null) throw new Error('journal is not open');
       const bytes = Buffer.from((this.torn ? '\n' : '') + lines.join(''));
-      // A full disk can take part of a write: the rest is written (and fails) or the part is cut off below.
-      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      this.write(fd, bytes);
       if (waiting.length) fs.fdatasyncSync(fd);
       this.goodLength += bytes.length;
       this.torn = false;
@@ -310,10 +340,30 @@ export class Journal implements JobJournal {
     }
   }
 
+  /**
+   * Writes the lines at goodLength: over the zeros written ahead, or, past them, together with the next
+   * JOURNAL_PREALLOCATE_BYTES of zeros in the same write. A disk too full for the zeros takes the lines alone.
+   * A full disk can take part of a write: the rest is written (and fails) or the part is cut off (cutBack).
+   */
+  private write(fd: number, bytes: Buffer): void {
+    const end = this.goodLength + bytes.length;
+    if (end > this.fileLength) {
+      try {
+        writeAll(fd, Buffer.concat([bytes, ZEROS]), this.goodLength);
+        this.fileLength = end + ZEROS.length;
+        return;
+      } catch {
+        this.cutToGoodLength();
+      }
+    }
+    writeAll(fd, bytes, this.goodLength);
+    this.fileLength = Math.max(this.fileLength, end);
+  }
+
   /** After a failed write: the file back to its last whole line, so that no torn line joins the next one. */
   private cutBack(): void {
     try {
-      if (this.fd !== null) fs.ftruncateSync(this.fd, this.goodLength);
+      this.cutToGoodLength();
       this.torn = false;
     } catch (err) {
       this.torn = true;
@@ -325,13 +375,17 @@ export class Journal implements JobJournal {
   }
 
   private async replay(): Promise<void> {
-    let text: string;
+    let file: Buffer;
     try {
-      text = await fsp.readFile(this.path, 'utf8');
+      file = await fsp.readFile(this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
+    // The lines end at the first zero byte (the zeros written ahead); the file is cut after the last whole line.
+    const zero = file.indexOf(0);
+    const text = file.toString('utf8', 0, zero === -1 ? file.length : zero);
+    this.goodLength = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1));
     let bad = 0;
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
@@ -390,6 +444,7 @@ export class Journal implements JobJournal {
       await handle.close().catch(() => undefined);
     }
     await fsp.rename(tmp, this.path);
+    this.goodLength = Buffer.byteLength(lines.join(''));
     // Windows cannot fsync a directory (EPERM); NTFS journals the rename itself.
     if (process.platform !== 'win32') {
       const dir = fs.openSync(path.dirname(this.path), 'r');
@@ -401,4 +456,9 @@ export class Journal implements JobJournal {
     }
     if (dropped) this.log.info({ dropped, kept: this.entries.size }, 'journal compacted');
   }
+}
+
+/** One whole buffer at `position`, in as many writes as the system takes. */
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -112,6 +112,9 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
       clean: !!this.options.takeover,
       protocolVersion: 4,
       keepalive: 30,
+      // A PINGREQ every 30 s, busy or not, rather than the keep-alive's interval timer cleared and set again at
+      // each PUBACK received (two a job): a timer-list insertion and its allocation a packet (issue 22).
+      reschedulePings: false,
       connectTimeout: 10_000,
       // mqtt.js retries at a fixed period; this link retries with its own backoff (reconnectOnClose).
       reconnectPeriod: 0,

@@ -42,7 +42,15 @@ export const PRINTER_IDLE_CLOSE_MS = 200;
 /** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
 const WAITING_RECHECK_MS = 2000;
 /** A printed job updates the retained status (last job, journal size) at most this often. */
-const STATUS_AFTER_JOB_MS = 2000;
+export const STATUS_AFTER_JOB_MS = 2000;
+/**
+ * While jobs wait behind the one printing (a backlog), that status waits for the backlog's end, or this long at
+ * most. The server takes every `online` status as a possible reconnection: it ends the printer's re-publication
+ * under way and sends again every unfinished job from the first, which during a backlog are all the jobs waiting
+ * here (each answered from the journal, not printed twice). A status every 2 s made a 10,000-job catch-up
+ * about four deliveries a job (issue 22).
+ */
+export const STATUS_DURING_BACKLOG_MS = 60_000;
 
 /** A journal write that failed is tried again after this, doubling up to JOURNAL_RETRY_MAX_MS (issue 25). */
 export const JOURNAL_RETRY_MIN_MS = 100;
@@ -84,6 +92,10 @@ export class PrintAgent implements Part {
   private readonly startedAt = Date.now();
   private lastJob: { id: number; at: string; ms: number } | null = null;
   private statusAfterJob: NodeJS.Timeout | null = null;
+  /** A status after jobs held back by a backlog: published when the printer has nothing left waiting. */
+  private statusAfterBacklog = false;
+  /** When the last status after jobs went out (the start counts as one: the link publishes it on connect). */
+  private jobStatusAt = Date.now();
   /** A printer that takes job after job on one connection (transport.holdsOpen) keeps it across a burst. */
   private readonly holdsOpen: boolean;
   private held: PrinterConnection | null = null;
@@ -435,6 +447,7 @@ export class PrintAgent implements Part {
         this.queued.delete(key);
       }
     }
+    if (this.statusAfterBacklog && !this.stopping) this.publishJobStatus();
     if (this.held && !this.stopping) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
@@ -542,11 +555,29 @@ export class PrintAgent implements Part {
       { jobId: id, bytes: bytes.length, printer: this.transport.description, printerJob, ms },
       'job printed',
     );
+    this.statusAfterJobs();
+  }
+
+  /** A printed job updates the retained status, at most every STATUS_AFTER_JOB_MS (see STATUS_DURING_BACKLOG_MS). */
+  private statusAfterJobs(): void {
     this.statusAfterJob ??= setTimeout(() => {
       this.statusAfterJob = null;
-      if (!this.stopping) this.link.updateStatus(this.currentStatus());
+      if (this.stopping) return;
+      // Jobs still waiting: held back until there are none (drain), or STATUS_DURING_BACKLOG_MS at most.
+      if (this.queue.length && Date.now() - this.jobStatusAt < STATUS_DURING_BACKLOG_MS) {
+        this.statusAfterBacklog = true;
+        return;
+      }
+      this.publishJobStatus();
     }, STATUS_AFTER_JOB_MS);
     this.statusAfterJob.unref?.();
+  }
+
+  /** The retained status with the last job and the journal's size. */
+  private publishJobStatus(): void {
+    this.statusAfterBacklog = false;
+    this.jobStatusAt = Date.now();
+    this.link.updateStatus(this.currentStatus());
   }
 
   /** Waits for paper, then opens the printer, retrying while it is unavailable; null when the job is done with (failed) or stopping. */

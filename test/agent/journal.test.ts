@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { Journal, legacyKey } from '../../agent/journal';
+import { Journal, JOURNAL_PREALLOCATE_BYTES, legacyKey } from '../../agent/journal';
 import type { PrintJob } from '../../broker-server/jobs/job-service';
 import { topics } from '../../protocol/topics';
 import { uidOf } from '../support/job-uids';
@@ -112,6 +112,7 @@ test('a running journal compacts itself: a confirmed final entry past retention 
   await journal.record(uidOf(9), 9, 'received', { job: { ...job, id: 9, uid: uidOf(9) } });
   const ids = fs
     .readFileSync(journal.path, 'utf8')
+    .replace(/\0+$/, '') // the zeros written ahead of the lines (JOURNAL_PREALLOCATE_BYTES)
     .trim()
     .split('\n')
     .map((l) => (JSON.parse(l) as { id: number }).id);
@@ -261,4 +262,54 @@ test('group commit: the lines of one turn go in one write and one fdatasync; ack
   assert.equal(again.get(uidOf(3))?.acked, 'received');
   assert.equal(again.get(uidOf(1))?.state, 'printing');
   await again.stop();
+});
+
+test('lines overwrite zeros written ahead of them (no file size to sync); a clean stop cuts the zeros off', async (t) => {
+  const dir = tempDir(t);
+  const journal = new Journal(dir, 30 * DAY, testLogger());
+  await journal.start();
+  const job = (id: number) => ({ id, uid: uidOf(id), content: `job ${id}`, createdAt: new Date().toISOString() });
+  await journal.record(uidOf(1), 1, 'received', { job: job(1) });
+  const size = fs.statSync(journal.path).size;
+  const lines = fs.readFileSync(journal.path, 'utf8').replace(/\0+$/, '');
+  assert.equal(size, Buffer.byteLength(lines) + JOURNAL_PREALLOCATE_BYTES, 'zeros written ahead with the first line');
+  await journal.record(uidOf(1), 1, 'printing');
+  await journal.record(uidOf(1), 1, 'printed');
+  assert.equal(fs.statSync(journal.path).size, size, 'the next lines went over the zeros: the size did not change');
+  await journal.stop();
+  const text = fs.readFileSync(journal.path, 'utf8');
+  assert.ok(!text.includes('\0'), 'no zeros left after a clean stop');
+  assert.deepEqual(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { state: string }).state),
+    ['received', 'printing', 'printed'],
+  );
+});
+
+test('after a crash, the lines end at the first zero: what lies beyond (writes never synced) is not read, and is cut', async (t) => {
+  const dir = tempDir(t);
+  const journal = new Journal(dir, 30 * DAY, testLogger());
+  await journal.start();
+  const job = { id: 1, uid: uidOf(1), content: 'x', createdAt: new Date().toISOString() };
+  await journal.record(uidOf(1), 1, 'received', { job });
+  // The crash: no stop(). A later write whose sync never returned reached the disk in part, past a page of zeros.
+  const end = fs.readFileSync(journal.path, 'utf8').indexOf('\0');
+  const fd = fs.openSync(journal.path, 'r+');
+  const line = `{"uid":"${uidOf(1)}","id":1,"state":"printed","at":"${new Date().toISOString()}"}`;
+  fs.writeSync(fd, `\n${line}\n`, end + 4095); // whole lines of their own, were the zeros read as a (bad) line
+  fs.closeSync(fd);
+
+  const again = new Journal(dir, 30 * DAY, testLogger());
+  await again.start();
+  assert.equal(again.get(uidOf(1))?.state, 'received', 'the line past the zeros was never synced: not read');
+  await again.record(uidOf(1), 1, 'printing');
+  await again.stop();
+  const states = fs
+    .readFileSync(journal.path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { state: string }).state);
+  assert.deepEqual(states, ['received', 'printing'], 'nothing of it left in the file');
 });

@@ -8,7 +8,12 @@ import { type TestContext, test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { type JournalEntry, legacyKey } from '../../agent/journal';
-import { PRINTER_IDLE_CLOSE_MS, PrintAgent } from '../../agent/print-agent';
+import {
+  PRINTER_IDLE_CLOSE_MS,
+  PrintAgent,
+  STATUS_AFTER_JOB_MS,
+  STATUS_DURING_BACKLOG_MS,
+} from '../../agent/print-agent';
 import { type AgentConfig, loadAgentConfig } from '../../config';
 import type { JobMessage } from '../../protocol/messages';
 import { FakeLink } from '../support/fake-link';
@@ -390,6 +395,45 @@ test('a burst on a printer that holds its connection: opened once, job k `printe
   await link.deliver(job(5));
   await time.until('job 5 printed', () => link.acksOf(5).includes('printed'));
   assert.equal(printer.opens, 2, 'reopened for the next job after the idle close');
+});
+
+// The server takes each `online` status as a possible reconnection and sends every unfinished job again (the
+// dispatcher's re-publication): a status every 2 s during a backlog made a catch-up four deliveries a job.
+test('the status after jobs waits while jobs are waiting to print, and goes out when none is left', async (t) => {
+  const time = fakeTime(t, { untilMs: 60_000 });
+  const { printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = 1000; // six jobs: six seconds of printing, three times STATUS_AFTER_JOB_MS
+  await agent.start();
+  const started = Date.now();
+  await Promise.all([1, 2, 3, 4, 5, 6].map((id) => link.deliver(job(id))));
+  const withLastJob = () => link.statuses.filter((s) => s.lastJob);
+  await time.until('job 5 printed', () => link.acksOf(5).includes('printed'), 60_000, 50);
+  assert.ok(Date.now() - started > 2 * STATUS_AFTER_JOB_MS, 'the backlog outlasted two status periods');
+  assert.deepEqual(withLastJob(), [], 'no status while jobs wait');
+  await time.until('the status after the backlog', () => withLastJob().length > 0, 60_000, 50);
+  assert.ok(link.acksOf(6).includes('printed'));
+  assert.deepEqual(
+    withLastJob().map((s) => s.lastJob?.id),
+    [6],
+    'one status, once nothing is left to print, naming the last job',
+  );
+});
+
+test('a backlog longer than STATUS_DURING_BACKLOG_MS still gets a status after jobs that often', async (t) => {
+  const time = fakeTime(t, { untilMs: 10 * STATUS_DURING_BACKLOG_MS });
+  const { printer, link, agent } = startParts(t, { holdsOpen: true });
+  printer.writeDelayMs = STATUS_DURING_BACKLOG_MS / 4;
+  await agent.start();
+  const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+  await Promise.all(ids.map((id) => link.deliver(job(id))));
+  await time.until(
+    'a status during the backlog',
+    () => link.statuses.some((s) => s.lastJob),
+    10 * STATUS_DURING_BACKLOG_MS,
+    500,
+  );
+  assert.ok(!link.acksOf(8).includes('printed'), 'while jobs still wait');
+  await time.until('the backlog printed', () => link.acksOf(8).includes('printed'), 10 * STATUS_DURING_BACKLOG_MS, 500);
 });
 
 function indexOfNth(steps: string[], step: string, n: number): number {

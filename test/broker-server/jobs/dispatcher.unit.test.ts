@@ -158,7 +158,6 @@ test('an agent of job protocol 1 (no job uids) gets no job: they wait, the print
   assert.equal((await store.get(held.id))?.status, 'sent');
 });
 
-/** Waits (with a deadline) until `check` holds: the dispatcher publishes in the background. */
 /** `count` jobs for p1 made while nothing could be published (its agent away): a backlog, all pending. */
 async function backlog(s: Pick<Setup, 'bus' | 'dispatcher' | 'intake'>, count: number) {
   s.bus.failing = true;
@@ -187,6 +186,15 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   }
 }
 
+/** p1's agent answers each of `jobs`, in order: `received`, then `printed`. */
+async function answerAll(bus: Setup['bus'], jobs: Array<{ id: number; uid: string }>): Promise<void> {
+  for (const job of jobs) {
+    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
+    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
+  }
+}
+
+/** Waits (with a deadline) until `check` holds: the dispatcher publishes in the background. */
 async function until(check: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 5000;
   while (!check()) {
@@ -217,10 +225,7 @@ test('a backlog is re-published in windows: at most the window unanswered, the n
   await until(() => sent().length === 4, 'the next job after an answer');
   await settle();
   assert.equal(sent().length, 4, 'one answer, one more job');
-  for (const job of jobs) {
-    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
-    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
-  }
+  await answerAll(bus, jobs);
   await dispatcher.idle();
   assert.deepEqual(
     sent(),
@@ -251,10 +256,7 @@ test('a backlog is read a page at a time, the next page only as answers free the
   assert.deepEqual(reads, [[0, 4]], 'one page read for the first window, not the whole backlog');
   // A new job while the pass runs: published by its own request, and not a second time by the pass.
   const fresh = await intake.print('p1', 'made during the pass');
-  for (const job of [...jobs, fresh]) {
-    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
-    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
-  }
+  await answerAll(bus, [...jobs, fresh]);
   await dispatcher.idle();
   assert.deepEqual(
     sent().filter((id) => id !== fresh.id),
@@ -292,10 +294,7 @@ test('an agent that reconnects while its window is full gets its backlog again f
     jobs.slice(1, 4).map((j) => j.id),
     'from the first job without an answer, a window of it',
   );
-  for (const job of jobs.slice(1)) {
-    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
-    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
-  }
+  await answerAll(bus, jobs.slice(1));
   await dispatcher.idle();
   const after = sent().slice(7);
   assert.deepEqual(
@@ -326,10 +325,7 @@ test('the agent saying `online` again on the connection the pass sends to (its s
     jobs.slice(0, 4).map((j) => j.id),
     'nothing sent again',
   );
-  for (const job of jobs) {
-    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
-    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
-  }
+  await answerAll(bus, jobs);
   await dispatcher.idle();
   assert.deepEqual(
     sent(),
@@ -406,10 +402,7 @@ test("after a pass has handed its backlog over, the backlog's acks stay deferrab
   await bus.deliver(topics.status('p1'), online);
   await dispatcher.idle();
   assert.equal(bus.jobIds(topics.jobs('p1')).length, 3, 'the pass is over: all handed to the broker');
-  for (const job of jobs) {
-    await bus.deliver(topics.acks('p1'), ack(job, 'received'));
-    await bus.deliver(topics.acks('p1'), ack(job, 'printed'));
-  }
+  await answerAll(bus, jobs);
   const later = await intake.print('p1', 'after the backlog');
   await bus.deliver(topics.acks('p1'), ack(later, 'printed'));
   await dispatcher.idle();

@@ -44,6 +44,24 @@ async function releaseFifos(fifos: string[], held: Array<Promise<fsp.FileHandle>
   writers.forEach((fd) => fs.closeSync(fd));
 }
 
+/**
+ * `entry` bundled as the agent's bundle is: ESM for node with Node's require for the CommonJS packages inside
+ * it, and the agent's plugins (what it leaves out or keeps compressed).
+ */
+async function bundleLikeTheAgent(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+    nodePaths: [path.join(ROOT, 'node_modules')],
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    plugins: AGENT_PLUGINS,
+  });
+}
+
 test('a file: printer that is a regular file is written without the thread pool, one job after another', async (t) => {
   if (process.platform === 'win32') return t.skip('no FIFOs');
   const dir = tmpDir(t);
@@ -245,16 +263,7 @@ const schema = z.object({ n: z.coerce.number().int().min(16), e: z.enum(['a', 'b
 process.stdout.write(JSON.stringify(schema.safeParse({ n: 'x', e: 'c', s: '' }).error.issues));`,
   );
   const bundled = path.join(dir, 'zod-words.bundle.mjs');
-  await build({
-    entryPoints: [entry],
-    outfile: bundled,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'warning',
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-    plugins: AGENT_PLUGINS,
-  });
+  await bundleLikeTheAgent(entry, bundled);
   assert.ok(!fs.readFileSync(bundled, 'utf8').includes('__zod_globalConfig'));
   const { z } = await import('zod');
   const schema = z.object({ n: z.coerce.number().int().min(16), e: z.enum(['a', 'b']), s: z.string().min(1) });
@@ -288,17 +297,7 @@ stream.write(${JSON.stringify(line + '\n')});
 stream.end();`,
   );
   const bundled = path.join(dir, 'pretty.bundle.mjs');
-  await build({
-    entryPoints: [entry],
-    outfile: bundled,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'warning',
-    nodePaths: [path.join(ROOT, 'node_modules')],
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-    plugins: AGENT_PLUGINS,
-  });
+  await bundleLikeTheAgent(entry, bundled);
   assert.ok(!fs.readFileSync(bundled, 'utf8').includes('prettifyErrorLog'));
   const expectedFile = path.join(dir, 'expected.txt');
   const { default: pinoPretty } = await import('pino-pretty');
@@ -353,17 +352,7 @@ test('iconv-lite’s double-byte tables are not in the agent’s bundle; each co
   const entry = path.join(dir, 'code-pages.mjs');
   fs.writeFileSync(entry, CODE_PAGE_PROBE(path.join(ROOT, 'protocol/codepages.ts')));
   const probe = path.join(dir, 'code-pages.bundle.mjs');
-  await build({
-    entryPoints: [entry],
-    outfile: probe,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'warning',
-    // Node's require for the CommonJS packages inside an ESM bundle, as the agent's bundle has it.
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-    plugins: AGENT_PLUGINS,
-  });
+  await bundleLikeTheAgent(entry, probe);
   const bundled = JSON.parse(execFileSync(process.execPath, [probe], { maxBuffer: 64 << 20 }).toString()) as Record<
     string,
     { encoded: string; decoded: string }

@@ -33,7 +33,15 @@ export interface AgentLink {
   publishAck(ack: AckMessage): Promise<void>;
   /** Keeps the status for every later connect, and publishes it now if connected. */
   updateStatus(status: StatusMessage): void;
+  /**
+   * While a backlog prints (`true`), what is written in one turn waits BATCHED_WRITES_MS for the next turns'
+   * writes and leaves with them: one socket write for several jobs' acks and PUBACKs instead of one a job.
+   */
+  batchWrites?(on: boolean): void;
 }
+
+/** How long a backlog's acks and PUBACKs wait for the next jobs' to leave together (batchWrites). */
+export const BATCHED_WRITES_MS = 4;
 
 /**
  * Passed to mqtt.js's handleMessage callback: any error there means "do not send the PUBACK" and go on
@@ -65,6 +73,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private dropJobs: number;
   /** The stream corked until the end of this turn of the event loop (corkForTurn). */
   private corked: unknown = null;
+  /** A backlog prints: a cork lasts BATCHED_WRITES_MS instead of one turn (batchWrites). */
+  private batched = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -286,10 +296,16 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     if (!stream || !client.connected || this.corked === stream) return;
     stream.cork();
     this.corked = stream;
-    setImmediate(() => {
+    const uncork = () => {
       if (this.corked === stream) this.corked = null;
       stream.uncork();
-    });
+    };
+    if (this.batched) setTimeout(uncork, BATCHED_WRITES_MS);
+    else setImmediate(uncork);
+  }
+
+  batchWrites(on: boolean): void {
+    this.batched = on;
   }
 
   private publish(topic: string, payload: string, retain: boolean): Promise<void> {

@@ -38,6 +38,8 @@ export const OLD_SERVER_ERROR =
 
 /** How long a printer connection kept open across a burst of jobs stays open with nothing to print. */
 export const PRINTER_IDLE_CLOSE_MS = 200;
+/** Jobs waiting behind the one printing from which the link batches its writes (AgentLink.batchWrites). */
+const BATCH_WRITES_BACKLOG = 8;
 
 /** How often a waiting job asks again whether the paper is back (sooner if PRINTER_STATUS_INTERVAL_MS is shorter). */
 const WAITING_RECHECK_MS = 2000;
@@ -438,6 +440,8 @@ export class PrintAgent implements Part {
     // A job already journaled `printing` is printed even when stopping: it must not become `interrupted`
     // after a clean stop, nor is anything of it on paper yet.
     while (this.queue.length && (!this.stopping || this.printingAlready !== null)) {
+      // A backlog: its jobs' acks leave together, a few milliseconds apart, not in a socket write a job.
+      this.link.batchWrites?.(this.queue.length >= BATCH_WRITES_BACKLOG);
       const key = this.queue.shift()!;
       try {
         await this.print(key);
@@ -448,6 +452,7 @@ export class PrintAgent implements Part {
       }
     }
     if (this.statusAfterBacklog && !this.stopping) this.publishJobStatus();
+    this.link.batchWrites?.(false);
     if (this.held && !this.stopping) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;

@@ -159,3 +159,67 @@ async function check(
   await until(() => jobsAcked.length === 4 && acks.length === 4, 'four PUBACKs and four acks');
   assert.equal(socketWrites, 1, `${socketWrites} socket writes for 4 PUBACKs and 4 acks`);
 }
+
+test("while a backlog prints, the acks of several turns leave together (batchWrites); otherwise each turn's leave at its end", async (t) => {
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer((socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  });
+  const acks: string[] = [];
+  aedes.on('publish', (packet) => {
+    if (packet.topic === topics.acks('p1')) acks.push(String(packet.payload));
+  });
+  const subscribed = new Promise<void>((resolve) =>
+    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
+  );
+  const config = loadAgentConfig(
+    {},
+    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
+  );
+  const link = new BrokerLink(config, pino({ level: 'silent' }));
+  link.start(async () => undefined, { state: 'online' });
+  try {
+    await batches(link, acks, subscribed);
+  } finally {
+    await link.stop();
+  }
+});
+
+async function batches(link: BrokerLink, acks: string[], subscribed: Promise<void>): Promise<void> {
+  await subscribed;
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the status publication has left
+  const socket = (link as unknown as { client: { stream: net.Socket } }).client.stream;
+  let socketWrites = 0;
+  const writev = socket._writev!.bind(socket);
+  const write = socket._write.bind(socket);
+  socket._writev = (chunks, callback) => {
+    socketWrites++;
+    writev(chunks, callback);
+  };
+  socket._write = (chunk, encoding, callback) => {
+    socketWrites++;
+    write(chunk, encoding, callback);
+  };
+  /** One `printed` ack a turn, five turns in a row (as a backlog's jobs end, one after the other). */
+  const fiveTurns = async (first: number) => {
+    const before = socketWrites;
+    for (let id = first; id < first + 5; id++) {
+      void link.publishAck({ id, status: 'printed', at: new Date().toISOString() }).catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(() => acks.length === first + 4, 'the five acks');
+    return socketWrites - before;
+  };
+
+  assert.equal(await fiveTurns(1), 5, 'one socket write a turn');
+  link.batchWrites(true);
+  // Five turns take well under BATCHED_WRITES_MS; a machine that stops this process for longer in between
+  // splits them once more.
+  const batched = await fiveTurns(6);
+  assert.ok(batched <= 2, `${batched} socket writes for the acks of five turns`);
+  link.batchWrites(false);
+  assert.equal(await fiveTurns(11), 5, 'one a turn again');
+}

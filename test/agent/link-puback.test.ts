@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Aedes } from 'aedes';
 import pino from 'pino';
 import { BrokerLink } from '../../agent/link';
@@ -20,7 +20,11 @@ const until = async (check: () => boolean, what: string, ms = 5000) => {
   }
 };
 
-test('job messages are taken while earlier ones are still being journaled; each PUBACK waits for its own job, in order', async (t) => {
+/**
+ * A real Aedes broker on loopback TCP, what it saw (PUBACKs of p1's job messages, p1's acks), and a promise of
+ * p1's subscription to its jobs. Closed after the test (stop the link before: the server waits for it).
+ */
+async function broker(t: TestContext) {
   const aedes = await Aedes.createBroker();
   const server = net.createServer((socket) => aedes.handle(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -28,18 +32,44 @@ test('job messages are taken while earlier ones are still being journaled; each 
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
   });
-  const acked: number[] = [];
+  const jobsAcked: number[] = [];
   aedes.on('ack', (packet) => {
-    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1')) acked.push(Number(String(packet.payload)));
+    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1'))
+      jobsAcked.push(Number(String(packet.payload)));
+  });
+  const acks: string[] = [];
+  aedes.on('publish', (packet) => {
+    if (packet.topic === topics.acks('p1')) acks.push(String(packet.payload));
   });
   const subscribed = new Promise<void>((resolve) =>
     aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
   );
-
   const config = loadAgentConfig(
     {},
     { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
   );
+  return { aedes, config, jobsAcked, acks, subscribed };
+}
+
+/** Counts every write that reaches the link's socket (one per system call) from now on. */
+function countSocketWrites(link: BrokerLink): () => number {
+  const socket = (link as unknown as { client: { stream: net.Socket } }).client.stream;
+  let socketWrites = 0;
+  const writev = socket._writev!.bind(socket);
+  const write = socket._write.bind(socket);
+  socket._writev = (chunks, callback) => {
+    socketWrites++;
+    writev(chunks, callback);
+  };
+  socket._write = (chunk, encoding, callback) => {
+    socketWrites++;
+    write(chunk, encoding, callback);
+  };
+  return () => socketWrites;
+}
+
+test('job messages are taken while earlier ones are still being journaled; each PUBACK waits for its own job, in order', async (t) => {
+  const { aedes, config, jobsAcked: acked, subscribed } = await broker(t);
   const link = new BrokerLink(config, pino({ level: 'silent' }));
   const pending = new Map<number, () => void>();
   const taken: number[] = [];
@@ -78,29 +108,7 @@ test('job messages are taken while earlier ones are still being journaled; each 
 });
 
 test('the PUBACKs and acks of one turn leave in one socket write, not one each', async (t) => {
-  const aedes = await Aedes.createBroker();
-  const server = net.createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  });
-  const jobsAcked: number[] = [];
-  aedes.on('ack', (packet) => {
-    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1'))
-      jobsAcked.push(Number(String(packet.payload)));
-  });
-  const acks: string[] = [];
-  aedes.on('publish', (packet) => {
-    if (packet.topic === topics.acks('p1')) acks.push(String(packet.payload));
-  });
-  const subscribed = new Promise<void>((resolve) =>
-    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
-  );
-  const config = loadAgentConfig(
-    {},
-    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
-  );
+  const { aedes, config, jobsAcked, acks, subscribed } = await broker(t);
   const link = new BrokerLink(config, pino({ level: 'silent' }));
   const pending: Array<() => void> = [];
   const taken: number[] = [];
@@ -137,18 +145,7 @@ async function check(
   await until(() => taken.length === 4, 'all four messages handed over');
 
   // The agent's socket: every write that reaches it (one per system call).
-  const socket = (link as unknown as { client: { stream: net.Socket } }).client.stream;
-  let socketWrites = 0;
-  const writev = socket._writev!.bind(socket);
-  const write = socket._write.bind(socket);
-  socket._writev = (chunks, callback) => {
-    socketWrites++;
-    writev(chunks, callback);
-  };
-  socket._write = (chunk, encoding, callback) => {
-    socketWrites++;
-    write(chunk, encoding, callback);
-  };
+  const socketWrites = countSocketWrites(link);
   // As the print agent does: the jobs' journal sync resolves them together (their PUBACKs go), and
   // their `received` acks are published in a setImmediate callback of the same turn.
   for (const resolve of pending) resolve();
@@ -157,28 +154,11 @@ async function check(
       void link.publishAck({ id, status: 'received', at: new Date().toISOString() }).catch(() => undefined);
   });
   await until(() => jobsAcked.length === 4 && acks.length === 4, 'four PUBACKs and four acks');
-  assert.equal(socketWrites, 1, `${socketWrites} socket writes for 4 PUBACKs and 4 acks`);
+  assert.equal(socketWrites(), 1, `${socketWrites()} socket writes for 4 PUBACKs and 4 acks`);
 }
 
 test("while a backlog prints, the acks of several turns leave together (batchWrites); otherwise each turn's leave at its end", async (t) => {
-  const aedes = await Aedes.createBroker();
-  const server = net.createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  });
-  const acks: string[] = [];
-  aedes.on('publish', (packet) => {
-    if (packet.topic === topics.acks('p1')) acks.push(String(packet.payload));
-  });
-  const subscribed = new Promise<void>((resolve) =>
-    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
-  );
-  const config = loadAgentConfig(
-    {},
-    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1' },
-  );
+  const { config, acks, subscribed } = await broker(t);
   const link = new BrokerLink(config, pino({ level: 'silent' }));
   link.start(async () => undefined, { state: 'online' });
   try {
@@ -191,27 +171,16 @@ test("while a backlog prints, the acks of several turns leave together (batchWri
 async function batches(link: BrokerLink, acks: string[], subscribed: Promise<void>): Promise<void> {
   await subscribed;
   await new Promise((resolve) => setTimeout(resolve, 100)); // the status publication has left
-  const socket = (link as unknown as { client: { stream: net.Socket } }).client.stream;
-  let socketWrites = 0;
-  const writev = socket._writev!.bind(socket);
-  const write = socket._write.bind(socket);
-  socket._writev = (chunks, callback) => {
-    socketWrites++;
-    writev(chunks, callback);
-  };
-  socket._write = (chunk, encoding, callback) => {
-    socketWrites++;
-    write(chunk, encoding, callback);
-  };
+  const socketWrites = countSocketWrites(link);
   /** One `printed` ack a turn, five turns in a row (as a backlog's jobs end, one after the other). */
   const fiveTurns = async (first: number) => {
-    const before = socketWrites;
+    const before = socketWrites();
     for (let id = first; id < first + 5; id++) {
       void link.publishAck({ id, status: 'printed', at: new Date().toISOString() }).catch(() => undefined);
       await new Promise((resolve) => setImmediate(resolve));
     }
     await until(() => acks.length === first + 4, 'the five acks');
-    return socketWrites - before;
+    return socketWrites() - before;
   };
 
   assert.equal(await fiveTurns(1), 5, 'one socket write a turn');

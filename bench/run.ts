@@ -1022,6 +1022,19 @@ async function fleet(): Promise<void> {
   await stopServer(server);
 }
 
+/** The values of one counter of the server's GET /metrics (Prometheus text), by the value of one of its labels. */
+async function metricValues(server: Server, name: string, label: string): Promise<Map<string, number>> {
+  const res = await request(server.agent, server.port, 'GET', '/metrics');
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  const values = new Map<string, number>();
+  const line = new RegExp(`^${name}\\{[^}]*\\b${label}="([^"]*)"[^}]*\\} (\\S+)$`);
+  for (const text of res.body.split('\n')) {
+    const m = line.exec(text);
+    if (m) values.set(m[1]!, (values.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return values;
+}
+
 async function catchUp(): Promise<void> {
   console.error(`catch-up: ${COUNTS.catchUp} jobs queued for an offline printer, then it connects`);
   const server = await startServer('catchup', { PRINTERS: 'catchup-1' });
@@ -1041,6 +1054,11 @@ async function catchUp(): Promise<void> {
   // CPU per job of the catch-up itself (the agent's includes its start): what holds up on a loaded machine.
   figure('catch-up', 'server CPU per job', cpu.perJob(COUNTS.catchUp), 'ms');
   figure('catch-up', 'agent CPU per job', agentCpu.perJob(COUNTS.catchUp), 'ms');
+  // A job sent to the agent again is answered again from its journal, and the server ignores that answer: the
+  // ignored acks count the catch-up's duplicate deliveries (79,109 of them in one run before stop 30's fix).
+  const acks = await metricValues(server, 'printhop_acks_total', 'result');
+  figure('catch-up', 'acks applied per job', (acks.get('applied') ?? 0) / COUNTS.catchUp, '');
+  figure('catch-up', 'acks ignored per job (duplicate deliveries)', (acks.get('ignored') ?? 0) / COUNTS.catchUp, '');
   const order = await checkExactlyOnce(server, agents.paperDir, 'catchup', posted);
   const paper = order.get('catchup-1') ?? [];
   const inOrder = paper.every((id, i) => i === 0 || id > paper[i - 1]!);

@@ -48,8 +48,11 @@ export interface AgentLink {
 
 /** How long a backlog's acks and PUBACKs wait for the next jobs' to leave together (batchWrites). */
 export const BATCHED_WRITES_MS = 4;
-/** The longest a job's writes wait for its end (holdWrites): a printer slow to take the bytes does not hold them. */
-export const HELD_WRITES_MAX_MS = 10;
+/**
+ * The longest a job's writes wait for its end (holdWrites): a printer slow to take the bytes, or a journal that
+ * cannot be written, does not hold them (nor the status saying so) longer.
+ */
+export const HELD_WRITES_MAX_MS = 100;
 
 /**
  * Passed to mqtt.js's handleMessage callback: any error there means "do not send the PUBACK" and go on
@@ -87,7 +90,13 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private batched = false;
   /** A job prints: the cork lasts until it ends (holdWrites), HELD_WRITES_MAX_MS at most. */
   private holding = false;
-  private holdTimer: NodeJS.Timeout | null = null;
+  private holdSince = 0;
+  /**
+   * One timer for every hold, not one a job: a timer set and cleared at each job still wakes the event loop when
+   * it would have fired (libuv's timer is not moved back), a wake-up a job. It ends a hold older than
+   * HELD_WRITES_MAX_MS, and is set again only while holds go on: at most one wake-up every HELD_WRITES_MAX_MS.
+   */
+  private holdCheck: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -342,15 +351,26 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   holdWrites(on: boolean): void {
     if (on === this.holding) return;
     this.holding = on;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
     if (on) {
+      this.holdSince = Date.now();
       // What is corked already (the job's `received` ack, sent in this turn) waits too.
       this.uncorkDue = null;
       if (this.client) this.corkForTurn(this.client);
-      this.holdTimer = setTimeout(() => this.holdWrites(false), HELD_WRITES_MAX_MS);
+      this.holdCheck ??= this.checkHoldIn(HELD_WRITES_MAX_MS);
     } else if (this.batched) this.uncorkLater();
     else this.uncork();
+  }
+
+  private checkHoldIn(ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.holdCheck = null;
+      if (!this.holding) return;
+      const left = this.holdSince + HELD_WRITES_MAX_MS - Date.now();
+      if (left > 0) this.holdCheck = this.checkHoldIn(left);
+      else this.holdWrites(false);
+    }, ms);
+    timer.unref();
+    return timer;
   }
 
   private publish(topic: string, payload: string, retain: boolean): Promise<void> {
@@ -367,6 +387,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     const client = this.client;
     if (!client) return;
     this.holdWrites(false);
+    if (this.holdCheck) clearTimeout(this.holdCheck);
+    this.holdCheck = null;
     this.client = null;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;

@@ -317,6 +317,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
     const stream = client.stream;
     if (!stream || !client.connected) return;
     if (this.corked !== stream) {
+      this.corked?.uncork(); // a connection that has since closed (a reconnection during a hold)
       stream.cork();
       this.corked = stream;
       this.uncorkDue = null;

@@ -27,8 +27,8 @@ import {
 import type { AgentLink } from './link';
 import { type PrinterConnection, type PrinterTransport, PrinterUnavailableError } from './printers';
 import { type StatusReport, WAITING_CONDITIONS } from './printers/status';
-import { renderJob } from './receipt';
-import { checkReceiptLength } from '../protocol/receipt-limits';
+import { jobBytes, type JobRenderOptions, layoutJob } from './receipt';
+import { receiptLengthProblem } from '../protocol/receipt-limits';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -449,6 +449,7 @@ export class PrintAgent implements Part {
         this.log.error({ err, jobId: this.journal.get(key)?.id, uid: key }, 'unexpected error while printing');
       } finally {
         this.queued.delete(key);
+        this.link.holdWrites?.(false);
       }
     }
     if (this.statusAfterBacklog && !this.stopping) this.publishJobStatus();
@@ -488,15 +489,20 @@ export class PrintAgent implements Part {
     if (!entry || entry.state !== (alreadyPrinting ? 'printing' : 'received') || !entry.job) return;
     const id = entry.id;
     const job: JobMessage = entry.job;
+    const rendering: JobRenderOptions = {
+      format: this.transport.format ?? 'escpos',
+      columns: this.config.columns,
+      codePage: this.config.codePage,
+      timeZone: this.config.timeZone,
+      printerId: this.config.printerId,
+      agentVersion: AGENT_VERSION,
+      printer: this.transport.description,
+    };
+    // Laid out once: counted, then printed (the date line is as long whatever the date).
+    const lines = layoutJob(job, rendering);
     // A job that reached the broker without the server's check (published by hand) still may not unroll metres of paper.
     const tooLong =
-      job.kind === 'test'
-        ? null
-        : checkReceiptLength(job.content, {
-            columns: this.config.columns,
-            codePage: this.config.codePage,
-            maxLines: this.config.receiptMaxLines,
-          });
+      job.kind === 'test' ? null : receiptLengthProblem(lines.length, this.config.receiptMaxLines, this.config.columns);
     if (tooLong) {
       this.log.error(
         { jobId: id, lines: tooLong.lines, maxLines: tooLong.maxLines },
@@ -505,20 +511,15 @@ export class PrintAgent implements Part {
       await this.finish(entry, 'failed', `not printed: ${tooLong.error}`);
       return;
     }
-    const bytes = renderJob(job, {
-      format: this.transport.format ?? 'escpos',
-      columns: this.config.columns,
-      codePage: this.config.codePage,
-      timeZone: this.config.timeZone,
-      printerId: this.config.printerId,
-      agentVersion: AGENT_VERSION,
-      printer: this.transport.description,
-    });
+    const bytes = jobBytes(lines, rendering);
     let connection = this.held;
     if (!connection) {
       connection = await this.openPrinter(entry);
       if (!connection) return;
     }
+    // On a connection held open the job ends within a sync or two: its PUBACK and `received` ack (sent in this
+    // turn when it was taken straight to `printing`) leave with its `printed` ack, in one socket write.
+    if (connection === this.held) this.link.holdWrites?.(true);
 
     if (!alreadyPrinting) await this.recordDurably(key, id, 'printing');
     let printerJob: string | undefined;

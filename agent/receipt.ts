@@ -33,19 +33,30 @@ export interface JobRenderOptions extends ReceiptOptions {
 
 /** The bytes for a job: its message, or for `kind: "test"` the test print, as ESC/POS or plain text. */
 export function renderJob(job: Pick<JobMessage, 'content' | 'createdAt' | 'kind'>, options: JobRenderOptions): Buffer {
+  return jobBytes(layoutJob(job, options), options);
+}
+
+/** A job's lines (what renderJob prints): the agent counts them against RECEIPT_MAX_LINES, then prints them. */
+export function layoutJob(
+  job: Pick<JobMessage, 'content' | 'createdAt' | 'kind'>,
+  options: JobRenderOptions,
+): string[] {
   const layout = { columns: options.columns, codePage: options.codePage, timeZone: options.timeZone };
-  const lines =
-    job.kind === 'test'
-      ? layoutTestReceipt(
-          {
-            printerId: options.printerId,
-            agentVersion: options.agentVersion,
-            printer: options.printer,
-            createdAt: job.createdAt,
-          },
-          layout,
-        )
-      : layoutReceipt(job, layout);
+  return job.kind === 'test'
+    ? layoutTestReceipt(
+        {
+          printerId: options.printerId,
+          agentVersion: options.agentVersion,
+          printer: options.printer,
+          createdAt: job.createdAt,
+        },
+        layout,
+      )
+    : layoutReceipt(job, layout);
+}
+
+/** The bytes of a job's lines (layoutJob). */
+export function jobBytes(lines: string[], options: JobRenderOptions): Buffer {
   // A printing system takes Unicode text and does its own fonts; the layout already removed control characters.
   if (options.format === 'text') return Buffer.from(lines.join('\n') + '\n', 'utf8');
   return renderLines(lines, options);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { decodeEscPos } from '../../agent/printers/escpos-decoder';
 import escpos, { type Adapter } from 'escpos';
 import iconv from 'iconv-lite';
-import { renderJob, renderLines, renderReceipt } from '../../agent/receipt';
+import { jobBytes, layoutJob, renderJob, renderLines, renderReceipt } from '../../agent/receipt';
 import fc from 'fast-check';
 import { loadAgentConfig } from '../../config';
 import { canEncode, CODE_PAGE_NAMES, CODE_PAGES, type CodePageName, encodeInto } from '../../protocol/codepages';
@@ -16,6 +16,7 @@ import {
   sanitizeContent,
   wrapLine,
 } from '../../protocol/receipt-layout';
+import { checkReceiptLength } from '../../protocol/receipt-limits';
 import { binaryUnit } from '../support/arbitraries';
 import { propertyRuns } from '../support/property-runs';
 
@@ -333,5 +334,25 @@ test('receipts are byte for byte what escpos made of the same lines, for generat
     ),
     // The unit suite: 400, each of the 48 code page x width x kind combinations about 8 times.
     { numRuns: propertyRuns({ full: 2000, quick: 400 }) },
+  );
+});
+
+test('the agent lays a job out once: the lines it counts against RECEIPT_MAX_LINES are those it prints, as many as the check counts', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: binaryUnit, maxLength: 400 }),
+      fc.constantFrom(...CODE_PAGE_NAMES),
+      fc.integer({ min: 16, max: 64 }),
+      fc.constantFrom(undefined, 'Europe/Paris', 'America/New_York'),
+      fc.constantFrom('escpos' as const, 'text' as const),
+      (content, codePage, columns, timeZone, format) => {
+        const options = { format, columns, codePage, timeZone, printerId: 'p1', agentVersion: '0', printer: 'memory' };
+        const job = { content, createdAt };
+        const lines = layoutJob(job, options);
+        assert.deepEqual(jobBytes(lines, options), renderJob(job, options));
+        assert.equal(lines.length, checkReceiptLength(content, { columns, codePage, maxLines: 0 })?.lines);
+      },
+    ),
+    { numRuns: propertyRuns({ full: 500, quick: 100 }) },
   );
 });

@@ -632,6 +632,8 @@ const results: {
   latency?: { p50: number; p99: number };
   throughput?: number;
   throughputTcp?: number;
+  /** The throughput scenario's second half (V8 warmed up in every process). */
+  throughputSecondHalf?: number;
   start?: { p50: number; p99: number; accepted: number; printed: number };
 } = {};
 
@@ -713,9 +715,17 @@ async function loadRun(
   printerIds: Array<string | undefined>,
   posted: Map<number, string>,
   offset = 0,
-): Promise<{ accepted: number; printed: number }> {
+  /** Called as the run's second half starts (its first job posted): where warmed-up meters start. */
+  midway?: () => void,
+): Promise<{ accepted: number; printed: number; printedSecondHalf: number }> {
   const t0 = performance.now();
+  const half = Math.floor(count / 2);
+  let tHalf = t0;
   const ids = await runPool(count, clients, async (i) => {
+    if (i === half) {
+      tHalf = performance.now();
+      midway?.();
+    }
     const content = marker(label, offset + i);
     const id = await postJob(server, content, printerIds[i % printerIds.length]);
     posted.set(id, content);
@@ -723,8 +733,12 @@ async function loadRun(
   });
   const postedIn = performance.now() - t0;
   await Promise.all(ids.map((id) => server.events.printed(id)));
-  const elapsed = performance.now() - t0;
-  return { accepted: (count / postedIn) * 1000, printed: (count / elapsed) * 1000 };
+  const end = performance.now();
+  return {
+    accepted: (count / postedIn) * 1000,
+    printed: (count / (end - t0)) * 1000,
+    printedSecondHalf: ((count - half) / (end - tHalf)) * 1000,
+  };
 }
 
 /** tcp: the agent on mqtt:// (as a Raspberry Pi's agent connects) instead of npm start's ws://…/mqtt. */
@@ -741,7 +755,16 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   const mainCpu = new CpuMeter([server.child?.pid], true);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
   const stages: LatencyStages = { rows: [] };
-  const sorted = await sequentialLatency(server, label, COUNTS.latency, 'printer-1', posted, 0, stages);
+  const half = Math.floor(COUNTS.latency / 2);
+  const first = await sequentialLatency(server, label, half, 'printer-1', posted, 0, stages);
+  // The second half's CPU: V8's compiler has mostly done its work by then (a job alone every few ms reaches its
+  // budgets slowly), what a long-running server and agent cost a lone job.
+  const warmCpu = new CpuMeter([server.child?.pid]);
+  const warmAgentCpu = new CpuMeter(agents.children.map((c) => c.pid));
+  const second = await sequentialLatency(server, label, COUNTS.latency - half, 'printer-1', posted, half, stages);
+  figure(label, 'second half: server CPU per job', warmCpu.perJob(COUNTS.latency - half), 'ms');
+  figure(label, 'second half: agent CPU per job', warmAgentCpu.perJob(COUNTS.latency - half), 'ms');
+  const sorted = [...first, ...second].sort((a, b) => a - b);
   const serverCpu = cpu.perJob(COUNTS.latency);
   const serverMain = mainCpu.perJob(COUNTS.latency);
   figure(label, 'server CPU per job', serverCpu, 'ms');
@@ -763,6 +786,33 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   await stopServer(server);
 }
 
+/**
+ * The throughput load's second half: by then each process has run its code thousands of times, so V8's optimising
+ * compiler has done most of its work (during an agent's first 2,000 jobs its compiling threads add about 0.2 ms a
+ * job: docs/performance.md, stop 31). What a long-running server and agent cost, beside the whole run's figures.
+ */
+class WarmMeters {
+  private meters: { server: CpuMeter; agents: CpuMeter; machine: MachineCpuMeter } | null = null;
+  constructor(
+    private readonly server: Server | { child: ChildProcess | null },
+    private readonly agents: { children: Array<{ pid?: number }> },
+  ) {}
+  start(): void {
+    this.meters = {
+      server: new CpuMeter([this.server.child?.pid]),
+      agents: new CpuMeter(this.agents.children.map((c) => c.pid)),
+      machine: new MachineCpuMeter(),
+    };
+  }
+  figures(label: string, jobs: number, rate: number, prefix = ''): void {
+    if (!this.meters) return;
+    figure(label, `${prefix}second half: sustained POST→printed`, rate, 'jobs/s');
+    figure(label, `${prefix}second half: server CPU per job`, this.meters.server.perJob(jobs), 'ms');
+    figure(label, `${prefix}second half: agents CPU per job`, this.meters.agents.perJob(jobs), 'ms');
+    figure(label, `${prefix}second half: machine CPU per job`, this.meters.machine.perJob(jobs), 'ms');
+  }
+}
+
 async function throughputRun(label: string, server: Server, agents: Agents): Promise<number> {
   await server.events.allOnline(agents.printerIds, 60_000);
   const posted = new Map<number, string>();
@@ -770,14 +820,19 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
   const clientCpu = new OwnCpuMeter();
   const machineCpu = new MachineCpuMeter();
-  const { accepted, printed } = await loadRun(
+  const warm = new WarmMeters(server, agents);
+  const { accepted, printed, printedSecondHalf } = await loadRun(
     server,
     label,
     COUNTS.throughput,
     COUNTS.throughputClients,
     agents.printerIds,
     posted,
+    0,
+    () => warm.start(),
   );
+  warm.figures(label, COUNTS.throughput - Math.floor(COUNTS.throughput / 2), printedSecondHalf);
+  if (label === 'throughput') results.throughputSecondHalf = printedSecondHalf;
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   figure(
@@ -941,13 +996,16 @@ async function baseline(): Promise<void> {
     const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
     const clientCpu = new OwnCpuMeter();
     const machineCpu = new MachineCpuMeter();
-    const { printed } = await loadRun(
+    const warm = new WarmMeters(server, agents);
+    const { printed, printedSecondHalf } = await loadRun(
       server,
       'baseline-throughput',
       COUNTS.throughput,
       COUNTS.throughputClients,
       printerIds,
       posted,
+      0,
+      () => warm.start(),
     );
     figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
     figure('baseline', 'agents CPU per job (throughput load)', agentCpu.perJob(COUNTS.throughput), 'ms');
@@ -964,7 +1022,15 @@ async function baseline(): Promise<void> {
       printed,
       'jobs/s',
     );
+    warm.figures('baseline', COUNTS.throughput - Math.floor(COUNTS.throughput / 2), printedSecondHalf, 'throughput, ');
     if (results.throughput) figure('baseline', 'throughput: Printhop / baseline', results.throughput / printed, 'x');
+    if (results.throughputSecondHalf)
+      figure(
+        'baseline',
+        'throughput, second half: Printhop / baseline',
+        results.throughputSecondHalf / printedSecondHalf,
+        'x',
+      );
     if (results.throughputTcp)
       figure(
         'baseline',

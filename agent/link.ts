@@ -38,21 +38,10 @@ export interface AgentLink {
    * writes and leaves with them: one socket write for several jobs' acks and PUBACKs instead of one a job.
    */
   batchWrites?(on: boolean): void;
-  /**
-   * While a job prints on a connection held open (`true`), what the link writes waits for its end
-   * (`false`, or HELD_WRITES_MAX_MS at most) and leaves then: a job alone sends its PUBACK, `received` ack and
-   * `printed` ack in one socket write instead of two, and the broker's two PUBACKs come back in one read.
-   */
-  holdWrites?(on: boolean): void;
 }
 
 /** How long a backlog's acks and PUBACKs wait for the next jobs' to leave together (batchWrites). */
 export const BATCHED_WRITES_MS = 4;
-/**
- * The longest a job's writes wait for its end (holdWrites): a printer slow to take the bytes, or a journal that
- * cannot be written, does not hold them (nor the status saying so) longer.
- */
-export const HELD_WRITES_MAX_MS = 100;
 
 /**
  * Passed to mqtt.js's handleMessage callback: any error there means "do not send the PUBACK" and go on
@@ -82,21 +71,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   private refused = false;
   /** The test-only fault hook (config.testDropJobs): job messages still to drop after their PUBACK. */
   private dropJobs: number;
-  /** The stream corked until the end of this turn of the event loop (corkForTurn), or of a hold (holdWrites). */
-  private corked: { uncork(): void } | null = null;
-  /** The scheduled end of the cork (uncorkLater); an older one finds it replaced and does nothing. */
-  private uncorkDue: object | null = null;
+  /** The stream corked until the end of this turn of the event loop (corkForTurn). */
+  private corked: unknown = null;
   /** A backlog prints: a cork lasts BATCHED_WRITES_MS instead of one turn (batchWrites). */
   private batched = false;
-  /** A job prints: the cork lasts until it ends (holdWrites), HELD_WRITES_MAX_MS at most. */
-  private holding = false;
-  private holdSince = 0;
-  /**
-   * One timer for every hold, not one a job: a timer set and cleared at each job still wakes the event loop when
-   * it would have fired (libuv's timer is not moved back), a wake-up a job. It ends a hold older than
-   * HELD_WRITES_MAX_MS, and is set again only while holds go on: at most one wake-up every HELD_WRITES_MAX_MS.
-   */
-  private holdCheck: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -315,63 +293,19 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
    */
   private corkForTurn(client: MqttClient): void {
     const stream = client.stream;
-    if (!stream || !client.connected) return;
-    if (this.corked !== stream) {
-      this.corked?.uncork(); // a connection that has since closed (a reconnection during a hold)
-      stream.cork();
-      this.corked = stream;
-      this.uncorkDue = null;
-    }
-    this.uncorkLater();
-  }
-
-  /** The cork ends at the end of this turn, or BATCHED_WRITES_MS later while a backlog prints; a hold ends it itself. */
-  private uncorkLater(): void {
-    if (this.holding || this.uncorkDue || !this.corked) return;
-    const due = {};
-    this.uncorkDue = due;
+    if (!stream || !client.connected || this.corked === stream) return;
+    stream.cork();
+    this.corked = stream;
     const uncork = () => {
-      if (this.uncorkDue === due) this.uncork();
+      if (this.corked === stream) this.corked = null;
+      stream.uncork();
     };
     if (this.batched) setTimeout(uncork, BATCHED_WRITES_MS);
     else setImmediate(uncork);
   }
 
-  /** What is corked leaves now (mqtt-packet's own cork of the packet being written ends at the next tick). */
-  private uncork(): void {
-    const stream = this.corked;
-    this.corked = null;
-    this.uncorkDue = null;
-    stream?.uncork();
-  }
-
   batchWrites(on: boolean): void {
     this.batched = on;
-  }
-
-  holdWrites(on: boolean): void {
-    if (on === this.holding) return;
-    this.holding = on;
-    if (on) {
-      this.holdSince = Date.now();
-      // What is corked already (the job's `received` ack, sent in this turn) waits too.
-      this.uncorkDue = null;
-      if (this.client) this.corkForTurn(this.client);
-      this.holdCheck ??= this.checkHoldIn(HELD_WRITES_MAX_MS);
-    } else if (this.batched) this.uncorkLater();
-    else this.uncork();
-  }
-
-  private checkHoldIn(ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.holdCheck = null;
-      if (!this.holding) return;
-      const left = this.holdSince + HELD_WRITES_MAX_MS - Date.now();
-      if (left > 0) this.holdCheck = this.checkHoldIn(left);
-      else this.holdWrites(false);
-    }, ms);
-    timer.unref();
-    return timer;
   }
 
   private publish(topic: string, payload: string, retain: boolean): Promise<void> {
@@ -387,9 +321,6 @@ export class BrokerLink extends EventEmitter<LinkEvents> implements AgentLink {
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
-    this.holdWrites(false);
-    if (this.holdCheck) clearTimeout(this.holdCheck);
-    this.holdCheck = null;
     this.client = null;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;

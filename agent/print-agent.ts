@@ -449,7 +449,6 @@ export class PrintAgent implements Part {
         this.log.error({ err, jobId: this.journal.get(key)?.id, uid: key }, 'unexpected error while printing');
       } finally {
         this.queued.delete(key);
-        this.link.holdWrites?.(false);
       }
     }
     if (this.statusAfterBacklog && !this.stopping) this.publishJobStatus();
@@ -517,9 +516,6 @@ export class PrintAgent implements Part {
       connection = await this.openPrinter(entry);
       if (!connection) return;
     }
-    // On a connection held open the job ends within a sync or two: its PUBACK and `received` ack (sent in this
-    // turn when it was taken straight to `printing`) leave with its `printed` ack, in one socket write.
-    if (connection === this.held) this.link.holdWrites?.(true);
 
     if (!alreadyPrinting) await this.recordDurably(key, id, 'printing');
     let printerJob: string | undefined;

@@ -6,18 +6,11 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Aedes } from 'aedes';
 import pino from 'pino';
-import { Journal } from '../../agent/journal';
-import { BrokerLink, HELD_WRITES_MAX_MS } from '../../agent/link';
-import { PrintAgent } from '../../agent/print-agent';
+import { BrokerLink } from '../../agent/link';
 import { loadAgentConfig } from '../../config';
 import { topics } from '../../protocol/topics';
-import { uidOf } from '../support/job-uids';
-import { MemoryPrinter } from '../support/memory-printer';
 
 const until = async (check: () => boolean, what: string, ms = 5000) => {
   const deadline = Date.now() + ms;
@@ -199,101 +192,3 @@ async function batches(link: BrokerLink, acks: string[], subscribed: Promise<voi
   link.batchWrites(false);
   assert.equal(await fiveTurns(11), 5, 'one a turn again');
 }
-
-test('while a job prints (holdWrites), the link writes nothing until its end, then all in one socket write; HELD_WRITES_MAX_MS at most', async (t) => {
-  const { config, acks, subscribed } = await broker(t);
-  const link = new BrokerLink(config, pino({ level: 'silent' }));
-  link.start(async () => undefined, { state: 'online' });
-  try {
-    await subscribed;
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the status publication has left
-    const socketWrites = countSocketWrites(link);
-    const ack = (id: number, status: 'received' | 'printed') =>
-      void link.publishAck({ id, status, at: new Date().toISOString() }).catch(() => undefined);
-    link.holdWrites(true);
-    ack(1, 'received');
-    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(socketWrites(), 0, 'nothing leaves while the job prints, turn after turn');
-    ack(1, 'printed');
-    link.holdWrites(false);
-    await until(() => acks.length === 2, 'both acks once the job ended');
-    assert.equal(socketWrites(), 1, `${socketWrites()} socket writes for the job's two acks`);
-
-    // A job whose end does not come (a printer slow to take the bytes) holds them HELD_WRITES_MAX_MS at most.
-    link.holdWrites(true);
-    const heldAt = Date.now();
-    ack(2, 'received');
-    await until(() => acks.length === 3, 'the ack of a job that does not end', 5000);
-    assert.ok(Date.now() - heldAt >= HELD_WRITES_MAX_MS - 1, 'held until HELD_WRITES_MAX_MS');
-    ack(2, 'printed');
-    await until(() => acks.length === 4, 'an ack after the hold ran out leaves at the end of its turn');
-  } finally {
-    await link.stop();
-  }
-});
-
-test('a job alone on a printer held open: its PUBACK, `received` ack and `printed` ack leave in one socket write', async (t) => {
-  const aedes = await Aedes.createBroker();
-  const server = net.createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-link-hold-'));
-  t.after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const pubacked: number[] = [];
-  aedes.on('ack', (packet) => {
-    if (packet && 'payload' in packet && packet.topic === topics.jobs('p1'))
-      pubacked.push((JSON.parse(String(packet.payload)) as { id: number }).id);
-  });
-  const acks: string[] = [];
-  aedes.on('publish', (packet) => {
-    if (packet.topic === topics.acks('p1')) {
-      const { id, status } = JSON.parse(String(packet.payload)) as { id: number; status: string };
-      acks.push(`${id} ${status}`);
-    }
-  });
-  const subscribed = new Promise<void>((resolve) =>
-    aedes.on('subscribe', (subs) => subs.some((s) => s.topic === topics.jobs('p1')) && resolve()),
-  );
-  const config = loadAgentConfig(
-    {},
-    { mqttUrl: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`, printerId: 'p1', dataDir: dir },
-  );
-  const log = pino({ level: 'silent' });
-  const journal = new Journal(dir, 86_400_000, log);
-  await journal.start();
-  const link = new BrokerLink(config, log);
-  const agent = new PrintAgent(config, journal, new MemoryPrinter([], { holdsOpen: true }), link, log);
-  await agent.start();
-  try {
-    await subscribed;
-    const sendJob = (id: number) =>
-      aedes.publish(
-        {
-          cmd: 'publish',
-          topic: topics.jobs('p1'),
-          payload: Buffer.from(
-            JSON.stringify({ id, uid: uidOf(id), content: `receipt ${id}`, createdAt: new Date().toISOString() }),
-          ),
-          qos: 1,
-          retain: false,
-          dup: false,
-        },
-        () => undefined,
-      );
-    sendJob(1); // opens the printer, which stays open for the next job
-    await until(() => acks.includes('1 printed') && pubacked.includes(1), 'job 1 printed');
-    await new Promise((resolve) => setTimeout(resolve, 50)); // its confirmations and status have left
-    const socketWrites = countSocketWrites(link);
-    sendJob(2);
-    await until(() => acks.includes('2 printed') && pubacked.includes(2), 'job 2 printed');
-    assert.deepEqual(acks.slice(-2), ['2 received', '2 printed']);
-    assert.equal(socketWrites(), 1, `${socketWrites()} socket writes for job 2's PUBACK and two acks`);
-  } finally {
-    await agent.stop();
-    await link.stop();
-    await journal.stop();
-  }
-});

@@ -37,16 +37,24 @@ const insertSql = (now: string, values: string): string =>
   SELECT column1, column2, column3, column4, column5, column6, 'pending', ${now}, ${now} FROM (VALUES ${values})`;
 
 /**
+ * The SET list of a move to `to` (its SQL `toSql`) at `now`: the status, and the stamp, finish time and error
+ * that `to` writes, taken from `atSql` and `errorSql` (a column of the joined values, or a literal).
+ */
+function moveSets(to: JobStatus, toSql: string, now: string, atSql: string, errorSql: string): string {
+  const sets = [`status = ${toSql}`, `updated_at = ${now}`];
+  const stamp = STAMPS[to];
+  if (stamp) sets.push(`${stamp.column} = ${atSql}`);
+  if (finishes(to)) sets.push(`finished_at = ${atSql}`);
+  if (writesError(to)) sets.push(`error = ${errorSql}`);
+  return sets.join(', ');
+}
+
+/**
  * The UPDATE to `to` (its SQL `toSql`) of the jobs in `values` (per job id, printer_id or null, uid or null,
  * at, error), at `now`. Only rows in one of the statuses `from` (SQL of a list) move, so an ack applies once.
  */
 function updateSql(to: JobStatus, toSql: string, now: string, from: string, values: string): string {
-  const sets = [`status = ${toSql}`, `updated_at = ${now}`];
-  const stamp = STAMPS[to];
-  if (stamp) sets.push(`${stamp.column} = v.at`);
-  if (finishes(to)) sets.push('finished_at = v.at');
-  if (writesError(to)) sets.push('error = v.error');
-  return `UPDATE print_jobs SET ${sets.join(', ')}
+  return `UPDATE print_jobs SET ${moveSets(to, toSql, now, 'v.at', 'v.error')}
   FROM (SELECT column1 AS id, column2 AS printer_id, column3 AS uid, column4 AS at, column5 AS error
     FROM (VALUES ${values})) AS v
   WHERE print_jobs.id = v.id AND (v.printer_id IS NULL OR print_jobs.printer_id = v.printer_id)
@@ -67,16 +75,11 @@ function updateOneSql(
   r: TransitionRequest,
   at: string,
 ): string {
-  const sets = [`status = ${toSql}`, `updated_at = ${now}`];
-  const stamp = STAMPS[to];
-  if (stamp) sets.push(`${stamp.column} = ${sqliteLiteral(at)}`);
-  if (finishes(to)) sets.push(`finished_at = ${sqliteLiteral(at)}`);
-  if (writesError(to)) sets.push(`error = ${sqliteLiteral(r.error ?? null)}`);
+  const sets = moveSets(to, toSql, now, sqliteLiteral(at), sqliteLiteral(r.error ?? null));
   const where = [`id = ${sqliteLiteral(r.id)}`];
-  const [printerId, uid] = [r.printerId ?? null, r.uid ?? null];
-  if (printerId !== null) where.push(`printer_id = ${sqliteLiteral(printerId)}`);
-  if (uid !== null) where.push(`uid = ${sqliteLiteral(uid)}`);
-  return `UPDATE print_jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')} AND status IN ${from}`;
+  if (r.printerId != null) where.push(`printer_id = ${sqliteLiteral(r.printerId)}`);
+  if (r.uid != null) where.push(`uid = ${sqliteLiteral(r.uid)}`);
+  return `UPDATE print_jobs SET ${sets} WHERE ${where.join(' AND ')} AND status IN ${from}`;
 }
 
 /** Prepared texts of a write alone, made once per shape. */

@@ -180,8 +180,10 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-/** CPU time (user + system, all threads) a process has used so far, in ms; NaN once it is gone. */
-/** CPU time of a process, all threads (or of its main thread alone: `mainThread`), in ms. */
+/**
+ * CPU time (user + system) a process has used so far, in ms, all its threads or its main thread alone
+ * (`mainThread`); NaN once it is gone.
+ */
 function cpuMs(pid: number | undefined, mainThread = false): number {
   if (!pid) return NaN;
   try {
@@ -717,7 +719,7 @@ async function loadRun(
   offset = 0,
   /** Called as the run's second half starts (its first job posted): where warmed-up meters start. */
   midway?: () => void,
-): Promise<{ accepted: number; printed: number; printedSecondHalf: number }> {
+): Promise<{ accepted: number; printed: number; secondHalf: { jobs: number; printed: number } }> {
   const t0 = performance.now();
   const half = Math.floor(count / 2);
   let tHalf = t0;
@@ -737,7 +739,7 @@ async function loadRun(
   return {
     accepted: (count / postedIn) * 1000,
     printed: (count / (end - t0)) * 1000,
-    printedSecondHalf: ((count - half) / (end - tHalf)) * 1000,
+    secondHalf: { jobs: count - half, printed: ((count - half) / (end - tHalf)) * 1000 },
   };
 }
 
@@ -794,7 +796,7 @@ async function latency(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
 class WarmMeters {
   private meters: { server: CpuMeter; agents: CpuMeter; machine: MachineCpuMeter } | null = null;
   constructor(
-    private readonly server: Server | { child: ChildProcess | null },
+    private readonly server: Server,
     private readonly agents: { children: Array<{ pid?: number }> },
   ) {}
   start(): void {
@@ -804,9 +806,9 @@ class WarmMeters {
       machine: new MachineCpuMeter(),
     };
   }
-  figures(label: string, jobs: number, rate: number, prefix = ''): void {
+  figures(label: string, { jobs, printed }: { jobs: number; printed: number }, prefix = ''): void {
     if (!this.meters) return;
-    figure(label, `${prefix}second half: sustained POST→printed`, rate, 'jobs/s');
+    figure(label, `${prefix}second half: sustained POST→printed`, printed, 'jobs/s');
     figure(label, `${prefix}second half: server CPU per job`, this.meters.server.perJob(jobs), 'ms');
     figure(label, `${prefix}second half: agents CPU per job`, this.meters.agents.perJob(jobs), 'ms');
     figure(label, `${prefix}second half: machine CPU per job`, this.meters.machine.perJob(jobs), 'ms');
@@ -821,7 +823,7 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   const clientCpu = new OwnCpuMeter();
   const machineCpu = new MachineCpuMeter();
   const warm = new WarmMeters(server, agents);
-  const { accepted, printed, printedSecondHalf } = await loadRun(
+  const { accepted, printed, secondHalf } = await loadRun(
     server,
     label,
     COUNTS.throughput,
@@ -831,8 +833,8 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
     0,
     () => warm.start(),
   );
-  warm.figures(label, COUNTS.throughput - Math.floor(COUNTS.throughput / 2), printedSecondHalf);
-  if (label === 'throughput') results.throughputSecondHalf = printedSecondHalf;
+  warm.figures(label, secondHalf);
+  if (label === 'throughput') results.throughputSecondHalf = secondHalf.printed;
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   figure(
@@ -997,7 +999,7 @@ async function baseline(): Promise<void> {
     const clientCpu = new OwnCpuMeter();
     const machineCpu = new MachineCpuMeter();
     const warm = new WarmMeters(server, agents);
-    const { printed, printedSecondHalf } = await loadRun(
+    const { printed, secondHalf } = await loadRun(
       server,
       'baseline-throughput',
       COUNTS.throughput,
@@ -1022,13 +1024,13 @@ async function baseline(): Promise<void> {
       printed,
       'jobs/s',
     );
-    warm.figures('baseline', COUNTS.throughput - Math.floor(COUNTS.throughput / 2), printedSecondHalf, 'throughput, ');
+    warm.figures('baseline', secondHalf, 'throughput, ');
     if (results.throughput) figure('baseline', 'throughput: Printhop / baseline', results.throughput / printed, 'x');
     if (results.throughputSecondHalf)
       figure(
         'baseline',
         'throughput, second half: Printhop / baseline',
-        results.throughputSecondHalf / printedSecondHalf,
+        results.throughputSecondHalf / secondHalf.printed,
         'x',
       );
     if (results.throughputTcp)

@@ -212,10 +212,7 @@ const lazyZod: Plugin = {
   name: 'printhop-lazy-zod',
   setup(b) {
     let stub: Promise<string> | undefined;
-    b.onResolve({ filter: /^zod$/ }, async (args) => {
-      if (args.pluginData === 'real') return undefined;
-      return { path: 'zod', namespace: 'printhop-lazy-zod' };
-    });
+    b.onResolve({ filter: /^zod$/ }, () => ({ path: 'zod', namespace: 'printhop-lazy-zod' }));
     b.onLoad({ filter: /.*/, namespace: 'printhop-lazy-zod' }, async () => ({
       contents: await (stub ??= zodStub()),
       loader: 'js',

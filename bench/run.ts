@@ -527,21 +527,28 @@ async function stopAgents(agents: Agents): Promise<void> {
 
 const marker = (scenario: string, n: number) => `bench ${scenario} #${n}`;
 
-/** From the database and the paper: every posted job printed, exactly once; returns the paper order per printer. */
+/**
+ * From the database and the paper: every posted job printed, exactly once; returns the paper order per printer.
+ * A server without a database (the frame alone, bench/floor/) is checked on its `printed` events instead.
+ */
 async function checkExactlyOnce(
   server: Server,
   paperDir: string,
   scenario: string,
   posted: Map<number, string>,
 ): Promise<Map<string, number[]>> {
-  const db = new sqlite3.Database(path.join(server.dataDir, 'printhop.sqlite'), sqlite3.OPEN_READONLY);
-  const rows = await new Promise<Array<{ id: number; status: string }>>((resolve, reject) =>
-    db.all('SELECT id, status FROM print_jobs', (err, r) =>
-      err ? reject(err) : resolve(r as Array<{ id: number; status: string }>),
-    ),
-  );
-  db.close();
-  const status = new Map(rows.map((r) => [r.id, r.status]));
+  const file = path.join(server.dataDir, 'printhop.sqlite');
+  let status: Map<number, string>;
+  if (fs.existsSync(file)) {
+    const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY);
+    const rows = await new Promise<Array<{ id: number; status: string }>>((resolve, reject) =>
+      db.all('SELECT id, status FROM print_jobs', (err, r) =>
+        err ? reject(err) : resolve(r as Array<{ id: number; status: string }>),
+      ),
+    );
+    db.close();
+    status = new Map(rows.map((r) => [r.id, r.status]));
+  } else status = new Map([...server.events.printedAt.keys()].map((id) => [id, 'printed']));
   const problems: string[] = [];
   for (const id of posted.keys())
     if (status.get(id) !== 'printed') problems.push(`job ${id} is ${status.get(id) ?? 'missing'} in the database`);
@@ -636,6 +643,8 @@ const results: {
   throughputTcp?: number;
   /** The throughput scenario's second half (V8 warmed up in every process). */
   throughputSecondHalf?: number;
+  /** The frame alone's rates (bench/floor/), whole run and second half, by variant. */
+  floor?: Record<string, { printed: number; secondHalf: number }>;
   start?: { p50: number; p99: number; accepted: number; printed: number };
 } = {};
 
@@ -815,7 +824,11 @@ class WarmMeters {
   }
 }
 
-async function throughputRun(label: string, server: Server, agents: Agents): Promise<number> {
+async function throughputRun(
+  label: string,
+  server: Server,
+  agents: Agents,
+): Promise<{ printed: number; secondHalf: number }> {
   await server.events.allOnline(agents.printerIds, 60_000);
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
@@ -846,7 +859,7 @@ async function throughputRun(label: string, server: Server, agents: Agents): Pro
   figure(label, 'machine CPU per job (every process and the kernel)', machineCpu.perJob(COUNTS.throughput), 'ms');
   await checkExactlyOnce(server, agents.paperDir, label, posted);
   figure(label, 'accepted (POST 201) rate', accepted, 'jobs/s');
-  return printed;
+  return { printed, secondHalf: secondHalf.printed };
 }
 
 /**
@@ -862,7 +875,7 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   const server = await startServer(label, { PRINTERS: printerIds.join(',') });
   const agents = startAgents(server, printerIds, transport === 'ws' ? server.wsUrl : server.brokerUrl);
   const sampler = new RssSampler(() => [server.child?.pid]);
-  const rate = await throughputRun(label, server, agents);
+  const { printed: rate } = await throughputRun(label, server, agents);
   if (transport === 'ws') results.throughput = rate;
   else results.throughputTcp = rate;
   figure(label, 'sustained POST→printed', rate, 'jobs/s', { op: '>=', value: 3000 });
@@ -871,6 +884,50 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
     figure(label, 'rate / WebSocket rate (same run)', rate / results.throughput, 'x');
   await stopAgents(agents);
   await stopServer(server);
+}
+
+/**
+ * The frame alone (bench/floor/): Express, Aedes and mqtt.js sending DESIGN's messages for each job (the
+ * PUBLISH, the `received` and `printed` acks, their PUBACKs, the 201, the `printed` event) and nothing else: no
+ * database, no journal, no validation, under the throughput load. Its rate and CPU are what no job path that keeps
+ * those parts can beat; with `baseline`, its ratio to the baseline is the most 2 × can be approached. Three
+ * variants: agents on WebSocket (as Printhop's), on TCP (as the baseline's), and on WebSocket with the agent's
+ * two `fdatasync`s a job (DESIGN's journal, in the cheapest form).
+ */
+async function floor(): Promise<void> {
+  const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
+  const variants = [
+    { label: 'floor', transport: 'ws', syncs: false },
+    { label: 'floor-tcp', transport: 'tcp', syncs: false },
+    { label: 'floor-syncs', transport: 'ws', syncs: true },
+  ] as const;
+  for (const { label, transport, syncs } of variants) {
+    console.error(
+      `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ', two fdatasyncs a job' : ''}`,
+    );
+    const server = await startServer(label, {}, 'bench/floor/server.ts');
+    const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
+    const children = printerIds.map((printerId) =>
+      track(
+        launch('bench/floor/agent.ts', {
+          MQTT_URL: transport === 'ws' ? server.wsUrl : server.brokerUrl,
+          PRINTER_ID: printerId,
+          PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
+          JOURNAL_FILE: path.join(paperDir, `${printerId}.journal`),
+          FLOOR_SYNCS: syncs ? '1' : '0',
+        }),
+        `floor agent ${printerId}`,
+      ),
+    );
+    const agents = { printerIds, paperDir, children };
+    const { printed, secondHalf } = await throughputRun(label, server, agents);
+    figure(label, 'sustained POST→printed', printed, 'jobs/s');
+    results.floor = { ...results.floor, [label]: { printed, secondHalf } };
+    if (results.throughput && label === 'floor')
+      figure(label, 'Printhop throughput / the frame alone (same run)', results.throughput / printed, 'x');
+    await stopAgents(agents);
+    await stopServer(server);
+  }
 }
 
 /**
@@ -1040,6 +1097,15 @@ async function baseline(): Promise<void> {
         results.throughputTcp / printed,
         'x',
       );
+    for (const [label, rate] of Object.entries(results.floor ?? {})) {
+      figure('baseline', `throughput: ${label} (the frame alone) / baseline`, rate.printed / printed, 'x');
+      figure(
+        'baseline',
+        `throughput, second half: ${label} (the frame alone) / baseline`,
+        rate.secondHalf / secondHalf.printed,
+        'x',
+      );
+    }
   });
 }
 
@@ -1072,7 +1138,7 @@ async function external(): Promise<void> {
     MQTT_PORT: '-1',
   });
   const agents = startAgents(server, printerIds, brokerUrl);
-  const rate = await throughputRun('external', server, agents);
+  const { printed: rate } = await throughputRun('external', server, agents);
   figure('external', 'sustained POST→printed (Mosquitto)', rate, 'jobs/s');
   if (embeddedRate) figure('external', 'embedded / external ratio', embeddedRate / rate, 'x');
   await stopAgents(agents);
@@ -1470,6 +1536,7 @@ async function main(): Promise<void> {
   if (wanted('start')) await asNpmStart();
   if (wanted('throughput')) await throughput();
   if (wanted('throughput-tcp')) await throughput('tcp');
+  if (wanted('floor')) await floor();
   if (wanted('external')) await external();
   if (wanted('baseline')) await baseline();
   if (wanted('fleet')) await fleet();

@@ -36,7 +36,8 @@ aedes.subscribe(
     } catch (err) {
       console.error('bad ack', err);
     }
-    done();
+    // Not in this call: mqemitter would run the next queued message inside it, and a burst overflows the stack.
+    queueMicrotask(done);
   },
   () => undefined,
 );

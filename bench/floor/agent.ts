@@ -42,14 +42,20 @@ client.on('connect', () => {
   void client.subscribeAsync(`printers/${printerId}/jobs`, { qos: 1 });
 });
 const printer = fs.openSync(file, 'a');
-client.on('message', (_topic, payload) => {
-  let job: { id: number; content: string };
+/** The job's number and content, or null for a payload that is not one (logged, ignored). */
+function parseJob(payload: Buffer): { id: number; content: string } | null {
   try {
-    job = JSON.parse(payload.toString()) as { id: number; content: string };
-  } catch (err) {
-    console.error('bad job', err);
-    return;
+    const job = JSON.parse(payload.toString()) as { id?: unknown; content?: unknown };
+    if (typeof job.id === 'number' && typeof job.content === 'string') return { id: job.id, content: job.content };
+  } catch {
+    // below
   }
+  console.error('not a job:', payload.toString().slice(0, 100));
+  return null;
+}
+client.on('message', (_topic, payload) => {
+  const job = parseJob(payload);
+  if (!job) return;
   const ack = (status: string) =>
     client.publish(`printers/${printerId}/acks`, JSON.stringify({ id: job.id, status, at: new Date().toISOString() }), {
       qos: 1,

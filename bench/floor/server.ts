@@ -8,7 +8,6 @@
  * lower bound, so that the bench can tell what the job path adds to the parts it must keep
  * (docs/performance.md, "The frame alone"). Env: PORT, MQTT_PORT.
  */
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { Aedes } from 'aedes';
@@ -18,13 +17,17 @@ import { oneWritePerTurn } from '../../runtime/one-write-per-turn';
 import { setNoDelay } from '../../runtime/tcp-nodelay';
 import { sendCorkedWritesAsOneFrame } from '../../runtime/websocket-frames';
 
-const events = new EventEmitter();
-events.setMaxListeners(0);
+/** Each event-stream block, written once, sent to every open `GET /jobs/events`. */
+const streams = new Set<http.ServerResponse>();
+const send = (event: 'job' | 'printer', data: object): void => {
+  const block = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  for (const res of streams) res.write(block);
+};
 const aedes = await Aedes.createBroker();
 aedes.on('subscribe', (subscriptions) => {
   for (const { topic } of subscriptions) {
     const printer = /^printers\/([^/]+)\/jobs$/.exec(topic)?.[1];
-    if (printer) events.emit('printer', { id: printer, state: 'online' });
+    if (printer) send('printer', { id: printer, state: 'online' });
   }
 });
 aedes.subscribe(
@@ -32,7 +35,7 @@ aedes.subscribe(
   (packet, done) => {
     try {
       const ack = JSON.parse(packet.payload.toString()) as { id: number; status: string };
-      if (ack.status === 'printed') events.emit('job', { id: ack.id, status: 'printed' });
+      if (ack.status === 'printed') send('job', { id: ack.id, status: 'printed' });
     } catch (err) {
       console.error('bad ack', err);
     }
@@ -76,14 +79,8 @@ app.get('/health', (_req, res) => void res.json({ ok: true }));
 app.get('/jobs/events', (req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' });
   res.write(': connected\n\n');
-  const onJob = (job: unknown) => res.write(`event: job\ndata: ${JSON.stringify(job)}\n\n`);
-  const onPrinter = (printer: unknown) => res.write(`event: printer\ndata: ${JSON.stringify(printer)}\n\n`);
-  events.on('job', onJob);
-  events.on('printer', onPrinter);
-  req.on('close', () => {
-    events.off('job', onJob);
-    events.off('printer', onPrinter);
-  });
+  streams.add(res);
+  req.on('close', () => streams.delete(res));
 });
 const server = http.createServer(app);
 const wss = new WebSocketServer({ noServer: true });

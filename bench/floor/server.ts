@@ -12,10 +12,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { Aedes } from 'aedes';
 import express from 'express';
-import { createWebSocketStream, WebSocketServer } from 'ws';
-import { oneWritePerTurn } from '../../runtime/one-write-per-turn';
-import { setNoDelay } from '../../runtime/tcp-nodelay';
-import { sendCorkedWritesAsOneFrame } from '../../runtime/websocket-frames';
+import { WebSocketServer } from 'ws';
+import { brokerTcpConnection, brokerWebSocketStream } from '../../runtime/broker-connections';
 
 /** Each event-stream block, written once, sent to every open `GET /jobs/events`. */
 const streams = new Set<http.ServerResponse>();
@@ -45,11 +43,7 @@ aedes.subscribe(
   () => undefined,
 );
 
-const mqttServer = net.createServer((socket) => {
-  setNoDelay(socket);
-  oneWritePerTurn(socket);
-  aedes.handle(socket);
-});
+const mqttServer = net.createServer((socket) => aedes.handle(brokerTcpConnection(socket)));
 await new Promise<void>((resolve) => mqttServer.listen(Number(process.env.MQTT_PORT ?? 1883), '127.0.0.1', resolve));
 
 let nextId = 0;
@@ -87,9 +81,7 @@ const wss = new WebSocketServer({ noServer: true });
 server.on('upgrade', (req, socket, head) => {
   if (req.url !== '/mqtt') return socket.destroy();
   wss.handleUpgrade(req, socket, head, (ws) => {
-    const stream = createWebSocketStream(ws);
-    sendCorkedWritesAsOneFrame(stream, ws);
-    oneWritePerTurn(stream);
+    const stream = brokerWebSocketStream(ws);
     stream.on('error', () => undefined);
     aedes.handle(stream);
   });

@@ -7,13 +7,11 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import memoryPersistence from 'aedes-persistence';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Logger } from '../../runtime/logger';
 import { agentClientId } from '../../protocol/accounts';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/messages';
-import { oneWritePerTurn } from '../../runtime/one-write-per-turn';
-import { setNoDelay } from '../../runtime/tcp-nodelay';
-import { sendCorkedWritesAsOneFrame } from '../../runtime/websocket-frames';
+import { brokerTcpConnection, brokerWebSocketStream } from '../../runtime/broker-connections';
 import type { MessageBus, MessageHandler } from './message-bus';
 import { guardPacketSize } from './packet-size-guard';
 import { boundQueues, dropSession, type PersistentSessions, type SessionPersistence } from './session-limits';
@@ -100,21 +98,14 @@ export class EmbeddedBroker implements MessageBus {
       this.log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'),
     );
     this.wss.on('connection', (socket, req) => {
-      const stream = createWebSocketStream(socket);
-      // Aedes's pieces of a packet (and packets of one tick) as one frame and one socket write.
-      sendCorkedWritesAsOneFrame(stream, socket);
-      // And every packet written to it in one turn of the event loop, as one frame.
-      oneWritePerTurn(stream);
+      const stream = brokerWebSocketStream(socket);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
       this.guard(stream, req.socket.remoteAddress);
       aedes.handle(stream, req);
     });
     if (this.options.tcpPort >= 0) {
       const tcp = net.createServer((socket) => {
-        // Nagle off, as `ws` already has it on the WebSocket links: small packets are not held for the peer's delayed ACK.
-        setNoDelay(socket);
-        // The packets of one turn of the event loop in one `writev`.
-        oneWritePerTurn(socket);
+        brokerTcpConnection(socket);
         this.guard(socket, socket.remoteAddress);
         aedes.handle(socket);
       });

@@ -8,8 +8,7 @@
  * ordinary message fits; "x\n" × 2,000 (2,006 lines, 7 to 8.5 m of paper) and "⒇" × 4,000 (16,000 characters
  * printed) do not. A message over the limit is refused whole, never cut.
  */
-import type { CodePageName } from './codepages';
-import { layoutReceipt, sanitizeContent } from './receipt-layout';
+import { sanitizeContent } from './receipt-layout';
 
 export const DEFAULT_RECEIPT_MAX_LINES = 200;
 
@@ -51,16 +50,4 @@ export function receiptLengthProblem(lines: number, maxLines: number, columns: n
     error: `the receipt would be ${lines} lines long on ${columns}-column paper; the limit is ${maxLines} (RECEIPT_MAX_LINES): shorten the message`,
     errorFr: `Ce message ferait ${fr(lines)} lignes de ticket : la limite est de ${fr(maxLines)}. Raccourcissez-le.`,
   };
-}
-
-/** The check the agent makes before printing a message job. */
-export function checkReceiptLength(
-  content: string,
-  options: { columns: number; codePage: CodePageName; maxLines: number },
-): ReceiptLengthProblem | null {
-  const lines = layoutReceipt(
-    { content, createdAt: new Date() },
-    { columns: options.columns, codePage: options.codePage },
-  ).length;
-  return receiptLengthProblem(lines, options.maxLines, options.columns);
 }

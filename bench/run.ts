@@ -847,7 +847,6 @@ async function throughputRun(
     () => warm.start(),
   );
   warm.figures(label, secondHalf);
-  if (label === 'throughput') results.throughputSecondHalf = secondHalf.printed;
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   figure(
@@ -875,9 +874,11 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
   const server = await startServer(label, { PRINTERS: printerIds.join(',') });
   const agents = startAgents(server, printerIds, transport === 'ws' ? server.wsUrl : server.brokerUrl);
   const sampler = new RssSampler(() => [server.child?.pid]);
-  const { printed: rate } = await throughputRun(label, server, agents);
-  if (transport === 'ws') results.throughput = rate;
-  else results.throughputTcp = rate;
+  const { printed: rate, secondHalf } = await throughputRun(label, server, agents);
+  if (transport === 'ws') {
+    results.throughput = rate;
+    results.throughputSecondHalf = secondHalf;
+  } else results.throughputTcp = rate;
   figure(label, 'sustained POST→printed', rate, 'jobs/s', { op: '>=', value: 3000 });
   figure(label, 'server RSS max', sampler.stop(), 'MB');
   if (transport === 'tcp' && results.throughput)

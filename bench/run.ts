@@ -5,7 +5,7 @@
  *
  *   npm run bench                 full counts (the issue's targets)
  *   npm run bench -- --smoke      small counts, to check that the bench still works (CI)
- *   npm run bench -- --only=latency,throughput
+ *   npm run bench -- --only=latency,throughput   (the scenarios: see main(), or docs/performance.md's table)
  *   npm run bench -- --profile[=DIR]   CPU profile of every process the bench starts, summarised at the end
  *
  * BENCH_RUNTIME=tsx|dist picks how the processes run (see `launch`).
@@ -22,6 +22,7 @@ import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
 import { request } from './http-request';
 import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
+import { medianDifference, roundOrders } from './floor/paired';
 import { summariseProfile } from './profile-summary';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -523,6 +524,40 @@ async function stopAgents(agents: Agents): Promise<void> {
   fs.rmSync(agents.paperDir, { recursive: true, force: true });
 }
 
+/** The baseline's agents (bench/baseline/agent.ts) on the server's MQTT port, as the baseline's own connect. */
+function startBaselineAgents(server: Server, printerIds: string[]): Agents {
+  const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
+  const agentChildren = printerIds.map((printerId) =>
+    track(
+      launch('bench/baseline/agent.ts', {
+        MQTT_URL: server.brokerUrl,
+        PRINTER_ID: printerId,
+        PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
+      }),
+      `baseline agent ${printerId}`,
+    ),
+  );
+  return { printerIds, paperDir, children: agentChildren };
+}
+
+/** The frame alone's agents (bench/floor/agent.ts), with or without their two `fdatasync`s a job. */
+function startFloorAgents(server: Server, printerIds: string[], transport: 'ws' | 'tcp', syncs: boolean): Agents {
+  const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
+  const agentChildren = printerIds.map((printerId) =>
+    track(
+      launch('bench/floor/agent.ts', {
+        MQTT_URL: transport === 'ws' ? server.wsUrl : server.brokerUrl,
+        PRINTER_ID: printerId,
+        PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
+        JOURNAL_FILE: path.join(paperDir, `${printerId}.journal`),
+        FLOOR_SYNCS: syncs ? '1' : '0',
+      }),
+      `floor agent ${printerId}`,
+    ),
+  );
+  return { printerIds, paperDir, children: agentChildren };
+}
+
 // ---------- exactly-once check ----------
 
 const marker = (scenario: string, n: number) => `bench ${scenario} #${n}`;
@@ -907,20 +942,7 @@ async function floor(): Promise<void> {
       `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ', two fdatasyncs a job' : ''}`,
     );
     const server = await startServer(label, {}, 'bench/floor/server.ts');
-    const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
-    const children = printerIds.map((printerId) =>
-      track(
-        launch('bench/floor/agent.ts', {
-          MQTT_URL: transport === 'ws' ? server.wsUrl : server.brokerUrl,
-          PRINTER_ID: printerId,
-          PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
-          JOURNAL_FILE: path.join(paperDir, `${printerId}.journal`),
-          FLOOR_SYNCS: syncs ? '1' : '0',
-        }),
-        `floor agent ${printerId}`,
-      ),
-    );
-    const agents = { printerIds, paperDir, children };
+    const agents = startFloorAgents(server, printerIds, transport, syncs);
     const { printed, secondHalf } = await throughputRun(label, server, agents);
     figure(label, 'sustained POST→printed', printed, 'jobs/s');
     results.floor = { ...results.floor, [label]: { printed, secondHalf } };
@@ -990,23 +1012,12 @@ async function baseline(): Promise<void> {
     body: (server: Server, agents: Agents, posted: Map<number, string>) => Promise<void>,
   ) => {
     const server = await startServer(label, {}, 'bench/baseline/server.ts');
-    const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
-    const agentChildren = printerIds.map((printerId) =>
-      track(
-        launch('bench/baseline/agent.ts', {
-          MQTT_URL: server.brokerUrl,
-          PRINTER_ID: printerId,
-          PRINTER_FILE: path.join(paperDir, `${printerId}.prn`),
-        }),
-        `baseline agent ${printerId}`,
-      ),
-    );
-    const agents = { printerIds, paperDir, children: agentChildren };
+    const agents = startBaselineAgents(server, printerIds);
     // Ten agents started through tsx take long to come online on a loaded machine: the same wait as Printhop's throughput run.
     await server.events.allOnline(printerIds, 60_000);
     const posted = new Map<number, string>();
     await body(server, agents, posted);
-    await checkExactlyOnce(server, paperDir, label, posted);
+    await checkExactlyOnce(server, agents.paperDir, label, posted);
     await stopAgents(agents);
     await stopServer(server);
   };
@@ -1108,6 +1119,95 @@ async function baseline(): Promise<void> {
       );
     }
   });
+}
+
+/**
+ * Is "paired p50 ≤ the baseline's" reachable with the parts issue 22 keeps and DESIGN's syncs? One client, one
+ * job at a time, each round one job to each of five servers running at once, in an order shuffled per round
+ * (bench/floor/paired.ts): Printhop (server + 1 agent on ws://, as `latency`), the baseline (as `baseline`),
+ * the frame alone (no disk), the frame with the agent's two `fdatasync`s a job, and the durable frame (the frame's
+ * server with DESIGN's two server-side commits, FLOOR_DURABLE=1, and the agent's syncs). Each one's p50 and p99,
+ * its p50 / the baseline's p50, and the median of its round-by-round difference to the baseline.
+ */
+async function floorLatency(): Promise<void> {
+  const started = performance.now();
+  const systems = [
+    { label: 'floor-latency-printhop', name: 'Printhop', kind: 'printhop' },
+    { label: 'floor-latency-baseline', name: 'baseline', kind: 'baseline' },
+    { label: 'floor-latency-frame', name: 'frame alone (no disk)', kind: 'frame' },
+    { label: 'floor-latency-syncs', name: "frame + agent's 2 fdatasyncs", kind: 'syncs' },
+    {
+      label: 'floor-latency-durable',
+      name: "durable frame (server's 2 commits, agent's 2 fdatasyncs)",
+      kind: 'durable',
+    },
+  ] as const;
+  console.error(
+    `floor-latency: 1 client, ${COUNTS.latency} jobs to each of ${systems.length} servers running at once, alternated: ${systems.map((s) => s.name).join(', ')}`,
+  );
+  const running = await Promise.all(
+    systems.map(async (system) => {
+      const { label, kind } = system;
+      const server =
+        kind === 'printhop'
+          ? await startServer(label, { PRINTERS: 'printer-1' })
+          : kind === 'baseline'
+            ? await startServer(label, {}, 'bench/baseline/server.ts')
+            : await startServer(label, kind === 'durable' ? { FLOOR_DURABLE: '1' } : {}, 'bench/floor/server.ts');
+      const agents =
+        kind === 'printhop'
+          ? startAgents(server, ['printer-1'])
+          : kind === 'baseline'
+            ? startBaselineAgents(server, ['printer-1'])
+            : startFloorAgents(server, ['printer-1'], 'ws', kind !== 'frame');
+      await server.events.allOnline(['printer-1'], 60_000);
+      return { ...system, server, agents, posted: new Map<number, string>(), times: [] as number[] };
+    }),
+  );
+  const setUp = performance.now() - started;
+  const cpu = running.map(
+    (s) => [new CpuMeter([s.server.child?.pid]), new CpuMeter(s.agents.children.map((c) => c.pid))] as const,
+  );
+  const orders = roundOrders(running.length, COUNTS.latency);
+  for (let round = 0; round < orders.length; round++)
+    for (const i of orders[round]!) {
+      const s = running[i]!;
+      s.times.push(...(await sequentialLatency(s.server, s.label, 1, 'printer-1', s.posted, round)));
+    }
+  const base = running.find((s) => s.kind === 'baseline')!;
+  const baseP50 = percentile(
+    [...base.times].sort((a, b) => a - b),
+    50,
+  );
+  for (const [i, s] of running.entries()) {
+    const sorted = [...s.times].sort((a, b) => a - b);
+    figure('floor-latency', `${s.name}: p50 POST→printed event`, percentile(sorted, 50), 'ms');
+    figure('floor-latency', `${s.name}: p99 POST→printed event`, percentile(sorted, 99), 'ms');
+    figure('floor-latency', `${s.name}: server CPU per job`, cpu[i]![0].perJob(COUNTS.latency), 'ms');
+    figure('floor-latency', `${s.name}: agent CPU per job`, cpu[i]![1].perJob(COUNTS.latency), 'ms');
+    if (s !== base) {
+      figure('floor-latency', `${s.name}: p50 / baseline p50 (same run)`, percentile(sorted, 50) / baseP50, 'x');
+      figure(
+        'floor-latency',
+        `${s.name}: median of its round-by-round difference to the baseline`,
+        medianDifference(s.times, base.times),
+        'ms',
+      );
+    }
+  }
+  const printhop = running.find((s) => s.kind === 'printhop')!;
+  const durable = running.find((s) => s.kind === 'durable')!;
+  figure(
+    'floor-latency',
+    "Printhop's own share: median of its round-by-round difference to the durable frame",
+    medianDifference(printhop.times, durable.times),
+    'ms',
+  );
+  for (const s of running) await checkExactlyOnce(s.server, s.agents.paperDir, s.label, s.posted);
+  await Promise.all(running.map((s) => stopAgents(s.agents)));
+  await Promise.all(running.map((s) => stopServer(s.server)));
+  figure('floor-latency', 'set-up (5 servers and agents online)', setUp / 1000, 's');
+  figure('floor-latency', 'scenario wall time (set-up, jobs, checks, stop)', (performance.now() - started) / 1000, 's');
 }
 
 async function external(): Promise<void> {
@@ -1540,6 +1640,7 @@ async function main(): Promise<void> {
   if (wanted('floor')) await floor();
   if (wanted('external')) await external();
   if (wanted('baseline')) await baseline();
+  if (wanted('floor-latency')) await floorLatency();
   if (wanted('fleet')) await fleet();
   if (wanted('catch-up')) await catchUp();
   if (wanted('agent')) await agent();

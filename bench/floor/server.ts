@@ -6,12 +6,22 @@
  * `GET /jobs/events` as Printhop's `event: job` lines. Aedes on WebSocket (`/mqtt`) and TCP, with Printhop's own
  * transport measures (one write per turn per connection, one WebSocket frame per write). Not a product: a
  * lower bound, so that the bench can tell what the job path adds to the parts it must keep
- * (docs/performance.md, "The frame alone"). Env: PORT, MQTT_PORT.
+ * (docs/performance.md, "The frame alone").
+ *
+ * FLOOR_DURABLE=1, the durable frame: the least a server keeping DESIGN's two server-side commits does. SQLite
+ * through the sqlite3 package (WAL, its default `synchronous`, FULL), the baseline's `print_jobs` table in
+ * DATA_DIR/printhop.sqlite (so the bench's exactly-once check reads it as it reads the baseline's): one INSERT,
+ * its own transaction and sync, before the `201` (its rowid is the job's id); on a `printed` ack, one UPDATE to
+ * `printed`, its own transaction and sync, before the `printed` event is sent and before the ack's PUBACK (an
+ * ack the agent saw confirmed is never lost). Nothing else is stored: no `sent`, no `received` (DESIGN needs
+ * neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR.
  */
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { Aedes } from 'aedes';
 import express from 'express';
+import sqlite3 from 'sqlite3';
 import { WebSocketServer } from 'ws';
 import { brokerTcpConnection, brokerWebSocketStream } from '../../runtime/broker-connections';
 
@@ -21,6 +31,25 @@ const send = (event: 'job' | 'printer', data: object): void => {
   const block = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   for (const res of streams) res.write(block);
 };
+
+/** FLOOR_DURABLE=1: the statement run on its own (autocommit: its own transaction and sync), or null without a database. */
+const run = await (async () => {
+  if (process.env.FLOOR_DURABLE !== '1') return null;
+  const db = new sqlite3.Database(path.join(process.env.DATA_DIR ?? '.', 'printhop.sqlite'));
+  const statement = (sql: string, params: unknown[] = []) =>
+    new Promise<sqlite3.RunResult>((resolve, reject) =>
+      db.run(sql, params, function (this: sqlite3.RunResult, err) {
+        if (err) reject(err);
+        else resolve(this);
+      }),
+    );
+  await statement('PRAGMA journal_mode = WAL');
+  await statement(
+    'CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)',
+  );
+  return statement;
+})();
+
 const aedes = await Aedes.createBroker();
 aedes.on('subscribe', (subscriptions) => {
   for (const { topic } of subscriptions) {
@@ -33,6 +62,23 @@ aedes.subscribe(
   (packet, done) => {
     try {
       const ack = JSON.parse(packet.payload.toString()) as { id: number; status: string };
+      if (ack.status === 'printed' && run) {
+        // Committed, then the event and the PUBACK; an ack of a job already printed changes nothing, says nothing.
+        run("UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE id = ? AND status = 'queued'", [
+          new Date().toISOString(),
+          ack.id,
+        ]).then(
+          ({ changes }) => {
+            if (changes) send('job', { id: ack.id, status: 'printed' });
+            done();
+          },
+          (err: unknown) => {
+            console.error('ack', err);
+            done();
+          },
+        );
+        return;
+      }
       if (ack.status === 'printed') send('job', { id: ack.id, status: 'printed' });
     } catch (err) {
       console.error('bad ack', err);
@@ -55,7 +101,27 @@ app.post('/print', (req, res) => {
     res.status(400).json({ error: 'content is required' });
     return;
   }
-  const id = ++nextId;
+  if (run) {
+    const now = new Date().toISOString();
+    run('INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [
+      printerId,
+      content,
+      'queued',
+      now,
+      now,
+    ]).then(
+      ({ lastID }) => accepted(res, lastID, printerId, content),
+      (err: unknown) => {
+        console.error('insert', err);
+        res.status(500).json({ error: 'not stored' });
+      },
+    );
+    return;
+  }
+  accepted(res, ++nextId, printerId, content);
+});
+/** The job is stored if it is to be: the `201`, then the job published for its printer. */
+function accepted(res: express.Response, id: number, printerId: string, content: string): void {
   res.status(201).json({ id, printerId, status: 'pending' });
   aedes.publish(
     {
@@ -68,7 +134,7 @@ app.post('/print', (req, res) => {
     },
     () => undefined,
   );
-});
+}
 app.get('/health', (_req, res) => void res.json({ ok: true }));
 app.get('/jobs/events', (req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' });

@@ -928,7 +928,8 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
  * database, no journal, no validation, under the throughput load. Its rate and CPU are what no job path that keeps
  * those parts can beat; with `baseline`, its ratio to the baseline is the most 2 × can be approached. Three
  * variants: agents on WebSocket (as Printhop's), on TCP (as the baseline's), and on WebSocket with the agent's
- * two `fdatasync`s a job (DESIGN's journal, in the cheapest form).
+ * two `fdatasync`s a job (DESIGN's journal, in the cheapest form); a fourth, `floor-durable`, adds the server's
+ * two commits (FLOOR_DURABLE=1: the INSERT before the `201`, the UPDATE to `printed` before the event).
  */
 async function floor(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
@@ -936,12 +937,15 @@ async function floor(): Promise<void> {
     { label: 'floor', transport: 'ws', syncs: false },
     { label: 'floor-tcp', transport: 'tcp', syncs: false },
     { label: 'floor-syncs', transport: 'ws', syncs: true },
+    { label: 'floor-durable', transport: 'ws', syncs: true, durable: true },
   ] as const;
-  for (const { label, transport, syncs } of variants) {
+  for (const variant of variants) {
+    const { label, transport, syncs } = variant;
+    const durable = 'durable' in variant;
     console.error(
-      `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ', two fdatasyncs a job' : ''}`,
+      `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ', two fdatasyncs a job' : ''}${durable ? ", the server's two commits a job" : ''}`,
     );
-    const server = await startServer(label, {}, 'bench/floor/server.ts');
+    const server = await startServer(label, durable ? { FLOOR_DURABLE: '1' } : {}, 'bench/floor/server.ts');
     const agents = startFloorAgents(server, printerIds, transport, syncs);
     const { printed, secondHalf } = await throughputRun(label, server, agents);
     figure(label, 'sustained POST→printed', printed, 'jobs/s');
@@ -1123,11 +1127,12 @@ async function baseline(): Promise<void> {
 
 /**
  * Is "paired p50 ≤ the baseline's" reachable with the parts issue 22 keeps and DESIGN's syncs? One client, one
- * job at a time, each round one job to each of five servers running at once, in an order shuffled per round
+ * job at a time, each round one job to each of six servers running at once, in an order shuffled per round
  * (bench/floor/paired.ts): Printhop (server + 1 agent on ws://, as `latency`), the baseline (as `baseline`),
  * the frame alone (no disk), the frame with the agent's two `fdatasync`s a job, and the durable frame (the frame's
- * server with DESIGN's two server-side commits, FLOOR_DURABLE=1, and the agent's syncs). Each one's p50 and p99,
- * its p50 / the baseline's p50, and the median of its round-by-round difference to the baseline.
+ * server with DESIGN's two server-side commits, FLOOR_DURABLE=1, and the agent's syncs), on ws:// and, to tell the
+ * WebSocket's share, on mqtt:// (as the baseline's agent connects). Each one's p50 and p99, its p50 / the
+ * baseline's p50, the median of its round-by-round difference to the baseline, and CPU per job.
  */
 async function floorLatency(): Promise<void> {
   const started = performance.now();
@@ -1141,6 +1146,11 @@ async function floorLatency(): Promise<void> {
       name: "durable frame (server's 2 commits, agent's 2 fdatasyncs)",
       kind: 'durable',
     },
+    {
+      label: 'floor-latency-durable-tcp',
+      name: "durable frame, agent on mqtt:// (TCP, as the baseline's)",
+      kind: 'durable-tcp',
+    },
   ] as const;
   console.error(
     `floor-latency: 1 client, ${COUNTS.latency} jobs to each of ${systems.length} servers running at once, alternated: ${systems.map((s) => s.name).join(', ')}`,
@@ -1153,13 +1163,17 @@ async function floorLatency(): Promise<void> {
           ? await startServer(label, { PRINTERS: 'printer-1' })
           : kind === 'baseline'
             ? await startServer(label, {}, 'bench/baseline/server.ts')
-            : await startServer(label, kind === 'durable' ? { FLOOR_DURABLE: '1' } : {}, 'bench/floor/server.ts');
+            : await startServer(
+                label,
+                kind === 'durable' || kind === 'durable-tcp' ? { FLOOR_DURABLE: '1' } : {},
+                'bench/floor/server.ts',
+              );
       const agents =
         kind === 'printhop'
           ? startAgents(server, ['printer-1'])
           : kind === 'baseline'
             ? startBaselineAgents(server, ['printer-1'])
-            : startFloorAgents(server, ['printer-1'], 'ws', kind !== 'frame');
+            : startFloorAgents(server, ['printer-1'], kind === 'durable-tcp' ? 'tcp' : 'ws', kind !== 'frame');
       await server.events.allOnline(['printer-1'], 60_000);
       return { ...system, server, agents, posted: new Map<number, string>(), times: [] as number[] };
     }),
@@ -1206,7 +1220,7 @@ async function floorLatency(): Promise<void> {
   for (const s of running) await checkExactlyOnce(s.server, s.agents.paperDir, s.label, s.posted);
   await Promise.all(running.map((s) => stopAgents(s.agents)));
   await Promise.all(running.map((s) => stopServer(s.server)));
-  figure('floor-latency', 'set-up (5 servers and agents online)', setUp / 1000, 's');
+  figure('floor-latency', `set-up (${running.length} servers and agents online)`, setUp / 1000, 's');
   figure('floor-latency', 'scenario wall time (set-up, jobs, checks, stop)', (performance.now() - started) / 1000, 's');
 }
 

@@ -14,7 +14,8 @@
  * its own transaction and sync, before the `201` (its rowid is the job's id); on a `printed` ack, one UPDATE to
  * `printed`, its own transaction and sync, before the `printed` event is sent and before the ack's PUBACK (an
  * ack the agent saw confirmed is never lost). Nothing else is stored: no `sent`, no `received` (DESIGN needs
- * neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR.
+ * neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR; FLOOR_SQLITE_SYNCHRONOUS=OFF, a
+ * diagnostic only (not DESIGN's: the commits are not durable), to tell the syncs' share from the statements'.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -44,6 +45,7 @@ const run = await (async () => {
       }),
     );
   await statement('PRAGMA journal_mode = WAL');
+  if (process.env.FLOOR_SQLITE_SYNCHRONOUS === 'OFF') await statement('PRAGMA synchronous = OFF');
   await statement(
     'CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)',
   );

@@ -12,9 +12,10 @@
  * through the sqlite3 package (WAL, its default `synchronous`, FULL), the baseline's `print_jobs` table in
  * DATA_DIR/printhop.sqlite (so the bench's exactly-once check reads it as it reads the baseline's): one INSERT,
  * its own transaction and sync, before the `201` (its rowid is the job's id); on a `printed` ack, one UPDATE to
- * `printed`, its own transaction and sync, before the `printed` event is sent and before the ack's PUBACK (an
- * ack the agent saw confirmed is never lost). Nothing else is stored: no `sent`, no `received` (DESIGN needs
- * neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR; FLOOR_SQLITE_SYNCHRONOUS=OFF, a
+ * `printed`, its own transaction and sync, before the `printed` event is sent. The ack's PUBACK does not wait for
+ * that commit: if the server dies before it, the job is still `queued`, and DESIGN's re-publication of unfinished
+ * jobs brings the agent's `printed` ack again (the bench does not restart it). Nothing else is stored: no `sent`,
+ * no `received` (DESIGN needs neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR; FLOOR_SQLITE_SYNCHRONOUS=OFF, a
  * diagnostic only (not DESIGN's: the commits are not durable), to tell the syncs' share from the statements'.
  */
 import http from 'node:http';
@@ -64,24 +65,18 @@ aedes.subscribe(
   (packet, done) => {
     try {
       const ack = JSON.parse(packet.payload.toString()) as { id: number; status: string };
-      if (ack.status === 'printed' && run) {
-        // Committed, then the event and the PUBACK; an ack of a job already printed changes nothing, says nothing.
+      if (ack.status === 'printed' && run)
+        // Committed, then the event; an ack of a job already printed changes nothing and says nothing.
         run("UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE id = ? AND status = 'queued'", [
           new Date().toISOString(),
           ack.id,
         ]).then(
           ({ changes }) => {
             if (changes) send('job', { id: ack.id, status: 'printed' });
-            done();
           },
-          (err: unknown) => {
-            console.error('ack', err);
-            done();
-          },
+          (err: unknown) => console.error('ack', err),
         );
-        return;
-      }
-      if (ack.status === 'printed') send('job', { id: ack.id, status: 'printed' });
+      else if (ack.status === 'printed') send('job', { id: ack.id, status: 'printed' });
     } catch (err) {
       console.error('bad ack', err);
     }

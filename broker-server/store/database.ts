@@ -112,6 +112,14 @@ export class Database {
       // WAL lives in the file itself, so setting it once is enough for every later connection.
       const mode = (await this.sql.get<{ journal_mode?: string }>('PRAGMA journal_mode=WAL'))?.journal_mode;
       if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (answered ${String(mode)}) for ${this.location}`);
+      // Temporary storage in memory, on this one writing connection: the statement journal of a batch's multi-row
+      // UPDATE (its trigger writes the event log, so it must be undoable alone) spilled past 64 KiB into a file
+      // SQLite created, wrote and deleted in the temp directory, about once every 12 jobs under load, seven
+      // pwrite64 a job (docs/performance.md, "loadcpu"). Bounded by a batch's pages; not the durable files.
+      await this.sql.run('PRAGMA temp_store=MEMORY');
+      const store = (await this.sql.get<{ temp_store?: number }>('PRAGMA temp_store'))?.temp_store;
+      if (store !== 2)
+        throw new Error(`SQLite kept temporary storage on disk (temp_store ${String(store)}) for ${this.location}`);
       await this.migrate();
     } else {
       await this.withSessionLock(MIGRATION_LOCK_KEY, () => this.migrate());

@@ -86,12 +86,15 @@ test('defaults load, environment variables override them, and every invalid sett
   assert.throws(() => loadAgentConfig({ PAPER_COLUMNS: '5' }), /PAPER_COLUMNS/);
 });
 
-test('the database is SQLite in WAL mode, migrated once, and keeps its rows across restarts', async (t) => {
+test('the database is SQLite in WAL mode with temporary storage in memory, migrated once, and keeps its rows across restarts', async (t) => {
   const dir = tempDir(t);
   const first = new Database(dir, testLogger());
   await first.start();
   const [[mode]] = (await first.sequelize.query('PRAGMA journal_mode')) as [Array<{ journal_mode: string }>, unknown];
   assert.equal(mode?.journal_mode, 'wal');
+  // Statement journals and temporary tables stay in memory (no file created and deleted per batch).
+  const [[temp]] = (await first.sequelize.query('PRAGMA temp_store')) as [Array<{ temp_store: number }>, unknown];
+  assert.equal(temp?.temp_store, 2);
   await assertJobColumns(first);
   await insertBare(first, 'kept');
   await first.stop();

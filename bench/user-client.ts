@@ -55,9 +55,16 @@ class Target {
     this.base = this.viaNode ? spec.slice('node:'.length) : spec;
   }
 
+  /** One server-sent event: its `id:`, `event:` and `data:` lines in any order (the server sends `id:` first). */
   private onBlock(block: string): void {
-    if (!block.startsWith('event: job\n')) return;
-    const job = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as { id: number; status: string };
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+    }
+    if (event !== 'job' || !data.length) return;
+    const job = JSON.parse(data.join('\n')) as { id: number; status: string };
     if (job.status !== 'printed' || this.printedAt.has(job.id)) return;
     const now = performance.now();
     this.printedAt.set(job.id, now);

@@ -22,7 +22,7 @@ import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
 import { request } from './http-request';
 import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
-import { medianDifference, roundOrders } from './floor/paired';
+import { medianDifference, percentile, roundOrders } from './floor/paired';
 import { summariseProfile } from './profile-summary';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -617,11 +617,6 @@ async function checkExactlyOnce(
 }
 
 // ---------- figures ----------
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 interface Figure {
   scenario: string;

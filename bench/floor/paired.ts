@@ -33,11 +33,18 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** The nearest-rank percentile of unsorted samples (as bench/run.ts's `percentile` on sorted ones). */
-export function percentileOf(samples: readonly number[], p: number): number {
-  if (!samples.length) return Number.NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
+/** The nearest-rank percentile of samples sorted in ascending order (NaN for none): every figure of bench/run.ts. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** The nearest-rank percentile of unsorted samples, which stay as they are. */
+export function percentileOf(samples: readonly number[], p: number): number {
+  return percentile(
+    [...samples].sort((a, b) => a - b),
+    p,
+  );
 }
 
 /**

@@ -7,8 +7,28 @@ import { canTransition, isFinal, JOB_STATUSES, jobStatusRank, type JobStatus } f
 import { randomUUID } from 'node:crypto';
 import type { NewJob, PrintJob, TransitionRequest } from './print-store';
 
-/** The job with its uid: a random (version 4) UUID unless it already has one. Every store inserts through this. */
-export const withUid = (job: NewJob): NewJob & { uid: string } => ({ ...job, uid: job.uid ?? randomUUID() });
+/**
+ * A new job's uid: a UUID of version 7 (RFC 9562), the time in milliseconds in its first 48 bits and 74 random
+ * bits after it, those of a random UUID of node:crypto (its 4th to 8th groups less the version digit). Random
+ * enough that no two databases ever make the same one, and in time order, so that the unique index on
+ * `print_jobs.uid` grows at its end: a group commit's inserts share its last leaf instead of each writing a
+ * leaf of its own to the WAL, as random (version 4) uids did (issue 22; DESIGN.md "A job's identity").
+ */
+export function timeOrderedUid(ms = Date.now()): string {
+  const time = ms.toString(16).padStart(12, '0');
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
+}
+
+/**
+ * 8 random hex digits of a job's uid, which tag its events' ids and its webhook ids (so that a number a replaced
+ * or restored database hands out again never passes for the one a client saw): a random (version 4) uid's first
+ * 8, as since tags were made; a time-ordered (version 7) uid's last 8, its first being its time, the same for a
+ * minute of jobs. store/webhook-store.ts reads the same digits in SQL.
+ */
+export const uidTag = (uid: string): string => (uid[14] === '7' ? uid.slice(28) : uid.slice(0, 8));
+
+/** The job with its uid (`timeOrderedUid`) unless it already has one. Every store inserts through this. */
+export const withUid = (job: NewJob): NewJob & { uid: string } => ({ ...job, uid: job.uid ?? timeOrderedUid() });
 
 /** The column (and PrintJob field) a move to this status stamps with the time it happened. */
 export const STAMPS: Partial<Record<JobStatus, { column: string; field: 'sentAt' | 'receivedAt' | 'printedAt' }>> = {

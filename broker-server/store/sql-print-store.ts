@@ -26,8 +26,14 @@ import { isoDate, type JobRow, type PrinterRow, toPrinterRecord, toPrintJob } fr
 const placeholders = (count: number, first = 1): string =>
   Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
 
-const UNFINISHED = [...UNFINISHED_STATUSES];
 const FINAL = [...FINAL_STATUSES];
+
+/**
+ * The unfinished jobs, as the partial index `print_jobs_unfinished` (migration 0013) is defined: the same text,
+ * in the same order, with literals and not parameters, or neither SQLite nor PostgreSQL can tell that a query's
+ * rows are all in the index (test/broker-server/store/unfinished-index.test.ts checks the plans).
+ */
+export const UNFINISHED_SQL = `status IN (${UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 export interface WrittenBatch {
   inserted: PrintJob[];
@@ -124,12 +130,12 @@ export abstract class SqlPrintStore implements PrintStore {
   }
 
   async unfinished(printerId?: string, afterId = 0, limit?: number): Promise<PrintJob[]> {
-    const params: unknown[] = [...UNFINISHED];
+    const params: unknown[] = [];
     const byPrinter = printerId ? ` AND printer_id = $${params.push(printerId)}` : '';
     const after = afterId > 0 ? ` AND id > $${params.push(afterId)}` : '';
-    const where = `status IN (${placeholders(UNFINISHED.length)})${byPrinter}${after}`;
-    // A page: the ids first, from the index alone (printer_id, status, id), then only those rows, so that a
-    // page of a long backlog does not read every row after it.
+    const where = `${UNFINISHED_SQL}${byPrinter}${after}`;
+    // A page: the ids first, from the partial index alone (printer_id, id of the unfinished jobs), then only
+    // those rows, so that a page of a long backlog does not read every row after it.
     const rows = await this.select<JobRow>(
       limit === undefined
         ? `SELECT * FROM print_jobs WHERE ${where} ORDER BY id ASC`
@@ -141,16 +147,16 @@ export abstract class SqlPrintStore implements PrintStore {
 
   async unfinishedCounts(): Promise<Map<string, number>> {
     const rows = await this.select<{ printer_id: string; n: number | string }>(
-      `SELECT printer_id, COUNT(*) AS n FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)}) GROUP BY printer_id`,
-      [...UNFINISHED],
+      `SELECT printer_id, COUNT(*) AS n FROM print_jobs WHERE ${UNFINISHED_SQL} GROUP BY printer_id`,
+      [],
     );
     return new Map(rows.map((r) => [r.printer_id, Number(r.n)]));
   }
 
   async stale(before: Date): Promise<PrintJob[]> {
-    const params: unknown[] = [...UNFINISHED, this.sqlDate(before)];
+    const params: unknown[] = [this.sqlDate(before)];
     const rows = await this.select<JobRow>(
-      `SELECT * FROM print_jobs WHERE status IN (${placeholders(UNFINISHED.length)}) AND updated_at < $${params.length}
+      `SELECT * FROM print_jobs WHERE ${UNFINISHED_SQL} AND updated_at < $${params.length}
        AND printer_id IN (SELECT id FROM printers WHERE state = 'online') ORDER BY id ASC`,
       params,
     );

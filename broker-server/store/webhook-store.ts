@@ -19,7 +19,7 @@ import { statementChunks } from '../db/statement-chunks';
 
 /**
  * The `webhook-id` of an event: the same for every attempt, so that a receiver can drop repeats. The event's
- * number, then the first 8 hex digits of its job's uid: a database replaced or restored from a backup hands
+ * number, then 8 random hex digits of its job's uid (job-rules.ts `uidTag`): a database replaced or restored from a backup hands
  * event numbers out again, never uids, so a new change never takes the id of one a receiver already has
  * (DESIGN.md, "Replaced or restored database"). `uidTag`: from `uidTagOf(payload)`, or a column holding it.
  */
@@ -277,9 +277,15 @@ export class SqlWebhookStore implements WebhookStore {
 
   /** SQL of a delivery's uid tag (webhook-events.ts `uidTagOf`), read from its payload without loading it. */
   private get uidTagSql(): string {
+    // job-rules.ts `uidTag`: the last 8 digits of a version 7 uid (its 15th character is 7), else the first 8.
     return this.sql.dialect === 'postgres'
-      ? `substring(payload from '"uid":"([0-9a-f]{8})-')`
-      : `CASE WHEN instr(payload, '"uid":"') > 0 THEN substr(payload, instr(payload, '"uid":"') + 7, 8) END`;
+      ? `CASE WHEN payload ~ '"uid":"[0-9a-f]{8}-[0-9a-f]{4}-7'
+          THEN substring(payload from '"uid":"[0-9a-f-]{28}([0-9a-f]{8})"')
+          ELSE substring(payload from '"uid":"([0-9a-f]{8})-') END`
+      : `CASE WHEN instr(payload, '"uid":"') > 0 THEN
+          CASE substr(payload, instr(payload, '"uid":"') + 21, 1)
+            WHEN '7' THEN substr(payload, instr(payload, '"uid":"') + 35, 8)
+            ELSE substr(payload, instr(payload, '"uid":"') + 7, 8) END END`;
   }
 
   async addEndpoint(url: string, events: string, secretSealed: string, at: Date): Promise<WebhookEndpoint> {

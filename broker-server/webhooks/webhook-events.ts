@@ -4,6 +4,7 @@
  * (`{"type", "timestamp", "data"}`, the job as the API shows it right after that change).
  */
 import type { JobStatus } from '../../protocol/states';
+import { uidTag } from '../store/job-rules';
 import type { PrintJob } from '../store/print-store';
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -52,9 +53,10 @@ export function wants(filter: string, type: WebhookEventType): boolean {
 
 export { webhookId } from '../store/webhook-store';
 
-/** The tag of a delivery's payload: the first 8 hex digits of `data.uid` (the only `uid` key of the body). */
+/** The tag of a delivery's payload: `uidTag` of `data.uid` (the only `uid` key of the body). */
 export function uidTagOf(payload: string): string | null {
-  return /"uid":"([0-9a-f]{8})-/.exec(payload)?.[1] ?? null;
+  const uid = /"uid":"([0-9a-f-]{36})"/.exec(payload)?.[1];
+  return uid ? uidTag(uid) : null;
 }
 
 /** The body POSTed for one change of one job (Standard Webhooks' `type`, `timestamp`, `data`). */

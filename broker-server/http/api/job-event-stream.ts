@@ -25,6 +25,7 @@ import type { Logger } from '../../../runtime/logger';
 import type { JobChangeLog } from '../../jobs/job-change-log';
 import type { JobEvent, JobService } from '../../jobs/job-service';
 import type { PrinterInfo, PrinterStatusList } from '../../printers/printer-status-list';
+import { uidTag } from '../../store/job-rules';
 import { callerOf } from './api-keys';
 import { TokenBuckets } from '../guards/rate-limit';
 import type { SseWriter } from './sse-writer';
@@ -64,7 +65,7 @@ export type LastEventIdResult = { ok: true; id: number | null; tag: string | nul
 
 /**
  * The id of an event of this stream, as a client sends it back (`Last-Event-ID` or `?lastEventId=`): the
- * event's number in the log, and after a dot the first 8 hex digits of its job's uid. Numbers are handed out
+ * event's number in the log, and after a dot 8 random hex digits of its job's uid. Numbers are handed out
  * again when the database is replaced or restored from a backup; the tag tells such a number apart from the
  * one the client saw (DESIGN.md, "Replaced or restored database").
  */
@@ -77,10 +78,10 @@ export const LastEventId = z
       'The `id:` of the last event received (`N.tag`, or `N` alone); the changes after it are replayed first',
   });
 
-/** The tag of an event's id: the first 8 hex digits of its job's uid (none once the job is pruned). */
+/** The tag of an event's id: 8 random hex digits of its job's uid (`uidTag`; none once the job is pruned). */
 export function eventTag(event: JobEvent): string | null {
   const uid = event.job?.uid;
-  return uid ? uid.replace(/-/g, '').slice(0, 8) : null;
+  return uid ? uidTag(uid) : null;
 }
 
 /** An event's `id:` as this stream sends it. */

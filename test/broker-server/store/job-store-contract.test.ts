@@ -47,12 +47,17 @@ eachStore('an inserted job is pending, stamped, and read back as stored', async 
 });
 
 eachStore(
-  'each job gets its own random uid, stored with it; a move that names another uid does not apply',
+  'each job gets its own time-ordered uid, stored with it; a move that names another uid does not apply',
   async (store) => {
+    const before = Date.now();
     const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.insert(newJob('p1', `j${i}`))));
     const uids = jobs.map((j) => j.uid);
     assert.equal(new Set(uids).size, uids.length, 'no uid twice, even within one group commit');
-    for (const uid of uids) assert.match(uid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const uid of uids) {
+      assert.match(uid, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUID of version 7');
+      const ms = parseInt(uid.slice(0, 8) + uid.slice(9, 13), 16);
+      assert.ok(ms >= before && ms <= Date.now(), 'its first 48 bits are the time it was made, in ms');
+    }
     assert.equal((await store.get(jobs[3]!.id))?.uid, uids[3]);
     const given = await store.insert({ ...newJob('p1', 'given'), uid: '11111111-2222-4333-8444-555555555555' });
     assert.equal(given.uid, '11111111-2222-4333-8444-555555555555');

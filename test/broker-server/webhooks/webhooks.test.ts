@@ -474,10 +474,17 @@ testEachDatabase(
         jobId: id,
         printerId: 'printer-1',
         type: 'job.created',
-        // The webhook-id's tag is read from the job's uid in the payload (SQL, without loading it).
+        // The webhook-id's tag is read from the job's uid in the payload (SQL, without loading it): the first 8
+        // digits of a random (version 4) uid, the last 8 of a time-ordered (version 7) one. Both kinds here.
         payload: JSON.stringify({
           type: 'job.created',
-          data: { id, uid: `${String(id).padStart(8, '0')}-0000-4000-8000-000000000000` },
+          data: {
+            id,
+            uid:
+              id % 2
+                ? `${String(id).padStart(8, '0')}-0000-4000-8000-000000000000`
+                : `0193a5b2-7c00-7${String(id).padStart(3, '0')}-8000-0000${String(id).padStart(8, '0')}`,
+          },
         }),
       })),
       lastEventId: Math.max(...ids),
@@ -488,6 +495,11 @@ testEachDatabase(
     await db.sequelize.query('UPDATE webhook_endpoints SET last_event_id = 0');
     assert.equal(await store.queue(endpoint.id, planned([1, 2, 3, 4, 5]), at), 1);
     assert.equal((await store.endpoints())[0]!.lastEventId, 5);
+    assert.deepEqual(
+      (await store.deliveries({ limit: 10 })).map((d) => d.webhookId).sort(),
+      [1, 2, 3, 4, 5].map((id) => `evt_${id}_${String(id).padStart(8, '0')}`),
+      'each tag as webhook-events.ts uidTagOf reads it',
+    );
 
     const now = Date.now();
     const [first, second] = await Promise.all([

@@ -18,8 +18,8 @@ const ISO_DATE_RULE = 'must be an ISO date';
 const isoDate = () => z.string().refine((s) => !Number.isNaN(Date.parse(s)), ISO_DATE_RULE);
 const jobId = () => z.number().int().positive();
 /**
- * A job's identity across databases (issue 24): a random 128-bit id (UUID) the server makes when it stores
- * the job. Integer ids start over when a database is replaced and repeat after a restore; these never do, so
+ * A job's identity across databases (issue 24): a UUID the server makes when it stores the job (version 7
+ * since issue 22: its time, then 74 random bits; version 4, all random, before; either is accepted). Integer ids start over when a database is replaced and repeat after a restore; these never do, so
  * the agent's journal and the server's ack matching use them. Optional in the schema only so that each side
  * can recognise the other side's previous protocol and say which one to upgrade (JOB_PROTOCOL).
  */

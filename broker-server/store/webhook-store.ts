@@ -183,7 +183,7 @@ interface EndpointRow {
 
 interface DeliveryRow {
   id: number;
-  /** The first 8 hex digits of the job's uid, read from the payload (null once the payload is emptied). */
+  /** The job uid's tag (job-rules.ts `uidTag`), read from the payload (null once the payload is emptied). */
   uid_tag: string | null;
   endpoint_id: number;
   event_id: number | string;

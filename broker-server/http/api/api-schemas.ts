@@ -137,7 +137,7 @@ export const WebhookDelivery = z
       .meta({ description: 'The id of the change in the event log (GET /jobs/events)' }),
     webhookId: z.string().meta({
       description:
-        'The `webhook-id` header: `evt_<eventId>_<first 8 hex digits of the job uid>`, the same on every attempt',
+        'The `webhook-id` header: `evt_<eventId>_<8 random hex digits of the job uid, as in the event id>`, the same on every attempt',
     }),
     type: z.enum(['job.created', 'job.sent', 'job.received', 'job.printed', 'job.failed', 'job.interrupted']),
     jobId,

@@ -7,6 +7,10 @@
  *   npm run bench -- --smoke      small counts, to check that the bench still works (CI)
  *   npm run bench -- --only=latency,throughput   (the scenarios: see main(), or docs/performance.md's table)
  *   npm run bench -- --profile[=DIR]   CPU profile of every process the bench starts, summarised at the end
+ *   npm run bench -- --pace=N [--jobs=M]   the throughput loads (Printhop's, the frame's, the baseline's) post at
+ *                                 most N jobs a second (M jobs a run), so that their CPU per job compares at the
+ *                                 same rate: a path that costs more runs slower unpaced, and fewer jobs then
+ *                                 share each wake-up, each socket write and each commit
  *
  * BENCH_RUNTIME=tsx|dist picks how the processes run (see `launch`).
  */
@@ -33,6 +37,15 @@ const only = args
   ?.slice('--only='.length)
   .split(',');
 const wanted = (name: string) => !only || only.includes(name);
+const numberArg = (name: string): number | undefined => {
+  const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a whole number above 0, not ${raw}`);
+  return value;
+};
+/** --pace: jobs a second the throughput loads post at most (job i no earlier than i / pace s after the start). */
+const pace = numberArg('pace');
 
 const COUNTS = smoke
   ? {
@@ -57,6 +70,7 @@ const COUNTS = smoke
       single: 10000,
       singleClients: 16,
     };
+COUNTS.throughput = numberArg('jobs') ?? COUNTS.throughput;
 
 // ---------- processes ----------
 
@@ -763,6 +777,10 @@ async function loadRun(
   const half = Math.floor(count / 2);
   let tHalf = t0;
   const ids = await runPool(count, clients, async (i) => {
+    if (pace) {
+      const wait = t0 + (i / pace) * 1000 - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     if (i === half) {
       tHalf = performance.now();
       midway?.();
@@ -862,6 +880,7 @@ async function throughputRun(
   await server.events.allOnline(agents.printerIds, 60_000);
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
+  const mainCpu = new CpuMeter([server.child?.pid], true);
   const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
   const clientCpu = new OwnCpuMeter();
   const machineCpu = new MachineCpuMeter();
@@ -878,6 +897,7 @@ async function throughputRun(
   );
   warm.figures(label, secondHalf);
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
+  figure(label, 'server CPU per job: main thread (the event loop)', mainCpu.perJob(COUNTS.throughput), 'ms');
   figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
   figure(
     label,
@@ -1063,6 +1083,7 @@ async function baseline(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
   await run('baseline-throughput', printerIds, async (server, agents, posted) => {
     const cpu = new CpuMeter([server.child?.pid]);
+    const mainCpu = new CpuMeter([server.child?.pid], true);
     const agentCpu = new CpuMeter(agents.children.map((c) => c.pid));
     const clientCpu = new OwnCpuMeter();
     const machineCpu = new MachineCpuMeter();
@@ -1078,6 +1099,7 @@ async function baseline(): Promise<void> {
       () => warm.start(),
     );
     figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
+    figure('baseline', 'server CPU per job: main thread (throughput load)', mainCpu.perJob(COUNTS.throughput), 'ms');
     figure('baseline', 'agents CPU per job (throughput load)', agentCpu.perJob(COUNTS.throughput), 'ms');
     figure('baseline', 'load generator CPU per job (throughput load)', clientCpu.perJob(COUNTS.throughput), 'ms');
     figure(
@@ -1641,6 +1663,10 @@ async function main(): Promise<void> {
   console.error(
     `Printhop benchmark${smoke ? ' (smoke: small counts, figures not comparable to targets)' : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`,
   );
+  if (pace)
+    console.error(
+      `paced: the throughput loads post at most ${pace} jobs/s (${COUNTS.throughput} jobs a run); compare their CPU per job, not their rates`,
+    );
   const loadBefore = os.loadavg()[0]!;
   if (wanted('latency')) await latency();
   if (wanted('latency-tcp')) await latency('tcp');
@@ -1687,7 +1713,18 @@ async function main(): Promise<void> {
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(r));
-  console.log(JSON.stringify({ bench: 'printhop', smoke, machine, load, runtime, figures, exactlyOnce: 'checked' }));
+  console.log(
+    JSON.stringify({
+      bench: 'printhop',
+      smoke,
+      pace: pace ?? null,
+      machine,
+      load,
+      runtime,
+      figures,
+      exactlyOnce: 'checked',
+    }),
+  );
   if (profileDir) await summariseProfiles(profileDir);
 }
 

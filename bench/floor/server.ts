@@ -65,18 +65,21 @@ aedes.subscribe(
   (packet, done) => {
     try {
       const ack = JSON.parse(packet.payload.toString()) as { id: number; status: string };
-      if (ack.status === 'printed' && run)
-        // Committed, then the event; an ack of a job already printed changes nothing and says nothing.
+      const printed = () => send('job', { id: ack.id, status: 'printed' });
+      if (ack.status !== 'printed') {
+        // `received`: nothing to store or say.
+      } else if (!run) printed();
+      else
+        // Durable: committed, then the event; an ack of a job already printed changes nothing and says nothing.
         run("UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE id = ? AND status = 'queued'", [
           new Date().toISOString(),
           ack.id,
         ]).then(
           ({ changes }) => {
-            if (changes) send('job', { id: ack.id, status: 'printed' });
+            if (changes) printed();
           },
           (err: unknown) => console.error('ack', err),
         );
-      else if (ack.status === 'printed') send('job', { id: ack.id, status: 'printed' });
     } catch (err) {
       console.error('bad ack', err);
     }

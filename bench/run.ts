@@ -772,13 +772,15 @@ async function loadRun(
   offset = 0,
   /** Called as the run's second half starts (its first job posted): where warmed-up meters start. */
   midway?: () => void,
+  /** Jobs a second at most (`--pace`, the throughput loads): job i is posted no earlier than i / rate s in. */
+  rate?: number,
 ): Promise<{ accepted: number; printed: number; secondHalf: { jobs: number; printed: number } }> {
   const t0 = performance.now();
   const half = Math.floor(count / 2);
   let tHalf = t0;
   const ids = await runPool(count, clients, async (i) => {
-    if (pace) {
-      const wait = t0 + (i / pace) * 1000 - performance.now();
+    if (rate) {
+      const wait = t0 + (i / rate) * 1000 - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     if (i === half) {
@@ -894,6 +896,7 @@ async function throughputRun(
     posted,
     0,
     () => warm.start(),
+    pace,
   );
   warm.figures(label, secondHalf);
   figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
@@ -1097,6 +1100,7 @@ async function baseline(): Promise<void> {
       posted,
       0,
       () => warm.start(),
+      pace,
     );
     figure('baseline', 'server CPU per job (throughput load)', cpu.perJob(COUNTS.throughput), 'ms');
     figure('baseline', 'server CPU per job: main thread (throughput load)', mainCpu.perJob(COUNTS.throughput), 'ms');

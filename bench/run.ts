@@ -1210,10 +1210,11 @@ async function floorLatency(): Promise<void> {
       s.times.push(...(await sequentialLatency(s.server, s.label, 1, 'printer-1', s.posted, round)));
     }
   const base = running.find((s) => s.kind === 'baseline')!;
-  const baseSorted = [...base.times].sort((a, b) => a - b);
+  const sortedTimes = new Map(running.map((s) => [s, [...s.times].sort((a, b) => a - b)]));
+  const baseSorted = sortedTimes.get(base)!;
   const [baseP10, baseP50] = [percentile(baseSorted, 10), percentile(baseSorted, 50)];
   for (const [i, s] of running.entries()) {
-    const sorted = [...s.times].sort((a, b) => a - b);
+    const sorted = sortedTimes.get(s)!;
     // The fastest tenth: the rounds in which no wake-up waited long for a core, nearest to a quiet machine.
     figure('floor-latency', `${s.name}: p10 POST→printed event`, percentile(sorted, 10), 'ms');
     figure('floor-latency', `${s.name}: p50 POST→printed event`, percentile(sorted, 50), 'ms');

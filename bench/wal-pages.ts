@@ -3,7 +3,7 @@
  * triggers), for jobs that go through one at a time and in batches over ten printers. Each page is one WAL
  * frame (its 24-byte header and 4 KiB: two `pwrite64` calls), and a checkpoint later copies each distinct page
  * into the database file once more. Each step starts with an empty WAL (`wal_checkpoint(TRUNCATE)`) and ends
- * with `wal_checkpoint(PASSIVE)`, whose second column is the number of frames the WAL then holds.
+ * with `wal_checkpoint(PASSIVE)`, whose `log` column is the number of frames the WAL then holds.
  *
  *   npx tsx bench/wal-pages.ts [JOBS]      (default 6,400; prints one line per batch size, then JSON)
  *
@@ -36,7 +36,7 @@ export async function walPages(jobs: number, batch: number): Promise<WalPages> {
     // On the store's own connection, between its commits (each step's promises are all settled).
     const empty = () => db.sql.all('PRAGMA wal_checkpoint(TRUNCATE)', []);
     const written = async () =>
-      Number(Object.values((await db.sql.all<Record<string, number>>('PRAGMA wal_checkpoint(PASSIVE)', []))[0]!)[1]);
+      Number((await db.sql.all<{ log: number }>('PRAGMA wal_checkpoint(PASSIVE)', []))[0]!.log);
     const steps = { insert: 0, sent: 0, received: 0, printed: 0 };
     for (let done = 0; done < jobs; done += batch) {
       await empty();

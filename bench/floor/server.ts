@@ -15,8 +15,9 @@
  * `printed`, its own transaction and sync, before the `printed` event is sent. The ack's PUBACK does not wait for
  * that commit: if the server dies before it, the job is still `queued`, and DESIGN's re-publication of unfinished
  * jobs brings the agent's `printed` ack again (the bench does not restart it). Nothing else is stored: no `sent`,
- * no `received` (DESIGN needs neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR; FLOOR_SQLITE_SYNCHRONOUS=OFF, a
- * diagnostic only (not DESIGN's: the commits are not durable), to tell the syncs' share from the statements'.
+ * no `received` (DESIGN needs neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR;
+ * FLOOR_SQLITE_SYNCHRONOUS=OFF, a diagnostic only (not DESIGN's: the commits are not durable), to tell the syncs'
+ * share from the statements'.
  */
 import http from 'node:http';
 import net from 'node:net';

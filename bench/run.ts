@@ -554,7 +554,7 @@ function startBaselineAgents(server: Server, printerIds: string[]): Agents {
   return { printerIds, paperDir, children: agentChildren };
 }
 
-/** The frame alone's agents (bench/floor/agent.ts), with or without their two `fdatasync`s a job. */
+/** The frame alone's agents (bench/floor/agent.ts), with or without DESIGN's journal syncs (FLOOR_SYNCS). */
 function startFloorAgents(server: Server, printerIds: string[], transport: 'ws' | 'tcp', syncs: boolean): Agents {
   const paperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'printhop-bench-paper-'));
   const agentChildren = printerIds.map((printerId) =>
@@ -946,8 +946,9 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
  * database, no journal, no validation, under the throughput load. Its rate and CPU are what no job path that keeps
  * those parts can beat; with `baseline`, its ratio to the baseline is the most 2 × can be approached. Three
  * variants: agents on WebSocket (as Printhop's), on TCP (as the baseline's), and on WebSocket with the agent's
- * two `fdatasync`s a job (DESIGN's journal, in the cheapest form); a fourth, `floor-durable`, adds the server's
- * two commits (FLOOR_DURABLE=1: the INSERT before the `201`, the UPDATE to `printed` before the event).
+ * journal syncs (DESIGN's, in the cheapest form: one a job, and one shared by the jobs that arrive in a turn); a
+ * fourth, `floor-durable`, adds the server's two commits (FLOOR_DURABLE=1: the INSERT before the `201`, the
+ * UPDATE to `printed` before the event), each in a group commit.
  */
 async function floor(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
@@ -961,7 +962,7 @@ async function floor(): Promise<void> {
     const { label, transport, syncs } = variant;
     const durable = 'durable' in variant;
     console.error(
-      `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ', two fdatasyncs a job' : ''}${durable ? ", the server's two commits a job" : ''}`,
+      `${label}: the frame alone (bench/floor/), ${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs, agents over ${transport === 'ws' ? 'WebSocket' : 'MQTT on TCP'}${syncs ? ", the agent's journal syncs (one a job, one a turn of arrivals)" : ''}${durable ? ", the server's two commits a job, grouped" : ''}`,
     );
     const server = await startServer(label, durable ? { FLOOR_DURABLE: '1' } : {}, 'bench/floor/server.ts');
     const agents = startFloorAgents(server, printerIds, transport, syncs);

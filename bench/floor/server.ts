@@ -10,14 +10,16 @@
  *
  * FLOOR_DURABLE=1, the durable frame: the least a server keeping DESIGN's two server-side commits does. SQLite
  * through the sqlite3 package (WAL, its default `synchronous`, FULL), the baseline's `print_jobs` table in
- * DATA_DIR/printhop.sqlite (so the bench's exactly-once check reads it as it reads the baseline's): one INSERT,
- * its own transaction and sync, before the `201` (its rowid is the job's id); on a `printed` ack, one UPDATE to
- * `printed`, its own transaction and sync, before the `printed` event is sent. The ack's PUBACK does not wait for
- * that commit: if the server dies before it, the job is still `queued`, and DESIGN's re-publication of unfinished
- * jobs brings the agent's `printed` ack again (the bench does not restart it). Nothing else is stored: no `sent`,
- * no `received` (DESIGN needs neither durable before anything). Env: PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR;
- * FLOOR_SQLITE_SYNCHRONOUS=OFF, a diagnostic only (not DESIGN's: the commits are not durable), to tell the syncs'
- * share from the statements'.
+ * DATA_DIR/printhop.sqlite (so the bench's exactly-once check reads it as it reads the baseline's): the job's
+ * INSERT committed before its `201` (its rowid is the job's id); on a `printed` ack, the UPDATE to `printed`
+ * committed before the `printed` event is sent. Group commit, as Printhop's store: the INSERTs that arrive
+ * while a commit runs go in the next one, as ONE statement (one transaction, one sync), and so do the UPDATEs;
+ * a job alone has its two commits of its own. (Until stop 35 each statement was its own commit under load too.)
+ * The ack's PUBACK does not wait for that commit: if the server dies before it, the job is still `queued`, and
+ * DESIGN's re-publication of unfinished jobs brings the agent's `printed` ack again (the bench does not restart
+ * it). Nothing else is stored: no `sent`, no `received` (DESIGN needs neither durable before anything). Env:
+ * PORT, MQTT_PORT, FLOOR_DURABLE, DATA_DIR; FLOOR_SQLITE_SYNCHRONOUS=OFF, a diagnostic only (not DESIGN's: the
+ * commits are not durable), to tell the syncs' share from the statements'.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -35,23 +37,68 @@ const send = (event: 'job' | 'printer', data: object): void => {
   for (const res of streams) res.write(block);
 };
 
-/** FLOOR_DURABLE=1: the statement run on its own (autocommit: its own transaction and sync), or null without a database. */
-const run = await (async () => {
+/**
+ * Group commit: the items written while a commit runs go to the next one, all at once (`write` makes it one
+ * statement, so one transaction and one sync); the first item of a quiet moment waits for the end of its turn.
+ */
+function grouped<T, R>(write: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
+  let queue: Array<{ item: T; resolve: (result: R) => void; reject: (err: unknown) => void }> = [];
+  let running = false;
+  const next = (): void => {
+    if (running || !queue.length) return;
+    running = true;
+    const batch = queue;
+    queue = [];
+    write(batch.map((w) => w.item))
+      .then(
+        (results) => batch.forEach((w, i) => w.resolve(results[i]!)),
+        (err: unknown) => batch.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        running = false;
+        next();
+      });
+  };
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      if (!queue.length && !running) setImmediate(next);
+      queue.push({ item, resolve, reject });
+    });
+}
+
+/** FLOOR_DURABLE=1: the job's INSERT and its UPDATE to `printed`, each committed in a group; null without a database. */
+const store = await (async () => {
   if (process.env.FLOOR_DURABLE !== '1') return null;
   const db = new sqlite3.Database(path.join(process.env.DATA_DIR ?? '.', 'printhop.sqlite'));
-  const statement = (sql: string, params: unknown[] = []) =>
-    new Promise<sqlite3.RunResult>((resolve, reject) =>
-      db.run(sql, params, function (this: sqlite3.RunResult, err) {
-        if (err) reject(err);
-        else resolve(this);
-      }),
+  const all = (sql: string, params: unknown[] = []) =>
+    new Promise<Array<{ id: number }>>((resolve, reject) =>
+      db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as Array<{ id: number }>))),
     );
-  await statement('PRAGMA journal_mode = WAL');
-  if (process.env.FLOOR_SQLITE_SYNCHRONOUS === 'OFF') await statement('PRAGMA synchronous = OFF');
-  await statement(
+  await all('PRAGMA journal_mode = WAL');
+  if (process.env.FLOOR_SQLITE_SYNCHRONOUS === 'OFF') await all('PRAGMA synchronous = OFF');
+  await all(
     'CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)',
   );
-  return statement;
+  return {
+    /** Each job's id. The rows go in VALUES order with rising rowids (RETURNING's own order is not promised). */
+    insert: grouped(async (jobs: Array<{ printerId: string; content: string }>) => {
+      const now = new Date().toISOString();
+      const rows = await all(
+        `INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES ${jobs.map(() => "(?, ?, 'queued', ?, ?)").join(', ')} RETURNING id`,
+        jobs.flatMap((job) => [job.printerId, job.content, now, now]),
+      );
+      return rows.map((row) => row.id).sort((a, b) => a - b);
+    }),
+    /** Whether each job moved to `printed` (false: it was printed already, so nothing is said again). */
+    printed: grouped(async (ids: number[]) => {
+      const rows = await all(
+        `UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE status = 'queued' AND id IN (${ids.map(() => '?').join(', ')}) RETURNING id`,
+        [new Date().toISOString(), ...ids],
+      );
+      const moved = new Set(rows.map((row) => row.id));
+      return ids.map((id) => moved.delete(id));
+    }),
+  };
 })();
 
 const aedes = await Aedes.createBroker();
@@ -69,15 +116,12 @@ aedes.subscribe(
       const printed = () => send('job', { id: ack.id, status: 'printed' });
       if (ack.status !== 'printed') {
         // `received`: nothing to store or say.
-      } else if (!run) printed();
+      } else if (!store) printed();
       else
         // Durable: committed, then the event; an ack of a job already printed changes nothing and says nothing.
-        run("UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE id = ? AND status = 'queued'", [
-          new Date().toISOString(),
-          ack.id,
-        ]).then(
-          ({ changes }) => {
-            if (changes) printed();
+        store.printed(ack.id).then(
+          (moved) => {
+            if (moved) printed();
           },
           (err: unknown) => console.error('ack', err),
         );
@@ -102,16 +146,9 @@ app.post('/print', (req, res) => {
     res.status(400).json({ error: 'content is required' });
     return;
   }
-  if (run) {
-    const now = new Date().toISOString();
-    run('INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [
-      printerId,
-      content,
-      'queued',
-      now,
-      now,
-    ]).then(
-      ({ lastID }) => accepted(res, lastID, printerId, content),
+  if (store) {
+    store.insert({ printerId, content }).then(
+      (id) => accepted(res, id, printerId, content),
       (err: unknown) => {
         console.error('insert', err);
         res.status(500).json({ error: 'not stored' });

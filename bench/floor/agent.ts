@@ -8,9 +8,11 @@
  * only once the journal holds it; its `printed` ack only once the journal holds that; at most one job
  * interrupted per crash), in its cheapest form: lines written over zeros written ahead (a sync commits no file
  * size, as Printhop's journal), `fdatasync` on the calling thread. Group commit where DESIGN lets it:
- * - the jobs that arrived in one turn of the event loop go to the journal in one write and ONE sync, then
- *   their PUBACKs and `received` acks leave together (mqtt.js hands a message over only once the last one is
- *   acknowledged, so the PUBACK is sent here, as Printhop's link does);
+ * - a job that finds the agent idle (nothing printing, nothing taken yet in this turn of the event loop) is
+ *   taken and printed at once, in its message's handler: two syncs, no wait;
+ * - otherwise the jobs that arrive in one turn go to the journal in one write and ONE sync, at the end of the
+ *   turn, then their PUBACKs and `received` acks leave together (mqtt.js hands a message over only once the
+ *   last one is acknowledged, so the PUBACK is sent here, as Printhop's link does);
  * - printing goes one job a turn, in arrival order: its bytes, then its `printed` line and ONE sync, then its
  *   `printed` ack. Jobs are printed in the order of their `received` lines, so a `printed` line on disk also
  *   says which job may have started next: after a crash, the first `received` job without `printed` is the
@@ -105,12 +107,21 @@ function takeWithJournal(client: MqttClient): void {
   let arrived: Array<Job & { messageId: number | undefined }> = [];
   const toPrint: Job[] = [];
   let printing = false;
+  /** A job was taken at once in this turn: the next ones of the turn wait for its end, together. */
+  let tookThisTurn = false;
   client.handleMessage = (packet, done) => {
     if (packet.cmd !== 'publish') return done();
     const job = parseJob(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
     if (!job) return done();
-    if (!arrived.length) setImmediate(take);
-    arrived.push({ ...job, messageId: packet.messageId });
+    if (!printing && !tookThisTurn && !arrived.length) {
+      tookThisTurn = true;
+      setImmediate(() => (tookThisTurn = false));
+      arrived.push({ ...job, messageId: packet.messageId });
+      take();
+    } else {
+      if (!arrived.length) setImmediate(take);
+      arrived.push({ ...job, messageId: packet.messageId });
+    }
     done(pubackSentHere);
   };
   function take(): void {
@@ -124,7 +135,7 @@ function takeWithJournal(client: MqttClient): void {
     }
     if (!printing) {
       printing = true;
-      setImmediate(printNext);
+      printNext();
     }
   }
   function printNext(): void {

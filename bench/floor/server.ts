@@ -39,7 +39,7 @@ const send = (event: 'job' | 'printer', data: object): void => {
 
 /**
  * Group commit: the items written while a commit runs go to the next one, all at once (`write` makes it one
- * statement, so one transaction and one sync); the first item of a quiet moment waits for the end of its turn.
+ * statement, so one transaction and one sync); an item that finds no commit running starts one at once.
  */
 function grouped<T, R>(write: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
   let queue: Array<{ item: T; resolve: (result: R) => void; reject: (err: unknown) => void }> = [];
@@ -61,8 +61,8 @@ function grouped<T, R>(write: (items: T[]) => Promise<R[]>): (item: T) => Promis
   };
   return (item) =>
     new Promise<R>((resolve, reject) => {
-      if (!queue.length && !running) setImmediate(next);
       queue.push({ item, resolve, reject });
+      next();
     });
 }
 
@@ -74,15 +74,34 @@ const store = await (async () => {
     new Promise<Array<{ id: number }>>((resolve, reject) =>
       db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as Array<{ id: number }>))),
     );
+  /** A statement alone: its rowid and whether it changed a row. */
+  const run = (sql: string, params: unknown[]) =>
+    new Promise<sqlite3.RunResult>((resolve, reject) =>
+      db.run(sql, params, function (this: sqlite3.RunResult, err) {
+        if (err) reject(err);
+        else resolve(this);
+      }),
+    );
   await all('PRAGMA journal_mode = WAL');
   if (process.env.FLOOR_SQLITE_SYNCHRONOUS === 'OFF') await all('PRAGMA synchronous = OFF');
   await all(
     'CREATE TABLE print_jobs (id INTEGER PRIMARY KEY, printer_id TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)',
   );
   return {
-    /** Each job's id. The rows go in VALUES order with rising rowids (RETURNING's own order is not promised). */
+    /**
+     * Each job's id. Several: one INSERT whose rows go in VALUES order with rising rowids (RETURNING's own order
+     * is not promised). One: the statement of a job alone (no RETURNING), as the baseline's.
+     */
     insert: grouped(async (jobs: Array<{ printerId: string; content: string }>) => {
       const now = new Date().toISOString();
+      if (jobs.length === 1) {
+        const [job] = jobs as [{ printerId: string; content: string }];
+        const { lastID } = await run(
+          "INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)",
+          [job.printerId, job.content, now, now],
+        );
+        return [lastID];
+      }
       const rows = await all(
         `INSERT INTO print_jobs (printer_id, content, status, created_at, updated_at) VALUES ${jobs.map(() => "(?, ?, 'queued', ?, ?)").join(', ')} RETURNING id`,
         jobs.flatMap((job) => [job.printerId, job.content, now, now]),
@@ -91,6 +110,13 @@ const store = await (async () => {
     }),
     /** Whether each job moved to `printed` (false: it was printed already, so nothing is said again). */
     printed: grouped(async (ids: number[]) => {
+      if (ids.length === 1) {
+        const { changes } = await run(
+          "UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE id = ? AND status = 'queued'",
+          [new Date().toISOString(), ids[0]],
+        );
+        return [changes > 0];
+      }
       const rows = await all(
         `UPDATE print_jobs SET status = 'printed', updated_at = ? WHERE status = 'queued' AND id IN (${ids.map(() => '?').join(', ')}) RETURNING id`,
         [new Date().toISOString(), ...ids],

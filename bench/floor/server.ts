@@ -37,18 +37,20 @@ const send = (event: 'job' | 'printer', data: object): void => {
   for (const res of streams) res.write(block);
 };
 
+/** The most items in one commit: one statement's parameters stay far below SQLite's limit (32,766). */
+const MAX_GROUP = 1000;
+
 /**
  * Group commit: the items written while a commit runs go to the next one, all at once (`write` makes it one
- * statement, so one transaction and one sync); an item that finds no commit running starts one at once.
+ * statement, so one transaction and one sync), up to MAX_GROUP; an item that finds no commit running starts one.
  */
 function grouped<T, R>(write: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
-  let queue: Array<{ item: T; resolve: (result: R) => void; reject: (err: unknown) => void }> = [];
+  const queue: Array<{ item: T; resolve: (result: R) => void; reject: (err: unknown) => void }> = [];
   let running = false;
   const next = (): void => {
     if (running || !queue.length) return;
     running = true;
-    const batch = queue;
-    queue = [];
+    const batch = queue.splice(0, MAX_GROUP);
     write(batch.map((w) => w.item))
       .then(
         (results) => batch.forEach((w, i) => w.resolve(results[i]!)),

@@ -378,7 +378,11 @@ async function postJob(server: Server, content: string, printerId: string | unde
   return (JSON.parse(res.body) as { id: number }).id;
 }
 
-/** Watches GET /jobs/events: when each job reached `printed` in the database, and which printers are online. */
+/**
+ * Watches GET /jobs/events: when each job reached `printed` in the database, and which printers are online. It asks
+ * for the outcomes only (`?status=`), as a client that waits for them would; the baseline and the frame, which have
+ * no such filter, send what they send.
+ */
 class EventWatcher {
   readonly printedAt = new Map<number, number>();
   /** Each printed job's stamps as its `printed` event carried them (epoch ms), for the latency's stages. */
@@ -393,7 +397,7 @@ class EventWatcher {
   constructor(private readonly port: number) {
     let markReady!: () => void;
     this.ready = new Promise((resolve) => (markReady = resolve));
-    this.req = http.get({ host: '127.0.0.1', port, path: '/jobs/events' }, (res) => {
+    this.req = http.get({ host: '127.0.0.1', port, path: '/jobs/events?status=printed,failed,interrupted' }, (res) => {
       res.setEncoding('utf8');
       let buffer = '';
       markReady();

@@ -2,7 +2,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { ApiError } from './api-schemas';
-import { LastEventId } from './job-event-stream';
+import { LastEventId, StatusFilter } from './job-event-stream';
 import type { ApiOperation } from './openapi';
 import { newRouter, type RouteContext } from './context';
 
@@ -40,14 +40,19 @@ export const eventOperations: ApiOperation[] = [
       "first, from the database, then the live ones; past the log's window (EVENT_REPLAY_HOURS), for an id the " +
       'server never gave, or once a replay has sent EVENT_REPLAY_MAX_BYTES, one `event: resync` ' +
       '(`{"reason", "lastEventId", "reread": "/jobs", "detail"}`) says to re-read GET /jobs, and the stream goes ' +
-      'on from now. A replay goes at the pace the client reads; each caller may start EVENT_REPLAYS_PER_MINUTE.',
+      'on from now. A replay goes at the pace the client reads; each caller may start EVENT_REPLAYS_PER_MINUTE. ' +
+      'With `?status=`, only the job changes to those statuses are sent, live and replayed; the ids of the others ' +
+      'are skipped, so `Last-Event-ID` is the last change this stream sent.',
     tags: ['events'],
     auth: 'apiKey',
-    query: z.object({ lastEventId: LastEventId.optional() }),
+    query: z.object({ lastEventId: LastEventId.optional(), status: StatusFilter.optional() }),
     headers: z.object({ 'Last-Event-ID': LastEventId.optional() }),
     responses: {
       200: { description: 'The stream', events: true },
-      400: { description: 'A Last-Event-ID that is not a whole number', json: ApiError },
+      400: {
+        description: 'A Last-Event-ID that is not a whole number, or a status that is not a job status',
+        json: ApiError,
+      },
       ...streamRefusals,
       429: {
         ...streamRefusals[429],

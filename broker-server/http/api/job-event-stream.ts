@@ -26,6 +26,7 @@ import type { JobChangeLog } from '../../jobs/job-change-log';
 import type { JobEvent, JobService } from '../../jobs/job-service';
 import type { PrinterInfo, PrinterStatusList } from '../../printers/printer-status-list';
 import { uidTag } from '../../store/job-rules';
+import { JOB_STATUSES, type JobStatus, isJobStatus } from '../../../protocol/states';
 import { callerOf } from './api-keys';
 import { TokenBuckets } from '../guards/rate-limit';
 import type { SseWriter } from './sse-writer';
@@ -57,8 +58,42 @@ type ResyncReason = 'unknown-event-id' | 'outside-window' | 'replay-too-large' |
 
 interface Client {
   res: Response;
-  /** The id of the last event this client was sent (or would have been, had its job not been pruned). */
+  /** The id of the last event this client was sent (or would have been, had its job not been pruned or filtered out). */
   cursor: number;
+  /** `?status=`: the job statuses this client wants; null, every change. */
+  statuses: ReadonlySet<JobStatus> | null;
+}
+
+/** Whether the client wants this change: any, or one of its statuses (a change whose job was pruned has none). */
+const wants = (client: Client, event: JobEvent): boolean =>
+  client.statuses === null || (event.job !== null && client.statuses.has(event.job.status));
+
+/** `?status=` as GET /openapi.json describes it. */
+export const StatusFilter = z
+  .string()
+  .regex(new RegExp(`^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$`))
+  .meta({
+    description:
+      'Only the job changes to these statuses, separated by commas (`printed,failed,interrupted`: the outcomes); printer changes are all sent. Absent: every change',
+  });
+
+export type StatusFilterResult = { ok: true; statuses: ReadonlySet<JobStatus> | null } | { ok: false; error: string };
+
+/**
+ * `?status=printed,failed,interrupted`: only the changes to those statuses (a client that waits for outcomes need
+ * not be sent, nor make the server write, every step). Absent: every change.
+ */
+export function parseStatusFilter(req: Request): StatusFilterResult {
+  const raw = req.query.status;
+  if (raw === undefined) return { ok: true, statuses: null };
+  const words = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [null]));
+  const wrong = words.filter((w) => w === null || !isJobStatus(w.trim()));
+  if (!words.length || wrong.length)
+    return {
+      ok: false,
+      error: `status must be job statuses separated by commas (${JOB_STATUSES.join(', ')}), not ${JSON.stringify(String(raw).slice(0, 80))}`,
+    };
+  return { ok: true, statuses: new Set(words.map((w) => w!.trim() as JobStatus)) };
 }
 
 export type LastEventIdResult = { ok: true; id: number | null; tag: string | null } | { ok: false; error: string };
@@ -175,8 +210,9 @@ export class JobEventStream {
       return;
     }
     const requested = parseLastEventId(req);
-    if (!requested.ok) {
-      res.status(400).json({ error: requested.error });
+    const filter = parseStatusFilter(req);
+    if (!requested.ok || !filter.ok) {
+      res.status(400).json({ error: requested.ok ? (filter as { error: string }).error : requested.error });
       return;
     }
     let bounds;
@@ -211,7 +247,7 @@ export class JobEventStream {
     });
     res.flushHeaders();
     req.socket.setKeepAlive(true);
-    const client: Client = { res, cursor: bounds.last };
+    const client: Client = { res, cursor: bounds.last, statuses: filter.statuses };
     let closed = false;
     res.on('close', () => {
       closed = true;
@@ -263,6 +299,10 @@ export class JobEventStream {
       const page = await this.jobs.queries.eventsAfter(client.cursor, REPLAY_PAGE);
       for (const event of page) {
         if (gone()) return;
+        if (!wants(client, event)) {
+          client.cursor = event.id;
+          continue;
+        }
         const message = jobMessage(event);
         const bytes = Buffer.byteLength(message);
         if (sent + bytes > this.replay.maxBytes) {
@@ -344,10 +384,10 @@ export class JobEventStream {
 
   private readonly onEvents = (events: JobEvent[]): void => {
     for (const event of events) {
-      const message = jobMessage(event);
+      let message: string | null = null; // made once, for the first client that wants it
       for (const client of this.live)
         if (client.cursor < event.id) {
-          this.writer.send(client.res, message);
+          if (wants(client, event)) this.writer.send(client.res, (message ??= jobMessage(event)));
           client.cursor = event.id;
         }
     }

@@ -160,6 +160,48 @@ test('GET /jobs/events with Last-Event-ID: what was missed, in order, then the l
   assert.equal(atSent.finishedAt, null);
 });
 
+test('GET /jobs/events?status=: only the changes to those statuses, live and replayed; the others skipped, not sent later', async (t) => {
+  const { jobs, printers, open } = await setUp(t);
+  const all = await open();
+  const outcomes = await open({}, '?status=printed,failed');
+  await waitFor('connected', () => outcomes.text().includes(': connected'));
+  const a = await jobs.create({ printerId: 'p1', content: 'a' }); // event 1
+  const b = await jobs.create({ printerId: 'p1', content: 'b' }); // 2
+  await jobs.transition(a.id, 'sent'); // 3
+  await jobs.transition(a.id, 'printed', { error: null }); // 4
+  await jobs.transition(b.id, 'failed', { error: 'paper out' }); // 5
+  await jobs.transition(b.id, 'sent').catch(() => null); // refused: failed is final, no event
+  await waitFor('every change on the unfiltered stream', () => jobLines(all).length === 5);
+  await waitFor('the outcomes', () => jobLines(outcomes).length === 2);
+  assert.deepEqual(jobLines(outcomes), [`4 ${a.id} printed`, `5 ${b.id} failed`]);
+  printers.events.emit('printer', { id: 'p1', state: 'online' } as never);
+  await waitFor('printer event on the filtered stream', () => outcomes.events().some((e) => e.event === 'printer'));
+  // Replayed with the same filter: from event 1, only 4 and 5; then the live ones that match.
+  const back = await open({ 'Last-Event-ID': '1' }, '?status=printed');
+  await waitFor('the replayed outcome', () => jobLines(back).length === 1);
+  const c = await jobs.create({ printerId: 'p1', content: 'c' }); // 6: not sent to back
+  await jobs.transition(c.id, 'printed', { error: null }); // 7
+  await waitFor('the live outcome', () => jobLines(back).length === 2);
+  assert.deepEqual(jobLines(back), [`4 ${a.id} printed`, `7 ${c.id} printed`]);
+  assert.equal(jobLines(all).length, 7);
+});
+
+test('GET /jobs/events?status= that is not a list of job statuses is a 400 that names them', async (t) => {
+  const { open } = await setUp(t);
+  for (const bad of ['', 'done', 'printed,,failed', 'printed;failed']) {
+    const s = await open({}, `?status=${encodeURIComponent(bad)}`);
+    assert.equal(s.status, 400, bad);
+    await waitFor('the body', () => s.text().includes('error'));
+    assert.match(
+      s.text(),
+      /status must be job statuses separated by commas \(pending, sent, received, printed, failed, interrupted\)/,
+    );
+  }
+  const fine = await open({}, '?status=printed,%20failed');
+  assert.equal(fine.status, 200);
+  fine.close();
+});
+
 test('GET /jobs/events: a Last-Event-ID that is not a number is a 400; one in the future or past the window a resync', async (t) => {
   const { jobs, store, open } = await setUp(t);
   for (const bad of ['abc', '-1', '1.5', '9'.repeat(20)]) {

@@ -26,7 +26,7 @@ import type { JobChangeLog } from '../../jobs/job-change-log';
 import type { JobEvent, JobService } from '../../jobs/job-service';
 import type { PrinterInfo, PrinterStatusList } from '../../printers/printer-status-list';
 import { uidTag } from '../../store/job-rules';
-import { JOB_STATUSES, type JobStatus, isJobStatus } from '../../../protocol/states';
+import { JOB_STATUSES, type JobStatus } from '../../../protocol/states';
 import { callerOf } from './api-keys';
 import { TokenBuckets } from '../guards/rate-limit';
 import type { SseWriter } from './sse-writer';
@@ -68,10 +68,13 @@ interface Client {
 const wants = (client: Client, event: JobEvent): boolean =>
   client.statuses === null || (event.job !== null && client.statuses.has(event.job.status));
 
-/** `?status=` as GET /openapi.json describes it. */
+/** One status of `?status=`, spaces around it allowed. */
+const STATUS_WORD = `\\s*(?:${JOB_STATUSES.join('|')})\\s*`;
+
+/** `?status=`: the one check of it, and how GET /openapi.json describes it. */
 export const StatusFilter = z
   .string()
-  .regex(new RegExp(`^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$`))
+  .regex(new RegExp(`^${STATUS_WORD}(?:,${STATUS_WORD})*$`))
   .meta({
     description:
       'Only the job changes to these statuses, separated by commas (`printed,failed,interrupted`: the outcomes); printer changes are all sent. Absent: every change',
@@ -86,14 +89,14 @@ export type StatusFilterResult = { ok: true; statuses: ReadonlySet<JobStatus> | 
 export function parseStatusFilter(req: Request): StatusFilterResult {
   const raw = req.query.status;
   if (raw === undefined) return { ok: true, statuses: null };
-  const words = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [null]));
-  const wrong = words.filter((w) => w === null || !isJobStatus(w.trim()));
-  if (!words.length || wrong.length)
+  const text = Array.isArray(raw) ? raw.join(',') : String(raw); // `?status=a&status=b` is `a,b`
+  const parsed = StatusFilter.safeParse(text);
+  if (!parsed.success)
     return {
       ok: false,
-      error: `status must be job statuses separated by commas (${JOB_STATUSES.join(', ')}), not ${JSON.stringify(String(raw).slice(0, 80))}`,
+      error: `status must be job statuses separated by commas (${JOB_STATUSES.join(', ')}), not ${JSON.stringify(text.slice(0, 80))}`,
     };
-  return { ok: true, statuses: new Set(words.map((w) => w!.trim() as JobStatus)) };
+  return { ok: true, statuses: new Set(parsed.data.split(',').map((word) => word.trim() as JobStatus)) };
 }
 
 export type LastEventIdResult = { ok: true; id: number | null; tag: string | null } | { ok: false; error: string };
@@ -212,7 +215,7 @@ export class JobEventStream {
     const requested = parseLastEventId(req);
     const filter = parseStatusFilter(req);
     if (!requested.ok || !filter.ok) {
-      res.status(400).json({ error: requested.ok ? (filter as { error: string }).error : requested.error });
+      res.status(400).json({ error: !requested.ok ? requested.error : !filter.ok ? filter.error : '' });
       return;
     }
     let bounds;

@@ -113,15 +113,13 @@ function takeWithJournal(client: MqttClient): void {
     if (packet.cmd !== 'publish') return done();
     const job = parseJob(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
     if (!job) return done();
-    if (!printing && !tookThisTurn && !arrived.length) {
+    const idle = !printing && !tookThisTurn && !arrived.length;
+    arrived.push({ ...job, messageId: packet.messageId });
+    if (idle) {
       tookThisTurn = true;
       setImmediate(() => (tookThisTurn = false));
-      arrived.push({ ...job, messageId: packet.messageId });
       take();
-    } else {
-      if (!arrived.length) setImmediate(take);
-      arrived.push({ ...job, messageId: packet.messageId });
-    }
+    } else if (arrived.length === 1) setImmediate(take);
     done(pubackSentHere);
   };
   function take(): void {

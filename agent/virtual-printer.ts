@@ -103,22 +103,9 @@ export class VirtualPrinter {
     let connection = 0;
     let received = 0;
     socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      const data = Buffer.concat([carry, chunk]);
-      carry = Buffer.alloc(0);
-      const kept: number[] = [];
-      for (let i = 0; i < data.length; i++) {
-        if (data[i] === DLE && (i + 1 >= data.length || data[i + 1] === EOT)) {
-          if (i + 2 >= data.length) {
-            carry = data.subarray(i); // a request split across packets
-            break;
-          }
-          this.answer(socket, data[i + 2]!);
-          i += 2;
-          continue;
-        }
-        kept.push(data[i]!);
-      }
+    // Bytes are taken in the order they came: a status request is answered once every byte before it
+    // reached the paper, and not at all after the power went mid-receipt (an answer confirms a receipt).
+    const takeBytes = (kept: number[]): void => {
       if (!kept.length || socket.destroyed) return;
       if (!connection) connection = ++this.receiptConnections;
       let bytes = Buffer.from(kept);
@@ -134,6 +121,27 @@ export class VirtualPrinter {
         this.take(receipt.subarray(0, end));
         receipt = receipt.subarray(end);
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const data = Buffer.concat([carry, chunk]);
+      carry = Buffer.alloc(0);
+      let kept: number[] = [];
+      for (let i = 0; i < data.length; i++) {
+        if (data[i] === DLE && (i + 1 >= data.length || data[i + 1] === EOT)) {
+          if (i + 2 >= data.length) {
+            carry = data.subarray(i); // a request split across packets
+            break;
+          }
+          takeBytes(kept);
+          kept = [];
+          if (socket.destroyed) return;
+          this.answer(socket, data[i + 2]!);
+          i += 2;
+          continue;
+        }
+        kept.push(data[i]!);
+      }
+      takeBytes(kept);
     });
     socket.on('close', () => {
       this.sockets.delete(socket);

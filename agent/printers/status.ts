@@ -19,7 +19,7 @@ export interface StatusReport {
 }
 
 /** Bits 0 and 7 are always 0, bits 1 and 4 always 1, in every answer. */
-const isStatusByte = (b: number | undefined): b is number => b !== undefined && (b & 0x93) === 0x12;
+export const isStatusByte = (b: number | undefined): b is number => b !== undefined && (b & 0x93) === 0x12;
 
 export function readStatus(answers: Partial<Record<StatusQuery, number>>): StatusReport {
   const printer = answers[1];

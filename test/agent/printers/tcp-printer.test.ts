@@ -1,12 +1,15 @@
 /**
- * The TCP 9100 transport's word that a receipt reached the printer, against real sockets on loopback: the
- * printer's close of its side after the receipt. A printer seen closing its side is waited for up to the
- * printer timeout, and one that does not close then has not taken the receipt as far as the agent can tell.
+ * The TCP 9100 transport's word that a receipt reached the printer, against real sockets on loopback. A
+ * printer that answers status requests confirms a receipt by answering DLE EOT 1 sent after it. Any other:
+ * by closing its side after ours. A printer seen closing its side is waited for up to the printer timeout,
+ * and one that does not close then has not taken the receipt as far as the agent can tell. A printer that
+ * hung up before our FIN has confirmed nothing.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { TcpPrinter } from '../../../agent/printers/tcp-printer';
+import { VirtualPrinter, type VirtualCondition } from '../../../agent/virtual-printer';
 
 /** How the fake printer ends each connection, in order (the last one repeats). */
 type Ending = { closeAfterMs: number } | 'never';
@@ -68,4 +71,59 @@ test('a printer never seen closing its side is taken at its word after the grace
     received.map((b) => b.toString()),
     ['one', 'two'],
   );
+});
+
+/** Opens a connection, then the printer goes away before the receipt is written (in the same turn, or after one). */
+async function hangUpBeforeReceipt(t: TestContext, condition: VirtualCondition, askFirst: boolean, sameTurn: boolean) {
+  const virtual = new VirtualPrinter({ port: 0, condition });
+  await virtual.start();
+  t.after(() => virtual.stop());
+  const printer = new TcpPrinter('127.0.0.1', virtual.port, 1500, 100);
+  if (askFirst) await printer.queryStatus();
+  const connection = await printer.open();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const switchedOff = virtual.stop();
+  if (!sameTurn) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Its FIN is in the agent's socket before the receipt is written, and its reset after it is not reported.
+  const printing = (async () => {
+    await connection.write(Buffer.from('a receipt\n\x1dV\x00'));
+    await connection.close();
+  })();
+  await assert.rejects(printing, /closed the connection before it confirmed the receipt/);
+  await switchedOff;
+  assert.equal(virtual.paper().length, 0, 'nothing reached the paper');
+}
+
+for (const [condition, askFirst] of [
+  ['ok', true],
+  ['silent', false],
+] as const)
+  for (const sameTurn of [true, false])
+    test(`a printer that hung up before the receipt reached it has not confirmed it (${condition === 'ok' ? 'it answers status' : 'it answers nothing'}, ${sameTurn ? 'in the same turn' : 'a turn before'})`, async (t) => {
+      await hangUpBeforeReceipt(t, condition, askFirst, sameTurn);
+    });
+
+test('a printer that answered the status question confirms each receipt by answering DLE EOT 1 after it', async (t) => {
+  const virtual = new VirtualPrinter({ port: 0 });
+  await virtual.start();
+  t.after(() => virtual.stop());
+  // The grace would take a printer never seen closing at its word: the answer is what is waited for here.
+  const printer = new TcpPrinter('127.0.0.1', virtual.port, 1500, 1000);
+  assert.equal((await printer.queryStatus()).condition, 'ok');
+  const asked = virtual.statusRequests;
+  const took = await printOnce(printer, 'one\n\x1dV\x00');
+  assert.equal(virtual.statusRequests, asked + 1, 'one status request, after the receipt');
+  assert.ok(took < 900, `the answer confirmed it, not the grace (${took} ms)`);
+  assert.equal(virtual.paper().toString(), 'one\n\x1dV\x00', 'the request is not on paper');
+
+  // Power lost mid-receipt: the request after it is never answered, and the reset is the error.
+  virtual.failing.add(virtual.receiptConnections + 1);
+  virtual.failAfterBytes = 3;
+  await assert.rejects(printOnce(printer, 'two two two\n\x1dV\x00'), /ECONNRESET|EPIPE/);
+  assert.equal(virtual.paper().toString(), 'one\n\x1dV\x00two', 'the second receipt is partly on paper');
+
+  // A printer that answered the question before the job and not the request after it: not confirmed.
+  assert.equal((await printer.queryStatus()).condition, 'ok');
+  virtual.setCondition('silent');
+  await assert.rejects(printOnce(printer, 'three\n\x1dV\x00'), /closed the connection before it confirmed the receipt/);
 });

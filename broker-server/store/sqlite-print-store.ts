@@ -5,7 +5,9 @@
  *
  * 1. The write. A batch of several writes is ONE script, `BEGIN IMMEDIATE; INSERT …; UPDATE …; COMMIT`, run
  *    by one sqlite3_exec (SqliteSession#execTransaction); every value in it is a literal of
- *    db/sql-literal.ts, never text spliced in any other way.
+ *    db/sql-literal.ts, never text spliced in any other way. The rows of a statement are one JSON literal
+ *    that `json_each` reads (`sqliteJsonRows`): one string token for SQLite to parse, where a VALUES list of
+ *    literals was an expression per value to parse and plan on the pool thread, and their hex on the main one.
  *    A write alone is one prepared statement in autocommit whose RETURNING answers it, event id included
  *    (`writeOne`): one trip in all.
  * 2. One read after COMMIT, on the same connection in the same turn: the events the log gained since the
@@ -17,24 +19,31 @@
  * the file committed meanwhile come back with the read and are handed on with this batch's.
  */
 import type { SqlClient, SqliteClient, SqliteSession } from '../db/sql-client';
-import { sqliteLiteral, sqliteTuple } from '../db/sql-literal';
+import { sqliteJsonRows, sqliteLiteral } from '../db/sql-literal';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
 import { type JobRow, toPrintJob } from './job-rows';
 import { EVENTS_AFTER, type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
 
-/** `($first, …)`: one row of `width` numbered placeholders. */
-const placeholders = (width: number, first: number): string =>
-  `(${Array.from({ length: width }, (_, c) => `$${first + c}`).join(', ')})`;
-
 /** Rows per statement of a script: a batch (up to 1,000 writes) is a few statements. */
 const ROWS_PER_STATEMENT = 128;
 
-/** The INSERT of the jobs in `values` (per job uid, printer_id, content, kind, reprint_of, created_by), stamped `now`. */
-const insertSql = (now: string, values: string): string =>
+/** The INSERT of the jobs in `rows`, SQL giving per job uid, printer_id, content, kind, reprint_of, created_by; stamped `now`. */
+const insertSql = (now: string, rows: string): string =>
   `INSERT INTO print_jobs (uid, printer_id, content, kind, reprint_of, created_by, status, created_at, updated_at)
-  SELECT column1, column2, column3, column4, column5, column6, 'pending', ${now}, ${now} FROM (VALUES ${values})`;
+  SELECT uid, printer_id, content, kind, reprint_of, created_by, 'pending', ${now}, ${now} FROM (${rows})`;
+
+/** A job alone's values, bound: `$first`…, as the columns insertSql and updateSql read. */
+const boundRow = (columns: readonly string[], first: number): string =>
+  `SELECT ${columns.map((c, i) => `$${first + i} AS ${c}`).join(', ')}`;
+
+/** Many rows in one literal (db/sql-literal.ts sqliteJsonRows), read by json_each, as the columns named. */
+const jsonRows = (columns: readonly string[], rows: ReadonlyArray<readonly (string | number | null)[]>): string =>
+  `SELECT ${columns.map((c, i) => `value ->> ${i} AS ${c}`).join(', ')} FROM json_each(${sqliteJsonRows(rows)})`;
+
+const INSERT_COLUMNS = ['uid', 'printer_id', 'content', 'kind', 'reprint_of', 'created_by'] as const;
+const MOVE_COLUMNS = ['id', 'printer_id', 'uid', 'at', 'error'] as const;
 
 /**
  * The SET list of a move to `to` (its SQL `toSql`) at `now`: the status, and the stamp, finish time and error
@@ -50,15 +59,17 @@ function moveSets(to: JobStatus, toSql: string, now: string, atSql: string, erro
 }
 
 /**
- * The UPDATE to `to` (its SQL `toSql`) of the jobs in `values` (per job id, printer_id or null, uid or null,
- * at, error), at `now`. Only rows in one of the statuses `from` (SQL of a list) move, so an ack applies once.
+ * The UPDATE to `to` (its SQL `toSql`) of the jobs in `rows` (SQL giving per job id, printer_id or null, uid or
+ * null, at, error), at `now`. Only rows in one of the statuses `from` (SQL of a list) move, so an ack applies once.
+ * The status test is `+status`, so that no index of it can drive the join: SQLite knows nothing of how many rows
+ * `json_each` gives, and would otherwise walk every job of status `from` and scan the rows for each. With it, each
+ * row finds its job by its id (test/broker-server/store/sqlite-write-plans.test.ts).
  */
-function updateSql(to: JobStatus, toSql: string, now: string, from: string, values: string): string {
+function updateSql(to: JobStatus, toSql: string, now: string, from: string, rows: string): string {
   return `UPDATE print_jobs SET ${moveSets(to, toSql, now, 'v.at', 'v.error')}
-  FROM (SELECT column1 AS id, column2 AS printer_id, column3 AS uid, column4 AS at, column5 AS error
-    FROM (VALUES ${values})) AS v
+  FROM (${rows}) AS v
   WHERE print_jobs.id = v.id AND (v.printer_id IS NULL OR print_jobs.printer_id = v.printer_id)
-    AND (v.uid IS NULL OR print_jobs.uid = v.uid) AND print_jobs.status IN ${from}`;
+    AND (v.uid IS NULL OR print_jobs.uid = v.uid) AND +print_jobs.status IN ${from}`;
 }
 
 /**
@@ -196,14 +207,14 @@ export class SqlitePrintStore extends SqlPrintStore {
     const move = valid.find((round) => round.length)?.[0];
     const [row] = job
       ? await session.all<WrittenRow>(
-          text('i', () => `${insertSql('$1', placeholders(6, 2))} ${RETURNING}`),
+          text('i', () => `${insertSql('$1', boundRow(INSERT_COLUMNS, 2))} ${RETURNING}`),
           [now, job.uid, job.printerId, job.content, job.kind, job.reprintOf, job.createdBy ?? null],
         )
       : await session.all<WrittenRow>(
           text(
             `u${move!.to}`,
             () =>
-              `${updateSql(move!.to, '$1', '$2', '(SELECT value FROM json_each($3))', placeholders(5, 4))} ${RETURNING}`,
+              `${updateSql(move!.to, '$1', '$2', '(SELECT value FROM json_each($3))', boundRow(MOVE_COLUMNS, 4))} ${RETURNING}`,
           ),
           [
             move!.to,
@@ -238,9 +249,10 @@ export class SqlitePrintStore extends SqlPrintStore {
       statements.push(
         insertSql(
           at,
-          slice
-            .map((j) => sqliteTuple([j.uid, j.printerId, j.content, j.kind, j.reprintOf, j.createdBy ?? null]))
-            .join(', '),
+          jsonRows(
+            INSERT_COLUMNS,
+            slice.map((j) => [j.uid, j.printerId, j.content, j.kind, j.reprintOf, j.createdBy ?? null]),
+          ),
         ),
       );
     for (const round of rounds) {
@@ -264,17 +276,16 @@ export class SqlitePrintStore extends SqlPrintStore {
               sqliteLiteral(to),
               at,
               from,
-              slice
-                .map((r) =>
-                  sqliteTuple([
-                    r.id,
-                    r.printerId ?? null,
-                    r.uid ?? null,
-                    this.sqlDate(r.at) as string,
-                    r.error ?? null,
-                  ]),
-                )
-                .join(', '),
+              jsonRows(
+                MOVE_COLUMNS,
+                slice.map((r) => [
+                  r.id,
+                  r.printerId ?? null,
+                  r.uid ?? null,
+                  this.sqlDate(r.at) as string,
+                  r.error ?? null,
+                ]),
+              ),
             ),
           );
       }

@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import sqlite3 from 'sqlite3';
 import { SqliteClient } from '../../../broker-server/db/sql-client';
-import { sqliteLiteral, sqliteTuple } from '../../../broker-server/db/sql-literal';
+import { sqliteJsonRows, sqliteLiteral, sqliteTuple } from '../../../broker-server/db/sql-literal';
 import { tempDir } from '../../support/harness';
 
 /** Text UTF-8 can carry (no lone surrogate half). */
@@ -74,6 +74,45 @@ test('any string round-trips byte for byte through a script, and none is read as
     { numRuns: 150 },
   );
   assert.equal((await sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))!.n, id, 'the table is whole');
+});
+
+test('rows as one JSON literal (json_each): any string round-trips byte for byte, none is read as SQL, a lone surrogate half becomes U+FFFD', async (t) => {
+  const sql = await client(t);
+  let id = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.oneof(nasty, fc.string({ unit: 'binary', maxLength: 20 })), { minLength: 1, maxLength: 5 }),
+      async (values) => {
+        const first = id + 1;
+        const rows = values.map((v) => [++id, v, v.length % 2 ? null : id * 7]);
+        await sql.exclusive((s) =>
+          s.execTransaction([
+            `INSERT INTO t (id, v, n) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${sqliteJsonRows(rows)})`,
+          ]),
+        );
+        const back = await sql.all<{ v: string; n: number | null; kind: string; bytes: number }>(
+          'SELECT v, n, typeof(v) AS kind, length(CAST(v AS BLOB)) AS bytes FROM t WHERE id >= $1 ORDER BY id',
+          [first],
+        );
+        // What sqliteLiteral writes for the same strings: their UTF-8 (a lone half is U+FFFD there too).
+        const utf8 = values.map((v) => Buffer.from(v, 'utf8').toString('utf8'));
+        assert.deepEqual(
+          back.map((r) => r.v),
+          utf8,
+        );
+        for (const [i, row] of back.entries()) {
+          assert.equal(row.kind, 'text');
+          assert.equal(row.bytes, Buffer.byteLength(utf8[i]!, 'utf8'), 'every byte, NUL included');
+          assert.equal(row.n, values[i]!.length % 2 ? null : (first + i) * 7);
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+  assert.equal((await sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))!.n, id, 'the table is whole');
+  assert.equal(sqliteJsonRows([["it's", null, 3]]), `'[["it''s",null,3]]'`);
+  for (const bad of [1.5, Number.NaN, 2 ** 53]) assert.throws(() => sqliteJsonRows([[bad]]), /not a safe integer/);
+  assert.throws(() => sqliteJsonRows([[true as never]]), /no SQL literal/);
 });
 
 test('only safe integers, strings and null have a literal', () => {

@@ -29,6 +29,33 @@ async function client(t: TestContext): Promise<SqliteClient> {
   return sql;
 }
 
+interface StoredRow {
+  v: string;
+  n: number | null;
+  kind: string;
+  bytes: number;
+}
+
+/** The rows of `t` from id `first` on: each value, its type, its length in bytes, and `n` beside it. */
+const readBack = (sql: SqliteClient, first: number): Promise<StoredRow[]> =>
+  sql.all<StoredRow>(
+    'SELECT v, n, typeof(v) AS kind, length(CAST(v AS BLOB)) AS bytes FROM t WHERE id >= $1 ORDER BY id',
+    [first],
+  );
+
+/** Each row holds its expected string as text, byte for byte, and `n(i)` beside it. */
+function assertStored(back: StoredRow[], expected: string[], n: (i: number) => number | null): void {
+  assert.deepEqual(
+    back.map((r) => r.v),
+    expected,
+  );
+  for (const [i, row] of back.entries()) {
+    assert.equal(row.kind, 'text');
+    assert.equal(row.bytes, Buffer.byteLength(expected[i]!, 'utf8'), 'every byte, NUL included');
+    assert.equal(row.n, n(i));
+  }
+}
+
 /** Strings a user may send: any well-formed text, and the ones that break quoting. */
 const nasty = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 60 }).filter(wellFormed),
@@ -57,19 +84,7 @@ test('any string round-trips byte for byte through a script, and none is read as
       const first = id + 1;
       const rows = values.map((v) => sqliteTuple([++id, v, id * 7]));
       await sql.exclusive((s) => s.execTransaction([`INSERT INTO t (id, v, n) VALUES ${rows.join(', ')}`]));
-      const back = await sql.all<{ v: string; n: number; kind: string; bytes: number }>(
-        'SELECT v, n, typeof(v) AS kind, length(CAST(v AS BLOB)) AS bytes FROM t WHERE id >= $1 ORDER BY id',
-        [first],
-      );
-      assert.deepEqual(
-        back.map((r) => r.v),
-        values,
-      );
-      for (const [i, row] of back.entries()) {
-        assert.equal(row.kind, 'text');
-        assert.equal(row.bytes, Buffer.byteLength(values[i]!, 'utf8'), 'every byte, NUL included');
-        assert.equal(row.n, (first + i) * 7);
-      }
+      assertStored(await readBack(sql, first), values, (i) => (first + i) * 7);
     }),
     { numRuns: 150 },
   );
@@ -90,21 +105,9 @@ test('rows as one JSON literal (json_each): any string round-trips byte for byte
             `INSERT INTO t (id, v, n) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${sqliteJsonRows(rows)})`,
           ]),
         );
-        const back = await sql.all<{ v: string; n: number | null; kind: string; bytes: number }>(
-          'SELECT v, n, typeof(v) AS kind, length(CAST(v AS BLOB)) AS bytes FROM t WHERE id >= $1 ORDER BY id',
-          [first],
-        );
         // What sqliteLiteral writes for the same strings: their UTF-8 (a lone half is U+FFFD there too).
         const utf8 = values.map((v) => Buffer.from(v, 'utf8').toString('utf8'));
-        assert.deepEqual(
-          back.map((r) => r.v),
-          utf8,
-        );
-        for (const [i, row] of back.entries()) {
-          assert.equal(row.kind, 'text');
-          assert.equal(row.bytes, Buffer.byteLength(utf8[i]!, 'utf8'), 'every byte, NUL included');
-          assert.equal(row.n, values[i]!.length % 2 ? null : (first + i) * 7);
-        }
+        assertStored(await readBack(sql, first), utf8, (i) => (values[i]!.length % 2 ? null : (first + i) * 7));
       },
     ),
     { numRuns: 150 },

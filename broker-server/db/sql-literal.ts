@@ -9,14 +9,19 @@
 
 export type SqlLiteralValue = string | number | null;
 
+/** `value` when it may go into SQL text (null, a safe integer, a string); anything else throws. */
+function checked(value: SqlLiteralValue): SqlLiteralValue {
+  if (value === null || typeof value === 'string') return value;
+  if (typeof value !== 'number') throw new TypeError(`no SQL literal for a ${typeof value}`);
+  if (!Number.isSafeInteger(value)) throw new TypeError(`not a safe integer for SQL text: ${String(value)}`);
+  return value;
+}
+
 export function sqliteLiteral(value: SqlLiteralValue): string {
-  if (value === null) return 'NULL';
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new TypeError(`not a safe integer for SQL text: ${String(value)}`);
-    return String(value);
-  }
-  if (typeof value !== 'string') throw new TypeError(`no SQL literal for a ${typeof value}`);
-  return `CAST(X'${Buffer.from(value, 'utf8').toString('hex')}' AS TEXT)`;
+  const v = checked(value);
+  if (v === null) return 'NULL';
+  if (typeof v === 'number') return String(v);
+  return `CAST(X'${Buffer.from(v, 'utf8').toString('hex')}' AS TEXT)`;
 }
 
 /** `(a, b, …)`: one row of a VALUES list. */
@@ -33,17 +38,13 @@ type WellFormedString = { isWellFormed(): boolean; toWellFormed(): string };
  * string token to parse, where `sqliteTuple` gives SQLite an expression per value to parse and plan.
  */
 export function sqliteJsonRows(rows: ReadonlyArray<readonly SqlLiteralValue[]>): string {
-  const checked = rows.map((row) =>
+  const values = rows.map((row) =>
     row.map((value) => {
-      if (value === null) return null;
-      if (typeof value === 'number') {
-        if (!Number.isSafeInteger(value)) throw new TypeError(`not a safe integer for SQL text: ${String(value)}`);
-        return value;
-      }
-      if (typeof value !== 'string') throw new TypeError(`no SQL literal for a ${typeof value}`);
-      const text = value as unknown as WellFormedString;
-      return text.isWellFormed() ? value : text.toWellFormed();
+      const v = checked(value);
+      if (typeof v !== 'string') return v;
+      const text = v as unknown as WellFormedString;
+      return text.isWellFormed() ? v : text.toWellFormed();
     }),
   );
-  return `'${JSON.stringify(checked).replaceAll("'", "''")}'`;
+  return `'${JSON.stringify(values).replaceAll("'", "''")}'`;
 }

@@ -28,6 +28,7 @@ import { request } from './http-request';
 import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
 import { medianDifference, percentile, roundOrders } from './floor/paired';
 import { summariseProfile } from './profile-summary';
+import { CLOCK_TICKS, cpuMs } from './proc-cpu';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -194,28 +195,6 @@ function rssMb(pid: number | undefined): number {
     return NaN;
   }
 }
-
-/**
- * CPU time (user + system) a process has used so far, in ms, all its threads or its main thread alone
- * (`mainThread`); NaN once it is gone.
- */
-function cpuMs(pid: number | undefined, mainThread = false): number {
-  if (!pid) return NaN;
-  try {
-    const stat = fs.readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
 /** CPU per job of some processes over a run: robust where wall-clock figures are not (a shared, loaded machine). */
 class CpuMeter {

@@ -34,6 +34,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import sqlite3 from 'sqlite3';
 import { Database } from '../broker-server/store/database';
+import { cpuMs } from './proc-cpu';
 import { EVENTS_AFTER, type EventRow, toJobEvent } from '../broker-server/store/sql-print-store';
 
 export const STORE_COST_VARIANTS = [
@@ -60,12 +61,7 @@ export interface StoreCost {
   wall: number;
 }
 
-/** CPU µs of a /proc stat file (utime + stime, in clock ticks of 10 ms). */
-function statMicros(file: string): number {
-  const fields = fs.readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-const mainThreadMicros = () => statMicros(`/proc/self/task/${process.pid}/stat`);
+const mainThreadMicros = () => cpuMs(process.pid, true) * 1000;
 const processMicros = () => {
   const u = process.cpuUsage();
   return u.user + u.system;

@@ -22,8 +22,8 @@
  * - `frame 4 writes + event log + Printhop's table`: and Printhop's `print_jobs` as its migrations make it (its
  *   columns, uid, and three indexes), each move writing the stamp Printhop writes. What is left between this
  *   line and `printhop` is Printhop's own way of writing: its SQL text, the read after each commit, its JavaScript.
- * - `… + read after commit`: and after each statement, Printhop's read of the new events joined with their jobs
- *   (`EVENTS_AFTER`), each mapped as the store maps it (`toJobEvent`).
+ * - `… + read after commit`: and after each statement, Printhop's read of the new events joined with their jobs,
+ *   as the store reads them (`allEventsAfter`: one JSON text, each event mapped by `toJobEvent`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -35,7 +35,7 @@ import pino from 'pino';
 import sqlite3 from 'sqlite3';
 import { Database } from '../broker-server/store/database';
 import { cpuMs } from './proc-cpu';
-import { EVENTS_AFTER, type EventRow, toJobEvent } from '../broker-server/store/sql-print-store';
+import { allEventsAfter } from '../broker-server/store/sqlite-print-store';
 
 export const STORE_COST_VARIANTS = [
   'printhop',
@@ -132,8 +132,12 @@ async function frameCycle(dir: string, batch: number, variant: Variant): Promise
   let lastEvent = 0;
   const readEvents = async () => {
     if (!readAfter) return;
-    const events = (await all(EVENTS_AFTER.replace('$1', '?'), [lastEvent])) as unknown as EventRow[];
-    lastEvent = events.map(toJobEvent).at(-1)?.id ?? lastEvent;
+    // The store's own read (sqlite-print-store.ts), its `$n` as sqlite3's numbered `?n`.
+    const runner = {
+      all: <T extends object>(sql: string, params: readonly unknown[] = []) =>
+        all(sql.replace(/\$(\d+)/g, '?$1'), [...params]) as unknown as Promise<T[]>,
+    };
+    lastEvent = (await allEventsAfter(runner, lastEvent)).at(-1)?.id ?? lastEvent;
   };
   await all(
     printhopTable

@@ -24,6 +24,29 @@ export interface JobRow {
   finished_at: SqlDate | null;
 }
 
+/**
+ * Every column of `print_jobs`, named as in JobRow, in the order the reads that list them give them
+ * (sqlite-print-store.ts `EVENTS_AS_JSON`). test/broker-server/store/events-as-json.test.ts checks it against the
+ * table that the migrations make.
+ */
+export const JOB_COLUMNS = [
+  'id',
+  'printer_id',
+  'content',
+  'status',
+  'error',
+  'created_at',
+  'updated_at',
+  'sent_at',
+  'received_at',
+  'printed_at',
+  'finished_at',
+  'reprint_of',
+  'kind',
+  'created_by',
+  'uid',
+] as const satisfies ReadonlyArray<keyof JobRow>;
+
 export interface PrinterRow {
   id: string;
   state: string;

@@ -13,18 +13,20 @@
  * 2. One read after COMMIT, on the same connection in the same turn: the events the log gained since the
  *    newest one this store knew of, each joined with its job. From them come the batch's answers (each
  *    inserted row by its uid, each move's row or null: `answers` below) and the events the log's reader
- *    hands its followers without reading them again (jobs/job-change-log.ts).
+ *    hands its followers without reading them again (jobs/job-change-log.ts). SQLite gives them as ONE JSON
+ *    text of arrays (`eventsAsJson`): one value for sqlite3 to hand over and one JSON.parse, where rows came
+ *    as an object each, built property by property by sqlite3's native code on the main thread.
  *
  * The newest event id is kept here, read once (first batch, or after a failure); events other writers of
  * the file committed meanwhile come back with the read and are handed on with this batch's.
  */
-import type { SqlClient, SqliteClient, SqliteSession } from '../db/sql-client';
+import type { SqlClient, SqliteClient, SqliteSession, SqlRunner } from '../db/sql-client';
 import { sqliteJsonRows, sqliteLiteral } from '../db/sql-literal';
 import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
-import { type JobRow, toPrintJob } from './job-rows';
-import { EVENTS_AFTER, type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
+import { JOB_COLUMNS, type JobRow, toPrintJob } from './job-rows';
+import { type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
 
 /** Rows per statement of a script: a batch (up to 1,000 writes) is a few statements. */
 const ROWS_PER_STATEMENT = 128;
@@ -91,6 +93,58 @@ function updateOneSql(
   if (r.printerId != null) where.push(`printer_id = ${sqliteLiteral(r.printerId)}`);
   if (r.uid != null) where.push(`uid = ${sqliteLiteral(r.uid)}`);
   return `UPDATE print_jobs SET ${sets} WHERE ${where.join(' AND ')} AND status IN ${from}`;
+}
+
+/** An event row's columns (EventRow's names), in the order of EVENTS_AS_JSON's arrays: the event's, then its job's. */
+const EVENT_COLUMNS: ReadonlyArray<readonly [keyof EventRow, string]> = [
+  ['event_id', 'e.id'],
+  ['event_status', 'e.status'],
+  ['event_at', 'e.at'],
+  ...JOB_COLUMNS.map((column) => [column, `j.${column}`] as const),
+];
+
+/**
+ * The events after `$1`, at most `$2` of them, with their jobs as they are now (sql-print-store.ts EVENTS_AFTER), as
+ * ONE JSON text: an array of arrays, oldest event first, each array an event row's values in EVENT_COLUMNS' order
+ * (a pruned job's are null). Each value is as a row would give it: numbers, and texts as stored (dates in their
+ * SQL text, read by `toJobEvent` as from a row).
+ */
+const EVENTS_AS_JSON = `SELECT json_group_array(json_array(${EVENT_COLUMNS.map(([, sql]) => sql).join(', ')}) ORDER BY e.id) AS events
+  FROM (SELECT * FROM job_events WHERE id > $1 ORDER BY id LIMIT $2) AS e LEFT JOIN print_jobs j ON j.id = e.job_id`;
+
+/** The events after `after`, at most `limit`, as the log gives them (`toJobEvent`), read as one JSON text. */
+export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number, limit: number): Promise<JobEvent[]> {
+  const [read] = await runner.all<{ events: string }>(EVENTS_AS_JSON, [after, limit]);
+  const arrays = JSON.parse(read?.events ?? '[]') as unknown[][];
+  const events: JobEvent[] = new Array<JobEvent>(arrays.length);
+  for (let k = 0; k < arrays.length; k++) {
+    const values = arrays[k]!;
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < EVENT_COLUMNS.length; i++) row[EVENT_COLUMNS[i]![0]] = values[i];
+    events[k] = toJobEvent(row as unknown as EventRow);
+  }
+  return events;
+}
+
+/**
+ * The events of the read after a commit, in reads of at most this many: a batch (at most 1,000 writes) writes
+ * at most 1,000 events, and a JSON text stays a few megabytes (content is at most 4,000 characters).
+ */
+const EVENTS_PER_READ = 1000;
+
+/** Every event after `after`, oldest first, in as many reads of EVENTS_PER_READ as it takes. */
+export async function allEventsAfter(
+  runner: Pick<SqlRunner, 'all'>,
+  after: number,
+  perRead = EVENTS_PER_READ,
+): Promise<JobEvent[]> {
+  const events: JobEvent[] = [];
+  for (let from = after; ;) {
+    const read = await eventsAsJson(runner, from, perRead);
+    for (const event of read) events.push(event);
+    if (read.length < perRead) return events;
+    from = read.at(-1)!.id;
+  }
 }
 
 /** Prepared texts of a write alone, made once per shape. */
@@ -162,9 +216,14 @@ export class SqlitePrintStore extends SqlPrintStore {
 
   constructor(
     private readonly sqlite: SqliteClient,
-    committed: SqlClient,
+    private readonly committedReads: SqlClient,
   ) {
-    super(sqlite, committed);
+    super(sqlite, committedReads);
+  }
+
+  /** The log's events for its readers (replays, gaps), as the base reads them, in one JSON text. */
+  override eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
+    return eventsAsJson(this.committedReads, afterId, limit);
   }
 
   protected writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {
@@ -178,7 +237,7 @@ export class SqlitePrintStore extends SqlPrintStore {
       const after = this.lastEvent ?? (await this.newestEvent(session));
       this.lastEvent = null; // unknown until the read after the write has succeeded
       if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
-      const events = (await session.all<EventRow>(EVENTS_AFTER, [after])).map(toJobEvent);
+      const events = await allEventsAfter(session, after);
       const last = events.at(-1)?.id ?? null;
       this.lastEvent = last ?? after;
       return { ...answers(jobs, rounds, events), lastEventId: last, events: { after, events } };

@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../test/support/ports';
 import { request } from './http-request';
 import { contextSwitches, parseStraceSummary, sourceResolver, stageOf } from './cost-ledger';
+import { cpuMs } from './proc-cpu';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) =>
@@ -29,13 +30,6 @@ const root = path.resolve(option('root', path.resolve(import.meta.dirname, '..')
 const N = Number(option('n', '1000'));
 const serverFile = path.join(root, 'dist/printhop-server.mjs');
 if (!fs.existsSync(serverFile)) throw new Error(`${serverFile} does not exist: npm run build in ${root} first`);
-const CLOCK_TICKS = 100;
-
-function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
 
 interface Server {
   child: ChildProcess;

@@ -23,7 +23,7 @@
  *   columns, uid, and three indexes), each move writing the stamp Printhop writes. What is left between this
  *   line and `printhop` is Printhop's own way of writing: its SQL text, the read after each commit, its JavaScript.
  * - `… + read after commit`: and after each statement, Printhop's read of the new events joined with their jobs,
- *   as the store reads them (`allEventsAfter`: one JSON text, each event mapped by `toJobEvent`).
+ *   as the store reads them (`eventsAsJson`: each event one JSON text, mapped by `toJobEvent`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -35,7 +35,7 @@ import pino from 'pino';
 import sqlite3 from 'sqlite3';
 import { Database } from '../broker-server/store/database';
 import { cpuMs } from './proc-cpu';
-import { allEventsAfter } from '../broker-server/store/sqlite-print-store';
+import { eventsAsJson } from '../broker-server/store/sqlite-print-store';
 
 export const STORE_COST_VARIANTS = [
   'printhop',
@@ -137,7 +137,7 @@ async function frameCycle(dir: string, batch: number, variant: Variant): Promise
       all: <T extends object>(sql: string, params: readonly unknown[] = []) =>
         all(sql.replace(/\$(\d+)/g, '?$1'), [...params]) as unknown as Promise<T[]>,
     };
-    lastEvent = (await allEventsAfter(runner, lastEvent)).at(-1)?.id ?? lastEvent;
+    lastEvent = (await eventsAsJson(runner, lastEvent)).at(-1)?.id ?? lastEvent;
   };
   await all(
     printhopTable

@@ -26,7 +26,7 @@ export interface JobRow {
 
 /**
  * Every column of `print_jobs`, named as in JobRow, in the order the reads that list them give them
- * (sqlite-print-store.ts `EVENTS_AS_JSON`). test/broker-server/store/events-as-json.test.ts checks it against the
+ * (sqlite-print-store.ts `EVENTS_AFTER_AS_JSON`). test/broker-server/store/events-as-json.test.ts checks it against the
  * table that the migrations make.
  */
 export const JOB_COLUMNS = [

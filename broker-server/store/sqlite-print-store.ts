@@ -13,9 +13,9 @@
  * 2. One read after COMMIT, on the same connection in the same turn: the events the log gained since the
  *    newest one this store knew of, each joined with its job. From them come the batch's answers (each
  *    inserted row by its uid, each move's row or null: `answers` below) and the events the log's reader
- *    hands its followers without reading them again (jobs/job-change-log.ts). SQLite gives them as ONE JSON
- *    text of arrays (`eventsAsJson`): one value for sqlite3 to hand over and one JSON.parse, where rows came
- *    as an object each, built property by property by sqlite3's native code on the main thread.
+ *    hands its followers without reading them again (jobs/job-change-log.ts). Each event comes as ONE JSON
+ *    text of its row's values (`eventsAsJson`), parsed by JSON.parse, where sqlite3's native code set a row's
+ *    18 columns on an object one by one on the main thread.
  *
  * The newest event id is kept here, read once (first batch, or after a failure); events other writers of
  * the file committed meanwhile come back with the read and are handed on with this batch's.
@@ -95,7 +95,7 @@ function updateOneSql(
   return `UPDATE print_jobs SET ${sets} WHERE ${where.join(' AND ')} AND status IN ${from}`;
 }
 
-/** An event row's columns (EventRow's names), in the order of EVENTS_AS_JSON's arrays: the event's, then its job's. */
+/** An event row's columns (EventRow's names), in the order of EVENTS_AFTER_AS_JSON's arrays: the event's, then its job's. */
 const EVENT_COLUMNS: ReadonlyArray<readonly [keyof EventRow, string]> = [
   ['event_id', 'e.id'],
   ['event_status', 'e.status'],
@@ -104,47 +104,31 @@ const EVENT_COLUMNS: ReadonlyArray<readonly [keyof EventRow, string]> = [
 ];
 
 /**
- * The events after `$1`, at most `$2` of them, with their jobs as they are now (sql-print-store.ts EVENTS_AFTER), as
- * ONE JSON text: an array of arrays, oldest event first, each array an event row's values in EVENT_COLUMNS' order
- * (a pruned job's are null). Each value is as a row would give it: numbers, and texts as stored (dates in their
- * SQL text, read by `toJobEvent` as from a row).
+ * EVENTS_AFTER (sql-print-store.ts: the events after `$1`, oldest first, with their jobs as they are now), each row
+ * as ONE JSON text: an array of the event row's values in EVENT_COLUMNS' order (a pruned job's are null), each as
+ * the row would give it (numbers; texts as stored, dates in their SQL text, which `toJobEvent` reads as from a row).
  */
-const EVENTS_AS_JSON = `SELECT json_group_array(json_array(${EVENT_COLUMNS.map(([, sql]) => sql).join(', ')}) ORDER BY e.id) AS events
-  FROM (SELECT * FROM job_events WHERE id > $1 ORDER BY id LIMIT $2) AS e LEFT JOIN print_jobs j ON j.id = e.job_id`;
+const EVENTS_AFTER_AS_JSON = `SELECT json_array(${EVENT_COLUMNS.map(([, sql]) => sql).join(', ')}) AS event
+  FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id`;
 
-/** The events after `after`, at most `limit`, as the log gives them (`toJobEvent`), read as one JSON text. */
-export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number, limit: number): Promise<JobEvent[]> {
-  const [read] = await runner.all<{ events: string }>(EVENTS_AS_JSON, [after, limit]);
-  const arrays = JSON.parse(read?.events ?? '[]') as unknown[][];
-  const events: JobEvent[] = new Array<JobEvent>(arrays.length);
-  for (let k = 0; k < arrays.length; k++) {
-    const values = arrays[k]!;
+/**
+ * The events after `after` (at most `limit`), as the log gives them (`toJobEvent`), each read as one JSON text: one
+ * column for sqlite3 to turn into an object property, and a JSON.parse, where a row of 18 columns was 18 properties
+ * set one by one by sqlite3's native code on the main thread.
+ */
+export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number, limit?: number): Promise<JobEvent[]> {
+  const rows =
+    limit === undefined
+      ? await runner.all<{ event: string }>(EVENTS_AFTER_AS_JSON, [after])
+      : await runner.all<{ event: string }>(`${EVENTS_AFTER_AS_JSON} LIMIT $2`, [after, limit]);
+  const events: JobEvent[] = new Array<JobEvent>(rows.length);
+  for (let k = 0; k < rows.length; k++) {
+    const values = JSON.parse(rows[k]!.event) as unknown[];
     const row: Record<string, unknown> = {};
     for (let i = 0; i < EVENT_COLUMNS.length; i++) row[EVENT_COLUMNS[i]![0]] = values[i];
     events[k] = toJobEvent(row as unknown as EventRow);
   }
   return events;
-}
-
-/**
- * The events of the read after a commit, in reads of at most this many: a batch (at most 1,000 writes) writes
- * at most 1,000 events, and a JSON text stays a few megabytes (content is at most 4,000 characters).
- */
-const EVENTS_PER_READ = 1000;
-
-/** Every event after `after`, oldest first, in as many reads of EVENTS_PER_READ as it takes. */
-export async function allEventsAfter(
-  runner: Pick<SqlRunner, 'all'>,
-  after: number,
-  perRead = EVENTS_PER_READ,
-): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  for (let from = after; ;) {
-    const read = await eventsAsJson(runner, from, perRead);
-    for (const event of read) events.push(event);
-    if (read.length < perRead) return events;
-    from = read.at(-1)!.id;
-  }
 }
 
 /** Prepared texts of a write alone, made once per shape. */
@@ -237,7 +221,7 @@ export class SqlitePrintStore extends SqlPrintStore {
       const after = this.lastEvent ?? (await this.newestEvent(session));
       this.lastEvent = null; // unknown until the read after the write has succeeded
       if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
-      const events = await allEventsAfter(session, after);
+      const events = await eventsAsJson(session, after);
       const last = events.at(-1)?.id ?? null;
       this.lastEvent = last ?? after;
       return { ...answers(jobs, rounds, events), lastEventId: last, events: { after, events } };

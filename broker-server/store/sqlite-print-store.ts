@@ -205,7 +205,7 @@ export class SqlitePrintStore extends SqlPrintStore {
     super(sqlite, committedReads);
   }
 
-  /** The log's events for its readers (replays, gaps), as the base reads them, in one JSON text. */
+  /** The log's events for its readers (replays, gaps), as the base reads them, each event read as one JSON text. */
   override eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
     return eventsAsJson(this.committedReads, afterId, limit);
   }

@@ -49,9 +49,12 @@ export const changedAny = (batch: { inserted: unknown[]; updated: unknown[][] })
 
 export type EventRow = JobRow & { event_id: number | string; event_status: JobStatus; event_at: SqlDate };
 
+/** Where the events after `$1` and their jobs as they are now come from, oldest first: every read of the log's rows. */
+export const EVENTS_AFTER_FROM = `FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id`;
+
 /** The events after `$1` with their jobs as they are now, oldest first (LIMIT added by who needs one). */
 export const EVENTS_AFTER = `SELECT e.id AS event_id, e.status AS event_status, e.at AS event_at, j.*
-  FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id`;
+  ${EVENTS_AFTER_FROM}`;
 
 /** An event row as the log gives it: the job as it was right after that move (null: the job was pruned). */
 export const toJobEvent = (row: EventRow): JobEvent => ({
@@ -82,7 +85,7 @@ export abstract class SqlPrintStore implements PrintStore {
     /** Every statement of the store. */
     protected readonly sql: SqlClient,
     /** Reads of the event log, which must see only committed changes (Database#committed). */
-    private readonly committed: SqlClient,
+    protected readonly committed: SqlClient,
   ) {}
 
   /** A date as this dialect compares and stores it. */

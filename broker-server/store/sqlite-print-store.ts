@@ -26,7 +26,7 @@ import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
 import { JOB_COLUMNS, type JobRow, toPrintJob } from './job-rows';
-import { type EventRow, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
+import { type EventRow, EVENTS_AFTER_FROM, SqlPrintStore, toJobEvent, type WrittenBatch } from './sql-print-store';
 
 /** Rows per statement of a script: a batch (up to 1,000 writes) is a few statements. */
 const ROWS_PER_STATEMENT = 128;
@@ -109,7 +109,7 @@ const EVENT_COLUMNS: ReadonlyArray<readonly [keyof EventRow, string]> = [
  * the row would give it (numbers; texts as stored, dates in their SQL text, which `toJobEvent` reads as from a row).
  */
 const EVENTS_AFTER_AS_JSON = `SELECT json_array(${EVENT_COLUMNS.map(([, sql]) => sql).join(', ')}) AS event
-  FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > $1 ORDER BY e.id`;
+  ${EVENTS_AFTER_FROM}`;
 
 /**
  * The events after `after` (at most `limit`), as the log gives them (`toJobEvent`), each read as one JSON text: one
@@ -200,14 +200,14 @@ export class SqlitePrintStore extends SqlPrintStore {
 
   constructor(
     private readonly sqlite: SqliteClient,
-    private readonly committedReads: SqlClient,
+    committed: SqlClient,
   ) {
-    super(sqlite, committedReads);
+    super(sqlite, committed);
   }
 
   /** The log's events for its readers (replays, gaps), as the base reads them, each event read as one JSON text. */
   override eventsAfter(afterId: number, limit: number): Promise<JobEvent[]> {
-    return eventsAsJson(this.committedReads, afterId, limit);
+    return eventsAsJson(this.committed, afterId, limit);
   }
 
   protected writeBatch(inserts: NewJob[], rounds: TransitionRequest[][]): Promise<WrittenBatch> {

@@ -24,9 +24,6 @@ export function sqliteLiteral(value: SqlLiteralValue): string {
   return `CAST(X'${Buffer.from(v, 'utf8').toString('hex')}' AS TEXT)`;
 }
 
-/** `(a, b, …)`: one row of a VALUES list. */
-export const sqliteTuple = (values: readonly SqlLiteralValue[]): string => `(${values.map(sqliteLiteral).join(', ')})`;
-
 /** String.prototype.isWellFormed and toWellFormed: ES2024, in Node 20, not in the project's ES2023 lib. */
 type WellFormedString = { isWellFormed(): boolean; toWellFormed(): string };
 
@@ -35,7 +32,8 @@ type WellFormedString = { isWellFormed(): boolean; toWellFormed(): string };
  * each column `value ->> i`. JSON.stringify writes every control character (NUL included) as an escape, so the
  * only character of SQL meaning inside the quotes is the quote, doubled. A string with a lone surrogate half
  * goes as its well-formed form (U+FFFD), as `sqliteLiteral`'s UTF-8 does. Values: as `sqliteLiteral`'s. One
- * string token to parse, where `sqliteTuple` gives SQLite an expression per value to parse and plan.
+ * string token to parse, where a VALUES list of `sqliteLiteral`s gives SQLite an expression per value to parse
+ * and plan.
  */
 export function sqliteJsonRows(rows: ReadonlyArray<readonly SqlLiteralValue[]>): string {
   const values = rows.map((row) =>

@@ -9,8 +9,11 @@ import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import sqlite3 from 'sqlite3';
 import { SqliteClient } from '../../../broker-server/db/sql-client';
-import { sqliteJsonRows, sqliteLiteral, sqliteTuple } from '../../../broker-server/db/sql-literal';
+import { sqliteJsonRows, sqliteLiteral, type SqlLiteralValue } from '../../../broker-server/db/sql-literal';
 import { tempDir } from '../../support/harness';
+
+/** `(a, b, …)`: one row of a VALUES list, each value its literal. */
+const sqliteTuple = (values: readonly SqlLiteralValue[]): string => `(${values.map(sqliteLiteral).join(', ')})`;
 
 /** Text UTF-8 can carry (no lone surrogate half). */
 const wellFormed = (s: string): boolean => Buffer.from(s, 'utf8').toString('utf8') === s;

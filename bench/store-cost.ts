@@ -33,6 +33,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import sqlite3 from 'sqlite3';
+import { toSqlite } from '../broker-server/db/sql-client';
 import { Database } from '../broker-server/store/database';
 import { cpuMs } from './proc-cpu';
 import { eventsAsJson } from '../broker-server/store/sqlite-print-store';
@@ -130,13 +131,13 @@ async function frameCycle(dir: string, batch: number, variant: Variant): Promise
   const printhopTable = variant.includes("Printhop's table");
   const readAfter = variant.endsWith('read after commit');
   let lastEvent = 0;
+  // The store's own read (sqlite-print-store.ts) on this connection, its `$n` as sqlite3's `?n` (as SqliteClient).
+  const runner = {
+    all: <T extends object>(sql: string, params: readonly unknown[] = []) =>
+      all(toSqlite(sql), [...params]) as unknown as Promise<T[]>,
+  };
   const readEvents = async () => {
     if (!readAfter) return;
-    // The store's own read (sqlite-print-store.ts), its `$n` as sqlite3's numbered `?n`.
-    const runner = {
-      all: <T extends object>(sql: string, params: readonly unknown[] = []) =>
-        all(sql.replace(/\$(\d+)/g, '?$1'), [...params]) as unknown as Promise<T[]>,
-    };
     lastEvent = (await eventsAsJson(runner, lastEvent)).at(-1)?.id ?? lastEvent;
   };
   await all(

@@ -278,7 +278,8 @@ export class SqliteClient implements SqlClient {
 }
 
 /** `$1` → `?1`: SQLite's numbered parameters, so that one value may appear several times. */
-const toSqlite = (sql: string): string => sql.replace(/\$(\d+)/g, '?$1');
+/** A statement's `$n` placeholders as sqlite3's numbered `?n`. */
+export const toSqlite = (sql: string): string => sql.replace(/\$(\d+)/g, '?$1');
 
 /** PostgreSQL through node-postgres, on the pool of Sequelize's connection manager. */
 export class PostgresClient implements SqlClient {

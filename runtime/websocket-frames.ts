@@ -26,6 +26,10 @@ export function sendCorkedWritesAsOneFrame(stream: Duplex, socket: WebSocket): v
 /**
  * mqtt.js options for a ws:// or wss:// URL that let the same be done on its client side: it builds the
  * stream around the socket it is given here; once the CONNECT is being written, the stream is known.
+ * `attach` works before `client.connect()` (`manualConnect`, as the agent's link does) and right after
+ * `mqtt.connect()` too: that one has already built its stream and written its CONNECT, which stays corked until the
+ * next tick, so the stream is taken at once (waiting for the CONNECT's `packetsend` would miss it, and every piece
+ * of every packet would then be a frame and a socket write of its own, for the whole connection).
  */
 export function oneFramePerTick(): {
   createWebsocket: (url: string, protocols: string[], options: { wsOptions?: unknown }) => WebSocket;
@@ -38,10 +42,16 @@ export function oneFramePerTick(): {
       return latest;
     },
     attach: (client) => {
-      client.on('packetsend', (packet) => {
-        if (packet.cmd !== 'connect' || !latest) return;
+      const take = () => {
+        if (!latest) return;
         sendCorkedWritesAsOneFrame(client.stream as unknown as Duplex, latest);
         latest = null;
+      };
+      // Already connecting (no manualConnect): the stream around `latest` is the client's.
+      if ((client.stream as unknown) !== undefined) take();
+      // Each (re)connection builds a new socket through createWebsocket, then writes its CONNECT.
+      client.on('packetsend', (packet) => {
+        if (packet.cmd === 'connect') take();
       });
     },
   };

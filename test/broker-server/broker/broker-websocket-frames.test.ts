@@ -94,49 +94,53 @@ test('an mqtt.js client over ws:// gets every message whole and in order', async
   assert.deepEqual(got, sent);
 });
 
-test("an mqtt.js client with oneFramePerTick (the agent's link) sends each packet as one frame", async (t) => {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise((resolve) => wss.once('listening', resolve));
-  // Its connections closed first: wss.close() waits for them (the client's own end comes after, in order).
-  t.after(async () => {
-    for (const ws of wss.clients) ws.terminate();
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
-  });
-  const frames: Buffer[] = [];
-  const packets: mqttPacket.Packet[] = [];
-  wss.on('connection', (ws) => {
-    const parser = mqttPacket.parser();
-    parser.on('packet', (p) => {
-      packets.push(p);
-      if (p.cmd === 'connect') ws.send(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+// The agent's link attaches before connecting (manualConnect); attached right after mqtt.connect(), whose CONNECT is
+// already written (corked until the next tick), it must take the stream all the same (the bench's frame did that,
+// and each piece of each packet went as a frame and a socket write of its own).
+for (const manualConnect of [true, false])
+  test(`an mqtt.js client with oneFramePerTick sends each packet as one frame (attached ${manualConnect ? "before connect(), as the agent's link" : 'right after mqtt.connect()'})`, async (t) => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    // Its connections closed first: wss.close() waits for them (the client's own end comes after, in order).
+    t.after(async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
     });
-    ws.on('message', (data: Buffer) => {
-      frames.push(data);
-      parser.parse(data);
+    const frames: Buffer[] = [];
+    const packets: mqttPacket.Packet[] = [];
+    wss.on('connection', (ws) => {
+      const parser = mqttPacket.parser();
+      parser.on('packet', (p) => {
+        packets.push(p);
+        if (p.cmd === 'connect') ws.send(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+      });
+      ws.on('message', (data: Buffer) => {
+        frames.push(data);
+        parser.parse(data);
+      });
     });
+    const frames_ = oneFramePerTick();
+    const client = mqtt.connect(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, {
+      clientId: 'one-frame',
+      reconnectPeriod: 0,
+      manualConnect,
+      createWebsocket: frames_.createWebsocket,
+    });
+    frames_.attach(client);
+    if (manualConnect) client.connect();
+    t.after(() => client.endAsync(true));
+    await new Promise((resolve) => client.once('connect', resolve));
+    assert.equal(frames.length, 1, 'CONNECT in one frame');
+    client.publish('printers/p1/acks', JSON.stringify({ id: 1, status: 'printed', at: new Date().toISOString() }), {
+      qos: 0,
+    });
+    const deadline = Date.now() + 5000;
+    while (!packets.some((p) => p.cmd === 'publish') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(frames.length, 2, 'the PUBLISH in one frame');
+    assert.equal(JSON.parse(String((packets[1] as mqttPacket.IPublishPacket).payload)).status, 'printed');
   });
-  const frames_ = oneFramePerTick();
-  const client = mqtt.connect(`ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, {
-    clientId: 'one-frame',
-    reconnectPeriod: 0,
-    manualConnect: true,
-    createWebsocket: frames_.createWebsocket,
-  });
-  frames_.attach(client);
-  client.connect();
-  t.after(() => client.endAsync(true));
-  await new Promise((resolve) => client.once('connect', resolve));
-  assert.equal(frames.length, 1, 'CONNECT in one frame');
-  client.publish('printers/p1/acks', JSON.stringify({ id: 1, status: 'printed', at: new Date().toISOString() }), {
-    qos: 0,
-  });
-  const deadline = Date.now() + 5000;
-  while (!packets.some((p) => p.cmd === 'publish') && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(frames.length, 2, 'the PUBLISH in one frame');
-  assert.equal(JSON.parse(String((packets[1] as mqttPacket.IPublishPacket).payload)).status, 'printed');
-});
 
 test('the packets the broker writes to a WebSocket client in one turn go as one frame, not one each', async (t) => {
   const { broker, url } = await startBroker(t);

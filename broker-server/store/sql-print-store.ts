@@ -112,8 +112,8 @@ export abstract class SqlPrintStore implements PrintStore {
   }
 
   async get(id: number): Promise<PrintJob | null> {
-    const [row] = await this.select<JobRow>('SELECT * FROM print_jobs WHERE id = $1', [id]);
-    return row ? toPrintJob(row) : null;
+    const [job] = await this.selectJobs('FROM print_jobs WHERE id = $1', [id]);
+    return job ?? null;
   }
 
   async list(filter: JobFilter): Promise<PrintJob[]> {
@@ -125,11 +125,10 @@ export abstract class SqlPrintStore implements PrintStore {
     if (filter.until) where.push(`created_at < $${params.push(this.sqlDate(filter.until))}`);
     if (filter.beforeId !== undefined) where.push(`id < $${params.push(filter.beforeId)}`);
     const limit = `$${params.push(filter.limit ?? 50)}`;
-    const rows = await this.select<JobRow>(
-      `SELECT * FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
+    return this.selectJobs(
+      `FROM print_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
       params,
     );
-    return rows.map(toPrintJob);
   }
 
   async unfinished(printerId?: string, afterId = 0, limit?: number): Promise<PrintJob[]> {
@@ -139,13 +138,12 @@ export abstract class SqlPrintStore implements PrintStore {
     const where = `${UNFINISHED_SQL}${byPrinter}${after}`;
     // A page: the ids first, from the partial index alone (printer_id, id of the unfinished jobs), then only
     // those rows, so that a page of a long backlog does not read every row after it.
-    const rows = await this.select<JobRow>(
+    return this.selectJobs(
       limit === undefined
-        ? `SELECT * FROM print_jobs WHERE ${where} ORDER BY id ASC`
-        : `SELECT * FROM print_jobs WHERE id IN (SELECT id FROM print_jobs WHERE ${where} ORDER BY id ASC LIMIT $${params.push(limit)}) ORDER BY id ASC`,
+        ? `FROM print_jobs WHERE ${where} ORDER BY id ASC`
+        : `FROM print_jobs WHERE id IN (SELECT id FROM print_jobs WHERE ${where} ORDER BY id ASC LIMIT $${params.push(limit)}) ORDER BY id ASC`,
       params,
     );
-    return rows.map(toPrintJob);
   }
 
   async unfinishedCounts(): Promise<Map<string, number>> {
@@ -158,12 +156,11 @@ export abstract class SqlPrintStore implements PrintStore {
 
   async stale(before: Date): Promise<PrintJob[]> {
     const params: unknown[] = [this.sqlDate(before)];
-    const rows = await this.select<JobRow>(
-      `SELECT * FROM print_jobs WHERE ${UNFINISHED_SQL} AND updated_at < $${params.length}
+    return this.selectJobs(
+      `FROM print_jobs WHERE ${UNFINISHED_SQL} AND updated_at < $${params.length}
        AND printer_id IN (SELECT id FROM printers WHERE state = 'online') ORDER BY id ASC`,
       params,
     );
-    return rows.map(toPrintJob);
   }
 
   async prune(before: Date): Promise<number> {
@@ -247,7 +244,16 @@ export abstract class SqlPrintStore implements PrintStore {
     ]);
   }
 
-  private select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
+  /**
+   * Jobs read whole: `from` is the rest of the query after its column list (`FROM print_jobs WHERE … ORDER BY …`).
+   * Every read of jobs goes through here, so that a dialect reads them its own way (SqlitePrintStore: each row as
+   * one JSON text) and every one of them with it.
+   */
+  protected async selectJobs(from: string, bind: unknown[]): Promise<PrintJob[]> {
+    return (await this.select<JobRow>(`SELECT * ${from}`, bind)).map(toPrintJob);
+  }
+
+  protected select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
     return this.sql.all<T>(sql, bind);
   }
 }

@@ -122,13 +122,22 @@ export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number
       ? await runner.all<{ event: string }>(EVENTS_AFTER_AS_JSON, [after])
       : await runner.all<{ event: string }>(`${EVENTS_AFTER_AS_JSON} LIMIT $2`, [after, limit]);
   const events: JobEvent[] = new Array<JobEvent>(rows.length);
-  for (let k = 0; k < rows.length; k++) {
-    const values = JSON.parse(rows[k]!.event) as unknown[];
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < EVENT_COLUMNS.length; i++) row[EVENT_COLUMNS[i]![0]] = values[i];
-    events[k] = toJobEvent(row as unknown as EventRow);
-  }
+  for (let k = 0; k < rows.length; k++)
+    events[k] = toJobEvent(rowOf(EVENT_NAMES, rows[k]!.event) as unknown as EventRow);
   return events;
+}
+
+const EVENT_NAMES = EVENT_COLUMNS.map(([name]) => name);
+
+/** The columns of a JOB_COLUMNS' list, each row as one JSON text (SqlitePrintStore#selectJobs). */
+const JOBS_AS_JSON = `SELECT json_array(${JOB_COLUMNS.join(', ')}) AS job`;
+
+/** A row as sqlite3 would give it, from the JSON array of its values in `names`' order. */
+function rowOf(names: readonly string[], json: string): Record<string, unknown> {
+  const values = JSON.parse(json) as unknown[];
+  const row: Record<string, unknown> = {};
+  for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+  return row;
 }
 
 /** Prepared texts of a write alone, made once per shape. */
@@ -203,6 +212,18 @@ export class SqlitePrintStore extends SqlPrintStore {
     committed: SqlClient,
   ) {
     super(sqlite, committed);
+  }
+
+  /**
+   * Jobs as the base reads them (`get`, `list`, the unfinished jobs' pages, the stale ones), each row as one JSON text
+   * of its values in JOB_COLUMNS' order, as the log's events are (`eventsAsJson`): one property for sqlite3's native
+   * code to set a row instead of 15, and JSON.parse.
+   */
+  protected override async selectJobs(from: string, bind: unknown[]): Promise<PrintJob[]> {
+    const rows = await this.select<{ job: string }>(`${JOBS_AS_JSON} ${from}`, bind);
+    const jobs: PrintJob[] = new Array<PrintJob>(rows.length);
+    for (let k = 0; k < rows.length; k++) jobs[k] = toPrintJob(rowOf(JOB_COLUMNS, rows[k]!.job) as unknown as JobRow);
+    return jobs;
   }
 
   /** The log's events for its readers (replays, gaps), as the base reads them, each event read as one JSON text. */

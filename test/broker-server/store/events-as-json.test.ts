@@ -3,7 +3,9 @@
  * `eventsAsJson`): after each commit, and for the log's readers (`eventsAfter`). It must give exactly what the row
  * read gives (sql-print-store.ts EVENTS_AFTER, each row through `toJobEvent`), for any content, for jobs in every
  * status, for a job pruned from under its events and for a date in another text than the store's own, with a limit
- * or without; and JOB_COLUMNS must name every column of `print_jobs` as the migrations make it.
+ * or without; and JOB_COLUMNS must name every column of `print_jobs` as the migrations make it. Its reads of jobs
+ * (`get`, `list`, `unfinished`, `stale`: `selectJobs`) read each row as one JSON text too, and must give what the
+ * base class's row read gives.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,7 +13,14 @@ import fc from 'fast-check';
 import type { Database } from '../../../broker-server/store/database';
 import { JOB_COLUMNS } from '../../../broker-server/store/job-rows';
 import type { JobEvent } from '../../../broker-server/store/print-store';
-import { EVENTS_AFTER, type EventRow, toJobEvent } from '../../../broker-server/store/sql-print-store';
+import type { NewJob, PrintJob, TransitionRequest } from '../../../broker-server/store/print-store';
+import {
+  EVENTS_AFTER,
+  type EventRow,
+  SqlPrintStore,
+  toJobEvent,
+  type WrittenBatch,
+} from '../../../broker-server/store/sql-print-store';
 import { eventsAsJson } from '../../../broker-server/store/sqlite-print-store';
 import { startTestDatabase } from '../../support/harness';
 
@@ -111,4 +120,55 @@ test('any content reads back the same through JSON as through rows', async (t) =
     ),
     { numRuns: 60 },
   );
+});
+
+/** The base class's reads, as sqlite3 gives rows (no override of selectJobs): what the JSON reads must equal. */
+class RowReads extends SqlPrintStore {
+  protected writeBatch(_inserts: NewJob[], _rounds: TransitionRequest[][]): Promise<WrittenBatch> {
+    throw new Error('reads only');
+  }
+}
+
+test('the reads of jobs (get, list, unfinished pages, stale) give through JSON what they give through rows', async (t) => {
+  const db = await startTestDatabase(t, 'sqlite');
+  await jobsInEveryStatus(db);
+  const store = db.createPrintStore();
+  const rows = new RowReads(db.sql, db.committed);
+  const all = await rows.list({ limit: 1000 });
+  assert.ok(all.length >= 10 && new Set(all.map((j) => j.status)).size >= 5, `${all.length} jobs`);
+  assert.ok(all.some((j) => j.error !== null) && all.some((j) => j.reprintOf !== null) && all.some((j) => j.createdBy));
+  // The store's reads are the JSON ones (one column a row), not the base class's.
+  const texts: string[] = [];
+  const all_ = db.sql.all.bind(db.sql);
+  db.sql.all = ((sql: string, bind?: unknown[]) => (texts.push(sql), all_(sql, bind))) as typeof db.sql.all;
+  await store.list({ limit: 1 });
+  assert.match(texts.at(-1)!, /^SELECT json_array\(/);
+  const same = (actual: PrintJob[] | PrintJob | null, expected: PrintJob[] | PrintJob | null, what: string) =>
+    assert.deepStrictEqual(actual, expected, what);
+
+  for (const job of all) same(await store.get(job.id), await rows.get(job.id), `get ${job.id}`);
+  same(await store.get(999_999), null, 'a job that is not there');
+  for (const filter of [
+    { limit: 1000 },
+    { limit: 3 },
+    { status: 'printed' as const, limit: 50 },
+    { printerId: 'p1', limit: 50 },
+    { beforeId: all[2]!.id, limit: 4 },
+    { since: new Date(Date.now() - 3_600_000), until: new Date(Date.now() + 60_000), limit: 50 },
+  ])
+    same(await store.list(filter), await rows.list(filter), `list ${JSON.stringify(filter)}`);
+  const unfinished = await rows.unfinished();
+  assert.ok(unfinished.length >= 2, `${unfinished.length} unfinished`);
+  same(await store.unfinished(), unfinished, 'every unfinished job');
+  same(await store.unfinished('p1'), await rows.unfinished('p1'), "one printer's");
+  same(
+    await store.unfinished(undefined, unfinished[0]!.id, 1),
+    await rows.unfinished(undefined, unfinished[0]!.id, 1),
+    'a page',
+  );
+  for (const id of ['p0', 'p1', 'p2'])
+    await store.writePrinterStatus(id, { state: 'online', condition: null, detail: null, at: new Date() });
+  const stale = await rows.stale(new Date(Date.now() + 60_000));
+  assert.ok(stale.length >= 2, `${stale.length} stale`);
+  same(await store.stale(new Date(Date.now() + 60_000)), stale, 'stale');
 });

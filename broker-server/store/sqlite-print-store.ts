@@ -129,7 +129,7 @@ export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number
 
 const EVENT_NAMES = EVENT_COLUMNS.map(([name]) => name);
 
-/** The columns of a JOB_COLUMNS' list, each row as one JSON text (SqlitePrintStore#selectJobs). */
+/** A job row's columns (JOB_COLUMNS' order) as one JSON text a row, before the query's FROM (SqlitePrintStore#selectJobs). */
 const JOBS_AS_JSON = `SELECT json_array(${JOB_COLUMNS.join(', ')}) AS job`;
 
 /** A row as sqlite3 would give it, from the JSON array of its values in `names`' order. */

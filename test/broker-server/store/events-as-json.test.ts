@@ -12,8 +12,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Database } from '../../../broker-server/store/database';
 import { JOB_COLUMNS } from '../../../broker-server/store/job-rows';
-import type { JobEvent } from '../../../broker-server/store/print-store';
-import type { NewJob, PrintJob, TransitionRequest } from '../../../broker-server/store/print-store';
+import type { JobEvent, NewJob, PrintJob, TransitionRequest } from '../../../broker-server/store/print-store';
 import {
   EVENTS_AFTER,
   type EventRow,

@@ -11,6 +11,7 @@
  *                                 most N jobs a second (M jobs a run), so that their CPU per job compares at the
  *                                 same rate: a path that costs more runs slower unpaced, and fewer jobs then
  *                                 share each wake-up, each socket write and each commit
+ *   npm run bench -- --only=floor --floor=floor,floor-durable   the frame's variants to run (all four unless given)
  *
  * BENCH_RUNTIME=tsx|dist picks how the processes run (see `launch`).
  */
@@ -47,6 +48,23 @@ const numberArg = (name: string): number | undefined => {
 };
 /** --pace: jobs a second the throughput loads post at most (job i no earlier than i / pace s after the start). */
 const pace = numberArg('pace');
+/** The frame's variants (floor(): each under the throughput load). */
+const FLOOR_VARIANTS = [
+  { label: 'floor', transport: 'ws', syncs: false },
+  { label: 'floor-tcp', transport: 'tcp', syncs: false },
+  { label: 'floor-syncs', transport: 'ws', syncs: true },
+  { label: 'floor-durable', transport: 'ws', syncs: true, durable: true },
+] as const;
+/** --floor: which of them the `floor` scenario runs (all of them unless given); a name it has not is refused at once. */
+const floorOnly = args
+  .find((a) => a.startsWith('--floor='))
+  ?.slice('--floor='.length)
+  .split(',');
+const unknownFloor = floorOnly?.filter((name) => !FLOOR_VARIANTS.some((v) => v.label === name)) ?? [];
+if (unknownFloor.length)
+  throw new Error(
+    `--floor: no variant ${unknownFloor.join(', ')}; the variants: ${FLOOR_VARIANTS.map((v) => v.label).join(', ')}`,
+  );
 
 const COUNTS = smoke
   ? {
@@ -935,13 +953,7 @@ async function throughput(transport: 'ws' | 'tcp' = 'ws'): Promise<void> {
  */
 async function floor(): Promise<void> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
-  const variants = [
-    { label: 'floor', transport: 'ws', syncs: false },
-    { label: 'floor-tcp', transport: 'tcp', syncs: false },
-    { label: 'floor-syncs', transport: 'ws', syncs: true },
-    { label: 'floor-durable', transport: 'ws', syncs: true, durable: true },
-  ] as const;
-  for (const variant of variants) {
+  for (const variant of FLOOR_VARIANTS.filter((v) => !floorOnly || floorOnly.includes(v.label))) {
     const { label, transport, syncs } = variant;
     const durable = 'durable' in variant;
     console.error(

@@ -34,13 +34,13 @@ import { CLOCK_TICKS, cpuMs } from './proc-cpu';
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
-const only = args
-  .find((a) => a.startsWith('--only='))
-  ?.slice('--only='.length)
-  .split(',');
+/** The text after `--name=` on the command line, if given. */
+const valueArg = (name: string): string | undefined =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const only = valueArg('only')?.split(',');
 const wanted = (name: string) => !only || only.includes(name);
 const numberArg = (name: string): number | undefined => {
-  const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const raw = valueArg(name);
   if (raw === undefined) return undefined;
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a whole number above 0, not ${raw}`);
@@ -56,10 +56,7 @@ const FLOOR_VARIANTS = [
   { label: 'floor-durable', transport: 'ws', syncs: true, durable: true },
 ] as const;
 /** --floor: which of them the `floor` scenario runs (all of them unless given); a name it has not is refused at once. */
-const floorOnly = args
-  .find((a) => a.startsWith('--floor='))
-  ?.slice('--floor='.length)
-  .split(',');
+const floorOnly = valueArg('floor')?.split(',');
 const unknownFloor = floorOnly?.filter((name) => !FLOOR_VARIANTS.some((v) => v.label === name)) ?? [];
 if (unknownFloor.length)
   throw new Error(

@@ -12,6 +12,8 @@
  *                                 same rate: a path that costs more runs slower unpaced, and fewer jobs then
  *                                 share each wake-up, each socket write and each commit
  *   npm run bench -- --only=floor --floor=floor,floor-durable   the frame's variants to run (all four unless given)
+ *   npm run bench -- --only=rounds --rounds=N   the throughput load on Printhop, the baseline and the durable frame,
+ *                                 one after the other, N rounds (3 unless given): each round's ratios and their medians
  *
  * BENCH_RUNTIME=tsx|dist picks how the processes run (see `launch`).
  */
@@ -27,7 +29,7 @@ import { readTokens } from '../broker-server/broker/tokens';
 import { freePort } from '../test/support/ports';
 import { request } from './http-request';
 import { contextSwitches, formatLedger, parseStraceSummary, stagesInWindow } from './cost-ledger';
-import { medianDifference, percentile, roundOrders } from './floor/paired';
+import { medianDifference, percentile, percentileOf, roundOrders } from './floor/paired';
 import { summariseProfile } from './profile-summary';
 import { CLOCK_TICKS, cpuMs } from './proc-cpu';
 
@@ -48,6 +50,8 @@ const numberArg = (name: string): number | undefined => {
 };
 /** --pace: jobs a second the throughput loads post at most (job i no earlier than i / pace s after the start). */
 const pace = numberArg('pace');
+/** --rounds: how many rounds the `rounds` scenario runs (Printhop's, the baseline's and the durable frame's throughput loads). */
+const ROUNDS = numberArg('rounds') ?? (smoke ? 1 : 3);
 /** The frame's variants (floor(): each under the throughput load). */
 const FLOOR_VARIANTS = [
   { label: 'floor', transport: 'ws', syncs: false },
@@ -759,6 +763,22 @@ function stageFigures(label: string, stages: LatencyStages): void {
   stage('printed → printed event at the client (sync, ack, apply, stream)', (r) => r.event - r.stamps.printedAt);
 }
 
+/**
+ * How many of `ids` were printed in each second from `t0` (the load's start): the run's ramp as every process
+ * warms up (V8 compiles each one's hot code in its first thousands of jobs), then its steady rate, then its tail.
+ */
+function perSecond(ids: number[], printedAt: ReadonlyMap<number, number>, t0: number): string {
+  const counts: number[] = [];
+  for (const id of ids) {
+    const at = printedAt.get(id);
+    if (at === undefined) continue;
+    const second = Math.floor((at - t0) / 1000);
+    while (counts.length <= second) counts.push(0);
+    counts[second]!++;
+  }
+  return counts.join(' ');
+}
+
 /** `clients` posting `count` jobs as fast as they are answered: accepted (201) and printed rates, in jobs/s. */
 async function loadRun(
   server: Server,
@@ -793,6 +813,7 @@ async function loadRun(
   const postedIn = performance.now() - t0;
   await Promise.all(ids.map((id) => server.events.printed(id)));
   const end = performance.now();
+  console.error(`  ${label}: jobs printed in each second of the run: ${perSecond(ids, server.events.printedAt, t0)}`);
   return {
     accepted: (count / postedIn) * 1000,
     printed: (count / (end - t0)) * 1000,
@@ -1137,6 +1158,103 @@ async function baseline(): Promise<void> {
       );
     }
   });
+}
+
+type RoundKind = 'printhop' | 'baseline' | 'floor-durable';
+
+/**
+ * One throughput load on fresh processes, reporting nothing: Printhop's (server and agents from `launch`, agents on
+ * ws://, as `throughput`), the baseline's (as `baseline`) or the durable frame's (as `floor`'s `floor-durable`). Its
+ * rates, whole run and second half, and the machine's CPU a job; every job checked printed exactly once.
+ */
+async function throughputOnce(
+  kind: RoundKind,
+  label: string,
+): Promise<{ printed: number; secondHalf: number; machineMs: number }> {
+  const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
+  const server =
+    kind === 'printhop'
+      ? await startServer(label, { PRINTERS: printerIds.join(',') })
+      : kind === 'baseline'
+        ? await startServer(label, {}, 'bench/baseline/server.ts')
+        : await startServer(label, { FLOOR_DURABLE: '1' }, 'bench/floor/server.ts');
+  const agents =
+    kind === 'printhop'
+      ? startAgents(server, printerIds)
+      : kind === 'baseline'
+        ? startBaselineAgents(server, printerIds)
+        : startFloorAgents(server, printerIds, 'ws', true);
+  try {
+    await server.events.allOnline(printerIds, 60_000);
+    const posted = new Map<number, string>();
+    const machine = new MachineCpuMeter();
+    const { printed, secondHalf } = await loadRun(
+      server,
+      label,
+      COUNTS.throughput,
+      COUNTS.throughputClients,
+      printerIds,
+      posted,
+      0,
+      undefined,
+      pace,
+    );
+    const machineMs = machine.perJob(COUNTS.throughput);
+    await checkExactlyOnce(server, agents.paperDir, label, posted);
+    return { printed, secondHalf: secondHalf.printed, machineMs };
+  } finally {
+    await stopAgents(agents);
+    await stopServer(server);
+  }
+}
+
+/**
+ * Printhop's throughput load, the baseline's and the durable frame's (DESIGN's syncs with nothing else: `floor`),
+ * one after the other, ROUNDS times (`--rounds=N`, 3 unless given), the order turned each round: each round's ratios
+ * to the baseline and their medians. Here rates move by a quarter from one minute to the next, and not together:
+ * Printhop's and the frame's are bound by the CPU, the baseline's by its syncs' wait on the disk. The `throughput`
+ * and `baseline` scenarios run minutes apart; ratios of loads a minute apart, taken again and again, say more. The
+ * frame's ratio in the same rounds says how near 2 × DESIGN's syncs with the kept parts can come at that moment.
+ */
+async function rounds(): Promise<void> {
+  const kinds: RoundKind[] = ['printhop', 'baseline', 'floor-durable'];
+  console.error(
+    `rounds: the throughput load (${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs) on Printhop, the baseline and the durable frame, ${ROUNDS} round(s), the order turned each round`,
+  );
+  const ratios = {
+    printhop: [] as number[],
+    printhopHalf: [] as number[],
+    frame: [] as number[],
+    frameHalf: [] as number[],
+  };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = kinds.map((_, i) => kinds[(i + round - 1) % kinds.length]!);
+    const rates: Partial<Record<RoundKind, Awaited<ReturnType<typeof throughputOnce>>>> = {};
+    for (const kind of order) rates[kind] = await throughputOnce(kind, `rounds-${round}-${kind}`);
+    const { printhop, baseline: base, 'floor-durable': frame } = rates as Required<typeof rates>;
+    ratios.printhop.push(printhop.printed / base.printed);
+    ratios.printhopHalf.push(printhop.secondHalf / base.secondHalf);
+    ratios.frame.push(frame.printed / base.printed);
+    ratios.frameHalf.push(frame.secondHalf / base.secondHalf);
+    const said = (name: string, r: Awaited<ReturnType<typeof throughputOnce>>) =>
+      `${name} ${r.printed.toFixed(0)} jobs/s (second half ${r.secondHalf.toFixed(0)}, machine CPU ${r.machineMs.toFixed(2)} ms a job)`;
+    console.error(
+      `  round ${round} (${order.join(', ')}): ${said('Printhop', printhop)}, ${said('baseline', base)}, ${said('durable frame', frame)}`,
+    );
+    figure('rounds', `round ${round}: Printhop / baseline`, ratios.printhop.at(-1)!, 'x');
+    figure('rounds', `round ${round}: Printhop / baseline, second half`, ratios.printhopHalf.at(-1)!, 'x');
+    figure('rounds', `round ${round}: durable frame / baseline`, ratios.frame.at(-1)!, 'x');
+  }
+  // The nearest-rank median: of an even number of rounds, the lower middle one.
+  const median = (values: number[]) => percentileOf(values, 50);
+  const of = `median of ${ROUNDS} round(s)`;
+  figure('rounds', `throughput, Printhop / baseline: ${of}`, median(ratios.printhop), 'x', { op: '>=', value: 2 });
+  figure('rounds', `throughput, second half: Printhop / baseline: ${of}`, median(ratios.printhopHalf), 'x', {
+    op: '>=',
+    value: 2,
+  });
+  figure('rounds', `throughput, durable frame / baseline: ${of}`, median(ratios.frame), 'x');
+  figure('rounds', `throughput, second half: durable frame / baseline: ${of}`, median(ratios.frameHalf), 'x');
 }
 
 /**
@@ -1664,6 +1782,7 @@ async function main(): Promise<void> {
   if (wanted('floor')) await floor();
   if (wanted('external')) await external();
   if (wanted('baseline')) await baseline();
+  if (wanted('rounds')) await rounds();
   if (wanted('floor-latency')) await floorLatency();
   if (wanted('fleet')) await fleet();
   if (wanted('catch-up')) await catchUp();

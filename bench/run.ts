@@ -314,46 +314,52 @@ async function startServer(
   options: LaunchOptions = {},
 ): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `printhop-bench-${name}-`));
-  const [port, mqttPort] = [await freePort(), await freePort()];
-  // One client address posts everything here: the rate limit, meant for people, is off.
-  const child = track(
-    launch(
-      script,
-      {
-        PORT: String(port),
-        MQTT_PORT: String(mqttPort),
-        HOST: '127.0.0.1',
-        DATA_DIR: dataDir,
-        PRINT_RATE_PER_MINUTE: '0',
-        ...env,
-      },
-      options,
-    ),
-    `server ${name}`,
-  );
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await request(agent, port, 'GET', '/health');
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`server ${name} did not start`);
-      await sleep(100);
+  // A free port is free when asked, not always when the server listens: one of the kernel's ephemeral ports, which
+  // any new connection of this machine can take meanwhile (after the fleet's thousand, one did). A server that
+  // exits on EADDRINUSE is started again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    const [port, mqttPort] = [await freePort(), await freePort()];
+    let stderr = '';
+    // One client address posts everything here: the rate limit, meant for people, is off.
+    const child = track(
+      launch(
+        script,
+        {
+          PORT: String(port),
+          MQTT_PORT: String(mqttPort),
+          HOST: '127.0.0.1',
+          DATA_DIR: dataDir,
+          PRINT_RATE_PER_MINUTE: '0',
+          ...env,
+        },
+        options,
+      ),
+      `server ${name}`,
+    );
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const deadline = Date.now() + 30_000;
+    let started = false;
+    while (!started && child.exitCode === null && Date.now() < deadline) {
+      try {
+        await request(agent, port, 'GET', '/health');
+        started = true;
+      } catch {
+        await sleep(100);
+      }
     }
+    if (!started) {
+      if (child.exitCode !== null && stderr.includes('EADDRINUSE') && attempt < 3) {
+        console.error(`  server ${name}: a port was taken before it listened; started again on new ports`);
+        continue;
+      }
+      throw new Error(`server ${name} did not start`);
+    }
+    const events = new EventWatcher(port);
+    await events.ready;
+    const [brokerUrl, wsUrl] = [`mqtt://127.0.0.1:${mqttPort}`, `ws://127.0.0.1:${port}/mqtt`];
+    return { port, mqttPort, dataDir, child, brokerUrl, wsUrl, agent, events };
   }
-  const events = new EventWatcher(port);
-  await events.ready;
-  return {
-    port,
-    mqttPort,
-    dataDir,
-    child,
-    brokerUrl: `mqtt://127.0.0.1:${mqttPort}`,
-    wsUrl: `ws://127.0.0.1:${port}/mqtt`,
-    agent,
-    events,
-  };
 }
 
 async function stopServer(server: Server): Promise<void> {

@@ -36,14 +36,6 @@ type WellFormedString = { isWellFormed(): boolean; toWellFormed(): string };
  * and plan.
  */
 export function sqliteJsonRows(rows: ReadonlyArray<readonly SqlLiteralValue[]>): string {
-  return `'${jsonRowsText(rows).replaceAll("'", "''")}'`;
-}
-
-/**
- * Rows as the JSON text `sqliteJsonRows` quotes, for a statement that takes it as a bound parameter and reads it with
- * `json_each` (store/sqlite-print-store.ts, a batch in one statement). The same checks and the same well-formed text.
- */
-export function jsonRowsText(rows: ReadonlyArray<readonly SqlLiteralValue[]>): string {
   const values = rows.map((row) =>
     row.map((value) => {
       const v = checked(value);
@@ -52,5 +44,5 @@ export function jsonRowsText(rows: ReadonlyArray<readonly SqlLiteralValue[]>): s
       return text.isWellFormed() ? v : text.toWellFormed();
     }),
   );
-  return JSON.stringify(values);
+  return `'${JSON.stringify(values).replaceAll("'", "''")}'`;
 }

@@ -3,9 +3,6 @@
  * database's one writing connection, in as few trips to sqlite3's thread pool as it takes (each trip is a
  * hand-off to a worker thread and back to the event loop: DESIGN.md "The job write path on SQLite"):
  *
- * 0. A batch whose moves are one round (each job at most once: the common case under load) is ONE prepared
- *    statement whose trigger makes the writes and whose RETURNING reads the events they logged (`writeAsOne`,
- *    BATCH_WRITE): one trip in all. Other batches take steps 1 and 2.
  * 1. The write. A batch of several writes is ONE script, `BEGIN IMMEDIATE; INSERT …; UPDATE …; COMMIT`, run
  *    by one sqlite3_exec (SqliteSession#execTransaction); every value in it is a literal of
  *    db/sql-literal.ts, never text spliced in any other way. The rows of a statement are one JSON literal
@@ -24,8 +21,8 @@
  * the file committed meanwhile come back with the read and are handed on with this batch's.
  */
 import type { SqlClient, SqliteClient, SqliteSession, SqlRunner } from '../db/sql-client';
-import { jsonRowsText, sqliteJsonRows, sqliteLiteral } from '../db/sql-literal';
-import { JOB_STATUSES, type JobStatus } from '../../protocol/states';
+import { sqliteJsonRows, sqliteLiteral } from '../db/sql-literal';
+import type { JobStatus } from '../../protocol/states';
 import { finishes, STAMPS, statusesBefore, withUid, writesError } from './job-rules';
 import type { JobEvent, NewJob, PrintJob, TransitionRequest } from './print-store';
 import { JOB_COLUMNS, type JobRow, toPrintJob } from './job-rows';
@@ -43,13 +40,9 @@ const insertSql = (now: string, rows: string): string =>
 const boundRow = (columns: readonly string[], first: number): string =>
   `SELECT ${columns.map((c, i) => `$${first + i} AS ${c}`).join(', ')}`;
 
-/** The rows of the JSON array of arrays that `source` (SQL) gives, read by json_each, as the columns named. */
-const jsonRowsOf = (columns: readonly string[], source: string): string =>
-  `SELECT ${columns.map((c, i) => `value ->> ${i} AS ${c}`).join(', ')} FROM json_each(${source})`;
-
 /** Many rows in one literal (db/sql-literal.ts sqliteJsonRows), read by json_each, as the columns named. */
 const jsonRows = (columns: readonly string[], rows: ReadonlyArray<readonly (string | number | null)[]>): string =>
-  jsonRowsOf(columns, sqliteJsonRows(rows));
+  `SELECT ${columns.map((c, i) => `value ->> ${i} AS ${c}`).join(', ')} FROM json_each(${sqliteJsonRows(rows)})`;
 
 const INSERT_COLUMNS = ['uid', 'printer_id', 'content', 'kind', 'reprint_of', 'created_by'] as const;
 const MOVE_COLUMNS = ['id', 'printer_id', 'uid', 'at', 'error'] as const;
@@ -136,56 +129,12 @@ export async function eventsAsJson(runner: Pick<SqlRunner, 'all'>, after: number
 
 const EVENT_NAMES = EVENT_COLUMNS.map(([name]) => name);
 
-/** The statuses a move can reach (a move to `pending` never applies: no status comes before it). */
-const MOVE_TARGETS = JOB_STATUSES.filter((to) => statusesBefore(to).length > 0);
-
-/** The SQL list of the statuses a move to `to` applies from. */
-const fromSql = (to: JobStatus): string => `(${statusesBefore(to).map(sqliteLiteral).join(', ')})`;
-
-/**
- * The statements of a batch in one statement (`writeAsOne`), with each kind's rows read from `source(column)`: in
- * the trigger, a column of the new row (`NEW.inserts`, `NEW.to_sent`, …). The same INSERT and UPDATEs as a script's,
- * one UPDATE per status a move can reach. Exported for the planner's test (sqlite-write-plans.test.ts).
- */
-export function batchStatements(source: (column: string) => string, now: string): string[] {
-  return [
-    insertSql(now, jsonRowsOf(INSERT_COLUMNS, source('inserts'))),
-    ...MOVE_TARGETS.map((to) =>
-      updateSql(to, sqliteLiteral(to), now, fromSql(to), jsonRowsOf(MOVE_COLUMNS, source(`to_${to}`))),
-    ),
-  ];
-}
-
-/**
- * A batch of one round in ONE statement, on the writing connection: an INSERT of one row into a TEMP table (memory:
- * `temp_store`) whose BEFORE trigger deletes the row before it and makes the batch's writes, each kind's rows read
- * from its column's JSON (bound, never spliced into text); its RETURNING reads, once the writes are made, the events
- * the log gained after `events_after` with their jobs, as ONE JSON text (an array of EVENT_COLUMNS' arrays). In
- * autocommit the statement is its own transaction: all of it commits, or (a UNIQUE uid, a full disk) none of it.
- * One trip to sqlite3's thread pool and one prepared statement, where the script was a text for SQLite to parse on
- * each batch and the read after it a second trip (DESIGN.md "The job write path on SQLite").
- */
-const BATCH_COLUMNS = ['events_after', 'written_at', 'inserts', ...MOVE_TARGETS.map((to) => `to_${to}`)];
-const BATCH_TABLE = `CREATE TEMP TABLE IF NOT EXISTS job_batch (${BATCH_COLUMNS.join(', ')})`;
-const BATCH_TRIGGER = `CREATE TEMP TRIGGER IF NOT EXISTS job_batch_write BEFORE INSERT ON job_batch BEGIN
-  DELETE FROM job_batch;
-  ${batchStatements((column) => `NEW.${column}`, 'NEW.written_at').join(';\n  ')};
-END`;
-const BATCH_WRITE = `INSERT INTO job_batch (${BATCH_COLUMNS.join(', ')})
-  VALUES (${BATCH_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
-  RETURNING (SELECT json_group_array(json_array(${EVENT_COLUMNS.map(([, sql]) => sql).join(', ')}))
-    FROM job_events e LEFT JOIN print_jobs j ON j.id = e.job_id WHERE e.id > events_after) AS events`;
-
 /** A job row's columns (JOB_COLUMNS' order) as one JSON text a row, before the query's FROM (SqlitePrintStore#selectJobs). */
 const JOBS_AS_JSON = `SELECT json_array(${JOB_COLUMNS.join(', ')}) AS job`;
 
 /** A row as sqlite3 would give it, from the JSON array of its values in `names`' order. */
 function rowOf(names: readonly string[], json: string): Record<string, unknown> {
-  return rowFrom(names, JSON.parse(json) as unknown[]);
-}
-
-/** A row as sqlite3 would give it, from its values in `names`' order. */
-function rowFrom(names: readonly string[], values: readonly unknown[]): Record<string, unknown> {
+  const values = JSON.parse(json) as unknown[];
   const row: Record<string, unknown> = {};
   for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
   return row;
@@ -257,8 +206,6 @@ export function answers(
 export class SqlitePrintStore extends SqlPrintStore {
   /** The newest event id of the log as this store last read it; null: to read first (the first batch, or after a failure). */
   private lastEvent: number | null = null;
-  /** The TEMP table and trigger of a batch in one statement exist on the writing connection. */
-  private batchReady = false;
 
   constructor(
     private readonly sqlite: SqliteClient,
@@ -294,55 +241,12 @@ export class SqlitePrintStore extends SqlPrintStore {
       if (writes === 1) return this.writeOne(session, jobs, rounds, valid, now);
       const after = this.lastEvent ?? (await this.newestEvent(session));
       this.lastEvent = null; // unknown until the read after the write has succeeded
-      const moving = valid.filter((round) => round.length);
-      let events: JobEvent[];
-      if (writes > 1 && moving.length <= 1) events = await this.writeAsOne(session, jobs, moving[0] ?? [], now, after);
-      else {
-        // Moves of one job in several rounds: a script, whose statements run in round order.
-        if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
-        events = await eventsAsJson(session, after);
-      }
+      if (writes > 1) await session.execTransaction(this.script(jobs, valid, now));
+      const events = await eventsAsJson(session, after);
       const last = events.at(-1)?.id ?? null;
       this.lastEvent = last ?? after;
       return { ...answers(jobs, rounds, events), lastEventId: last, events: { after, events } };
     });
-  }
-
-  /**
-   * A batch whose moves are one round (each job at most once: the order of its statements does not matter) in one
-   * statement (BATCH_WRITE), which answers with the events after `after`, oldest first.
-   */
-  private async writeAsOne(
-    session: SqliteSession,
-    jobs: Array<NewJob & { uid: string }>,
-    moves: TransitionRequest[],
-    now: string,
-    after: number,
-  ): Promise<JobEvent[]> {
-    if (!this.batchReady) {
-      await session.run(BATCH_TABLE);
-      await session.run(BATCH_TRIGGER);
-      this.batchReady = true;
-    }
-    const byStatus = new Map<JobStatus, Array<Array<string | number | null>>>();
-    for (const r of moves) {
-      const row = [r.id, r.printerId ?? null, r.uid ?? null, this.sqlDate(r.at) as string, r.error ?? null];
-      const rows = byStatus.get(r.to);
-      if (rows) rows.push(row);
-      else byStatus.set(r.to, [row]);
-    }
-    const [row] = await session.all<{ events: string }>(BATCH_WRITE, [
-      after,
-      now,
-      jsonRowsText(jobs.map((j) => [j.uid, j.printerId, j.content, j.kind, j.reprintOf, j.createdBy ?? null])),
-      ...MOVE_TARGETS.map((to) => jsonRowsText(byStatus.get(to) ?? [])),
-    ]);
-    const values = JSON.parse(row!.events) as unknown[][];
-    const events = values.map((v) => toJobEvent(rowFrom(EVENT_NAMES, v) as unknown as EventRow));
-    // A scan of the log by its id gives them in id order; sorted anyway if it ever did not.
-    for (let k = 1; k < events.length; k++)
-      if (events[k]!.id < events[k - 1]!.id) return events.sort((a, b) => a.id - b.id);
-    return events;
   }
 
   private async newestEvent(session: SqliteSession): Promise<number> {
@@ -423,7 +327,7 @@ export class SqlitePrintStore extends SqlPrintStore {
         else groups.set(r.to, [r]);
       }
       for (const [to, group] of groups) {
-        const from = fromSql(to);
+        const from = `(${statusesBefore(to).map(sqliteLiteral).join(', ')})`;
         if (group.length === 1) {
           const r = group[0]!;
           statements.push(updateOneSql(to, sqliteLiteral(to), at, from, r, this.sqlDate(r.at) as string));

@@ -16,7 +16,6 @@ import type {
   PrintStore,
   TransitionRequest,
 } from '../../../broker-server/store/print-store';
-import type { SqliteClient, SqliteSession } from '../../../broker-server/db/sql-client';
 import { startTestDatabase } from '../../support/harness';
 import { MemoryPrintStore } from '../../support/memory-print-store';
 
@@ -210,55 +209,4 @@ test('SQLite: a write alone hands its own event with the right id, even after an
   // What was handed is what the log holds.
   for (const h of handed)
     assert.deepEqual(h.events!.events, await store.eventsAfter(h.events!.after, h.events!.events.length));
-});
-
-test('SQLite: a batch whose moves are one round is one statement, one trip; a job moved twice in a batch takes a script', async (t) => {
-  const db = await startTestDatabase(t, 'sqlite');
-  const store = db.createPrintStore();
-  const job = (content: string) => ({ printerId: 'p1', content, kind: 'message' as const, reprintOf: null });
-  const [a, b] = await Promise.all([store.insert(job('a')), store.insert(job('b'))]);
-  // Each call the store makes on its writing connection, in the batch's turn.
-  const calls: string[] = [];
-  const client = db.sql as SqliteClient;
-  const exclusive = client.exclusive.bind(client);
-  client.exclusive = (<T>(fn: (session: SqliteSession) => Promise<T>) =>
-    exclusive((session) =>
-      fn({
-        all: (sql, params) => (calls.push(`all ${sql.split(/\s+/, 3).join(' ')}`), session.all(sql, params)),
-        get: (sql, params) => (calls.push('get'), session.get(sql, params)),
-        run: (sql, params) => (calls.push('run'), session.run(sql, params)),
-        execTransaction: (statements) => (calls.push('script'), session.execTransaction(statements)),
-      }),
-    )) as typeof client.exclusive;
-  t.after(() => (client.exclusive = exclusive));
-
-  const at = new Date();
-  const [c, sentA, receivedB] = await Promise.all([
-    store.insert(job('c')),
-    store.transition({ id: a!.id, to: 'sent', at }),
-    store.transition({ id: b!.id, to: 'received', at, uid: b!.uid }),
-  ]);
-  assert.deepEqual(calls, ['all INSERT INTO job_batch'], 'one statement: the writes and the read of their events');
-  assert.equal(c.content, 'c');
-  assert.equal(sentA?.sentAt, at.toISOString());
-  assert.equal(receivedB?.receivedAt, at.toISOString());
-
-  calls.length = 0;
-  const [d, printed, again] = await Promise.all([
-    store.insert(job('d')),
-    store.transition({ id: b!.id, to: 'printed', at }),
-    store.transition({ id: b!.id, to: 'failed', at, error: 'late' }),
-  ]);
-  assert.deepEqual(
-    calls.map((call) => call.split(' ')[0]),
-    ['script', 'all'],
-    'two rounds: a script, then the read of its events',
-  );
-  assert.equal(d.content, 'd');
-  assert.equal(printed?.status, 'printed');
-  assert.equal(again, null, 'the second move of the job, after the first: refused');
-  assert.deepEqual(
-    (await store.eventsAfter(0, 100)).map((e) => `${e.job?.content} ${e.job?.status}`),
-    ['a pending', 'b pending', 'c pending', 'a sent', 'b received', 'd pending', 'b printed'],
-  );
 });

@@ -1217,7 +1217,7 @@ async function throughputOnce(
 /**
  * Printhop's throughput load, the baseline's and the durable frame's (DESIGN's syncs with nothing else: `floor`),
  * one after the other, ROUNDS times (`--rounds=N`, 3 unless given), the order turned each round: each round's ratios
- * to the baseline and their medians. Here rates move by a quarter from one minute to the next, and not together:
+ * to the baseline, Printhop's to the frame, and their medians. Here rates move by a quarter from one minute to the next, and not together:
  * Printhop's and the frame's are bound by the CPU, the baseline's by its syncs' wait on the disk. The `throughput`
  * and `baseline` scenarios run minutes apart; ratios of loads a minute apart, taken again and again, say more. The
  * frame's ratio in the same rounds says how near 2 × DESIGN's syncs with the kept parts can come at that moment.
@@ -1232,6 +1232,9 @@ async function rounds(): Promise<void> {
     printhopHalf: [] as number[],
     frame: [] as number[],
     frameHalf: [] as number[],
+    // Printhop against the frame in the same round: what Printhop's own code costs of the rate DESIGN's syncs allow.
+    ofFrame: [] as number[],
+    ofFrameHalf: [] as number[],
   };
   for (let round = 1; round <= ROUNDS; round++) {
     const order = kinds.map((_, i) => kinds[(i + round - 1) % kinds.length]!);
@@ -1242,6 +1245,8 @@ async function rounds(): Promise<void> {
     ratios.printhopHalf.push(printhop.secondHalf / base.secondHalf);
     ratios.frame.push(frame.printed / base.printed);
     ratios.frameHalf.push(frame.secondHalf / base.secondHalf);
+    ratios.ofFrame.push(printhop.printed / frame.printed);
+    ratios.ofFrameHalf.push(printhop.secondHalf / frame.secondHalf);
     const said = (name: string, r: Awaited<ReturnType<typeof throughputOnce>>) =>
       `${name} ${r.printed.toFixed(0)} jobs/s (second half ${r.secondHalf.toFixed(0)}, machine CPU ${r.machineMs.toFixed(2)} ms a job)`;
     console.error(
@@ -1250,6 +1255,7 @@ async function rounds(): Promise<void> {
     figure('rounds', `round ${round}: Printhop / baseline`, ratios.printhop.at(-1)!, 'x');
     figure('rounds', `round ${round}: Printhop / baseline, second half`, ratios.printhopHalf.at(-1)!, 'x');
     figure('rounds', `round ${round}: durable frame / baseline`, ratios.frame.at(-1)!, 'x');
+    figure('rounds', `round ${round}: Printhop / durable frame`, ratios.ofFrame.at(-1)!, 'x');
   }
   // The nearest-rank median: of an even number of rounds, the lower middle one.
   const median = (values: number[]) => percentileOf(values, 50);
@@ -1261,6 +1267,8 @@ async function rounds(): Promise<void> {
   });
   figure('rounds', `throughput, durable frame / baseline: ${of}`, median(ratios.frame), 'x');
   figure('rounds', `throughput, second half: durable frame / baseline: ${of}`, median(ratios.frameHalf), 'x');
+  figure('rounds', `throughput, Printhop / durable frame: ${of}`, median(ratios.ofFrame), 'x');
+  figure('rounds', `throughput, second half: Printhop / durable frame: ${of}`, median(ratios.ofFrameHalf), 'x');
 }
 
 /**

@@ -899,11 +899,17 @@ class WarmMeters {
   }
 }
 
+/**
+ * The throughput load on `server` and its `agents`, once they are online: its rates (whole run and second half) and the
+ * machine's CPU a job, every job checked printed exactly once. `report`: each figure goes in the table too (the
+ * `rounds` scenario reports its own).
+ */
 async function throughputRun(
   label: string,
   server: Server,
   agents: Agents,
-): Promise<{ printed: number; secondHalf: number }> {
+  report = true,
+): Promise<{ printed: number; secondHalf: number; machineMs: number }> {
   await server.events.allOnline(agents.printerIds, 60_000);
   const posted = new Map<number, string>();
   const cpu = new CpuMeter([server.child?.pid]);
@@ -923,20 +929,23 @@ async function throughputRun(
     () => warm.start(),
     pace,
   );
-  warm.figures(label, secondHalf);
-  figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
-  figure(label, 'server CPU per job: main thread (the event loop)', mainCpu.perJob(COUNTS.throughput), 'ms');
-  figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
-  figure(
-    label,
-    'load generator CPU per job (the bench: clients, event stream)',
-    clientCpu.perJob(COUNTS.throughput),
-    'ms',
-  );
-  figure(label, 'machine CPU per job (every process and the kernel)', machineCpu.perJob(COUNTS.throughput), 'ms');
+  const machineMs = machineCpu.perJob(COUNTS.throughput);
+  if (report) {
+    warm.figures(label, secondHalf);
+    figure(label, 'server CPU per job', cpu.perJob(COUNTS.throughput), 'ms');
+    figure(label, 'server CPU per job: main thread (the event loop)', mainCpu.perJob(COUNTS.throughput), 'ms');
+    figure(label, 'agents CPU per job', agentCpu.perJob(COUNTS.throughput), 'ms');
+    figure(
+      label,
+      'load generator CPU per job (the bench: clients, event stream)',
+      clientCpu.perJob(COUNTS.throughput),
+      'ms',
+    );
+    figure(label, 'machine CPU per job (every process and the kernel)', machineMs, 'ms');
+  }
   await checkExactlyOnce(server, agents.paperDir, label, posted);
-  figure(label, 'accepted (POST 201) rate', accepted, 'jobs/s');
-  return { printed, secondHalf: secondHalf.printed };
+  if (report) figure(label, 'accepted (POST 201) rate', accepted, 'jobs/s');
+  return { printed, secondHalf: secondHalf.printed, machineMs };
 }
 
 /**
@@ -1169,14 +1178,24 @@ async function baseline(): Promise<void> {
 type RoundKind = 'printhop' | 'baseline' | 'floor-durable';
 
 /**
- * One throughput load on fresh processes, reporting nothing: Printhop's (server and agents from `launch`, agents on
- * ws://, as `throughput`), the baseline's (as `baseline`) or the durable frame's (as `floor`'s `floor-durable`). Its
- * rates, whole run and second half, and the machine's CPU a job; every job checked printed exactly once.
+ * The ratios the `rounds` scenario reports, each round's and their medians: Printhop's against the goal of 2 ×; the
+ * frame's, how near 2 × DESIGN's syncs with the kept parts come; Printhop against the frame in the same round, what
+ * Printhop's own code costs of the rate those syncs allow.
  */
-async function throughputOnce(
-  kind: RoundKind,
-  label: string,
-): Promise<{ printed: number; secondHalf: number; machineMs: number }> {
+const ROUND_RATIOS: ReadonlyArray<{ name: string; of: RoundKind; to: RoundKind; goal?: true; roundHalf?: true }> = [
+  { name: 'Printhop / baseline', of: 'printhop', to: 'baseline', goal: true, roundHalf: true },
+  { name: 'durable frame / baseline', of: 'floor-durable', to: 'baseline' },
+  { name: 'Printhop / durable frame', of: 'printhop', to: 'floor-durable' },
+];
+
+type Rates = Awaited<ReturnType<typeof throughputRun>>;
+
+/**
+ * One throughput load on fresh processes, reporting nothing (`throughputRun`): Printhop's (server and agents from
+ * `launch`, agents on ws://, as `throughput`), the baseline's (as `baseline`) or the durable frame's (as `floor`'s
+ * `floor-durable`).
+ */
+async function throughputOnce(kind: RoundKind, label: string): Promise<Rates> {
   const printerIds = Array.from({ length: COUNTS.printers }, (_, i) => `bench-${i}`);
   const server =
     kind === 'printhop'
@@ -1191,23 +1210,7 @@ async function throughputOnce(
         ? startBaselineAgents(server, printerIds)
         : startFloorAgents(server, printerIds, 'ws', true);
   try {
-    await server.events.allOnline(printerIds, 60_000);
-    const posted = new Map<number, string>();
-    const machine = new MachineCpuMeter();
-    const { printed, secondHalf } = await loadRun(
-      server,
-      label,
-      COUNTS.throughput,
-      COUNTS.throughputClients,
-      printerIds,
-      posted,
-      0,
-      undefined,
-      pace,
-    );
-    const machineMs = machine.perJob(COUNTS.throughput);
-    await checkExactlyOnce(server, agents.paperDir, label, posted);
-    return { printed, secondHalf: secondHalf.printed, machineMs };
+    return await throughputRun(label, server, agents, false);
   } finally {
     await stopAgents(agents);
     await stopServer(server);
@@ -1216,59 +1219,54 @@ async function throughputOnce(
 
 /**
  * Printhop's throughput load, the baseline's and the durable frame's (DESIGN's syncs with nothing else: `floor`),
- * one after the other, ROUNDS times (`--rounds=N`, 3 unless given), the order turned each round: each round's ratios
- * to the baseline, Printhop's to the frame, and their medians. Here rates move by a quarter from one minute to the next, and not together:
+ * one after the other, ROUNDS times (`--rounds=N`, 3 unless given), the order turned each round: each round's
+ * ROUND_RATIOS and their medians. Here rates move by a quarter from one minute to the next, and not together:
  * Printhop's and the frame's are bound by the CPU, the baseline's by its syncs' wait on the disk. The `throughput`
- * and `baseline` scenarios run minutes apart; ratios of loads a minute apart, taken again and again, say more. The
- * frame's ratio in the same rounds says how near 2 × DESIGN's syncs with the kept parts can come at that moment.
+ * and `baseline` scenarios run minutes apart; ratios of loads a minute apart, taken again and again, say more.
  */
 async function rounds(): Promise<void> {
   const kinds: RoundKind[] = ['printhop', 'baseline', 'floor-durable'];
   console.error(
     `rounds: the throughput load (${COUNTS.throughputClients} clients, ${COUNTS.printers} printers, ${COUNTS.throughput} jobs) on Printhop, the baseline and the durable frame, ${ROUNDS} round(s), the order turned each round`,
   );
-  const ratios = {
-    printhop: [] as number[],
-    printhopHalf: [] as number[],
-    frame: [] as number[],
-    frameHalf: [] as number[],
-    // Printhop against the frame in the same round: what Printhop's own code costs of the rate DESIGN's syncs allow.
-    ofFrame: [] as number[],
-    ofFrameHalf: [] as number[],
-  };
+  const runs: Array<Record<RoundKind, Rates>> = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const order = kinds.map((_, i) => kinds[(i + round - 1) % kinds.length]!);
-    const rates: Partial<Record<RoundKind, Awaited<ReturnType<typeof throughputOnce>>>> = {};
+    const rates: Partial<Record<RoundKind, Rates>> = {};
     for (const kind of order) rates[kind] = await throughputOnce(kind, `rounds-${round}-${kind}`);
-    const { printhop, baseline: base, 'floor-durable': frame } = rates as Required<typeof rates>;
-    ratios.printhop.push(printhop.printed / base.printed);
-    ratios.printhopHalf.push(printhop.secondHalf / base.secondHalf);
-    ratios.frame.push(frame.printed / base.printed);
-    ratios.frameHalf.push(frame.secondHalf / base.secondHalf);
-    ratios.ofFrame.push(printhop.printed / frame.printed);
-    ratios.ofFrameHalf.push(printhop.secondHalf / frame.secondHalf);
-    const said = (name: string, r: Awaited<ReturnType<typeof throughputOnce>>) =>
+    const run = rates as Record<RoundKind, Rates>;
+    runs.push(run);
+    const said = (name: string, r: Rates) =>
       `${name} ${r.printed.toFixed(0)} jobs/s (second half ${r.secondHalf.toFixed(0)}, machine CPU ${r.machineMs.toFixed(2)} ms a job)`;
     console.error(
-      `  round ${round} (${order.join(', ')}): ${said('Printhop', printhop)}, ${said('baseline', base)}, ${said('durable frame', frame)}`,
+      `  round ${round} (${order.join(', ')}): ${said('Printhop', run.printhop)}, ${said('baseline', run.baseline)}, ${said('durable frame', run['floor-durable'])}`,
     );
-    figure('rounds', `round ${round}: Printhop / baseline`, ratios.printhop.at(-1)!, 'x');
-    figure('rounds', `round ${round}: Printhop / baseline, second half`, ratios.printhopHalf.at(-1)!, 'x');
-    figure('rounds', `round ${round}: durable frame / baseline`, ratios.frame.at(-1)!, 'x');
-    figure('rounds', `round ${round}: Printhop / durable frame`, ratios.ofFrame.at(-1)!, 'x');
+    for (const { name, of, to, roundHalf } of ROUND_RATIOS) {
+      figure('rounds', `round ${round}: ${name}`, run[of].printed / run[to].printed, 'x');
+      if (roundHalf)
+        figure('rounds', `round ${round}: ${name}, second half`, run[of].secondHalf / run[to].secondHalf, 'x');
+    }
   }
   // The nearest-rank median: of an even number of rounds, the lower middle one.
   const median = (values: number[]) => percentileOf(values, 50);
-  const of = `median of ${ROUNDS} round(s)`;
-  figure('rounds', `throughput, Printhop / baseline: ${of}`, median(ratios.printhop), 'x', { op: '>=', value: 2 });
-  figure('rounds', `throughput, second half: Printhop / baseline: ${of}`, median(ratios.printhopHalf), 'x', {
-    op: '>=',
-    value: 2,
-  });
-  figure('rounds', `throughput, durable frame / baseline: ${of}`, median(ratios.frame), 'x');
-  figure('rounds', `throughput, second half: durable frame / baseline: ${of}`, median(ratios.frameHalf), 'x');
-  figure('rounds', `throughput, Printhop / durable frame: ${of}`, median(ratios.ofFrame), 'x');
-  figure('rounds', `throughput, second half: Printhop / durable frame: ${of}`, median(ratios.ofFrameHalf), 'x');
+  const over = `median of ${ROUNDS} round(s)`;
+  for (const { name, of, to, goal } of ROUND_RATIOS) {
+    const target = goal ? { op: '>=' as const, value: 2 } : undefined;
+    figure(
+      'rounds',
+      `throughput, ${name}: ${over}`,
+      median(runs.map((r) => r[of].printed / r[to].printed)),
+      'x',
+      target,
+    );
+    figure(
+      'rounds',
+      `throughput, second half: ${name}: ${over}`,
+      median(runs.map((r) => r[of].secondHalf / r[to].secondHalf)),
+      'x',
+      target,
+    );
+  }
 }
 
 /**
